@@ -1,0 +1,141 @@
+/**
+ * THE policy decision: does this login need a second factor, which methods may answer it, and
+ * which one is offered first. Web, SSH and API all reach this function through LoginFlow; no
+ * adapter decides anything about 2FA itself (docs/architecture.md).
+ *
+ * Pure: the caller passes plain data (user's groups, global settings, verified factors, the
+ * methods this deployment can serve on the channel). No I/O, no clock, no randomness.
+ *
+ * Semantics are product.md "Policy semantics" and Decisions 2-4:
+ *   required = global force OR any group forces OR the user enrolled a factor voluntarily
+ *   allowed  = globally enabled methods, narrowed by every group that restricts methods
+ *   usable   = the user's verified factors whose method is allowed
+ */
+import { METHOD_INFO, METHOD_ORDER, type Channel, type MethodId } from "./method-id.ts";
+
+export interface GlobalTwoFactorSettings {
+	readonly forceTwoFactor: boolean;
+	readonly enabledMethods: readonly MethodId[];
+}
+
+export interface GroupTwoFactorRule {
+	readonly name: string;
+	readonly forceTwoFactor: boolean;
+	/** null = no restriction; otherwise the group narrows the allowed methods (Decision 4). */
+	readonly allowedMethods: readonly MethodId[] | null;
+}
+
+export interface SecondFactorPolicyInput {
+	readonly channel: Channel;
+	readonly settings: GlobalTwoFactorSettings;
+	readonly groups: readonly GroupTwoFactorRule[];
+	/** Methods of the user's *verified* factors (pending enrolments never count). */
+	readonly enrolledMethods: readonly MethodId[];
+	/** Method of the user's last successful web login: the SSH default (product.md floor item 7). */
+	readonly lastWebMethod: MethodId | null;
+	/** Methods this deployment can actually run on `channel` (from the method registry). */
+	readonly channelMethods: readonly MethodId[];
+}
+
+/** Why 2FA applies: shown to users and admins ("required by group ops"). */
+export type PolicyReason =
+	| { readonly source: "global" }
+	| { readonly source: "group"; readonly group: string }
+	| { readonly source: "enrolled" };
+
+export type SecondFactorDecision =
+	| { readonly kind: "not-required"; readonly allowedMethods: readonly MethodId[] }
+	| {
+			/** Required, but no method is allowed at all: a configuration error; fail closed. */
+			readonly kind: "misconfigured";
+			readonly reasons: readonly PolicyReason[];
+	  }
+	| {
+			/** Required and the user has no usable factor: only enrolment is offered. */
+			readonly kind: "enroll";
+			readonly reasons: readonly PolicyReason[];
+			readonly allowedMethods: readonly MethodId[];
+	  }
+	| {
+			/** The user has usable factors, but none can be answered on this channel. */
+			readonly kind: "unusable-on-channel";
+			readonly reasons: readonly PolicyReason[];
+			readonly usableMethods: readonly MethodId[];
+	  }
+	| {
+			readonly kind: "challenge";
+			readonly reasons: readonly PolicyReason[];
+			/** Methods the user may answer with on this channel, default first; recovery codes last. */
+			readonly methods: readonly MethodId[];
+			readonly defaultMethod: MethodId;
+	  };
+
+function ordered(methods: Iterable<MethodId>): MethodId[] {
+	const set = new Set(methods);
+	return METHOD_ORDER.filter((method) => set.has(method));
+}
+
+export function allowedMethods(settings: GlobalTwoFactorSettings, groups: readonly GroupTwoFactorRule[]): MethodId[] {
+	let allowed = new Set(settings.enabledMethods);
+	for (const group of groups) {
+		if (group.allowedMethods === null) continue;
+		const narrow = new Set(group.allowedMethods);
+		allowed = new Set([...allowed].filter((method) => narrow.has(method)));
+	}
+	return ordered(allowed);
+}
+
+export function policyReasons(settings: GlobalTwoFactorSettings, groups: readonly GroupTwoFactorRule[]): PolicyReason[] {
+	const reasons: PolicyReason[] = [];
+	if (settings.forceTwoFactor) reasons.push({ source: "global" });
+	for (const group of groups) {
+		if (group.forceTwoFactor) reasons.push({ source: "group", group: group.name });
+	}
+	return reasons;
+}
+
+export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactorDecision {
+	const reasons = policyReasons(input.settings, input.groups);
+	// Recovery codes are a backup: they never make 2FA "required" and never satisfy enrolment.
+	const enrolledStandalone = ordered(input.enrolledMethods.filter((method) => METHOD_INFO[method].standalone));
+	// Decision 2: an enrolled factor is always asked for, even if its method was disabled since.
+	if (enrolledStandalone.length > 0 && reasons.length === 0) reasons.push({ source: "enrolled" });
+
+	const allowed = allowedMethods(input.settings, input.groups);
+	const allowedStandalone = allowed.filter((method) => METHOD_INFO[method].standalone);
+
+	if (reasons.length === 0) return { kind: "not-required", allowedMethods: allowed };
+	if (allowedStandalone.length === 0) return { kind: "misconfigured", reasons };
+
+	const usable = enrolledStandalone.filter((method) => allowedStandalone.includes(method));
+	if (usable.length === 0) return { kind: "enroll", reasons, allowedMethods: allowedStandalone };
+
+	const onChannel = usable.filter((method) => input.channelMethods.includes(method));
+	if (onChannel.length === 0) return { kind: "unusable-on-channel", reasons, usableMethods: usable };
+
+	const last = input.lastWebMethod;
+	const defaultMethod = last !== null && onChannel.includes(last) ? last : (onChannel[0] as MethodId);
+	const methods: MethodId[] = [defaultMethod, ...onChannel.filter((method) => method !== defaultMethod)];
+	const recoveryUsable =
+		input.enrolledMethods.includes("recovery-code") &&
+		allowed.includes("recovery-code") &&
+		input.channelMethods.includes("recovery-code");
+	if (recoveryUsable) methods.push("recovery-code");
+	return { kind: "challenge", reasons, methods, defaultMethod };
+}
+
+/** Human explanation used by the web console and SSH messages. */
+export function describeReasons(reasons: readonly PolicyReason[]): string {
+	if (reasons.length === 0) return "Two-factor authentication is optional for your account.";
+	const parts = reasons.map((reason) => {
+		switch (reason.source) {
+			case "global":
+				return "required for everyone";
+			case "group":
+				return `required by group ${reason.group}`;
+			case "enrolled":
+				return "you have set up a second factor";
+		}
+	});
+	return `Two-factor authentication is ${parts.join(", ")}.`;
+}

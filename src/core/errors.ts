@@ -1,0 +1,32 @@
+/**
+ * Operational failures throw a PortcullisError with a stable code; expected outcomes (wrong code,
+ * replay, locked) are returned as values instead. Every code is documented in docs/errors.md and a
+ * test keeps the two in step.
+ */
+export const ERROR_CODES = {
+	ERR_CONFIG_INVALID: "The configuration is invalid.",
+	ERR_DATABASE: "The database failed.",
+	ERR_METHOD_UNAVAILABLE: "A second-factor method cannot decide (backend unreachable or misconfigured).",
+	ERR_METHOD_NOT_IMPLEMENTED: "The method is not available in this build.",
+	ERR_SECRET_KEY: "The secret-encryption key is missing or unusable.",
+	ERR_DECRYPT: "A stored secret could not be decrypted (wrong key or tampered data).",
+	ERR_POLICY_INVALID: "The requested policy change would leave an invalid policy.",
+	ERR_NOT_FOUND: "The named user, group or factor does not exist.",
+	ERR_CONFLICT: "The object already exists or is in a conflicting state.",
+	ERR_INPUT: "The input is malformed.",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class PortcullisError extends Error {
+	readonly code: ErrorCode;
+	constructor(code: ErrorCode, message: string = ERROR_CODES[code], options?: { cause?: unknown }) {
+		super(message, options);
+		this.code = code;
+		this.name = "PortcullisError";
+	}
+}
+
+export function isPortcullisError(value: unknown, code?: ErrorCode): value is PortcullisError {
+	return value instanceof PortcullisError && (code === undefined || value.code === code);
+}

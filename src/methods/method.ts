@@ -1,0 +1,90 @@
+/**
+ * The contract every second-factor method implements. Methods never see HTTP or SSH objects;
+ * LoginFlow and EnrollmentFlow call them, and adapters only render what the flows return.
+ *
+ * Expected outcomes are values (VerifyResult); a method throws PortcullisError
+ * ("ERR_METHOD_UNAVAILABLE") only when it cannot decide (backend down, timeout), and the flow
+ * then fails closed without charging the user's failure counter.
+ */
+import type { Channel, MethodId } from "../core/method-id.ts";
+
+export interface FactorRecord {
+	readonly id: string;
+	readonly userId: string;
+	readonly method: MethodId;
+	readonly label: string;
+	readonly status: "pending" | "active";
+	readonly secretEnc: string | null;
+	readonly publicId: string | null;
+	readonly lastUsedCounter: number | null;
+	readonly createdAt: number;
+	readonly verifiedAt: number | null;
+	readonly lastUsedAt: number | null;
+}
+
+export interface MethodUser {
+	readonly id: string;
+	readonly username: string;
+}
+
+/** JSON-serialisable per-attempt challenge state, stored in the login_attempts row. */
+export type ChallengeState = Record<string, unknown> | null;
+
+export interface ChallengeRequest {
+	readonly user: MethodUser;
+	readonly channel: Channel;
+	/** The user's active factors of this method. */
+	readonly factors: readonly FactorRecord[];
+	readonly attemptId: string;
+	readonly sourceAddress: string;
+}
+
+export interface ChallengeStart {
+	/** Text to show: "TOTP code", "Access keyword: characters 2, 5 and 9". */
+	readonly prompt: string;
+	/** Whether the answer may be echoed while typed (SSH keyboard-interactive echo flag). */
+	readonly echo: boolean;
+	readonly state: ChallengeState;
+}
+
+export interface VerifyRequest extends ChallengeRequest {
+	readonly response: string;
+	readonly state: ChallengeState;
+}
+
+export type VerifyResult =
+	| { readonly kind: "valid"; readonly factorId: string | null }
+	| { readonly kind: "invalid"; readonly reason: "wrong" | "replayed" | "malformed" | "expired" };
+
+export interface EnrollmentRequest {
+	readonly user: MethodUser;
+	readonly label: string;
+	/** Method-specific form fields (already size-limited strings). */
+	readonly input: Readonly<Record<string, string>>;
+}
+
+/** What the enrolment page shows for a pending factor (e.g. TOTP: key, URI, QR code). */
+export type EnrollmentDisplay = Readonly<Record<string, string>>;
+
+export type EnrollmentBegin =
+	| { readonly kind: "rejected"; readonly message: string }
+	| { readonly kind: "pending"; readonly factorId: string; readonly display: EnrollmentDisplay }
+	| { readonly kind: "active"; readonly factorId: string; readonly display: EnrollmentDisplay };
+
+export type EnrollmentComplete =
+	| { readonly kind: "active"; readonly factorId: string }
+	| { readonly kind: "invalid"; readonly message: string }
+	| { readonly kind: "expired" };
+
+export interface SecondFactorMethod {
+	readonly id: MethodId;
+	/** How adapters prompt: a typed code, an out-of-band push, or a browser ceremony. */
+	readonly interaction: "code" | "push" | "browser";
+	startChallenge(request: ChallengeRequest): Promise<ChallengeStart>;
+	/** Verifies and, when valid, consumes the one-time value atomically in the database. */
+	verifyResponse(request: VerifyRequest): Promise<VerifyResult>;
+	beginEnrollment(request: EnrollmentRequest): Promise<EnrollmentBegin>;
+	completeEnrollment(request: EnrollmentRequest & { readonly factorId: string }): Promise<EnrollmentComplete>;
+}
+
+export type MethodRegistry = ReadonlyMap<MethodId, SecondFactorMethod>;

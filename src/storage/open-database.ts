@@ -1,0 +1,57 @@
+/**
+ * Opens the database (embedded SQLite by default, PostgreSQL when a postgres:// URL is given) and
+ * brings the schema up to date. Everything above this file sees only Kysely<Database>.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from "kysely";
+import pg from "pg";
+import { PortcullisError } from "../core/errors.ts";
+import type { Database } from "./schema.ts";
+import { initialMigration } from "./migrations/0001-initial.ts";
+import { extraMigrations } from "./migrations/index.ts";
+
+export type DatabaseTarget = { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
+
+export interface OpenDatabase {
+	readonly db: Kysely<Database>;
+	readonly dialect: "sqlite" | "postgres";
+	close(): Promise<void>;
+}
+
+// pg returns int8 as string by default; our bigints are epoch milliseconds and counters, well
+// inside Number's safe range.
+pg.types.setTypeParser(20, (value: string) => Number(value));
+
+function migrationProvider(dialect: "sqlite" | "postgres"): MigrationProvider {
+	return {
+		async getMigrations(): Promise<Record<string, Migration>> {
+			return { "0001-initial": initialMigration(dialect), ...extraMigrations(dialect) };
+		},
+	};
+}
+
+export async function openDatabase(target: DatabaseTarget): Promise<OpenDatabase> {
+	let db: Kysely<Database>;
+	if (target.kind === "sqlite") {
+		if (target.file !== ":memory:") mkdirSync(dirname(target.file), { recursive: true });
+		const sqlite = new BetterSqlite3(target.file);
+		sqlite.pragma("journal_mode = WAL");
+		sqlite.pragma("foreign_keys = ON");
+		sqlite.pragma("busy_timeout = 5000");
+		db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+	} else {
+		const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+		// An idle-client error (server restart) must not crash the process: fail the next query instead.
+		pool.on("error", () => undefined);
+		db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+	}
+	const migrator = new Migrator({ db, provider: migrationProvider(target.kind) });
+	const { error } = await migrator.migrateToLatest();
+	if (error !== undefined) {
+		await db.destroy();
+		throw new PortcullisError("ERR_DATABASE", "database migration failed", { cause: error });
+	}
+	return { db, dialect: target.kind, close: () => db.destroy() };
+}

@@ -1,0 +1,134 @@
+/**
+ * Table types for Kysely. Portable column types only (text, integer, bigint); time is stored as
+ * integer milliseconds since the epoch, JSON as text. See docs/architecture.md "Storage".
+ */
+import type { Generated } from "kysely";
+
+export interface UsersTable {
+	id: string;
+	username: string;
+	password_hash: string | null;
+	is_admin: number;
+	disabled: number;
+	must_change_password: number;
+	/** Method of the last successful web login: what the SSH gateway asks for. */
+	ssh_method: string | null;
+	created_at: number;
+	/** Bumped to revoke every web session and SSH connection of the user. */
+	session_epoch: number;
+	tfa_failures: number;
+	tfa_window_start: number;
+	tfa_locked_until: number;
+	tfa_lock_count: number;
+	pw_failures: number;
+	pw_window_start: number;
+	pw_locked_until: number;
+	/** Admin reset (Decision 11): hash of a one-time enrolment token, and its expiry. */
+	enroll_token_hash: string | null;
+	enroll_token_expires_at: number | null;
+}
+
+export interface GroupsTable {
+	id: string;
+	name: string;
+	force_2fa: number;
+	/** JSON array of method ids, or null for "no restriction". */
+	allowed_methods: string | null;
+	created_at: number;
+}
+
+export interface GroupMembersTable {
+	group_id: string;
+	user_id: string;
+}
+
+export interface SettingsTable {
+	key: string;
+	value: string;
+}
+
+export interface FactorsTable {
+	id: string;
+	user_id: string;
+	method: string;
+	label: string;
+	/** "pending" factors never count; only an atomic UPDATE to "active" after a valid proof does. */
+	status: string;
+	/** Method secret, AES-256-GCM sealed (crypto/secret-box.ts). */
+	secret_enc: string | null;
+	/** Public identifier (YubiKey public id, WebAuthn credential id) where a method has one. */
+	public_id: string | null;
+	/** Replay guard: last accepted TOTP step / OTP counter. Advanced by compare-and-set only. */
+	last_used_counter: number | null;
+	created_at: number;
+	verified_at: number | null;
+	last_used_at: number | null;
+	pending_expires_at: number | null;
+}
+
+export interface RecoveryCodesTable {
+	id: string;
+	user_id: string;
+	code_hash: string;
+	created_at: number;
+	used_at: number | null;
+}
+
+export interface LoginAttemptsTable {
+	id: string;
+	user_id: string;
+	channel: string;
+	purpose: string;
+	source: string;
+	created_at: number;
+	expires_at: number;
+	/** pending → done | failed; moved by conditional UPDATEs only. */
+	status: string;
+	/** 1 once any policy evaluation required 2FA: an attempt never finishes under a weaker policy. */
+	required_2fa: number;
+	method_done: string | null;
+	challenge_method: string | null;
+	challenge_json: string | null;
+	challenge_used: number;
+}
+
+export interface WebSessionsTable {
+	id_hash: string;
+	user_id: string;
+	attempt_id: string | null;
+	/** "half" (first factor only, or enrolment pending) or "full". */
+	state: string;
+	second_factor_method: string | null;
+	step_up_at: number | null;
+	session_epoch: number;
+	created_at: number;
+	last_seen_at: number;
+	expires_at: number;
+	source: string;
+}
+
+export interface AuditEventsTable {
+	id: Generated<number>;
+	at: number;
+	event: string;
+	outcome: string;
+	user_id: string | null;
+	username: string | null;
+	actor: string | null;
+	channel: string | null;
+	method: string | null;
+	source: string | null;
+	detail: string | null;
+}
+
+export interface Database {
+	users: UsersTable;
+	groups: GroupsTable;
+	group_members: GroupMembersTable;
+	settings: SettingsTable;
+	factors: FactorsTable;
+	recovery_codes: RecoveryCodesTable;
+	login_attempts: LoginAttemptsTable;
+	web_sessions: WebSessionsTable;
+	audit_events: AuditEventsTable;
+}
