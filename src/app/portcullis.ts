@@ -1,0 +1,129 @@
+/**
+ * Composition root: config → database → stores → methods → flows. The web console, the SSH
+ * gateway and the CLI all start from here, so every channel shares one set of flows.
+ */
+import { join, resolve } from "node:path";
+import type { Kysely } from "kysely";
+import type { Config } from "../config/config.ts";
+import { publicUrl } from "../config/config.ts";
+import { systemClock, type Clock } from "../core/clock.ts";
+import { cryptoRandom, type Random } from "../core/random.ts";
+import { PortcullisError } from "../core/errors.ts";
+import { createSecretBox, loadOrCreateKeyFile, type SecretBox } from "../crypto/secret-box.ts";
+import { newToken } from "../crypto/tokens.ts";
+import { AdminService } from "../flows/admin-service.ts";
+import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
+import { LoginFlow } from "../flows/login-flow.ts";
+import type { MethodRegistry } from "../methods/method.ts";
+import { createMethodRegistry } from "../methods/registry.ts";
+import { AttemptStore } from "../storage/attempt-store.ts";
+import { AuditLog } from "../storage/audit-log.ts";
+import { FactorStore } from "../storage/factor-store.ts";
+import { GroupStore } from "../storage/group-store.ts";
+import { openDatabase, type DatabaseTarget, type OpenDatabase } from "../storage/open-database.ts";
+import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
+import type { Database } from "../storage/schema.ts";
+import { SessionStore } from "../storage/session-store.ts";
+import { SettingsStore } from "../storage/settings-store.ts";
+import { UserStore } from "../storage/user-store.ts";
+
+export interface Stores {
+	readonly users: UserStore;
+	readonly groups: GroupStore;
+	readonly settings: SettingsStore;
+	readonly factors: FactorStore;
+	readonly recoveryCodes: RecoveryCodeStore;
+	readonly attempts: AttemptStore;
+	readonly sessions: SessionStore;
+	readonly audit: AuditLog;
+}
+
+export interface Portcullis {
+	readonly config: Config;
+	readonly db: Kysely<Database>;
+	readonly dialect: "sqlite" | "postgres";
+	readonly clock: Clock;
+	readonly random: Random;
+	readonly box: SecretBox;
+	readonly stores: Stores;
+	readonly methods: MethodRegistry;
+	readonly login: LoginFlow;
+	readonly enrollment: EnrollmentFlow;
+	readonly admin: AdminService;
+	readonly consoleUrl: string;
+	close(): Promise<void>;
+}
+
+export interface CreateOptions {
+	clock?: Clock;
+	random?: Random;
+	/** Overrides the database chosen by the config (tests pass a fresh SQLite file or PG schema). */
+	database?: DatabaseTarget;
+	secretKey?: Buffer;
+}
+
+export function databaseTarget(config: Config): DatabaseTarget {
+	if (config.database.url !== "") return { kind: "postgres", url: config.database.url };
+	return { kind: "sqlite", file: resolve(config.data_dir, "portcullis.sqlite") };
+}
+
+function secretKey(config: Config): Buffer {
+	if (config.secrets.key !== "") {
+		const key = Buffer.from(config.secrets.key, "base64");
+		if (key.length !== 32) throw new PortcullisError("ERR_SECRET_KEY", "secrets.key must be base64 of exactly 32 bytes");
+		return key;
+	}
+	return loadOrCreateKeyFile(config.secrets.key_file !== "" ? config.secrets.key_file : join(config.data_dir, "secret.key"));
+}
+
+export async function createPortcullis(config: Config, options: CreateOptions = {}): Promise<Portcullis> {
+	const clock = options.clock ?? systemClock;
+	const random = options.random ?? cryptoRandom;
+	const box = createSecretBox(options.secretKey ?? secretKey(config));
+	const opened: OpenDatabase = await openDatabase(options.database ?? databaseTarget(config));
+	const db = opened.db;
+	const stores: Stores = {
+		users: new UserStore(db, clock, random),
+		groups: new GroupStore(db, clock, random),
+		settings: new SettingsStore(db),
+		factors: new FactorStore(db, clock, random),
+		recoveryCodes: new RecoveryCodeStore(db, clock, random),
+		attempts: new AttemptStore(db, clock, random),
+		sessions: new SessionStore(db, clock, random),
+		audit: new AuditLog(db, clock),
+	};
+	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, box, clock, random, totpIssuer: config.totp.issuer });
+	const consoleUrl = publicUrl(config);
+	const security = config.security;
+	const lockout = {
+		maxFailures: security.lockout_max_failures,
+		windowMs: security.lockout_window_seconds * 1000,
+		lockMs: security.lockout_seconds * 1000,
+		maxLockMs: security.lockout_max_seconds * 1000,
+	};
+	const login = new LoginFlow({
+		...stores,
+		methods,
+		clock,
+		config: {
+			attemptTtlMs: security.attempt_ttl_seconds * 1000,
+			secondFactorLockout: lockout,
+			passwordLockout: { ...lockout, maxFailures: security.password_max_failures },
+			consoleUrl,
+		},
+	});
+	const enrollment = new EnrollmentFlow({ ...stores, methods, clock });
+	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
+	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, consoleUrl, close: () => opened.close() };
+}
+
+/**
+ * First start only: creates the initial admin `admin` with a one-time password that must be
+ * changed at first login. Returns the password to print once, or null when users already exist.
+ */
+export async function ensureInitialAdmin(app: Portcullis): Promise<string | null> {
+	if ((await app.stores.users.count()) > 0) return null;
+	const password = newToken(app.random, 15);
+	await app.admin.createUser({ name: "portcullis", channel: "cli", source: "local" }, { username: "admin", password, isAdmin: true, groups: [], mustChangePassword: true });
+	return password;
+}

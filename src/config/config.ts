@@ -1,0 +1,88 @@
+/**
+ * The validated, frozen configuration. Every field has a default that makes
+ * `npm install && npm start` work on a fresh machine; docs/configuration.md lists them all.
+ */
+import { z } from "zod";
+
+const hostPort = z
+	.string()
+	.regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be HOST:PORT")
+	.refine((value) => Number(value.slice(value.lastIndexOf(":") + 1)) <= 65535, "port must be 0-65535");
+
+export const configSchema = z
+	.object({
+		data_dir: z.string().min(1).default("./data"),
+		http: z
+			.object({
+				listen: hostPort.default("127.0.0.1:8080"),
+				/** Public URL of the console: used in SSH messages and enrolment links. */
+				public_url: z.url().optional(),
+				/** Trust X-Forwarded-For from these proxy addresses only (never as a lockout key). */
+				trusted_proxies: z.array(z.string()).default([]),
+			})
+			.strict()
+			.default({ listen: "127.0.0.1:8080", trusted_proxies: [] }),
+		ssh: z
+			.object({
+				listen: hostPort.default("127.0.0.1:2222"),
+			})
+			.strict()
+			.default({ listen: "127.0.0.1:2222" }),
+		database: z
+			.object({
+				/** postgres://… selects PostgreSQL; empty means SQLite at data_dir/portcullis.sqlite. */
+				url: z.string().default(""),
+			})
+			.strict()
+			.default({ url: "" }),
+		secrets: z
+			.object({
+				/** Base64 of 32 random bytes. Empty: a key file is used (created 0600 on first start). */
+				key: z.string().default(""),
+				key_file: z.string().default(""),
+			})
+			.strict()
+			.default({ key: "", key_file: "" }),
+		security: z
+			.object({
+				attempt_ttl_seconds: z.number().int().min(30).max(3600).default(300),
+				lockout_max_failures: z.number().int().min(1).max(100).default(5),
+				lockout_window_seconds: z.number().int().min(60).max(86400).default(900),
+				lockout_seconds: z.number().int().min(60).max(86400).default(900),
+				lockout_max_seconds: z.number().int().min(60).max(604800).default(86400),
+				password_max_failures: z.number().int().min(1).max(100).default(10),
+				session_idle_minutes: z.number().int().min(1).max(1440).default(30),
+				session_max_hours: z.number().int().min(1).max(168).default(12),
+				step_up_minutes: z.number().int().min(1).max(60).default(10),
+				enroll_link_hours: z.number().int().min(1).max(720).default(72),
+			})
+			.strict()
+			.default({
+				attempt_ttl_seconds: 300,
+				lockout_max_failures: 5,
+				lockout_window_seconds: 900,
+				lockout_seconds: 900,
+				lockout_max_seconds: 86400,
+				password_max_failures: 10,
+				session_idle_minutes: 30,
+				session_max_hours: 12,
+				step_up_minutes: 10,
+				enroll_link_hours: 72,
+			}),
+		totp: z
+			.object({ issuer: z.string().min(1).max(64).default("Portcullis") })
+			.strict()
+			.default({ issuer: "Portcullis" }),
+	})
+	.strict();
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+export function publicUrl(config: Config): string {
+	if (config.http.public_url) return config.http.public_url.replace(/\/$/, "");
+	const listen = config.http.listen;
+	const host = listen.slice(0, listen.lastIndexOf(":"));
+	const port = listen.slice(listen.lastIndexOf(":") + 1);
+	const shownHost = host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host;
+	return `http://${shownHost}:${port}`;
+}

@@ -1,0 +1,255 @@
+/**
+ * Administration shared by the web console's admin pages and the `portcullis` CLI: users, groups,
+ * the global 2FA settings. Invalid policy states are refused here, where they are made
+ * (product.md Decision 3), and every change is audited with the acting admin (Decision 12).
+ */
+import { allowedMethods } from "../core/decide-second-factor.ts";
+import type { Clock } from "../core/clock.ts";
+import { PortcullisError } from "../core/errors.ts";
+import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
+import type { Random } from "../core/random.ts";
+import { canonicalGroupName, canonicalUsername } from "../core/username.ts";
+import { hashPassword } from "../crypto/password-hash.ts";
+import { newToken, sha256Hex } from "../crypto/tokens.ts";
+import type { MethodRegistry } from "../methods/method.ts";
+import type { AuditLog } from "../storage/audit-log.ts";
+import type { FactorStore } from "../storage/factor-store.ts";
+import { groupRule, parseAllowed, type GroupRow, type GroupStore } from "../storage/group-store.ts";
+import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
+import type { SessionStore } from "../storage/session-store.ts";
+import type { SettingsStore } from "../storage/settings-store.ts";
+import type { UserRow, UserStore } from "../storage/user-store.ts";
+
+export interface Actor {
+	readonly name: string;
+	readonly channel: "web" | "cli" | "api";
+	readonly source: string;
+}
+
+export interface AdminServiceDeps {
+	readonly users: UserStore;
+	readonly groups: GroupStore;
+	readonly settings: SettingsStore;
+	readonly factors: FactorStore;
+	readonly recoveryCodes: RecoveryCodeStore;
+	readonly sessions: SessionStore;
+	readonly audit: AuditLog;
+	readonly methods: MethodRegistry;
+	readonly clock: Clock;
+	readonly random: Random;
+	readonly enrollLinkTtlMs: number;
+	readonly consoleUrl: string;
+}
+
+export const PASSWORD_MIN_LENGTH = 10;
+export const PASSWORD_MAX_LENGTH = 1024;
+
+export function passwordProblem(password: unknown): string | null {
+	if (typeof password !== "string") return "The password is missing.";
+	if (Array.from(password).length < PASSWORD_MIN_LENGTH) return `The password must have at least ${PASSWORD_MIN_LENGTH} characters.`;
+	if (password.length > PASSWORD_MAX_LENGTH) return `The password must have at most ${PASSWORD_MAX_LENGTH} characters.`;
+	return null;
+}
+
+export type ResetMode = "link" | "next-login";
+
+export class AdminService {
+	constructor(private readonly deps: AdminServiceDeps) {}
+
+	private input(message: string): PortcullisError {
+		return new PortcullisError("ERR_INPUT", message);
+	}
+
+	private audit(actor: Actor, event: string, detail: Record<string, unknown>, user?: UserRow): Promise<void> {
+		return this.deps.audit.write({
+			event,
+			outcome: "success",
+			actor: actor.name,
+			channel: actor.channel,
+			source: actor.source,
+			userId: user?.id ?? null,
+			username: user?.username ?? null,
+			detail,
+		});
+	}
+
+	/** Methods an admin may enable: implemented in this build. */
+	implementedMethods(): MethodId[] {
+		return [...this.deps.methods.keys()];
+	}
+
+	async requireUser(rawName: string): Promise<UserRow> {
+		const name = canonicalUsername(rawName);
+		const user = name === null ? undefined : await this.deps.users.findByUsername(name);
+		if (user === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no user named ${JSON.stringify(rawName.slice(0, 64))}`);
+		return user;
+	}
+
+	async requireGroup(rawName: string): Promise<GroupRow> {
+		const name = canonicalGroupName(rawName);
+		const group = name === null ? undefined : await this.deps.groups.findByName(name);
+		if (group === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no group named ${JSON.stringify(rawName.slice(0, 64))}`);
+		return group;
+	}
+
+	async createUser(actor: Actor, input: { username: string; password: string | null; isAdmin: boolean; groups: readonly string[]; mustChangePassword?: boolean }): Promise<UserRow> {
+		const username = canonicalUsername(input.username);
+		if (username === null) throw this.input("Usernames are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.");
+		if (input.password !== null) {
+			const problem = passwordProblem(input.password);
+			if (problem) throw this.input(problem);
+		}
+		if (await this.deps.users.findByUsername(username)) throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`);
+		const groups: GroupRow[] = [];
+		for (const name of input.groups) groups.push(await this.requireGroup(name));
+		const passwordHash = input.password === null ? null : await hashPassword(input.password);
+		const user = await this.deps.users.create({ username, passwordHash, isAdmin: input.isAdmin, mustChangePassword: input.mustChangePassword ?? false });
+		for (const group of groups) await this.deps.groups.addMember(group.id, user.id);
+		await this.audit(actor, "user.created", { admin: input.isAdmin, groups: groups.map((group) => group.name) }, user);
+		return user;
+	}
+
+	async setPassword(actor: Actor, username: string, password: string, mustChange: boolean): Promise<void> {
+		const user = await this.requireUser(username);
+		const problem = passwordProblem(password);
+		if (problem) throw this.input(problem);
+		await this.deps.users.setPassword(user.id, await hashPassword(password), mustChange);
+		await this.deps.users.bumpSessionEpoch(user.id);
+		await this.deps.sessions.removeAllOfUser(user.id);
+		await this.audit(actor, "user.password-set", { mustChange }, user);
+	}
+
+	async setDisabled(actor: Actor, username: string, disabled: boolean): Promise<void> {
+		const user = await this.requireUser(username);
+		await this.deps.users.setDisabled(user.id, disabled);
+		if (disabled) await this.deps.sessions.removeAllOfUser(user.id);
+		await this.audit(actor, disabled ? "user.disabled" : "user.enabled", {}, user);
+	}
+
+	async setAdmin(actor: Actor, username: string, isAdmin: boolean): Promise<void> {
+		const user = await this.requireUser(username);
+		await this.deps.users.setAdmin(user.id, isAdmin);
+		await this.deps.users.bumpSessionEpoch(user.id);
+		await this.audit(actor, "user.admin-changed", { admin: isAdmin }, user);
+	}
+
+	async unlock(actor: Actor, username: string): Promise<void> {
+		const user = await this.requireUser(username);
+		await this.deps.users.unlock(user.id);
+		await this.audit(actor, "user.unlocked", {}, user);
+	}
+
+	/**
+	 * Admin reset of a user's 2FA (Decision 11): every factor and recovery code is deleted, live
+	 * sessions end, and either a one-time enrolment link is issued (default: no trust on first use)
+	 * or, when the admin explicitly chooses "next-login", the user enrols at their next login.
+	 */
+	async resetTwoFactor(actor: Actor, username: string, mode: ResetMode): Promise<{ link: string | null; expiresAt: number | null }> {
+		const user = await this.requireUser(username);
+		await this.deps.factors.removeAllOfUser(user.id);
+		await this.deps.recoveryCodes.removeAll(user.id);
+		await this.deps.users.setSshMethod(user.id, null);
+		await this.deps.users.bumpSessionEpoch(user.id);
+		await this.deps.sessions.removeAllOfUser(user.id);
+		let link: string | null = null;
+		let expiresAt: number | null = null;
+		if (mode === "link") {
+			const token = newToken(this.deps.random);
+			expiresAt = this.deps.clock.now().getTime() + this.deps.enrollLinkTtlMs;
+			await this.deps.users.setEnrollToken(user.id, sha256Hex(token), expiresAt);
+			link = `${this.deps.consoleUrl}/enroll-link/${token}`;
+		} else {
+			await this.deps.users.setEnrollToken(user.id, null, null);
+		}
+		await this.audit(actor, "user.2fa-reset", { mode, linkExpiresAt: expiresAt }, user);
+		// Notification of the user (product.md "Beyond"): recorded as an audit event the user sees on their account page.
+		await this.deps.audit.write({ event: "user.notified", outcome: "info", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, detail: { about: "2fa-reset" } });
+		return { link, expiresAt };
+	}
+
+	private validateMethods(methods: readonly MethodId[]): void {
+		const implemented = this.implementedMethods();
+		const missing = methods.filter((method) => !implemented.includes(method));
+		if (missing.length > 0) throw new PortcullisError("ERR_POLICY_INVALID", `not available in this build: ${missing.join(", ")}`);
+	}
+
+	/** Decision 3: refuse force-2FA with no usable method, for the global switch and every forcing group. */
+	private async checkPolicy(settings: { forceTwoFactor: boolean; enabledMethods: readonly MethodId[] }, groupOverride?: { id: string | null; name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null }): Promise<void> {
+		const standalone = (methods: readonly MethodId[]) => methods.filter((method) => METHOD_INFO[method].standalone);
+		if (settings.forceTwoFactor && standalone(settings.enabledMethods).length === 0) {
+			throw new PortcullisError("ERR_POLICY_INVALID", "Two-factor authentication cannot be forced while no second-factor method is enabled. Enable a method first.");
+		}
+		const groups = (await this.deps.groups.list()).map((row) => ({ id: row.id as string | null, ...groupRule(row) }));
+		if (groupOverride) {
+			const index = groups.findIndex((group) => group.id === groupOverride.id && group.id !== null);
+			if (index >= 0) groups[index] = groupOverride;
+			else groups.push(groupOverride);
+		}
+		for (const group of groups) {
+			if (group.allowedMethods === null) continue;
+			const effective = standalone(allowedMethods(settings, [group]));
+			if (effective.length === 0 && (group.forceTwoFactor || settings.forceTwoFactor)) {
+				throw new PortcullisError(
+					"ERR_POLICY_INVALID",
+					`Group ${group.name} would have no allowed second-factor method (its list: ${group.allowedMethods.join(", ") || "none"}; enabled: ${settings.enabledMethods.join(", ") || "none"}).`,
+				);
+			}
+		}
+	}
+
+	async updateSettings(actor: Actor, changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[] }): Promise<void> {
+		const current = await this.deps.settings.getTwoFactor();
+		const next = {
+			forceTwoFactor: changes.forceTwoFactor ?? current.forceTwoFactor,
+			enabledMethods: changes.enabledMethods ? [...new Set(changes.enabledMethods)] : [...current.enabledMethods],
+		};
+		if (changes.enabledMethods) this.validateMethods(next.enabledMethods);
+		await this.checkPolicy(next);
+		await this.deps.settings.setTwoFactor(next);
+		await this.audit(actor, "policy.settings-changed", { before: current, after: next });
+	}
+
+	async createGroup(actor: Actor, input: { name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null }): Promise<GroupRow> {
+		const name = canonicalGroupName(input.name);
+		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
+		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
+		if (input.allowedMethods) this.validateMethods(input.allowedMethods);
+		await this.checkPolicy(await this.deps.settings.getTwoFactor(), { id: null, name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods });
+		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods);
+		await this.audit(actor, "group.created", { group: name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods });
+		return group;
+	}
+
+	async updateGroup(actor: Actor, rawName: string, changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null }): Promise<void> {
+		const group = await this.requireGroup(rawName);
+		if (changes.allowedMethods) this.validateMethods(changes.allowedMethods);
+		const before = groupRule(group);
+		const after = {
+			id: group.id,
+			name: group.name,
+			forceTwoFactor: changes.forceTwoFactor ?? before.forceTwoFactor,
+			allowedMethods: changes.allowedMethods !== undefined ? changes.allowedMethods : parseAllowed(group.allowed_methods),
+		};
+		await this.checkPolicy(await this.deps.settings.getTwoFactor(), after);
+		await this.deps.groups.update(group.id, changes);
+		await this.audit(actor, "group.updated", { group: group.name, before, after: { forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods } });
+	}
+
+	async deleteGroup(actor: Actor, rawName: string): Promise<void> {
+		const group = await this.requireGroup(rawName);
+		await this.deps.groups.remove(group.id);
+		await this.audit(actor, "group.deleted", { group: group.name });
+	}
+
+	async addMember(actor: Actor, groupName: string, username: string): Promise<void> {
+		const group = await this.requireGroup(groupName);
+		const user = await this.requireUser(username);
+		if (await this.deps.groups.addMember(group.id, user.id)) await this.audit(actor, "group.member-added", { group: group.name }, user);
+	}
+
+	async removeMember(actor: Actor, groupName: string, username: string): Promise<void> {
+		const group = await this.requireGroup(groupName);
+		const user = await this.requireUser(username);
+		if (await this.deps.groups.removeMember(group.id, user.id)) await this.audit(actor, "group.member-removed", { group: group.name }, user);
+	}
+}

@@ -1,0 +1,446 @@
+/**
+ * The one login flow for every channel (web console, SSH gateway, API):
+ *
+ *   first factor (password, or a public key whose signature the SSH adapter verified)
+ *     → decideSecondFactor (pure)            → not required: authenticated
+ *     → second factor (challenge / verify)   → authenticated
+ *     → or forced enrolment (web only)       → authenticated once a new factor is verified
+ *
+ * The attempt lives in the database, frozen to one user, and every transition is a conditional
+ * UPDATE, so a login can start on one node and finish on another and nothing is decided twice.
+ * Adapters render LoginStep values; they never decide.
+ */
+import type { PolicyReason, SecondFactorDecision } from "../core/decide-second-factor.ts";
+import { describeReasons } from "../core/decide-second-factor.ts";
+import type { Clock } from "../core/clock.ts";
+import { isPortcullisError } from "../core/errors.ts";
+import { METHOD_INFO, type Channel, type MethodId } from "../core/method-id.ts";
+import { canonicalUsername } from "../core/username.ts";
+import { verifyAgainstDummy, verifyPassword } from "../crypto/password-hash.ts";
+import type { MethodRegistry } from "../methods/method.ts";
+import type { AttemptRow, AttemptStore } from "../storage/attempt-store.ts";
+import type { AuditLog } from "../storage/audit-log.ts";
+import type { FactorStore } from "../storage/factor-store.ts";
+import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
+import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
+
+export interface ClientInfo {
+	readonly channel: Channel;
+	/** The peer address as seen by the adapter (never a client-supplied header unless from a trusted proxy). */
+	readonly sourceAddress: string;
+}
+
+export type DenyReason =
+	| "invalid-credentials"
+	| "locked"
+	| "disabled"
+	| "misconfigured"
+	| "enroll-on-web"
+	| "unusable-on-channel"
+	| "expired"
+	| "unavailable";
+
+export type LoginStep =
+	| { readonly kind: "denied"; readonly reason: DenyReason; readonly message: string }
+	| {
+			readonly kind: "authenticated";
+			readonly attemptId: string;
+			readonly userId: string;
+			readonly username: string;
+			readonly method: MethodId | null;
+	  }
+	| {
+			readonly kind: "second-factor";
+			readonly attemptId: string;
+			readonly userId: string;
+			readonly username: string;
+			readonly methods: readonly MethodId[];
+			readonly defaultMethod: MethodId;
+			readonly reasons: readonly PolicyReason[];
+			readonly explanation: string;
+	  }
+	| {
+			readonly kind: "enroll";
+			readonly attemptId: string;
+			readonly userId: string;
+			readonly username: string;
+			readonly methods: readonly MethodId[];
+			readonly reasons: readonly PolicyReason[];
+			readonly explanation: string;
+			/** After an admin reset (Decision 11) enrolment needs the one-time link. */
+			readonly tokenRequired: boolean;
+	  }
+	| {
+			/** Step-up for a user with no second factor: confirm the password again. */
+			readonly kind: "password-confirm";
+			readonly attemptId: string;
+			readonly userId: string;
+			readonly username: string;
+	  };
+
+export type ChallengeResult =
+	| { readonly kind: "prompt"; readonly method: MethodId; readonly prompt: string; readonly echo: boolean }
+	| { readonly kind: "denied"; readonly reason: DenyReason; readonly message: string };
+
+export type SecondFactorResult =
+	| Extract<LoginStep, { kind: "authenticated" }>
+	| { readonly kind: "invalid"; readonly attemptsLeft: number; readonly message: string }
+	| { readonly kind: "denied"; readonly reason: DenyReason; readonly message: string };
+
+export type SessionCheck = "ok" | "revoked" | "step-up";
+
+export interface LoginFlowConfig {
+	readonly attemptTtlMs: number;
+	readonly secondFactorLockout: LockoutPolicy;
+	readonly passwordLockout: LockoutPolicy;
+	readonly consoleUrl: string;
+}
+
+export interface LoginFlowDeps extends PolicyStores {
+	readonly users: UserStore;
+	readonly attempts: AttemptStore;
+	readonly factors: FactorStore;
+	readonly audit: AuditLog;
+	readonly methods: MethodRegistry;
+	readonly clock: Clock;
+	readonly config: LoginFlowConfig;
+}
+
+const GENERIC_LOGIN_FAILED = "Invalid username or password.";
+const WRONG_CODE = "That answer is not valid.";
+
+function denied(reason: DenyReason, message: string): { kind: "denied"; reason: DenyReason; message: string } {
+	return { kind: "denied", reason, message };
+}
+
+export class LoginFlow {
+	constructor(private readonly deps: LoginFlowDeps) {}
+
+	private lockedMessage(): string {
+		return "This account is temporarily locked after too many failed attempts. Try again later or ask an administrator.";
+	}
+
+	/** First factor: a password. Same generic refusal for unknown users, wrong passwords and bad input. */
+	async submitPassword(client: ClientInfo, rawUsername: unknown, password: unknown): Promise<LoginStep> {
+		const { users, audit } = this.deps;
+		const username = typeof rawUsername === "string" ? canonicalUsername(rawUsername) : null;
+		if (typeof password !== "string" || password.length === 0 || password.length > 1024 || username === null) {
+			if (typeof password === "string" && password.length <= 1024) await verifyAgainstDummy(password);
+			await audit.write({ event: "login.password", outcome: "failure", username: typeof rawUsername === "string" ? rawUsername : null, channel: client.channel, source: client.sourceAddress, detail: { reason: "malformed" } });
+			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
+		}
+		const user = await users.findByUsername(username);
+		if (user === undefined || user.password_hash === null) {
+			await verifyAgainstDummy(password);
+			await audit.write({ event: "login.password", outcome: "failure", username, channel: client.channel, source: client.sourceAddress, detail: { reason: "unknown-user" } });
+			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
+		}
+		const reservation = await users.reserveAttempt(user.id, "pw", this.deps.config.passwordLockout);
+		if (reservation.kind === "locked") {
+			await audit.write({ event: "login.password", outcome: "failure", userId: user.id, username, channel: client.channel, source: client.sourceAddress, detail: { reason: "locked" } });
+			return denied("locked", this.lockedMessage());
+		}
+		if (!(await verifyPassword(user.password_hash, password))) {
+			await audit.write({ event: "login.password", outcome: "failure", userId: user.id, username, channel: client.channel, source: client.sourceAddress, detail: { reason: "wrong-password" } });
+			if (reservation.failuresSoFar >= this.deps.config.passwordLockout.maxFailures) {
+				await users.lock(user.id, "pw", this.deps.config.passwordLockout);
+				await audit.write({ event: "account.locked", outcome: "info", userId: user.id, username, channel: client.channel, source: client.sourceAddress, detail: { counter: "password" } });
+			}
+			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
+		}
+		await users.clearFailures(user.id, "pw");
+		return this.afterFirstFactor(client, user, "password", "login");
+	}
+
+	/**
+	 * First factor proven another way (the SSH adapter verified a public-key signature). The caller
+	 * passes the user it verified; this flow takes it from there exactly as after a password.
+	 */
+	async afterVerifiedFirstFactor(client: ClientInfo, userId: string, factor: "publickey"): Promise<LoginStep> {
+		const user = await this.deps.users.findById(userId);
+		if (user === undefined) return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
+		return this.afterFirstFactor(client, user, factor, "login");
+	}
+
+	/** Step-up for sensitive account actions: a fresh second factor (or password when the user has none). */
+	async beginStepUp(client: ClientInfo, userId: string): Promise<LoginStep> {
+		const user = await this.deps.users.findById(userId);
+		if (user === undefined) return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
+		const step = await this.afterFirstFactor(client, user, "session", "step-up");
+		if (step.kind === "authenticated") {
+			// Nothing to step up with: confirm the password instead; never a free pass.
+			return { kind: "password-confirm", attemptId: step.attemptId, userId: user.id, username: user.username };
+		}
+		return step;
+	}
+
+	/** Step-up by password for users without a second factor. Counts on the password counter. */
+	async confirmPassword(attemptId: string, password: unknown): Promise<SecondFactorResult> {
+		const attempt = await this.deps.attempts.getLive(attemptId);
+		if (attempt === undefined || attempt.purpose !== "step-up") return denied("expired", "This step has expired. Start again.");
+		const user = await this.deps.users.findById(attempt.user_id);
+		if (user === undefined || user.password_hash === null || user.disabled === 1) return denied("disabled", GENERIC_LOGIN_FAILED);
+		if (attempt.required_2fa === 1) return denied("expired", "A second factor is required for this step.");
+		const reservation = await this.deps.users.reserveAttempt(user.id, "pw", this.deps.config.passwordLockout);
+		if (reservation.kind === "locked") return denied("locked", this.lockedMessage());
+		if (typeof password !== "string" || password.length > 1024 || !(await verifyPassword(user.password_hash, password))) {
+			await this.deps.audit.write({ event: "step-up.password", outcome: "failure", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source });
+			if (reservation.failuresSoFar >= this.deps.config.passwordLockout.maxFailures) await this.deps.users.lock(user.id, "pw", this.deps.config.passwordLockout);
+			return { kind: "invalid", attemptsLeft: Math.max(0, this.deps.config.passwordLockout.maxFailures - reservation.failuresSoFar), message: "Wrong password." };
+		}
+		await this.deps.users.clearFailures(user.id, "pw");
+		if (!(await this.deps.attempts.complete(attempt.id, null))) return denied("expired", "This step has expired. Start again.");
+		await this.deps.audit.write({ event: "step-up.password", outcome: "success", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source });
+		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
+	}
+
+	private async afterFirstFactor(client: ClientInfo, user: UserRow, firstFactor: string, purpose: "login" | "step-up"): Promise<LoginStep> {
+		const { audit, attempts, config } = this.deps;
+		const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
+		if (user.disabled === 1) {
+			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "disabled" } });
+			return denied("disabled", GENERIC_LOGIN_FAILED);
+		}
+		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) {
+			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "locked" } });
+			return denied("locked", this.lockedMessage());
+		}
+		let decision: SecondFactorDecision;
+		try {
+			decision = await decideForUser(this.deps, user, client.channel);
+		} catch (error) {
+			await this.auditError(base, error);
+			return denied("unavailable", "Login is not possible right now.");
+		}
+		const required = decision.kind !== "not-required";
+		const attempt = await attempts.create({ userId: user.id, channel: client.channel, purpose, source: client.sourceAddress, ttlMs: config.attemptTtlMs, required });
+		switch (decision.kind) {
+			case "not-required":
+				await attempts.complete(attempt.id, null);
+				if (purpose === "login") await audit.write({ event: "login.success", outcome: "success", ...base, detail: { firstFactor, secondFactor: "not-required" } });
+				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
+			case "misconfigured":
+				await attempts.fail(attempt.id);
+				await audit.write({ event: "policy.misconfigured", outcome: "failure", ...base, detail: { problem: "no method allowed for this user" } });
+				return denied("misconfigured", "Two-factor authentication is required, but no method is allowed for your account. Ask an administrator to fix the policy.");
+			case "unusable-on-channel":
+				await attempts.fail(attempt.id);
+				await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "no-method-on-channel", usable: decision.usableMethods } });
+				return denied("unusable-on-channel", `None of your second factors can be used here. Set one up at ${config.consoleUrl}/account.`);
+			case "enroll":
+				if (client.channel !== "web") {
+					await attempts.fail(attempt.id);
+					await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "must-enroll" } });
+					return denied("enroll-on-web", `${describeReasons(decision.reasons)} You have not set up a second factor yet. Log in to ${config.consoleUrl} to set one up, then try again.`);
+				}
+				await audit.write({ event: "login.enroll-required", outcome: "info", ...base, detail: { firstFactor } });
+				return {
+					kind: "enroll",
+					attemptId: attempt.id,
+					userId: user.id,
+					username: user.username,
+					methods: decision.allowedMethods.filter((method) => this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web")),
+					reasons: decision.reasons,
+					explanation: describeReasons(decision.reasons),
+					tokenRequired: user.enroll_token_hash !== null,
+				};
+			case "challenge":
+				await audit.write({ event: "login.first-factor", outcome: "success", ...base, detail: { firstFactor, purpose } });
+				return {
+					kind: "second-factor",
+					attemptId: attempt.id,
+					userId: user.id,
+					username: user.username,
+					methods: decision.methods,
+					defaultMethod: decision.defaultMethod,
+					reasons: decision.reasons,
+					explanation: describeReasons(decision.reasons),
+				};
+		}
+	}
+
+	/** Loads a live attempt and re-evaluates the policy now: the stricter of then and now applies. */
+	private async liveAttempt(attemptId: string): Promise<{ attempt: AttemptRow; user: UserRow; decision: SecondFactorDecision } | null> {
+		const attempt = await this.deps.attempts.getLive(attemptId);
+		if (attempt === undefined) return null;
+		const user = await this.deps.users.findById(attempt.user_id);
+		if (user === undefined) return null;
+		const decision = await decideForUser(this.deps, user, attempt.channel as Channel);
+		if (decision.kind !== "not-required" && attempt.required_2fa === 0) await this.deps.attempts.markRequired(attempt.id);
+		return { attempt, user, decision };
+	}
+
+	/** The methods this attempt may still be answered with (recomputed, never widened). */
+	async currentStep(attemptId: string): Promise<LoginStep> {
+		const live = await this.liveAttempt(attemptId);
+		if (live === null) return denied("expired", "This login has expired. Please start again.");
+		const { attempt, user, decision } = live;
+		if (decision.kind === "challenge") {
+			return { kind: "second-factor", attemptId: attempt.id, userId: user.id, username: user.username, methods: decision.methods, defaultMethod: decision.defaultMethod, reasons: decision.reasons, explanation: describeReasons(decision.reasons) };
+		}
+		if (decision.kind === "enroll" && attempt.channel === "web") {
+			return {
+				kind: "enroll",
+				attemptId: attempt.id,
+				userId: user.id,
+				username: user.username,
+				methods: decision.allowedMethods.filter((method) => this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web")),
+				reasons: decision.reasons,
+				explanation: describeReasons(decision.reasons),
+				tokenRequired: user.enroll_token_hash !== null,
+			};
+		}
+		if (decision.kind === "not-required" && attempt.required_2fa === 0 && attempt.purpose === "step-up") {
+			return { kind: "password-confirm", attemptId: attempt.id, userId: user.id, username: user.username };
+		}
+		return denied("misconfigured", "Your login cannot continue under the current policy. Please start again.");
+	}
+
+	async startChallenge(attemptId: string, method: MethodId): Promise<ChallengeResult> {
+		try {
+			const live = await this.liveAttempt(attemptId);
+			if (live === null) return denied("expired", "This login has expired. Please start again.");
+			const { attempt, user, decision } = live;
+			if (decision.kind !== "challenge" || !decision.methods.includes(method)) return denied("misconfigured", "That method is not available for your account.");
+			const implementation = this.deps.methods.get(method);
+			if (implementation === undefined) return denied("misconfigured", "That method is not available for your account.");
+			const factors = await this.deps.factors.listActive(user.id, method);
+			const start = await implementation.startChallenge({ user: { id: user.id, username: user.username }, channel: attempt.channel as Channel, factors, attemptId: attempt.id, sourceAddress: attempt.source });
+			await this.deps.attempts.setChallenge(attempt.id, method, start.state);
+			return { kind: "prompt", method, prompt: start.prompt, echo: start.echo };
+		} catch (error) {
+			await this.auditError({ channel: null, source: null }, error);
+			return denied("unavailable", "The second factor cannot be checked right now. Try another method or try later.");
+		}
+	}
+
+	async submitSecondFactor(attemptId: string, method: MethodId, response: unknown): Promise<SecondFactorResult> {
+		const { users, audit, attempts, config } = this.deps;
+		let live;
+		try {
+			live = await this.liveAttempt(attemptId);
+		} catch (error) {
+			await this.auditError({ channel: null, source: null }, error);
+			return denied("unavailable", "Login is not possible right now.");
+		}
+		if (live === null) return denied("expired", "This login has expired. Please start again.");
+		const { attempt, user, decision } = live;
+		const base = { userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source, method };
+		if (user.disabled === 1) return denied("disabled", GENERIC_LOGIN_FAILED);
+		if (decision.kind !== "challenge" || !decision.methods.includes(method)) {
+			await audit.write({ event: "second-factor.refused", outcome: "failure", ...base, detail: { reason: "method-not-allowed" } });
+			return denied("misconfigured", "That method is not available for your account.");
+		}
+		const implementation = this.deps.methods.get(method);
+		if (implementation === undefined) return denied("misconfigured", "That method is not available for your account.");
+
+		// Charge the shared counter first (Decision 8): a locked account rejects even a correct answer.
+		const reservation = await users.reserveAttempt(user.id, "tfa", config.secondFactorLockout);
+		if (reservation.kind === "locked") {
+			await audit.write({ event: "second-factor.failure", outcome: "failure", ...base, detail: { reason: "locked" } });
+			return denied("locked", this.lockedMessage());
+		}
+
+		let state: unknown = null;
+		if (attempt.challenge_method === method && attempt.challenge_json !== null) {
+			// A stored challenge (e.g. keyword positions) answers exactly one verification.
+			if (!(await attempts.consumeChallenge(attempt.id, method))) return this.failed(base, reservation.failuresSoFar, "expired");
+			state = JSON.parse(attempt.challenge_json) as unknown;
+		}
+		let result;
+		try {
+			const factors = await this.deps.factors.listActive(user.id, method);
+			result = await implementation.verifyResponse({
+				user: { id: user.id, username: user.username },
+				channel: attempt.channel as Channel,
+				factors,
+				attemptId: attempt.id,
+				sourceAddress: attempt.source,
+				response: typeof response === "string" ? response : "",
+				state: state as Record<string, unknown> | null,
+			});
+		} catch (error) {
+			// Fail closed (Decision 10). An unreachable backend is not the user's guess: refund it.
+			if (isPortcullisError(error, "ERR_METHOD_UNAVAILABLE")) await users.clearFailures(user.id, "tfa").catch(() => undefined);
+			await this.auditError(base, error);
+			return denied("unavailable", "The second factor cannot be checked right now. Try another method or try later.");
+		}
+		if (result.kind === "invalid") return this.failed(base, reservation.failuresSoFar, result.reason);
+
+		await users.clearFailures(user.id, "tfa");
+		if (!(await attempts.complete(attempt.id, method))) return denied("expired", "This login has expired. Please start again.");
+		if (attempt.channel === "web" && attempt.purpose === "login" && method !== "recovery-code") {
+			// Floor item 7: the method of the last successful web login is what SSH asks for.
+			await users.setSshMethod(user.id, method);
+		}
+		await audit.write({ event: attempt.purpose === "step-up" ? "step-up.success" : "login.success", outcome: "success", ...base, detail: { secondFactor: method } });
+		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method };
+	}
+
+	private async failed(
+		base: { userId: string; username: string; channel: string; source: string; method: MethodId },
+		failuresSoFar: number,
+		reason: string,
+	): Promise<SecondFactorResult> {
+		const { config, users, audit } = this.deps;
+		await audit.write({ event: "second-factor.failure", outcome: "failure", ...base, detail: { reason, failures: failuresSoFar } });
+		if (failuresSoFar >= config.secondFactorLockout.maxFailures) {
+			await users.lock(base.userId, "tfa", config.secondFactorLockout);
+			await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
+			return denied("locked", this.lockedMessage());
+		}
+		return { kind: "invalid", attemptsLeft: config.secondFactorLockout.maxFailures - failuresSoFar, message: WRONG_CODE };
+	}
+
+	/**
+	 * Forced enrolment finished: the factor was verified during THIS attempt, belongs to the attempt's
+	 * user, and its method is allowed now. Only then does the attempt complete.
+	 */
+	async finishEnrollment(attemptId: string, factorId: string): Promise<SecondFactorResult> {
+		const live = await this.liveAttempt(attemptId);
+		if (live === null) return denied("expired", "This login has expired. Please start again.");
+		const { attempt, user, decision } = live;
+		const factor = await this.deps.factors.get(factorId);
+		if (
+			factor === null ||
+			factor.userId !== user.id ||
+			factor.status !== "active" ||
+			factor.verifiedAt === null ||
+			factor.verifiedAt < Number(attempt.created_at) ||
+			decision.kind !== "challenge" ||
+			!decision.methods.includes(factor.method)
+		) {
+			return denied("expired", "Enrolment did not complete. Please start again.");
+		}
+		if (!(await this.deps.attempts.complete(attempt.id, factor.method))) return denied("expired", "This login has expired. Please start again.");
+		if (attempt.channel === "web" && attempt.purpose === "login") await this.deps.users.setSshMethod(user.id, factor.method);
+		await this.deps.audit.write({ event: "login.success", outcome: "success", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source, method: factor.method, detail: { secondFactor: factor.method, enrolled: true } });
+		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: factor.method };
+	}
+
+	async abandon(attemptId: string): Promise<void> {
+		await this.deps.attempts.fail(attemptId);
+	}
+
+	/**
+	 * Live policy (product.md "Policy changes bite at once"): called on every web request and
+	 * periodically for SSH connections. "step-up" when the policy now demands a factor this session
+	 * did not prove; "revoked" when the user is gone, disabled, locked or their sessions were revoked.
+	 */
+	async checkSession(input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel }): Promise<SessionCheck> {
+		const user = await this.deps.users.findById(input.userId);
+		if (user === undefined || user.disabled === 1 || user.session_epoch !== input.sessionEpoch) return "revoked";
+		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) return "revoked";
+		const decision = await decideForUser(this.deps, user, input.channel);
+		if (decision.kind === "not-required") return "ok";
+		if (decision.kind === "challenge" && input.secondFactorMethod !== null && (decision.methods as readonly string[]).includes(input.secondFactorMethod)) return "ok";
+		return "step-up";
+	}
+
+	private async auditError(base: Record<string, unknown>, error: unknown): Promise<void> {
+		const code = isPortcullisError(error) ? error.code : "ERR_INTERNAL";
+		await this.deps.audit
+			.write({ event: "login.error", outcome: "failure", ...(base as object), detail: { code, message: error instanceof Error ? error.message.slice(0, 200) : "unknown" } })
+			.catch(() => undefined);
+	}
+}

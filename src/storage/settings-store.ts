@@ -1,0 +1,43 @@
+import type { Kysely } from "kysely";
+import type { GlobalTwoFactorSettings } from "../core/decide-second-factor.ts";
+import { isMethodId, type MethodId } from "../core/method-id.ts";
+import type { Database } from "./schema.ts";
+
+const TWO_FACTOR_KEY = "two_factor";
+
+/** Defaults on a fresh install: nothing forced, TOTP, access keyword and recovery codes enabled. */
+export const DEFAULT_TWO_FACTOR: GlobalTwoFactorSettings = {
+	forceTwoFactor: false,
+	enabledMethods: ["totp", "access-keyword", "recovery-code"],
+};
+
+export class SettingsStore {
+	constructor(private readonly db: Kysely<Database>) {}
+
+	async getTwoFactor(): Promise<GlobalTwoFactorSettings> {
+		const row = await this.db.selectFrom("settings").select("value").where("key", "=", TWO_FACTOR_KEY).executeTakeFirst();
+		if (row === undefined) return DEFAULT_TWO_FACTOR;
+		const parsed = JSON.parse(row.value) as { forceTwoFactor?: unknown; enabledMethods?: unknown };
+		// A corrupt row must not weaken the policy: force stays on unless it is literally false.
+		const enabled = Array.isArray(parsed.enabledMethods) ? parsed.enabledMethods.filter(isMethodId) : [];
+		return { forceTwoFactor: parsed.forceTwoFactor !== false, enabledMethods: enabled as MethodId[] };
+	}
+
+	async setTwoFactor(settings: GlobalTwoFactorSettings): Promise<void> {
+		const value = JSON.stringify({ forceTwoFactor: settings.forceTwoFactor, enabledMethods: settings.enabledMethods });
+		const updated = await this.db.updateTable("settings").set({ value }).where("key", "=", TWO_FACTOR_KEY).executeTakeFirst();
+		if (Number(updated.numUpdatedRows) === 0) {
+			await this.db.insertInto("settings").values({ key: TWO_FACTOR_KEY, value }).execute();
+		}
+	}
+
+	async get(key: string): Promise<string | undefined> {
+		const row = await this.db.selectFrom("settings").select("value").where("key", "=", key).executeTakeFirst();
+		return row?.value;
+	}
+
+	async set(key: string, value: string): Promise<void> {
+		const updated = await this.db.updateTable("settings").set({ value }).where("key", "=", key).executeTakeFirst();
+		if (Number(updated.numUpdatedRows) === 0) await this.db.insertInto("settings").values({ key, value }).execute();
+	}
+}
