@@ -25,9 +25,32 @@ export const configSchema = z
 		ssh: z
 			.object({
 				listen: hostPort.default("127.0.0.1:2222"),
+				/** ed25519 host key (OpenSSH PEM); created on first start. Empty: <data_dir>/ssh_host_ed25519_key. */
+				host_key_file: z.string().default(""),
+				/** Key the gateway uses to log in to targets; created on first start. Empty: <data_dir>/gateway_ed25519_key. */
+				target_key_file: z.string().default(""),
+				/** sshd LoginGraceTime: seconds to finish authentication. */
+				login_grace_seconds: z.number().int().min(5).max(600).default(60),
+				/** sshd MaxAuthTries: authentication requests per connection. */
+				max_auth_tries: z.number().int().min(1).max(20).default(6),
+				/** sshd MaxStartups (hard limit): concurrent unauthenticated connections. */
+				max_unauthenticated: z.number().int().min(1).max(10000).default(100),
+				/** Live policy: how often each connection re-checks the user and policy (seconds). */
+				live_check_seconds: z.number().int().min(1).max(30).default(10),
+				/** asciicast v2 recordings. Empty: <data_dir>/recordings. */
+				recordings_dir: z.string().default(""),
 			})
 			.strict()
-			.default({ listen: "127.0.0.1:2222" }),
+			.default({
+				listen: "127.0.0.1:2222",
+				host_key_file: "",
+				target_key_file: "",
+				login_grace_seconds: 60,
+				max_auth_tries: 6,
+				max_unauthenticated: 100,
+				live_check_seconds: 10,
+				recordings_dir: "",
+			}),
 		database: z
 			.object({
 				/** postgres://… selects PostgreSQL; empty means SQLite at data_dir/portcullis.sqlite. */
