@@ -1,0 +1,36 @@
+/**
+ * The seam between SSH authentication (gateway.ts, authenticate.ts) and everything after it
+ * (channels.ts: menu, targets, ProxyJump, recording).
+ *
+ * The gateway creates one AuthenticatedSsh per connection, and only after ssh2 sent
+ * SSH_MSG_USERAUTH_SUCCESS (RFC 4252 §5.1), i.e. after LoginFlow said "authenticated"
+ * (product.md Decision 1). Channel code never re-decides authentication; it reads these fields
+ * and registers cleanup with onClose().
+ */
+import type { MethodId } from "../core/method-id.ts";
+import type { Portcullis } from "../app/portcullis.ts";
+
+export interface AuthenticatedSsh {
+	/** Random id of this TCP connection (also in audit events ssh.connect / ssh.disconnect). */
+	readonly connectionId: string;
+	readonly userId: string;
+	/** Canonical username (as stored), not necessarily the string the client sent. */
+	readonly username: string;
+	/** The TCP peer address (never a client-supplied value). */
+	readonly sourceAddress: string;
+	/** The second factor proven on this connection, or null when the policy required none. */
+	readonly secondFactorMethod: MethodId | null;
+	/** users.session_epoch when authentication began; a bump revokes this connection (live policy). */
+	readonly sessionEpoch: number;
+	/** Epoch milliseconds (injected clock) of USERAUTH_SUCCESS. */
+	readonly authenticatedAt: number;
+	/** Runs once when the connection ends, whatever the cause. Listeners added after close run at once. */
+	onClose(listener: () => void): void;
+	/** Ends the connection (audited as ssh.disconnect with this reason). Idempotent. */
+	close(reason: string): void;
+}
+
+/** What channels.ts needs from the gateway. The relay helper may add fields. */
+export interface ChannelDeps {
+	readonly app: Portcullis;
+}
