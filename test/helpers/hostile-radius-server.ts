@@ -84,6 +84,8 @@ export interface HostileRadiusServer {
 	readonly secret: string;
 	/** May be changed between requests. */
 	mode: HostileMode;
+	/** Delay before answering (ms), to simulate a slow server whose answer arrives late. */
+	delayMs: number;
 	readonly requests: ReceivedRequest[];
 	close(): Promise<void>;
 }
@@ -135,7 +137,7 @@ function hostileReplies(mode: HostileMode, request: DecodedPacket, secret: Buffe
 			const packet = signedReply(request, secret, RADIUS_CODE.AccessAccept, [
 				{ type: RADIUS_ATTR.MessageAuthenticator, value: Buffer.alloc(16) },
 			]);
-			// Make both copies carry the correct HMAC value of the first one.
+			// Both copies carry an HMAC value; the decoder must refuse the duplicate before any check.
 			const mac = computeMessageAuthenticator(packet, 22, secret, ra);
 			mac.copy(packet, 22);
 			mac.copy(packet, 40);
@@ -200,6 +202,7 @@ async function bindUdp(): Promise<dgram.Socket> {
 export async function startHostileRadiusServer(options: {
 	readonly mode: HostileMode;
 	readonly secret?: string;
+	readonly delayMs?: number;
 }): Promise<HostileRadiusServer> {
 	const secretText = options.secret ?? randomBytes(12).toString("hex");
 	const secret = Buffer.from(secretText, "utf8");
@@ -207,13 +210,16 @@ export async function startHostileRadiusServer(options: {
 	// A second socket on another port, for "wrong-source-port".
 	const other = await bindUdp();
 	const requests: ReceivedRequest[] = [];
+	let closed = false;
 	const server: HostileRadiusServer = {
 		host: "127.0.0.1",
 		port: socket.address().port,
 		secret: secretText,
 		mode: options.mode,
+		delayMs: options.delayMs ?? 0,
 		requests,
 		close: async () => {
+			closed = true;
 			await Promise.all([
 				new Promise<void>((resolve) => socket.close(() => resolve())),
 				new Promise<void>((resolve) => other.close(() => resolve())),
@@ -234,9 +240,13 @@ export async function startHostileRadiusServer(options: {
 			messageAuthenticatorFirst: packet.attributes[0]?.type === RADIUS_ATTR.MessageAuthenticator,
 		});
 		const sender = server.mode === "wrong-source-port" ? other : socket;
-		for (const reply of hostileReplies(server.mode, packet, secret)) {
-			sender.send(reply, rinfo.port, rinfo.address);
-		}
+		const replies = hostileReplies(server.mode, packet, secret);
+		const send = (): void => {
+			if (closed) return;
+			for (const reply of replies) sender.send(reply, rinfo.port, rinfo.address, () => undefined);
+		};
+		if (server.delayMs > 0) setTimeout(send, server.delayMs).unref();
+		else send();
 	});
 	return server;
 }
