@@ -24,10 +24,11 @@ function base32Decode(text: string): Uint8Array {
 	return Uint8Array.from(bytes);
 }
 
-describe("login flow (SQLite)", () => {
+for (const engine of ["sqlite", "postgres"] as const)
+describe(`login flow (${engine})`, () => {
 	let t: TestApp;
 	before(async () => {
-		t = await createTestApp();
+		t = await createTestApp({ engine });
 		await t.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });
 		await t.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: PASSWORD, isAdmin: false, groups: ["ops"] });
 		await t.app.admin.createUser(ADMIN_ACTOR, { username: "bob", password: PASSWORD, isAdmin: false, groups: [] });

@@ -1,0 +1,144 @@
+/**
+ * One row per policy rule (issue 2 item 3; product.md "Policy semantics" and Decisions 2-4).
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+	decideSecondFactor,
+	describeReasons,
+	type GroupTwoFactorRule,
+	type SecondFactorPolicyInput,
+} from "../../src/core/decide-second-factor.ts";
+import type { MethodId } from "../../src/core/method-id.ts";
+
+const ALL: MethodId[] = ["totp", "webauthn", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"];
+const SSH_CAPABLE: MethodId[] = ["totp", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"];
+const group = (name: string, forceTwoFactor: boolean, allowedMethods: MethodId[] | null = null): GroupTwoFactorRule => ({ name, forceTwoFactor, allowedMethods });
+
+function input(overrides: Partial<SecondFactorPolicyInput>): SecondFactorPolicyInput {
+	return {
+		channel: "web",
+		settings: { forceTwoFactor: false, enabledMethods: ["totp", "access-keyword", "recovery-code"] },
+		groups: [],
+		enrolledMethods: [],
+		lastWebMethod: null,
+		channelMethods: ALL,
+		...overrides,
+	};
+}
+
+const rows: { rule: string; input: SecondFactorPolicyInput; expect: Record<string, unknown> }[] = [
+	{ rule: "nothing forced, nothing enrolled → not required", input: input({}), expect: { kind: "not-required" } },
+	{
+		rule: "global force, no factor → enrol, reason global",
+		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["totp", "access-keyword"] } }),
+		expect: { kind: "enroll", allowedMethods: ["totp", "access-keyword"], reasons: [{ source: "global" }] },
+	},
+	{
+		rule: "group force applies to members only",
+		input: input({ groups: [group("ops", true), group("dev", false)] }),
+		expect: { kind: "enroll", reasons: [{ source: "group", group: "ops" }] },
+	},
+	{
+		rule: "a non-forcing group changes nothing",
+		input: input({ groups: [group("dev", false)] }),
+		expect: { kind: "not-required" },
+	},
+	{
+		rule: "voluntary enrolment: an enrolled factor is always asked for",
+		input: input({ enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge", methods: ["totp"], defaultMethod: "totp", reasons: [{ source: "enrolled" }] },
+	},
+	{
+		rule: "Decision 2: method disabled after voluntary enrolment → must enrol an allowed method, never password-only",
+		input: input({ settings: { forceTwoFactor: false, enabledMethods: ["access-keyword"] }, enrolledMethods: ["totp"] }),
+		expect: { kind: "enroll", allowedMethods: ["access-keyword"], reasons: [{ source: "enrolled" }] },
+	},
+	{
+		rule: "Decision 4: a group narrows the allowed methods (intersection)",
+		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["totp", "access-keyword"] }, groups: [group("admins", false, ["totp"])], enrolledMethods: ["access-keyword"] }),
+		expect: { kind: "enroll", allowedMethods: ["totp"] },
+	},
+	{
+		rule: "every restricting group narrows further",
+		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["totp", "access-keyword", "yubikey-otp"] }, groups: [group("a", false, ["totp", "yubikey-otp"]), group("b", false, ["yubikey-otp", "access-keyword"])] }),
+		expect: { kind: "enroll", allowedMethods: ["yubikey-otp"] },
+	},
+	{
+		rule: "empty intersection while required → misconfigured (fail closed)",
+		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["access-keyword"] }, groups: [group("admins", true, ["totp"])], enrolledMethods: ["totp"] }),
+		expect: { kind: "misconfigured" },
+	},
+	{
+		rule: "only recovery codes enabled while forced → misconfigured",
+		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["recovery-code"] } }),
+		expect: { kind: "misconfigured" },
+	},
+	{
+		rule: "empty intersection when nothing requires 2FA → not required",
+		input: input({ groups: [group("x", false, ["webauthn"])] }),
+		expect: { kind: "not-required" },
+	},
+	{
+		rule: "last web method is the SSH default",
+		input: input({ channel: "ssh", enrolledMethods: ["totp", "access-keyword"], lastWebMethod: "access-keyword", channelMethods: SSH_CAPABLE }),
+		expect: { kind: "challenge", defaultMethod: "access-keyword", methods: ["access-keyword", "totp"] },
+	},
+	{
+		rule: "last web method no longer allowed → first usable in the fixed order",
+		input: input({ channel: "ssh", settings: { forceTwoFactor: false, enabledMethods: ["totp"] }, enrolledMethods: ["totp", "access-keyword"], lastWebMethod: "access-keyword", channelMethods: SSH_CAPABLE }),
+		expect: { kind: "challenge", defaultMethod: "totp", methods: ["totp"] },
+	},
+	{
+		rule: "SSH-unusable method: a WebAuthn-only user on a gateway without browser approval",
+		input: input({ channel: "ssh", settings: { forceTwoFactor: true, enabledMethods: ["webauthn", "totp"] }, enrolledMethods: ["webauthn"], lastWebMethod: "webauthn", channelMethods: SSH_CAPABLE }),
+		expect: { kind: "unusable-on-channel", usableMethods: ["webauthn"] },
+	},
+	{
+		rule: "SSH-unusable last web method falls back to another usable method on SSH",
+		input: input({ channel: "ssh", settings: { forceTwoFactor: true, enabledMethods: ["webauthn", "totp"] }, enrolledMethods: ["webauthn", "totp"], lastWebMethod: "webauthn", channelMethods: SSH_CAPABLE }),
+		expect: { kind: "challenge", defaultMethod: "totp", methods: ["totp"] },
+	},
+	{
+		rule: "recovery codes are offered last, never as the default",
+		input: input({ enrolledMethods: ["recovery-code", "totp"] }),
+		expect: { kind: "challenge", defaultMethod: "totp", methods: ["totp", "recovery-code"] },
+	},
+	{
+		rule: "recovery codes alone never satisfy a forced policy",
+		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["totp", "recovery-code"] }, enrolledMethods: ["recovery-code"] }),
+		expect: { kind: "enroll", allowedMethods: ["totp"] },
+	},
+	{
+		rule: "recovery codes disabled by the admin are not offered",
+		input: input({ settings: { forceTwoFactor: false, enabledMethods: ["totp"] }, enrolledMethods: ["totp", "recovery-code"] }),
+		expect: { kind: "challenge", methods: ["totp"] },
+	},
+	{
+		rule: "group excludes the knowledge factor: keyword not usable for its members",
+		input: input({ settings: { forceTwoFactor: false, enabledMethods: ["totp", "access-keyword"] }, groups: [group("ops", true, ["totp"])], enrolledMethods: ["access-keyword", "totp"], lastWebMethod: "access-keyword" }),
+		expect: { kind: "challenge", methods: ["totp"], defaultMethod: "totp" },
+	},
+	{
+		rule: "global and group reasons are both reported",
+		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] }, groups: [group("ops", true)], enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge", reasons: [{ source: "global" }, { source: "group", group: "ops" }] },
+	},
+];
+
+for (const row of rows) {
+	test(row.rule, () => {
+		const decision = decideSecondFactor(row.input) as unknown as Record<string, unknown>;
+		for (const [key, value] of Object.entries(row.expect)) assert.deepEqual(decision[key], value, `${key} of ${JSON.stringify(decision)}`);
+	});
+}
+
+test("the decision is pure: same input, same output, input untouched", () => {
+	const frozen = Object.freeze(input({ enrolledMethods: Object.freeze(["totp"]) as MethodId[] }));
+	assert.deepEqual(decideSecondFactor(frozen), decideSecondFactor(frozen));
+});
+
+test("explanations name the scope", () => {
+	assert.equal(describeReasons([{ source: "group", group: "ops" }]), "Two-factor authentication is required by group ops.");
+	assert.equal(describeReasons([{ source: "global" }]), "Two-factor authentication is required for everyone.");
+});
