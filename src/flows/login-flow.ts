@@ -216,7 +216,9 @@ export class LoginFlow {
 		const attempt = await attempts.create({ userId: user.id, channel: client.channel, purpose, source: client.sourceAddress, ttlMs: config.attemptTtlMs, required });
 		switch (decision.kind) {
 			case "not-required":
-				await attempts.complete(attempt.id, null);
+				// A step-up attempt stays pending: beginStepUp turns it into a password confirmation,
+				// which confirmPassword completes (it only accepts a live attempt).
+				if (purpose === "login") await attempts.complete(attempt.id, null);
 				if (purpose === "login") await audit.write({ event: "login.success", outcome: "success", ...base, detail: { firstFactor, secondFactor: "not-required" } });
 				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
 			case "misconfigured":
