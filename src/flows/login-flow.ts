@@ -16,12 +16,13 @@ import type { Clock } from "../core/clock.ts";
 import { isPortcullisError } from "../core/errors.ts";
 import { METHOD_INFO, type Channel, type MethodId } from "../core/method-id.ts";
 import { canonicalUsername } from "../core/username.ts";
-import { verifyAgainstDummy, verifyPassword } from "../crypto/password-hash.ts";
+import { hashPassword, verifyAgainstDummy, verifyPassword } from "../crypto/password-hash.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import type { AttemptRow, AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
+import { passwordProblem } from "./admin-service.ts";
 import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
 
 export interface ClientInfo {
@@ -192,6 +193,32 @@ export class LoginFlow {
 		if (!(await this.deps.attempts.complete(attempt.id, null))) return denied("expired", "This step has expired. Start again.");
 		await this.deps.audit.write({ event: "step-up.password", outcome: "success", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source });
 		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
+	}
+
+	/**
+	 * A user changes their own password (web account page, forced change after an admin set it).
+	 * The current password is checked on the password counter; on success every session and SSH
+	 * connection of the user is revoked (epoch bump) and the caller issues a fresh session.
+	 */
+	async changeOwnPassword(client: ClientInfo, userId: string, current: unknown, next: unknown): Promise<{ kind: "changed" } | { kind: "invalid"; message: string }> {
+		const user = await this.deps.users.findById(userId);
+		if (user === undefined || user.disabled === 1 || user.password_hash === null) return { kind: "invalid", message: GENERIC_LOGIN_FAILED };
+		const reservation = await this.deps.users.reserveAttempt(user.id, "pw", this.deps.config.passwordLockout);
+		if (reservation.kind === "locked") return { kind: "invalid", message: this.lockedMessage() };
+		const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
+		if (typeof current !== "string" || current.length > 1024 || !(await verifyPassword(user.password_hash, current))) {
+			await this.deps.audit.write({ event: "user.password-change", outcome: "failure", ...base, detail: { reason: "wrong-password" } });
+			if (reservation.failuresSoFar >= this.deps.config.passwordLockout.maxFailures) await this.deps.users.lock(user.id, "pw", this.deps.config.passwordLockout);
+			return { kind: "invalid", message: "The current password is wrong." };
+		}
+		await this.deps.users.clearFailures(user.id, "pw");
+		const problem = passwordProblem(next);
+		if (problem !== null) return { kind: "invalid", message: problem };
+		if (next === current) return { kind: "invalid", message: "The new password must differ from the current one." };
+		await this.deps.users.setPassword(user.id, await hashPassword(next as string), false);
+		await this.deps.users.bumpSessionEpoch(user.id);
+		await this.deps.audit.write({ event: "user.password-changed", outcome: "success", ...base });
+		return { kind: "changed" };
 	}
 
 	private async afterFirstFactor(client: ClientInfo, user: UserRow, firstFactor: string, purpose: "login" | "step-up"): Promise<LoginStep> {
