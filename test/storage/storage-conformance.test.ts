@@ -1,0 +1,177 @@
+/**
+ * The storage conformance suite, run against SQLite and PostgreSQL (issue 2 item 2): every
+ * single-use operation is one conditional UPDATE whose parallel callers see exactly one winner,
+ * data survives a restart, and a kill -9 in the middle of an enrolment leaves nothing that counts.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
+import { FakeClock } from "../../src/core/clock.ts";
+import { sha256Hex } from "../../src/crypto/tokens.ts";
+import type { DatabaseTarget } from "../../src/storage/open-database.ts";
+import { ADMIN_ACTOR, createPostgresDatabase, testConfig, WEB } from "../helpers/test-app.ts";
+
+const LOCKOUT = { maxFailures: 5, windowMs: 900_000, lockMs: 900_000, maxLockMs: 86_400_000 };
+
+for (const engine of ["sqlite", "postgres"] as const) {
+	describe(`storage conformance (${engine})`, () => {
+		let dir: string;
+		let target: DatabaseTarget;
+		let drop: (() => Promise<void>) | null = null;
+		let app: Portcullis;
+		const clock = new FakeClock(Date.UTC(2026, 10, 28, 9));
+		const key = randomBytes(32);
+		const open = () => createPortcullis(testConfig(dir), { clock, database: target, secretKey: key });
+
+		before(async () => {
+			dir = mkdtempSync(join(tmpdir(), "portcullis-storage-"));
+			if (engine === "postgres") {
+				const created = await createPostgresDatabase();
+				drop = created.drop;
+				target = { kind: "postgres", url: created.url };
+			} else {
+				target = { kind: "sqlite", file: join(dir, "portcullis.sqlite") };
+			}
+			app = await open();
+			await app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });
+			await app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: "a long password", isAdmin: false, groups: ["ops"] });
+		});
+		after(async () => {
+			await app.close();
+			if (drop) await drop();
+			rmSync(dir, { recursive: true, force: true });
+		});
+
+		async function alice() {
+			return (await app.stores.users.findByUsername("alice"))!;
+		}
+
+		test("migrations are idempotent: reopening applies nothing twice", async () => {
+			await app.close();
+			app = await open();
+			assert.ok(await alice());
+		});
+
+		test("factor counter compare-and-set: 20 parallel advances to the same step, one winner; lower steps refused", async () => {
+			const user = await alice();
+			const id = await app.stores.factors.insert({ userId: user.id, method: "totp", label: "x", status: "active", secretEnc: null });
+			const wins = await Promise.all(Array.from({ length: 20 }, () => app.stores.factors.advanceCounter(id, 1000)));
+			assert.equal(wins.filter(Boolean).length, 1);
+			assert.equal(await app.stores.factors.advanceCounter(id, 999), false);
+			assert.equal(await app.stores.factors.advanceCounter(id, 1001), true);
+			await app.stores.factors.remove(id, user.id);
+		});
+
+		test("pending factor activation happens once and never after its expiry", async () => {
+			const user = await alice();
+			const id = await app.stores.factors.insert({ userId: user.id, method: "totp", label: "x", status: "pending", secretEnc: null });
+			const wins = await Promise.all(Array.from({ length: 10 }, () => app.stores.factors.activate(id, user.id, 5)));
+			assert.equal(wins.filter(Boolean).length, 1);
+			const late = await app.stores.factors.insert({ userId: user.id, method: "totp", label: "y", status: "pending", secretEnc: null });
+			clock.advance(16 * 60_000);
+			assert.equal(await app.stores.factors.activate(late, user.id, 5), false);
+			await app.stores.factors.removeAllOfUser(user.id);
+		});
+
+		test("recovery code consumption: parallel double use has one winner", async () => {
+			const user = await alice();
+			await app.stores.recoveryCodes.replace(user.id, ["h1", "h2"]);
+			const [first] = await app.stores.recoveryCodes.unused(user.id);
+			const wins = await Promise.all(Array.from({ length: 10 }, () => app.stores.recoveryCodes.consume(first!.id)));
+			assert.equal(wins.filter(Boolean).length, 1);
+			assert.equal(await app.stores.recoveryCodes.countUnused(user.id), 1);
+			await app.stores.recoveryCodes.removeAll(user.id);
+		});
+
+		test("attempt completion is single use; expired attempts are not live", async () => {
+			const user = await alice();
+			const attempt = await app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "x", ttlMs: 60_000, required: true });
+			const wins = await Promise.all(Array.from({ length: 10 }, () => app.stores.attempts.complete(attempt.id, "totp")));
+			assert.equal(wins.filter(Boolean).length, 1);
+			const other = await app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "x", ttlMs: 60_000, required: true });
+			clock.advance(61_000);
+			assert.equal(await app.stores.attempts.getLive(other.id), undefined);
+			assert.equal(await app.stores.attempts.complete(other.id, "totp"), false);
+		});
+
+		test("lockout reservation: 50 parallel reservations, at most maxFailures evaluated", async () => {
+			const user = await alice();
+			const results = await Promise.all(Array.from({ length: 50 }, () => app.stores.users.reserveAttempt(user.id, "tfa", LOCKOUT)));
+			assert.equal(results.filter((result) => result.kind === "ok").length, 5);
+			assert.equal((await app.stores.users.reserveAttempt(user.id, "tfa", LOCKOUT)).kind, "locked");
+			await app.stores.users.unlock(user.id);
+			assert.equal((await app.stores.users.reserveAttempt(user.id, "tfa", LOCKOUT)).kind, "ok");
+			await app.stores.users.clearFailures(user.id, "tfa");
+		});
+
+		test("enrolment token is consumed once and not after expiry", async () => {
+			const user = await alice();
+			await app.stores.users.setEnrollToken(user.id, sha256Hex("tok"), clock.now().getTime() + 60_000);
+			const wins = await Promise.all(Array.from({ length: 10 }, () => app.stores.users.consumeEnrollToken(user.id, sha256Hex("tok"))));
+			assert.equal(wins.filter(Boolean).length, 1);
+			await app.stores.users.setEnrollToken(user.id, sha256Hex("tok2"), clock.now().getTime() + 60_000);
+			clock.advance(61_000);
+			assert.equal(await app.stores.users.consumeEnrollToken(user.id, sha256Hex("tok2")), false);
+			await app.stores.users.setEnrollToken(user.id, null, null);
+		});
+
+		test("session rotation issues a new token and kills the old one", async () => {
+			const user = await alice();
+			const { token } = await app.stores.sessions.create({ userId: user.id, attemptId: null, state: "half", secondFactorMethod: null, stepUpAt: null, sessionEpoch: 0, source: "x", ttlMs: 60_000 });
+			const rotated = await app.stores.sessions.rotate(token, { state: "full" });
+			assert.ok(rotated);
+			assert.notEqual(rotated.token, token);
+			assert.equal(await app.stores.sessions.find(token), undefined);
+			assert.equal((await app.stores.sessions.find(rotated.token))?.state, "full");
+			// Rotating the dead token again yields nothing (no fixation via an old cookie).
+			assert.equal(await app.stores.sessions.rotate(token, { state: "full" }), null);
+		});
+
+		test("secrets are sealed at rest: the TOTP key is not in the database in clear", async () => {
+			const user = await alice();
+			const begin = await app.enrollment.begin(user.id, "totp", "phone", {}, { channel: "web", source: "t", duringLogin: false });
+			assert.equal(begin.kind, "pending");
+			const row = await app.db.selectFrom("factors").selectAll().where("user_id", "=", user.id).executeTakeFirstOrThrow();
+			assert.match(row.secret_enc ?? "", /^v1:/);
+			const base32 = begin.kind === "pending" ? begin.display.secret!.replace(/ /g, "") : "";
+			assert.ok(!JSON.stringify(row).includes(base32));
+			await app.stores.factors.removeAllOfUser(user.id);
+		});
+
+		test("data survives a restart", async () => {
+			await app.admin.createUser(ADMIN_ACTOR, { username: "persisted", password: "a long password", isAdmin: false, groups: ["ops"] });
+			await app.close();
+			app = await open();
+			assert.ok(await app.stores.users.findByUsername("persisted"));
+			assert.equal((await app.stores.groups.groupsOfUser((await app.stores.users.findByUsername("persisted"))!.id))[0]?.name, "ops");
+		});
+
+		test("kill -9 in the middle of an enrolment leaves no half-made factor that counts", async () => {
+			await app.close();
+			const url = target.kind === "postgres" ? target.url : "sqlite";
+			const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "enroll-then-die.ts"), dir, url, key.toString("hex")], { stdio: ["ignore", "pipe", "inherit"] });
+			const factorId = await new Promise<string>((resolve, reject) => {
+				let out = "";
+				child.stdout.on("data", (chunk: Buffer) => {
+					out += chunk.toString();
+					if (out.includes("\n")) resolve(out.trim());
+				});
+				child.on("exit", () => reject(new Error(`child exited early: ${out}`)));
+			});
+			child.kill("SIGKILL");
+			await new Promise((resolve) => child.once("exit", resolve));
+			assert.notEqual(factorId, "none");
+			app = await open();
+			const factor = await app.stores.factors.get(factorId);
+			assert.equal(factor?.status, "pending");
+			// The pending factor does not count: alice still has to enrol, on every channel.
+			const step = await app.login.submitPassword(WEB, "alice", "a long password");
+			assert.equal(step.kind, "enroll");
+		});
+	});
+}
