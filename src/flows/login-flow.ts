@@ -85,6 +85,8 @@ export type ChallengeResult =
 
 export type SecondFactorResult =
 	| Extract<LoginStep, { kind: "authenticated" }>
+	/** The method needs another round (e.g. RADIUS Access-Challenge): show the prompt, submit again. */
+	| { readonly kind: "continue"; readonly method: MethodId; readonly prompt: string; readonly echo: boolean }
 	| { readonly kind: "invalid"; readonly attemptsLeft: number; readonly message: string }
 	| { readonly kind: "denied"; readonly reason: DenyReason; readonly message: string };
 
@@ -390,11 +392,17 @@ export class LoginFlow {
 			});
 		} catch (error) {
 			// Fail closed (Decision 10). An unreachable backend is not the user's guess: refund it.
-			if (isPortcullisError(error, "ERR_METHOD_UNAVAILABLE")) await users.clearFailures(user.id, "tfa").catch(() => undefined);
+			if (isPortcullisError(error, "ERR_METHOD_UNAVAILABLE")) await users.refundAttempt(user.id, "tfa").catch(() => undefined);
 			await this.auditError(base, error);
 			return denied("unavailable", "The second factor cannot be checked right now. Try another method or try later.");
 		}
 		if (result.kind === "invalid") return this.failed(base, reservation.failuresSoFar, result.reason);
+		if (result.kind === "continue") {
+			await users.refundAttempt(user.id, "tfa");
+			await attempts.setChallenge(attempt.id, method, result.state);
+			await audit.write({ event: "second-factor.continue", outcome: "info", ...base });
+			return { kind: "continue", method, prompt: result.prompt, echo: result.echo };
+		}
 
 		await users.clearFailures(user.id, "tfa");
 		if (!(await attempts.complete(attempt.id, method))) return denied("expired", "This login has expired. Please start again.");

@@ -54,7 +54,12 @@ export interface VerifyRequest extends ChallengeRequest {
 
 export type VerifyResult =
 	| { readonly kind: "valid"; readonly factorId: string | null }
-	| { readonly kind: "invalid"; readonly reason: "wrong" | "replayed" | "malformed" | "expired" };
+	| { readonly kind: "invalid"; readonly reason: "wrong" | "replayed" | "malformed" | "expired" }
+	/**
+	 * Not finished: ask again with this prompt (RADIUS Access-Challenge, a Duo device choice, a
+	 * browser approval still pending). The new state replaces the old one; no failure is charged.
+	 */
+	| { readonly kind: "continue"; readonly prompt: string; readonly echo: boolean; readonly state: ChallengeState };
 
 export interface EnrollmentRequest {
 	readonly user: MethodUser;

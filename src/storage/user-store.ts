@@ -176,6 +176,17 @@ export class UserStore {
 		return until;
 	}
 
+	/** Gives back one reserved attempt (the answer was not the user's guess: backend down, or a multi-round challenge continues). */
+	async refundAttempt(id: string, counter: "tfa" | "pw"): Promise<void> {
+		const failures = counter === "tfa" ? "tfa_failures" : "pw_failures";
+		await this.db
+			.updateTable("users")
+			.set((eb) => ({ [failures]: eb(failures, "-", 1) }))
+			.where("id", "=", id)
+			.where(failures, ">", 0)
+			.execute();
+	}
+
 	async clearFailures(id: string, counter: "tfa" | "pw"): Promise<void> {
 		if (counter === "tfa") {
 			await this.db.updateTable("users").set({ tfa_failures: 0, tfa_lock_count: 0 }).where("id", "=", id).execute();

@@ -109,6 +109,8 @@ export function methodConformance(harness: ConformanceHarness): void {
 		if (harness.breakBackend) {
 			test("an unreachable backend denies and writes an audit event", async () => {
 				const username = await freshUser();
+				const wrong = await challenge(username);
+				assert.equal((await t.app.login.submitSecondFactor(wrong.attemptId, harness.method, harness.wrongAnswer(wrong.prompt))).kind, "invalid");
 				const { attemptId, prompt } = await challenge(username);
 				const answer = await harness.answer(t, prompt);
 				await harness.breakBackend!(t);
@@ -117,6 +119,11 @@ export function methodConformance(harness: ConformanceHarness): void {
 				assert.ok(result.kind === "denied" && result.reason === "unavailable");
 				const events = await t.app.stores.audit.query({ username, event: "login.error" });
 				assert.ok(events.length >= 1);
+				// The outage is refunded, never used to reset the counter: earlier failures still count.
+				const before = (await t.app.stores.users.findByUsername(username))!.tfa_failures;
+				const again = await t.app.login.submitSecondFactor(attemptId, harness.method, answer);
+				assert.equal(again.kind, "denied");
+				assert.equal((await t.app.stores.users.findByUsername(username))!.tfa_failures, before);
 			});
 		}
 	});
