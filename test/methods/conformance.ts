@@ -121,6 +121,7 @@ export function methodConformance(harness: ConformanceHarness): void {
 				assert.ok(events.length >= 1);
 				// The outage is refunded, never used to reset the counter: earlier failures still count.
 				const before = (await t.app.stores.users.findByUsername(username))!.tfa_failures;
+				assert.equal(before, 1, "the earlier wrong answer is still counted");
 				const again = await t.app.login.submitSecondFactor(attemptId, harness.method, answer);
 				assert.equal(again.kind, "denied");
 				assert.equal((await t.app.stores.users.findByUsername(username))!.tfa_failures, before);
