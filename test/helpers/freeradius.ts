@@ -63,9 +63,10 @@ export function freeRadiusSkipReason(): string | undefined {
  * Cross-process registry so parallel test files (node --test runs one process per file) never
  * hand the same port to two servers in the window between "probe socket closed" and "server
  * bound": a port is ours only once we created `<dir>/<host>-<port>` with O_EXCL. Locks of dead
- * processes are reclaimed.
+ * processes are reclaimed. The folder is per user (a shared one would need to be world-writable);
+ * clashes with other users' processes are caught by the bind retry instead.
  */
-const PORT_LOCK_DIR = join(tmpdir(), "portcullis-udp-port-locks");
+const PORT_LOCK_DIR = join(tmpdir(), `portcullis-udp-port-locks-${process.getuid?.() ?? "user"}`);
 
 export interface UdpPortReservation {
 	readonly host: string;
@@ -281,6 +282,13 @@ thread pool {
 }
 $INCLUDE clients.conf
 modules {
+	# "reject" and "handled" in unlang are rlm_always instances (as in mods-available/always).
+	always reject {
+		rcode = reject
+	}
+	always handled {
+		rcode = handled
+	}
 	pap {
 	}
 	files {
@@ -289,6 +297,11 @@ modules {
 }
 $INCLUDE sites-enabled/
 `;
+}
+
+/** Whether base "auto" will copy the system configuration (false for a non-root CI user). */
+export function freeRadiusSystemConfigReadable(): boolean {
+	return systemConfigReadable();
 }
 
 function systemConfigReadable(): boolean {
@@ -318,6 +331,8 @@ async function writeSystemCopy(dir: string): Promise<void> {
 		.replace(/^raddbdir\s*=.*$/m, `raddbdir = ${dir}`)
 		.replace(/^logdir\s*=.*$/m, `logdir = ${join(dir, "log")}`)
 		.replace(/^run_dir\s*=.*$/m, `run_dir = ${join(dir, "run")}`)
+		// Default 1 s; tests with short timeouts want the Reject at once.
+		.replace(/^(\s*)reject_delay\s*=.*$/m, "$1reject_delay = 0")
 		// As root it would switch to freerad, which cannot read our 0700 mkdtemp folder.
 		.replace(/^(\s*)(user|group)\s*=\s*freerad\s*$/gm, "$1#$2 = freerad");
 	await writeFile(join(dir, "radiusd.conf"), conf);
