@@ -186,12 +186,13 @@ export class AdminService {
 			else groups.push(groupOverride);
 		}
 		for (const group of groups) {
-			if (group.allowedMethods === null) continue;
+			// A group without a method list still forces 2FA over the globally enabled methods: it must keep one.
+			if (group.allowedMethods === null && !group.forceTwoFactor) continue;
 			const effective = standalone(allowedMethods(settings, [group]));
 			if (effective.length === 0 && (group.forceTwoFactor || settings.forceTwoFactor)) {
 				throw new PortcullisError(
 					"ERR_POLICY_INVALID",
-					`Group ${group.name} would have no allowed second-factor method (its list: ${group.allowedMethods.join(", ") || "none"}; enabled: ${settings.enabledMethods.join(", ") || "none"}).`,
+					`Group ${group.name} would have no allowed second-factor method (its list: ${group.allowedMethods === null ? "all enabled" : group.allowedMethods.join(", ") || "none"}; enabled: ${settings.enabledMethods.join(", ") || "none"}).`,
 				);
 			}
 		}
