@@ -1,0 +1,99 @@
+/** `portcullis group …`: groups force 2FA for their members and may narrow the allowed methods (Decision 4). */
+import type { Command } from "commander";
+import type { MethodId } from "../../core/method-id.ts";
+import { parseAllowed } from "../../storage/group-store.ts";
+import { cliActor, withApp, type CommonOptions } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { json, list, table } from "../format.ts";
+import { println, type CliIo } from "../io.ts";
+import { methodsOption } from "./methods-option.ts";
+
+type AddCommon = (command: Command) => Command;
+
+export function registerGroupCommands(program: Command, io: CliIo, common: AddCommon): void {
+	const group = program.command("group").description("manage user groups and their 2FA rules");
+
+	common(
+		group
+			.command("add")
+			.description("create a group")
+			.argument("<name>", "group name")
+			.option("--force-2fa", "members must use a second factor")
+			.option("--methods <list>", "comma-separated methods the members may use (default: every globally enabled method)"),
+	).action(async (name: string, options: CommonOptions & { force2fa?: boolean; methods?: string }) => {
+		const methods = options.methods === undefined ? null : methodsOption(options.methods);
+		await withApp(options, async (app) => {
+			const created = await app.admin.createGroup(cliActor(), { name, forceTwoFactor: options.force2fa === true, allowedMethods: methods });
+			println(io.stdout, `created group ${created.name}`);
+		});
+	});
+
+	common(
+		group
+			.command("update")
+			.description("change a group's 2FA rule")
+			.argument("<name>", "group name")
+			.option("--force-2fa", "members must use a second factor")
+			.option("--no-force-2fa", "the group no longer forces a second factor")
+			.option("--methods <list>", "comma-separated methods the members may use")
+			.option("--no-methods", "lift the group's method restriction"),
+	).action(async (name: string, options: CommonOptions & { force2fa?: boolean; methods?: string | false }) => {
+		const changes: { forceTwoFactor?: boolean; allowedMethods?: MethodId[] | null } = {};
+		if (options.force2fa !== undefined) changes.forceTwoFactor = options.force2fa;
+		if (options.methods === false) changes.allowedMethods = null;
+		else if (options.methods !== undefined) changes.allowedMethods = methodsOption(options.methods);
+		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --force-2fa, --no-force-2fa, --methods LIST or --no-methods");
+		await withApp(options, async (app) => {
+			const target = await app.admin.requireGroup(name);
+			await app.admin.updateGroup(cliActor(), target.name, changes);
+			println(io.stdout, `updated group ${target.name}`);
+		});
+	});
+
+	for (const [verb, adding] of [
+		["add-member", true],
+		["remove-member", false],
+	] as const) {
+		common(
+			group
+				.command(verb)
+				.description(adding ? "add a user to a group" : "remove a user from a group")
+				.argument("<group>", "group name")
+				.argument("<user>", "username"),
+		).action(async (groupName: string, userName: string, options: CommonOptions) => {
+			await withApp(options, async (app) => {
+				const target = await app.admin.requireGroup(groupName);
+				const member = await app.admin.requireUser(userName);
+				if (adding) await app.admin.addMember(cliActor(), target.name, member.username);
+				else await app.admin.removeMember(cliActor(), target.name, member.username);
+				println(io.stdout, adding ? `added ${member.username} to ${target.name}` : `removed ${member.username} from ${target.name}`);
+			});
+		});
+	}
+
+	common(group.command("list").description("list groups").option("--json", "JSON array")).action(async (options: CommonOptions & { json?: boolean }) => {
+		await withApp(options, async (app) => {
+			const rows = [];
+			for (const row of await app.stores.groups.list()) {
+				const members = await app.stores.groups.membersOf(row.id);
+				rows.push({
+					name: row.name,
+					forceTwoFactor: row.force_2fa === 1,
+					/** null: no restriction (every globally enabled method). */
+					allowedMethods: parseAllowed(row.allowed_methods),
+					members: members.map((member) => member.username),
+				});
+			}
+			if (options.json === true) {
+				io.stdout.write(json(rows));
+				return;
+			}
+			io.stdout.write(
+				table(
+					["GROUP", "FORCE-2FA", "METHODS", "MEMBERS"],
+					rows.map((row) => [row.name, row.forceTwoFactor ? "yes" : "no", row.allowedMethods === null ? "(all enabled)" : list(row.allowedMethods), list(row.members)]),
+				),
+			);
+		});
+	});
+}

@@ -1,0 +1,53 @@
+/** `portcullis settings …`: the global 2FA switch and the enabled methods (Decision 3 is enforced by AdminService). */
+import type { Command } from "commander";
+import type { MethodId } from "../../core/method-id.ts";
+import { cliActor, withApp, type CommonOptions } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { json } from "../format.ts";
+import { println, type CliIo } from "../io.ts";
+import { methodsOption } from "./methods-option.ts";
+
+type AddCommon = (command: Command) => Command;
+
+export function registerSettingsCommands(program: Command, io: CliIo, common: AddCommon): void {
+	const settings = program.command("settings").description("global two-factor settings");
+
+	common(settings.command("show").description("show the global 2FA settings").option("--json", "JSON object")).action(
+		async (options: CommonOptions & { json?: boolean }) => {
+			await withApp(options, async (app) => {
+				const current = await app.stores.settings.getTwoFactor();
+				const view = {
+					forceTwoFactor: current.forceTwoFactor,
+					enabledMethods: [...current.enabledMethods],
+					availableMethods: app.admin.implementedMethods(),
+				};
+				if (options.json === true) {
+					io.stdout.write(json(view));
+					return;
+				}
+				println(io.stdout, `force-2fa: ${view.forceTwoFactor ? "on" : "off"}`);
+				println(io.stdout, `enabled methods: ${view.enabledMethods.join(",") || "-"}`);
+				println(io.stdout, `available methods: ${view.availableMethods.join(",")}`);
+			});
+		},
+	);
+
+	common(
+		settings
+			.command("update")
+			.description("change the global 2FA settings; invalid states (force-2FA with no usable method) are refused")
+			.option("--force-2fa", "every user must use a second factor")
+			.option("--no-force-2fa", "only groups that force it (and users who enrolled) use a second factor")
+			.option("--methods <list>", "comma-separated methods users may use (replaces the enabled list)"),
+	).action(async (options: CommonOptions & { force2fa?: boolean; methods?: string }) => {
+		const changes: { forceTwoFactor?: boolean; enabledMethods?: MethodId[] } = {};
+		if (options.force2fa !== undefined) changes.forceTwoFactor = options.force2fa;
+		if (options.methods !== undefined) changes.enabledMethods = methodsOption(options.methods);
+		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --force-2fa, --no-force-2fa or --methods LIST");
+		await withApp(options, async (app) => {
+			await app.admin.updateSettings(cliActor(), changes);
+			const after = await app.stores.settings.getTwoFactor();
+			println(io.stdout, `settings updated: force-2fa ${after.forceTwoFactor ? "on" : "off"}, methods ${after.enabledMethods.join(",") || "-"}`);
+		});
+	});
+}

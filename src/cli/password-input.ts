@@ -1,0 +1,84 @@
+/**
+ * Reads a new password for `user add` / `user passwd`.
+ *
+ * - stdin is not a terminal (a pipe, a file, /dev/null): the first line is the password, so
+ *   `printf '%s\n' "$PW" | portcullis user add alice` works and the password never appears in
+ *   the process list or the shell history.
+ * - stdin is a terminal: prompt twice on stderr with echo off (the way passwd(1) does).
+ */
+import { EXIT_INTERRUPTED, UsageError } from "./errors.ts";
+import type { CliInput, CliIo } from "./io.ts";
+
+/** Far above PASSWORD_MAX_LENGTH (1024 characters, at most 4 bytes each): stop reading garbage early. */
+const MAX_LINE_BYTES = 8192;
+
+export async function readFirstLine(stdin: CliInput): Promise<string | null> {
+	const chunks: Buffer[] = [];
+	let size = 0;
+	for await (const chunk of stdin) {
+		const buffer = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer);
+		const newline = buffer.indexOf(0x0a);
+		if (newline >= 0) {
+			chunks.push(buffer.subarray(0, newline));
+			stdin.destroy?.();
+			return Buffer.concat(chunks).toString("utf8").replace(/\r$/, "");
+		}
+		chunks.push(buffer);
+		size += buffer.length;
+		if (size > MAX_LINE_BYTES) {
+			stdin.destroy?.();
+			throw new UsageError("the password line on stdin is too long");
+		}
+	}
+	if (size === 0) return null;
+	return Buffer.concat(chunks).toString("utf8").replace(/\r$/, "");
+}
+
+/** One line from a terminal in raw mode, without echo. Ctrl-C or Ctrl-D on an empty line cancels. */
+function readHidden(io: CliIo, prompt: string): Promise<string> {
+	const { stdin, stderr } = io;
+	stderr.write(prompt);
+	stdin.setRawMode?.(true);
+	stdin.setEncoding("utf8");
+	stdin.resume();
+	return new Promise((resolve, reject) => {
+		let value = "";
+		const finish = () => {
+			stdin.off("data", onData);
+			stdin.setRawMode?.(false);
+			stdin.pause();
+			stderr.write("\n");
+		};
+		const onData = (chunk: string | Buffer) => {
+			for (const char of String(chunk)) {
+				if (char === "\r" || char === "\n") {
+					finish();
+					resolve(value);
+					return;
+				}
+				if (char === "\u0003" || (char === "\u0004" && value === "")) {
+					finish();
+					reject(new UsageError("cancelled", EXIT_INTERRUPTED));
+					return;
+				}
+				if (char === "\u007f" || char === "\b") value = Array.from(value).slice(0, -1).join("");
+				else if (char === "\u0015") value = ""; // Ctrl-U: erase the line
+				else if (char >= " ") value += char;
+			}
+		};
+		stdin.on("data", onData);
+	});
+}
+
+export async function readNewPassword(io: CliIo, username: string): Promise<string> {
+	if (io.stdin.isTTY === true && typeof io.stdin.setRawMode === "function") {
+		const first = await readHidden(io, `New password for ${username}: `);
+		const second = await readHidden(io, "Repeat the password: ");
+		if (first !== second) throw new UsageError("the two passwords differ");
+		if (first === "") throw new UsageError("no password given");
+		return first;
+	}
+	const line = await readFirstLine(io.stdin);
+	if (line === null || line === "") throw new UsageError("no password on stdin (the first line of stdin is the password)");
+	return line;
+}
