@@ -54,8 +54,10 @@ export type FakeDuoFault =
 	| "html-502"
 	/** 200 text/html. */
 	| "html-200"
-	/** 200 with valid JSON of about 100 KiB. */
+	/** 200 with valid JSON of about 100 KiB (Content-Length set). */
 	| "huge"
+	/** 200 with about 100 KiB of JSON, chunked (no Content-Length): the cap must hold while streaming. */
+	| "huge-chunked"
 	/** 200, stat OK, fields of the wrong type. */
 	| "bad-types"
 	/** 200, stat OK, result value no client knows. */
@@ -220,6 +222,13 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 				return;
 			case "huge":
 				return ok(response, { result: "allow", status: "allow", status_msg: "x".repeat(100 * 1024), time: 1 });
+			case "huge-chunked": {
+				response.writeHead(200, { "content-type": "application/json" });
+				response.write('{"stat": "OK", "response": {"time": 1, "pad": "');
+				for (let i = 0; i < 100; i++) response.write("x".repeat(1024));
+				response.end('"}}');
+				return;
+			}
 			case "bad-types":
 				return ok(response, { result: 1, status: [], status_msg: null, devices: "none", time: "now", txid: 7 });
 			case "unknown-result":

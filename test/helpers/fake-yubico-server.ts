@@ -43,8 +43,10 @@ export type FakeYubicoMode =
 	| "bad-signature-status"
 	/** Lines separated by bare LF instead of CRLF. */
 	| "lf-only"
-	/** 1 MiB body. */
-	| "huge";
+	/** 1 MiB body (Content-Length set). */
+	| "huge"
+	/** 1 MiB body, chunked (no Content-Length). */
+	| "huge-chunked";
 
 export interface FakeYubicoServerOptions {
 	/** Client id -> base64 API key. */
@@ -125,6 +127,11 @@ export async function startFakeYubicoServer(options: FakeYubicoServerOptions): P
 				return send(500, "status=BACKEND_ERROR\r\n");
 			case "huge":
 				return send(200, "x".repeat(1024 * 1024));
+			case "huge-chunked":
+				response.writeHead(200, { "content-type": "text/plain" });
+				for (let i = 0; i < 64; i++) response.write("x".repeat(16 * 1024));
+				response.end();
+				return;
 			case "replayed":
 				return answer("REPLAYED_OTP");
 			case "unknown-status":

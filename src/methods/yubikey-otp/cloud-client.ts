@@ -19,7 +19,9 @@
  * and throws PortcullisError("ERR_METHOD_UNAVAILABLE") so the flow fails closed without charging
  * the user's failure counter (src/methods/method.ts).
  *
- * Binding the OTP's public id to the user is the caller's job (the result carries `publicId`).
+ * Binding the OTP's public id to the user (security.md §2.4, §5.5 E4): pass the user's enrolled
+ * public ids as `allowedPublicIds` and an OTP from any other key is denied before it is sent (so
+ * it is not even spent at the server); the result always carries `publicId` as well.
  */
 import { PortcullisError } from "../../core/errors.ts";
 import type { Random } from "../../core/random.ts";
@@ -69,6 +71,8 @@ export interface YubicoCloudClientOptions {
 export type YubicoCloudDenialReason =
 	/** The OTP was not sent: not 34..48 ModHex characters. */
 	| "malformed-otp"
+	/** The OTP was not sent: its public id is not among `allowedPublicIds`. */
+	| "unknown-public-id"
 	/** The server answered with a non-200 status. */
 	| "http-error"
 	/** More than MAX_RESPONSE_BYTES. */
@@ -215,9 +219,12 @@ export class YubicoCloudClient {
 		return params;
 	}
 
-	async verify(otpInput: unknown): Promise<YubicoCloudResult> {
+	async verify(otpInput: unknown, options: { readonly allowedPublicIds?: readonly string[] } = {}): Promise<YubicoCloudResult> {
 		const parsed = parseOtp(otpInput);
 		if (!parsed.ok) return { kind: "invalid", reason: "malformed-otp", status: null, url: null, httpStatus: null };
+		if (options.allowedPublicIds !== undefined && !options.allowedPublicIds.some((id) => id.toLowerCase() === parsed.publicId)) {
+			return { kind: "invalid", reason: "unknown-public-id", status: null, url: null, httpStatus: null };
+		}
 
 		const failures: string[] = [];
 		for (const base of this.#urls) {

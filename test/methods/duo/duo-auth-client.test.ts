@@ -278,6 +278,7 @@ describe("DuoAuthClient against the fake Duo server", { skip }, () => {
 			"html-502",
 			"html-200",
 			"huge",
+			"huge-chunked",
 			"bad-types",
 			"unknown-result",
 			"stat-fail",

@@ -201,6 +201,7 @@ describe("YubicoCloudClient against the fake validation server (http)", () => {
 		["bad-signature-status", "rejected", "BAD_SIGNATURE", 200],
 		["http-500", "http-error", null, 500],
 		["huge", "oversized-response", null, 200],
+		["huge-chunked", "oversized-response", null, 200],
 	];
 	for (const [mode, reason, status, httpStatus] of denials) {
 		test(`mode ${mode} -> denial "${reason}"`, async () => {
@@ -234,6 +235,18 @@ describe("YubicoCloudClient against the fake validation server (http)", () => {
 			});
 		}
 		assert.equal(server.requests.length, before);
+	});
+
+	test("allowedPublicIds: another key's valid OTP is denied before it is sent; the user's own passes", async () => {
+		setMode("ok");
+		const before = server.requests.length;
+		const stranger = await client([server.url]).verify(freshOtp(strangerKey), { allowedPublicIds: ["vvccccrrkrjb"] });
+		assert.deepEqual(stranger, { kind: "invalid", reason: "unknown-public-id", status: null, url: null, httpStatus: null });
+		assert.equal(server.requests.length, before, "nothing sent");
+		const empty = await client([server.url]).verify(freshOtp(), { allowedPublicIds: [] });
+		assert.ok(empty.kind === "invalid" && empty.reason === "unknown-public-id");
+		const own = await client([server.url]).verify(freshOtp(), { allowedPublicIds: ["VVCCCCRRKRJB", "cccccccccccc"] });
+		assert.equal(own.kind, "valid");
 	});
 
 	test("HTTP(S)_PROXY in the environment is ignored", async () => {
