@@ -88,7 +88,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
 	if (!parsed.success) {
 		for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".") || "(root)"}: ${issue.message}`);
 	}
-	const url = parsed.success ? parsed.data.database.url : "";
+	// Checked on the raw value too, so a bad URL is reported alongside every schema problem.
+	const database = raw.database;
+	const rawUrl = database !== null && typeof database === "object" ? (database as Raw).url : undefined;
+	const url = typeof rawUrl === "string" ? rawUrl : "";
 	if (url !== "" && !/^postgres(ql)?:\/\//.test(url)) problems.push("database.url: must start with postgres:// (or be empty for SQLite)");
 	if (problems.length > 0 || !parsed.success) {
 		throw new PortcullisError("ERR_CONFIG_INVALID", `invalid configuration:\n  - ${problems.join("\n  - ")}`);
