@@ -198,6 +198,22 @@ export class LoginFlow {
 	}
 
 	/**
+	 * What the account page shows (no decision of its own in the web layer): why 2FA applies to this
+	 * user now, and what the SSH gateway will ask for (the SSH decision's default method).
+	 */
+	async accountSummary(userId: string): Promise<{
+		reasons: readonly PolicyReason[];
+		explanation: string;
+		ssh: { kind: SecondFactorDecision["kind"]; method: MethodId | null };
+	} | null> {
+		const user = await this.deps.users.findById(userId);
+		if (user === undefined) return null;
+		const [web, ssh] = await Promise.all([decideForUser(this.deps, user, "web"), decideForUser(this.deps, user, "ssh")]);
+		const reasons = web.kind === "not-required" ? [] : web.reasons;
+		return { reasons, explanation: describeReasons(reasons), ssh: { kind: ssh.kind, method: ssh.kind === "challenge" ? ssh.defaultMethod : null } };
+	}
+
+	/**
 	 * A user changes their own password (web account page, forced change after an admin set it).
 	 * The current password is checked on the password counter; on success every session and SSH
 	 * connection of the user is revoked (epoch bump) and the caller issues a fresh session.
