@@ -1,15 +1,406 @@
 /**
- * Channels of an authenticated SSH connection (RFC 4254). First version: refuses everything, so
- * the gateway can import the seam while the menu, relay and ProxyJump land.
+ * Channels of a fully authenticated SSH connection (RFC 4254). The gateway calls attachChannels
+ * once per connection, right after USERAUTH_SUCCESS; nothing here re-decides authentication
+ * (product.md Decision 1), it only decides *where* an authenticated user may go.
+ *
+ * What a user can do (docs/ssh.md has the user-facing version):
+ * - `ssh alice@gw` (shell, with or without a PTY): the server menu (menu.ts); choosing a server
+ *   opens a shell on it through the gateway; leaving it returns to the menu; `q` quits.
+ * - `ssh -t alice@gw db1`: exec "db1" = straight to db1's shell (with the client's PTY, if any).
+ * - `ssh alice@gw db1 -- CMD` (or `db1 CMD`): runs CMD on db1; stdin/stdout/stderr and the exit
+ *   status are relayed. The rest of the line after the name (and an optional `--`) is passed on
+ *   verbatim, exactly as OpenSSH passes a remote command.
+ * - ProxyJump `ssh -J alice@gw root@db1` (and scp/sftp -J): direct-tcpip (RFC 4254 §7.2) only to a
+ *   granted server: host = the server's name or its configured host, port = its configured port
+ *   (for the server's name, port 22 (the client default) also maps to the configured port).
+ *   Everything else is refused and audited (ssh.forward-refused).
+ * - `sftp alice@gw` (subsystem without a target) is refused with a message: use `sftp -J`.
+ * - Refused and audited: remote forwarding (tcpip-forward, -R), streamlocal (Unix sockets, both
+ *   directions), X11 and agent forwarding (agent forwarding is a later feature).
+ *
+ * Interactive sessions (the menu, and any exec with a PTY) are recorded (recording.ts).
+ * exec/shell/subsystem requests are accepted synchronously (performance.md §7.1) and the channel
+ * is paused until the upstream side is ready.
  */
+import { connect as netConnect, type Socket } from "node:net";
 import type ssh2 from "ssh2";
+import type { Portcullis } from "../app/portcullis.ts";
+import { serverService, type ServerService } from "../servers/server-service.ts";
+import type { ServerRow } from "../storage/server-store.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
+import { Menu, terminalSafe } from "./menu.ts";
+import { SessionRecorder } from "./recording.ts";
+import { relay, type Relay, type RelayEnd } from "./relay.ts";
+import { connectTarget } from "./target.ts";
+
+/** Environment variables passed on to targets (OpenSSH's default SendEnv); targets may still refuse them. */
+const PASSED_ENV = /^(LANG|LC_[A-Z]+|TZ|COLORTERM)$/;
+
+interface PtyState {
+	term: string;
+	cols: number;
+	rows: number;
+	width: number;
+	height: number;
+	modes: ssh2.TerminalModes;
+}
+
+/** Per-connection state: what must be torn down when the connection ends. */
+interface Conn {
+	readonly app: Portcullis;
+	readonly session: AuthenticatedSsh;
+	readonly servers: ServerService;
+	readonly closers: Set<() => void>;
+	closed: boolean;
+}
+
+/** Per-session-channel state (RFC 4254 §6: pty-req, env, window-change arrive on the session). */
+interface SessionState {
+	pty: PtyState | null;
+	env: Record<string, string>;
+	active: Relay | null;
+	onResize: ((pty: PtyState) => void) | null;
+}
+
+export function parseTargetCommand(command: string): { server: string; command: string | null } | null {
+	const trimmed = command.trim();
+	const match = /^(\S+)(?:\s+(.*))?$/s.exec(trimmed);
+	if (!match) return null;
+	let rest = (match[2] ?? "").trim();
+	if (rest === "--") rest = "";
+	else if (/^--\s/.test(rest)) rest = rest.slice(2).trim();
+	return { server: match[1]!, command: rest === "" ? null : rest };
+}
 
 export function attachChannels(client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps): void {
-	void session;
-	void deps;
-	client.on("session", (_accept, reject) => reject());
-	client.on("tcpip", (_accept, reject) => reject());
-	client.on("openssh.streamlocal", (_accept, reject) => reject());
-	client.on("request", (_accept, reject) => reject?.());
+	const conn: Conn = { app: deps.app, session, servers: serverService(deps.app), closers: new Set(), closed: false };
+	session.onClose(() => {
+		conn.closed = true;
+		for (const close of [...conn.closers]) {
+			try {
+				close();
+			} catch {
+				// Best effort: the peer may already be gone.
+			}
+		}
+		conn.closers.clear();
+	});
+
+	client.on("session", (accept) => {
+		const channel = accept();
+		if (channel) handleSession(conn, channel);
+	});
+
+	client.on("tcpip", (accept, reject, info) => {
+		handleDirectTcpip(conn, accept, reject, info).catch(() => reject());
+	});
+
+	client.on("openssh.streamlocal", (_accept, reject, info) => {
+		reject();
+		void refused(conn, "ssh.forward-refused", { kind: "direct-streamlocal", socketPath: String(info.socketPath).slice(0, 200) });
+	});
+
+	client.on("request", (_accept, reject, name, info) => {
+		reject?.();
+		const target = "bindPort" in info ? { bindAddr: String(info.bindAddr).slice(0, 100), bindPort: info.bindPort } : { socketPath: String((info as ssh2.SocketBindInfo).socketPath).slice(0, 200) };
+		void refused(conn, "ssh.forward-refused", { kind: name, ...target });
+	});
+}
+
+function auditBase(conn: Conn) {
+	return { userId: conn.session.userId, username: conn.session.username, channel: "ssh", source: conn.session.sourceAddress };
+}
+
+async function refused(conn: Conn, event: string, detail: Record<string, unknown>): Promise<void> {
+	await conn.app.stores.audit.write({ ...auditBase(conn), event, outcome: "failure", detail: { ...detail, connection: conn.session.connectionId } }).catch(() => undefined);
+}
+
+function handleSession(conn: Conn, channel: ssh2.Session): void {
+	const state: SessionState = { pty: null, env: {}, active: null, onResize: null };
+
+	channel.on("pty", (accept, _reject, info) => {
+		state.pty = { term: info.term, cols: info.cols, rows: info.rows, width: info.width, height: info.height, modes: info.modes };
+		accept?.();
+	});
+	channel.on("window-change", (accept, _reject, info) => {
+		if (state.pty) {
+			state.pty = { ...state.pty, cols: info.cols, rows: info.rows, width: info.width, height: info.height };
+			state.onResize?.(state.pty);
+		}
+		accept?.();
+	});
+	channel.on("env", (accept, reject, info) => {
+		if (PASSED_ENV.test(info.key) && typeof info.val === "string" && info.val.length <= 256) {
+			state.env[info.key] = info.val;
+			accept?.();
+		} else reject?.();
+	});
+	channel.on("signal", (accept, _reject, info) => {
+		state.active?.signal(info.name);
+		accept?.();
+	});
+	channel.on("x11", (_accept, reject) => {
+		reject?.();
+		void refused(conn, "ssh.forward-refused", { kind: "x11" });
+	});
+	channel.on("auth-agent", (_accept, reject) => {
+		reject?.();
+		void refused(conn, "ssh.forward-refused", { kind: "auth-agent" });
+	});
+
+	channel.on("shell", (accept) => {
+		const down = accept();
+		if (!down) return;
+		down.pause();
+		runMenu(conn, down, state).catch((error: unknown) => failChannel(conn, down, error));
+	});
+	channel.on("exec", (accept, _reject, info) => {
+		const down = accept();
+		if (!down) return;
+		down.pause();
+		runExec(conn, down, state, info.command).catch((error: unknown) => failChannel(conn, down, error));
+	});
+	channel.on("subsystem", (accept, reject, info) => {
+		if (info.name !== "sftp") {
+			reject?.();
+			return;
+		}
+		const down = accept();
+		if (!down) return;
+		// Without ProxyJump the gateway has no target to give the sftp channel to.
+		down.stderr.write("Portcullis: sftp needs a target. Use ProxyJump: sftp -J USER@GATEWAY:PORT LOGIN@SERVER\r\n");
+		down.exit(1);
+		down.end();
+	});
+}
+
+function failChannel(conn: Conn, down: ssh2.ServerChannel, error: unknown): void {
+	void conn.app.stores.audit
+		.write({ ...auditBase(conn), event: "ssh.channel-error", outcome: "failure", detail: { error: error instanceof Error ? error.message.slice(0, 300) : "unknown", connection: conn.session.connectionId } })
+		.catch(() => undefined);
+	try {
+		down.stderr.write("\r\nPortcullis: internal error; the session was closed.\r\n");
+		down.exit(1);
+		down.end();
+	} catch {
+		// already closed
+	}
+}
+
+type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; loginUser: string } | { ok: false; message: string };
+
+/** Connects to the server and opens a shell or an exec channel on it. */
+async function openTarget(conn: Conn, server: ServerRow, state: SessionState, command: string | null): Promise<OpenResult> {
+	const { session } = conn;
+	const connected = await connectTarget(conn.app, server, { username: session.username, userId: session.userId, connectionId: session.connectionId, sourceAddress: session.sourceAddress });
+	if (!connected.ok) return { ok: false, message: connected.message };
+	const client = connected.client;
+	const closeClient = () => client.end();
+	conn.closers.add(closeClient);
+	client.once("close", () => conn.closers.delete(closeClient));
+	if (conn.closed) {
+		client.end();
+		return { ok: false, message: "connection closed" };
+	}
+	const pty = state.pty ? { term: state.pty.term, cols: state.pty.cols, rows: state.pty.rows, width: state.pty.width, height: state.pty.height, modes: state.pty.modes } : false;
+	return new Promise<OpenResult>((resolveOpen) => {
+		const done = (error: Error | undefined, channel: ssh2.ClientChannel) => {
+			if (error) {
+				client.end();
+				resolveOpen({ ok: false, message: `${server.name} refused the session: ${error.message.slice(0, 200)}` });
+			} else resolveOpen({ ok: true, client, channel, loginUser: connected.loginUser });
+		};
+		if (command === null) client.shell(pty, { env: state.env }, done);
+		else client.exec(command, { pty, env: state.env }, done);
+	});
+}
+
+/** One visit to a target: audit start/end around the relay. */
+async function visitTarget(conn: Conn, down: ssh2.ServerChannel, state: SessionState, server: ServerRow, command: string | null, mode: "menu" | "command", recorder: SessionRecorder | null): Promise<{ ok: true; end: RelayEnd } | { ok: false; message: string }> {
+	const opened = await openTarget(conn, server, state, command);
+	if (!opened.ok) {
+		await refused(conn, "ssh.target-failed", { server: server.name, reason: opened.message.slice(0, 200) });
+		return opened;
+	}
+	const started = conn.app.clock.now().getTime();
+	await recorder?.enterServer(server);
+	await conn.app.stores.audit.write({
+		...auditBase(conn),
+		event: "ssh.session-start",
+		outcome: "success",
+		detail: { server: server.name, host: server.host, port: server.port, loginUser: opened.loginUser, mode, command: command?.slice(0, 200) ?? null, pty: state.pty !== null, recording: recorder?.id ?? null, connection: conn.session.connectionId },
+	});
+	const active = relay(down, opened.channel, { endDownstream: mode === "command", ...(recorder ? { onOutput: (data: Buffer) => recorder.output(data) } : {}) });
+	state.active = active;
+	state.onResize = (pty) => {
+		active.resize(pty.cols, pty.rows, pty.width, pty.height);
+		recorder?.resize(pty.cols, pty.rows);
+	};
+	const end = await active.done;
+	state.active = null;
+	state.onResize = null;
+	opened.client.end();
+	await conn.app.stores.audit.write({
+		...auditBase(conn),
+		event: "ssh.session-end",
+		outcome: "info",
+		detail: { server: server.name, durationMs: conn.app.clock.now().getTime() - started, exitCode: end.code, signal: end.signal, recording: recorder?.id ?? null, connection: conn.session.connectionId },
+	});
+	return { ok: true, end };
+}
+
+function startRecorder(conn: Conn, state: SessionState): Promise<SessionRecorder> {
+	return SessionRecorder.start(conn.app, {
+		userId: conn.session.userId,
+		username: conn.session.username,
+		cols: state.pty?.cols ?? 80,
+		rows: state.pty?.rows ?? 24,
+		term: state.pty?.term ?? "xterm",
+	});
+}
+
+function trackRecorder(conn: Conn, down: ssh2.ServerChannel, recorder: SessionRecorder): void {
+	const finish = () => void recorder.finish().catch(() => undefined);
+	conn.closers.add(finish);
+	down.once("close", () => {
+		conn.closers.delete(finish);
+		finish();
+	});
+}
+
+async function runExec(conn: Conn, down: ssh2.ServerChannel, state: SessionState, rawCommand: string): Promise<void> {
+	const parsed = parseTargetCommand(rawCommand);
+	const fail = (message: string, status: number) => {
+		down.stderr.write(`Portcullis: ${message}\r\n`);
+		down.exit(status);
+		down.end();
+	};
+	if (parsed === null) return fail("usage: ssh USER@GATEWAY SERVER [-- COMMAND]  (or no command for the server menu)", 2);
+	const server = await conn.servers.findForUser(conn.session.userId, parsed.server);
+	if (server === undefined) {
+		await refused(conn, "ssh.target-refused", { requested: parsed.server.slice(0, 64) });
+		return fail(`no server named "${terminalSafe(parsed.server.slice(0, 64))}" is available to you. Run ssh without a command to see the menu.`, 1);
+	}
+	const recorder = state.pty ? await startRecorder(conn, state) : null;
+	if (recorder) trackRecorder(conn, down, recorder);
+	const visit = await visitTarget(conn, down, state, server, parsed.command, "command", recorder);
+	if (!visit.ok) {
+		recorder?.output(`Portcullis: ${visit.message}\r\n`);
+		fail(visit.message, 1);
+	}
+	await recorder?.finish();
+}
+
+async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState): Promise<void> {
+	const { session, servers } = conn;
+	const recorder = await startRecorder(conn, state);
+	trackRecorder(conn, down, recorder);
+	const newline = state.pty ? "\r\n" : "\n";
+	const write = (text: string) => {
+		recorder.output(text);
+		down.write(state.pty ? text : text.replace(/\r\n/g, "\n"));
+	};
+	const menu = new Menu({ username: session.username, cols: state.pty?.cols ?? 80, rows: state.pty?.rows ?? 24, write }, await servers.listForUser(session.userId));
+	let downEnded = false;
+	down.once("end", () => {
+		downEnded = true;
+	});
+
+	const quit = async (text: string) => {
+		write(`${newline}${text}${newline}`);
+		down.exit(0);
+		down.end();
+		await recorder.finish();
+	};
+
+	const loop = (): Promise<{ kind: "quit" } | { kind: "choose"; entry: ServerRow }> =>
+		new Promise((resolveAction) => {
+			const onData = (data: Buffer) => {
+				const action = menu.input(data);
+				if (action) {
+					stop();
+					resolveAction(action);
+				}
+			};
+			const onEnd = () => {
+				stop();
+				resolveAction({ kind: "quit" });
+			};
+			const stop = () => {
+				down.off("data", onData);
+				down.off("end", onEnd);
+				down.off("close", onEnd);
+				down.pause();
+				state.onResize = null;
+			};
+			state.onResize = (pty) => {
+				recorder.resize(pty.cols, pty.rows);
+				menu.resize(pty.cols, pty.rows);
+			};
+			down.on("data", onData);
+			down.once("end", onEnd);
+			down.once("close", onEnd);
+			if (downEnded) onEnd();
+			else down.resume();
+		});
+
+	menu.render();
+	for (;;) {
+		if (conn.closed) return void recorder.finish();
+		const action = await loop();
+		if (action.kind === "quit") return quit("Bye.");
+		const chosen = await servers.findForUser(session.userId, action.entry.name);
+		if (chosen === undefined) {
+			menu.setEntries(await servers.listForUser(session.userId));
+			menu.setMessage(`${action.entry.name} is no longer available to you.`);
+			menu.render();
+			continue;
+		}
+		write(`\x1b[H\x1b[2J${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
+		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder);
+		if (conn.closed || down.destroyed) return void recorder.finish();
+		if (downEnded) return quit(`Connection to ${chosen.name} closed.`);
+		// Leave whatever state the target left the terminal in: main screen, visible cursor, plain text.
+		if (state.pty) write("\x1b[?1049l\x1b[?25h\x1b[0m");
+		menu.setEntries(await servers.listForUser(session.userId));
+		menu.setMessage(visit.ok ? `Connection to ${chosen.name} closed${visit.end.code !== null ? ` (exit ${visit.end.code})` : visit.end.signal ? ` (${visit.end.signal})` : ""}.` : visit.message);
+		menu.render();
+	}
+}
+
+async function handleDirectTcpip(conn: Conn, accept: () => ssh2.ServerChannel | undefined, reject: () => void, info: ssh2.TcpipRequestInfo): Promise<void> {
+	const destination = { host: String(info.destIP).slice(0, 255), port: info.destPort };
+	const server = await conn.servers.resolveForward(conn.session.userId, destination.host, destination.port);
+	if (server === undefined || conn.closed) {
+		reject();
+		await refused(conn, "ssh.forward-refused", { kind: "direct-tcpip", ...destination });
+		return;
+	}
+	const socket: Socket = netConnect({ host: server.host, port: server.port });
+	socket.setNoDelay(true);
+	const closeSocket = () => socket.destroy();
+	conn.closers.add(closeSocket);
+	socket.once("close", () => conn.closers.delete(closeSocket));
+	let opened = false;
+	socket.once("error", (error) => {
+		if (!opened) {
+			reject();
+			void refused(conn, "ssh.forward-failed", { kind: "direct-tcpip", server: server.name, ...destination, error: error.message.slice(0, 200) });
+		}
+	});
+	socket.once("connect", () => {
+		const channel = accept();
+		if (!channel) {
+			socket.destroy();
+			return;
+		}
+		opened = true;
+		socket.pipe(channel).on("error", () => socket.destroy());
+		channel.pipe(socket);
+		channel.once("close", () => socket.destroy());
+		socket.once("close", () => channel.close());
+		void conn.app.stores.audit
+			.write({ ...auditBase(conn), event: "ssh.forward", outcome: "success", detail: { kind: "direct-tcpip", server: server.name, ...destination, connection: conn.session.connectionId } })
+			.catch(() => undefined);
+	});
 }

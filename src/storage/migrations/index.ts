@@ -1,9 +1,12 @@
 import type { Migration } from "kysely";
+import { serversMigration } from "./0003-servers.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
  * below; names sort lexically, so keep the NNNN- prefix.
  */
-export function extraMigrations(_dialect: "sqlite" | "postgres"): Record<string, Migration> {
-	return {};
+export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, Migration> {
+	return {
+		"0003-servers": serversMigration(dialect),
+	};
 }

@@ -1,0 +1,267 @@
+/**
+ * Servers and grants (issue 3 item 5), shared by the admin web pages and the `portcullis server`
+ * CLI. Like AdminService, every change is audited with the acting admin (product.md Decision 12).
+ *
+ * A group grants its servers to its members; a user may reach exactly the servers granted to any
+ * of their groups, by menu, by `ssh gw NAME`, and by ProxyJump (direct-tcpip) to the server's
+ * configured host:port or NAME:port.
+ */
+import type { Portcullis } from "../app/portcullis.ts";
+import { PortcullisError } from "../core/errors.ts";
+import type { Actor } from "../flows/admin-service.ts";
+import { ServerStore, type ServerRow } from "../storage/server-store.ts";
+import { hostKeyFingerprint } from "../ssh/target.ts";
+
+/** Server names follow the group-name alphabet: no spaces, "@", ":" or "/" that `ssh gw NAME` or -J could misread. */
+export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A DNS name, an IPv4 address, or an IPv6 address (without brackets). */
+const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*\.?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
+/** POSIX portable user names, plus the characters common on real systems ("." and "-"). */
+const LOGIN_PATTERN = /^[A-Za-z_][A-Za-z0-9._-]{0,31}$/;
+
+export type ServerCredential = { kind: "password"; password: string } | { kind: "key"; privateKey: string; passphrase?: string };
+
+export interface ServerView {
+	readonly id: string;
+	readonly name: string;
+	readonly host: string;
+	readonly port: number;
+	/** Empty: the gateway logs in as the Portcullis username of the connecting user. */
+	readonly loginUser: string;
+	readonly description: string;
+	readonly groups: readonly string[];
+	readonly credential: "gateway-key" | "password" | "key";
+	/** SHA256:… of the trusted target host key, or null before the first contact. */
+	readonly hostKeyFingerprint: string | null;
+	readonly createdAt: number;
+}
+
+export interface ServerInput {
+	name: string;
+	host: string;
+	port?: number;
+	loginUser?: string;
+	description?: string;
+	groups?: readonly string[];
+}
+
+export function canonicalServerName(raw: string): string | null {
+	if (typeof raw !== "string" || raw.length === 0 || raw.length > 256) return null;
+	const name = raw.normalize("NFKC").toLowerCase();
+	return SERVER_NAME_PATTERN.test(name) ? name : null;
+}
+
+/** Lower-cases a host name for comparison; IPv6 brackets (as in `-J` or direct-tcpip) are dropped. */
+export function normalizeHost(host: string): string {
+	const trimmed = host.trim().replace(/^\[(.*)\]$/, "$1").toLowerCase();
+	return trimmed.endsWith(".") ? trimmed.slice(0, -1) : trimmed;
+}
+
+const services = new WeakMap<Portcullis, ServerService>();
+
+/** One ServerService per app (the composition root does not know about servers). */
+export function serverService(app: Portcullis): ServerService {
+	let service = services.get(app);
+	if (!service) {
+		service = new ServerService(app);
+		services.set(app, service);
+	}
+	return service;
+}
+
+export class ServerService {
+	readonly store: ServerStore;
+	constructor(private readonly app: Portcullis) {
+		this.store = new ServerStore(app.db, app.clock, app.random);
+	}
+
+	private input(message: string): PortcullisError {
+		return new PortcullisError("ERR_INPUT", message);
+	}
+
+	private audit(actor: Actor, event: string, detail: Record<string, unknown>): Promise<void> {
+		return this.app.stores.audit.write({ event, outcome: "success", actor: actor.name, channel: actor.channel, source: actor.source, detail });
+	}
+
+	private validateHost(host: string): string {
+		const value = host.trim();
+		if (value.length === 0 || value.length > 253 || !HOST_PATTERN.test(value)) throw this.input("The host must be a DNS name or an IP address.");
+		return value;
+	}
+
+	private validatePort(port: number | undefined): number {
+		const value = port ?? 22;
+		if (!Number.isInteger(value) || value < 1 || value > 65535) throw this.input("The port must be a number from 1 to 65535.");
+		return value;
+	}
+
+	private validateLogin(login: string | undefined): string {
+		const value = (login ?? "").trim();
+		if (value !== "" && !LOGIN_PATTERN.test(value)) throw this.input("The login user must be 1-32 characters: letters, digits, '.', '_' and '-', not starting with a digit.");
+		return value;
+	}
+
+	private validateDescription(description: string | undefined): string {
+		// Descriptions are printed on the users' terminals: no control characters (escape sequences).
+		// eslint-disable-next-line no-control-regex
+		const value = (description ?? "").replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, " ").trim();
+		if (value.length > 200) throw this.input("The description must have at most 200 characters.");
+		return value;
+	}
+
+	async requireServer(rawName: string): Promise<ServerRow> {
+		const name = canonicalServerName(rawName);
+		const server = name === null ? undefined : await this.store.findByName(name);
+		if (server === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no server named ${JSON.stringify(String(rawName).slice(0, 64))}`);
+		return server;
+	}
+
+	async add(actor: Actor, input: ServerInput): Promise<ServerRow> {
+		const name = canonicalServerName(input.name);
+		if (name === null) throw this.input("Server names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.");
+		const host = this.validateHost(input.host);
+		const port = this.validatePort(input.port);
+		const loginUser = this.validateLogin(input.loginUser);
+		const description = this.validateDescription(input.description);
+		if (await this.store.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a server named ${name} already exists`);
+		const groups = [];
+		for (const group of input.groups ?? []) groups.push(await this.app.admin.requireGroup(group));
+		const server = await this.store.create({ name, host, port, loginUser, description });
+		for (const group of groups) await this.store.grant(server.id, group.id);
+		await this.audit(actor, "server.created", { server: name, host, port, loginUser, groups: groups.map((group) => group.name) });
+		return server;
+	}
+
+	async update(actor: Actor, rawName: string, changes: { host?: string; port?: number; loginUser?: string; description?: string }): Promise<void> {
+		const server = await this.requireServer(rawName);
+		const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key">> = {};
+		if (changes.host !== undefined) set.host = this.validateHost(changes.host);
+		if (changes.port !== undefined) set.port = this.validatePort(changes.port);
+		if (changes.loginUser !== undefined) set.login_user = this.validateLogin(changes.loginUser);
+		if (changes.description !== undefined) set.description = this.validateDescription(changes.description);
+		// A new address is a new machine as far as trust goes: its host key is learned again.
+		if ((set.host !== undefined && set.host !== server.host) || (set.port !== undefined && set.port !== server.port)) set.host_key = null;
+		await this.store.update(server.id, set);
+		await this.audit(actor, "server.updated", { server: server.name, changes: { ...set, host_key: set.host_key === null ? "forgotten" : undefined } });
+	}
+
+	async remove(actor: Actor, rawName: string): Promise<void> {
+		const server = await this.requireServer(rawName);
+		await this.store.remove(server.id);
+		await this.audit(actor, "server.deleted", { server: server.name });
+	}
+
+	async grant(actor: Actor, serverName: string, groupName: string): Promise<boolean> {
+		const server = await this.requireServer(serverName);
+		const group = await this.app.admin.requireGroup(groupName);
+		const changed = await this.store.grant(server.id, group.id);
+		if (changed) await this.audit(actor, "server.granted", { server: server.name, group: group.name });
+		return changed;
+	}
+
+	async revoke(actor: Actor, serverName: string, groupName: string): Promise<boolean> {
+		const server = await this.requireServer(serverName);
+		const group = await this.app.admin.requireGroup(groupName);
+		const changed = await this.store.revoke(server.id, group.id);
+		if (changed) await this.audit(actor, "server.revoked", { server: server.name, group: group.name });
+		return changed;
+	}
+
+	/** Per-server credential instead of the gateway key; null goes back to the gateway key. Never logged. */
+	async setCredential(actor: Actor, rawName: string, credential: ServerCredential | null): Promise<void> {
+		const server = await this.requireServer(rawName);
+		if (credential !== null) {
+			if (credential.kind === "password" && (credential.password.length === 0 || credential.password.length > 1024)) throw this.input("The password must have 1-1024 characters.");
+			if (credential.kind === "key" && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(credential.privateKey)) throw this.input("The key must be a private key in OpenSSH or PEM format.");
+		}
+		const sealed = credential === null ? null : this.app.box.seal(JSON.stringify(credential), `server:${server.id}`);
+		await this.store.update(server.id, { credential_enc: sealed });
+		await this.audit(actor, "server.credential-set", { server: server.name, kind: credential?.kind ?? "gateway-key" });
+	}
+
+	credentialOf(server: ServerRow): ServerCredential | null {
+		if (server.credential_enc === null) return null;
+		const parsed: unknown = JSON.parse(this.app.box.open(server.credential_enc, `server:${server.id}`).toString("utf8"));
+		const value = parsed as ServerCredential; // sealed by setCredential above (authenticated encryption)
+		if (value.kind !== "password" && value.kind !== "key") throw new PortcullisError("ERR_DECRYPT", "unknown credential kind");
+		return value;
+	}
+
+	/**
+	 * Admin override of trust on first use: forget the stored target host key (the next connection
+	 * learns the new one), or pin a given key ("ssh-ed25519 AAAA…" line or bare base64 blob).
+	 */
+	async resetHostKey(actor: Actor, rawName: string, pinned: string | null = null): Promise<void> {
+		const server = await this.requireServer(rawName);
+		let hostKey: string | null = null;
+		if (pinned !== null) {
+			const parts = pinned.trim().split(/\s+/);
+			const blob = parts.length >= 2 ? parts[1]! : parts[0]!;
+			if (!/^[A-Za-z0-9+/]+={0,2}$/.test(blob) || Buffer.from(blob, "base64").length < 20) throw this.input("The host key must be an OpenSSH public key line.");
+			hostKey = Buffer.from(blob, "base64").toString("base64");
+		}
+		await this.store.update(server.id, { host_key: hostKey });
+		await this.audit(actor, "server.hostkey-reset", {
+			server: server.name,
+			before: server.host_key === null ? null : hostKeyFingerprint(Buffer.from(server.host_key, "base64")),
+			after: hostKey === null ? null : hostKeyFingerprint(Buffer.from(hostKey, "base64")),
+		});
+	}
+
+	toView(server: ServerRow, groups: readonly string[]): ServerView {
+		let credential: ServerView["credential"] = "gateway-key";
+		if (server.credential_enc !== null) {
+			try {
+				credential = this.credentialOf(server)?.kind ?? "gateway-key";
+			} catch {
+				credential = "password"; // unreadable: shown as a credential; connecting will fail closed
+			}
+		}
+		return {
+			id: server.id,
+			name: server.name,
+			host: server.host,
+			port: server.port,
+			loginUser: server.login_user,
+			description: server.description,
+			groups,
+			credential,
+			hostKeyFingerprint: server.host_key === null ? null : hostKeyFingerprint(Buffer.from(server.host_key, "base64")),
+			createdAt: server.created_at,
+		};
+	}
+
+	async list(): Promise<ServerView[]> {
+		const [servers, grants] = await Promise.all([this.store.list(), this.store.grantsByServer()]);
+		return servers.map((server) => this.toView(server, grants.get(server.id) ?? []));
+	}
+
+	async listForUser(userId: string): Promise<ServerRow[]> {
+		return this.store.listForUser(userId);
+	}
+
+	/** `ssh gw NAME`: a granted server by name, or undefined (ungranted and unknown look the same). */
+	async findForUser(userId: string, rawName: string): Promise<ServerRow | undefined> {
+		const name = canonicalServerName(rawName);
+		if (name === null) return undefined;
+		return (await this.listForUser(userId)).find((server) => server.name === name);
+	}
+
+	/**
+	 * ProxyJump (direct-tcpip, RFC 4254 §7.2): the granted server whose configured host:port is the
+	 * destination, where the host may be given as the server's configured host (exact port) or as
+	 * its name (its port, or 22 standing for it). The connection always goes to the configured
+	 * host:port, never to the client's string.
+	 * The destination is compared as a string, never resolved: a DNS name that happens to point at
+	 * a granted address is not a grant (and cannot be used to reach an ungranted port).
+	 */
+	async resolveForward(userId: string, destHost: string, destPort: number): Promise<ServerRow | undefined> {
+		const host = normalizeHost(destHost);
+		const granted = await this.listForUser(userId);
+		// By address: the configured host and port, exactly.
+		const byAddress = granted.find((server) => server.port === destPort && normalizeHost(server.host) === host);
+		if (byAddress) return byAddress;
+		// By name: its configured port, or 22 (what `ssh -J gw root@db1` asks for) standing for it.
+		return granted.find((server) => server.name === host && (destPort === server.port || destPort === 22));
+	}
+}

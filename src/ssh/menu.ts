@@ -1,0 +1,227 @@
+/**
+ * The interactive server menu shown on `ssh alice@gw` (issue 3 item 6). Pure terminal logic: it
+ * gets input bytes and terminal size, writes ANSI text through a callback and returns actions;
+ * channels.ts connects it to the SSH channel and the relay. No I/O here, so it is unit-tested.
+ *
+ * Keys: printable characters filter (name, address, description, or the entry's number);
+ * Up/Down (also Ctrl-P/Ctrl-N), PgUp/PgDn, Home/End move; Enter connects to the highlighted entry,
+ * or to entry N when the filter is exactly a number N; Backspace edits, Esc or Ctrl-U clears the
+ * filter; `q` with an empty filter, Ctrl-D, or Ctrl-C with an empty filter quits.
+ */
+
+export interface MenuEntry {
+	readonly name: string;
+	readonly host: string;
+	readonly port: number;
+	readonly description: string;
+}
+
+export type MenuAction<T extends MenuEntry> = { kind: "choose"; entry: T } | { kind: "quit" };
+
+const ESC = "\x1b";
+const CLEAR = `${ESC}[H${ESC}[2J`;
+const REVERSE = `${ESC}[7m`;
+const BOLD = `${ESC}[1m`;
+const DIM = `${ESC}[2m`;
+const RESET = `${ESC}[0m`;
+
+/** Drops every control character (and bidi overrides) so server data cannot drive the terminal. */
+export function terminalSafe(text: string): string {
+	// eslint-disable-next-line no-control-regex
+	return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "?");
+}
+
+function fit(text: string, width: number): string {
+	const chars = Array.from(text);
+	if (width <= 0) return "";
+	if (chars.length <= width) return text + " ".repeat(width - chars.length);
+	return chars.slice(0, Math.max(0, width - 1)).join("") + "…";
+}
+
+export class Menu<T extends MenuEntry> {
+	#entries: T[] = [];
+	#filter = "";
+	#selected = 0;
+	#offset = 0;
+	#cols: number;
+	#rows: number;
+	#pending = "";
+	#message = "";
+
+	constructor(
+		private readonly options: { username: string; cols: number; rows: number; write: (text: string) => void },
+		entries: readonly T[],
+	) {
+		this.#cols = options.cols > 0 ? options.cols : 80;
+		this.#rows = options.rows > 0 ? options.rows : 24;
+		this.setEntries(entries);
+	}
+
+	get filter(): string {
+		return this.#filter;
+	}
+
+	setEntries(entries: readonly T[]): void {
+		this.#entries = [...entries];
+		this.#clamp();
+	}
+
+	/** A one-line note shown under the list until the next key (e.g. "Connection to db1 closed."). */
+	setMessage(message: string): void {
+		this.#message = terminalSafe(message);
+	}
+
+	resize(cols: number, rows: number): void {
+		if (cols > 0) this.#cols = cols;
+		if (rows > 0) this.#rows = rows;
+		this.render();
+	}
+
+	/** Entries matching the filter, with their 1-based number in the full list. */
+	visible(): { entry: T; number: number }[] {
+		const needle = this.#filter.toLowerCase();
+		const all = this.#entries.map((entry, index) => ({ entry, number: index + 1 }));
+		if (needle === "") return all;
+		return all.filter(({ entry, number }) => String(number) === needle || `${entry.name}\n${entry.host}:${entry.port}\n${entry.description}`.toLowerCase().includes(needle));
+	}
+
+	#clamp(): void {
+		const count = this.visible().length;
+		this.#selected = Math.max(0, Math.min(this.#selected, count - 1));
+	}
+
+	#listHeight(): number {
+		return Math.max(1, this.#rows - 7);
+	}
+
+	render(): void {
+		const width = this.#cols;
+		const lines: string[] = [];
+		const total = this.#entries.length;
+		lines.push(`${BOLD}${fit(`Portcullis: servers for ${this.options.username}`, width)}${RESET}`);
+		lines.push(`${DIM}${fit("Type to filter, Up/Down + Enter or a number + Enter to connect, q to quit.", width)}${RESET}`);
+		lines.push("");
+		const visible = this.visible();
+		if (total === 0) {
+			lines.push(fit("No servers are granted to you. Ask an administrator to grant a server to one of your groups.", width));
+		} else if (visible.length === 0) {
+			lines.push(fit(`No server matches "${terminalSafe(this.#filter)}".`, width));
+		} else {
+			const numberWidth = String(total).length;
+			const nameWidth = Math.min(24, Math.max(4, ...this.#entries.map((entry) => entry.name.length)));
+			const addressWidth = Math.min(32, Math.max(7, ...this.#entries.map((entry) => `${entry.host}:${entry.port}`.length)));
+			lines.push(`${DIM}${fit(`  ${"#".padStart(numberWidth)}  ${"NAME".padEnd(nameWidth)}  ${"ADDRESS".padEnd(addressWidth)}  DESCRIPTION`, width)}${RESET}`);
+			const height = this.#listHeight();
+			if (this.#selected < this.#offset) this.#offset = this.#selected;
+			if (this.#selected >= this.#offset + height) this.#offset = this.#selected - height + 1;
+			this.#offset = Math.max(0, Math.min(this.#offset, Math.max(0, visible.length - height)));
+			for (const [index, { entry, number }] of visible.slice(this.#offset, this.#offset + height).entries()) {
+				const selected = index + this.#offset === this.#selected;
+				const text = `${selected ? ">" : " "} ${String(number).padStart(numberWidth)}  ${fit(terminalSafe(entry.name), nameWidth)}  ${fit(terminalSafe(`${entry.host}:${entry.port}`), addressWidth)}  ${terminalSafe(entry.description)}`;
+				lines.push(selected ? `${REVERSE}${fit(text, width)}${RESET}` : fit(text, width).trimEnd());
+			}
+			if (visible.length > height) lines.push(`${DIM}${fit(`  (${visible.length - height} more: scroll with Up/Down or type to filter)`, width)}${RESET}`);
+		}
+		lines.push("");
+		if (this.#message !== "") lines.push(fit(this.#message, width).trimEnd());
+		lines.push(`Filter: ${terminalSafe(this.#filter)}`);
+		this.options.write(CLEAR + lines.join("\r\n"));
+	}
+
+	/** Feeds bytes typed by the user; returns what the caller must do (at most one action). */
+	input(data: Buffer | string): MenuAction<T> | null {
+		let text = this.#pending + (typeof data === "string" ? data : data.toString("utf8"));
+		this.#pending = "";
+		let changed = this.#message !== "";
+		this.#message = "";
+		while (text.length > 0) {
+			// Escape sequences: CSI (ESC [ …) and SS3 (ESC O x); an incomplete one waits for more input.
+			if (text.startsWith(ESC)) {
+				if (text.length === 1) {
+					this.#filter = "";
+					this.#selected = 0;
+					text = "";
+					changed = true;
+					break;
+				}
+				const csi = /^\x1b\[([0-9;]*)([A-Za-z~])/.exec(text);
+				const ss3 = /^\x1bO([A-Za-z])/.exec(text);
+				if (csi || ss3) {
+					const key = csi ? `${csi[1]}${csi[2]}` : ss3![1]!;
+					text = text.slice((csi ?? ss3)![0].length);
+					this.#key(key);
+					changed = true;
+					continue;
+				}
+				if (/^\x1b(\[[0-9;]*|O)?$/.test(text)) {
+					this.#pending = text;
+					break;
+				}
+				text = text.slice(1); // unknown escape: drop the ESC
+				continue;
+			}
+			const char = Array.from(text)[0]!;
+			text = text.slice(char.length);
+			const code = char.codePointAt(0)!;
+			if (char === "\r" || char === "\n") {
+				if (char === "\r" && text.startsWith("\n")) text = text.slice(1);
+				const chosen = this.#choose();
+				if (chosen) return { kind: "choose", entry: chosen };
+				this.#message = this.#entries.length === 0 ? "" : "Nothing to connect to: change the filter.";
+				changed = true;
+			} else if (code === 0x04) {
+				return { kind: "quit" };
+			} else if (code === 0x03) {
+				if (this.#filter === "") return { kind: "quit" };
+				this.#filter = "";
+				changed = true;
+			} else if (code === 0x7f || code === 0x08) {
+				this.#filter = Array.from(this.#filter).slice(0, -1).join("");
+				changed = true;
+			} else if (code === 0x15) {
+				this.#filter = "";
+				changed = true;
+			} else if (code === 0x10) {
+				this.#key("A");
+				changed = true;
+			} else if (code === 0x0e) {
+				this.#key("B");
+				changed = true;
+			} else if (code === 0x0c) {
+				changed = true; // Ctrl-L: redraw
+			} else if (char === "q" && this.#filter === "") {
+				return { kind: "quit" };
+			} else if (code >= 0x20 && !(code >= 0x7f && code <= 0x9f) && this.#filter.length < 64) {
+				this.#filter += char;
+				this.#selected = 0;
+				this.#offset = 0;
+				changed = true;
+			}
+		}
+		if (changed) {
+			this.#clamp();
+			this.render();
+		}
+		return null;
+	}
+
+	#choose(): T | null {
+		if (/^[0-9]+$/.test(this.#filter)) {
+			const entry = this.#entries[Number(this.#filter) - 1];
+			if (entry) return entry;
+		}
+		return this.visible()[this.#selected]?.entry ?? null;
+	}
+
+	#key(key: string): void {
+		const count = this.visible().length;
+		const page = this.#listHeight();
+		if (key === "A") this.#selected = Math.max(0, this.#selected - 1);
+		else if (key === "B") this.#selected = Math.min(count - 1, this.#selected + 1);
+		else if (key === "5~") this.#selected = Math.max(0, this.#selected - page);
+		else if (key === "6~") this.#selected = Math.min(count - 1, this.#selected + page);
+		else if (key === "H" || key === "1~") this.#selected = 0;
+		else if (key === "F" || key === "4~") this.#selected = count - 1;
+		this.#message = "";
+	}
+}

@@ -1,0 +1,127 @@
+/**
+ * Byte relay between the user's session channel (downstream, served by the gateway) and a
+ * session channel on the target (upstream, an ssh2 Client channel). Raw bytes only: PTY output,
+ * exec stdio and subsystems are passed through without parsing (performance.md: never parse SFTP).
+ *
+ * Flow control follows the SSH window (RFC 4254 §5.2): a full writable side pauses the other
+ * side until 'drain', so a slow client slows the target instead of growing the gateway's memory.
+ */
+import type ssh2 from "ssh2";
+
+export interface RelayEnd {
+	/** Exit status from the target (RFC 4254 §6.10 "exit-status"), if it sent one. */
+	readonly code: number | null;
+	/** Signal name from "exit-signal", if the target process was killed. */
+	readonly signal: string | null;
+}
+
+export interface Relay {
+	/** Window change from the client (RFC 4254 §6.7), passed to the target's PTY. */
+	resize(cols: number, rows: number, width: number, height: number): void;
+	signal(name: string): void;
+	/** Ends the upstream channel (the gateway side is left to the caller). */
+	close(): void;
+	readonly done: Promise<RelayEnd>;
+}
+
+export interface RelayOptions {
+	/** Copy of what the user sees (recording). */
+	onOutput?: (data: Buffer) => void;
+	/** Exec mode: pass the exit status on and end the downstream channel when the target ends. */
+	endDownstream: boolean;
+}
+
+export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options: RelayOptions): Relay {
+	let code: number | null = null;
+	let signal: string | null = null;
+	let finished = false;
+	const onOutput = options.onOutput;
+
+	let downPaused = false;
+	const resumeDown = () => {
+		downPaused = false;
+		down.resume();
+	};
+	const onDownData = (chunk: Buffer) => {
+		if (!up.write(chunk) && !downPaused) {
+			downPaused = true;
+			down.pause();
+			up.once("drain", resumeDown);
+		}
+	};
+	const onDownEnd = () => up.end();
+
+	let upPaused = false;
+	const resumeUp = () => {
+		upPaused = false;
+		up.resume();
+		up.stderr.resume();
+	};
+	const pauseUpUntilDrain = () => {
+		if (upPaused) return;
+		upPaused = true;
+		up.pause();
+		up.stderr.pause();
+		down.once("drain", resumeUp);
+	};
+	const onUpData = (chunk: Buffer) => {
+		onOutput?.(chunk);
+		if (!down.write(chunk)) pauseUpUntilDrain();
+	};
+	const onUpStderr = (chunk: Buffer) => {
+		onOutput?.(chunk);
+		if (!down.stderr.write(chunk)) pauseUpUntilDrain();
+	};
+	const onExit = (exitCode: number | null, exitSignal?: string) => {
+		if (typeof exitCode === "number") code = exitCode;
+		if (typeof exitSignal === "string") signal = exitSignal;
+	};
+
+	down.on("data", onDownData);
+	down.once("end", onDownEnd);
+	up.on("data", onUpData);
+	up.stderr.on("data", onUpStderr);
+	up.on("exit", onExit);
+
+	const done = new Promise<RelayEnd>((resolveDone) => {
+		const finish = () => {
+			if (finished) return;
+			finished = true;
+			down.off("data", onDownData);
+			down.off("end", onDownEnd);
+			down.off("drain", resumeUp);
+			up.off("drain", resumeDown);
+			if (downPaused) resumeDown();
+			if (options.endDownstream) {
+				try {
+					if (signal !== null) down.exit(signal.replace(/^SIG/, ""), false, "");
+					else down.exit(code ?? 255);
+				} catch {
+					// The client already closed the channel.
+				}
+				down.end();
+			}
+			resolveDone({ code, signal });
+		};
+		up.once("close", finish);
+		// If the user's side goes away, the target side has nobody to talk to.
+		down.once("close", () => {
+			up.close();
+			finish();
+		});
+	});
+	down.resume();
+
+	return {
+		resize(cols, rows, width, height) {
+			if (!finished) up.setWindow(rows, cols, height, width);
+		},
+		signal(name) {
+			if (!finished) up.signal(name);
+		},
+		close() {
+			if (!finished) up.close();
+		},
+		done,
+	};
+}

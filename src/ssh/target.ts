@@ -1,0 +1,173 @@
+/**
+ * Connections from the gateway to target servers (issue 3 item 5).
+ *
+ * - Credentials: the gateway's own ed25519 key (config.ssh.target_key_file, default
+ *   <data_dir>/gateway_ed25519_key, created 0600 on first start; admins install the public half in
+ *   the targets' authorized_keys), or a per-server password/private key sealed at rest.
+ * - Target host keys: trust on first use, stored per server; a changed key is refused and audited
+ *   (ssh.target-hostkey-changed) until an admin forgets or pins the key (ServerService.resetHostKey).
+ *   RFC 4251 §4.1 leaves the binding of host keys to names to the client; TOFU is OpenSSH's default.
+ * - Nagle is disabled on the upstream socket (performance.md §7.2: 40 ms stalls per round trip).
+ */
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import ssh2 from "ssh2";
+import type { Portcullis } from "../app/portcullis.ts";
+import type { Config } from "../config/config.ts";
+import { PortcullisError } from "../core/errors.ts";
+import type { ServerRow } from "../storage/server-store.ts";
+import { serverService } from "../servers/server-service.ts";
+
+const { Client, utils } = ssh2;
+
+export interface GatewayKey {
+	readonly file: string;
+	/** OpenSSH private key text. */
+	readonly privateKey: string;
+	/** authorized_keys line: "ssh-ed25519 AAAA… portcullis-gateway". */
+	readonly publicKey: string;
+	/** "SHA256:…" as printed by ssh-keygen -lf. */
+	readonly fingerprint: string;
+}
+
+/** OpenSSH's fingerprint format: SHA256 of the public key blob, unpadded base64 (ssh-keygen -l). */
+export function hostKeyFingerprint(blob: Buffer): string {
+	return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
+
+export function gatewayKeyFile(config: Config): string {
+	return resolve(config.ssh.target_key_file !== "" ? config.ssh.target_key_file : join(config.data_dir, "gateway_ed25519_key"));
+}
+
+const keyCache = new Map<string, GatewayKey>();
+
+/** Reads the gateway's target key, creating it (0600) on first start. */
+export function loadOrCreateGatewayKey(config: Config): GatewayKey {
+	const file = gatewayKeyFile(config);
+	const cached = keyCache.get(file);
+	if (cached) return cached;
+	if (!existsSync(file)) {
+		mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+		const pair = utils.generateKeyPairSync("ed25519", { comment: "portcullis-gateway" });
+		try {
+			writeFileSync(file, pair.private, { mode: 0o600, flag: "wx" });
+		} catch (error) {
+			// Another process created it first (two nodes starting at once): use theirs.
+			if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+		}
+	}
+	if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+	const privateKey = readFileSync(file, "utf8");
+	const parsed = utils.parseKey(privateKey);
+	if (parsed instanceof Error) throw new PortcullisError("ERR_CONFIG_INVALID", `the gateway target key ${file} is not a usable private key: ${parsed.message}`);
+	const blob = parsed.getPublicSSH();
+	const key: GatewayKey = { file, privateKey, publicKey: `${parsed.type} ${blob.toString("base64")} portcullis-gateway`, fingerprint: hostKeyFingerprint(blob) };
+	keyCache.set(file, key);
+	return key;
+}
+
+export type TargetFailure = "unreachable" | "host-key-changed" | "auth-failed" | "credential-unreadable";
+
+export type TargetConnection = { ok: true; client: ssh2.Client; loginUser: string } | { ok: false; reason: TargetFailure; message: string };
+
+export interface TargetContext {
+	/** Portcullis username of the connecting user: the login name when the server sets none. */
+	readonly username: string;
+	readonly userId: string;
+	readonly connectionId: string;
+	readonly sourceAddress: string;
+}
+
+export interface TargetOptions {
+	readonly readyTimeoutMs?: number;
+}
+
+/**
+ * Opens an authenticated ssh2 Client to the server. Expected failures (down, wrong key, changed
+ * host key) are values with a message fit for the user's terminal.
+ */
+export async function connectTarget(app: Portcullis, server: ServerRow, context: TargetContext, options: TargetOptions = {}): Promise<TargetConnection> {
+	const servers = serverService(app);
+	const loginUser = server.login_user !== "" ? server.login_user : context.username;
+	const auditBase = { userId: context.userId, username: context.username, channel: "ssh", source: context.sourceAddress };
+	let auth: Partial<ssh2.ConnectConfig>;
+	try {
+		const credential = servers.credentialOf(server);
+		if (credential === null) auth = { privateKey: loadOrCreateGatewayKey(app.config).privateKey };
+		else if (credential.kind === "password") auth = { password: credential.password };
+		else auth = { privateKey: credential.privateKey, ...(credential.passphrase ? { passphrase: credential.passphrase } : {}) };
+	} catch {
+		await app.stores.audit.write({ ...auditBase, event: "ssh.target-credential-error", outcome: "failure", detail: { server: server.name, connection: context.connectionId } });
+		return { ok: false, reason: "credential-unreadable", message: "The gateway's credential for this server cannot be read. Tell your administrator." };
+	}
+
+	let hostKeyProblem: { seen: string } | null = null;
+	const verifyHostKey = (key: Buffer, verify: (valid: boolean) => void): void => {
+		const seen = key.toString("base64");
+		void (async () => {
+			const current = await servers.store.findById(server.id);
+			if (current === undefined) return false;
+			if (current.host_key === null) {
+				if (await servers.store.setHostKeyIfUnset(server.id, seen)) {
+					await app.stores.audit.write({ ...auditBase, event: "ssh.target-hostkey-learned", outcome: "info", detail: { server: server.name, fingerprint: hostKeyFingerprint(key) } });
+					return true;
+				}
+				// Lost the race to another first contact: compare with what it stored.
+				const again = await servers.store.findById(server.id);
+				if (again?.host_key === seen) return true;
+			} else if (current.host_key === seen) {
+				return true;
+			}
+			hostKeyProblem = { seen };
+			const expected = current.host_key ?? (await servers.store.findById(server.id))?.host_key ?? null;
+			await app.stores.audit.write({
+				...auditBase,
+				event: "ssh.target-hostkey-changed",
+				outcome: "failure",
+				detail: { server: server.name, expected: expected === null ? null : hostKeyFingerprint(Buffer.from(expected, "base64")), seen: hostKeyFingerprint(key), connection: context.connectionId },
+			});
+			return false;
+		})().then(verify, () => verify(false));
+	};
+
+	const client = new Client();
+	return new Promise<TargetConnection>((resolvePromise) => {
+		let settled = false;
+		const settle = (result: TargetConnection) => {
+			if (settled) return;
+			settled = true;
+			resolvePromise(result);
+		};
+		client.once("ready", () => {
+			client.setNoDelay(true);
+			settle({ ok: true, client, loginUser });
+		});
+		client.on("error", (error: Error & { level?: string }) => {
+			if (settled) return;
+			client.end();
+			if (hostKeyProblem !== null) {
+				settle({ ok: false, reason: "host-key-changed", message: `The host key of ${server.name} has changed; the connection was refused. Tell your administrator (they can accept the new key).` });
+			} else if (error.level === "client-authentication") {
+				void app.stores.audit.write({ ...auditBase, event: "ssh.target-auth-failed", outcome: "failure", detail: { server: server.name, loginUser, connection: context.connectionId } });
+				settle({ ok: false, reason: "auth-failed", message: `The gateway could not log in to ${server.name} as ${loginUser}. Tell your administrator.` });
+			} else {
+				settle({ ok: false, reason: "unreachable", message: `${server.name} (${server.host}:${server.port}) cannot be reached: ${error.message.slice(0, 200)}` });
+			}
+		});
+		client.once("close", () => settle({ ok: false, reason: "unreachable", message: `${server.name} closed the connection.` }));
+		client.connect({
+			host: server.host,
+			port: server.port,
+			username: loginUser,
+			...auth,
+			hostVerifier: verifyHostKey,
+			readyTimeout: options.readyTimeoutMs ?? 15_000,
+			// Targets behind the gateway answer fast; keep-alives catch a dead target on a long idle session.
+			keepaliveInterval: 60_000,
+			keepaliveCountMax: 3,
+		});
+		// Before the socket connects, Node remembers the flag and applies it on connect.
+		client.setNoDelay(true);
+	});
+}

@@ -1,0 +1,185 @@
+/**
+ * Servers, their grants to groups, and session recordings. The table types are added to the
+ * shared `Database` interface by module augmentation, so schema.ts (core storage) stays untouched.
+ */
+import type { Kysely, Selectable } from "kysely";
+import type { Clock } from "../core/clock.ts";
+import type { Random } from "../core/random.ts";
+import { newId } from "../crypto/tokens.ts";
+import type { Database } from "./schema.ts";
+
+export interface ServersTable {
+	id: string;
+	name: string;
+	host: string;
+	port: number;
+	login_user: string;
+	description: string;
+	credential_enc: string | null;
+	host_key: string | null;
+	created_at: number;
+}
+
+export interface ServerGrantsTable {
+	server_id: string;
+	group_id: string;
+}
+
+export interface RecordingsTable {
+	id: string;
+	user_id: string | null;
+	server_id: string | null;
+	username: string;
+	servers: string;
+	started_at: number;
+	ended_at: number | null;
+	file: string;
+	bytes: number;
+}
+
+declare module "./schema.ts" {
+	interface Database {
+		servers: ServersTable;
+		server_grants: ServerGrantsTable;
+		recordings: RecordingsTable;
+	}
+}
+
+export type ServerRow = Selectable<ServersTable>;
+export type RecordingRow = Selectable<RecordingsTable>;
+
+export interface NewServer {
+	name: string;
+	host: string;
+	port: number;
+	loginUser: string;
+	description: string;
+}
+
+export class ServerStore {
+	constructor(
+		private readonly db: Kysely<Database>,
+		private readonly clock: Clock,
+		private readonly random: Random,
+	) {}
+
+	async create(input: NewServer): Promise<ServerRow> {
+		const row: ServerRow = {
+			id: newId(this.random),
+			name: input.name,
+			host: input.host,
+			port: input.port,
+			login_user: input.loginUser,
+			description: input.description,
+			credential_enc: null,
+			host_key: null,
+			created_at: this.clock.now().getTime(),
+		};
+		await this.db.insertInto("servers").values(row).execute();
+		return row;
+	}
+
+	async update(id: string, changes: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key">>): Promise<void> {
+		if (Object.keys(changes).length === 0) return;
+		await this.db.updateTable("servers").set(changes).where("id", "=", id).execute();
+	}
+
+	/** Trust on first use without a race: only the first of two concurrent first contacts writes. */
+	async setHostKeyIfUnset(id: string, hostKey: string): Promise<boolean> {
+		const result = await this.db.updateTable("servers").set({ host_key: hostKey }).where("id", "=", id).where("host_key", "is", null).executeTakeFirst();
+		return Number(result.numUpdatedRows) === 1;
+	}
+
+	async remove(id: string): Promise<void> {
+		await this.db.deleteFrom("servers").where("id", "=", id).execute();
+	}
+
+	async findByName(name: string): Promise<ServerRow | undefined> {
+		return this.db.selectFrom("servers").selectAll().where("name", "=", name).executeTakeFirst();
+	}
+
+	async findById(id: string): Promise<ServerRow | undefined> {
+		return this.db.selectFrom("servers").selectAll().where("id", "=", id).executeTakeFirst();
+	}
+
+	async list(): Promise<ServerRow[]> {
+		return this.db.selectFrom("servers").selectAll().orderBy("name").execute();
+	}
+
+	async grant(serverId: string, groupId: string): Promise<boolean> {
+		const existing = await this.db.selectFrom("server_grants").select("server_id").where("server_id", "=", serverId).where("group_id", "=", groupId).executeTakeFirst();
+		if (existing) return false;
+		await this.db.insertInto("server_grants").values({ server_id: serverId, group_id: groupId }).execute();
+		return true;
+	}
+
+	async revoke(serverId: string, groupId: string): Promise<boolean> {
+		const result = await this.db.deleteFrom("server_grants").where("server_id", "=", serverId).where("group_id", "=", groupId).executeTakeFirst();
+		return Number(result.numDeletedRows) > 0;
+	}
+
+	/** Group names each server is granted to, keyed by server id. */
+	async grantsByServer(): Promise<Map<string, string[]>> {
+		const rows = await this.db
+			.selectFrom("server_grants")
+			.innerJoin("groups", "groups.id", "server_grants.group_id")
+			.select(["server_grants.server_id as serverId", "groups.name as groupName"])
+			.orderBy("groups.name")
+			.execute();
+		const map = new Map<string, string[]>();
+		for (const row of rows) map.set(row.serverId, [...(map.get(row.serverId) ?? []), row.groupName]);
+		return map;
+	}
+
+	/** Servers granted to any group the user belongs to: the only ones the user may reach. */
+	async listForUser(userId: string): Promise<ServerRow[]> {
+		return this.db
+			.selectFrom("servers")
+			.selectAll("servers")
+			.where("servers.id", "in", (qb) =>
+				qb
+					.selectFrom("server_grants")
+					.innerJoin("group_members", "group_members.group_id", "server_grants.group_id")
+					.select("server_grants.server_id")
+					.where("group_members.user_id", "=", userId),
+			)
+			.orderBy("servers.name")
+			.execute();
+	}
+
+	// Recordings ----------------------------------------------------------------------------
+
+	async createRecording(input: { userId: string; username: string; file: string; startedAt: number }): Promise<RecordingRow> {
+		const row: RecordingRow = {
+			id: newId(this.random),
+			user_id: input.userId,
+			server_id: null,
+			username: input.username,
+			servers: "[]",
+			started_at: input.startedAt,
+			ended_at: null,
+			file: input.file,
+			bytes: 0,
+		};
+		await this.db.insertInto("recordings").values(row).execute();
+		return row;
+	}
+
+	async updateRecording(id: string, changes: Partial<Pick<RecordingRow, "server_id" | "servers" | "ended_at" | "bytes">>): Promise<void> {
+		if (Object.keys(changes).length === 0) return;
+		await this.db.updateTable("recordings").set(changes).where("id", "=", id).execute();
+	}
+
+	async findRecording(id: string): Promise<RecordingRow | undefined> {
+		return this.db.selectFrom("recordings").selectAll().where("id", "=", id).executeTakeFirst();
+	}
+
+	async listRecordings(options: { limit?: number; username?: string } = {}): Promise<RecordingRow[]> {
+		let query = this.db.selectFrom("recordings").selectAll();
+		if (options.username) query = query.where("username", "=", options.username);
+		return query
+			.orderBy("started_at", "desc")
+			.limit(Math.min(options.limit ?? 200, 5000))
+			.execute();
+	}
+}
