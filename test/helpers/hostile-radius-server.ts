@@ -53,6 +53,8 @@ export type HostileMode =
 	| "challenge-without-state"
 	/** Signed Accept with Service-Type = Framed-User (2). */
 	| "accept-framed-service-type"
+	/** A correctly signed Accounting-Response (code 5): not an answer to an Access-Request. */
+	| "not-an-access-reply"
 	/** Never answers. */
 	| "never-answer";
 
@@ -66,6 +68,7 @@ export const HOSTILE_MODES_THAT_MUST_BE_REFUSED: readonly HostileMode[] = [
 	"attribute-overrun",
 	"oversized",
 	"wrong-source-port",
+	"not-an-access-reply",
 	"never-answer",
 ];
 
@@ -185,6 +188,8 @@ function hostileReplies(mode: HostileMode, request: DecodedPacket, secret: Buffe
 					{ type: RADIUS_ATTR.ServiceType, value: Buffer.from([0, 0, 0, 2]) },
 				]),
 			];
+		case "not-an-access-reply":
+			return [signedReply(request, secret, 5)];
 		case "never-answer":
 			return [];
 	}

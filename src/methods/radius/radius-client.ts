@@ -360,9 +360,20 @@ class Exchange {
 	#onMessage(message: Buffer, rinfo: dgram.RemoteInfo): void {
 		if (this.#closed || this.#reply !== null) return;
 		const from = `${rinfo.address}:${rinfo.port}`;
+		const claimedIdentifier = message.length >= 2 ? (message[1] as number) : null;
+		// Source IP and port first: they must be those we sent to (security.md E3: "a reply from
+		// the wrong port → ignore"). Checking before decoding also lets us attribute a malformed
+		// datagram to the server that sent it.
+		const fromServer = this.#outstanding.filter(
+			(request) => request.address === rinfo.address && request.server.port === rinfo.port,
+		);
+		if (fromServer.length === 0) {
+			this.#drop("unexpected-source", from, null, claimedIdentifier, "no request was sent to this address and port");
+			return;
+		}
 		const decoded = decodePacket(message);
 		if (!decoded.ok) {
-			this.#drop(decoded.error, from, null, message.length >= 2 ? (message[1] as number) : null, decoded.detail);
+			this.#drop(decoded.error, from, fromServer[0] ?? null, claimedIdentifier, decoded.detail);
 			return;
 		}
 		const packet = decoded.packet;
@@ -371,15 +382,7 @@ class Exchange {
 			packet.code !== RADIUS_CODE.AccessReject &&
 			packet.code !== RADIUS_CODE.AccessChallenge
 		) {
-			this.#drop("not-a-reply", from, null, packet.identifier, `code ${packet.code}`);
-			return;
-		}
-		// Source IP and port must be those we sent to (security.md E3: "a reply from the wrong port → ignore").
-		const fromServer = this.#outstanding.filter(
-			(request) => request.address === rinfo.address && request.server.port === rinfo.port,
-		);
-		if (fromServer.length === 0) {
-			this.#drop("unexpected-source", from, null, packet.identifier, "no request was sent to this address and port");
+			this.#drop("not-a-reply", from, fromServer[0] ?? null, packet.identifier, `code ${packet.code}`);
 			return;
 		}
 		const request = fromServer.find((candidate) => candidate.identifier === packet.identifier);

@@ -73,6 +73,7 @@ const EXPECTED_DROP: Record<string, RadiusDropReason | null> = {
 	"attribute-overrun": "attribute-overruns-packet",
 	oversized: "datagram-too-long",
 	"wrong-source-port": "unexpected-source",
+	"not-an-access-reply": "not-a-reply",
 	"never-answer": null,
 };
 
@@ -362,12 +363,13 @@ test("testConnection reports reachable/verified per server with a useful hint", 
 	const unsigned = await stub("accept-without-message-authenticator");
 	const forger = await stub("forged-accept");
 	const silent = await stub("never-answer");
-	const { client: radius } = client([entry(reject), entry(accept), entry(unsigned), entry(forger), entry(silent)], {
-		retries: 0,
-		timeoutMs: 100,
-	});
-	const [r, a, u, f, s] = await radius.testConnection();
-	assert.ok(r && a && u && f && s);
+	const malformed = await stub("bad-length");
+	const { client: radius } = client(
+		[entry(reject), entry(accept), entry(unsigned), entry(forger), entry(silent), entry(malformed)],
+		{ retries: 0, timeoutMs: 100 },
+	);
+	const [r, a, u, f, s, m] = await radius.testConnection();
+	assert.ok(r && a && u && f && s && m);
 	assert.deepEqual(
 		{ reachable: r.reachable, verified: r.verified, outcome: r.outcome, problem: r.problem },
 		{ reachable: true, verified: true, outcome: "reject", problem: null },
@@ -381,6 +383,8 @@ test("testConnection reports reachable/verified per server with a useful hint", 
 	assert.match(f.problem ?? "", /shared secret/);
 	assert.deepEqual([s.reachable, s.verified, s.outcome], [false, false, null]);
 	assert.match(s.problem ?? "", /no reply/);
+	assert.deepEqual([m.reachable, m.verified], [true, false]);
+	assert.match(m.problem ?? "", /malformed.*length-exceeds-datagram/);
 	// The dummy user's password is random, not a fixed string someone could enrol.
 	assert.equal(reject.requests[0]?.packet && findAttribute(reject.requests[0].packet, RADIUS_ATTR.UserName)?.value.toString(), "portcullis-connection-test");
 	assert.match(reject.requests[0]?.password ?? "", /^[0-9a-f]{24}$/);
