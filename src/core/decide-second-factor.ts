@@ -134,7 +134,7 @@ export function describeReasons(reasons: readonly PolicyReason[]): string {
 			case "group":
 				return `required by group ${reason.group}`;
 			case "enrolled":
-				return "you have set up a second factor";
+				return "required because you have set up a second factor";
 		}
 	});
 	return `Two-factor authentication is ${parts.join(", ")}.`;
