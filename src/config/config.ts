@@ -7,7 +7,8 @@ import { z } from "zod";
 const hostPort = z
 	.string()
 	.regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be HOST:PORT")
-	.refine((value) => Number(value.slice(value.lastIndexOf(":") + 1)) <= 65535, "port must be 0-65535");
+	// Only judged when there is a port: "localhost" should get one problem ("must be HOST:PORT"), not two.
+	.refine((value) => !/:\d{1,5}$/.test(value) || Number(value.slice(value.lastIndexOf(":") + 1)) <= 65535, "port must be 0-65535");
 
 export const configSchema = z
 	.object({
