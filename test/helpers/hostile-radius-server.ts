@@ -82,7 +82,7 @@ export interface ReceivedRequest {
 }
 
 export interface HostileRadiusServer {
-	readonly host: "127.0.0.1";
+	readonly host: "127.0.0.1" | "::1";
 	readonly port: number;
 	readonly secret: string;
 	/** May be changed between requests. */
@@ -195,11 +195,11 @@ function hostileReplies(mode: HostileMode, request: DecodedPacket, secret: Buffe
 	}
 }
 
-async function bindUdp(): Promise<dgram.Socket> {
-	const socket = dgram.createSocket("udp4");
+async function bindUdp(host: "127.0.0.1" | "::1"): Promise<dgram.Socket> {
+	const socket = dgram.createSocket(host === "::1" ? "udp6" : "udp4");
 	await new Promise<void>((resolve, reject) => {
 		socket.once("error", reject);
-		socket.bind(0, "127.0.0.1", () => resolve());
+		socket.bind(0, host, () => resolve());
 	});
 	return socket;
 }
@@ -208,16 +208,19 @@ export async function startHostileRadiusServer(options: {
 	readonly mode: HostileMode;
 	readonly secret?: string;
 	readonly delayMs?: number;
+	/** Loopback address to bind (default 127.0.0.1). */
+	readonly host?: "127.0.0.1" | "::1";
 }): Promise<HostileRadiusServer> {
+	const host = options.host ?? "127.0.0.1";
 	const secretText = options.secret ?? randomBytes(12).toString("hex");
 	const secret = Buffer.from(secretText, "utf8");
-	const socket = await bindUdp();
+	const socket = await bindUdp(host);
 	// A second socket on another port, for "wrong-source-port".
-	const other = await bindUdp();
+	const other = await bindUdp(host);
 	const requests: ReceivedRequest[] = [];
 	let closed = false;
 	const server: HostileRadiusServer = {
-		host: "127.0.0.1",
+		host,
 		port: socket.address().port,
 		secret: secretText,
 		mode: options.mode,

@@ -315,6 +315,17 @@ test("input that cannot be encoded is ERR_INPUT, before anything is sent", async
 	assert.equal((await radius.authenticate({ username: "alice", password: "p".repeat(128) })).kind, "accept");
 });
 
+test("an IPv6 server works (udp6 socket, source check on ::1)", async () => {
+	const server = await startHostileRadiusServer({ mode: "valid-accept", host: "::1" });
+	stubs.push(server);
+	const { client: radius, events } = client([entry(server)]);
+	assert.equal((await radius.authenticate(ALICE)).kind, "accept");
+	assert.deepEqual(drops(events), []);
+	server.mode = "wrong-source-port";
+	await assert.rejects(radius.authenticate(ALICE), isUnavailable);
+	assert.deepEqual(drops(events), ["unexpected-source", "unexpected-source"]);
+});
+
 test("a host that does not resolve counts as a failed server", async () => {
 	const good = await stub("valid-accept");
 	const { client: radius, events } = client([{ host: "radius.invalid", secret: "x".repeat(16) }, entry(good)], {
