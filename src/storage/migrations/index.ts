@@ -1,4 +1,5 @@
 import type { Migration } from "kysely";
+import { sshKeysMigration } from "./0002-ssh-keys.ts";
 import { serversMigration } from "./0003-servers.ts";
 
 /**
@@ -7,6 +8,7 @@ import { serversMigration } from "./0003-servers.ts";
  */
 export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, Migration> {
 	return {
+		"0002-ssh-keys": sshKeysMigration(dialect),
 		"0003-servers": serversMigration(dialect),
 	};
 }

@@ -1,0 +1,420 @@
+/**
+ * Maps ssh2's user-authentication events (RFC 4252, RFC 4256) onto LoginFlow. The gateway decides
+ * nothing about 2FA (product.md Decision 1, security.md §2.8 and §4 I3):
+ *
+ *   password / signed publickey  → LoginFlow first factor
+ *     "authenticated"            → ctx.accept()                       (no 2FA required)
+ *     "second-factor"            → FAILURE(["keyboard-interactive"], partial=true)
+ *   keyboard-interactive         → the method's prompt; answers go to LoginFlow.submitSecondFactor
+ *     "authenticated"            → ctx.accept()
+ *   any refusal with a message   → one INFO_REQUEST without prompts carrying the message, then FAILURE
+ *
+ * ctx.accept() is called in exactly one place (grant), and only with a LoginStep or
+ * SecondFactorResult of kind "authenticated" in hand. An unsigned public-key query gets PK_OK and
+ * records nothing (x/crypto CVE-2024-45337). Requests are handled one at a time per connection,
+ * and a keyboard-interactive exchange that ssh2 aborted (a newer request arrived) can never accept.
+ */
+import ssh2 from "ssh2";
+import type { Portcullis } from "../app/portcullis.ts";
+import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
+import { canonicalUsername } from "../core/username.ts";
+import type { ClientInfo, LoginStep } from "../flows/login-flow.ts";
+import type { SshKeyStore } from "../storage/ssh-key-store.ts";
+import type { ConnectionGuard, LimitKind } from "./limits.ts";
+import { MAX_METHOD_SWITCHES, MAX_SECOND_FACTOR_ANSWERS } from "./limits.ts";
+import { instructionText, MAX_ANSWER_LENGTH, parseAnswer, PROMPT_TITLE, promptText, terminalSafe } from "./prompts.ts";
+
+type AuthContext = ssh2.AuthContext;
+type KeyboardAuthContext = ssh2.KeyboardAuthContext;
+type PasswordAuthContext = ssh2.PasswordAuthContext;
+type PublicKeyAuthContext = ssh2.PublicKeyAuthContext;
+
+/** What a successful authentication hands to the gateway (and on to AuthenticatedSsh). */
+export interface AuthOutcome {
+	readonly userId: string;
+	readonly username: string;
+	readonly secondFactorMethod: MethodId | null;
+	readonly sessionEpoch: number;
+	readonly firstFactor: "password" | "publickey";
+}
+
+export interface AuthenticatorDeps {
+	readonly app: Portcullis;
+	readonly keys: SshKeyStore;
+	readonly connectionId: string;
+	readonly sourceAddress: string;
+	readonly guard: ConnectionGuard;
+	/** Ends the connection; `limit` is set when a limit caused it (audited as ssh.limit by the caller). */
+	disconnect(reason: string, limit?: LimitKind): void;
+}
+
+/** Methods offered before any first factor has been proven. Keyboard-interactive is not a first factor. */
+const FIRST_FACTOR_METHODS: ssh2.AuthenticationType[] = ["publickey", "password"];
+const SECOND_FACTOR_METHODS: ssh2.AuthenticationType[] = ["keyboard-interactive"];
+
+type State =
+	| { readonly phase: "initial" }
+	| {
+			readonly phase: "second-factor";
+			readonly attemptId: string;
+			readonly userId: string;
+			readonly username: string;
+			readonly sessionEpoch: number;
+			readonly firstFactor: "password" | "publickey";
+			readonly explanation: string;
+			methods: MethodId[];
+			current: MethodId;
+	  }
+	/** First factor done but the login is refused: the next keyboard-interactive round shows why. */
+	| { readonly phase: "refusing"; readonly message: string };
+
+type PromptReply = { readonly kind: "responses"; readonly values: unknown } | { readonly kind: "aborted" };
+
+export class SshAuthenticator {
+	#queue: Promise<void> = Promise.resolve();
+	#state: State = { phase: "initial" };
+	#closed = false;
+	#wrongAnswers = 0;
+	#switches = 0;
+	/** Set only for the synchronous duration of ctx.accept(); the gateway's 'ready' handler takes it. */
+	#granting: AuthOutcome | null = null;
+	readonly #pendingPrompts = new Set<(reply: PromptReply) => void>();
+
+	constructor(private readonly deps: AuthenticatorDeps) {}
+
+	private get client(): ClientInfo {
+		return { channel: "ssh", sourceAddress: this.deps.sourceAddress };
+	}
+
+	/** The gateway calls this inside its 'ready' handler (emitted synchronously by ctx.accept()). */
+	takeGranted(): AuthOutcome | null {
+		const outcome = this.#granting;
+		this.#granting = null;
+		return outcome;
+	}
+
+	/** Connection closed: no further decisions; pending prompts resolve as aborted. */
+	close(): void {
+		this.#closed = true;
+		for (const resolve of this.#pendingPrompts) resolve({ kind: "aborted" });
+		this.#pendingPrompts.clear();
+	}
+
+	/** Entry point from ssh2's 'authentication' event. Never throws. */
+	handle(ctx: AuthContext): void {
+		let aborted = false;
+		ctx.on("abort", () => {
+			aborted = true;
+		});
+		const isStale = () => aborted || this.#closed;
+		if (this.#closed) return;
+		if (!this.deps.guard.countAuthRequest(ctx.method)) {
+			safeReject(ctx, []);
+			this.deps.disconnect("too many authentication requests", "max-auth-tries");
+			return;
+		}
+		this.#queue = this.#queue
+			.then(() => (isStale() ? undefined : this.#process(ctx, isStale)))
+			.catch(async (error: unknown) => {
+				// Fail closed (Decision 10): an unexpected error refuses this request and is audited.
+				safeReject(ctx, []);
+				await this.#audit("ssh.auth-error", "failure", ctx.username, { message: error instanceof Error ? error.message.slice(0, 200) : "unknown" });
+				this.deps.disconnect("internal error during authentication");
+			});
+	}
+
+	async #process(ctx: AuthContext, isStale: () => boolean): Promise<void> {
+		switch (ctx.method) {
+			case "password":
+				if (this.#state.phase !== "initial") return this.#refuse(ctx);
+				return this.#password(ctx, isStale);
+			case "publickey":
+				if (this.#state.phase !== "initial") return this.#refuse(ctx);
+				return this.#publicKey(ctx, isStale);
+			case "keyboard-interactive":
+				return this.#keyboard(ctx, isStale);
+			case "hostbased":
+				await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "hostbased-not-supported" });
+				return this.#refuse(ctx);
+			default:
+				// "none" (and anything ssh2 may add): never success, list what is allowed (security.md S4).
+				return this.#refuse(ctx);
+		}
+	}
+
+	/** Plain refusal listing the methods that can make progress from the current state. */
+	#refuse(ctx: AuthContext): void {
+		const methods = this.#state.phase === "initial" ? FIRST_FACTOR_METHODS : SECOND_FACTOR_METHODS;
+		safeReject(ctx, methods);
+	}
+
+	async #password(ctx: PasswordAuthContext, isStale: () => boolean): Promise<void> {
+		const known = await this.#lookupUser(ctx.username);
+		const step = await this.deps.app.login.submitPassword(this.client, ctx.username, ctx.password);
+		if (isStale()) return;
+		await this.#afterFirstFactor(ctx, step, known, "password", isStale);
+	}
+
+	async #publicKey(ctx: PublicKeyAuthContext, isStale: () => boolean): Promise<void> {
+		const user = await this.#lookupUser(ctx.username);
+		const row = user === undefined ? undefined : await this.deps.keys.findForUser(user.id, ctx.key.data);
+		if (user === undefined || row === undefined) {
+			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "unknown-key", algo: String(ctx.key.algo).slice(0, 64) });
+			return safeReject(ctx, FIRST_FACTOR_METHODS);
+		}
+		if (ctx.signature === undefined || ctx.blob === undefined) {
+			// RFC 4252 §7 query: "would this key be acceptable?" PK_OK proves nothing and records nothing.
+			if (!isStale()) ctx.accept();
+			return;
+		}
+		const stored = ssh2.utils.parseKey(`${row.algo} ${row.public_key}`);
+		const key = Array.isArray(stored) ? stored[0] : stored;
+		if (key === undefined || key instanceof Error) {
+			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "stored-key-unparsable", fingerprint: row.fingerprint });
+			return safeReject(ctx, FIRST_FACTOR_METHODS);
+		}
+		// security.md §1.9 (hyperbridge PR #1225): the signature algorithm must belong to the key's
+		// own type, and verify() returns an Error object (truthy) on mismatch, so only `=== true` counts.
+		if (key.type !== ctx.key.algo) {
+			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "key-algorithm-mismatch", fingerprint: row.fingerprint, algo: String(ctx.key.algo).slice(0, 64) });
+			return safeReject(ctx, FIRST_FACTOR_METHODS);
+		}
+		if (key.type === "ssh-rsa" && ctx.hashAlgo === undefined) {
+			// "ssh-rsa" signatures are SHA-1 (RFC 8332 §3); OpenSSH refuses them since 8.8, so do we.
+			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "rsa-sha1-signature", fingerprint: row.fingerprint });
+			return safeReject(ctx, FIRST_FACTOR_METHODS);
+		}
+		let verified: unknown;
+		try {
+			verified = key.verify(ctx.blob, ctx.signature, ctx.hashAlgo);
+		} catch {
+			verified = false;
+		}
+		if (verified !== true) {
+			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "bad-signature", fingerprint: row.fingerprint });
+			return safeReject(ctx, FIRST_FACTOR_METHODS);
+		}
+		if (isStale()) return;
+		const step = await this.deps.app.login.afterVerifiedFirstFactor(this.client, user.id, "publickey");
+		if (isStale()) return;
+		await this.#afterFirstFactor(ctx, step, user, "publickey", isStale, row.fingerprint);
+	}
+
+	async #lookupUser(rawUsername: string): Promise<{ id: string; session_epoch: number; must_change_password: number } | undefined> {
+		const canonical = canonicalUsername(rawUsername);
+		if (canonical === null) return undefined;
+		return this.deps.app.stores.users.findByUsername(canonical);
+	}
+
+	async #afterFirstFactor(
+		ctx: AuthContext,
+		step: LoginStep,
+		// The user row read BEFORE the first factor was checked: its session_epoch is what this
+		// connection carries, so a revocation (epoch bump) during the login still ends it.
+		known: { id: string; session_epoch: number; must_change_password: number } | undefined,
+		firstFactor: "password" | "publickey",
+		isStale: () => boolean,
+		keyFingerprint?: string,
+	): Promise<void> {
+		if (step.kind === "denied") {
+			if (step.reason === "invalid-credentials" || step.reason === "disabled") return safeReject(ctx, FIRST_FACTOR_METHODS);
+			// The first factor was answered but the login cannot go on (must enrol, locked, policy error):
+			// the next keyboard-interactive round carries the message (RFC 4256 §3.2 instruction).
+			this.#state = { phase: "refusing", message: step.message };
+			return safeReject(ctx, SECOND_FACTOR_METHODS);
+		}
+		if (step.kind === "enroll" || step.kind === "password-confirm") {
+			// LoginFlow never returns these for channel "ssh"; refuse rather than guess.
+			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
+			this.#state = { phase: "refusing", message: `Log in to ${this.deps.app.consoleUrl} to finish setting up your account, then try again.` };
+			return safeReject(ctx, SECOND_FACTOR_METHODS);
+		}
+		if (known === undefined || known.id !== step.userId) {
+			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
+			return safeReject(ctx, FIRST_FACTOR_METHODS);
+		}
+		if (known.must_change_password === 1) {
+			// A one-time password (initial admin, admin reset) is for the console only.
+			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
+			this.#state = { phase: "refusing", message: `You must change your password at ${this.deps.app.consoleUrl} before logging in over SSH.` };
+			return safeReject(ctx, SECOND_FACTOR_METHODS);
+		}
+		if (step.kind === "authenticated") {
+			return this.#grant(ctx, isStale, { userId: step.userId, username: step.username, secondFactorMethod: null, sessionEpoch: known.session_epoch, firstFactor });
+		}
+		const methods = step.methods.filter((method) => this.#promptable(method));
+		const first = methods.includes(step.defaultMethod) ? step.defaultMethod : methods[0];
+		if (first === undefined) {
+			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
+			this.#state = { phase: "refusing", message: `None of your second factors can be answered over SSH. Set one up at ${this.deps.app.consoleUrl}/account.` };
+			return safeReject(ctx, SECOND_FACTOR_METHODS);
+		}
+		this.#state = {
+			phase: "second-factor",
+			attemptId: step.attemptId,
+			userId: step.userId,
+			username: step.username,
+			sessionEpoch: known.session_epoch,
+			firstFactor,
+			explanation: step.explanation,
+			methods: [first, ...methods.filter((method) => method !== first)],
+			current: first,
+		};
+		await this.#audit("ssh.first-factor", "success", step.username, { firstFactor, ...(keyFingerprint ? { fingerprint: keyFingerprint } : {}) }, step.userId);
+		if (isStale()) return;
+		// RFC 4252 §5.1: partial success, only keyboard-interactive can continue (security.md S1).
+		safeReject(ctx, SECOND_FACTOR_METHODS, true);
+	}
+
+	/** Methods answerable by typing into a keyboard-interactive prompt (browser approval is not built yet). */
+	#promptable(method: MethodId): boolean {
+		const implementation = this.deps.app.methods.get(method);
+		return implementation !== undefined && implementation.interaction !== "browser" && METHOD_INFO[method].channels.includes("ssh");
+	}
+
+	async #keyboard(ctx: KeyboardAuthContext, isStale: () => boolean): Promise<void> {
+		const state = this.#state;
+		if (state.phase === "initial") return safeReject(ctx, FIRST_FACTOR_METHODS);
+		if (state.phase === "refusing") return this.#tellAndEnd(ctx, isStale, state.message, "refused");
+
+		let notice: string | null = null;
+		let round: { prompt: string; echo: boolean } | null = null;
+		for (;;) {
+			if (isStale()) return;
+			const method = state.current;
+			if (round === null) {
+				const challenge = await this.deps.app.login.startChallenge(state.attemptId, method);
+				if (isStale()) return;
+				if (challenge.kind === "denied") {
+					if (challenge.reason === "expired") {
+						// The attempt is gone (expired, or finished by an aborted exchange): start over.
+						this.#state = { phase: "initial" };
+						return safeReject(ctx, FIRST_FACTOR_METHODS);
+					}
+					const others = state.methods.filter((candidate) => candidate !== method);
+					if ((challenge.reason === "unavailable" || challenge.reason === "misconfigured") && others.length > 0) {
+						state.methods = others;
+						state.current = others[0] as MethodId;
+						notice = `${METHOD_INFO[method].label} cannot be used right now. ${challenge.message}`;
+						continue;
+					}
+					return this.#tellAndEnd(ctx, isStale, challenge.message, "second-factor-refused");
+				}
+				round = { prompt: promptText(challenge.prompt), echo: challenge.echo };
+			}
+			const reply = await this.#prompt(ctx, [round], instructionText({ explanation: state.explanation, current: method, methods: state.methods, notice }));
+			if (reply.kind === "aborted" || isStale()) return;
+			notice = null;
+
+			const values = reply.values;
+			if (!Array.isArray(values) || values.length !== 1 || typeof values[0] !== "string" || values[0].length > MAX_ANSWER_LENGTH) {
+				// Wrong number of responses or an oversized one (security.md S3, §6): refused, never verified.
+				await this.#audit("ssh.auth-failure", "failure", state.username, { reason: "malformed-response", responses: Array.isArray(values) ? values.length : -1 }, state.userId);
+				if (this.#countWrongAnswer()) return this.#tellAndEnd(ctx, isStale, "Too many wrong answers.", "second-factor-answers");
+				notice = "That answer was not understood.";
+				round = null;
+				continue;
+			}
+			const parsed = parseAnswer(values[0], state.methods);
+			if (parsed.kind !== "answer") {
+				this.#switches += 1;
+				if (this.#switches > MAX_METHOD_SWITCHES) return this.#tellAndEnd(ctx, isStale, "Too many method changes.", "method-switches");
+				if (parsed.kind === "switch") state.current = parsed.method;
+				else notice = `There is no method "${terminalSafe(parsed.text).slice(0, 40)}" for your account.`;
+				round = null;
+				continue;
+			}
+			const result = await this.deps.app.login.submitSecondFactor(state.attemptId, method, parsed.value);
+			switch (result.kind) {
+				case "authenticated":
+					return this.#grant(ctx, isStale, {
+						userId: state.userId,
+						username: state.username,
+						secondFactorMethod: result.method,
+						sessionEpoch: state.sessionEpoch,
+						firstFactor: state.firstFactor,
+					});
+				case "continue":
+					// Another round of the same method (RADIUS Access-Challenge, Duo device choice): no charge.
+					round = { prompt: promptText(result.prompt), echo: result.echo };
+					continue;
+				case "invalid": {
+					if (this.#countWrongAnswer()) return this.#tellAndEnd(ctx, isStale, `${result.message} Too many wrong answers.`, "second-factor-answers");
+					const left = Math.min(result.attemptsLeft, MAX_SECOND_FACTOR_ANSWERS - this.#wrongAnswers);
+					notice = `${result.message} ${left} ${left === 1 ? "attempt" : "attempts"} left.`;
+					round = null;
+					continue;
+				}
+				case "denied":
+					if (result.reason === "expired") this.#state = { phase: "initial" };
+					return this.#tellAndEnd(ctx, isStale, result.message, "second-factor-refused");
+			}
+		}
+	}
+
+	/** True when this wrong answer reaches the per-connection cap. */
+	#countWrongAnswer(): boolean {
+		this.#wrongAnswers += 1;
+		return this.#wrongAnswers >= MAX_SECOND_FACTOR_ANSWERS;
+	}
+
+	/**
+	 * Shows `message` as the instruction of an INFO_REQUEST with no prompts (the client answers with
+	 * an empty INFO_RESPONSE; OpenSSH prints the text), then refuses and ends the connection.
+	 */
+	async #tellAndEnd(ctx: KeyboardAuthContext, isStale: () => boolean, message: string, reason: string): Promise<void> {
+		const reply = await this.#prompt(ctx, [], terminalSafe(message));
+		if (reply.kind === "aborted" || isStale()) return;
+		safeReject(ctx, []);
+		const limit: LimitKind | undefined = reason === "second-factor-answers" || reason === "method-switches" ? reason : undefined;
+		this.deps.disconnect(reason, limit);
+	}
+
+	#prompt(ctx: KeyboardAuthContext, prompts: ssh2.Prompt[], instruction: string): Promise<PromptReply> {
+		if (this.#closed) return Promise.resolve({ kind: "aborted" });
+		return new Promise<PromptReply>((resolve) => {
+			let settled = false;
+			const settle = (reply: PromptReply) => {
+				if (settled) return;
+				settled = true;
+				this.#pendingPrompts.delete(settle);
+				resolve(reply);
+			};
+			this.#pendingPrompts.add(settle);
+			try {
+				// ssh2 calls back with the responses array, or with an Error when the exchange is aborted.
+				ctx.prompt(prompts, PROMPT_TITLE, instruction, (responses: unknown) => {
+					settle(Array.isArray(responses) ? { kind: "responses", values: responses } : { kind: "aborted" });
+				});
+			} catch {
+				settle({ kind: "aborted" });
+			}
+		});
+	}
+
+	/** The only place that accepts: `outcome` comes from a LoginFlow "authenticated" result. */
+	#grant(ctx: AuthContext, isStale: () => boolean, outcome: AuthOutcome): void {
+		if (isStale()) return;
+		this.#granting = outcome;
+		try {
+			ctx.accept();
+		} finally {
+			// If ssh2 did not take it (not the current request), nothing may linger.
+			this.#granting = null;
+		}
+	}
+
+	async #audit(event: string, outcome: "success" | "failure" | "info", username: string | null, detail: Record<string, unknown>, userId?: string): Promise<void> {
+		await this.deps.app.stores.audit
+			.write({ event, outcome, userId: userId ?? null, username, channel: "ssh", source: this.deps.sourceAddress, detail: { connectionId: this.deps.connectionId, ...detail } })
+			.catch(() => undefined);
+	}
+}
+
+function safeReject(ctx: AuthContext, methods: ssh2.AuthenticationType[], partial = false): void {
+	try {
+		ctx.reject(methods, partial);
+	} catch {
+		// A context that was already answered or belongs to a closed connection: nothing to do.
+	}
+}

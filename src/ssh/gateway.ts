@@ -1,0 +1,281 @@
+/**
+ * The SSH gateway: TCP accept → limits → ssh2 transport (RFC 4253) → user authentication mapped
+ * onto LoginFlow (authenticate.ts) → channels (channels.ts, owned by the relay work) only after
+ * USERAUTH_SUCCESS.
+ *
+ * Robustness rules (security.md §6 "the process survives"): every socket and ssh2 connection has
+ * an 'error' listener, every async path catches, and every limit ends with a clean disconnect.
+ * TCP_NODELAY is set on every socket (stack.md §7: ~40 ms per round trip otherwise).
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type Server as NetServer, type Socket } from "node:net";
+import ssh2 from "ssh2";
+import type { Portcullis } from "../app/portcullis.ts";
+import { SshKeyStore } from "../storage/ssh-key-store.ts";
+import { SshAuthenticator, type AuthOutcome } from "./authenticate.ts";
+import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
+import { attachChannels as defaultAttachChannels } from "./channels.ts";
+import { hostKeyPath, loadOrCreateHostKey } from "./host-key.ts";
+import { AuditThrottle, ConnectionLimits, limitSettings, type ConnectionGuard, type LimitKind } from "./limits.ts";
+import { LivePolicy } from "./live-policy.ts";
+
+export type AttachChannels = (client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps) => void;
+
+export interface SshGatewayOptions {
+	/** "HOST:PORT" ("[::1]:2222" for IPv6); port 0 picks a free port (tests). */
+	readonly listen: string;
+	/** Tests may pass a stand-in; production uses channels.ts. */
+	readonly attachChannels?: AttachChannels;
+}
+
+export interface SshGateway {
+	readonly address: { host: string; port: number };
+	readonly hostKeyFingerprint: string;
+	readonly hostPublicKey: string;
+	/** Live-policy checker (tests call checkAll() to avoid waiting for the timer). */
+	readonly livePolicy: LivePolicy;
+	/** Current number of unauthenticated connections (MaxStartups accounting). */
+	unauthenticatedCount(): number;
+	close(): Promise<void>;
+}
+
+/** Settings key where the admin console reads the host key fingerprint. */
+export const HOST_FINGERPRINT_SETTING = "ssh_host_fingerprint";
+/** Identification string (RFC 4253 §4.2): "SSH-2.0-Portcullis". No version number, nothing to fingerprint. */
+const IDENT = "Portcullis";
+/** After sending SSH_MSG_DISCONNECT, how long a peer may take to close before the socket is destroyed. */
+const DISCONNECT_LINGER_MS = 2000;
+
+export function splitHostPort(listen: string): { host: string; port: number } {
+	const colon = listen.lastIndexOf(":");
+	return { host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port: Number(listen.slice(colon + 1)) };
+}
+
+interface ConnectionState {
+	readonly id: string;
+	readonly socket: Socket;
+	readonly guard: ConnectionGuard;
+	readonly sourceAddress: string;
+	readonly startedAt: number;
+	client: ssh2.Connection | null;
+	authenticator: SshAuthenticator | null;
+	session: AuthenticatedSsh | null;
+	outcome: AuthOutcome | null;
+	closeReason: string | null;
+	closed: boolean;
+	readonly closeListeners: (() => void)[];
+}
+
+export async function startSshGateway(app: Portcullis, options: SshGatewayOptions): Promise<SshGateway> {
+	const hostKey = loadOrCreateHostKey(hostKeyPath(app.config));
+	await app.stores.settings.set(HOST_FINGERPRINT_SETTING, hostKey.fingerprint);
+
+	const attach = options.attachChannels ?? defaultAttachChannels;
+	const keys = new SshKeyStore(app.db, app.clock, app.random);
+	const limits = new ConnectionLimits(limitSettings(app.config));
+	const livePolicy = new LivePolicy(app);
+	const startupThrottle = new AuditThrottle(1000);
+	const connections = new Map<string, ConnectionState>();
+	const byPeer = new Map<string, ConnectionState>();
+	let closing = false;
+
+	const audit = (event: string, outcome: "success" | "failure" | "info", state: ConnectionState | null, detail: Record<string, unknown>, extra: { userId?: string; username?: string; method?: string | null } = {}) => {
+		void app.stores.audit
+			.write({
+				event,
+				outcome,
+				userId: extra.userId ?? null,
+				username: extra.username ?? null,
+				channel: "ssh",
+				method: extra.method ?? null,
+				source: state?.sourceAddress ?? null,
+				detail: state ? { connectionId: state.id, ...detail } : detail,
+			})
+			.catch(() => undefined);
+	};
+
+	/** Sends DISCONNECT (when the transport is up) and destroys the socket if the peer lingers. */
+	const endConnection = (state: ConnectionState, reason: string) => {
+		if (state.closed) return;
+		state.closeReason ??= reason;
+		try {
+			if (state.client) state.client.end();
+			else state.socket.end();
+		} catch {
+			// Already torn down.
+		}
+		setTimeout(() => state.socket.destroy(), DISCONNECT_LINGER_MS).unref();
+	};
+
+	const sshServer = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: IDENT }, (client, info) => {
+		const state = byPeer.get(`${info.ip}|${info.port}`);
+		if (state === undefined || state.closed || closing) {
+			client.on("error", () => undefined);
+			client.end();
+			return;
+		}
+		state.client = client;
+		// Malformed packets, resets, keepalive timeouts: ssh2 reports them here and closes; never rethrow.
+		client.on("error", (error: Error & { level?: string }) => {
+			state.closeReason ??= `error: ${String(error.message).slice(0, 120)}`;
+		});
+		const authenticator = new SshAuthenticator({
+			app,
+			keys,
+			connectionId: state.id,
+			sourceAddress: state.sourceAddress,
+			guard: state.guard,
+			disconnect: (reason: string, limit?: LimitKind) => {
+				if (limit !== undefined) audit("ssh.limit", "failure", state, { limit, authRequests: state.guard.authRequests });
+				endConnection(state, reason);
+			},
+		});
+		state.authenticator = authenticator;
+		client.on("authentication", (ctx) => authenticator.handle(ctx));
+		client.on("ready", () => {
+			// Emitted synchronously inside ctx.accept(), which only authenticate.ts#grant calls.
+			const outcome = authenticator.takeGranted();
+			if (outcome === null || state.closed) {
+				endConnection(state, "authenticated without an outcome");
+				return;
+			}
+			state.guard.authenticated();
+			state.outcome = outcome;
+			const session = makeSession(state, outcome, app.clock.now().getTime());
+			state.session = session;
+			audit("ssh.authenticated", "success", state, { firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod }, { userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod });
+			livePolicy.add(session);
+			try {
+				attach(client, session, { app });
+			} catch (error) {
+				endConnection(state, `channel setup failed: ${error instanceof Error ? error.message.slice(0, 100) : "unknown"}`);
+			}
+		});
+	});
+	sshServer.on("error", () => undefined);
+
+	const makeSession = (state: ConnectionState, outcome: AuthOutcome, at: number): AuthenticatedSsh => ({
+		connectionId: state.id,
+		userId: outcome.userId,
+		username: outcome.username,
+		sourceAddress: state.sourceAddress,
+		secondFactorMethod: outcome.secondFactorMethod,
+		sessionEpoch: outcome.sessionEpoch,
+		authenticatedAt: at,
+		onClose(listener: () => void) {
+			if (state.closed) {
+				try {
+					listener();
+				} catch {
+					// A listener's failure must not affect others.
+				}
+			} else state.closeListeners.push(listener);
+		},
+		close(reason: string) {
+			endConnection(state, reason);
+		},
+	});
+
+	const onSocket = (socket: Socket) => {
+		socket.on("error", () => undefined);
+		socket.setNoDelay(true);
+		if (closing) {
+			socket.destroy();
+			return;
+		}
+		const sourceAddress = socket.remoteAddress ?? "unknown";
+		let state: ConnectionState | null = null;
+		const guard = limits.admit(() => {
+			if (state === null) return;
+			audit("ssh.limit", "failure", state, { limit: "login-grace", graceSeconds: app.config.ssh.login_grace_seconds });
+			endConnection(state, "login grace time exceeded");
+		});
+		if (guard === null) {
+			// MaxStartups: closed before any SSH work is done.
+			const count = startupThrottle.take(Date.now());
+			if (count > 0) audit("ssh.limit", "failure", null, { limit: "max-unauthenticated", max: app.config.ssh.max_unauthenticated, refused: count }, {});
+			socket.destroy();
+			return;
+		}
+		state = {
+			id: randomBytes(8).toString("hex"),
+			socket,
+			guard,
+			sourceAddress,
+			startedAt: Date.now(),
+			client: null,
+			authenticator: null,
+			session: null,
+			outcome: null,
+			closeReason: null,
+			closed: false,
+			closeListeners: [],
+		};
+		const current = state;
+		const peerKey = `${socket.remoteAddress}|${socket.remotePort}`;
+		connections.set(current.id, current);
+		byPeer.set(peerKey, current);
+		audit("ssh.connect", "info", current, { port: socket.remotePort });
+		socket.once("close", () => {
+			current.closed = true;
+			guard.release();
+			connections.delete(current.id);
+			if (byPeer.get(peerKey) === current) byPeer.delete(peerKey);
+			current.authenticator?.close();
+			for (const listener of current.closeListeners.splice(0)) {
+				try {
+					listener();
+				} catch {
+					// Keep closing the others.
+				}
+			}
+			const outcome = current.outcome;
+			audit(
+				"ssh.disconnect",
+				"info",
+				current,
+				{ reason: current.closeReason ?? "closed by client", authenticated: outcome !== null, durationMs: Date.now() - current.startedAt },
+				outcome ? { userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod } : {},
+			);
+		});
+		try {
+			sshServer.injectSocket(socket);
+		} catch {
+			socket.destroy();
+		}
+	};
+
+	const netServer: NetServer = createServer({ noDelay: true }, onSocket);
+	netServer.on("error", () => undefined);
+	const { host, port } = splitHostPort(options.listen);
+	await new Promise<void>((resolve, reject) => {
+		const onError = (error: Error) => reject(error);
+		netServer.once("error", onError);
+		netServer.listen({ host, port }, () => {
+			netServer.off("error", onError);
+			resolve();
+		});
+	});
+	const bound = netServer.address();
+	const address = typeof bound === "object" && bound !== null ? { host: bound.address, port: bound.port } : { host, port };
+
+	return {
+		address,
+		hostKeyFingerprint: hostKey.fingerprint,
+		hostPublicKey: hostKey.publicKey,
+		livePolicy,
+		unauthenticatedCount: () => limits.unauthenticated,
+		async close() {
+			if (closing) return;
+			closing = true;
+			livePolicy.stop();
+			const closed = new Promise<void>((resolve) => netServer.close(() => resolve()));
+			for (const state of [...connections.values()]) {
+				endConnection(state, "gateway shutting down");
+				// Shutdown does not linger: the database closes right after this.
+				state.socket.destroy();
+			}
+			await closed;
+		},
+	};
+}
