@@ -362,6 +362,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		if (downEnded) return quit(`Connection to ${chosen.name} closed.`);
 		// Leave whatever state the target left the terminal in: main screen, visible cursor, plain text.
 		if (state.pty) write("\x1b[?1049l\x1b[?25h\x1b[0m");
+		menu.resetFilter();
 		menu.setEntries(await servers.listForUser(session.userId));
 		menu.setMessage(visit.ok ? `Connection to ${chosen.name} closed${visit.end.code !== null ? ` (exit ${visit.end.code})` : visit.end.signal ? ` (${visit.end.signal})` : ""}.` : visit.message);
 		menu.render();

@@ -61,6 +61,13 @@ export class Menu<T extends MenuEntry> {
 		return this.#filter;
 	}
 
+	/** Back from a target: start from a clean filter at the top. */
+	resetFilter(): void {
+		this.#filter = "";
+		this.#selected = 0;
+		this.#offset = 0;
+	}
+
 	setEntries(entries: readonly T[]): void {
 		this.#entries = [...entries];
 		this.#clamp();

@@ -1,0 +1,67 @@
+/**
+ * A tiny test-only ssh2 Server for the relay tests: password authentication against the app's
+ * user table (no second factor, no limits) and then attachChannels, exactly as the real gateway
+ * does after USERAUTH_SUCCESS. Used until/unless the real gateway is wanted (`useRealGateway`).
+ */
+import { randomBytes } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import ssh2 from "ssh2";
+import type { Portcullis } from "../../src/app/portcullis.ts";
+import { verifyPassword } from "../../src/crypto/password-hash.ts";
+import type { AuthenticatedSsh } from "../../src/ssh/authenticated-ssh.ts";
+import { attachChannels } from "../../src/ssh/channels.ts";
+
+const { Server, utils } = ssh2;
+
+export interface TestGateway {
+	readonly host: string;
+	readonly port: number;
+	close(): Promise<void>;
+}
+
+export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
+	const hostKey = utils.generateKeyPairSync("ed25519").private;
+	const server = new Server({ hostKeys: [hostKey] }, (client, info) => {
+		// @types/ssh2 lacks Connection#setNoDelay (ssh2 lib/server.js has it); performance.md §7.2.
+		(client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
+		client.on("error", () => undefined);
+		let user: { id: string; username: string; epoch: number } | null = null;
+		client.on("authentication", (ctx) => {
+			if (ctx.method !== "password") return ctx.reject(["password"]);
+			void (async () => {
+				const row = await app.stores.users.findByUsername(ctx.username);
+				if (row && row.password_hash && (await verifyPassword(row.password_hash, ctx.password))) {
+					user = { id: row.id, username: row.username, epoch: row.session_epoch };
+					ctx.accept();
+				} else ctx.reject(["password"]);
+			})();
+		});
+		client.on("ready", () => {
+			const listeners: (() => void)[] = [];
+			let closed = false;
+			client.once("close", () => {
+				closed = true;
+				for (const listener of listeners.splice(0)) listener();
+			});
+			const session: AuthenticatedSsh = {
+				connectionId: randomBytes(8).toString("hex"),
+				userId: user!.id,
+				username: user!.username,
+				sourceAddress: info.ip,
+				secondFactorMethod: null,
+				sessionEpoch: user!.epoch,
+				authenticatedAt: app.clock.now().getTime(),
+				onClose: (listener) => (closed ? listener() : void listeners.push(listener)),
+				close: () => client.end(),
+			};
+			attachChannels(client, session, { app });
+		});
+	});
+	await new Promise<void>((resolveListen) => server.listen(0, "127.0.0.1", () => resolveListen()));
+	const { port } = server.address() as AddressInfo;
+	return {
+		host: "127.0.0.1",
+		port,
+		close: () => new Promise<void>((resolveClose) => server.close(() => resolveClose())),
+	};
+}

@@ -1,0 +1,191 @@
+/**
+ * Unit tests of the pure pieces behind the relay: the menu's key handling and rendering, the exec
+ * command grammar, and the asciicast v2 recorder.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, test } from "node:test";
+import { parseTargetCommand } from "../../src/ssh/channels.ts";
+import { Menu, terminalSafe, type MenuEntry } from "../../src/ssh/menu.ts";
+import { parseCast, recordingPath, recordingsDir, SessionRecorder } from "../../src/ssh/recording.ts";
+import { serverService } from "../../src/servers/server-service.ts";
+import { ADMIN_ACTOR, createTestApp } from "../helpers/test-app.ts";
+
+const ENTRIES: MenuEntry[] = [
+	{ name: "db1", host: "10.0.0.5", port: 22, description: "primary database" },
+	{ name: "db2", host: "10.0.0.6", port: 22, description: "replica" },
+	{ name: "web1", host: "web1.internal", port: 2222, description: "frontend" },
+];
+
+function menu(entries: MenuEntry[] = ENTRIES, rows = 24) {
+	const screens: string[] = [];
+	const m = new Menu({ username: "alice", cols: 80, rows, write: (text) => screens.push(text) }, entries);
+	return { m, screens, last: () => screens.at(-1) ?? "" };
+}
+
+describe("menu", () => {
+	test("renders name, address and description, the first entry highlighted", () => {
+		const { m, last } = menu();
+		m.render();
+		assert.match(last(), /servers for alice/);
+		assert.match(last(), /> 1 {2}db1 {3}10\.0\.0\.5:22 {9}primary database/);
+		assert.match(last(), /3 {2}web1 {2}web1\.internal:2222 {2}frontend/);
+		assert.ok(last().startsWith("\x1b[H\x1b[2J"));
+	});
+
+	test("Enter chooses the highlighted entry; arrows (CSI and SS3) and Ctrl-N/P move", () => {
+		const { m } = menu();
+		assert.equal(m.input("\x1b[B"), null);
+		assert.equal(m.input("\x1bOB"), null);
+		assert.deepEqual(m.input("\r"), { kind: "choose", entry: ENTRIES[2] });
+		assert.equal(m.input("\x1b[A\x10"), null);
+		assert.deepEqual(m.input("\r"), { kind: "choose", entry: ENTRIES[0] });
+		m.input("\x0e");
+		assert.deepEqual(m.input("\n"), { kind: "choose", entry: ENTRIES[1] });
+	});
+
+	test("typing filters on name, address and description; Backspace, Esc and Ctrl-U edit", () => {
+		const { m, last } = menu();
+		m.input("rep");
+		assert.deepEqual(m.visible().map((v) => v.entry.name), ["db2"]);
+		assert.match(last(), /Filter: rep/);
+		m.input("\x7f\x7f\x7f");
+		assert.equal(m.filter, "");
+		m.input("web1.int");
+		assert.deepEqual(m.visible().map((v) => v.entry.name), ["web1"]);
+		assert.deepEqual(m.input("\r"), { kind: "choose", entry: ENTRIES[2] });
+		m.input("\x1b");
+		assert.equal(m.filter, "");
+		m.input("zzz");
+		assert.match(last(), /No server matches "zzz"/);
+		assert.equal(m.input("\r"), null, "Enter with nothing visible does nothing");
+		m.input("\x15");
+		assert.equal(m.filter, "");
+	});
+
+	test("a number chooses that entry, even when other names contain the digit", () => {
+		const { m } = menu();
+		assert.deepEqual(m.input("2\r"), { kind: "choose", entry: ENTRIES[1] });
+		m.input("\x15");
+		assert.deepEqual(m.input("1\r"), { kind: "choose", entry: ENTRIES[0] }, "1 matches db1 and web1 by name, the number wins");
+		m.input("\x15");
+		assert.deepEqual(m.input("9\r"), null, "no entry 9 and no name with 9");
+	});
+
+	test("q quits only with an empty filter; Ctrl-D quits; Ctrl-C clears, then quits", () => {
+		const { m } = menu();
+		assert.deepEqual(m.input("q"), { kind: "quit" });
+		const second = menu().m;
+		assert.equal(second.input("sq"), null);
+		assert.equal(second.filter, "sq");
+		assert.equal(second.input("\x03"), null);
+		assert.equal(second.filter, "");
+		assert.deepEqual(second.input("\x03"), { kind: "quit" });
+		assert.deepEqual(menu().m.input("\x04"), { kind: "quit" });
+	});
+
+	test("an escape sequence split across reads is reassembled", () => {
+		const { m } = menu();
+		assert.equal(m.input("\x1b["), null);
+		assert.equal(m.input("B"), null);
+		assert.deepEqual(m.input("\r"), { kind: "choose", entry: ENTRIES[1] });
+	});
+
+	test("scrolls to keep the selection visible on a small terminal; resize re-renders", () => {
+		const many = Array.from({ length: 30 }, (_, i) => ({ name: `host${i + 1}`, host: `10.0.1.${i + 1}`, port: 22, description: "" }));
+		const { m, last } = menu(many, 12);
+		m.render();
+		assert.match(last(), /more: scroll/);
+		for (let i = 0; i < 20; i++) m.input("\x1b[B");
+		assert.match(last(), /> 21 {2}host21/);
+		assert.doesNotMatch(last(), / 1 {2}host1 /);
+		m.resize(100, 50);
+		assert.match(last(), / 1 {2}host1 /);
+		assert.deepEqual(m.input("\r"), { kind: "choose", entry: many[20] });
+	});
+
+	test("no servers: says so and still quits with q", () => {
+		const { m, last } = menu([]);
+		m.render();
+		assert.match(last(), /No servers are granted to you/);
+		assert.equal(m.input("\r"), null);
+		assert.deepEqual(m.input("q"), { kind: "quit" });
+	});
+
+	test("server data cannot inject terminal escapes", () => {
+		assert.equal(terminalSafe("a\x1b[2Jb\u202ec\x9b"), "a?[2Jb?c?");
+		const { m, last } = menu([{ name: "x", host: "h", port: 22, description: "\x1b]0;pwned\x07" }]);
+		m.render();
+		assert.ok(!last().includes("\x1b]0;"));
+	});
+});
+
+describe("exec command grammar", () => {
+	test("NAME, NAME -- CMD, NAME CMD", () => {
+		assert.deepEqual(parseTargetCommand("db1"), { server: "db1", command: null });
+		assert.deepEqual(parseTargetCommand("  db1  "), { server: "db1", command: null });
+		assert.deepEqual(parseTargetCommand("db1 --"), { server: "db1", command: null });
+		assert.deepEqual(parseTargetCommand("db1 -- ls -la /tmp"), { server: "db1", command: "ls -la /tmp" });
+		assert.deepEqual(parseTargetCommand("db1 uptime"), { server: "db1", command: "uptime" });
+		assert.deepEqual(parseTargetCommand("db1 --version"), { server: "db1", command: "--version" }, "only a lone -- is a separator");
+		assert.deepEqual(parseTargetCommand("db1 -- 'a\nb'"), { server: "db1", command: "'a\nb'" });
+		assert.equal(parseTargetCommand(""), null);
+		assert.equal(parseTargetCommand("   "), null);
+	});
+});
+
+describe("asciicast v2 recorder", () => {
+	test("header, output and resize events; split UTF-8 kept whole; row stamped", async () => {
+		const t = await createTestApp();
+		try {
+			await t.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: "correct horse battery", isAdmin: false, groups: [] });
+			const user = await t.app.admin.requireUser("alice");
+			const server = await serverService(t.app).add(ADMIN_ACTOR, { name: "db1", host: "127.0.0.1" });
+			const recorder = await SessionRecorder.start(t.app, { userId: user.id, username: "alice", cols: 100, rows: 30, term: "xterm-256color" });
+			const euro = Buffer.from("price: 5€\r\n");
+			recorder.output(euro.subarray(0, 9));
+			recorder.output(euro.subarray(9));
+			await recorder.enterServer(server);
+			recorder.resize(120, 40);
+			recorder.output("bye\r\n");
+			await recorder.finish();
+			await recorder.finish();
+			const row = (await serverService(t.app).store.findRecording(recorder.id))!;
+			assert.equal(row.username, "alice");
+			assert.equal(row.server_id, server.id);
+			assert.deepEqual(JSON.parse(row.servers), ["db1"]);
+			assert.ok(row.ended_at !== null && row.bytes > 0);
+			const text = readFileSync(recordingPath(t.app.config, row.file), "utf8");
+			assert.equal(Buffer.byteLength(text), row.bytes);
+			const cast = parseCast(text);
+			assert.equal(cast.header.version, 2);
+			assert.equal(cast.header.width, 100);
+			assert.equal(cast.header.height, 30);
+			assert.equal(cast.header.timestamp, Math.floor(t.clock.now().getTime() / 1000));
+			assert.deepEqual(cast.header.env, { TERM: "xterm-256color", SHELL: "portcullis-menu" });
+			assert.deepEqual(
+				cast.events.map((e) => [e[1], e[2]]),
+				[
+					["o", "price: 5"],
+					["o", "€\r\n"],
+					["r", "120x40"],
+					["o", "bye\r\n"],
+				],
+			);
+			assert.ok(cast.events.every((e, i) => i === 0 || e[0] >= cast.events[i - 1]![0]), "times never go back");
+			assert.ok(row.file.startsWith("2026-11-28/"), row.file);
+			assert.ok(recordingPath(t.app.config, row.file).startsWith(recordingsDir(t.app.config)));
+		} finally {
+			await t.cleanup();
+		}
+	});
+
+	test("stored paths cannot escape the recordings directory", async () => {
+		const t = await createTestApp();
+		try {
+			for (const bad of ["../x.cast", "/etc/passwd", "a/../../x", ""]) assert.throws(() => recordingPath(t.app.config, bad), bad);
+		} finally {
+			await t.cleanup();
+		}
+	});
+});
