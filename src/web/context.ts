@@ -1,0 +1,110 @@
+/**
+ * Shared types of the web adapter: route access classes, per-request state, and the context each
+ * route module receives. The web layer maps HTTP to flow calls and renders LoginStep values; it
+ * never decides anything about 2FA (docs/architecture.md).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { VNode } from "preact";
+import { renderToString } from "preact-render-to-string";
+import type { Portcullis } from "../app/portcullis.ts";
+import type { SessionRow } from "../storage/session-store.ts";
+import type { UserRow } from "../storage/user-store.ts";
+import type { ClientInfo } from "../flows/login-flow.ts";
+import type { Csrf } from "./csrf.ts";
+import type { FormSchema } from "./forms.ts";
+import type { PageContext } from "./views/layout.tsx";
+
+/**
+ * Every route declares one (security.md W2: the route table is classified, and a route without a
+ * class is refused at registration).
+ * - public: anyone (login, enrolment link, logout, static files);
+ * - half: a session that proved the first factor only (second-factor and forced-enrolment pages);
+ * - full: a fully authenticated session (account pages);
+ * - password-change: a full session, also while an admin-set password must be changed;
+ * - admin: a full session of an administrator.
+ */
+export const ACCESS_CLASSES = ["public", "half", "full", "password-change", "admin"] as const;
+export type AccessClass = (typeof ACCESS_CLASSES)[number];
+
+declare module "fastify" {
+	interface FastifyContextConfig {
+		access?: AccessClass;
+		/** Needs a fresh second factor (session.step_up_at within security.step_up_minutes). */
+		stepUp?: boolean;
+		/** Where the step-up page returns to after a stale POST. */
+		stepUpReturn?: string;
+		/** Declared form fields (POST) or query fields (GET); validated before the handler. */
+		form?: FormSchema;
+		query?: FormSchema;
+		/** Skip the live policy check (logout, static files). */
+		skipLivePolicy?: boolean;
+	}
+	interface FastifyRequest {
+		web: WebRequestState;
+	}
+}
+
+export interface WebRequestState {
+	/** The valid session row, or null (none, expired, revoked). */
+	session: SessionRow | null;
+	/** The raw session token from the cookie, only when `session` is set. */
+	token: string | null;
+	user: UserRow | null;
+	/** The pre-session cookie (CSRF subject before any session exists). */
+	preToken: string | null;
+	/** The CSRF token to put in forms rendered for this request. */
+	csrf: string;
+	/** Set when the guard ended the session (revoked); the login page explains it. */
+	ended: boolean;
+}
+
+export interface RouteInfo {
+	readonly method: string;
+	readonly url: string;
+	readonly access: AccessClass | undefined;
+	readonly stepUp: boolean;
+	readonly form: FormSchema | undefined;
+	readonly query: FormSchema | undefined;
+}
+
+export interface WebContext {
+	readonly app: Portcullis;
+	readonly csrf: Csrf;
+	readonly secureCookies: boolean;
+	/** Every route registered, collected by the onRoute hook (the access test walks it). */
+	readonly routes: RouteInfo[];
+}
+
+export type RouteModule = (server: FastifyInstance, web: WebContext) => void | Promise<void>;
+
+export const SESSION_COOKIE = "pc_session";
+export const PRE_COOKIE = "pc_pre";
+export const ENROLL_COOKIE = "pc_enroll";
+
+export function clientOf(request: FastifyRequest): ClientInfo {
+	return { channel: "web", sourceAddress: request.ip };
+}
+
+export function pageContext(request: FastifyRequest): PageContext {
+	const { session, user } = request.web;
+	const state = session === null ? "none" : session.state === "full" ? "full" : "half";
+	return {
+		user: user && session ? { username: user.username, isAdmin: user.is_admin === 1 && state === "full" } : null,
+		state,
+		csrf: request.web.csrf,
+		path: request.url.split("?")[0] ?? "/",
+	};
+}
+
+/** Sends a server-rendered page. Pages are never cached: they carry CSRF tokens and account data. */
+export function sendPage(reply: FastifyReply, status: number, page: VNode): FastifyReply {
+	return reply
+		.code(status)
+		.header("cache-control", "no-store")
+		.type("text/html; charset=utf-8")
+		.send(`<!doctype html>${renderToString(page)}`);
+}
+
+export function seeOther(reply: FastifyReply, location: string): FastifyReply {
+	return reply.header("cache-control", "no-store").redirect(location, 303);
+}

@@ -1,0 +1,56 @@
+/**
+ * CSRF protection for the web console (OWASP CSRF Prevention Cheat Sheet: synchronizer token
+ * bound to the session, plus Origin verification and SameSite=Strict cookies as defence in depth).
+ *
+ * token = base64url(HMAC-SHA256(key, kind ":" subject)), where the subject is the session token
+ * (authenticated pages) or a random pre-session cookie (login form before any session exists).
+ * The key is random, created on first use and kept sealed (app.box) in the shared settings table,
+ * so every node accepts the tokens every other node issued.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { Portcullis } from "../app/portcullis.ts";
+import { PortcullisError } from "../core/errors.ts";
+
+const SETTINGS_KEY = "web.csrf_key";
+const BOX_CONTEXT = "settings:web.csrf_key";
+
+export type CsrfSubjectKind = "session" | "pre";
+
+export interface Csrf {
+	tokenFor(kind: CsrfSubjectKind, subject: string): string;
+	verify(kind: CsrfSubjectKind, subject: string, token: unknown): boolean;
+}
+
+/** Loads the shared key, creating it once; concurrent first starts on two nodes agree (insert-if-absent). */
+export async function loadCsrfKey(app: Portcullis): Promise<Buffer> {
+	let sealed = await app.stores.settings.get(SETTINGS_KEY);
+	if (sealed === undefined) {
+		const candidate = app.box.seal(app.random.bytes(32), BOX_CONTEXT);
+		await app.db
+			.insertInto("settings")
+			.values({ key: SETTINGS_KEY, value: candidate })
+			.onConflict((conflict) => conflict.column("key").doNothing())
+			.execute();
+		sealed = await app.stores.settings.get(SETTINGS_KEY);
+	}
+	if (sealed === undefined) throw new PortcullisError("ERR_DATABASE", "the CSRF key could not be stored");
+	const key = app.box.open(sealed, BOX_CONTEXT);
+	if (key.length !== 32) throw new PortcullisError("ERR_SECRET_KEY", "the stored CSRF key is unusable");
+	return key;
+}
+
+export function createCsrf(key: Buffer): Csrf {
+	const mac = (kind: CsrfSubjectKind, subject: string) => createHmac("sha256", key).update(`${kind}:${subject}`, "utf8").digest();
+	return {
+		tokenFor(kind, subject) {
+			return mac(kind, subject).toString("base64url");
+		},
+		verify(kind, subject, token) {
+			if (typeof token !== "string" || token.length !== 43 || subject.length === 0) return false;
+			const given = Buffer.from(token, "base64url");
+			const expected = mac(kind, subject);
+			// Constant-time comparison on equal-length buffers.
+			return given.length === expected.length && timingSafeEqual(given, expected);
+		},
+	};
+}

@@ -1,0 +1,39 @@
+/**
+ * Route registration helpers: every route gets an access class, and its declared form or query
+ * schema, so the guard, the CSRF check, the validator and the tests all read the same table.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { AccessClass } from "./context.ts";
+import { CSRF_FIELD, parseFields, type FormSchema, type Parsed } from "./forms.ts";
+
+type Handler<S extends FormSchema> = (request: FastifyRequest, reply: FastifyReply, fields: Parsed<S>) => Promise<FastifyReply | string | undefined>;
+
+export interface RouteOptions<S extends FormSchema> {
+	readonly access: AccessClass;
+	readonly stepUp?: boolean;
+	readonly stepUpReturn?: string;
+	readonly skipLivePolicy?: boolean;
+	readonly fields: S;
+}
+
+export function getRoute<S extends FormSchema>(server: FastifyInstance, url: string, options: RouteOptions<S>, handler: Handler<S>): void {
+	server.get(
+		url,
+		{ config: { access: options.access, stepUp: options.stepUp, stepUpReturn: options.stepUpReturn, skipLivePolicy: options.skipLivePolicy, query: options.fields } },
+		async (request, reply) => handler(request, reply, parseFields(request.query, options.fields)),
+	);
+}
+
+export function postRoute<S extends FormSchema>(server: FastifyInstance, url: string, options: RouteOptions<S>, handler: Handler<S>): void {
+	server.post(
+		url,
+		{ config: { access: options.access, stepUp: options.stepUp, stepUpReturn: options.stepUpReturn, skipLivePolicy: options.skipLivePolicy, form: options.fields } },
+		async (request, reply) => handler(request, reply, parseFields(request.body, options.fields, [CSRF_FIELD])),
+	);
+}
+
+/** Only local paths of the console are valid return targets (no open redirect). */
+export function safeReturn(next: string | undefined, fallback: string): string {
+	if (typeof next !== "string" || !/^\/(account|admin)(\/[A-Za-z0-9._/-]*)?(\?[A-Za-z0-9=&._%-]*)?$/.test(next) || next.includes("//")) return fallback;
+	return next;
+}

@@ -1,0 +1,255 @@
+/**
+ * The account page (full session) and its management actions. Adding, removing, recovery codes
+ * and password changes need a fresh second factor (security.md I8/W11: step-up within
+ * security.step_up_minutes); the guard enforces `stepUp` before the handler runs.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { isMethodId, METHOD_INFO, type MethodId } from "../../core/method-id.ts";
+import type { EnrollContext } from "../../flows/enrollment-flow.ts";
+import { clientOf, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
+import { BadInput, req, str } from "../forms.ts";
+import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
+import { endSession, isFresh, rotateSession, startSession } from "../session.ts";
+import { AccountPage, PasswordPage, RecoveryCodesPage, RecoveryOfferPage, StepUpPage, type AccountView } from "../views/account.tsx";
+import { TotpSetupPage, type Notice } from "../views/login.tsx";
+import { loginRefused } from "./login.tsx";
+
+const ACCOUNT_MESSAGES: Record<string, Notice> = {
+	added: { kind: "success", text: "Your new second factor is ready." },
+	removed: { kind: "success", text: "The factor was removed." },
+	"password-changed": { kind: "success", text: "Your password was changed. Your other sessions were logged out." },
+	confirmed: { kind: "success", text: "Thank you, you can now manage your factors." },
+};
+
+export const accountRoutes: RouteModule = (server, web) => {
+	const { app } = web;
+	const fresh = { access: "full" as const, stepUp: true, stepUpReturn: "/account" };
+
+	function context(request: FastifyRequest): EnrollContext {
+		return { channel: "web", source: request.ip, duringLogin: false };
+	}
+
+	function userId(request: FastifyRequest): string {
+		return request.web.session?.user_id ?? "";
+	}
+
+	async function accountView(request: FastifyRequest): Promise<AccountView> {
+		const id = userId(request);
+		const [factors, recoveryCodesLeft, enrollable, summary] = await Promise.all([
+			app.stores.factors.listActive(id),
+			app.stores.recoveryCodes.countUnused(id),
+			app.enrollment.enrollableMethods(id),
+			app.login.accountSummary(id),
+		]);
+		const ssh = summary?.ssh ?? { kind: "not-required", method: null };
+		const sshLine =
+			ssh.kind === "challenge" && ssh.method !== null
+				? METHOD_INFO[ssh.method].label
+				: ssh.kind === "not-required"
+					? "no second factor"
+					: ssh.kind === "enroll"
+						? "no second factor yet: SSH logins are refused until you set one up"
+						: ssh.kind === "unusable-on-channel"
+							? "none of your factors works over SSH: SSH logins are refused"
+							: "no method is allowed for your account: ask an administrator";
+		const session = request.web.session;
+		const freshUntil = isFresh(web, session) && session !== null ? Number(session.step_up_at) + app.config.security.step_up_minutes * 60_000 : null;
+		return {
+			factors,
+			recoveryCodesLeft,
+			enrollable,
+			explanation: summary?.explanation ?? "",
+			required: (summary?.reasons.length ?? 0) > 0,
+			sshLine,
+			freshUntil,
+		};
+	}
+
+	async function account(request: FastifyRequest, reply: FastifyReply, notice: Notice, status = 200): Promise<FastifyReply> {
+		return sendPage(reply, status, <AccountPage ctx={pageContext(request)} view={await accountView(request)} notice={notice} />);
+	}
+
+	/** A factor was just proven by the user on this page: rotate, and count it as a fresh step-up. */
+	async function afterEnrolled(request: FastifyRequest, reply: FastifyReply, method: MethodId): Promise<FastifyReply> {
+		if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: app.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+		const codes = await app.stores.recoveryCodes.countUnused(userId(request));
+		return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
+	}
+
+	getRoute(server, "/account", { access: "full", fields: { m: str(32) } }, async (request, reply, query) =>
+		account(request, reply, query.m !== undefined ? (ACCOUNT_MESSAGES[query.m] ?? null) : null),
+	);
+
+	postRoute(server, "/account/factors/totp", { ...fresh, fields: { label: str(64) } }, async (request, reply, form) => {
+		const begin = await app.enrollment.begin(userId(request), "totp", form.label, {}, context(request));
+		if (begin.kind === "rejected") return account(request, reply, { kind: "error", text: begin.message }, 400);
+		if (begin.kind === "active") return afterEnrolled(request, reply, "totp");
+		return sendPage(
+			reply,
+			200,
+			<TotpSetupPage ctx={pageContext(request)} title="Add an authenticator app" display={begin.display} factorId={begin.factorId} action="/account/factors/totp/confirm" notice={null} restartHref="/account" />,
+		);
+	});
+
+	postRoute(server, "/account/factors/totp/confirm", { ...fresh, fields: { factorId: req(64), code: req(64) } }, async (request, reply, form) => {
+		const done = await app.enrollment.complete(userId(request), form.factorId, { code: form.code }, context(request));
+		if (done.kind === "expired") return account(request, reply, { kind: "error", text: "This setup has expired. Please start again." }, 400);
+		if (done.kind === "invalid") {
+			return sendPage(
+				reply,
+				400,
+				<TotpSetupPage ctx={pageContext(request)} title="Add an authenticator app" display={null} factorId={form.factorId} action="/account/factors/totp/confirm" notice={{ kind: "error", text: done.message }} restartHref="/account" />,
+			);
+		}
+		return afterEnrolled(request, reply, done.method);
+	});
+
+	postRoute(server, "/account/factors/keyword", { ...fresh, fields: { keyword: req(256), confirm: req(256), label: str(64) } }, async (request, reply, form) => {
+		const begin = await app.enrollment.begin(userId(request), "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, context(request));
+		if (begin.kind === "rejected") return account(request, reply, { kind: "error", text: begin.message }, 400);
+		if (begin.kind === "pending") return account(request, reply, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
+		return afterEnrolled(request, reply, "access-keyword");
+	});
+
+	postRoute(server, "/account/factors/remove", { ...fresh, fields: { factorId: req(64) } }, async (request, reply, form) => {
+		const result = await app.enrollment.remove(userId(request), form.factorId, context(request));
+		if (result.kind === "refused") return account(request, reply, { kind: "error", text: result.message }, 409);
+		if (result.kind === "not-found") return account(request, reply, { kind: "error", text: "That factor does not exist (any more)." }, 404);
+		return seeOther(reply, "/account?m=removed");
+	});
+
+	getRoute(server, "/account/recovery-codes", { access: "full", fields: { welcome: str(4) } }, async (request, reply) =>
+		sendPage(reply, 200, <RecoveryOfferPage ctx={pageContext(request)} />),
+	);
+
+	postRoute(server, "/account/recovery-codes", { ...fresh, fields: {} }, async (request, reply) => {
+		const result = await app.enrollment.regenerateRecoveryCodes(userId(request), context(request));
+		if (result.kind === "rejected") return account(request, reply, { kind: "error", text: result.message }, 400);
+		const codes = (result.display.codes ?? "").split("\n").filter((code) => code.length > 0);
+		return sendPage(reply, 200, <RecoveryCodesPage ctx={pageContext(request)} codes={codes} />);
+	});
+
+	// ---- password ----
+
+	getRoute(server, "/account/password", { access: "password-change", fields: {} }, async (request, reply) => {
+		const forced = request.web.user?.must_change_password === 1;
+		if (!forced && !isFresh(web, request.web.session)) return seeOther(reply, "/account/step-up?next=%2Faccount%2Fpassword");
+		return sendPage(reply, 200, <PasswordPage ctx={pageContext(request)} forced={forced} notice={null} />);
+	});
+
+	postRoute(server, "/account/password", { access: "password-change", fields: { current: req(1024), password: req(1024), confirm: req(1024) } }, async (request, reply, form) => {
+		const forced = request.web.user?.must_change_password === 1;
+		if (!forced && !isFresh(web, request.web.session)) return seeOther(reply, "/account/step-up?next=%2Faccount%2Fpassword&stale=1");
+		const page = (text: string) => sendPage(reply, 400, <PasswordPage ctx={pageContext(request)} forced={forced} notice={{ kind: "error", text }} />);
+		if (form.password !== form.confirm) return page("The two new passwords do not match.");
+		const id = userId(request);
+		const result = await app.login.changeOwnPassword(clientOf(request), id, form.current, form.password);
+		if (result.kind === "invalid") return page(result.message);
+		// Every session of the user ends (the flow bumped the epoch); this browser gets a new one.
+		const method = request.web.session?.second_factor_method ?? null;
+		await app.stores.sessions.removeAllOfUser(id);
+		await startSession(web, request, reply, { userId: id, state: "full", attemptId: null, secondFactorMethod: method });
+		return seeOther(reply, "/account?m=password-changed");
+	});
+
+	// ---- step-up (fresh second factor, or the password for users without one) ----
+
+	type StepUpMode = Parameters<typeof StepUpPage>[0]["mode"];
+
+	/** The step-up attempt of this session: the live one, or a new one from LoginFlow.beginStepUp. */
+	async function stepUpMode(request: FastifyRequest, wanted: string | undefined): Promise<{ mode: StepUpMode; notice: Notice } | { refused: string }> {
+		const session = request.web.session;
+		if (session === null) return { refused: "Please log in again." };
+		let step = session.attempt_id !== null ? await app.login.currentStep(session.attempt_id) : null;
+		if (step === null || step.kind === "denied") {
+			step = await app.login.beginStepUp(clientOf(request), session.user_id);
+			if (step.kind !== "denied") {
+				await app.stores.sessions.update(session.id_hash, { attempt_id: step.attemptId });
+				session.attempt_id = step.attemptId;
+			}
+		}
+		switch (step.kind) {
+			case "password-confirm":
+				return { mode: { kind: "password" }, notice: null };
+			case "second-factor": {
+				const method = wanted !== undefined && isMethodId(wanted) && step.methods.includes(wanted) ? wanted : step.defaultMethod;
+				const challenge = await app.login.startChallenge(step.attemptId, method);
+				return {
+					mode: { kind: "second-factor", explanation: step.explanation, methods: step.methods, method, prompt: challenge.kind === "prompt" ? challenge.prompt : null },
+					notice: challenge.kind === "denied" ? { kind: "error", text: challenge.message } : null,
+				};
+			}
+			case "enroll":
+				return { refused: "You need to set up a second factor first. Log in again to do so." };
+			case "denied":
+				return { refused: step.message };
+			default:
+				return { refused: "Please log in again." };
+		}
+	}
+
+	async function renderStepUp(request: FastifyRequest, reply: FastifyReply, next: string, wanted: string | undefined, notice: Notice, status = 200, continued: { method: MethodId; prompt: string } | null = null): Promise<FastifyReply> {
+		const session = request.web.session;
+		if (continued !== null && session !== null && session.attempt_id !== null) {
+			// Another round of the same method (e.g. a RADIUS challenge): show its prompt, start nothing new.
+			const step = await app.login.currentStep(session.attempt_id);
+			if (step.kind === "second-factor") {
+				const mode = { kind: "second-factor" as const, explanation: step.explanation, methods: step.methods, method: continued.method, prompt: continued.prompt };
+				return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={mode} notice={notice} />);
+			}
+		}
+		const result = await stepUpMode(request, wanted);
+		if ("refused" in result) return loginRefused(web, request, reply, 403, result.refused);
+		return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={result.mode} notice={notice ?? result.notice} />);
+	}
+
+	getRoute(server, "/account/step-up", { access: "full", fields: { next: str(200), method: str(32), stale: str(2) } }, async (request, reply, query) =>
+		renderStepUp(
+			request,
+			reply,
+			safeReturn(query.next, "/account"),
+			query.method,
+			query.stale !== undefined ? { kind: "info", text: "Your last confirmation is too old. Confirm it is you, then repeat what you were doing." } : null,
+		),
+	);
+
+	postRoute(
+		server,
+		"/account/step-up",
+		{ access: "full", fields: { next: str(200), method: str(32), code: str(64), c1: str(8), c2: str(8), c3: str(8), password: str(1024) } },
+		async (request, reply, form) => {
+			const next = safeReturn(form.next, "/account");
+			const attemptId = request.web.session?.attempt_id ?? null;
+			if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
+			const step = await app.login.currentStep(attemptId);
+			let result;
+			if (step.kind === "password-confirm") {
+				result = await app.login.confirmPassword(attemptId, form.password ?? "");
+			} else if (step.kind === "second-factor") {
+				if (form.method === undefined || !isMethodId(form.method)) throw new BadInput("method", "type");
+				const response = form.method === "access-keyword" ? `${form.c1 ?? ""}${form.c2 ?? ""}${form.c3 ?? ""}` : (form.code ?? "");
+				result = await app.login.submitSecondFactor(attemptId, form.method, response);
+			} else {
+				return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
+			}
+			if (result.kind === "authenticated") {
+				const changes = { attemptId: null, stepUpAt: app.clock.now().getTime(), ...(result.method !== null ? { secondFactorMethod: result.method } : {}) };
+				if (!(await rotateSession(web, request, reply, changes))) return seeOther(reply, "/login?m=ended");
+				return seeOther(reply, next === "/account" ? "/account?m=confirmed" : next);
+			}
+			if (result.kind === "continue") return renderStepUp(request, reply, next, form.method, null, 200, { method: result.method, prompt: result.prompt });
+			if (result.kind === "invalid") {
+				const left = result.attemptsLeft === 1 ? "1 attempt left" : `${result.attemptsLeft} attempts left`;
+				return renderStepUp(request, reply, next, form.method, { kind: "error", text: `${result.message} ${left} before the account is locked.` }, 401);
+			}
+			if (result.reason === "locked") {
+				await endSession(web, request, reply);
+				return loginRefused(web, request, reply, 403, result.message);
+			}
+			// Expired or no longer valid: forget the attempt and offer a fresh one.
+			if (request.web.session !== null) await app.stores.sessions.update(request.web.session.id_hash, { attempt_id: null });
+			if (request.web.session !== null) request.web.session.attempt_id = null;
+			return renderStepUp(request, reply, next, undefined, { kind: "error", text: result.message }, 400);
+		},
+	);
+};

@@ -1,0 +1,22 @@
+/**
+ * The web console's route modules. To add pages, write a RouteModule (every route declares
+ * `config.access`; see ../context.ts) and add ONE line to ROUTE_MODULES below.
+ */
+import type { FastifyInstance } from "fastify";
+import type { RouteModule, WebContext } from "../context.ts";
+import { accountRoutes } from "./account.tsx";
+import { adminRoutes } from "./admin.tsx";
+import { enrollRoutes } from "./enroll.tsx";
+import { loginRoutes } from "./login.tsx";
+
+export const ROUTE_MODULES: readonly RouteModule[] = [
+	loginRoutes,
+	enrollRoutes,
+	accountRoutes,
+	adminRoutes,
+	// SSH helpers: servers, recordings and keys pages go here.
+];
+
+export async function registerRoutes(server: FastifyInstance, web: WebContext): Promise<void> {
+	for (const register of ROUTE_MODULES) await register(server, web);
+}

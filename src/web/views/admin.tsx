@@ -1,0 +1,466 @@
+/** Admin pages: settings, users, groups, audit log. Every change goes through AdminService. */
+import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
+import type { AuditRow } from "../../storage/audit-log.ts";
+import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
+import { NoticeBox, type Notice } from "./login.tsx";
+
+function kindNote(method: MethodId): string {
+	const kind = METHOD_INFO[method].kind;
+	return kind === "knowledge" ? "knowledge factor (something the user knows)" : kind === "backup" ? "backup codes, issued alongside another factor" : "possession factor";
+}
+
+export function MethodCheckboxes({ idPrefix, methods, checked, legend }: { idPrefix: string; methods: readonly MethodId[]; checked: readonly MethodId[]; legend: string }) {
+	return (
+		<fieldset>
+			<legend>{legend}</legend>
+			{methods.map((method) => (
+				<div class="check">
+					<input type="checkbox" id={`${idPrefix}-${method}`} name={`method_${method}`} checked={checked.includes(method)} />
+					<label for={`${idPrefix}-${method}`}>
+						{METHOD_INFO[method].label} <span class="hint-inline">({kindNote(method)})</span>
+					</label>
+				</div>
+			))}
+		</fieldset>
+	);
+}
+
+export function AdminSettingsPage(props: { ctx: PageContext; force: boolean; enabled: readonly MethodId[]; implemented: readonly MethodId[]; notice: Notice }) {
+	const { ctx } = props;
+	return (
+		<Layout ctx={ctx} title="Settings">
+			<NoticeBox notice={props.notice} />
+			<form method="post" action="/admin/settings" class="card stack">
+				<CsrfField ctx={ctx} />
+				<h2>Two-factor authentication</h2>
+				<div class="check">
+					<input type="checkbox" id="force" name="force" checked={props.force} />
+					<label for="force">
+						<strong>Force 2FA for everyone</strong>
+						<span class="hint-block">Every user must use a second factor on the web console and the SSH gateway. Users without one are made to set one up at their next web login.</span>
+					</label>
+				</div>
+				<MethodCheckboxes idPrefix="enabled" legend="Enabled methods (users can only set up enabled methods)" methods={props.implemented} checked={props.enabled} />
+				<button type="submit" class="primary">
+					Save settings
+				</button>
+			</form>
+		</Layout>
+	);
+}
+
+export interface UserListItem {
+	readonly username: string;
+	readonly disabled: boolean;
+	readonly locked: boolean;
+	readonly admin: boolean;
+	readonly groups: readonly string[];
+	readonly factors: number;
+	readonly mustChange: boolean;
+}
+
+export function AdminUsersPage({ ctx, users, groups, notice }: { ctx: PageContext; users: readonly UserListItem[]; groups: readonly string[]; notice: Notice }) {
+	return (
+		<Layout ctx={ctx} title="Users">
+			<NoticeBox notice={notice} />
+			<section class="card">
+				<table>
+					<caption class="visually-hidden">All users</caption>
+					<thead>
+						<tr>
+							<th scope="col">User</th>
+							<th scope="col">Status</th>
+							<th scope="col">Groups</th>
+							<th scope="col">Factors</th>
+						</tr>
+					</thead>
+					<tbody>
+						{users.map((user) => (
+							<tr>
+								<td>
+									<a href={`/admin/user?name=${encodeURIComponent(user.username)}`}>{user.username}</a>
+									{user.admin ? <span class="tag">admin</span> : null}
+								</td>
+								<td>
+									{user.disabled ? <span class="tag tag-bad">disabled</span> : <span class="tag tag-good">active</span>}
+									{user.locked ? <span class="tag tag-bad">locked</span> : null}
+									{user.mustChange ? <span class="tag">must change password</span> : null}
+								</td>
+								<td>{user.groups.length > 0 ? user.groups.join(", ") : <span class="muted">none</span>}</td>
+								<td>{user.factors}</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			</section>
+			<section class="card" aria-labelledby="create-user">
+				<h2 id="create-user">Create a user</h2>
+				<form method="post" action="/admin/users/create" class="stack">
+					<CsrfField ctx={ctx} />
+					<div class="grid">
+						<Field id="new-username" name="username" label="Username" required maxLength={64} autocomplete="off" />
+						<Field id="new-password" name="password" label="Initial password" type="password" hint="At least 10 characters." required maxLength={1024} autocomplete="new-password" />
+					</div>
+					<div class="field">
+						<label for="new-group">Group (optional)</label>
+						<select id="new-group" name="group">
+							<option value="">No group</option>
+							{groups.map((group) => (
+								<option value={group}>{group}</option>
+							))}
+						</select>
+					</div>
+					<div class="check">
+						<input type="checkbox" id="new-admin" name="admin" />
+						<label for="new-admin">Administrator</label>
+					</div>
+					<div class="check">
+						<input type="checkbox" id="new-must-change" name="mustChange" />
+						<label for="new-must-change">Must change the password at first login</label>
+					</div>
+					<button type="submit" class="primary">
+						Create user
+					</button>
+				</form>
+			</section>
+		</Layout>
+	);
+}
+
+function ActionButton({ ctx, action, username, label, extra, danger }: { ctx: PageContext; action: string; username: string; label: string; extra?: Record<string, string>; danger?: boolean }) {
+	return (
+		<form method="post" action={action} class="inline">
+			<CsrfField ctx={ctx} />
+			<input type="hidden" name="username" value={username} />
+			{Object.entries(extra ?? {}).map(([name, value]) => (
+				<input type="hidden" name={name} value={value} />
+			))}
+			<button type="submit" class={danger ? "danger" : undefined}>
+				{label}
+			</button>
+		</form>
+	);
+}
+
+export function AdminUserPage(props: {
+	ctx: PageContext;
+	user: UserListItem & { sshMethod: string | null; created: number };
+	factors: readonly { method: MethodId; label: string; lastUsedAt: number | null }[];
+	allGroups: readonly string[];
+	notice: Notice;
+	resetLink?: { link: string; expiresAt: number } | null;
+}) {
+	const { ctx, user } = props;
+	const addable = props.allGroups.filter((group) => !user.groups.includes(group));
+	return (
+		<Layout ctx={ctx} title={`User ${user.username}`}>
+			<p>
+				<a href="/admin/users">← All users</a>
+			</p>
+			<NoticeBox notice={props.notice} />
+			{props.resetLink ? (
+				<Alert kind="warning">
+					<p>
+						One-time enrolment link for <strong>{user.username}</strong> (shown only now; valid until {formatTime(props.resetLink.expiresAt)}):
+					</p>
+					<p class="secret" id="reset-link">
+						{props.resetLink.link}
+					</p>
+					<p>Give it to the user through a trusted channel. They open it, log in with their password and set up a new factor.</p>
+				</Alert>
+			) : null}
+			<section class="card">
+				<dl class="facts">
+					<dt>Status</dt>
+					<dd>
+						{user.disabled ? "disabled" : "active"}
+						{user.locked ? ", locked after failed attempts" : ""}
+						{user.mustChange ? ", must change password" : ""}
+					</dd>
+					<dt>Administrator</dt>
+					<dd>{user.admin ? "yes" : "no"}</dd>
+					<dt>Created</dt>
+					<dd>{formatTime(user.created)}</dd>
+					<dt>SSH method (last web login)</dt>
+					<dd>{user.sshMethod ?? "none"}</dd>
+					<dt>Factors</dt>
+					<dd>
+						{props.factors.length === 0
+							? "none"
+							: props.factors.map((factor) => `${METHOD_INFO[factor.method].label}${factor.label ? ` (${factor.label})` : ""}`).join("; ")}
+					</dd>
+				</dl>
+				<div class="button-row">
+					{user.disabled ? (
+						<ActionButton ctx={ctx} action="/admin/users/enable" username={user.username} label="Enable account" />
+					) : (
+						<ActionButton ctx={ctx} action="/admin/users/disable" username={user.username} label="Disable account" danger />
+					)}
+					{user.locked ? <ActionButton ctx={ctx} action="/admin/users/unlock" username={user.username} label="Unlock" /> : null}
+				</div>
+			</section>
+			<section class="card" aria-labelledby="groups-heading">
+				<h2 id="groups-heading">Groups</h2>
+				{user.groups.length === 0 ? <p class="muted">Not in any group.</p> : null}
+				<ul class="chips">
+					{user.groups.map((group) => (
+						<li>
+							<a href={`/admin/group?name=${encodeURIComponent(group)}`}>{group}</a>
+							<ActionButton ctx={ctx} action="/admin/users/remove-group" username={user.username} label={`Remove from ${group}`} extra={{ group }} />
+						</li>
+					))}
+				</ul>
+				{addable.length > 0 ? (
+					<form method="post" action="/admin/users/add-group" class="inline-form">
+						<CsrfField ctx={ctx} />
+						<input type="hidden" name="username" value={user.username} />
+						<label for="add-group">Add to group</label>
+						<select id="add-group" name="group">
+							{addable.map((group) => (
+								<option value={group}>{group}</option>
+							))}
+						</select>
+						<button type="submit">Add</button>
+					</form>
+				) : null}
+			</section>
+			<section class="card" aria-labelledby="reset-heading">
+				<h2 id="reset-heading">Reset two-factor authentication</h2>
+				<p>
+					Deletes all of the user's factors and recovery codes and ends their sessions. With a one-time link (recommended), only the holder of the link can set up the new
+					factor. "Enrol at next login" lets whoever knows the password set it up.
+				</p>
+				<div class="button-row">
+					<ActionButton ctx={ctx} action="/admin/users/reset-2fa" username={user.username} label="Reset and create a one-time link" extra={{ mode: "link" }} danger />
+					<ActionButton ctx={ctx} action="/admin/users/reset-2fa" username={user.username} label="Reset: enrol at next login" extra={{ mode: "next-login" }} danger />
+				</div>
+			</section>
+		</Layout>
+	);
+}
+
+export interface GroupListItem {
+	readonly name: string;
+	readonly force: boolean;
+	readonly allowed: readonly MethodId[] | null;
+	readonly members: readonly string[];
+}
+
+function allowedText(allowed: readonly MethodId[] | null): string {
+	if (allowed === null) return "no restriction";
+	if (allowed.length === 0) return "none";
+	return allowed.map((method) => METHOD_INFO[method].label).join(", ");
+}
+
+function GroupPolicyFields({ idPrefix, implemented, force, allowed }: { idPrefix: string; implemented: readonly MethodId[]; force: boolean; allowed: readonly MethodId[] | null }) {
+	return (
+		<>
+			<div class="check">
+				<input type="checkbox" id={`${idPrefix}-force`} name="force" checked={force} />
+				<label for={`${idPrefix}-force`}>
+					<strong>Force 2FA for members</strong>
+				</label>
+			</div>
+			<fieldset>
+				<legend>Allowed methods for members</legend>
+				<div class="check">
+					<input type="checkbox" id={`${idPrefix}-unrestricted`} name="unrestricted" checked={allowed === null} />
+					<label for={`${idPrefix}-unrestricted`}>No restriction (every globally enabled method)</label>
+				</div>
+				<p class="hint">Or untick "No restriction" and choose the methods members may use (intersected with the globally enabled ones):</p>
+				{implemented.map((method) => (
+					<div class="check">
+						<input type="checkbox" id={`${idPrefix}-${method}`} name={`method_${method}`} checked={allowed !== null && allowed.includes(method)} />
+						<label for={`${idPrefix}-${method}`}>
+							{METHOD_INFO[method].label} <span class="hint-inline">({kindNote(method)})</span>
+						</label>
+					</div>
+				))}
+			</fieldset>
+		</>
+	);
+}
+
+export function AdminGroupsPage({ ctx, groups, implemented, notice }: { ctx: PageContext; groups: readonly GroupListItem[]; implemented: readonly MethodId[]; notice: Notice }) {
+	return (
+		<Layout ctx={ctx} title="User groups">
+			<NoticeBox notice={notice} />
+			<section class="card">
+				{groups.length === 0 ? (
+					<p>No groups yet.</p>
+				) : (
+					<table>
+						<caption class="visually-hidden">All groups</caption>
+						<thead>
+							<tr>
+								<th scope="col">Group</th>
+								<th scope="col">2FA</th>
+								<th scope="col">Allowed methods</th>
+								<th scope="col">Members</th>
+							</tr>
+						</thead>
+						<tbody>
+							{groups.map((group) => (
+								<tr>
+									<td>
+										<a href={`/admin/group?name=${encodeURIComponent(group.name)}`}>{group.name}</a>
+									</td>
+									<td>{group.force ? <span class="tag tag-good">forced</span> : <span class="muted">not forced</span>}</td>
+									<td>{allowedText(group.allowed)}</td>
+									<td>{group.members.length}</td>
+								</tr>
+							))}
+						</tbody>
+					</table>
+				)}
+			</section>
+			<section class="card" aria-labelledby="create-group">
+				<h2 id="create-group">Create a group</h2>
+				<form method="post" action="/admin/groups/create" class="stack">
+					<CsrfField ctx={ctx} />
+					<Field id="group-name" name="name" label="Name" required maxLength={64} autocomplete="off" />
+					<GroupPolicyFields idPrefix="new" implemented={implemented} force={false} allowed={null} />
+					<button type="submit" class="primary">
+						Create group
+					</button>
+				</form>
+			</section>
+		</Layout>
+	);
+}
+
+export function AdminGroupPage({ ctx, group, implemented, users, notice }: { ctx: PageContext; group: GroupListItem; implemented: readonly MethodId[]; users: readonly string[]; notice: Notice }) {
+	const addable = users.filter((user) => !group.members.includes(user));
+	return (
+		<Layout ctx={ctx} title={`Group ${group.name}`}>
+			<p>
+				<a href="/admin/groups">← All groups</a>
+			</p>
+			<NoticeBox notice={notice} />
+			<section class="card" aria-labelledby="policy-heading">
+				<h2 id="policy-heading">Policy</h2>
+				<form method="post" action="/admin/groups/update" class="stack">
+					<CsrfField ctx={ctx} />
+					<input type="hidden" name="name" value={group.name} />
+					<GroupPolicyFields idPrefix="edit" implemented={implemented} force={group.force} allowed={group.allowed} />
+					<button type="submit" class="primary">
+						Save group policy
+					</button>
+				</form>
+			</section>
+			<section class="card" aria-labelledby="members-heading">
+				<h2 id="members-heading">Members</h2>
+				{group.members.length === 0 ? <p class="muted">No members.</p> : null}
+				<ul class="chips">
+					{group.members.map((member) => (
+						<li>
+							<a href={`/admin/user?name=${encodeURIComponent(member)}`}>{member}</a>
+							<form method="post" action="/admin/groups/remove-member" class="inline">
+								<CsrfField ctx={ctx} />
+								<input type="hidden" name="name" value={group.name} />
+								<input type="hidden" name="username" value={member} />
+								<button type="submit" class="small" aria-label={`Remove ${member} from ${group.name}`}>
+									Remove
+								</button>
+							</form>
+						</li>
+					))}
+				</ul>
+				{addable.length > 0 ? (
+					<form method="post" action="/admin/groups/add-member" class="inline-form">
+						<CsrfField ctx={ctx} />
+						<input type="hidden" name="name" value={group.name} />
+						<label for="add-member">Add member</label>
+						<select id="add-member" name="username">
+							{addable.map((user) => (
+								<option value={user}>{user}</option>
+							))}
+						</select>
+						<button type="submit">Add</button>
+					</form>
+				) : null}
+			</section>
+			<section class="card" aria-labelledby="delete-heading">
+				<h2 id="delete-heading">Delete group</h2>
+				<form method="post" action="/admin/groups/delete" class="inline">
+					<CsrfField ctx={ctx} />
+					<input type="hidden" name="name" value={group.name} />
+					<button type="submit" class="danger">
+						Delete group {group.name}
+					</button>
+				</form>
+			</section>
+		</Layout>
+	);
+}
+
+export interface AuditFilterView {
+	readonly user: string;
+	readonly event: string;
+	readonly since: string;
+	readonly until: string;
+}
+
+export function AdminAuditPage({ ctx, rows, filter, exportHref, olderHref, notice }: { ctx: PageContext; rows: readonly AuditRow[]; filter: AuditFilterView; exportHref: string; olderHref: string | null; notice: Notice }) {
+	return (
+		<Layout ctx={ctx} title="Audit log">
+			<NoticeBox notice={notice} />
+			<form method="get" action="/admin/audit" class="card filters">
+				<Field id="f-user" name="user" label="User" value={filter.user} maxLength={64} />
+				<Field id="f-event" name="event" label="Event" value={filter.event} maxLength={64} hint="e.g. login.success" />
+				<Field id="f-since" name="since" label="From (UTC)" type="datetime-local" value={filter.since} maxLength={32} />
+				<Field id="f-until" name="until" label="Until (UTC)" type="datetime-local" value={filter.until} maxLength={32} />
+				<div class="filter-actions">
+					<button type="submit" class="primary">
+						Filter
+					</button>
+					<a href={exportHref}>Export as JSON lines</a>
+				</div>
+			</form>
+			<section class="card table-wrap">
+				{rows.length === 0 ? (
+					<p>No events match.</p>
+				) : (
+					<table class="audit">
+						<caption class="visually-hidden">Audit events, newest first</caption>
+						<thead>
+							<tr>
+								<th scope="col">Time</th>
+								<th scope="col">Event</th>
+								<th scope="col">Outcome</th>
+								<th scope="col">User</th>
+								<th scope="col">By</th>
+								<th scope="col">Channel</th>
+								<th scope="col">Method</th>
+								<th scope="col">Source</th>
+								<th scope="col">Detail</th>
+							</tr>
+						</thead>
+						<tbody>
+							{rows.map((row) => (
+								<tr>
+									<td class="nowrap">{formatTime(Number(row.at))}</td>
+									<td>{row.event}</td>
+									<td>
+										<span class={`tag ${row.outcome === "failure" ? "tag-bad" : row.outcome === "success" ? "tag-good" : ""}`}>{row.outcome}</span>
+									</td>
+									<td>{row.username ?? ""}</td>
+									<td>{row.actor ?? ""}</td>
+									<td>{row.channel ?? ""}</td>
+									<td>{row.method ?? ""}</td>
+									<td>{row.source ?? ""}</td>
+									<td class="detail">{row.detail ?? ""}</td>
+								</tr>
+							))}
+						</tbody>
+					</table>
+				)}
+				{olderHref !== null ? (
+					<p>
+						<a href={olderHref}>Older events →</a>
+					</p>
+				) : null}
+			</section>
+		</Layout>
+	);
+}
