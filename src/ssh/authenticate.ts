@@ -65,8 +65,11 @@ type State =
 			methods: MethodId[];
 			current: MethodId;
 	  }
-	/** First factor done but the login is refused: the next keyboard-interactive round shows why. */
-	| { readonly phase: "refusing"; readonly message: string };
+	/**
+	 * The login is refused. `told` false: the next keyboard-interactive round shows the message.
+	 * `told` true: the message was shown; any further request is refused and the connection ends.
+	 */
+	| { readonly phase: "refusing"; readonly message: string; readonly told: boolean; readonly reason: string };
 
 type PromptReply = { readonly kind: "responses"; readonly values: unknown } | { readonly kind: "aborted" };
 
@@ -76,6 +79,7 @@ export class SshAuthenticator {
 	#closed = false;
 	#wrongAnswers = 0;
 	#switches = 0;
+	#afterRefusal = 0;
 	/** Set only for the synchronous duration of ctx.accept(); the gateway's 'ready' handler takes it. */
 	#granting: AuthOutcome | null = null;
 	readonly #pendingPrompts = new Set<(reply: PromptReply) => void>();
@@ -124,6 +128,15 @@ export class SshAuthenticator {
 	}
 
 	async #process(ctx: AuthContext, isStale: () => boolean): Promise<void> {
+		if (this.#state.phase === "refusing" && this.#state.told) {
+			// The refusal was shown. OpenSSH retries keyboard-interactive once; a FAILURE without an
+			// INFO_REQUEST makes it give up with "Permission denied (keyboard-interactive)". A client
+			// that keeps trying after that is disconnected.
+			safeReject(ctx, SECOND_FACTOR_METHODS);
+			this.#afterRefusal += 1;
+			if (this.#afterRefusal > 1) this.deps.disconnect(this.#state.reason);
+			return;
+		}
 		switch (ctx.method) {
 			case "password":
 				if (this.#state.phase !== "initial") return this.#refuse(ctx);
@@ -220,13 +233,13 @@ export class SshAuthenticator {
 			if (step.reason === "invalid-credentials" || step.reason === "disabled") return safeReject(ctx, FIRST_FACTOR_METHODS);
 			// The first factor was answered but the login cannot go on (must enrol, locked, policy error):
 			// the next keyboard-interactive round carries the message (RFC 4256 §3.2 instruction).
-			this.#state = { phase: "refusing", message: step.message };
+			this.#state = { phase: "refusing", message: step.message, told: false, reason: `refused: ${step.reason}` };
 			return safeReject(ctx, SECOND_FACTOR_METHODS);
 		}
 		if (step.kind === "enroll" || step.kind === "password-confirm") {
 			// LoginFlow never returns these for channel "ssh"; refuse rather than guess.
 			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
-			this.#state = { phase: "refusing", message: `Log in to ${this.deps.app.consoleUrl} to finish setting up your account, then try again.` };
+			this.#state = { phase: "refusing", message: `Log in to ${this.deps.app.consoleUrl} to finish setting up your account, then try again.`, told: false, reason: "refused: enroll" };
 			return safeReject(ctx, SECOND_FACTOR_METHODS);
 		}
 		if (known === undefined || known.id !== step.userId) {
@@ -236,7 +249,7 @@ export class SshAuthenticator {
 		if (known.must_change_password === 1) {
 			// A one-time password (initial admin, admin reset) is for the console only.
 			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
-			this.#state = { phase: "refusing", message: `You must change your password at ${this.deps.app.consoleUrl} before logging in over SSH.` };
+			this.#state = { phase: "refusing", message: `You must change your password at ${this.deps.app.consoleUrl} before logging in over SSH.`, told: false, reason: "refused: must-change-password" };
 			return safeReject(ctx, SECOND_FACTOR_METHODS);
 		}
 		if (step.kind === "authenticated") {
@@ -246,7 +259,7 @@ export class SshAuthenticator {
 		const first = methods.includes(step.defaultMethod) ? step.defaultMethod : methods[0];
 		if (first === undefined) {
 			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
-			this.#state = { phase: "refusing", message: `None of your second factors can be answered over SSH. Set one up at ${this.deps.app.consoleUrl}/account.` };
+			this.#state = { phase: "refusing", message: `None of your second factors can be answered over SSH. Set one up at ${this.deps.app.consoleUrl}/account.`, told: false, reason: "refused: no-ssh-method" };
 			return safeReject(ctx, SECOND_FACTOR_METHODS);
 		}
 		this.#state = {
@@ -275,7 +288,7 @@ export class SshAuthenticator {
 	async #keyboard(ctx: KeyboardAuthContext, isStale: () => boolean): Promise<void> {
 		const state = this.#state;
 		if (state.phase === "initial") return safeReject(ctx, FIRST_FACTOR_METHODS);
-		if (state.phase === "refusing") return this.#tellAndEnd(ctx, isStale, state.message, "refused");
+		if (state.phase === "refusing") return this.#tell(ctx, isStale, state.message, state.reason);
 
 		let notice: string | null = null;
 		let round: { prompt: string; echo: boolean } | null = null;
@@ -298,7 +311,7 @@ export class SshAuthenticator {
 						notice = `${METHOD_INFO[method].label} cannot be used right now. ${challenge.message}`;
 						continue;
 					}
-					return this.#tellAndEnd(ctx, isStale, challenge.message, "second-factor-refused");
+					return this.#tell(ctx, isStale, challenge.message, "second-factor-refused");
 				}
 				round = { prompt: promptText(challenge.prompt), echo: challenge.echo };
 			}
@@ -310,7 +323,7 @@ export class SshAuthenticator {
 			if (!Array.isArray(values) || values.length !== 1 || typeof values[0] !== "string" || values[0].length > MAX_ANSWER_LENGTH) {
 				// Wrong number of responses or an oversized one (security.md S3, §6): refused, never verified.
 				await this.#audit("ssh.auth-failure", "failure", state.username, { reason: "malformed-response", responses: Array.isArray(values) ? values.length : -1 }, state.userId);
-				if (this.#countWrongAnswer()) return this.#tellAndEnd(ctx, isStale, "Too many wrong answers.", "second-factor-answers");
+				if (this.#countWrongAnswer()) return this.#tell(ctx, isStale, "Too many wrong answers.", "second-factor-answers");
 				notice = "That answer was not understood.";
 				round = null;
 				continue;
@@ -318,7 +331,7 @@ export class SshAuthenticator {
 			const parsed = parseAnswer(values[0], state.methods);
 			if (parsed.kind !== "answer") {
 				this.#switches += 1;
-				if (this.#switches > MAX_METHOD_SWITCHES) return this.#tellAndEnd(ctx, isStale, "Too many method changes.", "method-switches");
+				if (this.#switches > MAX_METHOD_SWITCHES) return this.#tell(ctx, isStale, "Too many method changes.", "method-switches");
 				if (parsed.kind === "switch") state.current = parsed.method;
 				else notice = `There is no method "${terminalSafe(parsed.text).slice(0, 40)}" for your account.`;
 				round = null;
@@ -339,7 +352,7 @@ export class SshAuthenticator {
 					round = { prompt: promptText(result.prompt), echo: result.echo };
 					continue;
 				case "invalid": {
-					if (this.#countWrongAnswer()) return this.#tellAndEnd(ctx, isStale, `${result.message} Too many wrong answers.`, "second-factor-answers");
+					if (this.#countWrongAnswer()) return this.#tell(ctx, isStale, `${result.message} Too many wrong answers.`, "second-factor-answers");
 					const left = Math.min(result.attemptsLeft, MAX_SECOND_FACTOR_ANSWERS - this.#wrongAnswers);
 					notice = `${result.message} ${left} ${left === 1 ? "attempt" : "attempts"} left.`;
 					round = null;
@@ -347,7 +360,7 @@ export class SshAuthenticator {
 				}
 				case "denied":
 					if (result.reason === "expired") this.#state = { phase: "initial" };
-					return this.#tellAndEnd(ctx, isStale, result.message, "second-factor-refused");
+					return this.#tell(ctx, isStale, result.message, "second-factor-refused");
 			}
 		}
 	}
@@ -360,14 +373,17 @@ export class SshAuthenticator {
 
 	/**
 	 * Shows `message` as the instruction of an INFO_REQUEST with no prompts (the client answers with
-	 * an empty INFO_RESPONSE; OpenSSH prints the text), then refuses and ends the connection.
+	 * an empty INFO_RESPONSE; OpenSSH prints the text), then refuses. From then on the connection
+	 * can only end (see #process).
 	 */
-	async #tellAndEnd(ctx: KeyboardAuthContext, isStale: () => boolean, message: string, reason: string): Promise<void> {
+	async #tell(ctx: KeyboardAuthContext, isStale: () => boolean, message: string, reason: string): Promise<void> {
+		if (reason === "second-factor-answers" || reason === "method-switches") {
+			await this.#audit("ssh.limit", "failure", ctx.username, { limit: reason });
+		}
 		const reply = await this.#prompt(ctx, [], terminalSafe(message));
 		if (reply.kind === "aborted" || isStale()) return;
-		safeReject(ctx, []);
-		const limit: LimitKind | undefined = reason === "second-factor-answers" || reason === "method-switches" ? reason : undefined;
-		this.deps.disconnect(reason, limit);
+		this.#state = { phase: "refusing", message, told: true, reason };
+		safeReject(ctx, SECOND_FACTOR_METHODS);
 	}
 
 	#prompt(ctx: KeyboardAuthContext, prompts: ssh2.Prompt[], instruction: string): Promise<PromptReply> {
