@@ -47,8 +47,10 @@ export function createCsrf(key: Buffer): Csrf {
 		},
 		verify(kind, subject, token) {
 			if (typeof token !== "string" || token.length !== 43 || subject.length === 0) return false;
-			const given = Buffer.from(token, "base64url");
-			const expected = mac(kind, subject);
+			// Compare the canonical text, not decoded bytes: base64 ignores the unused low bits of the
+			// last character, so decoding would accept several spellings of one token.
+			const given = Buffer.from(token, "utf8");
+			const expected = Buffer.from(mac(kind, subject).toString("base64url"), "utf8");
 			// Constant-time comparison on equal-length buffers.
 			return given.length === expected.length && timingSafeEqual(given, expected);
 		},

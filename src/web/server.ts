@@ -153,6 +153,8 @@ function checkCsrf(web: WebContext, request: FastifyRequest): string | null {
 }
 
 function denyAccess(request: FastifyRequest, reply: FastifyReply, to: "login" | "second-factor" | "account" | "password" | "forbidden"): FastifyReply {
+	// Names the refusal for clients and tests (the route-access test tells guard refusals from page logic).
+	reply.header("x-access-denied", to);
 	const safe = request.method === "GET" || request.method === "HEAD";
 	if (safe && to !== "forbidden") {
 		const target = { login: "/login", "second-factor": "/login/2fa", account: "/account", password: "/account/password" }[to];

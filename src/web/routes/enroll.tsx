@@ -10,6 +10,7 @@ import { ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule } from
 import { req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { cookieOptions } from "../session.ts";
+import { messageView } from "../views/layout.tsx";
 import { EnrollChoosePage, TotpSetupPage, type Notice } from "../views/login.tsx";
 import { completeLogin, enrollTokenOf, loginRefused } from "./login.tsx";
 
@@ -28,16 +29,10 @@ export const enrollRoutes: RouteModule = (server, web) => {
 		if (step.kind === "enroll") return step;
 		if (step.kind === "second-factor") {
 			// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
-			if (request.method === "GET") return seeOther(reply, "/login/2fa");
-			return sendPage(reply, 403, <EnrollRefused request={request} />);
+			if (request.method === "GET" || request.method === "HEAD") return seeOther(reply, "/login/2fa");
+			return sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
 		}
 		return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
-	}
-
-	function EnrollRefused({ request }: { request: FastifyRequest }) {
-		return (
-			<EnrollChoosePage ctx={pageContext(request)} explanation="" methods={[]} tokenMissing={false} notice={{ kind: "error", text: "You already have a second factor. Use it to log in." }} />
-		);
 	}
 
 	function choose(request: FastifyRequest, reply: FastifyReply, step: EnrollStep, notice: Notice, status = 200): FastifyReply {

@@ -1,0 +1,95 @@
+/**
+ * security.md W2/W3/I3: every registered route × every session kind. A route the guard refuses
+ * answers with a redirect to the login / second-factor / account page or a 401/403, never a 200
+ * with data; a route the class admits is not refused by the guard. The route table comes from the
+ * server's own onRoute collection, so a new route is covered automatically, and a route without
+ * an access class cannot be registered at all.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { buildWebServer } from "../../src/web/server.ts";
+import type { RouteInfo } from "../../src/web/context.ts";
+import { createWebTest, type WebTest } from "./helpers.ts";
+import { allowedKinds, concreteUrl, createFixture, SESSION_KINDS, type Fixture } from "./sessions.ts";
+
+/** Deliberate allowlists: adding a route reachable before full login must be a visible change here. */
+const PUBLIC_ROUTES = ["GET /", "HEAD /", "GET /login", "HEAD /login", "POST /login", "POST /logout", "GET /enroll-link/:token", "HEAD /enroll-link/:token", "GET /static/app.css", "HEAD /static/app.css"];
+const HALF_ROUTES = ["GET /login/2fa", "HEAD /login/2fa", "POST /login/2fa", "GET /login/enroll", "HEAD /login/enroll", "POST /login/enroll/totp", "POST /login/enroll/totp/confirm", "POST /login/enroll/keyword"];
+const DENIAL_LOCATIONS = new Set(["/login", "/login/2fa", "/account", "/account/password"]);
+
+const key = (route: RouteInfo) => `${route.method} ${route.url}`;
+
+describe("route access classes", () => {
+	let w: WebTest;
+	let fixture: Fixture;
+	before(async () => {
+		w = await createWebTest();
+		fixture = await createFixture(w);
+	});
+	after(async () => w.close());
+
+	test("the route table is collected and every route has a class", () => {
+		const routes = w.server.portcullisRoutes;
+		assert.ok(routes.length >= 40, `expected the whole console, got ${routes.length} routes`);
+		for (const route of routes) assert.ok(route.access !== undefined, `${key(route)} has no access class`);
+	});
+
+	test("pre-auth routes are exactly the allowlisted ones", () => {
+		const routes = w.server.portcullisRoutes;
+		assert.deepEqual(routes.filter((route) => route.access === "public").map(key).sort(), [...PUBLIC_ROUTES].sort());
+		assert.deepEqual(routes.filter((route) => route.access === "half").map(key).sort(), [...HALF_ROUTES].sort());
+	});
+
+	test("a route without an access class cannot be registered", async () => {
+		const t = await createWebTest();
+		const server = await buildWebServer(t.app);
+		try {
+			assert.throws(() => server.get("/unclassified", async () => "data"), /no access class/);
+			assert.throws(() => server.post("/unclassified", { config: { access: "everyone" as never } }, async () => "data"), /no access class/);
+		} finally {
+			await server.close();
+			await t.cleanup();
+		}
+	});
+
+	test("every route × every session kind: the class decides", async () => {
+		let checked = 0;
+		for (const route of w.server.portcullisRoutes) {
+			for (const kind of SESSION_KINDS) {
+				const browser = await fixture.mint(kind);
+				const url = concreteUrl(route);
+				const label = `${key(route)} as ${kind}`;
+				const response =
+					route.method === "POST" ? await browser.post(url, {}) : await w.server.inject({ method: route.method as "GET" | "HEAD", url, headers: { cookie: `pc_session=${browser.session() ?? ""}; pc_pre=${browser.cookies.get("pc_pre") ?? ""}` } });
+				const denied = response.headers["x-access-denied"];
+				assert.ok(response.statusCode < 500, `${label}: ${response.statusCode}\n${response.body.slice(0, 300)}`);
+				if (allowedKinds(route).includes(kind)) {
+					assert.equal(denied, undefined, `${label} was refused by the guard (${String(denied)})`);
+				} else {
+					assert.ok(denied !== undefined, `${label} was NOT refused (status ${response.statusCode})`);
+					assert.ok([303, 401, 403].includes(response.statusCode), `${label}: status ${response.statusCode}`);
+					if (response.statusCode === 303) assert.ok(DENIAL_LOCATIONS.has(String(response.headers.location)), `${label}: redirected to ${String(response.headers.location)}`);
+					// Never data: a refusal page carries no user list, factor, audit row or code.
+					const main = /<main[^>]*>([\s\S]*)<\/main>/.exec(response.body)?.[1] ?? "";
+					assert.doesNotMatch(main, /<table|<form|recovery-codes|totp-key|audit/, `${label}: refusal page shows content`);
+					if (kind === "anonymous") assert.ok(response.statusCode === 303 ? response.headers.location === "/login" : response.statusCode === 401, `${label}: anonymous must be sent to log in`);
+					if (kind === "half-enroll" || kind === "half-2fa") {
+						// W2: a half-authenticated session is sent back to its second-factor step.
+						assert.ok(response.statusCode === 401 || response.headers.location === "/login/2fa", `${label}: ${response.statusCode} ${String(response.headers.location)}`);
+					}
+				}
+				checked++;
+			}
+		}
+		assert.equal(checked, w.server.portcullisRoutes.length * SESSION_KINDS.length);
+	});
+
+	test("unknown routes answer with the 404 page for every session kind", async () => {
+		for (const kind of SESSION_KINDS) {
+			const browser = await fixture.mint(kind);
+			const response = await browser.get("/admin/nothing-here");
+			assert.equal(response.statusCode, 404, kind);
+			assert.match(response.body, /Page not found/);
+		}
+	});
+});
