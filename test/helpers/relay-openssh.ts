@@ -135,7 +135,7 @@ export async function createOpenSshClient(): Promise<OpenSshClient> {
 		},
 		async terminal(command, options) {
 			const name = `t${terminals.length}`;
-			const env = baseEnv(options.password);
+			const env = { ...baseEnv(options.password), TERM: "xterm-256color" };
 			const line = [...Object.entries(env).map(([key, value]) => `${key}=${shellQuote(value)}`), ...command.map(shellQuote)].join(" ");
 			tmux("new-session", "-d", "-s", name, "-x", String(options.cols), "-y", String(options.rows), `exec env -i ${line}`);
 			const terminal: Terminal = {
