@@ -81,6 +81,8 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 
 	await server.register(cookie);
 	await server.register(formbody);
+	// Forms only (and JSON, refused by the field schemas): a text/plain body gets 415, not a string.
+	server.removeContentTypeParser("text/plain");
 	await server.register(helmet, {
 		contentSecurityPolicy: {
 			useDefaults: false,
