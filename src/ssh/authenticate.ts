@@ -80,6 +80,7 @@ export class SshAuthenticator {
 	#wrongAnswers = 0;
 	#switches = 0;
 	#afterRefusal = 0;
+	#ending = false;
 	/** Set only for the synchronous duration of ctx.accept(); the gateway's 'ready' handler takes it. */
 	#granting: AuthOutcome | null = null;
 	readonly #pendingPrompts = new Set<(reply: PromptReply) => void>();
@@ -112,7 +113,10 @@ export class SshAuthenticator {
 		});
 		const isStale = () => aborted || this.#closed;
 		if (this.#closed) return;
+		if (this.#ending) return safeReject(ctx, []);
 		if (!this.deps.guard.countAuthRequest(ctx.method)) {
+			// MaxAuthTries: refuse, disconnect once (requests already queued in ssh2 are refused silently).
+			this.#ending = true;
 			safeReject(ctx, []);
 			this.deps.disconnect("too many authentication requests", "max-auth-tries");
 			return;

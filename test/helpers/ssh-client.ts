@@ -12,6 +12,7 @@
  *    client cannot send malformed or out-of-order authentication.
  */
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
 import { accessSync, chmodSync, constants, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -188,6 +189,17 @@ interface RawProtocol {
 	service(name: string): void;
 }
 
+/** ssh2's internal packet writer, for crafted packets (private API, see the file comment). */
+const ssh2Utils = createRequire(import.meta.url)("ssh2/lib/protocol/utils.js") as { sendPacket(proto: unknown, packet: Buffer, bypass?: boolean): void };
+
+/** SSH "string" encoding (RFC 4251 §5). */
+export function sshString(value: string | Buffer): Buffer {
+	const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : value;
+	const length = Buffer.alloc(4);
+	length.writeUInt32BE(bytes.length);
+	return Buffer.concat([length, bytes]);
+}
+
 export class RawSsh {
 	readonly client = new ssh2.Client();
 	readonly events: AuthEvent[] = [];
@@ -311,6 +323,20 @@ export class RawSsh {
 	}
 	hostbased(username: string, key: ssh2.ParsedKey): void {
 		this.proto.authHostbased(username, key, "client.example", "root", undefined, (buf, cb) => cb(key.sign(buf)));
+	}
+
+	/** Sends an arbitrary SSH message (payload starts with the message number), encrypted as usual. */
+	sendRaw(payload: Buffer): void {
+		const writer = (this.proto as unknown as { _packetRW: { write: { allocStart: number; alloc(length: number): Buffer; finalize(packet: Buffer): Buffer } } })._packetRW.write;
+		const start = writer.allocStart;
+		const packet = writer.alloc(payload.length);
+		payload.copy(packet, start);
+		ssh2Utils.sendPacket(this.proto, writer.finalize(packet));
+	}
+
+	/** USERAUTH_REQUEST (50) with any method name and method-specific bytes; the reply is not tracked by ssh2. */
+	userauthRaw(username: string, method: string, rest: Buffer = Buffer.alloc(0), service = "ssh-connection"): void {
+		this.sendRaw(Buffer.concat([Buffer.from([50]), sshString(username), sshString(service), sshString(method), rest]));
 	}
 
 	end(): void {
