@@ -105,6 +105,12 @@ export class FactorStore {
 		return rows.map(toRecord).filter((record): record is FactorRecord => record !== null);
 	}
 
+	/** Every factor (any user, any status) of `method` bound to `publicId`: a YubiKey, Duo or RADIUS identity is bound to one user. */
+	async findByPublicId(method: MethodId, publicId: string): Promise<FactorRecord[]> {
+		const rows = await this.db.selectFrom("factors").selectAll().where("method", "=", method).where("public_id", "=", publicId).execute();
+		return rows.map(toRecord).filter((record): record is FactorRecord => record !== null);
+	}
+
 	/**
 	 * Replay guard (RFC 6238 §5.2, Decision 7): accept a one-time value only if its counter is
 	 * strictly above the last accepted one, in one compare-and-set shared by every node and channel.
