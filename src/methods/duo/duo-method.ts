@@ -1,0 +1,303 @@
+/**
+ * Duo as a second factor through the Auth API v2 (security.md §2.5, §5.5 E2; issue 4 item 3),
+ * answered by typing, like pam_duo: a passcode, or the number of a push / phone-call option.
+ *
+ * Enrolment: the user names their Duo username (default: their Portcullis username); preauth
+ * must answer "auth" (the user has a device). "enroll" is refused with Duo's enrolment portal
+ * link, "deny" is refused, and "allow" (Duo-side bypass) only with the admin's opt-in. A Duo
+ * username already bound to another Portcullis account is refused (otherwise one user's logins
+ * would send pushes to another user's phone).
+ *
+ * Login:
+ *   startChallenge → preauth (with ipaddr) → decidePreauth:
+ *     "auth"  → prompt "Duo: enter a passcode, or 1 for push to <device>, 2 for phone call to …",
+ *               listing only what the devices can do; the option table is the attempt's state,
+ *               so "1" means exactly the device that was shown;
+ *     "allow" → only with honourDuoBypass: prompt "press Enter"; verify then asks Duo AGAIN and
+ *               succeeds only if preauth still says "allow" and the opt-in is still on (an admin
+ *               who switches the opt-in off stops bypass logins at once), and audits it;
+ *     "deny", "enroll", "allow" without opt-in → throw ERR_METHOD_UNAVAILABLE: the flow denies
+ *               with an audit event; "enroll" never means "no factor needed" for a forced user.
+ *   verifyResponse: "1".."9" / "push" / "phone" → /auth async=1 then a bounded auth_status wait;
+ *     anything else of 2..64 printable characters → /auth factor=passcode. Only result "allow"
+ *     counts ("bypass" only with the opt-in, duo-policy.ts). A denied or unanswered push is a
+ *     value charged to the user's 2FA failure counter: that is what bounds push fatigue (five
+ *     pushes, then the account locks), instead of letting an attacker push without limit.
+ *   Every transport error, timeout, non-JSON, unknown value or bad signature from Duo throws
+ *   ERR_METHOD_UNAVAILABLE (fail closed; the flow refunds the charge and audits).
+ */
+import { isIP } from "node:net";
+import type { Clock } from "../../core/clock.ts";
+import { PortcullisError, isPortcullisError } from "../../core/errors.ts";
+import type { FactorStore } from "../../storage/factor-store.ts";
+import type {
+	ChallengeRequest,
+	ChallengeStart,
+	EnrollmentBegin,
+	EnrollmentComplete,
+	EnrollmentRequest,
+	SecondFactorMethod,
+	VerifyRequest,
+	VerifyResult,
+} from "../method.ts";
+import { splitDuoHost, type DuoSettings, type MethodSettingsStore } from "../method-settings.ts";
+import { DuoAuthClient, sanitizeDuoText, type DuoDecision, type DuoDevice } from "./duo-auth-client.ts";
+import { decidePreauth, isDuoAllow } from "./duo-policy.ts";
+
+/** Duo itself times a push out after about 60 s. */
+export const DUO_PUSH_MAX_WAIT_MS = 60_000;
+export const DUO_POLL_INTERVAL_MS = 1_000;
+const MAX_OPTIONS = 9;
+const MAX_PROMPT = 190;
+const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const PASSCODE = /^[\x21-\x7e]{2,64}$/;
+
+export interface DuoMethodEvent {
+	readonly event: string;
+	readonly outcome: "success" | "failure" | "info";
+	readonly userId: string;
+	readonly username: string;
+	readonly source: string | null;
+	readonly detail: Record<string, unknown>;
+}
+
+export interface DuoMethodDeps {
+	readonly settings: MethodSettingsStore;
+	readonly factors: FactorStore;
+	readonly clock: Clock;
+	/** Between auth_status polls; injected by tests so a fake clock moves. */
+	readonly sleep?: (ms: number) => Promise<void>;
+	readonly pushMaxWaitMs?: number;
+	readonly pollIntervalMs?: number;
+	/** Audit sink for bypass logins (must not throw). */
+	readonly onEvent?: (event: DuoMethodEvent) => void;
+}
+
+interface DuoOption {
+	readonly f: "push" | "phone";
+	readonly d: string;
+}
+
+interface DuoState {
+	readonly duoUser: string;
+	readonly factorId: string;
+	readonly options: readonly DuoOption[];
+	readonly bypass: boolean;
+}
+
+function unavailable(message: string, cause?: unknown): PortcullisError {
+	return new PortcullisError("ERR_METHOD_UNAVAILABLE", `Duo: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+/** Any failure inside a Duo exchange fails closed as ERR_METHOD_UNAVAILABLE (Decision 10). */
+async function closed<T>(what: string, run: () => Promise<T>): Promise<T> {
+	try {
+		return await run();
+	} catch (error) {
+		if (isPortcullisError(error, "ERR_METHOD_UNAVAILABLE")) throw error;
+		throw unavailable(`${what} failed`, error);
+	}
+}
+
+export function duoClient(settings: DuoSettings, clock: Clock, extra: { sleep?: (ms: number) => Promise<void>; longPollTimeoutMs?: number } = {}): DuoAuthClient {
+	const { host, port } = splitDuoHost(settings.apiHost);
+	try {
+		return new DuoAuthClient({
+			integrationKey: settings.integrationKey,
+			secretKey: settings.secretKey,
+			apiHost: host,
+			port,
+			timeoutMs: settings.timeoutMs,
+			clock,
+			...(settings.caPem !== undefined ? { ca: settings.caPem } : {}),
+			...(extra.sleep !== undefined ? { sleep: extra.sleep } : {}),
+			...(extra.longPollTimeoutMs !== undefined ? { longPollTimeoutMs: extra.longPollTimeoutMs } : {}),
+		});
+	} catch (error) {
+		throw unavailable("the settings are unusable", error);
+	}
+}
+
+function shortName(device: DuoDevice): string {
+	const name = sanitizeDuoText(device.displayName).trim() || "your device";
+	return name.length > 40 ? `${name.slice(0, 39)}…` : name;
+}
+
+/** pam_duo's menu, in one line: only the capabilities the devices have, numbered 1..9. */
+export function duoPrompt(devices: readonly DuoDevice[]): { prompt: string; options: DuoOption[] } {
+	const options: DuoOption[] = [];
+	let prompt = "Duo: enter a passcode";
+	const parts: string[] = [];
+	for (const device of devices) {
+		for (const [factor, words] of [
+			["push", "push to"],
+			["phone", "phone call to"],
+		] as const) {
+			if (!device.capabilities.includes(factor) || !DEVICE_ID.test(device.device) || options.length >= MAX_OPTIONS) continue;
+			const part = `${options.length + 1} for ${words} ${shortName(device)}`;
+			if (`${prompt}, or ${[...parts, part].join(", ")}`.length > MAX_PROMPT) continue;
+			parts.push(part);
+			options.push({ f: factor, d: device.device });
+		}
+	}
+	if (parts.length > 0) prompt += `, or ${parts.join(", ")}`;
+	return { prompt, options };
+}
+
+function readState(state: unknown): DuoState | null {
+	if (typeof state !== "object" || state === null) return null;
+	const candidate = state as Partial<DuoState>;
+	if (typeof candidate.duoUser !== "string" || typeof candidate.factorId !== "string" || typeof candidate.bypass !== "boolean" || !Array.isArray(candidate.options)) return null;
+	for (const option of candidate.options) {
+		if ((option?.f !== "push" && option?.f !== "phone") || typeof option.d !== "string" || !DEVICE_ID.test(option.d)) return null;
+	}
+	return candidate as DuoState;
+}
+
+type Answer = { kind: "option"; option: DuoOption } | { kind: "passcode"; passcode: string } | { kind: "malformed" };
+
+function readAnswer(response: string, options: readonly DuoOption[]): Answer {
+	const answer = response.trim();
+	if (/^[1-9]$/.test(answer)) {
+		const option = options[Number(answer) - 1];
+		return option === undefined ? { kind: "malformed" } : { kind: "option", option };
+	}
+	const word = answer.toLowerCase();
+	if (word === "push" || word === "phone") {
+		const option = options.find((candidate) => candidate.f === word);
+		return option === undefined ? { kind: "malformed" } : { kind: "option", option };
+	}
+	return PASSCODE.test(answer) ? { kind: "passcode", passcode: answer } : { kind: "malformed" };
+}
+
+function ipaddrOf(source: string): { ipaddr?: string } {
+	return isIP(source) !== 0 ? { ipaddr: source } : {};
+}
+
+export function createDuoMethod(deps: DuoMethodDeps): SecondFactorMethod {
+	const pushMaxWaitMs = deps.pushMaxWaitMs ?? DUO_PUSH_MAX_WAIT_MS;
+	const pollIntervalMs = deps.pollIntervalMs ?? DUO_POLL_INTERVAL_MS;
+	const client = (settings: DuoSettings): DuoAuthClient =>
+		duoClient(settings, deps.clock, { ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}), longPollTimeoutMs: Math.max(settings.timeoutMs, Math.min(pushMaxWaitMs, 75_000)) });
+	const emit = (event: DuoMethodEvent): void => {
+		try {
+			deps.onEvent?.(event);
+		} catch {
+			// An audit sink failure must not change the outcome.
+		}
+	};
+
+	/** Preauth now, with the admin's CURRENT opt-in: challenge, bypass, or a thrown denial. */
+	async function preauth(settings: DuoSettings, duoUser: string, source: string) {
+		const answer = await closed("preauth", () => client(settings).preauth(duoUser, ipaddrOf(source).ipaddr));
+		const decision = decidePreauth(answer, { honourDuoBypass: settings.honourDuoBypass });
+		if (decision.kind === "deny") {
+			// Duo decided "no" (or a bypass we do not honour): deny with an audit event, never "no factor needed".
+			throw unavailable(`preauth refused the login (${decision.reason}: ${answer.statusMsg.slice(0, 120)})`);
+		}
+		return { answer, decision };
+	}
+
+	return {
+		id: "duo",
+		interaction: "code",
+
+		async startChallenge(request: ChallengeRequest): Promise<ChallengeStart> {
+			const settings = await deps.settings.require("duo");
+			const factor = request.factors.find((candidate) => candidate.publicId !== null);
+			if (factor === undefined || factor.publicId === null) throw unavailable("no Duo username is enrolled for this user");
+			const { answer, decision } = await preauth(settings, factor.publicId, request.sourceAddress);
+			if (decision.kind === "allow") {
+				const state: DuoState = { duoUser: factor.publicId, factorId: factor.id, options: [], bypass: true };
+				return { prompt: "Duo: your Duo account is in bypass mode; press Enter to continue", echo: true, state: { ...state } };
+			}
+			const { prompt, options } = duoPrompt(answer.result === "auth" ? answer.devices : []);
+			const state: DuoState = { duoUser: factor.publicId, factorId: factor.id, options, bypass: false };
+			return { prompt, echo: true, state: { ...state } };
+		},
+
+		async verifyResponse(request: VerifyRequest): Promise<VerifyResult> {
+			const state = readState(request.state);
+			// Each challenge answers one verification (the flow consumes it); without one there is nothing to answer.
+			if (state === null || !request.factors.some((factor) => factor.id === state.factorId && factor.publicId === state.duoUser)) {
+				return { kind: "invalid", reason: "expired" };
+			}
+			const settings = await deps.settings.require("duo");
+			const base = { userId: request.user.id, username: request.user.username, source: request.sourceAddress };
+
+			if (state.bypass) {
+				// Ask Duo again with today's settings: a withdrawn opt-in or a Duo account that left
+				// bypass mode in the meantime must not let the user through.
+				const { decision } = await preauth(settings, state.duoUser, request.sourceAddress);
+				if (decision.kind !== "allow") throw unavailable("the Duo bypass no longer applies; start the login again");
+				emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: state.duoUser } });
+				return { kind: "valid", factorId: state.factorId };
+			}
+
+			if (request.response.length > 256) return { kind: "invalid", reason: "malformed" };
+			const answer = readAnswer(request.response, state.options);
+			if (answer.kind === "malformed") return { kind: "invalid", reason: "malformed" };
+			const duo = client(settings);
+			const ip = ipaddrOf(request.sourceAddress);
+			let decision: DuoDecision;
+			if (answer.kind === "passcode") {
+				const result = await closed("auth", () => duo.auth({ username: state.duoUser, factor: "passcode", passcode: answer.passcode, ...ip }));
+				if (result.kind !== "decided") throw unavailable("auth answered a passcode with a transaction");
+				decision = result;
+			} else {
+				const started = await closed("auth", () => duo.auth({ username: state.duoUser, factor: answer.option.f, device: answer.option.d, async: true, ...ip }));
+				decision = started.kind === "pending" ? await closed("auth_status", () => duo.waitForAuth(started.txid, { maxWaitMs: pushMaxWaitMs, pollIntervalMs })) : started;
+			}
+			if (isDuoAllow(decision, { honourDuoBypass: settings.honourDuoBypass })) {
+				if (decision.status === "bypass") emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: state.duoUser } });
+				return { kind: "valid", factorId: state.factorId };
+			}
+			return { kind: "invalid", reason: decision.status === "timeout" ? "expired" : "wrong" };
+		},
+
+		async beginEnrollment(request: EnrollmentRequest): Promise<EnrollmentBegin> {
+			const duoUser = (request.input.username ?? "").trim() || request.user.username;
+			// eslint-disable-next-line no-control-regex
+			if (duoUser.length > 256 || /[\u0000-\u001f\u007f-\u009f]/.test(duoUser)) return { kind: "rejected", message: "That is not a valid Duo username." };
+			let settings: DuoSettings;
+			try {
+				settings = await deps.settings.require("duo");
+			} catch {
+				return { kind: "rejected", message: "Duo cannot be set up right now: the administrator has not finished configuring it." };
+			}
+			const mine = await deps.factors.listActive(request.user.id, "duo");
+			if (mine.length > 0) return { kind: "rejected", message: "Duo is already set up for your account. Remove it first to use another Duo username." };
+			const bound = (await deps.factors.findByPublicId("duo", duoUser)).filter((factor) => factor.status === "active" && factor.userId !== request.user.id);
+			if (bound.length > 0) return { kind: "rejected", message: "That Duo username is already used by another account." };
+
+			let answer;
+			try {
+				answer = await duoClient(settings, deps.clock).preauth(duoUser);
+			} catch {
+				return { kind: "rejected", message: "Duo cannot be reached right now. Try again later." };
+			}
+			const decision = decidePreauth(answer, { honourDuoBypass: settings.honourDuoBypass });
+			if (decision.kind === "deny") {
+				switch (decision.reason) {
+					case "not-enrolled": {
+						const url = answer.result === "enroll" && answer.enrollPortalUrl !== null && /^https:\/\/[\x21-\x7e]{1,500}$/.test(answer.enrollPortalUrl) ? answer.enrollPortalUrl : null;
+						return { kind: "rejected", message: url ? `Your Duo account has no device yet. Enroll one at ${url} and then try again.` : "Your Duo account has no device yet. Enroll in Duo first (ask your administrator), then try again." };
+					}
+					case "bypass-not-allowed":
+						return { kind: "rejected", message: "Duo lets this account in without a second factor (bypass), which this server does not accept. Ask your Duo administrator." };
+					default:
+						return { kind: "rejected", message: `Duo refuses this account: ${answer.statusMsg.slice(0, 200) || "denied"}` };
+				}
+			}
+			const factorId = deps.factors.newFactorId();
+			await deps.factors.insert({ id: factorId, userId: request.user.id, method: "duo", label: request.label, status: "active", secretEnc: null, publicId: duoUser });
+			const devices = answer.result === "auth" ? answer.devices.map(shortName).join(", ") : "(Duo bypass)";
+			return { kind: "active", factorId, display: { duoUsername: duoUser, devices } };
+		},
+
+		async completeEnrollment(): Promise<EnrollmentComplete> {
+			// Enrolment finishes in beginEnrollment (preauth decides); there is never a pending factor.
+			return { kind: "expired" };
+		},
+	};
+}
