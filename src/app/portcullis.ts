@@ -92,7 +92,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		sessions: new SessionStore(db, clock, random),
 		audit: new AuditLog(db, clock),
 	};
-	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, box, clock, random, totpIssuer: config.totp.issuer });
+	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer });
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
 	const lockout = {

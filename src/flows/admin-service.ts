@@ -12,6 +12,7 @@ import { canonicalGroupName, canonicalUsername } from "../core/username.ts";
 import { hashPassword } from "../crypto/password-hash.ts";
 import { newToken, sha256Hex } from "../crypto/tokens.ts";
 import type { MethodRegistry } from "../methods/method.ts";
+import { isMethodConfigured } from "../methods/method-settings.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import { groupRule, parseAllowed, type GroupRow, type GroupStore } from "../storage/group-store.ts";
@@ -167,10 +168,14 @@ export class AdminService {
 		return { link, expiresAt };
 	}
 
-	private validateMethods(methods: readonly MethodId[]): void {
+	private async validateMethods(methods: readonly MethodId[]): Promise<void> {
 		const implemented = this.implementedMethods();
 		const missing = methods.filter((method) => !implemented.includes(method));
 		if (missing.length > 0) throw new PortcullisError("ERR_POLICY_INVALID", `not available in this build: ${missing.join(", ")}`);
+		// YubiKey, Duo and RADIUS need their backend settings first (issue 4 item 5).
+		const unconfigured: MethodId[] = [];
+		for (const method of methods) if (!(await isMethodConfigured(this.deps.settings, method))) unconfigured.push(method);
+		if (unconfigured.length > 0) throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (Admin → Methods), then enable it`);
 	}
 
 	/** Decision 3: refuse force-2FA with no usable method, for the global switch and every forcing group. */
@@ -204,7 +209,7 @@ export class AdminService {
 			forceTwoFactor: changes.forceTwoFactor ?? current.forceTwoFactor,
 			enabledMethods: changes.enabledMethods ? [...new Set(changes.enabledMethods)] : [...current.enabledMethods],
 		};
-		if (changes.enabledMethods) this.validateMethods(next.enabledMethods);
+		if (changes.enabledMethods) await this.validateMethods(next.enabledMethods);
 		await this.checkPolicy(next);
 		await this.deps.settings.setTwoFactor(next);
 		await this.audit(actor, "policy.settings-changed", { before: current, after: next });
@@ -214,7 +219,7 @@ export class AdminService {
 		const name = canonicalGroupName(input.name);
 		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
 		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
-		if (input.allowedMethods) this.validateMethods(input.allowedMethods);
+		if (input.allowedMethods) await this.validateMethods(input.allowedMethods);
 		await this.checkPolicy(await this.deps.settings.getTwoFactor(), { id: null, name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods });
 		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods);
 		await this.audit(actor, "group.created", { group: name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods });
@@ -223,7 +228,7 @@ export class AdminService {
 
 	async updateGroup(actor: Actor, rawName: string, changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null }): Promise<void> {
 		const group = await this.requireGroup(rawName);
-		if (changes.allowedMethods) this.validateMethods(changes.allowedMethods);
+		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		const before = groupRule(group);
 		const after = {
 			id: group.id,

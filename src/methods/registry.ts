@@ -6,12 +6,18 @@ import type { Clock } from "../core/clock.ts";
 import type { MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
 import type { SecretBox } from "../crypto/secret-box.ts";
+import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
+import type { SettingsStore } from "../storage/settings-store.ts";
 import { createAccessKeywordMethod } from "./access-keyword/access-keyword-method.ts";
+import { createDuoMethod } from "./duo/duo-method.ts";
 import type { MethodRegistry, SecondFactorMethod } from "./method.ts";
+import { MethodSettingsStore } from "./method-settings.ts";
+import { createRadiusMethod } from "./radius/radius-method.ts";
 import { createRecoveryCodeMethod } from "./recovery-code/recovery-code-method.ts";
 import { createTotpMethod } from "./totp/totp-method.ts";
+import { createYubikeyOtpMethod } from "./yubikey-otp/yubikey-otp-method.ts";
 
 export interface RegistryDeps {
 	readonly factors: FactorStore;
@@ -20,13 +26,21 @@ export interface RegistryDeps {
 	readonly clock: Clock;
 	readonly random: Random;
 	readonly totpIssuer: string;
+	/** Admin settings of the backend methods (YubiKey, Duo, RADIUS), read on every use. */
+	readonly settings: SettingsStore;
+	/** Where backend methods report security events (forged RADIUS replies, Duo bypass logins). */
+	readonly audit: AuditLog;
 }
 
 export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
+	const methodSettings = new MethodSettingsStore(deps.settings, deps.box);
 	const methods: SecondFactorMethod[] = [
 		createTotpMethod({ factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, issuer: deps.totpIssuer }),
 		createAccessKeywordMethod({ factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random }),
 		createRecoveryCodeMethod({ codes: deps.recoveryCodes, random: deps.random }),
+		createYubikeyOtpMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock }),
+		createDuoMethod({ settings: methodSettings, factors: deps.factors, clock: deps.clock, onEvent: (event) => void deps.audit.write({ ...event, method: "duo" }).catch(() => undefined) }),
+		createRadiusMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock, onEvent: (event) => void deps.audit.write({ ...event, method: "radius" }).catch(() => undefined) }),
 	];
 	return new Map<MethodId, SecondFactorMethod>(methods.map((method) => [method.id, method]));
 }
