@@ -8,6 +8,7 @@ import { Command, Option } from "commander";
 import { registerAuditCommand } from "./commands/audit.ts";
 import { registerGroupCommands } from "./commands/group.ts";
 import { registerServeCommand } from "./commands/serve-command.ts";
+import { registerServerCommands } from "./commands/server.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
 import { registerUserCommands } from "./commands/user.ts";
 import { describeFailure, EXIT_OK } from "./errors.ts";
@@ -50,6 +51,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerGroupCommands(program, io, addCommonOptions);
 	registerSettingsCommands(program, io, addCommonOptions);
 	registerAuditCommand(program, io, addCommonOptions);
+	registerServerCommands(program, io, addCommonOptions);
 	return program;
 }
 

@@ -1,0 +1,173 @@
+/**
+ * `portcullis server …`: servers reachable through the SSH gateway, their grants to groups, the
+ * gateway's own key (to install in the targets' authorized_keys), per-server credentials and the
+ * trust-on-first-use host keys. Every change goes through ServerService, like the admin web pages.
+ * (Owned by the SSH relay work; registered with one line in ../program.ts.)
+ */
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { serverService, type ServerCredential } from "../../servers/server-service.ts";
+import { loadOrCreateGatewayKey } from "../../ssh/target.ts";
+import { cliActor, cliConfig, withApp, type CommonOptions } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { iso, json, list, table } from "../format.ts";
+import { println, type CliIo } from "../io.ts";
+import { readFirstLine } from "../password-input.ts";
+
+type AddCommon = (command: Command) => Command;
+
+function portOption(value: string): number {
+	if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new UsageError(`--port must be a number from 1 to 65535, not ${JSON.stringify(value.slice(0, 20))}`);
+	return Number(value);
+}
+
+const repeatable = (value: string, previous: string[]) => [...previous, value];
+
+export function registerServerCommands(program: Command, io: CliIo, common: AddCommon): void {
+	const server = common(program.command("server").description("manage servers reachable through the SSH gateway and grant them to groups"));
+
+	common(
+		server
+			.command("add")
+			.description("add a server (the gateway logs in with its own key: see `server pubkey`)")
+			.argument("<name>", "server name (what users choose in the menu and type in `ssh gw NAME` / `-J`)")
+			.requiredOption("--host <host>", "DNS name or IP address of the server")
+			.option("--port <port>", "SSH port of the server", portOption, 22)
+			.option("--login <user>", "user the gateway logs in as (default: the Portcullis username of whoever connects)")
+			.option("--group <group>", "grant to this group (repeatable)", repeatable, [] as string[])
+			.option("--description <text>", "shown in the users' menu"),
+	).action(async (name: string, options: CommonOptions & { host: string; port: number; login?: string; group: string[]; description?: string }) => {
+		await withApp(options, async (app) => {
+			const created = await serverService(app).add(cliActor(), {
+				name,
+				host: options.host,
+				port: options.port,
+				...(options.login !== undefined ? { loginUser: options.login } : {}),
+				...(options.description !== undefined ? { description: options.description } : {}),
+				groups: options.group,
+			});
+			println(io.stdout, `added server ${created.name} (${created.host}:${created.port})${options.group.length > 0 ? `, granted to ${options.group.join(", ")}` : ""}`);
+		});
+	});
+
+	common(
+		server
+			.command("update")
+			.description("change a server's address, login or description (a new address forgets its host key)")
+			.argument("<name>", "server name")
+			.option("--host <host>", "DNS name or IP address")
+			.option("--port <port>", "SSH port", portOption)
+			.option("--login <user>", "login user ('' for the connecting user's name)")
+			.option("--description <text>", "shown in the users' menu"),
+	).action(async (name: string, options: CommonOptions & { host?: string; port?: number; login?: string; description?: string }) => {
+		const changes = {
+			...(options.host !== undefined ? { host: options.host } : {}),
+			...(options.port !== undefined ? { port: options.port } : {}),
+			...(options.login !== undefined ? { loginUser: options.login } : {}),
+			...(options.description !== undefined ? { description: options.description } : {}),
+		};
+		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --host, --port, --login or --description");
+		await withApp(options, async (app) => {
+			const target = await serverService(app).requireServer(name);
+			await serverService(app).update(cliActor(), target.name, changes);
+			println(io.stdout, `updated server ${target.name}`);
+		});
+	});
+
+	common(server.command("list").description("list servers with their grants").option("--json", "JSON array")).action(async (options: CommonOptions & { json?: boolean }) => {
+		await withApp(options, async (app) => {
+			const rows = await serverService(app).list();
+			if (options.json === true) {
+				io.stdout.write(json(rows.map((row) => ({ ...row, createdAt: iso(row.createdAt) }))));
+				return;
+			}
+			io.stdout.write(
+				table(
+					["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "DESCRIPTION"],
+					rows.map((row) => [row.name, `${row.host}:${row.port}`, row.loginUser || "(user's name)", list(row.groups), row.credential, row.hostKeyFingerprint ?? "(first use)", row.description]),
+				),
+			);
+		});
+	});
+
+	for (const [verb, granting] of [
+		["grant", true],
+		["revoke", false],
+	] as const) {
+		common(
+			server
+				.command(verb)
+				.description(granting ? "grant a server to a group (its members may reach it)" : "take a server away from a group")
+				.argument("<server>", "server name")
+				.argument("<group>", "group name"),
+		).action(async (serverName: string, groupName: string, options: CommonOptions) => {
+			await withApp(options, async (app) => {
+				const servers = serverService(app);
+				const target = await servers.requireServer(serverName);
+				const group = await app.admin.requireGroup(groupName);
+				const changed = granting ? await servers.grant(cliActor(), target.name, group.name) : await servers.revoke(cliActor(), target.name, group.name);
+				const done = granting ? `granted ${target.name} to ${group.name}` : `revoked ${target.name} from ${group.name}`;
+				println(io.stdout, changed ? done : `${done} (no change)`);
+			});
+		});
+	}
+
+	common(server.command("remove").description("remove a server and its grants").argument("<name>", "server name")).action(async (name: string, options: CommonOptions) => {
+		await withApp(options, async (app) => {
+			const target = await serverService(app).requireServer(name);
+			await serverService(app).remove(cliActor(), target.name);
+			println(io.stdout, `removed server ${target.name}`);
+		});
+	});
+
+	common(server.command("pubkey").description("print the gateway's public key (install it in the targets' authorized_keys); created on first use")).action(async (options: CommonOptions) => {
+		const key = loadOrCreateGatewayKey(cliConfig(options));
+		println(io.stdout, key.publicKey);
+	});
+
+	common(
+		server
+			.command("set-credential")
+			.description("log in to this server with its own password or private key instead of the gateway key (sealed at rest)")
+			.argument("<name>", "server name")
+			.option("--password-stdin", "read the password from the first line of stdin")
+			.option("--key-file <file>", "private key file (OpenSSH or PEM)")
+			.option("--gateway-key", "go back to the gateway's own key"),
+	).action(async (name: string, options: CommonOptions & { passwordStdin?: boolean; keyFile?: string; gatewayKey?: boolean }) => {
+		const chosen = [options.passwordStdin === true, options.keyFile !== undefined, options.gatewayKey === true].filter(Boolean).length;
+		if (chosen !== 1) throw new UsageError("give exactly one of --password-stdin, --key-file FILE, --gateway-key");
+		let credential: ServerCredential | null = null;
+		if (options.passwordStdin === true) {
+			const password = await readFirstLine(io.stdin);
+			if (password === null || password === "") throw new UsageError("no password on stdin");
+			credential = { kind: "password", password };
+		} else if (options.keyFile !== undefined) {
+			let privateKey: string;
+			try {
+				privateKey = readFileSync(options.keyFile, "utf8");
+			} catch {
+				throw new UsageError(`cannot read ${options.keyFile}`);
+			}
+			credential = { kind: "key", privateKey };
+		}
+		await withApp(options, async (app) => {
+			const target = await serverService(app).requireServer(name);
+			await serverService(app).setCredential(cliActor(), target.name, credential);
+			println(io.stdout, `${target.name} now uses ${credential === null ? "the gateway key" : credential.kind === "password" ? "its own password" : "its own private key"}`);
+		});
+	});
+
+	common(
+		server
+			.command("forget-hostkey")
+			.description("admin override of trust on first use: forget the stored host key (the next connection learns it) or pin one")
+			.argument("<name>", "server name")
+			.option("--pin <key>", 'pin this host key instead ("ssh-ed25519 AAAA…", e.g. from ssh-keyscan)'),
+	).action(async (name: string, options: CommonOptions & { pin?: string }) => {
+		await withApp(options, async (app) => {
+			const target = await serverService(app).requireServer(name);
+			await serverService(app).resetHostKey(cliActor(), target.name, options.pin ?? null);
+			println(io.stdout, options.pin !== undefined ? `pinned the host key of ${target.name}` : `forgot the host key of ${target.name}; the next connection trusts what it sees`);
+		});
+	});
+}
