@@ -1,0 +1,106 @@
+/**
+ * Live policy (issue 3 item 10; security.md §5.3 P1, P3, P4): with ssh.live_check_seconds = 1, a
+ * live SSH connection is closed within the bound when its user is disabled, locked out, or newly
+ * forced into 2FA that the connection did not pass. The positive twins stay connected.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { RawSsh } from "../helpers/ssh-client.ts";
+import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";
+import { addUser, enrolTotp, eventually, PASSWORD, startFixture, totpNow, type Fixture } from "./auth-fixtures.ts";
+
+/** Bound from product.md "Policy changes bite at once" / issue 3 item 10. */
+const BOUND_MS = 30_000;
+
+describe("live policy on SSH connections (live_check_seconds = 1)", () => {
+	let f: Fixture;
+	const secrets = new Map<string, Buffer>();
+
+	before(async () => {
+		f = await startFixture({ config: { ssh: { live_check_seconds: 1 } } });
+		await f.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });
+		await f.app.admin.createGroup(ADMIN_ACTOR, { name: "contractors", forceTwoFactor: false, allowedMethods: null });
+	});
+	after(async () => f?.close());
+
+	/** Password only (user without factor and policy) or password + TOTP. */
+	const login = async (username: string): Promise<RawSsh> => {
+		const raw = await RawSsh.connect(f.port);
+		raw.password(username, PASSWORD);
+		const first = await raw.next();
+		if (first.type === "failure" && first.partial) {
+			f.clock.advance(30_000);
+			raw.keyboard(username);
+			assert.equal((await raw.next()).type, "info-request");
+			raw.respond([totpNow(f, secrets.get(username) as Buffer)]);
+			assert.deepEqual(await raw.next(), { type: "success" });
+		} else {
+			assert.deepEqual(first, { type: "success" });
+		}
+		return raw;
+	};
+
+	const revokedReason = async (username: string): Promise<string | null> => {
+		const [row] = await f.app.stores.audit.query({ event: "ssh.revoked", username, limit: 1 });
+		return row ? (JSON.parse(row.detail ?? "{}") as { reason: string }).reason : null;
+	};
+
+	test("disabling a user closes their connection within the bound", async () => {
+		await addUser(f, "dana");
+		const raw = await login("dana");
+		await f.app.admin.setDisabled(ADMIN_ACTOR, "dana", true);
+		const started = Date.now();
+		assert.ok(await raw.waitClosed(BOUND_MS), "connection closed");
+		assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms with a 1 s check`);
+		assert.equal(await revokedReason("dana"), "revoked");
+	});
+
+	test("locking a user out (5 wrong codes on the web) closes their 2FA connection", async () => {
+		const id = await addUser(f, "lou", ["ops"]);
+		secrets.set("lou", await enrolTotp(f, id));
+		const raw = await login("lou");
+		const web = await f.app.login.submitPassword(WEB, "lou", PASSWORD);
+		assert.equal(web.kind, "second-factor");
+		if (web.kind !== "second-factor") return;
+		for (let index = 0; index < 5; index += 1) await f.app.login.submitSecondFactor(web.attemptId, "totp", "000000");
+		assert.ok(await raw.waitClosed(BOUND_MS), "connection closed after lockout");
+		assert.equal(await revokedReason("lou"), "revoked");
+		await f.app.admin.unlock(ADMIN_ACTOR, "lou");
+	});
+
+	test("forcing 2FA on a user whose connection did not pass 2FA closes it; a 2FA connection stays", async () => {
+		await addUser(f, "pia", ["contractors"]);
+		const passwordOnly = await login("pia");
+		const id = await addUser(f, "tom", ["contractors"]);
+		secrets.set("tom", await enrolTotp(f, id));
+		const withTotp = await login("tom");
+		// P1: the group now forces 2FA.
+		await f.app.admin.updateGroup(ADMIN_ACTOR, "contractors", { forceTwoFactor: true });
+		assert.ok(await passwordOnly.waitClosed(BOUND_MS), "password-only connection closed");
+		assert.equal(await revokedReason("pia"), "step-up");
+		// Positive twin: several check intervals later the TOTP connection is still up.
+		await new Promise((resolve) => setTimeout(resolve, 2500));
+		assert.ok(!withTotp.closed, "the connection that passed 2FA stays");
+		withTotp.end();
+	});
+
+	test("global force-2FA (P3) closes a password-only connection of a user outside any group", async () => {
+		await addUser(f, "gus");
+		const raw = await login("gus");
+		await f.app.admin.updateSettings(ADMIN_ACTOR, { forceTwoFactor: true });
+		try {
+			assert.ok(await raw.waitClosed(BOUND_MS));
+			assert.equal(await revokedReason("gus"), "step-up");
+		} finally {
+			await f.app.admin.updateSettings(ADMIN_ACTOR, { forceTwoFactor: false });
+		}
+	});
+
+	test("revoking all sessions (session epoch bump) closes the connection", async () => {
+		const id = await addUser(f, "eve");
+		const raw = await login("eve");
+		await f.app.stores.users.bumpSessionEpoch(id);
+		assert.ok(await raw.waitClosed(BOUND_MS));
+		await eventually(async () => (await revokedReason("eve")) === "revoked", 2000, "ssh.revoked audited");
+	});
+});
