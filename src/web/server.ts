@@ -159,7 +159,7 @@ function denyAccess(request: FastifyRequest, reply: FastifyReply, to: "login" | 
 	reply.header("x-access-denied", to);
 	const safe = request.method === "GET" || request.method === "HEAD";
 	if (safe && to !== "forbidden") {
-		const target = { login: "/login", "second-factor": "/login/2fa", account: "/account", password: "/account/password" }[to];
+		const target = { login: request.web.ended ? "/login?m=ended" : "/login", "second-factor": "/login/2fa", account: "/account", password: "/account/password" }[to];
 		return seeOther(reply, target);
 	}
 	const ctx = pageContext(request);
@@ -197,8 +197,10 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 		request.web.user = (await app.stores.users.findById(session.user_id)) ?? null;
 		if (request.web.user === null) await endSession(web, request, reply);
 	} else if (typeof raw === "string") {
-		// Unknown, expired or revoked token: drop the cookie so the browser stops sending it.
+		// Unknown, expired or revoked token: drop the cookie so the browser stops sending it, and
+		// tell the user why they are back at the login page.
 		reply.clearCookie(SESSION_COOKIE, cookieOptions(web));
+		request.web.ended = raw.length > 0;
 	}
 
 	// Live policy (security.md I7, P1/P3/P4): a policy change applies to a live session at its next request.

@@ -80,7 +80,8 @@ describe("CSRF on every POST route", () => {
 
 	test("the right token from a foreign origin or a cross-site fetch → 403", async () => {
 		for (const route of posts) {
-			for (const headers of [{ origin: "https://evil.example" }, { origin: "null" }, { "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site" }]) {
+			const variants: Record<string, string>[] = [{ origin: "https://evil.example" }, { origin: "null" }, { "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site" }];
+			for (const headers of variants) {
 				const browser = await fixture.mint(kindFor(route));
 				const response = await browser.post(concreteUrl(route), {}, { headers });
 				assert.equal(response.statusCode, 403, `${route.url} ${JSON.stringify(headers)}: ${response.statusCode}`);

@@ -62,7 +62,7 @@ describe("login through the web console", () => {
 		// The old half token is dead.
 		const stale = await w.server.inject({ method: "GET", url: "/account", headers: { cookie: `pc_session=${half}` } });
 		assert.equal(stale.statusCode, 303);
-		assert.equal(stale.headers.location, "/login");
+		assert.equal(stale.headers.location, "/login?m=ended");
 		const account = await browser.get("/account");
 		assert.equal(account.statusCode, 200);
 		assert.match(account.body, /Signed in as <strong>alice<\/strong>/);
@@ -284,7 +284,7 @@ describe("login through the web console", () => {
 		// The lock also ends erin's live full session (epoch bump), and refuses a correct code.
 		const dead = await first.get("/account");
 		assert.equal(dead.statusCode, 303);
-		assert.equal(dead.headers.location, "/login");
+		assert.equal(dead.headers.location, "/login?m=ended");
 		w.clock.advance(30_000);
 		const third = new Browser(w.server);
 		const blocked = await third.login("erin");
@@ -305,7 +305,7 @@ describe("login through the web console", () => {
 		assert.equal(out.headers.location, "/login?m=logged-out");
 		assert.equal(await w.app.stores.sessions.find(token), undefined);
 		const reuse = await w.server.inject({ method: "GET", url: "/account", headers: { cookie: `pc_session=${token}` } });
-		assert.equal(reuse.headers.location, "/login");
+		assert.equal(reuse.headers.location, "/login?m=ended");
 	});
 
 	test("a user whose password an admin set must change it before anything else", async () => {

@@ -129,7 +129,7 @@ export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: Acc
 export function RecoveryOfferPage({ ctx }: { ctx: PageContext }) {
 	return (
 		<Layout ctx={ctx} title="Your second factor is ready" narrow>
-			<Alert kind="success">Your second factor is set up and your login is complete.</Alert>
+			<Alert kind="success">Your new second factor is set up and verified.</Alert>
 			<p>Create recovery codes now: if you lose your phone or forget your keyword, each code lets you log in once.</p>
 			<form method="post" action="/account/recovery-codes" class="stack">
 				<CsrfField ctx={ctx} />
