@@ -6,6 +6,7 @@
 import type { AddressInfo } from "node:net";
 import { createPortcullis, ensureInitialAdmin, type Portcullis } from "../../app/portcullis.ts";
 import { isPortcullisError } from "../../core/errors.ts";
+import { startSshGateway } from "../../ssh/gateway.ts";
 import { buildWebServer } from "../../web/server.ts";
 import { cliConfig } from "../context.ts";
 import type { ServeOptions } from "./serve-command.ts";
@@ -88,10 +89,10 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 		const address = web.server.address() as AddressInfo;
 		println(io.stdout, `Portcullis console: http://${urlHost(http.host)}:${address.port}/`);
 
-		// TODO(ssh helper): start the SSH gateway here, then register its close():
-		//   const gateway = await startSshGateway(app, { listen: config.ssh.listen });   // src/ssh/gateway.ts
-		//   closers.push(() => gateway.close());
-		//   println(io.stdout, `Portcullis SSH gateway: ssh -p ${gateway.address.port} USER@${urlHost(gateway.address.host)}`);
+		const gateway = await startSshGateway(app, { listen: config.ssh.listen });
+		closers.push(() => gateway.close());
+		println(io.stdout, `Portcullis SSH gateway: ssh -p ${gateway.address.port} USER@${urlHost(gateway.address.host)}`);
+		println(io.stdout, `SSH host key fingerprint: ${gateway.hostKeyFingerprint} (ED25519)`);
 
 		const signal = await stopped;
 		println(io.stdout, `Portcullis stopping (${signal})`);
