@@ -3,9 +3,8 @@
  * that reads the environment), the application, and the acting admin for the audit log.
  */
 import { userInfo } from "node:os";
-import { createPortcullis, type Portcullis } from "../app/portcullis.ts";
+import type { Portcullis } from "../app/portcullis.ts";
 import type { Config } from "../config/config.ts";
-import { loadConfig } from "../config/load-config.ts";
 import type { Actor } from "../flows/admin-service.ts";
 
 /** Options every command accepts. */
@@ -19,7 +18,12 @@ export interface ListenOverrides {
 	ssh?: string;
 }
 
-export function cliConfig(options: CommonOptions, listen: ListenOverrides = {}): Config {
+/**
+ * The config and the application are imported when a command runs, not at start-up: `--help`,
+ * `--version` and a mistyped flag answer at once instead of loading the database drivers.
+ */
+export async function cliConfig(options: CommonOptions, listen: ListenOverrides = {}): Promise<Config> {
+	const { loadConfig } = await import("../config/load-config.ts");
 	return loadConfig({
 		...(options.config !== undefined ? { configFile: options.config } : {}),
 		overrides: {
@@ -44,7 +48,9 @@ export function cliActor(): Actor {
 
 /** Opens the application for one command and always closes it (the process must be able to exit). */
 export async function withApp<T>(options: CommonOptions, run: (app: Portcullis) => Promise<T>): Promise<T> {
-	const app = await createPortcullis(cliConfig(options));
+	const config = await cliConfig(options);
+	const { createPortcullis } = await import("../app/portcullis.ts");
+	const app = await createPortcullis(config);
 	try {
 		return await run(app);
 	} finally {

@@ -34,13 +34,15 @@ export async function readFirstLine(stdin: CliInput): Promise<string | null> {
 	return Buffer.concat(chunks).toString("utf8").replace(/\r$/, "");
 }
 
-/** One line from a terminal in raw mode, without echo. Ctrl-C or Ctrl-D on an empty line cancels. */
-function readHidden(io: CliIo, prompt: string): Promise<string> {
+/**
+ * One line from a terminal in raw mode, without echo. Ctrl-C, or Ctrl-D on an empty line, cancels.
+ * Characters typed ahead (both passwords pasted at once) are kept in `carry` for the next prompt.
+ */
+function readHidden(io: CliIo, prompt: string, carry: { rest: string }): Promise<string> {
 	const { stdin, stderr } = io;
 	stderr.write(prompt);
 	stdin.setRawMode?.(true);
 	stdin.setEncoding("utf8");
-	stdin.resume();
 	return new Promise((resolve, reject) => {
 		let value = "";
 		const finish = () => {
@@ -49,31 +51,46 @@ function readHidden(io: CliIo, prompt: string): Promise<string> {
 			stdin.pause();
 			stderr.write("\n");
 		};
-		const onData = (chunk: string | Buffer) => {
-			for (const char of String(chunk)) {
+		/** Returns true once the line is complete (or cancelled). */
+		const consume = (text: string): boolean => {
+			const chars = Array.from(text);
+			for (let index = 0; index < chars.length; index++) {
+				const char = chars[index] as string;
 				if (char === "\r" || char === "\n") {
+					// "\r\n" is one Enter.
+					const next = char === "\r" && chars[index + 1] === "\n" ? index + 2 : index + 1;
+					carry.rest = chars.slice(next).join("");
 					finish();
 					resolve(value);
-					return;
+					return true;
 				}
 				if (char === "\u0003" || (char === "\u0004" && value === "")) {
 					finish();
 					reject(new UsageError("cancelled", EXIT_INTERRUPTED));
-					return;
+					return true;
 				}
 				if (char === "\u007f" || char === "\b") value = Array.from(value).slice(0, -1).join("");
 				else if (char === "\u0015") value = ""; // Ctrl-U: erase the line
 				else if (char >= " ") value += char;
 			}
+			return false;
 		};
+		const onData = (chunk: string | Buffer) => {
+			consume(String(chunk));
+		};
+		const typedAhead = carry.rest;
+		carry.rest = "";
+		if (consume(typedAhead)) return;
 		stdin.on("data", onData);
+		stdin.resume();
 	});
 }
 
 export async function readNewPassword(io: CliIo, username: string): Promise<string> {
 	if (io.stdin.isTTY === true && typeof io.stdin.setRawMode === "function") {
-		const first = await readHidden(io, `New password for ${username}: `);
-		const second = await readHidden(io, "Repeat the password: ");
+		const carry = { rest: "" };
+		const first = await readHidden(io, `New password for ${username}: `, carry);
+		const second = await readHidden(io, "Repeat the password: ", carry);
 		if (first !== second) throw new UsageError("the two passwords differ");
 		if (first === "") throw new UsageError("no password given");
 		return first;

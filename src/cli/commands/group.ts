@@ -11,7 +11,7 @@ import { methodsOption } from "./methods-option.ts";
 type AddCommon = (command: Command) => Command;
 
 export function registerGroupCommands(program: Command, io: CliIo, common: AddCommon): void {
-	const group = program.command("group").description("manage user groups and their 2FA rules");
+	const group = common(program.command("group").description("manage user groups and their 2FA rules"));
 
 	common(
 		group

@@ -121,7 +121,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 	});
 
 	common(server.command("pubkey").description("print the gateway's public key (install it in the targets' authorized_keys); created on first use")).action(async (options: CommonOptions) => {
-		const key = loadOrCreateGatewayKey(cliConfig(options));
+		const key = loadOrCreateGatewayKey(await cliConfig(options));
 		println(io.stdout, key.publicKey);
 	});
 

@@ -10,7 +10,7 @@ import { methodsOption } from "./methods-option.ts";
 type AddCommon = (command: Command) => Command;
 
 export function registerSettingsCommands(program: Command, io: CliIo, common: AddCommon): void {
-	const settings = program.command("settings").description("global two-factor settings");
+	const settings = common(program.command("settings").description("global two-factor settings"));
 
 	common(settings.command("show").description("show the global 2FA settings").option("--json", "JSON object")).action(
 		async (options: CommonOptions & { json?: boolean }) => {

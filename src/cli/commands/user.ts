@@ -77,7 +77,7 @@ async function checkNewUser(app: Portcullis, rawName: string, groups: readonly s
 }
 
 export function registerUserCommands(program: Command, io: CliIo, common: AddCommon): void {
-	const user = program.command("user").description("manage users");
+	const user = common(program.command("user").description("manage users"));
 
 	common(
 		user
