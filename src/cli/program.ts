@@ -11,6 +11,7 @@ import { registerServeCommand } from "./commands/serve-command.ts";
 import { registerServerCommands } from "./commands/server.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
 import { registerUserCommands } from "./commands/user.ts";
+import { registerUserKeyCommands } from "./commands/user-key.ts";
 import { describeFailure, EXIT_OK } from "./errors.ts";
 import { processIo, type CliIo } from "./io.ts";
 
@@ -48,6 +49,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 		});
 	registerServeCommand(program, io, addCommonOptions);
 	registerUserCommands(program, io, addCommonOptions);
+	registerUserKeyCommands(program, io, addCommonOptions);
 	registerGroupCommands(program, io, addCommonOptions);
 	registerSettingsCommands(program, io, addCommonOptions);
 	registerAuditCommand(program, io, addCommonOptions);

@@ -11,14 +11,15 @@
  * Login:
  *   startChallenge → preauth (with ipaddr) → decidePreauth:
  *     "auth"  → prompt "Duo: enter a passcode, or 1 for push to <device>, 2 for phone call to …",
- *               listing only what the devices can do; the option table is the attempt's state,
- *               so "1" means exactly the device that was shown;
- *     "allow" → only with honourDuoBypass: prompt "press Enter"; verify then asks Duo AGAIN and
- *               succeeds only if preauth still says "allow" and the opt-in is still on (an admin
- *               who switches the opt-in off stops bypass logins at once), and audits it;
+ *               listing only what the devices can do (duoPrompt, deterministic);
+ *     "allow" → only with honourDuoBypass: prompt "press Enter";
  *     "deny", "enroll", "allow" without opt-in → throw ERR_METHOD_UNAVAILABLE: the flow denies
  *               with an audit event; "enroll" never means "no factor needed" for a forced user.
- *   verifyResponse: "1".."9" / "push" / "phone" → /auth async=1 then a bounded auth_status wait;
+ *   verifyResponse: preauth AGAIN (no per-attempt state, so a withdrawn opt-in, a Duo account
+ *     that left bypass or was disabled meanwhile, or an outage applies at once; an answer after an
+ *     outage is not "used up"); the same decision table applies, and a bypass ("allow" with the
+ *     opt-in) is valid whatever was typed and is audited as "duo.bypass-honoured". Otherwise
+ *     "1".."9" / "push" / "phone" → /auth async=1 then a bounded auth_status wait;
  *     anything else of 2..64 printable characters → /auth factor=passcode. Only result "allow"
  *     counts ("bypass" only with the opt-in, duo-policy.ts). A denied or unanswered push is a
  *     value charged to the user's 2FA failure counter: that is what bounds push fatigue (five
@@ -36,6 +37,7 @@ import type {
 	EnrollmentBegin,
 	EnrollmentComplete,
 	EnrollmentRequest,
+	FactorRecord,
 	SecondFactorMethod,
 	VerifyRequest,
 	VerifyResult,
@@ -78,13 +80,6 @@ interface DuoOption {
 	readonly d: string;
 }
 
-interface DuoState {
-	readonly duoUser: string;
-	readonly factorId: string;
-	readonly options: readonly DuoOption[];
-	readonly bypass: boolean;
-}
-
 function unavailable(message: string, cause?: unknown): PortcullisError {
 	return new PortcullisError("ERR_METHOD_UNAVAILABLE", `Duo: ${message}`, cause === undefined ? undefined : { cause });
 }
@@ -123,7 +118,7 @@ function shortName(device: DuoDevice): string {
 	return name.length > 40 ? `${name.slice(0, 39)}…` : name;
 }
 
-/** pam_duo's menu, in one line: only the capabilities the devices have, numbered 1..9. */
+/** pam_duo's menu, in one line: only the capabilities the devices have, numbered 1..9, in Duo's device order. */
 export function duoPrompt(devices: readonly DuoDevice[]): { prompt: string; options: DuoOption[] } {
 	const options: DuoOption[] = [];
 	let prompt = "Duo: enter a passcode";
@@ -144,16 +139,6 @@ export function duoPrompt(devices: readonly DuoDevice[]): { prompt: string; opti
 	return { prompt, options };
 }
 
-function readState(state: unknown): DuoState | null {
-	if (typeof state !== "object" || state === null) return null;
-	const candidate = state as Partial<DuoState>;
-	if (typeof candidate.duoUser !== "string" || typeof candidate.factorId !== "string" || typeof candidate.bypass !== "boolean" || !Array.isArray(candidate.options)) return null;
-	for (const option of candidate.options) {
-		if ((option?.f !== "push" && option?.f !== "phone") || typeof option.d !== "string" || !DEVICE_ID.test(option.d)) return null;
-	}
-	return candidate as DuoState;
-}
-
 type Answer = { kind: "option"; option: DuoOption } | { kind: "passcode"; passcode: string } | { kind: "malformed" };
 
 function readAnswer(response: string, options: readonly DuoOption[]): Answer {
@@ -168,6 +153,12 @@ function readAnswer(response: string, options: readonly DuoOption[]): Answer {
 		return option === undefined ? { kind: "malformed" } : { kind: "option", option };
 	}
 	return PASSCODE.test(answer) ? { kind: "passcode", passcode: answer } : { kind: "malformed" };
+}
+
+function duoFactor(factors: readonly FactorRecord[]): FactorRecord & { publicId: string } {
+	const factor = factors.find((candidate) => candidate.publicId !== null);
+	if (factor === undefined) throw unavailable("no Duo username is enrolled for this user");
+	return factor as FactorRecord & { publicId: string };
 }
 
 function ipaddrOf(source: string): { ipaddr?: string } {
@@ -204,53 +195,42 @@ export function createDuoMethod(deps: DuoMethodDeps): SecondFactorMethod {
 
 		async startChallenge(request: ChallengeRequest): Promise<ChallengeStart> {
 			const settings = await deps.settings.require("duo");
-			const factor = request.factors.find((candidate) => candidate.publicId !== null);
-			if (factor === undefined || factor.publicId === null) throw unavailable("no Duo username is enrolled for this user");
+			const factor = duoFactor(request.factors);
 			const { answer, decision } = await preauth(settings, factor.publicId, request.sourceAddress);
-			if (decision.kind === "allow") {
-				const state: DuoState = { duoUser: factor.publicId, factorId: factor.id, options: [], bypass: true };
-				return { prompt: "Duo: your Duo account is in bypass mode; press Enter to continue", echo: true, state: { ...state } };
-			}
-			const { prompt, options } = duoPrompt(answer.result === "auth" ? answer.devices : []);
-			const state: DuoState = { duoUser: factor.publicId, factorId: factor.id, options, bypass: false };
-			return { prompt, echo: true, state: { ...state } };
+			if (decision.kind === "allow") return { prompt: "Duo: your Duo account is in bypass mode; press Enter to continue", echo: true, state: null };
+			return { prompt: duoPrompt(answer.result === "auth" ? answer.devices : []).prompt, echo: true, state: null };
 		},
 
 		async verifyResponse(request: VerifyRequest): Promise<VerifyResult> {
-			const state = readState(request.state);
-			// Each challenge answers one verification (the flow consumes it); without one there is nothing to answer.
-			if (state === null || !request.factors.some((factor) => factor.id === state.factorId && factor.publicId === state.duoUser)) {
-				return { kind: "invalid", reason: "expired" };
-			}
 			const settings = await deps.settings.require("duo");
+			const factor = duoFactor(request.factors);
 			const base = { userId: request.user.id, username: request.user.username, source: request.sourceAddress };
-
-			if (state.bypass) {
-				// Ask Duo again with today's settings: a withdrawn opt-in or a Duo account that left
-				// bypass mode in the meantime must not let the user through.
-				const { decision } = await preauth(settings, state.duoUser, request.sourceAddress);
-				if (decision.kind !== "allow") throw unavailable("the Duo bypass no longer applies; start the login again");
-				emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: state.duoUser } });
-				return { kind: "valid", factorId: state.factorId };
+			// No per-attempt state: Duo is asked again now, with today's settings. A withdrawn bypass
+			// opt-in, or a Duo account that left bypass mode or was disabled since the prompt was
+			// shown, applies at once; the option numbers come from the same deterministic menu.
+			const { answer: preauthAnswer, decision: preauthDecision } = await preauth(settings, factor.publicId, request.sourceAddress);
+			if (preauthDecision.kind === "allow") {
+				emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId } });
+				return { kind: "valid", factorId: factor.id };
 			}
-
 			if (request.response.length > 256) return { kind: "invalid", reason: "malformed" };
-			const answer = readAnswer(request.response, state.options);
+			const { options } = duoPrompt(preauthAnswer.result === "auth" ? preauthAnswer.devices : []);
+			const answer = readAnswer(request.response, options);
 			if (answer.kind === "malformed") return { kind: "invalid", reason: "malformed" };
 			const duo = client(settings);
 			const ip = ipaddrOf(request.sourceAddress);
 			let decision: DuoDecision;
 			if (answer.kind === "passcode") {
-				const result = await closed("auth", () => duo.auth({ username: state.duoUser, factor: "passcode", passcode: answer.passcode, ...ip }));
+				const result = await closed("auth", () => duo.auth({ username: factor.publicId, factor: "passcode", passcode: answer.passcode, ...ip }));
 				if (result.kind !== "decided") throw unavailable("auth answered a passcode with a transaction");
 				decision = result;
 			} else {
-				const started = await closed("auth", () => duo.auth({ username: state.duoUser, factor: answer.option.f, device: answer.option.d, async: true, ...ip }));
+				const started = await closed("auth", () => duo.auth({ username: factor.publicId, factor: answer.option.f, device: answer.option.d, async: true, ...ip }));
 				decision = started.kind === "pending" ? await closed("auth_status", () => duo.waitForAuth(started.txid, { maxWaitMs: pushMaxWaitMs, pollIntervalMs })) : started;
 			}
 			if (isDuoAllow(decision, { honourDuoBypass: settings.honourDuoBypass })) {
-				if (decision.status === "bypass") emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: state.duoUser } });
-				return { kind: "valid", factorId: state.factorId };
+				if (decision.status === "bypass") emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId } });
+				return { kind: "valid", factorId: factor.id };
 			}
 			return { kind: "invalid", reason: decision.status === "timeout" ? "expired" : "wrong" };
 		},

@@ -6,8 +6,9 @@
  * authentication, answering an Access-Challenge if the server sends one. A RADIUS username bound
  * to another Portcullis account is refused.
  *
- * Login: startChallenge asks for the RADIUS password or token code and starts a round whose state
- * the flow stores with the attempt (one verification per challenge). verifyResponse sends it:
+ * Login: startChallenge asks for the RADIUS password or token code (no state: the first round is
+ * like a TOTP code, retried on the same attempt, each try charged; one-time codes are the RADIUS
+ * server's to refuse when replayed). verifyResponse sends it:
  *   Access-Accept    → valid;
  *   Access-Reject    → invalid "wrong" (charged);
  *   Access-Challenge → "continue" with the server's Reply-Message (or "RADIUS challenge") and the
@@ -171,28 +172,32 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 
 		async startChallenge(request: ChallengeRequest): Promise<ChallengeStart> {
 			await deps.settings.require("radius");
-			const factor = ownFactor(request.factors);
-			if (factor === undefined) throw new PortcullisError("ERR_METHOD_UNAVAILABLE", "RADIUS: no RADIUS username is enrolled for this user");
-			const state: RoundState = { factorId: factor.id, round: 0 };
-			return { prompt: RADIUS_PROMPT, echo: false, state: { ...state } };
+			if (ownFactor(request.factors) === undefined) throw new PortcullisError("ERR_METHOD_UNAVAILABLE", "RADIUS: no RADIUS username is enrolled for this user");
+			// The first round carries no state: the password goes to the server as typed, like a
+			// TOTP code; one-time codes are the RADIUS server's to refuse when replayed.
+			return { prompt: RADIUS_PROMPT, echo: false, state: null };
 		},
 
 		async verifyResponse(request: VerifyRequest): Promise<VerifyResult> {
-			const round = readRound(request.state);
-			// One verification per challenge: the flow consumed the stored one; none means start again.
-			if (round === null) return { kind: "invalid", reason: "expired" };
-			const factor = ownFactor(request.factors, round.factorId);
-			if (factor === undefined || factor.publicId === null) return { kind: "invalid", reason: "expired" };
+			let round: RoundState | null = null;
+			if (request.state !== null) {
+				round = readRound(request.state);
+				if (round === null) throw new PortcullisError("ERR_METHOD_UNAVAILABLE", "RADIUS: the stored challenge state is unreadable");
+			}
+			const factor = ownFactor(request.factors, round?.factorId);
+			if (factor === undefined || factor.publicId === null) {
+				throw new PortcullisError("ERR_METHOD_UNAVAILABLE", "RADIUS: the RADIUS username of this challenge is no longer enrolled");
+			}
 			const response = request.response;
 			// The first answer is the password; a challenge may legitimately be answered with "" (e.g. "press Enter for an SMS").
-			if ((round.state === undefined && response.length === 0) || response.length > MAX_PASSWORD_OCTETS || Buffer.byteLength(response, "utf8") > MAX_PASSWORD_OCTETS) {
+			if ((round?.state === undefined && response.length === 0) || response.length > MAX_PASSWORD_OCTETS || Buffer.byteLength(response, "utf8") > MAX_PASSWORD_OCTETS) {
 				return { kind: "invalid", reason: "malformed" };
 			}
 			const result = await send({
 				username: factor.publicId,
 				password: response,
-				...(round.state !== undefined ? { state: Buffer.from(round.state, "base64") } : {}),
-				...(round.serverIndex !== undefined ? { serverIndex: round.serverIndex } : {}),
+				...(round?.state !== undefined ? { state: Buffer.from(round.state, "base64") } : {}),
+				...(round?.serverIndex !== undefined ? { serverIndex: round.serverIndex } : {}),
 				source: request.sourceAddress,
 			});
 			if (result === "malformed") return { kind: "invalid", reason: "malformed" };
@@ -203,8 +208,9 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 				case "reject":
 					return { kind: "invalid", reason: "wrong" };
 				case "challenge": {
-					if (round.round + 1 > MAX_ROUNDS) return { kind: "invalid", reason: "wrong" };
-					const next: RoundState = { factorId: factor.id, round: round.round + 1, state: result.state.toString("base64"), serverIndex: result.serverIndex };
+					const done = round?.round ?? 0;
+					if (done + 1 > MAX_ROUNDS) return { kind: "invalid", reason: "wrong" };
+					const next: RoundState = { factorId: factor.id, round: done + 1, state: result.state.toString("base64"), serverIndex: result.serverIndex };
 					return { kind: "continue", prompt: promptOf(result), echo: false, state: { ...next } };
 				}
 			}
