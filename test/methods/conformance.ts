@@ -12,6 +12,8 @@ import { ADMIN_ACTOR, createTestApp, SSH, WEB, type TestApp } from "../helpers/t
 export interface ConformanceHarness {
 	readonly method: MethodId;
 	readonly channels: readonly ("web" | "ssh")[];
+	/** Backend settings a method needs before it can be enabled (YubiKey, Duo, RADIUS). */
+	configure?(t: TestApp): Promise<void>;
 	/** Enrols the method for the user (and whatever else it needs). */
 	enroll(t: TestApp, userId: string): Promise<void>;
 	/** The right answer for the current challenge (prompt text as shown to the user). */
@@ -32,6 +34,7 @@ export function methodConformance(harness: ConformanceHarness): void {
 		let counter = 0;
 		before(async () => {
 			t = await createTestApp();
+			await harness.configure?.(t);
 			await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: [...new Set<MethodId>([harness.method, "totp", "recovery-code"])] });
 		});
 		after(async () => t.cleanup());
