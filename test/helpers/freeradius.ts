@@ -38,7 +38,25 @@ export const FREERADIUS_USERS = {
 	carol: { username: "carol", password: "carol-password", token: "424242", prompt: "Enter your token code" },
 	/** Accepted with Service-Type = Framed-User (2), which the client must not honour (RFC 2865 §5.6). */
 	dave: { username: "dave", password: "password" },
+	/**
+	 * One-time codes, like a token server: users "otto", "otto1", "otto2", … accept any 6 digits
+	 * starting with 7, each code ONCE per user and instance (rlm_cache remembers used codes), so a
+	 * replayed code is rejected.
+	 */
+	otto: { username: "otto", usernamePattern: /^otto[0-9]*$/, codePattern: /^7[0-9]{5}$/ },
 } as const;
+
+/** rlm_cache instance remembering otto's used codes (FREERADIUS_USERS.otto). */
+const OTP_CACHE_MODULE = `cache portcullis_otp_used {
+	driver = "rlm_cache_rbtree"
+	key = "%{User-Name}:%{User-Password}"
+	ttl = 86400
+	add_stats = no
+	update {
+		&control:Tmp-String-9 := "used"
+	}
+}
+`;
 
 /**
  * Reason to skip FreeRADIUS tests, or undefined when they must run. Under
@@ -177,6 +195,29 @@ server portcullis {
 		port = ${port}
 	}
 	authorize {
+		# otto, otto1, otto2, ...: one-time codes (7xxxxx), each accepted once; the cache remembers used ones.
+		if (&User-Name =~ /^otto[0-9]*$/) {
+			update control {
+				&Cache-Status-Only := yes
+			}
+			portcullis_otp_used
+			if (ok) {
+				reject
+			}
+			if (&User-Password =~ /^7[0-9]{5}$/) {
+				update control {
+					&Cache-Status-Only !* ANY
+				}
+				portcullis_otp_used
+				update control {
+					&Auth-Type := Accept
+				}
+				return
+			}
+			else {
+				reject
+			}
+		}
 		files
 		# carol: a two-step login, as an OTP server such as privacyIDEA does it: first the
 		# password (answered with Access-Challenge + State), then the token code with the State.
@@ -294,6 +335,7 @@ modules {
 	files {
 		filename = ${dir}/mods-config/files/authorize
 	}
+	${OTP_CACHE_MODULE}
 }
 $INCLUDE sites-enabled/
 `;
@@ -422,7 +464,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
- * Starts FreeRADIUS with users alice, carol and dave (FREERADIUS_USERS). Retries with a new port
+ * Starts FreeRADIUS with users alice, carol, dave and otto (FREERADIUS_USERS). Retries with a new port
  * when the chosen one was taken in the meantime. Call `stop()` in an `after` hook.
  */
 export async function startFreeRadius(options: StartFreeRadiusOptions = {}): Promise<FreeRadiusServer> {
@@ -448,7 +490,10 @@ export async function startFreeRadius(options: StartFreeRadiusOptions = {}): Pro
 		const reservation = await reserveUdpPort("127.0.0.1");
 		const dir = await mkdtemp(join(tmpdir(), "portcullis-freeradius-"));
 		try {
-			if (base === "system-copy") await writeSystemCopy(dir);
+			if (base === "system-copy") {
+				await writeSystemCopy(dir);
+				await writeFile(join(dir, "mods-enabled", "portcullis_otp_used"), OTP_CACHE_MODULE);
+			}
 			else await writeFile(join(dir, "radiusd.conf"), minimalRadiusdConf(dir));
 			await mkdir(join(dir, "log"), { recursive: true });
 			await mkdir(join(dir, "run"), { recursive: true });
