@@ -51,6 +51,7 @@ interface Conn {
 	readonly session: AuthenticatedSsh;
 	readonly servers: ServerService;
 	readonly closers: Set<() => void>;
+	readonly relays: Set<Relay>;
 	closed: boolean;
 }
 
@@ -73,9 +74,12 @@ export function parseTargetCommand(command: string): { server: string; command: 
 }
 
 export function attachChannels(client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps): void {
-	const conn: Conn = { app: deps.app, session, servers: serverService(deps.app), closers: new Set(), closed: false };
+	const conn: Conn = { app: deps.app, session, servers: serverService(deps.app), closers: new Set(), relays: new Set(), closed: false };
 	session.onClose(() => {
 		conn.closed = true;
+		// Relays first (SIGTERM + channel close upstream), then the upstream connections.
+		for (const active of [...conn.relays]) active.close();
+		conn.relays.clear();
 		for (const close of [...conn.closers]) {
 			try {
 				close();
@@ -232,11 +236,13 @@ async function visitTarget(conn: Conn, down: ssh2.ServerChannel, state: SessionS
 	});
 	const active = relay(down, opened.channel, { endDownstream: mode === "command", ...(recorder ? { onOutput: (data: Buffer) => recorder.output(data) } : {}) });
 	state.active = active;
+	conn.relays.add(active);
 	state.onResize = (pty) => {
 		active.resize(pty.cols, pty.rows, pty.width, pty.height);
 		recorder?.resize(pty.cols, pty.rows);
 	};
 	const end = await active.done;
+	conn.relays.delete(active);
 	state.active = null;
 	state.onResize = null;
 	opened.client.end();

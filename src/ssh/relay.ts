@@ -19,7 +19,7 @@ export interface Relay {
 	/** Window change from the client (RFC 4254 §6.7), passed to the target's PTY. */
 	resize(cols: number, rows: number, width: number, height: number): void;
 	signal(name: string): void;
-	/** Ends the upstream channel (the gateway side is left to the caller). */
+	/** Ends the upstream channel: SIGTERM, then close (the gateway side is left to the caller). */
 	close(): void;
 	readonly done: Promise<RelayEnd>;
 }
@@ -83,6 +83,23 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 	up.stderr.on("data", onUpStderr);
 	up.on("exit", onExit);
 
+	/**
+	 * Closing the upstream channel makes the target's sshd hang up a PTY session (SIGHUP). A command
+	 * without a PTY would outlive a plain close (performance.md §7.5), so it is sent SIGTERM first
+	 * (RFC 4254 §6.9; honoured by OpenSSH ≥ 8.1 for non-root logins).
+	 */
+	let aborted = false;
+	const abort = () => {
+		if (finished || aborted) return;
+		aborted = true;
+		try {
+			up.signal("TERM");
+		} catch {
+			// upstream already closing
+		}
+		up.close();
+	};
+
 	const done = new Promise<RelayEnd>((resolveDone) => {
 		const finish = () => {
 			if (finished) return;
@@ -104,9 +121,10 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 			resolveDone({ code, signal });
 		};
 		up.once("close", finish);
-		// If the user's side goes away, the target side has nobody to talk to.
+		// If the user's side goes away (client gone, or the connection ended by live policy), the
+		// target side has nobody to talk to.
 		down.once("close", () => {
-			up.close();
+			abort();
 			finish();
 		});
 	});
@@ -119,9 +137,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		signal(name) {
 			if (!finished) up.signal(name);
 		},
-		close() {
-			if (!finished) up.close();
-		},
+		close: abort,
 		done,
 	};
 }

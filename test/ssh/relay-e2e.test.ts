@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import ssh2 from "ssh2";
+import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { serverService } from "../../src/servers/server-service.ts";
 import { parseCast, recordingPath } from "../../src/ssh/recording.ts";
 import { loadOrCreateGatewayKey } from "../../src/ssh/target.ts";
@@ -20,6 +21,15 @@ import { ADMIN_ACTOR, createTestApp, type TestApp } from "../helpers/test-app.ts
 
 const PASSWORD = "correct horse battery";
 const skip = sshdSkipReason(["tmux", "scp", "sftp"]);
+
+function base32Decode(text: string): Buffer {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	let bits = "";
+	for (const char of text.replace(/[ =]/g, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
+	const bytes: number[] = [];
+	for (let index = 0; index + 8 <= bits.length; index += 8) bytes.push(parseInt(bits.slice(index, index + 8), 2));
+	return Buffer.from(bytes);
+}
 
 async function eventually<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 5000): Promise<T> {
 	const deadline = Date.now() + timeoutMs;
@@ -273,7 +283,9 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		await new Promise<void>((resolveReady, reject) => {
 			raw.once("ready", () => resolveReady());
 			raw.once("error", reject);
-			raw.connect({ host: "127.0.0.1", port: gw.port, username: "alice", password: PASSWORD, agent: join(client.dir, "no-agent.sock") });
+			// strictVendor off: the gateway does not call itself OpenSSH, and ssh2 would otherwise refuse
+			// the OpenSSH extensions (streamlocal) locally, without asking the server.
+			raw.connect({ host: "127.0.0.1", port: gw.port, username: "alice", password: PASSWORD, agent: join(client.dir, "no-agent.sock"), strictVendor: false });
 		});
 		try {
 			const fails = (name: string, run: (cb: (error: Error | null | undefined) => void) => void) =>
@@ -322,6 +334,48 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		const again = await ssh(["db1", "--", "echo", "trusted-again"]);
 		assert.equal(again.stdout.toString(), "trusted-again\n", again.stderr);
 		assert.equal((await servers.requireServer("db1")).host_key, db1.hostKey.split(" ")[1]);
+	});
+
+	test("a user forced to 2FA: the gateway asks for the TOTP code itself, then -J and exec go through", async () => {
+		await t.app.admin.createGroup(ADMIN_ACTOR, { name: "secure", forceTwoFactor: true, allowedMethods: null });
+		const carol = await t.app.admin.createUser(ADMIN_ACTOR, { username: "carol", password: PASSWORD, isAdmin: false, groups: ["secure"] });
+		await serverService(t.app).grant(ADMIN_ACTOR, "db1", "secure");
+		const context = { channel: "web" as const, source: "test", duringLogin: false };
+		const begin = await t.app.enrollment.begin(carol.id, "totp", "phone", {}, context);
+		if (begin.kind !== "pending") throw new Error("enrolment did not start");
+		const secret = base32Decode(begin.display.secret ?? "");
+		assert.equal((await t.app.enrollment.complete(carol.id, begin.factorId, { code: totpCodeAt(secret, t.clock.now().getTime()) }, context)).kind, "active");
+		const code = () => {
+			t.clock.advance(30_000); // each code once (replay protection)
+			return { PORTCULLIS_TEST_CODE: totpCodeAt(secret, t.clock.now().getTime()) };
+		};
+		const wrong = await client.run("ssh", ["-J", jump("carol"), `${db1.user}@db1`, "echo", "no"], { password: PASSWORD, env: { PORTCULLIS_TEST_CODE: "000000" } });
+		assert.notEqual(wrong.code, 0);
+		assert.doesNotMatch(wrong.stdout.toString(), /no/);
+		const jumped = await client.run("ssh", ["-J", jump("carol"), `${db1.user}@db1`, "echo", "carol-jumped"], { password: PASSWORD, env: code() });
+		assert.equal(jumped.stdout.toString(), "carol-jumped\n", jumped.stderr);
+		const exec = await client.run("ssh", ["-p", String(gw.port), "carol@127.0.0.1", "db1", "--", "echo", "carol-exec"], { password: PASSWORD, env: code() });
+		assert.equal(exec.stdout.toString(), "carol-exec\n", exec.stderr);
+	});
+
+	test("live policy: disabling a user ends their relayed PTY session, and the command on the target is stopped", async () => {
+		await t.app.admin.createUser(ADMIN_ACTOR, { username: "dave", password: PASSWORD, isAdmin: false, groups: ["ops"] });
+		// With a PTY, the target's sshd hangs up the terminal when the gateway closes the channel.
+		// (Without one, sshd can only pass the SIGTERM the gateway sends, and refuses that for root
+		// logins: "session signalling requires privilege separation"; see docs/ssh.md.)
+		const running = ssh(["-tt", "db1", "--", "sleep 47"], { user: "dave" });
+		await eventually(async () => (await audit("ssh.session-start")).some((row) => row.username === "dave"), "dave's session to start");
+		await t.app.admin.setDisabled(ADMIN_ACTOR, "dave", true);
+		const started = Date.now();
+		await gw.checkLivePolicy();
+		const result = await running;
+		assert.ok(Date.now() - started < 5000, "the client is cut off at once");
+		assert.notEqual(result.code, 0);
+		await eventually(async () => (await audit("ssh.session-end")).some((row) => row.username === "dave"), "dave's session-end event");
+		await eventually(async () => {
+			const left = await client.run("ssh", ["-p", String(db1.port), `${db1.user}@127.0.0.1`, "pgrep -fx 'sleep 47' || echo none"]);
+			return left.stdout.toString().trim() === "none";
+		}, "the target command to stop with the session");
 	});
 
 	test("a target that is down gives a message, not a hang", async () => {
