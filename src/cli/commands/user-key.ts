@@ -1,0 +1,93 @@
+/**
+ * `portcullis user add-key NAME` (the public key line on stdin, e.g. `portcullis user add-key alice
+ * < ~/.ssh/id_ed25519.pub`), `user list-keys NAME`, `user remove-key NAME FINGERPRINT`: the SSH
+ * keys a user may present to the gateway as the first factor. The second factor is still asked
+ * for wherever the policy requires it.
+ */
+import type { Command } from "commander";
+import { addUserKey, listUserKeys, removeUserKey } from "../../ssh/authenticate-keys.ts";
+import { cliActor, withApp, type CommonOptions } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { iso, json, table } from "../format.ts";
+import { println, type CliInput, type CliIo } from "../io.ts";
+
+type AddCommon = (command: Command) => Command;
+
+const MAX_INPUT_BYTES = 16_384;
+
+/** All of stdin (a piped .pub file), or one pasted line on a terminal. */
+async function readKeyInput(io: CliIo): Promise<string> {
+	const stdin: CliInput = io.stdin;
+	if (stdin.isTTY) io.stderr.write("Paste the public key line (contents of the .pub file), then press Enter:\n");
+	const chunks: Buffer[] = [];
+	let size = 0;
+	for await (const chunk of stdin) {
+		const buffer = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer);
+		chunks.push(buffer);
+		size += buffer.length;
+		if (size > MAX_INPUT_BYTES) {
+			stdin.destroy?.();
+			throw new UsageError("the input on stdin is too long for a public key");
+		}
+		if (stdin.isTTY && buffer.includes(0x0a)) {
+			stdin.pause();
+			break;
+		}
+	}
+	return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Registers the key commands under the existing `user` command group. */
+export function registerUserKeyCommands(program: Command, io: CliIo, common: AddCommon): void {
+	const user = program.commands.find((command) => command.name() === "user") ?? common(program.command("user").description("manage users"));
+
+	common(
+		user
+			.command("add-key")
+			.description("add an SSH public key for the gateway; reads one .pub line on stdin (sk-* keys and certificates are refused)")
+			.argument("<name>", "username"),
+	).action(async (name: string, options: CommonOptions) => {
+		await withApp(options, async (app) => {
+			const target = await app.admin.requireUser(name);
+			const result = await addUserKey(app, cliActor(), target, await readKeyInput(io));
+			if (!result.ok) throw new UsageError(result.message);
+			println(io.stdout, `added ${result.key.algo} key ${result.key.fingerprint} for ${target.username}`);
+		});
+	});
+
+	common(
+		user
+			.command("list-keys")
+			.description("list a user's SSH public keys")
+			.argument("<name>", "username")
+			.option("--json", "machine-readable output"),
+	).action(async (name: string, options: CommonOptions & { json?: boolean }) => {
+		await withApp(options, async (app) => {
+			const target = await app.admin.requireUser(name);
+			const keys = await listUserKeys(app, target.id);
+			if (options.json) {
+				io.stdout.write(json(keys.map((key) => ({ fingerprint: key.fingerprint, algo: key.algo, comment: key.comment, createdAt: iso(Number(key.created_at)) }))));
+				return;
+			}
+			if (keys.length === 0) {
+				println(io.stdout, `${target.username} has no SSH keys`);
+				return;
+			}
+			io.stdout.write(table(["FINGERPRINT", "TYPE", "ADDED", "COMMENT"], keys.map((key) => [key.fingerprint, key.algo, iso(Number(key.created_at)) ?? "-", key.comment || "-"])));
+		});
+	});
+
+	common(
+		user
+			.command("remove-key")
+			.description("remove one of a user's SSH public keys")
+			.argument("<name>", "username")
+			.argument("<fingerprint>", "SHA256:... as shown by list-keys (or ssh-keygen -lf)"),
+	).action(async (name: string, fingerprint: string, options: CommonOptions) => {
+		await withApp(options, async (app) => {
+			const target = await app.admin.requireUser(name);
+			if (!(await removeUserKey(app, cliActor(), target, fingerprint))) throw new UsageError(`${target.username} has no key ${fingerprint}`);
+			println(io.stdout, `removed key ${fingerprint} from ${target.username}`);
+		});
+	});
+}
