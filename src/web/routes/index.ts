@@ -5,6 +5,7 @@
 import type { FastifyInstance } from "fastify";
 import type { RouteModule, WebContext } from "../context.ts";
 import { accountRoutes } from "./account.tsx";
+import { accountKeysRoutes } from "./account-keys.tsx";
 import { adminRoutes } from "./admin.tsx";
 import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
@@ -13,6 +14,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	loginRoutes,
 	enrollRoutes,
 	accountRoutes,
+	accountKeysRoutes,
 	adminRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];
