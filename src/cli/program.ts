@@ -47,6 +47,21 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 			},
 			outputError: () => undefined,
 		});
+	// --data and --config may also come before the subcommand (`portcullis --data /srv/p user list`):
+	// the root and the command groups accept them, and the leaf inherits what it was not given itself.
+	addCommonOptions(program);
+	program.hook("preAction", (_root, action) => {
+		for (const name of ["data", "config"]) {
+			if (action.getOptionValue(name) !== undefined) continue;
+			for (let parent = action.parent; parent !== null; parent = parent.parent) {
+				const value: unknown = parent.getOptionValue(name);
+				if (value !== undefined) {
+					action.setOptionValue(name, value);
+					break;
+				}
+			}
+		}
+	});
 	registerServeCommand(program, io, addCommonOptions);
 	registerUserCommands(program, io, addCommonOptions);
 	registerUserKeyCommands(program, io, addCommonOptions);

@@ -1,0 +1,65 @@
+/**
+ * Runs the real `portcullis` command (node bin/portcullis.js) as a subprocess, the way an admin
+ * or a script does, with an environment free of the caller's PORTCULLIS_* variables.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
+import { loadConfig } from "../../src/config/load-config.ts";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const BIN = fileURLToPath(new URL("../../bin/portcullis.js", import.meta.url));
+
+export interface CliResult {
+	code: number | null;
+	signal: NodeJS.Signals | null;
+	stdout: string;
+	stderr: string;
+}
+
+/** The parent's environment minus anything that would configure Portcullis behind the test's back. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+	const env: NodeJS.ProcessEnv = {};
+	for (const [name, value] of Object.entries(process.env)) if (!name.startsWith("PORTCULLIS_")) env[name] = value;
+	return { ...env, ...extra };
+}
+
+export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
+	return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+export async function runCli(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+	const child = spawnCli(args, options.env ?? cleanEnv());
+	let stdout = "";
+	let stderr = "";
+	child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+	child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+	// No input: stdin is closed at once (EOF), like `</dev/null`.
+	child.stdin?.end(options.input ?? "");
+	const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
+	const [code, signal] = (await new Promise((resolve) => child.on("close", (...result) => resolve(result)))) as [number | null, NodeJS.Signals | null];
+	clearTimeout(timer);
+	return { code, signal, stdout, stderr };
+}
+
+/** Exit 0, nothing on stderr. */
+export function assertOk(result: CliResult, what: string): void {
+	assert.equal(result.code, 0, `${what}: exit ${result.code}, stderr: ${result.stderr}`);
+	assert.equal(result.stderr, "", `${what}: unexpected stderr`);
+}
+
+/** Exit 2, nothing on stdout, exactly one line `portcullis: <reason>` on stderr, no stack trace. */
+export function assertBadInput(result: CliResult, what: string, reason?: RegExp): void {
+	assert.equal(result.code, 2, `${what}: exit ${result.code}, stderr: ${result.stderr}`);
+	assert.equal(result.stdout, "", `${what}: nothing on stdout`);
+	assert.match(result.stderr, /^portcullis: [^\n]+\n$/, `${what}: one line on stderr, got ${JSON.stringify(result.stderr)}`);
+	assert.doesNotMatch(result.stderr, /\bat .+:\d+:\d+|Error:|node:internal/, `${what}: no stack trace`);
+	if (reason) assert.match(result.stderr, reason, what);
+}
+
+/** The same database the CLI uses, opened in-process (to log in as a user, or to check a hash). */
+export function openApp(dataDir: string, databaseUrl?: string): Promise<Portcullis> {
+	const env: Record<string, string> = databaseUrl === undefined ? {} : { PORTCULLIS_DATABASE_URL: databaseUrl };
+	return createPortcullis(loadConfig({ env, overrides: { data_dir: dataDir } }));
+}
