@@ -44,12 +44,13 @@ export type ParsedAnswer =
 	| { readonly kind: "unknown-switch"; readonly text: string };
 
 /**
- * ":keyword", ":totp", ":recovery", ":2" (or a bare single digit, which is never a valid code,
- * keyword answer or recovery code) switch method; anything else is an answer for the current one.
+ * ":keyword", ":totp", ":recovery" or ":2" (the method's number in the list) switch method;
+ * anything else is an answer for the current one. Switches always start with ":" because a bare
+ * digit is a real answer for some methods (Duo's "1 for push").
  */
 export function parseAnswer(raw: string, methods: readonly MethodId[]): ParsedAnswer {
 	const text = raw.trim();
-	const digit = /^:?([1-9])$/.exec(text);
+	const digit = /^:([1-9])$/.exec(text);
 	if (digit !== null) {
 		const method = methods[Number(digit[1]) - 1];
 		return method === undefined ? { kind: "unknown-switch", text } : { kind: "switch", method };
@@ -76,7 +77,7 @@ export function instructionText(input: {
 	lines.push(input.explanation);
 	const others = input.methods.map((method, index) => ({ method, index })).filter(({ method }) => method !== input.current);
 	if (others.length > 0) {
-		const choices = others.map(({ method, index }) => `:${METHOD_ALIASES[method][0]} (or ${index + 1}) for ${METHOD_INFO[method].label}`);
+		const choices = others.map(({ method, index }) => `:${METHOD_ALIASES[method][0]} (or :${index + 1}) for ${METHOD_INFO[method].label}`);
 		lines.push(`Using ${METHOD_INFO[input.current].label}. To switch, type ${choices.join(", ")}.`);
 	}
 	return terminalSafe(lines.join("\n"));

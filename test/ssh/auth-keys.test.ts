@@ -152,9 +152,11 @@ describe("prompt grammar", () => {
 		assert.deepEqual(parseAnswer(":keyword", methods), { kind: "switch", method: "access-keyword" });
 		assert.deepEqual(parseAnswer(" :TOTP ", methods), { kind: "switch", method: "totp" });
 		assert.deepEqual(parseAnswer(":recovery", methods), { kind: "switch", method: "recovery-code" });
-		assert.deepEqual(parseAnswer("3", methods), { kind: "switch", method: "recovery-code" });
+		assert.deepEqual(parseAnswer(":3", methods), { kind: "switch", method: "recovery-code" });
+		// A bare digit is an answer (Duo: "1 for push"), never a switch.
+		assert.deepEqual(parseAnswer("3", methods), { kind: "answer", value: "3" });
 		assert.deepEqual(parseAnswer(":2", methods), { kind: "switch", method: "access-keyword" });
-		assert.deepEqual(parseAnswer("4", methods), { kind: "unknown-switch", text: "4" });
+		assert.deepEqual(parseAnswer(":4", methods), { kind: "unknown-switch", text: ":4" });
 		assert.deepEqual(parseAnswer(":duo", methods), { kind: "unknown-switch", text: ":duo" });
 		assert.deepEqual(parseAnswer("123456", methods), { kind: "answer", value: "123456" });
 		assert.deepEqual(parseAnswer("a:b", methods), { kind: "answer", value: "a:b" });
@@ -166,6 +168,6 @@ describe("prompt grammar", () => {
 		assert.equal(promptText("Access keyword: characters 2, 5 and 9"), "Access keyword: characters 2, 5 and 9: ");
 		assert.equal(terminalSafe("a\u001b[2Jb\u0007c\r\nd\u202e"), "a[2Jbc\nd");
 		const text = instructionText({ explanation: "Two-factor authentication is required for everyone.", current: "totp", methods: ["totp", "access-keyword"], notice: "That answer is not valid. 2 attempts left." });
-		assert.equal(text, "That answer is not valid. 2 attempts left.\nTwo-factor authentication is required for everyone.\nUsing Authenticator app (TOTP). To switch, type :keyword (or 2) for Access keyword.");
+		assert.equal(text, "That answer is not valid. 2 attempts left.\nTwo-factor authentication is required for everyone.\nUsing Authenticator app (TOTP). To switch, type :keyword (or :2) for Access keyword.");
 	});
 });

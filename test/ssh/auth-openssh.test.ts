@@ -140,7 +140,7 @@ describe("OpenSSH client against the gateway (SQLite)", () => {
 		const first = await login();
 		assert.equal(first.code, 0, describeRun(first));
 		assert.equal(first.stdout, "authenticated rob 2fa=recovery-code epoch=0\n");
-		assert.match(first.stderr, /:recovery \(or 2\) for Recovery code/);
+		assert.match(first.stderr, /:recovery \(or :2\) for Recovery code/);
 		const second = await login();
 		assert.equal(second.code, 255, describeRun(second));
 		assert.match(second.stderr, /That answer is not valid\./);
@@ -272,7 +272,7 @@ describe("OpenSSH client against the gateway (SQLite)", () => {
 		const keywordRun = await sshPrompts();
 		assert.match(keywordRun.prompts[1] as string, KEYWORD_PROMPT);
 		assert.match(keywordRun.stdout, /2fa=access-keyword/);
-		assert.match(keywordRun.stderr, /Using Access keyword\. To switch, type :totp \(or 2\) for Authenticator app \(TOTP\)\./);
+		assert.match(keywordRun.stderr, /Using Access keyword\. To switch, type :totp \(or :2\) for Authenticator app \(TOTP\)\./);
 
 		// Web login with TOTP → back to TOTP.
 		f.clock.advance(30_000);
@@ -283,7 +283,7 @@ describe("OpenSSH client against the gateway (SQLite)", () => {
 		assert.match((await sshPrompts()).prompts[1] as string, TOTP_PROMPT);
 	});
 
-	test("method switching from the prompt: ':keyword' and '2' re-prompt without charging a failure", async (t) => {
+	test("method switching from the prompt: ':keyword' and ':2' re-prompt without charging a failure", async (t) => {
 		if (!requireOpenSsh(t)) return;
 		const id = await addUser(f, "sam", ["ops"]);
 		await enrolTotp(f, id);
@@ -315,7 +315,7 @@ describe("OpenSSH client against the gateway (SQLite)", () => {
 			user: "sam",
 			command: "id",
 			preferred: "password,keyboard-interactive",
-			answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? PASSWORD : TOTP_PROMPT.test(prompt) ? "2" : KEYWORD_PROMPT.test(prompt) ? keywordAnswer(prompt) : null),
+			answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? PASSWORD : TOTP_PROMPT.test(prompt) ? ":2" : KEYWORD_PROMPT.test(prompt) ? keywordAnswer(prompt) : null),
 		});
 		assert.equal(byNumber.code, 0, describeRun(byNumber));
 		assert.match(byNumber.stdout, /2fa=access-keyword/);
