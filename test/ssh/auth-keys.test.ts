@@ -138,11 +138,14 @@ describe("key store and gateway host fingerprint", () => {
 		assert.equal((await f.keys.list(other)).length, 1);
 	});
 
-	test("the host key fingerprint is stored for the console and is what OpenSSH sees", async (t) => {
+	test("the host key fingerprint is stored for the console and is what OpenSSH sees; strict KEX (Terrapin) is negotiated", async (t) => {
 		assert.equal(await f.app.stores.settings.get(HOST_FINGERPRINT_SETTING), f.gateway.hostKeyFingerprint);
 		if (!requireOpenSsh(t)) return;
-		const result = await runOpenSsh({ port: f.port, user: "nobody", preferred: "password", command: "true", answer: () => null });
+		const result = await runOpenSsh({ port: f.port, user: "nobody", preferred: "password", command: "true", answer: () => null, extraArgs: ["-v", "-v"] });
 		assert.match(result.stderr, new RegExp(`Server host key: ssh-ed25519 ${f.gateway.hostKeyFingerprint.replace(/[+/]/g, "\\$&")}`));
+		// Terrapin (CVE-2023-48795, security.md §2.8): both sides agree on strict KEX.
+		assert.match(result.stderr, /will use strict KEX ordering/);
+		assert.match(result.stderr, /remote software version Portcullis\r?\n/);
 	});
 });
 
