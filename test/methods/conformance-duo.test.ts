@@ -4,9 +4,9 @@
  * a replay on a new attempt is refused by Duo); the unreachable-backend case points the settings
  * at a dead port, which also shows the settings are read on every use.
  */
-import { createServer } from "node:net";
 import { after } from "node:test";
 import { createMethodAdmin } from "../../src/methods/method-admin.ts";
+import { deadTcpPort } from "../helpers/dead-ports.ts";
 import { startFakeDuoServer, type FakeDuoServer } from "../helpers/fake-duo-server.ts";
 import { ADMIN_ACTOR, type TestApp } from "../helpers/test-app.ts";
 import { sharedTestCa } from "../helpers/test-ca.ts";
@@ -15,14 +15,6 @@ import { methodConformance } from "./conformance.ts";
 const IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
 const SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
 const context = { channel: "web", source: "test", duringLogin: false } as const;
-
-export async function deadPort(): Promise<number> {
-	const probe = createServer();
-	await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-	const port = (probe.address() as { port: number }).port;
-	await new Promise<void>((resolve) => probe.close(() => resolve()));
-	return port;
-}
 
 const servers: FakeDuoServer[] = [];
 after(async () => {
@@ -53,6 +45,6 @@ methodConformance({
 	},
 	wrongAnswer: () => "999999",
 	async breakBackend(t) {
-		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${await deadPort()}`, integrationKey: IKEY, timeoutMs: 1000, caPem: sharedTestCa().caCert });
+		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${await deadTcpPort()}`, integrationKey: IKEY, timeoutMs: 1000, caPem: sharedTestCa().caCert });
 	},
 });

@@ -4,23 +4,14 @@
  * rejected by the server, as a token server does); the unreachable-backend case points the
  * settings at a dead port, which also shows the settings are read on every use.
  */
-import dgram from "node:dgram";
 import { after } from "node:test";
 import { createMethodAdmin } from "../../src/methods/method-admin.ts";
+import { deadUdpPort } from "../helpers/dead-ports.ts";
 import { freeRadiusSkipReason, startFreeRadius, type FreeRadiusServer } from "../helpers/freeradius.ts";
 import { ADMIN_ACTOR, type TestApp } from "../helpers/test-app.ts";
 import { methodConformance } from "./conformance.ts";
 
 const context = { channel: "web", source: "test", duringLogin: false } as const;
-
-/** A UDP port with nothing behind it (closed again right away). */
-export async function deadUdpPort(): Promise<number> {
-	const socket = dgram.createSocket("udp4");
-	await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-	const port = socket.address().port;
-	await new Promise<void>((resolve) => socket.close(() => resolve()));
-	return port;
-}
 
 let radius: FreeRadiusServer | null = null;
 after(async () => radius?.stop());
