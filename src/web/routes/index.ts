@@ -7,6 +7,7 @@ import type { RouteModule, WebContext } from "../context.ts";
 import { accountRoutes } from "./account.tsx";
 import { accountKeysRoutes } from "./account-keys.tsx";
 import { adminRoutes } from "./admin.tsx";
+import { adminServersRoutes } from "./admin-servers.tsx";
 import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
 
@@ -16,6 +17,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	accountRoutes,
 	accountKeysRoutes,
 	adminRoutes,
+	adminServersRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];
 

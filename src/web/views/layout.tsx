@@ -71,6 +71,12 @@ export function Layout({ ctx, title, children, narrow }: { ctx: PageContext; tit
 										<NavLink ctx={ctx} href="/admin/groups">
 											Groups
 										</NavLink>
+										<NavLink ctx={ctx} href="/admin/servers">
+											Servers
+										</NavLink>
+										<NavLink ctx={ctx} href="/admin/recordings">
+											Recordings
+										</NavLink>
 										<NavLink ctx={ctx} href="/admin/settings">
 											Settings
 										</NavLink>
