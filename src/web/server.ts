@@ -99,6 +99,9 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 		},
 		// Same-origin pages only; the console never embeds or is embedded.
 		crossOriginEmbedderPolicy: false,
+		// Not "no-referrer": with it Chromium sends "Origin: null" on same-origin form posts, which
+		// the Origin check must refuse. "same-origin" never leaks a URL to another site.
+		referrerPolicy: { policy: "same-origin" },
 		hsts: web.secureCookies ? { maxAge: 15552000, includeSubDomains: false } : false,
 	});
 

@@ -337,7 +337,7 @@ function PlayerPage({ ctx, row, servers }: { ctx: PageContext; row: RecordingRow
 				<dd>{row.ended_at === null ? "still running" : formatTime(row.ended_at)}</dd>
 			</dl>
 			<section class="card" aria-label="Player">
-				<div class="button-row">
+				<div class="inline-form">
 					<button type="button" id="cast-play" class="primary">
 						Play
 					</button>
