@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createMethodAdmin } from "../../../src/methods/method-admin.ts";
 import { startFakeYubicoServer, type FakeYubicoMode, type FakeYubicoServer } from "../../helpers/fake-yubico-server.ts";
-import { ENROL, PASSWORD, challenge, lastAudit, loginWith, makeUser } from "../../helpers/method-login.ts";
+import { ENROL, challenge, lastAudit, loginWith, makeUser } from "../../helpers/method-login.ts";
 import { ADMIN_ACTOR, SSH, WEB, createTestApp, type TestApp } from "../../helpers/test-app.ts";
 import { simulatedYubikey, type SimulatedYubikey } from "../../helpers/yubikey-keys.ts";
 
@@ -127,7 +127,6 @@ describe("YubiKey OTP, offline mode", () => {
 		await t.app.admin.unlock(ADMIN_ACTOR, "alice");
 	});
 
-	void PASSWORD;
 });
 
 describe("YubiKey OTP, cloud mode (fake validation server)", () => {
