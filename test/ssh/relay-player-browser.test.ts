@@ -1,0 +1,52 @@
+/**
+ * The recording player in a real browser (headless Chromium via playwright-core): the ES module
+ * loads under the console's strict CSP (no violations reported), fetches the cast and renders the
+ * session's output into the <pre>, with the controls working.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { serverService } from "../../src/servers/server-service.ts";
+import { SessionRecorder } from "../../src/ssh/recording.ts";
+import { ADMIN_ACTOR } from "../helpers/test-app.ts";
+import { chromiumMissing, logIn, newPage, startConsole, type Console } from "../e2e/web-harness.ts";
+
+const missing = chromiumMissing();
+if (missing !== null && process.env.PORTCULLIS_STRICT_PEERS === "1") throw new Error(missing);
+
+describe("recording player in Chromium", { skip: missing ?? undefined }, () => {
+	let c: Console;
+	let recordingId: string;
+	before(async () => {
+		c = await startConsole();
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "root", password: "correct horse battery", isAdmin: true, groups: [] });
+		const alice = await c.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: "correct horse battery", isAdmin: false, groups: [] });
+		const server = await serverService(c.app).add(ADMIN_ACTOR, { name: "db1", host: "127.0.0.1" });
+		const recorder = await SessionRecorder.start(c.app, { userId: alice.id, username: "alice", cols: 60, rows: 8, term: "xterm" });
+		recorder.output("\x1b[H\x1b[2JPortcullis: servers for alice\r\n");
+		await recorder.enterServer(server);
+		recorder.output("\x1b[H\x1b[2Jroot@db1:~# ls\r\nfile-one  file-two\r\nroot@db1:~# \x1b[1;32mecho done\x1b[0m\r\ndone\r\n");
+		await recorder.finish();
+		recordingId = recorder.id;
+	});
+	after(async () => c?.close());
+
+	test("plays the cast into the <pre> without CSP violations", async () => {
+		const page = await newPage(c);
+		const violations: string[] = [];
+		page.on("console", (message) => {
+			if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text());
+		});
+		await logIn(page, "root");
+		await page.goto(`/admin/recordings/${recordingId}`);
+		await page.waitForFunction(() => document.getElementById("cast-screen")?.textContent?.includes("done") === true, undefined, { timeout: 10_000 });
+		const text = await page.locator("#cast-screen").textContent();
+		assert.match(text ?? "", /root@db1:~# ls\nfile-one  file-two\nroot@db1:~# echo done\ndone/);
+		assert.doesNotMatch(text ?? "", /servers for alice/, "the clear screen was applied");
+		assert.match((await page.locator("#cast-time").textContent()) ?? "", /0:00 \/ 0:00/);
+		await page.getByRole("button", { name: "Restart" }).click();
+		await page.waitForFunction(() => document.getElementById("cast-screen")?.textContent?.includes("done") === true);
+		if (process.env.PORTCULLIS_PLAYER_SCREENSHOT) await page.screenshot({ path: process.env.PORTCULLIS_PLAYER_SCREENSHOT, fullPage: true });
+		assert.deepEqual(violations, []);
+		await page.context().close();
+	});
+});
