@@ -8,6 +8,8 @@
 import type { Portcullis } from "../app/portcullis.ts";
 import type { AuthenticatedSsh } from "./authenticated-ssh.ts";
 
+type Verdict = "ok" | "revoked" | "step-up" | "error";
+
 export class LivePolicy {
 	readonly #sessions = new Set<AuthenticatedSsh>();
 	#timer: NodeJS.Timeout | null = null;
@@ -31,12 +33,27 @@ export class LivePolicy {
 		}
 	}
 
-	/** One pass over every live connection; overlapping passes are skipped. Never throws. */
+	/**
+	 * One pass over every live connection; overlapping passes are skipped. Never throws. Connections
+	 * with the same (user, epoch, method) share one policy evaluation per pass: a user with many
+	 * tunnels costs one check, not one per connection.
+	 */
 	async checkAll(): Promise<void> {
 		if (this.#running) return;
 		this.#running = true;
 		try {
-			await Promise.all([...this.#sessions].map((session) => this.check(session)));
+			const verdicts = new Map<string, Promise<Verdict>>();
+			await Promise.all(
+				[...this.#sessions].map((session) => {
+					const key = `${session.userId}|${session.sessionEpoch}|${session.secondFactorMethod ?? ""}`;
+					let verdict = verdicts.get(key);
+					if (verdict === undefined) {
+						verdict = this.#evaluate(session);
+						verdicts.set(key, verdict);
+					}
+					return verdict.then((value) => this.#apply(session, value));
+				}),
+			);
 		} finally {
 			this.#running = false;
 			if (this.#sessions.size === 0 && this.#timer !== null) {
@@ -46,19 +63,28 @@ export class LivePolicy {
 		}
 	}
 
-	async check(session: AuthenticatedSsh): Promise<"ok" | "revoked" | "step-up" | "error"> {
-		let verdict: "ok" | "revoked" | "step-up" | "error";
+	/** Checks one connection now and closes it when it may not continue. */
+	async check(session: AuthenticatedSsh): Promise<Verdict> {
+		const verdict = await this.#evaluate(session);
+		await this.#apply(session, verdict);
+		return verdict;
+	}
+
+	async #evaluate(session: AuthenticatedSsh): Promise<Verdict> {
 		try {
-			verdict = await this.app.login.checkSession({
+			return await this.app.login.checkSession({
 				userId: session.userId,
 				sessionEpoch: session.sessionEpoch,
 				secondFactorMethod: session.secondFactorMethod,
 				channel: "ssh",
 			});
 		} catch {
-			verdict = "error";
+			return "error";
 		}
-		if (verdict === "ok" || !this.#sessions.has(session)) return verdict;
+	}
+
+	async #apply(session: AuthenticatedSsh, verdict: Verdict): Promise<void> {
+		if (verdict === "ok" || !this.#sessions.has(session)) return;
 		await this.app.stores.audit
 			.write({
 				event: "ssh.revoked",
@@ -72,7 +98,6 @@ export class LivePolicy {
 			})
 			.catch(() => undefined);
 		session.close(verdict === "step-up" ? "policy now requires a second factor" : verdict === "revoked" ? "access revoked" : "policy check failed");
-		return verdict;
 	}
 
 	stop(): void {

@@ -45,13 +45,19 @@ describe("live policy on SSH connections (live_check_seconds = 1)", () => {
 		return row ? (JSON.parse(row.detail ?? "{}") as { reason: string }).reason : null;
 	};
 
-	test("disabling a user closes their connection within the bound", async () => {
+	test("disabling a user closes every connection of theirs within the bound, and only theirs", async () => {
 		await addUser(f, "dana");
+		await addUser(f, "otto");
 		const raw = await login("dana");
+		const second = await login("dana");
+		const bystander = await login("otto");
 		await f.app.admin.setDisabled(ADMIN_ACTOR, "dana", true);
 		const started = Date.now();
 		assert.ok(await raw.waitClosed(BOUND_MS), "connection closed");
+		assert.ok(await second.waitClosed(BOUND_MS), "second connection closed");
 		assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms with a 1 s check`);
+		assert.ok(!bystander.closed, "another user's connection stays");
+		bystander.end();
 		assert.equal(await revokedReason("dana"), "revoked");
 	});
 
