@@ -116,7 +116,7 @@ export async function enrolTotp(f: Fixture, userId: string): Promise<Buffer> {
 	return secret;
 }
 
-export async function enrolKeyword(f: Fixture, userId: string, keyword = KEYWORD): Promise<void> {
+export async function enrolKeyword(f: Pick<Fixture, "app">, userId: string, keyword = KEYWORD): Promise<void> {
 	const begin = await f.app.enrollment.begin(userId, "access-keyword", "keyword", { keyword, confirm: keyword }, CONTEXT);
 	assert.equal(begin.kind, "active", JSON.stringify(begin));
 }

@@ -13,7 +13,7 @@ import { startSshGateway, type SshGateway } from "../../src/ssh/gateway.ts";
 import { makeKey, type TestKey } from "../helpers/keys.ts";
 import { requireOpenSsh, runOpenSsh } from "../helpers/ssh-client.ts";
 import { ADMIN_ACTOR, Browser, createWebTest, decodeHtml, enrolTotp, loginWithTotp, mainOf, PASSWORD, totpCodeAt, type WebTest } from "../web/helpers.ts";
-import { standInChannels } from "./auth-fixtures.ts";
+import { enrolKeyword, KEYWORD, keywordAnswer, standInChannels } from "./auth-fixtures.ts";
 
 describe("account page: SSH keys", () => {
 	let w: WebTest;
@@ -96,6 +96,47 @@ describe("account page: SSH keys", () => {
 		const removed = await other.post("/account/ssh-keys/remove", { fingerprint });
 		assert.equal(removed.statusCode, 404);
 		assert.ok((await browser.get("/account/ssh-keys")).body.includes(fingerprint));
+	});
+
+	test("over HTTP: the SSH prompt follows the method of the last web login (keyword, then TOTP)", async (t) => {
+		const wendy = await w.app.admin.createUser(ADMIN_ACTOR, { username: "wendy", password: PASSWORD, isAdmin: false, groups: ["ops"] });
+		const wendySecret = await enrolTotp(w, wendy.id);
+		await enrolKeyword(w, wendy.id);
+		const webLogin = async (method: "access-keyword" | "totp") => {
+			w.clock.advance(30_000);
+			const web = new Browser(w.server);
+			assert.equal((await web.login("wendy")).headers.location, "/login/2fa");
+			const page = await web.get(`/login/2fa?method=${method}`);
+			let fields: Record<string, string>;
+			if (method === "access-keyword") {
+				const legend = /<legend>([^<]+)<\/legend>/.exec(decodeHtml(page.body));
+				assert.ok(legend, "keyword positions on the page");
+				const answer = Array.from(keywordAnswer(`${legend[1]}:`) ?? "");
+				fields = { method, c1: answer[0] ?? "", c2: answer[1] ?? "", c3: answer[2] ?? "" };
+			} else {
+				fields = { method, code: totpCodeAt(wendySecret, w.clock.now().getTime()) };
+			}
+			const done = await web.post("/login/2fa", fields);
+			assert.equal(done.statusCode, 303, done.body.slice(0, 300));
+		};
+		const sshPrompt = async (): Promise<string> => {
+			w.clock.advance(30_000);
+			const result = await runOpenSsh({
+				port: gateway.address.port,
+				user: "wendy",
+				command: "id",
+				preferred: "password,keyboard-interactive",
+				answer: (prompt) =>
+					/password: $/.test(prompt) ? PASSWORD : /TOTP\): $/.test(prompt) ? totpCodeAt(wendySecret, w.clock.now().getTime()) : /Access keyword/.test(prompt) ? keywordAnswer(prompt, KEYWORD) : null,
+			});
+			assert.equal(result.code, 0, result.stderr);
+			return result.prompts[1] ?? "";
+		};
+		if (!requireOpenSsh(t)) return;
+		await webLogin("access-keyword");
+		assert.match(await sshPrompt(), /Access keyword: characters \d+, \d+ and \d+: $/);
+		await webLogin("totp");
+		assert.match(await sshPrompt(), /Authenticator app code \(TOTP\): $/);
 	});
 
 	test("changes need a fresh second factor (step-up); then removal works and the key no longer logs in", async (t) => {
