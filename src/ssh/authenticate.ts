@@ -9,9 +9,10 @@
  *     "authenticated"            → ctx.accept()
  *   any refusal with a message   → one INFO_REQUEST without prompts carrying the message, then FAILURE
  *
- * ctx.accept() is called in exactly one place (grant), and only with a LoginStep or
- * SecondFactorResult of kind "authenticated" in hand. An unsigned public-key query gets PK_OK and
- * records nothing (x/crypto CVE-2024-45337). Requests are handled one at a time per connection,
+ * Authentication succeeds in exactly one place (#grant), and only with a LoginStep or
+ * SecondFactorResult of kind "authenticated" in hand. The only other ctx.accept() is ssh2's way of
+ * answering an unsigned public-key query with PK_OK (RFC 4252 §7), which records nothing
+ * (x/crypto CVE-2024-45337). Requests are handled one at a time per connection,
  * and a keyboard-interactive exchange that ssh2 aborted (a newer request arrived) can never accept.
  */
 import ssh2 from "ssh2";

@@ -109,4 +109,18 @@ describe("live policy on SSH connections (live_check_seconds = 1)", () => {
 		assert.ok(await raw.waitClosed(BOUND_MS));
 		await eventually(async () => (await revokedReason("eve")) === "revoked", 2000, "ssh.revoked audited");
 	});
+	test("fail closed: when the policy cannot be checked (database error), the connection is closed", async () => {
+		await addUser(f, "fay");
+		const raw = await login("fay");
+		const original = f.app.login.checkSession;
+		(f.app.login as { checkSession: unknown }).checkSession = async () => {
+			throw new Error("database unreachable");
+		};
+		try {
+			assert.ok(await raw.waitClosed(BOUND_MS));
+		} finally {
+			(f.app.login as { checkSession: unknown }).checkSession = original;
+		}
+		assert.equal(await revokedReason("fay"), "error");
+	});
 });

@@ -325,6 +325,25 @@ describe("raw SSH authentication against the gateway (security.md S1-S9)", () =>
 		}
 	});
 
+	test("fail closed: an error inside the login flow refuses, is audited and disconnects; the gateway keeps serving", async () => {
+		const original = f.app.login.submitPassword;
+		(f.app.login as { submitPassword: unknown }).submitPassword = async () => {
+			throw new Error("database is on fire");
+		};
+		try {
+			const raw = await connect();
+			raw.password("alice", PASSWORD);
+			const reply = await raw.next();
+			assert.ok(reply.type === "closed" || (reply.type === "failure" && !reply.partial), JSON.stringify(reply));
+			assert.ok(await raw.waitClosed(5000));
+			assert.ok(!raw.events.some((event) => event.type === "success"));
+		} finally {
+			(f.app.login as { submitPassword: unknown }).submitPassword = original;
+		}
+		const [row] = await f.app.stores.audit.query({ event: "ssh.auth-error", limit: 1 });
+		assert.match(row?.detail ?? "", /database is on fire/);
+	});
+
 	test("the gateway is still healthy: a legitimate key + TOTP login works", async () => {
 		f.clock.advance(30_000);
 		const raw = await connect();
