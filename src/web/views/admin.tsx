@@ -407,7 +407,7 @@ export function AdminAuditPage({ ctx, rows, filter, exportHref, olderHref, notic
 			<NoticeBox notice={notice} />
 			<form method="get" action="/admin/audit" class="card filters">
 				<Field id="f-user" name="user" label="User" value={filter.user} maxLength={64} />
-				<Field id="f-event" name="event" label="Event" value={filter.event} maxLength={64} hint="e.g. login.success" />
+				<Field id="f-event" name="event" label="Event (e.g. login.success)" value={filter.event} maxLength={64} />
 				<Field id="f-since" name="since" label="From (UTC)" type="datetime-local" value={filter.since} maxLength={32} />
 				<Field id="f-until" name="until" label="Until (UTC)" type="datetime-local" value={filter.until} maxLength={32} />
 				<div class="filter-actions">
