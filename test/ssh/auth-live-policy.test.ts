@@ -109,6 +109,7 @@ describe("live policy on SSH connections (live_check_seconds = 1)", () => {
 		assert.ok(await raw.waitClosed(BOUND_MS));
 		await eventually(async () => (await revokedReason("eve")) === "revoked", 2000, "ssh.revoked audited");
 	});
+
 	test("fail closed: when the policy cannot be checked (database error), the connection is closed", async () => {
 		await addUser(f, "fay");
 		const raw = await login("fay");
