@@ -56,7 +56,18 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 		// X-Forwarded-For is believed only from configured proxies (security.md §6 header spoofing).
 		trustProxy: trusted.length > 0 ? trusted : false,
 		logger: options.logger
-			? { level: "info", redact: { paths: ["req.headers.cookie", "req.headers.authorization", 'res.headers["set-cookie"]'], censor: "[redacted]" } }
+			? {
+					level: "info",
+					redact: { paths: ["req.headers.cookie", "req.headers.authorization", 'res.headers["set-cookie"]'], censor: "[redacted]" },
+					serializers: {
+						// The one-time enrolment link carries its token in the path: never log it.
+						req: (request: { method?: string; url?: string; ip?: string }) => ({
+							method: request.method,
+							url: typeof request.url === "string" ? request.url.replace(/^\/enroll-link\/[^/?#]*/, "/enroll-link/[redacted]") : undefined,
+							remoteAddress: request.ip,
+						}),
+					},
+				}
 			: false,
 		return503OnClosing: true,
 	});
@@ -133,6 +144,11 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 	server.setErrorHandler(async (error, request, reply) => handleError(web, error, request, reply));
 
 	await registerRoutes(server, web);
+
+	// Expired session rows are dead already (SessionStore.find checks expiry); this only keeps the table small.
+	const purge = setInterval(() => void app.stores.sessions.purgeExpired().catch(() => undefined), 10 * 60_000);
+	purge.unref();
+	server.addHook("onClose", async () => clearInterval(purge));
 	return server;
 }
 
