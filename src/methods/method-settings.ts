@@ -89,7 +89,7 @@ export const RADIUS_MIN_SECRET_LENGTH = 16;
 /** Worst case of one RADIUS login round (servers × transmissions × timeout): an SSH client and a web request must not wait longer. */
 export const RADIUS_MAX_TOTAL_WAIT_MS = 60_000;
 export const MAX_SERVERS = 5;
-const MAX_CA_PEM = 64 * 1024;
+const MAX_CA_PEM = 16 * 1024;
 
 const settingsKey = (method: ConfigurableMethod): string => `method-settings:${method}`;
 export const sealContext = (method: ConfigurableMethod): string => `method-settings:${method}`;
@@ -161,10 +161,12 @@ function boolean(object: Json, key: string, field: string): boolean {
 	return value;
 }
 
-function caPem(object: Json, field: string): { caPem?: string } {
+/** Like a secret: `undefined` keeps the current CA (forms do not echo it); null or "" removes it. */
+function caPem(object: Json, field: string, current: string | undefined): { caPem?: string } {
 	const value = object.caPem;
-	if (value === undefined || value === null || value === "") return {};
-	if (typeof value !== "string" || value.length > MAX_CA_PEM) throw bad(`${field}.caPem`, "must be a PEM certificate of at most 64 KiB");
+	if (value === undefined) return current === undefined ? {} : { caPem: current };
+	if (value === null || value === "") return {};
+	if (typeof value !== "string" || value.length > MAX_CA_PEM) throw bad(`${field}.caPem`, "must be PEM certificates of at most 16 KiB");
 	const pem = value.trim();
 	if (!/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(pem)) throw bad(`${field}.caPem`, "must be one or more PEM certificates");
 	return { caPem: pem + "\n" };
@@ -217,7 +219,7 @@ function validateYubikey(input: Json, current: YubikeyOtpSettings | null): Yubik
 		if (decoded === null) return "must be the base64 API key exactly as issued";
 		return decoded.length < 16 ? "is too short (at least 16 bytes of key)" : null;
 	}).trim();
-	return { mode: "cloud", urls, clientId, apiKey, timeoutMs: integer(input, "timeoutMs", field, 100, 30_000, YUBIKEY_DEFAULT_TIMEOUT_MS), ...caPem(input, field) };
+	return { mode: "cloud", urls, clientId, apiKey, timeoutMs: integer(input, "timeoutMs", field, 100, 30_000, YUBIKEY_DEFAULT_TIMEOUT_MS), ...caPem(input, field, current?.mode === "cloud" ? current.caPem : undefined) };
 }
 
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -248,7 +250,7 @@ function validateDuo(input: Json, current: DuoSettings | null): DuoSettings {
 		secretKey,
 		honourDuoBypass: honour === true,
 		timeoutMs: integer(input, "timeoutMs", field, 100, 30_000, DUO_DEFAULT_TIMEOUT_MS),
-		...caPem(input, field),
+		...caPem(input, field, current?.caPem),
 	};
 }
 
