@@ -14,7 +14,9 @@ import { allowedKinds, concreteUrl, createFixture, SESSION_KINDS, type Fixture }
 
 /** Deliberate allowlists: adding a route reachable before full login must be a visible change here. */
 const PUBLIC_ROUTES = ["GET /", "HEAD /", "GET /login", "HEAD /login", "POST /login", "POST /logout", "GET /enroll-link/:token", "HEAD /enroll-link/:token", "GET /static/app.css", "HEAD /static/app.css"];
-const HALF_ROUTES = ["GET /login/2fa", "HEAD /login/2fa", "POST /login/2fa", "GET /login/enroll", "HEAD /login/enroll", "POST /login/enroll/totp", "POST /login/enroll/totp/confirm", "POST /login/enroll/keyword"];
+const HALF_ROUTES = ["GET /login/2fa", "HEAD /login/2fa", "POST /login/2fa", "GET /login/enroll", "HEAD /login/enroll", "POST /login/enroll/totp", "POST /login/enroll/totp/confirm", "POST /login/enroll/keyword",
+	// Backend methods' forced enrolment (src/web/routes/methods-enroll.tsx).
+	"GET /login/enroll/yubikey-otp", "HEAD /login/enroll/yubikey-otp", "POST /login/enroll/yubikey-otp", "GET /login/enroll/duo", "HEAD /login/enroll/duo", "POST /login/enroll/duo", "GET /login/enroll/radius", "HEAD /login/enroll/radius", "POST /login/enroll/radius", "POST /login/enroll/radius/confirm"];
 const DENIAL_LOCATIONS = new Set(["/login", "/login/2fa", "/account", "/account/password"]);
 
 const key = (route: RouteInfo) => `${route.method} ${route.url}`;

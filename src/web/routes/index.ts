@@ -10,6 +10,8 @@ import { adminRoutes } from "./admin.tsx";
 import { adminServersRoutes } from "./admin-servers.tsx";
 import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
+import { methodAdminRoutes } from "./methods-admin.tsx";
+import { methodEnrollRoutes } from "./methods-enroll.tsx";
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
 	loginRoutes,
@@ -18,6 +20,8 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	accountKeysRoutes,
 	adminRoutes,
 	adminServersRoutes,
+	methodEnrollRoutes,
+	methodAdminRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];
 

@@ -3,6 +3,7 @@ import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { FactorRecord } from "../../methods/method.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { ChallengeForm, KeywordSetupForm, MethodPicker, NoticeBox, TotpStartForm, type Notice } from "./login.tsx";
+import { hasMethodEnrollLinks, MethodEnrollLinks } from "./method-links.tsx";
 
 export interface AccountView {
 	readonly factors: readonly FactorRecord[];
@@ -82,7 +83,7 @@ export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: Acc
 				)}
 			</section>
 
-			{canAddTotp || canAddKeyword ? (
+			{canAddTotp || canAddKeyword || hasMethodEnrollLinks(view.enrollable) ? (
 				<section class="card" aria-labelledby="add-heading">
 					<h2 id="add-heading">Add a second factor</h2>
 					<div class="grid">
@@ -99,6 +100,7 @@ export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: Acc
 							</div>
 						) : null}
 					</div>
+					<MethodEnrollLinks methods={view.enrollable} base="/account/factors" />
 				</section>
 			) : null}
 

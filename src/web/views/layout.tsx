@@ -80,6 +80,9 @@ export function Layout({ ctx, title, children, narrow }: { ctx: PageContext; tit
 										<NavLink ctx={ctx} href="/admin/settings">
 											Settings
 										</NavLink>
+										<NavLink ctx={ctx} href="/admin/methods">
+											Methods
+										</NavLink>
 										<NavLink ctx={ctx} href="/admin/audit">
 											Audit log
 										</NavLink>

@@ -4,6 +4,7 @@
  */
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import { Alert, CsrfField, Field, Layout, type PageContext } from "./layout.tsx";
+import { MethodEnrollLinks, WEB_ENROLLABLE } from "./method-links.tsx";
 
 export type Notice = { readonly kind: "error" | "info" | "success" | "warning"; readonly text: string } | null;
 
@@ -163,7 +164,8 @@ export function EnrollChoosePage(props: { ctx: PageContext; explanation: string;
 					</section>
 				) : null}
 			</div>
-			{props.methods.filter((method) => method !== "totp" && method !== "access-keyword").length > 0 ? (
+			<MethodEnrollLinks methods={props.methods} base="/login/enroll" />
+			{props.methods.filter((method) => method !== "totp" && method !== "access-keyword" && !(WEB_ENROLLABLE as readonly string[]).includes(method)).length > 0 ? (
 				<p class="hint">Other methods allowed for you cannot be set up in this console yet.</p>
 			) : null}
 		</Layout>

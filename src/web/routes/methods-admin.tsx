@@ -1,0 +1,330 @@
+/**
+ * /admin/methods: settings of the backend methods (YubiKey validation, Duo, RADIUS), "test
+ * connection", and removing settings. Every change goes through MethodAdmin (validation, sealed
+ * secrets, audit "method.settings-changed"); its refusals become a visible form error, never a
+ * 500. Secrets are never rendered: a secret field left empty keeps the stored secret. Changes need
+ * a fresh step-up like the other admin settings (security.md I8).
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { isPortcullisError } from "../../core/errors.ts";
+import type { Actor } from "../../flows/admin-service.ts";
+import { CONFIGURABLE_METHODS, type ConfigurableMethod, type RedactedSettings } from "../../methods/method-settings.ts";
+import { createMethodAdmin, type ConnectionTestResult, type MethodSettingsView } from "../../methods/method-admin.ts";
+import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
+import { checkbox, str, type FormSchema } from "../forms.ts";
+import { getRoute, postRoute } from "../route-kit.ts";
+import { Alert, CsrfField, Field, Layout, type PageContext } from "../views/layout.tsx";
+import { NoticeBox, type Notice } from "../views/login.tsx";
+
+const MAX_RADIUS_ROWS = 5;
+
+const DONE: Record<string, string> = { saved: "Saved.", cleared: "The settings were removed." };
+
+type Cloud = Extract<RedactedSettings, { mode: "cloud" }>;
+type DuoView = Extract<RedactedSettings, { integrationKey: string }>;
+type RadiusView = Extract<RedactedSettings, { servers: readonly unknown[] }>;
+
+// ---------------------------------------------------------------------------------------------
+// Forms
+// ---------------------------------------------------------------------------------------------
+
+const YUBIKEY_FORM = { mode: str(16), urls: str(2600), clientId: str(64), apiKey: str(256), timeoutMs: str(9), caPem: str(12_000), clearCa: checkbox } as const satisfies FormSchema;
+const DUO_FORM = { apiHost: str(260), integrationKey: str(64), secretKey: str(256), honourDuoBypass: checkbox, timeoutMs: str(9), caPem: str(12_000), clearCa: checkbox } as const satisfies FormSchema;
+const RADIUS_FORM: FormSchema = {
+	timeoutMs: str(9),
+	retries: str(2),
+	nasIdentifier: str(253),
+	...Object.fromEntries(
+		Array.from({ length: MAX_RADIUS_ROWS }, (_, index) => index + 1).flatMap((row) => [
+			[`host_${row}`, str(253)],
+			[`port_${row}`, str(5)],
+			[`secret_${row}`, str(256)],
+			[`legacy_${row}`, checkbox],
+		]),
+	),
+};
+
+const blankToUndefined = (value: string | undefined): string | undefined => (value === undefined || value.trim() === "" ? undefined : value);
+
+/** Form → MethodAdmin input. Empty secret or CA fields mean "keep"; the CA checkbox removes it. */
+function yubikeyInput(form: Record<string, string | boolean | undefined>): unknown {
+	if (form.mode === "offline") return { mode: "offline" };
+	const urls = String(form.urls ?? "")
+		.split(/\r?\n/)
+		.map((line) => line.trim())
+		.filter((line) => line.length > 0);
+	return {
+		mode: form.mode ?? "",
+		urls,
+		clientId: form.clientId ?? "",
+		apiKey: blankToUndefined(form.apiKey as string | undefined),
+		timeoutMs: blankToUndefined(form.timeoutMs as string | undefined),
+		caPem: form.clearCa === true ? "" : blankToUndefined(form.caPem as string | undefined),
+	};
+}
+
+function duoInput(form: Record<string, string | boolean | undefined>): unknown {
+	return {
+		apiHost: form.apiHost ?? "",
+		integrationKey: form.integrationKey ?? "",
+		secretKey: blankToUndefined(form.secretKey as string | undefined),
+		honourDuoBypass: form.honourDuoBypass === true,
+		timeoutMs: blankToUndefined(form.timeoutMs as string | undefined),
+		caPem: form.clearCa === true ? "" : blankToUndefined(form.caPem as string | undefined),
+	};
+}
+
+function radiusInput(form: Record<string, string | boolean | undefined>): unknown {
+	const servers = [];
+	for (let row = 1; row <= MAX_RADIUS_ROWS; row++) {
+		const host = blankToUndefined(form[`host_${row}`] as string | undefined);
+		if (host === undefined) continue;
+		servers.push({
+			host,
+			port: blankToUndefined(form[`port_${row}`] as string | undefined),
+			secret: blankToUndefined(form[`secret_${row}`] as string | undefined),
+			legacyNoMessageAuthenticator: form[`legacy_${row}`] === true,
+		});
+	}
+	return {
+		servers,
+		timeoutMs: blankToUndefined(form.timeoutMs as string | undefined),
+		retries: blankToUndefined(form.retries as string | undefined),
+		nasIdentifier: blankToUndefined(form.nasIdentifier as string | undefined),
+	};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------------------
+
+function TextArea({ id, name, label, hint, value, rows }: { id: string; name: string; label: string; hint?: string; value?: string; rows: number }) {
+	const hintId = hint ? `${id}-hint` : undefined;
+	return (
+		<div class="field">
+			<label for={id}>{label}</label>
+			{hint ? (
+				<p class="hint" id={hintId}>
+					{hint}
+				</p>
+			) : null}
+			<textarea id={id} name={name} rows={rows} cols={60} aria-describedby={hintId}>
+				{value ?? ""}
+			</textarea>
+		</div>
+	);
+}
+
+function SecretHint(set: boolean, what: string): string {
+	return set ? `A ${what} is stored (never shown). Leave empty to keep it.` : `Required. Stored encrypted; never shown again.`;
+}
+
+function CaFields({ prefix, set }: { prefix: string; set: boolean }) {
+	return (
+		<>
+			<TextArea id={`${prefix}-ca`} name="caPem" label="Private CA certificate (optional, PEM)" hint={set ? "A private CA is stored and replaces the system roots for this method. Leave empty to keep it." : "Only for a server whose certificate is not from a public CA. Replaces the system roots for this method."} rows={3} />
+			{set ? (
+				<div class="check">
+					<input type="checkbox" id={`${prefix}-clear-ca`} name="clearCa" />
+					<label for={`${prefix}-clear-ca`}>Remove the private CA (use the system roots again)</label>
+				</div>
+			) : null}
+		</>
+	);
+}
+
+function TestResult({ result }: { result: ConnectionTestResult | null }) {
+	if (result === null) return null;
+	return (
+		<div role="status" class="test-result">
+			<Alert kind={result.ok ? "success" : "error"}>{result.ok ? "Connection test passed." : "Connection test failed."}</Alert>
+			<ul>
+				{result.checks.map((check) => (
+					<li>
+						<span class={check.ok ? "tag tag-good" : "tag tag-bad"}>{check.ok ? "ok" : "problem"}</span> <strong>{check.target}</strong>: {check.message}
+					</li>
+				))}
+			</ul>
+		</div>
+	);
+}
+
+function YubikeyForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView }) {
+	const cloud = view.settings !== null && "mode" in view.settings && view.settings.mode === "cloud" ? (view.settings as Cloud) : null;
+	const offline = view.settings !== null && "mode" in view.settings && view.settings.mode === "offline";
+	return (
+		<form method="post" action="/admin/methods/yubikey-otp" class="stack" autocomplete="off">
+			<CsrfField ctx={ctx} />
+			<div class="field">
+				<label for="yk-mode">Validation</label>
+				<p class="hint" id="yk-mode-hint">
+					Cloud: a YubiCloud-compatible validation server checks each OTP (signed requests and answers). Offline: each key's AES secret is entered at enrolment and Portcullis checks OTPs itself.
+				</p>
+				<select id="yk-mode" name="mode" aria-describedby="yk-mode-hint">
+					<option value="cloud" selected={!offline}>
+						Validation server (YubiCloud or self-hosted)
+					</option>
+					<option value="offline" selected={offline}>
+						Offline (AES secret per key)
+					</option>
+				</select>
+			</div>
+			<TextArea id="yk-urls" name="urls" label="Validation URLs (cloud mode; one per line, tried in order)" hint="For YubiCloud: https://api.yubico.com/wsapi/2.0/verify. Plain http:// only to a server on this host." value={cloud?.urls.join("\n") ?? ""} rows={2} />
+			<Field id="yk-client" name="clientId" label="Client id (cloud mode)" value={cloud?.clientId ?? ""} maxLength={64} autocomplete="off" />
+			<Field id="yk-key" name="apiKey" label="API key (cloud mode, base64)" type="password" hint={SecretHint(cloud?.apiKeySet === true, "key")} maxLength={256} autocomplete="off" />
+			<Field id="yk-timeout" name="timeoutMs" label="Timeout per server (ms)" value={cloud ? String(cloud.timeoutMs) : ""} hint="Default 5000." maxLength={9} inputMode="numeric" />
+			<CaFields prefix="yk" set={cloud?.caPemSet === true} />
+			<button type="submit" class="primary">
+				Save YubiKey settings
+			</button>
+		</form>
+	);
+}
+
+function DuoForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView }) {
+	const duo = view.settings !== null && "integrationKey" in view.settings ? (view.settings as DuoView) : null;
+	return (
+		<form method="post" action="/admin/methods/duo" class="stack" autocomplete="off">
+			<CsrfField ctx={ctx} />
+			<p class="hint">From the Duo Admin Panel: Applications → Protect an Application → "Auth API".</p>
+			<Field id="duo-host" name="apiHost" label="API hostname" value={duo?.apiHost ?? ""} hint="For example api-xxxxxxxx.duosecurity.com (no https://)." maxLength={260} autocomplete="off" />
+			<Field id="duo-ikey" name="integrationKey" label="Integration key" value={duo?.integrationKey ?? ""} maxLength={64} autocomplete="off" />
+			<Field id="duo-skey" name="secretKey" label="Secret key" type="password" hint={SecretHint(duo?.secretKeySet === true, "secret key")} maxLength={256} autocomplete="off" />
+			<div class="check">
+				<input type="checkbox" id="duo-bypass" name="honourDuoBypass" checked={duo?.honourDuoBypass === true} />
+				<label for="duo-bypass">
+					Honour Duo bypass
+					<span class="hint-block">Off by default. When on, users whom Duo lets through without a device ("bypass" status) pass the second factor. Every such login is audited.</span>
+				</label>
+			</div>
+			<Field id="duo-timeout" name="timeoutMs" label="Timeout per request (ms)" value={duo ? String(duo.timeoutMs) : ""} hint="Default 10000. A push waits up to 60 s for the user." maxLength={9} inputMode="numeric" />
+			<CaFields prefix="duo" set={duo?.caPemSet === true} />
+			<button type="submit" class="primary">
+				Save Duo settings
+			</button>
+		</form>
+	);
+}
+
+function RadiusForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView }) {
+	const radius = view.settings !== null && "servers" in view.settings ? (view.settings as RadiusView) : null;
+	const rows = Array.from({ length: MAX_RADIUS_ROWS }, (_, index) => radius?.servers[index] ?? null);
+	return (
+		<form method="post" action="/admin/methods/radius" class="stack" autocomplete="off">
+			<CsrfField ctx={ctx} />
+			<p class="hint">Servers are tried in order. Every request carries Message-Authenticator and every reply must carry a valid one (BlastRADIUS, CVE-2024-3596), unless a server is marked legacy. Shared secrets: at least 16 random characters.</p>
+			{rows.map((server, index) => {
+				const row = index + 1;
+				return (
+					<fieldset>
+						<legend>Server {row}</legend>
+						<Field id={`radius-host-${row}`} name={`host_${row}`} label="Host" value={server?.host ?? ""} hint={row === 1 ? "Leave a row empty to not use it." : undefined} maxLength={253} autocomplete="off" />
+						<Field id={`radius-port-${row}`} name={`port_${row}`} label="Port" value={server ? String(server.port) : ""} hint="Default 1812." maxLength={5} inputMode="numeric" />
+						<Field id={`radius-secret-${row}`} name={`secret_${row}`} label="Shared secret" type="password" hint={server ? SecretHint(server.secretSet, "secret") : "Required for a new server."} maxLength={256} autocomplete="off" />
+						<div class="check">
+							<input type="checkbox" id={`radius-legacy-${row}`} name={`legacy_${row}`} checked={server?.legacyNoMessageAuthenticator === true} />
+							<label for={`radius-legacy-${row}`}>
+								Legacy server: accept replies without Message-Authenticator
+								<span class="hint-block">A downgrade (BlastRADIUS): only for a server that cannot be upgraded yet. Every unsigned reply is audited.</span>
+							</label>
+						</div>
+					</fieldset>
+				);
+			})}
+			<Field id="radius-timeout" name="timeoutMs" label="Timeout per transmission (ms)" value={radius ? String(radius.timeoutMs) : ""} hint="Default 2000." maxLength={9} inputMode="numeric" />
+			<Field id="radius-retries" name="retries" label="Retransmissions per server" value={radius ? String(radius.retries) : ""} hint="Default 2." maxLength={2} inputMode="numeric" />
+			<Field id="radius-nas" name="nasIdentifier" label="NAS-Identifier" value={radius?.nasIdentifier ?? ""} hint="Default portcullis." maxLength={253} autocomplete="off" />
+			<button type="submit" class="primary">
+				Save RADIUS settings
+			</button>
+		</form>
+	);
+}
+
+export function AdminMethodsPage({ ctx, views, notice, tested }: { ctx: PageContext; views: readonly MethodSettingsView[]; notice: Notice; tested: ConnectionTestResult | null }) {
+	return (
+		<Layout ctx={ctx} title="Methods">
+			<NoticeBox notice={notice} />
+			<p class="why">
+				YubiKey, Duo and RADIUS check second factors against a server. Configure them here, then enable them under <a href="/admin/settings">Settings</a>. Users can then set them up on their account page. Authenticator apps, access keywords and recovery codes need no settings.
+			</p>
+			{views.map((view) => (
+				<section class="card stack" aria-labelledby={`method-${view.method}`} id={`settings-${view.method}`}>
+					<h2 id={`method-${view.method}`}>
+						{view.label} <span class={view.configured ? "tag tag-good" : "tag"}>{view.configured ? "configured" : "not configured"}</span>{" "}
+						<span class={view.enabled ? "tag tag-good" : "tag"}>{view.enabled ? "enabled" : "disabled"}</span>
+					</h2>
+					{view.problem !== null ? <Alert kind="error">{view.problem}</Alert> : null}
+					{view.downgrades.map((text) => (
+						<Alert kind="warning">{text}</Alert>
+					))}
+					{tested !== null && tested.method === view.method ? <TestResult result={tested} /> : null}
+					{view.method === "yubikey-otp" ? <YubikeyForm ctx={ctx} view={view} /> : view.method === "duo" ? <DuoForm ctx={ctx} view={view} /> : <RadiusForm ctx={ctx} view={view} />}
+					{view.configured ? (
+						<div class="button-row">
+							<form method="post" action={`/admin/methods/${view.method}/test`} class="inline">
+								<CsrfField ctx={ctx} />
+								<button type="submit">Test connection</button>
+							</form>
+							<form method="post" action={`/admin/methods/${view.method}/clear`} class="inline">
+								<CsrfField ctx={ctx} />
+								<button type="submit" class="danger">
+									Remove settings
+								</button>
+							</form>
+						</div>
+					) : null}
+				</section>
+			))}
+		</Layout>
+	);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------
+
+export const methodAdminRoutes: RouteModule = (server, web) => {
+	const { app } = web;
+	const admin = createMethodAdmin(app);
+	const change = { access: "admin" as const, stepUp: true, stepUpReturn: "/admin/methods" };
+
+	function actor(request: FastifyRequest): Actor {
+		return { name: request.web.user?.username ?? "unknown", channel: "web", source: request.ip };
+	}
+
+	async function page(request: FastifyRequest, reply: FastifyReply, notice: Notice, status = 200, tested: ConnectionTestResult | null = null): Promise<FastifyReply> {
+		return sendPage(reply, status, <AdminMethodsPage ctx={pageContext(request)} views={await admin.list()} notice={notice} tested={tested} />);
+	}
+
+	/** MethodAdmin refusals (invalid settings, policy) are shown on the page; anything else is a bug (500). */
+	async function attempt(request: FastifyRequest, reply: FastifyReply, action: () => Promise<void>, done: string): Promise<FastifyReply> {
+		try {
+			await action();
+		} catch (error) {
+			if (isPortcullisError(error, "ERR_INPUT") || isPortcullisError(error, "ERR_POLICY_INVALID")) return page(request, reply, { kind: "error", text: error.message }, 400);
+			throw error;
+		}
+		return seeOther(reply, `/admin/methods?m=${done}`);
+	}
+
+	getRoute(server, "/admin/methods", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) =>
+		page(request, reply, query.m !== undefined && DONE[query.m] ? { kind: "success", text: DONE[query.m] as string } : null),
+	);
+
+	postRoute(server, "/admin/methods/yubikey-otp", { ...change, fields: YUBIKEY_FORM }, async (request, reply, form) =>
+		attempt(request, reply, async () => void (await admin.update(actor(request), "yubikey-otp", yubikeyInput(form))), "saved"),
+	);
+	postRoute(server, "/admin/methods/duo", { ...change, fields: DUO_FORM }, async (request, reply, form) =>
+		attempt(request, reply, async () => void (await admin.update(actor(request), "duo", duoInput(form))), "saved"),
+	);
+	postRoute(server, "/admin/methods/radius", { ...change, fields: RADIUS_FORM }, async (request, reply, form) =>
+		attempt(request, reply, async () => void (await admin.update(actor(request), "radius", radiusInput(form as Record<string, string | boolean | undefined>))), "saved"),
+	);
+
+	for (const method of CONFIGURABLE_METHODS as readonly ConfigurableMethod[]) {
+		// Testing changes nothing (it is audited): no step-up needed.
+		postRoute(server, `/admin/methods/${method}/test`, { access: "admin", fields: {} }, async (request, reply) => page(request, reply, null, 200, await admin.testConnection(actor(request), method)));
+		postRoute(server, `/admin/methods/${method}/clear`, { ...change, fields: {} }, async (request, reply) => attempt(request, reply, () => admin.clear(actor(request), method), "cleared"));
+	}
+};
