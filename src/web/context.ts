@@ -65,6 +65,8 @@ export interface RouteInfo {
 	readonly stepUp: boolean;
 	readonly form: FormSchema | undefined;
 	readonly query: FormSchema | undefined;
+	/** The route's body limit in bytes (forms must fit in it). */
+	readonly bodyLimit: number;
 }
 
 export interface WebContext {

@@ -13,6 +13,8 @@ export interface RouteOptions<S extends FormSchema> {
 	readonly stepUp?: boolean;
 	readonly stepUpReturn?: string;
 	readonly skipLivePolicy?: boolean;
+	/** POST only: a larger body limit for a form with a big field (the default is BODY_LIMIT, 16 KiB). */
+	readonly bodyLimit?: number;
 	readonly fields: S;
 }
 
@@ -27,7 +29,10 @@ export function getRoute<S extends FormSchema>(server: FastifyInstance, url: str
 export function postRoute<S extends FormSchema>(server: FastifyInstance, url: string, options: RouteOptions<S>, handler: Handler<S>): void {
 	server.post(
 		url,
-		{ config: { access: options.access, stepUp: options.stepUp, stepUpReturn: options.stepUpReturn, skipLivePolicy: options.skipLivePolicy, form: options.fields } },
+		{
+			...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
+			config: { access: options.access, stepUp: options.stepUp, stepUpReturn: options.stepUpReturn, skipLivePolicy: options.skipLivePolicy, form: options.fields },
+		},
 		async (request, reply) => handler(request, reply, parseFields(request.body, options.fields, [CSRF_FIELD])),
 	);
 }

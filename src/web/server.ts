@@ -86,7 +86,7 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 			throw new Error(`web route ${String(route.method)} ${route.url} has no access class (config.access); every route must declare one`);
 		}
 		for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
-			web.routes.push({ method, url: route.url, access, stepUp: route.config?.stepUp === true, form: route.config?.form, query: route.config?.query });
+			web.routes.push({ method, url: route.url, access, stepUp: route.config?.stepUp === true, form: route.config?.form, query: route.config?.query, bodyLimit: route.bodyLimit ?? BODY_LIMIT });
 		}
 	});
 
@@ -122,6 +122,8 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 			const refused = checkCsrf(web, request);
 			if (refused !== null) {
 				request.log.warn({ reason: refused }, "csrf check failed");
+				// Names the refusal, so a handler's own 403 is never mistaken for a CSRF refusal (and vice versa).
+				reply.header("x-csrf-refused", refused);
 				await web.app.stores.audit
 					.write({ event: "web.csrf-refused", outcome: "failure", userId: request.web.user?.id ?? null, username: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { route: request.routeOptions.url ?? null, reason: refused } })
 					.catch(() => undefined);

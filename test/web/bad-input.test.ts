@@ -44,8 +44,14 @@ describe("bad input on every form and query", () => {
 	});
 	after(async () => w.close());
 
-	test("every POST route declares its form", () => {
-		for (const route of posts) assert.ok(route.form !== undefined, `${route.url} has no form schema`);
+	test("every POST route declares its form, and every declared field fits in the route's body limit", () => {
+		for (const route of posts) {
+			assert.ok(route.form !== undefined, `${route.url} has no form schema`);
+			for (const [name, spec] of Object.entries(route.form ?? {})) {
+				// Room for the CSRF token, the other fields and URL-encoding; otherwise raise the route's bodyLimit.
+				if (spec.kind === "string") assert.ok(spec.max + 1024 <= route.bodyLimit, `${route.url}: field ${name} (max ${spec.max}) cannot fit in the ${route.bodyLimit}-byte body limit; pass bodyLimit to postRoute`);
+			}
+		}
 	});
 
 	test("duplicated, oversized, missing and unknown form fields → 400", async () => {
@@ -101,7 +107,7 @@ describe("bad input on every form and query", () => {
 		for (const route of posts) {
 			const browser = await fixture.mint(kindFor(route));
 			const url = concreteUrl(route);
-			const huge = await browser.post(url, { field: "a".repeat(20_000) });
+			const huge = await browser.post(url, { field: "a".repeat(route.bodyLimit + 1000) });
 			assert.equal(huge.statusCode, 413, `${url} huge: ${huge.statusCode}`);
 			assert.doesNotMatch(huge.body, /Error:|node_modules/);
 			const text = await browser.post(url, {}, { raw: "hello", contentType: "text/plain" });
