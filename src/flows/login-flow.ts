@@ -486,7 +486,11 @@ export class LoginFlow {
 		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) return "revoked";
 		const decision = await decideForUser(this.deps, user, input.channel);
 		if (decision.kind === "not-required") return "ok";
-		if (decision.kind === "challenge" && input.secondFactorMethod !== null && (decision.methods as readonly string[]).includes(input.secondFactorMethod)) return "ok";
+		if (decision.kind === "challenge" && input.secondFactorMethod !== null) {
+			if ((decision.methods as readonly string[]).includes(input.secondFactorMethod)) return "ok";
+			// A session proven with the user's last recovery code stays valid: the code is spent, not disallowed.
+			if (input.secondFactorMethod === "recovery-code" && decision.methods.length > 0) return "ok";
+		}
 		return "step-up";
 	}
 

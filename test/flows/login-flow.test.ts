@@ -131,3 +131,23 @@ describe(`login flow (${engine})`, () => {
 		assert.equal(wrong.kind, "invalid");
 	});
 });
+
+describe("live session check", () => {
+	test("a session proven with the last recovery code is not stepped up; one with a disallowed method is", async () => {
+		const t = await createTestApp();
+		try {
+			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "rita", password: PASSWORD, isAdmin: false, groups: [] });
+			await enrolTotp(t, user.id);
+			const row = (await t.app.stores.users.findById(user.id))!;
+			const check = (method: string | null) => t.app.login.checkSession({ userId: user.id, sessionEpoch: row.session_epoch, secondFactorMethod: method, channel: "web" });
+			assert.equal(await check("recovery-code"), "ok");
+			assert.equal(await check("totp"), "ok");
+			assert.equal(await check(null), "step-up");
+			assert.equal(await check("access-keyword"), "step-up");
+			await t.app.admin.setDisabled(ADMIN_ACTOR, "rita", true);
+			assert.equal(await check("totp"), "revoked");
+		} finally {
+			await t.cleanup();
+		}
+	});
+});
