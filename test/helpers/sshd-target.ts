@@ -120,7 +120,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 
 	for (let attempt = 0; attempt < 5; attempt++) {
 		const port = await freeTcpPort();
+		// sshd takes the FIRST value of a keyword: the caller's lines go first so they override ours.
 		const config = [
+			...(options.extraConfig ?? []),
 			"ListenAddress 127.0.0.1",
 			`Port ${port}`,
 			`HostKey ${hostKeyFile}`,
@@ -140,7 +142,6 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 			"MaxStartups 1000:30:2000",
 			"MaxSessions 100",
 			`LogLevel ${options.logLevel ?? "ERROR"}`,
-			...(options.extraConfig ?? []),
 		].join("\n");
 		const configFile = join(dir, "sshd_config");
 		await writeFile(configFile, config + "\n");
@@ -152,6 +153,16 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 			if (log.length > 1_000_000) log = log.slice(-500_000);
 		});
 		const exited = new Promise<void>((resolveExit) => child.once("exit", () => resolveExit()));
+		// If the test process ends without stop() (crash, timeout), take the sshd group with it.
+		const onExit = () => {
+			try {
+				process.kill(-child.pid!, "SIGKILL");
+			} catch {
+				// already gone
+			}
+		};
+		process.once("exit", onExit);
+		child.once("exit", () => process.off("exit", onExit));
 		const ready = await Promise.race([waitForBanner(port, 10_000), exited.then(() => false)]);
 		if (!ready) {
 			try {
