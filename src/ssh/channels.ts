@@ -220,7 +220,16 @@ async function openTarget(conn: Conn, server: ServerRow, state: SessionState, co
 }
 
 /** One visit to a target: audit start/end around the relay. */
-async function visitTarget(conn: Conn, down: ssh2.ServerChannel, state: SessionState, server: ServerRow, command: string | null, mode: "menu" | "command", recorder: SessionRecorder | null): Promise<{ ok: true; end: RelayEnd } | { ok: false; message: string }> {
+async function visitTarget(
+	conn: Conn,
+	down: ssh2.ServerChannel,
+	state: SessionState,
+	server: ServerRow,
+	command: string | null,
+	mode: "menu" | "command",
+	recorder: SessionRecorder | null,
+	typedAhead: Buffer | null = null,
+): Promise<{ ok: true; end: RelayEnd } | { ok: false; message: string }> {
 	const opened = await openTarget(conn, server, state, command);
 	if (!opened.ok) {
 		await refused(conn, "ssh.target-failed", { server: server.name, reason: opened.message.slice(0, 200) });
@@ -234,7 +243,11 @@ async function visitTarget(conn: Conn, down: ssh2.ServerChannel, state: SessionS
 		outcome: "success",
 		detail: { server: server.name, host: server.host, port: server.port, loginUser: opened.loginUser, mode, command: command?.slice(0, 200) ?? null, pty: state.pty !== null, recording: recorder?.id ?? null, connection: conn.session.connectionId },
 	});
-	const active = relay(down, opened.channel, { endDownstream: mode === "command", ...(recorder ? { onOutput: (data: Buffer) => recorder.output(data) } : {}) });
+	const active = relay(down, opened.channel, {
+		endDownstream: mode === "command",
+		...(recorder ? { onOutput: (data: Buffer) => recorder.output(data) } : {}),
+		...(typedAhead ? { initialInput: typedAhead } : {}),
+	});
 	state.active = active;
 	conn.relays.add(active);
 	state.onResize = (pty) => {
@@ -357,13 +370,15 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		if (action.kind === "quit") return quit("Bye.");
 		const chosen = await servers.findForUser(session.userId, action.entry.name);
 		if (chosen === undefined) {
+			menu.takeRest();
 			menu.setEntries(await servers.listForUser(session.userId));
 			menu.setMessage(`${action.entry.name} is no longer available to you.`);
 			menu.render();
 			continue;
 		}
 		write(`\x1b[H\x1b[2J${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
-		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder);
+		const typedAhead = Buffer.from(menu.takeRest(), "utf8");
+		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder, typedAhead);
 		if (conn.closed || down.destroyed) return void recorder.finish();
 		if (downEnded) return quit(`Connection to ${chosen.name} closed.`);
 		// Leave whatever state the target left the terminal in: main screen, visible cursor, plain text.

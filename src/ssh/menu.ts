@@ -47,6 +47,7 @@ export class Menu<T extends MenuEntry> {
 	#rows: number;
 	#pending = "";
 	#message = "";
+	#rest = "";
 
 	constructor(
 		private readonly options: { username: string; cols: number; rows: number; write: (text: string) => void },
@@ -59,6 +60,13 @@ export class Menu<T extends MenuEntry> {
 
 	get filter(): string {
 		return this.#filter;
+	}
+
+	/** Input that followed the Enter that chose a server (typed ahead): it belongs to the target. */
+	takeRest(): string {
+		const rest = this.#rest;
+		this.#rest = "";
+		return rest;
 	}
 
 	/** Back from a target: start from a clean filter at the top. */
@@ -173,7 +181,10 @@ export class Menu<T extends MenuEntry> {
 			if (char === "\r" || char === "\n") {
 				if (char === "\r" && text.startsWith("\n")) text = text.slice(1);
 				const chosen = this.#choose();
-				if (chosen) return { kind: "choose", entry: chosen };
+				if (chosen) {
+					this.#rest = text;
+					return { kind: "choose", entry: chosen };
+				}
 				this.#message = this.#entries.length === 0 ? "" : "Nothing to connect to: change the filter.";
 				changed = true;
 			} else if (code === 0x04) {

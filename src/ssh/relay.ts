@@ -29,6 +29,8 @@ export interface RelayOptions {
 	onOutput?: (data: Buffer) => void;
 	/** Exec mode: pass the exit status on and end the downstream channel when the target ends. */
 	endDownstream: boolean;
+	/** Bytes the user typed ahead (after choosing the server in the menu): sent first. */
+	initialInput?: Buffer;
 }
 
 export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options: RelayOptions): Relay {
@@ -77,6 +79,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		if (typeof exitSignal === "string") signal = exitSignal;
 	};
 
+	if (options.initialInput && options.initialInput.length > 0) up.write(options.initialInput);
 	down.on("data", onDownData);
 	down.once("end", onDownEnd);
 	up.on("data", onUpData);

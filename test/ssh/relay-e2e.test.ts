@@ -149,6 +149,16 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		}
 	});
 
+	test("menu without a PTY (`ssh -T gw`, scripted): the choice and the typed-ahead commands reach the target", async () => {
+		const result = await ssh(["-T"], { input: "prim\necho no-pty-$((5*5))\nexit 3\n" });
+		assert.equal(result.code, 0, result.stderr);
+		const output = result.stdout.toString();
+		assert.match(output, /servers for alice/);
+		assert.match(output, /no-pty-25/);
+		assert.match(output, /Connection to db1 closed/);
+		assert.doesNotMatch(output, /\r\n/, "no terminal line endings without a terminal");
+	});
+
 	test("recording: the menu session is a valid asciicast v2 file holding the command output, not the input", async () => {
 		const recordings = await eventually(async () => {
 			const rows = await serverService(t.app).store.listRecordings();

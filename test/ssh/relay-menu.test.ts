@@ -84,6 +84,13 @@ describe("menu", () => {
 		assert.deepEqual(menu().m.input("\x04"), { kind: "quit" });
 	});
 
+	test("what was typed after the choosing Enter is kept for the target", () => {
+		const { m } = menu();
+		assert.deepEqual(m.input("web\r\nuname -s\nexit\n"), { kind: "choose", entry: ENTRIES[2] });
+		assert.equal(m.takeRest(), "uname -s\nexit\n");
+		assert.equal(m.takeRest(), "");
+	});
+
 	test("an escape sequence split across reads is reassembled", () => {
 		const { m } = menu();
 		assert.equal(m.input("\x1b["), null);
