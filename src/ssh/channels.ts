@@ -3,7 +3,7 @@
  * once per connection, right after USERAUTH_SUCCESS; nothing here re-decides authentication
  * (product.md Decision 1), it only decides *where* an authenticated user may go.
  *
- * What a user can do (docs/ssh.md has the user-facing version):
+ * What a user can do (docs/ssh-relay.md has the user-facing version):
  * - `ssh alice@gw` (shell, with or without a PTY): the server menu (menu.ts); choosing a server
  *   opens a shell on it through the gateway; leaving it returns to the menu; `q` quits.
  * - `ssh -t alice@gw db1`: exec "db1" = straight to db1's shell (with the client's PTY, if any).

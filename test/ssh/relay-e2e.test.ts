@@ -372,7 +372,7 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		await t.app.admin.createUser(ADMIN_ACTOR, { username: "dave", password: PASSWORD, isAdmin: false, groups: ["ops"] });
 		// With a PTY, the target's sshd hangs up the terminal when the gateway closes the channel.
 		// (Without one, sshd can only pass the SIGTERM the gateway sends, and refuses that for root
-		// logins: "session signalling requires privilege separation"; see docs/ssh.md.)
+		// logins: "session signalling requires privilege separation"; see docs/ssh-relay.md.)
 		const running = ssh(["-tt", "db1", "--", "sleep 47"], { user: "dave" });
 		await eventually(async () => (await audit("ssh.session-start")).some((row) => row.username === "dave"), "dave's session to start");
 		await t.app.admin.setDisabled(ADMIN_ACTOR, "dave", true);
