@@ -47,7 +47,8 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenDatabase
 		pool.on("error", () => undefined);
 		db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 	}
-	const migrator = new Migrator({ db, provider: migrationProvider(target.kind) });
+	// Feature migrations are independent of each other, so a database that met them in another order is fine.
+	const migrator = new Migrator({ db, provider: migrationProvider(target.kind), allowUnorderedMigrations: true });
 	const { error } = await migrator.migrateToLatest();
 	if (error !== undefined) {
 		await db.destroy();
