@@ -1,5 +1,5 @@
 /**
- * `portcullis serve`: one process with the web console (and, once wired, the SSH gateway).
+ * `portcullis serve`: one process with the web console and the SSH gateway.
  * On the very first start it creates the initial admin `admin` and prints its one-time password
  * once (product.md "Runs as"); the password must be changed at first login.
  */
@@ -77,6 +77,7 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 	const config = await cliConfig(options, { ...(options.http !== undefined ? { http: options.http } : {}), ...(options.ssh !== undefined ? { ssh: options.ssh } : {}) });
 	const app = await createPortcullis(config);
 	const closers: (() => Promise<unknown>)[] = [];
+	let failure: { error: unknown } | undefined;
 	try {
 		const password = await initialAdmin(app);
 		// Printed before listening: if listening fails, the password must not be lost.
@@ -96,9 +97,18 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 
 		const signal = await stopped;
 		println(io.stdout, `Portcullis stopping (${signal})`);
-	} finally {
-		// Reverse order: stop accepting connections before the database goes away.
-		for (const close of closers.reverse()) await close();
-		await app.close();
+	} catch (error) {
+		failure = { error };
 	}
+	// Reverse order: stop accepting connections before the database goes away. One failing closer
+	// must not keep the others (or the database) open; the first error is the one reported.
+	for (const close of closers.reverse()) {
+		try {
+			await close();
+		} catch (error) {
+			failure ??= { error };
+		}
+	}
+	await app.close();
+	if (failure !== undefined) throw failure.error;
 }
