@@ -118,6 +118,14 @@ export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: Acc
 				</form>
 			</section>
 
+			<section class="card" aria-labelledby="ssh-keys-heading">
+				<h2 id="ssh-keys-heading">SSH keys</h2>
+				<p>
+					Log in to the SSH gateway with a public key instead of your password (your second factor is still asked).{" "}
+					<a href="/account/ssh-keys">Manage your SSH keys</a>
+				</p>
+			</section>
+
 			<section class="card" aria-labelledby="password-heading">
 				<h2 id="password-heading">Password</h2>
 				<p>
