@@ -321,8 +321,13 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 	};
 	const menu = new Menu({ username: session.username, cols: state.pty?.cols ?? 80, rows: state.pty?.rows ?? 24, write }, await servers.listForUser(session.userId));
 	let downEnded = false;
+	let downClosed = false;
 	down.once("end", () => {
 		downEnded = true;
+	});
+	// The client may close this session channel and keep the connection (ControlMaster).
+	down.once("close", () => {
+		downClosed = true;
 	});
 
 	const quit = async (text: string) => {
@@ -365,7 +370,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 
 	menu.render();
 	for (;;) {
-		if (conn.closed) return void recorder.finish();
+		if (conn.closed || downClosed) return void recorder.finish();
 		const action = await loop();
 		if (action.kind === "quit") return quit("Bye.");
 		const chosen = await servers.findForUser(session.userId, action.entry.name);
@@ -379,7 +384,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		write(`\x1b[H\x1b[2J${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
 		const typedAhead = Buffer.from(menu.takeRest(), "utf8");
 		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder, typedAhead);
-		if (conn.closed || down.destroyed) return void recorder.finish();
+		if (conn.closed || downClosed) return void recorder.finish();
 		if (downEnded) return quit(`Connection to ${chosen.name} closed.`);
 		// Leave whatever state the target left the terminal in: main screen, visible cursor, plain text.
 		if (state.pty) write("\x1b[?1049l\x1b[?25h\x1b[0m");
