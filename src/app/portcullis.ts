@@ -16,6 +16,7 @@ import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
+import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";
 import { FactorStore } from "../storage/factor-store.ts";
@@ -92,7 +93,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		sessions: new SessionStore(db, clock, random),
 		audit: new AuditLog(db, clock),
 	};
-	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer });
+	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config) });
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
 	const lockout = {

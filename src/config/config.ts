@@ -97,6 +97,18 @@ export const configSchema = z
 			.object({ issuer: z.string().min(1).max(64).default("Portcullis") })
 			.strict()
 			.default({ issuer: "Portcullis" }),
+		/** WebAuthn relying party (W3C WebAuthn L2 §5.1.3/§7): resolved and checked by src/methods/webauthn/relying-party.ts. */
+		webauthn: z
+			.object({
+				/** RP ID: the console's host name or a registrable suffix of it. Empty: the host of http.public_url. */
+				rp_id: z.string().max(253).default(""),
+				/** The exact origin browsers report (scheme://host[:port]). Empty: the origin of http.public_url. */
+				origin: z.string().max(300).default(""),
+				/** Name the browser shows when a key is registered. */
+				rp_name: z.string().min(1).max(64).default("Portcullis"),
+			})
+			.strict()
+			.default({ rp_id: "", origin: "", rp_name: "Portcullis" }),
 	})
 	.strict();
 

@@ -50,7 +50,7 @@ export const METHOD_INFO: Readonly<Record<MethodId, MethodInfo>> = {
 };
 
 /** Methods implemented in this build. Enabling any other is refused by the settings service. */
-export const IMPLEMENTED_METHODS: readonly MethodId[] = ["totp", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"];
+export const IMPLEMENTED_METHODS: readonly MethodId[] = ["totp", "webauthn", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"];
 
 export function parseMethodList(text: string): MethodId[] | { invalid: string[] } {
 	const parts = text

@@ -2,6 +2,7 @@
  * Builds the method registry from the composition root. A new method (YubiKey, WebAuthn, Duo,
  * RADIUS) is one more entry here plus its folder; flows and adapters do not change.
  */
+import type { Kysely } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
@@ -9,6 +10,7 @@ import type { SecretBox } from "../crypto/secret-box.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
+import type { Database } from "../storage/schema.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import { createAccessKeywordMethod } from "./access-keyword/access-keyword-method.ts";
 import { createDuoMethod } from "./duo/duo-method.ts";
@@ -17,6 +19,8 @@ import { MethodSettingsStore } from "./method-settings.ts";
 import { createRadiusMethod } from "./radius/radius-method.ts";
 import { createRecoveryCodeMethod } from "./recovery-code/recovery-code-method.ts";
 import { createTotpMethod } from "./totp/totp-method.ts";
+import type { RelyingParty } from "./webauthn/relying-party.ts";
+import { createWebauthnMethod } from "./webauthn/webauthn-method.ts";
 import { createYubikeyOtpMethod } from "./yubikey-otp/yubikey-otp-method.ts";
 
 export interface RegistryDeps {
@@ -30,6 +34,9 @@ export interface RegistryDeps {
 	readonly settings: SettingsStore;
 	/** Where backend methods report security events (forged RADIUS replies, Duo bypass logins). */
 	readonly audit: AuditLog;
+	/** WebAuthn: its challenge and approval tables, and the relying party from config (or why it is unusable). */
+	readonly db: Kysely<Database>;
+	readonly webauthn: RelyingParty | { readonly problem: string; readonly consoleUrl: string };
 }
 
 export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
@@ -40,6 +47,7 @@ export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
 		createRecoveryCodeMethod({ codes: deps.recoveryCodes, random: deps.random }),
 		createYubikeyOtpMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock }),
 		createDuoMethod({ settings: methodSettings, factors: deps.factors, clock: deps.clock, onEvent: (event) => void deps.audit.write({ ...event, method: "duo" }).catch(() => undefined) }),
+		createWebauthnMethod({ db: deps.db, factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, audit: deps.audit, rp: deps.webauthn }),
 		createRadiusMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock, onEvent: (event) => void deps.audit.write({ ...event, method: "radius" }).catch(() => undefined) }),
 	];
 	return new Map<MethodId, SecondFactorMethod>(methods.map((method) => [method.id, method]));

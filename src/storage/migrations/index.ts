@@ -1,6 +1,7 @@
 import type { Migration } from "kysely";
 import { sshKeysMigration } from "./0002-ssh-keys.ts";
 import { serversMigration } from "./0003-servers.ts";
+import { webauthnMigration } from "./0004-webauthn.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -10,5 +11,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 	return {
 		"0002-ssh-keys": sshKeysMigration(dialect),
 		"0003-servers": serversMigration(dialect),
+		"0004-webauthn": webauthnMigration(dialect),
 	};
 }
