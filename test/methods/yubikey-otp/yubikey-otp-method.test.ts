@@ -15,7 +15,8 @@ async function enrolOffline(t: TestApp, userId: string, key: SimulatedYubikey) {
 	return t.app.enrollment.begin(userId, "yubikey-otp", "my key", { otp: key.otp(), aesKey: key.aesKeyHex, privateId: key.privateIdHex }, ENROL);
 }
 
-describe("YubiKey OTP, offline mode", () => {
+for (const engine of ["sqlite", "postgres"] as const)
+describe(`YubiKey OTP, offline mode (${engine})`, () => {
 	let t: TestApp;
 	const alice = simulatedYubikey();
 	const bob = simulatedYubikey();
@@ -23,7 +24,7 @@ describe("YubiKey OTP, offline mode", () => {
 	let bobId: string;
 
 	before(async () => {
-		t = await createTestApp();
+		t = await createTestApp({ engine });
 		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "yubikey-otp", { mode: "offline" });
 		await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "yubikey-otp", "recovery-code"] });
 		aliceId = await makeUser(t, "alice");
