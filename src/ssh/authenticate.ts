@@ -284,10 +284,13 @@ export class SshAuthenticator {
 		safeReject(ctx, SECOND_FACTOR_METHODS, true);
 	}
 
-	/** Methods answerable by typing into a keyboard-interactive prompt (browser approval is not built yet). */
+	/**
+	 * Methods answerable in a keyboard-interactive prompt: typed codes, pushes, and WebAuthn through
+	 * its browser approval (product.md Decision 6: the prompt prints a link, Enter completes).
+	 */
 	#promptable(method: MethodId): boolean {
 		const implementation = this.deps.app.methods.get(method);
-		return implementation !== undefined && implementation.interaction !== "browser" && METHOD_INFO[method].channels.includes("ssh");
+		return implementation !== undefined && METHOD_INFO[method].channels.includes("ssh");
 	}
 
 	async #keyboard(ctx: KeyboardAuthContext, isStale: () => boolean): Promise<void> {

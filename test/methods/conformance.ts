@@ -12,6 +12,8 @@ import { ADMIN_ACTOR, createTestApp, SSH, WEB, type TestApp } from "../helpers/t
 export interface ConformanceHarness {
 	readonly method: MethodId;
 	readonly channels: readonly ("web" | "ssh")[];
+	/** Configuration overrides for the test app (WebAuthn needs a console reached by name, not by IP). */
+	readonly config?: Record<string, unknown>;
 	/** Backend settings a method needs before it can be enabled (YubiKey, Duo, RADIUS). */
 	configure?(t: TestApp): Promise<void>;
 	/** Enrols the method for the user (and whatever else it needs). */
@@ -33,7 +35,7 @@ export function methodConformance(harness: ConformanceHarness): void {
 		let t: TestApp;
 		let counter = 0;
 		before(async () => {
-			t = await createTestApp();
+			t = await createTestApp(harness.config ? { config: harness.config } : {});
 			await harness.configure?.(t);
 			await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: [...new Set<MethodId>([harness.method, "totp", "recovery-code"])] });
 		});
