@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { PortcullisError } from "../core/errors.ts";
+import { z } from "zod";
 import { configSchema, type Config } from "./config.ts";
 
 type Raw = Record<string, unknown>;
@@ -36,7 +37,29 @@ function section(raw: Raw, name: string): Raw {
 	return created;
 }
 
-/** Env values are strings; numbers and booleans are coerced where the text is unambiguous. */
+/** The schema type a `section.key` expects, so an env string is converted only where the field wants it. */
+function expectedKind(sectionName: string, key: string): "number" | "boolean" | "array" | "string" {
+	const unwrap = (schema: unknown): unknown => {
+		let current = schema;
+		while (current instanceof z.ZodDefault || current instanceof z.ZodOptional) current = current.unwrap();
+		return current;
+	};
+	const sectionSchema = unwrap((configSchema.shape as Record<string, unknown>)[sectionName]);
+	if (!(sectionSchema instanceof z.ZodObject)) return "string";
+	const field = unwrap((sectionSchema.shape as Record<string, unknown>)[key]);
+	if (field instanceof z.ZodNumber) return "number";
+	if (field instanceof z.ZodBoolean) return "boolean";
+	if (field instanceof z.ZodArray) return "array";
+	return "string";
+}
+
+/** Env values are strings; numbers, booleans and arrays are converted only for fields of that type. */
+function coerceFor(sectionName: string, key: string, text: string): unknown {
+	const kind = expectedKind(sectionName, key);
+	if (kind === "string") return text;
+	return coerce(text);
+}
+
 function coerce(text: string): unknown {
 	if (/^-?\d+$/.test(text)) return Number(text);
 	if (text === "true") return true;
@@ -74,7 +97,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
 		else if (rest === "DATA_DIR") raw.data_dir = value;
 		else if (rest.includes("__")) {
 			const [sectionName, key] = rest.toLowerCase().split("__", 2) as [string, string];
-			section(raw, sectionName)[key] = coerce(value);
+			section(raw, sectionName)[key] = coerceFor(sectionName, key, value);
 		}
 	}
 

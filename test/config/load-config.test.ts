@@ -211,3 +211,9 @@ test("a missing --config file is a problem, not a silent default", () => {
 		assert.ok(problems[0]?.startsWith(join(dir, "absent.toml")), problems[0]);
 	});
 });
+
+test("env values are converted by the setting's type: a numeric-looking text setting stays text", () => {
+	const config = loadConfig({ env: { PORTCULLIS_TOTP__ISSUER: "2024", PORTCULLIS_SECURITY__LOCKOUT_MAX_FAILURES: "7" } });
+	assert.equal(config.totp.issuer, "2024");
+	assert.equal(config.security.lockout_max_failures, 7);
+});
