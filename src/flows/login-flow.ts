@@ -281,29 +281,37 @@ export class LoginFlow {
 					return denied("enroll-on-web", `${describeReasons(decision.reasons)} You have not set up a second factor yet. Log in to ${config.consoleUrl} to set one up, then try again.`);
 				}
 				await audit.write({ event: "login.enroll-required", outcome: "info", ...base, detail: { firstFactor } });
-				return {
-					kind: "enroll",
-					attemptId: attempt.id,
-					userId: user.id,
-					username: user.username,
-					methods: decision.allowedMethods.filter((method) => this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web")),
-					reasons: decision.reasons,
-					explanation: describeReasons(decision.reasons),
-					tokenRequired: user.enroll_token_hash !== null,
-				};
+				return this.enrollStep(attempt, user, decision);
 			case "challenge":
 				await audit.write({ event: "login.first-factor", outcome: "success", ...base, detail: { firstFactor, purpose } });
-				return {
-					kind: "second-factor",
-					attemptId: attempt.id,
-					userId: user.id,
-					username: user.username,
-					methods: decision.methods,
-					defaultMethod: decision.defaultMethod,
-					reasons: decision.reasons,
-					explanation: describeReasons(decision.reasons),
-				};
+				return this.challengeStep(attempt, user, decision);
 		}
+	}
+
+	private enrollStep(attempt: AttemptRow, user: UserRow, decision: Extract<SecondFactorDecision, { kind: "enroll" }>): LoginStep {
+		return {
+			kind: "enroll",
+			attemptId: attempt.id,
+			userId: user.id,
+			username: user.username,
+			methods: decision.allowedMethods.filter((method) => this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web")),
+			reasons: decision.reasons,
+			explanation: describeReasons(decision.reasons),
+			tokenRequired: user.enroll_token_hash !== null,
+		};
+	}
+
+	private challengeStep(attempt: AttemptRow, user: UserRow, decision: Extract<SecondFactorDecision, { kind: "challenge" }>): LoginStep {
+		return {
+			kind: "second-factor",
+			attemptId: attempt.id,
+			userId: user.id,
+			username: user.username,
+			methods: decision.methods,
+			defaultMethod: decision.defaultMethod,
+			reasons: decision.reasons,
+			explanation: describeReasons(decision.reasons),
+		};
 	}
 
 	/** Loads a live attempt and re-evaluates the policy now: the stricter of then and now applies. */
@@ -322,21 +330,8 @@ export class LoginFlow {
 		const live = await this.liveAttempt(attemptId);
 		if (live === null) return denied("expired", "This login has expired. Please start again.");
 		const { attempt, user, decision } = live;
-		if (decision.kind === "challenge") {
-			return { kind: "second-factor", attemptId: attempt.id, userId: user.id, username: user.username, methods: decision.methods, defaultMethod: decision.defaultMethod, reasons: decision.reasons, explanation: describeReasons(decision.reasons) };
-		}
-		if (decision.kind === "enroll" && attempt.channel === "web") {
-			return {
-				kind: "enroll",
-				attemptId: attempt.id,
-				userId: user.id,
-				username: user.username,
-				methods: decision.allowedMethods.filter((method) => this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web")),
-				reasons: decision.reasons,
-				explanation: describeReasons(decision.reasons),
-				tokenRequired: user.enroll_token_hash !== null,
-			};
-		}
+		if (decision.kind === "challenge") return this.challengeStep(attempt, user, decision);
+		if (decision.kind === "enroll" && attempt.channel === "web") return this.enrollStep(attempt, user, decision);
 		if (decision.kind === "not-required" && attempt.required_2fa === 0 && attempt.purpose === "step-up") {
 			return { kind: "password-confirm", attemptId: attempt.id, userId: user.id, username: user.username };
 		}
