@@ -60,10 +60,10 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 					level: "info",
 					redact: { paths: ["req.headers.cookie", "req.headers.authorization", 'res.headers["set-cookie"]'], censor: "[redacted]" },
 					serializers: {
-						// The one-time enrolment link carries its token in the path: never log it.
+						// The one-time enrolment and SSH approval links carry their tokens in the path: never log them.
 						req: (request: { method?: string; url?: string; ip?: string }) => ({
 							method: request.method,
-							url: typeof request.url === "string" ? request.url.replace(/^\/enroll-link\/[^/?#]*/, "/enroll-link/[redacted]") : undefined,
+							url: typeof request.url === "string" ? request.url.replace(/^\/(enroll-link|approve)\/[^/?#]*/, "/$1/[redacted]") : undefined,
 							remoteAddress: request.ip,
 						}),
 					},

@@ -12,6 +12,7 @@ import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
 import { methodAdminRoutes } from "./methods-admin.tsx";
 import { methodEnrollRoutes } from "./methods-enroll.tsx";
+import { webauthnRoutes } from "./webauthn.tsx";
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
 	loginRoutes,
@@ -22,6 +23,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	adminServersRoutes,
 	methodEnrollRoutes,
 	methodAdminRoutes,
+	webauthnRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];
 

@@ -4,7 +4,8 @@
  */
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import { Alert, CsrfField, Field, Layout, type PageContext } from "./layout.tsx";
-import { MethodEnrollLinks, WEB_ENROLLABLE } from "./method-links.tsx";
+import { MethodEnrollLinks, LINKED_ENROLLABLE } from "./method-links.tsx";
+import { WebauthnAssertionForm } from "../routes/webauthn-views.tsx";
 
 export type Notice = { readonly kind: "error" | "info" | "success" | "warning"; readonly text: string } | null;
 
@@ -37,6 +38,8 @@ export function keywordPositions(prompt: string): number[] {
 /** The answer form for one method: a code field, or three single-character keyword fields. */
 export function ChallengeForm(props: { ctx: PageContext; action: string; method: MethodId; prompt: string; submitLabel: string; extraHidden?: Record<string, string> }) {
 	const { ctx, method, prompt } = props;
+	// WebAuthn is a browser ceremony, not a typed answer (src/web/routes/webauthn.tsx).
+	if (method === "webauthn") return <WebauthnAssertionForm ctx={ctx} action={`${props.action}/webauthn`} prompt={prompt} submitLabel={props.submitLabel} extraHidden={props.extraHidden} />;
 	const positions = method === "access-keyword" ? keywordPositions(prompt) : [];
 	return (
 		<form method="post" action={props.action} class="card stack">
@@ -165,7 +168,7 @@ export function EnrollChoosePage(props: { ctx: PageContext; explanation: string;
 				) : null}
 			</div>
 			<MethodEnrollLinks methods={props.methods} base="/login/enroll" />
-			{props.methods.filter((method) => method !== "totp" && method !== "access-keyword" && !(WEB_ENROLLABLE as readonly string[]).includes(method)).length > 0 ? (
+			{props.methods.filter((method) => method !== "totp" && method !== "access-keyword" && !LINKED_ENROLLABLE.includes(method)).length > 0 ? (
 				<p class="hint">Other methods allowed for you cannot be set up in this console yet.</p>
 			) : null}
 		</Layout>
