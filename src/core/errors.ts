@@ -7,6 +7,7 @@ export const ERROR_CODES = {
 	ERR_CONFIG_INVALID: "The configuration is invalid.",
 	ERR_DATABASE: "The database failed.",
 	ERR_METHOD_UNAVAILABLE: "A second-factor method cannot decide (backend unreachable or misconfigured).",
+	ERR_METHOD_REFUSED: "The method's backend refused this user outright (e.g. Duo preauth deny or enroll); the login is denied.",
 	ERR_METHOD_NOT_IMPLEMENTED: "The method is not available in this build.",
 	ERR_SECRET_KEY: "The secret-encryption key is missing or unusable.",
 	ERR_DECRYPT: "A stored secret could not be decrypted (wrong key or tampered data).",

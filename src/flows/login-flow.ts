@@ -39,7 +39,9 @@ export type DenyReason =
 	| "enroll-on-web"
 	| "unusable-on-channel"
 	| "expired"
-	| "unavailable";
+	| "unavailable"
+	/** The method's backend refused this user outright (Duo deny/enroll): not a guess, not an outage. */
+	| "refused";
 
 export type LoginStep =
 	| { readonly kind: "denied"; readonly reason: DenyReason; readonly message: string }
@@ -352,8 +354,15 @@ export class LoginFlow {
 			return { kind: "prompt", method, prompt: start.prompt, echo: start.echo };
 		} catch (error) {
 			await this.auditError({ channel: null, source: null }, error);
-			return denied("unavailable", "The second factor cannot be checked right now. Try another method or try later.");
+			return this.methodErrorDenial(error);
 		}
+	}
+
+	private methodErrorDenial(error: unknown): { kind: "denied"; reason: DenyReason; message: string } {
+		if (isPortcullisError(error, "ERR_METHOD_REFUSED")) {
+			return denied("refused", "Your second-factor provider refused this login. Try another method or contact your administrator.");
+		}
+		return denied("unavailable", "The second factor cannot be checked right now. Try another method or try later.");
 	}
 
 	async submitSecondFactor(attemptId: string, method: MethodId, response: unknown): Promise<SecondFactorResult> {
@@ -402,10 +411,15 @@ export class LoginFlow {
 				state: state as Record<string, unknown> | null,
 			});
 		} catch (error) {
-			// Fail closed (Decision 10). An unreachable backend is not the user's guess: refund it.
-			if (isPortcullisError(error, "ERR_METHOD_UNAVAILABLE")) await users.refundAttempt(user.id, "tfa").catch(() => undefined);
+			// Fail closed (Decision 10). An unreachable backend or a provider's outright refusal is not
+			// the user's guess: refund the charge, and give back the challenge that was never checked.
+			const notAGuess = isPortcullisError(error, "ERR_METHOD_UNAVAILABLE") || isPortcullisError(error, "ERR_METHOD_REFUSED");
+			if (notAGuess) {
+				await users.refundAttempt(user.id, "tfa").catch(() => undefined);
+				if (state !== null) await attempts.setChallenge(attempt.id, method, state).catch(() => undefined);
+			}
 			await this.auditError(base, error);
-			return denied("unavailable", "The second factor cannot be checked right now. Try another method or try later.");
+			return this.methodErrorDenial(error);
 		}
 		if (result.kind === "invalid") return this.failed(base, reservation.failuresSoFar, result.reason);
 		if (result.kind === "continue") {

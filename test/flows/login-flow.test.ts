@@ -151,3 +151,34 @@ describe("live session check", () => {
 		}
 	});
 });
+
+describe("backend outage mid-challenge", () => {
+	test("a challenge whose check failed for an outage is given back, and the charge refunded", async () => {
+		const { PortcullisError } = await import("../../src/core/errors.ts");
+		const t = await createTestApp();
+		try {
+			const keyword = "Outage-Keyword-9";
+			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "otto", password: PASSWORD, isAdmin: false, groups: [] });
+			const enrolled = await t.app.enrollment.begin(user.id, "access-keyword", "kw", { keyword, confirm: keyword }, { channel: "web", source: "t", duringLogin: false });
+			assert.equal(enrolled.kind, "active");
+			const step = await t.app.login.submitPassword(SSH, "otto", PASSWORD);
+			assert.equal(step.kind, "second-factor");
+			if (step.kind !== "second-factor") return;
+			const prompt = await t.app.login.startChallenge(step.attemptId, "access-keyword");
+			assert.equal(prompt.kind, "prompt");
+			const positions = (prompt.kind === "prompt" ? prompt.prompt : "").match(/\d+/g)!.map(Number);
+			const answer = positions.map((position) => Array.from(keyword)[position - 1]).join("");
+			const registry = t.app.methods as Map<string, import("../../src/methods/method.ts").SecondFactorMethod>;
+			const real = registry.get("access-keyword")!;
+			registry.set("access-keyword", { ...real, verifyResponse: async () => { throw new PortcullisError("ERR_METHOD_UNAVAILABLE", "down (test)"); } });
+			const down = await t.app.login.submitSecondFactor(step.attemptId, "access-keyword", answer);
+			assert.ok(down.kind === "denied" && down.reason === "unavailable");
+			assert.equal((await t.app.stores.users.findById(user.id))!.tfa_failures, 0);
+			registry.set("access-keyword", real);
+			const back = await t.app.login.submitSecondFactor(step.attemptId, "access-keyword", answer);
+			assert.equal(back.kind, "authenticated");
+		} finally {
+			await t.cleanup();
+		}
+	});
+});

@@ -13,7 +13,7 @@
  *     "auth"  → prompt "Duo: enter a passcode, or 1 for push to <device>, 2 for phone call to …",
  *               listing only what the devices can do (duoPrompt, deterministic);
  *     "allow" → only with honourDuoBypass: prompt "press Enter";
- *     "deny", "enroll", "allow" without opt-in → throw ERR_METHOD_UNAVAILABLE: the flow denies
+ *     "deny", "enroll", "allow" without opt-in → throw ERR_METHOD_REFUSED: the flow denies
  *               with an audit event; "enroll" never means "no factor needed" for a forced user.
  *   verifyResponse: preauth AGAIN (no per-attempt state, so a withdrawn opt-in, a Duo account
  *     that left bypass or was disabled meanwhile, or an outage applies at once; an answer after an
@@ -89,7 +89,7 @@ async function closed<T>(what: string, run: () => Promise<T>): Promise<T> {
 	try {
 		return await run();
 	} catch (error) {
-		if (isPortcullisError(error, "ERR_METHOD_UNAVAILABLE")) throw error;
+		if (isPortcullisError(error, "ERR_METHOD_UNAVAILABLE") || isPortcullisError(error, "ERR_METHOD_REFUSED")) throw error;
 		throw unavailable(`${what} failed`, error);
 	}
 }
@@ -184,7 +184,7 @@ export function createDuoMethod(deps: DuoMethodDeps): SecondFactorMethod {
 		const decision = decidePreauth(answer, { honourDuoBypass: settings.honourDuoBypass });
 		if (decision.kind === "deny") {
 			// Duo decided "no" (or a bypass we do not honour): deny with an audit event, never "no factor needed".
-			throw unavailable(`preauth refused the login (${decision.reason}: ${answer.statusMsg.slice(0, 120)})`);
+			throw new PortcullisError("ERR_METHOD_REFUSED", `Duo: preauth refused the login (${decision.reason}: ${answer.statusMsg.slice(0, 120)})`);
 		}
 		return { answer, decision };
 	}

@@ -247,7 +247,7 @@ describe("Duo method against the fake Duo", { skip }, () => {
 		await t.app.admin.addMember(ADMIN_ACTOR, "forced", "lisa");
 		duo.users.set("lisa", { preauth: "enroll" });
 		const { attemptId, prompt } = await challenge(t, "lisa", "duo");
-		assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable");
+		assert.ok(prompt.kind === "denied" && prompt.reason === "refused", JSON.stringify(prompt));
 		assert.match((await t.app.stores.audit.query({ event: "login.error", limit: 1 }))[0]?.detail ?? "", /not-enrolled/);
 		// Answering without a prompt is asked to Duo again: still a deny.
 		const direct = await t.app.login.submitSecondFactor(attemptId, "duo", "1");
@@ -275,7 +275,7 @@ describe("Duo method against the fake Duo", { skip }, () => {
 		assert.equal(open.prompt.kind, "prompt");
 		await settings({ honourDuoBypass: false });
 		const late = await t.app.login.submitSecondFactor(open.attemptId, "duo", "");
-		assert.ok(late.kind === "denied" && late.reason === "unavailable");
+		assert.ok(late.kind === "denied" && late.reason === "refused", JSON.stringify(late));
 		assert.ok((await challenge(t, "frank", "duo")).prompt.kind === "denied");
 		const audit = await t.app.stores.audit.query({ event: "method.settings-changed" });
 		assert.ok(audit.some((row) => JSON.parse(row.detail ?? "{}").after?.honourDuoBypass === true), "the opt-in is audited");
