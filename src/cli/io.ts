@@ -1,3 +1,5 @@
+import { UsageError } from "./errors.ts";
+
 /** The three streams a command uses, injectable so commands never reach for globals directly. */
 export interface CliInput extends NodeJS.ReadableStream {
 	isTTY?: boolean;
@@ -15,4 +17,29 @@ export const processIo: CliIo = { stdin: process.stdin, stdout: process.stdout, 
 
 export function println(stream: NodeJS.WritableStream, line = ""): void {
 	stream.write(`${line}\n`);
+}
+
+/**
+ * All of stdin (piped input), or one pasted line on a terminal, capped at `maxBytes` so a
+ * mistaken pipe cannot exhaust memory.
+ */
+export async function readStdinText(io: CliIo, maxBytes: number, terminalHint: string, what: string): Promise<string> {
+	const stdin = io.stdin;
+	if (stdin.isTTY) io.stderr.write(`${terminalHint}\n`);
+	const chunks: Buffer[] = [];
+	let size = 0;
+	for await (const chunk of stdin) {
+		const buffer = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer);
+		chunks.push(buffer);
+		size += buffer.length;
+		if (size > maxBytes) {
+			stdin.destroy?.();
+			throw new UsageError(`the input on stdin is too long for ${what}`);
+		}
+		if (stdin.isTTY && buffer.includes(0x0a)) {
+			stdin.pause();
+			break;
+		}
+	}
+	return Buffer.concat(chunks).toString("utf8");
 }

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { registerAuditCommand } from "./commands/audit.ts";
 import { registerGroupCommands } from "./commands/group.ts";
+import { registerMethodCommands } from "./commands/method.ts";
 import { registerServeCommand } from "./commands/serve-command.ts";
 import { registerServerCommands } from "./commands/server.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
@@ -67,6 +68,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerUserKeyCommands(program, io, addCommonOptions);
 	registerGroupCommands(program, io, addCommonOptions);
 	registerSettingsCommands(program, io, addCommonOptions);
+	registerMethodCommands(program, io, addCommonOptions);
 	registerAuditCommand(program, io, addCommonOptions);
 	registerServerCommands(program, io, addCommonOptions);
 	return program;

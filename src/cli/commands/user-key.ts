@@ -9,33 +9,9 @@ import { addUserKey, listUserKeys, removeUserKey } from "../../ssh/authenticate-
 import { cliActor, withApp, type CommonOptions } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { iso, json, table } from "../format.ts";
-import { println, type CliInput, type CliIo } from "../io.ts";
+import { println, readStdinText, type CliIo } from "../io.ts";
 
 type AddCommon = (command: Command) => Command;
-
-const MAX_INPUT_BYTES = 16_384;
-
-/** All of stdin (a piped .pub file), or one pasted line on a terminal. */
-async function readKeyInput(io: CliIo): Promise<string> {
-	const stdin: CliInput = io.stdin;
-	if (stdin.isTTY) io.stderr.write("Paste the public key line (contents of the .pub file), then press Enter:\n");
-	const chunks: Buffer[] = [];
-	let size = 0;
-	for await (const chunk of stdin) {
-		const buffer = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer);
-		chunks.push(buffer);
-		size += buffer.length;
-		if (size > MAX_INPUT_BYTES) {
-			stdin.destroy?.();
-			throw new UsageError("the input on stdin is too long for a public key");
-		}
-		if (stdin.isTTY && buffer.includes(0x0a)) {
-			stdin.pause();
-			break;
-		}
-	}
-	return Buffer.concat(chunks).toString("utf8");
-}
 
 /** Registers the key commands under the existing `user` command group. */
 export function registerUserKeyCommands(program: Command, io: CliIo, common: AddCommon): void {
@@ -49,7 +25,7 @@ export function registerUserKeyCommands(program: Command, io: CliIo, common: Add
 	).action(async (name: string, options: CommonOptions) => {
 		await withApp(options, async (app) => {
 			const target = await app.admin.requireUser(name);
-			const result = await addUserKey(app, cliActor(), target, await readKeyInput(io));
+			const result = await addUserKey(app, cliActor(), target, await readStdinText(io, 16_384, "Paste the public key line (contents of the .pub file), then press Enter:", "a public key"));
 			if (!result.ok) throw new UsageError(result.message);
 			println(io.stdout, `added ${result.key.algo} key ${result.key.fingerprint} for ${target.username}`);
 		});
