@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { MethodId } from "../../../src/core/method-id.ts";
 import { isWebauthnMethod, type WebauthnMethod } from "../../../src/methods/webauthn/webauthn-method.ts";
-import { ADMIN_ACTOR, createTestApp, type TestApp } from "../../helpers/test-app.ts";
+import { ADMIN_ACTOR, createTestApp, type Engine, type TestApp } from "../../helpers/test-app.ts";
 import { SoftAuthenticator } from "./soft-authenticator.ts";
 
 export const ORIGIN = "http://localhost:8080";
@@ -15,8 +15,8 @@ export const ENROL_CONTEXT = { channel: "web", source: "192.0.2.10", duringLogin
 
 export const WEBAUTHN_CONFIG = { http: { listen: "127.0.0.1:0", public_url: ORIGIN } };
 
-export async function webauthnApp(methods: MethodId[] = ["webauthn", "totp", "recovery-code"]): Promise<TestApp> {
-	const t = await createTestApp({ config: WEBAUTHN_CONFIG });
+export async function webauthnApp(methods: MethodId[] = ["webauthn", "totp", "recovery-code"], engine: Engine = "sqlite"): Promise<TestApp> {
+	const t = await createTestApp({ engine, config: WEBAUTHN_CONFIG });
 	await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: methods });
 	return t;
 }
