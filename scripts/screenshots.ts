@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import type { Page } from "playwright-core";
 import { ADMIN_ACTOR } from "../test/helpers/test-app.ts";
 import { answerTotp, chromiumMissing, enrolTotp, logIn, logOut, newPage, PASSWORD, startConsole } from "../test/e2e/web-harness.ts";
+import { webauthnScreenshots } from "../test/methods/webauthn/e2e-harness.ts";
 
 const OUT = resolve(import.meta.dirname, "..", "docs", "screenshots");
 
@@ -68,6 +69,8 @@ async function main(): Promise<void> {
 	} finally {
 		await c.close();
 	}
+	// Security key registration and the SSH approval page (a console reached as localhost).
+	await webauthnScreenshots(shot);
 }
 
 main().catch((error: unknown) => {

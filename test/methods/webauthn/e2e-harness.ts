@@ -126,3 +126,38 @@ export async function registerKeyInBrowser(page: Page, name: string): Promise<vo
 	await page.getByRole("button", { name: "Register security key" }).click();
 	await page.waitForURL((url) => !/webauthn$/.test(url.pathname));
 }
+
+/**
+ * `npm run screenshots` (scripts/screenshots.ts): the key registration page and the SSH approval
+ * page, on a console reached as localhost with a virtual key (the main screenshot console listens
+ * on 127.0.0.1, where browsers refuse WebAuthn).
+ */
+export async function webauthnScreenshots(shot: (page: Page, name: string) => Promise<void>): Promise<void> {
+	const c = await startKeyConsole();
+	try {
+		const { ADMIN_ACTOR } = await import("../../helpers/test-app.ts");
+		const password = "correct horse battery";
+		await c.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["webauthn", "totp", "recovery-code"] });
+		await c.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password, isAdmin: false, groups: ["ops"] });
+		const { page } = await newKeyPage(c);
+		await logIn(page, "alice", password);
+		await page.getByRole("link", { name: "Register a security key" }).click();
+		await page.getByLabel("Name of the key").fill("blue YubiKey");
+		await shot(page, "enroll-webauthn");
+		await page.getByRole("button", { name: "Register security key" }).click();
+		await page.waitForURL(/\/account\/recovery-codes/);
+		// An SSH login waiting at its prompt, from 192.0.2.20: the page its link opens.
+		const step = await c.app.login.submitPassword({ channel: "ssh", sourceAddress: "192.0.2.20" }, "alice", password);
+		if (step.kind !== "second-factor") throw new Error(`SSH login: ${step.kind}`);
+		const prompt = await c.app.login.startChallenge(step.attemptId, "webauthn");
+		if (prompt.kind !== "prompt") throw new Error(`SSH challenge: ${prompt.kind}`);
+		const link = /https?:\/\/\S+\/approve\/[A-Za-z0-9_-]+/.exec(prompt.prompt)?.[0];
+		if (link === undefined) throw new Error("no approval link in the prompt");
+		await page.goto(link);
+		await page.getByRole("button", { name: "Approve with security key" }).waitFor();
+		await shot(page, "approve-ssh");
+	} finally {
+		await c.close();
+	}
+}
