@@ -40,6 +40,11 @@ const REPS = Number(process.env.BENCH_REPS ?? 3);
 const IDLE = Number(process.env.BENCH_IDLE ?? 2000);
 const CIPHERS = (process.env.BENCH_CIPHERS ?? "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com").split(",").filter(Boolean);
 const SKIP = new Set((process.env.BENCH_SKIP ?? "").split(",").filter(Boolean));
+/** Optional filters for focused runs: BENCH_PATHS="OpenSSH -J,Portcullis -J", BENCH_DIRECTIONS=download. */
+const PATHS = process.env.BENCH_PATHS ? new Set(process.env.BENCH_PATHS.split(",")) : null;
+const DIRECTIONS = (process.env.BENCH_DIRECTIONS ?? "upload,download").split(",").filter(Boolean);
+/** Extra node flags for the gateway process (e.g. --cpu-prof). */
+const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const BENCH_USER = "pcbench";
 const PASSWORD = `Bench-${randomBytes(9).toString("base64url")}`;
 const ACTOR = { name: "bench", channel: "cli" as const, source: "bench" };
@@ -156,7 +161,7 @@ interface Gateway {
 
 async function startGatewayProcess(config: Record<string, unknown>): Promise<Gateway> {
 	const child = fork(new URL("./gateway-process.ts", import.meta.url).pathname, [JSON.stringify(config)], {
-		execArgv: ["--expose-gc", "--import", "tsx"],
+		execArgv: ["--expose-gc", ...GATEWAY_NODE_ARGS, "--import", "tsx"],
 		stdio: ["ignore", "inherit", "inherit", "ipc"],
 	});
 	let nextId = 1;
@@ -333,19 +338,20 @@ async function main(): Promise<void> {
 				);
 				const ssh = `ssh -F ${cfg}`;
 				const targetSpec = `-p ${target.port} ${BENCH_USER}@127.0.0.1`;
-				const paths: Record<string, string> = {
+				const allPaths: Record<string, string> = {
 					direct: `${ssh} ${targetSpec}`,
 					"OpenSSH -J": `${ssh} -J ${BENCH_USER}@127.0.0.1:${jump.port} ${targetSpec}`,
 					"Portcullis -J": `${ssh} -J bulk@127.0.0.1:${gateway.port} ${targetSpec}`,
 					"Portcullis relay": `${ssh} -p ${gateway.port} bulk@127.0.0.1 db1 --`,
 				};
-				for (const direction of ["upload", "download"]) {
-					for (const path of Object.keys(paths)) transfer.push({ cipher, path, direction, mibs: [], busy: [] });
+				const paths = Object.fromEntries(Object.entries(allPaths).filter(([name]) => PATHS === null || PATHS.has(name)));
+				for (const direction of DIRECTIONS) {
+					for (const path of Object.keys(allPaths)) transfer.push({ cipher, path, direction, mibs: [], busy: [] });
 				}
 				for (let rep = 0; rep < REPS; rep++) {
 					const names = Object.keys(paths);
 					const order = names.map((_, index) => names[(index + rep) % names.length]!);
-					for (const direction of ["upload", "download"]) {
+					for (const direction of DIRECTIONS) {
 						for (const path of order) {
 							const busy = await waitQuiet();
 							const command =
@@ -367,10 +373,10 @@ async function main(): Promise<void> {
 			}
 			results.push("", `### Bulk transfer, ${MIB} MiB, MiB/s median [min–max] of ${REPS}`, "", "| cipher | direction | direct | OpenSSH -J | Portcullis -J | Portcullis relay | Portcullis -J / OpenSSH -J | relay / direct |", "|---|---|---|---|---|---|---|---|");
 			for (const cipher of CIPHERS) {
-				for (const direction of ["upload", "download"]) {
+				for (const direction of DIRECTIONS) {
 					const cell = (path: string) => {
 						const row = transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === direction)!;
-						return row.mibs.length === 0 ? "failed" : `${fmt(median(row.mibs))} [${fmt(Math.min(...row.mibs))}–${fmt(Math.max(...row.mibs))}]`;
+						return PATHS !== null && !PATHS.has(path) ? "–" : row.mibs.length === 0 ? "failed" : `${fmt(median(row.mibs))} [${fmt(Math.min(...row.mibs))}–${fmt(Math.max(...row.mibs))}]`;
 					};
 					const med = (path: string) => median(transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === direction)!.mibs);
 					results.push(
