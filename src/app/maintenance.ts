@@ -2,12 +2,17 @@
  * Periodic clean-up of expired rows (sessions, attempts, abandoned pending factors). Safe to run
  * on every node at once: each statement is an idempotent DELETE of rows already past expiry.
  */
+import { sql } from "kysely";
 import type { Portcullis } from "./portcullis.ts";
 
 export async function runMaintenance(app: Portcullis): Promise<void> {
 	await app.stores.sessions.purgeExpired();
 	await app.stores.attempts.purgeOld(24 * 3600_000);
 	await app.stores.factors.purgeExpiredPending();
+	// WebAuthn challenges and SSH approval links are single use and short-lived; keep a day for the record.
+	const before = app.clock.now().getTime() - 24 * 3600_000;
+	await sql`DELETE FROM webauthn_challenges WHERE expires_at < ${before}`.execute(app.db);
+	await sql`DELETE FROM webauthn_approvals WHERE expires_at < ${before}`.execute(app.db);
 }
 
 export function startMaintenance(app: Portcullis, everyMs = 10 * 60_000): { stop(): void } {

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { createPortcullis, ensureInitialAdmin, type Portcullis } from "../../app/portcullis.ts";
 import { isPortcullisError } from "../../core/errors.ts";
 import { startSshGateway } from "../../ssh/gateway.ts";
+import { startMaintenance } from "../../app/maintenance.ts";
 import { buildWebServer } from "../../web/server.ts";
 import { cliConfig } from "../context.ts";
 import type { ServeOptions } from "./serve-command.ts";
@@ -94,6 +95,9 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 		closers.push(() => gateway.close());
 		println(io.stdout, `Portcullis SSH gateway: ssh -p ${gateway.address.port} USER@${urlHost(gateway.address.host)}`);
 		println(io.stdout, `SSH host key fingerprint: ${gateway.hostKeyFingerprint} (ED25519)`);
+
+		const maintenance = startMaintenance(app);
+		closers.push(async () => maintenance.stop());
 
 		const signal = await stopped;
 		println(io.stdout, `Portcullis stopping (${signal})`);
