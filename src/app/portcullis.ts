@@ -93,8 +93,8 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		sessions: new SessionStore(db, clock, random),
 		audit: new AuditLog(db, clock),
 	};
-	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config) });
 	const consoleUrl = publicUrl(config);
+	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), consoleUrl });
 	const security = config.security;
 	const lockout = {
 		maxFailures: security.lockout_max_failures,

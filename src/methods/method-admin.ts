@@ -8,7 +8,8 @@
  *     before/after — never a secret, only the NAMES of secrets that changed;
  *   - clear: refused while the method is enabled globally or listed by a group;
  *   - testConnection: RADIUS (a dummy Access-Request to each server: answered and signed?),
- *     Duo (/auth/v2/check: keys, signature, clock), Yubico (a syntactically valid dummy OTP to
+ *     Duo (/auth/v2/check: keys, signature, clock; with a Web SDK application also the Universal
+ *     Prompt's /oauth/v1/health_check with its client id and secret), Yubico (a syntactically valid dummy OTP to
  *     each URL: a signed BAD_OTP/REPLAYED answer means reachable and signed with our API key).
  */
 import type { Clock } from "../core/clock.ts";
@@ -21,6 +22,7 @@ import type { AuditLog } from "../storage/audit-log.ts";
 import { parseAllowed, type GroupStore } from "../storage/group-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import { duoClient } from "./duo/duo-method.ts";
+import { callbackUrl, universalClient } from "./duo/duo-universal.ts";
 import {
 	CONFIGURABLE_METHODS,
 	MethodSettingsStore,
@@ -45,6 +47,8 @@ export interface MethodAdminDeps {
 	readonly box: SecretBox;
 	readonly clock: Clock;
 	readonly random: Random;
+	/** The console's public URL (the Duo Web SDK client needs a redirect URL even for a health check). */
+	readonly consoleUrl?: string;
 }
 
 export interface MethodSettingsView {
@@ -104,8 +108,13 @@ function changedSecrets(method: ConfigurableMethod, before: MethodSettingsMap[Co
 			if (next.mode !== "cloud") return [];
 			return previous?.mode === "cloud" && previous.apiKey === next.apiKey ? [] : ["apiKey"];
 		}
-		case "duo":
-			return (before as DuoSettings | null)?.secretKey === (after as DuoSettings).secretKey ? [] : ["secretKey"];
+		case "duo": {
+			const previous = before as DuoSettings | null;
+			const next = after as DuoSettings;
+			const names = previous?.secretKey === next.secretKey ? [] : ["secretKey"];
+			if (previous?.webClientSecret !== next.webClientSecret) names.push("webClientSecret");
+			return names;
+		}
 		case "radius": {
 			const previous = (before as RadiusSettings | null)?.servers ?? [];
 			return (after as RadiusSettings).servers
@@ -228,15 +237,32 @@ export class MethodAdmin {
 	}
 
 	async #testDuo(settings: DuoSettings): Promise<ConnectionCheck[]> {
-		const target = `duo ${settings.apiHost}`;
+		const checks = [await this.#testDuoAuthApi(settings)];
+		if (settings.webClientId !== undefined) checks.push(await this.#testDuoWebSdk(settings));
+		return checks;
+	}
+
+	async #testDuoAuthApi(settings: DuoSettings): Promise<ConnectionCheck> {
+		const target = `duo ${settings.apiHost} (Auth API, SSH)`;
 		try {
 			const { time } = await duoClient(settings, this.deps.clock).check();
 			const skew = Math.round(time - this.deps.clock.now().getTime() / 1000);
 			// Duo refuses requests whose Date is too far off; warn well before that.
-			if (Math.abs(skew) > 60) return [{ target, ok: false, message: `keys and signature accepted, but this server's clock is off by ${skew} s: fix NTP` }];
-			return [{ target, ok: true, message: `keys and signature accepted (clock skew ${skew} s)` }];
+			if (Math.abs(skew) > 60) return { target, ok: false, message: `keys and signature accepted, but this server's clock is off by ${skew} s: fix NTP` };
+			return { target, ok: true, message: `keys and signature accepted (clock skew ${skew} s)` };
 		} catch (error) {
-			return [{ target, ok: false, message: isPortcullisError(error) ? error.message.slice(0, 300) : "check failed" }];
+			return { target, ok: false, message: isPortcullisError(error) ? error.message.slice(0, 300) : "check failed" };
+		}
+	}
+
+	/** The Universal Prompt's health check: a client_assertion JWT signed with the Web SDK secret. */
+	async #testDuoWebSdk(settings: DuoSettings): Promise<ConnectionCheck> {
+		const target = `duo ${settings.apiHost} (Web SDK, Universal Prompt)`;
+		try {
+			await universalClient(settings, callbackUrl(this.deps.consoleUrl ?? "https://portcullis.invalid")).healthCheck();
+			return { target, ok: true, message: "health check answered OK for this client ID and secret" };
+		} catch (error) {
+			return { target, ok: false, message: error instanceof Error ? error.message.slice(0, 300) : "health check failed" };
 		}
 	}
 
@@ -269,6 +295,20 @@ export class MethodAdmin {
 }
 
 /** The MethodAdmin of an app (web routes and the CLI build it from the composition root's parts). */
-export function createMethodAdmin(app: { readonly stores: { readonly settings: SettingsStore; readonly groups: GroupStore; readonly audit: AuditLog }; readonly box: SecretBox; readonly clock: Clock; readonly random: Random }): MethodAdmin {
-	return new MethodAdmin({ settings: app.stores.settings, groups: app.stores.groups, audit: app.stores.audit, box: app.box, clock: app.clock, random: app.random });
+export function createMethodAdmin(app: {
+	readonly stores: { readonly settings: SettingsStore; readonly groups: GroupStore; readonly audit: AuditLog };
+	readonly box: SecretBox;
+	readonly clock: Clock;
+	readonly random: Random;
+	readonly consoleUrl?: string;
+}): MethodAdmin {
+	return new MethodAdmin({
+		settings: app.stores.settings,
+		groups: app.stores.groups,
+		audit: app.stores.audit,
+		box: app.box,
+		clock: app.clock,
+		random: app.random,
+		...(app.consoleUrl !== undefined ? { consoleUrl: app.consoleUrl } : {}),
+	});
 }

@@ -54,6 +54,19 @@ export interface DuoSettings {
 	readonly timeoutMs: number;
 	/** Private CA (tests, TLS-inspecting proxies); replaces the system roots. */
 	readonly caPem?: string;
+	/**
+	 * Optional "Web SDK" application (Duo Universal Prompt, OIDC redirect; security.md §2.5) on the
+	 * same API host. When both are set, web logins use the Universal Prompt; SSH always uses the
+	 * Auth API above. Both or neither: a half-configured pair is refused.
+	 */
+	readonly webClientId?: string;
+	/** Secret (the Web SDK application's client secret). */
+	readonly webClientSecret?: string;
+}
+
+/** Whether the Duo settings include a complete Web SDK application (Universal Prompt on the web). */
+export function hasDuoWebSdk(settings: DuoSettings): settings is DuoSettings & { webClientId: string; webClientSecret: string } {
+	return settings.webClientId !== undefined && settings.webClientSecret !== undefined;
 }
 
 export interface RadiusServerSettings {
@@ -231,9 +244,46 @@ export function splitDuoHost(apiHost: string): { host: string; port: number } {
 	return { host: (match?.[1] ?? "").toLowerCase(), port };
 }
 
+/** Duo Web SDK client ids and secrets have exactly these lengths (the SDK refuses anything else). */
+export const DUO_WEB_CLIENT_ID_LENGTH = 20;
+export const DUO_WEB_CLIENT_SECRET_LENGTH = 40;
+
+/**
+ * The optional Web SDK pair. The client id is not inherited (omitting it removes the Web SDK);
+ * the secret, like every secret, is kept when omitted, but only for the SAME client id (a new
+ * application always comes with its own secret).
+ */
+function duoWebSdk(input: Json, current: DuoSettings | null, auth: { integrationKey: string; secretKey: string }): { webClientId?: string; webClientSecret?: string } {
+	const field = "duo";
+	const rawId = input.webClientId;
+	const rawSecret = input.webClientSecret;
+	const idGiven = rawId !== undefined && rawId !== null && rawId !== "";
+	const secretGiven = rawSecret !== undefined && rawSecret !== null;
+	if (!idGiven) {
+		if (secretGiven) throw refused("duo.webClientSecret: a Web SDK client secret needs its client ID (set both, or neither to use the Auth API prompt on the web)");
+		return {};
+	}
+	const webClientId = text(input, "webClientId", field, {
+		min: DUO_WEB_CLIENT_ID_LENGTH,
+		max: DUO_WEB_CLIENT_ID_LENGTH,
+		pattern: /^[A-Za-z0-9]+$/,
+		hint: `must be the ${DUO_WEB_CLIENT_ID_LENGTH}-character client ID of a Duo "Web SDK" application`,
+	});
+	const stored = current?.webClientId === webClientId ? current.webClientSecret : undefined;
+	if (!secretGiven && stored === undefined) {
+		throw refused("duo.webClientSecret: this Web SDK client ID needs its client secret (set both, or neither to use the Auth API prompt on the web)");
+	}
+	const webClientSecret = secret(input, "webClientSecret", field, stored, (value) =>
+		/^[\x21-\x7e]{40}$/.test(value) ? null : `must be the ${DUO_WEB_CLIENT_SECRET_LENGTH}-character client secret of the Web SDK application`,
+	);
+	if (webClientId === auth.integrationKey) throw refused('duo.webClientId: this is the Auth API integration key; the Universal Prompt needs a separate "Web SDK" application');
+	if (webClientSecret === auth.secretKey) throw refused("duo.webClientSecret: this is the Auth API secret key; the Universal Prompt needs the Web SDK application's own secret");
+	return { webClientId, webClientSecret };
+}
+
 function validateDuo(input: Json, current: DuoSettings | null): DuoSettings {
 	const field = "duo";
-	onlyKeys(input, ["apiHost", "integrationKey", "secretKey", "honourDuoBypass", "timeoutMs", "caPem"], field);
+	onlyKeys(input, ["apiHost", "integrationKey", "secretKey", "honourDuoBypass", "timeoutMs", "caPem", "webClientId", "webClientSecret"], field);
 	const apiHost = text(input, "apiHost", field, { max: 260 }).toLowerCase();
 	const { host, port } = splitDuoHost(apiHost);
 	if (!HOSTNAME.test(host) || !/^[^:]+(:[0-9]{1,5})?$/.test(apiHost) || port < 1 || port > 65535) {
@@ -251,6 +301,7 @@ function validateDuo(input: Json, current: DuoSettings | null): DuoSettings {
 		honourDuoBypass: honour === true,
 		timeoutMs: integer(input, "timeoutMs", field, 100, 30_000, DUO_DEFAULT_TIMEOUT_MS),
 		...caPem(input, field, current?.caPem),
+		...duoWebSdk(input, current, { integrationKey, secretKey }),
 	};
 }
 
@@ -313,7 +364,17 @@ export function validateMethodSettings<M extends ConfigurableMethod>(method: M, 
 export type RedactedSettings =
 	| { readonly mode: "cloud"; readonly urls: readonly string[]; readonly clientId: string; readonly apiKeySet: boolean; readonly timeoutMs: number; readonly caPemSet: boolean; readonly insecureHttp: boolean }
 	| { readonly mode: "offline" }
-	| { readonly apiHost: string; readonly integrationKey: string; readonly secretKeySet: boolean; readonly honourDuoBypass: boolean; readonly timeoutMs: number; readonly caPemSet: boolean }
+	| {
+			readonly apiHost: string;
+			readonly integrationKey: string;
+			readonly secretKeySet: boolean;
+			readonly honourDuoBypass: boolean;
+			readonly timeoutMs: number;
+			readonly caPemSet: boolean;
+			/** The Web SDK client ID (not a secret), or null when the web uses the Auth API prompt. */
+			readonly webClientId: string | null;
+			readonly webClientSecretSet: boolean;
+	  }
 	| {
 			readonly servers: readonly { readonly host: string; readonly port: number; readonly secretSet: boolean; readonly legacyNoMessageAuthenticator: boolean }[];
 			readonly timeoutMs: number;
@@ -339,7 +400,16 @@ export function redactSettings(method: ConfigurableMethod, settings: MethodSetti
 		}
 		case "duo": {
 			const duo = settings as DuoSettings;
-			return { apiHost: duo.apiHost, integrationKey: duo.integrationKey, secretKeySet: duo.secretKey.length > 0, honourDuoBypass: duo.honourDuoBypass, timeoutMs: duo.timeoutMs, caPemSet: duo.caPem !== undefined };
+			return {
+				apiHost: duo.apiHost,
+				integrationKey: duo.integrationKey,
+				secretKeySet: duo.secretKey.length > 0,
+				honourDuoBypass: duo.honourDuoBypass,
+				timeoutMs: duo.timeoutMs,
+				caPemSet: duo.caPem !== undefined,
+				webClientId: duo.webClientId ?? null,
+				webClientSecretSet: duo.webClientSecret !== undefined && duo.webClientSecret.length > 0,
+			};
 		}
 		case "radius": {
 			const radius = settings as RadiusSettings;
@@ -365,7 +435,7 @@ function sealSecrets(method: ConfigurableMethod, settings: MethodSettingsMap[Con
 		}
 		case "duo": {
 			const duo = settings as DuoSettings;
-			return { ...duo, secretKey: seal(duo.secretKey) };
+			return { ...duo, secretKey: seal(duo.secretKey), ...(duo.webClientSecret !== undefined ? { webClientSecret: seal(duo.webClientSecret) } : {}) };
 		}
 		case "radius": {
 			const radius = settings as RadiusSettings;
@@ -379,7 +449,7 @@ function openSecrets(method: ConfigurableMethod, stored: Json, open: (value: unk
 		case "yubikey-otp":
 			return stored.mode === "cloud" ? { ...stored, apiKey: open(stored.apiKey) } : stored;
 		case "duo":
-			return { ...stored, secretKey: open(stored.secretKey) };
+			return { ...stored, secretKey: open(stored.secretKey), ...(stored.webClientSecret !== undefined ? { webClientSecret: open(stored.webClientSecret) } : {}) };
 		case "radius": {
 			const servers = Array.isArray(stored.servers) ? stored.servers : [];
 			return { ...stored, servers: servers.map((server) => ({ ...asObject(server, "radius.server"), secret: open(asObject(server, "radius.server").secret) })) };

@@ -37,6 +37,8 @@ export interface RegistryDeps {
 	/** WebAuthn: its challenge and approval tables, and the relying party from config (or why it is unusable). */
 	readonly db: Kysely<Database>;
 	readonly webauthn: RelyingParty | { readonly problem: string; readonly consoleUrl: string };
+	/** The console's public URL (Duo's Universal Prompt redirects the browser back under it). */
+	readonly consoleUrl?: string;
 }
 
 export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
@@ -46,7 +48,13 @@ export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
 		createAccessKeywordMethod({ factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random }),
 		createRecoveryCodeMethod({ codes: deps.recoveryCodes, random: deps.random }),
 		createYubikeyOtpMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock }),
-		createDuoMethod({ settings: methodSettings, factors: deps.factors, clock: deps.clock, onEvent: (event) => void deps.audit.write({ ...event, method: "duo" }).catch(() => undefined) }),
+		createDuoMethod({
+			settings: methodSettings,
+			factors: deps.factors,
+			clock: deps.clock,
+			onEvent: (event) => void deps.audit.write({ ...event, method: "duo" }).catch(() => undefined),
+			...(deps.consoleUrl !== undefined ? { consoleUrl: deps.consoleUrl } : {}),
+		}),
 		createWebauthnMethod({ db: deps.db, factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, audit: deps.audit, rp: deps.webauthn }),
 		createRadiusMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock, onEvent: (event) => void deps.audit.write({ ...event, method: "radius" }).catch(() => undefined) }),
 	];

@@ -26,6 +26,22 @@
  *     pushes, then the account locks), instead of letting an attacker push without limit.
  *   Every transport error, timeout, non-JSON, unknown value or bad signature from Duo throws
  *   ERR_METHOD_UNAVAILABLE (fail closed; the flow refunds the charge and audits).
+ *
+ * Web logins with a "Web SDK" application configured (webClientId + webClientSecret) use Duo's
+ * Universal Prompt instead (duo-universal.ts; security.md §2.5). SSH never does: it has no browser.
+ *   startChallenge (channel "web"): healthCheck (unreachable or garbage → ERR_METHOD_UNAVAILABLE,
+ *     audited as "duo.unavailable"), generateState, createAuthUrl(enrolled Duo username, state);
+ *     the state {duoState, url} is stored on THIS attempt by the flow (login_attempts.challenge_json)
+ *     and the web layer sends the browser to the url.
+ *   verifyResponse (channel "web"): the flow has consumed that state once (conditional UPDATE); the
+ *     answer is the callback's {state, code}. The state must equal the stored one (constant time);
+ *     the code is exchanged for the id_token with the enrolled Duo username (the SDK checks the
+ *     HS512 signature, iss, aud, exp and preferred_username); only auth_result "allow" counts
+ *     (a Duo-side "bypass" only with honourDuoBypass). A code Duo refuses (used, expired) or a token
+ *     for another Duo user is a wrong answer (charged); transport errors, 5xx, a bad id_token or a
+ *     missing auth_result fail closed (ERR_METHOD_UNAVAILABLE). A typed answer (Auth API) is not
+ *     accepted on the web while the Web SDK is configured.
+ *   Without a Web SDK application the web keeps the Auth API prompt above.
  */
 import { isIP } from "node:net";
 import type { Clock } from "../../core/clock.ts";
@@ -42,9 +58,10 @@ import type {
 	VerifyRequest,
 	VerifyResult,
 } from "../method.ts";
-import { splitDuoHost, type DuoSettings, type MethodSettingsStore } from "../method-settings.ts";
+import { hasDuoWebSdk, splitDuoHost, type DuoSettings, type MethodSettingsStore } from "../method-settings.ts";
 import { DuoAuthClient, sanitizeDuoText, type DuoDecision, type DuoDevice } from "./duo-auth-client.ts";
-import { decidePreauth, isDuoAllow } from "./duo-policy.ts";
+import { decideUniversalResult, decidePreauth, isDuoAllow } from "./duo-policy.ts";
+import { DUO_UNIVERSAL_PROMPT, callbackUrl, classifyTokenError, isUniversalState, parseUniversalAnswer, sameState, universalClient, type UniversalState } from "./duo-universal.ts";
 
 /** Duo itself times a push out after about 60 s. */
 export const DUO_PUSH_MAX_WAIT_MS = 60_000;
@@ -73,7 +90,22 @@ export interface DuoMethodDeps {
 	readonly pollIntervalMs?: number;
 	/** Audit sink for bypass logins (must not throw). */
 	readonly onEvent?: (event: DuoMethodEvent) => void;
+	/** The console's public URL: Duo's Universal Prompt redirects the browser back under it. */
+	readonly consoleUrl?: string;
 }
+
+/** The Duo method, plus what the web layer needs to choose between the two web prompts. */
+export interface DuoMethod extends SecondFactorMethod {
+	readonly id: "duo";
+	/** Which prompt the web shows now: Duo's Universal Prompt (Web SDK configured) or the typed Auth API prompt. */
+	webPrompt(): Promise<"universal" | "auth-api">;
+}
+
+export function isDuoMethod(method: SecondFactorMethod | undefined): method is DuoMethod {
+	return method !== undefined && method.id === "duo" && "webPrompt" in method;
+}
+
+const CODE = /^[\x21-\x7e]{1,1024}$/;
 
 interface DuoOption {
 	readonly f: "push" | "phone";
@@ -165,7 +197,7 @@ function ipaddrOf(source: string): { ipaddr?: string } {
 	return isIP(source) !== 0 ? { ipaddr: source } : {};
 }
 
-export function createDuoMethod(deps: DuoMethodDeps): SecondFactorMethod {
+export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 	const pushMaxWaitMs = deps.pushMaxWaitMs ?? DUO_PUSH_MAX_WAIT_MS;
 	const pollIntervalMs = deps.pollIntervalMs ?? DUO_POLL_INTERVAL_MS;
 	const client = (settings: DuoSettings): DuoAuthClient =>
@@ -189,13 +221,89 @@ export function createDuoMethod(deps: DuoMethodDeps): SecondFactorMethod {
 		return { answer, decision };
 	}
 
+	/** Where Duo sends the browser back (and the redirect_uri the token exchange must repeat). */
+	function redirectUrl(): string {
+		if (deps.consoleUrl === undefined) throw unavailable("the console's public URL is unknown, so Duo cannot redirect back");
+		return callbackUrl(deps.consoleUrl);
+	}
+
+	/** The Universal Prompt round of a web login: health check, state, Duo's URL (duo-universal.ts). */
+	async function startUniversal(settings: DuoSettings, factor: FactorRecord & { publicId: string }, request: ChallengeRequest): Promise<ChallengeStart> {
+		const client = universalClient(settings, redirectUrl());
+		try {
+			await client.healthCheck();
+		} catch (error) {
+			// Fail closed (Decision 10), with the user in the audit (the flow's own event has none here).
+			emit({ event: "duo.unavailable", outcome: "failure", userId: request.user.id, username: request.user.username, source: request.sourceAddress, detail: { stage: "health-check", message: error instanceof Error ? error.message.slice(0, 200) : "failed" } });
+			throw unavailable("the Universal Prompt health check failed", error);
+		}
+		const duoState = client.generateState();
+		const url = await closed("createAuthUrl", () => client.createAuthUrl(factor.publicId, duoState));
+		if (!url.startsWith("https://")) throw unavailable("createAuthUrl returned a non-https URL");
+		const state: UniversalState = { kind: "duo-universal", duoState, url };
+		return { prompt: DUO_UNIVERSAL_PROMPT, echo: false, state: { ...state } };
+	}
+
+	/** The callback's {state, code} against the round the flow consumed for this attempt. */
+	async function verifyUniversal(settings: DuoSettings, factor: FactorRecord & { publicId: string }, request: VerifyRequest): Promise<VerifyResult> {
+		const base = { userId: request.user.id, username: request.user.username, source: request.sourceAddress };
+		// No waiting round (a typed answer, or "Continue to Duo" was never pressed): nothing to compare with.
+		if (!isUniversalState(request.state)) return { kind: "invalid", reason: "malformed" };
+		const answer = parseUniversalAnswer(request.response);
+		if (answer === null) return { kind: "invalid", reason: "malformed" };
+		if (!sameState(answer.state, request.state.duoState)) {
+			emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "state-mismatch" } });
+			return { kind: "invalid", reason: "malformed" };
+		}
+		// Duo sent the browser back without a code (an error redirect): the login did not succeed at Duo.
+		if (answer.code === "") return { kind: "invalid", reason: "wrong" };
+		if (!CODE.test(answer.code)) return { kind: "invalid", reason: "malformed" };
+		const client = universalClient(settings, redirectUrl());
+		let token: Awaited<ReturnType<typeof client.exchangeAuthorizationCodeFor2FAResult>>;
+		try {
+			token = await client.exchangeAuthorizationCodeFor2FAResult(answer.code, factor.publicId);
+		} catch (error) {
+			const failure = classifyTokenError(error);
+			if (failure.kind === "other-user") {
+				emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "other-duo-user", duoUser: factor.publicId } });
+				return { kind: "invalid", reason: "wrong" };
+			}
+			if (failure.kind === "code-refused") {
+				emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "code-refused", message: failure.detail } });
+				return { kind: "invalid", reason: "wrong" };
+			}
+			throw unavailable(`the token exchange failed (${failure.detail})`, error);
+		}
+		// The SDK compared preferred_username already; checked again so a changed SDK cannot widen it.
+		if (token.preferred_username !== factor.publicId) {
+			emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "other-duo-user", duoUser: factor.publicId } });
+			return { kind: "invalid", reason: "wrong" };
+		}
+		const decision = decideUniversalResult(token.auth_result, { honourDuoBypass: settings.honourDuoBypass });
+		if (decision.kind === "malformed") throw unavailable("the id_token carries no usable auth_result");
+		if (decision.kind === "deny") return { kind: "invalid", reason: "wrong" };
+		if (decision.bypass) emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId, prompt: "universal" } });
+		return { kind: "valid", factorId: factor.id };
+	}
+
 	return {
 		id: "duo",
 		interaction: "code",
 
+		async webPrompt(): Promise<"universal" | "auth-api"> {
+			try {
+				const settings = await deps.settings.load("duo");
+				return settings !== null && hasDuoWebSdk(settings) ? "universal" : "auth-api";
+			} catch {
+				// Unreadable settings: the Auth API path reports it (ERR_METHOD_UNAVAILABLE) when the challenge starts.
+				return "auth-api";
+			}
+		},
+
 		async startChallenge(request: ChallengeRequest): Promise<ChallengeStart> {
 			const settings = await deps.settings.require("duo");
 			const factor = duoFactor(request.factors);
+			if (request.channel === "web" && hasDuoWebSdk(settings)) return startUniversal(settings, factor, request);
 			const { answer, decision } = await preauth(settings, factor.publicId, request.sourceAddress);
 			if (decision.kind === "allow") return { prompt: "Duo: your Duo account is in bypass mode; press Enter to continue", echo: true, state: null };
 			return { prompt: duoPrompt(answer.result === "auth" ? answer.devices : []).prompt, echo: true, state: null };
@@ -205,6 +313,9 @@ export function createDuoMethod(deps: DuoMethodDeps): SecondFactorMethod {
 			const settings = await deps.settings.require("duo");
 			const factor = duoFactor(request.factors);
 			const base = { userId: request.user.id, username: request.user.username, source: request.sourceAddress };
+			if (request.channel === "web" && hasDuoWebSdk(settings)) return verifyUniversal(settings, factor, request);
+			// A Universal round whose Web SDK was removed meanwhile: not the user's fault, nothing to check.
+			if (isUniversalState(request.state)) throw unavailable("the Web SDK application was removed while the login was at Duo; start again");
 			// No per-attempt state: Duo is asked again now, with today's settings. A withdrawn bypass
 			// opt-in, or a Duo account that left bypass mode or was disabled since the prompt was
 			// shown, applies at once; the option numbers come from the same deterministic menu.

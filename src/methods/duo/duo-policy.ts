@@ -41,3 +41,25 @@ export function isDuoAllow(decision: Pick<DuoDecision, "result" | "status">, opt
 	if (decision.result !== "allow") return false;
 	return decision.status !== "bypass" || options.honourDuoBypass;
 }
+
+/**
+ * The Universal Prompt's answer (id_token auth_result, security.md §2.5 step 3): only result
+ * "allow" with status "allow" lets the user in; status "bypass" (Duo let the user through without
+ * a device) only with the admin's opt-in, as on SSH. Any other status, even with result "allow",
+ * is a denial: a value Duo may add later must never mean "allow". A missing or ill-typed
+ * auth_result is "malformed" (the caller fails closed: Duo's answer is unusable, not the user's guess).
+ */
+export type UniversalDecision =
+	| { readonly kind: "allow"; readonly bypass: boolean }
+	| { readonly kind: "deny"; readonly status: string }
+	| { readonly kind: "malformed" };
+
+export function decideUniversalResult(authResult: unknown, options: DuoPolicyOptions): UniversalDecision {
+	if (typeof authResult !== "object" || authResult === null) return { kind: "malformed" };
+	const { result, status } = authResult as Record<string, unknown>;
+	if (typeof result !== "string" || typeof status !== "string") return { kind: "malformed" };
+	if (result !== "allow") return { kind: "deny", status: status.slice(0, 40) };
+	if (status === "allow") return { kind: "allow", bypass: false };
+	if (status === "bypass") return options.honourDuoBypass ? { kind: "allow", bypass: true } : { kind: "deny", status: "bypass-not-allowed" };
+	return { kind: "deny", status: status.slice(0, 40) };
+}
