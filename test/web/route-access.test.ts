@@ -15,12 +15,17 @@ import { allowedKinds, concreteUrl, createFixture, SESSION_KINDS, type Fixture }
 /** Deliberate allowlists: adding a route reachable before full login must be a visible change here. */
 const PUBLIC_ROUTES = ["GET /", "HEAD /", "GET /login", "HEAD /login", "POST /login", "POST /logout", "GET /enroll-link/:token", "HEAD /enroll-link/:token", "GET /static/app.css", "HEAD /static/app.css",
 	// WebAuthn page script and @simplewebauthn/browser (src/web/routes/webauthn.tsx): the second-factor page needs them before full login.
-	"GET /static/webauthn.js", "HEAD /static/webauthn.js", "GET /static/simplewebauthn/*", "HEAD /static/simplewebauthn/*"];
+	"GET /static/webauthn.js", "HEAD /static/webauthn.js", "GET /static/simplewebauthn/*", "HEAD /static/simplewebauthn/*",
+	// Duo's Universal Prompt redirects back cross-site, without the SameSite=Strict session cookie; the handler
+	// bounces once through this origin and then needs the half (or step-up) session (src/web/routes/duo-universal.tsx).
+	"GET /login/duo/callback", "HEAD /login/duo/callback"];
 const HALF_ROUTES = ["GET /login/2fa", "HEAD /login/2fa", "POST /login/2fa", "GET /login/enroll", "HEAD /login/enroll", "POST /login/enroll/totp", "POST /login/enroll/totp/confirm", "POST /login/enroll/keyword",
 	// Backend methods' forced enrolment (src/web/routes/methods-enroll.tsx).
 	"GET /login/enroll/yubikey-otp", "HEAD /login/enroll/yubikey-otp", "POST /login/enroll/yubikey-otp", "GET /login/enroll/duo", "HEAD /login/enroll/duo", "POST /login/enroll/duo", "GET /login/enroll/radius", "HEAD /login/enroll/radius", "POST /login/enroll/radius", "POST /login/enroll/radius/confirm",
 	// WebAuthn (src/web/routes/webauthn.tsx): forced enrolment, and the key as the second factor.
-	"GET /login/enroll/webauthn", "HEAD /login/enroll/webauthn", "POST /login/enroll/webauthn", "GET /login/2fa/webauthn/options", "HEAD /login/2fa/webauthn/options", "POST /login/2fa/webauthn"];
+	"GET /login/enroll/webauthn", "HEAD /login/enroll/webauthn", "POST /login/enroll/webauthn", "GET /login/2fa/webauthn/options", "HEAD /login/2fa/webauthn/options", "POST /login/2fa/webauthn",
+	// Duo's Universal Prompt: "Continue to Duo" (src/web/routes/duo-universal.tsx).
+	"POST /login/2fa/duo"];
 const DENIAL_LOCATIONS = new Set(["/login", "/login/2fa", "/account", "/account/password"]);
 
 const key = (route: RouteInfo) => `${route.method} ${route.url}`;

@@ -8,6 +8,7 @@ import { accountRoutes } from "./account.tsx";
 import { accountKeysRoutes } from "./account-keys.tsx";
 import { adminRoutes } from "./admin.tsx";
 import { adminServersRoutes } from "./admin-servers.tsx";
+import { duoUniversalRoutes } from "./duo-universal.tsx";
 import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
 import { methodAdminRoutes } from "./methods-admin.tsx";
@@ -24,6 +25,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	methodEnrollRoutes,
 	methodAdminRoutes,
 	webauthnRoutes,
+	duoUniversalRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];
 

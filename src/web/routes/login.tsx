@@ -4,13 +4,15 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { isMethodId, type MethodId } from "../../core/method-id.ts";
-import type { LoginStep } from "../../flows/login-flow.ts";
+import type { LoginStep, SecondFactorResult } from "../../flows/login-flow.ts";
 import { clientOf, ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule, type WebContext } from "../context.ts";
 import { BadInput, req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { STYLESHEET } from "../assets.ts";
 import { cookieOptions, endSession, rotateSession, startSession } from "../session.ts";
 import { LoginPage, SecondFactorPage, type Notice } from "../views/login.tsx";
+import { isDuoMethod } from "../../methods/duo/duo-method.ts";
+import { DUO_UNIVERSAL_PROMPT } from "../../methods/duo/duo-universal.ts";
 
 const LOGIN_MESSAGES: Record<string, Notice> = {
 	"logged-out": { kind: "success", text: "You have logged out." },
@@ -44,6 +46,54 @@ export function enrollTokenOf(request: FastifyRequest): string | null {
 /** Where a half session goes next, from the flow's current step. */
 export function stepLocation(step: LoginStep): string {
 	return step.kind === "enroll" ? "/login/enroll" : "/login/2fa";
+}
+
+/**
+ * Renders the second-factor page for this session's attempt. A new challenge is started for the
+ * chosen method, unless the method asked for another round (`continued`, e.g. a RADIUS challenge),
+ * or the method is Duo with the Universal Prompt: its round starts only when the user presses
+ * "Continue to Duo" (a POST; duo-universal.tsx), never by merely showing the page.
+ */
+export async function renderSecondFactorPage(
+	web: WebContext,
+	request: FastifyRequest,
+	reply: FastifyReply,
+	wanted: string | undefined,
+	notice: Notice,
+	status = 200,
+	continued: { method: MethodId; prompt: string } | null = null,
+): Promise<FastifyReply> {
+	const { app } = web;
+	const attemptId = request.web.session?.attempt_id ?? "";
+	const step = await app.login.currentStep(attemptId);
+	if (step.kind === "enroll") return seeOther(reply, "/login/enroll");
+	if (step.kind !== "second-factor") return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
+	if (continued !== null) {
+		return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={continued.method} prompt={continued.prompt} notice={notice} />);
+	}
+	const method = wanted !== undefined && isMethodId(wanted) && step.methods.includes(wanted) ? wanted : step.defaultMethod;
+	const duo = app.methods.get("duo");
+	if (method === "duo" && isDuoMethod(duo) && (await duo.webPrompt()) === "universal") {
+		return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={method} prompt={DUO_UNIVERSAL_PROMPT} notice={notice} />);
+	}
+	const challenge = await app.login.startChallenge(attemptId, method);
+	const prompt = challenge.kind === "prompt" ? challenge.prompt : null;
+	const shown = challenge.kind === "denied" ? { kind: "error" as const, text: challenge.message } : notice;
+	return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={method} prompt={prompt} notice={shown} />);
+}
+
+/** The page after a second-factor answer of a login (POST /login/2fa, the Duo callback). */
+export async function afterSecondFactor(web: WebContext, request: FastifyRequest, reply: FastifyReply, method: MethodId, result: SecondFactorResult): Promise<FastifyReply> {
+	if (result.kind === "authenticated") return completeLogin(web, request, reply, result.method);
+	if (result.kind === "continue") return renderSecondFactorPage(web, request, reply, method, null, 200, { method: result.method, prompt: result.prompt });
+	if (result.kind === "invalid") {
+		const left = result.attemptsLeft === 1 ? "1 attempt left" : `${result.attemptsLeft} attempts left`;
+		return renderSecondFactorPage(web, request, reply, method, { kind: "error", text: `${result.message} ${left} before the account is locked.` }, 401);
+	}
+	if (result.reason === "misconfigured" || result.reason === "unavailable") {
+		return renderSecondFactorPage(web, request, reply, undefined, { kind: "error", text: result.message }, 400);
+	}
+	return loginRefused(web, request, reply, result.reason === "locked" ? 403 : 401, result.message);
 }
 
 export const loginRoutes: RouteModule = (server, web) => {
@@ -106,31 +156,8 @@ export const loginRoutes: RouteModule = (server, web) => {
 
 	// ---- second factor (half session) ----
 
-	/**
-	 * Renders the second-factor page for this session's attempt. A new challenge is started for the
-	 * chosen method, unless the method asked for another round (`continued`, e.g. a RADIUS challenge).
-	 */
-	async function renderSecondFactor(
-		request: FastifyRequest,
-		reply: FastifyReply,
-		wanted: string | undefined,
-		notice: Notice,
-		status = 200,
-		continued: { method: MethodId; prompt: string } | null = null,
-	): Promise<FastifyReply> {
-		const attemptId = request.web.session?.attempt_id ?? "";
-		const step = await app.login.currentStep(attemptId);
-		if (step.kind === "enroll") return seeOther(reply, "/login/enroll");
-		if (step.kind !== "second-factor") return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
-		if (continued !== null) {
-			return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={continued.method} prompt={continued.prompt} notice={notice} />);
-		}
-		const method = wanted !== undefined && isMethodId(wanted) && step.methods.includes(wanted) ? wanted : step.defaultMethod;
-		const challenge = await app.login.startChallenge(attemptId, method);
-		const prompt = challenge.kind === "prompt" ? challenge.prompt : null;
-		const shown = challenge.kind === "denied" ? { kind: "error" as const, text: challenge.message } : notice;
-		return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={method} prompt={prompt} notice={shown} />);
-	}
+	const renderSecondFactor = (request: FastifyRequest, reply: FastifyReply, wanted: string | undefined, notice: Notice, status = 200, continued: { method: MethodId; prompt: string } | null = null) =>
+		renderSecondFactorPage(web, request, reply, wanted, notice, status, continued);
 
 	getRoute(server, "/login/2fa", { access: "half", fields: { method: str(32) } }, async (request, reply, query) => renderSecondFactor(request, reply, query.method, null));
 
@@ -143,16 +170,7 @@ export const loginRoutes: RouteModule = (server, web) => {
 			const attemptId = request.web.session?.attempt_id ?? "";
 			const response = form.method === "access-keyword" ? `${form.c1 ?? ""}${form.c2 ?? ""}${form.c3 ?? ""}` : (form.code ?? "");
 			const result = await app.login.submitSecondFactor(attemptId, form.method, response);
-			if (result.kind === "authenticated") return completeLogin(web, request, reply, result.method);
-			if (result.kind === "continue") return renderSecondFactor(request, reply, form.method, null, 200, { method: result.method, prompt: result.prompt });
-			if (result.kind === "invalid") {
-				const left = result.attemptsLeft === 1 ? "1 attempt left" : `${result.attemptsLeft} attempts left`;
-				return renderSecondFactor(request, reply, form.method, { kind: "error", text: `${result.message} ${left} before the account is locked.` }, 401);
-			}
-			if (result.reason === "misconfigured" || result.reason === "unavailable") {
-				return renderSecondFactor(request, reply, undefined, { kind: "error", text: result.message }, 400);
-			}
-			return loginRefused(web, request, reply, result.reason === "locked" ? 403 : 401, result.message);
+			return afterSecondFactor(web, request, reply, form.method, result);
 		},
 	);
 };

@@ -29,7 +29,17 @@ type RadiusView = Extract<RedactedSettings, { servers: readonly unknown[] }>;
 // ---------------------------------------------------------------------------------------------
 
 const YUBIKEY_FORM = { mode: str(16), urls: str(2600), clientId: str(64), apiKey: str(256), timeoutMs: str(9), caPem: str(12_000), clearCa: checkbox } as const satisfies FormSchema;
-const DUO_FORM = { apiHost: str(260), integrationKey: str(64), secretKey: str(256), honourDuoBypass: checkbox, timeoutMs: str(9), caPem: str(12_000), clearCa: checkbox } as const satisfies FormSchema;
+const DUO_FORM = {
+	apiHost: str(260),
+	integrationKey: str(64),
+	secretKey: str(256),
+	honourDuoBypass: checkbox,
+	timeoutMs: str(9),
+	caPem: str(12_000),
+	clearCa: checkbox,
+	webClientId: str(64),
+	webClientSecret: str(256),
+} as const satisfies FormSchema;
 const RADIUS_FORM: FormSchema = {
 	timeoutMs: str(9),
 	retries: str(2),
@@ -71,6 +81,9 @@ function duoInput(form: Record<string, string | boolean | undefined>): unknown {
 		honourDuoBypass: form.honourDuoBypass === true,
 		timeoutMs: blankToUndefined(form.timeoutMs as string | undefined),
 		caPem: form.clearCa === true ? "" : blankToUndefined(form.caPem as string | undefined),
+		// An empty client ID removes the Web SDK (the web then uses the Auth API prompt); an empty secret keeps the stored one.
+		webClientId: blankToUndefined(form.webClientId as string | undefined),
+		webClientSecret: blankToUndefined(form.webClientSecret as string | undefined),
 	};
 }
 
@@ -199,6 +212,23 @@ function DuoForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView }) 
 			</div>
 			<Field id="duo-timeout" name="timeoutMs" label="Timeout per request (ms)" value={duo ? String(duo.timeoutMs) : ""} hint="Default 10000. A push waits up to 60 s for the user." maxLength={9} inputMode="numeric" />
 			<CaFields prefix="duo" set={duo?.caPemSet === true} />
+			<fieldset>
+				<legend>Universal Prompt for web logins (optional)</legend>
+				<p class="hint">
+					From the Duo Admin Panel: Applications → Protect an Application → "Web SDK", on the same API hostname. With it, web logins open Duo's own page (push, passcode, security key,
+					Duo's policies); SSH keeps the prompt above. Without it, the web shows the same typed prompt as SSH.
+				</p>
+				<Field id="duo-web-client" name="webClientId" label="Client ID" value={duo?.webClientId ?? ""} hint="20 characters. Leave empty to use the typed prompt on the web." maxLength={64} autocomplete="off" />
+				<Field
+					id="duo-web-secret"
+					name="webClientSecret"
+					label="Client secret"
+					type="password"
+					hint={duo?.webClientSecretSet === true ? "A client secret is stored (never shown). Leave empty to keep it." : "40 characters. Required with a client ID. Stored encrypted; never shown again."}
+					maxLength={256}
+					autocomplete="off"
+				/>
+			</fieldset>
 			<button type="submit" class="primary">
 				Save Duo settings
 			</button>

@@ -37,12 +37,14 @@ function NavLink({ ctx, href, children }: { ctx: PageContext; href: string; chil
 	);
 }
 
-export function Layout({ ctx, title, children, narrow }: { ctx: PageContext; title: string; children: ComponentChildren; narrow?: boolean }) {
+export function Layout({ ctx, title, children, narrow, refresh }: { ctx: PageContext; title: string; children: ComponentChildren; narrow?: boolean; refresh?: string }) {
 	return (
 		<html lang="en">
 			<head>
 				<meta charset="utf-8" />
 				<meta name="viewport" content="width=device-width, initial-scale=1" />
+				{/* Navigation without script (strict CSP) and outside form-action: the Duo Universal Prompt hops (routes/duo-universal.tsx). */}
+				{refresh !== undefined ? <meta http-equiv="refresh" content={`0;url=${refresh}`} /> : null}
 				<title>{`${title} · Portcullis`}</title>
 				<link rel="stylesheet" href="/static/app.css" />
 			</head>

@@ -6,6 +6,7 @@ import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import { Alert, CsrfField, Field, Layout, type PageContext } from "./layout.tsx";
 import { MethodEnrollLinks, LINKED_ENROLLABLE } from "./method-links.tsx";
 import { WebauthnAssertionForm } from "../routes/webauthn-views.tsx";
+import { DUO_UNIVERSAL_PROMPT } from "../../methods/duo/duo-universal.ts";
 
 export type Notice = { readonly kind: "error" | "info" | "success" | "warning"; readonly text: string } | null;
 
@@ -29,6 +30,31 @@ export function LoginPage({ ctx, notice, username }: { ctx: PageContext; notice:
 	);
 }
 
+const CODE_HINTS: Partial<Record<MethodId, string>> = {
+	"yubikey-otp": "Click here and touch your YubiKey: it types a 44-character one-time password.",
+	duo: "A passcode from Duo Mobile, a text message or a token, or the number of an option (for example 1 for a push).",
+};
+
+/**
+ * "Continue to Duo" (POST with the CSRF token): the server checks Duo's health, stores a fresh
+ * state on this attempt and sends the browser to Duo's Universal Prompt, which returns to
+ * /login/duo/callback.
+ */
+export function DuoContinueForm({ ctx, action, extraHidden }: { ctx: PageContext; action: string; extraHidden?: Record<string, string> }) {
+	return (
+		<form method="post" action={action} class="card stack" id="duo-universal">
+			<CsrfField ctx={ctx} />
+			{Object.entries(extraHidden ?? {}).map(([name, value]) => (
+				<input type="hidden" name={name} value={value} />
+			))}
+			<p>Duo asks you to approve this login on its own page (a push to Duo Mobile, a passcode, a security key or whatever your organisation set up there). You come back here afterwards.</p>
+			<button type="submit" class="primary">
+				Continue to Duo
+			</button>
+		</form>
+	);
+}
+
 /** "Access keyword: characters 2, 5 and 9" → [2, 5, 9] (display only; the flow holds the positions). */
 export function keywordPositions(prompt: string): number[] {
 	const list = prompt.slice(prompt.indexOf(":") + 1);
@@ -40,6 +66,8 @@ export function ChallengeForm(props: { ctx: PageContext; action: string; method:
 	const { ctx, method, prompt } = props;
 	// WebAuthn is a browser ceremony, not a typed answer (src/web/routes/webauthn.tsx).
 	if (method === "webauthn") return <WebauthnAssertionForm ctx={ctx} action={`${props.action}/webauthn`} prompt={prompt} submitLabel={props.submitLabel} extraHidden={props.extraHidden} />;
+	// Duo's Universal Prompt runs at Duo: a button that starts the round (src/web/routes/duo-universal.tsx).
+	if (method === "duo" && prompt === DUO_UNIVERSAL_PROMPT) return <DuoContinueForm ctx={ctx} action={`${props.action}/duo`} extraHidden={props.extraHidden} />;
 	const positions = method === "access-keyword" ? keywordPositions(prompt) : [];
 	return (
 		<form method="post" action={props.action} class="card stack">
@@ -63,8 +91,12 @@ export function ChallengeForm(props: { ctx: PageContext; action: string; method:
 				</fieldset>
 			) : method === "recovery-code" ? (
 				<Field id="code" name="code" label="Recovery code" hint="One of the codes you saved, like abcde-fghjk. Each code works once." autocomplete="off" required maxLength={32} autofocus />
-			) : (
+			) : method === "totp" ? (
 				<Field id="code" name="code" label={prompt} hint="The 6-digit code your authenticator app shows now." autocomplete="one-time-code" inputMode="numeric" pattern="[0-9 ]{6,7}" required maxLength={7} autofocus />
+			) : (
+				// Backend methods answer with their own text (a 44-character YubiKey OTP, a Duo passcode or
+				// option number, a RADIUS token code): no TOTP pattern, the form's 64-character limit.
+				<Field id="code" name="code" label={prompt} hint={CODE_HINTS[method]} type={method === "radius" ? "password" : "text"} autocomplete="off" required maxLength={64} autofocus />
 			)}
 			<button type="submit" class="primary">
 				{props.submitLabel}

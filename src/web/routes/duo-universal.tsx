@@ -1,0 +1,195 @@
+/**
+ * Duo's Universal Prompt on the web (issue 4 item 3; security.md §2.5), used when the Duo settings
+ * include a "Web SDK" application. SSH, and the web without a Web SDK application, keep the typed
+ * Auth API prompt (POST /login/2fa). The routes only move data; the Duo method decides
+ * (src/methods/duo/duo-method.ts, duo-universal.ts) and LoginFlow charges, locks and audits.
+ *
+ *   POST /login/2fa/duo          (half)   "Continue to Duo": LoginFlow.startChallenge → the method's
+ *                                         health check, a fresh state stored on THIS attempt, Duo's URL
+ *   POST /account/step-up/duo    (full)   the same for a step-up attempt
+ *   GET  /login/duo/callback     (public) Duo sends the browser back with state and duo_code
+ *
+ * Two browser rules shape the hops:
+ * - CSP form-action 'self' also covers the redirects after a form POST (Chromium blocks a 303 to
+ *   another origin), so "Continue to Duo" answers with a page whose meta refresh opens Duo.
+ * - The session cookie is SameSite=Strict, so Duo's cross-site redirect back arrives WITHOUT it.
+ *   The callback is therefore public: without a session it answers a page whose meta refresh
+ *   repeats the request from this origin (same-site, so the cookie comes along), once (`b=1`).
+ *   With the session, the attempt comes from it: a half session (login) or a full session's
+ *   step-up attempt; nothing in the URL names an attempt or a user.
+ *
+ * Before submitting, the callback's state is compared (constant time, read-only) with the round
+ * waiting on the session's attempt. A mismatch or a used round is refused and audited WITHOUT
+ * charging the user or consuming the round: the bounce page makes any link to the callback a
+ * same-site request, so a forged link must not be able to lock a user out mid-login. A matching
+ * state is submitted through LoginFlow.submitSecondFactor, where the method checks it again
+ * (consumed once) and exchanges the code.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { ChallengeResult, SecondFactorResult } from "../../flows/login-flow.ts";
+import { isDuoMethod, type DuoMethod } from "../../methods/duo/duo-method.ts";
+import { DUO_CALLBACK_PATH, DUO_UNIVERSAL_PROMPT, sameState, waitingUniversalState } from "../../methods/duo/duo-universal.ts";
+import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
+import { str } from "../forms.ts";
+import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
+import { cookieOptions, endSession, rotateSession } from "../session.ts";
+import { StepUpPage } from "../views/account.tsx";
+import { Layout, type PageContext } from "../views/layout.tsx";
+import type { Notice } from "../views/login.tsx";
+import { afterSecondFactor, loginRefused, renderSecondFactorPage } from "./login.tsx";
+
+/** Where a step-up returns after Duo (the step-up page's `next`), kept while the browser is at Duo. */
+const NEXT_COOKIE = "pc_duo_next";
+const NEXT_COOKIE_PATH = "/login/duo";
+
+const CALLBACK_FIELDS = { state: str(1024), duo_code: str(2048), error: str(200), error_description: str(1000), b: str(1) } as const;
+
+const STALE_ANSWER =
+	"This answer from Duo does not belong to your current login (it was used already, or it comes from another login). Nothing was counted. Continue to Duo again.";
+
+function GoToDuoPage({ ctx, url }: { ctx: PageContext; url: string }) {
+	return (
+		<Layout ctx={ctx} title="Continue to Duo" narrow refresh={url}>
+			<div class="card stack">
+				<p>Opening Duo…</p>
+				<p>
+					If nothing happens, <a href={url}>continue to Duo</a>.
+				</p>
+			</div>
+		</Layout>
+	);
+}
+
+function BouncePage({ ctx, url }: { ctx: PageContext; url: string }) {
+	return (
+		<Layout ctx={ctx} title="Back from Duo" narrow refresh={url}>
+			<div class="card stack">
+				<p>Finishing your login…</p>
+				<p>
+					If nothing happens, <a href={url}>continue</a>.
+				</p>
+			</div>
+		</Layout>
+	);
+}
+
+export const duoUniversalRoutes: RouteModule = (server, web) => {
+	const { app } = web;
+	const found = app.methods.get("duo");
+	if (!isDuoMethod(found)) return;
+	const duo: DuoMethod = found;
+
+	/** After startChallenge: the page that opens Duo, with the URL of the round just stored on the attempt. */
+	async function openDuo(request: FastifyRequest, reply: FastifyReply, attemptId: string): Promise<FastifyReply | null> {
+		const round = waitingUniversalState(await app.stores.attempts.getLive(attemptId), request.web.session?.user_id ?? "");
+		if (round === null) return null;
+		return sendPage(reply, 200, <GoToDuoPage ctx={pageContext(request)} url={round.url} />);
+	}
+
+	// ---- login (half session) ----
+
+	postRoute(server, "/login/2fa/duo", { access: "half", fields: {} }, async (request, reply) => {
+		const attemptId = request.web.session?.attempt_id ?? "";
+		const start: ChallengeResult = await app.login.startChallenge(attemptId, "duo");
+		if (start.kind === "denied") {
+			if (start.reason === "expired") return loginRefused(web, request, reply, 401, start.message);
+			return renderSecondFactorPage(web, request, reply, "duo", { kind: "error", text: start.message }, 400);
+		}
+		// A typed prompt instead: the Web SDK was removed meanwhile; show the Auth API prompt.
+		return (await openDuo(request, reply, attemptId)) ?? renderSecondFactorPage(web, request, reply, "duo", null);
+	});
+
+	// ---- step-up (full session) ----
+
+	/** The step-up page again for the session's attempt, on Duo, with a notice (as webauthn.tsx's stepUpAgain). */
+	async function stepUpAgain(request: FastifyRequest, reply: FastifyReply, next: string, notice: Notice, status: number): Promise<FastifyReply> {
+		const attemptId = request.web.session?.attempt_id ?? null;
+		const step = attemptId === null ? null : await app.login.currentStep(attemptId);
+		if (step === null || step.kind !== "second-factor" || !step.methods.includes("duo")) {
+			return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
+		}
+		let prompt: string | null = DUO_UNIVERSAL_PROMPT;
+		if ((await duo.webPrompt()) !== "universal") {
+			const challenge = await app.login.startChallenge(step.attemptId, "duo");
+			prompt = challenge.kind === "prompt" ? challenge.prompt : null;
+		}
+		const mode = { kind: "second-factor" as const, explanation: step.explanation, methods: step.methods, method: "duo" as const, prompt };
+		return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={mode} notice={notice} />);
+	}
+
+	postRoute(server, "/account/step-up/duo", { access: "full", fields: { next: str(200) } }, async (request, reply, form) => {
+		const next = safeReturn(form.next, "/account");
+		const attemptId = request.web.session?.attempt_id ?? null;
+		if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
+		const start = await app.login.startChallenge(attemptId, "duo");
+		if (start.kind === "denied") return stepUpAgain(request, reply, next, { kind: "error", text: start.message }, 400);
+		reply.setCookie(NEXT_COOKIE, next, cookieOptions(web, { maxAge: 15 * 60, path: NEXT_COOKIE_PATH }));
+		return (await openDuo(request, reply, attemptId)) ?? stepUpAgain(request, reply, next, null, 200);
+	});
+
+	async function afterStepUp(request: FastifyRequest, reply: FastifyReply, next: string, result: SecondFactorResult): Promise<FastifyReply> {
+		if (result.kind === "authenticated") {
+			// As account.tsx's step-up: rotate, record the proven method and the time of the proof.
+			if (!(await rotateSession(web, request, reply, { attemptId: null, stepUpAt: app.clock.now().getTime(), secondFactorMethod: "duo" }))) return seeOther(reply, "/login?m=ended");
+			return seeOther(reply, next === "/account" ? "/account?m=confirmed" : next);
+		}
+		if (result.kind === "invalid") {
+			const left = result.attemptsLeft === 1 ? "1 attempt left" : `${result.attemptsLeft} attempts left`;
+			return stepUpAgain(request, reply, next, { kind: "error", text: `Duo did not approve this confirmation. ${left} before the account is locked.` }, 401);
+		}
+		if (result.kind === "continue") return stepUpAgain(request, reply, next, null, 200);
+		if (result.reason === "locked") {
+			await endSession(web, request, reply);
+			return loginRefused(web, request, reply, 403, result.message);
+		}
+		return stepUpAgain(request, reply, next, { kind: "error", text: result.message }, 400);
+	}
+
+	// ---- Duo's redirect back ----
+
+	getRoute(server, DUO_CALLBACK_PATH, { access: "public", fields: CALLBACK_FIELDS }, async (request, reply, query) => {
+		const session = request.web.session;
+		if (session === null) {
+			if (query.b === undefined && query.state !== undefined) {
+				// Cross-site arrival without the SameSite=Strict cookie: repeat the request from this origin, once.
+				const again = new URLSearchParams();
+				for (const name of ["state", "duo_code", "error", "error_description"] as const) {
+					const value = query[name];
+					if (value !== undefined) again.set(name, value);
+				}
+				again.set("b", "1");
+				return sendPage(reply, 200, <BouncePage ctx={pageContext(request)} url={`${DUO_CALLBACK_PATH}?${again.toString()}`} />);
+			}
+			return loginRefused(web, request, reply, 401, "Your login was not found: it may have expired, or this browser did not send its cookie back. Please log in again.");
+		}
+		const stepUp = session.state === "full";
+		const next = safeReturn(request.cookies[NEXT_COOKIE], "/account");
+		if (stepUp) reply.clearCookie(NEXT_COOKIE, cookieOptions(web, { path: NEXT_COOKIE_PATH }));
+		const attemptId = session.attempt_id;
+		if (attemptId === null) {
+			if (stepUp) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
+			return loginRefused(web, request, reply, 401, "This login has expired. Please start again.");
+		}
+
+		const state = query.state ?? "";
+		const round = waitingUniversalState(await app.stores.attempts.getLive(attemptId), session.user_id);
+		if (round === null || !sameState(state, round.duoState)) {
+			await app.stores.audit.write({
+				event: "duo.callback-refused",
+				outcome: "failure",
+				userId: session.user_id,
+				username: request.web.user?.username ?? null,
+				channel: "web",
+				source: request.ip,
+				method: "duo",
+				detail: { reason: round === null ? "no-waiting-round" : "state-mismatch", stepUp },
+			});
+			const notice = { kind: "error" as const, text: STALE_ANSWER };
+			return stepUp ? stepUpAgain(request, reply, next, notice, 400) : renderSecondFactorPage(web, request, reply, "duo", notice, 400);
+		}
+
+		const answer = JSON.stringify({ state, code: query.duo_code ?? "", ...(query.error !== undefined ? { error: query.error } : {}) });
+		const result = await app.login.submitSecondFactor(attemptId, "duo", answer);
+		return stepUp ? afterStepUp(request, reply, next, result) : afterSecondFactor(web, request, reply, "duo", result);
+	});
+};
