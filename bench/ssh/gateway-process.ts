@@ -1,7 +1,8 @@
 /**
  * The Portcullis SSH gateway as its own process for the benchmark (so its RSS and CPU are its
  * own): opens the app on the bench data directory, starts the real gateway, and answers IPC
- * requests from bench/ssh/run.ts: {cmd: "mem"} → after global.gc(): rss, heapUsed; {cmd: "stop"}.
+ * requests from bench/ssh/run.ts: {cmd: "mem"} → after global.gc(): rss, heapUsed; {cmd: "cpu"} →
+ * CPU seconds used so far (user + system); {cmd: "stop"}.
  * Run with: node --expose-gc --import tsx bench/ssh/gateway-process.ts CONFIG_JSON
  */
 import { createPortcullis } from "../../src/app/portcullis.ts";
@@ -21,6 +22,10 @@ function memory() {
 
 process.on("message", (message: { cmd: string; id: number }) => {
 	if (message.cmd === "mem") process.send?.({ id: message.id, ...memory() });
+	if (message.cmd === "cpu") {
+		const usage = process.cpuUsage();
+		process.send?.({ id: message.id, cpuSeconds: (usage.user + usage.system) / 1e6 });
+	}
 	if (message.cmd === "stop") {
 		void gateway.close().then(() => app.close()).then(() => process.exit(0));
 	}

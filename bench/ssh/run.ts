@@ -121,6 +121,40 @@ function pssOfTree(root: number): { pss: number; processes: number } {
 	return { pss, processes };
 }
 
+/**
+ * CPU seconds used by a process tree while it runs (sshd: the listener and its per-connection
+ * processes). Reaped children's time is not reliably folded into the listener's cutime (sshd's
+ * privilege-separated session processes), so the live processes are sampled every 50 ms and the
+ * last value seen for each pid is summed.
+ */
+function treeCpuSampler(root: number): { stop(): number } {
+	const seen = new Map<number, number>();
+	const sample = () => {
+		for (const pid of descendants(root)) {
+			try {
+				const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+				const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+				// fields[11], fields[12] = utime, stime (proc(5) fields 14-15), clock ticks (100 Hz).
+				seen.set(pid, ((fields[11] ?? 0) + (fields[12] ?? 0)) / 100);
+			} catch {
+				// exited between listing and reading
+			}
+		}
+	};
+	sample();
+	const baseline = new Map(seen);
+	const timer = setInterval(sample, 50);
+	return {
+		stop() {
+			clearInterval(timer);
+			sample();
+			let total = 0;
+			for (const [pid, seconds] of seen) total += seconds - (baseline.get(pid) ?? 0);
+			return total;
+		},
+	};
+}
+
 // ---- processes ----------------------------------------------------------------------------
 
 function sh(command: string, timeoutMs = 600_000): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
@@ -156,6 +190,7 @@ interface Gateway {
 	pid: number;
 	child: ChildProcess;
 	mem(): Promise<{ rss: number; heapUsed: number; external: number }>;
+	cpu(): Promise<number>;
 	stop(): Promise<void>;
 }
 
@@ -165,12 +200,12 @@ async function startGatewayProcess(config: Record<string, unknown>): Promise<Gat
 		stdio: ["ignore", "inherit", "inherit", "ipc"],
 	});
 	let nextId = 1;
-	const pending = new Map<number, (value: { rss: number; heapUsed: number; external: number }) => void>();
+	const pending = new Map<number, (value: { rss: number; heapUsed: number; external: number; cpuSeconds: number }) => void>();
 	const ready = await new Promise<{ port: number; pid: number }>((resolveReady, reject) => {
 		child.once("exit", (code) => reject(new Error(`gateway exited (${code})`)));
-		child.on("message", (message: { ready?: boolean; port?: number; pid?: number; id?: number; rss?: number; heapUsed?: number; external?: number }) => {
+		child.on("message", (message: { ready?: boolean; port?: number; pid?: number; id?: number; rss?: number; heapUsed?: number; external?: number; cpuSeconds?: number }) => {
 			if (message.ready) resolveReady({ port: message.port!, pid: message.pid! });
-			else if (message.id !== undefined) pending.get(message.id)?.({ rss: message.rss!, heapUsed: message.heapUsed!, external: message.external! });
+			else if (message.id !== undefined) pending.get(message.id)?.({ rss: message.rss ?? 0, heapUsed: message.heapUsed ?? 0, external: message.external ?? 0, cpuSeconds: message.cpuSeconds ?? 0 });
 		});
 	});
 	return {
@@ -181,6 +216,12 @@ async function startGatewayProcess(config: Record<string, unknown>): Promise<Gat
 				const id = nextId++;
 				pending.set(id, resolveMem);
 				child.send({ cmd: "mem", id });
+			}),
+		cpu: () =>
+			new Promise((resolveCpu) => {
+				const id = nextId++;
+				pending.set(id, (value) => resolveCpu(value.cpuSeconds));
+				child.send({ cmd: "cpu", id });
 			}),
 		stop: () =>
 			new Promise((resolveStop) => {
@@ -317,7 +358,7 @@ async function main(): Promise<void> {
 
 		// ---- 1. bulk transfer ----
 		if (!SKIP.has("transfer")) {
-			const transfer: { cipher: string; path: string; direction: string; mibs: number[]; busy: number[] }[] = [];
+			const transfer: { cipher: string; path: string; direction: string; mibs: number[]; busy: number[]; jumpCpu: number[] }[] = [];
 			for (const cipher of CIPHERS) {
 				const cfg = join(dir, `ssh_config_${cipher.split("@")[0]}`);
 				writeFileSync(
@@ -346,7 +387,7 @@ async function main(): Promise<void> {
 				};
 				const paths = Object.fromEntries(Object.entries(allPaths).filter(([name]) => PATHS === null || PATHS.has(name)));
 				for (const direction of DIRECTIONS) {
-					for (const path of Object.keys(allPaths)) transfer.push({ cipher, path, direction, mibs: [], busy: [] });
+					for (const path of Object.keys(allPaths)) transfer.push({ cipher, path, direction, mibs: [], busy: [], jumpCpu: [] });
 				}
 				for (let rep = 0; rep < REPS; rep++) {
 					const names = Object.keys(paths);
@@ -356,7 +397,11 @@ async function main(): Promise<void> {
 							const busy = await waitQuiet();
 							const command =
 								direction === "upload" ? `head -c ${BYTES} /dev/zero | ${paths[path]} 'wc -c'` : `${paths[path]} 'head -c ${BYTES} /dev/zero' | wc -c`;
+							// CPU of the middle box: the jump sshd's process tree, or the gateway process.
+							const sampler = path === "OpenSSH -J" ? treeCpuSampler(jump.process.pid!) : null;
+							const gatewayBefore = path.startsWith("Portcullis") ? await gateway.cpu() : 0;
 							const run = await sh(command);
+							const cpuUsed = sampler ? sampler.stop() : path.startsWith("Portcullis") ? (await gateway.cpu()) - gatewayBefore : 0;
 							const moved = Number(run.stdout.trim());
 							const row = transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === direction)!;
 							if (run.code !== 0 || moved !== BYTES) {
@@ -366,7 +411,8 @@ async function main(): Promise<void> {
 							const mibs = MIB / (run.ms / 1000);
 							row.mibs.push(mibs);
 							row.busy.push(busy);
-							log(`${cipher} ${direction} ${path}: ${fmt(mibs)} MiB/s (background ${fmt(busy, 0)} %)`);
+							row.jumpCpu.push(cpuUsed / (MIB / 1024));
+							log(`${cipher} ${direction} ${path}: ${fmt(mibs)} MiB/s, middle box ${fmt(cpuUsed / (MIB / 1024), 2)} CPU-s/GiB (background ${fmt(busy, 0)} %)`);
 						}
 					}
 				}
@@ -382,6 +428,16 @@ async function main(): Promise<void> {
 					results.push(
 						`| ${cipher} | ${direction} | ${cell("direct")} | ${cell("OpenSSH -J")} | ${cell("Portcullis -J")} | ${cell("Portcullis relay")} | **${fmt((100 * med("Portcullis -J")) / med("OpenSSH -J"), 0)} %** (target ≥ 100 %) | **${fmt((100 * med("Portcullis relay")) / med("direct"), 0)} %** (target ≥ 65 %) |`,
 					);
+				}
+			}
+			results.push("", "CPU of the middle box per GiB moved (CPU-seconds/GiB, median; OpenSSH: the jump sshd and its session processes; Portcullis: the gateway process):", "", "| cipher | direction | OpenSSH -J | Portcullis -J | Portcullis relay |", "|---|---|---|---|---|");
+			for (const cipher of CIPHERS) {
+				for (const direction of DIRECTIONS) {
+					const cpu = (path: string) => {
+						const row = transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === direction)!;
+						return row.jumpCpu.length === 0 ? "–" : fmt(median(row.jumpCpu), 2);
+					};
+					results.push(`| ${cipher} | ${direction} | ${cpu("OpenSSH -J")} | ${cpu("Portcullis -J")} | ${cpu("Portcullis relay")} |`);
 				}
 			}
 			const busiest = Math.max(...transfer.flatMap((row) => row.busy));
