@@ -1,7 +1,8 @@
 /**
  * A local Duo Auth API v2 server for tests (stack.md §5): HTTPS on 127.0.0.1 port 0 with a
  * test-ca.ts certificate, serving /auth/v2/check, /auth/v2/preauth, /auth/v2/auth and
- * /auth/v2/auth_status.
+ * /auth/v2/auth_status, and, with `webClientId`/`webClientSecret`, the Universal Prompt's OIDC
+ * endpoints /oauth/v1/health_check, /oauth/v1/authorize and /oauth/v1/token (below).
  *
  * Request authentication is checked the way Duo does, using Duo's own reference signer
  * (@duosecurity/duo_api lib/duo_sig.js, v2 canonicalization, HMAC-SHA512) over the parameters as
@@ -10,8 +11,21 @@
  *
  * Users are scripted (preauth result, devices, push/phone outcome, valid passcodes), and fault
  * modes simulate a broken service: hang, garbage JSON, an HTML 502, and more.
+ *
+ * Universal Prompt (Web SDK), checked the way duo_universal 3.0.0 talks to Duo:
+ * - health_check and token require a client_assertion JWT (HS512 with the client secret; iss = sub
+ *   = client id, aud = the endpoint's full URL, exp in the future, a jti never seen before);
+ * - authorize requires the `request` JWT (HS512; client_id, redirect_uri equal to the query's,
+ *   response_type code, scope openid, state of 22..1024 characters, aud = https://host:port, exp),
+ *   then redirects (302) to redirect_uri with duo_code and state, the outcome scripted per Duo
+ *   user (`universal`: allow, deny or bypass; default from the user's preauth);
+ * - token accepts each code once (invalid_grant after), bound to its redirect_uri and 5 minutes,
+ *   and issues an HS512 id_token: iss = the token URL, aud = client id, exp, iat, auth_time,
+ *   preferred_username and auth_result. `setUniversalTamper` breaks that token on purpose.
+ * JWTs are made and checked here with node:crypto (not jose), so the fake is an independent oracle.
+ * Time for the JWTs is real time: the SDK signs and verifies with Date.now().
  */
-import { timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import https from "node:https";
 import type http from "node:http";
 import { createRequire } from "node:module";
@@ -42,7 +56,27 @@ export interface FakeDuoUser {
 	readonly passcodes?: readonly string[];
 	/** How many auth_status polls answer "waiting" before the outcome. Default 1. */
 	readonly waitingPolls?: number;
+	/** Universal Prompt outcome at /oauth/v1/authorize. Default: from preauth (auth → allow, allow → bypass, else deny). */
+	readonly universal?: "allow" | "deny" | "bypass";
 }
+
+/** Deliberate faults in the Universal id_token (or its envelope). */
+export type UniversalTamper =
+	| "none"
+	/** preferred_username of another Duo user. */
+	| "other-username"
+	/** Signed with a secret that is not the client secret. */
+	| "wrong-secret"
+	/** exp well in the past (beyond the SDK's 60 s leeway). */
+	| "expired"
+	| "wrong-audience"
+	| "wrong-issuer"
+	/** No auth_result claim. */
+	| "no-auth-result"
+	/** auth_result {result: "allow", status: "maybe"}. */
+	| "unknown-status"
+	/** token_type "mac" instead of "Bearer". */
+	| "bad-token-type";
 
 export type FakeDuoFault =
 	| "none"
@@ -81,6 +115,9 @@ export interface FakeDuoServerOptions {
 	readonly clock?: Clock;
 	/** Allowed |server time - Date header|. Default 300 s (assumed; Duo does not publish its window). */
 	readonly maxSkewSeconds?: number;
+	/** The Web SDK application (Universal Prompt); without it the /oauth/v1 endpoints answer 401. */
+	readonly webClientId?: string;
+	readonly webClientSecret?: string;
 }
 
 export interface RecordedDuoRequest {
@@ -101,7 +138,61 @@ export interface FakeDuoServer {
 	readonly users: Map<string, FakeDuoUser>;
 	/** Applies `fault` to the given paths (all paths when omitted); "none" clears. */
 	setFault(fault: FakeDuoFault, paths?: readonly string[]): void;
+	/** Breaks the next id_tokens on purpose ("none" restores). */
+	setUniversalTamper(tamper: UniversalTamper): void;
+	/** Universal Prompt bookkeeping, for assertions. */
+	readonly universal: {
+		/** Codes issued by /authorize, with the Duo user they are for and whether /token consumed them. */
+		readonly codes: Map<string, { readonly username: string; used: boolean }>;
+		/** Refusals at the OIDC endpoints, newest last: "<path>: <reason>". */
+		readonly refusals: string[];
+	};
 	close(): Promise<void>;
+}
+
+// ---- HS512 JWTs with node:crypto (independent of the SDK's jose) ----
+
+const b64url = (data: Buffer | string): string => Buffer.from(data).toString("base64url");
+
+export function signHs512(payload: Record<string, unknown>, secret: string): string {
+	const head = b64url(JSON.stringify({ alg: "HS512", typ: "JWT" }));
+	const body = b64url(JSON.stringify(payload));
+	const signature = createHmac("sha512", secret).update(`${head}.${body}`).digest("base64url");
+	return `${head}.${body}.${signature}`;
+}
+
+/** The payload when the JWT is HS512 and signed with `secret`; null otherwise. */
+export function verifyHs512(token: string, secret: string): Record<string, unknown> | null {
+	const parts = token.split(".");
+	if (parts.length !== 3) return null;
+	const [head, body, signature] = parts as [string, string, string];
+	try {
+		const header = JSON.parse(Buffer.from(head, "base64url").toString("utf8")) as { alg?: unknown };
+		if (header.alg !== "HS512") return null;
+		const expected = createHmac("sha512", secret).update(`${head}.${body}`).digest();
+		const given = Buffer.from(signature, "base64url");
+		if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+		const payload = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as unknown;
+		return typeof payload === "object" && payload !== null && !Array.isArray(payload) ? (payload as Record<string, unknown>) : null;
+	} catch {
+		return null;
+	}
+}
+
+/**
+ * Plays the browser at Duo: GETs the authorize URL (trusting `ca`), does not follow the redirect,
+ * and returns where Duo sent the browser back, with the duo_code and state it carries.
+ */
+export function visitAuthorize(url: string, ca: string): Promise<{ status: number; location: string | null; duoCode: string | null; state: string | null }> {
+	return new Promise((resolve, reject) => {
+		const request = https.get(url, { ca, agent: false }, (response) => {
+			response.resume();
+			const location = typeof response.headers.location === "string" ? response.headers.location : null;
+			const params = location === null ? null : new URL(location).searchParams;
+			resolve({ status: response.statusCode ?? 0, location, duoCode: params?.get("duo_code") ?? null, state: params?.get("state") ?? null });
+		});
+		request.on("error", reject);
+	});
 }
 
 interface Transaction {
@@ -155,6 +246,7 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 	let globalFault: FakeDuoFault = "none";
 	let txCounter = 0;
 	const sockets = new Set<Socket>();
+	let port = 0;
 
 	const authenticate = (method: string, path: string, params: Record<string, string>, request: http.IncomingMessage): number => {
 		const authorization = request.headers.authorization;
@@ -193,6 +285,149 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 		}
 	};
 
+	// ---- Universal Prompt (OIDC) ----
+
+	const baseUrl = (): string => `https://${apiHost}:${port}`;
+	const usedJtis = new Set<string>();
+	const codes = new Map<string, { username: string; outcome: "allow" | "deny" | "bypass"; redirectUri: string; expiresAt: number; used: boolean }>();
+	const publicCodes = new Map<string, { readonly username: string; used: boolean }>();
+	const refusals: string[] = [];
+	let tamper: UniversalTamper = "none";
+	const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+	const refuse = (response: http.ServerResponse, path: string, status: number, error: string, description: string): void => {
+		refusals.push(`${path}: ${description}`);
+		if (path === "/oauth/v1/health_check") return sendJson(response, status, { stat: "FAIL", code: 40002, message: error, message_detail: description, timestamp: nowSeconds() });
+		return sendJson(response, status, { error, error_description: description });
+	};
+
+	/** The client_assertion of health_check and token: HS512 with the secret, iss = sub = client id, aud = this URL. */
+	const assertionProblem = (params: Record<string, string>, path: string): string | null => {
+		if (options.webClientId === undefined || options.webClientSecret === undefined) return "no Web SDK application";
+		if (params.client_id !== options.webClientId) return "unknown client_id";
+		const claims = verifyHs512(params.client_assertion ?? "", options.webClientSecret);
+		if (claims === null) return "client_assertion signature invalid";
+		if (claims.iss !== options.webClientId || claims.sub !== options.webClientId) return "client_assertion iss/sub";
+		if (claims.aud !== `${baseUrl()}${path}`) return `client_assertion aud ${String(claims.aud)}`;
+		if (typeof claims.exp !== "number" || claims.exp <= nowSeconds()) return "client_assertion expired";
+		if (typeof claims.jti !== "string" || claims.jti.length < 16) return "client_assertion jti";
+		if (usedJtis.has(claims.jti)) return "client_assertion replayed";
+		usedJtis.add(claims.jti);
+		return null;
+	};
+
+	const outcomeFor = (username: string): "allow" | "deny" | "bypass" => {
+		const user = userOf(username);
+		if (user.universal !== undefined) return user.universal;
+		return user.preauth === "auth" ? "allow" : user.preauth === "allow" ? "bypass" : "deny";
+	};
+
+	const idToken = (username: string, outcome: "allow" | "deny" | "bypass"): string => {
+		const now = nowSeconds();
+		const authResult =
+			outcome === "allow"
+				? { result: "allow", status: "allow", status_msg: "Login Successful" }
+				: outcome === "bypass"
+					? { result: "allow", status: "bypass", status_msg: "Allowing unknown user" }
+					: { result: "deny", status: "deny", status_msg: "Login request denied" };
+		const claims: Record<string, unknown> = {
+			iss: `${baseUrl()}/oauth/v1/token`,
+			aud: options.webClientId,
+			sub: username,
+			exp: now + 300,
+			iat: now,
+			auth_time: now,
+			preferred_username: username,
+			auth_result: authResult,
+			auth_context: { result: authResult.result, factor: "duo_push", event_type: "authentication", user: { name: username, key: null, groups: [] }, txid: randomBytes(8).toString("hex") },
+		};
+		switch (tamper) {
+			case "other-username":
+				claims.preferred_username = `${username}-other`;
+				claims.sub = `${username}-other`;
+				break;
+			case "expired":
+				claims.exp = now - 3600;
+				claims.iat = now - 4000;
+				break;
+			case "wrong-audience":
+				claims.aud = "DIXXXXXXXXXXXXXXXXXX";
+				break;
+			case "wrong-issuer":
+				claims.iss = "https://evil.example/oauth/v1/token";
+				break;
+			case "no-auth-result":
+				delete claims.auth_result;
+				break;
+			case "unknown-status":
+				claims.auth_result = { result: "allow", status: "maybe", status_msg: "?" };
+				break;
+			default:
+				break;
+		}
+		return signHs512(claims, tamper === "wrong-secret" ? "s".repeat(40) : (options.webClientSecret ?? ""));
+	};
+
+	const handleOauth = (method: string, path: string, params: Record<string, string>, response: http.ServerResponse): void => {
+		const route = `${method} ${path}`;
+		if (route === "POST /oauth/v1/health_check") {
+			const problem = assertionProblem(params, path);
+			if (problem !== null) return refuse(response, path, 400, "invalid_client", problem);
+			return sendJson(response, 200, { stat: "OK", response: { timestamp: nowSeconds() } });
+		}
+		if (route === "GET /oauth/v1/authorize") {
+			const secret = options.webClientSecret;
+			if (options.webClientId === undefined || secret === undefined || params.client_id !== options.webClientId) return refuse(response, path, 400, "invalid_client", "unknown client_id");
+			const claims = verifyHs512(params.request ?? "", secret);
+			if (claims === null) return refuse(response, path, 400, "invalid_request", "request JWT signature invalid");
+			const state = claims.state;
+			const problem =
+				params.response_type !== "code" || claims.response_type !== "code"
+					? "response_type"
+					: params.scope !== "openid" || claims.scope !== "openid"
+						? "scope"
+						: claims.client_id !== options.webClientId || claims.iss !== options.webClientId
+							? "client_id/iss"
+							: claims.aud !== baseUrl()
+								? `aud ${String(claims.aud)}`
+								: typeof claims.redirect_uri !== "string" || claims.redirect_uri !== params.redirect_uri
+									? "redirect_uri"
+									: typeof claims.exp !== "number" || claims.exp <= nowSeconds()
+										? "expired"
+										: typeof state !== "string" || state.length < 22 || state.length > 1024
+											? "state"
+											: typeof claims.duo_uname !== "string" || claims.duo_uname.length === 0
+												? "duo_uname"
+												: null;
+			if (problem !== null) return refuse(response, path, 400, "invalid_request", problem);
+			const username = claims.duo_uname as string;
+			const code = randomBytes(16).toString("hex");
+			codes.set(code, { username, outcome: outcomeFor(username), redirectUri: claims.redirect_uri as string, expiresAt: nowSeconds() + 300, used: false });
+			publicCodes.set(code, { username, used: false });
+			const back = new URL(claims.redirect_uri as string);
+			back.searchParams.set(claims.use_duo_code_attribute === false ? "code" : "duo_code", code);
+			back.searchParams.set("state", state as string);
+			response.writeHead(302, { location: back.toString(), "content-length": 0 });
+			response.end();
+			return;
+		}
+		if (route === "POST /oauth/v1/token") {
+			const problem = assertionProblem(params, path);
+			if (problem !== null) return refuse(response, path, 401, "invalid_client", problem);
+			if (params.grant_type !== "authorization_code" || params.client_assertion_type !== "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") return refuse(response, path, 400, "invalid_request", "grant_type/client_assertion_type");
+			const entry = codes.get(params.code ?? "");
+			if (entry === undefined) return refuse(response, path, 400, "invalid_grant", "unknown code");
+			if (entry.used) return refuse(response, path, 400, "invalid_grant", "code already used");
+			entry.used = true;
+			const shown = publicCodes.get(params.code ?? "");
+			if (shown !== undefined) shown.used = true;
+			if (entry.expiresAt <= nowSeconds()) return refuse(response, path, 400, "invalid_grant", "code expired");
+			if (params.redirect_uri !== entry.redirectUri) return refuse(response, path, 400, "invalid_grant", "redirect_uri differs");
+			return sendJson(response, 200, { id_token: idToken(entry.username, entry.outcome), access_token: randomBytes(16).toString("hex"), expires_in: 3600, token_type: tamper === "bad-token-type" ? "mac" : "Bearer" });
+		}
+		return refuse(response, path, 404, "not_found", `no route ${route}`);
+	};
+
 	const handle = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
 		const url = new URL(request.url ?? "/", "https://fake");
 		const method = request.method ?? "GET";
@@ -202,7 +437,9 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 		for (const [key, value] of new URLSearchParams(method === "POST" ? body : url.search)) params[key] = value;
 
 		const fault = faults.get(path) ?? globalFault;
-		const authCode = authenticate(method, path, params, request);
+		const oauth = path.startsWith("/oauth/v1/");
+		// The OIDC endpoints authenticate with JWTs (handleOauth), not with the Auth API signature.
+		const authCode = oauth ? 0 : authenticate(method, path, params, request);
 		requests.push({ method, path, params, date: request.headers.date, contentType: request.headers["content-type"], authCode });
 
 		switch (fault) {
@@ -242,6 +479,8 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 			case "none":
 				break;
 		}
+
+		if (oauth) return handleOauth(method, path, params, response);
 
 		if (authCode === 40101) return fail(response, 401, 40101, "Missing request credentials");
 		if (authCode === 40102) return fail(response, 401, 40102, "Invalid integration key in request credentials");
@@ -338,13 +577,17 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 		socket.on("close", () => sockets.delete(socket));
 	});
 	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	const { port } = server.address() as AddressInfo;
+	port = (server.address() as AddressInfo).port;
 
 	return {
 		host: "localhost",
 		port,
 		requests,
 		users,
+		setUniversalTamper(next) {
+			tamper = next;
+		},
+		universal: { codes: publicCodes, refusals },
 		setFault(fault, paths) {
 			if (paths === undefined) {
 				globalFault = fault;
