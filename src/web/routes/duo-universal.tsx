@@ -167,7 +167,8 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 		if (stepUp) reply.clearCookie(NEXT_COOKIE, cookieOptions(web, { path: NEXT_COOKIE_PATH }));
 		const attemptId = session.attempt_id;
 		if (attemptId === null) {
-			if (stepUp) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
+			// Nothing waits (e.g. the browser's back button after a finished login or step-up).
+			if (stepUp) return seeOther(reply, "/account");
 			return loginRefused(web, request, reply, 401, "This login has expired. Please start again.");
 		}
 
