@@ -118,6 +118,12 @@ export interface FakeDuoServerOptions {
 	/** The Web SDK application (Universal Prompt); without it the /oauth/v1 endpoints answer 401. */
 	readonly webClientId?: string;
 	readonly webClientSecret?: string;
+	/**
+	 * authorize answers a page with an "Approve" link back to redirect_uri instead of a 302, like
+	 * Duo's prompt where the user acts: the navigation back is then started by Duo's page, i.e.
+	 * cross-site (browser tests).
+	 */
+	readonly interactive?: boolean;
 }
 
 export interface RecordedDuoRequest {
@@ -407,6 +413,13 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 			const back = new URL(claims.redirect_uri as string);
 			back.searchParams.set(claims.use_duo_code_attribute === false ? "code" : "duo_code", code);
 			back.searchParams.set("state", state as string);
+			if (options.interactive === true) {
+				const href = back.toString().replace(/&/g, "&amp;").replace(/"/g, "&quot;");
+				const html = `<!doctype html><html><head><title>Duo Security (fake)</title></head><body><h1>Fake Duo prompt</h1><p>Login request for ${username.replace(/[<>&"]/g, "")}</p><a id="duo-approve" href="${href}">Approve</a></body></html>`;
+				response.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(html) });
+				response.end(html);
+				return;
+			}
 			response.writeHead(302, { location: back.toString(), "content-length": 0 });
 			response.end();
 			return;
