@@ -1,10 +1,14 @@
 /**
  * `npm run screenshots`: drives the web console in headless Chromium (the same set-up as
  * test/e2e/web-enforce-2fa.test.ts) and writes PNGs of the main pages to docs/screenshots/.
+ *
+ * `npm run screenshots -- methods` (or `core`, `webauthn`) writes only that group, so one group
+ * can be refreshed without re-rendering the others (each run makes new TOTP keys and QR codes).
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Page } from "playwright-core";
+import { createMethodAdmin } from "../src/methods/method-admin.ts";
 import { ADMIN_ACTOR } from "../test/helpers/test-app.ts";
 import { answerTotp, chromiumMissing, enrolTotp, logIn, logOut, newPage, PASSWORD, startConsole } from "../test/e2e/web-harness.ts";
 import { webauthnScreenshots } from "../test/methods/webauthn/e2e-harness.ts";
@@ -17,10 +21,25 @@ async function shot(page: Page, name: string): Promise<void> {
 	console.log(`wrote ${file}`);
 }
 
+const GROUPS = ["core", "webauthn", "methods"] as const;
+type Group = (typeof GROUPS)[number];
+
 async function main(): Promise<void> {
 	const missing = chromiumMissing();
 	if (missing !== null) throw new Error(missing);
+	const asked = process.argv.slice(2);
+	const unknown = asked.filter((name) => !(GROUPS as readonly string[]).includes(name));
+	if (unknown.length > 0) throw new Error(`unknown screenshot group(s) ${unknown.join(", ")}; use ${GROUPS.join(", ")}`);
+	const groups = new Set<Group>(asked.length === 0 ? GROUPS : (asked as Group[]));
 	mkdirSync(OUT, { recursive: true });
+	if (groups.has("core")) await coreScreenshots();
+	// Security key registration and the SSH approval page (a console reached as localhost).
+	if (groups.has("webauthn")) await webauthnScreenshots(shot);
+	if (groups.has("methods")) await methodScreenshots();
+}
+
+/** Login, forced enrolment with TOTP, recovery codes, second factor, account and the admin pages. */
+async function coreScreenshots(): Promise<void> {
 	const c = await startConsole();
 	try {
 		await c.app.admin.createUser(ADMIN_ACTOR, { username: "admin", password: PASSWORD, isAdmin: true, groups: [] });
@@ -69,8 +88,60 @@ async function main(): Promise<void> {
 	} finally {
 		await c.close();
 	}
-	// Security key registration and the SSH approval page (a console reached as localhost).
-	await webauthnScreenshots(shot);
+}
+
+/**
+ * The backend methods (issue 4 item 7): the YubiKey, Duo and RADIUS enrolment pages, the
+ * /admin/methods page, and Duo's Universal Prompt button on the second-factor page. The settings
+ * are dummies in documentation address space: showing these pages contacts no backend.
+ */
+async function methodScreenshots(): Promise<void> {
+	const c = await startConsole();
+	try {
+		const methods = createMethodAdmin(c.app);
+		await methods.update(ADMIN_ACTOR, "yubikey-otp", { mode: "cloud", urls: ["https://api.yubico.com/wsapi/2.0/verify"], clientId: "87654", apiKey: Buffer.from("dummy-yubico-api-key").toString("base64") });
+		await methods.update(ADMIN_ACTOR, "duo", {
+			apiHost: "api-3f9a1c2e.duosecurity.com",
+			integrationKey: "DIWJ8X6AEYOR5OMC6TQ1",
+			secretKey: "dummy-duo-auth-api-secret-key-0123456789",
+			webClientId: "DIUNIVERSALWEBSDK001",
+			webClientSecret: "dummy-duo-web-sdk-client-secret-01234567",
+		});
+		await methods.update(ADMIN_ACTOR, "radius", {
+			servers: [
+				{ host: "192.0.2.15", port: 1812, secret: "dummy-radius-shared-secret-1" },
+				{ host: "192.0.2.16", port: 1812, secret: "dummy-radius-shared-secret-2" },
+			],
+		});
+		await c.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "yubikey-otp", "duo", "radius", "recovery-code"] });
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "admin", password: PASSWORD, isAdmin: true, groups: [] });
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: PASSWORD, isAdmin: false, groups: [] });
+		const dave = await c.app.admin.createUser(ADMIN_ACTOR, { username: "dave", password: PASSWORD, isAdmin: false, groups: [] });
+		// dave has Duo (inserted directly: enrolling would ask Duo's preauth).
+		await c.app.stores.factors.insert({ id: c.app.stores.factors.newFactorId(), userId: dave.id, method: "duo", label: "Duo", status: "active", secretEnc: null, publicId: "dave" });
+
+		const alice = await newPage(c);
+		await logIn(alice, "alice");
+		await alice.goto("/account/factors/yubikey-otp");
+		await alice.getByLabel("Label (optional)").fill("blue key");
+		await shot(alice, "enroll-yubikey");
+		await alice.goto("/account/factors/duo");
+		await shot(alice, "enroll-duo");
+		await alice.goto("/account/factors/radius");
+		await shot(alice, "enroll-radius");
+
+		const duo = await newPage(c);
+		await logIn(duo, "dave");
+		await duo.getByRole("button", { name: "Continue to Duo" }).waitFor();
+		await shot(duo, "second-factor-duo");
+
+		const admin = await newPage(c);
+		await logIn(admin, "admin");
+		await admin.goto("/admin/methods");
+		await shot(admin, "admin-methods");
+	} finally {
+		await c.close();
+	}
 }
 
 main().catch((error: unknown) => {

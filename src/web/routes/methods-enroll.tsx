@@ -66,7 +66,10 @@ export function DuoSetupForm({ ctx, action, username }: { ctx: PageContext; acti
 	return (
 		<form method="post" action={action} class="stack">
 			<CsrfField ctx={ctx} />
-			<p class="hint">Portcullis asks Duo whether your Duo account has a device (Duo Mobile, a phone or a token). At login you then approve a push, take a call, or type a Duo passcode.</p>
+			<p class="hint">
+				Portcullis asks Duo whether your Duo account has a device (Duo Mobile, a phone or a token). At login you then approve a push, take a call, or type a Duo passcode; in the
+				browser this may happen on Duo's own page.
+			</p>
 			<Field id="duo-username" name="username" label="Duo username (optional)" hint={`Leave empty to use your Portcullis username (${username}).`} maxLength={256} autocomplete="off" />
 			<LabelField id="duo" />
 			<button type="submit" class="primary">
