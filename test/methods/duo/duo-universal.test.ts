@@ -4,7 +4,8 @@
  * use, HS512 id_tokens): allow, deny, bypass with and without the opt-in, replayed codes, state
  * mismatch and reuse, an id_token for another Duo user, tampered id_tokens, an unreachable or
  * broken Duo (fail closed, audited, not charged), the Web SDK settings (both or neither, sealed,
- * redacted), and SSH still on the Auth API.
+ * redacted), and SSH still on the Auth API. On SQLite and PostgreSQL (the round lives on the
+ * login attempt row: conditional updates on both engines).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -76,340 +77,342 @@ describe("Duo Universal Prompt settings", () => {
 	});
 });
 
-describe("Duo Universal Prompt against the fake Duo", { skip }, () => {
-	let t: TestApp;
-	let duo: FakeDuoServer;
-	const ca = opensslAvailable() ? sharedTestCa() : { caCert: "", serverCert: "", serverKey: "" };
+for (const engine of ["sqlite", "postgres"] as const) {
+	describe(`Duo Universal Prompt against the fake Duo (${engine})`, { skip }, () => {
+		let t: TestApp;
+		let duo: FakeDuoServer;
+		const ca = opensslAvailable() ? sharedTestCa() : { caCert: "", serverCert: "", serverKey: "" };
 
-	async function settings(extra: Record<string, unknown> = {}): Promise<void> {
-		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", {
-			apiHost: `localhost:${duo.port}`,
-			integrationKey: IKEY,
-			secretKey: SKEY,
-			timeoutMs: 1000,
-			caPem: ca.caCert,
-			webClientId: WEB_CLIENT_ID,
-			webClientSecret: WEB_CLIENT_SECRET,
-			...extra,
-		});
-	}
-
-	/** Password on the web, "Continue to Duo" (startChallenge), and the browser's visit at Duo. */
-	async function atDuo(username: string) {
-		const { attemptId, prompt } = await challenge(t, username, "duo", WEB);
-		assert.ok(prompt.kind === "prompt" && prompt.prompt === DUO_UNIVERSAL_PROMPT, JSON.stringify(prompt));
-		const attempt = await t.app.stores.attempts.getLive(attemptId);
-		const round = waitingUniversalState(attempt, attempt!.user_id);
-		assert.ok(round !== null, "a Universal round waits on the attempt");
-		const back = await visitAuthorize(round.url, ca.caCert);
-		assert.equal(back.status, 302, JSON.stringify(back));
-		return { attemptId, round, code: back.duoCode ?? "", state: back.state ?? "", location: back.location ?? "" };
-	}
-
-	const answer = (state: string, code: string): string => JSON.stringify({ state, code });
-	const failures = async (username: string): Promise<number> => Number((await t.app.stores.users.findByUsername(username))!.tfa_failures);
-
-	before(async () => {
-		t = await createTestApp();
-		duo = await startFakeDuoServer({
-			ikey: IKEY,
-			skey: SKEY,
-			webClientId: WEB_CLIENT_ID,
-			webClientSecret: WEB_CLIENT_SECRET,
-			tls: { cert: ca.serverCert, key: ca.serverKey },
-			clock: t.clock,
-			users: {
-				alice: { passcodes: ["123456"] },
-				bob: { universal: "deny" },
-				"duo.carol": {},
-				dave: {},
-				erin: { universal: "bypass" },
-				gus: {},
-			},
-		});
-		await settings();
-		await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "duo", "recovery-code"] });
-		for (const [name, duoName] of [["alice", "alice"], ["bob", "bob"], ["carol", "duo.carol"], ["dave", "dave"], ["erin", "erin"], ["gus", "gus"]] as const) {
-			const id = await makeUser(t, name);
-			const begin = await t.app.enrollment.begin(id, "duo", "Duo", duoName === name ? {} : { username: duoName }, ENROL);
-			assert.equal(begin.kind, "active", `${name}: ${JSON.stringify(begin)}`);
+		async function settings(extra: Record<string, unknown> = {}): Promise<void> {
+			await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", {
+				apiHost: `localhost:${duo.port}`,
+				integrationKey: IKEY,
+				secretKey: SKEY,
+				timeoutMs: 1000,
+				caPem: ca.caCert,
+				webClientId: WEB_CLIENT_ID,
+				webClientSecret: WEB_CLIENT_SECRET,
+				...extra,
+			});
 		}
-	});
-	after(async () => {
-		await duo?.close();
-		await t?.cleanup();
-	});
 
-	test("settings: the client secret is sealed at rest and never shown; the client ID is", async () => {
-		const raw = await t.app.stores.settings.get("method-settings:duo");
-		assert.ok(raw !== undefined && !raw.includes(WEB_CLIENT_SECRET) && raw.includes(WEB_CLIENT_ID));
-		const view = await createMethodAdmin(t.app).get("duo");
-		assert.ok(view.settings !== null && "webClientId" in view.settings);
-		assert.equal(view.settings.webClientId, WEB_CLIENT_ID);
-		assert.equal(view.settings.webClientSecretSet, true);
-		assert.ok(!JSON.stringify(view).includes(WEB_CLIENT_SECRET));
-		const audit = await t.app.stores.audit.query({ event: "method.settings-changed" });
-		assert.ok(audit.some((row) => (JSON.parse(row.detail ?? "{}").secretsChanged ?? []).includes("webClientSecret")));
-		assert.ok(!JSON.stringify(audit).includes(WEB_CLIENT_SECRET));
-	});
+		/** Password on the web, "Continue to Duo" (startChallenge), and the browser's visit at Duo. */
+		async function atDuo(username: string) {
+			const { attemptId, prompt } = await challenge(t, username, "duo", WEB);
+			assert.ok(prompt.kind === "prompt" && prompt.prompt === DUO_UNIVERSAL_PROMPT, JSON.stringify(prompt));
+			const attempt = await t.app.stores.attempts.getLive(attemptId);
+			const round = waitingUniversalState(attempt, attempt!.user_id);
+			assert.ok(round !== null, "a Universal round waits on the attempt");
+			const back = await visitAuthorize(round.url, ca.caCert);
+			assert.equal(back.status, 302, JSON.stringify(back));
+			return { attemptId, round, code: back.duoCode ?? "", state: back.state ?? "", location: back.location ?? "" };
+		}
 
-	test("start: health check, then Duo's URL for the ENROLLED Duo username, redirecting to this console's callback", async () => {
-		duo.requests.length = 0;
-		const { round, location, attemptId } = await atDuo("carol");
-		assert.ok(duo.requests.some((request) => request.path === "/oauth/v1/health_check"));
-		const url = new URL(round.url);
-		assert.equal(url.origin, `https://localhost:${duo.port}`);
-		assert.equal(url.pathname, "/oauth/v1/authorize");
-		assert.equal(url.searchParams.get("redirect_uri"), `${t.app.consoleUrl}/login/duo/callback`);
-		assert.match(round.duoState, /^[0-9a-f]{36}$/);
-		assert.ok(location.startsWith(`${t.app.consoleUrl}/login/duo/callback?`));
-		const [code] = [...duo.universal.codes].at(-1)!;
-		assert.equal(duo.universal.codes.get(code)!.username, "duo.carol");
-		assert.deepEqual(duo.universal.refusals, []);
-		await t.app.login.abandon(attemptId);
-	});
+		const answer = (state: string, code: string): string => JSON.stringify({ state, code });
+		const failures = async (username: string): Promise<number> => Number((await t.app.stores.users.findByUsername(username))!.tfa_failures);
 
-	test("allow: the code is exchanged once and the login is authenticated", async () => {
-		const { attemptId, state, code } = await atDuo("alice");
-		const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
-		assert.equal(result.kind, "authenticated", JSON.stringify(result));
-		assert.equal(duo.universal.codes.get(code)?.used, true);
-		assert.equal((await lastAudit(t, "alice", "login.success"))?.secondFactor, "duo");
-		assert.ok(duo.requests.every((request) => !request.path.startsWith("/auth/v2/auth")), "the web login never used the Auth API /auth");
-	});
+		before(async () => {
+			t = await createTestApp({ engine });
+			duo = await startFakeDuoServer({
+				ikey: IKEY,
+				skey: SKEY,
+				webClientId: WEB_CLIENT_ID,
+				webClientSecret: WEB_CLIENT_SECRET,
+				tls: { cert: ca.serverCert, key: ca.serverKey },
+				clock: t.clock,
+				users: {
+					alice: { passcodes: ["123456"] },
+					bob: { universal: "deny" },
+					"duo.carol": {},
+					dave: {},
+					erin: { universal: "bypass" },
+					gus: {},
+				},
+			});
+			await settings();
+			await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "duo", "recovery-code"] });
+			for (const [name, duoName] of [["alice", "alice"], ["bob", "bob"], ["carol", "duo.carol"], ["dave", "dave"], ["erin", "erin"], ["gus", "gus"]] as const) {
+				const id = await makeUser(t, name);
+				const begin = await t.app.enrollment.begin(id, "duo", "Duo", duoName === name ? {} : { username: duoName }, ENROL);
+				assert.equal(begin.kind, "active", `${name}: ${JSON.stringify(begin)}`);
+			}
+		});
+		after(async () => {
+			await duo?.close();
+			await t?.cleanup();
+		});
 
-	test("deny at Duo: a wrong answer, charged to the user's counter", async () => {
-		const { attemptId, state, code } = await atDuo("bob");
-		const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
-		assert.equal(result.kind, "invalid", JSON.stringify(result));
-		assert.equal(await failures("bob"), 1);
-		assert.equal((await lastAudit(t, "bob", "second-factor.failure"))?.reason, "wrong");
-	});
+		test("settings: the client secret is sealed at rest and never shown; the client ID is", async () => {
+			const raw = await t.app.stores.settings.get("method-settings:duo");
+			assert.ok(raw !== undefined && !raw.includes(WEB_CLIENT_SECRET) && raw.includes(WEB_CLIENT_ID));
+			const view = await createMethodAdmin(t.app).get("duo");
+			assert.ok(view.settings !== null && "webClientId" in view.settings);
+			assert.equal(view.settings.webClientId, WEB_CLIENT_ID);
+			assert.equal(view.settings.webClientSecretSet, true);
+			assert.ok(!JSON.stringify(view).includes(WEB_CLIENT_SECRET));
+			const audit = await t.app.stores.audit.query({ event: "method.settings-changed" });
+			assert.ok(audit.some((row) => (JSON.parse(row.detail ?? "{}").secretsChanged ?? []).includes("webClientSecret")));
+			assert.ok(!JSON.stringify(audit).includes(WEB_CLIENT_SECRET));
+		});
 
-	test("replays: the same answer twice on one attempt; an old duo_code on a new round (Duo refuses it)", async () => {
-		const first = await atDuo("dave");
-		assert.equal((await t.app.login.submitSecondFactor(first.attemptId, "duo", answer(first.state, first.code))).kind, "authenticated");
+		test("start: health check, then Duo's URL for the ENROLLED Duo username, redirecting to this console's callback", async () => {
+			duo.requests.length = 0;
+			const { round, location, attemptId } = await atDuo("carol");
+			assert.ok(duo.requests.some((request) => request.path === "/oauth/v1/health_check"));
+			const url = new URL(round.url);
+			assert.equal(url.origin, `https://localhost:${duo.port}`);
+			assert.equal(url.pathname, "/oauth/v1/authorize");
+			assert.equal(url.searchParams.get("redirect_uri"), `${t.app.consoleUrl}/login/duo/callback`);
+			assert.match(round.duoState, /^[0-9a-f]{36}$/);
+			assert.ok(location.startsWith(`${t.app.consoleUrl}/login/duo/callback?`));
+			const [code] = [...duo.universal.codes].at(-1)!;
+			assert.equal(duo.universal.codes.get(code)!.username, "duo.carol");
+			assert.deepEqual(duo.universal.refusals, []);
+			await t.app.login.abandon(attemptId);
+		});
 
-		// The round was consumed with the first answer: a second submission on the same attempt is refused.
-		const again = await atDuo("dave");
-		const ok = await t.app.login.submitSecondFactor(again.attemptId, "duo", answer(again.state, "0".repeat(32)));
-		assert.equal(ok.kind, "invalid");
-		const replay = await t.app.login.submitSecondFactor(again.attemptId, "duo", answer(again.state, again.code));
-		assert.equal(replay.kind, "invalid", "the round is used up");
-		assert.equal((await lastAudit(t, "dave", "second-factor.failure"))?.reason, "expired");
-		assert.equal(duo.universal.codes.get(again.code)?.used, false, "the code never reached Duo");
+		test("allow: the code is exchanged once and the login is authenticated", async () => {
+			const { attemptId, state, code } = await atDuo("alice");
+			const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
+			assert.equal(result.kind, "authenticated", JSON.stringify(result));
+			assert.equal(duo.universal.codes.get(code)?.used, true);
+			assert.equal((await lastAudit(t, "alice", "login.success"))?.secondFactor, "duo");
+			assert.ok(duo.requests.every((request) => !request.path.startsWith("/auth/v2/auth")), "the web login never used the Auth API /auth");
+		});
 
-		// The first (already used) code with a fresh round's correct state: Duo answers invalid_grant.
-		const third = await atDuo("dave");
-		const reused = await t.app.login.submitSecondFactor(third.attemptId, "duo", answer(third.state, first.code));
-		assert.equal(reused.kind, "invalid", JSON.stringify(reused));
-		assert.match(duo.universal.refusals.at(-1) ?? "", /code already used/);
-		assert.equal((await lastAudit(t, "dave", "duo.universal-refused"))?.reason, "code-refused");
-		await t.app.admin.unlock(ADMIN_ACTOR, "dave");
-	});
-
-	test("state mismatch: refused, audited, and the round is spent (the right state afterwards is refused too)", async () => {
-		const { attemptId, state, code } = await atDuo("gus");
-		const forged = await t.app.login.submitSecondFactor(attemptId, "duo", answer(`${state.slice(0, -1)}${state.endsWith("0") ? "1" : "0"}`, code));
-		assert.equal(forged.kind, "invalid");
-		assert.equal((await lastAudit(t, "gus", "duo.universal-refused"))?.reason, "state-mismatch");
-		assert.equal(duo.universal.codes.get(code)?.used, false, "nothing was exchanged");
-		const late = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
-		assert.equal(late.kind, "invalid");
-		await t.app.admin.unlock(ADMIN_ACTOR, "gus");
-	});
-
-	test("a typed answer (the Auth API prompt) is not accepted on the web while the Web SDK is configured", async () => {
-		const { attemptId } = await challenge(t, "alice", "duo", WEB);
-		const before = duo.requests.filter((request) => request.path === "/auth/v2/auth").length;
-		const typed = await t.app.login.submitSecondFactor(attemptId, "duo", "123456");
-		assert.equal(typed.kind, "invalid");
-		assert.equal(duo.requests.filter((request) => request.path === "/auth/v2/auth").length, before);
-		assert.equal((await lastAudit(t, "alice", "second-factor.failure"))?.reason, "malformed");
-		await t.app.admin.unlock(ADMIN_ACTOR, "alice");
-	});
-
-	test("an id_token for another Duo user is refused (preferred_username), charged and audited", async () => {
-		duo.setUniversalTamper("other-username");
-		try {
-			const { attemptId, state, code } = await atDuo("gus");
+		test("deny at Duo: a wrong answer, charged to the user's counter", async () => {
+			const { attemptId, state, code } = await atDuo("bob");
 			const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
 			assert.equal(result.kind, "invalid", JSON.stringify(result));
-			assert.equal((await lastAudit(t, "gus", "duo.universal-refused"))?.reason, "other-duo-user");
-		} finally {
-			duo.setUniversalTamper("none");
-			await t.app.admin.unlock(ADMIN_ACTOR, "gus");
-		}
-	});
+			assert.equal(await failures("bob"), 1);
+			assert.equal((await lastAudit(t, "bob", "second-factor.failure"))?.reason, "wrong");
+		});
 
-	const broken: UniversalTamper[] = ["wrong-secret", "expired", "wrong-audience", "wrong-issuer", "no-auth-result", "bad-token-type"];
-	for (const tamper of broken) {
-		test(`a tampered id_token (${tamper}) fails closed: denied, audited, not charged`, async () => {
-			duo.setUniversalTamper(tamper);
+		test("replays: the same answer twice on one attempt; an old duo_code on a new round (Duo refuses it)", async () => {
+			const first = await atDuo("dave");
+			assert.equal((await t.app.login.submitSecondFactor(first.attemptId, "duo", answer(first.state, first.code))).kind, "authenticated");
+
+			// The round was consumed with the first answer: a second submission on the same attempt is refused.
+			const again = await atDuo("dave");
+			const ok = await t.app.login.submitSecondFactor(again.attemptId, "duo", answer(again.state, "0".repeat(32)));
+			assert.equal(ok.kind, "invalid");
+			const replay = await t.app.login.submitSecondFactor(again.attemptId, "duo", answer(again.state, again.code));
+			assert.equal(replay.kind, "invalid", "the round is used up");
+			assert.equal((await lastAudit(t, "dave", "second-factor.failure"))?.reason, "expired");
+			assert.equal(duo.universal.codes.get(again.code)?.used, false, "the code never reached Duo");
+
+			// The first (already used) code with a fresh round's correct state: Duo answers invalid_grant.
+			const third = await atDuo("dave");
+			const reused = await t.app.login.submitSecondFactor(third.attemptId, "duo", answer(third.state, first.code));
+			assert.equal(reused.kind, "invalid", JSON.stringify(reused));
+			assert.match(duo.universal.refusals.at(-1) ?? "", /code already used/);
+			assert.equal((await lastAudit(t, "dave", "duo.universal-refused"))?.reason, "code-refused");
+			await t.app.admin.unlock(ADMIN_ACTOR, "dave");
+		});
+
+		test("state mismatch: refused, audited, and the round is spent (the right state afterwards is refused too)", async () => {
+			const { attemptId, state, code } = await atDuo("gus");
+			const forged = await t.app.login.submitSecondFactor(attemptId, "duo", answer(`${state.slice(0, -1)}${state.endsWith("0") ? "1" : "0"}`, code));
+			assert.equal(forged.kind, "invalid");
+			assert.equal((await lastAudit(t, "gus", "duo.universal-refused"))?.reason, "state-mismatch");
+			assert.equal(duo.universal.codes.get(code)?.used, false, "nothing was exchanged");
+			const late = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
+			assert.equal(late.kind, "invalid");
+			await t.app.admin.unlock(ADMIN_ACTOR, "gus");
+		});
+
+		test("a typed answer (the Auth API prompt) is not accepted on the web while the Web SDK is configured", async () => {
+			const { attemptId } = await challenge(t, "alice", "duo", WEB);
+			const before = duo.requests.filter((request) => request.path === "/auth/v2/auth").length;
+			const typed = await t.app.login.submitSecondFactor(attemptId, "duo", "123456");
+			assert.equal(typed.kind, "invalid");
+			assert.equal(duo.requests.filter((request) => request.path === "/auth/v2/auth").length, before);
+			assert.equal((await lastAudit(t, "alice", "second-factor.failure"))?.reason, "malformed");
+			await t.app.admin.unlock(ADMIN_ACTOR, "alice");
+		});
+
+		test("an id_token for another Duo user is refused (preferred_username), charged and audited", async () => {
+			duo.setUniversalTamper("other-username");
 			try {
 				const { attemptId, state, code } = await atDuo("gus");
+				const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
+				assert.equal(result.kind, "invalid", JSON.stringify(result));
+				assert.equal((await lastAudit(t, "gus", "duo.universal-refused"))?.reason, "other-duo-user");
+			} finally {
+				duo.setUniversalTamper("none");
+				await t.app.admin.unlock(ADMIN_ACTOR, "gus");
+			}
+		});
+
+		const broken: UniversalTamper[] = ["wrong-secret", "expired", "wrong-audience", "wrong-issuer", "no-auth-result", "bad-token-type"];
+		for (const tamper of broken) {
+			test(`a tampered id_token (${tamper}) fails closed: denied, audited, not charged`, async () => {
+				duo.setUniversalTamper(tamper);
+				try {
+					const { attemptId, state, code } = await atDuo("gus");
+					const before = await failures("gus");
+					const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
+					assert.ok(result.kind === "denied" && result.reason === "unavailable", JSON.stringify(result));
+					assert.equal(await failures("gus"), before);
+					assert.match((await t.app.stores.audit.query({ username: "gus", event: "login.error", limit: 1 }))[0]?.detail ?? "", /ERR_METHOD_UNAVAILABLE/);
+				} finally {
+					duo.setUniversalTamper("none");
+				}
+			});
+		}
+
+		test("an unknown auth_result status with result allow is a denial, never an allow", async () => {
+			duo.setUniversalTamper("unknown-status");
+			try {
+				const { attemptId, state, code } = await atDuo("gus");
+				assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code))).kind, "invalid");
+			} finally {
+				duo.setUniversalTamper("none");
+				await t.app.admin.unlock(ADMIN_ACTOR, "gus");
+			}
+		});
+
+		test("Duo bypass (status bypass) is refused unless the admin opted in; then accepted and audited", async () => {
+			const refused = await atDuo("erin");
+			assert.equal((await t.app.login.submitSecondFactor(refused.attemptId, "duo", answer(refused.state, refused.code))).kind, "invalid");
+			await settings({ honourDuoBypass: true });
+			try {
+				const accepted = await atDuo("erin");
+				assert.equal((await t.app.login.submitSecondFactor(accepted.attemptId, "duo", answer(accepted.state, accepted.code))).kind, "authenticated");
+				assert.equal((await lastAudit(t, "erin", "duo.bypass-honoured"))?.prompt, "universal");
+			} finally {
+				await settings();
+			}
+		});
+
+		const downFaults: FakeDuoFault[] = ["hang", "html-502", "garbage-json", "stat-fail", "huge", "json-500"];
+		for (const fault of downFaults) {
+			test(`Duo unreachable or broken at the health check (${fault}): denied as unavailable, audited with the user`, async () => {
+				duo.setFault(fault, ["/oauth/v1/health_check"]);
+				try {
+					const { prompt, attemptId } = await challenge(t, "gus", "duo", WEB);
+					assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable", JSON.stringify(prompt));
+					assert.equal((await lastAudit(t, "gus", "duo.unavailable"))?.stage, "health-check");
+					assert.equal(waitingUniversalState(await t.app.stores.attempts.getLive(attemptId), (await t.app.stores.users.findByUsername("gus"))!.id), null, "no round is stored");
+				} finally {
+					duo.setFault("none");
+				}
+			});
+		}
+
+		test("the token endpoint down: not charged, the round is given back, and the same answer works once Duo is back", async () => {
+			const { attemptId, state, code } = await atDuo("gus");
+			duo.setFault("hang", ["/oauth/v1/token"]);
+			const before = await failures("gus");
+			try {
+				const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
+				assert.ok(result.kind === "denied" && result.reason === "unavailable", JSON.stringify(result));
+				assert.equal(await failures("gus"), before);
+			} finally {
+				duo.setFault("none");
+			}
+			assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code))).kind, "authenticated");
+		});
+
+		test("a server certificate from another CA, or a wrong client secret, fails closed at the start", async () => {
+			await settings({ caPem: makeTestCa("Some Other CA").caCert });
+			try {
+				const { prompt } = await challenge(t, "gus", "duo", WEB);
+				assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable");
+			} finally {
+				await settings();
+			}
+			await settings({ webClientSecret: "w".repeat(40) });
+			try {
+				const { prompt } = await challenge(t, "gus", "duo", WEB);
+				assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable");
+				assert.match(duo.universal.refusals.at(-1) ?? "", /health_check: client_assertion signature invalid/);
+			} finally {
+				await settings();
+			}
+		});
+
+		test("HTTPS_PROXY in the environment is ignored (DUO-PSA-2017-002): Duo is reached directly", async () => {
+			const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, https_proxy: process.env.https_proxy, NO_PROXY: process.env.NO_PROXY, no_proxy: process.env.no_proxy };
+			const dead = await deadTcpPort();
+			process.env.HTTPS_PROXY = `http://127.0.0.1:${dead}`;
+			process.env.https_proxy = `http://127.0.0.1:${dead}`;
+			delete process.env.NO_PROXY;
+			delete process.env.no_proxy;
+			try {
+				const { attemptId, state, code } = await atDuo("alice");
+				assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code))).kind, "authenticated");
+			} finally {
+				for (const [name, value] of Object.entries(saved)) {
+					if (value === undefined) delete process.env[name];
+					else process.env[name] = value;
+				}
+			}
+		});
+
+		test("the Web SDK removed while the user is at Duo: the answer fails closed (not charged)", async () => {
+			const { attemptId, state, code } = await atDuo("gus");
+			await settings({ webClientId: undefined, webClientSecret: undefined });
+			try {
 				const before = await failures("gus");
 				const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
 				assert.ok(result.kind === "denied" && result.reason === "unavailable", JSON.stringify(result));
 				assert.equal(await failures("gus"), before);
-				assert.match((await t.app.stores.audit.query({ username: "gus", event: "login.error", limit: 1 }))[0]?.detail ?? "", /ERR_METHOD_UNAVAILABLE/);
+				// And the web is back on the typed Auth API prompt.
+				const typed = await challenge(t, "gus", "duo", WEB);
+				assert.match(typed.prompt.kind === "prompt" ? typed.prompt.prompt : "", /^Duo: enter a passcode/);
+				await t.app.login.abandon(typed.attemptId);
 			} finally {
-				duo.setUniversalTamper("none");
+				await settings();
 			}
 		});
-	}
 
-	test("an unknown auth_result status with result allow is a denial, never an allow", async () => {
-		duo.setUniversalTamper("unknown-status");
-		try {
-			const { attemptId, state, code } = await atDuo("gus");
-			assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code))).kind, "invalid");
-		} finally {
-			duo.setUniversalTamper("none");
-			await t.app.admin.unlock(ADMIN_ACTOR, "gus");
-		}
-	});
+		test("SSH still uses the Auth API (pam_duo-like prompt, push), never the Universal Prompt", async () => {
+			duo.requests.length = 0;
+			const { prompt, attemptId } = await challenge(t, "alice", "duo", SSH);
+			assert.match(prompt.kind === "prompt" ? prompt.prompt : "", /^Duo: enter a passcode, or 1 for push/);
+			assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", "1")).kind, "authenticated");
+			assert.equal((await loginWith(t, "alice", "duo", "123456", SSH)).kind, "authenticated");
+			assert.ok(duo.requests.some((request) => request.path === "/auth/v2/auth"));
+			assert.ok(duo.requests.every((request) => !request.path.startsWith("/oauth/")), "no OIDC request for SSH");
+		});
 
-	test("Duo bypass (status bypass) is refused unless the admin opted in; then accepted and audited", async () => {
-		const refused = await atDuo("erin");
-		assert.equal((await t.app.login.submitSecondFactor(refused.attemptId, "duo", answer(refused.state, refused.code))).kind, "invalid");
-		await settings({ honourDuoBypass: true });
-		try {
-			const accepted = await atDuo("erin");
-			assert.equal((await t.app.login.submitSecondFactor(accepted.attemptId, "duo", answer(accepted.state, accepted.code))).kind, "authenticated");
-			assert.equal((await lastAudit(t, "erin", "duo.bypass-honoured"))?.prompt, "universal");
-		} finally {
-			await settings();
-		}
-	});
-
-	const downFaults: FakeDuoFault[] = ["hang", "html-502", "garbage-json", "stat-fail", "huge", "json-500"];
-	for (const fault of downFaults) {
-		test(`Duo unreachable or broken at the health check (${fault}): denied as unavailable, audited with the user`, async () => {
-			duo.setFault(fault, ["/oauth/v1/health_check"]);
+		test("without a console URL the method cannot build a redirect: fail closed", async () => {
+			const registry = t.app.methods as Map<MethodId, SecondFactorMethod>;
+			const original = registry.get("duo")!;
+			registry.set("duo", createDuoMethod({ settings: new MethodSettingsStore(t.app.stores.settings, t.app.box), factors: t.app.stores.factors, clock: t.clock }));
 			try {
-				const { prompt, attemptId } = await challenge(t, "gus", "duo", WEB);
-				assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable", JSON.stringify(prompt));
-				assert.equal((await lastAudit(t, "gus", "duo.unavailable"))?.stage, "health-check");
-				assert.equal(waitingUniversalState(await t.app.stores.attempts.getLive(attemptId), (await t.app.stores.users.findByUsername("gus"))!.id), null, "no round is stored");
+				const { prompt } = await challenge(t, "gus", "duo", WEB);
+				assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable");
 			} finally {
-				duo.setFault("none");
+				registry.set("duo", original);
 			}
 		});
-	}
 
-	test("the token endpoint down: not charged, the round is given back, and the same answer works once Duo is back", async () => {
-		const { attemptId, state, code } = await atDuo("gus");
-		duo.setFault("hang", ["/oauth/v1/token"]);
-		const before = await failures("gus");
-		try {
-			const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
-			assert.ok(result.kind === "denied" && result.reason === "unavailable", JSON.stringify(result));
-			assert.equal(await failures("gus"), before);
-		} finally {
-			duo.setFault("none");
-		}
-		assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code))).kind, "authenticated");
-	});
-
-	test("a server certificate from another CA, or a wrong client secret, fails closed at the start", async () => {
-		await settings({ caPem: makeTestCa("Some Other CA").caCert });
-		try {
-			const { prompt } = await challenge(t, "gus", "duo", WEB);
-			assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable");
-		} finally {
-			await settings();
-		}
-		await settings({ webClientSecret: "w".repeat(40) });
-		try {
-			const { prompt } = await challenge(t, "gus", "duo", WEB);
-			assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable");
-			assert.match(duo.universal.refusals.at(-1) ?? "", /health_check: client_assertion signature invalid/);
-		} finally {
-			await settings();
-		}
-	});
-
-	test("HTTPS_PROXY in the environment is ignored (DUO-PSA-2017-002): Duo is reached directly", async () => {
-		const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, https_proxy: process.env.https_proxy, NO_PROXY: process.env.NO_PROXY, no_proxy: process.env.no_proxy };
-		const dead = await deadTcpPort();
-		process.env.HTTPS_PROXY = `http://127.0.0.1:${dead}`;
-		process.env.https_proxy = `http://127.0.0.1:${dead}`;
-		delete process.env.NO_PROXY;
-		delete process.env.no_proxy;
-		try {
-			const { attemptId, state, code } = await atDuo("alice");
-			assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code))).kind, "authenticated");
-		} finally {
-			for (const [name, value] of Object.entries(saved)) {
-				if (value === undefined) delete process.env[name];
-				else process.env[name] = value;
+		test("test connection: the Auth API check and the Web SDK health check; a wrong client secret is reported", async () => {
+			const admin = createMethodAdmin(t.app);
+			const ok = await admin.testConnection(ADMIN_ACTOR, "duo");
+			assert.equal(ok.ok, true, JSON.stringify(ok));
+			assert.equal(ok.checks.length, 2);
+			assert.match(ok.checks[1]!.target, /Web SDK/);
+			await settings({ webClientSecret: "v".repeat(40) });
+			try {
+				const bad = await admin.testConnection(ADMIN_ACTOR, "duo");
+				assert.equal(bad.ok, false);
+				assert.equal(bad.checks[0]!.ok, true);
+				assert.equal(bad.checks[1]!.ok, false);
+			} finally {
+				await settings();
 			}
-		}
-	});
+		});
 
-	test("the Web SDK removed while the user is at Duo: the answer fails closed (not charged)", async () => {
-		const { attemptId, state, code } = await atDuo("gus");
-		await settings({ webClientId: undefined, webClientSecret: undefined });
-		try {
-			const before = await failures("gus");
-			const result = await t.app.login.submitSecondFactor(attemptId, "duo", answer(state, code));
-			assert.ok(result.kind === "denied" && result.reason === "unavailable", JSON.stringify(result));
-			assert.equal(await failures("gus"), before);
-			// And the web is back on the typed Auth API prompt.
-			const typed = await challenge(t, "gus", "duo", WEB);
-			assert.match(typed.prompt.kind === "prompt" ? typed.prompt.prompt : "", /^Duo: enter a passcode/);
-			await t.app.login.abandon(typed.attemptId);
-		} finally {
-			await settings();
-		}
+		test("the stored round is well-formed and bound to the attempt's user", async () => {
+			const { attemptId, round } = await atDuo("gus");
+			const attempt = await t.app.stores.attempts.getLive(attemptId);
+			assert.equal(waitingUniversalState(attempt, "someone-else"), null);
+			const stored = JSON.parse(attempt!.challenge_json ?? "null") as UniversalState;
+			assert.deepEqual(stored, round);
+			await t.app.login.abandon(attemptId);
+		});
 	});
-
-	test("SSH still uses the Auth API (pam_duo-like prompt, push), never the Universal Prompt", async () => {
-		duo.requests.length = 0;
-		const { prompt, attemptId } = await challenge(t, "alice", "duo", SSH);
-		assert.match(prompt.kind === "prompt" ? prompt.prompt : "", /^Duo: enter a passcode, or 1 for push/);
-		assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", "1")).kind, "authenticated");
-		assert.equal((await loginWith(t, "alice", "duo", "123456", SSH)).kind, "authenticated");
-		assert.ok(duo.requests.some((request) => request.path === "/auth/v2/auth"));
-		assert.ok(duo.requests.every((request) => !request.path.startsWith("/oauth/")), "no OIDC request for SSH");
-	});
-
-	test("without a console URL the method cannot build a redirect: fail closed", async () => {
-		const registry = t.app.methods as Map<MethodId, SecondFactorMethod>;
-		const original = registry.get("duo")!;
-		registry.set("duo", createDuoMethod({ settings: new MethodSettingsStore(t.app.stores.settings, t.app.box), factors: t.app.stores.factors, clock: t.clock }));
-		try {
-			const { prompt } = await challenge(t, "gus", "duo", WEB);
-			assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable");
-		} finally {
-			registry.set("duo", original);
-		}
-	});
-
-	test("test connection: the Auth API check and the Web SDK health check; a wrong client secret is reported", async () => {
-		const admin = createMethodAdmin(t.app);
-		const ok = await admin.testConnection(ADMIN_ACTOR, "duo");
-		assert.equal(ok.ok, true, JSON.stringify(ok));
-		assert.equal(ok.checks.length, 2);
-		assert.match(ok.checks[1]!.target, /Web SDK/);
-		await settings({ webClientSecret: "v".repeat(40) });
-		try {
-			const bad = await admin.testConnection(ADMIN_ACTOR, "duo");
-			assert.equal(bad.ok, false);
-			assert.equal(bad.checks[0]!.ok, true);
-			assert.equal(bad.checks[1]!.ok, false);
-		} finally {
-			await settings();
-		}
-	});
-
-	test("the stored round is well-formed and bound to the attempt's user", async () => {
-		const { attemptId, round } = await atDuo("gus");
-		const attempt = await t.app.stores.attempts.getLive(attemptId);
-		assert.equal(waitingUniversalState(attempt, "someone-else"), null);
-		const stored = JSON.parse(attempt!.challenge_json ?? "null") as UniversalState;
-		assert.deepEqual(stored, round);
-		await t.app.login.abandon(attemptId);
-	});
-});
+}
