@@ -63,7 +63,7 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 						// The one-time enrolment and SSH approval links carry their tokens in the path: never log them.
 						req: (request: { method?: string; url?: string; ip?: string }) => ({
 							method: request.method,
-							url: typeof request.url === "string" ? request.url.replace(/^\/(enroll-link|approve)\/[^/?#]*/, "/$1/[redacted]") : undefined,
+							url: typeof request.url === "string" ? request.url.replace(/^\/(enroll-link|approve)\/[^/?#]*/, "/$1/[redacted]").replace(/([?&](?:duo_code|state)=)[^&#]*/g, "$1[redacted]") : undefined,
 							remoteAddress: request.ip,
 						}),
 					},
