@@ -12,8 +12,6 @@
 import { readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { isPortcullisError } from "../../core/errors.ts";
-import type { Actor } from "../../flows/admin-service.ts";
 import { serverService, type ServerCredential, type ServerView } from "../../servers/server-service.ts";
 import { HOST_FINGERPRINT_SETTING } from "../../ssh/gateway.ts";
 import { recordingPath } from "../../ssh/recording.ts";
@@ -22,6 +20,7 @@ import type { RecordingRow } from "../../storage/server-store.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
+import { attemptAdminChange, webActor } from "../admin-change.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "../views/layout.tsx";
 import { NoticeBox, type Notice } from "../views/login.tsx";
 
@@ -37,7 +36,6 @@ const DONE: Record<string, string> = {
 	deleted: "Server removed.",
 };
 
-const ERROR_STATUS: Record<string, number> = { ERR_INPUT: 400, ERR_CONFLICT: 409, ERR_NOT_FOUND: 404 };
 
 function notice(m: string | undefined): Notice {
 	return m !== undefined && DONE[m] ? { kind: "success", text: DONE[m] } : null;
@@ -378,19 +376,9 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 	const servers = serverService(app);
 	const change = (back: string) => ({ access: "admin" as const, stepUp: true, stepUpReturn: back });
 
-	function actor(request: FastifyRequest): Actor {
-		return { name: request.web.user?.username ?? "unknown", channel: "web", source: request.ip };
-	}
+	const actor = webActor;
 
-	async function attempt(action: () => Promise<void>, onError: (shown: Notice, status: number) => Promise<FastifyReply>): Promise<FastifyReply | null> {
-		try {
-			await action();
-			return null;
-		} catch (error) {
-			if (isPortcullisError(error) && ERROR_STATUS[error.code] !== undefined) return onError({ kind: "error", text: error.message }, ERROR_STATUS[error.code] ?? 400);
-			throw error;
-		}
-	}
+	const attempt = attemptAdminChange;
 
 	async function groupNames(): Promise<string[]> {
 		return (await app.stores.groups.list()).map((group) => group.name);

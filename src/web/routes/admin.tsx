@@ -4,14 +4,13 @@
  * need a fresh step-up like account management (security.md I8: "change force-2FA settings").
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { isPortcullisError } from "../../core/errors.ts";
 import { METHOD_IDS, type MethodId } from "../../core/method-id.ts";
-import type { Actor } from "../../flows/admin-service.ts";
 import { parseAllowed } from "../../storage/group-store.ts";
 import type { AuditFilter, AuditRow } from "../../storage/audit-log.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
+import { attemptAdminChange, webActor } from "../admin-change.ts";
 import { AdminAuditPage, AdminGroupPage, AdminGroupsPage, AdminSettingsPage, AdminUserPage, AdminUsersPage, type GroupListItem, type UserListItem } from "../views/admin.tsx";
 import type { Notice } from "../views/login.tsx";
 
@@ -29,7 +28,6 @@ const DONE: Record<string, string> = {
 	"member-removed": "Member removed.",
 };
 
-const ERROR_STATUS: Record<string, number> = { ERR_POLICY_INVALID: 400, ERR_INPUT: 400, ERR_CONFLICT: 409, ERR_NOT_FOUND: 404 };
 
 /** Checkbox fields method_<id> for every known method (the service refuses unimplemented ones). */
 const METHOD_FIELDS: Record<`method_${MethodId}`, typeof checkbox> = Object.fromEntries(METHOD_IDS.map((method) => [`method_${method}`, checkbox])) as Record<`method_${MethodId}`, typeof checkbox>;
@@ -67,20 +65,9 @@ export const adminRoutes: RouteModule = (server, web) => {
 	const { app } = web;
 	const change = (back: string) => ({ access: "admin" as const, stepUp: true, stepUpReturn: back });
 
-	function actor(request: FastifyRequest): Actor {
-		return { name: request.web.user?.username ?? "unknown", channel: "web", source: request.ip };
-	}
+	const actor = webActor;
 
-	/** Runs an AdminService change; its refusals become a visible error on the page, never a 500. */
-	async function attempt(action: () => Promise<void>, onError: (notice: Notice, status: number) => Promise<FastifyReply>): Promise<FastifyReply | null> {
-		try {
-			await action();
-			return null;
-		} catch (error) {
-			if (isPortcullisError(error) && ERROR_STATUS[error.code] !== undefined) return onError({ kind: "error", text: error.message }, ERROR_STATUS[error.code] ?? 400);
-			throw error;
-		}
-	}
+	const attempt = attemptAdminChange;
 
 	server.get("/admin", { config: { access: "admin" } }, async (_request, reply) => seeOther(reply, "/admin/users"));
 
