@@ -157,8 +157,11 @@ function isB64url(value: unknown, max = MAX_RESPONSE_LENGTH): value is string {
 	return typeof value === "string" && value.length <= max && B64URL.test(value);
 }
 
-/** Shape check before anything is decoded: a malformed answer is a value, never an exception. */
-function parseAssertion(text: string): AuthenticationResponseJSON | null {
+/**
+ * Shape check before anything is decoded: a malformed answer is a value, never an exception.
+ * Both ceremonies share the envelope (type, id == rawId, base64url fields, bounded lengths).
+ */
+function parseCredentialEnvelope(text: string): { value: Record<string, unknown>; response: Record<string, unknown> } | null {
 	if (typeof text !== "string" || text.length === 0 || text.length > MAX_RESPONSE_LENGTH) return null;
 	let value: unknown;
 	try {
@@ -168,22 +171,24 @@ function parseAssertion(text: string): AuthenticationResponseJSON | null {
 	}
 	if (!isObject(value) || value.type !== "public-key" || !isB64url(value.id, 1400) || value.id.length === 0 || value.rawId !== value.id) return null;
 	const response = value.response;
-	if (!isObject(response) || !isB64url(response.clientDataJSON) || !isB64url(response.authenticatorData) || !isB64url(response.signature)) return null;
+	if (!isObject(response) || !isB64url(response.clientDataJSON)) return null;
+	return { value, response };
+}
+
+function parseAssertion(text: string): AuthenticationResponseJSON | null {
+	const envelope = parseCredentialEnvelope(text);
+	if (envelope === null) return null;
+	const { value, response } = envelope;
+	if (!isB64url(response.authenticatorData) || !isB64url(response.signature)) return null;
 	if (response.userHandle !== undefined && response.userHandle !== null && !isB64url(response.userHandle, 200)) return null;
 	return value as unknown as AuthenticationResponseJSON;
 }
 
 function parseRegistration(text: string): RegistrationResponseJSON | null {
-	if (typeof text !== "string" || text.length === 0 || text.length > MAX_RESPONSE_LENGTH) return null;
-	let value: unknown;
-	try {
-		value = JSON.parse(text);
-	} catch {
-		return null;
-	}
-	if (!isObject(value) || value.type !== "public-key" || !isB64url(value.id, 1400) || value.id.length === 0 || value.rawId !== value.id) return null;
-	const response = value.response;
-	if (!isObject(response) || !isB64url(response.clientDataJSON) || !isB64url(response.attestationObject)) return null;
+	const envelope = parseCredentialEnvelope(text);
+	if (envelope === null) return null;
+	const { value, response } = envelope;
+	if (!isB64url(response.attestationObject)) return null;
 	if (response.transports !== undefined && !(Array.isArray(response.transports) && response.transports.every((transport) => typeof transport === "string" && transport.length < 32))) return null;
 	return value as unknown as RegistrationResponseJSON;
 }
