@@ -35,11 +35,15 @@ export const accountRoutes: RouteModule = (server, web) => {
 
 	async function accountView(request: FastifyRequest): Promise<AccountView> {
 		const id = userId(request);
-		const [factors, recoveryCodesLeft, enrollable, summary] = await Promise.all([
+		const username = request.web.user?.username ?? "";
+		const [factors, recoveryCodesLeft, enrollable, summary, events] = await Promise.all([
 			app.stores.factors.listActive(id),
 			app.stores.recoveryCodes.countUnused(id),
 			app.enrollment.enrollableMethods(id),
 			app.login.accountSummary(id),
+			// The user's own security events: how they learn of failed second-factor attempts, a lock,
+			// or an admin reset (OWASP MFA cheat sheet: notify users of failed second factors).
+			app.stores.audit.query({ username, limit: 10 }),
 		]);
 		const ssh = summary?.ssh ?? { kind: "not-required", method: null };
 		const sshLine =
@@ -62,6 +66,9 @@ export const accountRoutes: RouteModule = (server, web) => {
 			required: (summary?.reasons.length ?? 0) > 0,
 			sshLine,
 			freshUntil,
+			events: events
+				.filter((event) => event.user_id === id)
+				.map((event) => ({ at: Number(event.at), event: event.event, outcome: event.outcome, channel: event.channel, method: event.method, source: event.source })),
 		};
 	}
 

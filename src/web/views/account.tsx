@@ -14,6 +14,74 @@ export interface AccountView {
 	readonly sshLine: string;
 	/** Until when management actions work without another step-up; null when stale. */
 	readonly freshUntil: number | null;
+	/** The user's latest security events, newest first. */
+	readonly events: readonly SecurityEvent[];
+}
+
+export interface SecurityEvent {
+	readonly at: number;
+	readonly event: string;
+	readonly outcome: string;
+	readonly channel: string | null;
+	readonly method: string | null;
+	readonly source: string | null;
+}
+
+const EVENT_TEXT: Readonly<Record<string, string>> = {
+	"login.success": "Logged in",
+	"login.password": "Password login attempt",
+	"login.first-factor": "Password accepted, second factor asked",
+	"login.denied": "Login refused",
+	"login.error": "Login failed (a method was unavailable)",
+	"second-factor.failure": "Wrong second-factor answer",
+	"account.locked": "Account locked after failed attempts",
+	"factor.enrolled": "Second factor added",
+	"factor.removed": "Second factor removed",
+	"recovery-codes.issued": "New recovery codes created",
+	"user.2fa-reset": "Your second factors were reset by an administrator",
+	"user.notified": "Notice from an administrator action",
+	"user.password-changed": "Password changed",
+	"user.password-set": "Password set by an administrator",
+	"user.unlocked": "Account unlocked by an administrator",
+	"step-up.success": "Identity confirmed",
+	"step-up.password": "Identity confirmed with the password",
+	logout: "Logged out",
+	"factor.enroll.begin": "Second-factor setup started",
+	"factor.enroll": "Second-factor setup failed",
+	"login.enroll-required": "Asked to set up a second factor",
+	"user.created": "Account created",
+	"user.disabled": "Account disabled by an administrator",
+	"user.enabled": "Account enabled by an administrator",
+	"ssh.authenticated": "SSH login",
+	"ssh.revoked": "SSH connection ended by policy",
+};
+
+function SecurityEvents({ events }: { events: readonly SecurityEvent[] }) {
+	if (events.length === 0) return <p>No events yet.</p>;
+	return (
+		<table>
+			<thead>
+				<tr>
+					<th scope="col">When</th>
+					<th scope="col">What</th>
+					<th scope="col">Where</th>
+				</tr>
+			</thead>
+			<tbody>
+				{events.map((event) => (
+					<tr class={event.outcome === "failure" ? "failure" : undefined}>
+						<td>{formatTime(event.at)}</td>
+						<td>
+							{EVENT_TEXT[event.event] ?? event.event}
+							{event.outcome === "failure" && event.event !== "login.denied" ? " (failed)" : ""}
+							{event.method ? ` · ${event.method}` : ""}
+						</td>
+						<td>{[event.channel, event.source].filter(Boolean).join(" from ")}</td>
+					</tr>
+				))}
+			</tbody>
+		</table>
+	);
 }
 
 export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: AccountView; notice: Notice }) {
@@ -116,6 +184,12 @@ export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: Acc
 					<CsrfField ctx={ctx} />
 					<button type="submit">{view.recoveryCodesLeft === 0 ? "Create recovery codes" : "Replace recovery codes"}</button>
 				</form>
+			</section>
+
+			<section class="card" aria-labelledby="events-heading">
+				<h2 id="events-heading">Recent security events</h2>
+				<p class="hint">If you see a login or a wrong second-factor answer that was not you, change your password and tell your administrator.</p>
+				<SecurityEvents events={view.events} />
 			</section>
 
 			<section class="card" aria-labelledby="ssh-keys-heading">
