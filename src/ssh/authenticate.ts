@@ -260,13 +260,8 @@ export class SshAuthenticator {
 		if (step.kind === "authenticated") {
 			return this.#grant(ctx, isStale, { userId: step.userId, username: step.username, secondFactorMethod: null, sessionEpoch: known.session_epoch, firstFactor });
 		}
-		const methods = step.methods.filter((method) => this.#promptable(method));
-		const first = methods.includes(step.defaultMethod) ? step.defaultMethod : methods[0];
-		if (first === undefined) {
-			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
-			this.#state = { phase: "refusing", message: `None of your second factors can be answered over SSH. Set one up at ${this.deps.app.consoleUrl}/account.`, told: false, reason: "refused: no-ssh-method" };
-			return safeReject(ctx, SECOND_FACTOR_METHODS);
-		}
+		// LoginFlow already limited the methods to those answerable on channel "ssh", default first
+		// (decide-second-factor.ts; "unusable-on-channel" is a denial handled above).
 		this.#state = {
 			phase: "second-factor",
 			attemptId: step.attemptId,
@@ -275,22 +270,13 @@ export class SshAuthenticator {
 			sessionEpoch: known.session_epoch,
 			firstFactor,
 			explanation: step.explanation,
-			methods: [first, ...methods.filter((method) => method !== first)],
-			current: first,
+			methods: [...step.methods],
+			current: step.defaultMethod,
 		};
 		await this.#audit("ssh.first-factor", "success", step.username, { firstFactor, ...(keyFingerprint ? { fingerprint: keyFingerprint } : {}) }, step.userId);
 		if (isStale()) return;
 		// RFC 4252 §5.1: partial success, only keyboard-interactive can continue (security.md S1).
 		safeReject(ctx, SECOND_FACTOR_METHODS, true);
-	}
-
-	/**
-	 * Methods answerable in a keyboard-interactive prompt: typed codes, pushes, and WebAuthn through
-	 * its browser approval (product.md Decision 6: the prompt prints a link, Enter completes).
-	 */
-	#promptable(method: MethodId): boolean {
-		const implementation = this.deps.app.methods.get(method);
-		return implementation !== undefined && METHOD_INFO[method].channels.includes("ssh");
 	}
 
 	async #keyboard(ctx: KeyboardAuthContext, isStale: () => boolean): Promise<void> {
