@@ -6,10 +6,9 @@
  * a fresh step-up like the other admin settings (security.md I8).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { isPortcullisError } from "../../core/errors.ts";
-import type { Actor } from "../../flows/admin-service.ts";
 import { CONFIGURABLE_METHODS, type ConfigurableMethod, type RedactedSettings } from "../../methods/method-settings.ts";
 import { createMethodAdmin, type ConnectionTestResult, type MethodSettingsView } from "../../methods/method-admin.ts";
+import { attemptAdminChange, webActor as actor } from "../admin-change.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, str, type FormSchema } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
@@ -319,23 +318,14 @@ export const methodAdminRoutes: RouteModule = (server, web) => {
 	const admin = createMethodAdmin(app);
 	const change = { access: "admin" as const, stepUp: true, stepUpReturn: "/admin/methods" };
 
-	function actor(request: FastifyRequest): Actor {
-		return { name: request.web.user?.username ?? "unknown", channel: "web", source: request.ip };
-	}
-
 	async function page(request: FastifyRequest, reply: FastifyReply, notice: Notice, status = 200, tested: ConnectionTestResult | null = null): Promise<FastifyReply> {
 		return sendPage(reply, status, <AdminMethodsPage ctx={pageContext(request)} views={await admin.list()} notice={notice} tested={tested} />);
 	}
 
 	/** MethodAdmin refusals (invalid settings, policy) are shown on the page; anything else is a bug (500). */
 	async function attempt(request: FastifyRequest, reply: FastifyReply, action: () => Promise<void>, done: string): Promise<FastifyReply> {
-		try {
-			await action();
-		} catch (error) {
-			if (isPortcullisError(error, "ERR_INPUT") || isPortcullisError(error, "ERR_POLICY_INVALID")) return page(request, reply, { kind: "error", text: error.message }, 400);
-			throw error;
-		}
-		return seeOther(reply, `/admin/methods?m=${done}`);
+		const failed = await attemptAdminChange(action, (notice, status) => page(request, reply, notice, status));
+		return failed ?? seeOther(reply, `/admin/methods?m=${done}`);
 	}
 
 	getRoute(server, "/admin/methods", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) =>
