@@ -10,7 +10,7 @@ import type { Portcullis } from "../app/portcullis.ts";
 import { PortcullisError } from "../core/errors.ts";
 import type { Actor } from "../flows/admin-service.ts";
 import { ServerStore, type ServerRow } from "../storage/server-store.ts";
-import { hostKeyFingerprint } from "../ssh/target.ts";
+import { sshFingerprint } from "../storage/ssh-key-store.ts";
 
 /** Server names follow the group-name alphabet: no spaces, "@", ":" or "/" that `ssh gw NAME` or -J could misread. */
 export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -203,8 +203,8 @@ export class ServerService {
 		await this.store.update(server.id, { host_key: hostKey });
 		await this.audit(actor, "server.hostkey-reset", {
 			server: server.name,
-			before: server.host_key === null ? null : hostKeyFingerprint(Buffer.from(server.host_key, "base64")),
-			after: hostKey === null ? null : hostKeyFingerprint(Buffer.from(hostKey, "base64")),
+			before: server.host_key === null ? null : sshFingerprint(Buffer.from(server.host_key, "base64")),
+			after: hostKey === null ? null : sshFingerprint(Buffer.from(hostKey, "base64")),
 		});
 	}
 
@@ -226,7 +226,7 @@ export class ServerService {
 			description: server.description,
 			groups,
 			credential,
-			hostKeyFingerprint: server.host_key === null ? null : hostKeyFingerprint(Buffer.from(server.host_key, "base64")),
+			hostKeyFingerprint: server.host_key === null ? null : sshFingerprint(Buffer.from(server.host_key, "base64")),
 			createdAt: server.created_at,
 		};
 	}

@@ -9,7 +9,6 @@
  *   RFC 4251 §4.1 leaves the binding of host keys to names to the client; TOFU is OpenSSH's default.
  * - Nagle is disabled on the upstream socket (performance.md §7.2: 40 ms stalls per round trip).
  */
-import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import ssh2 from "ssh2";
@@ -17,6 +16,7 @@ import type { Portcullis } from "../app/portcullis.ts";
 import type { Config } from "../config/config.ts";
 import { PortcullisError } from "../core/errors.ts";
 import type { ServerRow } from "../storage/server-store.ts";
+import { sshFingerprint } from "../storage/ssh-key-store.ts";
 import { serverService } from "../servers/server-service.ts";
 
 const { Client, utils } = ssh2;
@@ -29,11 +29,6 @@ export interface GatewayKey {
 	readonly publicKey: string;
 	/** "SHA256:…" as printed by ssh-keygen -lf. */
 	readonly fingerprint: string;
-}
-
-/** OpenSSH's fingerprint format: SHA256 of the public key blob, unpadded base64 (ssh-keygen -l). */
-export function hostKeyFingerprint(blob: Buffer): string {
-	return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
 }
 
 export function gatewayKeyFile(config: Config): string {
@@ -62,7 +57,7 @@ export function loadOrCreateGatewayKey(config: Config): GatewayKey {
 	const parsed = utils.parseKey(privateKey);
 	if (parsed instanceof Error) throw new PortcullisError("ERR_CONFIG_INVALID", `the gateway target key ${file} is not a usable private key: ${parsed.message}`);
 	const blob = parsed.getPublicSSH();
-	const key: GatewayKey = { file, privateKey, publicKey: `${parsed.type} ${blob.toString("base64")} portcullis-gateway`, fingerprint: hostKeyFingerprint(blob) };
+	const key: GatewayKey = { file, privateKey, publicKey: `${parsed.type} ${blob.toString("base64")} portcullis-gateway`, fingerprint: sshFingerprint(blob) };
 	keyCache.set(file, key);
 	return key;
 }
@@ -110,7 +105,7 @@ export async function connectTarget(app: Portcullis, server: ServerRow, context:
 			if (current === undefined) return false;
 			if (current.host_key === null) {
 				if (await servers.store.setHostKeyIfUnset(server.id, seen)) {
-					await app.stores.audit.write({ ...auditBase, event: "ssh.target-hostkey-learned", outcome: "info", detail: { server: server.name, fingerprint: hostKeyFingerprint(key) } });
+					await app.stores.audit.write({ ...auditBase, event: "ssh.target-hostkey-learned", outcome: "info", detail: { server: server.name, fingerprint: sshFingerprint(key) } });
 					return true;
 				}
 				// Lost the race to another first contact: compare with what it stored.
@@ -125,7 +120,7 @@ export async function connectTarget(app: Portcullis, server: ServerRow, context:
 				...auditBase,
 				event: "ssh.target-hostkey-changed",
 				outcome: "failure",
-				detail: { server: server.name, expected: expected === null ? null : hostKeyFingerprint(Buffer.from(expected, "base64")), seen: hostKeyFingerprint(key), connection: context.connectionId },
+				detail: { server: server.name, expected: expected === null ? null : sshFingerprint(Buffer.from(expected, "base64")), seen: sshFingerprint(key), connection: context.connectionId },
 			});
 			return false;
 		})().then(verify, () => verify(false));
