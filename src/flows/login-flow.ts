@@ -125,6 +125,36 @@ export class LoginFlow {
 		return "This account is temporarily locked after too many failed attempts. Try again later or ask an administrator.";
 	}
 
+	/**
+	 * Checks a password on the account's password counter (charged before the check, cleared on
+	 * success, locked at the limit). Shared by login, password step-up and password change so the
+	 * three can never drift apart.
+	 */
+	private async checkPasswordCharged(
+		user: UserRow,
+		password: unknown,
+		audit: { event: string; channel: string; source: string },
+	): Promise<"ok" | "locked" | { wrong: true; failuresSoFar: number }> {
+		const { users, config } = this.deps;
+		const base = { userId: user.id, username: user.username, channel: audit.channel, source: audit.source };
+		const reservation = await users.reserveAttempt(user.id, "pw", config.passwordLockout);
+		if (reservation.kind === "locked") {
+			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "locked" } });
+			return "locked";
+		}
+		const valid = typeof password === "string" && password.length > 0 && password.length <= 1024 && user.password_hash !== null && (await verifyPassword(user.password_hash, password));
+		if (!valid) {
+			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "wrong-password" } });
+			if (reservation.failuresSoFar >= config.passwordLockout.maxFailures) {
+				await users.lock(user.id, "pw", config.passwordLockout);
+				await this.deps.audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "password" } });
+			}
+			return { wrong: true, failuresSoFar: reservation.failuresSoFar };
+		}
+		await users.clearFailures(user.id, "pw");
+		return "ok";
+	}
+
 	/** First factor: a password. Same generic refusal for unknown users, wrong passwords and bad input. */
 	async submitPassword(client: ClientInfo, rawUsername: unknown, password: unknown): Promise<LoginStep> {
 		const { users, audit } = this.deps;
@@ -140,20 +170,9 @@ export class LoginFlow {
 			await audit.write({ event: "login.password", outcome: "failure", username, channel: client.channel, source: client.sourceAddress, detail: { reason: "unknown-user" } });
 			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		}
-		const reservation = await users.reserveAttempt(user.id, "pw", this.deps.config.passwordLockout);
-		if (reservation.kind === "locked") {
-			await audit.write({ event: "login.password", outcome: "failure", userId: user.id, username, channel: client.channel, source: client.sourceAddress, detail: { reason: "locked" } });
-			return denied("locked", this.lockedMessage());
-		}
-		if (!(await verifyPassword(user.password_hash, password))) {
-			await audit.write({ event: "login.password", outcome: "failure", userId: user.id, username, channel: client.channel, source: client.sourceAddress, detail: { reason: "wrong-password" } });
-			if (reservation.failuresSoFar >= this.deps.config.passwordLockout.maxFailures) {
-				await users.lock(user.id, "pw", this.deps.config.passwordLockout);
-				await audit.write({ event: "account.locked", outcome: "info", userId: user.id, username, channel: client.channel, source: client.sourceAddress, detail: { counter: "password" } });
-			}
-			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
-		}
-		await users.clearFailures(user.id, "pw");
+		const checked = await this.checkPasswordCharged(user, password, { event: "login.password", channel: client.channel, source: client.sourceAddress });
+		if (checked === "locked") return denied("locked", this.lockedMessage());
+		if (checked !== "ok") return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		return this.afterFirstFactor(client, user, "password", "login");
 	}
 
@@ -186,14 +205,9 @@ export class LoginFlow {
 		const user = await this.deps.users.findById(attempt.user_id);
 		if (user === undefined || user.password_hash === null || user.disabled === 1) return denied("disabled", GENERIC_LOGIN_FAILED);
 		if (attempt.required_2fa === 1) return denied("expired", "A second factor is required for this step.");
-		const reservation = await this.deps.users.reserveAttempt(user.id, "pw", this.deps.config.passwordLockout);
-		if (reservation.kind === "locked") return denied("locked", this.lockedMessage());
-		if (typeof password !== "string" || password.length > 1024 || !(await verifyPassword(user.password_hash, password))) {
-			await this.deps.audit.write({ event: "step-up.password", outcome: "failure", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source });
-			if (reservation.failuresSoFar >= this.deps.config.passwordLockout.maxFailures) await this.deps.users.lock(user.id, "pw", this.deps.config.passwordLockout);
-			return { kind: "invalid", attemptsLeft: Math.max(0, this.deps.config.passwordLockout.maxFailures - reservation.failuresSoFar), message: "Wrong password." };
-		}
-		await this.deps.users.clearFailures(user.id, "pw");
+		const checked = await this.checkPasswordCharged(user, password, { event: "step-up.password", channel: attempt.channel, source: attempt.source });
+		if (checked === "locked") return denied("locked", this.lockedMessage());
+		if (checked !== "ok") return { kind: "invalid", attemptsLeft: Math.max(0, this.deps.config.passwordLockout.maxFailures - checked.failuresSoFar), message: "Wrong password." };
 		if (!(await this.deps.attempts.complete(attempt.id, null))) return denied("expired", "This step has expired. Start again.");
 		await this.deps.audit.write({ event: "step-up.password", outcome: "success", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source });
 		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
@@ -223,15 +237,10 @@ export class LoginFlow {
 	async changeOwnPassword(client: ClientInfo, userId: string, current: unknown, next: unknown): Promise<{ kind: "changed" } | { kind: "invalid"; message: string }> {
 		const user = await this.deps.users.findById(userId);
 		if (user === undefined || user.disabled === 1 || user.password_hash === null) return { kind: "invalid", message: GENERIC_LOGIN_FAILED };
-		const reservation = await this.deps.users.reserveAttempt(user.id, "pw", this.deps.config.passwordLockout);
-		if (reservation.kind === "locked") return { kind: "invalid", message: this.lockedMessage() };
 		const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
-		if (typeof current !== "string" || current.length > 1024 || !(await verifyPassword(user.password_hash, current))) {
-			await this.deps.audit.write({ event: "user.password-change", outcome: "failure", ...base, detail: { reason: "wrong-password" } });
-			if (reservation.failuresSoFar >= this.deps.config.passwordLockout.maxFailures) await this.deps.users.lock(user.id, "pw", this.deps.config.passwordLockout);
-			return { kind: "invalid", message: "The current password is wrong." };
-		}
-		await this.deps.users.clearFailures(user.id, "pw");
+		const checked = await this.checkPasswordCharged(user, current, { event: "user.password-change", channel: client.channel, source: client.sourceAddress });
+		if (checked === "locked") return { kind: "invalid", message: this.lockedMessage() };
+		if (checked !== "ok") return { kind: "invalid", message: "The current password is wrong." };
 		const problem = passwordProblem(next);
 		if (problem !== null) return { kind: "invalid", message: problem };
 		if (next === current) return { kind: "invalid", message: "The new password must differ from the current one." };

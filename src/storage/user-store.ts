@@ -158,10 +158,10 @@ export class UserStore {
 		return { kind: "ok", failuresSoFar: count };
 	}
 
-	/** Locks the account; each further lock doubles (growing delay), capped at maxLockMs. */
+	/** Locks the account; each further 2FA lock doubles (growing delay), capped at maxLockMs. */
 	async lock(id: string, counter: "tfa" | "pw", policy: LockoutPolicy): Promise<number> {
-		const user = await this.findById(id);
-		const lockCount = user?.tfa_lock_count ?? 0;
+		// Only the 2FA counter grows its lock (Decision 8); a password lock is a flat lockMs.
+		const lockCount = counter === "tfa" ? ((await this.findById(id))?.tfa_lock_count ?? 0) : 0;
 		const duration = Math.min(policy.lockMs * 2 ** Math.min(lockCount, 20), policy.maxLockMs);
 		const until = this.clock.now().getTime() + duration;
 		if (counter === "tfa") {

@@ -182,3 +182,25 @@ describe("backend outage mid-challenge", () => {
 		}
 	});
 });
+
+describe("password lockout", () => {
+	test("10 wrong passwords lock password logins (a correct one too), on every channel and for a password change; the lock does not grow", async () => {
+		const t = await createTestApp();
+		try {
+			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "pam", password: PASSWORD, isAdmin: false, groups: [] });
+			const results = await Promise.all(Array.from({ length: 30 }, () => t.app.login.submitPassword(WEB, "pam", "not the password")));
+			assert.ok(results.every((result) => result.kind === "denied"));
+			const locked = await t.app.login.submitPassword(SSH, "pam", PASSWORD);
+			assert.ok(locked.kind === "denied" && locked.reason === "locked");
+			const change = await t.app.login.changeOwnPassword(WEB, user.id, PASSWORD, "a brand new password");
+			assert.equal(change.kind, "invalid");
+			const row = (await t.app.stores.users.findById(user.id))!;
+			assert.equal(Number(row.pw_locked_until) - t.clock.now().getTime(), t.app.config.security.lockout_seconds * 1000);
+			t.clock.advance(t.app.config.security.lockout_seconds * 1000 + 1);
+			assert.equal((await t.app.login.submitPassword(WEB, "pam", PASSWORD)).kind, "authenticated");
+			assert.ok((await t.app.stores.audit.query({ username: "pam", event: "account.locked" })).length >= 1);
+		} finally {
+			await t.cleanup();
+		}
+	});
+});
