@@ -7,9 +7,10 @@
  * The key is random, created on first use and kept sealed (app.box) in the shared settings table,
  * so every node accepts the tokens every other node issued.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
 import type { Portcullis } from "../app/portcullis.ts";
 import { PortcullisError } from "../core/errors.ts";
+import { constantTimeEqual } from "../crypto/tokens.ts";
 
 const SETTINGS_KEY = "web.csrf_key";
 const BOX_CONTEXT = "settings:web.csrf_key";
@@ -49,10 +50,7 @@ export function createCsrf(key: Buffer): Csrf {
 			if (typeof token !== "string" || token.length !== 43 || subject.length === 0) return false;
 			// Compare the canonical text, not decoded bytes: base64 ignores the unused low bits of the
 			// last character, so decoding would accept several spellings of one token.
-			const given = Buffer.from(token, "utf8");
-			const expected = Buffer.from(mac(kind, subject).toString("base64url"), "utf8");
-			// Constant-time comparison on equal-length buffers.
-			return given.length === expected.length && timingSafeEqual(given, expected);
+			return constantTimeEqual(token, mac(kind, subject).toString("base64url"));
 		},
 	};
 }
