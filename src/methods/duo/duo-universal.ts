@@ -17,10 +17,10 @@
  * CA from the settings when one is configured (tests: the test CA, stack.md §5). If a future SDK
  * drops that field, Duo is reported unavailable (fail closed) instead of running unbounded.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import https from "node:https";
 import { Client, DuoException, constants } from "@duosecurity/duo_universal";
 import { PortcullisError } from "../../core/errors.ts";
+import { constantTimeEqual } from "../../crypto/tokens.ts";
 import type { DuoSettings } from "../method-settings.ts";
 import { MAX_DUO_RESPONSE_BYTES } from "./duo-https.ts";
 
@@ -135,11 +135,9 @@ export function classifyTokenError(error: unknown): TokenFailure {
 	return { kind: "unavailable", detail: error instanceof Error ? error.message.slice(0, 200) : "unknown error" };
 }
 
-/** Constant-time equality of two state strings (hashed first, so the length does not leak either). */
+/** Constant-time equality of two state strings (the state's length is fixed and public). */
 export function sameState(a: string, b: string): boolean {
-	const left = createHash("sha256").update(a, "utf8").digest();
-	const right = createHash("sha256").update(b, "utf8").digest();
-	return timingSafeEqual(left, right) && a.length === b.length;
+	return constantTimeEqual(a, b);
 }
 
 /** The redirect URL Duo sends the browser back to, from the console's public URL. */
