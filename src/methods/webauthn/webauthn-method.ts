@@ -311,18 +311,12 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 			return { kind: "invalid", reason: "wrong" };
 		}
 		const next = result.authenticationInfo.newCounter;
-		let current: number | null | undefined = factor.lastUsedCounter;
-		for (let round = 0; round < 3; round++) {
-			if (current === undefined) return { kind: "invalid", reason: "wrong" };
-			const storedCounter = current ?? 0;
-			if ((next > 0 || storedCounter > 0) && next <= storedCounter) {
-				await audit("webauthn.sign-count-regression", "failure", user, { factorId: factor.id, label: factor.label, storedCounter, receivedCounter: next, scope: where.scope }, where.channel, where.source);
-				return { kind: "invalid", reason: "replayed" };
-			}
-			if (await store.setCounter(factor.id, current, next)) return { kind: "valid", factorId: factor.id };
-			// Another login moved the counter meanwhile: judge again against the stored value.
-			current = await store.currentCounter(factor.id);
-		}
+		if (await store.advanceSignCount(factor.id, next)) return { kind: "valid", factorId: factor.id };
+		// Refused by the conditional UPDATE: a count at or below the stored one (possible clone, or a
+		// parallel login with the same count won), or the key was removed meanwhile.
+		const current = await store.currentCounter(factor.id);
+		if (current === undefined) return { kind: "invalid", reason: "wrong" };
+		await audit("webauthn.sign-count-regression", "failure", user, { factorId: factor.id, label: factor.label, storedCounter: current ?? 0, receivedCounter: next, scope: where.scope }, where.channel, where.source);
 		return { kind: "invalid", reason: "replayed" };
 	}
 

@@ -245,19 +245,20 @@ export class WebauthnStore {
 	// ---- signature counter ----
 
 	/**
-	 * Compare-and-set of the factor's signature counter (W3C WebAuthn L2 §7.2 step 21): moves only
-	 * from the value the caller verified against, so two parallel logins with one counter value
-	 * cannot both pass.
+	 * The signature counter rule of W3C WebAuthn L2 §7.2 step 21 as ONE conditional UPDATE (like
+	 * FactorStore.advanceCounter): the new count must be strictly above the stored one, except that
+	 * a key without a counter (0 received, 0 or nothing stored) stays valid at 0. Two parallel logins
+	 * with one counter value cannot both pass.
 	 */
-	async setCounter(factorId: string, expected: number | null, next: number): Promise<boolean> {
-		let update = this.#db
+	async advanceSignCount(factorId: string, next: number): Promise<boolean> {
+		const result = await this.#db
 			.updateTable("factors")
 			.set({ last_used_counter: next, last_used_at: this.now() })
 			.where("id", "=", factorId)
 			.where("method", "=", "webauthn")
-			.where("status", "=", "active");
-		update = expected === null ? update.where("last_used_counter", "is", null) : update.where("last_used_counter", "=", expected);
-		const result = await update.executeTakeFirst();
+			.where("status", "=", "active")
+			.where((eb) => eb.or([eb("last_used_counter", "is", null), next === 0 ? eb("last_used_counter", "=", 0) : eb("last_used_counter", "<", next)]))
+			.executeTakeFirst();
 		return Number(result.numUpdatedRows) === 1;
 	}
 
