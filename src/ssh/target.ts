@@ -103,24 +103,22 @@ export async function connectTarget(app: Portcullis, server: ServerRow, context:
 		void (async () => {
 			const current = await servers.store.findById(server.id);
 			if (current === undefined) return false;
-			if (current.host_key === null) {
+			let trusted = current.host_key;
+			if (trusted === null) {
 				if (await servers.store.setHostKeyIfUnset(server.id, seen)) {
 					await app.stores.audit.write({ ...auditBase, event: "ssh.target-hostkey-learned", outcome: "info", detail: { server: server.name, fingerprint: sshFingerprint(key) } });
 					return true;
 				}
 				// Lost the race to another first contact: compare with what it stored.
-				const again = await servers.store.findById(server.id);
-				if (again?.host_key === seen) return true;
-			} else if (current.host_key === seen) {
-				return true;
+				trusted = (await servers.store.findById(server.id))?.host_key ?? null;
 			}
+			if (trusted === seen) return true;
 			hostKeyProblem = { seen };
-			const expected = current.host_key ?? (await servers.store.findById(server.id))?.host_key ?? null;
 			await app.stores.audit.write({
 				...auditBase,
 				event: "ssh.target-hostkey-changed",
 				outcome: "failure",
-				detail: { server: server.name, expected: expected === null ? null : sshFingerprint(Buffer.from(expected, "base64")), seen: sshFingerprint(key), connection: context.connectionId },
+				detail: { server: server.name, expected: trusted === null ? null : sshFingerprint(Buffer.from(trusted, "base64")), seen: sshFingerprint(key), connection: context.connectionId },
 			});
 			return false;
 		})().then(verify, () => verify(false));
