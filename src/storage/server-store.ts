@@ -106,11 +106,14 @@ export class ServerStore {
 		return this.db.selectFrom("servers").selectAll().orderBy("name").execute();
 	}
 
+	/** False when the grant already existed. One statement: two concurrent grants cannot collide on the primary key. */
 	async grant(serverId: string, groupId: string): Promise<boolean> {
-		const existing = await this.db.selectFrom("server_grants").select("server_id").where("server_id", "=", serverId).where("group_id", "=", groupId).executeTakeFirst();
-		if (existing) return false;
-		await this.db.insertInto("server_grants").values({ server_id: serverId, group_id: groupId }).execute();
-		return true;
+		const result = await this.db
+			.insertInto("server_grants")
+			.values({ server_id: serverId, group_id: groupId })
+			.onConflict((conflict) => conflict.columns(["server_id", "group_id"]).doNothing())
+			.executeTakeFirst();
+		return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 	}
 
 	async revoke(serverId: string, groupId: string): Promise<boolean> {
