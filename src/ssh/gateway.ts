@@ -7,7 +7,6 @@
  * an 'error' listener, every async path catches, and every limit ends with a clean disconnect.
  * TCP_NODELAY is set on every socket (stack.md §7: ~40 ms per round trip otherwise).
  */
-import { randomBytes } from "node:crypto";
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
 import type { Portcullis } from "../app/portcullis.ts";
@@ -198,7 +197,7 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			return;
 		}
 		state = {
-			id: randomBytes(8).toString("hex"),
+			id: app.random.bytes(8).toString("hex"),
 			socket,
 			guard,
 			sourceAddress,
