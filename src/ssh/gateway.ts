@@ -58,7 +58,6 @@ interface ConnectionState {
 	readonly startedAt: number;
 	client: ssh2.Connection | null;
 	authenticator: SshAuthenticator | null;
-	session: AuthenticatedSsh | null;
 	outcome: AuthOutcome | null;
 	closeReason: string | null;
 	closed: boolean;
@@ -141,7 +140,6 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			state.guard.authenticated();
 			state.outcome = outcome;
 			const session = makeSession(state, outcome, app.clock.now().getTime());
-			state.session = session;
 			audit("ssh.authenticated", "success", state, { firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod }, { userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod });
 			livePolicy.add(session);
 			try {
@@ -204,7 +202,6 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			startedAt: Date.now(),
 			client: null,
 			authenticator: null,
-			session: null,
 			outcome: null,
 			closeReason: null,
 			closed: false,
