@@ -39,6 +39,7 @@ export interface EnrollContext {
 }
 
 const MAX_FACTORS_PER_USER = 20;
+const LINK_SPENT = "This enrolment link was already used to set up a factor. Log in again with that factor.";
 const LABEL_MAX = 64;
 
 export function cleanLabel(raw: unknown, fallback: string): string {
@@ -77,8 +78,9 @@ export class EnrollmentFlow {
 		if (existing.length >= MAX_FACTORS_PER_USER) return { kind: "rejected", message: "You have reached the maximum number of factors." };
 		const result = await implementation.beginEnrollment({ user: { id: user.id, username: user.username }, label: cleanLabel(rawLabel, METHOD_INFO[method].label), input });
 		if (result.kind === "rejected") return result;
-		if (result.kind === "active") await this.onActivated(user.id, user.username, method, context);
-		else await this.deps.audit.write({ event: "factor.enroll.begin", outcome: "info", userId, username: user.username, channel: context.channel, source: context.source, method });
+		if (result.kind === "active") {
+			if (!(await this.onActivated(user.id, user.username, method, result.factorId, context))) return { kind: "rejected", message: LINK_SPENT };
+		} else await this.deps.audit.write({ event: "factor.enroll.begin", outcome: "info", userId, username: user.username, channel: context.channel, source: context.source, method });
 		return result;
 	}
 
@@ -94,17 +96,31 @@ export class EnrollmentFlow {
 			return result;
 		}
 		if (result.kind === "expired") return result;
-		await this.onActivated(user.id, user.username, factor.method, context);
+		if (!(await this.onActivated(user.id, user.username, factor.method, result.factorId, context))) return { kind: "invalid", message: LINK_SPENT };
 		return { kind: "active", factorId: result.factorId, method: factor.method };
 	}
 
-	private async onActivated(userId: string, username: string, method: MethodId, context: EnrollContext): Promise<void> {
-		const user = await this.deps.users.findById(userId);
-		// The admin's one-time link is spent by the first factor it enrolled.
-		if (context.duringLogin && user?.enroll_token_hash && context.enrollToken) {
-			await this.deps.users.consumeEnrollToken(userId, sha256Hex(context.enrollToken));
+	/**
+	 * The admin's one-time link (Decision 11) is spent by the first factor it enrols, with one
+	 * conditional UPDATE. If a parallel enrolment with the same link won, this factor is withdrawn:
+	 * one link, one factor. (A consumption that fails because the link was spent long before, by a
+	 * factor enrolled earlier, is a stale cookie and harmless.)
+	 */
+	private async onActivated(userId: string, username: string, method: MethodId, factorId: string, context: EnrollContext): Promise<boolean> {
+		if (context.duringLogin && context.enrollToken && factorId !== "") {
+			const consumed = await this.deps.users.consumeEnrollToken(userId, sha256Hex(context.enrollToken));
+			if (!consumed) {
+				const mine = await this.deps.factors.get(factorId);
+				const rivals = (await this.deps.factors.listActive(userId)).filter((other) => other.id !== factorId && mine !== null && (other.verifiedAt ?? 0) >= mine.createdAt);
+				if (rivals.length > 0) {
+					await this.deps.factors.remove(factorId, userId);
+					await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username, channel: context.channel, source: context.source, method, detail: { reason: "enroll-link-already-used" } });
+					return false;
+				}
+			}
 		}
 		await this.deps.audit.write({ event: "factor.enrolled", outcome: "success", userId, username, channel: context.channel, source: context.source, method });
+		return true;
 	}
 
 	/**

@@ -204,3 +204,29 @@ describe("password lockout", () => {
 		}
 	});
 });
+
+describe("admin reset link is single use", () => {
+	test("two parallel enrolments with one link: exactly one factor survives", async () => {
+		const t = await createTestApp();
+		try {
+			await t.app.admin.createGroup(ADMIN_ACTOR, { name: "sec", forceTwoFactor: true, allowedMethods: null });
+			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "lena", password: PASSWORD, isAdmin: false, groups: ["sec"] });
+			const { link } = await t.app.admin.resetTwoFactor(ADMIN_ACTOR, "lena", "link");
+			const token = link!.slice(link!.lastIndexOf("/") + 1);
+			const context = { channel: "web", source: "t", duringLogin: true, enrollToken: token } as const;
+			assert.equal((await t.app.enrollment.begin(user.id, "totp", "x", {}, { ...context, enrollToken: "wrong" })).kind, "rejected");
+			const [a, b] = await Promise.all([t.app.enrollment.begin(user.id, "totp", "a", {}, context), t.app.enrollment.begin(user.id, "totp", "b", {}, context)]);
+			assert.ok(a.kind === "pending" && b.kind === "pending");
+			if (a.kind !== "pending" || b.kind !== "pending") return;
+			const now = t.clock.now().getTime();
+			const [doneA, doneB] = await Promise.all([
+				t.app.enrollment.complete(user.id, a.factorId, { code: totpCodeAt(Buffer.from(base32Decode(a.display.secret!.replace(/ /g, ""))), now) }, context),
+				t.app.enrollment.complete(user.id, b.factorId, { code: totpCodeAt(Buffer.from(base32Decode(b.display.secret!.replace(/ /g, ""))), now) }, context),
+			]);
+			assert.equal([doneA, doneB].filter((done) => done.kind === "active").length, 1);
+			assert.equal((await t.app.stores.factors.listActive(user.id)).length, 1);
+		} finally {
+			await t.cleanup();
+		}
+	});
+});
