@@ -9,10 +9,10 @@ import type { EnrollContext } from "../../flows/enrollment-flow.ts";
 import { clientOf, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { BadInput, req, str } from "../forms.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
-import { endSession, isFresh, rotateSession, startSession } from "../session.ts";
+import { isFresh, rotateSession, startSession } from "../session.ts";
 import { AccountPage, PasswordPage, RecoveryCodesPage, RecoveryOfferPage, StepUpPage, type AccountView } from "../views/account.tsx";
 import { TotpSetupPage, type Notice } from "../views/login.tsx";
-import { loginRefused } from "./login.tsx";
+import { completeStepUp, lockWarning, loginRefused, typedResponse } from "./login.tsx";
 
 const ACCOUNT_MESSAGES: Record<string, Notice> = {
 	added: { kind: "success", text: "Your new second factor is ready." },
@@ -234,25 +234,16 @@ export const accountRoutes: RouteModule = (server, web) => {
 				result = await app.login.confirmPassword(attemptId, form.password ?? "");
 			} else if (step.kind === "second-factor") {
 				if (form.method === undefined || !isMethodId(form.method)) throw new BadInput("method", "type");
-				const response = form.method === "access-keyword" ? `${form.c1 ?? ""}${form.c2 ?? ""}${form.c3 ?? ""}` : (form.code ?? "");
-				result = await app.login.submitSecondFactor(attemptId, form.method, response);
+				result = await app.login.submitSecondFactor(attemptId, form.method, typedResponse(form));
 			} else {
 				return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
 			}
-			if (result.kind === "authenticated") {
-				const changes = { attemptId: null, stepUpAt: app.clock.now().getTime(), ...(result.method !== null ? { secondFactorMethod: result.method } : {}) };
-				if (!(await rotateSession(web, request, reply, changes))) return seeOther(reply, "/login?m=ended");
-				return seeOther(reply, next === "/account" ? "/account?m=confirmed" : next);
-			}
+			if (result.kind === "authenticated") return completeStepUp(web, request, reply, result.method, next);
 			if (result.kind === "continue") return renderStepUp(request, reply, next, form.method, null, 200, { method: result.method, prompt: result.prompt });
 			if (result.kind === "invalid") {
-				const left = result.attemptsLeft === 1 ? "1 attempt left" : `${result.attemptsLeft} attempts left`;
-				return renderStepUp(request, reply, next, form.method, { kind: "error", text: `${result.message} ${left} before the account is locked.` }, 401);
+				return renderStepUp(request, reply, next, form.method, { kind: "error", text: `${result.message} ${lockWarning(result.attemptsLeft)}` }, 401);
 			}
-			if (result.reason === "locked") {
-				await endSession(web, request, reply);
-				return loginRefused(web, request, reply, 403, result.message);
-			}
+			if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
 			// Expired or no longer valid: forget the attempt and offer a fresh one.
 			if (request.web.session !== null) await app.stores.sessions.update(request.web.session.id_hash, { attempt_id: null });
 			if (request.web.session !== null) request.web.session.attempt_id = null;

@@ -32,11 +32,11 @@ import { DUO_CALLBACK_PATH, DUO_UNIVERSAL_PROMPT, sameState, waitingUniversalSta
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { str } from "../forms.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
-import { cookieOptions, endSession, rotateSession } from "../session.ts";
+import { cookieOptions } from "../session.ts";
 import { StepUpPage } from "../views/account.tsx";
 import { Layout, type PageContext } from "../views/layout.tsx";
 import type { Notice } from "../views/login.tsx";
-import { afterSecondFactor, loginRefused, renderSecondFactorPage } from "./login.tsx";
+import { afterSecondFactor, completeStepUp, lockWarning, loginRefused, renderSecondFactorPage } from "./login.tsx";
 
 /** Where a step-up returns after Duo (the step-up page's `next`), kept while the browser is at Duo. */
 const NEXT_COOKIE = "pc_duo_next";
@@ -128,20 +128,10 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 	});
 
 	async function afterStepUp(request: FastifyRequest, reply: FastifyReply, next: string, result: SecondFactorResult): Promise<FastifyReply> {
-		if (result.kind === "authenticated") {
-			// As account.tsx's step-up: rotate, record the proven method and the time of the proof.
-			if (!(await rotateSession(web, request, reply, { attemptId: null, stepUpAt: app.clock.now().getTime(), secondFactorMethod: "duo" }))) return seeOther(reply, "/login?m=ended");
-			return seeOther(reply, next === "/account" ? "/account?m=confirmed" : next);
-		}
-		if (result.kind === "invalid") {
-			const left = result.attemptsLeft === 1 ? "1 attempt left" : `${result.attemptsLeft} attempts left`;
-			return stepUpAgain(request, reply, next, { kind: "error", text: `Duo did not approve this confirmation. ${left} before the account is locked.` }, 401);
-		}
+		if (result.kind === "authenticated") return completeStepUp(web, request, reply, "duo", next);
+		if (result.kind === "invalid") return stepUpAgain(request, reply, next, { kind: "error", text: `Duo did not approve this confirmation. ${lockWarning(result.attemptsLeft)}` }, 401);
 		if (result.kind === "continue") return stepUpAgain(request, reply, next, null, 200);
-		if (result.reason === "locked") {
-			await endSession(web, request, reply);
-			return loginRefused(web, request, reply, 403, result.message);
-		}
+		if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
 		return stepUpAgain(request, reply, next, { kind: "error", text: result.message }, 400);
 	}
 

@@ -38,6 +38,26 @@ export async function completeLogin(web: WebContext, request: FastifyRequest, re
 	return seeOther(reply, user?.must_change_password === 1 ? "/account/password" : next);
 }
 
+/**
+ * A step-up is done: the session rotates (new token), recording the time of the proof and the
+ * proven method (none for a password confirmation), then returns to where the user was going.
+ */
+export async function completeStepUp(web: WebContext, request: FastifyRequest, reply: FastifyReply, method: MethodId | null, next: string): Promise<FastifyReply> {
+	const changes = { attemptId: null, stepUpAt: web.app.clock.now().getTime(), ...(method !== null ? { secondFactorMethod: method } : {}) };
+	if (!(await rotateSession(web, request, reply, changes))) return seeOther(reply, "/login?m=ended");
+	return seeOther(reply, next === "/account" ? "/account?m=confirmed" : next);
+}
+
+/** The warning after a wrong second factor: how many tries are left before the lock. */
+export function lockWarning(attemptsLeft: number): string {
+	return `${attemptsLeft === 1 ? "1 attempt left" : `${attemptsLeft} attempts left`} before the account is locked.`;
+}
+
+/** The typed answer of a second-factor form: the access keyword's three characters, or the code. */
+export function typedResponse(form: { method?: string | undefined; code?: string | undefined; c1?: string | undefined; c2?: string | undefined; c3?: string | undefined }): string {
+	return form.method === "access-keyword" ? `${form.c1 ?? ""}${form.c2 ?? ""}${form.c3 ?? ""}` : (form.code ?? "");
+}
+
 export function enrollTokenOf(request: FastifyRequest): string | null {
 	const token = request.cookies[ENROLL_COOKIE];
 	return typeof token === "string" && /^[A-Za-z0-9_-]{20,100}$/.test(token) ? token : null;
@@ -87,8 +107,7 @@ export async function afterSecondFactor(web: WebContext, request: FastifyRequest
 	if (result.kind === "authenticated") return completeLogin(web, request, reply, result.method);
 	if (result.kind === "continue") return renderSecondFactorPage(web, request, reply, method, null, 200, { method: result.method, prompt: result.prompt });
 	if (result.kind === "invalid") {
-		const left = result.attemptsLeft === 1 ? "1 attempt left" : `${result.attemptsLeft} attempts left`;
-		return renderSecondFactorPage(web, request, reply, method, { kind: "error", text: `${result.message} ${left} before the account is locked.` }, 401);
+		return renderSecondFactorPage(web, request, reply, method, { kind: "error", text: `${result.message} ${lockWarning(result.attemptsLeft)}` }, 401);
 	}
 	if (result.reason === "misconfigured" || result.reason === "unavailable") {
 		return renderSecondFactorPage(web, request, reply, undefined, { kind: "error", text: result.message }, 400);
@@ -168,8 +187,7 @@ export const loginRoutes: RouteModule = (server, web) => {
 		async (request, reply, form) => {
 			if (!isMethodId(form.method)) throw new BadInput("method", "type");
 			const attemptId = request.web.session?.attempt_id ?? "";
-			const response = form.method === "access-keyword" ? `${form.c1 ?? ""}${form.c2 ?? ""}${form.c3 ?? ""}` : (form.code ?? "");
-			const result = await app.login.submitSecondFactor(attemptId, form.method, response);
+			const result = await app.login.submitSecondFactor(attemptId, form.method, typedResponse(form));
 			return afterSecondFactor(web, request, reply, form.method, result);
 		},
 	);

@@ -22,11 +22,11 @@ import { isWebauthnMethod, MAX_RESPONSE_LENGTH, type ApprovalOutcome, type Webau
 import { ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { BadInput, req, str } from "../forms.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
-import { cookieOptions, endSession, rotateSession } from "../session.ts";
+import { cookieOptions, rotateSession } from "../session.ts";
 import { StepUpPage } from "../views/account.tsx";
 import { messageView } from "../views/layout.tsx";
 import { SecondFactorPage, type Notice } from "../views/login.tsx";
-import { completeLogin, enrollTokenOf, loginRefused } from "./login.tsx";
+import { completeLogin, completeStepUp, enrollTokenOf, lockWarning, loginRefused } from "./login.tsx";
 import { ApprovalPage, RegisterKeyPage } from "./webauthn-views.tsx";
 
 /** The JSON answers are a few KiB; the body limit leaves room for URL-encoding of every character. */
@@ -177,8 +177,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 	}
 
 	function invalidText(result: Extract<SecondFactorResult, { kind: "invalid" }>): string {
-		const left = result.attemptsLeft === 1 ? "1 attempt left" : `${result.attemptsLeft} attempts left`;
-		return `The security key's answer was not accepted. ${left} before the account is locked.`;
+		return `The security key's answer was not accepted. ${lockWarning(result.attemptsLeft)}`;
 	}
 
 	postRoute(server, "/login/2fa/webauthn", { access: "half", bodyLimit: BODY_LIMIT, fields: { response: RESPONSE_FIELD } }, async (request, reply, form) => {
@@ -216,17 +215,10 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		const step = await app.login.currentStep(attemptId);
 		if (step.kind !== "second-factor") return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
 		const result = await app.login.submitSecondFactor(attemptId, "webauthn", form.response);
-		if (result.kind === "authenticated") {
-			// As account.tsx's step-up: rotate, record the proven method and the time of the proof.
-			if (!(await rotateSession(web, request, reply, { attemptId: null, stepUpAt: app.clock.now().getTime(), secondFactorMethod: "webauthn" }))) return seeOther(reply, "/login?m=ended");
-			return seeOther(reply, next === "/account" ? "/account?m=confirmed" : next);
-		}
+		if (result.kind === "authenticated") return completeStepUp(web, request, reply, "webauthn", next);
 		if (result.kind === "invalid") return stepUpAgain(request, reply, next, { kind: "error", text: invalidText(result) }, 401);
 		if (result.kind === "continue") return stepUpAgain(request, reply, next, null, 200);
-		if (result.reason === "locked") {
-			await endSession(web, request, reply);
-			return loginRefused(web, request, reply, 403, result.message);
-		}
+		if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
 		return stepUpAgain(request, reply, next, { kind: "error", text: result.message }, 400);
 	});
 
