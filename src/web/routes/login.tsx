@@ -34,8 +34,8 @@ export async function loginRefused(web: WebContext, request: FastifyRequest, rep
 export async function completeLogin(web: WebContext, request: FastifyRequest, reply: FastifyReply, method: MethodId | null, next = "/account"): Promise<FastifyReply> {
 	const rotated = await rotateSession(web, request, reply, { state: "full", attemptId: null, secondFactorMethod: method, stepUpAt: web.app.clock.now().getTime() });
 	if (!rotated) return seeOther(reply, "/login?m=ended");
-	const user = await web.app.stores.users.findById(request.web.session?.user_id ?? "");
-	return seeOther(reply, user?.must_change_password === 1 ? "/account/password" : next);
+	// The guard loaded this session's user for this request; the second factor does not change it.
+	return seeOther(reply, request.web.user?.must_change_password === 1 ? "/account/password" : next);
 }
 
 /**
