@@ -498,8 +498,9 @@ export class LoginFlow {
 	 * periodically for SSH connections. "step-up" when the policy now demands a factor this session
 	 * did not prove; "revoked" when the user is gone, disabled, locked or their sessions were revoked.
 	 */
-	async checkSession(input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel }): Promise<SessionCheck> {
-		const user = await this.deps.users.findById(input.userId);
+	async checkSession(input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel; user?: UserRow | null }): Promise<SessionCheck> {
+		// The web guard already loaded this request's user row; reuse it rather than read it twice.
+		const user = input.user !== undefined && input.user !== null && input.user.id === input.userId ? input.user : await this.deps.users.findById(input.userId);
 		if (user === undefined || user.disabled === 1 || user.session_epoch !== input.sessionEpoch) return "revoked";
 		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) return "revoked";
 		const decision = await decideForUser(this.deps, user, input.channel);

@@ -227,7 +227,7 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 	// Live policy (security.md I7, P1/P3/P4): a policy change applies to a live session at its next request.
 	const current = request.web.session;
 	if (current !== null && current.state === "full" && config.skipLivePolicy !== true) {
-		const check = await app.login.checkSession({ userId: current.user_id, sessionEpoch: Number(current.session_epoch), secondFactorMethod: current.second_factor_method, channel: "web" });
+		const check = await app.login.checkSession({ userId: current.user_id, sessionEpoch: Number(current.session_epoch), secondFactorMethod: current.second_factor_method, channel: "web", user: request.web.user });
 		if (check === "revoked") {
 			await app.stores.audit.write({ event: "session.revoked", outcome: "info", userId: current.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip });
 			await endSession(web, request, reply);
