@@ -52,7 +52,7 @@ export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
 			settings: methodSettings,
 			factors: deps.factors,
 			clock: deps.clock,
-			onEvent: (event) => void deps.audit.write({ ...event, method: "duo" }).catch(() => undefined),
+			onEvent: (event) => deps.audit.write({ ...event, method: "duo" }).catch(() => undefined),
 			...(deps.consoleUrl !== undefined ? { consoleUrl: deps.consoleUrl } : {}),
 		}),
 		createWebauthnMethod({ db: deps.db, factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, audit: deps.audit, rp: deps.webauthn }),

@@ -88,8 +88,8 @@ export interface DuoMethodDeps {
 	readonly sleep?: (ms: number) => Promise<void>;
 	readonly pushMaxWaitMs?: number;
 	readonly pollIntervalMs?: number;
-	/** Audit sink for bypass logins (must not throw). */
-	readonly onEvent?: (event: DuoMethodEvent) => void;
+	/** Audit sink (bypass logins, refused callbacks, outages); awaited, so the event is written before the outcome returns. */
+	readonly onEvent?: (event: DuoMethodEvent) => void | Promise<void>;
 	/** The console's public URL: Duo's Universal Prompt redirects the browser back under it. */
 	readonly consoleUrl?: string;
 }
@@ -202,9 +202,9 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 	const pollIntervalMs = deps.pollIntervalMs ?? DUO_POLL_INTERVAL_MS;
 	const client = (settings: DuoSettings): DuoAuthClient =>
 		duoClient(settings, deps.clock, { ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}), longPollTimeoutMs: Math.max(settings.timeoutMs, Math.min(pushMaxWaitMs, 75_000)) });
-	const emit = (event: DuoMethodEvent): void => {
+	const emit = async (event: DuoMethodEvent): Promise<void> => {
 		try {
-			deps.onEvent?.(event);
+			await deps.onEvent?.(event);
 		} catch {
 			// An audit sink failure must not change the outcome.
 		}
@@ -234,7 +234,7 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 			await client.healthCheck();
 		} catch (error) {
 			// Fail closed (Decision 10), with the user in the audit (the flow's own event has none here).
-			emit({ event: "duo.unavailable", outcome: "failure", userId: request.user.id, username: request.user.username, source: request.sourceAddress, detail: { stage: "health-check", message: error instanceof Error ? error.message.slice(0, 200) : "failed" } });
+			await emit({ event: "duo.unavailable", outcome: "failure", userId: request.user.id, username: request.user.username, source: request.sourceAddress, detail: { stage: "health-check", message: error instanceof Error ? error.message.slice(0, 200) : "failed" } });
 			throw unavailable("the Universal Prompt health check failed", error);
 		}
 		const duoState = client.generateState();
@@ -252,7 +252,7 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 		const answer = parseUniversalAnswer(request.response);
 		if (answer === null) return { kind: "invalid", reason: "malformed" };
 		if (!sameState(answer.state, request.state.duoState)) {
-			emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "state-mismatch" } });
+			await emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "state-mismatch" } });
 			return { kind: "invalid", reason: "malformed" };
 		}
 		// Duo sent the browser back without a code (an error redirect): the login did not succeed at Duo.
@@ -265,24 +265,24 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 		} catch (error) {
 			const failure = classifyTokenError(error);
 			if (failure.kind === "other-user") {
-				emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "other-duo-user", duoUser: factor.publicId } });
+				await emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "other-duo-user", duoUser: factor.publicId } });
 				return { kind: "invalid", reason: "wrong" };
 			}
 			if (failure.kind === "code-refused") {
-				emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "code-refused", message: failure.detail } });
+				await emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "code-refused", message: failure.detail } });
 				return { kind: "invalid", reason: "wrong" };
 			}
 			throw unavailable(`the token exchange failed (${failure.detail})`, error);
 		}
 		// The SDK compared preferred_username already; checked again so a changed SDK cannot widen it.
 		if (token.preferred_username !== factor.publicId) {
-			emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "other-duo-user", duoUser: factor.publicId } });
+			await emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "other-duo-user", duoUser: factor.publicId } });
 			return { kind: "invalid", reason: "wrong" };
 		}
 		const decision = decideUniversalResult(token.auth_result, { honourDuoBypass: settings.honourDuoBypass });
 		if (decision.kind === "malformed") throw unavailable("the id_token carries no usable auth_result");
 		if (decision.kind === "deny") return { kind: "invalid", reason: "wrong" };
-		if (decision.bypass) emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId, prompt: "universal" } });
+		if (decision.bypass) await emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId, prompt: "universal" } });
 		return { kind: "valid", factorId: factor.id };
 	}
 
@@ -321,7 +321,7 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 			// shown, applies at once; the option numbers come from the same deterministic menu.
 			const { answer: preauthAnswer, decision: preauthDecision } = await preauth(settings, factor.publicId, request.sourceAddress);
 			if (preauthDecision.kind === "allow") {
-				emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId } });
+				await emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId } });
 				return { kind: "valid", factorId: factor.id };
 			}
 			if (request.response.length > 256) return { kind: "invalid", reason: "malformed" };
@@ -340,7 +340,7 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 				decision = started.kind === "pending" ? await closed("auth_status", () => duo.waitForAuth(started.txid, { maxWaitMs: pushMaxWaitMs, pollIntervalMs })) : started;
 			}
 			if (isDuoAllow(decision, { honourDuoBypass: settings.honourDuoBypass })) {
-				if (decision.status === "bypass") emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId } });
+				if (decision.status === "bypass") await emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId } });
 				return { kind: "valid", factorId: factor.id };
 			}
 			return { kind: "invalid", reason: decision.status === "timeout" ? "expired" : "wrong" };
