@@ -2,6 +2,7 @@
  * The gateway's ed25519 host key: generated on first start (OpenSSH private key format, 0600),
  * then reused, so clients' known_hosts entries stay valid across restarts.
  */
+import { generateEd25519Key } from "./generate-key.ts";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import ssh2 from "ssh2";
@@ -42,7 +43,7 @@ export function loadOrCreateHostKey(path: string): HostKey {
 		}
 	} else {
 		mkdirSync(dirname(path), { recursive: true });
-		privateKey = ssh2.utils.generateKeyPairSync("ed25519", { comment: "portcullis" }).private;
+		privateKey = generateEd25519Key("portcullis").privateKey;
 		try {
 			// "wx": never overwrite a key another process created meanwhile; use theirs instead.
 			writeFileSync(path, privateKey, { mode: 0o600, flag: "wx" });

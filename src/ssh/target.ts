@@ -9,6 +9,7 @@
  *   RFC 4251 §4.1 leaves the binding of host keys to names to the client; TOFU is OpenSSH's default.
  * - Nagle is disabled on the upstream socket (performance.md §7.2: 40 ms stalls per round trip).
  */
+import { generateEd25519Key } from "./generate-key.ts";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import ssh2 from "ssh2";
@@ -44,9 +45,9 @@ export function loadOrCreateGatewayKey(config: Config): GatewayKey {
 	if (cached) return cached;
 	if (!existsSync(file)) {
 		mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-		const pair = utils.generateKeyPairSync("ed25519", { comment: "portcullis-gateway" });
+		const pair = generateEd25519Key("portcullis-gateway");
 		try {
-			writeFileSync(file, pair.private, { mode: 0o600, flag: "wx" });
+			writeFileSync(file, pair.privateKey, { mode: 0o600, flag: "wx" });
 		} catch (error) {
 			// Another process created it first (two nodes starting at once): use theirs.
 			if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;

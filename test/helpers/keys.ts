@@ -2,6 +2,7 @@
  * SSH user keys for tests: generated with ssh2 (no ssh-keygen needed), written 0600 so the
  * OpenSSH client accepts them with -i.
  */
+import { generateEd25519Key } from "../../src/ssh/generate-key.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ssh2 from "ssh2";
@@ -22,7 +23,7 @@ export function makeKey(dir: string, name: string, type: "ed25519" | "rsa" | "ec
 			? ssh2.utils.generateKeyPairSync("rsa", { bits: 2048, comment: name })
 			: type === "ecdsa"
 				? ssh2.utils.generateKeyPairSync("ecdsa", { bits: 256, comment: name })
-				: ssh2.utils.generateKeyPairSync("ed25519", { comment: name });
+				: (({ privateKey, publicKey }) => ({ private: privateKey, public: publicKey }))(generateEd25519Key(name));
 	const file = join(dir, `id_${name}`);
 	writeFileSync(file, pair.private, { mode: 0o600 });
 	writeFileSync(`${file}.pub`, `${pair.public}\n`, { mode: 0o644 });

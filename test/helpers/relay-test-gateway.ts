@@ -3,6 +3,7 @@
  * user table (no second factor, no limits) and then attachChannels, exactly as the real gateway
  * does after USERAUTH_SUCCESS. Used until/unless the real gateway is wanted (`useRealGateway`).
  */
+import { generateEd25519Key } from "../../src/ssh/generate-key.ts";
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import ssh2 from "ssh2";
@@ -20,7 +21,7 @@ export interface TestGateway {
 }
 
 export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
-	const hostKey = utils.generateKeyPairSync("ed25519").private;
+	const hostKey = generateEd25519Key("relay-test").privateKey;
 	const server = new Server({ hostKeys: [hostKey] }, (client, info) => {
 		// @types/ssh2 lacks Connection#setNoDelay (ssh2 lib/server.js has it); performance.md §7.2.
 		(client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
