@@ -41,7 +41,9 @@ export type DenyReason =
 	| "expired"
 	| "unavailable"
 	/** The method's backend refused this user outright (Duo deny/enroll): not a guess, not an outage. */
-	| "refused";
+	| "refused"
+	/** A one-time or admin-set password must first be changed in the console. */
+	| "password-change";
 
 export type LoginStep =
 	| { readonly kind: "denied"; readonly reason: DenyReason; readonly message: string }
@@ -260,6 +262,12 @@ export class LoginFlow {
 		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) {
 			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "locked" } });
 			return denied("locked", this.lockedMessage());
+		}
+		if (user.must_change_password === 1 && client.channel !== "web" && purpose === "login") {
+			// A one-time password (initial admin, admin-set password) opens the console's change-password
+			// page and nothing else: never a shell or an API session.
+			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "must-change-password" } });
+			return denied("password-change", `You must change your password at ${config.consoleUrl} before logging in here.`);
 		}
 		let decision: SecondFactorDecision;
 		try {

@@ -218,7 +218,7 @@ export class SshAuthenticator {
 		await this.#afterFirstFactor(ctx, step, user, "publickey", isStale, row.fingerprint);
 	}
 
-	async #lookupUser(rawUsername: string): Promise<{ id: string; session_epoch: number; must_change_password: number } | undefined> {
+	async #lookupUser(rawUsername: string): Promise<{ id: string; session_epoch: number } | undefined> {
 		const canonical = canonicalUsername(rawUsername);
 		if (canonical === null) return undefined;
 		return this.deps.app.stores.users.findByUsername(canonical);
@@ -229,7 +229,7 @@ export class SshAuthenticator {
 		step: LoginStep,
 		// The user row read BEFORE the first factor was checked: its session_epoch is what this
 		// connection carries, so a revocation (epoch bump) during the login still ends it.
-		known: { id: string; session_epoch: number; must_change_password: number } | undefined,
+		known: { id: string; session_epoch: number } | undefined,
 		firstFactor: "password" | "publickey",
 		isStale: () => boolean,
 		keyFingerprint?: string,
@@ -250,12 +250,6 @@ export class SshAuthenticator {
 		if (known === undefined || known.id !== step.userId) {
 			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
-		}
-		if (known.must_change_password === 1) {
-			// A one-time password (initial admin, admin reset) is for the console only.
-			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
-			this.#state = { phase: "refusing", message: `You must change your password at ${this.deps.app.consoleUrl} before logging in over SSH.`, told: false, reason: "refused: must-change-password" };
-			return safeReject(ctx, SECOND_FACTOR_METHODS);
 		}
 		if (step.kind === "authenticated") {
 			return this.#grant(ctx, isStale, { userId: step.userId, username: step.username, secondFactorMethod: null, sessionEpoch: known.session_epoch, firstFactor });

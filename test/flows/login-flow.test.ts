@@ -230,3 +230,18 @@ describe("admin reset link is single use", () => {
 		}
 	});
 });
+
+describe("must change password", () => {
+	test("an admin-set password opens the web (to change it) but never SSH", async () => {
+		const t = await createTestApp();
+		try {
+			await t.app.admin.createUser(ADMIN_ACTOR, { username: "nora", password: PASSWORD, isAdmin: true, groups: [], mustChangePassword: true });
+			const ssh = await t.app.login.submitPassword(SSH, "nora", PASSWORD);
+			assert.ok(ssh.kind === "denied" && ssh.reason === "password-change", JSON.stringify(ssh));
+			assert.match(ssh.kind === "denied" ? ssh.message : "", /127\.0\.0\.1:8080/);
+			assert.equal((await t.app.login.submitPassword(WEB, "nora", PASSWORD)).kind, "authenticated");
+		} finally {
+			await t.cleanup();
+		}
+	});
+});
