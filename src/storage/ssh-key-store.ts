@@ -152,8 +152,12 @@ export class SshKeyStore {
 		try {
 			await this.db.insertInto("user_keys").values(row).execute();
 		} catch (error) {
-			// A concurrent add of the same key lost the unique index race.
-			throw new PortcullisError("ERR_CONFLICT", `this key (${key.fingerprint}) is already added`, { cause: error });
+			// A concurrent add of the same key lost the unique index race; anything else is a database failure.
+			const code = (error as { code?: unknown }).code;
+			if (code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+				throw new PortcullisError("ERR_CONFLICT", `this key (${key.fingerprint}) is already added`, { cause: error });
+			}
+			throw new PortcullisError("ERR_DATABASE", undefined, { cause: error });
 		}
 		return row;
 	}
