@@ -40,8 +40,10 @@ export async function readFirstLine(stdin: CliInput): Promise<string | null> {
  */
 function readHidden(io: CliIo, prompt: string, carry: { rest: string }): Promise<string> {
 	const { stdin, stderr } = io;
-	stderr.write(prompt);
+	// Echo off before the prompt shows: anything typed once the prompt is visible (a Ctrl-C, the
+	// password itself) must reach us raw, never be echoed or turned into SIGINT by the line discipline.
 	stdin.setRawMode?.(true);
+	stderr.write(prompt);
 	stdin.setEncoding("utf8");
 	return new Promise((resolve, reject) => {
 		let value = "";
