@@ -27,6 +27,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import ssh2 from "ssh2";
 import { createPortcullis } from "../../src/app/portcullis.ts";
+import { GATEWAY_NODE_FLAGS } from "../../src/app/node-flags.ts";
 import { configSchema } from "../../src/config/config.ts";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { serverService } from "../../src/servers/server-service.ts";
@@ -43,8 +44,11 @@ const SKIP = new Set((process.env.BENCH_SKIP ?? "").split(",").filter(Boolean));
 /** Optional filters for focused runs: BENCH_PATHS="OpenSSH -J,Portcullis -J", BENCH_DIRECTIONS=download. */
 const PATHS = process.env.BENCH_PATHS ? new Set(process.env.BENCH_PATHS.split(",")) : null;
 const DIRECTIONS = (process.env.BENCH_DIRECTIONS ?? "upload,download").split(",").filter(Boolean);
-/** Extra node flags for the gateway process (e.g. --cpu-prof). */
-const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean);
+/**
+ * Node flags for the gateway process: the production ones (src/app/node-flags.ts) unless
+ * BENCH_GATEWAY_PLAIN=1 (to measure without them), plus BENCH_GATEWAY_NODE_ARGS (e.g. --cpu-prof).
+ */
+const GATEWAY_NODE_ARGS = [...(process.env.BENCH_GATEWAY_PLAIN === "1" ? [] : GATEWAY_NODE_FLAGS), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean)];
 const BENCH_USER = "pcbench";
 const PASSWORD = `Bench-${randomBytes(9).toString("base64url")}`;
 const ACTOR = { name: "bench", channel: "cli" as const, source: "bench" };
@@ -354,7 +358,7 @@ async function main(): Promise<void> {
 		log(`target sshd :${target.port}, jump sshd :${jump.port}, Portcullis gateway :${gateway.port} (pid ${gateway.pid}), sink :${sinkPort}`);
 
 		const results: string[] = [];
-		results.push(`Machine: ${machine.nproc} vCPU (${machine.cpu}), ${machine.memGiB} GiB RAM; \`${machine.uname}\`; Node ${machine.node}; ${machine.openssh}; ssh2 native binding: ${machine.ssh2Binding ? "yes" : "NO"}.`);
+		results.push(`Machine: ${machine.nproc} vCPU (${machine.cpu}), ${machine.memGiB} GiB RAM; \`${machine.uname}\`; Node ${machine.node}; ${machine.openssh}; ssh2 native binding: ${machine.ssh2Binding ? "yes" : "NO"}; gateway node flags: ${GATEWAY_NODE_ARGS.join(" ") || "none"}.`);
 
 		// ---- 1. bulk transfer ----
 		if (!SKIP.has("transfer")) {

@@ -1,5 +1,5 @@
 /**
- * Entry point of `portcullis` (bin/portcullis.js) and of `npm start` (`tsx src/cli/main.ts serve`).
+ * Entry point of `portcullis` (bin/portcullis.js) and of `npm start` (`node --max-semi-space-size=64 bin/portcullis.js serve`).
  */
 import { runCli } from "./program.ts";
 
