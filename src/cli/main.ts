@@ -1,5 +1,5 @@
 /**
- * Entry point of `portcullis` (bin/portcullis.js) and of `npm start` (`node --max-semi-space-size=64 bin/portcullis.js serve`).
+ * Entry point of `portcullis` (bin/portcullis.js) and of `npm start` (`node --no-memory-reducer bin/portcullis.js serve`).
  */
 import { runCli } from "./program.ts";
 
