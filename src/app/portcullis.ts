@@ -19,6 +19,7 @@ import { createMethodRegistry } from "../methods/registry.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";
+import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { FactorStore } from "../storage/factor-store.ts";
 import { GroupStore } from "../storage/group-store.ts";
 import { openDatabase, type DatabaseTarget, type OpenDatabase } from "../storage/open-database.ts";
@@ -37,6 +38,7 @@ export interface Stores {
 	readonly attempts: AttemptStore;
 	readonly sessions: SessionStore;
 	readonly audit: AuditLog;
+	readonly sshKeys: SshKeyStore;
 }
 
 export interface Portcullis {
@@ -92,6 +94,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		attempts: new AttemptStore(db, clock, random),
 		sessions: new SessionStore(db, clock, random),
 		audit: new AuditLog(db, clock),
+		sshKeys: new SshKeyStore(db, clock, random),
 	};
 	const consoleUrl = publicUrl(config);
 	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), consoleUrl });

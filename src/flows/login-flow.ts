@@ -21,6 +21,7 @@ import type { MethodRegistry } from "../methods/method.ts";
 import type { AttemptRow, AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
+import type { SshKeyStore } from "../storage/ssh-key-store.ts";
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
 import { passwordProblem } from "./admin-service.ts";
 import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
@@ -105,6 +106,8 @@ export interface LoginFlowConfig {
 
 export interface LoginFlowDeps extends PolicyStores {
 	readonly users: UserStore;
+	/** Only to check that a live SSH session's public key still belongs to its user. */
+	readonly sshKeys: Pick<SshKeyStore, "hasKey">;
 	readonly attempts: AttemptStore;
 	readonly factors: FactorStore;
 	readonly audit: AuditLog;
@@ -504,13 +507,16 @@ export class LoginFlow {
 	/**
 	 * Live policy (product.md "Policy changes bite at once"): called on every web request and
 	 * periodically for SSH connections. "step-up" when the policy now demands a factor this session
-	 * did not prove; "revoked" when the user is gone, disabled, locked or their sessions were revoked.
+	 * did not prove; "revoked" when the user is gone, disabled, locked or their sessions were revoked,
+	 * or when the public key the session logged in with is no longer theirs (a removed key is a
+	 * revoked credential: security.md §4 I7).
 	 */
-	async checkSession(input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel; user?: UserRow | null }): Promise<SessionCheck> {
+	async checkSession(input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel; user?: UserRow | null; publicKeyFingerprint?: string | null }): Promise<SessionCheck> {
 		// The web guard already loaded this request's user row; reuse it rather than read it twice.
 		const user = input.user !== undefined && input.user !== null && input.user.id === input.userId ? input.user : await this.deps.users.findById(input.userId);
 		if (user === undefined || user.disabled === 1 || user.session_epoch !== input.sessionEpoch) return "revoked";
 		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) return "revoked";
+		if (typeof input.publicKeyFingerprint === "string" && !(await this.deps.sshKeys.hasKey(user.id, input.publicKeyFingerprint))) return "revoked";
 		const decision = await decideForUser(this.deps, user, input.channel);
 		if (decision.kind === "not-required") return "ok";
 		if (decision.kind === "challenge" && input.secondFactorMethod !== null) {

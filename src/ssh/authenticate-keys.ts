@@ -6,13 +6,9 @@
 import type { Portcullis } from "../app/portcullis.ts";
 import { isPortcullisError } from "../core/errors.ts";
 import type { Actor } from "../flows/admin-service.ts";
-import { parsePublicKeyLine, SshKeyStore, type UserKeyRow } from "../storage/ssh-key-store.ts";
+import { parsePublicKeyLine, type UserKeyRow } from "../storage/ssh-key-store.ts";
 
 export type AddKeyResult = { readonly ok: true; readonly key: UserKeyRow } | { readonly ok: false; readonly message: string };
-
-export function sshKeyStore(app: Portcullis): SshKeyStore {
-	return new SshKeyStore(app.db, app.clock, app.random);
-}
 
 export async function addUserKey(app: Portcullis, actor: Actor, user: { id: string; username: string }, line: unknown): Promise<AddKeyResult> {
 	const parsed = parsePublicKeyLine(line);
@@ -21,7 +17,7 @@ export async function addUserKey(app: Portcullis, actor: Actor, user: { id: stri
 		return parsed;
 	}
 	try {
-		const key = await sshKeyStore(app).add(user.id, parsed.key);
+		const key = await app.stores.sshKeys.add(user.id, parsed.key);
 		await app.stores.audit.write({ event: "ssh-key.add", outcome: "success", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, source: actor.source, detail: { fingerprint: key.fingerprint, algo: key.algo } });
 		return { ok: true, key };
 	} catch (error) {
@@ -31,13 +27,13 @@ export async function addUserKey(app: Portcullis, actor: Actor, user: { id: stri
 }
 
 export async function listUserKeys(app: Portcullis, userId: string): Promise<UserKeyRow[]> {
-	return sshKeyStore(app).list(userId);
+	return app.stores.sshKeys.list(userId);
 }
 
 /** Removes by fingerprint ("SHA256:..."; the "SHA256:" prefix may be omitted). False when absent. */
 export async function removeUserKey(app: Portcullis, actor: Actor, user: { id: string; username: string }, rawFingerprint: string): Promise<boolean> {
 	const fingerprint = rawFingerprint.trim().startsWith("SHA256:") ? rawFingerprint.trim() : `SHA256:${rawFingerprint.trim()}`;
-	const removed = await sshKeyStore(app).remove(user.id, fingerprint);
+	const removed = await app.stores.sshKeys.remove(user.id, fingerprint);
 	await app.stores.audit.write({ event: "ssh-key.remove", outcome: removed ? "success" : "failure", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, source: actor.source, detail: { fingerprint: fingerprint.slice(0, 80) } });
 	return removed;
 }

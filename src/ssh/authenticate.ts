@@ -37,6 +37,8 @@ export interface AuthOutcome {
 	readonly secondFactorMethod: MethodId | null;
 	readonly sessionEpoch: number;
 	readonly firstFactor: "password" | "publickey";
+	/** The key that proved the first factor ("SHA256:…"); removing it ends the connection (live policy). */
+	readonly publicKeyFingerprint: string | null;
 }
 
 export interface AuthenticatorDeps {
@@ -62,6 +64,7 @@ type State =
 			readonly username: string;
 			readonly sessionEpoch: number;
 			readonly firstFactor: "password" | "publickey";
+			readonly publicKeyFingerprint: string | null;
 			readonly explanation: string;
 			methods: MethodId[];
 			current: MethodId;
@@ -252,7 +255,7 @@ export class SshAuthenticator {
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
 		if (step.kind === "authenticated") {
-			return this.#grant(ctx, isStale, { userId: step.userId, username: step.username, secondFactorMethod: null, sessionEpoch: known.session_epoch, firstFactor });
+			return this.#grant(ctx, isStale, { userId: step.userId, username: step.username, secondFactorMethod: null, sessionEpoch: known.session_epoch, firstFactor, publicKeyFingerprint: keyFingerprint ?? null });
 		}
 		// LoginFlow already limited the methods to those answerable on channel "ssh", default first
 		// (decide-second-factor.ts; "unusable-on-channel" is a denial handled above).
@@ -263,6 +266,7 @@ export class SshAuthenticator {
 			username: step.username,
 			sessionEpoch: known.session_epoch,
 			firstFactor,
+			publicKeyFingerprint: keyFingerprint ?? null,
 			explanation: step.explanation,
 			methods: [...step.methods],
 			current: step.defaultMethod,
@@ -334,6 +338,7 @@ export class SshAuthenticator {
 						secondFactorMethod: result.method,
 						sessionEpoch: state.sessionEpoch,
 						firstFactor: state.firstFactor,
+						publicKeyFingerprint: state.publicKeyFingerprint,
 					});
 				case "continue":
 					// Another round of the same method (RADIUS Access-Challenge, Duo device choice): no charge.

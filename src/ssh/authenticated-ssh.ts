@@ -20,6 +20,8 @@ export interface AuthenticatedSsh {
 	readonly sourceAddress: string;
 	/** The second factor proven on this connection, or null when the policy required none. */
 	readonly secondFactorMethod: MethodId | null;
+	/** The public key that proved the first factor ("SHA256:…"), or null for a password login. */
+	readonly publicKeyFingerprint: string | null;
 	/** users.session_epoch when authentication began; a bump revokes this connection (live policy). */
 	readonly sessionEpoch: number;
 	/** Epoch milliseconds (injected clock) of USERAUTH_SUCCESS. */

@@ -10,7 +10,6 @@
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
 import type { Portcullis } from "../app/portcullis.ts";
-import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { SshAuthenticator, type AuthOutcome } from "./authenticate.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { attachChannels as defaultAttachChannels } from "./channels.ts";
@@ -69,7 +68,7 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 	await app.stores.settings.set(HOST_FINGERPRINT_SETTING, hostKey.fingerprint);
 
 	const attach = options.attachChannels ?? defaultAttachChannels;
-	const keys = new SshKeyStore(app.db, app.clock, app.random);
+	const keys = app.stores.sshKeys;
 	const limits = new ConnectionLimits(limitSettings(app.config));
 	const livePolicy = new LivePolicy(app);
 	const startupThrottle = new AuditThrottle(1000);
@@ -157,6 +156,7 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 		username: outcome.username,
 		sourceAddress: state.sourceAddress,
 		secondFactorMethod: outcome.secondFactorMethod,
+		publicKeyFingerprint: outcome.publicKeyFingerprint,
 		sessionEpoch: outcome.sessionEpoch,
 		authenticatedAt: at,
 		onClose(listener: () => void) {

@@ -1,7 +1,8 @@
 /**
  * Live policy for SSH connections (product.md "Policy changes bite at once", security.md §4 I7,
  * §5.3 P1-P4): every ssh.live_check_seconds each authenticated connection asks LoginFlow whether
- * it may continue. "revoked" (user disabled, deleted, locked, sessions revoked) or "step-up" (the
+ * it may continue. "revoked" (user disabled, deleted, locked, sessions revoked, or the public key
+ * the connection logged in with removed) or "step-up" (the
  * policy now demands a second factor this connection did not prove) closes it. A failing check
  * (database down) also closes it: fail closed (Decision 10).
  */
@@ -36,7 +37,7 @@ export class LivePolicy {
 	/**
 	 * One pass over every live connection; overlapping passes are skipped. Never throws. Connections
 	 * with the same (user, epoch, method) share one policy evaluation per pass: a user with many
-	 * tunnels costs one check, not one per connection.
+	 * tunnels costs one check, not one per connection (per key, when they used different keys).
 	 */
 	async checkAll(): Promise<void> {
 		if (this.#running) return;
@@ -45,7 +46,7 @@ export class LivePolicy {
 			const verdicts = new Map<string, Promise<Verdict>>();
 			await Promise.all(
 				[...this.#sessions].map((session) => {
-					const key = `${session.userId}|${session.sessionEpoch}|${session.secondFactorMethod ?? ""}`;
+					const key = `${session.userId}|${session.sessionEpoch}|${session.secondFactorMethod ?? ""}|${session.publicKeyFingerprint ?? ""}`;
 					let verdict = verdicts.get(key);
 					if (verdict === undefined) {
 						verdict = this.#evaluate(session);
@@ -76,6 +77,7 @@ export class LivePolicy {
 				userId: session.userId,
 				sessionEpoch: session.sessionEpoch,
 				secondFactorMethod: session.secondFactorMethod,
+				publicKeyFingerprint: session.publicKeyFingerprint,
 				channel: "ssh",
 			});
 		} catch {

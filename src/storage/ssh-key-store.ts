@@ -168,6 +168,12 @@ export class SshKeyStore {
 		return Number(result.numDeletedRows) > 0;
 	}
 
+	/** Live policy: does this user still have the key a connection authenticated with? */
+	async hasKey(userId: string, fingerprint: string): Promise<boolean> {
+		const row = await this.db.selectFrom("user_keys").select("id").where("user_id", "=", userId).where("fingerprint", "=", fingerprint).executeTakeFirst();
+		return row !== undefined;
+	}
+
 	/** The gateway's lookup: this user's key with exactly this blob, if any. */
 	async findForUser(userId: string, blob: Buffer): Promise<UserKeyRow | undefined> {
 		return this.db

@@ -50,6 +50,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				username: user!.username,
 				sourceAddress: info.ip,
 				secondFactorMethod: null,
+				publicKeyFingerprint: null,
 				sessionEpoch: user!.epoch,
 				authenticatedAt: app.clock.now().getTime(),
 				onClose: (listener) => (closed ? listener() : void listeners.push(listener)),

@@ -1,10 +1,16 @@
 /**
  * Live policy (issue 3 item 10; security.md §5.3 P1, P3, P4): with ssh.live_check_seconds = 1, a
- * live SSH connection is closed within the bound when its user is disabled, locked out, or newly
- * forced into 2FA that the connection did not pass. The positive twins stay connected.
+ * live SSH connection is closed within the bound when its user is disabled, locked out, newly
+ * forced into 2FA that the connection did not pass, or loses the public key it logged in with.
+ * The positive twins stay connected.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { addUserKey, removeUserKey } from "../../src/ssh/authenticate-keys.ts";
+import { makeKey } from "../helpers/keys.ts";
 import { RawSsh } from "../helpers/ssh-client.ts";
 import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";
 import { addUser, enrolTotp, eventually, PASSWORD, startFixture, totpNow, type Fixture } from "./auth-fixtures.ts";
@@ -108,6 +114,43 @@ describe("live policy on SSH connections (live_check_seconds = 1)", () => {
 		await f.app.stores.users.bumpSessionEpoch(id);
 		assert.ok(await raw.waitClosed(BOUND_MS));
 		await eventually(async () => (await revokedReason("eve")) === "revoked", 2000, "ssh.revoked audited");
+	});
+
+	test("removing the public key a connection logged in with closes it; the user's other connections stay", async () => {
+		const dir = mkdtempSync(join(tmpdir(), "portcullis-live-keys-"));
+		try {
+			const id = await addUser(f, "kim");
+			const user = { id, username: "kim" };
+			const [laptop, desktop] = [makeKey(dir, "laptop"), makeKey(dir, "desktop")];
+			const added = await Promise.all([laptop, desktop].map((key) => addUserKey(f.app, ADMIN_ACTOR, user, key.publicLine)));
+			const fingerprints = added.map((result) => (result.ok ? result.key.fingerprint : assert.fail(result.message)));
+			const withKey = async (key: typeof laptop): Promise<RawSsh> => {
+				const raw = await RawSsh.connect(f.port);
+				raw.publicKey("kim", key.parsed);
+				assert.deepEqual(await raw.next(), { type: "success" });
+				return raw;
+			};
+			const onLaptop = await withKey(laptop);
+			const onDesktop = await withKey(desktop);
+			const withPassword = await login("kim");
+
+			assert.equal(await removeUserKey(f.app, ADMIN_ACTOR, user, fingerprints[0]!), true);
+			const started = Date.now();
+			assert.ok(await onLaptop.waitClosed(BOUND_MS), "the connection made with the removed key is closed");
+			assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms with a 1 s check`);
+			// Two more checks pass: the other key's and the password's connections stay.
+			await new Promise((resolve) => setTimeout(resolve, 2500));
+			assert.ok(!onDesktop.closed, "the other key's connection stays");
+			assert.ok(!withPassword.closed, "the password connection stays");
+			assert.equal(await revokedReason("kim"), "revoked");
+			// The removed key no longer logs in at all.
+			const again = await RawSsh.connect(f.port);
+			again.publicKey("kim", laptop.parsed);
+			assert.equal((await again.next()).type, "failure");
+			for (const raw of [onDesktop, withPassword, again]) raw.end();
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
 	});
 
 	test("fail closed: when the policy cannot be checked (database error), the connection is closed", async () => {
