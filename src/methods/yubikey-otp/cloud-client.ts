@@ -25,7 +25,7 @@
  */
 import { PortcullisError } from "../../core/errors.ts";
 import type { Random } from "../../core/random.ts";
-import { httpGet, type HttpGetOutcome } from "./http-get.ts";
+import { boundedHttp, type BoundedHttpOutcome } from "../../net/bounded-http.ts";
 import { parseOtp } from "./otp-parse.ts";
 import { combinedCounter } from "./token.ts";
 import { decodeStrictBase64, wsapiSign, wsapiVerify } from "./wsapi-signature.ts";
@@ -232,7 +232,18 @@ export class YubicoCloudClient {
 			const nonce = this.#nonce();
 			const url = new URL(base.href);
 			for (const [key, value] of this.buildRequestParams(parsed.otp, nonce)) url.searchParams.set(key, value);
-			const outcome = await httpGet(url, { timeoutMs: this.#timeoutMs, maxBytes: MAX_RESPONSE_BYTES, ca: this.#ca });
+			const outcome = await boundedHttp({
+				protocol: url.protocol === "http:" ? "http:" : "https:",
+				// URL keeps an IPv6 literal's brackets; a request option wants the bare address.
+				hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+				port: url.port === "" ? (url.protocol === "http:" ? 80 : 443) : Number(url.port),
+				path: `${url.pathname}${url.search}`,
+				method: "GET",
+				headers: { accept: "text/plain", "user-agent": "portcullis" },
+				timeoutMs: this.#timeoutMs,
+				maxBytes: MAX_RESPONSE_BYTES,
+				ca: this.#ca,
+			});
 			if (outcome.kind === "failure") {
 				failures.push(`${base.href}: ${outcome.reason} (${outcome.message})`);
 				continue;
@@ -243,7 +254,7 @@ export class YubicoCloudClient {
 	}
 
 	#judge(
-		outcome: Exclude<HttpGetOutcome, { kind: "failure" }>,
+		outcome: Exclude<BoundedHttpOutcome, { kind: "failure" }>,
 		url: string,
 		otp: string,
 		publicId: string,
