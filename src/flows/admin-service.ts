@@ -104,8 +104,7 @@ export class AdminService {
 		const groups: GroupRow[] = [];
 		for (const name of input.groups) groups.push(await this.requireGroup(name));
 		const passwordHash = input.password === null ? null : await hashPassword(input.password);
-		const user = await this.deps.users.create({ username, passwordHash, isAdmin: input.isAdmin, mustChangePassword: input.mustChangePassword ?? false });
-		for (const group of groups) await this.deps.groups.addMember(group.id, user.id);
+		const user = await this.deps.users.create({ username, passwordHash, isAdmin: input.isAdmin, mustChangePassword: input.mustChangePassword ?? false, groupIds: groups.map((group) => group.id) });
 		await this.audit(actor, "user.created", { admin: input.isAdmin, groups: groups.map((group) => group.name) }, user);
 		return user;
 	}

@@ -11,6 +11,8 @@ export interface NewUser {
 	passwordHash: string | null;
 	isAdmin: boolean;
 	mustChangePassword: boolean;
+	/** Group memberships created with the user, in the same transaction. */
+	groupIds?: readonly string[];
 }
 
 /** Lockout thresholds (Decision 8), shared by every channel and node because they live in SQL. */
@@ -51,7 +53,13 @@ export class UserStore {
 			enroll_token_hash: null,
 			enroll_token_expires_at: null,
 		};
-		await this.db.insertInto("users").values(row).execute();
+		// One transaction: a user must never exist without the groups they were created in (a group
+		// may force 2FA; a membership lost to a crash or a concurrent group deletion would fail open).
+		await this.db.transaction().execute(async (trx) => {
+			await trx.insertInto("users").values(row).execute();
+			const groupIds = [...new Set(user.groupIds ?? [])];
+			if (groupIds.length > 0) await trx.insertInto("group_members").values(groupIds.map((group_id) => ({ group_id, user_id: row.id }))).execute();
+		});
 		return row;
 	}
 

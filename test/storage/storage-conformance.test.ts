@@ -57,6 +57,15 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			assert.ok(await alice());
 		});
 
+		test("a user and their group memberships are created together or not at all", async () => {
+			const ops = await app.admin.requireGroup("ops");
+			const created = await app.stores.users.create({ username: "grace", passwordHash: null, isAdmin: false, mustChangePassword: false, groupIds: [ops.id, ops.id] });
+			assert.deepEqual((await app.stores.groups.groupsOfUser(created.id)).map((group) => group.name), ["ops"]);
+			// A group deleted between the admin's check and the insert (foreign key): no user without it.
+			await assert.rejects(app.stores.users.create({ username: "henry", passwordHash: null, isAdmin: false, mustChangePassword: false, groupIds: [ops.id, "no-such-group"] }));
+			assert.equal(await app.stores.users.findByUsername("henry"), undefined);
+		});
+
 		test("factor counter compare-and-set: 20 parallel advances to the same step, one winner; lower steps refused", async () => {
 			const user = await alice();
 			const id = await app.stores.factors.insert({ userId: user.id, method: "totp", label: "x", status: "active", secretEnc: null });
