@@ -75,7 +75,7 @@ export async function startFixture(options: { engine?: Engine; config?: Record<s
 		gateway,
 		port: gateway.address.port,
 		channels,
-		keys: new SshKeyStore(t.app.db, t.app.clock, t.app.random),
+		keys: t.app.stores.sshKeys,
 		async close() {
 			await gateway.close();
 			await t.cleanup();
