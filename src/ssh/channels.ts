@@ -32,6 +32,7 @@ import { Menu, terminalSafe } from "./menu.ts";
 import { SessionRecorder } from "./recording.ts";
 import { relay, type Relay, type RelayEnd } from "./relay.ts";
 import { connectTarget } from "./target.ts";
+import { terminalCells, terminalType } from "./terminal-geometry.ts";
 
 /** Environment variables passed on to targets (OpenSSH's default SendEnv); targets may still refuse them. */
 const PASSED_ENV = /^(LANG|LC_[A-Z]+|TZ|COLORTERM)$/;
@@ -123,12 +124,12 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 	const state: SessionState = { pty: null, env: {}, active: null, onResize: null };
 
 	channel.on("pty", (accept, _reject, info) => {
-		state.pty = { term: info.term, cols: info.cols, rows: info.rows, width: info.width, height: info.height, modes: info.modes };
+		state.pty = { term: terminalType(info.term), cols: terminalCells(info.cols, 80), rows: terminalCells(info.rows, 24), width: info.width, height: info.height, modes: info.modes };
 		accept?.();
 	});
 	channel.on("window-change", (accept, _reject, info) => {
 		if (state.pty) {
-			state.pty = { ...state.pty, cols: info.cols, rows: info.rows, width: info.width, height: info.height };
+			state.pty = { ...state.pty, cols: terminalCells(info.cols, state.pty.cols), rows: terminalCells(info.rows, state.pty.rows), width: info.width, height: info.height };
 			state.onResize?.(state.pty);
 		}
 		accept?.();

@@ -17,6 +17,7 @@ import type { Portcullis } from "../app/portcullis.ts";
 import type { Config } from "../config/config.ts";
 import { PortcullisError } from "../core/errors.ts";
 import { ServerStore, type ServerRow } from "../storage/server-store.ts";
+import { terminalCells, terminalType } from "./terminal-geometry.ts";
 
 /** A runaway `cat /dev/urandom` must not fill the disk: output beyond this is dropped (and noted). */
 export const RECORDING_MAX_BYTES = 256 * 1024 * 1024;
@@ -78,10 +79,10 @@ export class SessionRecorder {
 		recorder.#write(
 			JSON.stringify({
 				version: 2,
-				width: clampSize(input.cols, 80),
-				height: clampSize(input.rows, 24),
+				width: terminalCells(input.cols, 80),
+				height: terminalCells(input.rows, 24),
 				timestamp: Math.floor(now.getTime() / 1000),
-				env: { TERM: sanitizeTerm(input.term), SHELL: "portcullis-menu" },
+				env: { TERM: terminalType(input.term), SHELL: "portcullis-menu" },
 				title: `${input.username}@portcullis`,
 			}) + "\n",
 		);
@@ -117,7 +118,7 @@ export class SessionRecorder {
 
 	resize(cols: number, rows: number): void {
 		if (this.#finished) return;
-		this.#write(JSON.stringify([this.#time(), "r", `${clampSize(cols, 80)}x${clampSize(rows, 24)}`]) + "\n");
+		this.#write(JSON.stringify([this.#time(), "r", `${terminalCells(cols, 80)}x${terminalCells(rows, 24)}`]) + "\n");
 	}
 
 	/** Notes the target entered (the table keeps the last one and the list of all). */
@@ -137,14 +138,6 @@ export class SessionRecorder {
 		}).then(() => this.store.updateRecording(this.id, { ended_at: this.app.clock.now().getTime(), bytes: this.#bytes }));
 		return this.#finished;
 	}
-}
-
-function clampSize(value: number, fallback: number): number {
-	return Number.isInteger(value) && value > 0 && value <= 10_000 ? value : fallback;
-}
-
-function sanitizeTerm(term: string): string {
-	return /^[A-Za-z0-9._+-]{1,64}$/.test(term) ? term : "xterm";
 }
 
 /** Parses a cast file into header and events (for the web player and tests). */
