@@ -19,7 +19,6 @@ import { createMethodRegistry } from "../methods/registry.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";
-import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { FactorStore } from "../storage/factor-store.ts";
 import { GroupStore } from "../storage/group-store.ts";
 import { openDatabase, type DatabaseTarget, type OpenDatabase } from "../storage/open-database.ts";
@@ -27,6 +26,7 @@ import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
 import { SessionStore } from "../storage/session-store.ts";
 import { SettingsStore } from "../storage/settings-store.ts";
+import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { UserStore } from "../storage/user-store.ts";
 
 export interface Stores {
