@@ -45,6 +45,17 @@ const SKIP = new Set((process.env.BENCH_SKIP ?? "").split(",").filter(Boolean));
 const PATHS = process.env.BENCH_PATHS ? new Set(process.env.BENCH_PATHS.split(",")) : null;
 const DIRECTIONS = (process.env.BENCH_DIRECTIONS ?? "upload,download").split(",").filter(Boolean);
 /**
+ * BENCH_PTY=1 adds the interactive path: `ssh -tt` direct and `ssh -tt gw db1 --` (PTY on the
+ * target, recorded by the gateway), download only, as base64 text (a PTY is not 8-bit clean).
+ */
+const PTY = process.env.BENCH_PTY === "1";
+
+/** Bytes `base64 -w 76` prints for `bytes` input, as a PTY delivers them (each newline becomes CRLF). */
+function ptyBase64Bytes(bytes: number): number {
+	const chars = 4 * Math.ceil(bytes / 3);
+	return chars + 2 * Math.ceil(chars / 76);
+}
+/**
  * Node flags for the gateway process: the production ones (src/app/node-flags.ts) unless
  * BENCH_GATEWAY_PLAIN=1 (to measure without them), plus BENCH_GATEWAY_NODE_ARGS (e.g. --cpu-prof).
  */
@@ -388,6 +399,12 @@ async function main(): Promise<void> {
 					"OpenSSH -J": `${ssh} -J ${BENCH_USER}@127.0.0.1:${jump.port} ${targetSpec}`,
 					"Portcullis -J": `${ssh} -J bulk@127.0.0.1:${gateway.port} ${targetSpec}`,
 					"Portcullis relay": `${ssh} -p ${gateway.port} bulk@127.0.0.1 db1 --`,
+					...(PTY ? { "direct (PTY)": `${ssh} -tt ${targetSpec}`, "Portcullis relay (PTY)": `${ssh} -tt -p ${gateway.port} bulk@127.0.0.1 db1 --` } : {}),
+				};
+				/** The shell command for one transfer and the byte count it must print; null: not measured. */
+				const transferCommand = (path: string, direction: string, bytes: number): { command: string; expected: number } | null => {
+					if (path.endsWith("(PTY)")) return direction === "download" ? { command: `${paths[path]} 'head -c ${bytes} /dev/zero | base64 -w 76' | wc -c`, expected: ptyBase64Bytes(bytes) } : null;
+					return direction === "upload" ? { command: `head -c ${bytes} /dev/zero | ${paths[path]} 'wc -c'`, expected: bytes } : { command: `${paths[path]} 'head -c ${bytes} /dev/zero' | wc -c`, expected: bytes };
 				};
 				const paths = Object.fromEntries(Object.entries(allPaths).filter(([name]) => PATHS === null || PATHS.has(name)));
 				for (const direction of DIRECTIONS) {
@@ -397,8 +414,8 @@ async function main(): Promise<void> {
 				// long-running server, and its first megabytes run before V8 has optimised the hot paths.
 				for (const direction of DIRECTIONS) {
 					for (const path of Object.keys(paths)) {
-						const warm = Math.min(BYTES, 64 * 1024 * 1024);
-						await sh(direction === "upload" ? `head -c ${warm} /dev/zero | ${paths[path]} 'wc -c'` : `${paths[path]} 'head -c ${warm} /dev/zero' | wc -c`);
+						const warm = transferCommand(path, direction, Math.min(BYTES, 64 * 1024 * 1024));
+						if (warm !== null) await sh(warm.command);
 					}
 				}
 				for (let rep = 0; rep < REPS; rep++) {
@@ -406,9 +423,10 @@ async function main(): Promise<void> {
 					const order = names.map((_, index) => names[(index + rep) % names.length]!);
 					for (const direction of DIRECTIONS) {
 						for (const path of order) {
+							const planned = transferCommand(path, direction, BYTES);
+							if (planned === null) continue;
 							const busy = await waitQuiet();
-							const command =
-								direction === "upload" ? `head -c ${BYTES} /dev/zero | ${paths[path]} 'wc -c'` : `${paths[path]} 'head -c ${BYTES} /dev/zero' | wc -c`;
+							const command = planned.command;
 							// CPU of the middle box: the jump sshd's process tree, or the gateway process.
 							const sampler = path === "OpenSSH -J" ? treeCpuSampler(jump.process.pid!) : null;
 							const gatewayBefore = path.startsWith("Portcullis") ? await gateway.cpu() : 0;
@@ -416,15 +434,16 @@ async function main(): Promise<void> {
 							const cpuUsed = sampler ? sampler.stop() : path.startsWith("Portcullis") ? (await gateway.cpu()) - gatewayBefore : 0;
 							const moved = Number(run.stdout.trim());
 							const row = transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === direction)!;
-							if (run.code !== 0 || moved !== BYTES) {
+							if (run.code !== 0 || moved !== planned.expected) {
 								log(`FAILED ${cipher} ${path} ${direction}: code ${run.code}, bytes ${run.stdout.trim()}, ${run.stderr.slice(0, 300)}`);
 								continue;
 							}
-							const mibs = MIB / (run.ms / 1000);
+							const movedMib = planned.expected / (1024 * 1024);
+							const mibs = movedMib / (run.ms / 1000);
 							row.mibs.push(mibs);
 							row.busy.push(busy);
-							row.jumpCpu.push(cpuUsed / (MIB / 1024));
-							log(`${cipher} ${direction} ${path}: ${fmt(mibs)} MiB/s, middle box ${fmt(cpuUsed / (MIB / 1024), 2)} CPU-s/GiB (background ${fmt(busy, 0)} %)`);
+							row.jumpCpu.push(cpuUsed / (movedMib / 1024));
+							log(`${cipher} ${direction} ${path}: ${fmt(mibs)} MiB/s, middle box ${fmt(cpuUsed / (movedMib / 1024), 2)} CPU-s/GiB (background ${fmt(busy, 0)} %)`);
 						}
 					}
 				}
@@ -450,6 +469,22 @@ async function main(): Promise<void> {
 						return row.jumpCpu.length === 0 ? "–" : fmt(median(row.jumpCpu), 2);
 					};
 					results.push(`| ${cipher} | ${direction} | ${cpu("OpenSSH -J")} | ${cpu("Portcullis -J")} | ${cpu("Portcullis relay")} |`);
+				}
+			}
+			if (PTY && DIRECTIONS.includes("download")) {
+				results.push(
+					"",
+					`### Interactive path (PTY; the gateway records the session), ${MIB} MiB as base64 text, download, MiB/s of text median [min–max] of ${REPS}`,
+					"",
+					"| cipher | direct -tt | Portcullis -tt gw db1 | ratio | gateway CPU-s/GiB |",
+					"|---|---|---|---|---|",
+				);
+				for (const cipher of CIPHERS) {
+					const row = (path: string) => transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === "download")!;
+					const cell = (path: string) => (row(path).mibs.length === 0 ? "failed" : `${fmt(median(row(path).mibs))} [${fmt(Math.min(...row(path).mibs))}–${fmt(Math.max(...row(path).mibs))}]`);
+					const ratio = (100 * median(row("Portcullis relay (PTY)").mibs)) / median(row("direct (PTY)").mibs);
+					const cpu = row("Portcullis relay (PTY)").jumpCpu;
+					results.push(`| ${cipher} | ${cell("direct (PTY)")} | ${cell("Portcullis relay (PTY)")} | **${fmt(ratio, 0)} %** | ${cpu.length === 0 ? "–" : fmt(median(cpu), 2)} |`);
 				}
 			}
 			const busiest = Math.max(...transfer.flatMap((row) => row.busy));
