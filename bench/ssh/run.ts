@@ -4,7 +4,8 @@
  * 1. Bulk transfer (BENCH_MIB, default 256 MiB), upload and download, per cipher:
  *    (a) direct to an sshd target, (b) through OpenSSH sshd as a jump host (ssh -J), (c) through
  *    Portcullis with -J (direct-tcpip), (d) through the Portcullis relay (`ssh gw db1 -- cmd`: the
- *    gateway runs the command on the target over its own SSH connection).
+ *    gateway runs the command on the target over its own SSH connection); with BENCH_PTY=1 also
+ *    (e) the interactive path, `ssh -tt` direct vs `ssh -tt gw db1 --` (PTY, recorded), download.
  * 2. Login time (TCP + key exchange + first factor [+ TOTP]): 20 sequential and 100 parallel,
  *    Portcullis (password + TOTP over keyboard-interactive) vs OpenSSH sshd (password), both
  *    measured with the same ssh2 client from this process.
@@ -15,7 +16,8 @@
  * Needs root (it creates a throwaway local user `pcbench` with a password for sshd's password login,
  * and removes it at the end), /usr/sbin/sshd and the OpenSSH client. Not part of `npm test`.
  * Environment: BENCH_MIB, BENCH_REPS (3), BENCH_IDLE (2000), BENCH_CIPHERS (aes128-gcm@openssh.com,chacha20-poly1305@openssh.com),
- * BENCH_SKIP (comma list of: transfer, login, memory).
+ * BENCH_SKIP (comma list of: transfer, login, memory), BENCH_PATHS, BENCH_DIRECTIONS, BENCH_PTY,
+ * BENCH_GATEWAY_PLAIN, BENCH_GATEWAY_NODE_ARGS (docs/benchmarks.md explains each).
  */
 import { spawn, spawnSync, fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
