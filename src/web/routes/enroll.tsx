@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
 import type { LoginStep } from "../../flows/login-flow.ts";
-import { ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
+import { ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule, type WebContext } from "../context.ts";
 import { req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { cookieOptions } from "../session.ts";
@@ -14,26 +14,35 @@ import { messageView } from "../views/layout.tsx";
 import { EnrollChoosePage, TotpSetupPage, type Notice } from "../views/login.tsx";
 import { completeLogin, enrollTokenOf, loginRefused } from "./login.tsx";
 
-type EnrollStep = Extract<LoginStep, { kind: "enroll" }>;
+export type EnrollStep = Extract<LoginStep, { kind: "enroll" }>;
+
+/** What every forced-enrolment page (here and methods-enroll.tsx) hands to EnrollmentFlow. */
+export function forcedEnrollContext(request: FastifyRequest): EnrollContext {
+	return { channel: "web", source: request.ip, duringLogin: true, enrollToken: enrollTokenOf(request) };
+}
+
+/** The current step must be "enroll" for this session's attempt; anything else is refused here. */
+export async function forcedEnrollStep(web: WebContext, request: FastifyRequest, reply: FastifyReply): Promise<EnrollStep | FastifyReply> {
+	const step = await web.app.login.currentStep(request.web.session?.attempt_id ?? "");
+	if (step.kind === "enroll") return step;
+	if (step.kind === "second-factor") {
+		// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
+		if (request.method === "GET" || request.method === "HEAD") return seeOther(reply, "/login/2fa");
+		return sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
+	}
+	return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
+}
+
+/** A factor is verified: finish the attempt (the flow re-checks user, time and policy) and go full. */
+export async function finishForcedEnrollment(web: WebContext, request: FastifyRequest, reply: FastifyReply, factorId: string): Promise<FastifyReply> {
+	const result = await web.app.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
+	if (result.kind !== "authenticated") return loginRefused(web, request, reply, 401, "message" in result ? result.message : "Please log in again.");
+	reply.clearCookie(ENROLL_COOKIE, cookieOptions(web));
+	return completeLogin(web, request, reply, result.method, "/account/recovery-codes?welcome=1");
+}
 
 export const enrollRoutes: RouteModule = (server, web) => {
 	const { app } = web;
-
-	function context(request: FastifyRequest): EnrollContext {
-		return { channel: "web", source: request.ip, duringLogin: true, enrollToken: enrollTokenOf(request) };
-	}
-
-	/** The current step must be "enroll" for this session's attempt; anything else is refused here. */
-	async function enrollStep(request: FastifyRequest, reply: FastifyReply): Promise<EnrollStep | FastifyReply> {
-		const step = await app.login.currentStep(request.web.session?.attempt_id ?? "");
-		if (step.kind === "enroll") return step;
-		if (step.kind === "second-factor") {
-			// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
-			if (request.method === "GET" || request.method === "HEAD") return seeOther(reply, "/login/2fa");
-			return sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
-		}
-		return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
-	}
 
 	function choose(request: FastifyRequest, reply: FastifyReply, step: EnrollStep, notice: Notice, status = 200): FastifyReply {
 		return sendPage(
@@ -43,26 +52,18 @@ export const enrollRoutes: RouteModule = (server, web) => {
 		);
 	}
 
-	/** A factor is verified: finish the attempt (the flow re-checks user, time and policy) and go full. */
-	async function finish(request: FastifyRequest, reply: FastifyReply, factorId: string): Promise<FastifyReply> {
-		const result = await app.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
-		if (result.kind !== "authenticated") return loginRefused(web, request, reply, 401, "message" in result ? result.message : "Please log in again.");
-		reply.clearCookie(ENROLL_COOKIE, cookieOptions(web));
-		return completeLogin(web, request, reply, result.method, "/account/recovery-codes?welcome=1");
-	}
-
 	getRoute(server, "/login/enroll", { access: "half", fields: {} }, async (request, reply) => {
-		const step = await enrollStep(request, reply);
+		const step = await forcedEnrollStep(web, request, reply);
 		if (!("kind" in step)) return step;
 		return choose(request, reply, step, null);
 	});
 
 	postRoute(server, "/login/enroll/totp", { access: "half", fields: { label: str(64) } }, async (request, reply, form) => {
-		const step = await enrollStep(request, reply);
+		const step = await forcedEnrollStep(web, request, reply);
 		if (!("kind" in step)) return step;
-		const begin = await app.enrollment.begin(step.userId, "totp", form.label, {}, context(request));
+		const begin = await app.enrollment.begin(step.userId, "totp", form.label, {}, forcedEnrollContext(request));
 		if (begin.kind === "rejected") return choose(request, reply, step, { kind: "error", text: begin.message }, 400);
-		if (begin.kind === "active") return finish(request, reply, begin.factorId);
+		if (begin.kind === "active") return finishForcedEnrollment(web, request, reply, begin.factorId);
 		return sendPage(
 			reply,
 			200,
@@ -71,9 +72,9 @@ export const enrollRoutes: RouteModule = (server, web) => {
 	});
 
 	postRoute(server, "/login/enroll/totp/confirm", { access: "half", fields: { factorId: req(64), code: req(64) } }, async (request, reply, form) => {
-		const step = await enrollStep(request, reply);
+		const step = await forcedEnrollStep(web, request, reply);
 		if (!("kind" in step)) return step;
-		const done = await app.enrollment.complete(step.userId, form.factorId, { code: form.code }, context(request));
+		const done = await app.enrollment.complete(step.userId, form.factorId, { code: form.code }, forcedEnrollContext(request));
 		if (done.kind === "expired") return choose(request, reply, step, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 		if (done.kind === "invalid") {
 			return sendPage(
@@ -82,15 +83,15 @@ export const enrollRoutes: RouteModule = (server, web) => {
 				<TotpSetupPage ctx={pageContext(request)} title="Set up your authenticator app" display={null} factorId={form.factorId} action="/login/enroll/totp/confirm" notice={{ kind: "error", text: done.message }} restartHref="/login/enroll" />,
 			);
 		}
-		return finish(request, reply, done.factorId);
+		return finishForcedEnrollment(web, request, reply, done.factorId);
 	});
 
 	postRoute(server, "/login/enroll/keyword", { access: "half", fields: { keyword: req(256), confirm: req(256), label: str(64) } }, async (request, reply, form) => {
-		const step = await enrollStep(request, reply);
+		const step = await forcedEnrollStep(web, request, reply);
 		if (!("kind" in step)) return step;
-		const begin = await app.enrollment.begin(step.userId, "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, context(request));
+		const begin = await app.enrollment.begin(step.userId, "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, forcedEnrollContext(request));
 		if (begin.kind === "rejected") return choose(request, reply, step, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "pending") return choose(request, reply, step, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
-		return finish(request, reply, begin.factorId);
+		return finishForcedEnrollment(web, request, reply, begin.factorId);
 	});
 };

@@ -14,19 +14,17 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ComponentChildren } from "preact";
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { EnrollBeginResult, EnrollContext } from "../../flows/enrollment-flow.ts";
-import type { LoginStep } from "../../flows/login-flow.ts";
 import { MethodSettingsStore } from "../../methods/method-settings.ts";
-import { ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
+import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { cookieOptions, rotateSession } from "../session.ts";
+import { rotateSession } from "../session.ts";
 import { CsrfField, Field, Layout, messageView, type PageContext } from "../views/layout.tsx";
 import { NoticeBox, type Notice } from "../views/login.tsx";
 import { ENROL_TITLES, WEB_ENROLLABLE, type WebEnrollable } from "../views/method-links.tsx";
-import { completeLogin, enrollTokenOf, loginRefused } from "./login.tsx";
+import { finishForcedEnrollment, forcedEnrollContext, forcedEnrollStep } from "./enroll.tsx";
 
 type Enrollable = WebEnrollable;
-type EnrollStep = Extract<LoginStep, { kind: "enroll" }>;
 
 const TITLES = ENROL_TITLES;
 
@@ -149,17 +147,6 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		readonly back: string;
 	}
 
-	async function enrollStep(request: FastifyRequest, reply: FastifyReply): Promise<EnrollStep | FastifyReply> {
-		const step = await app.login.currentStep(request.web.session?.attempt_id ?? "");
-		if (step.kind === "enroll") return step;
-		if (step.kind === "second-factor") {
-			// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
-			if (request.method === "GET" || request.method === "HEAD") return seeOther(reply, "/login/2fa");
-			return sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
-		}
-		return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
-	}
-
 	const account: Mode = {
 		base: "/account/factors",
 		back: "/account",
@@ -178,18 +165,13 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 	const forced: Mode = {
 		base: "/login/enroll",
 		back: "/login/enroll",
-		context: (request) => ({ channel: "web", source: request.ip, duringLogin: true, enrollToken: enrollTokenOf(request) }),
+		context: forcedEnrollContext,
 		async user(request, reply) {
-			const step = await enrollStep(request, reply);
+			const step = await forcedEnrollStep(web, request, reply);
 			if (!("kind" in step)) return step;
 			return { id: step.userId, username: step.username };
 		},
-		async done(request, reply, factorId) {
-			const result = await app.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
-			if (result.kind !== "authenticated") return loginRefused(web, request, reply, 401, "message" in result ? result.message : "Please log in again.");
-			reply.clearCookie(ENROLL_COOKIE, cookieOptions(web));
-			return completeLogin(web, request, reply, result.method, "/account/recovery-codes?welcome=1");
-		},
+		done: (request, reply, factorId) => finishForcedEnrollment(web, request, reply, factorId),
 	};
 
 	async function formPage(request: FastifyRequest, reply: FastifyReply, mode: Mode, method: Enrollable, user: { id: string; username: string }, notice: Notice, status = 200): Promise<FastifyReply> {
