@@ -36,6 +36,7 @@ import { serverService } from "../../src/servers/server-service.ts";
 import { loadOrCreateGatewayKey } from "../../src/ssh/target.ts";
 import { parsePublicKeyLine, SshKeyStore } from "../../src/storage/ssh-key-store.ts";
 import { startSshd, type Sshd } from "../../test/helpers/sshd-target.ts";
+import { base32Decode } from "../../test/helpers/base32.ts";
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const BYTES = MIB * 1024 * 1024;
@@ -602,15 +603,6 @@ async function main(): Promise<void> {
 		if (user.created) spawnSync("userdel", ["--remove", BENCH_USER], { stdio: "ignore" });
 		await rm(dir, { recursive: true, force: true });
 	}
-}
-
-function base32Decode(text: string): Buffer {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	let bits = "";
-	for (const char of text.replace(/[\s=]/g, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-	const bytes: number[] = [];
-	for (let index = 0; index + 8 <= bits.length; index += 8) bytes.push(parseInt(bits.slice(index, index + 8), 2));
-	return Buffer.from(bytes);
 }
 
 await main();

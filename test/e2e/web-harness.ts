@@ -10,6 +10,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { buildWebServer } from "../../src/web/server.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
+import { base32Decode } from "../helpers/base32.ts";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 export const CHROMIUM_ARGS = [
@@ -53,15 +54,6 @@ export async function startConsole(): Promise<Console> {
 			await t.cleanup();
 		},
 	};
-}
-
-export function base32Decode(text: string): Buffer {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	let bits = "";
-	for (const char of text.replace(/[\s=]/g, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-	const bytes: number[] = [];
-	for (let index = 0; index + 8 <= bits.length; index += 8) bytes.push(parseInt(bits.slice(index, index + 8), 2));
-	return Buffer.from(bytes);
 }
 
 /** A fresh browser context (its own cookie jar) on the console. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { ADMIN_ACTOR, createTestApp, SSH, WEB, type TestApp } from "../helpers/test-app.ts";
+import { base32Decode } from "../helpers/base32.ts";
 
 const PASSWORD = "correct horse battery";
 
@@ -13,15 +14,6 @@ async function enrolTotp(t: TestApp, userId: string): Promise<Buffer> {
 	const done = await t.app.enrollment.complete(userId, begin.factorId, { code: totpCodeAt(secret, t.clock.now().getTime()) }, { channel: "web", source: "test", duringLogin: false });
 	assert.equal(done.kind, "active");
 	return secret;
-}
-
-function base32Decode(text: string): Uint8Array {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	let bits = "";
-	for (const char of text) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-	const bytes = [];
-	for (let index = 0; index + 8 <= bits.length; index += 8) bytes.push(parseInt(bits.slice(index, index + 8), 2));
-	return Uint8Array.from(bytes);
 }
 
 for (const engine of ["sqlite", "postgres"] as const)

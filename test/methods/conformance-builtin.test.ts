@@ -5,17 +5,9 @@ import type { SecondFactorMethod } from "../../src/methods/method.ts";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import type { TestApp } from "../helpers/test-app.ts";
 import { methodConformance } from "./conformance.ts";
+import { base32Decode } from "../helpers/base32.ts";
 
 const secrets = new Map<TestApp, Buffer>();
-
-function base32Decode(text: string): Buffer {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	let bits = "";
-	for (const char of text.replace(/ /g, "")) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-	const bytes = [];
-	for (let index = 0; index + 8 <= bits.length; index += 8) bytes.push(parseInt(bits.slice(index, index + 8), 2));
-	return Buffer.from(bytes);
-}
 
 const context = { channel: "web", source: "test", duringLogin: false } as const;
 

@@ -12,6 +12,7 @@ import { parsePublicKeyLine, SshKeyStore } from "../../src/storage/ssh-key-store
 import type { FakeClock } from "../../src/core/clock.ts";
 import type { Portcullis } from "../../src/app/portcullis.ts";
 import { ADMIN_ACTOR, createTestApp, type Engine, type TestApp } from "../helpers/test-app.ts";
+import { base32Decode } from "../helpers/base32.ts";
 
 export const PASSWORD = "correct horse battery";
 export const KEYWORD = "portcullis-gate7";
@@ -92,15 +93,6 @@ export async function addKey(f: Fixture, userId: string, publicLine: string): Pr
 	const parsed = parsePublicKeyLine(publicLine);
 	assert.ok(parsed.ok, parsed.ok ? "" : parsed.message);
 	if (parsed.ok) await f.keys.add(userId, parsed.key);
-}
-
-function base32Decode(text: string): Buffer {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	let bits = "";
-	for (const char of text.replace(/[ =]/g, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-	const bytes: number[] = [];
-	for (let index = 0; index + 8 <= bits.length; index += 8) bytes.push(parseInt(bits.slice(index, index + 8), 2));
-	return Buffer.from(bytes);
 }
 
 /** Enrols TOTP through the real enrolment flow; the enrolment code's time step is then used up. */

@@ -18,18 +18,10 @@ import { createOpenSshClient, type OpenSshClient } from "../helpers/relay-openss
 import { startRelayGateway, type RelayGateway } from "../helpers/relay-gateway.ts";
 import { sshdSkipReason, startSshd, type Sshd } from "../helpers/sshd-target.ts";
 import { ADMIN_ACTOR, createTestApp, type TestApp } from "../helpers/test-app.ts";
+import { base32Decode } from "../helpers/base32.ts";
 
 const PASSWORD = "correct horse battery";
 const skip = sshdSkipReason(["tmux", "scp", "sftp"]);
-
-function base32Decode(text: string): Buffer {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	let bits = "";
-	for (const char of text.replace(/[ =]/g, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-	const bytes: number[] = [];
-	for (let index = 0; index + 8 <= bits.length; index += 8) bytes.push(parseInt(bits.slice(index, index + 8), 2));
-	return Buffer.from(bytes);
-}
 
 async function eventually<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 5000): Promise<T> {
 	const deadline = Date.now() + timeoutMs;

@@ -7,6 +7,7 @@ import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { buildWebServer } from "../../src/web/server.ts";
 import { ADMIN_ACTOR, createTestApp, type TestApp } from "../helpers/test-app.ts";
+import { base32Decode } from "../helpers/base32.ts";
 
 export const PASSWORD = "correct horse battery";
 
@@ -27,15 +28,6 @@ export async function createWebTest(options: Parameters<typeof createTestApp>[0]
 			await t.cleanup();
 		},
 	};
-}
-
-export function base32Decode(text: string): Buffer {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-	let bits = "";
-	for (const char of text.replace(/[\s=]/g, "").toUpperCase()) bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-	const bytes: number[] = [];
-	for (let index = 0; index + 8 <= bits.length; index += 8) bytes.push(parseInt(bits.slice(index, index + 8), 2));
-	return Buffer.from(bytes);
 }
 
 export function decodeHtml(text: string): string {
