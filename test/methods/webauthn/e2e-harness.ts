@@ -9,7 +9,10 @@ import type { FastifyInstance } from "fastify";
 import { chromium, type Browser, type CDPSession, type Page } from "playwright-core";
 import { startSshGateway, type SshGateway } from "../../../src/ssh/gateway.ts";
 import { buildWebServer } from "../../../src/web/server.ts";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumMissing } from "../../e2e/web-harness.ts";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumMissing, logIn } from "../../e2e/web-harness.ts";
+
+/** The console's own login and logout steps, shared with the other browser tests. */
+export { logIn, logOut } from "../../e2e/web-harness.ts";
 import { createTestApp, type TestApp } from "../../helpers/test-app.ts";
 import { standInChannels, type ChannelLog } from "../../ssh/auth-fixtures.ts";
 
@@ -103,19 +106,6 @@ export async function setSignCount(key: KeyPage, signCount: number): Promise<voi
 	if (credential === undefined) throw new Error("the virtual key holds no credential");
 	await key.cdp.send("WebAuthn.removeCredential", { authenticatorId: key.authenticatorId, credentialId: credential.credentialId });
 	await key.cdp.send("WebAuthn.addCredential", { authenticatorId: key.authenticatorId, credential: { ...credential, signCount } });
-}
-
-export async function logIn(page: Page, username: string, password: string): Promise<void> {
-	await page.goto("/login");
-	await page.getByLabel("Username").fill(username);
-	await page.getByLabel("Password", { exact: true }).fill(password);
-	await page.getByRole("button", { name: "Log in" }).click();
-	await page.waitForLoadState("domcontentloaded");
-}
-
-export async function logOut(page: Page): Promise<void> {
-	await page.getByRole("button", { name: "Log out" }).click();
-	await page.waitForURL(/\/login\?m=logged-out$/);
 }
 
 /** From the account page: open "Register a security key", name it, register with the virtual key. */
