@@ -49,30 +49,36 @@ describe("SSH login approved in the browser with a security key (OpenSSH + Chrom
 		await c.app.admin.unlock(ADMIN_ACTOR, "alice");
 	}
 
-	test("password, then the approval link: approved in the browser with the key, Enter, logged in", async (t) => {
-		if (!requireOpenSsh(t)) return;
-		const links: string[] = [];
-		const result = await runOpenSsh({
+	/** `ssh alice@gw whoami`: answers the password prompt, hands each approval link to `onLink`. */
+	function sshAsAlice(onLink: (link: string) => string | null | Promise<string | null>): Promise<OpenSshResult> {
+		return runOpenSsh({
 			port: c.sshPort,
 			user: "alice",
 			command: "whoami",
 			preferred: "password,keyboard-interactive",
 			timeoutMs: 45_000,
-			answer: async (prompt) => {
+			answer: (prompt) => {
 				if (PASSWORD_PROMPT.test(prompt)) return PASSWORD;
 				const link = APPROVAL_PROMPT.exec(prompt)?.[1];
-				if (link === undefined) return null;
-				links.push(link);
-				const { page } = alice;
-				await page.goto(link);
-				await page.locator("#approval-source").waitFor();
-				assert.equal(await page.locator("#approval-user").textContent(), "alice");
-				assert.equal(await page.locator("#approval-source").textContent(), "127.0.0.1");
-				await page.getByText("One SSH connection to this gateway").waitFor();
-				await page.getByRole("button", { name: "Approve with security key" }).click();
-				await page.getByText("Approved. Go back to your terminal and press Enter.").waitFor();
-				return "";
+				return link === undefined ? null : onLink(link);
 			},
+		});
+	}
+
+	test("password, then the approval link: approved in the browser with the key, Enter, logged in", async (t) => {
+		if (!requireOpenSsh(t)) return;
+		const links: string[] = [];
+		const result = await sshAsAlice(async (link) => {
+			links.push(link);
+			const { page } = alice;
+			await page.goto(link);
+			await page.locator("#approval-source").waitFor();
+			assert.equal(await page.locator("#approval-user").textContent(), "alice");
+			assert.equal(await page.locator("#approval-source").textContent(), "127.0.0.1");
+			await page.getByText("One SSH connection to this gateway").waitFor();
+			await page.getByRole("button", { name: "Approve with security key" }).click();
+			await page.getByText("Approved. Go back to your terminal and press Enter.").waitFor();
+			return "";
 		});
 		assert.equal(result.code, 0, describeRun(result));
 		assert.equal(result.stdout, "authenticated alice 2fa=webauthn epoch=0\n");
@@ -88,20 +94,10 @@ describe("SSH login approved in the browser with a security key (OpenSSH + Chrom
 		if (!requireOpenSsh(t)) return;
 		const links = new Set<string>();
 		let enters = 0;
-		const result = await runOpenSsh({
-			port: c.sshPort,
-			user: "alice",
-			command: "whoami",
-			preferred: "password,keyboard-interactive",
-			timeoutMs: 45_000,
-			answer: (prompt) => {
-				if (PASSWORD_PROMPT.test(prompt)) return PASSWORD;
-				const link = APPROVAL_PROMPT.exec(prompt)?.[1];
-				if (link === undefined) return null;
-				links.add(link);
-				enters += 1;
-				return "";
-			},
+		const result = await sshAsAlice((link) => {
+			links.add(link);
+			enters += 1;
+			return "";
 		});
 		assert.equal(result.code, 255, describeRun(result));
 		assert.equal(result.stdout, "");
@@ -118,24 +114,14 @@ describe("SSH login approved in the browser with a security key (OpenSSH + Chrom
 	test("an expired link fails the login (fake clock past the link's lifetime)", async (t) => {
 		if (!requireOpenSsh(t)) return;
 		let seen = 0;
-		const result = await runOpenSsh({
-			port: c.sshPort,
-			user: "alice",
-			command: "whoami",
-			preferred: "password,keyboard-interactive",
-			timeoutMs: 45_000,
-			answer: async (prompt) => {
-				if (PASSWORD_PROMPT.test(prompt)) return PASSWORD;
-				const link = APPROVAL_PROMPT.exec(prompt)?.[1];
-				if (link === undefined) return null;
-				seen += 1;
-				if (seen > 1) return null;
-				c.clock.advance(APPROVAL_TTL_MS + 1000);
-				await alice.page.goto(link);
-				await alice.page.getByText("This link has expired. Start the SSH login again to get a new one.").waitFor();
-				assert.equal(await alice.page.getByRole("button", { name: "Approve with security key" }).count(), 0);
-				return "";
-			},
+		const result = await sshAsAlice(async (link) => {
+			seen += 1;
+			if (seen > 1) return null;
+			c.clock.advance(APPROVAL_TTL_MS + 1000);
+			await alice.page.goto(link);
+			await alice.page.getByText("This link has expired. Start the SSH login again to get a new one.").waitFor();
+			assert.equal(await alice.page.getByRole("button", { name: "Approve with security key" }).count(), 0);
+			return "";
 		});
 		assert.equal(result.code, 255, describeRun(result));
 		assert.equal(result.stdout, "");
@@ -146,24 +132,14 @@ describe("SSH login approved in the browser with a security key (OpenSSH + Chrom
 	test("a link denied in the browser fails the login", async (t) => {
 		if (!requireOpenSsh(t)) return;
 		let denied = "";
-		const result = await runOpenSsh({
-			port: c.sshPort,
-			user: "alice",
-			command: "whoami",
-			preferred: "password,keyboard-interactive",
-			timeoutMs: 45_000,
-			answer: async (prompt) => {
-				if (PASSWORD_PROMPT.test(prompt)) return PASSWORD;
-				const link = APPROVAL_PROMPT.exec(prompt)?.[1];
-				if (link === undefined) return null;
-				// Links after the denial: nobody approves them (a failed askpass is an empty answer to OpenSSH).
-				if (denied !== "") return null;
-				denied = link;
-				await alice.page.goto(link);
-				await alice.page.getByRole("button", { name: "Deny: this was not me" }).click();
-				await alice.page.getByText("You denied this login.").waitFor();
-				return "";
-			},
+		const result = await sshAsAlice(async (link) => {
+			// Links after the denial: nobody approves them (a failed askpass is an empty answer to OpenSSH).
+			if (denied !== "") return null;
+			denied = link;
+			await alice.page.goto(link);
+			await alice.page.getByRole("button", { name: "Deny: this was not me" }).click();
+			await alice.page.getByText("You denied this login.").waitFor();
+			return "";
 		});
 		assert.equal(result.code, 255, describeRun(result));
 		assert.equal(result.stdout, "");
