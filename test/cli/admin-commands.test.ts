@@ -10,8 +10,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { METHOD_IDS } from "../../src/core/method-id.ts";
 import { sha256Hex } from "../../src/crypto/tokens.ts";
-import { createPostgresDatabase } from "../helpers/test-app.ts";
-import { assertBadInput, assertOk, cleanEnv, openApp, runCli, type CliResult } from "./run-cli.ts";
+import { assertBadInput, assertOk, cliEngine, openApp, runCli, type CliResult } from "./run-cli.ts";
 
 const PASSWORD = "correct horse battery";
 const WEB = { channel: "web" as const, sourceAddress: "192.0.2.10" };
@@ -60,14 +59,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 
 		before(async () => {
 			dir = mkdtempSync(join(tmpdir(), "portcullis-cli-"));
-			if (engine === "postgres") {
-				const created = await createPostgresDatabase();
-				databaseUrl = created.url;
-				drop = created.drop;
-				env = cleanEnv({ PORTCULLIS_DATABASE_URL: created.url });
-			} else {
-				env = cleanEnv();
-			}
+			({ env, databaseUrl, drop } = await cliEngine(engine));
 		});
 		after(async () => {
 			await drop?.();

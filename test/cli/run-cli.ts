@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
+import { createPostgresDatabase } from "../helpers/test-app.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const BIN = fileURLToPath(new URL("../../bin/portcullis.js", import.meta.url));
@@ -23,6 +24,20 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 	const env: NodeJS.ProcessEnv = {};
 	for (const [name, value] of Object.entries(process.env)) if (!name.startsWith("PORTCULLIS_")) env[name] = value;
 	return { ...env, ...extra };
+}
+
+export interface CliEngine {
+	readonly env: NodeJS.ProcessEnv;
+	/** Set for PostgreSQL: the fresh database the CLI is pointed at (PORTCULLIS_DATABASE_URL). */
+	readonly databaseUrl: string | undefined;
+	drop(): Promise<void>;
+}
+
+/** The CLI's environment for one engine: SQLite under --data, or a fresh PostgreSQL database. */
+export async function cliEngine(engine: "sqlite" | "postgres"): Promise<CliEngine> {
+	if (engine === "sqlite") return { env: cleanEnv(), databaseUrl: undefined, drop: async () => undefined };
+	const created = await createPostgresDatabase();
+	return { env: cleanEnv({ PORTCULLIS_DATABASE_URL: created.url }), databaseUrl: created.url, drop: created.drop };
 }
 
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {

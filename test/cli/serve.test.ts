@@ -9,8 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createPostgresDatabase } from "../helpers/test-app.ts";
-import { cleanEnv, openApp, ROOT, spawnCli } from "./run-cli.ts";
+import { cleanEnv, cliEngine, openApp, ROOT, spawnCli } from "./run-cli.ts";
 
 const BANNER_USER = /^ {2}username: admin$/gm;
 const BANNER_PASSWORD = /^ {2}password: (\S+)$/m;
@@ -75,14 +74,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 
 		before(async () => {
 			dir = join(mkdtempSync(join(tmpdir(), "portcullis-serve-")), "data"); // does not exist yet
-			if (engine === "postgres") {
-				const created = await createPostgresDatabase();
-				databaseUrl = created.url;
-				drop = created.drop;
-				env = cleanEnv({ PORTCULLIS_DATABASE_URL: created.url });
-			} else {
-				env = cleanEnv();
-			}
+			({ env, databaseUrl, drop } = await cliEngine(engine));
 		});
 		after(async () => {
 			await drop?.();
