@@ -11,17 +11,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
 import { createMethodAdmin } from "../../src/methods/method-admin.ts";
-import { startFakeDuoServer, type FakeDuoServer } from "../helpers/fake-duo-server.ts";
+import { DUO_IKEY, DUO_SKEY, DUO_WEB_CLIENT_ID, DUO_WEB_CLIENT_SECRET, type FakeDuoServer, startFakeDuoServer } from "../helpers/fake-duo-server.ts";
 import { ENROL } from "../helpers/method-login.ts";
 import { ADMIN_ACTOR } from "../helpers/test-app.ts";
 import { opensslAvailable, sharedTestCa } from "../helpers/test-ca.ts";
 import { chromiumMissing, logIn, startKeyConsole, type KeyConsole } from "../methods/webauthn/e2e-harness.ts";
 
 const PASSWORD = "correct horse battery";
-const IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
-const SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
-const WEB_CLIENT_ID = "DIUNIVERSALWEBSDK001";
-const WEB_CLIENT_SECRET = "UniversalPromptTestSecret0123456789abcde";
 
 const missing = chromiumMissing() ?? (opensslAvailable() ? null : "openssl is not installed");
 const strict = process.env.PORTCULLIS_STRICT_PEERS === "1";
@@ -52,11 +48,11 @@ describe("Duo Universal Prompt in Chromium", { skip: missing !== null && !strict
 		c = await startKeyConsole();
 		const ca = sharedTestCa();
 		duo = await startFakeDuoServer({
-			ikey: IKEY,
-			skey: SKEY,
+			ikey: DUO_IKEY,
+			skey: DUO_SKEY,
 			apiHost: "127.0.0.1",
-			webClientId: WEB_CLIENT_ID,
-			webClientSecret: WEB_CLIENT_SECRET,
+			webClientId: DUO_WEB_CLIENT_ID,
+			webClientSecret: DUO_WEB_CLIENT_SECRET,
 			interactive: true,
 			tls: { cert: ca.serverCert, key: ca.serverKey },
 			clock: c.clock,
@@ -64,11 +60,11 @@ describe("Duo Universal Prompt in Chromium", { skip: missing !== null && !strict
 		});
 		await createMethodAdmin(c.app).update(ADMIN_ACTOR, "duo", {
 			apiHost: `127.0.0.1:${duo.port}`,
-			integrationKey: IKEY,
-			secretKey: SKEY,
+			integrationKey: DUO_IKEY,
+			secretKey: DUO_SKEY,
 			caPem: ca.caCert,
-			webClientId: WEB_CLIENT_ID,
-			webClientSecret: WEB_CLIENT_SECRET,
+			webClientId: DUO_WEB_CLIENT_ID,
+			webClientSecret: DUO_WEB_CLIENT_SECRET,
 		});
 		await c.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "duo", "recovery-code"] });
 		for (const name of ["alice", "bob"]) {

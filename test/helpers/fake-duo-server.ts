@@ -32,6 +32,12 @@ import { createRequire } from "node:module";
 import type { AddressInfo, Socket } from "node:net";
 import { systemClock, type Clock } from "../../src/core/clock.ts";
 
+/** The Duo application the tests configure: an Auth API key pair and a Web SDK (Universal Prompt) client. */
+export const DUO_IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
+export const DUO_SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
+export const DUO_WEB_CLIENT_ID = "DIUNIVERSALWEBSDK001";
+export const DUO_WEB_CLIENT_SECRET = "UniversalPromptTestSecret0123456789abcde";
+
 const require = createRequire(import.meta.url);
 // The package ships no types; this is the one function used.
 const duoSig = require("@duosecurity/duo_api/lib/duo_sig.js") as {

@@ -19,6 +19,16 @@ export interface TestCa {
 	readonly serverKey: string;
 }
 
+/**
+ * The `skip` option for tests whose fake servers need a test-ca.ts certificate: false when openssl
+ * is there; a reason to skip otherwise, except under PORTCULLIS_STRICT_PEERS=1 where it throws.
+ */
+export function opensslSkip(): false | string {
+	if (opensslAvailable()) return false;
+	if (process.env.PORTCULLIS_STRICT_PEERS === "1") throw new Error("openssl is required for these tests (PORTCULLIS_STRICT_PEERS=1)");
+	return "openssl not installed";
+}
+
 export function opensslAvailable(): boolean {
 	try {
 		execFileSync("openssl", ["version"], { stdio: "ignore" });

@@ -7,13 +7,11 @@
 import { after } from "node:test";
 import { createMethodAdmin } from "../../src/methods/method-admin.ts";
 import { deadTcpPort } from "../helpers/dead-ports.ts";
-import { startFakeDuoServer, type FakeDuoServer } from "../helpers/fake-duo-server.ts";
+import { DUO_IKEY, DUO_SKEY, type FakeDuoServer, startFakeDuoServer } from "../helpers/fake-duo-server.ts";
 import { ADMIN_ACTOR, type TestApp } from "../helpers/test-app.ts";
 import { sharedTestCa } from "../helpers/test-ca.ts";
 import { methodConformance } from "./conformance.ts";
 
-const IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
-const SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
 const context = { channel: "web", source: "test", duringLogin: false } as const;
 
 const servers: FakeDuoServer[] = [];
@@ -29,9 +27,9 @@ methodConformance({
 	replay: "new-attempt",
 	async configure(t: TestApp) {
 		const ca = sharedTestCa();
-		const server = await startFakeDuoServer({ ikey: IKEY, skey: SKEY, tls: { cert: ca.serverCert, key: ca.serverKey }, clock: t.clock });
+		const server = await startFakeDuoServer({ ikey: DUO_IKEY, skey: DUO_SKEY, tls: { cert: ca.serverCert, key: ca.serverKey }, clock: t.clock });
 		servers.push(server);
-		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${server.port}`, integrationKey: IKEY, secretKey: SKEY, timeoutMs: 2000, caPem: ca.caCert });
+		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${server.port}`, integrationKey: DUO_IKEY, secretKey: DUO_SKEY, timeoutMs: 2000, caPem: ca.caCert });
 	},
 	async enroll(t, userId) {
 		const user = (await t.app.stores.users.findById(userId))!;
@@ -45,6 +43,6 @@ methodConformance({
 	},
 	wrongAnswer: () => "999999",
 	async breakBackend(t) {
-		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${await deadTcpPort()}`, integrationKey: IKEY, timeoutMs: 1000, caPem: sharedTestCa().caCert });
+		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${await deadTcpPort()}`, integrationKey: DUO_IKEY, timeoutMs: 1000, caPem: sharedTestCa().caCert });
 	},
 });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createMethodAdmin } from "../../src/methods/method-admin.ts";
-import { startFakeDuoServer, type FakeDuoServer } from "../helpers/fake-duo-server.ts";
+import { DUO_IKEY, DUO_SKEY, type FakeDuoServer, startFakeDuoServer } from "../helpers/fake-duo-server.ts";
 import { FREERADIUS_USERS, freeRadiusSkipReason, startFreeRadius, type FreeRadiusServer } from "../helpers/freeradius.ts";
 import { ENROL } from "../helpers/method-login.ts";
 import { requireOpenSsh, runOpenSsh, type OpenSshResult } from "../helpers/ssh-client.ts";
@@ -16,8 +16,6 @@ import { simulatedYubikey } from "../helpers/yubikey-keys.ts";
 import { addUser, PASSWORD, startFixture, type Fixture } from "../ssh/auth-fixtures.ts";
 
 const PASSWORD_PROMPT = /'s password: $/;
-const IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
-const SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
 const { carol } = FREERADIUS_USERS;
 
 function show(result: OpenSshResult): string {
@@ -34,10 +32,10 @@ describe("YubiKey, Duo and RADIUS at the SSH gateway (OpenSSH client)", { skip: 
 		f = await startFixture();
 		radius = await startFreeRadius();
 		const ca = sharedTestCa();
-		duo = await startFakeDuoServer({ ikey: IKEY, skey: SKEY, tls: { cert: ca.serverCert, key: ca.serverKey }, clock: f.clock, users: { dina: {} } });
+		duo = await startFakeDuoServer({ ikey: DUO_IKEY, skey: DUO_SKEY, tls: { cert: ca.serverCert, key: ca.serverKey }, clock: f.clock, users: { dina: {} } });
 		const admin = createMethodAdmin(f.app);
 		await admin.update(ADMIN_ACTOR, "yubikey-otp", { mode: "offline" });
-		await admin.update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${duo.port}`, integrationKey: IKEY, secretKey: SKEY, timeoutMs: 2000, caPem: ca.caCert });
+		await admin.update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${duo.port}`, integrationKey: DUO_IKEY, secretKey: DUO_SKEY, timeoutMs: 2000, caPem: ca.caCert });
 		await admin.update(ADMIN_ACTOR, "radius", { servers: [{ host: radius.host, port: radius.port, secret: radius.secret }], timeoutMs: 1000, retries: 1 });
 		await f.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "yubikey-otp", "duo", "radius"] });
 		const yuri = await addUser(f, "yuri");

@@ -9,18 +9,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createMethodAdmin } from "../../src/methods/method-admin.ts";
-import { startFakeDuoServer, visitAuthorize, type FakeDuoServer } from "../helpers/fake-duo-server.ts";
+import { DUO_IKEY, DUO_SKEY, DUO_WEB_CLIENT_ID, DUO_WEB_CLIENT_SECRET, type FakeDuoServer, startFakeDuoServer, visitAuthorize } from "../helpers/fake-duo-server.ts";
 import { ENROL } from "../helpers/method-login.ts";
 import { SSH } from "../helpers/test-app.ts";
-import { opensslAvailable, sharedTestCa } from "../helpers/test-ca.ts";
+import { opensslAvailable, opensslSkip, sharedTestCa } from "../helpers/test-ca.ts";
 import { ADMIN_ACTOR, Browser, createWebTest, decodeHtml, mainOf, PASSWORD, type WebTest } from "./helpers.ts";
 
-const IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
-const SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
-const WEB_CLIENT_ID = "DIUNIVERSALWEBSDK001";
-const WEB_CLIENT_SECRET = "UniversalPromptTestSecret0123456789abcde";
-if (!opensslAvailable() && process.env.PORTCULLIS_STRICT_PEERS === "1") throw new Error("openssl is required for the Duo tests (PORTCULLIS_STRICT_PEERS=1)");
-const skip = opensslAvailable() ? false : "openssl not installed";
+const skip = opensslSkip();
 
 describe("Duo Universal Prompt on the web console", { skip }, () => {
 	let w: WebTest;
@@ -30,12 +25,12 @@ describe("Duo Universal Prompt on the web console", { skip }, () => {
 
 	const settings = (extra: Record<string, string> = {}) => ({
 		apiHost: `localhost:${duo.port}`,
-		integrationKey: IKEY,
-		secretKey: SKEY,
+		integrationKey: DUO_IKEY,
+		secretKey: DUO_SKEY,
 		timeoutMs: "1000",
 		caPem: ca.caCert,
-		webClientId: WEB_CLIENT_ID,
-		webClientSecret: WEB_CLIENT_SECRET,
+		webClientId: DUO_WEB_CLIENT_ID,
+		webClientSecret: DUO_WEB_CLIENT_SECRET,
 		...extra,
 	});
 
@@ -68,10 +63,10 @@ describe("Duo Universal Prompt on the web console", { skip }, () => {
 	before(async () => {
 		w = await createWebTest();
 		duo = await startFakeDuoServer({
-			ikey: IKEY,
-			skey: SKEY,
-			webClientId: WEB_CLIENT_ID,
-			webClientSecret: WEB_CLIENT_SECRET,
+			ikey: DUO_IKEY,
+			skey: DUO_SKEY,
+			webClientId: DUO_WEB_CLIENT_ID,
+			webClientSecret: DUO_WEB_CLIENT_SECRET,
 			tls: { cert: ca.serverCert, key: ca.serverKey },
 			clock: w.clock,
 			users: { alice: { passcodes: ["123456"] }, bob: { universal: "deny" }, carol: {}, dora: {} },
@@ -95,9 +90,9 @@ describe("Duo Universal Prompt on the web console", { skip }, () => {
 		const saved = await admin.post("/admin/methods/duo", settings());
 		assert.equal(saved.statusCode, 303, saved.body.slice(0, 300));
 		const shown = await admin.get("/admin/methods?m=saved");
-		assert.ok(shown.body.includes(`value="${WEB_CLIENT_ID}"`));
+		assert.ok(shown.body.includes(`value="${DUO_WEB_CLIENT_ID}"`));
 		assert.match(shown.body, /A client secret is stored \(never shown\)/);
-		assert.ok(!shown.body.includes(WEB_CLIENT_SECRET) && !shown.body.includes(SKEY));
+		assert.ok(!shown.body.includes(DUO_WEB_CLIENT_SECRET) && !shown.body.includes(DUO_SKEY));
 		// Saving again with the secret fields empty keeps both secrets.
 		assert.equal((await admin.post("/admin/methods/duo", settings({ secretKey: "", webClientSecret: "" }))).statusCode, 303);
 		const tested = await admin.post("/admin/methods/duo/test", {});

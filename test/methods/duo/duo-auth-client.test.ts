@@ -5,18 +5,12 @@ import { FakeClock } from "../../../src/core/clock.ts";
 import { isPortcullisError, type PortcullisError } from "../../../src/core/errors.ts";
 import { DuoApiFailure, DuoAuthClient, sanitizeDuoText, type DuoAuthClientOptions } from "../../../src/methods/duo/duo-auth-client.ts";
 import { decidePreauth, isDuoAllow } from "../../../src/methods/duo/duo-policy.ts";
-import { startFakeDuoServer, type FakeDuoFault, type FakeDuoServer } from "../../helpers/fake-duo-server.ts";
-import { makeTestCa, opensslAvailable, sharedTestCa, type TestCa } from "../../helpers/test-ca.ts";
+import { DUO_IKEY, DUO_SKEY, type FakeDuoFault, type FakeDuoServer, startFakeDuoServer } from "../../helpers/fake-duo-server.ts";
+import { makeTestCa, opensslSkip, sharedTestCa, type TestCa } from "../../helpers/test-ca.ts";
 
-const IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
-const SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
 const PHONE = "DPFZRS9FB0D46QFTM891";
 
-const haveOpenssl = opensslAvailable();
-if (!haveOpenssl && process.env.PORTCULLIS_STRICT_PEERS === "1") {
-	throw new Error("openssl is required for the Duo tests (PORTCULLIS_STRICT_PEERS=1)");
-}
-const skip = haveOpenssl ? false : "openssl not installed";
+const skip = opensslSkip();
 
 function isUnavailable(error: unknown): error is PortcullisError {
 	return isPortcullisError(error, "ERR_METHOD_UNAVAILABLE");
@@ -38,8 +32,8 @@ describe("DuoAuthClient against the fake Duo server", { skip }, () => {
 
 	const client = (extra: Partial<DuoAuthClientOptions> = {}): DuoAuthClient =>
 		new DuoAuthClient({
-			integrationKey: IKEY,
-			secretKey: SKEY,
+			integrationKey: DUO_IKEY,
+			secretKey: DUO_SKEY,
 			apiHost: server.host,
 			port: server.port,
 			ca: ca.caCert,
@@ -53,8 +47,8 @@ describe("DuoAuthClient against the fake Duo server", { skip }, () => {
 	before(async () => {
 		ca = sharedTestCa();
 		server = await startFakeDuoServer({
-			ikey: IKEY,
-			skey: SKEY,
+			ikey: DUO_IKEY,
+			skey: DUO_SKEY,
 			tls: { cert: ca.serverCert, key: ca.serverKey },
 			clock,
 			users: {
@@ -367,7 +361,7 @@ describe("DuoAuthClient against the fake Duo server", { skip }, () => {
 });
 
 describe("DuoAuthClient configuration", () => {
-	const base: DuoAuthClientOptions = { integrationKey: IKEY, secretKey: SKEY, apiHost: "api-xxxxxxxx.duosecurity.com" };
+	const base: DuoAuthClientOptions = { integrationKey: DUO_IKEY, secretKey: DUO_SKEY, apiHost: "api-xxxxxxxx.duosecurity.com" };
 	const bad: Partial<DuoAuthClientOptions>[] = [
 		{ integrationKey: "" },
 		{ integrationKey: "DI:bad" },

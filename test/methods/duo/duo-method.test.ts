@@ -11,15 +11,12 @@ import { createDuoMethod, duoPrompt } from "../../../src/methods/duo/duo-method.
 import type { SecondFactorMethod } from "../../../src/methods/method.ts";
 import { createMethodAdmin } from "../../../src/methods/method-admin.ts";
 import { MethodSettingsStore } from "../../../src/methods/method-settings.ts";
-import { startFakeDuoServer, type FakeDuoFault, type FakeDuoServer } from "../../helpers/fake-duo-server.ts";
+import { DUO_IKEY, DUO_SKEY, type FakeDuoFault, type FakeDuoServer, startFakeDuoServer } from "../../helpers/fake-duo-server.ts";
 import { ENROL, challenge, lastAudit, loginWith, makeUser } from "../../helpers/method-login.ts";
 import { ADMIN_ACTOR, SSH, WEB, createTestApp, type TestApp } from "../../helpers/test-app.ts";
-import { makeTestCa, opensslAvailable, sharedTestCa } from "../../helpers/test-ca.ts";
+import { makeTestCa, opensslSkip, sharedTestCa } from "../../helpers/test-ca.ts";
 
-const IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
-const SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
-if (!opensslAvailable() && process.env.PORTCULLIS_STRICT_PEERS === "1") throw new Error("openssl is required for the Duo tests (PORTCULLIS_STRICT_PEERS=1)");
-const skip = opensslAvailable() ? false : "openssl not installed";
+const skip = opensslSkip();
 
 const PHONE = { device: "DPFZRS9FB0D46QFTM891", type: "phone", display_name: "iOS (XXX-XXX-0100)", capabilities: ["auto", "push", "sms", "phone", "mobile_otp"] };
 
@@ -29,15 +26,15 @@ describe("Duo method against the fake Duo", { skip }, () => {
 	let polls = 0;
 
 	async function settings(extra: Record<string, unknown> = {}): Promise<void> {
-		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${duo.port}`, integrationKey: IKEY, secretKey: SKEY, timeoutMs: 1000, caPem: sharedTestCa().caCert, ...extra });
+		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${duo.port}`, integrationKey: DUO_IKEY, secretKey: DUO_SKEY, timeoutMs: 1000, caPem: sharedTestCa().caCert, ...extra });
 	}
 
 	before(async () => {
 		t = await createTestApp();
 		const ca = sharedTestCa();
 		duo = await startFakeDuoServer({
-			ikey: IKEY,
-			skey: SKEY,
+			ikey: DUO_IKEY,
+			skey: DUO_SKEY,
 			tls: { cert: ca.serverCert, key: ca.serverKey },
 			clock: t.clock,
 			users: {

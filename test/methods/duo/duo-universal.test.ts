@@ -16,43 +16,38 @@ import { DUO_UNIVERSAL_PROMPT, sameState, waitingUniversalState, type UniversalS
 import type { SecondFactorMethod } from "../../../src/methods/method.ts";
 import { createMethodAdmin } from "../../../src/methods/method-admin.ts";
 import { MethodSettingsStore, validateMethodSettings } from "../../../src/methods/method-settings.ts";
-import { startFakeDuoServer, visitAuthorize, type FakeDuoFault, type FakeDuoServer, type UniversalTamper } from "../../helpers/fake-duo-server.ts";
+import { DUO_IKEY, DUO_SKEY, DUO_WEB_CLIENT_ID, DUO_WEB_CLIENT_SECRET, type FakeDuoFault, type FakeDuoServer, startFakeDuoServer, type UniversalTamper, visitAuthorize } from "../../helpers/fake-duo-server.ts";
 import { ENROL, challenge, lastAudit, loginWith, makeUser } from "../../helpers/method-login.ts";
 import { ADMIN_ACTOR, SSH, WEB, createTestApp, type TestApp } from "../../helpers/test-app.ts";
 import { deadTcpPort } from "../../helpers/dead-ports.ts";
-import { makeTestCa, opensslAvailable, sharedTestCa } from "../../helpers/test-ca.ts";
+import { makeTestCa, opensslAvailable, opensslSkip, sharedTestCa } from "../../helpers/test-ca.ts";
 
-const IKEY = "DIWJ8X6AEYOR5OMC6TQ1";
-const SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep";
-const WEB_CLIENT_ID = "DIUNIVERSALWEBSDK001";
-const WEB_CLIENT_SECRET = "UniversalPromptTestSecret0123456789abcde";
-if (!opensslAvailable() && process.env.PORTCULLIS_STRICT_PEERS === "1") throw new Error("openssl is required for the Duo tests (PORTCULLIS_STRICT_PEERS=1)");
-const skip = opensslAvailable() ? false : "openssl not installed";
+const skip = opensslSkip();
 
 describe("Duo Universal Prompt settings", () => {
-	const base = { apiHost: "api-12345678.duosecurity.com", integrationKey: IKEY, secretKey: SKEY };
+	const base = { apiHost: "api-12345678.duosecurity.com", integrationKey: DUO_IKEY, secretKey: DUO_SKEY };
 
 	test("the Web SDK pair: both or neither; lengths; not the Auth API keys", () => {
-		assert.equal(WEB_CLIENT_ID.length, 20);
-		assert.equal(WEB_CLIENT_SECRET.length, 40);
-		const both = validateMethodSettings("duo", { ...base, webClientId: WEB_CLIENT_ID, webClientSecret: WEB_CLIENT_SECRET }, null);
-		assert.equal(both.webClientId, WEB_CLIENT_ID);
-		assert.equal(both.webClientSecret, WEB_CLIENT_SECRET);
+		assert.equal(DUO_WEB_CLIENT_ID.length, 20);
+		assert.equal(DUO_WEB_CLIENT_SECRET.length, 40);
+		const both = validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: DUO_WEB_CLIENT_SECRET }, null);
+		assert.equal(both.webClientId, DUO_WEB_CLIENT_ID);
+		assert.equal(both.webClientSecret, DUO_WEB_CLIENT_SECRET);
 		const neither = validateMethodSettings("duo", base, null);
 		assert.equal(neither.webClientId, undefined);
 		assert.equal(neither.webClientSecret, undefined);
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: WEB_CLIENT_ID }, null), (error: Error & { code?: string }) => error.code === "ERR_POLICY_INVALID" && /client secret/.test(error.message));
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientSecret: WEB_CLIENT_SECRET }, null), (error: Error & { code?: string }) => error.code === "ERR_POLICY_INVALID" && /client ID/.test(error.message));
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: "DISHORT", webClientSecret: WEB_CLIENT_SECRET }, null), /webClientId/);
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: WEB_CLIENT_ID, webClientSecret: "short" }, null), /webClientSecret/);
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: "DIWJ8X6AEYOR5OMC6TQ1", webClientSecret: WEB_CLIENT_SECRET }, null), /integration key/);
-		assert.throws(() => validateMethodSettings("duo", { ...base, secretKey: WEB_CLIENT_SECRET, webClientId: WEB_CLIENT_ID, webClientSecret: WEB_CLIENT_SECRET }, null), /Auth API secret key/);
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: WEB_CLIENT_ID, webClientSecret: 7 }, null), /webClientSecret/);
+		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID }, null), (error: Error & { code?: string }) => error.code === "ERR_POLICY_INVALID" && /client secret/.test(error.message));
+		assert.throws(() => validateMethodSettings("duo", { ...base, webClientSecret: DUO_WEB_CLIENT_SECRET }, null), (error: Error & { code?: string }) => error.code === "ERR_POLICY_INVALID" && /client ID/.test(error.message));
+		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: "DISHORT", webClientSecret: DUO_WEB_CLIENT_SECRET }, null), /webClientId/);
+		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: "short" }, null), /webClientSecret/);
+		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: "DIWJ8X6AEYOR5OMC6TQ1", webClientSecret: DUO_WEB_CLIENT_SECRET }, null), /integration key/);
+		assert.throws(() => validateMethodSettings("duo", { ...base, secretKey: DUO_WEB_CLIENT_SECRET, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: DUO_WEB_CLIENT_SECRET }, null), /Auth API secret key/);
+		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: 7 }, null), /webClientSecret/);
 	});
 
 	test("an omitted secret is kept only for the same client ID; omitting the client ID removes the Web SDK", () => {
-		const current = validateMethodSettings("duo", { ...base, webClientId: WEB_CLIENT_ID, webClientSecret: WEB_CLIENT_SECRET }, null);
-		assert.equal(validateMethodSettings("duo", { ...base, secretKey: undefined, webClientId: WEB_CLIENT_ID }, current).webClientSecret, WEB_CLIENT_SECRET);
+		const current = validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: DUO_WEB_CLIENT_SECRET }, null);
+		assert.equal(validateMethodSettings("duo", { ...base, secretKey: undefined, webClientId: DUO_WEB_CLIENT_ID }, current).webClientSecret, DUO_WEB_CLIENT_SECRET);
 		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: "DIANOTHERWEBSDKAPP01" }, current), /needs its client secret/);
 		assert.equal(validateMethodSettings("duo", base, current).webClientSecret, undefined);
 	});
@@ -86,12 +81,12 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		async function settings(extra: Record<string, unknown> = {}): Promise<void> {
 			await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", {
 				apiHost: `localhost:${duo.port}`,
-				integrationKey: IKEY,
-				secretKey: SKEY,
+				integrationKey: DUO_IKEY,
+				secretKey: DUO_SKEY,
 				timeoutMs: 1000,
 				caPem: ca.caCert,
-				webClientId: WEB_CLIENT_ID,
-				webClientSecret: WEB_CLIENT_SECRET,
+				webClientId: DUO_WEB_CLIENT_ID,
+				webClientSecret: DUO_WEB_CLIENT_SECRET,
 				...extra,
 			});
 		}
@@ -114,10 +109,10 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		before(async () => {
 			t = await createTestApp({ engine });
 			duo = await startFakeDuoServer({
-				ikey: IKEY,
-				skey: SKEY,
-				webClientId: WEB_CLIENT_ID,
-				webClientSecret: WEB_CLIENT_SECRET,
+				ikey: DUO_IKEY,
+				skey: DUO_SKEY,
+				webClientId: DUO_WEB_CLIENT_ID,
+				webClientSecret: DUO_WEB_CLIENT_SECRET,
 				tls: { cert: ca.serverCert, key: ca.serverKey },
 				clock: t.clock,
 				users: {
@@ -144,15 +139,15 @@ for (const engine of ["sqlite", "postgres"] as const) {
 
 		test("settings: the client secret is sealed at rest and never shown; the client ID is", async () => {
 			const raw = await t.app.stores.settings.get("method-settings:duo");
-			assert.ok(raw !== undefined && !raw.includes(WEB_CLIENT_SECRET) && raw.includes(WEB_CLIENT_ID));
+			assert.ok(raw !== undefined && !raw.includes(DUO_WEB_CLIENT_SECRET) && raw.includes(DUO_WEB_CLIENT_ID));
 			const view = await createMethodAdmin(t.app).get("duo");
 			assert.ok(view.settings !== null && "webClientId" in view.settings);
-			assert.equal(view.settings.webClientId, WEB_CLIENT_ID);
+			assert.equal(view.settings.webClientId, DUO_WEB_CLIENT_ID);
 			assert.equal(view.settings.webClientSecretSet, true);
-			assert.ok(!JSON.stringify(view).includes(WEB_CLIENT_SECRET));
+			assert.ok(!JSON.stringify(view).includes(DUO_WEB_CLIENT_SECRET));
 			const audit = await t.app.stores.audit.query({ event: "method.settings-changed" });
 			assert.ok(audit.some((row) => (JSON.parse(row.detail ?? "{}").secretsChanged ?? []).includes("webClientSecret")));
-			assert.ok(!JSON.stringify(audit).includes(WEB_CLIENT_SECRET));
+			assert.ok(!JSON.stringify(audit).includes(DUO_WEB_CLIENT_SECRET));
 		});
 
 		test("start: health check, then Duo's URL for the ENROLLED Duo username, redirecting to this console's callback", async () => {
