@@ -199,7 +199,11 @@ for (const engine of ["sqlite", "postgres"] as const)
 				["bad --since", ["audit", "--since", "last tuesday"], undefined, /--since must be an ISO 8601/],
 				["bad config", ["user", "list", "--config", join(dir, "absent.toml")], undefined, /invalid configuration: .*absent\.toml/],
 			];
-			const results = await Promise.all(cases.map(([, args, input]) => cli(args, input)));
+			// Four at a time: twenty cold CLI starts at once on two cores is a load test, not this test.
+			const results: CliResult[] = [];
+			for (let start = 0; start < cases.length; start += 4) {
+				results.push(...(await Promise.all(cases.slice(start, start + 4).map(([, args, input]) => cli(args, input)))));
+			}
 			cases.forEach(([what, , , reason], index) => assertBadInput(results[index]!, what, reason));
 
 			assert.deepEqual(await users(), beforeUsers, "no user was created or changed");

@@ -32,13 +32,13 @@ async function startServer(child: ChildProcess): Promise<Running> {
 	const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
 		child.on("close", (code, signal) => resolve({ code, signal, stderr })),
 	);
-	const deadline = Date.now() + 60_000;
+	// No deadline: a cold start on a loaded machine is slow, not wrong (a hang is caught by the
+	// runner's whole-test limit in scripts/test.sh).
 	let url: string | undefined;
 	while (url === undefined) {
 		url = CONSOLE.exec(stdout)?.[1];
 		if (url !== undefined) break;
-		if (child.exitCode !== null || Date.now() > deadline) {
-			child.kill("SIGKILL");
+		if (child.exitCode !== null) {
 			assert.fail(`serve did not start (exit ${child.exitCode}).\nstdout:\n${stdout}\nstderr:\n${stderr}`);
 		}
 		await new Promise((resolve) => setTimeout(resolve, 50));
@@ -48,9 +48,7 @@ async function startServer(child: ChildProcess): Promise<Running> {
 
 async function stop(server: Running, signal: NodeJS.Signals, kill: (signal: NodeJS.Signals) => void = (s) => server.child.kill(s)): Promise<void> {
 	kill(signal);
-	const timer = setTimeout(() => server.child.kill("SIGKILL"), 20_000);
 	const { code, signal: killedBy, stderr } = await server.exited;
-	clearTimeout(timer);
 	assert.equal(killedBy, null, `stopped by ${killedBy}, not by its own clean exit`);
 	assert.equal(code, 0, `exit code after ${signal}; stderr: ${stderr}`);
 	assert.equal(stderr, "", "nothing on stderr");
@@ -153,9 +151,7 @@ describe("npm start", () => {
 			// What a terminal's Ctrl-C or a service manager does: signal the whole group. npm itself
 			// dies of the signal (its status is not ours); the server must stop cleanly, once.
 			process.kill(-child.pid!, "SIGTERM");
-			const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 20_000);
 			const { stderr } = await server.exited;
-			clearTimeout(timer);
 			assert.equal(stderr, "", "nothing on stderr");
 			assert.equal(server.output().match(/^Portcullis stopping \(SIGTERM\)$/gm)?.length, 1);
 			// tsx's parent process leaves just after its child: give it a moment.
@@ -167,7 +163,7 @@ describe("npm start", () => {
 					return false;
 				}
 			};
-			for (let wait = 0; wait < 100 && groupAlive(); wait++) await new Promise((resolve) => setTimeout(resolve, 50));
+			for (let wait = 0; wait < 1200 && groupAlive(); wait++) await new Promise((resolve) => setTimeout(resolve, 50));
 			assert.equal(groupAlive(), false, "no process of the group is left");
 		}
 	});

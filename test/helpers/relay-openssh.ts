@@ -115,14 +115,18 @@ export async function createOpenSshClient(): Promise<OpenSshClient> {
 				let stderr = "";
 				child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
 				child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-				const timer = setTimeout(() => {
-					try {
-						process.kill(-child.pid!, "SIGKILL");
-					} catch {
-						// gone
-					}
-					reject(new Error(`${program} ${args.join(" ")} timed out; stderr: ${stderr}`));
-				}, options.timeoutMs ?? 30_000);
+				// A kill timer only where the caller asks for one: load must not turn into a failure.
+				const timer =
+					options.timeoutMs === undefined
+						? undefined
+						: setTimeout(() => {
+								try {
+									process.kill(-child.pid!, "SIGKILL");
+								} catch {
+									// gone
+								}
+								reject(new Error(`${program} ${args.join(" ")} timed out; stderr: ${stderr}`));
+							}, options.timeoutMs);
 				child.on("error", reject);
 				child.on("close", (code) => {
 					clearTimeout(timer);

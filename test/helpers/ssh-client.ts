@@ -152,14 +152,18 @@ export async function runOpenSsh(options: OpenSshOptions): Promise<OpenSshResult
 	child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
 	child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
 	let timedOut = false;
-	const timer = setTimeout(() => {
-		timedOut = true;
-		try {
-			if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-		} catch {
-			child.kill("SIGKILL");
-		}
-	}, options.timeoutMs ?? 30_000);
+	// A kill timer only where the caller asks for one: load must not turn into a failure.
+	const timer =
+		options.timeoutMs === undefined
+			? undefined
+			: setTimeout(() => {
+					timedOut = true;
+					try {
+						if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+					} catch {
+						child.kill("SIGKILL");
+					}
+				}, options.timeoutMs);
 	const code = await new Promise<number | null>((resolve) => child.on("close", (exitCode) => resolve(exitCode)));
 	clearTimeout(timer);
 	await new Promise<void>((resolve) => server.close(() => resolve()));
