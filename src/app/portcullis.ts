@@ -15,6 +15,7 @@ import { AdminService } from "../flows/admin-service.ts";
 import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
 import type { MethodRegistry } from "../methods/method.ts";
+import { KeywordChallengeStore } from "../methods/access-keyword/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
@@ -97,7 +98,6 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		sshKeys: new SshKeyStore(db, clock, random),
 	};
 	const consoleUrl = publicUrl(config);
-	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), consoleUrl });
 	const security = config.security;
 	const lockout = {
 		maxFailures: security.lockout_max_failures,
@@ -105,6 +105,9 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		lockMs: security.lockout_seconds * 1000,
 		maxLockMs: security.lockout_max_seconds * 1000,
 	};
+	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
+	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout);
+	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), consoleUrl, keywordChallenges });
 	const login = new LoginFlow({
 		...stores,
 		methods,

@@ -13,6 +13,7 @@ import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import { createAccessKeywordMethod } from "./access-keyword/access-keyword-method.ts";
+import type { KeywordChallengeStore } from "./access-keyword/keyword-challenge-store.ts";
 import { createDuoMethod } from "./duo/duo-method.ts";
 import type { MethodRegistry, SecondFactorMethod } from "./method.ts";
 import { MethodSettingsStore } from "./method-settings.ts";
@@ -39,13 +40,15 @@ export interface RegistryDeps {
 	readonly webauthn: RelyingParty | { readonly problem: string; readonly consoleUrl: string };
 	/** The console's public URL (Duo's Universal Prompt redirects the browser back under it). */
 	readonly consoleUrl?: string;
+	/** Access Keyword: the drawn positions per user (one live challenge, shared by every channel and node). */
+	readonly keywordChallenges: KeywordChallengeStore;
 }
 
 export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
 	const methodSettings = new MethodSettingsStore(deps.settings, deps.box);
 	const methods: SecondFactorMethod[] = [
 		createTotpMethod({ factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, issuer: deps.totpIssuer }),
-		createAccessKeywordMethod({ factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random }),
+		createAccessKeywordMethod({ factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, challenges: deps.keywordChallenges }),
 		createRecoveryCodeMethod({ codes: deps.recoveryCodes, random: deps.random }),
 		createYubikeyOtpMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock }),
 		createDuoMethod({

@@ -1,6 +1,8 @@
 /**
  * Access Keyword (product.md Decision 5): a passphrase of at least 10 characters with at least 4
- * distinct ones; a login asks for the characters at 3 random positions, different each time. It
+ * distinct ones; a login asks for the characters at 3 random positions. The positions are state,
+ * not a view (issue 7, finding 3): drawn once per user, stored, and shown again by every prompt
+ * until answered correctly or expired (keyword-challenge-store.ts). It
  * is stored sealed with AES-256-GCM (the positions must be readable, so it cannot be hashed), never
  * logged, and every wrong answer counts on the account's 2FA failure counter.
  *
@@ -11,6 +13,7 @@ import type { Random } from "../../core/random.ts";
 import type { SecretBox } from "../../crypto/secret-box.ts";
 import { constantTimeEqual } from "../../crypto/tokens.ts";
 import type { FactorStore } from "../../storage/factor-store.ts";
+import type { KeywordChallengeStore } from "./keyword-challenge-store.ts";
 import type {
 	ChallengeRequest,
 	ChallengeStart,
@@ -32,6 +35,8 @@ export interface AccessKeywordDeps {
 	readonly box: SecretBox;
 	readonly clock: Clock;
 	readonly random: Random;
+	/** The per-user drawn positions, shared by web, SSH and every node. */
+	readonly challenges: KeywordChallengeStore;
 }
 
 /** Characters are Unicode code points of the NFC form, so "é" is one character however typed. */
@@ -82,8 +87,17 @@ export function createAccessKeywordMethod(deps: AccessKeywordDeps): SecondFactor
 				return { prompt: "Access keyword", echo: false, state: null };
 			}
 			const length = keywordCharacters(deps.box.open(factor.secretEnc, context(factor.id)).toString("utf8")).length;
-			const positions = pickPositions(deps.random, length);
-			return { prompt: `Access keyword: ${describePositions(positions)}`, echo: false, state: { positions, factorId: factor.id } };
+			// Re-uses the live positions when there are any: showing the prompt again never draws.
+			const { challenge } = await deps.challenges.liveOrDraw({
+				userId: request.user.id,
+				username: request.user.username,
+				factorId: factor.id,
+				pick: () => pickPositions(deps.random, length),
+				channel: request.channel,
+				source: request.sourceAddress,
+			});
+			const positions = [...challenge.positions];
+			return { prompt: `Access keyword: ${describePositions(positions)}`, echo: false, state: { positions, factorId: factor.id, challengeId: challenge.id } };
 		},
 
 		async verifyResponse(request: VerifyRequest): Promise<VerifyResult> {
@@ -92,12 +106,20 @@ export function createAccessKeywordMethod(deps: AccessKeywordDeps): SecondFactor
 			if (typeof request.response !== "string" || request.response.length > 64) return { kind: "invalid", reason: "malformed" };
 			const answer = keywordCharacters(request.response);
 			if (answer.length !== positions.length) return { kind: "invalid", reason: "malformed" };
-			const factorId = (request.state as { factorId?: unknown }).factorId;
+			const { factorId, challengeId } = request.state as { factorId?: unknown; challengeId?: unknown };
 			const factor = request.factors.find((candidate) => candidate.id === factorId);
-			if (factor === undefined || factor.secretEnc === null) return { kind: "invalid", reason: "expired" };
+			if (factor === undefined || factor.secretEnc === null || typeof challengeId !== "string") return { kind: "invalid", reason: "expired" };
+			// The stored challenge is the truth: the answer must be to the positions live now.
+			const live = await deps.challenges.live(request.user.id);
+			if (live === null || live.id !== challengeId || live.factorId !== factor.id || live.positions.join(",") !== positions.join(",")) {
+				await deps.challenges.dropExpired(request.user.id, challengeId);
+				return { kind: "invalid", reason: "expired" };
+			}
 			const chars = keywordCharacters(deps.box.open(factor.secretEnc, context(factor.id)).toString("utf8"));
 			const expected = positions.map((position) => chars[position - 1] ?? "\u0000").join("");
+			// A wrong answer keeps the challenge: the same positions are asked again (and the answer was charged).
 			if (!constantTimeEqual(expected, answer.join(""))) return { kind: "invalid", reason: "wrong" };
+			if (!(await deps.challenges.consume(request.user.id, live.id))) return { kind: "invalid", reason: "expired" };
 			await deps.factors.touch(factor.id);
 			return { kind: "valid", factorId: factor.id };
 		},
