@@ -118,7 +118,7 @@ async function methodScreenshots(): Promise<void> {
 		await c.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: PASSWORD, isAdmin: false, groups: [] });
 		const dave = await c.app.admin.createUser(ADMIN_ACTOR, { username: "dave", password: PASSWORD, isAdmin: false, groups: [] });
 		// dave has Duo (inserted directly: enrolling would ask Duo's preauth).
-		await c.app.stores.factors.insert({ id: c.app.stores.factors.newFactorId(), userId: dave.id, method: "duo", label: "Duo", status: "active", secretEnc: null, publicId: "dave" });
+		await c.app.stores.factors.insert({ id: c.app.stores.factors.newFactorId(), userId: dave.id, method: "duo", label: "Duo", status: "active", secretEnc: null, publicId: "dave" }, { origin: null, generation: 0, linkHash: null });
 
 		const alice = await newPage(c);
 		await logIn(alice, "alice");

@@ -23,12 +23,15 @@ import { AuditLog } from "../storage/audit-log.ts";
 import { FactorStore } from "../storage/factor-store.ts";
 import { GroupStore } from "../storage/group-store.ts";
 import { openDatabase, type DatabaseTarget, type OpenDatabase } from "../storage/open-database.ts";
+import { PasswordThrottleStore } from "../storage/password-throttle-store.ts";
+import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
 import { SessionStore } from "../storage/session-store.ts";
 import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { UserStore } from "../storage/user-store.ts";
+import { UserTransactions } from "../storage/user-transaction.ts";
 
 export interface Stores {
 	readonly users: UserStore;
@@ -40,6 +43,10 @@ export interface Stores {
 	readonly sessions: SessionStore;
 	readonly audit: AuditLog;
 	readonly sshKeys: SshKeyStore;
+	readonly passwordThrottle: PasswordThrottleStore;
+	readonly policyVersion: PolicyVersionStore;
+	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
+	readonly transactions: UserTransactions;
 }
 
 export interface Portcullis {
@@ -96,6 +103,9 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		sessions: new SessionStore(db, clock, random),
 		audit: new AuditLog(db, clock),
 		sshKeys: new SshKeyStore(db, clock, random),
+		passwordThrottle: new PasswordThrottleStore(db, clock),
+		transactions: new UserTransactions(db, clock, random),
+		policyVersion: new PolicyVersionStore(db),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
@@ -116,10 +126,11 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 			attemptTtlMs: security.attempt_ttl_seconds * 1000,
 			secondFactorLockout: lockout,
 			passwordLockout: { ...lockout, maxFailures: security.password_max_failures },
+			passwordThrottle: { freeFailures: security.password_delay_after_failures, maxDelayMs: security.password_delay_max_seconds * 1000, resetMs: security.password_delay_reset_hours * 3600_000 },
 			consoleUrl,
 		},
 	});
-	const enrollment = new EnrollmentFlow({ ...stores, methods, clock });
+	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
 	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, consoleUrl, close: () => opened.close() };
 }

@@ -3,6 +3,7 @@
  * `npm install && npm start` work on a fresh machine; docs/configuration.md lists them all.
  */
 import { z } from "zod";
+import { parseMaxStartups } from "../ssh/max-startups.ts";
 
 const hostPort = z
 	.string()
@@ -34,8 +35,13 @@ export const configSchema = z
 				login_grace_seconds: z.number().int().min(5).max(600).default(60),
 				/** sshd MaxAuthTries: authentication requests per connection. */
 				max_auth_tries: z.number().int().min(1).max(20).default(6),
-				/** sshd MaxStartups (hard limit): concurrent unauthenticated connections. */
-				max_unauthenticated: z.number().int().min(1).max(10000).default(100),
+				/** sshd MaxStartups "start:rate:full": random early drop of unauthenticated connections (src/ssh/max-startups.ts). */
+				max_startups: z
+					.string()
+					.refine((value) => parseMaxStartups(value) !== null, "must be START:RATE:FULL (1 <= START <= FULL <= 10000, RATE 1-100) or one number")
+					.default("10:30:100"),
+				/** sshd PerSourceMaxStartups: unauthenticated connections per IPv4 address / IPv6 /64. */
+				per_source_max_startups: z.number().int().min(1).max(10000).default(10),
 				/** Live policy: how often each connection re-checks the user and policy (seconds). */
 				live_check_seconds: z.number().int().min(1).max(30).default(10),
 				/** asciicast v2 recordings. Empty: <data_dir>/recordings. */
@@ -48,7 +54,8 @@ export const configSchema = z
 				target_key_file: "",
 				login_grace_seconds: 60,
 				max_auth_tries: 6,
-				max_unauthenticated: 100,
+				max_startups: "10:30:100",
+				per_source_max_startups: 10,
 				live_check_seconds: 10,
 				recordings_dir: "",
 			}),

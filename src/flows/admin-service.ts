@@ -16,10 +16,12 @@ import { isMethodConfigured } from "../methods/method-settings.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import { groupRule, parseAllowed, type GroupRow, type GroupStore } from "../storage/group-store.ts";
+import type { PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { SessionStore } from "../storage/session-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserRow, UserStore } from "../storage/user-store.ts";
+import type { UserTransactions } from "../storage/user-transaction.ts";
 
 export interface Actor {
 	readonly name: string;
@@ -29,6 +31,8 @@ export interface Actor {
 
 export interface AdminServiceDeps {
 	readonly users: UserStore;
+	/** Unlock also forgets every source's password delay. */
+	readonly passwordThrottle: Pick<PasswordThrottleStore, "clearUser">;
 	readonly groups: GroupStore;
 	readonly settings: SettingsStore;
 	readonly factors: FactorStore;
@@ -40,6 +44,7 @@ export interface AdminServiceDeps {
 	readonly random: Random;
 	readonly enrollLinkTtlMs: number;
 	readonly consoleUrl: string;
+	readonly transactions: UserTransactions;
 }
 
 export const PASSWORD_MIN_LENGTH = 10;
@@ -136,6 +141,7 @@ export class AdminService {
 	async unlock(actor: Actor, username: string): Promise<void> {
 		const user = await this.requireUser(username);
 		await this.deps.users.unlock(user.id);
+		await this.deps.passwordThrottle.clearUser(user.id);
 		await this.audit(actor, "user.unlocked", {}, user);
 	}
 
@@ -146,21 +152,37 @@ export class AdminService {
 	 */
 	async resetTwoFactor(actor: Actor, username: string, mode: ResetMode): Promise<{ link: string | null; expiresAt: number | null }> {
 		const user = await this.requireUser(username);
-		await this.deps.factors.removeAllOfUser(user.id);
-		await this.deps.recoveryCodes.removeAll(user.id);
-		await this.deps.users.setSshMethod(user.id, null);
-		await this.deps.users.bumpSessionEpoch(user.id);
-		await this.deps.sessions.removeAllOfUser(user.id);
 		let link: string | null = null;
 		let expiresAt: number | null = null;
+		let tokenHash: string | null = null;
 		if (mode === "link") {
 			const token = newToken(this.deps.random);
 			expiresAt = this.deps.clock.now().getTime() + this.deps.enrollLinkTtlMs;
-			await this.deps.users.setEnrollToken(user.id, sha256Hex(token), expiresAt);
+			tokenHash = sha256Hex(token);
 			link = `${this.deps.consoleUrl}/enroll-link/${token}`;
-		} else {
-			await this.deps.users.setEnrollToken(user.id, null, null);
 		}
+		// One transaction with the user's row locked (issue 7, finding 1): the link requirement and the
+		// new generation are stored in the same commit that deletes the factors, so no enrolment can
+		// slip in between; pending enrolments of the old generation and live login attempts die with it.
+		const done = await this.deps.transactions.withUserLocked(user.id, async ({ trx }) => {
+			await trx
+				.updateTable("users")
+				.set((eb) => ({
+					enroll_token_hash: tokenHash,
+					enroll_token_expires_at: expiresAt,
+					ssh_method: null,
+					tfa_generation: eb("tfa_generation", "+", 1),
+					session_epoch: eb("session_epoch", "+", 1),
+				}))
+				.where("id", "=", user.id)
+				.execute();
+			await trx.deleteFrom("factors").where("user_id", "=", user.id).execute();
+			await trx.deleteFrom("recovery_codes").where("user_id", "=", user.id).execute();
+			await trx.deleteFrom("web_sessions").where("user_id", "=", user.id).execute();
+			await trx.updateTable("login_attempts").set({ status: "failed" }).where("user_id", "=", user.id).where("status", "=", "pending").execute();
+			return true;
+		});
+		if (done === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no user named "${username}"`);
 		await this.audit(actor, "user.2fa-reset", { mode, linkExpiresAt: expiresAt }, user);
 		// Notification of the user (product.md "Beyond"): recorded as an audit event the user sees on their account page.
 		await this.deps.audit.write({ event: "user.notified", outcome: "info", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, detail: { about: "2fa-reset" } });

@@ -8,7 +8,9 @@ import type { Clock } from "../core/clock.ts";
 import { sha256Hex } from "../crypto/tokens.ts";
 import type { EnrollmentDisplay, MethodRegistry } from "../methods/method.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
-import type { UserStore } from "../storage/user-store.ts";
+import type { EnrolmentGuard } from "../storage/factor-store.ts";
+import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
+import type { UserTransactions } from "../storage/user-transaction.ts";
 import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
 import { allowedMethods, policyReasons } from "../core/decide-second-factor.ts";
 import { groupRule } from "../storage/group-store.ts";
@@ -24,6 +26,9 @@ export type RemoveResult = { kind: "removed" } | { kind: "refused"; message: str
 
 export interface EnrollmentFlowDeps extends PolicyStores {
 	readonly users: UserStore;
+	readonly transactions: UserTransactions;
+	/** The 2FA failure counter's policy: a refused forced-enrolment start is charged to it. */
+	readonly secondFactorLockout: LockoutPolicy;
 	readonly audit: AuditLog;
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
@@ -34,12 +39,17 @@ export interface EnrollContext {
 	readonly source: string;
 	/** Set when enrolling from the half-authenticated forced-enrolment page. */
 	readonly duringLogin: boolean;
+	/** The login attempt a forced enrolment belongs to (required when duringLogin): the factor is bound to it. */
+	readonly attemptId?: string | null;
+	/** The web session (SHA-256 of its id) an account-page enrolment belongs to; absent for in-process callers. */
+	readonly sessionIdHash?: string | null;
 	/** The admin-issued one-time enrolment token, required after an admin reset (Decision 11). */
 	readonly enrollToken?: string | null;
 }
 
 const MAX_FACTORS_PER_USER = 20;
 const LINK_SPENT = "This enrolment link was already used to set up a factor. Log in again with that factor.";
+const LINK_MISSING = "An administrator reset your second factors. Open the one-time enrolment link they gave you to set up a new one.";
 const LABEL_MAX = 64;
 
 export function cleanLabel(raw: unknown, fallback: string): string {
@@ -49,8 +59,30 @@ export function cleanLabel(raw: unknown, fallback: string): string {
 	return label.length > 0 ? label : fallback;
 }
 
+/** Where an enrolment comes from: the factor is bound to it and can only be finished from it. */
+export function enrolmentOrigin(context: EnrollContext): string | null {
+	if (context.duringLogin) return typeof context.attemptId === "string" && context.attemptId.length > 0 ? `attempt:${context.attemptId}` : "attempt:";
+	return typeof context.sessionIdHash === "string" && context.sessionIdHash.length > 0 ? `session:${context.sessionIdHash}` : null;
+}
+
 export class EnrollmentFlow {
 	constructor(private readonly deps: EnrollmentFlowDeps) {}
+
+	private guardFor(user: UserRow, context: EnrollContext): EnrolmentGuard {
+		const token = context.duringLogin && typeof context.enrollToken === "string" && context.enrollToken.length > 0 ? context.enrollToken : null;
+		return { origin: enrolmentOrigin(context), generation: Number(user.tfa_generation), linkHash: token === null ? null : sha256Hex(token) };
+	}
+
+	/**
+	 * A forced-enrolment start that is refused (no or wrong one-time link after a reset, or the user
+	 * already has a factor) is audited and charged to the 2FA failure counter like a wrong code: it
+	 * is a guess at a state the attacker should not reach, and repeated guesses lock the account.
+	 */
+	async refuseDuringLogin(userId: string, method: string | null, reason: string, context: EnrollContext): Promise<void> {
+		const user = await this.deps.users.findById(userId);
+		await this.deps.users.reserveAttempt(userId, "tfa", this.deps.secondFactorLockout);
+		await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user?.username ?? null, channel: context.channel, source: context.source, method, detail: { reason, duringLogin: true } });
+	}
 
 	/** Methods this user may enrol right now (allowed for them, implemented, enrollable on the web). */
 	async enrollableMethods(userId: string): Promise<MethodId[]> {
@@ -67,20 +99,24 @@ export class EnrollmentFlow {
 		if (implementation === undefined || !(await this.enrollableMethods(userId)).includes(method)) {
 			return { kind: "rejected", message: "That method is not available for your account." };
 		}
+		const guard = this.guardFor(user, context);
 		if (context.duringLogin && user.enroll_token_hash !== null) {
-			const token = context.enrollToken ?? "";
-			if (token.length === 0 || sha256Hex(token) !== user.enroll_token_hash || Number(user.enroll_token_expires_at ?? 0) <= this.deps.clock.now().getTime()) {
-				await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method, detail: { reason: "enroll-token-missing" } });
-				return { kind: "rejected", message: "An administrator reset your second factors. Open the one-time enrolment link they gave you to set up a new one." };
+			// Checked here for a clear message; FactorStore enforces it again inside the activation's transaction.
+			if (guard.linkHash === null || guard.linkHash !== user.enroll_token_hash || Number(user.enroll_token_expires_at ?? 0) <= this.deps.clock.now().getTime()) {
+				await this.refuseDuringLogin(userId, method, "enroll-token-missing", context);
+				return { kind: "rejected", message: LINK_MISSING };
 			}
 		}
+		if (context.duringLogin && guard.linkHash !== null && user.enroll_token_hash === null) return { kind: "rejected", message: LINK_SPENT };
 		const existing = await this.deps.factors.listActive(userId);
 		if (existing.length >= MAX_FACTORS_PER_USER) return { kind: "rejected", message: "You have reached the maximum number of factors." };
-		const result = await implementation.beginEnrollment({ user: { id: user.id, username: user.username }, label: cleanLabel(rawLabel, METHOD_INFO[method].label), input });
-		if (result.kind === "rejected") return result;
-		if (result.kind === "active") {
-			if (!(await this.onActivated(user.id, user.username, method, result.factorId, context))) return { kind: "rejected", message: LINK_SPENT };
-		} else await this.deps.audit.write({ event: "factor.enroll.begin", outcome: "info", userId, username: user.username, channel: context.channel, source: context.source, method });
+		const result = await implementation.beginEnrollment({ user: { id: user.id, username: user.username }, label: cleanLabel(rawLabel, METHOD_INFO[method].label), input, guard });
+		if (result.kind === "rejected") {
+			await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method, detail: { reason: "rejected" } });
+			return result;
+		}
+		if (result.kind === "active") await this.onActivated(user.id, user.username, method, context);
+		else await this.deps.audit.write({ event: "factor.enroll.begin", outcome: "info", userId, username: user.username, channel: context.channel, source: context.source, method });
 		return result;
 	}
 
@@ -88,39 +124,33 @@ export class EnrollmentFlow {
 		const user = await this.deps.users.findById(userId);
 		const factor = await this.deps.factors.get(factorId);
 		if (user === undefined || factor === null || factor.userId !== userId) return { kind: "expired" };
+		const guard = this.guardFor(user, context);
+		if (factor.status !== "pending" || factor.origin !== guard.origin) {
+			// A factor begun in another login attempt or session (or before a reset) is never finished here.
+			await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method: factor.method, detail: { reason: "other-origin" } });
+			return { kind: "expired" };
+		}
 		const implementation = this.deps.methods.get(factor.method);
 		if (implementation === undefined || !(await this.enrollableMethods(userId)).includes(factor.method)) return { kind: "expired" };
-		const result = await implementation.completeEnrollment({ user: { id: user.id, username: user.username }, label: factor.label, input, factorId });
+		const result = await implementation.completeEnrollment({ user: { id: user.id, username: user.username }, label: factor.label, input, factorId, guard });
 		if (result.kind === "invalid") {
 			await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method: factor.method, detail: { reason: "wrong-code" } });
 			return result;
 		}
-		if (result.kind === "expired") return result;
-		if (!(await this.onActivated(user.id, user.username, factor.method, result.factorId, context))) return { kind: "invalid", message: LINK_SPENT };
+		if (result.kind === "expired") {
+			await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method: factor.method, detail: { reason: "guard-refused-or-expired" } });
+			return guard.linkHash !== null ? { kind: "invalid", message: LINK_SPENT } : result;
+		}
+		await this.onActivated(user.id, user.username, factor.method, context);
 		return { kind: "active", factorId: result.factorId, method: factor.method };
 	}
 
 	/**
-	 * The admin's one-time link (Decision 11) is spent by the first factor it enrols, with one
-	 * conditional UPDATE. If a parallel enrolment with the same link won, this factor is withdrawn:
-	 * one link, one factor. (A consumption that fails because the link was spent long before, by a
-	 * factor enrolled earlier, is a stale cookie and harmless.)
+	 * The factor is active. The admin's one-time link (Decision 11), if one was presented, was
+	 * consumed in the same transaction as the activation (FactorStore's guard): one link, one factor.
 	 */
-	private async onActivated(userId: string, username: string, method: MethodId, factorId: string, context: EnrollContext): Promise<boolean> {
-		if (context.duringLogin && context.enrollToken && factorId !== "") {
-			const consumed = await this.deps.users.consumeEnrollToken(userId, sha256Hex(context.enrollToken));
-			if (!consumed) {
-				const mine = await this.deps.factors.get(factorId);
-				const rivals = (await this.deps.factors.listActive(userId)).filter((other) => other.id !== factorId && mine !== null && (other.verifiedAt ?? 0) >= mine.createdAt);
-				if (rivals.length > 0) {
-					await this.deps.factors.remove(factorId, userId);
-					await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username, channel: context.channel, source: context.source, method, detail: { reason: "enroll-link-already-used" } });
-					return false;
-				}
-			}
-		}
-		await this.deps.audit.write({ event: "factor.enrolled", outcome: "success", userId, username, channel: context.channel, source: context.source, method });
-		return true;
+	private async onActivated(userId: string, username: string, method: MethodId, context: EnrollContext): Promise<void> {
+		await this.deps.audit.write({ event: "factor.enrolled", outcome: "success", userId, username, channel: context.channel, source: context.source, method, detail: context.duringLogin ? { duringLogin: true } : undefined });
 	}
 
 	/**
@@ -129,27 +159,36 @@ export class EnrollmentFlow {
 	 * last factor; their recovery codes go with it.
 	 */
 	async remove(userId: string, factorId: string, context: EnrollContext): Promise<RemoveResult> {
-		const user = await this.deps.users.findById(userId);
-		const factor = await this.deps.factors.get(factorId);
-		if (user === undefined || factor === null || factor.userId !== userId) return { kind: "not-found" };
-		const [settings, groups, active] = await Promise.all([
-			this.deps.settings.getTwoFactor(),
-			this.deps.groups.groupsOfUser(userId),
-			this.deps.factors.listActive(userId),
-		]);
-		const rules = groups.map(groupRule);
-		const forced = policyReasons(settings, rules);
-		const allowed = allowedMethods(settings, rules);
-		const remainingUsable = active.filter((other) => other.id !== factorId && allowed.includes(other.method) && METHOD_INFO[other.method].standalone);
-		if (forced.length > 0 && remainingUsable.length === 0 && factor.status === "active") {
-			const why = forced.map((reason) => (reason.source === "group" ? `group ${reason.group}` : "the global policy")).join(", ");
-			return { kind: "refused", message: `You cannot remove your last usable second factor: two-factor authentication is required by ${why}. Add another factor first.` };
+		// The last-factor rule is read and applied inside one transaction holding the user's row lock:
+		// two parallel removals (on one node or two) serialise, and the second sees the first's result.
+		const outcome = await this.deps.transactions.withUserLocked(userId, async ({ user, trx, settings, groups, factors, recoveryCodes }) => {
+			const factor = await factors.get(factorId);
+			if (factor === null || factor.userId !== userId) return { kind: "not-found" } as const;
+			const [global, memberOf, active] = [await settings.getTwoFactor(), await groups.groupsOfUser(userId), await factors.listActive(userId)];
+			const rules = memberOf.map(groupRule);
+			const forced = policyReasons(global, rules);
+			const allowed = allowedMethods(global, rules);
+			const remainingUsable = active.filter((other) => other.id !== factorId && allowed.includes(other.method) && METHOD_INFO[other.method].standalone);
+			if (forced.length > 0 && remainingUsable.length === 0 && factor.status === "active") {
+				const why = forced.map((reason) => (reason.source === "group" ? `group ${reason.group}` : "the global policy")).join(", ");
+				return { kind: "refused", message: `You cannot remove your last usable second factor: two-factor authentication is required by ${why}. Add another factor first.` } as const;
+			}
+			if (!(await factors.remove(factorId, userId))) return { kind: "not-found" } as const;
+			const left = active.filter((other) => other.id !== factorId);
+			if (left.filter((other) => METHOD_INFO[other.method].standalone).length === 0) await recoveryCodes.removeAll(userId);
+			if (user.ssh_method === factor.method && !left.some((other) => other.method === factor.method)) {
+				await trx.updateTable("users").set({ ssh_method: null }).where("id", "=", userId).execute();
+			}
+			return { kind: "removed", username: user.username, method: factor.method, label: factor.label } as const;
+		});
+		if (outcome === undefined) return { kind: "not-found" };
+		if (outcome.kind !== "removed") {
+			if (outcome.kind === "refused") {
+				await this.deps.audit.write({ event: "factor.remove", outcome: "failure", userId, channel: context.channel, source: context.source, detail: { reason: "last-usable-factor" } });
+			}
+			return outcome;
 		}
-		if (!(await this.deps.factors.remove(factorId, userId))) return { kind: "not-found" };
-		const left = await this.deps.factors.listActive(userId);
-		if (left.filter((other) => METHOD_INFO[other.method].standalone).length === 0) await this.deps.recoveryCodes.removeAll(userId);
-		if (user.ssh_method === factor.method && !left.some((other) => other.method === factor.method)) await this.deps.users.setSshMethod(userId, null);
-		await this.deps.audit.write({ event: "factor.removed", outcome: "success", userId, username: user.username, channel: context.channel, source: context.source, method: factor.method, detail: { label: factor.label } });
+		await this.deps.audit.write({ event: "factor.removed", outcome: "success", userId, username: outcome.username, channel: context.channel, source: context.source, method: outcome.method, detail: { label: outcome.label } });
 		return { kind: "removed" };
 	}
 
@@ -161,7 +200,7 @@ export class EnrollmentFlow {
 		const decision = await decideForUser(this.deps, user, "web");
 		if (decision.kind !== "challenge") return { kind: "rejected", message: "Set up a second factor before creating recovery codes." };
 		if (!(await this.enrollableMethodsIncludingBackup(userId)).includes("recovery-code")) return { kind: "rejected", message: "Recovery codes are disabled by your administrator." };
-		const result = await implementation.beginEnrollment({ user: { id: user.id, username: user.username }, label: "Recovery codes", input: {} });
+		const result = await implementation.beginEnrollment({ user: { id: user.id, username: user.username }, label: "Recovery codes", input: {}, guard: this.guardFor(user, context) });
 		if (result.kind !== "rejected") await this.deps.audit.write({ event: "recovery-codes.issued", outcome: "success", userId, username: user.username, channel: context.channel, source: context.source });
 		return result;
 	}

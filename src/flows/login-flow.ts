@@ -22,7 +22,9 @@ import type { AttemptRow, AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { SshKeyStore } from "../storage/ssh-key-store.ts";
+import type { PasswordThrottlePolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
+import { sourceKey } from "../core/source-key.ts";
 import { passwordProblem } from "./admin-service.ts";
 import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
 
@@ -95,17 +97,26 @@ export type SecondFactorResult =
 	| { readonly kind: "invalid"; readonly attemptsLeft: number; readonly message: string }
 	| { readonly kind: "denied"; readonly reason: DenyReason; readonly message: string };
 
+/** A password step-up: never a remaining-attempt count (the password stage shows none). */
+export type PasswordConfirmResult =
+	| Extract<SecondFactorResult, { kind: "authenticated" | "denied" }>
+	| { readonly kind: "wrong-password"; readonly message: string };
+
 export type SessionCheck = "ok" | "revoked" | "step-up";
 
 export interface LoginFlowConfig {
 	readonly attemptTtlMs: number;
 	readonly secondFactorLockout: LockoutPolicy;
+	/** The account-wide password ceiling (high: NIST SP 800-63B §5.2.2 allows up to 100). */
 	readonly passwordLockout: LockoutPolicy;
+	/** The growing delay per (account, source) on the password stage. */
+	readonly passwordThrottle: PasswordThrottlePolicy;
 	readonly consoleUrl: string;
 }
 
 export interface LoginFlowDeps extends PolicyStores {
 	readonly users: UserStore;
+	readonly passwordThrottle: PasswordThrottleStore;
 	/** Only to check that a live SSH session's public key still belongs to its user. */
 	readonly sshKeys: Pick<SshKeyStore, "hasKey">;
 	readonly attempts: AttemptStore;
@@ -117,6 +128,8 @@ export interface LoginFlowDeps extends PolicyStores {
 }
 
 const GENERIC_LOGIN_FAILED = "Invalid username or password.";
+/** Only inside a session (step-up, password change): the holder already proved who they are. */
+const THROTTLED = "Too many wrong passwords. Wait a little, then try again.";
 const WRONG_CODE = "That answer is not valid.";
 
 function denied(reason: DenyReason, message: string): { kind: "denied"; reason: DenyReason; message: string } {
@@ -131,31 +144,47 @@ export class LoginFlow {
 	}
 
 	/**
-	 * Checks a password on the account's password counter (charged before the check, cleared on
-	 * success, locked at the limit). Shared by login, password step-up and password change so the
-	 * three can never drift apart.
+	 * Checks a password, charged before the check on two counters (docs/decisions.md "Password
+	 * throttling"): first the (account, source) pair, whose growing delay slows a guesser down
+	 * without touching the owner elsewhere; then the account-wide ceiling, whose lock is the only
+	 * account-wide effect. A blocked pair or a locked account refuses even the right password,
+	 * unchecked; the dummy verification keeps that answer as slow as a real one. Success clears
+	 * this pair and the ceiling. Shared by login, password step-up and password change so the
+	 * three can never drift apart. The real reason goes to the audit log only.
 	 */
 	private async checkPasswordCharged(
 		user: UserRow,
 		password: unknown,
 		audit: { event: string; channel: string; source: string },
-	): Promise<"ok" | "locked" | { wrong: true; failuresSoFar: number }> {
-		const { users, config } = this.deps;
+	): Promise<"ok" | "throttled" | "locked" | "wrong"> {
+		const { users, passwordThrottle, config } = this.deps;
 		const base = { userId: user.id, username: user.username, channel: audit.channel, source: audit.source };
+		const pair = sourceKey(audit.source);
+		const dummy = async () => {
+			if (typeof password === "string" && password.length <= 1024) await verifyAgainstDummy(password);
+		};
+		const throttle = await passwordThrottle.reserve(user.id, pair, config.passwordThrottle);
+		if (throttle.kind === "throttled") {
+			await dummy();
+			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "throttled", sourceKey: pair, blockedUntil: throttle.blockedUntil } });
+			return "throttled";
+		}
 		const reservation = await users.reserveAttempt(user.id, "pw", config.passwordLockout);
 		if (reservation.kind === "locked") {
+			await dummy();
 			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "locked" } });
 			return "locked";
 		}
 		const valid = typeof password === "string" && password.length > 0 && password.length <= 1024 && user.password_hash !== null && (await verifyPassword(user.password_hash, password));
 		if (!valid) {
-			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "wrong-password" } });
+			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "wrong-password", sourceKey: pair, sourceFailures: throttle.failures } });
 			if (reservation.failuresSoFar >= config.passwordLockout.maxFailures) {
 				await users.lock(user.id, "pw", config.passwordLockout);
-				await this.deps.audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "password" } });
+				await this.deps.audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "password", failures: reservation.failuresSoFar } });
 			}
-			return { wrong: true, failuresSoFar: reservation.failuresSoFar };
+			return "wrong";
 		}
+		await passwordThrottle.clear(user.id, pair);
 		await users.clearFailures(user.id, "pw");
 		return "ok";
 	}
@@ -176,7 +205,9 @@ export class LoginFlow {
 			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		}
 		const checked = await this.checkPasswordCharged(user, password, { event: "login.password", channel: client.channel, source: client.sourceAddress });
-		if (checked === "locked") return denied("locked", this.lockedMessage());
+		// Before the first factor is proven, a throttled source, a locked account, an unknown user
+		// and a wrong password get one answer (no enumeration, no remaining-attempt count): the
+		// adapters then render them alike (same status, text, SSH methods and partial flag).
 		if (checked !== "ok") return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		return this.afterFirstFactor(client, user, "password", "login");
 	}
@@ -203,8 +234,13 @@ export class LoginFlow {
 		return step;
 	}
 
-	/** Step-up by password for users without a second factor. Counts on the password counter. */
-	async confirmPassword(attemptId: string, password: unknown): Promise<SecondFactorResult> {
+	/**
+	 * Step-up by password for users without a second factor. Charged like a login (same pair and
+	 * ceiling). The session holder already proved the password once, so a throttle or lock may be
+	 * named here, but no remaining-attempt count is shown: the ceiling is the account's, and others'
+	 * failures move it (docs/decisions.md "Password throttling").
+	 */
+	async confirmPassword(attemptId: string, password: unknown): Promise<PasswordConfirmResult> {
 		const attempt = await this.deps.attempts.getLive(attemptId);
 		if (attempt === undefined || attempt.purpose !== "step-up") return denied("expired", "This step has expired. Start again.");
 		const user = await this.deps.users.findById(attempt.user_id);
@@ -212,7 +248,8 @@ export class LoginFlow {
 		if (attempt.required_2fa === 1) return denied("expired", "A second factor is required for this step.");
 		const checked = await this.checkPasswordCharged(user, password, { event: "step-up.password", channel: attempt.channel, source: attempt.source });
 		if (checked === "locked") return denied("locked", this.lockedMessage());
-		if (checked !== "ok") return { kind: "invalid", attemptsLeft: Math.max(0, this.deps.config.passwordLockout.maxFailures - checked.failuresSoFar), message: "Wrong password." };
+		if (checked === "throttled") return { kind: "wrong-password", message: THROTTLED };
+		if (checked !== "ok") return { kind: "wrong-password", message: "Wrong password." };
 		if (!(await this.deps.attempts.complete(attempt.id, null))) return denied("expired", "This step has expired. Start again.");
 		await this.deps.audit.write({ event: "step-up.password", outcome: "success", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source });
 		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
@@ -245,6 +282,7 @@ export class LoginFlow {
 		const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
 		const checked = await this.checkPasswordCharged(user, current, { event: "user.password-change", channel: client.channel, source: client.sourceAddress });
 		if (checked === "locked") return { kind: "invalid", message: this.lockedMessage() };
+		if (checked === "throttled") return { kind: "invalid", message: THROTTLED };
 		if (checked !== "ok") return { kind: "invalid", message: "The current password is wrong." };
 		const problem = passwordProblem(next);
 		if (problem !== null) return { kind: "invalid", message: problem };
@@ -489,6 +527,8 @@ export class LoginFlow {
 			factor.status !== "active" ||
 			factor.verifiedAt === null ||
 			factor.verifiedAt < Number(attempt.created_at) ||
+			// Bound to THIS attempt: a factor begun in an earlier login never finishes a later one.
+			factor.origin !== `attempt:${attempt.id}` ||
 			decision.kind !== "challenge" ||
 			!decision.methods.includes(factor.method)
 		) {
@@ -521,8 +561,10 @@ export class LoginFlow {
 		if (decision.kind === "not-required") return "ok";
 		if (decision.kind === "challenge" && input.secondFactorMethod !== null) {
 			if ((decision.methods as readonly string[]).includes(input.secondFactorMethod)) return "ok";
-			// A session proven with the user's last recovery code stays valid: the code is spent, not disallowed.
-			if (input.secondFactorMethod === "recovery-code" && decision.methods.length > 0) return "ok";
+			// A session proven with the user's last recovery code stays valid (the code is spent, not
+			// disallowed), but only while recovery codes are still an allowed method: removing them from
+			// the allowed methods steps such sessions up like any other method (issue 7, finding 4).
+			if (input.secondFactorMethod === "recovery-code" && decision.allowedMethods.includes("recovery-code")) return "ok";
 		}
 		return "step-up";
 	}

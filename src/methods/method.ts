@@ -7,6 +7,7 @@
  * then fails closed without charging the user's failure counter.
  */
 import type { Channel, MethodId } from "../core/method-id.ts";
+import type { EnrolmentGuard } from "../storage/factor-store.ts";
 
 export interface FactorRecord {
 	readonly id: string;
@@ -20,6 +21,8 @@ export interface FactorRecord {
 	readonly createdAt: number;
 	readonly verifiedAt: number | null;
 	readonly lastUsedAt: number | null;
+	/** Who began the enrolment ("attempt:<id>" / "session:<hash>"; null for in-process callers). */
+	readonly origin: string | null;
 }
 
 export interface MethodUser {
@@ -66,7 +69,12 @@ export interface EnrollmentRequest {
 	readonly label: string;
 	/** Method-specific form fields (already size-limited strings). */
 	readonly input: Readonly<Record<string, string>>;
+	/** Made by EnrollmentFlow; passed untouched to FactorStore.insert/activate, which enforce it. */
+	readonly guard: EnrolmentGuard;
 }
+
+/** Shown when the enrolment guard refused an activation (FactorStore.insert returned null). */
+export const ENROLMENT_WITHDRAWN = "This enrolment can no longer complete: it was begun in another login, your factors were reset, or the enrolment link was already used. Start again.";
 
 /** What the enrolment page shows for a pending factor (e.g. TOTP: key, URI, QR code). */
 export type EnrollmentDisplay = Readonly<Record<string, string>>;

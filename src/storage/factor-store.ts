@@ -1,9 +1,10 @@
-import type { Kysely, Selectable } from "kysely";
+import type { Kysely, Selectable, Transaction } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import { isMethodId, type MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
 import type { FactorRecord } from "../methods/method.ts";
+import { lockUser } from "./lock-user.ts";
 import type { Database, FactorsTable } from "./schema.ts";
 
 type FactorRow = Selectable<FactorsTable>;
@@ -22,6 +23,7 @@ function toRecord(row: FactorRow): FactorRecord | null {
 		createdAt: Number(row.created_at),
 		verifiedAt: row.verified_at === null ? null : Number(row.verified_at),
 		lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
+		origin: row.origin,
 	};
 }
 
@@ -35,6 +37,23 @@ export interface NewFactor {
 	publicId?: string | null;
 	lastUsedCounter?: number | null;
 	pendingTtlMs?: number;
+}
+
+/**
+ * What an enrolment was begun under (issue 7, finding 1). A factor becomes active only when, inside
+ * one transaction holding the user's row lock: the user's reset generation is still the one the
+ * enrolment began under; the origin (the login attempt or web session that began it) is the one
+ * finishing it and is still live; and, for an enrolment during a login while an admin's one-time
+ * link is outstanding, the link presented is that link, which is consumed by this activation (one
+ * link, one factor). A link presented after it was spent is refused.
+ */
+export interface EnrolmentGuard {
+	/** "attempt:<login attempt id>", "session:<sha256 of the web session id>", or null for a trusted in-process caller. */
+	readonly origin: string | null;
+	/** users.tfa_generation read when the enrolment began. */
+	readonly generation: number;
+	/** SHA-256 of the admin's one-time enrolment link token the request carried, if any. */
+	readonly linkHash: string | null;
 }
 
 /** Pending enrolments older than this never activate (a crash or abandoned page leaves nothing that counts). */
@@ -51,10 +70,20 @@ export class FactorStore {
 		return newId(this.random);
 	}
 
-	async insert(factor: NewFactor): Promise<string> {
-		const now = this.clock.now().getTime();
+	/**
+	 * A pending factor is stored with its guard's origin and generation (it grants nothing yet). An
+	 * active one is inserted only if the guard holds (see EnrolmentGuard); null when it does not.
+	 */
+	async insert(factor: NewFactor, guard: EnrolmentGuard): Promise<string | null> {
 		const id = factor.id ?? newId(this.random);
-		await this.db
+		if (factor.status === "active") return (await this.guarded(factor.userId, guard, (trx) => this.insertRow(trx, id, factor, guard).then(() => true))) ? id : null;
+		await this.insertRow(this.db, id, factor, guard);
+		return id;
+	}
+
+	private async insertRow(db: Kysely<Database>, id: string, factor: NewFactor, guard: EnrolmentGuard): Promise<void> {
+		const now = this.clock.now().getTime();
+		await db
 			.insertInto("factors")
 			.values({
 				id,
@@ -69,23 +98,53 @@ export class FactorStore {
 				verified_at: factor.status === "active" ? now : null,
 				last_used_at: null,
 				pending_expires_at: factor.status === "pending" ? now + (factor.pendingTtlMs ?? PENDING_TTL_MS) : null,
+				origin: guard.origin,
+				generation: guard.generation,
 			})
 			.execute();
-		return id;
 	}
 
-	/** pending → active in one conditional UPDATE; an expired or already-active row does not move. */
-	async activate(id: string, userId: string, lastUsedCounter: number | null): Promise<boolean> {
-		const now = this.clock.now().getTime();
-		const result = await this.db
-			.updateTable("factors")
-			.set({ status: "active", verified_at: now, pending_expires_at: null, last_used_counter: lastUsedCounter })
-			.where("id", "=", id)
-			.where("user_id", "=", userId)
-			.where("status", "=", "pending")
-			.where("pending_expires_at", ">", now)
-			.executeTakeFirst();
-		return Number(result.numUpdatedRows) === 1;
+	/**
+	 * pending → active in one conditional UPDATE inside the guard's transaction: only a pending,
+	 * unexpired row begun by the same origin under the same generation moves.
+	 */
+	async activate(id: string, userId: string, lastUsedCounter: number | null, guard: EnrolmentGuard): Promise<boolean> {
+		return this.guarded(userId, guard, async (trx) => {
+			const now = this.clock.now().getTime();
+			const result = await trx
+				.updateTable("factors")
+				.set({ status: "active", verified_at: now, pending_expires_at: null, last_used_counter: lastUsedCounter })
+				.where("id", "=", id)
+				.where("user_id", "=", userId)
+				.where("status", "=", "pending")
+				.where("pending_expires_at", ">", now)
+				.where("generation", "=", guard.generation)
+				.where("origin", guard.origin === null ? "is" : "=", guard.origin)
+				.executeTakeFirst();
+			return Number(result.numUpdatedRows) === 1;
+		});
+	}
+
+	/**
+	 * Runs `change` in one transaction after locking the user's row and checking the guard there
+	 * (never before, in another statement). The link is consumed only if the change happened.
+	 */
+	private async guarded(userId: string, guard: EnrolmentGuard, change: (trx: Transaction<Database>) => Promise<boolean>): Promise<boolean> {
+		return this.db.transaction().execute(async (trx) => {
+			const user = await lockUser(trx, userId);
+			const now = this.clock.now().getTime();
+			if (user === undefined || user.disabled === 1 || Number(user.tfa_generation) !== guard.generation) return false;
+			if (guard.origin !== null && !(await originIsLive(trx, userId, guard.origin, now))) return false;
+			const linkOutstanding = user.enroll_token_hash !== null && Number(user.enroll_token_expires_at ?? 0) > now;
+			const duringLogin = guard.origin?.startsWith("attempt:") === true;
+			if (duringLogin && user.enroll_token_hash !== null && (!linkOutstanding || guard.linkHash !== user.enroll_token_hash)) return false;
+			if (guard.linkHash !== null && (!linkOutstanding || guard.linkHash !== user.enroll_token_hash)) return false;
+			if (!(await change(trx))) return false;
+			if (guard.linkHash !== null) {
+				await trx.updateTable("users").set({ enroll_token_hash: null, enroll_token_expires_at: null }).where("id", "=", userId).execute();
+			}
+			return true;
+		});
 	}
 
 	async get(id: string): Promise<FactorRecord | null> {
@@ -147,4 +206,20 @@ export class FactorStore {
 			.where("pending_expires_at", "<=", this.clock.now().getTime())
 			.execute();
 	}
+}
+
+/** The login attempt or web session that began an enrolment is still live and still this user's. */
+async function originIsLive(trx: Transaction<Database>, userId: string, origin: string, now: number): Promise<boolean> {
+	const separator = origin.indexOf(":");
+	const kind = origin.slice(0, separator);
+	const id = origin.slice(separator + 1);
+	if (kind === "attempt") {
+		const row = await trx.selectFrom("login_attempts").select("id").where("id", "=", id).where("user_id", "=", userId).where("status", "=", "pending").where("expires_at", ">", now).executeTakeFirst();
+		return row !== undefined;
+	}
+	if (kind === "session") {
+		const row = await trx.selectFrom("web_sessions").select("id_hash").where("id_hash", "=", id).where("user_id", "=", userId).where("expires_at", ">", now).executeTakeFirst();
+		return row !== undefined;
+	}
+	return false;
 }

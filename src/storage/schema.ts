@@ -26,6 +26,8 @@ export interface UsersTable {
 	/** Admin reset (Decision 11): hash of a one-time enrolment token, and its expiry. */
 	enroll_token_hash: string | null;
 	enroll_token_expires_at: number | null;
+	/** Bumped by every admin 2FA reset; a factor begun under an older generation never activates. */
+	tfa_generation: number;
 }
 
 export interface GroupsTable {
@@ -64,6 +66,10 @@ export interface FactorsTable {
 	verified_at: number | null;
 	last_used_at: number | null;
 	pending_expires_at: number | null;
+	/** Who began the enrolment: "attempt:<id>" or "session:<sha256>" (null: a trusted in-process caller). */
+	origin: string | null;
+	/** users.tfa_generation when the enrolment began. */
+	generation: number | null;
 }
 
 export interface RecoveryCodesTable {
@@ -105,6 +111,23 @@ export interface WebSessionsTable {
 	last_seen_at: number;
 	expires_at: number;
 	source: string;
+	/** policy_version.version when this session last passed the full policy check (0: never). */
+	policy_version: number;
+}
+
+/** One row (id 1): bumped by triggers with every global policy input change (migration 0010). */
+export interface PolicyVersionTable {
+	id: number;
+	version: number;
+}
+
+/** Password throttling per (account, source): migration 0006, password-throttle-store.ts. */
+export interface PasswordThrottleTable {
+	user_id: string;
+	source_key: string;
+	failures: number;
+	last_failure_at: number;
+	blocked_until: number;
 }
 
 export interface AuditEventsTable {
@@ -131,4 +154,6 @@ export interface Database {
 	login_attempts: LoginAttemptsTable;
 	web_sessions: WebSessionsTable;
 	audit_events: AuditEventsTable;
+	password_throttle: PasswordThrottleTable;
+	policy_version: PolicyVersionTable;
 }

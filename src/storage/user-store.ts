@@ -52,6 +52,7 @@ export class UserStore {
 			pw_locked_until: 0,
 			enroll_token_hash: null,
 			enroll_token_expires_at: null,
+			tfa_generation: 0,
 		};
 		// One transaction: a user must never exist without the groups they were created in (a group
 		// may force 2FA; a membership lost to a crash or a concurrent group deletion would fail open).
@@ -119,18 +120,6 @@ export class UserStore {
 			.set({ enroll_token_hash: tokenHash, enroll_token_expires_at: expiresAt })
 			.where("id", "=", id)
 			.execute();
-	}
-
-	/** Consumes the admin-issued enrolment token with one conditional UPDATE (single use). */
-	async consumeEnrollToken(id: string, tokenHash: string): Promise<boolean> {
-		const result = await this.db
-			.updateTable("users")
-			.set({ enroll_token_hash: null, enroll_token_expires_at: null })
-			.where("id", "=", id)
-			.where("enroll_token_hash", "=", tokenHash)
-			.where("enroll_token_expires_at", ">", this.clock.now().getTime())
-			.executeTakeFirst();
-		return Number(result.numUpdatedRows) === 1;
 	}
 
 	/**

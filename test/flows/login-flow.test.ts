@@ -60,12 +60,13 @@ describe(`login flow (${engine})`, () => {
 		const step = await t.app.login.submitPassword(WEB, "alice", PASSWORD);
 		assert.equal(step.kind, "enroll");
 		if (step.kind !== "enroll") return;
-		const begin = await t.app.enrollment.begin(step.userId, "totp", "phone", {}, { channel: "web", source: "test", duringLogin: true });
+		const during = { channel: "web", source: "test", duringLogin: true, attemptId: step.attemptId } as const;
+		const begin = await t.app.enrollment.begin(step.userId, "totp", "phone", {}, during);
 		assert.equal(begin.kind, "pending");
 		if (begin.kind !== "pending") return;
 		const secret = Buffer.from(base32Decode(begin.display.secret!.replace(/ /g, "")));
 		const code = totpCodeAt(secret, t.clock.now().getTime());
-		const done = await t.app.enrollment.complete(step.userId, begin.factorId, { code }, { channel: "web", source: "test", duringLogin: true });
+		const done = await t.app.enrollment.complete(step.userId, begin.factorId, { code }, during);
 		assert.equal(done.kind, "active");
 		const finished = await t.app.login.finishEnrollment(step.attemptId, begin.factorId);
 		assert.equal(finished.kind, "authenticated");
@@ -205,7 +206,9 @@ describe("admin reset link is single use", () => {
 			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "lena", password: PASSWORD, isAdmin: false, groups: ["sec"] });
 			const { link } = await t.app.admin.resetTwoFactor(ADMIN_ACTOR, "lena", "link");
 			const token = link!.slice(link!.lastIndexOf("/") + 1);
-			const context = { channel: "web", source: "t", duringLogin: true, enrollToken: token } as const;
+			const step = await t.app.login.submitPassword(WEB, "lena", PASSWORD);
+			assert.equal(step.kind, "enroll");
+			const context = { channel: "web", source: "t", duringLogin: true, enrollToken: token, attemptId: step.kind === "enroll" ? step.attemptId : "" } as const;
 			assert.equal((await t.app.enrollment.begin(user.id, "totp", "x", {}, { ...context, enrollToken: "wrong" })).kind, "rejected");
 			const [a, b] = await Promise.all([t.app.enrollment.begin(user.id, "totp", "a", {}, context), t.app.enrollment.begin(user.id, "totp", "b", {}, context)]);
 			assert.ok(a.kind === "pending" && b.kind === "pending");

@@ -215,7 +215,7 @@ describe("method settings are read on every use (two nodes, one database)", () =
 			assert.match((await createMethodAdmin(stranger).get("yubikey-otp")).problem ?? "", /cannot be used/);
 			await nodeA.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "yubikey-otp"] });
 			const user = await nodeA.admin.createUser(ADMIN_ACTOR, { username: "nina", password: "method test password", isAdmin: false, groups: [] });
-			await nodeA.stores.factors.insert({ userId: user.id, method: "yubikey-otp", label: "k", status: "active", secretEnc: null, publicId: "cccccccccccb" });
+			await nodeA.stores.factors.insert({ userId: user.id, method: "yubikey-otp", label: "k", status: "active", secretEnc: null, publicId: "cccccccccccb" }, { origin: null, generation: 0, linkHash: null });
 			// The node with the wrong key cannot open the API key: the login fails closed.
 			const step = await stranger.login.submitPassword({ channel: "ssh", sourceAddress: "192.0.2.1" }, "nina", "method test password");
 			assert.equal(step.kind, "second-factor");

@@ -10,13 +10,13 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "mia", password: "a long password", isAdmin: false, groups: [] });
 			const old = await t.app.stores.sessions.create({ userId: user.id, attemptId: null, state: "full", secondFactorMethod: null, stepUpAt: null, sessionEpoch: 0, source: "x", ttlMs: 60_000 });
 			await t.app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "x", ttlMs: 60_000, required: false });
-			const pending = await t.app.stores.factors.insert({ userId: user.id, method: "totp", label: "p", status: "pending", secretEnc: null });
+			const pending = await t.app.stores.factors.insert({ userId: user.id, method: "totp", label: "p", status: "pending", secretEnc: null }, { origin: null, generation: 0, linkHash: null });
 			t.clock.advance(25 * 3600_000);
 			const live = await t.app.stores.sessions.create({ userId: user.id, attemptId: null, state: "full", secondFactorMethod: null, stepUpAt: null, sessionEpoch: 0, source: "x", ttlMs: 60_000 });
 			await runMaintenance(t.app);
 			assert.equal(await t.app.stores.sessions.find(old.token), undefined);
 			assert.ok(await t.app.stores.sessions.find(live.token));
-			assert.equal(await t.app.stores.factors.get(pending), null);
+			assert.equal(await t.app.stores.factors.get(pending!), null);
 			const attempts = await t.app.db.selectFrom("login_attempts").select("id").execute();
 			assert.equal(attempts.length, 0);
 		} finally {

@@ -14,6 +14,9 @@ import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
 import { FakeClock } from "../../src/core/clock.ts";
 import { sha256Hex } from "../../src/crypto/tokens.ts";
 import type { DatabaseTarget } from "../../src/storage/open-database.ts";
+
+/** A trusted in-process caller's guard: no origin, generation 0 (a new user's), no link. */
+const TRUSTED = { origin: null, generation: 0, linkHash: null } as const;
 import { ADMIN_ACTOR, createPostgresDatabase, testConfig, WEB } from "../helpers/test-app.ts";
 
 const LOCKOUT = { maxFailures: 5, windowMs: 900_000, lockMs: 900_000, maxLockMs: 86_400_000 };
@@ -68,7 +71,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 
 		test("factor counter compare-and-set: 20 parallel advances to the same step, one winner; lower steps refused", async () => {
 			const user = await alice();
-			const id = await app.stores.factors.insert({ userId: user.id, method: "totp", label: "x", status: "active", secretEnc: null });
+			const id = (await app.stores.factors.insert({ userId: user.id, method: "totp", label: "x", status: "active", secretEnc: null }, TRUSTED))!;
 			const wins = await Promise.all(Array.from({ length: 20 }, () => app.stores.factors.advanceCounter(id, 1000)));
 			assert.equal(wins.filter(Boolean).length, 1);
 			assert.equal(await app.stores.factors.advanceCounter(id, 999), false);
@@ -78,12 +81,12 @@ for (const engine of ["sqlite", "postgres"] as const) {
 
 		test("pending factor activation happens once and never after its expiry", async () => {
 			const user = await alice();
-			const id = await app.stores.factors.insert({ userId: user.id, method: "totp", label: "x", status: "pending", secretEnc: null });
-			const wins = await Promise.all(Array.from({ length: 10 }, () => app.stores.factors.activate(id, user.id, 5)));
+			const id = (await app.stores.factors.insert({ userId: user.id, method: "totp", label: "x", status: "pending", secretEnc: null }, TRUSTED))!;
+			const wins = await Promise.all(Array.from({ length: 10 }, () => app.stores.factors.activate(id, user.id, 5, TRUSTED)));
 			assert.equal(wins.filter(Boolean).length, 1);
-			const late = await app.stores.factors.insert({ userId: user.id, method: "totp", label: "y", status: "pending", secretEnc: null });
+			const late = (await app.stores.factors.insert({ userId: user.id, method: "totp", label: "y", status: "pending", secretEnc: null }, TRUSTED))!;
 			clock.advance(16 * 60_000);
-			assert.equal(await app.stores.factors.activate(late, user.id, 5), false);
+			assert.equal(await app.stores.factors.activate(late, user.id, 5, TRUSTED), false);
 			await app.stores.factors.removeAllOfUser(user.id);
 		});
 
@@ -118,15 +121,25 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			await app.stores.users.clearFailures(user.id, "tfa");
 		});
 
-		test("enrolment token is consumed once and not after expiry", async () => {
+		test("enrolment link: 10 parallel activations with one link, one factor; none after expiry or from another attempt", async () => {
 			const user = await alice();
+			const attempt = await app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "x", ttlMs: 3_600_000, required: true });
+			const guard = { origin: `attempt:${attempt.id}`, generation: 0, linkHash: sha256Hex("tok") };
 			await app.stores.users.setEnrollToken(user.id, sha256Hex("tok"), clock.now().getTime() + 60_000);
-			const wins = await Promise.all(Array.from({ length: 10 }, () => app.stores.users.consumeEnrollToken(user.id, sha256Hex("tok"))));
-			assert.equal(wins.filter(Boolean).length, 1);
+			const ids = await Promise.all(Array.from({ length: 10 }, (_, n) => app.stores.factors.insert({ userId: user.id, method: "totp", label: `f${n}`, status: "pending", secretEnc: null }, guard)));
+			const wins = await Promise.all(ids.map((id) => app.stores.factors.activate(id!, user.id, 5, guard)));
+			assert.equal(wins.filter(Boolean).length, 1, "one link, one factor");
+			assert.equal((await app.stores.users.findById(user.id))!.enroll_token_hash, null, "the link is spent by that activation");
+			// A factor of another attempt, or one begun without the link, cannot use a fresh link either.
 			await app.stores.users.setEnrollToken(user.id, sha256Hex("tok2"), clock.now().getTime() + 60_000);
+			const other = await app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "x", ttlMs: 3_600_000, required: true });
+			const foreign = (await app.stores.factors.insert({ userId: user.id, method: "totp", label: "g", status: "pending", secretEnc: null }, { ...guard, origin: `attempt:${other.id}` }))!;
+			assert.equal(await app.stores.factors.activate(foreign, user.id, 5, { ...guard, linkHash: sha256Hex("tok2") }), false, "another attempt's factor");
+			assert.equal(await app.stores.factors.activate(foreign, user.id, 5, { ...guard, origin: `attempt:${other.id}`, linkHash: null }), false, "no link while one is outstanding");
 			clock.advance(61_000);
-			assert.equal(await app.stores.users.consumeEnrollToken(user.id, sha256Hex("tok2")), false);
+			assert.equal(await app.stores.factors.activate(foreign, user.id, 5, { ...guard, origin: `attempt:${other.id}`, linkHash: sha256Hex("tok2") }), false, "expired link");
 			await app.stores.users.setEnrollToken(user.id, null, null);
+			await app.stores.factors.removeAllOfUser(user.id);
 		});
 
 		test("session rotation issues a new token and kills the old one", async () => {

@@ -24,6 +24,7 @@ import type {
 	VerifyRequest,
 	VerifyResult,
 } from "../method.ts";
+import { ENROLMENT_WITHDRAWN } from "../method.ts";
 
 export const KEYWORD_MIN_LENGTH = 10;
 export const KEYWORD_MAX_LENGTH = 64;
@@ -134,14 +135,18 @@ export function createAccessKeywordMethod(deps: AccessKeywordDeps): SecondFactor
 			if (existing.length > 0) return { kind: "rejected", message: "You already have an access keyword. Remove it before setting a new one." };
 			const factorId = deps.factors.newFactorId();
 			// Both entries were typed in one form, so the factor is created active in one INSERT.
-			await deps.factors.insert({
-				id: factorId,
-				userId: request.user.id,
-				method: "access-keyword",
-				label: request.label,
-				status: "active",
-				secretEnc: deps.box.seal(keyword.normalize("NFC"), context(factorId)),
-			});
+			const inserted = await deps.factors.insert(
+				{
+					id: factorId,
+					userId: request.user.id,
+					method: "access-keyword",
+					label: request.label,
+					status: "active",
+					secretEnc: deps.box.seal(keyword.normalize("NFC"), context(factorId)),
+				},
+				request.guard,
+			);
+			if (inserted === null) return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
 			return { kind: "active", factorId, display: {} };
 		},
 

@@ -58,6 +58,7 @@ import type {
 	VerifyRequest,
 	VerifyResult,
 } from "../method.ts";
+import { ENROLMENT_WITHDRAWN } from "../method.ts";
 import { hasDuoWebSdk, splitDuoHost, type DuoSettings, type MethodSettingsStore } from "../method-settings.ts";
 import { DuoAuthClient, sanitizeDuoText, type DuoDecision, type DuoDevice } from "./duo-auth-client.ts";
 import { decideUniversalResult, decidePreauth, isDuoAllow } from "./duo-policy.ts";
@@ -306,7 +307,8 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 			if (request.channel === "web" && hasDuoWebSdk(settings)) return startUniversal(settings, factor, request);
 			const { answer, decision } = await preauth(settings, factor.publicId, request.sourceAddress);
 			if (decision.kind === "allow") return { prompt: "Duo: your Duo account is in bypass mode; press Enter to continue", echo: true, state: null };
-			return { prompt: duoPrompt(answer.result === "auth" ? answer.devices : []).prompt, echo: true, state: null };
+			// Not echoed: the answer may be a Duo passcode (a secret while valid), not only "1" for push.
+			return { prompt: duoPrompt(answer.result === "auth" ? answer.devices : []).prompt, echo: false, state: null };
 		},
 
 		async verifyResponse(request: VerifyRequest): Promise<VerifyResult> {
@@ -381,7 +383,9 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 				}
 			}
 			const factorId = deps.factors.newFactorId();
-			await deps.factors.insert({ id: factorId, userId: request.user.id, method: "duo", label: request.label, status: "active", secretEnc: null, publicId: duoUser });
+			if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "duo", label: request.label, status: "active", secretEnc: null, publicId: duoUser }, request.guard)) === null) {
+				return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
+			}
 			const devices = answer.result === "auth" ? answer.devices.map(shortName).join(", ") : "(Duo bypass)";
 			return { kind: "active", factorId, display: { duoUsername: duoUser, devices } };
 		},

@@ -36,6 +36,7 @@ import type {
 	VerifyRequest,
 	VerifyResult,
 } from "../method.ts";
+import { ENROLMENT_WITHDRAWN } from "../method.ts";
 import type { MethodSettingsStore, RadiusSettings } from "../method-settings.ts";
 import { RadiusClient, type RadiusAuthResult, type RadiusEvent } from "./radius-client.ts";
 
@@ -240,11 +241,13 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 				case "reject":
 					return { kind: "rejected", message: "The RADIUS server rejected that username and password." };
 				case "accept":
-					await deps.factors.insert({ id: factorId, userId: request.user.id, method: "radius", label: request.label, status: "active", secretEnc: null, publicId: radiusUser });
+					if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "radius", label: request.label, status: "active", secretEnc: null, publicId: radiusUser }, request.guard)) === null) {
+						return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
+					}
 					return { kind: "active", factorId, display: { radiusUsername: radiusUser } };
 				case "challenge": {
 					const pending: PendingEnrollment = { state: result.state.toString("base64"), serverIndex: result.serverIndex };
-					await deps.factors.insert({ id: factorId, userId: request.user.id, method: "radius", label: request.label, status: "pending", secretEnc: deps.box.seal(JSON.stringify(pending), pendingContext(factorId)), publicId: radiusUser });
+					await deps.factors.insert({ id: factorId, userId: request.user.id, method: "radius", label: request.label, status: "pending", secretEnc: deps.box.seal(JSON.stringify(pending), pendingContext(factorId)), publicId: radiusUser }, request.guard);
 					return { kind: "pending", factorId, display: { radiusUsername: radiusUser, prompt: promptOf(result) } };
 				}
 			}
@@ -280,7 +283,7 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 				await deps.factors.remove(factor.id, request.user.id);
 				return { kind: "invalid", message: "That RADIUS username is already used by another account." };
 			}
-			const activated = await deps.factors.activate(factor.id, request.user.id, null);
+			const activated = await deps.factors.activate(factor.id, request.user.id, null, request.guard);
 			return activated ? { kind: "active", factorId: factor.id } : { kind: "expired" };
 		},
 	};

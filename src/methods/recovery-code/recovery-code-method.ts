@@ -46,7 +46,8 @@ export function createRecoveryCodeMethod(deps: RecoveryCodeDeps): SecondFactorMe
 		interaction: "code",
 
 		async startChallenge(): Promise<ChallengeStart> {
-			return { prompt: "Recovery code", echo: true, state: null };
+			// Not echoed: a recovery code is a long-lived secret until used.
+			return { prompt: "Recovery code", echo: false, state: null };
 		},
 
 		async verifyResponse(request: VerifyRequest): Promise<VerifyResult> {

@@ -71,7 +71,8 @@ export function createTotpMethod(deps: TotpDeps): SecondFactorMethod {
 		interaction: "code",
 
 		async startChallenge(): Promise<ChallengeStart> {
-			return { prompt: "Authenticator app code (TOTP)", echo: true, state: null };
+			// Not echoed: a TOTP code is a secret while it is valid (shoulder surfing, screen sharing, scrollback).
+			return { prompt: "Authenticator app code (TOTP)", echo: false, state: null };
 		},
 
 		async verifyResponse(request: VerifyRequest): Promise<VerifyResult> {
@@ -102,7 +103,7 @@ export function createTotpMethod(deps: TotpDeps): SecondFactorMethod {
 				label: request.label,
 				status: "pending",
 				secretEnc: deps.box.seal(secret, context(factorId)),
-			});
+			}, request.guard);
 			const totp = totpFor(secret, request.user.username, deps.issuer);
 			const uri = totp.toString();
 			const qrSvg = await QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
@@ -126,7 +127,7 @@ export function createTotpMethod(deps: TotpDeps): SecondFactorMethod {
 			const step = matchingStep(deps.box.open(factor.secretEnc, context(factor.id)), code, deps.clock.now().getTime());
 			if (step === null) return { kind: "invalid", message: "That code is not valid. Check the time on your phone and try again." };
 			// The enrolment code's step becomes the last used step, so it cannot be replayed at login.
-			const activated = await deps.factors.activate(factor.id, request.user.id, step);
+			const activated = await deps.factors.activate(factor.id, request.user.id, step, request.guard);
 			return activated ? { kind: "active", factorId: factor.id } : { kind: "expired" };
 		},
 	};

@@ -51,6 +51,7 @@ import type {
 	VerifyRequest,
 	VerifyResult,
 } from "../method.ts";
+import { ENROLMENT_WITHDRAWN } from "../method.ts";
 import type { RelyingParty } from "./relying-party.ts";
 import { WebauthnStore, type ApprovalRow, type ApprovalStatus, type ChallengeScope } from "./webauthn-store.ts";
 
@@ -472,16 +473,20 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 				aaguid: info.aaguid,
 			};
 			try {
-				await deps.factors.insert({
-					id: factorId,
-					userId: request.user.id,
-					method: "webauthn",
-					label: request.label,
-					status: "active",
-					secretEnc: deps.box.seal(JSON.stringify(record), factorContext(factorId)),
-					publicId: credentialId,
-					lastUsedCounter: info.credential.counter,
-				});
+				const inserted = await deps.factors.insert(
+					{
+						id: factorId,
+						userId: request.user.id,
+						method: "webauthn",
+						label: request.label,
+						status: "active",
+						secretEnc: deps.box.seal(JSON.stringify(record), factorContext(factorId)),
+						publicId: credentialId,
+						lastUsedCounter: info.credential.counter,
+					},
+					request.guard,
+				);
+				if (inserted === null) return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
 			} catch {
 				// The unique index (0004-webauthn): a parallel registration of the same key won.
 				return { kind: "rejected", message: "This security key is already registered." };

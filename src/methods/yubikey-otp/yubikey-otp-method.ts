@@ -36,6 +36,7 @@ import type {
 	VerifyRequest,
 	VerifyResult,
 } from "../method.ts";
+import { ENROLMENT_WITHDRAWN } from "../method.ts";
 import type { MethodSettingsStore, YubikeyOtpSettings } from "../method-settings.ts";
 import { YubicoCloudClient, type YubicoCloudResult } from "./cloud-client.ts";
 import { validateOtpOffline } from "./offline-validator.ts";
@@ -188,7 +189,9 @@ export function createYubikeyOtpMethod(deps: YubikeyOtpMethodDeps): SecondFactor
 				}
 				const sealed = deps.box.seal(JSON.stringify({ aesKey: aesKey.toString("hex"), privateId: privateId.toString("hex") } satisfies StoredKey), factorContext(factorId));
 				// The enrolment OTP's counter is spent: it cannot be replayed at login.
-				await deps.factors.insert({ id: factorId, userId: request.user.id, method: "yubikey-otp", label: request.label, status: "active", secretEnc: sealed, publicId: parsed.publicId, lastUsedCounter: result.counter });
+				if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "yubikey-otp", label: request.label, status: "active", secretEnc: sealed, publicId: parsed.publicId, lastUsedCounter: result.counter }, request.guard)) === null) {
+					return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
+				}
 				return { kind: "active", factorId, display: { publicId: parsed.publicId } };
 			}
 
@@ -203,7 +206,9 @@ export function createYubikeyOtpMethod(deps: YubikeyOtpMethodDeps): SecondFactor
 				if (result.reason === "rejected" && result.status === "BAD_OTP") return { kind: "rejected", message: "The validation server does not accept this key's OTP. Is the key registered with it?" };
 				return { kind: "rejected", message: "The YubiKey validation server gave no trustworthy answer. Try again later or ask an administrator." };
 			}
-			await deps.factors.insert({ id: factorId, userId: request.user.id, method: "yubikey-otp", label: request.label, status: "active", secretEnc: null, publicId: parsed.publicId, lastUsedCounter: result.counter });
+			if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "yubikey-otp", label: request.label, status: "active", secretEnc: null, publicId: parsed.publicId, lastUsedCounter: result.counter }, request.guard)) === null) {
+				return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
+			}
 			return { kind: "active", factorId, display: { publicId: parsed.publicId } };
 		},
 

@@ -2,7 +2,10 @@ import type { Migration } from "kysely";
 import { sshKeysMigration } from "./0002-ssh-keys.ts";
 import { serversMigration } from "./0003-servers.ts";
 import { webauthnMigration } from "./0004-webauthn.ts";
+import { passwordThrottleMigration } from "./0006-password-throttle.ts";
 import { keywordChallengesMigration } from "./0005-keyword-challenges.ts";
+import { policyVersionMigration } from "./0010-policy-version.ts";
+import { enrolmentGuardMigration } from "./0008-enrolment-guard.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -13,6 +16,9 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0002-ssh-keys": sshKeysMigration(dialect),
 		"0003-servers": serversMigration(dialect),
 		"0004-webauthn": webauthnMigration(dialect),
+		"0006-password-throttle": passwordThrottleMigration(dialect),
 		"0005-keyword-challenges": keywordChallengesMigration(dialect),
+		"0008-enrolment-guard": enrolmentGuardMigration(dialect),
+		"0010-policy-version": policyVersionMigration(dialect),
 	};
 }

@@ -13,6 +13,7 @@ import { isFresh, rotateSession, startSession } from "../session.ts";
 import { AccountPage, PasswordPage, RecoveryCodesPage, RecoveryOfferPage, StepUpPage, type AccountView } from "../views/account.tsx";
 import { TotpSetupPage, type Notice } from "../views/login.tsx";
 import { completeStepUp, lockWarning, loginRefused, typedResponse } from "./login.tsx";
+import { accountEnrollContext } from "./enroll.tsx";
 
 const ACCOUNT_MESSAGES: Record<string, Notice> = {
 	added: { kind: "success", text: "Your new second factor is ready." },
@@ -26,7 +27,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 	const fresh = { access: "full" as const, stepUp: true, stepUpReturn: "/account" };
 
 	function context(request: FastifyRequest): EnrollContext {
-		return { channel: "web", source: request.ip, duringLogin: false };
+		return accountEnrollContext(request);
 	}
 
 	function userId(request: FastifyRequest): string {
@@ -243,6 +244,8 @@ export const accountRoutes: RouteModule = (server, web) => {
 			if (result.kind === "invalid") {
 				return renderStepUp(request, reply, next, form.method, { kind: "error", text: `${result.message} ${lockWarning(result.attemptsLeft)}` }, 401);
 			}
+			// The password stage never shows a remaining-attempt count (docs/decisions.md "Password throttling").
+			if (result.kind === "wrong-password") return renderStepUp(request, reply, next, form.method, { kind: "error", text: result.message }, 401);
 			if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
 			// Expired or no longer valid: forget the attempt and offer a fresh one.
 			if (request.web.session !== null) await app.stores.sessions.update(request.web.session.id_hash, { attempt_id: null });

@@ -18,7 +18,12 @@ export type EnrollStep = Extract<LoginStep, { kind: "enroll" }>;
 
 /** What every forced-enrolment page (here and methods-enroll.tsx) hands to EnrollmentFlow. */
 export function forcedEnrollContext(request: FastifyRequest): EnrollContext {
-	return { channel: "web", source: request.ip, duringLogin: true, enrollToken: enrollTokenOf(request) };
+	return { channel: "web", source: request.ip, duringLogin: true, enrollToken: enrollTokenOf(request), attemptId: request.web.session?.attempt_id ?? null };
+}
+
+/** What the account page's enrolments hand to EnrollmentFlow: the factor is bound to this web session. */
+export function accountEnrollContext(request: FastifyRequest): EnrollContext {
+	return { channel: "web", source: request.ip, duringLogin: false, sessionIdHash: request.web.session?.id_hash ?? null };
 }
 
 /** The current step must be "enroll" for this session's attempt; anything else is refused here. */
@@ -28,6 +33,7 @@ export async function forcedEnrollStep(web: WebContext, request: FastifyRequest,
 	if (step.kind === "second-factor") {
 		// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
 		if (request.method === "GET" || request.method === "HEAD") return seeOther(reply, "/login/2fa");
+		await web.app.enrollment.refuseDuringLogin(step.userId, null, "already-has-factor", forcedEnrollContext(request));
 		return sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
 	}
 	return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");

@@ -22,7 +22,7 @@ import { rotateSession } from "../session.ts";
 import { CsrfField, Field, Layout, messageView, type PageContext } from "../views/layout.tsx";
 import { NoticeBox, type Notice } from "../views/login.tsx";
 import { ENROL_TITLES, WEB_ENROLLABLE, type WebEnrollable } from "../views/method-links.tsx";
-import { finishForcedEnrollment, forcedEnrollContext, forcedEnrollStep } from "./enroll.tsx";
+import { accountEnrollContext, finishForcedEnrollment, forcedEnrollContext, forcedEnrollStep } from "./enroll.tsx";
 
 type Enrollable = WebEnrollable;
 
@@ -150,7 +150,7 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 	const account: Mode = {
 		base: "/account/factors",
 		back: "/account",
-		context: (request) => ({ channel: "web", source: request.ip, duringLogin: false }),
+		context: accountEnrollContext,
 		async user(request) {
 			return { id: request.web.session?.user_id ?? "", username: request.web.user?.username ?? "" };
 		},

@@ -27,6 +27,7 @@ import { StepUpPage } from "../views/account.tsx";
 import { messageView } from "../views/layout.tsx";
 import { SecondFactorPage, type Notice } from "../views/login.tsx";
 import { completeLogin, completeStepUp, enrollTokenOf, lockWarning, loginRefused } from "./login.tsx";
+import { accountEnrollContext, forcedEnrollContext } from "./enroll.tsx";
 import { ApprovalPage, RegisterKeyPage } from "./webauthn-views.tsx";
 
 /** The JSON answers are a few KiB; the body limit leaves room for URL-encoding of every character. */
@@ -86,7 +87,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		base: "/account/factors/webauthn",
 		forced: false,
 		back: "/account",
-		context: (request) => ({ channel: "web", source: request.ip, duringLogin: false }),
+		context: accountEnrollContext,
 		async who(request) {
 			return { id: request.web.session?.user_id ?? "", username: request.web.user?.username ?? "", attemptId: null };
 		},
@@ -102,13 +103,14 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		base: "/login/enroll/webauthn",
 		forced: true,
 		back: "/login/enroll",
-		context: (request) => ({ channel: "web", source: request.ip, duringLogin: true, enrollToken: enrollTokenOf(request) }),
+		context: forcedEnrollContext,
 		async who(request, reply) {
 			const step = await app.login.currentStep(request.web.session?.attempt_id ?? "");
 			if (step.kind === "enroll") return { id: step.userId, username: step.username, attemptId: step.attemptId };
 			if (step.kind === "second-factor") {
 				// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
 				if (request.method === "GET" || request.method === "HEAD") return seeOther(reply, "/login/2fa");
+				await app.enrollment.refuseDuringLogin(step.userId, "webauthn", "already-has-factor", forcedEnrollContext(request));
 				return sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
 			}
 			return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");

@@ -136,7 +136,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			}
 			// And the database itself refuses a second row with that credential id (parallel registrations).
 			await assert.rejects(
-				t.app.stores.factors.insert({ userId: bob.id, method: "webauthn", label: "race", status: "active", secretEnc: null, publicId: key.id.toString("base64url") }),
+				t.app.stores.factors.insert({ userId: bob.id, method: "webauthn", label: "race", status: "active", secretEnc: null, publicId: key.id.toString("base64url") }, { origin: null, generation: 0, linkHash: null }),
 			);
 		});
 
@@ -372,7 +372,7 @@ describe("WebAuthn relying party from configuration", () => {
 			const options = await webauthnOf(t).registrationOptions({ id: user.id, username: user.username }, null);
 			assert.ok(options.kind === "rejected" && /IP address/.test(options.message));
 			// A key registered while the RP was usable (inserted directly here) cannot be used to log in: unavailable, never a bypass.
-			await t.app.stores.factors.insert({ userId: user.id, method: "webauthn", label: "old", status: "active", secretEnc: null, publicId: "AAAA" });
+			await t.app.stores.factors.insert({ userId: user.id, method: "webauthn", label: "old", status: "active", secretEnc: null, publicId: "AAAA" }, { origin: null, generation: 0, linkHash: null });
 			const step = await t.app.login.submitPassword(WEB, "ip", PASSWORD);
 			assert.equal(step.kind, "second-factor");
 			if (step.kind !== "second-factor") return;
