@@ -14,8 +14,12 @@ import { SshAuthenticator, type AuthOutcome } from "./authenticate.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { attachChannels as defaultAttachChannels } from "./channels.ts";
 import { hostKeyPath, loadOrCreateHostKey } from "./host-key.ts";
-import { AuditThrottle, ConnectionLimits, limitSettings, type ConnectionGuard, type LimitKind } from "./limits.ts";
+import type { Random } from "../core/random.ts";
+import { SSH_ALGORITHMS } from "./algorithms.ts";
+import { ConnectionLimits, limitSettings, type ConnectionGuard, type LimitKind } from "./limits.ts";
 import { LivePolicy } from "./live-policy.ts";
+import { installProtocolGuard } from "./protocol-guard.ts";
+import { StartupDropAudit, type DropSummary } from "./startup-drop-audit.ts";
 
 export type AttachChannels = (client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps) => void;
 
@@ -24,6 +28,8 @@ export interface SshGatewayOptions {
 	readonly listen: string;
 	/** Tests may pass a stand-in; production uses channels.ts. */
 	readonly attachChannels?: AttachChannels;
+	/** MaxStartups random early drop draws from this (default: the app's Random); tests make it deterministic. */
+	readonly random?: Random;
 }
 
 export interface SshGateway {
@@ -43,6 +49,8 @@ export const HOST_FINGERPRINT_SETTING = "ssh_host_fingerprint";
 const IDENT = "Portcullis";
 /** After sending SSH_MSG_DISCONNECT, how long a peer may take to close before the socket is destroyed. */
 const DISCONNECT_LINGER_MS = 2000;
+/** MaxStartups drops are audited at most once per source per this interval (startup-drop-audit.ts). */
+const DROP_AUDIT_INTERVAL_MS = 60_000;
 
 export function splitHostPort(listen: string): { host: string; port: number } {
 	const colon = listen.lastIndexOf(":");
@@ -69,9 +77,9 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 
 	const attach = options.attachChannels ?? defaultAttachChannels;
 	const keys = app.stores.sshKeys;
-	const limits = new ConnectionLimits(limitSettings(app.config));
+	const limits = new ConnectionLimits(limitSettings(app.config), options.random ?? app.random);
 	const livePolicy = new LivePolicy(app);
-	const startupThrottle = new AuditThrottle(1000);
+	const dropAudit = new StartupDropAudit(DROP_AUDIT_INTERVAL_MS);
 	const connections = new Map<string, ConnectionState>();
 	const byPeer = new Map<string, ConnectionState>();
 	let closing = false;
@@ -104,7 +112,28 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 		setTimeout(() => state.socket.destroy(), DISCONNECT_LINGER_MS).unref();
 	};
 
-	const sshServer = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: IDENT }, (client, info) => {
+	const auditDrops = (summary: DropSummary) => {
+		const { start, rate, full } = limitSettings(app.config).maxStartups;
+		void app.stores.audit
+			.write({
+				event: "ssh.limit",
+				outcome: "failure",
+				userId: null,
+				username: null,
+				channel: "ssh",
+				method: null,
+				source: summary.source,
+				detail: { limit: "max-startups", refused: summary.refused, ...summary.byReason, maxStartups: `${start}:${rate}:${full}`, perSource: app.config.ssh.per_source_max_startups },
+			})
+			.catch(() => undefined);
+	};
+	const dropFlush = setInterval(() => {
+		for (const summary of dropAudit.flush(app.clock.now().getTime())) auditDrops(summary);
+	}, DROP_AUDIT_INTERVAL_MS);
+	dropFlush.unref();
+
+	// Algorithms: src/ssh/algorithms.ts (no pre-authentication compression, ETM SHA-2 MACs only).
+	const sshServer = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: IDENT, algorithms: SSH_ALGORITHMS }, (client, info) => {
 		const state = byPeer.get(`${info.ip}|${info.port}`);
 		if (state === undefined || state.closed || closing) {
 			client.on("error", () => undefined);
@@ -112,6 +141,25 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			return;
 		}
 		state.client = client;
+		// SERVICE_REQUEST required, protocol violations audited (protocol-guard.ts). Emitted after the
+		// client's identification line, before ssh2 handles any packet of this connection.
+		const guarded = installProtocolGuard(client, state.socket, (violation) => {
+			state.closeReason ??= `protocol violation: ${violation.reason}`;
+			audit(
+				"ssh.protocol-violation",
+				"failure",
+				state,
+				{ reason: violation.reason, requestedUsername: violation.requestedUsername, service: violation.service, method: violation.method },
+				violation.username === null ? {} : { username: violation.username },
+			);
+			endConnection(state, `protocol violation: ${violation.reason}`);
+		});
+		if (!guarded) {
+			// Fail closed: without the guard, USERAUTH_REQUEST would be accepted without SERVICE_REQUEST.
+			client.on("error", () => undefined);
+			endConnection(state, "ssh2 protocol guard unavailable");
+			return;
+		}
 		// Malformed packets, resets, keepalive timeouts: ssh2 reports them here and closes; never rethrow.
 		client.on("error", (error: Error & { level?: string }) => {
 			state.closeReason ??= `error: ${String(error.message).slice(0, 120)}`;
@@ -182,18 +230,20 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 		}
 		const sourceAddress = socket.remoteAddress ?? "unknown";
 		let state: ConnectionState | null = null;
-		const guard = limits.admit(() => {
+		const admission = limits.admit(sourceAddress, () => {
 			if (state === null) return;
 			audit("ssh.limit", "failure", state, { limit: "login-grace", graceSeconds: app.config.ssh.login_grace_seconds });
 			endConnection(state, "login grace time exceeded");
 		});
-		if (guard === null) {
-			// MaxStartups: closed before any SSH work is done.
-			const count = startupThrottle.take(Date.now());
-			if (count > 0) audit("ssh.limit", "failure", null, { limit: "max-unauthenticated", max: app.config.ssh.max_unauthenticated, refused: count }, {});
+		if (!admission.admitted) {
+			// MaxStartups / PerSourceMaxStartups: closed before any SSH work is done; audited as one
+			// summary per source per minute (startup-drop-audit.ts), never one row per drop.
+			const summary = dropAudit.record(admission.source, admission.reason, app.clock.now().getTime());
+			if (summary !== null) auditDrops(summary);
 			socket.destroy();
 			return;
 		}
+		const guard = admission.guard;
 		state = {
 			id: app.random.bytes(8).toString("hex"),
 			socket,
@@ -265,6 +315,8 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			if (closing) return;
 			closing = true;
 			livePolicy.stop();
+			clearInterval(dropFlush);
+			for (const summary of dropAudit.flush(app.clock.now().getTime(), true)) auditDrops(summary);
 			const closed = new Promise<void>((resolve) => netServer.close(() => resolve()));
 			for (const state of [...connections.values()]) {
 				endConnection(state, "gateway shutting down");
