@@ -321,7 +321,7 @@ async function main(): Promise<void> {
 		spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bench-client", "-f", keyFile]);
 		const clientPub = readFileSync(`${keyFile}.pub`, "utf8").trim();
 		const dataDir = join(dir, "portcullis");
-		const gatewayConfig = { data_dir: dataDir, ssh: { listen: "127.0.0.1:0", max_unauthenticated: 5000, login_grace_seconds: 120, max_auth_tries: 6 }, http: { listen: "127.0.0.1:0" } };
+		const gatewayConfig = { data_dir: dataDir, ssh: { listen: "127.0.0.1:0", max_startups: "5000", per_source_max_startups: 5000, login_grace_seconds: 120, max_auth_tries: 6 }, http: { listen: "127.0.0.1:0" } };
 		const config = configSchema.parse(gatewayConfig);
 		const gatewayKey = loadOrCreateGatewayKey(config);
 

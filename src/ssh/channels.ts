@@ -29,6 +29,7 @@ import { serverService, type ServerService } from "../servers/server-service.ts"
 import type { ServerRow } from "../storage/server-store.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { Menu, terminalSafe } from "./menu.ts";
+import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder } from "./recording.ts";
 import { relay, type Relay, type RelayEnd } from "./relay.ts";
 import { connectTarget } from "./target.ts";
@@ -97,11 +98,13 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 	});
 
 	client.on("tcpip", (accept, reject, info) => {
-		handleDirectTcpip(conn, accept, reject, info).catch(() => reject());
+		// A refusal by policy answers ADMINISTRATIVELY_PROHIBITED (RFC 4254 §5.1), so the client can tell
+		// "not granted" from "the target is down" (CONNECT_FAILED, ssh2's plain reject()).
+		handleDirectTcpip(conn, accept, reject, () => rejectProhibited(client, reject), info).catch(() => reject());
 	});
 
 	client.on("openssh.streamlocal", (_accept, reject, info) => {
-		reject();
+		rejectProhibited(client, reject);
 		void refused(conn, "ssh.forward-refused", { kind: "direct-streamlocal", socketPath: String(info.socketPath).slice(0, 200) });
 	});
 
@@ -396,11 +399,11 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 	}
 }
 
-async function handleDirectTcpip(conn: Conn, accept: () => ssh2.ServerChannel | undefined, reject: () => void, info: ssh2.TcpipRequestInfo): Promise<void> {
+async function handleDirectTcpip(conn: Conn, accept: () => ssh2.ServerChannel | undefined, reject: () => void, prohibit: () => void, info: ssh2.TcpipRequestInfo): Promise<void> {
 	const destination = { host: String(info.destIP).slice(0, 255), port: info.destPort };
 	const server = await conn.servers.resolveForward(conn.session.userId, destination.host, destination.port);
 	if (server === undefined || conn.closed) {
-		reject();
+		prohibit();
 		await refused(conn, "ssh.forward-refused", { kind: "direct-tcpip", ...destination });
 		return;
 	}

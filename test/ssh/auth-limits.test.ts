@@ -27,7 +27,7 @@ describe("SSH limits", () => {
 	let secret: Buffer;
 
 	before(async () => {
-		f = await startFixture({ config: { ssh: { login_grace_seconds: 5, max_auth_tries: 3, max_unauthenticated: 3 } } });
+		f = await startFixture({ config: { ssh: { login_grace_seconds: 5, max_auth_tries: 3, max_startups: "3" } } });
 		await f.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });
 		secret = await enrolTotp(f, await addUser(f, "alice", ["ops"]));
 	});
@@ -77,7 +77,7 @@ describe("SSH limits", () => {
 		session.end();
 		await eventually(() => f.gateway.unauthenticatedCount() === 0, 2000, "all released");
 		const limits = await f.app.stores.audit.query({ event: "ssh.limit" });
-		assert.ok(limits.some((row) => row.detail?.includes("max-unauthenticated")));
+		assert.ok(limits.some((row) => row.detail?.includes("max-startups")));
 	});
 
 	test("LoginGraceTime (5 s): a silent TCP client and a client parked at the 2FA prompt are both disconnected", async () => {
