@@ -81,7 +81,14 @@ export const configSchema = z
 				lockout_window_seconds: z.number().int().min(60).max(86400).default(900),
 				lockout_seconds: z.number().int().min(60).max(86400).default(900),
 				lockout_max_seconds: z.number().int().min(60).max(604800).default(86400),
-				password_max_failures: z.number().int().min(1).max(100).default(10),
+				/** Account-wide ceiling on wrong passwords within lockout_window_seconds (NIST SP 800-63B §5.2.2: at most 100). */
+				password_max_failures: z.number().int().min(1).max(100).default(100),
+				/** Per (account, source): wrong passwords before the growing delay starts. */
+				password_delay_after_failures: z.number().int().min(1).max(100).default(5),
+				/** Per (account, source): the longest delay the doubling reaches (kept below the reset period). */
+				password_delay_max_seconds: z.number().int().min(1).max(1800).default(900),
+				/** Per (account, source): a source quiet for this long starts afresh. */
+				password_delay_reset_hours: z.number().int().min(1).max(720).default(24),
 				session_idle_minutes: z.number().int().min(1).max(1440).default(30),
 				session_max_hours: z.number().int().min(1).max(168).default(12),
 				step_up_minutes: z.number().int().min(1).max(60).default(10),
@@ -94,7 +101,10 @@ export const configSchema = z
 				lockout_window_seconds: 900,
 				lockout_seconds: 900,
 				lockout_max_seconds: 86400,
-				password_max_failures: 10,
+				password_max_failures: 100,
+				password_delay_after_failures: 5,
+				password_delay_max_seconds: 900,
+				password_delay_reset_hours: 24,
 				session_idle_minutes: 30,
 				session_max_hours: 12,
 				step_up_minutes: 10,

@@ -39,7 +39,15 @@ export class Browser {
 	readonly cookies = new Map<string, string>();
 	last: LightMyRequestResponse | null = null;
 
-	constructor(readonly server: FastifyInstance) {}
+	/** `remoteAddress`: the peer address the server sees (default: light-my-request's 127.0.0.1). */
+	constructor(
+		readonly server: FastifyInstance,
+		readonly remoteAddress?: string,
+	) {}
+
+	private get peer(): { remoteAddress?: string } {
+		return this.remoteAddress === undefined ? {} : { remoteAddress: this.remoteAddress };
+	}
 
 	private cookieHeader(): string | undefined {
 		if (this.cookies.size === 0) return undefined;
@@ -59,7 +67,7 @@ export class Browser {
 
 	async get(url: string, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
 		const cookie = this.cookieHeader();
-		const response = await this.server.inject({ method: "GET", url, headers: { ...(cookie ? { cookie } : {}), ...headers } });
+		const response = await this.server.inject({ method: "GET", url, headers: { ...(cookie ? { cookie } : {}), ...headers }, ...this.peer });
 		this.remember(response);
 		return response;
 	}
@@ -100,6 +108,7 @@ export class Browser {
 			payload = params.toString();
 		}
 		const response = await this.server.inject({
+			...this.peer,
 			method: "POST",
 			url,
 			payload,
