@@ -44,6 +44,8 @@ export const configSchema = z
 				per_source_max_startups: z.number().int().min(1).max(10000).default(10),
 				/** Live policy: how often each connection re-checks the user and policy (seconds). */
 				live_check_seconds: z.number().int().min(1).max(30).default(10),
+				/** Instant revocation: how often each node reads the policy version and its users' revocation state (ms). */
+				policy_poll_ms: z.number().int().min(100).max(5000).default(1000),
 				/** asciicast v2 recordings. Empty: <data_dir>/recordings. */
 				recordings_dir: z.string().default(""),
 			})
@@ -57,6 +59,7 @@ export const configSchema = z
 				max_startups: "10:30:100",
 				per_source_max_startups: 10,
 				live_check_seconds: 10,
+				policy_poll_ms: 1000,
 				recordings_dir: "",
 			}),
 		database: z

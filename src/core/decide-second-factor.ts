@@ -68,6 +68,8 @@ export type SecondFactorDecision =
 			/** Methods the user may answer with on this channel, default first; recovery codes last. */
 			readonly methods: readonly MethodId[];
 			readonly defaultMethod: MethodId;
+			/** Every method the policy allows this user (recovery codes included): what a live session may still rest on. */
+			readonly allowedMethods: readonly MethodId[];
 	  };
 
 function ordered(methods: Iterable<MethodId>): MethodId[] {
@@ -121,7 +123,7 @@ export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactor
 		allowed.includes("recovery-code") &&
 		input.channelMethods.includes("recovery-code");
 	if (recoveryUsable) methods.push("recovery-code");
-	return { kind: "challenge", reasons, methods, defaultMethod };
+	return { kind: "challenge", reasons, methods, defaultMethod, allowedMethods: allowed };
 }
 
 /** Human explanation used by the web console and SSH messages. */

@@ -9,6 +9,7 @@
  */
 import type { MethodId } from "../core/method-id.ts";
 import type { Portcullis } from "../app/portcullis.ts";
+import type { LivePolicy } from "./live-policy.ts";
 
 export interface AuthenticatedSsh {
 	/** Random id of this TCP connection (also in audit events ssh.connect / ssh.disconnect). */
@@ -35,4 +36,6 @@ export interface AuthenticatedSsh {
 /** What channels.ts needs from the gateway. The relay helper may add fields. */
 export interface ChannelDeps {
 	readonly app: Portcullis;
+	/** Instant revocation: new work is gated, relays are tracked for grant removal (live-policy.ts). */
+	readonly livePolicy: Pick<LivePolicy, "gate" | "trackRelay">;
 }

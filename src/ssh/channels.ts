@@ -21,6 +21,14 @@
  * Interactive sessions (the menu, and any exec with a PTY) are recorded (recording.ts).
  * exec/shell/subsystem requests are accepted synchronously (performance.md §7.1) and the channel
  * is paused until the upstream side is ready.
+ *
+ * Instant revocation (issue 7, finding 5): every new piece of work passes the live-policy gate
+ * first (one indexed read; the full policy check when anything changed): a session channel open
+ * and a direct-tcpip open are accepted only after it, an exec/shell/subsystem runs only after it
+ * (the request itself stays accepted synchronously: ssh2 drops a reply sent after the client's
+ * EOF, and the paused channel does nothing until the gate passed), a target chosen in the menu is
+ * opened only after it, and a global request triggers it. A failed gate closes the connection.
+ * Every relay is registered with the live policy, which closes it when its server's grant goes.
  */
 import { connect as netConnect, type Socket } from "node:net";
 import type ssh2 from "ssh2";
@@ -51,6 +59,7 @@ interface PtyState {
 interface Conn {
 	readonly app: Portcullis;
 	readonly session: AuthenticatedSsh;
+	readonly live: ChannelDeps["livePolicy"];
 	readonly servers: ServerService;
 	readonly closers: Set<() => void>;
 	readonly relays: Set<Relay>;
@@ -76,7 +85,7 @@ export function parseTargetCommand(command: string): { server: string; command: 
 }
 
 export function attachChannels(client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps): void {
-	const conn: Conn = { app: deps.app, session, servers: serverService(deps.app), closers: new Set(), relays: new Set(), closed: false };
+	const conn: Conn = { app: deps.app, session, live: deps.livePolicy, servers: serverService(deps.app), closers: new Set(), relays: new Set(), closed: false };
 	session.onClose(() => {
 		conn.closed = true;
 		// Relays first (SIGTERM + channel close upstream), then the upstream connections.
@@ -92,9 +101,12 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 		conn.closers.clear();
 	});
 
-	client.on("session", (accept) => {
-		const channel = accept();
-		if (channel) handleSession(conn, channel);
+	client.on("session", (accept, reject) => {
+		void conn.live.gate(session).then((allowed) => {
+			if (!allowed || conn.closed) return reject();
+			const channel = accept();
+			if (channel) handleSession(conn, channel);
+		});
 	});
 
 	client.on("tcpip", (accept, reject, info) => {
@@ -110,6 +122,8 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 
 	client.on("request", (_accept, reject, name, info) => {
 		reject?.();
+		// Nothing is granted by a global request; it still re-checks the connection (closed if revoked).
+		void conn.live.gate(session);
 		const target = "bindPort" in info ? { bindAddr: String(info.bindAddr).slice(0, 100), bindPort: info.bindPort } : { socketPath: String((info as ssh2.SocketBindInfo).socketPath).slice(0, 200) };
 		void refused(conn, "ssh.forward-refused", { kind: name, ...target });
 	});
@@ -160,13 +174,13 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 		const down = accept();
 		if (!down) return;
 		down.pause();
-		runMenu(conn, down, state).catch((error: unknown) => failChannel(conn, down, error));
+		afterGate(conn, down, () => runMenu(conn, down, state));
 	});
 	channel.on("exec", (accept, _reject, info) => {
 		const down = accept();
 		if (!down) return;
 		down.pause();
-		runExec(conn, down, state, info.command).catch((error: unknown) => failChannel(conn, down, error));
+		afterGate(conn, down, () => runExec(conn, down, state, info.command));
 	});
 	channel.on("subsystem", (accept, reject, info) => {
 		if (info.name !== "sftp") {
@@ -175,10 +189,32 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 		}
 		const down = accept();
 		if (!down) return;
-		// Without ProxyJump the gateway has no target to give the sftp channel to.
-		down.stderr.write("Portcullis: sftp needs a target. Use ProxyJump: sftp -J USER@GATEWAY:PORT LOGIN@SERVER\r\n");
-		down.exit(1);
-		down.end();
+		afterGate(conn, down, async () => {
+			// Without ProxyJump the gateway has no target to give the sftp channel to.
+			down.stderr.write("Portcullis: sftp needs a target. Use ProxyJump: sftp -J USER@GATEWAY:PORT LOGIN@SERVER\r\n");
+			down.exit(1);
+			down.end();
+		});
+	});
+}
+
+/**
+ * Runs `work` on an accepted (paused) channel only when the live-policy gate passes. When it does
+ * not, the gate has already closed the connection; the channel is ended without doing anything.
+ */
+function afterGate(conn: Conn, down: ssh2.ServerChannel, work: () => Promise<void>): void {
+	void conn.live.gate(conn.session).then((allowed) => {
+		if (!allowed || conn.closed) {
+			try {
+				down.stderr.write("Portcullis: access revoked.\r\n");
+				down.exit(1);
+				down.end();
+			} catch {
+				// The connection is already gone.
+			}
+			return;
+		}
+		work().catch((error: unknown) => failChannel(conn, down, error));
 	});
 }
 
@@ -234,6 +270,8 @@ async function visitTarget(
 	recorder: SessionRecorder | null,
 	typedAhead: Buffer | null = null,
 ): Promise<{ ok: true; end: RelayEnd } | { ok: false; message: string }> {
+	// A target chosen in the menu is new work: the gate first (it closes the connection on failure).
+	if (!(await conn.live.gate(conn.session))) return { ok: false, message: "access revoked" };
 	const opened = await openTarget(conn, server, state, command);
 	if (!opened.ok) {
 		await refused(conn, "ssh.target-failed", { server: server.name, reason: opened.message.slice(0, 200) });
@@ -254,11 +292,13 @@ async function visitTarget(
 	});
 	state.active = active;
 	conn.relays.add(active);
+	const untrack = conn.live.trackRelay(conn.session, server.id, () => active.close());
 	state.onResize = (pty) => {
 		active.resize(pty.cols, pty.rows, pty.width, pty.height);
 		recorder?.resize(pty.cols, pty.rows);
 	};
 	const end = await active.done;
+	untrack();
 	conn.relays.delete(active);
 	state.active = null;
 	state.onResize = null;
@@ -400,6 +440,8 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 }
 
 async function handleDirectTcpip(conn: Conn, accept: () => ssh2.ServerChannel | undefined, reject: () => void, prohibit: () => void, info: ssh2.TcpipRequestInfo): Promise<void> {
+	// The gate before anything else; a failed gate has closed the connection already.
+	if (!(await conn.live.gate(conn.session))) return prohibit();
 	const destination = { host: String(info.destIP).slice(0, 255), port: info.destPort };
 	const server = await conn.servers.resolveForward(conn.session.userId, destination.host, destination.port);
 	if (server === undefined || conn.closed) {
@@ -426,6 +468,9 @@ async function handleDirectTcpip(conn: Conn, accept: () => ssh2.ServerChannel | 
 			return;
 		}
 		opened = true;
+		// Grant removal closes this forward (live-policy.ts).
+		const untrack = conn.live.trackRelay(conn.session, server.id, () => socket.destroy());
+		socket.once("close", untrack);
 		socket.pipe(channel).on("error", () => socket.destroy());
 		channel.pipe(socket);
 		channel.once("close", () => socket.destroy());

@@ -190,7 +190,7 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			audit("ssh.authenticated", "success", state, { firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod }, { userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod });
 			livePolicy.add(session);
 			try {
-				attach(client, session, { app });
+				attach(client, session, { app, livePolicy });
 			} catch (error) {
 				endConnection(state, `channel setup failed: ${error instanceof Error ? error.message.slice(0, 100) : "unknown"}`);
 			}

@@ -44,6 +44,8 @@ export class SessionStore {
 			last_seen_at: now,
 			expires_at: now + session.ttlMs,
 			source: session.source.slice(0, 100),
+			// Never checked yet: the first request runs the full policy check (web guard).
+			policy_version: 0,
 		};
 		await this.db.insertInto("web_sessions").values(row).execute();
 		return { token, row };
@@ -81,11 +83,12 @@ export class SessionStore {
 		await this.db.updateTable("web_sessions").set(changes).where("id_hash", "=", idHash).execute();
 	}
 
-	async touch(idHash: string, idleTtlMs: number, absoluteEnd: number): Promise<void> {
+	/** `policyVersion`: the version at which the session just passed the policy check (the web guard's fast path). */
+	async touch(idHash: string, idleTtlMs: number, absoluteEnd: number, policyVersion?: number): Promise<void> {
 		const now = this.clock.now().getTime();
 		await this.db
 			.updateTable("web_sessions")
-			.set({ last_seen_at: now, expires_at: Math.min(now + idleTtlMs, absoluteEnd) })
+			.set({ last_seen_at: now, expires_at: Math.min(now + idleTtlMs, absoluteEnd), ...(policyVersion !== undefined ? { policy_version: policyVersion } : {}) })
 			.where("id_hash", "=", idHash)
 			.execute();
 	}

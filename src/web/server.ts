@@ -16,6 +16,7 @@ import formbody from "@fastify/formbody";
 import helmet from "@fastify/helmet";
 import type { Portcullis } from "../app/portcullis.ts";
 import { isPortcullisError } from "../core/errors.ts";
+import { SessionGate } from "../flows/session-gate.ts";
 import { newToken } from "../crypto/tokens.ts";
 import {
 	ACCESS_CLASSES,
@@ -224,10 +225,14 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 		request.web.ended = raw.length > 0;
 	}
 
-	// Live policy (security.md I7, P1/P3/P4): a policy change applies to a live session at its next request.
+	// Live policy (security.md I7, P1/P3/P4): a policy change applies to a live session at its next
+	// request. The full check runs only when the policy version stamped on the session (or the
+	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts).
 	const current = request.web.session;
 	if (current !== null && current.state === "full" && config.skipLivePolicy !== true) {
-		const check = await app.login.checkSession({ userId: current.user_id, sessionEpoch: Number(current.session_epoch), secondFactorMethod: current.second_factor_method, channel: "web", user: request.web.user });
+		const gate = new SessionGate({ login: app.login, policyVersion: app.stores.policyVersion, clock: app.clock });
+		const gated = await gate.check({ userId: current.user_id, sessionEpoch: Number(current.session_epoch), secondFactorMethod: current.second_factor_method, channel: "web", user: request.web.user, checkedVersion: Number(current.policy_version) });
+		const check = gated.verdict;
 		if (check === "revoked") {
 			await app.stores.audit.write({ event: "session.revoked", outcome: "info", userId: current.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip });
 			await endSession(web, request, reply);
@@ -243,7 +248,7 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 				request.web.ended = true;
 			}
 		} else {
-			await touchSession(web, current);
+			await touchSession(web, current, gated.version);
 		}
 	}
 

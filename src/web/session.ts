@@ -99,6 +99,6 @@ export function isFresh(web: WebContext, session: SessionRow | null): boolean {
 }
 
 /** Sliding idle timeout capped by the absolute lifetime (counted from the last full authentication). */
-export async function touchSession(web: WebContext, session: SessionRow): Promise<void> {
-	await web.app.stores.sessions.touch(session.id_hash, idleMs(web), Number(session.created_at) + absoluteMs(web));
+export async function touchSession(web: WebContext, session: SessionRow, policyVersion?: number): Promise<void> {
+	await web.app.stores.sessions.touch(session.id_hash, idleMs(web), Number(session.created_at) + absoluteMs(web), policyVersion);
 }

@@ -11,6 +11,7 @@ import type { Portcullis } from "../../src/app/portcullis.ts";
 import { verifyPassword } from "../../src/crypto/password-hash.ts";
 import type { AuthenticatedSsh } from "../../src/ssh/authenticated-ssh.ts";
 import { attachChannels } from "../../src/ssh/channels.ts";
+import { LivePolicy } from "../../src/ssh/live-policy.ts";
 
 const { Server, utils } = ssh2;
 
@@ -22,6 +23,7 @@ export interface TestGateway {
 
 export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 	const hostKey = generateEd25519Key("relay-test").privateKey;
+	const livePolicy = new LivePolicy(app);
 	const server = new Server({ hostKeys: [hostKey] }, (client, info) => {
 		// @types/ssh2 lacks Connection#setNoDelay (ssh2 lib/server.js has it); performance.md §7.2.
 		(client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
@@ -56,7 +58,8 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				onClose: (listener) => (closed ? listener() : void listeners.push(listener)),
 				close: () => client.end(),
 			};
-			attachChannels(client, session, { app });
+			livePolicy.add(session);
+			attachChannels(client, session, { app, livePolicy });
 		});
 	});
 	await new Promise<void>((resolveListen) => server.listen(0, "127.0.0.1", () => resolveListen()));
@@ -64,6 +67,9 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 	return {
 		host: "127.0.0.1",
 		port,
-		close: () => new Promise<void>((resolveClose) => server.close(() => resolveClose())),
+		close: () => {
+			livePolicy.stop();
+			return new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+		},
 	};
 }
