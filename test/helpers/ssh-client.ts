@@ -214,8 +214,11 @@ export class RawSsh {
 
 	private constructor() {}
 
-	/** Connects and completes key exchange and the ssh-userauth service request; no auth sent yet. */
-	static async connect(port: number, options: { timeoutMs?: number } = {}): Promise<RawSsh> {
+	/**
+	 * Connects and completes key exchange and the ssh-userauth service request; no auth sent yet.
+	 * `serviceRequest: false` stops after key exchange without sending SERVICE_REQUEST (RFC 4253 §10).
+	 */
+	static async connect(port: number, options: { timeoutMs?: number; serviceRequest?: boolean } = {}): Promise<RawSsh> {
 		const raw = new RawSsh();
 		const client = raw.client;
 		client.on("error", (error: Error) => raw.errors.push(error));
@@ -237,6 +240,10 @@ export class RawSsh {
 			},
 		});
 		const proto = raw.proto;
+		if (options.serviceRequest === false) {
+			// ssh2 sends SERVICE_REQUEST from its handshake-complete callback; answer "done" there instead.
+			proto.service = () => serviceAccepted();
+		}
 		const originalSuccess = proto._handlers.USERAUTH_SUCCESS;
 		proto._handlers.USERAUTH_FAILURE = (_p: unknown, methods: unknown, partial: unknown) =>
 			raw.#push({ type: "failure", methods: Array.isArray(methods) ? (methods as string[]) : [], partial: partial === true });
