@@ -7,6 +7,7 @@ import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
 import type { Clock } from "../core/clock.ts";
 import { sha256Hex } from "../crypto/tokens.ts";
 import type { EnrollmentDisplay, MethodRegistry } from "../methods/method.ts";
+import type { AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { EnrolmentGuard } from "../storage/factor-store.ts";
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
@@ -27,6 +28,7 @@ export type RemoveResult = { kind: "removed" } | { kind: "refused"; message: str
 export interface EnrollmentFlowDeps extends PolicyStores {
 	readonly users: UserStore;
 	readonly transactions: UserTransactions;
+	readonly attempts: AttemptStore;
 	/** The 2FA failure counter's policy: a refused forced-enrolment start is charged to it. */
 	readonly secondFactorLockout: LockoutPolicy;
 	readonly audit: AuditLog;
@@ -92,6 +94,13 @@ export class EnrollmentFlow {
 		);
 	}
 
+	/** A live login attempt of this user, on the web, whose policy decision now is "enroll". */
+	private async attemptNeedsEnrolment(user: UserRow, context: EnrollContext): Promise<boolean> {
+		const attempt = typeof context.attemptId === "string" ? await this.deps.attempts.getLive(context.attemptId) : undefined;
+		if (attempt === undefined || attempt.user_id !== user.id || attempt.channel !== "web") return false;
+		return (await decideForUser(this.deps, user, "web")).kind === "enroll";
+	}
+
 	async begin(userId: string, method: MethodId, rawLabel: unknown, input: Record<string, string>, context: EnrollContext): Promise<EnrollBeginResult> {
 		const user = await this.deps.users.findById(userId);
 		if (user === undefined || user.disabled === 1) return { kind: "rejected", message: "Your account cannot enrol factors." };
@@ -100,6 +109,11 @@ export class EnrollmentFlow {
 			return { kind: "rejected", message: "That method is not available for your account." };
 		}
 		const guard = this.guardFor(user, context);
+		if (context.duringLogin && !(await this.attemptNeedsEnrolment(user, context))) {
+			// W3(d): only a live login attempt of this user whose policy step is "enrol" may enrol half-authenticated.
+			await this.refuseDuringLogin(userId, method, "not-enrolment-step", context);
+			return { kind: "rejected", message: "You already have a second factor. Use it to finish logging in." };
+		}
 		if (context.duringLogin && user.enroll_token_hash !== null) {
 			// Checked here for a clear message; FactorStore enforces it again inside the activation's transaction.
 			if (guard.linkHash === null || guard.linkHash !== user.enroll_token_hash || Number(user.enroll_token_expires_at ?? 0) <= this.deps.clock.now().getTime()) {
