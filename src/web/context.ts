@@ -98,6 +98,15 @@ export function pageContext(request: FastifyRequest): PageContext {
 	};
 }
 
+/**
+ * What an async helper returns when it has already answered the request. It must never return the
+ * FastifyReply itself: a reply is a thenable (fastify's Reply.prototype.then), so `await helper()`
+ * resolves to undefined once the reply is sent, and the caller's next line threw after the
+ * response had gone out (found by scripts/fuzz.ts). The route handler then returns the reply.
+ */
+export const ANSWERED = { answered: true } as const;
+export type Answered = typeof ANSWERED;
+
 /** Sends a server-rendered page. Pages are never cached: they carry CSRF tokens and account data. */
 export function sendPage(reply: FastifyReply, status: number, page: VNode): FastifyReply {
 	return reply

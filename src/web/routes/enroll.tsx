@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
 import type { LoginStep } from "../../flows/login-flow.ts";
-import { ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule, type WebContext } from "../context.ts";
+import { ANSWERED, ENROLL_COOKIE, pageContext, seeOther, sendPage, type Answered, type RouteModule, type WebContext } from "../context.ts";
 import { req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { cookieOptions } from "../session.ts";
@@ -27,16 +27,21 @@ export function accountEnrollContext(request: FastifyRequest): EnrollContext {
 }
 
 /** The current step must be "enroll" for this session's attempt; anything else is refused here. */
-export async function forcedEnrollStep(web: WebContext, request: FastifyRequest, reply: FastifyReply): Promise<EnrollStep | FastifyReply> {
+export async function forcedEnrollStep(web: WebContext, request: FastifyRequest, reply: FastifyReply): Promise<EnrollStep | Answered> {
 	const step = await web.app.login.currentStep(request.web.session?.attempt_id ?? "");
 	if (step.kind === "enroll") return step;
 	if (step.kind === "second-factor") {
 		// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
-		if (request.method === "GET" || request.method === "HEAD") return seeOther(reply, "/login/2fa");
+		if (request.method === "GET" || request.method === "HEAD") {
+			seeOther(reply, "/login/2fa");
+			return ANSWERED;
+		}
 		await web.app.enrollment.refuseDuringLogin(step.userId, null, "already-has-factor", forcedEnrollContext(request));
-		return sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
+		sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
+		return ANSWERED;
 	}
-	return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
+	await loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
+	return ANSWERED;
 }
 
 /** A factor is verified: finish the attempt (the flow re-checks user, time and policy) and go full. */
@@ -60,13 +65,13 @@ export const enrollRoutes: RouteModule = (server, web) => {
 
 	getRoute(server, "/login/enroll", { access: "half", fields: {} }, async (request, reply) => {
 		const step = await forcedEnrollStep(web, request, reply);
-		if (!("kind" in step)) return step;
+		if ("answered" in step) return reply;
 		return choose(request, reply, step, null);
 	});
 
 	postRoute(server, "/login/enroll/totp", { access: "half", fields: { label: str(64) } }, async (request, reply, form) => {
 		const step = await forcedEnrollStep(web, request, reply);
-		if (!("kind" in step)) return step;
+		if ("answered" in step) return reply;
 		const begin = await app.enrollment.begin(step.userId, "totp", form.label, {}, forcedEnrollContext(request));
 		if (begin.kind === "rejected") return choose(request, reply, step, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "active") return finishForcedEnrollment(web, request, reply, begin.factorId);
@@ -79,7 +84,7 @@ export const enrollRoutes: RouteModule = (server, web) => {
 
 	postRoute(server, "/login/enroll/totp/confirm", { access: "half", fields: { factorId: req(64), code: req(64) } }, async (request, reply, form) => {
 		const step = await forcedEnrollStep(web, request, reply);
-		if (!("kind" in step)) return step;
+		if ("answered" in step) return reply;
 		const done = await app.enrollment.complete(step.userId, form.factorId, { code: form.code }, forcedEnrollContext(request));
 		if (done.kind === "expired") return choose(request, reply, step, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 		if (done.kind === "invalid") {
@@ -94,7 +99,7 @@ export const enrollRoutes: RouteModule = (server, web) => {
 
 	postRoute(server, "/login/enroll/keyword", { access: "half", fields: { keyword: req(256), confirm: req(256), label: str(64) } }, async (request, reply, form) => {
 		const step = await forcedEnrollStep(web, request, reply);
-		if (!("kind" in step)) return step;
+		if ("answered" in step) return reply;
 		const begin = await app.enrollment.begin(step.userId, "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, forcedEnrollContext(request));
 		if (begin.kind === "rejected") return choose(request, reply, step, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "pending") return choose(request, reply, step, { kind: "error", text: "This method needs another step that this page does not support." }, 400);

@@ -15,7 +15,7 @@ import type { ComponentChildren } from "preact";
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { EnrollBeginResult, EnrollContext } from "../../flows/enrollment-flow.ts";
 import { MethodSettingsStore } from "../../methods/method-settings.ts";
-import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
+import { pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { rotateSession } from "../session.ts";
@@ -141,8 +141,8 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		/** "/account/factors" or "/login/enroll" */
 		readonly base: string;
 		readonly context: (request: FastifyRequest) => EnrollContext;
-		/** The user, or a reply that already refused the request. */
-		readonly user: (request: FastifyRequest, reply: FastifyReply) => Promise<{ id: string; username: string } | FastifyReply>;
+		/** The user, or ANSWERED when the request was already refused (see ANSWERED). */
+		readonly user: (request: FastifyRequest, reply: FastifyReply) => Promise<{ id: string; username: string } | Answered>;
 		readonly done: (request: FastifyRequest, reply: FastifyReply, factorId: string, method: MethodId) => Promise<FastifyReply>;
 		readonly back: string;
 	}
@@ -168,7 +168,7 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		context: forcedEnrollContext,
 		async user(request, reply) {
 			const step = await forcedEnrollStep(web, request, reply);
-			if (!("kind" in step)) return step;
+			if ("answered" in step) return step;
 			return { id: step.userId, username: step.username };
 		},
 		done: (request, reply, factorId) => finishForcedEnrollment(web, request, reply, factorId),
@@ -224,33 +224,33 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		for (const method of WEB_ENROLLABLE) {
 			getRoute(server, `${mode.base}/${method}`, { ...routeOptions, fields: {} }, async (request, reply) => {
 				const user = await mode.user(request, reply);
-				if (!("id" in user)) return user;
+				if ("answered" in user) return reply;
 				return formPage(request, reply, mode, method, user, null);
 			});
 		}
 
 		postRoute(server, `${mode.base}/yubikey-otp`, { ...postOptions("yubikey-otp"), fields: FORMS["yubikey-otp"] }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
-			if (!("id" in user)) return user;
+			if ("answered" in user) return reply;
 			const input = { otp: form.otp, ...(form.aesKey !== undefined ? { aesKey: form.aesKey } : {}), ...(form.privateId !== undefined ? { privateId: form.privateId } : {}) };
 			return afterBegin(request, reply, mode, "yubikey-otp", user, await app.enrollment.begin(user.id, "yubikey-otp", form.label, input, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/duo`, { ...postOptions("duo"), fields: FORMS.duo }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
-			if (!("id" in user)) return user;
+			if ("answered" in user) return reply;
 			return afterBegin(request, reply, mode, "duo", user, await app.enrollment.begin(user.id, "duo", form.label, { username: form.username ?? "" }, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/radius`, { ...postOptions("radius"), fields: FORMS.radius }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
-			if (!("id" in user)) return user;
+			if ("answered" in user) return reply;
 			return afterBegin(request, reply, mode, "radius", user, await app.enrollment.begin(user.id, "radius", form.label, { username: form.username ?? "", password: form.password }, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/radius/confirm`, { ...postOptions("radius"), fields: { factorId: req(64), code: str(256) } }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
-			if (!("id" in user)) return user;
+			if ("answered" in user) return reply;
 			const done = await app.enrollment.complete(user.id, form.factorId, { code: form.code ?? "" }, mode.context(request));
 			if (done.kind === "expired") return formPage(request, reply, mode, "radius", user, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 			if (done.kind === "invalid") return formPage(request, reply, mode, "radius", user, { kind: "error", text: done.message }, 400);

@@ -19,7 +19,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
 import type { SecondFactorResult } from "../../flows/login-flow.ts";
 import { isWebauthnMethod, MAX_RESPONSE_LENGTH, type ApprovalOutcome, type WebauthnMethod } from "../../methods/webauthn/webauthn-method.ts";
-import { ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
+import { ANSWERED, ENROLL_COOKIE, pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
 import { BadInput, req, str } from "../forms.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
 import { cookieOptions, rotateSession } from "../session.ts";
@@ -78,8 +78,8 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		readonly forced: boolean;
 		readonly back: string;
 		context(request: FastifyRequest): EnrollContext;
-		/** The user and attempt, or a reply that already refused the request. */
-		who(request: FastifyRequest, reply: FastifyReply): Promise<{ id: string; username: string; attemptId: string | null } | FastifyReply>;
+		/** The user and attempt, or ANSWERED when the request was already refused (see ANSWERED). */
+		who(request: FastifyRequest, reply: FastifyReply): Promise<{ id: string; username: string; attemptId: string | null } | Answered>;
 		done(request: FastifyRequest, reply: FastifyReply, factorId: string): Promise<FastifyReply>;
 	}
 
@@ -109,11 +109,16 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 			if (step.kind === "enroll") return { id: step.userId, username: step.username, attemptId: step.attemptId };
 			if (step.kind === "second-factor") {
 				// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
-				if (request.method === "GET" || request.method === "HEAD") return seeOther(reply, "/login/2fa");
+				if (request.method === "GET" || request.method === "HEAD") {
+					seeOther(reply, "/login/2fa");
+					return ANSWERED;
+				}
 				await app.enrollment.refuseDuringLogin(step.userId, "webauthn", "already-has-factor", forcedEnrollContext(request));
-				return sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
+				sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
+				return ANSWERED;
 			}
-			return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
+			await loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
+			return ANSWERED;
 		},
 		async done(request, reply, factorId) {
 			const result = await app.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
@@ -139,12 +144,12 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		const get = mode.forced ? { access: "half" as const } : { access: "full" as const, stepUp: true, stepUpReturn: mode.base };
 		getRoute(server, mode.base, { ...get, fields: {} }, async (request, reply) => {
 			const user = await mode.who(request, reply);
-			if (!("id" in user)) return user;
+			if ("answered" in user) return reply;
 			return registerPage(request, reply, mode, user, null);
 		});
 		postRoute(server, mode.base, { ...get, bodyLimit: BODY_LIMIT, fields: { label: str(64), challengeId: req(64), response: RESPONSE_FIELD } }, async (request, reply, form) => {
 			const user = await mode.who(request, reply);
-			if (!("id" in user)) return user;
+			if ("answered" in user) return reply;
 			const begin = await app.enrollment.begin(user.id, "webauthn", form.label, { challengeId: form.challengeId, response: form.response }, mode.context(request));
 			if (begin.kind === "active") return mode.done(request, reply, begin.factorId);
 			const message = begin.kind === "rejected" ? begin.message : "This registration needs a step this page does not support.";
