@@ -292,7 +292,12 @@ async function visitTarget(
 	});
 	state.active = active;
 	conn.relays.add(active);
-	const untrack = conn.live.trackRelay(conn.session, server.id, () => active.close());
+	// Grant removal: SIGTERM + channel close, and the connection to the target is ended too (a
+	// command without a PTY would keep its channel open on sshd: performance.md §7.5).
+	const untrack = conn.live.trackRelay(conn.session, server.id, () => {
+		active.close();
+		opened.client.end();
+	});
 	state.onResize = (pty) => {
 		active.resize(pty.cols, pty.rows, pty.width, pty.height);
 		recorder?.resize(pty.cols, pty.rows);
