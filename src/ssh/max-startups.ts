@@ -10,7 +10,13 @@
  * The arithmetic is OpenSSH's should_drop_connection() (sshd.c), integer division included, so an
  * operator's sshd intuition carries over. The random draw is the caller's (injected Random).
  */
-import { isIPv4, isIPv6 } from "node:net";
+/**
+ * One source = sourceKey() (src/core/source-key.ts, shared with the password throttle): an IPv4
+ * address, or the /64 of an IPv6 address, because one IPv6 host commonly owns a whole /64
+ * (RFC 7421), so counting per /128 would give an attacker 2^64 "sources". (OpenSSH's
+ * PerSourceNetBlockSize defaults to 32:128; we choose 32:64, docs/decisions.md.)
+ */
+export { sourceKey } from "../core/source-key.ts";
 
 export interface MaxStartups {
 	readonly start: number;
@@ -45,38 +51,4 @@ export function dropPercent(unauthenticated: number, settings: MaxStartups): num
 	if (unauthenticated >= settings.full || settings.rate === 100) return 100;
 	const span = settings.full - settings.start;
 	return settings.rate + Math.floor(((100 - settings.rate) * (unauthenticated - settings.start)) / span);
-}
-
-/**
- * The key one source's connections are counted under: an IPv4 address (IPv4-mapped IPv6 folded to
- * it), or the /64 of an IPv6 address, because one IPv6 host commonly owns a whole /64 (RFC 7421),
- * so counting per /128 would give an attacker 2^64 "sources". (OpenSSH's PerSourceNetBlockSize
- * defaults to 32:128; we choose 32:64 and say so in docs/decisions.md.)
- */
-export function sourceKey(address: string): string {
-	const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-	if (mapped !== null) return mapped[1] as string;
-	if (isIPv4(address)) return address;
-	if (!isIPv6(address)) return address;
-	const groups = expandIPv6(address.replace(/%.*$/, ""));
-	return groups === null ? address : `${groups.slice(0, 4).map((group) => group.toString(16)).join(":")}::/64`;
-}
-
-/** Eight 16-bit groups of a textual IPv6 address (RFC 4291 §2.2 forms, embedded IPv4 included). */
-function expandIPv6(address: string): number[] | null {
-	let text = address;
-	const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-	if (v4 !== null) {
-		const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-		text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-	}
-	const halves = text.split("::");
-	if (halves.length > 2) return null;
-	const parse = (part: string | undefined) => (part === undefined || part === "" ? [] : part.split(":").map((group) => Number.parseInt(group, 16)));
-	const head = parse(halves[0]);
-	const tail = parse(halves[1]);
-	const missing = 8 - head.length - tail.length;
-	if (missing < 0 || (halves.length === 1 && missing !== 0)) return null;
-	const groups = [...head, ...new Array<number>(missing).fill(0), ...tail];
-	return groups.some((group) => !Number.isInteger(group) || group < 0 || group > 0xffff) ? null : groups;
 }
