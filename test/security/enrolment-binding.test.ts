@@ -59,6 +59,28 @@ for (const engine of ["sqlite", "postgres"] as Engine[]) {
 			}
 		});
 
+		test("a pending factor dies with the login attempt that began it", async () => {
+			// Attack: begin a forced enrolment, let that login end, and confirm the factor afterwards.
+			const t = await createTestApp({ engine });
+			try {
+				await t.app.admin.createGroup(ADMIN_ACTOR, { name: "sec", forceTwoFactor: true, allowedMethods: null });
+				await t.app.admin.createUser(ADMIN_ACTOR, { username: "dee", password: PASSWORD, isAdmin: false, groups: ["sec"] });
+				const step = await t.app.login.submitPassword(WEB, "dee", PASSWORD);
+				assert.equal(step.kind, "enroll");
+				if (step.kind !== "enroll") return;
+				const during = { channel: "web", source: "test", duringLogin: true, attemptId: step.attemptId } as const;
+				const begin = await t.app.enrollment.begin(step.userId, "totp", "phone", {}, during);
+				assert.equal(begin.kind, "pending");
+				if (begin.kind !== "pending") return;
+				await t.app.login.abandon(step.attemptId);
+				const code = totpCodeAt(base32Decode(begin.display.secret!.replace(/ /g, "")), t.clock.now().getTime());
+				assert.equal((await t.app.enrollment.complete(step.userId, begin.factorId, { code }, during)).kind, "expired");
+				assert.deepEqual(await t.app.stores.factors.listActive(step.userId), []);
+			} finally {
+				await t.cleanup();
+			}
+		});
+
 		test("a forced-enrolment start from an attempt that is not at the enrolment step is refused, audited and charged", async () => {
 			// Attack: a user who has a factor (the attacker has only the password) posts the enrolment start anyway.
 			const t = await createTestApp({ engine });
