@@ -263,12 +263,15 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.equal((await user("alice"))?.enrollLinkPending, false, "the earlier link is void");
 		});
 
-		test("unlock ends a lockout: the correct password works again", async () => {
+		test("unlock ends a lockout (account-wide ceiling and per-source delays): the correct password works again", async () => {
 			const app = await openApp(dir, databaseUrl);
 			try {
-				for (let attempt = 0; attempt < 10; attempt++) await app.login.submitPassword(WEB, "root-admin", "wrong password guess");
+				// 100 wrong passwords (the default ceiling), 5 from each of 20 sources: each source ends blocked.
+				for (let source = 0; source < 20; source++) {
+					for (let attempt = 0; attempt < 5; attempt++) await app.login.submitPassword({ ...WEB, sourceAddress: `192.0.2.${source}` }, "root-admin", "wrong password guess");
+				}
 				const locked = await app.login.submitPassword(WEB, "root-admin", PASSWORD);
-				assert.equal(locked.kind === "denied" && locked.reason, "locked", "ten wrong passwords lock the account");
+				assert.equal(locked.kind === "denied" && locked.reason, "invalid-credentials", "100 wrong passwords lock the account (not revealed before the first factor)");
 				assert.equal((await user("root-admin"))?.locked, true);
 				assert.match((await cli(["user", "list"])).stdout, /^root-admin\s+yes\s+locked\s+admins,ops\s+-$/m);
 
@@ -276,7 +279,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 				assertOk(unlocked, "unlock");
 				assert.equal(unlocked.stdout, "unlocked user root-admin\n");
 				assert.equal((await user("root-admin"))?.locked, false);
-				assert.notEqual((await app.login.submitPassword(WEB, "root-admin", PASSWORD)).kind, "denied");
+				assert.notEqual((await app.login.submitPassword({ ...WEB, sourceAddress: "192.0.2.0" }, "root-admin", PASSWORD)).kind, "denied", "the source's delay is gone too");
 			} finally {
 				await app.close();
 			}
