@@ -5,10 +5,14 @@ import type { Database } from "./schema.ts";
 
 const TWO_FACTOR_KEY = "two_factor";
 
-/** Defaults on a fresh install: nothing forced, TOTP, access keyword and recovery codes enabled. */
+/**
+ * Defaults on a fresh install: nothing forced, TOTP and recovery codes enabled. The Access Keyword
+ * is a knowledge factor like the password (OWASP MFA cheat sheet), so it is off until an admin
+ * enables it (docs/decisions.md); installations from before that choice keep it (migration 0005).
+ */
 export const DEFAULT_TWO_FACTOR: GlobalTwoFactorSettings = {
 	forceTwoFactor: false,
-	enabledMethods: ["totp", "access-keyword", "recovery-code"],
+	enabledMethods: ["totp", "recovery-code"],
 };
 
 export class SettingsStore {

@@ -151,6 +151,7 @@ describe("backend outage mid-challenge", () => {
 		const t = await createTestApp();
 		try {
 			const keyword = "Outage-Keyword-9";
+			await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "access-keyword", "recovery-code"] });
 			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "otto", password: PASSWORD, isAdmin: false, groups: [] });
 			const enrolled = await t.app.enrollment.begin(user.id, "access-keyword", "kw", { keyword, confirm: keyword }, { channel: "web", source: "t", duringLogin: false });
 			assert.equal(enrolled.kind, "active");
