@@ -103,9 +103,13 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 
 	client.on("session", (accept, reject) => {
 		void conn.live.gate(session).then((allowed) => {
-			if (!allowed || conn.closed) return reject();
-			const channel = accept();
-			if (channel) handleSession(conn, channel);
+			try {
+				if (!allowed || conn.closed) return reject();
+				const channel = accept();
+				if (channel) handleSession(conn, channel);
+			} catch {
+				// The connection went away while the gate ran.
+			}
 		});
 	});
 
