@@ -104,7 +104,8 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 	client.on("session", (accept, reject) => {
 		void conn.live.gate(session).then((allowed) => {
 			try {
-				if (!allowed || conn.closed) return reject();
+				// Refused by policy: ADMINISTRATIVELY_PROHIBITED (RFC 4254 §5.1), like every policy refusal here.
+				if (!allowed || conn.closed) return rejectProhibited(client, reject);
 				const channel = accept();
 				if (channel) handleSession(conn, channel);
 			} catch {
