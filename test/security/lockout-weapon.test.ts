@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
+import { sourceKey } from "../../src/core/source-key.ts";
 import type { ClientInfo } from "../../src/flows/login-flow.ts";
 import { RawSsh, type AuthEvent } from "../helpers/ssh-client.ts";
 import { ADMIN_ACTOR, createTestApp, type Engine, type TestApp } from "../helpers/test-app.ts";
@@ -137,6 +138,15 @@ for (const engine of ENGINES) {
 		});
 	});
 }
+
+// Address rotation: a host with an IPv6 /64 (or a dual-stack socket's mapped form) must not get a
+// fresh allowance per address (the per-address limit bypass of JumpServer CVE-2023-46123).
+test("address rotation inside one IPv6 /64, and IPv4-mapped forms, count as one source", () => {
+	const keys = ["2001:db8:aa:bb::1", "2001:DB8:AA:BB:ffff:ffff:ffff:ffff", "2001:db8:aa:bb:1:2:3:4%eth0"].map(sourceKey);
+	assert.deepEqual(new Set(keys), new Set(["2001:db8:aa:bb::/64"]));
+	assert.notEqual(sourceKey("2001:db8:aa:bc::1"), keys[0]);
+	assert.deepEqual(["192.0.2.1", "::ffff:192.0.2.1", "::ffff:c000:201"].map(sourceKey), ["192.0.2.1", "192.0.2.1", "192.0.2.1"]);
+});
 
 /** A login page with the per-request parts (CSRF token, the echoed username) blanked out. */
 function normalised(response: LightMyRequestResponse, username: string): string {
