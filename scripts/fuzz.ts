@@ -32,6 +32,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import * as OTPAuth from "otpauth";
 import ssh2 from "ssh2";
 import { GATEWAY_NODE_FLAGS } from "../src/app/node-flags.ts";
 import { RawSsh, sshString } from "../test/helpers/ssh-client.ts";
@@ -39,8 +40,7 @@ import { RawSsh, sshString } from "../test/helpers/ssh-client.ts";
 const ROOT = resolve(import.meta.dirname, "..");
 const BIN = join(ROOT, "bin", "portcullis.js");
 const PASSWORD = "fuzz-password-1234";
-const KEYWORD = "portcullis-keyword";
-/** alice: forced 2FA, enrolled with an Access Keyword (SSH gives partial success, then keyboard-interactive). */
+/** alice: forced 2FA, enrolled with TOTP (SSH gives partial success, then keyboard-interactive). */
 const ALICE = "alice";
 /** bob: no policy, no factor: the password alone logs in, so the connection layer can be fuzzed. */
 const BOB = "bob";
@@ -136,7 +136,7 @@ const LENGTHS = [0, 1, 7, 64, 255, 256, 1024, 4096, 65536];
 function fuzzString(rng: Rng, allowHuge = true): string {
 	const roll = rng.int(10);
 	if (roll < 4) return rng.pick(ODD_STRINGS);
-	if (roll < 6) return rng.pick([ALICE, BOB, "admin", PASSWORD, KEYWORD]);
+	if (roll < 6) return rng.pick([ALICE, BOB, "admin", PASSWORD, "000000"]);
 	const length = allowHuge && rng.chance(0.05) ? 1_000_000 : rng.pick(LENGTHS);
 	if (rng.chance(0.5)) return rng.pick(["a", "\0", "é", "%", "😀", "<"]).repeat(length);
 	return rng.bytes(Math.min(length, 65536)).toString("latin1");
@@ -336,7 +336,9 @@ async function webState(port: number, kind: WebState["kind"]): Promise<WebState>
 	const user = kind === "half" ? ALICE : BOB;
 	const login = await http(port, "POST", "/login", { "content-type": FORM, cookie: cookieHeader(cookies) }, form({ username: user, password: PASSWORD, _csrf: csrf }));
 	Object.assign(cookies, cookiesOf(login));
-	const next = await http(port, "GET", kind === "half" ? "/login/2fa" : "/account", { cookie: cookieHeader(cookies) });
+	let next = await http(port, "GET", kind === "half" ? "/login/2fa" : "/account", { cookie: cookieHeader(cookies) });
+	const location = next?.headers.location;
+	if (next?.status === 303 && typeof location === "string" && location.startsWith("/")) next = await http(port, "GET", location, { cookie: cookieHeader(cookies) });
 	return { kind, cookies, csrf: next === null ? null : csrfOf(next.body) };
 }
 
@@ -358,8 +360,16 @@ const ROUTES: readonly { method: string; path: string; fields: readonly string[]
 	{ method: "GET", path: "/account", fields: [] },
 ];
 
-async function httpCase(rng: Rng, port: number, describe: (text: string) => void): Promise<HttpAnswer | null> {
-	const state = await webState(port, rng.pick(["none", "pre", "pre", "half", "half", "full"] as const));
+type StateCache = Map<WebState["kind"], WebState>;
+
+async function httpCase(rng: Rng, port: number, describe: (text: string) => void, cache: StateCache): Promise<HttpAnswer | null> {
+	// A login costs an argon2 hash: states are reused for a few cases (a case may spoil one: fine).
+	const kind = rng.pick(["none", "pre", "pre", "half", "half", "full"] as const);
+	let state = cache.get(kind);
+	if (state === undefined || rng.chance(0.25)) {
+		state = await webState(port, kind);
+		cache.set(kind, state);
+	}
 	const route = rng.pick(ROUTES);
 	const method = rng.chance(0.9) ? route.method : rng.pick(["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD", "FOO"]);
 	const fields: [string, string][] = route.fields.map((name) => [name, rng.chance(0.3) ? fuzzString(rng) : rng.pick(["alice", PASSWORD, "totp", "access-keyword", "recovery-code", "123456", ""])]);
@@ -456,7 +466,7 @@ function userauthPayload(rng: Rng): Buffer {
 }
 
 /** One authentication conversation of 1–8 generated steps over an encrypted connection. */
-async function sshAuthCase(rng: Rng, port: number, describe: (text: string) => void): Promise<void> {
+async function sshAuthCase(rng: Rng, port: number, describe: (text: string) => void, seen: Record<string, number>): Promise<void> {
 	let raw: RawSsh;
 	try {
 		raw = await RawSsh.connect(port);
@@ -465,6 +475,16 @@ async function sshAuthCase(rng: Rng, port: number, describe: (text: string) => v
 	}
 	const steps: string[] = [];
 	try {
+		if (rng.chance(0.5)) {
+			// Reach the second-factor prompt first (alice: password → partial success → keyboard-interactive),
+			// so the generated steps hit the INFO_RESPONSE handling and not only the first factor.
+			steps.push("alice password + keyboard");
+			raw.password(ALICE, PASSWORD);
+			if ((await raw.next(15_000).catch(() => null))?.type === "failure") {
+				raw.keyboard(ALICE);
+				await raw.next(15_000).catch(() => null);
+			}
+		}
 		for (let i = 0, n = 1 + rng.int(8); i < n && !raw.closed; i++) {
 			switch (rng.int(8)) {
 				case 0:
@@ -477,7 +497,7 @@ async function sshAuthCase(rng: Rng, port: number, describe: (text: string) => v
 					break;
 				case 2: {
 					const count = rng.pick([0, 1, 2, 3, 3, 4, 50, 2000]);
-					const responses = Array.from({ length: count }, () => (rng.chance(0.3) ? rng.pick(["p", "o", "r", "t"]) : fuzzString(rng, false).slice(0, rng.chance(0.1) ? 30_000 : 200)));
+					const responses = Array.from({ length: count }, () => (rng.chance(0.3) ? rng.pick(["123456", "000000", "", " 123456 ", ":recovery", ":totp", ":keyword", "abcde-fghjk"]) : fuzzString(rng, false).slice(0, rng.chance(0.1) ? 30_000 : 200)));
 					steps.push(`respond(${count})`);
 					raw.respond(responses);
 					break;
@@ -513,6 +533,11 @@ async function sshAuthCase(rng: Rng, port: number, describe: (text: string) => v
 	} catch {
 		// ssh2's client throws when asked to send on a connection the server already closed: over.
 	} finally {
+		// What the server answered, to show the campaign reached the states it means to reach.
+		for (const event of raw.events) {
+			const name = event.type === "failure" ? (event.partial ? "partial-success" : "failure") : event.type;
+			seen[name] = (seen[name] ?? 0) + 1;
+		}
 		raw.end();
 	}
 }
@@ -655,11 +680,17 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 		PORTCULLIS_SECURITY__LOCKOUT_MAX_FAILURES: "100",
 		PORTCULLIS_SECURITY__PASSWORD_MAX_FAILURES: "100",
 		PORTCULLIS_SECURITY__LOCKOUT_SECONDS: "60",
+		// Every case comes from 127.0.0.1: without this the per-source password delay would soon
+		// refuse bob's and alice's right passwords and starve the deeper states.
+		PORTCULLIS_SECURITY__PASSWORD_DELAY_AFTER_FAILURES: "100",
+		PORTCULLIS_SECURITY__PASSWORD_DELAY_MAX_SECONDS: "1",
 		PORTCULLIS_SSH__LOGIN_GRACE_SECONDS: "10",
 		PORTCULLIS_SSH__MAX_AUTH_TRIES: "20",
 	});
 	const findings: FuzzFinding[] = [];
 	const iterations: Record<string, number> = { "ssh-prekex": 0, "ssh-auth": 0, "ssh-channel": 0, http: 0 };
+	/** SSH replies seen in the auth cases and HTTP statuses: coverage, printed in the summary. */
+	const seen: Record<string, number> = {};
 	let maxRssMb = 0;
 	let server: Server | null = null;
 	const finding = (kind: string, detail: string, lastCase: string | null) => {
@@ -675,12 +706,17 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 		const live = server;
 		log(`fuzz: server pid ${live.child.pid}, http ${live.httpPort}, ssh ${live.sshPort}`);
 
-		// alice enrols an Access Keyword through the forced-enrolment pages, so SSH asks her for it.
+		// alice enrols TOTP through the forced-enrolment pages (a real authenticator would do the
+		// same from the otpauth:// link), so SSH asks her for a code in keyboard-interactive.
 		const half = await webState(live.httpPort, "half");
-		const enrol = await http(live.httpPort, "GET", "/login/enroll", { cookie: cookieHeader(half.cookies) });
-		const enrolCsrf = enrol === null ? null : csrfOf(enrol.body);
-		const enrolled = await http(live.httpPort, "POST", "/login/enroll/keyword", { "content-type": FORM, cookie: cookieHeader(half.cookies) }, form({ keyword: KEYWORD, confirm: KEYWORD, label: "fuzz", _csrf: enrolCsrf ?? "" }));
-		if (enrolled?.status !== 303) throw new Error(`alice's keyword enrolment failed: ${enrolled?.status} ${enrolled?.body.slice(0, 300)}`);
+		const begin = await http(live.httpPort, "POST", "/login/enroll/totp", { "content-type": FORM, cookie: cookieHeader(half.cookies) }, form({ label: "fuzz", _csrf: half.csrf ?? "" }));
+		const uri = /id="totp-uri"[^>]*>\s*([^<]+?)\s*</.exec(begin?.body ?? "")?.[1]?.replaceAll("&amp;", "&");
+		const factorId = /name="factorId" value="([^"]+)"/.exec(begin?.body ?? "")?.[1];
+		const confirmCsrf = csrfOf(begin?.body ?? "");
+		if (uri === undefined || factorId === undefined) throw new Error(`alice's TOTP enrolment did not start: ${begin?.status} ${begin?.body.slice(0, 300)}`);
+		const code = (OTPAuth.URI.parse(uri) as OTPAuth.TOTP).generate();
+		const enrolled = await http(live.httpPort, "POST", "/login/enroll/totp/confirm", { "content-type": FORM, cookie: cookieHeader(half.cookies) }, form({ factorId, code, _csrf: confirmCsrf ?? "" }));
+		if (enrolled?.status !== 303) throw new Error(`alice's TOTP enrolment failed: ${enrolled?.status} ${enrolled?.body.slice(0, 300)}`);
 
 		const deadline = Date.now() + options.durationMs;
 		const lastCases: (string | null)[] = Array.from({ length: workers }, () => null);
@@ -711,23 +747,36 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 		const worker = async (index: number) => {
 			const rng = new Rng((options.seed + Math.imul(index + 1, 0x9e3779b1)) >>> 0);
 			const describe = (text: string) => (lastCases[index] = text);
+			const cache: StateCache = new Map();
 			while (Date.now() < deadline && findings.length === 0) {
 				const kind = rng.pick(["ssh-prekex", "ssh-auth", "ssh-auth", "ssh-channel", "http", "http", "http"] as const);
 				iterations[kind] = (iterations[kind] ?? 0) + 1;
 				if (kind === "ssh-prekex") await sshPreKexCase(rng, live.sshPort, describe);
-				else if (kind === "ssh-auth") await sshAuthCase(rng, live.sshPort, describe);
+				else if (kind === "ssh-auth") await sshAuthCase(rng, live.sshPort, describe, seen);
 				else if (kind === "ssh-channel") await sshChannelCase(rng, live.sshPort, describe);
 				else {
-					const answer = await httpCase(rng, live.httpPort, describe);
+					const answer = await httpCase(rng, live.httpPort, describe, cache);
+					const status = `http-${answer?.status ?? "closed"}`;
+					seen[status] = (seen[status] ?? 0) + 1;
 					if (answer !== null && answer.status >= 500) finding("http-5xx", `status ${answer.status}: ${answer.body.slice(0, 500)}`, lastCases[index] ?? null);
 					else if (answer !== null && STACK.test(answer.body)) finding("http-stack", answer.body.slice(0, 1000), lastCases[index] ?? null);
 				}
 			}
 		};
+		let unlocking: Promise<void> | null = null;
 		const monitor = (async () => {
 			let lastReport = Date.now();
+			let lastUnlock = Date.now();
 			while (Date.now() < deadline && findings.length === 0) {
 				if (!watch()) break;
+				if (unlocking === null && Date.now() - lastUnlock >= 30_000) {
+					// Wrong codes lock alice (and bob) sooner or later; an admin unlock keeps the
+					// second-factor paths reachable in long runs.
+					lastUnlock = Date.now();
+					unlocking = Promise.all([ALICE, BOB].map((user) => cli(["user", "unlock", user, "--data", dataDir], env)))
+						.then(() => undefined, (error: Error) => log(`fuzz: unlock failed: ${error.message}`))
+						.finally(() => (unlocking = null));
+				}
 				if (Date.now() - lastReport >= 10_000) {
 					lastReport = Date.now();
 					log(`fuzz: ${Math.round((Date.now() - started) / 1000)} s, ${JSON.stringify(iterations)}, RSS ${rssMb(live.child.pid ?? 0).toFixed(0)} MB`);
@@ -736,6 +785,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 			}
 		})();
 		await Promise.all([monitor, ...Array.from({ length: workers }, (_unused, index) => worker(index))]);
+		await unlocking;
 		// Let connections still being torn down reach the server, then look once more.
 		await sleep(1000);
 		watch();
@@ -749,7 +799,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 		rmSync(dir, { recursive: true, force: true });
 	}
 	const summary: FuzzSummary = { seed: options.seed, iterations, findings, maxRssMb: Math.round(maxRssMb), durationMs: Date.now() - started };
-	log(`fuzz: done. seed ${summary.seed}; iterations ${JSON.stringify(iterations)}; max RSS ${summary.maxRssMb} MB; findings ${findings.length}`);
+	log(`fuzz: done. seed ${summary.seed}; iterations ${JSON.stringify(iterations)}; answers ${JSON.stringify(seen)}; max RSS ${summary.maxRssMb} MB; findings ${findings.length}`);
 	return summary;
 }
 
