@@ -64,6 +64,8 @@ export interface FuzzFinding {
 export interface FuzzSummary {
 	readonly seed: number;
 	readonly iterations: Readonly<Record<string, number>>;
+	/** SSH replies seen by the auth cases and HTTP statuses: which states the campaign reached. */
+	readonly answers: Readonly<Record<string, number>>;
 	readonly findings: readonly FuzzFinding[];
 	readonly maxRssMb: number;
 	readonly durationMs: number;
@@ -798,7 +800,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 		}
 		rmSync(dir, { recursive: true, force: true });
 	}
-	const summary: FuzzSummary = { seed: options.seed, iterations, findings, maxRssMb: Math.round(maxRssMb), durationMs: Date.now() - started };
+	const summary: FuzzSummary = { seed: options.seed, iterations, answers: seen, findings, maxRssMb: Math.round(maxRssMb), durationMs: Date.now() - started };
 	log(`fuzz: done. seed ${summary.seed}; iterations ${JSON.stringify(iterations)}; answers ${JSON.stringify(seen)}; max RSS ${summary.maxRssMb} MB; findings ${findings.length}`);
 	return summary;
 }
