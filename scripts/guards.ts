@@ -129,4 +129,28 @@ export const GUARDS: readonly Guard[] = [
 		replace: "",
 		tests: { file: "test/security/ssh-preauth.test.ts", names: ["one source holding many sockets: its extra connections are dropped, other sources still get in; drops are audited once per source per minute"] },
 	},
+	{
+		id: "totp-step-single-use",
+		why: "a TOTP step is accepted once across nodes (compare-and-set on the last used step, RFC 6238 §5.2)",
+		file: "src/storage/factor-store.ts",
+		find: '.where((eb) => eb.or([eb("last_used_counter", "is", null), eb("last_used_counter", "<", counter)]))',
+		replace: "",
+		tests: { file: "test/security/node-races.test.ts", names: ["TOTP replay across nodes: one valid code submitted 12 times from two nodes at once logs in exactly once"] },
+	},
+	{
+		id: "recovery-code-single-use",
+		why: "a recovery code is spent once, even raced across nodes",
+		file: "src/storage/recovery-code-store.ts",
+		find: '.set({ used_at: this.clock.now().getTime() })\n\t\t\t.where("id", "=", id)\n\t\t\t.where("used_at", "is", null)',
+		replace: '.set({ used_at: this.clock.now().getTime() })\n\t\t\t.where("id", "=", id)',
+		tests: { file: "test/security/node-races.test.ts", names: ["recovery code double use across nodes: 10 parallel submissions of one code, one success"] },
+	},
+	{
+		id: "charge-before-check",
+		why: "a second-factor answer is charged before it is checked, so parallel guesses on several nodes never exceed the limit",
+		file: "src/storage/user-store.ts",
+		find: "if (count > policy.maxFailures) {",
+		replace: "if (false) {",
+		tests: { file: "test/security/node-races.test.ts", names: ["second-factor guessing across nodes: 30 parallel wrong codes from two nodes, at most the lockout limit are evaluated"] },
+	},
 ];
