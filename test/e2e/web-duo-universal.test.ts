@@ -16,6 +16,7 @@ import { ENROL } from "../helpers/method-login.ts";
 import { ADMIN_ACTOR } from "../helpers/test-app.ts";
 import { opensslAvailable, sharedTestCa } from "../helpers/test-ca.ts";
 import { chromiumMissing, logIn, startKeyConsole, type KeyConsole } from "../methods/webauthn/e2e-harness.ts";
+import { unhurried } from "./web-harness.ts";
 
 const PASSWORD = "correct horse battery";
 
@@ -32,6 +33,7 @@ describe("Duo Universal Prompt in Chromium", { skip: missing !== null && !strict
 
 	async function newPage(): Promise<Page> {
 		const context = await c.browser.newContext({ baseURL: c.baseUrl, viewport: { width: 1200, height: 860 }, ignoreHTTPSErrors: true });
+		unhurried(context);
 		contexts.push(context);
 		const page = await context.newPage();
 		page.on("console", (message) => {

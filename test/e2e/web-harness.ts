@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { buildWebServer } from "../../src/web/server.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
@@ -57,8 +57,18 @@ export async function startConsole(): Promise<Console> {
 }
 
 /** A fresh browser context (its own cookie jar) on the console. */
+/**
+ * Playwright's 30 s default waits are kill timers that a loaded CI machine can hit (a page that is
+ * merely slow fails the test). Wait as long as the runner's hang limit (scripts/test.sh) instead.
+ */
+export function unhurried(context: BrowserContext): void {
+	context.setDefaultTimeout(540_000);
+	context.setDefaultNavigationTimeout(540_000);
+}
+
 export async function newPage(c: Console): Promise<Page> {
 	const context = await c.browser.newContext({ baseURL: c.baseUrl, viewport: { width: 1200, height: 860 } });
+	unhurried(context);
 	return context.newPage();
 }
 

@@ -232,7 +232,7 @@ export class RawSsh {
 			host: "127.0.0.1",
 			port,
 			username: "unused",
-			readyTimeout: options.timeoutMs ?? 20_000,
+			readyTimeout: options.timeoutMs ?? 120_000,
 			// ssh2 asks this after SERVICE_ACCEPT; never answering leaves authentication to the test.
 			authHandler: () => {
 				serviceAccepted();
@@ -282,7 +282,7 @@ export class RawSsh {
 	}
 
 	/** The next event not yet returned by next() (waits up to timeoutMs). */
-	next(timeoutMs = 10_000): Promise<AuthEvent> {
+	next(timeoutMs = 60_000): Promise<AuthEvent> {
 		if (this.#cursor < this.events.length) {
 			const event = this.events[this.#cursor] as AuthEvent;
 			this.#cursor += 1;
@@ -301,7 +301,7 @@ export class RawSsh {
 	}
 
 	/** Waits until the connection is closed (true) or timeoutMs passes (false). */
-	async waitClosed(timeoutMs = 10_000): Promise<boolean> {
+	async waitClosed(timeoutMs = 60_000): Promise<boolean> {
 		if (this.#closed) return true;
 		return new Promise<boolean>((resolve) => {
 			const timer = setTimeout(() => resolve(false), timeoutMs);

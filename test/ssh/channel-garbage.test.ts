@@ -39,7 +39,7 @@ function collect(stream: ssh2.ClientChannel): Collected {
 	return { stream, text: () => text, exit, closed };
 }
 
-async function until(probe: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(probe: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
 	const deadline = Date.now() + timeoutMs;
 	while (!probe()) {
 		if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);

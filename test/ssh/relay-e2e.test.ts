@@ -23,7 +23,7 @@ import { base32Decode } from "../helpers/base32.ts";
 const PASSWORD = "correct horse battery";
 const skip = sshdSkipReason(["tmux", "scp", "sftp"]);
 
-async function eventually<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 5000): Promise<T> {
+async function eventually<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 60_000): Promise<T> {
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
 		const value = await probe();

