@@ -362,32 +362,65 @@ const ROUTES: readonly { method: string; path: string; fields: readonly string[]
 	{ method: "GET", path: "/account", fields: [] },
 ];
 
+/** A value of the right shape for a known field (so the request passes validation and reaches the flow). */
+function plausible(rng: Rng, field: string): string {
+	switch (field) {
+		case "username":
+			return rng.pick([ALICE, BOB, "Alice", "ALICE", "alice ", "ａｌｉｃｅ", "nobody"]);
+		case "password":
+		case "current":
+			return rng.pick([PASSWORD, PASSWORD, "wrong-password", ""]);
+		case "method":
+			return rng.pick(["totp", "totp", "recovery-code", "access-keyword", "yubikey-otp", "duo", "radius", "webauthn", "TOTP", ""]);
+		case "code":
+			// security.md's OTP parsing pitfalls, and recovery-code shapes.
+			return rng.pick(["123456", "000000", "12345", "1234567", "١٢٣٤٥٦", " 123456", "123456abc", "0x1E240", "1.23456e5", "abcde-fghjk", ""]);
+		case "c1":
+		case "c2":
+		case "c3":
+			return rng.pick(["a", "b", "Z", "1"]);
+		case "factorId":
+			return rng.pick(["", "x", "0".repeat(32), fuzzString(rng, false).slice(0, 64)]);
+		default:
+			return rng.pick(["", "x", "1", PASSWORD]);
+	}
+}
+
 type StateCache = Map<WebState["kind"], WebState>;
 
 async function httpCase(rng: Rng, port: number, describe: (text: string) => void, cache: StateCache): Promise<HttpAnswer | null> {
+	// Half the cases are well-formed (right token, clean body, plausible fields, the session the
+	// route expects) so they pass the guards and reach the login flow; the other half attack the
+	// envelope (CSRF, encoding, cookies, the wrong kind of session).
+	const hostile = rng.chance(0.5);
+	// The password and second-factor forms get most of the cases: they are the ones that decide.
+	const route = rng.chance(0.5) ? rng.pick(ROUTES.filter((r) => r.method === "POST" && (r.path === "/login" || r.path === "/login/2fa"))) : rng.pick(ROUTES);
+	const expected: WebState["kind"] = route.path.startsWith("/login/2fa") || route.path.startsWith("/login/enroll") ? "half" : route.path.startsWith("/account") ? "full" : "pre";
+	const kind = hostile && rng.chance(0.5) ? rng.pick(["none", "pre", "half", "full"] as const) : expected;
 	// A login costs an argon2 hash: states are reused for a few cases (a case may spoil one: fine).
-	const kind = rng.pick(["none", "pre", "pre", "half", "half", "full"] as const);
 	let state = cache.get(kind);
-	if (state === undefined || rng.chance(0.25)) {
+	if (state === undefined || rng.chance(0.2)) {
 		state = await webState(port, kind);
 		cache.set(kind, state);
 	}
-	const route = rng.pick(ROUTES);
-	const method = rng.chance(0.9) ? route.method : rng.pick(["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD", "FOO"]);
-	const fields: [string, string][] = route.fields.map((name) => [name, rng.chance(0.3) ? fuzzString(rng) : rng.pick(["alice", PASSWORD, "totp", "access-keyword", "recovery-code", "123456", ""])]);
-	if (rng.chance(0.8) && state.csrf !== null) fields.push(["_csrf", state.csrf]);
-	if (rng.chance(0.2)) fields.push(["_csrf", rng.pick([fuzzString(rng, false), state.csrf ?? "x"])]); // duplicate or foreign
-	if (rng.chance(0.2)) fields.push([rng.pick(["__proto__", "constructor", "__proto__[isAdmin]", "code[]", "a[b][c]", fuzzString(rng, false)]), fuzzString(rng, false)]);
-	if (rng.chance(0.2)) for (let i = rng.int(fields.length); i > 0; i--) fields.splice(rng.int(fields.length), 1);
+	const method = !hostile || rng.chance(0.9) ? route.method : rng.pick(["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD", "FOO"]);
+	const fields: [string, string][] = route.fields
+		// The keyword's three characters only now and then on clean cases (they are refused with other methods).
+		.filter((name) => hostile || !/^c[123]$/.test(name) || rng.chance(0.2))
+		.map((name) => [name, rng.chance(hostile ? 0.3 : 0.1) ? fuzzString(rng) : plausible(rng, name)]);
+	if ((!hostile || rng.chance(0.6)) && state.csrf !== null) fields.push(["_csrf", state.csrf]);
+	if (hostile && rng.chance(0.3)) fields.push(["_csrf", rng.pick([fuzzString(rng, false), state.csrf ?? "x"])]); // duplicate or foreign
+	if (hostile && rng.chance(0.3)) fields.push([rng.pick(["__proto__", "constructor", "__proto__[isAdmin]", "code[]", "a[b][c]", fuzzString(rng, false)]), fuzzString(rng, false)]);
+	if (hostile && rng.chance(0.3)) for (let i = rng.int(fields.length); i > 0; i--) fields.splice(rng.int(fields.length), 1);
 	let path = route.path === "/enroll-link/" ? `/enroll-link/${pct(fuzzString(rng, false).slice(0, 200))}` : route.path;
 	const query = fields.map(([name, value]) => `${pct(name)}=${pct(value.slice(0, 2000))}`).join("&");
 	if (method === "GET" && query !== "") path += `?${query}`;
-	if (rng.chance(0.1)) path += rng.pick(["?%zz", "?m=%C0%AE", "?m=%ED%A0%80", "/..%2f", "//", "?" + "a=1&".repeat(2000), "#x"]);
+	if (hostile && rng.chance(0.2)) path += rng.pick(["?%zz", "?m=%C0%AE", "?m=%ED%A0%80", "/..%2f", "//", "?" + "a=1&".repeat(2000), "#x"]);
 
 	let body: Buffer | string | undefined;
 	let contentType: string | undefined = FORM;
 	if (method !== "GET" && method !== "HEAD") {
-		switch (rng.int(6)) {
+		switch (hostile ? rng.int(5) : 4) {
 			case 0:
 				contentType = "application/json";
 				body = JSON.stringify(Object.fromEntries(fields.map(([name, value]) => [name, rng.pick([value, 123456, true, null, [], {}, { $ne: "" }])])));
@@ -407,14 +440,14 @@ async function httpCase(rng: Rng, port: number, describe: (text: string) => void
 		}
 	}
 	const cookies = { ...state.cookies };
-	if (rng.chance(0.2)) {
+	if (hostile && rng.chance(0.3)) {
 		const name = rng.pick(["pc_session", "pc_pre", "pc_enroll", "other"]);
 		cookies[name] = rng.chance(0.5) ? (cookies[name] ?? "x").slice(0, rng.int(40)) : pct(fuzzString(rng, false).slice(0, 3000));
 	}
 	const headers: Record<string, string> = { cookie: cookieHeader(cookies) };
 	if (contentType !== undefined && body !== undefined) headers["content-type"] = contentType;
-	if (rng.chance(0.15)) headers[rng.pick(["x-forwarded-for", "origin", "sec-fetch-site", "referer", "host", "accept-language"])] = rng.pick(["evil.example", "cross-site", "null", "127.0.0.1, 10.0.0.1", "ÿ", "x".repeat(4000)]);
-	describe(`http ${state.kind} ${method} ${path.slice(0, 120)} body=${body === undefined ? "-" : JSON.stringify(body.toString().slice(0, 160))}`);
+	if (hostile && rng.chance(0.3)) headers[rng.pick(["x-forwarded-for", "origin", "sec-fetch-site", "referer", "host", "accept-language"])] = rng.pick(["evil.example", "cross-site", "null", "127.0.0.1, 10.0.0.1", "ÿ", "x".repeat(4000)]);
+	describe(`http ${hostile ? "hostile" : "clean"} ${state.kind} ${method} ${path.slice(0, 120)} body=${body === undefined ? "-" : JSON.stringify(body.toString().slice(0, 160))}`);
 	return http(port, method, path, headers, body);
 }
 
@@ -579,7 +612,7 @@ function channelMessage(rng: Rng): Buffer {
 }
 
 /** bob logs in with his password (full authentication), then the connection layer gets fuzzed. */
-async function sshChannelCase(rng: Rng, port: number, describe: (text: string) => void): Promise<void> {
+async function sshChannelCase(rng: Rng, port: number, describe: (text: string) => void, seen: Record<string, number>): Promise<void> {
 	let raw: RawSsh;
 	try {
 		raw = await RawSsh.connect(port);
@@ -591,6 +624,7 @@ async function sshChannelCase(rng: Rng, port: number, describe: (text: string) =
 		raw.password(BOB, PASSWORD);
 		const first = await raw.next(15_000).catch(() => null);
 		if (first?.type !== "success") return;
+		seen["channel-login"] = (seen["channel-login"] ?? 0) + 1;
 		// ssh2's client would abort on replies for channels it never opened: let it ignore them.
 		raw.client.on("error", () => undefined);
 		for (let i = 0, n = 1 + rng.int(10); i < n && !raw.closed; i++) {
@@ -755,7 +789,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 				iterations[kind] = (iterations[kind] ?? 0) + 1;
 				if (kind === "ssh-prekex") await sshPreKexCase(rng, live.sshPort, describe);
 				else if (kind === "ssh-auth") await sshAuthCase(rng, live.sshPort, describe, seen);
-				else if (kind === "ssh-channel") await sshChannelCase(rng, live.sshPort, describe);
+				else if (kind === "ssh-channel") await sshChannelCase(rng, live.sshPort, describe, seen);
 				else {
 					const answer = await httpCase(rng, live.httpPort, describe, cache);
 					const status = `http-${answer?.status ?? "closed"}`;
