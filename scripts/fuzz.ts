@@ -863,6 +863,15 @@ function parseArgs(argv: readonly string[]): FuzzOptions {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-	const summary = await runFuzz(parseArgs(process.argv.slice(2)));
-	process.exitCode = summary.findings.length > 0 ? 1 : 0;
+	let options: FuzzOptions | null = null;
+	try {
+		options = parseArgs(process.argv.slice(2));
+	} catch (error) {
+		console.error(`fuzz: ${(error as Error).message}`);
+		process.exitCode = 2;
+	}
+	if (options !== null) {
+		const summary = await runFuzz(options);
+		process.exitCode = summary.findings.length > 0 ? 1 : 0;
+	}
 }
