@@ -72,7 +72,8 @@ export function parseMatrix(markdown: string): MatrixRow[] {
 			if (at < 0) continue;
 			tests.push({ file: span.slice(0, at).trim(), name: span.slice(at + SEPARATOR.length) });
 		}
-		const plain = coverage.replace(CODE_SPAN, " ");
+		// Test references are taken out of the text; other code spans stay part of a reason.
+		const plain = coverage.replace(CODE_SPAN, (whole: string, inner: string) => (inner.includes(SEPARATOR) ? " " : whole));
 		const reasons = plain
 			.split(/<br\s*\/?>/i)
 			.map((part) => part.trim())
