@@ -34,6 +34,7 @@ async function throttleRow(t: TestApp, userId: string, sourceKey: string) {
 for (const engine of ENGINES) {
 	describe(`password stage without a lock-out weapon (${engine})`, () => {
 		test("an anonymous client hammering wrong passwords from one source does not stop the owner logging in from another (web and SSH)", async () => {
+			// Attack: lock the owner out by sending wrong passwords from anywhere (the lock-out weapon; independent attack run 2026-12, finding 6).
 			const t = await createTestApp({ engine });
 			try {
 				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "olivia", password: PASSWORD, isAdmin: false, groups: [] });
@@ -60,6 +61,7 @@ for (const engine of ENGINES) {
 		});
 
 		test("a guessing source is slowed by a doubling delay, refused unchecked (right password too) with an unknown user's answer", async () => {
+			// Attack: guess passwords fast from one source and learn from a distinct "locked" answer that the account exists (independent attack run 2026-12, finding 6).
 			const t = await createTestApp({ engine });
 			try {
 				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "olivia", password: PASSWORD, isAdmin: false, groups: [] });
@@ -98,6 +100,7 @@ for (const engine of ENGINES) {
 		});
 
 		test("the account-wide ceiling (100 wrong passwords from many sources) locks, is audited, answers like an unknown user, and admin unlock clears it and every source", async () => {
+			// Attack: spread guesses over many sources to get past the per-source delay (NIST SP 800-63B §5.2.2 caps consecutive failures at 100; independent attack run 2026-12, finding 6).
 			const t = await createTestApp({ engine });
 			try {
 				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "olivia", password: PASSWORD, isAdmin: false, groups: [] });
@@ -123,6 +126,7 @@ for (const engine of ENGINES) {
 		});
 
 		test("parallel wrong passwords from one source cannot get more than the free guesses checked", async () => {
+			// Attack: fire wrong passwords in parallel so all are checked before any failure is recorded (Keycloak CVE-2024-4629).
 			const t = await createTestApp({ engine });
 			try {
 				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "olivia", password: PASSWORD, isAdmin: false, groups: [] });
@@ -142,6 +146,7 @@ for (const engine of ENGINES) {
 // Address rotation: a host with an IPv6 /64 (or a dual-stack socket's mapped form) must not get a
 // fresh allowance per address (the per-address limit bypass of JumpServer CVE-2023-46123).
 test("address rotation inside one IPv6 /64, and IPv4-mapped forms, count as one source", () => {
+	// Attack: rotate through the addresses of one IPv6 /64 (or IPv4-mapped forms) so each guess looks like a new source.
 	const keys = ["2001:db8:aa:bb::1", "2001:DB8:AA:BB:ffff:ffff:ffff:ffff", "2001:db8:aa:bb:1:2:3:4%eth0"].map(sourceKey);
 	assert.deepEqual(new Set(keys), new Set(["2001:db8:aa:bb::/64"]));
 	assert.notEqual(sourceKey("2001:db8:aa:bc::1"), keys[0]);
@@ -164,6 +169,7 @@ describe("the web console answers a throttled source, a locked account and an un
 	after(async () => w.close());
 
 	test("same status and page for unknown user, wrong password, throttled source (right password), locked account (right password); no attempt count", async () => {
+		// Attack: tell an existing, throttled or locked account from an unknown one by the web answer (status, page; independent attack run 2026-12, finding 6).
 		const attacker = new Browser(w.server, "203.0.113.9");
 		const unknown = await attacker.login("nobody", WRONG);
 		assert.equal(unknown.statusCode, 401);
@@ -189,6 +195,7 @@ describe("the web console answers a throttled source, a locked account and an un
 	});
 
 	test("password step-up inside a session shows no remaining-attempt count", async () => {
+		// Attack: read the account-wide failure count from a "N attempts left" message (independent attack run 2026-12, finding 6).
 		const browser = new Browser(w.server, "198.51.100.20");
 		await browser.follow(await browser.login("walt"));
 		w.clock.advance(11 * 60_000);
@@ -230,6 +237,7 @@ describe("the SSH gateway answers a throttled source, a locked account and an un
 	};
 
 	test("same USERAUTH_FAILURE (methods, partial flag) and nothing else", async () => {
+		// Attack: tell an existing or locked account from an unknown one by the SSH methods offered or the partial flag (independent attack run 2026-12, finding 6).
 		const unknown = await exchange("nobody", WRONG);
 		assert.deepEqual(unknown, [
 			{ type: "failure", methods: ["publickey", "password"], partial: false },
