@@ -6,7 +6,7 @@
  * Pure: the caller passes plain data (user's groups, global settings, verified factors, the
  * methods this deployment can serve on the channel). No I/O, no clock, no randomness.
  *
- * Semantics are product.md "Policy semantics" and Decisions 2-4:
+ * Semantics are docs/product.md "Policy semantics" and Decisions 2-4:
  *   required = global force OR any group forces OR the user enrolled a factor voluntarily
  *   allowed  = globally enabled methods, narrowed by every group that restricts methods
  *   usable   = the user's verified factors whose method is allowed
@@ -31,7 +31,7 @@ export interface SecondFactorPolicyInput {
 	readonly groups: readonly GroupTwoFactorRule[];
 	/** Methods of the user's *verified* factors (pending enrolments never count). */
 	readonly enrolledMethods: readonly MethodId[];
-	/** Method of the user's last successful web login: the SSH default (product.md floor item 7). */
+	/** Method of the user's last successful web login: the SSH default (docs/product.md floor item 7). */
 	readonly lastWebMethod: MethodId | null;
 	/** Methods this deployment can actually run on `channel` (from the method registry). */
 	readonly channelMethods: readonly MethodId[];

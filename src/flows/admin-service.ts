@@ -1,7 +1,7 @@
 /**
  * Administration shared by the web console's admin pages and the `portcullis` CLI: users, groups,
  * the global 2FA settings. Invalid policy states are refused here, where they are made
- * (product.md Decision 3), and every change is audited with the acting admin (Decision 12).
+ * (docs/product.md Decision 3), and every change is audited with the acting admin (Decision 12).
  */
 import { allowedMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
@@ -184,7 +184,7 @@ export class AdminService {
 		});
 		if (done === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no user named "${username}"`);
 		await this.audit(actor, "user.2fa-reset", { mode, linkExpiresAt: expiresAt }, user);
-		// Notification of the user (product.md "Beyond"): recorded as an audit event the user sees on their account page.
+		// Notification of the user (docs/product.md, "Beyond the floor"): recorded as an audit event the user sees on their account page.
 		await this.deps.audit.write({ event: "user.notified", outcome: "info", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, detail: { about: "2fa-reset" } });
 		return { link, expiresAt };
 	}

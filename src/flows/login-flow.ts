@@ -545,11 +545,11 @@ export class LoginFlow {
 	}
 
 	/**
-	 * Live policy (product.md "Policy changes bite at once"): called on every web request and
+	 * Live policy (docs/product.md "Policy changes bite at once"): called on every web request and
 	 * periodically for SSH connections. "step-up" when the policy now demands a factor this session
 	 * did not prove; "revoked" when the user is gone, disabled, locked or their sessions were revoked,
 	 * or when the public key the session logged in with is no longer theirs (a removed key is a
-	 * revoked credential: security.md §4 I7).
+	 * revoked credential: docs/security.md I7).
 	 */
 	async checkSession(input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel; user?: UserRow | null; publicKeyFingerprint?: string | null }): Promise<SessionCheck> {
 		// The web guard already loaded this request's user row; reuse it rather than read it twice.

@@ -3,13 +3,13 @@
  *
  * Stored in the shared `settings` table, one row per method (key `method-settings:<id>`), as JSON
  * whose secret fields (Yubico API key, Duo secret key, RADIUS shared secrets) are sealed with the
- * deployment's SecretBox under the associated data `method-settings:<id>` (product.md Decision 9),
+ * deployment's SecretBox under the associated data `method-settings:<id>` (docs/product.md Decision 9),
  * so a sealed value copied into another method's row does not open.
  *
  * Methods read their settings on EVERY use (no cache): several nodes share one database, and an
  * admin's change must apply at once on all of them.
  *
- * Every invalid combination is refused here, where it is made (product.md Decision 3):
+ * Every invalid combination is refused here, where it is made (docs/product.md Decision 3):
  * malformed fields are ERR_INPUT, well-formed but unsafe or contradictory combinations are
  * ERR_POLICY_INVALID. Stored settings are validated again when read, so a corrupt or hand-edited
  * row fails closed (ERR_METHOD_UNAVAILABLE) instead of being half-used.
@@ -49,13 +49,13 @@ export interface DuoSettings {
 	readonly integrationKey: string;
 	/** Secret. */
 	readonly secretKey: string;
-	/** Honour a Duo-side bypass (preauth "allow", auth status "bypass"). Default false (security.md §2.5). */
+	/** Honour a Duo-side bypass (preauth "allow", auth status "bypass"). Default false (docs/security.md, Duo). */
 	readonly honourDuoBypass: boolean;
 	readonly timeoutMs: number;
 	/** Private CA (tests, TLS-inspecting proxies); replaces the system roots. */
 	readonly caPem?: string;
 	/**
-	 * Optional "Web SDK" application (Duo Universal Prompt, OIDC redirect; security.md §2.5) on the
+	 * Optional "Web SDK" application (Duo Universal Prompt, OIDC redirect; docs/security.md, Duo) on the
 	 * same API host. When both are set, web logins use the Universal Prompt; SSH always uses the
 	 * Auth API above. Both or neither: a half-configured pair is refused.
 	 */
@@ -72,7 +72,7 @@ export function hasDuoWebSdk(settings: DuoSettings): settings is DuoSettings & {
 export interface RadiusServerSettings {
 	readonly host: string;
 	readonly port: number;
-	/** Secret; at least 16 characters (security.md §2.3). */
+	/** Secret; at least 16 characters (docs/security.md, RADIUS). */
 	readonly secret: string;
 	/** Accept replies without Message-Authenticator (BlastRADIUS-vulnerable); shown as a downgrade. */
 	readonly legacyNoMessageAuthenticator: boolean;
@@ -321,9 +321,9 @@ function validateRadius(input: Json, current: RadiusSettings | null): RadiusSett
 		const port = integer(server, "port", where, 1, 65535, 1812);
 		if (servers.some((other) => other.host === host && other.port === port)) throw refused(`${where}: ${host}:${port} is listed twice`);
 		const stored = current?.servers.find((other) => other.host === host && other.port === port)?.secret;
-		// RFC 2865 §3: the secret MUST NOT be empty; security.md §2.3: at least 16 random characters.
+		// RFC 2865 §3: the secret MUST NOT be empty; docs/security.md, RADIUS: at least 16 random characters.
 		const serverSecret = secret(server, "secret", where, stored, (value) => {
-			if (Buffer.byteLength(value, "utf8") < RADIUS_MIN_SECRET_LENGTH) return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters (security.md §2.3; use a random one)`;
+			if (Buffer.byteLength(value, "utf8") < RADIUS_MIN_SECRET_LENGTH) return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters (docs/security.md, RADIUS; use a random one)`;
 			if (Buffer.byteLength(value, "utf8") > 128) return "must have at most 128 octets";
 			return CONTROL.test(value) ? "must not contain control characters" : null;
 		});

@@ -1,6 +1,6 @@
 /**
  * Maps ssh2's user-authentication events (RFC 4252, RFC 4256) onto LoginFlow. The gateway decides
- * nothing about 2FA (product.md Decision 1, security.md §2.8 and §4 I3):
+ * nothing about 2FA (docs/product.md Decision 1, docs/security.md, SSH protocol facts and I3):
  *
  *   password / signed publickey  → LoginFlow first factor
  *     "authenticated"            → ctx.accept()                       (no 2FA required)
@@ -158,7 +158,7 @@ export class SshAuthenticator {
 				await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "hostbased-not-supported" });
 				return this.#refuse(ctx);
 			default:
-				// "none" (and anything ssh2 may add): never success, list what is allowed (security.md S4).
+				// "none" (and anything ssh2 may add): never success, list what is allowed (docs/security-matrix.md S4).
 				return this.#refuse(ctx);
 		}
 	}
@@ -194,7 +194,7 @@ export class SshAuthenticator {
 			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "stored-key-unparsable", fingerprint: row.fingerprint });
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
-		// security.md §1.9 (hyperbridge PR #1225): the signature algorithm must belong to the key's
+		// docs/security.md, How 2FA gates fail in practice (hyperbridge PR #1225): the signature algorithm must belong to the key's
 		// own type, and verify() returns an Error object (truthy) on mismatch, so only `=== true` counts.
 		if (key.type !== ctx.key.algo) {
 			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "key-algorithm-mismatch", fingerprint: row.fingerprint, algo: String(ctx.key.algo).slice(0, 64) });
@@ -273,7 +273,7 @@ export class SshAuthenticator {
 		};
 		await this.#audit("ssh.first-factor", "success", step.username, { firstFactor, ...(keyFingerprint ? { fingerprint: keyFingerprint } : {}) }, step.userId);
 		if (isStale()) return;
-		// RFC 4252 §5.1: partial success, only keyboard-interactive can continue (security.md S1).
+		// RFC 4252 §5.1: partial success, only keyboard-interactive can continue (docs/security-matrix.md S1).
 		safeReject(ctx, SECOND_FACTOR_METHODS, true);
 	}
 
@@ -313,7 +313,7 @@ export class SshAuthenticator {
 
 			const values = reply.values;
 			if (!Array.isArray(values) || values.length !== 1 || typeof values[0] !== "string" || values[0].length > MAX_ANSWER_LENGTH) {
-				// Wrong number of responses or an oversized one (security.md S3, §6): refused, never verified.
+				// Wrong number of responses or an oversized one (docs/security-matrix.md S3; docs/security.md, Bad input): refused, never verified.
 				await this.#audit("ssh.auth-failure", "failure", state.username, { reason: "malformed-response", responses: Array.isArray(values) ? values.length : -1 }, state.userId);
 				if (this.#countWrongAnswer()) return this.#tell(ctx, isStale, "Too many wrong answers.", "second-factor-answers");
 				notice = "That answer was not understood.";

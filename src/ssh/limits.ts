@@ -7,7 +7,7 @@
  *                     100% at `full`), closed at once before any key exchange work (max-startups.ts);
  *   PerSourceMaxStartups → ssh.per_source_max_startups: unauthenticated connections per source
  *                     (IPv4 address or IPv6 /64), so one source cannot hold every slot.
- * Plus a per-connection cap on wrong second-factor answers (security.md S3: re-prompt up to N,
+ * Plus a per-connection cap on wrong second-factor answers (docs/security-matrix.md S3: re-prompt up to N,
  * then disconnect). Every limit ends the connection cleanly; none can crash the process.
  */
 import type { Config } from "../config/config.ts";

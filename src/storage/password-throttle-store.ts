@@ -38,7 +38,7 @@ export class PasswordThrottleStore {
 	 * charge also sets the block that this attempt's failure would earn, so a parallel request
 	 * from the same source finds the pair blocked and is refused unchecked (Keycloak
 	 * CVE-2024-4629): at most freeFailures passwords are ever checked before the first delay.
-	 * A refused request is not charged (a blocked pair does not extend itself; security.md T5).
+	 * A refused request is not charged (a blocked pair does not extend itself; docs/security-matrix.md T5).
 	 */
 	async reserve(userId: string, sourceKey: string, policy: PasswordThrottlePolicy): Promise<ThrottleResult> {
 		const now = this.clock.now().getTime();

@@ -15,7 +15,7 @@ import type { FormSchema } from "./forms.ts";
 import type { PageContext } from "./views/layout.tsx";
 
 /**
- * Every route declares one (security.md W2: the route table is classified, and a route without a
+ * Every route declares one (docs/security-matrix.md W2: the route table is classified, and a route without a
  * class is refused at registration).
  * - public: anyone (login, enrolment link, logout, static files);
  * - half: a session that proved the first factor only (second-factor and forced-enrolment pages);

@@ -2,7 +2,7 @@
  * The web console: Fastify 5, server-rendered TSX, DB-backed sessions, strict CSP.
  *
  * Request pipeline (every route, in order):
- *   onRoute     refuses a route without an access class (security.md W2: the route table is classified)
+ *   onRoute     refuses a route without an access class (docs/security-matrix.md W2: the route table is classified)
  *   onRequest   cookies → session → live policy (LoginFlow.checkSession) → access class → step-up freshness
  *   body        form bodies only (@fastify/formbody), 16 KiB cap
  *   preHandler  CSRF: Origin / Sec-Fetch-Site check, then the `_csrf` token (constant time), on every non-GET
@@ -54,7 +54,7 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 	const trusted = app.config.http.trusted_proxies;
 	const server = Fastify({
 		bodyLimit: BODY_LIMIT,
-		// X-Forwarded-For is believed only from configured proxies (security.md §6 header spoofing).
+		// X-Forwarded-For is believed only from configured proxies (docs/security.md, Bad input: header spoofing).
 		trustProxy: trusted.length > 0 ? trusted : false,
 		logger: options.logger
 			? {
@@ -225,7 +225,7 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 		request.web.ended = raw.length > 0;
 	}
 
-	// Live policy (security.md I7, P1/P3/P4): a policy change applies to a live session at its next
+	// Live policy (docs/security.md I7, P1/P3/P4): a policy change applies to a live session at its next
 	// request. The full check runs only when the policy version stamped on the session (or the
 	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts).
 	const current = request.web.session;

@@ -1,6 +1,6 @@
 /**
  * A UDP RADIUS stub on 127.0.0.1:0 that answers every Access-Request in a chosen hostile way
- * (security.md §5.5 row E3). Each mode breaks exactly ONE property and keeps the rest valid,
+ * (docs/security-matrix.md row E3). Each mode breaks exactly ONE property and keeps the rest valid,
  * so a test proves the specific check that refuses it. `valid-accept` is the positive control:
  * the same stub, answering correctly, is accepted by the client.
  *

@@ -79,7 +79,7 @@ describe("single-use state and counters across two server processes on one Postg
 	});
 
 	test("recovery code double use across nodes: 10 parallel submissions of one code, one success", async () => {
-		// Attack: spend one recovery code twice by racing two nodes (security.md W8: parallel double-use).
+		// Attack: spend one recovery code twice by racing two nodes (docs/security-matrix.md W8: parallel double-use).
 		const { id } = await userWithTotp("rex");
 		const issued = await app.enrollment.regenerateRecoveryCodes(id, ACCOUNT);
 		assert.equal(issued.kind, "active");

@@ -1,5 +1,5 @@
 /**
- * Instant revocation (issue 7, findings 4 and 5; security.md §5.3 P1-P4, SEC-2FA-7): after a policy
+ * Instant revocation (issue 7, findings 4 and 5; docs/security-matrix.md P1-P4; docs/security.md, Live revocation goal): after a policy
  * change, a disable, a group membership or an admin reset, no new SSH channel, command or forward
  * and no web request succeeds, on any node; live connections close; removing a server's grant
  * closes the relays to it; a session proven with a recovery code steps up when recovery codes are

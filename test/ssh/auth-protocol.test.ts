@@ -1,5 +1,5 @@
 /**
- * Raw ssh2 client against the gateway: the SSH rows of the bypass matrix (security.md §5.2 S1-S9)
+ * Raw ssh2 client against the gateway: the SSH rows of the bypass matrix (docs/security-matrix.md S1-S9)
  * and the keyboard-interactive bad-input classes (§6). Every test asserts the refusal AND that
  * nothing reached the channel layer or a loopback "target", and the file ends by proving the
  * gateway still serves a legitimate login.

@@ -1,5 +1,5 @@
 /**
- * The login flow through HTTP (security.md W1-W5, W8, W13): session rotation, half sessions,
+ * The login flow through HTTP (docs/security-matrix.md W1-W5, W8, W13): session rotation, half sessions,
  * forced enrolment, attempts frozen to one user, lockout, recovery codes, admin reset links.
  */
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * Access Keyword (product.md Decision 5): a passphrase of at least 10 characters with at least 4
+ * Access Keyword (docs/product.md Decision 5): a passphrase of at least 10 characters with at least 4
  * distinct ones; a login asks for the characters at 3 random positions. The positions are state,
  * not a view (issue 7, finding 3): drawn once per user, stored, and shown again by every prompt
  * until answered correctly or expired (keyword-challenge-store.ts). It

@@ -1,5 +1,5 @@
 /**
- * Duo Auth API v2 client for the SSH prompt (duo.com/docs/authapi; stack.md §5; security.md §2.5).
+ * Duo Auth API v2 client for the SSH prompt (duo.com/docs/authapi; docs/stack.md, Duo; docs/security.md, Duo).
  *
  * Endpoints: GET /auth/v2/check, POST /auth/v2/preauth, POST /auth/v2/auth (sync or async=1),
  * GET /auth/v2/auth_status. Every request is signed (duo-signature.ts) with a Date from the
@@ -71,7 +71,7 @@ export interface DuoAuthInput {
 	readonly passcode?: string;
 	/** Ask for a txid and poll auth_status instead of blocking. */
 	readonly async?: boolean;
-	/** The SSH client's address, for Duo's network policies (security.md §2.5: pass ipaddr). */
+	/** The SSH client's address, for Duo's network policies (docs/security.md, Duo: pass ipaddr). */
 	readonly ipaddr?: string;
 }
 

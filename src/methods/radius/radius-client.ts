@@ -1,10 +1,10 @@
 /**
  * RADIUS authenticating client (RFC 2865) hardened against BlastRADIUS (CVE-2024-3596).
  *
- * Self-contained: node:dgram + node:crypto, no npm RADIUS library (stack.md §4: `radius@1.1.4`
+ * Self-contained: node:dgram + node:crypto, no npm RADIUS library (docs/stack.md, RADIUS: `radius@1.1.4`
  * compares authenticators as lossy UTF-8 strings and accepted a forged Accept without the secret).
  *
- * Security properties (security.md §2.3 and matrix row E3):
+ * Security properties (docs/security.md, RADIUS, and docs/security-matrix.md row E3):
  * - every Access-Request carries a Message-Authenticator, placed first;
  * - every reply must carry a valid Message-Authenticator unless its server entry is explicitly
  *   marked `legacyNoMessageAuthenticator` (then an unsigned reply is accepted but reported loudly);
@@ -42,7 +42,7 @@ export const RADIUS_DEFAULT_TIMEOUT_MS = 2000;
 export const RADIUS_DEFAULT_RETRIES = 2;
 /** RFC 2865 §5.6 values we can honour: Login (1) and Authenticate-Only (8). */
 export const RADIUS_DEFAULT_SERVICE_TYPES: readonly number[] = [1, 8];
-/** security.md §2.3: per-server shared secret of at least 16 random characters. */
+/** docs/security.md, RADIUS: per-server shared secret of at least 16 random characters. */
 export const RADIUS_RECOMMENDED_SECRET_LENGTH = 16;
 /** Bound on what a server may make us display (an SSH prompt or a web page). */
 const MAX_REPLY_MESSAGE_CHARS = 1024;
@@ -361,7 +361,7 @@ class Exchange {
 		if (this.#closed || this.#reply !== null) return;
 		const from = `${rinfo.address}:${rinfo.port}`;
 		const claimedIdentifier = message.length >= 2 ? (message[1] as number) : null;
-		// Source IP and port first: they must be those we sent to (security.md E3: "a reply from
+		// Source IP and port first: they must be those we sent to (docs/security-matrix.md E3: "a reply from
 		// the wrong port → ignore"). Checking before decoding also lets us attribute a malformed
 		// datagram to the server that sent it.
 		const fromServer = this.#outstanding.filter(
@@ -453,7 +453,7 @@ export class RadiusClient {
 		try {
 			createHash("md5").update("probe").digest();
 		} catch (error) {
-			// OpenSSL in FIPS mode has no MD5, and RADIUS cannot work without it (stack.md §4).
+			// OpenSSL in FIPS mode has no MD5, and RADIUS cannot work without it (docs/stack.md, RADIUS).
 			throw new PortcullisError("ERR_METHOD_UNAVAILABLE", "RADIUS: MD5 is unavailable (FIPS mode?)", { cause: error });
 		}
 		this.#servers = options.servers.map((server, index) => {

@@ -1,5 +1,5 @@
 /**
- * YubiKey in Yubico OTP mode as a second factor (security.md §2.4, §5.5 E4; issue 4 item 1).
+ * YubiKey in Yubico OTP mode as a second factor (docs/security.md, Yubico OTP; docs/security-matrix.md E4; issue 4 item 1).
  *
  * Enrolment: the user touches the key once. The OTP's public id (the part before the last 32
  * ModHex characters, 12 characters on a factory key) is bound to this user; a public id already
@@ -100,7 +100,7 @@ function judgeCloudDenial(result: Extract<YubicoCloudResult, { kind: "invalid" }
 			throw unavailable(`validation server ${result.url ?? "?"} answered ${result.status ?? "an error"}`);
 		default:
 			// Unsigned, mis-signed, cut'n'paste (otp/nonce mismatch), garbage, HTTP errors: nothing in
-			// the answer is believed, and it is not the user's fault either (security.md §5.5 E4).
+			// the answer is believed, and it is not the user's fault either (docs/security-matrix.md E4).
 			throw unavailable(`validation server ${result.url ?? "?"} gave an untrustworthy answer (${result.reason}${result.status ? `, status ${result.status}` : ""})`);
 	}
 }
@@ -128,7 +128,7 @@ export function createYubikeyOtpMethod(deps: YubikeyOtpMethodDeps): SecondFactor
 			if (!parsed.ok) return { kind: "invalid", reason: "malformed" };
 			const settings = await deps.settings.require("yubikey-otp");
 			const own = request.factors.filter((factor) => factor.publicId === parsed.publicId);
-			// Binding (security.md §2.4): an OTP of a key not enrolled by THIS user never counts.
+			// Binding (docs/security.md, Yubico OTP): an OTP of a key not enrolled by THIS user never counts.
 			if (own.length === 0) return { kind: "invalid", reason: "wrong" };
 
 			if (settings.mode === "offline") {

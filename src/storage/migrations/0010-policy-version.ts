@@ -16,7 +16,7 @@ import { sql, type Kysely, type Migration } from "kysely";
  * read the new version, re-check against the old (uncommitted) data and mark it as checked.
  *
  * web_sessions.policy_version: the version at which a web session last passed the full check
- * (security.md I7 "the policy version is stamped on each session"); 0 = never.
+ * (docs/security.md I7 "the policy version is stamped on each session"); 0 = never.
  */
 const BUMPING: readonly { table: string; events: readonly ("INSERT" | "UPDATE" | "DELETE")[] }[] = [
 	{ table: "settings", events: ["INSERT", "UPDATE", "DELETE"] },

@@ -1,5 +1,5 @@
 /**
- * Forced enrolment (LoginStep "enroll", security.md W3): a half session of THIS attempt sees only
+ * Forced enrolment (LoginStep "enroll", docs/security-matrix.md W3): a half session of THIS attempt sees only
  * these pages until a new factor is verified; then LoginFlow.finishEnrollment completes the
  * attempt and the session rotates to full. Abandoning it grants nothing.
  */

@@ -1,5 +1,5 @@
 /**
- * RadiusClient against the hostile UDP stub (security.md §5.5 row E3): every hostile reply is
+ * RadiusClient against the hostile UDP stub (docs/security-matrix.md row E3): every hostile reply is
  * refused (never an accept), timeouts and failover fail closed, the legacy flag relaxes exactly
  * one check, and what we send is what RFC 2865 / RFC 3579 ask for.
  */
@@ -296,7 +296,7 @@ test("the shared secret must not be empty, and other invalid configuration is re
 	}
 });
 
-test("a short secret is accepted but reported (security.md §2.3: ≥ 16 characters)", () => {
+test("a short secret is accepted but reported (docs/security.md, RADIUS: ≥ 16 characters)", () => {
 	const events: RadiusEvent[] = [];
 	new RadiusClient({ servers: [{ host: "10.0.0.1", secret: "short" }], nasIdentifier: "n", onEvent: (e) => events.push(e) });
 	assert.deepEqual(events, [{ type: "weak-secret", server: "10.0.0.1:1812", length: 5 }]);
