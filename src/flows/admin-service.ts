@@ -161,7 +161,7 @@ export class AdminService {
 			tokenHash = sha256Hex(token);
 			link = `${this.deps.consoleUrl}/enroll-link/${token}`;
 		}
-		// One transaction with the user's row locked (issue 7, finding 1): the link requirement and the
+		// One transaction with the user's row locked (docs/security.md, "Enrolment outliving its login"): the link requirement and the
 		// new generation are stored in the same commit that deletes the factors, so no enrolment can
 		// slip in between; pending enrolments of the old generation and live login attempts die with it.
 		const done = await this.deps.transactions.withUserLocked(user.id, async ({ trx }) => {
@@ -193,7 +193,7 @@ export class AdminService {
 		const implemented = this.implementedMethods();
 		const missing = methods.filter((method) => !implemented.includes(method));
 		if (missing.length > 0) throw new PortcullisError("ERR_POLICY_INVALID", `not available in this build: ${missing.join(", ")}`);
-		// YubiKey, Duo and RADIUS need their backend settings first (issue 4 item 5).
+		// YubiKey, Duo and RADIUS need their backend settings first (docs/methods.md).
 		const unconfigured: MethodId[] = [];
 		for (const method of methods) if (!(await isMethodConfigured(this.deps.settings, method))) unconfigured.push(method);
 		if (unconfigured.length > 0) throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (Admin → Methods), then enable it`);

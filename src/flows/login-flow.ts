@@ -563,7 +563,7 @@ export class LoginFlow {
 			if ((decision.methods as readonly string[]).includes(input.secondFactorMethod)) return "ok";
 			// A session proven with the user's last recovery code stays valid (the code is spent, not
 			// disallowed), but only while recovery codes are still an allowed method: removing them from
-			// the allowed methods steps such sessions up like any other method (issue 7, finding 4).
+			// the allowed methods steps such sessions up like any other method (docs/security.md, Attacks found by review).
 			if (input.secondFactorMethod === "recovery-code" && decision.allowedMethods.includes("recovery-code")) return "ok";
 		}
 		return "step-up";

@@ -1,5 +1,5 @@
 /**
- * Admin operations on the backend methods' settings (issue 4 item 5), shared by the web console's
+ * Admin operations on the backend methods' settings, shared by the web console's
  * /admin/methods page and any CLI command, in the style of AdminService:
  *   - get: the settings with every secret redacted (only whether it is set), plus the downgrades
  *     an admin must see (a legacy RADIUS server, plain http, Duo bypass honoured);

@@ -1,5 +1,5 @@
 /**
- * Servers and grants (issue 3 item 5), shared by the admin web pages and the `portcullis server`
+ * Servers and grants, shared by the admin web pages and the `portcullis server`
  * CLI. Like AdminService, every change is audited with the acting admin (docs/product.md Decision 12).
  *
  * A group grants its servers to its members; a user may reach exactly the servers granted to any

@@ -22,7 +22,7 @@
  * exec/shell/subsystem requests are accepted synchronously (docs/stack.md, Relay behaviour) and the channel
  * is paused until the upstream side is ready.
  *
- * Instant revocation (issue 7, finding 5): every new piece of work passes the live-policy gate
+ * Instant revocation (docs/security.md I7): every new piece of work passes the live-policy gate
  * first (one indexed read; the full policy check when anything changed): a session channel open
  * and a direct-tcpip open are accepted only after it, an exec/shell/subsystem runs only after it
  * (the request itself stays accepted synchronously: ssh2 drops a reply sent after the client's

@@ -1,5 +1,5 @@
 /**
- * The interactive server menu shown on `ssh alice@gw` (issue 3 item 6). Pure terminal logic: it
+ * The interactive server menu shown on `ssh alice@gw`. Pure terminal logic: it
  * gets input bytes and terminal size, writes ANSI text through a callback and returns actions;
  * channels.ts connects it to the SSH channel and the relay. No I/O here, so it is unit-tested.
  *

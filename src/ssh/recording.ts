@@ -1,5 +1,5 @@
 /**
- * Session recording (issue 3 item 9) in asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/):
+ * Session recording in asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/):
  * a JSON header line {version: 2, width, height, timestamp, env: {TERM, SHELL}}, then one JSON
  * array per event: [seconds, "o", text] for output and [seconds, "r", "COLSxROWS"] for resizes.
  * Input is not recorded (passwords typed on targets would land on disk).

@@ -1,5 +1,5 @@
 /**
- * Connections from the gateway to target servers (issue 3 item 5).
+ * Connections from the gateway to target servers.
  *
  * - Credentials: the gateway's own ed25519 key (config.ssh.target_key_file, default
  *   <data_dir>/gateway_ed25519_key, created 0600 on first start; admins install the public half in

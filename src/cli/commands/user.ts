@@ -139,7 +139,7 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 	common(
 		user
 			.command("reset-2fa")
-			.description("delete every second factor of a user and print a one-time enrolment link (Decision 11)")
+			.description("delete every second factor of a user and print a one-time enrolment link: the next factor can be enrolled only through it")
 			.argument("<name>", "username")
 			.option("--next-login", "no link: the user enrols a new factor at the next login instead"),
 	).action(async (name: string, options: CommonOptions & { nextLogin?: boolean }) => {

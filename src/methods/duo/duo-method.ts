@@ -1,5 +1,5 @@
 /**
- * Duo as a second factor through the Auth API v2 (docs/security.md, Duo; docs/security-matrix.md E2; issue 4 item 3),
+ * Duo as a second factor through the Auth API v2 (docs/security.md, Duo; docs/security-matrix.md E2),
  * answered by typing, like pam_duo: a passcode, or the number of a push / phone-call option.
  *
  * Enrolment: the user names their Duo username (default: their Portcullis username); preauth

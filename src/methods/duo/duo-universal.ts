@@ -1,5 +1,5 @@
 /**
- * Duo's Universal Prompt for web logins (docs/security.md, Duo; docs/stack.md, Duo; issue 4 item 3), through
+ * Duo's Universal Prompt for web logins (docs/security.md, Duo; docs/stack.md, Duo), through
  * Duo's own SDK @duosecurity/duo_universal (OIDC-like browser redirect to a "Web SDK" application):
  *
  *   healthCheck → generateState → createAuthUrl(duo username, state) → browser to Duo → callback

@@ -1,6 +1,6 @@
 /**
  * RADIUS as a second factor (RFC 2865 PAP with Message-Authenticator, RFC 3579; docs/security.md, RADIUS,
- * docs/security-matrix.md E3; issue 4 item 4), on the SSH prompt and the web alike.
+ * docs/security-matrix.md E3), on the SSH prompt and the web alike.
  *
  * Enrolment: the user's RADIUS username (default: their Portcullis username) and ONE successful
  * authentication, answering an Access-Challenge if the server sends one. A RADIUS username bound

@@ -1,6 +1,6 @@
 /**
- * WebAuthn / FIDO2 security keys and passkeys as a second factor (docs/product.md, floor item 6, issue 4
- * item 2; docs/security.md, WebAuthn), verified with @simplewebauthn/server (W3C WebAuthn L2 §7.1/§7.2).
+ * WebAuthn / FIDO2 security keys and passkeys as a second factor (docs/product.md, floor item 6;
+ * docs/security.md, WebAuthn), verified with @simplewebauthn/server (W3C WebAuthn L2 §7.1/§7.2).
  *
  * Credentials are factor rows: public_id = the credential id (base64url; one account only, unique
  * index in migration 0004), secret_enc = the credential's COSE public key, transports, user handle

@@ -1,5 +1,5 @@
 /**
- * YubiKey in Yubico OTP mode as a second factor (docs/security.md, Yubico OTP; docs/security-matrix.md E4; issue 4 item 1).
+ * YubiKey in Yubico OTP mode as a second factor (docs/security.md, Yubico OTP; docs/security-matrix.md E4).
  *
  * Enrolment: the user touches the key once. The OTP's public id (the part before the last 32
  * ModHex characters, 12 characters on a factory key) is bound to this user; a public id already

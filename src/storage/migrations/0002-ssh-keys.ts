@@ -1,7 +1,7 @@
 import type { Kysely, Migration } from "kysely";
 
 /**
- * SSH public keys a user may present as the first factor on the gateway (issue 3 item 2).
+ * SSH public keys a user may present as the first factor on the gateway.
  * `public_key` is the base64 of the SSH wire-format public key blob (RFC 4253 §6.6), the value
  * the gateway compares byte for byte with the blob in USERAUTH_REQUEST (RFC 4252 §7).
  */

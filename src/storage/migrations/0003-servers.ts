@@ -2,7 +2,7 @@ import type { Kysely, Migration } from "kysely";
 
 /**
  * Servers reachable through the gateway, the groups they are granted to, and the session
- * recordings (issue 3 items 5, 6, 9). Portable column types only (see 0001-initial.ts).
+ * recordings. Portable column types only (see 0001-initial.ts).
  */
 export function serversMigration(_dialect: "sqlite" | "postgres"): Migration {
 	return {

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Migration } from "kysely";
 
 /**
- * WebAuthn (issue 4 item 2): server-side challenges and SSH browser approvals. Credentials
+ * WebAuthn: server-side challenges and SSH browser approvals. Credentials
  * themselves are rows of `factors` (method "webauthn", public_id = credential id in base64url,
  * the sealed public key in secret_enc, the signature counter in last_used_counter).
  * Portable column types only (see 0001-initial.ts).

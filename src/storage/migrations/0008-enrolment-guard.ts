@@ -1,7 +1,7 @@
 import type { Kysely, Migration } from "kysely";
 
 /**
- * Enrolment guard (issue 7, finding 1): a factor can only become active under the reset
+ * Enrolment guard (docs/security.md, "Enrolment outliving its login"): a factor can only become active under the reset
  * generation and the login attempt (or web session) that began it.
  *
  * - users.tfa_generation: bumped by every admin reset, in the same transaction that deletes the

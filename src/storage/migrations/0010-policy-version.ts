@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Migration } from "kysely";
 
 /**
- * Instant revocation (issue 7, findings 4 and 5): one global policy version, bumped by database
+ * Instant revocation (docs/security.md I7): one global policy version, bumped by database
  * triggers in the SAME transaction as every change to a global policy input, so no code path
  * (admin service, CLI, method settings, server grants, a future API) can forget the bump and a
  * reader that sees the new version also sees the change that caused it.

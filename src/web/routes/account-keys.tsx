@@ -1,5 +1,5 @@
 /**
- * Account page for SSH public keys (issue 3 item 2): list, add (paste a .pub line), remove. A key
+ * Account page for SSH public keys: list, add (paste a .pub line), remove. A key
  * is a first factor on the SSH gateway, so adding and removing need a fresh second factor like
  * every other credential change (docs/security.md I8/W11); the guard enforces `stepUp`. The page also
  * shows the gateway's host key fingerprint, so users can check it on their first connection.

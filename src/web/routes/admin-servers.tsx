@@ -1,5 +1,5 @@
 /**
- * Admin pages for the SSH relay (issue 3 items 5 and 9): servers and their grants, the gateway's
+ * Admin pages for the SSH relay (docs/ssh-relay.md): servers and their grants, the gateway's
  * public key (to install in targets' authorized_keys), per-server credentials, trust-on-first-use
  * host keys, and session recordings with a player.
  *
