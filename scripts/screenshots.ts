@@ -91,7 +91,7 @@ async function coreScreenshots(): Promise<void> {
 }
 
 /**
- * The backend methods (issue 4 item 7): the YubiKey, Duo and RADIUS enrolment pages, the
+ * The backend methods: the YubiKey, Duo and RADIUS enrolment pages, the
  * /admin/methods page, and Duo's Universal Prompt button on the second-factor page. The settings
  * are dummies in documentation address space: showing these pages contacts no backend.
  */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ssh`: Portcullis against OpenSSH, side by side on loopback (issue 3 item 13).
+ * `npm run bench:ssh`: Portcullis against OpenSSH, side by side on loopback.
  *
  * 1. Bulk transfer (BENCH_MIB, default 256 MiB), upload and download, per cipher:
  *    (a) direct to an sshd target, (b) through OpenSSH sshd as a jump host (ssh -J), (c) through

@@ -1,7 +1,7 @@
 /**
  * The admin CLI end to end: the real `portcullis` binary in a subprocess against a fresh data
  * directory, on SQLite and on a fresh PostgreSQL database (PORTCULLIS_DATABASE_URL).
- * Issue 2 item 8: bad input exits 2 with a one-line reason and writes nothing.
+ * Bad input exits 2 with a one-line reason and writes nothing.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";

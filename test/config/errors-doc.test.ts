@@ -1,5 +1,5 @@
 /**
- * docs/errors.md documents every code in ERROR_CODES, and nothing else (issue 2 item 11; the
+ * docs/errors.md documents every code in ERROR_CODES, and nothing else (the
  * coded-error-catalogue-checked-by-a-test idea is Fastify's). Rows are table lines whose first
  * cell is a code: "| `ERR_SOMETHING` | meaning | what the user sees | what the admin should do |".
  */

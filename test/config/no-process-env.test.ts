@@ -1,5 +1,5 @@
 /**
- * Only src/config/load-config.ts may read the environment (issue 2 item 9): every other module
+ * Only src/config/load-config.ts may read the environment: every other module
  * gets its settings from the validated, frozen Config, so one place documents and checks them.
  */
 import { test } from "node:test";

@@ -1,5 +1,5 @@
 /**
- * Issue 4 item 2 in headless Chromium with a CDP virtual authenticator (ctap2/usb): alice registers
+ * WebAuthn on the web in headless Chromium with a CDP virtual authenticator (ctap2/usb): alice registers
  * a security key on her account page, logs out, logs in with the key; a cloned key (its signature
  * counter set back) is refused and audited; the strict CSP holds on every page (no violations).
  */

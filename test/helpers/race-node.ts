@@ -1,5 +1,5 @@
 /**
- * One Portcullis node as a separate OS process, for race tests across nodes (issue 7: "a race
+ * One Portcullis node as a separate OS process, for race tests across nodes ("a race
  * harness that fires each guarded transition against its guard N times in parallel across two
  * real server processes on one PostgreSQL").
  *

@@ -1,5 +1,5 @@
 /**
- * The shared conformance suite every second-factor method passes (issue 2 item 5, issue 4 item 6).
+ * The shared conformance suite every second-factor method passes.
  * It drives the method through the real LoginFlow, so the flow's guarantees are checked with it:
  * bad input is a value and never a throw, a valid answer logs in once, replay fails, an expired
  * attempt fails, and (for methods with a backend) an unreachable backend denies with an audit event.

@@ -1,5 +1,5 @@
 /**
- * Method settings (issue 4 item 5): every invalid combination refused where it is made, enabling
+ * Method settings: every invalid combination refused where it is made, enabling
  * an unconfigured method refused, secrets sealed and never shown (get(), audit log, raw rows),
  * settings read on every use (a second node sharing the database sees a change at once), an
  * unreadable row failing closed, and "test connection" for the Yubico validation server.

@@ -1,5 +1,5 @@
 /**
- * SSH pre-authentication surface (independent attack run 2026-12, findings 7 and 8): what an
+ * SSH pre-authentication surface (docs/security.md, "SSH pre-authentication surface" and "Switching user or service mid-login"): what an
  * unauthenticated client can make the gateway do before (or instead of) logging in. Each test opens
  * with the attack it replays; every one fails if the corresponding fix is reverted.
  */
@@ -105,7 +105,7 @@ describe("transport algorithms offered before authentication", () => {
 	});
 
 	test("weak MACs: only encrypt-then-MAC SHA-2 is offered (no hmac-sha1, no encrypt-and-MAC), and no NIST-curve key exchange", async () => {
-		// Attack: a downgrade to hmac-sha1 / encrypt-and-MAC hmac-sha2-* (finding 7), ssh-audit "fail" for ecdh-sha2-nistp*.
+		// Attack: a downgrade to hmac-sha1 / encrypt-and-MAC hmac-sha2-* (docs/security.md, "SSH pre-authentication surface"), ssh-audit "fail" for ecdh-sha2-nistp*.
 		const lists = nameLists(await serverKexinit(f.port));
 		assert.deepEqual(lists[4], ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"]);
 		assert.deepEqual(lists[5], ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"]);
@@ -149,7 +149,7 @@ describe("MaxStartups start:rate:full and PerSourceMaxStartups", () => {
 	});
 
 	test("connection flood: beyond start the gateway drops at random (rate% rising to 100% at full), with the OpenSSH arithmetic", async () => {
-		// Attack: 100 idle TCP sockets hold every unauthenticated slot, so nobody can log in (finding 7).
+		// Attack: 100 idle TCP sockets hold every unauthenticated slot, so nobody can log in (docs/security.md, "SSH pre-authentication surface").
 		const port = gateway.address.port;
 		const admitted = async (localAddress: string) => {
 			const event = await firstEvent(port, localAddress);
@@ -197,7 +197,7 @@ describe("PerSourceMaxStartups", () => {
 	});
 
 	test("one source holding many sockets: its extra connections are dropped, other sources still get in; drops are audited once per source per minute", async () => {
-		// Attack: one address opens idle sockets until the global cap blocks everyone (finding 7).
+		// Attack: one address opens idle sockets until the global cap blocks everyone (docs/security.md, "SSH pre-authentication surface").
 		const port = gateway.address.port;
 		for (let index = 0; index < 3; index += 1) {
 			const event = await firstEvent(port, "127.0.0.9");
@@ -253,7 +253,7 @@ describe("authentication protocol violations", () => {
 	});
 
 	test("username switch mid-authentication: disconnected, audited with both names (not 'closed by client')", async () => {
-		// Attack: start as one user, continue as another (RFC 4252 §5), hoping state carries over (finding 8).
+		// Attack: start as one user, continue as another (RFC 4252 §5), hoping state carries over (docs/security.md, "Switching user or service mid-login").
 		const raw = await RawSsh.connect(f.port);
 		raw.password("alice", PASSWORD);
 		assert.equal((await raw.next()).type, "failure");
@@ -272,7 +272,7 @@ describe("authentication protocol violations", () => {
 	});
 
 	test("service switch and unknown method mid-authentication: disconnected and audited with the reason", async () => {
-		// Attack: change the service name, or send a method ssh2 does not know (finding 8: logged as "closed by client").
+		// Attack: change the service name, or send a method ssh2 does not know (docs/security.md, "Switching user or service mid-login": logged as "closed by client").
 		const service = await RawSsh.connect(f.port);
 		service.none("sam");
 		assert.equal((await service.next()).type, "failure");
@@ -292,7 +292,7 @@ describe("authentication protocol violations", () => {
 	});
 
 	test("shoulder surfing: TOTP and recovery-code prompts are sent with echo off", async () => {
-		// Attack: read a valid one-time code off the screen or scrollback while it is still valid (finding 7).
+		// Attack: read a valid one-time code off the screen or scrollback while it is still valid (docs/security.md, "SSH pre-authentication surface").
 		const raw = await RawSsh.connect(f.port);
 		raw.password("alice", PASSWORD);
 		assert.deepEqual(await raw.next(), { type: "failure", methods: ["keyboard-interactive"], partial: true });
@@ -324,7 +324,7 @@ describe("direct-tcpip refusal code", () => {
 	});
 
 	test("a tunnel to a destination that is not granted answers ADMINISTRATIVELY_PROHIBITED (1), not CONNECT_FAILED", async () => {
-		// Attack/probe: tell "not allowed" from "host down" to map the network behind the gateway (finding 7, RFC 4254 §5.1).
+		// Attack/probe: tell "not allowed" from "host down" to map the network behind the gateway (docs/security.md, "SSH pre-authentication surface", RFC 4254 §5.1).
 		const client = new ssh2.Client();
 		const reason = await new Promise<unknown>((resolve, reject) => {
 			client.on("error", reject);

@@ -1,5 +1,5 @@
 /**
- * Live policy (issue 3 item 10; docs/security-matrix.md P1, P3, P4): with ssh.live_check_seconds = 1, a
+ * Live policy (docs/security-matrix.md P1, P3, P4): with ssh.live_check_seconds = 1, a
  * live SSH connection is closed within the bound when its user is disabled, locked out, newly
  * forced into 2FA that the connection did not pass, or loses the public key it logged in with.
  * The positive twins stay connected.
@@ -15,7 +15,7 @@ import { RawSsh } from "../helpers/ssh-client.ts";
 import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";
 import { addUser, enrolTotp, eventually, PASSWORD, startFixture, totpNow, type Fixture } from "./auth-fixtures.ts";
 
-/** Bound from docs/product.md "Policy changes bite at once" / issue 3 item 10. */
+/** Bound from docs/product.md "Policy changes bite at once". */
 const BOUND_MS = 30_000;
 
 describe("live policy on SSH connections (live_check_seconds = 1)", () => {

@@ -1,5 +1,5 @@
 /**
- * The storage conformance suite, run against SQLite and PostgreSQL (issue 2 item 2): every
+ * The storage conformance suite, run against SQLite and PostgreSQL: every
  * single-use operation is one conditional UPDATE whose parallel callers see exactly one winner,
  * data survives a restart, and a kill -9 in the middle of an enrolment leaves nothing that counts.
  */

@@ -1,5 +1,5 @@
 /**
- * The shared method conformance suite (issue 4 item 6) for WebAuthn, twice:
+ * The shared method conformance suite for WebAuthn, twice:
  *  - on the web, answered by a software authenticator (an assertion over the attempt's challenge);
  *  - on SSH, answered by Enter after the approval link was approved with the key (Decision 6).
  */
