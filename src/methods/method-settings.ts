@@ -9,7 +9,9 @@
  * Methods read their settings on EVERY use (no cache): several nodes share one database, and an
  * admin's change must apply at once on all of them.
  *
- * Every invalid combination is refused here, where it is made (product.md Decision 3):
+ * What each method's settings are (fields, validation, which are secret, how they are shown) is
+ * its spec in its own folder (`<id>/settings.ts`, settings-spec.ts), looked up in METHOD_SETTINGS.
+ * Every invalid combination is refused there, where it is made (product.md Decision 3):
  * malformed fields are ERR_INPUT, well-formed but unsafe or contradictory combinations are
  * ERR_POLICY_INVALID. Stored settings are validated again when read, so a corrupt or hand-edited
  * row fails closed (ERR_METHOD_UNAVAILABLE) instead of being half-used.
@@ -76,12 +78,6 @@ export function validateMethodSettings<M extends ConfigurableMethod>(method: M, 
 	if (!isConfigurableMethod(method)) throw new PortcullisError("ERR_INPUT", "method: has no settings");
 	const spec: SettingsSpecOf<M> = METHOD_SETTINGS[method];
 	return spec.validate(object, current);
-}
-
-/** The settings without any secret (only whether one is set). Safe for pages, JSON and the audit log. */
-export function redactSettings<M extends ConfigurableMethod>(method: M, settings: MethodSettingsMap[M]): RedactedSettingsMap[M] {
-	const spec: SettingsSpecOf<M> = METHOD_SETTINGS[method];
-	return spec.redact(settings);
 }
 
 // ---------------------------------------------------------------------------------------------
