@@ -270,3 +270,49 @@ describe("method settings are read on every use (two nodes, one database)", () =
 		assert.match(result.kind === "rejected" ? result.message : "", /not finished configuring/);
 	});
 });
+
+describe("method settings rows keep their stored format", () => {
+	let t: TestApp;
+	before(async () => {
+		t = await createTestApp();
+	});
+	after(async () => t.cleanup());
+
+	const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	const WEB_SECRET = "W".repeat(20) + "s".repeat(20);
+	/** Each method's settings with every optional field set, and the names of its sealed fields. */
+	const SETTINGS = {
+		"yubikey-otp": { mode: "cloud", urls: ["https://api.yubico.com/wsapi/2.0/verify"], clientId: "12345", apiKey: YUBI_API_KEY, timeoutMs: 3000, caPem: CA },
+		duo: { apiHost: "api-12345678.duosecurity.com", integrationKey: "DIWJ8X6AEYOR5OMC6TQ1", secretKey: DUO_SKEY, honourDuoBypass: true, timeoutMs: 5000, caPem: CA, webClientId: "DIAAAAAAAAAAAAAAAAAA", webClientSecret: WEB_SECRET },
+		radius: { servers: [{ host: "radius1.example.net", port: 1812, secret: RADIUS_SECRET, legacyNoMessageAuthenticator: true }], timeoutMs: 1000, retries: 2, nasIdentifier: "portcullis" },
+	} as const;
+
+	test("a row as written before (JSON, secrets sealed under method-settings:<id>, v: 1) opens; a saved row has exactly that shape", async () => {
+		// Rows written by earlier versions must stay readable after refactors, and rows written now by older nodes.
+		const box = t.app.box;
+		const seal = (method: ConfigurableMethod, value: string): string => box.seal(value, `method-settings:${method}`);
+		const rows: Record<ConfigurableMethod, Record<string, unknown>> = {
+			"yubikey-otp": { ...SETTINGS["yubikey-otp"], apiKey: seal("yubikey-otp", YUBI_API_KEY), v: 1 },
+			duo: { ...SETTINGS.duo, secretKey: seal("duo", DUO_SKEY), webClientSecret: seal("duo", WEB_SECRET), v: 1 },
+			radius: { ...SETTINGS.radius, servers: [{ ...SETTINGS.radius.servers[0], secret: seal("radius", RADIUS_SECRET) }], v: 1 },
+		};
+		const store = new MethodSettingsStore(t.app.stores.settings, box);
+		for (const method of ["yubikey-otp", "duo", "radius"] as const) {
+			await t.app.stores.settings.set(`method-settings:${method}`, JSON.stringify(rows[method]));
+			assert.deepEqual(await store.require(method), SETTINGS[method], `${method}: an existing row opens`);
+		}
+		// Saving writes the same keys in the same order, every secret sealed under its method's context.
+		for (const method of ["yubikey-otp", "duo", "radius"] as const) {
+			await store.save(method, await store.require(method));
+			const saved: Record<string, unknown> = JSON.parse((await t.app.stores.settings.get(`method-settings:${method}`))!);
+			assert.deepEqual(Object.keys(saved), Object.keys(rows[method]), `${method}: the same fields`);
+			const open = (value: unknown): string => box.open(String(value), `method-settings:${method}`).toString("utf8");
+			if (method === "yubikey-otp") assert.deepEqual({ ...saved, apiKey: open(saved.apiKey) }, { ...SETTINGS[method], v: 1 });
+			if (method === "duo") assert.deepEqual({ ...saved, secretKey: open(saved.secretKey), webClientSecret: open(saved.webClientSecret) }, { ...SETTINGS[method], v: 1 });
+			if (method === "radius") {
+				const servers = Array.isArray(saved.servers) ? saved.servers.map((server: Record<string, unknown>) => ({ ...server, secret: open(server.secret) })) : [];
+				assert.deepEqual({ ...saved, servers }, { ...SETTINGS[method], v: 1 });
+			}
+		}
+	});
+});

@@ -6,11 +6,12 @@
  * a fresh step-up like the other admin settings (docs/security.md I8).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { CONFIGURABLE_METHODS, type ConfigurableMethod, type RedactedSettings } from "../../methods/method-settings.ts";
-import { createMethodAdmin, type ConnectionTestResult, type MethodSettingsView } from "../../methods/method-admin.ts";
+import type { JSX } from "preact";
+import { CONFIGURABLE_METHODS, type ConfigurableMethod, type RedactedSettingsMap } from "../../methods/method-settings.ts";
+import { createMethodAdmin, type ConnectionTestResult, type MethodSettingsView, type MethodSettingsViewOf } from "../../methods/method-admin.ts";
 import { attemptAdminChange, webActor as actor } from "../admin-change.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
-import { checkbox, str, type FormSchema } from "../forms.ts";
+import { checkbox, str, type FormSchema, type Parsed } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { Alert, CsrfField, Field, Layout, type PageContext } from "../views/layout.tsx";
 import { NoticeBox, type Notice } from "../views/login.tsx";
@@ -18,10 +19,6 @@ import { NoticeBox, type Notice } from "../views/login.tsx";
 const MAX_RADIUS_ROWS = 5;
 
 const DONE: Record<string, string> = { saved: "Saved.", cleared: "The settings were removed." };
-
-type Cloud = Extract<RedactedSettings, { mode: "cloud" }>;
-type DuoView = Extract<RedactedSettings, { integrationKey: string }>;
-type RadiusView = Extract<RedactedSettings, { servers: readonly unknown[] }>;
 
 // ---------------------------------------------------------------------------------------------
 // Forms
@@ -53,10 +50,11 @@ const RADIUS_FORM: FormSchema = {
 	),
 };
 
-const blankToUndefined = (value: string | undefined): string | undefined => (value === undefined || value.trim() === "" ? undefined : value);
+/** A text field's value, or undefined when it is empty or absent (checkbox values never reach here). */
+const blankToUndefined = (value: string | boolean | undefined): string | undefined => (typeof value !== "string" || value.trim() === "" ? undefined : value);
 
 /** Form → MethodAdmin input. Empty secret or CA fields mean "keep"; the CA checkbox removes it. */
-function yubikeyInput(form: Record<string, string | boolean | undefined>): unknown {
+function yubikeyInput(form: Parsed<typeof YUBIKEY_FORM>): unknown {
 	if (form.mode === "offline") return { mode: "offline" };
 	const urls = String(form.urls ?? "")
 		.split(/\r?\n/)
@@ -66,43 +64,43 @@ function yubikeyInput(form: Record<string, string | boolean | undefined>): unkno
 		mode: form.mode ?? "",
 		urls,
 		clientId: form.clientId ?? "",
-		apiKey: blankToUndefined(form.apiKey as string | undefined),
-		timeoutMs: blankToUndefined(form.timeoutMs as string | undefined),
-		caPem: form.clearCa === true ? "" : blankToUndefined(form.caPem as string | undefined),
+		apiKey: blankToUndefined(form.apiKey),
+		timeoutMs: blankToUndefined(form.timeoutMs),
+		caPem: form.clearCa === true ? "" : blankToUndefined(form.caPem),
 	};
 }
 
-function duoInput(form: Record<string, string | boolean | undefined>): unknown {
+function duoInput(form: Parsed<typeof DUO_FORM>): unknown {
 	return {
 		apiHost: form.apiHost ?? "",
 		integrationKey: form.integrationKey ?? "",
-		secretKey: blankToUndefined(form.secretKey as string | undefined),
+		secretKey: blankToUndefined(form.secretKey),
 		honourDuoBypass: form.honourDuoBypass === true,
-		timeoutMs: blankToUndefined(form.timeoutMs as string | undefined),
-		caPem: form.clearCa === true ? "" : blankToUndefined(form.caPem as string | undefined),
+		timeoutMs: blankToUndefined(form.timeoutMs),
+		caPem: form.clearCa === true ? "" : blankToUndefined(form.caPem),
 		// An empty client ID removes the Web SDK (the web then uses the Auth API prompt); an empty secret keeps the stored one.
-		webClientId: blankToUndefined(form.webClientId as string | undefined),
-		webClientSecret: blankToUndefined(form.webClientSecret as string | undefined),
+		webClientId: blankToUndefined(form.webClientId),
+		webClientSecret: blankToUndefined(form.webClientSecret),
 	};
 }
 
-function radiusInput(form: Record<string, string | boolean | undefined>): unknown {
+function radiusInput(form: Parsed<typeof RADIUS_FORM>): unknown {
 	const servers = [];
 	for (let row = 1; row <= MAX_RADIUS_ROWS; row++) {
-		const host = blankToUndefined(form[`host_${row}`] as string | undefined);
+		const host = blankToUndefined(form[`host_${row}`]);
 		if (host === undefined) continue;
 		servers.push({
 			host,
-			port: blankToUndefined(form[`port_${row}`] as string | undefined),
-			secret: blankToUndefined(form[`secret_${row}`] as string | undefined),
+			port: blankToUndefined(form[`port_${row}`]),
+			secret: blankToUndefined(form[`secret_${row}`]),
 			legacyNoMessageAuthenticator: form[`legacy_${row}`] === true,
 		});
 	}
 	return {
 		servers,
-		timeoutMs: blankToUndefined(form.timeoutMs as string | undefined),
-		retries: blankToUndefined(form.retries as string | undefined),
-		nasIdentifier: blankToUndefined(form.nasIdentifier as string | undefined),
+		timeoutMs: blankToUndefined(form.timeoutMs),
+		retries: blankToUndefined(form.retries),
+		nasIdentifier: blankToUndefined(form.nasIdentifier),
 	};
 }
 
@@ -161,9 +159,15 @@ function TestResult({ result }: { result: ConnectionTestResult | null }) {
 	);
 }
 
-function YubikeyForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView }) {
-	const cloud = view.settings !== null && "mode" in view.settings && view.settings.mode === "cloud" ? (view.settings as Cloud) : null;
-	const offline = view.settings !== null && "mode" in view.settings && view.settings.mode === "offline";
+/** A method's settings form, filled from its redacted settings (null: not configured or unreadable). */
+interface SettingsFormProps<M extends ConfigurableMethod> {
+	readonly ctx: PageContext;
+	readonly settings: RedactedSettingsMap[M] | null;
+}
+
+function YubikeyForm({ ctx, settings }: SettingsFormProps<"yubikey-otp">) {
+	const cloud = settings?.mode === "cloud" ? settings : null;
+	const offline = settings?.mode === "offline";
 	return (
 		<form method="post" action="/admin/methods/yubikey-otp" class="stack" autocomplete="off">
 			<CsrfField ctx={ctx} />
@@ -193,8 +197,7 @@ function YubikeyForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView
 	);
 }
 
-function DuoForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView }) {
-	const duo = view.settings !== null && "integrationKey" in view.settings ? (view.settings as DuoView) : null;
+function DuoForm({ ctx, settings: duo }: SettingsFormProps<"duo">) {
 	return (
 		<form method="post" action="/admin/methods/duo" class="stack" autocomplete="off">
 			<CsrfField ctx={ctx} />
@@ -235,8 +238,7 @@ function DuoForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView }) 
 	);
 }
 
-function RadiusForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView }) {
-	const radius = view.settings !== null && "servers" in view.settings ? (view.settings as RadiusView) : null;
+function RadiusForm({ ctx, settings: radius }: SettingsFormProps<"radius">) {
 	const rows = Array.from({ length: MAX_RADIUS_ROWS }, (_, index) => radius?.servers[index] ?? null);
 	return (
 		<form method="post" action="/admin/methods/radius" class="stack" autocomplete="off">
@@ -270,6 +272,18 @@ function RadiusForm({ ctx, view }: { ctx: PageContext; view: MethodSettingsView 
 	);
 }
 
+/** Each configurable method's form (a mapped type: a method without one does not compile). */
+const SETTINGS_FORMS: { readonly [M in ConfigurableMethod]: (props: SettingsFormProps<M>) => JSX.Element } = {
+	"yubikey-otp": YubikeyForm,
+	duo: DuoForm,
+	radius: RadiusForm,
+};
+
+function SettingsForm<M extends ConfigurableMethod>({ ctx, view }: { ctx: PageContext; view: MethodSettingsViewOf<M> }) {
+	const Form: (props: SettingsFormProps<M>) => JSX.Element = SETTINGS_FORMS[view.method];
+	return <Form ctx={ctx} settings={view.settings} />;
+}
+
 export function AdminMethodsPage({ ctx, views, notice, tested }: { ctx: PageContext; views: readonly MethodSettingsView[]; notice: Notice; tested: ConnectionTestResult | null }) {
 	return (
 		<Layout ctx={ctx} title="Methods">
@@ -288,7 +302,7 @@ export function AdminMethodsPage({ ctx, views, notice, tested }: { ctx: PageCont
 						<Alert kind="warning">{text}</Alert>
 					))}
 					{tested !== null && tested.method === view.method ? <TestResult result={tested} /> : null}
-					{view.method === "yubikey-otp" ? <YubikeyForm ctx={ctx} view={view} /> : view.method === "duo" ? <DuoForm ctx={ctx} view={view} /> : <RadiusForm ctx={ctx} view={view} />}
+					<SettingsForm ctx={ctx} view={view} />
 					{view.configured ? (
 						<div class="button-row">
 							<form method="post" action={`/admin/methods/${view.method}/test`} class="inline">
@@ -328,9 +342,10 @@ export const methodAdminRoutes: RouteModule = (server, web) => {
 		return failed ?? seeOther(reply, `/admin/methods?m=${done}`);
 	}
 
-	getRoute(server, "/admin/methods", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) =>
-		page(request, reply, query.m !== undefined && DONE[query.m] ? { kind: "success", text: DONE[query.m] as string } : null),
-	);
+	getRoute(server, "/admin/methods", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => {
+		const done = query.m === undefined ? undefined : DONE[query.m];
+		return page(request, reply, done ? { kind: "success", text: done } : null);
+	});
 
 	postRoute(server, "/admin/methods/yubikey-otp", { ...change, fields: YUBIKEY_FORM }, async (request, reply, form) =>
 		attempt(request, reply, async () => void (await admin.update(actor(request), "yubikey-otp", yubikeyInput(form))), "saved"),
@@ -339,10 +354,10 @@ export const methodAdminRoutes: RouteModule = (server, web) => {
 		attempt(request, reply, async () => void (await admin.update(actor(request), "duo", duoInput(form))), "saved"),
 	);
 	postRoute(server, "/admin/methods/radius", { ...change, fields: RADIUS_FORM }, async (request, reply, form) =>
-		attempt(request, reply, async () => void (await admin.update(actor(request), "radius", radiusInput(form as Record<string, string | boolean | undefined>))), "saved"),
+		attempt(request, reply, async () => void (await admin.update(actor(request), "radius", radiusInput(form))), "saved"),
 	);
 
-	for (const method of CONFIGURABLE_METHODS as readonly ConfigurableMethod[]) {
+	for (const method of CONFIGURABLE_METHODS) {
 		// Testing changes nothing (it is audited): no step-up needed.
 		postRoute(server, `/admin/methods/${method}/test`, { access: "admin", fields: {} }, async (request, reply) => page(request, reply, null, 200, await admin.testConnection(actor(request), method)));
 		postRoute(server, `/admin/methods/${method}/clear`, { ...change, fields: {} }, async (request, reply) => attempt(request, reply, () => admin.clear(actor(request), method), "cleared"));
