@@ -92,6 +92,14 @@ export async function rotateSession(
 	return true;
 }
 
+/** The session no longer points at its (step-up) attempt; the next step-up page begins a new one. */
+export async function forgetAttempt(web: WebContext, request: FastifyRequest): Promise<void> {
+	const session = request.web.session;
+	if (session === null) return;
+	await web.app.stores.sessions.update(session.id_hash, { attempt_id: null });
+	session.attempt_id = null;
+}
+
 /** A full session whose second factor (or password confirmation) is recent enough for management. */
 export function isFresh(web: WebContext, session: SessionRow | null): boolean {
 	if (session === null || session.state !== "full" || session.step_up_at === null) return false;

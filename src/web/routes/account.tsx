@@ -4,15 +4,14 @@
  * security.step_up_minutes); the guard enforces `stepUp` before the handler runs.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { isMethodId, METHOD_INFO, type MethodId } from "../../core/method-id.ts";
+import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
 import { clientOf, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
-import { BadInput, req, str } from "../forms.ts";
-import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
+import { req, str } from "../forms.ts";
+import { getRoute, postRoute } from "../route-kit.ts";
 import { isFresh, rotateSession, startSession } from "../session.ts";
-import { AccountPage, PasswordPage, RecoveryCodesPage, RecoveryOfferPage, StepUpPage, type AccountView } from "../views/account.tsx";
+import { AccountPage, PasswordPage, RecoveryCodesPage, RecoveryOfferPage, type AccountView } from "../views/account.tsx";
 import { TotpSetupPage, type Notice } from "../views/login.tsx";
-import { completeStepUp, lockWarning, loginRefused, typedResponse } from "./login.tsx";
 import { accountEnrollContext } from "./enroll.tsx";
 
 const ACCOUNT_MESSAGES: Record<string, Notice> = {
@@ -159,98 +158,4 @@ export const accountRoutes: RouteModule = (server, web) => {
 		await startSession(web, request, reply, { userId: id, state: "full", attemptId: null, secondFactorMethod: method });
 		return seeOther(reply, "/account?m=password-changed");
 	});
-
-	// ---- step-up (fresh second factor, or the password for users without one) ----
-
-	type StepUpMode = Parameters<typeof StepUpPage>[0]["mode"];
-
-	/** The step-up attempt of this session: the live one, or a new one from LoginFlow.beginStepUp. */
-	async function stepUpMode(request: FastifyRequest, wanted: string | undefined): Promise<{ mode: StepUpMode; notice: Notice } | { refused: string }> {
-		const session = request.web.session;
-		if (session === null) return { refused: "Please log in again." };
-		let step = session.attempt_id !== null ? await app.login.currentStep(session.attempt_id) : null;
-		if (step === null || step.kind === "denied") {
-			step = await app.login.beginStepUp(clientOf(request), session.user_id);
-			if (step.kind !== "denied") {
-				await app.stores.sessions.update(session.id_hash, { attempt_id: step.attemptId });
-				session.attempt_id = step.attemptId;
-			}
-		}
-		switch (step.kind) {
-			case "password-confirm":
-				return { mode: { kind: "password" }, notice: null };
-			case "second-factor": {
-				const method = wanted !== undefined && isMethodId(wanted) && step.methods.includes(wanted) ? wanted : step.defaultMethod;
-				const challenge = await app.login.startChallenge(step.attemptId, method);
-				return {
-					mode: { kind: "second-factor", explanation: step.explanation, methods: step.methods, method, prompt: challenge.kind === "prompt" ? challenge.prompt : null },
-					notice: challenge.kind === "denied" ? { kind: "error", text: challenge.message } : null,
-				};
-			}
-			case "enroll":
-				return { refused: "You need to set up a second factor first. Log in again to do so." };
-			case "denied":
-				return { refused: step.message };
-			default:
-				return { refused: "Please log in again." };
-		}
-	}
-
-	async function renderStepUp(request: FastifyRequest, reply: FastifyReply, next: string, wanted: string | undefined, notice: Notice, status = 200, continued: { method: MethodId; prompt: string } | null = null): Promise<FastifyReply> {
-		const session = request.web.session;
-		if (continued !== null && session !== null && session.attempt_id !== null) {
-			// Another round of the same method (e.g. a RADIUS challenge): show its prompt, start nothing new.
-			const step = await app.login.currentStep(session.attempt_id);
-			if (step.kind === "second-factor") {
-				const mode = { kind: "second-factor" as const, explanation: step.explanation, methods: step.methods, method: continued.method, prompt: continued.prompt };
-				return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={mode} notice={notice} />);
-			}
-		}
-		const result = await stepUpMode(request, wanted);
-		if ("refused" in result) return loginRefused(web, request, reply, 403, result.refused);
-		return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={result.mode} notice={notice ?? result.notice} />);
-	}
-
-	getRoute(server, "/account/step-up", { access: "full", fields: { next: str(200), method: str(32), stale: str(2) } }, async (request, reply, query) =>
-		renderStepUp(
-			request,
-			reply,
-			safeReturn(query.next, "/account"),
-			query.method,
-			query.stale !== undefined ? { kind: "info", text: "Your last confirmation is too old. Confirm it is you, then repeat what you were doing." } : null,
-		),
-	);
-
-	postRoute(
-		server,
-		"/account/step-up",
-		{ access: "full", fields: { next: str(200), method: str(32), code: str(64), c1: str(8), c2: str(8), c3: str(8), password: str(1024) } },
-		async (request, reply, form) => {
-			const next = safeReturn(form.next, "/account");
-			const attemptId = request.web.session?.attempt_id ?? null;
-			if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-			const step = await app.login.currentStep(attemptId);
-			let result;
-			if (step.kind === "password-confirm") {
-				result = await app.login.confirmPassword(attemptId, form.password ?? "");
-			} else if (step.kind === "second-factor") {
-				if (form.method === undefined || !isMethodId(form.method)) throw new BadInput("method", "type");
-				result = await app.login.submitSecondFactor(attemptId, form.method, typedResponse(form));
-			} else {
-				return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-			}
-			if (result.kind === "authenticated") return completeStepUp(web, request, reply, result.method, next);
-			if (result.kind === "continue") return renderStepUp(request, reply, next, form.method, null, 200, { method: result.method, prompt: result.prompt });
-			if (result.kind === "invalid") {
-				return renderStepUp(request, reply, next, form.method, { kind: "error", text: `${result.message} ${lockWarning(result.attemptsLeft)}` }, 401);
-			}
-			// The password stage never shows a remaining-attempt count (docs/decisions.md "Password throttling").
-			if (result.kind === "wrong-password") return renderStepUp(request, reply, next, form.method, { kind: "error", text: result.message }, 401);
-			if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
-			// Expired or no longer valid: forget the attempt and offer a fresh one.
-			if (request.web.session !== null) await app.stores.sessions.update(request.web.session.id_hash, { attempt_id: null });
-			if (request.web.session !== null) request.web.session.attempt_id = null;
-			return renderStepUp(request, reply, next, undefined, { kind: "error", text: result.message }, 400);
-		},
-	);
 };

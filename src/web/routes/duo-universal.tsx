@@ -36,7 +36,9 @@ import { cookieOptions } from "../session.ts";
 import { StepUpPage } from "../views/account.tsx";
 import { Layout, type PageContext } from "../views/layout.tsx";
 import type { Notice } from "../views/login.tsx";
-import { afterSecondFactor, completeStepUp, lockWarning, loginRefused, renderSecondFactorPage } from "./login.tsx";
+import { loginRefused, renderSecondFactorPage } from "./login-steps.tsx";
+import { loginSecondFactorPage, replySecondFactor } from "./second-factor-reply.ts";
+import { stepUpPage } from "./step-up.tsx";
 
 /** Where a step-up returns after Duo (the step-up page's `next`), kept while the browser is at Duo. */
 const NEXT_COOKIE = "pc_duo_next";
@@ -127,12 +129,9 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 		return (await openDuo(request, reply, attemptId)) ?? stepUpAgain(request, reply, next, null, 200);
 	});
 
-	async function afterStepUp(request: FastifyRequest, reply: FastifyReply, next: string, result: SecondFactorResult): Promise<FastifyReply> {
-		if (result.kind === "authenticated") return completeStepUp(web, request, reply, "duo", next);
-		if (result.kind === "invalid") return stepUpAgain(request, reply, next, { kind: "error", text: `Duo did not approve this confirmation. ${lockWarning(result.attemptsLeft)}` }, 401);
-		if (result.kind === "continue") return stepUpAgain(request, reply, next, null, 200);
-		if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
-		return stepUpAgain(request, reply, next, { kind: "error", text: result.message }, 400);
+	function afterStepUp(request: FastifyRequest, reply: FastifyReply, next: string, result: SecondFactorResult): Promise<FastifyReply> {
+		const again = (notice: Notice, status: number) => stepUpAgain(request, reply, next, notice, status);
+		return replySecondFactor(web, request, reply, result, stepUpPage(web, request, reply, next, "duo", again, "Duo did not approve this confirmation."));
 	}
 
 	// ---- Duo's redirect back ----
@@ -181,6 +180,6 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 
 		const answer = JSON.stringify({ state, code: query.duo_code ?? "", ...(query.error !== undefined ? { error: query.error } : {}) });
 		const result = await app.login.submitSecondFactor(attemptId, "duo", answer);
-		return stepUp ? afterStepUp(request, reply, next, result) : afterSecondFactor(web, request, reply, "duo", result);
+		return stepUp ? afterStepUp(request, reply, next, result) : replySecondFactor(web, request, reply, result, loginSecondFactorPage(web, request, reply, "duo"));
 	});
 };

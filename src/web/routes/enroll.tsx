@@ -12,7 +12,7 @@ import { getRoute, postRoute } from "../route-kit.ts";
 import { cookieOptions } from "../session.ts";
 import { messageView } from "../views/layout.tsx";
 import { EnrollChoosePage, TotpSetupPage, type Notice } from "../views/login.tsx";
-import { completeLogin, enrollTokenOf, loginRefused } from "./login.tsx";
+import { completeLogin, enrollTokenOf, loginRefused } from "./login-steps.tsx";
 
 export type EnrollStep = Extract<LoginStep, { kind: "enroll" }>;
 

@@ -13,12 +13,14 @@ import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
 import { methodAdminRoutes } from "./methods-admin.tsx";
 import { methodEnrollRoutes } from "./methods-enroll.tsx";
+import { stepUpRoutes } from "./step-up.tsx";
 import { webauthnRoutes } from "./webauthn.tsx";
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
 	loginRoutes,
 	enrollRoutes,
 	accountRoutes,
+	stepUpRoutes,
 	accountKeysRoutes,
 	adminRoutes,
 	adminServersRoutes,

@@ -17,16 +17,17 @@ import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
-import type { SecondFactorResult } from "../../flows/login-flow.ts";
 import { isWebauthnMethod, MAX_RESPONSE_LENGTH, type ApprovalOutcome, type WebauthnMethod } from "../../methods/webauthn/webauthn-method.ts";
 import { ANSWERED, ENROLL_COOKIE, pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
 import { BadInput, req, str } from "../forms.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
-import { cookieOptions, rotateSession } from "../session.ts";
+import { cookieOptions, forgetAttempt, rotateSession } from "../session.ts";
 import { StepUpPage } from "../views/account.tsx";
 import { messageView } from "../views/layout.tsx";
 import { SecondFactorPage, type Notice } from "../views/login.tsx";
-import { completeLogin, completeStepUp, enrollTokenOf, lockWarning, loginRefused } from "./login.tsx";
+import { completeLogin, loginRefused } from "./login-steps.tsx";
+import { replySecondFactor } from "./second-factor-reply.ts";
+import { stepUpPage } from "./step-up.tsx";
 import { accountEnrollContext, forcedEnrollContext } from "./enroll.tsx";
 import { ApprovalPage, RegisterKeyPage } from "./webauthn-views.tsx";
 
@@ -183,18 +184,14 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={wanted} prompt={challenge.kind === "prompt" ? challenge.prompt : null} notice={shown} />);
 	}
 
-	function invalidText(result: Extract<SecondFactorResult, { kind: "invalid" }>): string {
-		return `The security key's answer was not accepted. ${lockWarning(result.attemptsLeft)}`;
-	}
+	/** What a wrong key answer says (the attempts left are appended by the mapper). */
+	const KEY_NOT_ACCEPTED = "The security key's answer was not accepted.";
 
 	postRoute(server, "/login/2fa/webauthn", { access: "half", bodyLimit: BODY_LIMIT, fields: { response: RESPONSE_FIELD } }, async (request, reply, form) => {
 		const attemptId = request.web.session?.attempt_id ?? "";
 		const result = await app.login.submitSecondFactor(attemptId, "webauthn", form.response);
-		if (result.kind === "authenticated") return completeLogin(web, request, reply, result.method);
-		if (result.kind === "invalid") return secondFactorAgain(request, reply, { kind: "error", text: invalidText(result) }, 401);
-		if (result.kind === "continue") return secondFactorAgain(request, reply, null, 200);
-		if (result.reason === "misconfigured" || result.reason === "unavailable") return secondFactorAgain(request, reply, { kind: "error", text: result.message }, 400);
-		return loginRefused(web, request, reply, result.reason === "locked" ? 403 : 401, result.message);
+		const again = (notice: Notice, status: number) => secondFactorAgain(request, reply, notice, status);
+		return replySecondFactor(web, request, reply, result, { purpose: "login", invalidText: KEY_NOT_ACCEPTED, done: (proven) => completeLogin(web, request, reply, proven), again, restart: again });
 	});
 
 	/** The step-up page again, for the session's live step-up attempt, with a fresh challenge. */
@@ -202,10 +199,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		const session = request.web.session;
 		const step = session?.attempt_id ? await app.login.currentStep(session.attempt_id) : null;
 		if (step === null || step.kind !== "second-factor") {
-			if (session !== null) {
-				await app.stores.sessions.update(session.id_hash, { attempt_id: null });
-				session.attempt_id = null;
-			}
+			await forgetAttempt(web, request);
 			return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
 		}
 		const wanted = step.methods.includes("webauthn") ? "webauthn" : step.defaultMethod;
@@ -222,11 +216,8 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		const step = await app.login.currentStep(attemptId);
 		if (step.kind !== "second-factor") return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
 		const result = await app.login.submitSecondFactor(attemptId, "webauthn", form.response);
-		if (result.kind === "authenticated") return completeStepUp(web, request, reply, "webauthn", next);
-		if (result.kind === "invalid") return stepUpAgain(request, reply, next, { kind: "error", text: invalidText(result) }, 401);
-		if (result.kind === "continue") return stepUpAgain(request, reply, next, null, 200);
-		if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
-		return stepUpAgain(request, reply, next, { kind: "error", text: result.message }, 400);
+		const again = (notice: Notice, status: number) => stepUpAgain(request, reply, next, notice, status);
+		return replySecondFactor(web, request, reply, result, stepUpPage(web, request, reply, next, "webauthn", again, KEY_NOT_ACCEPTED));
 	});
 
 	// ---- SSH browser approval (Decision 6) ----
