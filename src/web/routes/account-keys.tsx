@@ -6,8 +6,8 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Actor } from "../../flows/admin-service.ts";
-import { addUserKey, listUserKeys, removeUserKey } from "../../ssh/authenticate-keys.ts";
-import { HOST_FINGERPRINT_SETTING } from "../../ssh/gateway.ts";
+import { addUserKey, listUserKeys, removeUserKey } from "../../servers/ssh-keys.ts";
+import { HOST_FINGERPRINT_SETTING } from "../../servers/gateway-host-key.ts";
 import type { UserKeyRow } from "../../storage/ssh-key-store.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
