@@ -6,8 +6,6 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Actor } from "../../flows/admin-service.ts";
-import { addUserKey, listUserKeys, removeUserKey } from "../../servers/ssh-keys.ts";
-import { HOST_FINGERPRINT_SETTING } from "../../servers/gateway-host-key.ts";
 import type { UserKeyRow } from "../../storage/ssh-key-store.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
@@ -101,7 +99,7 @@ export function SshKeysPage({ ctx, keys, hostFingerprint, notice, draft }: { ctx
 }
 
 export const accountKeysRoutes: RouteModule = (server, web) => {
-	const { app } = web;
+	const { services } = web;
 	const fresh = { access: "full" as const, stepUp: true, stepUpReturn: "/account/ssh-keys" };
 
 	function owner(request: FastifyRequest): { id: string; username: string } {
@@ -113,7 +111,7 @@ export const accountKeysRoutes: RouteModule = (server, web) => {
 	}
 
 	async function page(request: FastifyRequest, reply: FastifyReply, notice: Notice, status = 200, draft?: string): Promise<FastifyReply> {
-		const [keys, hostFingerprint] = await Promise.all([listUserKeys(app, owner(request).id), app.stores.settings.get(HOST_FINGERPRINT_SETTING)]);
+		const [keys, hostFingerprint] = await Promise.all([services.sshKeys.list(owner(request).id), services.gateway.hostFingerprint()]);
 		return sendPage(reply, status, <SshKeysPage ctx={pageContext(request)} keys={keys} hostFingerprint={hostFingerprint ?? null} notice={notice} draft={draft} />);
 	}
 
@@ -122,13 +120,13 @@ export const accountKeysRoutes: RouteModule = (server, web) => {
 	);
 
 	postRoute(server, "/account/ssh-keys", { ...fresh, fields: { publicKey: req(8192) } }, async (request, reply, form) => {
-		const result = await addUserKey(app, actor(request), owner(request), form.publicKey);
+		const result = await services.sshKeys.add(actor(request), owner(request), form.publicKey);
 		if (!result.ok) return page(request, reply, { kind: "error", text: result.message }, 400, form.publicKey.slice(0, 8192));
 		return seeOther(reply, "/account/ssh-keys?m=added");
 	});
 
 	postRoute(server, "/account/ssh-keys/remove", { ...fresh, fields: { fingerprint: req(100) } }, async (request, reply, form) => {
-		if (!(await removeUserKey(app, actor(request), owner(request), form.fingerprint))) return page(request, reply, { kind: "error", text: "That key does not exist (any more)." }, 404);
+		if (!(await services.sshKeys.remove(actor(request), owner(request), form.fingerprint))) return page(request, reply, { kind: "error", text: "That key does not exist (any more)." }, 404);
 		return seeOther(reply, "/account/ssh-keys?m=removed");
 	});
 };

@@ -22,7 +22,7 @@ const ACCOUNT_MESSAGES: Record<string, Notice> = {
 };
 
 export const accountRoutes: RouteModule = (server, web) => {
-	const { app } = web;
+	const { services } = web;
 	const fresh = { access: "full" as const, stepUp: true, stepUpReturn: "/account" };
 
 	function context(request: FastifyRequest): EnrollContext {
@@ -37,13 +37,13 @@ export const accountRoutes: RouteModule = (server, web) => {
 		const id = userId(request);
 		const username = request.web.user?.username ?? "";
 		const [factors, recoveryCodesLeft, enrollable, summary, events] = await Promise.all([
-			app.stores.factors.listActive(id),
-			app.stores.recoveryCodes.countUnused(id),
-			app.enrollment.enrollableMethods(id),
-			app.login.accountSummary(id),
+			services.directory.factors.listActive(id),
+			services.directory.recoveryCodes.countUnused(id),
+			services.enrollment.enrollableMethods(id),
+			services.login.accountSummary(id),
 			// The user's own security events: how they learn of failed second-factor attempts, a lock,
 			// or an admin reset (OWASP MFA cheat sheet: notify users of failed second factors).
-			app.stores.audit.query({ username, limit: 10 }),
+			services.audit.query({ username, limit: 10 }),
 		]);
 		const ssh = summary?.ssh ?? { kind: "not-required", method: null };
 		const sshLine =
@@ -57,7 +57,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 							? "none of your factors works over SSH: SSH logins are refused"
 							: "no method is allowed for your account: ask an administrator";
 		const session = request.web.session;
-		const freshUntil = isFresh(web, session) && session !== null ? Number(session.step_up_at) + app.config.security.step_up_minutes * 60_000 : null;
+		const freshUntil = isFresh(web, session) && session !== null ? Number(session.step_up_at) + services.config.security.step_up_minutes * 60_000 : null;
 		return {
 			factors,
 			recoveryCodesLeft,
@@ -78,8 +78,8 @@ export const accountRoutes: RouteModule = (server, web) => {
 
 	/** A factor was just proven by the user on this page: rotate, and count it as a fresh step-up. */
 	async function afterEnrolled(request: FastifyRequest, reply: FastifyReply, method: MethodId): Promise<FastifyReply> {
-		if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: app.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
-		const codes = await app.stores.recoveryCodes.countUnused(userId(request));
+		if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: services.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+		const codes = await services.directory.recoveryCodes.countUnused(userId(request));
 		return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
 	}
 
@@ -88,7 +88,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 	);
 
 	postRoute(server, "/account/factors/totp", { ...fresh, fields: { label: str(64) } }, async (request, reply, form) => {
-		const begin = await app.enrollment.begin(userId(request), "totp", form.label, {}, context(request));
+		const begin = await services.enrollment.begin(userId(request), "totp", form.label, {}, context(request));
 		if (begin.kind === "rejected") return account(request, reply, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "active") return afterEnrolled(request, reply, "totp");
 		return sendPage(
@@ -99,7 +99,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 	});
 
 	postRoute(server, "/account/factors/totp/confirm", { ...fresh, fields: { factorId: req(64), code: req(64) } }, async (request, reply, form) => {
-		const done = await app.enrollment.complete(userId(request), form.factorId, { code: form.code }, context(request));
+		const done = await services.enrollment.complete(userId(request), form.factorId, { code: form.code }, context(request));
 		if (done.kind === "expired") return account(request, reply, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 		if (done.kind === "invalid") {
 			return sendPage(
@@ -112,14 +112,14 @@ export const accountRoutes: RouteModule = (server, web) => {
 	});
 
 	postRoute(server, "/account/factors/keyword", { ...fresh, fields: { keyword: req(256), confirm: req(256), label: str(64) } }, async (request, reply, form) => {
-		const begin = await app.enrollment.begin(userId(request), "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, context(request));
+		const begin = await services.enrollment.begin(userId(request), "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, context(request));
 		if (begin.kind === "rejected") return account(request, reply, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "pending") return account(request, reply, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
 		return afterEnrolled(request, reply, "access-keyword");
 	});
 
 	postRoute(server, "/account/factors/remove", { ...fresh, fields: { factorId: req(64) } }, async (request, reply, form) => {
-		const result = await app.enrollment.remove(userId(request), form.factorId, context(request));
+		const result = await services.enrollment.remove(userId(request), form.factorId, context(request));
 		if (result.kind === "refused") return account(request, reply, { kind: "error", text: result.message }, 409);
 		if (result.kind === "not-found") return account(request, reply, { kind: "error", text: "That factor does not exist (any more)." }, 404);
 		return seeOther(reply, "/account?m=removed");
@@ -130,7 +130,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 	);
 
 	postRoute(server, "/account/recovery-codes", { ...fresh, fields: {} }, async (request, reply) => {
-		const result = await app.enrollment.regenerateRecoveryCodes(userId(request), context(request));
+		const result = await services.enrollment.regenerateRecoveryCodes(userId(request), context(request));
 		if (result.kind === "rejected") return account(request, reply, { kind: "error", text: result.message }, 400);
 		const codes = (result.display.codes ?? "").split("\n").filter((code) => code.length > 0);
 		return sendPage(reply, 200, <RecoveryCodesPage ctx={pageContext(request)} codes={codes} />);
@@ -150,11 +150,11 @@ export const accountRoutes: RouteModule = (server, web) => {
 		const page = (text: string) => sendPage(reply, 400, <PasswordPage ctx={pageContext(request)} forced={forced} notice={{ kind: "error", text }} />);
 		if (form.password !== form.confirm) return page("The two new passwords do not match.");
 		const id = userId(request);
-		const result = await app.login.changeOwnPassword(clientOf(request), id, form.current, form.password);
+		const result = await services.login.changeOwnPassword(clientOf(request), id, form.current, form.password);
 		if (result.kind === "invalid") return page(result.message);
 		// Every session of the user ends (the flow bumped the epoch); this browser gets a new one.
 		const method = request.web.session?.second_factor_method ?? null;
-		await app.stores.sessions.removeAllOfUser(id);
+		await services.sessions.removeAllOfUser(id);
 		await startSession(web, request, reply, { userId: id, state: "full", attemptId: null, secondFactorMethod: method });
 		return seeOther(reply, "/account?m=password-changed");
 	});

@@ -12,10 +12,7 @@
 import { readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { serverService, type ServerCredential, type ServerView } from "../../servers/server-service.ts";
-import { HOST_FINGERPRINT_SETTING } from "../../servers/gateway-host-key.ts";
-import { recordingPath } from "../../servers/recording-files.ts";
-import { loadOrCreateGatewayKey } from "../../servers/gateway-key.ts";
+import type { ServerCredential, ServerView } from "../../servers/server-service.ts";
 import type { RecordingRow } from "../../storage/server-store.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
@@ -372,8 +369,8 @@ function PlayerPage({ ctx, row, servers }: { ctx: PageContext; row: RecordingRow
 // ---- routes ----
 
 export const adminServersRoutes: RouteModule = (server, web) => {
-	const { app } = web;
-	const servers = serverService(app);
+	const { services } = web;
+	const { servers } = services;
 	const change = (back: string) => ({ access: "admin" as const, stepUp: true, stepUpReturn: back });
 
 	const actor = webActor;
@@ -381,12 +378,12 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 	const attempt = attemptAdminChange;
 
 	async function groupNames(): Promise<string[]> {
-		return (await app.stores.groups.list()).map((group) => group.name);
+		return (await services.directory.groups.list()).map((group) => group.name);
 	}
 
 	async function serversPage(request: FastifyRequest, reply: FastifyReply, shown: Notice, status = 200): Promise<FastifyReply> {
-		const key = loadOrCreateGatewayKey(app.config);
-		const hostFingerprint = (await app.stores.settings.get(HOST_FINGERPRINT_SETTING)) ?? null;
+		const key = services.gateway.targetKey();
+		const hostFingerprint = await services.gateway.hostFingerprint();
 		return sendPage(
 			reply,
 			status,
@@ -541,13 +538,13 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 		if (row === undefined) return notFound(request, reply);
 		let text: string;
 		try {
-			const path = recordingPath(app.config, row.file);
+			const path = services.gateway.recordingFile(row.file);
 			if ((await stat(path)).size > 512 * 1024 * 1024) return notFound(request, reply);
 			text = await readFile(path, "utf8");
 		} catch {
 			return notFound(request, reply);
 		}
-		await app.stores.audit.write({
+		await services.audit.write({
 			event: "ssh.recording-viewed",
 			outcome: "info",
 			actor: request.web.user?.username ?? null,

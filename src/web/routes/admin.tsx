@@ -62,7 +62,7 @@ function parseDetail(detail: string | null): unknown {
 }
 
 export const adminRoutes: RouteModule = (server, web) => {
-	const { app } = web;
+	const { services } = web;
 	const change = (back: string) => ({ access: "admin" as const, stepUp: true, stepUpReturn: back });
 
 	const actor = webActor;
@@ -74,11 +74,11 @@ export const adminRoutes: RouteModule = (server, web) => {
 	// ---- settings ----
 
 	async function settingsPage(request: FastifyRequest, reply: FastifyReply, shown: Notice, status = 200): Promise<FastifyReply> {
-		const settings = await app.stores.settings.getTwoFactor();
+		const settings = await services.directory.settings.getTwoFactor();
 		return sendPage(
 			reply,
 			status,
-			<AdminSettingsPage ctx={pageContext(request)} force={settings.forceTwoFactor} enabled={settings.enabledMethods} implemented={app.admin.implementedMethods()} notice={shown} />,
+			<AdminSettingsPage ctx={pageContext(request)} force={settings.forceTwoFactor} enabled={settings.enabledMethods} implemented={services.admin.implementedMethods()} notice={shown} />,
 		);
 	}
 
@@ -86,7 +86,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 
 	postRoute(server, "/admin/settings", { ...change("/admin/settings"), fields: { force: checkbox, ...METHOD_FIELDS } }, async (request, reply, form) => {
 		const failed = await attempt(
-			() => app.admin.updateSettings(actor(request), { forceTwoFactor: form.force === true, enabledMethods: checkedMethods(form) }),
+			() => services.admin.updateSettings(actor(request), { forceTwoFactor: form.force === true, enabledMethods: checkedMethods(form) }),
 			(shown, status) => settingsPage(request, reply, shown, status),
 		);
 		return failed ?? seeOther(reply, "/admin/settings?m=saved");
@@ -95,8 +95,8 @@ export const adminRoutes: RouteModule = (server, web) => {
 	// ---- users ----
 
 	async function userItems(): Promise<(UserListItem & { sshMethod: string | null; created: number; id: string })[]> {
-		const now = app.clock.now().getTime();
-		const users = await app.stores.users.list();
+		const now = services.clock.now().getTime();
+		const users = await services.directory.users.list();
 		return Promise.all(
 			users.map(async (user) => ({
 				id: user.id,
@@ -104,8 +104,8 @@ export const adminRoutes: RouteModule = (server, web) => {
 				disabled: user.disabled === 1,
 				locked: Number(user.tfa_locked_until) > now || Number(user.pw_locked_until) > now,
 				admin: user.is_admin === 1,
-				groups: (await app.stores.groups.groupsOfUser(user.id)).map((group) => group.name),
-				factors: (await app.stores.factors.listActive(user.id)).length,
+				groups: (await services.directory.groups.groupsOfUser(user.id)).map((group) => group.name),
+				factors: (await services.directory.factors.listActive(user.id)).length,
 				mustChange: user.must_change_password === 1,
 				sshMethod: user.ssh_method,
 				created: Number(user.created_at),
@@ -114,15 +114,15 @@ export const adminRoutes: RouteModule = (server, web) => {
 	}
 
 	async function usersPage(request: FastifyRequest, reply: FastifyReply, shown: Notice, status = 200): Promise<FastifyReply> {
-		const groups = (await app.stores.groups.list()).map((group) => group.name);
+		const groups = (await services.directory.groups.list()).map((group) => group.name);
 		return sendPage(reply, status, <AdminUsersPage ctx={pageContext(request)} users={await userItems()} groups={groups} notice={shown} />);
 	}
 
 	async function userPage(request: FastifyRequest, reply: FastifyReply, name: string, shown: Notice, status = 200, resetLink: { link: string; expiresAt: number } | null = null): Promise<FastifyReply> {
 		const item = (await userItems()).find((user) => user.username === name);
 		if (item === undefined) return usersPage(request, reply, { kind: "error", text: "There is no such user." }, 404);
-		const factors = (await app.stores.factors.listActive(item.id)).map((factor) => ({ method: factor.method, label: factor.label, lastUsedAt: factor.lastUsedAt }));
-		const allGroups = (await app.stores.groups.list()).map((group) => group.name);
+		const factors = (await services.directory.factors.listActive(item.id)).map((factor) => ({ method: factor.method, label: factor.label, lastUsedAt: factor.lastUsedAt }));
+		const allGroups = (await services.directory.groups.list()).map((group) => group.name);
 		return sendPage(reply, status, <AdminUserPage ctx={pageContext(request)} user={item} factors={factors} allGroups={allGroups} notice={shown} resetLink={resetLink} />);
 	}
 
@@ -139,7 +139,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 			const failed = await attempt(
 				async () => {
 					const groups = form.group !== undefined && form.group !== "" ? [form.group] : [];
-					const user = await app.admin.createUser(actor(request), { username: form.username, password: form.password, isAdmin: form.admin, groups, mustChangePassword: form.mustChange });
+					const user = await services.admin.createUser(actor(request), { username: form.username, password: form.password, isAdmin: form.admin, groups, mustChangePassword: form.mustChange });
 					created = user.username;
 				},
 				(shown, status) => usersPage(request, reply, shown, status),
@@ -157,9 +157,9 @@ export const adminRoutes: RouteModule = (server, web) => {
 			return failed ?? seeOther(reply, `/admin/user?name=${encodeURIComponent(form.username.toLowerCase())}&m=${done}`);
 		});
 
-	userAction("/admin/users/disable", "disabled", (request, username) => app.admin.setDisabled(actor(request), username, true));
-	userAction("/admin/users/enable", "enabled", (request, username) => app.admin.setDisabled(actor(request), username, false));
-	userAction("/admin/users/unlock", "unlocked", (request, username) => app.admin.unlock(actor(request), username));
+	userAction("/admin/users/disable", "disabled", (request, username) => services.admin.setDisabled(actor(request), username, true));
+	userAction("/admin/users/enable", "enabled", (request, username) => services.admin.setDisabled(actor(request), username, false));
+	userAction("/admin/users/unlock", "unlocked", (request, username) => services.admin.unlock(actor(request), username));
 
 	postRoute(server, "/admin/users/reset-2fa", { ...change("/admin/users"), fields: { username: req(256), mode: req(16) } }, async (request, reply, form) => {
 		if (form.mode !== "link" && form.mode !== "next-login") return userPage(request, reply, form.username, { kind: "error", text: "Choose how the user sets up the new factor." }, 400);
@@ -167,12 +167,12 @@ export const adminRoutes: RouteModule = (server, web) => {
 		const mode = form.mode;
 		const failed = await attempt(
 			async () => {
-				result = await app.admin.resetTwoFactor(actor(request), form.username, mode);
+				result = await services.admin.resetTwoFactor(actor(request), form.username, mode);
 			},
 			(shown, status) => usersPage(request, reply, shown, status),
 		);
 		if (failed) return failed;
-		const name = (await app.admin.requireUser(form.username)).username;
+		const name = (await services.admin.requireUser(form.username)).username;
 		if (result.link !== null && result.expiresAt !== null) {
 			// Shown once, in this response only (no-store); the database keeps only its hash.
 			return userPage(request, reply, name, { kind: "success", text: "Two-factor authentication was reset." }, 200, { link: result.link, expiresAt: result.expiresAt });
@@ -185,32 +185,32 @@ export const adminRoutes: RouteModule = (server, web) => {
 			const failed = await attempt(() => run(request, form.group, form.username), (shown, status) => userPage(request, reply, form.username.toLowerCase(), shown, status));
 			return failed ?? seeOther(reply, `/admin/user?name=${encodeURIComponent(form.username.toLowerCase())}&m=${done}`);
 		});
-	membership("/admin/users/add-group", "group-added", (request, group, username) => app.admin.addMember(actor(request), group, username));
-	membership("/admin/users/remove-group", "group-removed", (request, group, username) => app.admin.removeMember(actor(request), group, username));
+	membership("/admin/users/add-group", "group-added", (request, group, username) => services.admin.addMember(actor(request), group, username));
+	membership("/admin/users/remove-group", "group-removed", (request, group, username) => services.admin.removeMember(actor(request), group, username));
 
 	// ---- groups ----
 
 	async function groupItems(): Promise<GroupListItem[]> {
-		const groups = await app.stores.groups.list();
+		const groups = await services.directory.groups.list();
 		return Promise.all(
 			groups.map(async (group) => ({
 				name: group.name,
 				force: group.force_2fa === 1,
 				allowed: parseAllowed(group.allowed_methods),
-				members: (await app.stores.groups.membersOf(group.id)).map((member) => member.username),
+				members: (await services.directory.groups.membersOf(group.id)).map((member) => member.username),
 			})),
 		);
 	}
 
 	async function groupsPage(request: FastifyRequest, reply: FastifyReply, shown: Notice, status = 200): Promise<FastifyReply> {
-		return sendPage(reply, status, <AdminGroupsPage ctx={pageContext(request)} groups={await groupItems()} implemented={app.admin.implementedMethods()} notice={shown} />);
+		return sendPage(reply, status, <AdminGroupsPage ctx={pageContext(request)} groups={await groupItems()} implemented={services.admin.implementedMethods()} notice={shown} />);
 	}
 
 	async function groupPage(request: FastifyRequest, reply: FastifyReply, name: string, shown: Notice, status = 200): Promise<FastifyReply> {
 		const group = (await groupItems()).find((item) => item.name === name.toLowerCase());
 		if (group === undefined) return groupsPage(request, reply, { kind: "error", text: "There is no such group." }, 404);
-		const users = (await app.stores.users.list()).map((user) => user.username);
-		return sendPage(reply, status, <AdminGroupPage ctx={pageContext(request)} group={group} implemented={app.admin.implementedMethods()} users={users} notice={shown} />);
+		const users = (await services.directory.users.list()).map((user) => user.username);
+		return sendPage(reply, status, <AdminGroupPage ctx={pageContext(request)} group={group} implemented={services.admin.implementedMethods()} users={users} notice={shown} />);
 	}
 
 	getRoute(server, "/admin/groups", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => groupsPage(request, reply, notice(query.m)));
@@ -222,7 +222,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 		let created = "";
 		const failed = await attempt(
 			async () => {
-				const group = await app.admin.createGroup(actor(request), { name: form.name, forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) });
+				const group = await services.admin.createGroup(actor(request), { name: form.name, forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) });
 				created = group.name;
 			},
 			(shown, status) => groupsPage(request, reply, shown, status),
@@ -232,14 +232,14 @@ export const adminRoutes: RouteModule = (server, web) => {
 
 	postRoute(server, "/admin/groups/update", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
 		const failed = await attempt(
-			() => app.admin.updateGroup(actor(request), form.name, { forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) }),
+			() => services.admin.updateGroup(actor(request), form.name, { forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) }),
 			(shown, status) => (status === 404 ? groupsPage(request, reply, shown, status) : groupPage(request, reply, form.name, shown, status)),
 		);
 		return failed ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=saved`);
 	});
 
 	postRoute(server, "/admin/groups/delete", { ...change("/admin/groups"), fields: { name: req(256) } }, async (request, reply, form) => {
-		const failed = await attempt(() => app.admin.deleteGroup(actor(request), form.name), (shown, status) => groupsPage(request, reply, shown, status));
+		const failed = await attempt(() => services.admin.deleteGroup(actor(request), form.name), (shown, status) => groupsPage(request, reply, shown, status));
 		return failed ?? seeOther(reply, "/admin/groups?m=deleted");
 	});
 
@@ -251,8 +251,8 @@ export const adminRoutes: RouteModule = (server, web) => {
 			);
 			return failed ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=${done}`);
 		});
-	member("/admin/groups/add-member", "member-added", (request, group, username) => app.admin.addMember(actor(request), group, username));
-	member("/admin/groups/remove-member", "member-removed", (request, group, username) => app.admin.removeMember(actor(request), group, username));
+	member("/admin/groups/add-member", "member-added", (request, group, username) => services.admin.addMember(actor(request), group, username));
+	member("/admin/groups/remove-member", "member-removed", (request, group, username) => services.admin.removeMember(actor(request), group, username));
 
 	// ---- audit ----
 
@@ -289,7 +289,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 		let rows: AuditRow[] = [];
 		let shown: Notice = null;
 		if ("error" in filter) shown = { kind: "error", text: filter.error };
-		else rows = await app.stores.audit.query({ ...filter, limit: 200 });
+		else rows = await services.audit.query({ ...filter, limit: 200 });
 		const last = rows[rows.length - 1];
 		const olderHref = rows.length === 200 && last !== undefined ? `/admin/audit${filterQuery(query, { before: String(last.id) })}` : null;
 		return sendPage(
@@ -303,7 +303,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 	getRoute(server, "/admin/audit.jsonl", { access: "admin", fields: auditFields }, async (request, reply, query) => {
 		const filter = auditFilter(query);
 		if ("error" in filter) return reply.code(400).header("cache-control", "no-store").type("text/plain; charset=utf-8").send(`${filter.error}\n`);
-		const rows = await app.stores.audit.query({ ...filter, limit: 10_000 });
+		const rows = await services.audit.query({ ...filter, limit: 10_000 });
 		const lines = rows.map((row) =>
 			JSON.stringify({
 				id: row.id,
@@ -318,7 +318,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 				detail: parseDetail(row.detail),
 			}),
 		);
-		await app.stores.audit.write({ event: "audit.exported", outcome: "info", actor: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { rows: rows.length } });
+		await services.audit.write({ event: "audit.exported", outcome: "info", actor: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { rows: rows.length } });
 		return reply
 			.header("cache-control", "no-store")
 			.header("content-disposition", 'attachment; filename="portcullis-audit.jsonl"')

@@ -8,7 +8,6 @@ import type { LoginStep } from "../../flows/login-flow.ts";
 import { ENROLL_COOKIE, pageContext, seeOther, sendPage, type WebContext } from "../context.ts";
 import { endSession, rotateSession } from "../session.ts";
 import { LoginPage, SecondFactorPage, type Notice } from "../views/login.tsx";
-import { isDuoMethod } from "../../methods/duo/duo-method.ts";
 import { DUO_UNIVERSAL_PROMPT } from "../../methods/duo/duo-universal.ts";
 
 /** Renders the login page after a refusal, ending whatever session the browser had. */
@@ -22,7 +21,7 @@ export async function loginRefused(web: WebContext, request: FastifyRequest, rep
  * and the time of the proof (step-up freshness).
  */
 export async function completeLogin(web: WebContext, request: FastifyRequest, reply: FastifyReply, method: MethodId | null, next = "/account"): Promise<FastifyReply> {
-	const rotated = await rotateSession(web, request, reply, { state: "full", attemptId: null, secondFactorMethod: method, stepUpAt: web.app.clock.now().getTime() });
+	const rotated = await rotateSession(web, request, reply, { state: "full", attemptId: null, secondFactorMethod: method, stepUpAt: web.services.clock.now().getTime() });
 	if (!rotated) return seeOther(reply, "/login?m=ended");
 	// The guard loaded this session's user for this request; the second factor does not change it.
 	return seeOther(reply, request.web.user?.must_change_password === 1 ? "/account/password" : next);
@@ -33,7 +32,7 @@ export async function completeLogin(web: WebContext, request: FastifyRequest, re
  * proven method (none for a password confirmation), then returns to where the user was going.
  */
 export async function completeStepUp(web: WebContext, request: FastifyRequest, reply: FastifyReply, method: MethodId | null, next: string): Promise<FastifyReply> {
-	const changes = { attemptId: null, stepUpAt: web.app.clock.now().getTime(), ...(method !== null ? { secondFactorMethod: method } : {}) };
+	const changes = { attemptId: null, stepUpAt: web.services.clock.now().getTime(), ...(method !== null ? { secondFactorMethod: method } : {}) };
 	if (!(await rotateSession(web, request, reply, changes))) return seeOther(reply, "/login?m=ended");
 	return seeOther(reply, next === "/account" ? "/account?m=confirmed" : next);
 }
@@ -68,20 +67,20 @@ export async function renderSecondFactorPage(
 	status = 200,
 	continued: { method: MethodId; prompt: string } | null = null,
 ): Promise<FastifyReply> {
-	const { app } = web;
+	const { services } = web;
 	const attemptId = request.web.session?.attempt_id ?? "";
-	const step = await app.login.currentStep(attemptId);
+	const step = await services.login.currentStep(attemptId);
 	if (step.kind === "enroll") return seeOther(reply, "/login/enroll");
 	if (step.kind !== "second-factor") return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
 	if (continued !== null) {
 		return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={continued.method} prompt={continued.prompt} notice={notice} />);
 	}
 	const method = wanted !== undefined && isMethodId(wanted) && step.methods.includes(wanted) ? wanted : step.defaultMethod;
-	const duo = app.methods.get("duo");
-	if (method === "duo" && isDuoMethod(duo) && (await duo.webPrompt()) === "universal") {
+	const duo = services.methods.duo;
+	if (method === "duo" && duo !== null && (await duo.webPrompt()) === "universal") {
 		return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={method} prompt={DUO_UNIVERSAL_PROMPT} notice={notice} />);
 	}
-	const challenge = await app.login.startChallenge(attemptId, method);
+	const challenge = await services.login.startChallenge(attemptId, method);
 	const prompt = challenge.kind === "prompt" ? challenge.prompt : null;
 	const shown = challenge.kind === "denied" ? { kind: "error" as const, text: challenge.message } : notice;
 	return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={method} prompt={prompt} notice={shown} />);

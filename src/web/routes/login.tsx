@@ -21,7 +21,7 @@ const LOGIN_MESSAGES: Record<string, Notice> = {
 };
 
 export const loginRoutes: RouteModule = (server, web) => {
-	const { app } = web;
+	const { services } = web;
 
 	server.get("/static/app.css", { config: { access: "public", skipLivePolicy: true } }, async (_request, reply) =>
 		reply.header("cache-control", "public, max-age=3600").type("text/css; charset=utf-8").send(STYLESHEET),
@@ -42,7 +42,7 @@ export const loginRoutes: RouteModule = (server, web) => {
 	postRoute(server, "/login", { access: "public", fields: { username: req(256), password: req(1024) } }, async (request, reply, form) => {
 		// A new login always starts from nothing: whatever session this browser had is dropped (W5).
 		await endSession(web, request, reply);
-		const step = await app.login.submitPassword(clientOf(request), form.username, form.password);
+		const step = await services.login.submitPassword(clientOf(request), form.username, form.password);
 		const shownName = form.username.slice(0, 64);
 		switch (step.kind) {
 			case "denied":
@@ -63,8 +63,8 @@ export const loginRoutes: RouteModule = (server, web) => {
 	postRoute(server, "/logout", { access: "public", skipLivePolicy: true, fields: {} }, async (request, reply) => {
 		const session = request.web.session;
 		if (session !== null) {
-			if (session.attempt_id !== null) await app.login.abandon(session.attempt_id);
-			await app.stores.audit.write({ event: "logout", outcome: "success", userId: session.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip });
+			if (session.attempt_id !== null) await services.login.abandon(session.attempt_id);
+			await services.audit.write({ event: "logout", outcome: "success", userId: session.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip });
 		}
 		await endSession(web, request, reply);
 		return seeOther(reply, "/login?m=logged-out");
@@ -92,7 +92,7 @@ export const loginRoutes: RouteModule = (server, web) => {
 		async (request, reply, form) => {
 			if (!isMethodId(form.method)) throw new BadInput("method", "type");
 			const attemptId = request.web.session?.attempt_id ?? "";
-			const result = await app.login.submitSecondFactor(attemptId, form.method, typedResponse(form));
+			const result = await services.login.submitSecondFactor(attemptId, form.method, typedResponse(form));
 			return replySecondFactor(web, request, reply, result, loginSecondFactorPage(web, request, reply, form.method));
 		},
 	);

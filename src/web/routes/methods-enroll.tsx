@@ -14,7 +14,6 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ComponentChildren } from "preact";
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { EnrollBeginResult, EnrollContext } from "../../flows/enrollment-flow.ts";
-import { MethodSettingsStore } from "../../methods/method-settings.ts";
 import { pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
@@ -134,8 +133,8 @@ const FORMS = {
 } as const;
 
 export const methodEnrollRoutes: RouteModule = (server, web) => {
-	const { app } = web;
-	const settingsStore = new MethodSettingsStore(app.stores.settings, app.box);
+	const { services } = web;
+	const settingsStore = services.methods.settings;
 
 	interface Mode {
 		/** "/account/factors" or "/login/enroll" */
@@ -156,8 +155,8 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		},
 		async done(request, reply, _factorId, method) {
 			// As account.tsx: the factor was just proven here, so the session rotates and counts as fresh.
-			if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: app.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
-			const codes = await app.stores.recoveryCodes.countUnused(request.web.session?.user_id ?? "");
+			if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: services.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+			const codes = await services.directory.recoveryCodes.countUnused(request.web.session?.user_id ?? "");
 			return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
 		},
 	};
@@ -177,7 +176,7 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 	async function formPage(request: FastifyRequest, reply: FastifyReply, mode: Mode, method: Enrollable, user: { id: string; username: string }, notice: Notice, status = 200): Promise<FastifyReply> {
 		const ctx = pageContext(request);
 		const action = `${mode.base}/${method}`;
-		if (!(await app.enrollment.enrollableMethods(user.id)).includes(method)) {
+		if (!(await services.enrollment.enrollableMethods(user.id)).includes(method)) {
 			return sendPage(reply, 400, messageView(ctx, TITLES[method], "This method is not available for your account.", { href: mode.back, text: "Back" }));
 		}
 		let body;
@@ -233,25 +232,25 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
 			const input = { otp: form.otp, ...(form.aesKey !== undefined ? { aesKey: form.aesKey } : {}), ...(form.privateId !== undefined ? { privateId: form.privateId } : {}) };
-			return afterBegin(request, reply, mode, "yubikey-otp", user, await app.enrollment.begin(user.id, "yubikey-otp", form.label, input, mode.context(request)));
+			return afterBegin(request, reply, mode, "yubikey-otp", user, await services.enrollment.begin(user.id, "yubikey-otp", form.label, input, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/duo`, { ...postOptions("duo"), fields: FORMS.duo }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			return afterBegin(request, reply, mode, "duo", user, await app.enrollment.begin(user.id, "duo", form.label, { username: form.username ?? "" }, mode.context(request)));
+			return afterBegin(request, reply, mode, "duo", user, await services.enrollment.begin(user.id, "duo", form.label, { username: form.username ?? "" }, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/radius`, { ...postOptions("radius"), fields: FORMS.radius }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			return afterBegin(request, reply, mode, "radius", user, await app.enrollment.begin(user.id, "radius", form.label, { username: form.username ?? "", password: form.password }, mode.context(request)));
+			return afterBegin(request, reply, mode, "radius", user, await services.enrollment.begin(user.id, "radius", form.label, { username: form.username ?? "", password: form.password }, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/radius/confirm`, { ...postOptions("radius"), fields: { factorId: req(64), code: str(256) } }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			const done = await app.enrollment.complete(user.id, form.factorId, { code: form.code ?? "" }, mode.context(request));
+			const done = await services.enrollment.complete(user.id, form.factorId, { code: form.code ?? "" }, mode.context(request));
 			if (done.kind === "expired") return formPage(request, reply, mode, "radius", user, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 			if (done.kind === "invalid") return formPage(request, reply, mode, "radius", user, { kind: "error", text: done.message }, 400);
 			return mode.done(request, reply, done.factorId, done.method);

@@ -17,14 +17,14 @@ type StepUpMode = Parameters<typeof StepUpPage>[0]["mode"];
 
 /** The step-up attempt of this session: the live one, or a new one from LoginFlow.beginStepUp. */
 async function stepUpMode(web: WebContext, request: FastifyRequest, wanted: string | undefined): Promise<{ mode: StepUpMode; notice: Notice } | { refused: string }> {
-	const { app } = web;
+	const { services } = web;
 	const session = request.web.session;
 	if (session === null) return { refused: "Please log in again." };
-	let step = session.attempt_id !== null ? await app.login.currentStep(session.attempt_id) : null;
+	let step = session.attempt_id !== null ? await services.login.currentStep(session.attempt_id) : null;
 	if (step === null || step.kind === "denied") {
-		step = await app.login.beginStepUp(clientOf(request), session.user_id);
+		step = await services.login.beginStepUp(clientOf(request), session.user_id);
 		if (step.kind !== "denied") {
-			await app.stores.sessions.update(session.id_hash, { attempt_id: step.attemptId });
+			await services.sessions.update(session.id_hash, { attempt_id: step.attemptId });
 			session.attempt_id = step.attemptId;
 		}
 	}
@@ -33,7 +33,7 @@ async function stepUpMode(web: WebContext, request: FastifyRequest, wanted: stri
 			return { mode: { kind: "password" }, notice: null };
 		case "second-factor": {
 			const method = wanted !== undefined && isMethodId(wanted) && step.methods.includes(wanted) ? wanted : step.defaultMethod;
-			const challenge = await app.login.startChallenge(step.attemptId, method);
+			const challenge = await services.login.startChallenge(step.attemptId, method);
 			return {
 				mode: { kind: "second-factor", explanation: step.explanation, methods: step.methods, method, prompt: challenge.kind === "prompt" ? challenge.prompt : null },
 				notice: challenge.kind === "denied" ? { kind: "error", text: challenge.message } : null,
@@ -62,7 +62,7 @@ export async function renderStepUpPage(
 	const session = request.web.session;
 	if (continued !== null && session !== null && session.attempt_id !== null) {
 		// Another round of the same method (e.g. a RADIUS challenge): show its prompt, start nothing new.
-		const step = await web.app.login.currentStep(session.attempt_id);
+		const step = await web.services.login.currentStep(session.attempt_id);
 		if (step.kind === "second-factor") {
 			const mode = { kind: "second-factor" as const, explanation: step.explanation, methods: step.methods, method: continued.method, prompt: continued.prompt };
 			return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={mode} notice={notice} />);
@@ -85,7 +85,7 @@ export function stepUpPage(web: WebContext, request: FastifyRequest, reply: Fast
 }
 
 export const stepUpRoutes: RouteModule = (server, web) => {
-	const { app } = web;
+	const { services } = web;
 
 	getRoute(server, "/account/step-up", { access: "full", fields: { next: str(200), method: str(32), stale: str(2) } }, async (request, reply, query) =>
 		renderStepUpPage(
@@ -106,13 +106,13 @@ export const stepUpRoutes: RouteModule = (server, web) => {
 			const next = safeReturn(form.next, "/account");
 			const attemptId = request.web.session?.attempt_id ?? null;
 			if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-			const step = await app.login.currentStep(attemptId);
+			const step = await services.login.currentStep(attemptId);
 			let result;
 			if (step.kind === "password-confirm") {
-				result = await app.login.confirmPassword(attemptId, form.password ?? "");
+				result = await services.login.confirmPassword(attemptId, form.password ?? "");
 			} else if (step.kind === "second-factor") {
 				if (form.method === undefined || !isMethodId(form.method)) throw new BadInput("method", "type");
-				result = await app.login.submitSecondFactor(attemptId, form.method, typedResponse(form));
+				result = await services.login.submitSecondFactor(attemptId, form.method, typedResponse(form));
 			} else {
 				return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
 			}

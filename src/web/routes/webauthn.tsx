@@ -17,7 +17,7 @@ import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
-import { isWebauthnMethod, MAX_RESPONSE_LENGTH, type ApprovalOutcome, type WebauthnMethod } from "../../methods/webauthn/webauthn-method.ts";
+import { MAX_RESPONSE_LENGTH, type ApprovalOutcome, type WebauthnMethod } from "../../methods/webauthn/webauthn-method.ts";
 import { ANSWERED, ENROLL_COOKIE, pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
 import { BadInput, req, str } from "../forms.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
@@ -56,9 +56,9 @@ function loadBrowserLibrary(): ReadonlyMap<string, string> {
 const BROWSER_LIBRARY = loadBrowserLibrary();
 
 export const webauthnRoutes: RouteModule = (server, web) => {
-	const { app } = web;
-	const found = app.methods.get("webauthn");
-	if (!isWebauthnMethod(found)) return;
+	const { services } = web;
+	const found = services.methods.webauthn;
+	if (found === null) return;
 	const method: WebauthnMethod = found;
 
 	// ---- static scripts ----
@@ -94,8 +94,8 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		},
 		async done(request, reply) {
 			// The key was just proven on this page: the session rotates and counts as fresh (as account.tsx does).
-			if (!(await rotateSession(web, request, reply, { secondFactorMethod: "webauthn", stepUpAt: app.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
-			const codes = await app.stores.recoveryCodes.countUnused(request.web.session?.user_id ?? "");
+			if (!(await rotateSession(web, request, reply, { secondFactorMethod: "webauthn", stepUpAt: services.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+			const codes = await services.directory.recoveryCodes.countUnused(request.web.session?.user_id ?? "");
 			return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
 		},
 	};
@@ -106,7 +106,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		back: "/login/enroll",
 		context: forcedEnrollContext,
 		async who(request, reply) {
-			const step = await app.login.currentStep(request.web.session?.attempt_id ?? "");
+			const step = await services.login.currentStep(request.web.session?.attempt_id ?? "");
 			if (step.kind === "enroll") return { id: step.userId, username: step.username, attemptId: step.attemptId };
 			if (step.kind === "second-factor") {
 				// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
@@ -114,7 +114,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 					seeOther(reply, "/login/2fa");
 					return ANSWERED;
 				}
-				await app.enrollment.refuseDuringLogin(step.userId, "webauthn", "already-has-factor", forcedEnrollContext(request));
+				await services.enrollment.refuseDuringLogin(step.userId, "webauthn", "already-has-factor", forcedEnrollContext(request));
 				sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
 				return ANSWERED;
 			}
@@ -122,7 +122,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 			return ANSWERED;
 		},
 		async done(request, reply, factorId) {
-			const result = await app.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
+			const result = await services.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
 			if (result.kind !== "authenticated") return loginRefused(web, request, reply, 401, "message" in result ? result.message : "Please log in again.");
 			reply.clearCookie(ENROLL_COOKIE, cookieOptions(web));
 			return completeLogin(web, request, reply, result.method, "/account/recovery-codes?welcome=1");
@@ -131,11 +131,11 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 
 	async function registerPage(request: FastifyRequest, reply: FastifyReply, mode: Mode, user: { id: string; username: string; attemptId: string | null }, notice: Notice, status = 200): Promise<FastifyReply> {
 		const ctx = pageContext(request);
-		if (!(await app.enrollment.enrollableMethods(user.id)).includes("webauthn")) {
+		if (!(await services.enrollment.enrollableMethods(user.id)).includes("webauthn")) {
 			return sendPage(reply, 400, messageView(ctx, "Register a security key", "Security keys are not available for your account.", { href: mode.back, text: "Back" }));
 		}
 		const options = await method.registrationOptions({ id: user.id, username: user.username }, user.attemptId);
-		const keys = mode.forced ? [] : await app.stores.factors.listActive(user.id, "webauthn");
+		const keys = mode.forced ? [] : await services.directory.factors.listActive(user.id, "webauthn");
 		const shown = options.kind === "rejected" ? { kind: "error" as const, text: options.message } : notice;
 		const registration = options.kind === "options" ? { challengeId: options.challengeId, options: options.options } : null;
 		return sendPage(reply, options.kind === "rejected" ? 400 : status, <RegisterKeyPage ctx={ctx} action={mode.base} backHref={mode.back} notice={shown} registration={registration} keys={keys} forced={mode.forced} />);
@@ -151,7 +151,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		postRoute(server, mode.base, { ...get, bodyLimit: BODY_LIMIT, fields: { label: str(64), challengeId: req(64), response: RESPONSE_FIELD } }, async (request, reply, form) => {
 			const user = await mode.who(request, reply);
 			if ("answered" in user) return reply;
-			const begin = await app.enrollment.begin(user.id, "webauthn", form.label, { challengeId: form.challengeId, response: form.response }, mode.context(request));
+			const begin = await services.enrollment.begin(user.id, "webauthn", form.label, { challengeId: form.challengeId, response: form.response }, mode.context(request));
 			if (begin.kind === "active") return mode.done(request, reply, begin.factorId);
 			const message = begin.kind === "rejected" ? begin.message : "This registration needs a step this page does not support.";
 			return registerPage(request, reply, mode, user, { kind: "error", text: message }, 400);
@@ -175,11 +175,11 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 	/** The second-factor page again, with a fresh challenge and a notice (as login.tsx renders it). */
 	async function secondFactorAgain(request: FastifyRequest, reply: FastifyReply, notice: Notice, status: number): Promise<FastifyReply> {
 		const attemptId = request.web.session?.attempt_id ?? "";
-		const step = await app.login.currentStep(attemptId);
+		const step = await services.login.currentStep(attemptId);
 		if (step.kind === "enroll") return seeOther(reply, "/login/enroll");
 		if (step.kind !== "second-factor") return loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
 		const wanted = step.methods.includes("webauthn") ? "webauthn" : step.defaultMethod;
-		const challenge = await app.login.startChallenge(attemptId, wanted);
+		const challenge = await services.login.startChallenge(attemptId, wanted);
 		const shown = challenge.kind === "denied" ? { kind: "error" as const, text: challenge.message } : notice;
 		return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={wanted} prompt={challenge.kind === "prompt" ? challenge.prompt : null} notice={shown} />);
 	}
@@ -189,7 +189,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 
 	postRoute(server, "/login/2fa/webauthn", { access: "half", bodyLimit: BODY_LIMIT, fields: { response: RESPONSE_FIELD } }, async (request, reply, form) => {
 		const attemptId = request.web.session?.attempt_id ?? "";
-		const result = await app.login.submitSecondFactor(attemptId, "webauthn", form.response);
+		const result = await services.login.submitSecondFactor(attemptId, "webauthn", form.response);
 		const again = (notice: Notice, status: number) => secondFactorAgain(request, reply, notice, status);
 		return replySecondFactor(web, request, reply, result, { purpose: "login", invalidText: KEY_NOT_ACCEPTED, done: (proven) => completeLogin(web, request, reply, proven), again, restart: again });
 	});
@@ -197,13 +197,13 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 	/** The step-up page again, for the session's live step-up attempt, with a fresh challenge. */
 	async function stepUpAgain(request: FastifyRequest, reply: FastifyReply, next: string, notice: Notice, status: number): Promise<FastifyReply> {
 		const session = request.web.session;
-		const step = session?.attempt_id ? await app.login.currentStep(session.attempt_id) : null;
+		const step = session?.attempt_id ? await services.login.currentStep(session.attempt_id) : null;
 		if (step === null || step.kind !== "second-factor") {
 			await forgetAttempt(web, request);
 			return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
 		}
 		const wanted = step.methods.includes("webauthn") ? "webauthn" : step.defaultMethod;
-		const challenge = await app.login.startChallenge(step.attemptId, wanted);
+		const challenge = await services.login.startChallenge(step.attemptId, wanted);
 		const mode = { kind: "second-factor" as const, explanation: step.explanation, methods: step.methods, method: wanted, prompt: challenge.kind === "prompt" ? challenge.prompt : null };
 		const shown = challenge.kind === "denied" ? { kind: "error" as const, text: challenge.message } : notice;
 		return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={mode} notice={shown} />);
@@ -213,9 +213,9 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		const next = safeReturn(form.next, "/account");
 		const attemptId = request.web.session?.attempt_id ?? null;
 		if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-		const step = await app.login.currentStep(attemptId);
+		const step = await services.login.currentStep(attemptId);
 		if (step.kind !== "second-factor") return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-		const result = await app.login.submitSecondFactor(attemptId, "webauthn", form.response);
+		const result = await services.login.submitSecondFactor(attemptId, "webauthn", form.response);
 		const again = (notice: Notice, status: number) => stepUpAgain(request, reply, next, notice, status);
 		return replySecondFactor(web, request, reply, result, stepUpPage(web, request, reply, next, "webauthn", again, KEY_NOT_ACCEPTED));
 	});
