@@ -34,7 +34,7 @@ import { str } from "../forms.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
 import { cookieOptions } from "../session.ts";
 import { StepUpPage } from "../views/account.tsx";
-import { Layout, type PageContext } from "../views/layout.tsx";
+import { BouncePage, GoToDuoPage } from "../views/duo.tsx";
 import type { Notice } from "../views/login.tsx";
 import { loginRefused, renderSecondFactorPage } from "./login-steps.tsx";
 import { loginSecondFactorPage, replySecondFactor } from "./second-factor-reply.ts";
@@ -48,32 +48,6 @@ const CALLBACK_FIELDS = { state: str(1024), duo_code: str(2048), error: str(200)
 
 const STALE_ANSWER =
 	"This answer from Duo does not belong to your current login (it was used already, or it comes from another login). Nothing was counted. Continue to Duo again.";
-
-function GoToDuoPage({ ctx, url }: { ctx: PageContext; url: string }) {
-	return (
-		<Layout ctx={ctx} title="Continue to Duo" narrow refresh={url}>
-			<div class="card stack">
-				<p>Opening Duo…</p>
-				<p>
-					If nothing happens, <a href={url}>continue to Duo</a>.
-				</p>
-			</div>
-		</Layout>
-	);
-}
-
-function BouncePage({ ctx, url }: { ctx: PageContext; url: string }) {
-	return (
-		<Layout ctx={ctx} title="Back from Duo" narrow refresh={url}>
-			<div class="card stack">
-				<p>Finishing your login…</p>
-				<p>
-					If nothing happens, <a href={url}>continue</a>.
-				</p>
-			</div>
-		</Layout>
-	);
-}
 
 export const duoUniversalRoutes: RouteModule = (server, web) => {
 	const { services } = web;
