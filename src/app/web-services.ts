@@ -19,6 +19,7 @@ export function webServices(app: Portcullis): WebServices {
 	const { stores, config } = app;
 	const webauthn = app.methods.get("webauthn");
 	const duo = app.methods.get("duo");
+	const servers = serverService(app);
 	return {
 		config: { http: config.http, security: config.security },
 		consoleUrl: app.consoleUrl,
@@ -31,7 +32,8 @@ export function webServices(app: Portcullis): WebServices {
 		sessionGate: new SessionGate({ login: app.login, policyVersion: stores.policyVersion, clock: app.clock }),
 		audit: stores.audit,
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings },
-		servers: serverService(app),
+		servers,
+		recordings: { list: (filter) => servers.store.listRecordings(filter), find: (id) => servers.store.findRecording(id) },
 		gateway: {
 			targetKey: () => loadOrCreateGatewayKey(config),
 			hostFingerprint: () => gatewayHostFingerprint(stores.settings),

@@ -22,6 +22,7 @@ import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { GroupStore } from "../storage/group-store.ts";
 import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
+import type { ServerStore } from "../storage/server-store.ts";
 import type { SessionStore } from "../storage/session-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserStore } from "../storage/user-store.ts";
@@ -93,6 +94,8 @@ export interface WebServices {
 	readonly audit: Pick<AuditLog, "write" | "query">;
 	readonly directory: WebDirectory;
 	readonly servers: ServerService;
+	/** Session recordings the gateway wrote (read only). */
+	readonly recordings: { list: ServerStore["listRecordings"]; find: ServerStore["findRecording"] };
 	readonly gateway: WebGateway;
 	readonly sshKeys: SshKeyService;
 	readonly methods: WebMethods;

@@ -11,6 +11,7 @@ import { adminAuditRoutes } from "./admin-audit.tsx";
 import { adminGroupRoutes } from "./admin-groups.tsx";
 import { adminUserRoutes } from "./admin-users.tsx";
 import { adminServersRoutes } from "./admin-servers.tsx";
+import { adminRecordingRoutes } from "./admin-recordings.tsx";
 import { duoUniversalRoutes } from "./duo-universal.tsx";
 import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
@@ -32,6 +33,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	adminGroupRoutes,
 	adminAuditRoutes,
 	adminServersRoutes,
+	adminRecordingRoutes,
 	methodEnrollRoutes,
 	methodAdminRoutes,
 	webauthnRoutes,
