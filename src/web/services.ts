@@ -93,7 +93,8 @@ export interface WebServices {
 	readonly sessionGate: SessionGate;
 	readonly audit: Pick<AuditLog, "write" | "query">;
 	readonly directory: WebDirectory;
-	readonly servers: ServerService;
+	/** Servers, grants, credentials and host keys (every change validated and audited by the service). */
+	readonly servers: Pick<ServerService, "list" | "add" | "update" | "remove" | "grant" | "revoke" | "setCredential" | "resetHostKey">;
 	/** Session recordings the gateway wrote (read only). */
 	readonly recordings: { list: ServerStore["listRecordings"]; find: ServerStore["findRecording"] };
 	readonly gateway: WebGateway;
