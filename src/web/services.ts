@@ -71,10 +71,16 @@ export interface WebGateway {
 	recordingFile(file: string): string;
 }
 
+/** What the WebAuthn pages ask of the method: ceremony options and the SSH approval link. */
+export type WebauthnWeb = Pick<WebauthnMethod, "registrationOptions" | "assertionOptionsForAttempt" | "viewApproval" | "approve" | "deny">;
+
+/** Whether Duo runs the Universal Prompt on the web (a Web SDK application is configured). */
+export type DuoWeb = Pick<DuoMethod, "webPrompt">;
+
 /** The web faces of the methods that have their own pages (absent when not built or not configured). */
 export interface WebMethods {
-	readonly webauthn: WebauthnMethod | null;
-	readonly duo: DuoMethod | null;
+	readonly webauthn: WebauthnWeb | null;
+	readonly duo: DuoWeb | null;
 	/** Duo's Universal Prompt: the live attempt the waiting round is stored on. */
 	readonly attempts: Pick<AttemptStore, "getLive">;
 	/** Read on every use: the YubiKey page asks whether validation is offline. */

@@ -27,10 +27,10 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ChallengeResult, SecondFactorResult } from "../../flows/login-flow.ts";
-import type { DuoMethod } from "../../methods/duo/duo-method.ts";
 import { DUO_CALLBACK_PATH, DUO_UNIVERSAL_PROMPT, sameState, waitingUniversalState } from "../../methods/duo/duo-universal.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { str } from "../forms.ts";
+import type { DuoWeb } from "../services.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
 import { cookieOptions } from "../session.ts";
 import { StepUpPage } from "../views/account.tsx";
@@ -53,7 +53,7 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 	const { services } = web;
 	const found = services.methods.duo;
 	if (found === null) return;
-	const duo: DuoMethod = found;
+	const duo: DuoWeb = found;
 
 	/** After startChallenge: the page that opens Duo, with the URL of the round just stored on the attempt. */
 	async function openDuo(request: FastifyRequest, reply: FastifyReply, attemptId: string): Promise<FastifyReply | null> {

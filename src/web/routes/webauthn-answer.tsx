@@ -3,9 +3,9 @@
  * session and the answer, for a login (half session) and a step-up (full session).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { WebauthnMethod } from "../../methods/webauthn/webauthn-method.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { str } from "../forms.ts";
+import type { WebauthnWeb } from "../services.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
 import { forgetAttempt } from "../session.ts";
 import { StepUpPage } from "../views/account.tsx";
@@ -19,7 +19,7 @@ export const webauthnAnswerRoutes: RouteModule = (server, web) => {
 	const { services } = web;
 	const found = services.methods.webauthn;
 	if (found === null) return;
-	const method: WebauthnMethod = found;
+	const method: WebauthnWeb = found;
 
 	// ---- the key as the second factor: login and step-up ----
 

@@ -3,11 +3,12 @@
  * ("this was not me"); only the same user, with a full session.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { WebauthnMethod, ApprovalOutcome } from "../../methods/webauthn/webauthn-method.ts";
+import type { ApprovalOutcome } from "../../methods/webauthn/webauthn-method.ts";
+import type { WebauthnWeb } from "../services.ts";
 import { pageContext, sendPage, type RouteModule } from "../context.ts";
 import { BadInput, req } from "../forms.ts";
 import { messageView } from "../views/layout.tsx";
-import { type Notice } from "../views/login.tsx";
+import type { Notice } from "../views/login.tsx";
 import { ApprovalPage } from "../views/webauthn.tsx";
 import { BODY_LIMIT, RESPONSE_FIELD } from "./webauthn.tsx";
 
@@ -15,7 +16,7 @@ export const webauthnApprovalRoutes: RouteModule = (server, web) => {
 	const { services } = web;
 	const found = services.methods.webauthn;
 	if (found === null) return;
-	const method: WebauthnMethod = found;
+	const method: WebauthnWeb = found;
 
 	// ---- SSH browser approval (Decision 6) ----
 

@@ -20,9 +20,10 @@ import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
-import { MAX_RESPONSE_LENGTH, type WebauthnMethod } from "../../methods/webauthn/webauthn-method.ts";
+import { MAX_RESPONSE_LENGTH } from "../../methods/webauthn/webauthn-method.ts";
 import { ANSWERED, ENROLL_COOKIE, pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
+import type { WebauthnWeb } from "../services.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { cookieOptions, rotateSession } from "../session.ts";
 import { messageView } from "../views/layout.tsx";
@@ -59,7 +60,7 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 	const { services } = web;
 	const found = services.methods.webauthn;
 	if (found === null) return;
-	const method: WebauthnMethod = found;
+	const method: WebauthnWeb = found;
 
 	// ---- static scripts ----
 
