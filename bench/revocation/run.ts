@@ -32,7 +32,7 @@ import { performance } from "node:perf_hooks";
 import type ssh2 from "ssh2";
 import { serverService } from "../../src/servers/server-service.ts";
 import { startSshGateway, type SshGateway } from "../../src/ssh/gateway.ts";
-import { loadOrCreateGatewayKey } from "../../src/ssh/target.ts";
+import { loadOrCreateGatewayKey } from "../../src/servers/gateway-key.ts";
 import { RawSsh } from "../../test/helpers/ssh-client.ts";
 import { sshdSkipReason, startSshd, type Sshd } from "../../test/helpers/sshd-target.ts";
 import { ADMIN_ACTOR, createTestApp, type Engine, type TestApp } from "../../test/helpers/test-app.ts";

@@ -33,7 +33,7 @@ import { GATEWAY_NODE_FLAGS } from "../../src/app/node-flags.ts";
 import { configSchema } from "../../src/config/config.ts";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { serverService } from "../../src/servers/server-service.ts";
-import { loadOrCreateGatewayKey } from "../../src/ssh/target.ts";
+import { loadOrCreateGatewayKey } from "../../src/servers/gateway-key.ts";
 import { parsePublicKeyLine, SshKeyStore } from "../../src/storage/ssh-key-store.ts";
 import { startSshd, type Sshd } from "../../test/helpers/sshd-target.ts";
 import { base32Decode } from "../../test/helpers/base32.ts";

@@ -20,6 +20,7 @@ import { ConnectionLimits, limitSettings, type ConnectionGuard, type LimitKind }
 import { LivePolicy } from "./live-policy.ts";
 import { installProtocolGuard } from "./protocol-guard.ts";
 import { StartupDropAudit, type DropSummary } from "./startup-drop-audit.ts";
+import { HOST_FINGERPRINT_SETTING } from "../servers/gateway-host-key.ts";
 
 export type AttachChannels = (client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps) => void;
 
@@ -43,8 +44,6 @@ export interface SshGateway {
 	close(): Promise<void>;
 }
 
-/** Settings key where the admin console reads the host key fingerprint. */
-export const HOST_FINGERPRINT_SETTING = "ssh_host_fingerprint";
 /** Identification string (RFC 4253 §4.2): "SSH-2.0-Portcullis". No version number, nothing to fingerprint. */
 const IDENT = "Portcullis";
 /** After sending SSH_MSG_DISCONNECT, how long a peer may take to close before the socket is destroyed. */

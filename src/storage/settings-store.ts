@@ -44,4 +44,14 @@ export class SettingsStore {
 		const updated = await this.db.updateTable("settings").set({ value }).where("key", "=", key).executeTakeFirst();
 		if (Number(updated.numUpdatedRows) === 0) await this.db.insertInto("settings").values({ key, value }).execute();
 	}
+
+	/** Stores `value` unless the key exists (concurrent first writers on two nodes: the first wins); returns the stored value. */
+	async putIfAbsent(key: string, value: string): Promise<string | undefined> {
+		await this.db
+			.insertInto("settings")
+			.values({ key, value })
+			.onConflict((conflict) => conflict.column("key").doNothing())
+			.execute();
+		return this.get(key);
+	}
 }

@@ -4,12 +4,14 @@
  *
  * token = base64url(HMAC-SHA256(key, kind ":" subject)), where the subject is the session token
  * (authenticated pages) or a random pre-session cookie (login form before any session exists).
- * The key is random, created on first use and kept sealed (app.box) in the shared settings table,
+ * The key is random, created on first use and kept sealed (the secret box) in the shared settings table,
  * so every node accepts the tokens every other node issued.
  */
 import { createHmac } from "node:crypto";
-import type { Portcullis } from "../app/portcullis.ts";
 import { PortcullisError } from "../core/errors.ts";
+import type { SecretBox } from "../crypto/secret-box.ts";
+import type { Random } from "../core/random.ts";
+import type { SettingsStore } from "../storage/settings-store.ts";
 import { constantTimeEqual } from "../crypto/tokens.ts";
 
 const SETTINGS_KEY = "web.csrf_key";
@@ -23,19 +25,11 @@ export interface Csrf {
 }
 
 /** Loads the shared key, creating it once; concurrent first starts on two nodes agree (insert-if-absent). */
-export async function loadCsrfKey(app: Portcullis): Promise<Buffer> {
-	let sealed = await app.stores.settings.get(SETTINGS_KEY);
-	if (sealed === undefined) {
-		const candidate = app.box.seal(app.random.bytes(32), BOX_CONTEXT);
-		await app.db
-			.insertInto("settings")
-			.values({ key: SETTINGS_KEY, value: candidate })
-			.onConflict((conflict) => conflict.column("key").doNothing())
-			.execute();
-		sealed = await app.stores.settings.get(SETTINGS_KEY);
-	}
+export async function loadCsrfKey(deps: { settings: Pick<SettingsStore, "get" | "putIfAbsent">; box: SecretBox; random: Random }): Promise<Buffer> {
+	let sealed = await deps.settings.get(SETTINGS_KEY);
+	if (sealed === undefined) sealed = await deps.settings.putIfAbsent(SETTINGS_KEY, deps.box.seal(deps.random.bytes(32), BOX_CONTEXT));
 	if (sealed === undefined) throw new PortcullisError("ERR_DATABASE", "the CSRF key could not be stored");
-	const key = app.box.open(sealed, BOX_CONTEXT);
+	const key = deps.box.open(sealed, BOX_CONTEXT);
 	if (key.length !== 32) throw new PortcullisError("ERR_SECRET_KEY", "the stored CSRF key is unusable");
 	return key;
 }

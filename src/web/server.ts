@@ -14,9 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import cookie from "@fastify/cookie";
 import formbody from "@fastify/formbody";
 import helmet from "@fastify/helmet";
-import type { Portcullis } from "../app/portcullis.ts";
 import { isPortcullisError } from "../core/errors.ts";
-import { SessionGate } from "../flows/session-gate.ts";
 import { newToken } from "../crypto/tokens.ts";
 import {
 	ACCESS_CLASSES,
@@ -29,9 +27,10 @@ import {
 	type RouteInfo,
 	type WebContext,
 } from "./context.ts";
-import { createCsrf, loadCsrfKey } from "./csrf.ts";
+import { createCsrf } from "./csrf.ts";
 import { BadInput, CSRF_FIELD, parseFields } from "./forms.ts";
 import { registerRoutes } from "./routes/index.ts";
+import type { WebServices } from "./services.ts";
 import { cookieOptions, endSession, isFresh, rotateSession, touchSession } from "./session.ts";
 import { messageView } from "./views/layout.tsx";
 
@@ -50,8 +49,8 @@ declare module "fastify" {
 	}
 }
 
-export async function buildWebServer(app: Portcullis, options: WebServerOptions = {}): Promise<FastifyInstance> {
-	const trusted = app.config.http.trusted_proxies;
+export async function buildWebServer(services: WebServices, options: WebServerOptions = {}): Promise<FastifyInstance> {
+	const trusted = services.config.http.trusted_proxies;
 	const server = Fastify({
 		bodyLimit: BODY_LIMIT,
 		// X-Forwarded-For is believed only from configured proxies (docs/security.md, Bad input: header spoofing).
@@ -73,9 +72,10 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 		return503OnClosing: true,
 	});
 	const web: WebContext = {
-		app,
-		csrf: createCsrf(await loadCsrfKey(app)),
-		secureCookies: app.consoleUrl.startsWith("https:"),
+		services,
+		app: services.methodAdminDeps,
+		csrf: createCsrf(await services.csrfKey()),
+		secureCookies: services.consoleUrl.startsWith("https:"),
 		routes: [],
 	};
 	server.decorate("portcullisRoutes", web.routes);
@@ -125,7 +125,7 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 				request.log.warn({ reason: refused }, "csrf check failed");
 				// Names the refusal, so a handler's own 403 is never mistaken for a CSRF refusal (and vice versa).
 				reply.header("x-csrf-refused", refused);
-				await web.app.stores.audit
+				await web.services.audit
 					.write({ event: "web.csrf-refused", outcome: "failure", userId: request.web.user?.id ?? null, username: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { route: request.routeOptions.url ?? null, reason: refused } })
 					.catch(() => undefined);
 				return sendPage(reply, 403, messageView(pageContext(request), "Request refused", "This form has expired or did not come from this site. Go back, reload the page and try again.", { href: "/", text: "Start page" }));
@@ -149,7 +149,7 @@ export async function buildWebServer(app: Portcullis, options: WebServerOptions 
 	await registerRoutes(server, web);
 
 	// Expired session rows are dead already (SessionStore.find checks expiry); this only keeps the table small.
-	const purge = setInterval(() => void app.stores.sessions.purgeExpired().catch(() => undefined), 10 * 60_000);
+	const purge = setInterval(() => void services.sessions.purgeExpired().catch(() => undefined), 10 * 60_000);
 	purge.unref();
 	server.addHook("onClose", async () => clearInterval(purge));
 	return server;
@@ -161,7 +161,7 @@ function checkCsrf(web: WebContext, request: FastifyRequest): string | null {
 	if (fetchSite === "cross-site" || fetchSite === "same-site") return "sec-fetch-site";
 	const origin = request.headers.origin;
 	if (origin !== undefined) {
-		const allowed = new Set([new URL(web.app.consoleUrl).origin]);
+		const allowed = new Set([new URL(web.services.consoleUrl).origin]);
 		const host = request.headers.host;
 		if (typeof host === "string") allowed.add(`${web.secureCookies ? "https" : request.protocol}://${host}`);
 		if (!allowed.has(origin)) return "origin";
@@ -196,7 +196,7 @@ function denyAccess(request: FastifyRequest, reply: FastifyReply, to: "login" | 
  * database, re-checked against the live policy), and which class the route belongs to.
  */
 async function guard(web: WebContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-	const { app } = web;
+	const { services } = web;
 	const config = request.routeOptions.config;
 	request.web = { session: null, token: null, user: null, preToken: null, csrf: "", ended: false };
 
@@ -204,19 +204,19 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 	if (typeof pre === "string" && /^[A-Za-z0-9_-]{43}$/.test(pre)) {
 		request.web.preToken = pre;
 	} else if (request.method === "GET") {
-		const fresh = newToken(app.random);
+		const fresh = newToken(services.random);
 		reply.setCookie(PRE_COOKIE, fresh, cookieOptions(web));
 		request.web.preToken = fresh;
 	}
 	if (request.web.preToken !== null) request.web.csrf = web.csrf.tokenFor("pre", request.web.preToken);
 
 	const raw = request.cookies[SESSION_COOKIE];
-	const session = typeof raw === "string" ? await app.stores.sessions.find(raw) : undefined;
+	const session = typeof raw === "string" ? await services.sessions.find(raw) : undefined;
 	if (session !== undefined && typeof raw === "string") {
 		request.web.session = session;
 		request.web.token = raw;
 		request.web.csrf = web.csrf.tokenFor("session", raw);
-		request.web.user = (await app.stores.users.findById(session.user_id)) ?? null;
+		request.web.user = (await services.directory.users.findById(session.user_id)) ?? null;
 		if (request.web.user === null) await endSession(web, request, reply);
 	} else if (typeof raw === "string") {
 		// Unknown, expired or revoked token: drop the cookie so the browser stops sending it, and
@@ -230,17 +230,16 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts).
 	const current = request.web.session;
 	if (current !== null && current.state === "full" && config.skipLivePolicy !== true) {
-		const gate = new SessionGate({ login: app.login, policyVersion: app.stores.policyVersion, clock: app.clock });
-		const gated = await gate.check({ userId: current.user_id, sessionEpoch: Number(current.session_epoch), secondFactorMethod: current.second_factor_method, channel: "web", user: request.web.user, checkedVersion: Number(current.policy_version) });
+		const gated = await services.sessionGate.check({ userId: current.user_id, sessionEpoch: Number(current.session_epoch), secondFactorMethod: current.second_factor_method, channel: "web", user: request.web.user, checkedVersion: Number(current.policy_version) });
 		const check = gated.verdict;
 		if (check === "revoked") {
-			await app.stores.audit.write({ event: "session.revoked", outcome: "info", userId: current.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip });
+			await services.audit.write({ event: "session.revoked", outcome: "info", userId: current.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip });
 			await endSession(web, request, reply);
 			request.web.ended = true;
 		} else if (check === "step-up") {
-			const step = await app.login.beginStepUp(clientOf(request), current.user_id);
+			const step = await services.login.beginStepUp(clientOf(request), current.user_id);
 			if (step.kind === "second-factor" || step.kind === "enroll") {
-				await app.stores.audit.write({ event: "session.step-up-required", outcome: "info", userId: current.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { next: step.kind } });
+				await services.audit.write({ event: "session.step-up-required", outcome: "info", userId: current.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { next: step.kind } });
 				// The session drops to half: only the second-factor / enrolment pages until proven.
 				await rotateSession(web, request, reply, { state: "half", attemptId: step.attemptId, secondFactorMethod: null, stepUpAt: null });
 			} else {
@@ -291,7 +290,7 @@ async function handleError(web: WebContext, error: unknown, request: FastifyRequ
 		const url = request.routeOptions.url ?? "";
 		// Refused input is audited where it belongs to someone or to a login form.
 		if (user !== null || url.startsWith("/login")) {
-			await web.app.stores.audit
+			await web.services.audit
 				.write({ event: "web.bad-request", outcome: "failure", userId: user?.id ?? null, username: user?.username ?? null, channel: "web", source: request.ip, detail: { route: url, field: error.field, problem: error.problem } })
 				.catch(() => undefined);
 		}

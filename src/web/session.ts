@@ -18,11 +18,11 @@ export function cookieOptions(web: WebContext, extra: { maxAge?: number; path?: 
 }
 
 function idleMs(web: WebContext): number {
-	return web.app.config.security.session_idle_minutes * 60_000;
+	return web.services.config.security.session_idle_minutes * 60_000;
 }
 
 export function absoluteMs(web: WebContext): number {
-	return web.app.config.security.session_max_hours * 3_600_000;
+	return web.services.config.security.session_max_hours * 3_600_000;
 }
 
 function setSessionCookie(web: WebContext, request: FastifyRequest, reply: FastifyReply, token: string, row: SessionRow): void {
@@ -34,7 +34,7 @@ function setSessionCookie(web: WebContext, request: FastifyRequest, reply: Fasti
 
 /** Ends the current session (if any): deletes the row and clears the cookie. */
 export async function endSession(web: WebContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-	if (request.web.token !== null) await web.app.stores.sessions.remove(request.web.token);
+	if (request.web.token !== null) await web.services.sessions.remove(request.web.token);
 	reply.clearCookie(SESSION_COOKIE, cookieOptions(web));
 	request.web.session = null;
 	request.web.token = null;
@@ -53,10 +53,10 @@ export async function startSession(
 	input: { userId: string; state: "half" | "full"; attemptId: string | null; secondFactorMethod: string | null },
 ): Promise<void> {
 	const stale = request.cookies[SESSION_COOKIE];
-	if (typeof stale === "string" && stale.length > 0) await web.app.stores.sessions.remove(stale);
-	const user = await web.app.stores.users.findById(input.userId);
-	const now = web.app.clock.now().getTime();
-	const { token, row } = await web.app.stores.sessions.create({
+	if (typeof stale === "string" && stale.length > 0) await web.services.sessions.remove(stale);
+	const user = await web.services.directory.users.findById(input.userId);
+	const now = web.services.clock.now().getTime();
+	const { token, row } = await web.services.sessions.create({
 		userId: input.userId,
 		attemptId: input.attemptId,
 		state: input.state,
@@ -64,7 +64,7 @@ export async function startSession(
 		stepUpAt: input.state === "full" ? now : null,
 		sessionEpoch: user?.session_epoch ?? 0,
 		source: request.ip,
-		ttlMs: input.state === "full" ? idleMs(web) : web.app.config.security.attempt_ttl_seconds * 1000,
+		ttlMs: input.state === "full" ? idleMs(web) : web.services.config.security.attempt_ttl_seconds * 1000,
 	});
 	request.web.user = user ?? null;
 	setSessionCookie(web, request, reply, token, row);
@@ -82,8 +82,8 @@ export async function rotateSession(
 ): Promise<boolean> {
 	if (request.web.token === null) return false;
 	const ttlMs =
-		changes.state === "full" ? idleMs(web) : changes.state === "half" ? web.app.config.security.attempt_ttl_seconds * 1000 : undefined;
-	const rotated = await web.app.stores.sessions.rotate(request.web.token, { ...changes, ...(ttlMs !== undefined ? { ttlMs } : {}) });
+		changes.state === "full" ? idleMs(web) : changes.state === "half" ? web.services.config.security.attempt_ttl_seconds * 1000 : undefined;
+	const rotated = await web.services.sessions.rotate(request.web.token, { ...changes, ...(ttlMs !== undefined ? { ttlMs } : {}) });
 	if (rotated === null) {
 		await endSession(web, request, reply);
 		return false;
@@ -92,13 +92,21 @@ export async function rotateSession(
 	return true;
 }
 
+/** The session no longer points at its (step-up) attempt; the next step-up page begins a new one. */
+export async function forgetAttempt(web: WebContext, request: FastifyRequest): Promise<void> {
+	const session = request.web.session;
+	if (session === null) return;
+	await web.services.sessions.update(session.id_hash, { attempt_id: null });
+	session.attempt_id = null;
+}
+
 /** A full session whose second factor (or password confirmation) is recent enough for management. */
 export function isFresh(web: WebContext, session: SessionRow | null): boolean {
 	if (session === null || session.state !== "full" || session.step_up_at === null) return false;
-	return Number(session.step_up_at) >= web.app.clock.now().getTime() - web.app.config.security.step_up_minutes * 60_000;
+	return Number(session.step_up_at) >= web.services.clock.now().getTime() - web.services.config.security.step_up_minutes * 60_000;
 }
 
 /** Sliding idle timeout capped by the absolute lifetime (counted from the last full authentication). */
 export async function touchSession(web: WebContext, session: SessionRow, policyVersion?: number): Promise<void> {
-	await web.app.stores.sessions.touch(session.id_hash, idleMs(web), Number(session.created_at) + absoluteMs(web), policyVersion);
+	await web.services.sessions.touch(session.id_hash, idleMs(web), Number(session.created_at) + absoluteMs(web), policyVersion);
 }

@@ -9,6 +9,7 @@ import type { FastifyInstance } from "fastify";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { buildWebServer } from "../../src/web/server.ts";
+import { webServices } from "../../src/app/web-services.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
 import { base32Decode } from "../helpers/base32.ts";
 
@@ -39,7 +40,7 @@ export interface Console extends TestApp {
 
 export async function startConsole(): Promise<Console> {
 	const t = await createTestApp();
-	const server = await buildWebServer(t.app);
+	const server = await buildWebServer(webServices(t.app));
 	await server.listen({ host: "127.0.0.1", port: 0 });
 	const { port } = server.server.address() as AddressInfo;
 	const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });

@@ -20,7 +20,7 @@ import { FakeClock } from "../../src/core/clock.ts";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { serverService } from "../../src/servers/server-service.ts";
 import { startSshGateway, type SshGateway } from "../../src/ssh/gateway.ts";
-import { loadOrCreateGatewayKey } from "../../src/ssh/target.ts";
+import { loadOrCreateGatewayKey } from "../../src/servers/gateway-key.ts";
 import { RawSsh } from "../helpers/ssh-client.ts";
 import { sshdSkipReason, startSshd, type Sshd } from "../helpers/sshd-target.ts";
 import { ADMIN_ACTOR, createPostgresDatabase, createTestApp, testConfig, type TestApp } from "../helpers/test-app.ts";

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { FastifyBaseLogger } from "fastify";
 import { buildWebServer } from "../../src/web/server.ts";
+import { webServices } from "../../src/app/web-services.ts";
 import { createTestApp } from "../helpers/test-app.ts";
 import type { WebTest } from "../web/helpers.ts";
 import { createFixture, type Fixture } from "../web/sessions.ts";
@@ -37,7 +38,7 @@ describe("forced-enrolment routes refuse without throwing after the answer", () 
 
 	before(async () => {
 		const t = await createTestApp();
-		const server = await buildWebServer(t.app);
+		const server = await buildWebServer(webServices(t.app));
 		const logger = recordingLogger(errors);
 		server.addHook("onRequest", async (request, reply) => {
 			request.log = logger;

@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import ssh2 from "ssh2";
 import { isPortcullisError } from "../../src/core/errors.ts";
 import { loadOrCreateHostKey } from "../../src/ssh/host-key.ts";
-import { HOST_FINGERPRINT_SETTING } from "../../src/ssh/gateway.ts";
+import { HOST_FINGERPRINT_SETTING } from "../../src/servers/gateway-host-key.ts";
 import { instructionText, parseAnswer, promptText, terminalSafe } from "../../src/ssh/prompts.ts";
 import { parsePublicKeyLine } from "../../src/storage/ssh-key-store.ts";
 import { makeKey } from "../helpers/keys.ts";

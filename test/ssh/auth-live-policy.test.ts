@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { addUserKey, removeUserKey } from "../../src/ssh/authenticate-keys.ts";
+import { addUserKey, removeUserKey } from "../../src/servers/ssh-keys.ts";
 import { makeKey } from "../helpers/keys.ts";
 import { RawSsh } from "../helpers/ssh-client.ts";
 import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { parseTargetCommand } from "../../src/ssh/channels.ts";
 import { Menu, terminalSafe, type MenuEntry } from "../../src/ssh/menu.ts";
-import { parseCast, recordingPath, recordingsDir, SessionRecorder } from "../../src/ssh/recording.ts";
+import { parseCast, SessionRecorder } from "../../src/ssh/recording.ts";
+import { recordingPath, recordingsDir } from "../../src/servers/recording-files.ts";
 import { serverService } from "../../src/servers/server-service.ts";
 import { ADMIN_ACTOR, createTestApp } from "../helpers/test-app.ts";
 

@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { parseCast as parsePlayerCast, Terminal } from "../../src/servers/cast-player.js";
 import { serverService } from "../../src/servers/server-service.ts";
 import { SessionRecorder } from "../../src/ssh/recording.ts";
-import { loadOrCreateGatewayKey } from "../../src/ssh/target.ts";
+import { loadOrCreateGatewayKey } from "../../src/servers/gateway-key.ts";
 import { ADMIN_ACTOR, Browser, createWebTest, mainOf, PASSWORD, type WebTest } from "../web/helpers.ts";
 
 describe("relay admin pages", () => {

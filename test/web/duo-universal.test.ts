@@ -237,6 +237,28 @@ describe("Duo Universal Prompt on the web console", { skip }, () => {
 		assert.equal(Number(session?.step_up_at), w.clock.now().getTime());
 	});
 
+	test("step-up with Duo failing at the code exchange: the denied attempt is forgotten and the page begins a new one", async () => {
+		const browser = new Browser(w.server);
+		await browser.follow(await browser.get(await atDuo(await continueToDuo(browser, "alice"))));
+		w.clock.advance(11 * 60_000);
+		assert.equal((await browser.get("/account/step-up?next=%2Faccount&method=duo")).statusCode, 200);
+		const attemptOf = async () => (await w.app.stores.sessions.find(browser.session() ?? ""))?.attempt_id ?? null;
+		const url = await continueToDuo(browser, "alice", "/account/step-up/duo", { next: "/account" });
+		const denied = await attemptOf();
+		assert.ok(denied !== null);
+		duo.setFault("html-502", ["/oauth/v1/token"]);
+		try {
+			const back = await browser.get(await atDuo(url));
+			assert.equal(back.statusCode, 400, back.body.slice(0, 300));
+			assert.match(mainOf(back.body), /action="\/account\/step-up\/duo"/);
+			const now = await attemptOf();
+			assert.ok(now !== null, "the page began a new step-up attempt");
+			assert.notEqual(now, denied, "the denied attempt is not shown again");
+		} finally {
+			duo.setFault("none");
+		}
+	});
+
 	test("SSH keeps the Auth API prompt while the web uses the Universal Prompt", async () => {
 		const step = await w.app.login.submitPassword(SSH, "alice", PASSWORD);
 		assert.equal(step.kind, "second-factor");

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { buildWebServer } from "../../src/web/server.ts";
+import { webServices } from "../../src/app/web-services.ts";
 import { ADMIN_ACTOR, createTestApp, type TestApp } from "../helpers/test-app.ts";
 import { base32Decode } from "../helpers/base32.ts";
 
@@ -18,7 +19,7 @@ export interface WebTest extends TestApp {
 
 export async function createWebTest(options: Parameters<typeof createTestApp>[0] = {}): Promise<WebTest> {
 	const t = await createTestApp(options);
-	const server = await buildWebServer(t.app);
+	const server = await buildWebServer(webServices(t.app));
 	await server.ready();
 	return {
 		...t,

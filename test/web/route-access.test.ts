@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { buildWebServer } from "../../src/web/server.ts";
+import { webServices } from "../../src/app/web-services.ts";
 import type { RouteInfo } from "../../src/web/context.ts";
 import { createWebTest, type WebTest } from "./helpers.ts";
 import { allowedKinds, concreteUrl, createFixture, SESSION_KINDS, type Fixture } from "./sessions.ts";
@@ -53,7 +54,7 @@ describe("route access classes", () => {
 
 	test("a route without an access class cannot be registered", async () => {
 		const t = await createWebTest();
-		const server = await buildWebServer(t.app);
+		const server = await buildWebServer(webServices(t.app));
 		try {
 			assert.throws(() => server.get("/unclassified", async () => "data"), /no access class/);
 			assert.throws(() => server.post("/unclassified", { config: { access: "everyone" as never } }, async () => "data"), /no access class/);

@@ -9,6 +9,7 @@ import { isPortcullisError } from "../../core/errors.ts";
 import { startSshGateway } from "../../ssh/gateway.ts";
 import { startMaintenance } from "../../app/maintenance.ts";
 import { buildWebServer } from "../../web/server.ts";
+import { webServices } from "../../app/web-services.ts";
 import { cliConfig } from "../context.ts";
 import type { ServeOptions } from "./serve-command.ts";
 import { println, type CliIo } from "../io.ts";
@@ -84,7 +85,7 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 		// Printed before listening: if listening fails, the password must not be lost.
 		if (password !== null) io.stdout.write(adminBanner(password));
 
-		const web = await buildWebServer(app, { logger: options.quiet !== true });
+		const web = await buildWebServer(webServices(app), { logger: options.quiet !== true });
 		const http = splitListen(config.http.listen);
 		await web.listen({ host: http.host, port: http.port });
 		closers.push(() => web.close());

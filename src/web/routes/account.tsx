@@ -4,15 +4,14 @@
  * security.step_up_minutes); the guard enforces `stepUp` before the handler runs.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { isMethodId, METHOD_INFO, type MethodId } from "../../core/method-id.ts";
+import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
 import { clientOf, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
-import { BadInput, req, str } from "../forms.ts";
-import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
+import { req, str } from "../forms.ts";
+import { getRoute, postRoute } from "../route-kit.ts";
 import { isFresh, rotateSession, startSession } from "../session.ts";
-import { AccountPage, PasswordPage, RecoveryCodesPage, RecoveryOfferPage, StepUpPage, type AccountView } from "../views/account.tsx";
+import { AccountPage, PasswordPage, RecoveryCodesPage, RecoveryOfferPage, type AccountView } from "../views/account.tsx";
 import { TotpSetupPage, type Notice } from "../views/login.tsx";
-import { completeStepUp, lockWarning, loginRefused, typedResponse } from "./login.tsx";
 import { accountEnrollContext } from "./enroll.tsx";
 
 const ACCOUNT_MESSAGES: Record<string, Notice> = {
@@ -23,7 +22,7 @@ const ACCOUNT_MESSAGES: Record<string, Notice> = {
 };
 
 export const accountRoutes: RouteModule = (server, web) => {
-	const { app } = web;
+	const { services } = web;
 	const fresh = { access: "full" as const, stepUp: true, stepUpReturn: "/account" };
 
 	function context(request: FastifyRequest): EnrollContext {
@@ -38,13 +37,13 @@ export const accountRoutes: RouteModule = (server, web) => {
 		const id = userId(request);
 		const username = request.web.user?.username ?? "";
 		const [factors, recoveryCodesLeft, enrollable, summary, events] = await Promise.all([
-			app.stores.factors.listActive(id),
-			app.stores.recoveryCodes.countUnused(id),
-			app.enrollment.enrollableMethods(id),
-			app.login.accountSummary(id),
+			services.directory.factors.listActive(id),
+			services.directory.recoveryCodes.countUnused(id),
+			services.enrollment.enrollableMethods(id),
+			services.login.accountSummary(id),
 			// The user's own security events: how they learn of failed second-factor attempts, a lock,
 			// or an admin reset (OWASP MFA cheat sheet: notify users of failed second factors).
-			app.stores.audit.query({ username, limit: 10 }),
+			services.audit.query({ username, limit: 10 }),
 		]);
 		const ssh = summary?.ssh ?? { kind: "not-required", method: null };
 		const sshLine =
@@ -58,7 +57,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 							? "none of your factors works over SSH: SSH logins are refused"
 							: "no method is allowed for your account: ask an administrator";
 		const session = request.web.session;
-		const freshUntil = isFresh(web, session) && session !== null ? Number(session.step_up_at) + app.config.security.step_up_minutes * 60_000 : null;
+		const freshUntil = isFresh(web, session) && session !== null ? Number(session.step_up_at) + services.config.security.step_up_minutes * 60_000 : null;
 		return {
 			factors,
 			recoveryCodesLeft,
@@ -79,8 +78,8 @@ export const accountRoutes: RouteModule = (server, web) => {
 
 	/** A factor was just proven by the user on this page: rotate, and count it as a fresh step-up. */
 	async function afterEnrolled(request: FastifyRequest, reply: FastifyReply, method: MethodId): Promise<FastifyReply> {
-		if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: app.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
-		const codes = await app.stores.recoveryCodes.countUnused(userId(request));
+		if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: services.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+		const codes = await services.directory.recoveryCodes.countUnused(userId(request));
 		return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
 	}
 
@@ -89,7 +88,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 	);
 
 	postRoute(server, "/account/factors/totp", { ...fresh, fields: { label: str(64) } }, async (request, reply, form) => {
-		const begin = await app.enrollment.begin(userId(request), "totp", form.label, {}, context(request));
+		const begin = await services.enrollment.begin(userId(request), "totp", form.label, {}, context(request));
 		if (begin.kind === "rejected") return account(request, reply, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "active") return afterEnrolled(request, reply, "totp");
 		return sendPage(
@@ -100,7 +99,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 	});
 
 	postRoute(server, "/account/factors/totp/confirm", { ...fresh, fields: { factorId: req(64), code: req(64) } }, async (request, reply, form) => {
-		const done = await app.enrollment.complete(userId(request), form.factorId, { code: form.code }, context(request));
+		const done = await services.enrollment.complete(userId(request), form.factorId, { code: form.code }, context(request));
 		if (done.kind === "expired") return account(request, reply, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 		if (done.kind === "invalid") {
 			return sendPage(
@@ -113,14 +112,14 @@ export const accountRoutes: RouteModule = (server, web) => {
 	});
 
 	postRoute(server, "/account/factors/keyword", { ...fresh, fields: { keyword: req(256), confirm: req(256), label: str(64) } }, async (request, reply, form) => {
-		const begin = await app.enrollment.begin(userId(request), "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, context(request));
+		const begin = await services.enrollment.begin(userId(request), "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, context(request));
 		if (begin.kind === "rejected") return account(request, reply, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "pending") return account(request, reply, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
 		return afterEnrolled(request, reply, "access-keyword");
 	});
 
 	postRoute(server, "/account/factors/remove", { ...fresh, fields: { factorId: req(64) } }, async (request, reply, form) => {
-		const result = await app.enrollment.remove(userId(request), form.factorId, context(request));
+		const result = await services.enrollment.remove(userId(request), form.factorId, context(request));
 		if (result.kind === "refused") return account(request, reply, { kind: "error", text: result.message }, 409);
 		if (result.kind === "not-found") return account(request, reply, { kind: "error", text: "That factor does not exist (any more)." }, 404);
 		return seeOther(reply, "/account?m=removed");
@@ -131,7 +130,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 	);
 
 	postRoute(server, "/account/recovery-codes", { ...fresh, fields: {} }, async (request, reply) => {
-		const result = await app.enrollment.regenerateRecoveryCodes(userId(request), context(request));
+		const result = await services.enrollment.regenerateRecoveryCodes(userId(request), context(request));
 		if (result.kind === "rejected") return account(request, reply, { kind: "error", text: result.message }, 400);
 		const codes = (result.display.codes ?? "").split("\n").filter((code) => code.length > 0);
 		return sendPage(reply, 200, <RecoveryCodesPage ctx={pageContext(request)} codes={codes} />);
@@ -151,106 +150,12 @@ export const accountRoutes: RouteModule = (server, web) => {
 		const page = (text: string) => sendPage(reply, 400, <PasswordPage ctx={pageContext(request)} forced={forced} notice={{ kind: "error", text }} />);
 		if (form.password !== form.confirm) return page("The two new passwords do not match.");
 		const id = userId(request);
-		const result = await app.login.changeOwnPassword(clientOf(request), id, form.current, form.password);
+		const result = await services.login.changeOwnPassword(clientOf(request), id, form.current, form.password);
 		if (result.kind === "invalid") return page(result.message);
 		// Every session of the user ends (the flow bumped the epoch); this browser gets a new one.
 		const method = request.web.session?.second_factor_method ?? null;
-		await app.stores.sessions.removeAllOfUser(id);
+		await services.sessions.removeAllOfUser(id);
 		await startSession(web, request, reply, { userId: id, state: "full", attemptId: null, secondFactorMethod: method });
 		return seeOther(reply, "/account?m=password-changed");
 	});
-
-	// ---- step-up (fresh second factor, or the password for users without one) ----
-
-	type StepUpMode = Parameters<typeof StepUpPage>[0]["mode"];
-
-	/** The step-up attempt of this session: the live one, or a new one from LoginFlow.beginStepUp. */
-	async function stepUpMode(request: FastifyRequest, wanted: string | undefined): Promise<{ mode: StepUpMode; notice: Notice } | { refused: string }> {
-		const session = request.web.session;
-		if (session === null) return { refused: "Please log in again." };
-		let step = session.attempt_id !== null ? await app.login.currentStep(session.attempt_id) : null;
-		if (step === null || step.kind === "denied") {
-			step = await app.login.beginStepUp(clientOf(request), session.user_id);
-			if (step.kind !== "denied") {
-				await app.stores.sessions.update(session.id_hash, { attempt_id: step.attemptId });
-				session.attempt_id = step.attemptId;
-			}
-		}
-		switch (step.kind) {
-			case "password-confirm":
-				return { mode: { kind: "password" }, notice: null };
-			case "second-factor": {
-				const method = wanted !== undefined && isMethodId(wanted) && step.methods.includes(wanted) ? wanted : step.defaultMethod;
-				const challenge = await app.login.startChallenge(step.attemptId, method);
-				return {
-					mode: { kind: "second-factor", explanation: step.explanation, methods: step.methods, method, prompt: challenge.kind === "prompt" ? challenge.prompt : null },
-					notice: challenge.kind === "denied" ? { kind: "error", text: challenge.message } : null,
-				};
-			}
-			case "enroll":
-				return { refused: "You need to set up a second factor first. Log in again to do so." };
-			case "denied":
-				return { refused: step.message };
-			default:
-				return { refused: "Please log in again." };
-		}
-	}
-
-	async function renderStepUp(request: FastifyRequest, reply: FastifyReply, next: string, wanted: string | undefined, notice: Notice, status = 200, continued: { method: MethodId; prompt: string } | null = null): Promise<FastifyReply> {
-		const session = request.web.session;
-		if (continued !== null && session !== null && session.attempt_id !== null) {
-			// Another round of the same method (e.g. a RADIUS challenge): show its prompt, start nothing new.
-			const step = await app.login.currentStep(session.attempt_id);
-			if (step.kind === "second-factor") {
-				const mode = { kind: "second-factor" as const, explanation: step.explanation, methods: step.methods, method: continued.method, prompt: continued.prompt };
-				return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={mode} notice={notice} />);
-			}
-		}
-		const result = await stepUpMode(request, wanted);
-		if ("refused" in result) return loginRefused(web, request, reply, 403, result.refused);
-		return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={result.mode} notice={notice ?? result.notice} />);
-	}
-
-	getRoute(server, "/account/step-up", { access: "full", fields: { next: str(200), method: str(32), stale: str(2) } }, async (request, reply, query) =>
-		renderStepUp(
-			request,
-			reply,
-			safeReturn(query.next, "/account"),
-			query.method,
-			query.stale !== undefined ? { kind: "info", text: "Your last confirmation is too old. Confirm it is you, then repeat what you were doing." } : null,
-		),
-	);
-
-	postRoute(
-		server,
-		"/account/step-up",
-		{ access: "full", fields: { next: str(200), method: str(32), code: str(64), c1: str(8), c2: str(8), c3: str(8), password: str(1024) } },
-		async (request, reply, form) => {
-			const next = safeReturn(form.next, "/account");
-			const attemptId = request.web.session?.attempt_id ?? null;
-			if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-			const step = await app.login.currentStep(attemptId);
-			let result;
-			if (step.kind === "password-confirm") {
-				result = await app.login.confirmPassword(attemptId, form.password ?? "");
-			} else if (step.kind === "second-factor") {
-				if (form.method === undefined || !isMethodId(form.method)) throw new BadInput("method", "type");
-				result = await app.login.submitSecondFactor(attemptId, form.method, typedResponse(form));
-			} else {
-				return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-			}
-			if (result.kind === "authenticated") return completeStepUp(web, request, reply, result.method, next);
-			if (result.kind === "continue") return renderStepUp(request, reply, next, form.method, null, 200, { method: result.method, prompt: result.prompt });
-			if (result.kind === "invalid") {
-				return renderStepUp(request, reply, next, form.method, { kind: "error", text: `${result.message} ${lockWarning(result.attemptsLeft)}` }, 401);
-			}
-			// The password stage never shows a remaining-attempt count (docs/decisions.md "Password throttling").
-			if (result.kind === "wrong-password") return renderStepUp(request, reply, next, form.method, { kind: "error", text: result.message }, 401);
-			if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
-			// Expired or no longer valid: forget the attempt and offer a fresh one.
-			if (request.web.session !== null) await app.stores.sessions.update(request.web.session.id_hash, { attempt_id: null });
-			if (request.web.session !== null) request.web.session.attempt_id = null;
-			return renderStepUp(request, reply, next, undefined, { kind: "error", text: result.message }, 400);
-		},
-	);
 };

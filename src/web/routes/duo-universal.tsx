@@ -27,16 +27,18 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ChallengeResult, SecondFactorResult } from "../../flows/login-flow.ts";
-import { isDuoMethod, type DuoMethod } from "../../methods/duo/duo-method.ts";
 import { DUO_CALLBACK_PATH, DUO_UNIVERSAL_PROMPT, sameState, waitingUniversalState } from "../../methods/duo/duo-universal.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { str } from "../forms.ts";
+import type { DuoWeb } from "../services.ts";
 import { getRoute, postRoute, safeReturn } from "../route-kit.ts";
 import { cookieOptions } from "../session.ts";
 import { StepUpPage } from "../views/account.tsx";
-import { Layout, type PageContext } from "../views/layout.tsx";
+import { BouncePage, GoToDuoPage } from "../views/duo.tsx";
 import type { Notice } from "../views/login.tsx";
-import { afterSecondFactor, completeStepUp, lockWarning, loginRefused, renderSecondFactorPage } from "./login.tsx";
+import { loginRefused, renderSecondFactorPage } from "./login-steps.tsx";
+import { loginSecondFactorPage, replySecondFactor } from "./second-factor-reply.ts";
+import { stepUpPage } from "./step-up.tsx";
 
 /** Where a step-up returns after Duo (the step-up page's `next`), kept while the browser is at Duo. */
 const NEXT_COOKIE = "pc_duo_next";
@@ -47,41 +49,15 @@ const CALLBACK_FIELDS = { state: str(1024), duo_code: str(2048), error: str(200)
 const STALE_ANSWER =
 	"This answer from Duo does not belong to your current login (it was used already, or it comes from another login). Nothing was counted. Continue to Duo again.";
 
-function GoToDuoPage({ ctx, url }: { ctx: PageContext; url: string }) {
-	return (
-		<Layout ctx={ctx} title="Continue to Duo" narrow refresh={url}>
-			<div class="card stack">
-				<p>Opening Duo…</p>
-				<p>
-					If nothing happens, <a href={url}>continue to Duo</a>.
-				</p>
-			</div>
-		</Layout>
-	);
-}
-
-function BouncePage({ ctx, url }: { ctx: PageContext; url: string }) {
-	return (
-		<Layout ctx={ctx} title="Back from Duo" narrow refresh={url}>
-			<div class="card stack">
-				<p>Finishing your login…</p>
-				<p>
-					If nothing happens, <a href={url}>continue</a>.
-				</p>
-			</div>
-		</Layout>
-	);
-}
-
 export const duoUniversalRoutes: RouteModule = (server, web) => {
-	const { app } = web;
-	const found = app.methods.get("duo");
-	if (!isDuoMethod(found)) return;
-	const duo: DuoMethod = found;
+	const { services } = web;
+	const found = services.methods.duo;
+	if (found === null) return;
+	const duo: DuoWeb = found;
 
 	/** After startChallenge: the page that opens Duo, with the URL of the round just stored on the attempt. */
 	async function openDuo(request: FastifyRequest, reply: FastifyReply, attemptId: string): Promise<FastifyReply | null> {
-		const round = waitingUniversalState(await app.stores.attempts.getLive(attemptId), request.web.session?.user_id ?? "");
+		const round = waitingUniversalState(await services.methods.attempts.getLive(attemptId), request.web.session?.user_id ?? "");
 		if (round === null) return null;
 		return sendPage(reply, 200, <GoToDuoPage ctx={pageContext(request)} url={round.url} />);
 	}
@@ -90,7 +66,7 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 
 	postRoute(server, "/login/2fa/duo", { access: "half", fields: {} }, async (request, reply) => {
 		const attemptId = request.web.session?.attempt_id ?? "";
-		const start: ChallengeResult = await app.login.startChallenge(attemptId, "duo");
+		const start: ChallengeResult = await services.login.startChallenge(attemptId, "duo");
 		if (start.kind === "denied") {
 			if (start.reason === "expired") return loginRefused(web, request, reply, 401, start.message);
 			return renderSecondFactorPage(web, request, reply, "duo", { kind: "error", text: start.message }, 400);
@@ -104,13 +80,13 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 	/** The step-up page again for the session's attempt, on Duo, with a notice (as webauthn.tsx's stepUpAgain). */
 	async function stepUpAgain(request: FastifyRequest, reply: FastifyReply, next: string, notice: Notice, status: number): Promise<FastifyReply> {
 		const attemptId = request.web.session?.attempt_id ?? null;
-		const step = attemptId === null ? null : await app.login.currentStep(attemptId);
+		const step = attemptId === null ? null : await services.login.currentStep(attemptId);
 		if (step === null || step.kind !== "second-factor" || !step.methods.includes("duo")) {
 			return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
 		}
 		let prompt: string | null = DUO_UNIVERSAL_PROMPT;
 		if ((await duo.webPrompt()) !== "universal") {
-			const challenge = await app.login.startChallenge(step.attemptId, "duo");
+			const challenge = await services.login.startChallenge(step.attemptId, "duo");
 			prompt = challenge.kind === "prompt" ? challenge.prompt : null;
 		}
 		const mode = { kind: "second-factor" as const, explanation: step.explanation, methods: step.methods, method: "duo" as const, prompt };
@@ -121,18 +97,15 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 		const next = safeReturn(form.next, "/account");
 		const attemptId = request.web.session?.attempt_id ?? null;
 		if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-		const start = await app.login.startChallenge(attemptId, "duo");
+		const start = await services.login.startChallenge(attemptId, "duo");
 		if (start.kind === "denied") return stepUpAgain(request, reply, next, { kind: "error", text: start.message }, 400);
 		reply.setCookie(NEXT_COOKIE, next, cookieOptions(web, { maxAge: 15 * 60, path: NEXT_COOKIE_PATH }));
 		return (await openDuo(request, reply, attemptId)) ?? stepUpAgain(request, reply, next, null, 200);
 	});
 
-	async function afterStepUp(request: FastifyRequest, reply: FastifyReply, next: string, result: SecondFactorResult): Promise<FastifyReply> {
-		if (result.kind === "authenticated") return completeStepUp(web, request, reply, "duo", next);
-		if (result.kind === "invalid") return stepUpAgain(request, reply, next, { kind: "error", text: `Duo did not approve this confirmation. ${lockWarning(result.attemptsLeft)}` }, 401);
-		if (result.kind === "continue") return stepUpAgain(request, reply, next, null, 200);
-		if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
-		return stepUpAgain(request, reply, next, { kind: "error", text: result.message }, 400);
+	function afterStepUp(request: FastifyRequest, reply: FastifyReply, next: string, result: SecondFactorResult): Promise<FastifyReply> {
+		const again = (notice: Notice, status: number) => stepUpAgain(request, reply, next, notice, status);
+		return replySecondFactor(web, request, reply, result, stepUpPage(web, request, reply, next, "duo", again, "Duo did not approve this confirmation."));
 	}
 
 	// ---- Duo's redirect back ----
@@ -163,9 +136,9 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 		}
 
 		const state = query.state ?? "";
-		const round = waitingUniversalState(await app.stores.attempts.getLive(attemptId), session.user_id);
+		const round = waitingUniversalState(await services.methods.attempts.getLive(attemptId), session.user_id);
 		if (round === null || !sameState(state, round.duoState)) {
-			await app.stores.audit.write({
+			await services.audit.write({
 				event: "duo.callback-refused",
 				outcome: "failure",
 				userId: session.user_id,
@@ -180,7 +153,7 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 		}
 
 		const answer = JSON.stringify({ state, code: query.duo_code ?? "", ...(query.error !== undefined ? { error: query.error } : {}) });
-		const result = await app.login.submitSecondFactor(attemptId, "duo", answer);
-		return stepUp ? afterStepUp(request, reply, next, result) : afterSecondFactor(web, request, reply, "duo", result);
+		const result = await services.login.submitSecondFactor(attemptId, "duo", answer);
+		return stepUp ? afterStepUp(request, reply, next, result) : replySecondFactor(web, request, reply, result, loginSecondFactorPage(web, request, reply, "duo"));
 	});
 };

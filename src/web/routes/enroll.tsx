@@ -12,7 +12,7 @@ import { getRoute, postRoute } from "../route-kit.ts";
 import { cookieOptions } from "../session.ts";
 import { messageView } from "../views/layout.tsx";
 import { EnrollChoosePage, TotpSetupPage, type Notice } from "../views/login.tsx";
-import { completeLogin, enrollTokenOf, loginRefused } from "./login.tsx";
+import { completeLogin, enrollTokenOf, loginRefused } from "./login-steps.tsx";
 
 export type EnrollStep = Extract<LoginStep, { kind: "enroll" }>;
 
@@ -28,7 +28,7 @@ export function accountEnrollContext(request: FastifyRequest): EnrollContext {
 
 /** The current step must be "enroll" for this session's attempt; anything else is refused here. */
 export async function forcedEnrollStep(web: WebContext, request: FastifyRequest, reply: FastifyReply): Promise<EnrollStep | Answered> {
-	const step = await web.app.login.currentStep(request.web.session?.attempt_id ?? "");
+	const step = await web.services.login.currentStep(request.web.session?.attempt_id ?? "");
 	if (step.kind === "enroll") return step;
 	if (step.kind === "second-factor") {
 		// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
@@ -36,7 +36,7 @@ export async function forcedEnrollStep(web: WebContext, request: FastifyRequest,
 			seeOther(reply, "/login/2fa");
 			return ANSWERED;
 		}
-		await web.app.enrollment.refuseDuringLogin(step.userId, null, "already-has-factor", forcedEnrollContext(request));
+		await web.services.enrollment.refuseDuringLogin(step.userId, null, "already-has-factor", forcedEnrollContext(request));
 		sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
 		return ANSWERED;
 	}
@@ -46,14 +46,14 @@ export async function forcedEnrollStep(web: WebContext, request: FastifyRequest,
 
 /** A factor is verified: finish the attempt (the flow re-checks user, time and policy) and go full. */
 export async function finishForcedEnrollment(web: WebContext, request: FastifyRequest, reply: FastifyReply, factorId: string): Promise<FastifyReply> {
-	const result = await web.app.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
+	const result = await web.services.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
 	if (result.kind !== "authenticated") return loginRefused(web, request, reply, 401, "message" in result ? result.message : "Please log in again.");
 	reply.clearCookie(ENROLL_COOKIE, cookieOptions(web));
 	return completeLogin(web, request, reply, result.method, "/account/recovery-codes?welcome=1");
 }
 
 export const enrollRoutes: RouteModule = (server, web) => {
-	const { app } = web;
+	const { services } = web;
 
 	function choose(request: FastifyRequest, reply: FastifyReply, step: EnrollStep, notice: Notice, status = 200): FastifyReply {
 		return sendPage(
@@ -72,7 +72,7 @@ export const enrollRoutes: RouteModule = (server, web) => {
 	postRoute(server, "/login/enroll/totp", { access: "half", fields: { label: str(64) } }, async (request, reply, form) => {
 		const step = await forcedEnrollStep(web, request, reply);
 		if ("answered" in step) return reply;
-		const begin = await app.enrollment.begin(step.userId, "totp", form.label, {}, forcedEnrollContext(request));
+		const begin = await services.enrollment.begin(step.userId, "totp", form.label, {}, forcedEnrollContext(request));
 		if (begin.kind === "rejected") return choose(request, reply, step, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "active") return finishForcedEnrollment(web, request, reply, begin.factorId);
 		return sendPage(
@@ -85,7 +85,7 @@ export const enrollRoutes: RouteModule = (server, web) => {
 	postRoute(server, "/login/enroll/totp/confirm", { access: "half", fields: { factorId: req(64), code: req(64) } }, async (request, reply, form) => {
 		const step = await forcedEnrollStep(web, request, reply);
 		if ("answered" in step) return reply;
-		const done = await app.enrollment.complete(step.userId, form.factorId, { code: form.code }, forcedEnrollContext(request));
+		const done = await services.enrollment.complete(step.userId, form.factorId, { code: form.code }, forcedEnrollContext(request));
 		if (done.kind === "expired") return choose(request, reply, step, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 		if (done.kind === "invalid") {
 			return sendPage(
@@ -100,7 +100,7 @@ export const enrollRoutes: RouteModule = (server, web) => {
 	postRoute(server, "/login/enroll/keyword", { access: "half", fields: { keyword: req(256), confirm: req(256), label: str(64) } }, async (request, reply, form) => {
 		const step = await forcedEnrollStep(web, request, reply);
 		if ("answered" in step) return reply;
-		const begin = await app.enrollment.begin(step.userId, "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, forcedEnrollContext(request));
+		const begin = await services.enrollment.begin(step.userId, "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, forcedEnrollContext(request));
 		if (begin.kind === "rejected") return choose(request, reply, step, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "pending") return choose(request, reply, step, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
 		return finishForcedEnrollment(web, request, reply, begin.factorId);

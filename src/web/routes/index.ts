@@ -7,24 +7,38 @@ import type { RouteModule, WebContext } from "../context.ts";
 import { accountRoutes } from "./account.tsx";
 import { accountKeysRoutes } from "./account-keys.tsx";
 import { adminRoutes } from "./admin.tsx";
+import { adminAuditRoutes } from "./admin-audit.tsx";
+import { adminGroupRoutes } from "./admin-groups.tsx";
+import { adminUserRoutes } from "./admin-users.tsx";
 import { adminServersRoutes } from "./admin-servers.tsx";
+import { adminRecordingRoutes } from "./admin-recordings.tsx";
 import { duoUniversalRoutes } from "./duo-universal.tsx";
 import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
 import { methodAdminRoutes } from "./methods-admin.tsx";
 import { methodEnrollRoutes } from "./methods-enroll.tsx";
+import { stepUpRoutes } from "./step-up.tsx";
 import { webauthnRoutes } from "./webauthn.tsx";
+import { webauthnAnswerRoutes } from "./webauthn-answer.tsx";
+import { webauthnApprovalRoutes } from "./webauthn-approval.tsx";
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
 	loginRoutes,
 	enrollRoutes,
 	accountRoutes,
+	stepUpRoutes,
 	accountKeysRoutes,
 	adminRoutes,
+	adminUserRoutes,
+	adminGroupRoutes,
+	adminAuditRoutes,
 	adminServersRoutes,
+	adminRecordingRoutes,
 	methodEnrollRoutes,
 	methodAdminRoutes,
 	webauthnRoutes,
+	webauthnAnswerRoutes,
+	webauthnApprovalRoutes,
 	duoUniversalRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];

@@ -11,117 +11,19 @@
  * The pages only collect input and render EnrollmentFlow results; the methods decide.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { ComponentChildren } from "preact";
-import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
+import type { MethodId } from "../../core/method-id.ts";
 import type { EnrollBeginResult, EnrollContext } from "../../flows/enrollment-flow.ts";
-import { MethodSettingsStore } from "../../methods/method-settings.ts";
 import { pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { rotateSession } from "../session.ts";
-import { CsrfField, Field, Layout, messageView, type PageContext } from "../views/layout.tsx";
-import { NoticeBox, type Notice } from "../views/login.tsx";
+import { messageView } from "../views/layout.tsx";
+import type { Notice } from "../views/login.tsx";
 import { ENROL_TITLES, WEB_ENROLLABLE, type WebEnrollable } from "../views/method-links.tsx";
+import { DuoSetupForm, MethodSetupPage, RadiusChallengeForm, RadiusSetupForm, YubikeySetupForm } from "../views/method-setup.tsx";
 import { accountEnrollContext, finishForcedEnrollment, forcedEnrollContext, forcedEnrollStep } from "./enroll.tsx";
 
 type Enrollable = WebEnrollable;
-
-const TITLES = ENROL_TITLES;
-
-// ---------------------------------------------------------------------------------------------
-// Views
-// ---------------------------------------------------------------------------------------------
-
-function LabelField({ id }: { id: string }) {
-	return <Field id={`${id}-label`} name="label" label="Label (optional)" hint="A name for this factor, for example: blue key" maxLength={64} />;
-}
-
-export function YubikeySetupForm({ ctx, action, offline }: { ctx: PageContext; action: string; offline: boolean }) {
-	return (
-		<form method="post" action={action} class="stack" autocomplete="off">
-			<CsrfField ctx={ctx} />
-			<ol class="steps">
-				<li>Plug in your YubiKey.</li>
-				{offline ? <li>Enter the AES secret and private id your administrator gave you (the values `ykman otp yubiotp` printed when the key was programmed).</li> : null}
-				<li>Click into the OTP field and touch the key once: it types a one-time password.</li>
-			</ol>
-			{offline ? (
-				<>
-					<Field id="yk-aes" name="aesKey" label="AES secret" hint="32 hexadecimal characters" maxLength={64} required autocomplete="off" />
-					<Field id="yk-private" name="privateId" label="Private id" hint="12 hexadecimal characters" maxLength={24} required autocomplete="off" />
-				</>
-			) : null}
-			<Field id="yk-otp" name="otp" label="YubiKey OTP" hint="Touch your key; it types 44 characters and presses Enter." maxLength={64} required autocomplete="off" autofocus={!offline} />
-			<LabelField id="yk" />
-			<button type="submit" class="primary">
-				Add YubiKey
-			</button>
-		</form>
-	);
-}
-
-export function DuoSetupForm({ ctx, action, username }: { ctx: PageContext; action: string; username: string }) {
-	return (
-		<form method="post" action={action} class="stack">
-			<CsrfField ctx={ctx} />
-			<p class="hint">
-				Portcullis asks Duo whether your Duo account has a device (Duo Mobile, a phone or a token). At login you then approve a push, take a call, or type a Duo passcode; in the
-				browser this may happen on Duo's own page.
-			</p>
-			<Field id="duo-username" name="username" label="Duo username (optional)" hint={`Leave empty to use your Portcullis username (${username}).`} maxLength={256} autocomplete="off" />
-			<LabelField id="duo" />
-			<button type="submit" class="primary">
-				Add Duo
-			</button>
-		</form>
-	);
-}
-
-export function RadiusSetupForm({ ctx, action, username }: { ctx: PageContext; action: string; username: string }) {
-	return (
-		<form method="post" action={action} class="stack" autocomplete="off">
-			<CsrfField ctx={ctx} />
-			<p class="hint">Your organisation's RADIUS server (for example a token or OTP server) checks one login now. If it asks a further question, you answer it on the next page.</p>
-			<Field id="radius-username" name="username" label="RADIUS username (optional)" hint={`Leave empty to use your Portcullis username (${username}).`} maxLength={253} autocomplete="off" />
-			<Field id="radius-password" name="password" label="RADIUS password or token code" type="password" maxLength={256} required autocomplete="off" />
-			<LabelField id="radius" />
-			<button type="submit" class="primary">
-				Add RADIUS
-			</button>
-		</form>
-	);
-}
-
-export function RadiusChallengeForm({ ctx, action, factorId, prompt }: { ctx: PageContext; action: string; factorId: string; prompt: string }) {
-	return (
-		<form method="post" action={action} class="stack" autocomplete="off">
-			<CsrfField ctx={ctx} />
-			<input type="hidden" name="factorId" value={factorId} />
-			<p class="why" id="radius-prompt">
-				The RADIUS server asks: <strong>{prompt}</strong>
-			</p>
-			<Field id="radius-code" name="code" label="Your answer" type="password" maxLength={256} autocomplete="off" autofocus />
-			<button type="submit" class="primary">
-				Confirm
-			</button>
-		</form>
-	);
-}
-
-function MethodSetupPage(props: { ctx: PageContext; method: Enrollable; notice: Notice; backHref: string; children: ComponentChildren }) {
-	return (
-		<Layout ctx={props.ctx} title={TITLES[props.method]} narrow>
-			<NoticeBox notice={props.notice} />
-			<section class="card" aria-labelledby="setup-heading">
-				<h2 id="setup-heading">{METHOD_INFO[props.method].label}</h2>
-				{props.children}
-			</section>
-			<p>
-				<a href={props.backHref}>Back</a>
-			</p>
-		</Layout>
-	);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Routes
@@ -134,8 +36,8 @@ const FORMS = {
 } as const;
 
 export const methodEnrollRoutes: RouteModule = (server, web) => {
-	const { app } = web;
-	const settingsStore = new MethodSettingsStore(app.stores.settings, app.box);
+	const { services } = web;
+	const settingsStore = services.methods.settings;
 
 	interface Mode {
 		/** "/account/factors" or "/login/enroll" */
@@ -156,8 +58,8 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		},
 		async done(request, reply, _factorId, method) {
 			// As account.tsx: the factor was just proven here, so the session rotates and counts as fresh.
-			if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: app.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
-			const codes = await app.stores.recoveryCodes.countUnused(request.web.session?.user_id ?? "");
+			if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: services.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+			const codes = await services.directory.recoveryCodes.countUnused(request.web.session?.user_id ?? "");
 			return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
 		},
 	};
@@ -177,8 +79,8 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 	async function formPage(request: FastifyRequest, reply: FastifyReply, mode: Mode, method: Enrollable, user: { id: string; username: string }, notice: Notice, status = 200): Promise<FastifyReply> {
 		const ctx = pageContext(request);
 		const action = `${mode.base}/${method}`;
-		if (!(await app.enrollment.enrollableMethods(user.id)).includes(method)) {
-			return sendPage(reply, 400, messageView(ctx, TITLES[method], "This method is not available for your account.", { href: mode.back, text: "Back" }));
+		if (!(await services.enrollment.enrollableMethods(user.id)).includes(method)) {
+			return sendPage(reply, 400, messageView(ctx, ENROL_TITLES[method], "This method is not available for your account.", { href: mode.back, text: "Back" }));
 		}
 		let body;
 		if (method === "yubikey-otp") {
@@ -233,25 +135,25 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
 			const input = { otp: form.otp, ...(form.aesKey !== undefined ? { aesKey: form.aesKey } : {}), ...(form.privateId !== undefined ? { privateId: form.privateId } : {}) };
-			return afterBegin(request, reply, mode, "yubikey-otp", user, await app.enrollment.begin(user.id, "yubikey-otp", form.label, input, mode.context(request)));
+			return afterBegin(request, reply, mode, "yubikey-otp", user, await services.enrollment.begin(user.id, "yubikey-otp", form.label, input, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/duo`, { ...postOptions("duo"), fields: FORMS.duo }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			return afterBegin(request, reply, mode, "duo", user, await app.enrollment.begin(user.id, "duo", form.label, { username: form.username ?? "" }, mode.context(request)));
+			return afterBegin(request, reply, mode, "duo", user, await services.enrollment.begin(user.id, "duo", form.label, { username: form.username ?? "" }, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/radius`, { ...postOptions("radius"), fields: FORMS.radius }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			return afterBegin(request, reply, mode, "radius", user, await app.enrollment.begin(user.id, "radius", form.label, { username: form.username ?? "", password: form.password }, mode.context(request)));
+			return afterBegin(request, reply, mode, "radius", user, await services.enrollment.begin(user.id, "radius", form.label, { username: form.username ?? "", password: form.password }, mode.context(request)));
 		});
 
 		postRoute(server, `${mode.base}/radius/confirm`, { ...postOptions("radius"), fields: { factorId: req(64), code: str(256) } }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			const done = await app.enrollment.complete(user.id, form.factorId, { code: form.code ?? "" }, mode.context(request));
+			const done = await services.enrollment.complete(user.id, form.factorId, { code: form.code ?? "" }, mode.context(request));
 			if (done.kind === "expired") return formPage(request, reply, mode, "radius", user, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 			if (done.kind === "invalid") return formPage(request, reply, mode, "radius", user, { kind: "error", text: done.message }, 400);
 			return mode.done(request, reply, done.factorId, done.method);

@@ -5,7 +5,7 @@
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import { Alert, CsrfField, Field, Layout, type PageContext } from "./layout.tsx";
 import { MethodEnrollLinks, LINKED_ENROLLABLE } from "./method-links.tsx";
-import { WebauthnAssertionForm } from "../routes/webauthn-views.tsx";
+import { WebauthnAssertionForm } from "./webauthn.tsx";
 import { DUO_UNIVERSAL_PROMPT } from "../../methods/duo/duo-universal.ts";
 
 export type Notice = { readonly kind: "error" | "info" | "success" | "warning"; readonly text: string } | null;

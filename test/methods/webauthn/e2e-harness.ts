@@ -9,6 +9,7 @@ import type { FastifyInstance } from "fastify";
 import { chromium, type Browser, type CDPSession, type Page } from "playwright-core";
 import { startSshGateway, type SshGateway } from "../../../src/ssh/gateway.ts";
 import { buildWebServer } from "../../../src/web/server.ts";
+import { webServices } from "../../../src/app/web-services.ts";
 import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumMissing, logIn, unhurried } from "../../e2e/web-harness.ts";
 
 /** The console's own login and logout steps, shared with the other browser tests. */
@@ -41,7 +42,7 @@ async function freePort(): Promise<number> {
 export async function startKeyConsole(options: { ssh?: boolean; config?: Record<string, unknown> } = {}): Promise<KeyConsole> {
 	const port = await freePort();
 	const t = await createTestApp({ config: { http: { listen: `127.0.0.1:${port}`, public_url: `http://localhost:${port}` }, ...(options.config ?? {}) } });
-	const server = await buildWebServer(t.app);
+	const server = await buildWebServer(webServices(t.app));
 	await server.listen({ host: "127.0.0.1", port });
 	const channels: ChannelLog = { calls: [] };
 	const gateway = options.ssh ? await startSshGateway(t.app, { listen: "127.0.0.1:0", attachChannels: standInChannels(channels) }) : null;

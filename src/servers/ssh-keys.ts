@@ -3,14 +3,34 @@
  * by the CLI (`portcullis user add-key/list-keys/remove-key`) and the account page. Every change
  * is audited (Decision 12) with the actor who made it.
  */
-import type { Portcullis } from "../app/portcullis.ts";
 import { isPortcullisError } from "../core/errors.ts";
 import type { Actor } from "../flows/admin-service.ts";
-import { parsePublicKeyLine, type UserKeyRow } from "../storage/ssh-key-store.ts";
+import type { AuditLog } from "../storage/audit-log.ts";
+import { parsePublicKeyLine, type SshKeyStore, type UserKeyRow } from "../storage/ssh-key-store.ts";
+
+/** What key management needs (the composition root's app object fits). */
+export interface SshKeyDeps {
+	readonly stores: { readonly sshKeys: SshKeyStore; readonly audit: AuditLog };
+}
+
+/** The same operations bound to their stores, as the web console receives them. */
+export interface SshKeyService {
+	add(actor: Actor, user: { id: string; username: string }, line: unknown): Promise<AddKeyResult>;
+	list(userId: string): Promise<UserKeyRow[]>;
+	remove(actor: Actor, user: { id: string; username: string }, rawFingerprint: string): Promise<boolean>;
+}
+
+export function sshKeyService(deps: SshKeyDeps): SshKeyService {
+	return {
+		add: (actor, user, line) => addUserKey(deps, actor, user, line),
+		list: (userId) => listUserKeys(deps, userId),
+		remove: (actor, user, fingerprint) => removeUserKey(deps, actor, user, fingerprint),
+	};
+}
 
 export type AddKeyResult = { readonly ok: true; readonly key: UserKeyRow } | { readonly ok: false; readonly message: string };
 
-export async function addUserKey(app: Portcullis, actor: Actor, user: { id: string; username: string }, line: unknown): Promise<AddKeyResult> {
+export async function addUserKey(app: SshKeyDeps, actor: Actor, user: { id: string; username: string }, line: unknown): Promise<AddKeyResult> {
 	const parsed = parsePublicKeyLine(line);
 	if (!parsed.ok) {
 		await app.stores.audit.write({ event: "ssh-key.add", outcome: "failure", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, source: actor.source, detail: { reason: parsed.message.slice(0, 120) } });
@@ -26,12 +46,12 @@ export async function addUserKey(app: Portcullis, actor: Actor, user: { id: stri
 	}
 }
 
-export async function listUserKeys(app: Portcullis, userId: string): Promise<UserKeyRow[]> {
+export async function listUserKeys(app: SshKeyDeps, userId: string): Promise<UserKeyRow[]> {
 	return app.stores.sshKeys.list(userId);
 }
 
 /** Removes by fingerprint ("SHA256:..."; the "SHA256:" prefix may be omitted). False when absent. */
-export async function removeUserKey(app: Portcullis, actor: Actor, user: { id: string; username: string }, rawFingerprint: string): Promise<boolean> {
+export async function removeUserKey(app: SshKeyDeps, actor: Actor, user: { id: string; username: string }, rawFingerprint: string): Promise<boolean> {
 	const fingerprint = rawFingerprint.trim().startsWith("SHA256:") ? rawFingerprint.trim() : `SHA256:${rawFingerprint.trim()}`;
 	const removed = await app.stores.sshKeys.remove(user.id, fingerprint);
 	await app.stores.audit.write({ event: "ssh-key.remove", outcome: removed ? "success" : "failure", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, source: actor.source, detail: { fingerprint: fingerprint.slice(0, 80) } });

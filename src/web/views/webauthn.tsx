@@ -6,7 +6,7 @@
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type { FactorRecord } from "../../methods/method.ts";
 import type { ApprovalDetails } from "../../methods/webauthn/webauthn-method.ts";
-import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "../views/layout.tsx";
+import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 
 type Notice = { readonly kind: "error" | "info" | "success" | "warning"; readonly text: string } | null;
 

@@ -1,0 +1,52 @@
+/**
+ * The composition root's wiring for the web console: the narrow services src/web/services.ts
+ * declares, made from the app's flows, stores and methods. The console receives only these.
+ */
+import { isDuoMethod } from "../methods/duo/duo-method.ts";
+import { MethodSettingsStore } from "../methods/method-settings.ts";
+import { isWebauthnMethod } from "../methods/webauthn/webauthn-method.ts";
+import { SessionGate } from "../flows/session-gate.ts";
+import { gatewayHostFingerprint } from "../servers/gateway-host-key.ts";
+import { loadOrCreateGatewayKey } from "../servers/gateway-key.ts";
+import { recordingPath } from "../servers/recording-files.ts";
+import { serverService } from "../servers/server-service.ts";
+import { sshKeyService } from "../servers/ssh-keys.ts";
+import { loadCsrfKey } from "../web/csrf.ts";
+import type { WebServices } from "../web/services.ts";
+import type { Portcullis } from "./portcullis.ts";
+
+export function webServices(app: Portcullis): WebServices {
+	const { stores, config } = app;
+	const webauthn = app.methods.get("webauthn");
+	const duo = app.methods.get("duo");
+	const servers = serverService(app);
+	return {
+		config: { http: config.http, security: config.security },
+		consoleUrl: app.consoleUrl,
+		clock: app.clock,
+		random: app.random,
+		login: app.login,
+		enrollment: app.enrollment,
+		admin: app.admin,
+		sessions: stores.sessions,
+		sessionGate: new SessionGate({ login: app.login, policyVersion: stores.policyVersion, clock: app.clock }),
+		audit: stores.audit,
+		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings },
+		servers,
+		recordings: { list: (filter) => servers.store.listRecordings(filter), find: (id) => servers.store.findRecording(id) },
+		gateway: {
+			targetKey: () => loadOrCreateGatewayKey(config),
+			hostFingerprint: () => gatewayHostFingerprint(stores.settings),
+			recordingFile: (file) => recordingPath(config, file),
+		},
+		sshKeys: sshKeyService(app),
+		methods: {
+			webauthn: isWebauthnMethod(webauthn) ? webauthn : null,
+			duo: isDuoMethod(duo) ? duo : null,
+			attempts: stores.attempts,
+			settings: new MethodSettingsStore(stores.settings, app.box),
+		},
+		methodAdminDeps: { stores: { settings: stores.settings, groups: stores.groups, audit: stores.audit }, box: app.box, clock: app.clock, random: app.random, consoleUrl: app.consoleUrl },
+		csrfKey: () => loadCsrfKey({ settings: stores.settings, box: app.box, random: app.random }),
+	};
+}

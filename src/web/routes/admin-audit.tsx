@@ -1,0 +1,106 @@
+/**
+ * The audit log for admins: filtered pages and the JSON-lines export (itself audited).
+ */
+import { pageContext, sendPage, type RouteModule } from "../context.ts";
+import { str } from "../forms.ts";
+import { getRoute } from "../route-kit.ts";
+import type { Notice } from "../views/login.tsx";
+import type { AuditFilter, AuditRow } from "../../storage/audit-log.ts";
+import { AdminAuditPage } from "../views/admin.tsx";
+
+/** "2026-11-28T09:00" (datetime-local, read as UTC) or "2026-11-28" → epoch ms; "" → undefined; else null. */
+export function parseUtc(value: string | undefined): number | undefined | null {
+	if (value === undefined || value.trim() === "") return undefined;
+	const text = value.trim();
+	const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(text);
+	if (match === null) return null;
+	const [, y, mo, d, h, mi, s] = match;
+	const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0));
+	return Number.isFinite(ms) ? ms : null;
+}
+
+/** Details are stored as JSON text, truncated at 4000 characters; a truncated one is exported as text. */
+function parseDetail(detail: string | null): unknown {
+	if (detail === null) return null;
+	try {
+		return JSON.parse(detail) as unknown;
+	} catch {
+		return detail;
+	}
+}
+
+export const adminAuditRoutes: RouteModule = (server, web) => {
+	const { services } = web;
+
+	// ---- audit ----
+
+	const auditFields = { user: str(64), event: str(64), since: str(32), until: str(32), before: str(20) };
+
+	function auditFilter(query: { user?: string; event?: string; since?: string; until?: string; before?: string }): AuditFilter | { error: string } {
+		const since = parseUtc(query.since);
+		const until = parseUtc(query.until);
+		if (since === null || until === null) return { error: "Use dates like 2026-11-28 or 2026-11-28T09:30 (UTC)." };
+		const before = query.before !== undefined && /^\d{1,15}$/.test(query.before) ? Number(query.before) : undefined;
+		const filter: AuditFilter = {};
+		if (query.user !== undefined && query.user.trim() !== "") filter.username = query.user.trim().normalize("NFKC").toLowerCase();
+		if (query.event !== undefined && query.event.trim() !== "") filter.event = query.event.trim();
+		if (since !== undefined) filter.since = since;
+		if (until !== undefined) filter.until = until;
+		if (before !== undefined) filter.beforeId = before;
+		return filter;
+	}
+
+	function filterQuery(query: Record<string, string | undefined>, extra: Record<string, string> = {}): string {
+		const params = new URLSearchParams();
+		for (const key of ["user", "event", "since", "until"]) {
+			const value = query[key];
+			if (value !== undefined && value !== "") params.set(key, value);
+		}
+		for (const [key, value] of Object.entries(extra)) params.set(key, value);
+		const text = params.toString();
+		return text === "" ? "" : `?${text}`;
+	}
+
+	getRoute(server, "/admin/audit", { access: "admin", fields: auditFields }, async (request, reply, query) => {
+		const filter = auditFilter(query);
+		const view = { user: query.user ?? "", event: query.event ?? "", since: query.since ?? "", until: query.until ?? "" };
+		let rows: AuditRow[] = [];
+		let shown: Notice = null;
+		if ("error" in filter) shown = { kind: "error", text: filter.error };
+		else rows = await services.audit.query({ ...filter, limit: 200 });
+		const last = rows[rows.length - 1];
+		const olderHref = rows.length === 200 && last !== undefined ? `/admin/audit${filterQuery(query, { before: String(last.id) })}` : null;
+		return sendPage(
+			reply,
+			"error" in filter ? 400 : 200,
+			<AdminAuditPage ctx={pageContext(request)} rows={rows} filter={view} exportHref={`/admin/audit.jsonl${filterQuery(query)}`} olderHref={olderHref} notice={shown} />,
+		);
+	});
+
+	/** Decision 12: exportable as JSON lines, one event per line, newest first. */
+	getRoute(server, "/admin/audit.jsonl", { access: "admin", fields: auditFields }, async (request, reply, query) => {
+		const filter = auditFilter(query);
+		if ("error" in filter) return reply.code(400).header("cache-control", "no-store").type("text/plain; charset=utf-8").send(`${filter.error}\n`);
+		const rows = await services.audit.query({ ...filter, limit: 10_000 });
+		const lines = rows.map((row) =>
+			JSON.stringify({
+				id: row.id,
+				at: new Date(Number(row.at)).toISOString(),
+				event: row.event,
+				outcome: row.outcome,
+				user: row.username,
+				actor: row.actor,
+				channel: row.channel,
+				method: row.method,
+				source: row.source,
+				detail: parseDetail(row.detail),
+			}),
+		);
+		await services.audit.write({ event: "audit.exported", outcome: "info", actor: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { rows: rows.length } });
+		return reply
+			.header("cache-control", "no-store")
+			.header("content-disposition", 'attachment; filename="portcullis-audit.jsonl"')
+			.type("application/x-ndjson; charset=utf-8")
+			.send(lines.length === 0 ? "" : `${lines.join("\n")}\n`);
+	});
+};

@@ -1,0 +1,89 @@
+/**
+ * Session recordings for admins (issue 3 item 9): the list, the player page (a small ES module,
+ * /static/cast-player.js, admin only, that renders the asciicast into a <pre> under the strict
+ * CSP) and the asciicast download, which is audited.
+ */
+import { readFileSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { RecordingRow } from "../../storage/server-store.ts";
+import { pageContext, sendPage, type RouteModule } from "../context.ts";
+import { str } from "../forms.ts";
+import { getRoute } from "../route-kit.ts";
+import { Alert, Layout } from "../views/layout.tsx";
+import { PlayerPage, RecordingsPage } from "../views/servers.tsx";
+
+const PLAYER = readFileSync(new URL("../../servers/cast-player.js", import.meta.url), "utf8");
+
+export const adminRecordingRoutes: RouteModule = (server, web) => {
+	const { services } = web;
+
+	const parseServers = (row: RecordingRow): string[] => {
+		try {
+			const parsed: unknown = JSON.parse(row.servers);
+			return Array.isArray(parsed) ? parsed.filter((name): name is string => typeof name === "string") : [];
+		} catch {
+			return [];
+		}
+	};
+
+	getRoute(server, "/admin/recordings", { access: "admin", fields: { user: str(256) } }, async (request, reply, query) => {
+		const user = (query.user ?? "").trim().toLowerCase();
+		const rows = await services.recordings.list({ limit: 500, ...(user !== "" ? { username: user } : {}) });
+		return sendPage(reply, 200, <RecordingsPage ctx={pageContext(request)} items={rows.map((row) => ({ row, servers: parseServers(row) }))} user={user} />);
+	});
+
+	async function findRecording(id: string): Promise<RecordingRow | undefined> {
+		return /^[0-9a-f]{32}$/.test(id) ? services.recordings.find(id) : undefined;
+	}
+
+	const notFound = (request: FastifyRequest, reply: FastifyReply) =>
+		sendPage(
+			reply,
+			404,
+			<Layout ctx={pageContext(request)} title="Recording not found" narrow>
+				<Alert kind="error">There is no such recording.</Alert>
+				<p>
+					<a href="/admin/recordings">All recordings</a>
+				</p>
+			</Layout>,
+		);
+
+	server.get<{ Params: { id: string } }>("/admin/recordings/:id", { config: { access: "admin", query: {} } }, async (request, reply) => {
+		const row = await findRecording(request.params.id);
+		if (row === undefined) return notFound(request, reply);
+		return sendPage(reply, 200, <PlayerPage ctx={pageContext(request)} row={row} servers={parseServers(row)} />);
+	});
+
+	server.get<{ Params: { id: string } }>("/admin/recordings/:id/cast", { config: { access: "admin", query: {} } }, async (request, reply) => {
+		const row = await findRecording(request.params.id);
+		if (row === undefined) return notFound(request, reply);
+		let text: string;
+		try {
+			const path = services.gateway.recordingFile(row.file);
+			if ((await stat(path)).size > 512 * 1024 * 1024) return notFound(request, reply);
+			text = await readFile(path, "utf8");
+		} catch {
+			return notFound(request, reply);
+		}
+		await services.audit.write({
+			event: "ssh.recording-viewed",
+			outcome: "info",
+			actor: request.web.user?.username ?? null,
+			channel: "web",
+			source: request.ip,
+			username: row.username,
+			userId: row.user_id,
+			detail: { recording: row.id },
+		});
+		return reply
+			.header("cache-control", "no-store")
+			.header("content-disposition", `attachment; filename="portcullis-${row.username}-${row.id.slice(0, 8)}.cast"`)
+			.type("application/x-asciicast; charset=utf-8")
+			.send(text);
+	});
+
+	server.get("/static/cast-player.js", { config: { access: "admin", query: {} } }, async (_request, reply) =>
+		reply.header("cache-control", "private, max-age=3600").type("text/javascript; charset=utf-8").send(PLAYER),
+	);
+};

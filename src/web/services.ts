@@ -1,0 +1,113 @@
+/**
+ * What the web console may call: narrow services built by the composition root
+ * (src/app/web-services.ts). The web adapter never sees the app object, a database handle or a
+ * store it could write to on its own; every change goes through a flow or a service below it
+ * (docs/architecture.md "The web adapter").
+ */
+import type { Config } from "../config/config.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Random } from "../core/random.ts";
+import type { AdminService } from "../flows/admin-service.ts";
+import type { EnrollmentFlow } from "../flows/enrollment-flow.ts";
+import type { LoginFlow } from "../flows/login-flow.ts";
+import type { SessionGate } from "../flows/session-gate.ts";
+import type { DuoMethod } from "../methods/duo/duo-method.ts";
+import type { MethodSettingsStore } from "../methods/method-settings.ts";
+import type { WebauthnMethod } from "../methods/webauthn/webauthn-method.ts";
+import type { GatewayKey } from "../servers/gateway-key.ts";
+import type { ServerService } from "../servers/server-service.ts";
+import type { SshKeyService } from "../servers/ssh-keys.ts";
+import type { AttemptStore } from "../storage/attempt-store.ts";
+import type { AuditLog } from "../storage/audit-log.ts";
+import type { FactorStore } from "../storage/factor-store.ts";
+import type { GroupStore } from "../storage/group-store.ts";
+import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
+import type { ServerStore } from "../storage/server-store.ts";
+import type { SessionStore } from "../storage/session-store.ts";
+import type { SettingsStore } from "../storage/settings-store.ts";
+import type { UserStore } from "../storage/user-store.ts";
+import type { MethodAdminDeps } from "./context.ts";
+
+export type WebLogin = Pick<
+	LoginFlow,
+	| "submitPassword"
+	| "currentStep"
+	| "startChallenge"
+	| "submitSecondFactor"
+	| "abandon"
+	| "finishEnrollment"
+	| "beginStepUp"
+	| "confirmPassword"
+	| "changeOwnPassword"
+	| "accountSummary"
+>;
+
+export type WebEnrollment = Pick<EnrollmentFlow, "begin" | "complete" | "remove" | "enrollableMethods" | "regenerateRecoveryCodes" | "refuseDuringLogin">;
+
+export type WebAdmin = Pick<
+	AdminService,
+	"createUser" | "requireUser" | "setDisabled" | "resetTwoFactor" | "unlock" | "addMember" | "removeMember" | "createGroup" | "updateGroup" | "deleteGroup" | "updateSettings" | "implementedMethods"
+>;
+
+/** The browser sessions of the console (rows in web_sessions; src/web/session.ts drives them). */
+export type WebSessions = Pick<SessionStore, "find" | "create" | "rotate" | "update" | "touch" | "remove" | "removeAllOfUser" | "purgeExpired">;
+
+/** Read-only views the pages show: who has which factors, groups and settings. */
+export interface WebDirectory {
+	readonly users: Pick<UserStore, "findById" | "list">;
+	readonly groups: Pick<GroupStore, "list" | "groupsOfUser" | "membersOf">;
+	readonly factors: Pick<FactorStore, "listActive">;
+	readonly recoveryCodes: Pick<RecoveryCodeStore, "countUnused">;
+	readonly settings: Pick<SettingsStore, "getTwoFactor">;
+}
+
+/** The SSH gateway's side the console shows: its keys and the recordings it wrote. */
+export interface WebGateway {
+	/** The key the gateway logs in to target servers with (created on first use). */
+	targetKey(): GatewayKey;
+	/** The running gateway's host key fingerprint, or null before its first start. */
+	hostFingerprint(): Promise<string | null>;
+	/** The absolute file of a stored recording path (refuses a path outside the recordings directory). */
+	recordingFile(file: string): string;
+}
+
+/** What the WebAuthn pages ask of the method: ceremony options and the SSH approval link. */
+export type WebauthnWeb = Pick<WebauthnMethod, "registrationOptions" | "assertionOptionsForAttempt" | "viewApproval" | "approve" | "deny">;
+
+/** Whether Duo runs the Universal Prompt on the web (a Web SDK application is configured). */
+export type DuoWeb = Pick<DuoMethod, "webPrompt">;
+
+/** The web faces of the methods that have their own pages (absent when not built or not configured). */
+export interface WebMethods {
+	readonly webauthn: WebauthnWeb | null;
+	readonly duo: DuoWeb | null;
+	/** Duo's Universal Prompt: the live attempt the waiting round is stored on. */
+	readonly attempts: Pick<AttemptStore, "getLive">;
+	/** Read on every use: the YubiKey page asks whether validation is offline. */
+	readonly settings: Pick<MethodSettingsStore, "load">;
+}
+
+export interface WebServices {
+	readonly config: { readonly http: Config["http"]; readonly security: Config["security"] };
+	readonly consoleUrl: string;
+	readonly clock: Clock;
+	readonly random: Random;
+	readonly login: WebLogin;
+	readonly enrollment: WebEnrollment;
+	readonly admin: WebAdmin;
+	readonly sessions: WebSessions;
+	readonly sessionGate: SessionGate;
+	readonly audit: Pick<AuditLog, "write" | "query">;
+	readonly directory: WebDirectory;
+	/** Servers, grants, credentials and host keys (every change validated and audited by the service). */
+	readonly servers: Pick<ServerService, "list" | "add" | "update" | "remove" | "grant" | "revoke" | "setCredential" | "resetHostKey">;
+	/** Session recordings the gateway wrote (read only). */
+	readonly recordings: { list: ServerStore["listRecordings"]; find: ServerStore["findRecording"] };
+	readonly gateway: WebGateway;
+	readonly sshKeys: SshKeyService;
+	readonly methods: WebMethods;
+	/** What the method settings page edits through (see WebContext.app). */
+	readonly methodAdminDeps: MethodAdminDeps;
+	/** The shared CSRF key (created once, sealed in the settings table; src/web/csrf.ts). */
+	csrfKey(): Promise<Buffer>;
+}
