@@ -1,5 +1,5 @@
 /**
- * Session recordings for admins (issue 3 item 9): the list, the player page (a small ES module,
+ * Session recordings for admins: the list, the player page (a small ES module,
  * /static/cast-player.js, admin only, that renders the asciicast into a <pre> under the strict
  * CSP) and the asciicast download, which is audited.
  */
