@@ -18,6 +18,7 @@ import type { MethodRegistry } from "../methods/method.ts";
 import { KeywordChallengeStore } from "../methods/access-keyword/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
+import { ServerService } from "../servers/server-service.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";
 import { FactorStore } from "../storage/factor-store.ts";
@@ -27,6 +28,7 @@ import { PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
+import { ServerStore } from "../storage/server-store.ts";
 import { SessionStore } from "../storage/session-store.ts";
 import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
@@ -45,6 +47,7 @@ export interface Stores {
 	readonly sshKeys: SshKeyStore;
 	readonly passwordThrottle: PasswordThrottleStore;
 	readonly policyVersion: PolicyVersionStore;
+	readonly servers: ServerStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 }
@@ -61,6 +64,7 @@ export interface Portcullis {
 	readonly login: LoginFlow;
 	readonly enrollment: EnrollmentFlow;
 	readonly admin: AdminService;
+	readonly servers: ServerService;
 	readonly consoleUrl: string;
 	close(): Promise<void>;
 }
@@ -106,6 +110,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		passwordThrottle: new PasswordThrottleStore(db, clock),
 		transactions: new UserTransactions(db, clock, random),
 		policyVersion: new PolicyVersionStore(db),
+		servers: new ServerStore(db, clock, random),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
@@ -132,7 +137,8 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	});
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
-	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, consoleUrl, close: () => opened.close() };
+	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box });
+	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, servers, consoleUrl, close: () => opened.close() };
 }
 
 /**

@@ -2,7 +2,7 @@
  * The gateway's ed25519 host key: generated on first start (OpenSSH private key format, 0600),
  * then reused, so clients' known_hosts entries stay valid across restarts.
  */
-import { generateEd25519Key } from "./generate-key.ts";
+import { generateEd25519Key } from "../crypto/generate-key.ts";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import ssh2 from "ssh2";

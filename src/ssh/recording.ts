@@ -16,7 +16,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { Portcullis } from "../app/portcullis.ts";
 import type { Config } from "../config/config.ts";
 import { PortcullisError } from "../core/errors.ts";
-import { ServerStore, type ServerRow } from "../storage/server-store.ts";
+import type { ServerRow, ServerStore } from "../storage/server-store.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
 
 /** A runaway `cat /dev/urandom` must not fill the disk: output beyond this is dropped (and noted). */
@@ -64,7 +64,7 @@ export class SessionRecorder {
 	}
 
 	static async start(app: Portcullis, input: RecordingStart): Promise<SessionRecorder> {
-		const store = new ServerStore(app.db, app.clock, app.random);
+		const store = app.stores.servers;
 		const now = app.clock.now();
 		const day = now.toISOString().slice(0, 10);
 		const name = `${app.random.bytes(12).toString("hex")}.cast`;

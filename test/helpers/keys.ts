@@ -2,7 +2,7 @@
  * SSH user keys for tests: generated with ssh2 (no ssh-keygen needed), written 0600 so the
  * OpenSSH client accepts them with -i.
  */
-import { generateEd25519Key } from "../../src/ssh/generate-key.ts";
+import { generateEd25519Key } from "../../src/crypto/generate-key.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ssh2 from "ssh2";

@@ -3,7 +3,7 @@
  * user table (no second factor, no limits) and then attachChannels, exactly as the real gateway
  * does after USERAUTH_SUCCESS. Used until/unless the real gateway is wanted (`useRealGateway`).
  */
-import { generateEd25519Key } from "../../src/ssh/generate-key.ts";
+import { generateEd25519Key } from "../../src/crypto/generate-key.ts";
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import ssh2 from "ssh2";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import ssh2 from "ssh2";
-import { generateEd25519Key } from "../../src/ssh/generate-key.ts";
+import { generateEd25519Key } from "../../src/crypto/generate-key.ts";
 
 test("every generated ed25519 key is readable by ssh2 (its own generator is not, ~0.3 % of the time)", () => {
 	for (let index = 0; index < 1500; index++) {

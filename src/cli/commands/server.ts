@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { serverService, type ServerCredential } from "../../servers/server-service.ts";
-import { loadOrCreateGatewayKey } from "../../ssh/target.ts";
+import { loadOrCreateGatewayKey } from "../../servers/gateway-key.ts";
 import { cliActor, cliConfig, withApp, type CommonOptions } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { iso, json, list, table } from "../format.ts";

@@ -5,7 +5,7 @@
  * for wherever the policy requires it.
  */
 import type { Command } from "commander";
-import { addUserKey, listUserKeys, removeUserKey } from "../../ssh/authenticate-keys.ts";
+import { addUserKey, listUserKeys, removeUserKey } from "../../servers/user-keys.ts";
 import { cliActor, withApp, type CommonOptions } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { iso, json, table } from "../format.ts";
