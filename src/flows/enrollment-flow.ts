@@ -15,6 +15,7 @@ import type { UserTransactions } from "../storage/user-transaction.ts";
 import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
 import { allowedMethods, policyReasons } from "../core/decide-second-factor.ts";
 import { groupRule } from "../storage/group-store.ts";
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 export type EnrollBeginResult =
 	| { kind: "pending"; factorId: string; display: EnrollmentDisplay }
@@ -56,8 +57,7 @@ const LABEL_MAX = 64;
 
 export function cleanLabel(raw: unknown, fallback: string): string {
 	if (typeof raw !== "string") return fallback;
-	// eslint-disable-next-line no-control-regex
-	const label = raw.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "").trim().slice(0, LABEL_MAX);
+	const label = stripUnsafe(raw).trim().slice(0, LABEL_MAX);
 	return label.length > 0 ? label : fallback;
 }
 

@@ -572,7 +572,6 @@ export class LoginFlow {
 	private async auditError(base: Record<string, unknown>, error: unknown): Promise<void> {
 		const code = isPortcullisError(error) ? error.code : "ERR_INTERNAL";
 		await this.deps.audit
-			.write({ event: "login.error", outcome: "failure", ...(base as object), detail: { code, message: error instanceof Error ? error.message.slice(0, 200) : "unknown" } })
-			.catch(() => undefined);
+			.record({ event: "login.error", outcome: "failure", ...(base as object), detail: { code, message: error instanceof Error ? error.message.slice(0, 200) : "unknown" } });
 	}
 }

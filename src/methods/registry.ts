@@ -55,11 +55,11 @@ export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
 			settings: methodSettings,
 			factors: deps.factors,
 			clock: deps.clock,
-			onEvent: (event) => deps.audit.write({ ...event, method: "duo" }).catch(() => undefined),
+			onEvent: (event) => deps.audit.record({ ...event, method: "duo" }),
 			...(deps.consoleUrl !== undefined ? { consoleUrl: deps.consoleUrl } : {}),
 		}),
 		createWebauthnMethod({ db: deps.db, factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, audit: deps.audit, rp: deps.webauthn }),
-		createRadiusMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock, onEvent: (event) => void deps.audit.write({ ...event, method: "radius" }).catch(() => undefined) }),
+		createRadiusMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock, onEvent: (event) => void deps.audit.record({ ...event, method: "radius" }) }),
 	];
 	return new Map<MethodId, SecondFactorMethod>(methods.map((method) => [method.id, method]));
 }

@@ -13,6 +13,7 @@ import type { AdminService } from "../flows/admin-service.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { ServerRow, ServerStore } from "../storage/server-store.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 /** Server names follow the group-name alphabet: no spaces, "@", ":" or "/" that `ssh gw NAME` or -J could misread. */
 export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -106,8 +107,7 @@ export class ServerService {
 
 	private validateDescription(description: string | undefined): string {
 		// Descriptions are printed on the users' terminals: no control characters (escape sequences).
-		// eslint-disable-next-line no-control-regex
-		const value = (description ?? "").replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, " ").trim();
+		const value = stripUnsafe(description ?? "", { replacement: " " }).trim();
 		if (value.length > 200) throw this.input("The description must have at most 200 characters.");
 		return value;
 	}

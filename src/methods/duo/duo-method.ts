@@ -63,6 +63,7 @@ import { hasDuoWebSdk, splitDuoHost, type DuoSettings, type MethodSettingsStore 
 import { DuoAuthClient, sanitizeDuoText, type DuoDecision, type DuoDevice } from "./duo-auth-client.ts";
 import { decideUniversalResult, decidePreauth, isDuoAllow } from "./duo-policy.ts";
 import { DUO_UNIVERSAL_PROMPT, callbackUrl, classifyTokenError, isUniversalState, parseUniversalAnswer, sameState, universalClient, type UniversalState } from "./duo-universal.ts";
+import { hasUnsafe } from "../../core/untrusted-text.ts";
 
 /** Duo itself times a push out after about 60 s. */
 export const DUO_PUSH_MAX_WAIT_MS = 60_000;
@@ -350,8 +351,7 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 
 		async beginEnrollment(request: EnrollmentRequest): Promise<EnrollmentBegin> {
 			const duoUser = (request.input.username ?? "").trim() || request.user.username;
-			// eslint-disable-next-line no-control-regex
-			if (duoUser.length > 256 || /[\u0000-\u001f\u007f-\u009f]/.test(duoUser)) return { kind: "rejected", message: "That is not a valid Duo username." };
+			if (duoUser.length > 256 || hasUnsafe(duoUser)) return { kind: "rejected", message: "That is not a valid Duo username." };
 			let settings: DuoSettings;
 			try {
 				settings = await deps.settings.require("duo");

@@ -257,7 +257,7 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 	type AssertionCheck = { kind: "valid"; factorId: string } | { kind: "invalid"; reason: "wrong" | "replayed" | "malformed" };
 
 	async function audit(event: string, outcome: "success" | "failure" | "info", user: MethodUser | { id: string; username: string | null }, detail: Record<string, unknown>, channel: string | null, source: string | null): Promise<void> {
-		await deps.audit.write({ event, outcome, userId: user.id, username: user.username, channel, source, method: "webauthn", detail }).catch(() => undefined);
+		await deps.audit.record({ event, outcome, userId: user.id, username: user.username, channel, source, method: "webauthn", detail });
 	}
 
 	/**
