@@ -7,6 +7,7 @@ import type { Kysely } from "kysely";
 import type { Config } from "../config/config.ts";
 import { publicUrl } from "../config/config.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
+import { createLogger, type Logger } from "../core/logger.ts";
 import { cryptoRandom, type Random } from "../core/random.ts";
 import { PortcullisError } from "../core/errors.ts";
 import { createSecretBox, loadOrCreateKeyFile, type SecretBox } from "../crypto/secret-box.ts";
@@ -19,6 +20,8 @@ import { KeywordChallengeStore } from "../methods/access-keyword/keyword-challen
 import { createMethodRegistry } from "../methods/registry.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
 import { ServerService } from "../servers/server-service.ts";
+import { HOST_FINGERPRINT_SETTING } from "../ssh/gateway.ts";
+import type { SshServices } from "../ssh/ssh-services.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";
 import { FactorStore } from "../storage/factor-store.ts";
@@ -66,6 +69,9 @@ export interface Portcullis {
 	readonly admin: AdminService;
 	readonly servers: ServerService;
 	readonly consoleUrl: string;
+	readonly logger: Logger;
+	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
+	readonly ssh: SshServices;
 	close(): Promise<void>;
 }
 
@@ -75,6 +81,7 @@ export interface CreateOptions {
 	/** Overrides the database chosen by the config (tests pass a fresh SQLite file or PG schema). */
 	database?: DatabaseTarget;
 	secretKey?: Buffer;
+	logger?: Logger;
 }
 
 export function databaseTarget(config: Config): DatabaseTarget {
@@ -94,6 +101,7 @@ function secretKey(config: Config): Buffer {
 export async function createPortcullis(config: Config, options: CreateOptions = {}): Promise<Portcullis> {
 	const clock = options.clock ?? systemClock;
 	const random = options.random ?? cryptoRandom;
+	const logger = options.logger ?? createLogger();
 	const box = createSecretBox(options.secretKey ?? secretKey(config));
 	const opened: OpenDatabase = await openDatabase(options.database ?? databaseTarget(config));
 	const db = opened.db;
@@ -105,7 +113,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		recoveryCodes: new RecoveryCodeStore(db, clock, random),
 		attempts: new AttemptStore(db, clock, random),
 		sessions: new SessionStore(db, clock, random),
-		audit: new AuditLog(db, clock),
+		audit: new AuditLog(db, clock, logger),
 		sshKeys: new SshKeyStore(db, clock, random),
 		passwordThrottle: new PasswordThrottleStore(db, clock),
 		transactions: new UserTransactions(db, clock, random),
@@ -138,7 +146,22 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box });
-	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, servers, consoleUrl, close: () => opened.close() };
+	const ssh: SshServices = {
+		config,
+		clock,
+		random,
+		logger: logger.child({ adapter: "ssh" }),
+		consoleUrl,
+		login,
+		accounts: stores.users,
+		userKeys: stores.sshKeys,
+		audit: stores.audit,
+		servers,
+		recordings: stores.servers,
+		policyVersion: stores.policyVersion,
+		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
+	};
+	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, servers, consoleUrl, logger, ssh, close: () => opened.close() };
 }
 
 /**

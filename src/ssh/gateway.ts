@@ -9,7 +9,6 @@
  */
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
-import type { Portcullis } from "../app/portcullis.ts";
 import { SshAuthenticator, type AuthOutcome } from "./authenticate.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { attachChannels as defaultAttachChannels } from "./channels.ts";
@@ -19,6 +18,7 @@ import { SSH_ALGORITHMS } from "./algorithms.ts";
 import { ConnectionLimits, limitSettings, type ConnectionGuard, type LimitKind } from "./limits.ts";
 import { LivePolicy } from "./live-policy.ts";
 import { installProtocolGuard } from "./protocol-guard.ts";
+import type { SshServices } from "./ssh-services.ts";
 import { StartupDropAudit, type DropSummary } from "./startup-drop-audit.ts";
 
 export type AttachChannels = (client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps) => void;
@@ -28,7 +28,7 @@ export interface SshGatewayOptions {
 	readonly listen: string;
 	/** Tests may pass a stand-in; production uses channels.ts. */
 	readonly attachChannels?: AttachChannels;
-	/** MaxStartups random early drop draws from this (default: the app's Random); tests make it deterministic. */
+	/** MaxStartups random early drop draws from this (default: the services' Random); tests make it deterministic. */
 	readonly random?: Random;
 }
 
@@ -71,22 +71,21 @@ interface ConnectionState {
 	readonly closeListeners: (() => void)[];
 }
 
-export async function startSshGateway(app: Portcullis, options: SshGatewayOptions): Promise<SshGateway> {
-	const hostKey = loadOrCreateHostKey(hostKeyPath(app.config));
-	await app.stores.settings.set(HOST_FINGERPRINT_SETTING, hostKey.fingerprint);
+export async function startSshGateway(services: SshServices, options: SshGatewayOptions): Promise<SshGateway> {
+	const hostKey = loadOrCreateHostKey(hostKeyPath(services.config));
+	await services.publishHostKeyFingerprint(hostKey.fingerprint);
 
 	const attach = options.attachChannels ?? defaultAttachChannels;
-	const keys = app.stores.sshKeys;
-	const limits = new ConnectionLimits(limitSettings(app.config), options.random ?? app.random);
-	const livePolicy = new LivePolicy(app);
+		const limits = new ConnectionLimits(limitSettings(services.config), options.random ?? services.random);
+	const livePolicy = new LivePolicy(services);
 	const dropAudit = new StartupDropAudit(DROP_AUDIT_INTERVAL_MS);
 	const connections = new Map<string, ConnectionState>();
 	const byPeer = new Map<string, ConnectionState>();
 	let closing = false;
 
 	const audit = (event: string, outcome: "success" | "failure" | "info", state: ConnectionState | null, detail: Record<string, unknown>, extra: { userId?: string; username?: string; method?: string | null } = {}) => {
-		void app.stores.audit
-			.write({
+		void services.audit
+			.record({
 				event,
 				outcome,
 				userId: extra.userId ?? null,
@@ -95,8 +94,7 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 				method: extra.method ?? null,
 				source: state?.sourceAddress ?? null,
 				detail: state ? { connectionId: state.id, ...detail } : detail,
-			})
-			.catch(() => undefined);
+			});
 	};
 
 	/** Sends DISCONNECT (when the transport is up) and destroys the socket if the peer lingers. */
@@ -113,9 +111,9 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 	};
 
 	const auditDrops = (summary: DropSummary) => {
-		const { start, rate, full } = limitSettings(app.config).maxStartups;
-		void app.stores.audit
-			.write({
+		const { start, rate, full } = limitSettings(services.config).maxStartups;
+		void services.audit
+			.record({
 				event: "ssh.limit",
 				outcome: "failure",
 				userId: null,
@@ -123,12 +121,11 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 				channel: "ssh",
 				method: null,
 				source: summary.source,
-				detail: { limit: "max-startups", refused: summary.refused, ...summary.byReason, maxStartups: `${start}:${rate}:${full}`, perSource: app.config.ssh.per_source_max_startups },
-			})
-			.catch(() => undefined);
+				detail: { limit: "max-startups", refused: summary.refused, ...summary.byReason, maxStartups: `${start}:${rate}:${full}`, perSource: services.config.ssh.per_source_max_startups },
+			});
 	};
 	const dropFlush = setInterval(() => {
-		for (const summary of dropAudit.flush(app.clock.now().getTime())) auditDrops(summary);
+		for (const summary of dropAudit.flush(services.clock.now().getTime())) auditDrops(summary);
 	}, DROP_AUDIT_INTERVAL_MS);
 	dropFlush.unref();
 
@@ -165,8 +162,7 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			state.closeReason ??= `error: ${String(error.message).slice(0, 120)}`;
 		});
 		const authenticator = new SshAuthenticator({
-			app,
-			keys,
+			services,
 			connectionId: state.id,
 			sourceAddress: state.sourceAddress,
 			guard: state.guard,
@@ -186,11 +182,11 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			}
 			state.guard.authenticated();
 			state.outcome = outcome;
-			const session = makeSession(state, outcome, app.clock.now().getTime());
+			const session = makeSession(state, outcome, services.clock.now().getTime());
 			audit("ssh.authenticated", "success", state, { firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod }, { userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod });
 			livePolicy.add(session);
 			try {
-				attach(client, session, { app, livePolicy });
+				attach(client, session, { services, livePolicy });
 			} catch (error) {
 				endConnection(state, `channel setup failed: ${error instanceof Error ? error.message.slice(0, 100) : "unknown"}`);
 			}
@@ -232,20 +228,20 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 		let state: ConnectionState | null = null;
 		const admission = limits.admit(sourceAddress, () => {
 			if (state === null) return;
-			audit("ssh.limit", "failure", state, { limit: "login-grace", graceSeconds: app.config.ssh.login_grace_seconds });
+			audit("ssh.limit", "failure", state, { limit: "login-grace", graceSeconds: services.config.ssh.login_grace_seconds });
 			endConnection(state, "login grace time exceeded");
 		});
 		if (!admission.admitted) {
 			// MaxStartups / PerSourceMaxStartups: closed before any SSH work is done; audited as one
 			// summary per source per minute (startup-drop-audit.ts), never one row per drop.
-			const summary = dropAudit.record(admission.source, admission.reason, app.clock.now().getTime());
+			const summary = dropAudit.record(admission.source, admission.reason, services.clock.now().getTime());
 			if (summary !== null) auditDrops(summary);
 			socket.destroy();
 			return;
 		}
 		const guard = admission.guard;
 		state = {
-			id: app.random.bytes(8).toString("hex"),
+			id: services.random.bytes(8).toString("hex"),
 			socket,
 			guard,
 			sourceAddress,
@@ -316,7 +312,7 @@ export async function startSshGateway(app: Portcullis, options: SshGatewayOption
 			closing = true;
 			livePolicy.stop();
 			clearInterval(dropFlush);
-			for (const summary of dropAudit.flush(app.clock.now().getTime(), true)) auditDrops(summary);
+			for (const summary of dropAudit.flush(services.clock.now().getTime(), true)) auditDrops(summary);
 			const closed = new Promise<void>((resolve) => netServer.close(() => resolve()));
 			for (const state of [...connections.values()]) {
 				endConnection(state, "gateway shutting down");
