@@ -12,8 +12,8 @@ import type { AuditLog } from "../storage/audit-log.ts";
 import type { EnrolmentGuard } from "../storage/factor-store.ts";
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
-import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
-import { allowedMethods, policyReasons } from "../core/decide-second-factor.ts";
+import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
+import { allowedMethods, enrollableMethods, policyReasons } from "../core/decide-second-factor.ts";
 import { groupRule } from "../storage/group-store.ts";
 import { stripUnsafe } from "../core/untrusted-text.ts";
 
@@ -89,9 +89,7 @@ export class EnrollmentFlow {
 	/** Methods this user may enrol right now (allowed for them, implemented, enrollable on the web). */
 	async enrollableMethods(userId: string): Promise<MethodId[]> {
 		const [settings, groups] = await Promise.all([this.deps.settings.getTwoFactor(), this.deps.groups.groupsOfUser(userId)]);
-		return allowedMethods(settings, groups.map(groupRule)).filter(
-			(method) => METHOD_INFO[method].standalone && this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web"),
-		);
+		return enrollableMethods(allowedMethods(settings, groups.map(groupRule)), channelMethods(this.deps.methods, "web"));
 	}
 
 	/** A live login attempt of this user, on the web, whose policy decision now is "enroll". */

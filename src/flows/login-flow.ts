@@ -11,10 +11,10 @@
  * Adapters render LoginStep values; they never decide.
  */
 import type { PolicyReason, SecondFactorDecision } from "../core/decide-second-factor.ts";
-import { describeReasons } from "../core/decide-second-factor.ts";
+import { describeReasons, enrollableMethods, sessionSatisfies } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import { isPortcullisError } from "../core/errors.ts";
-import { METHOD_INFO, type Channel, type MethodId } from "../core/method-id.ts";
+import type { Channel, MethodId } from "../core/method-id.ts";
 import { canonicalUsername } from "../core/username.ts";
 import { hashPassword, verifyAgainstDummy, verifyPassword } from "../crypto/password-hash.ts";
 import type { MethodRegistry } from "../methods/method.ts";
@@ -26,7 +26,7 @@ import type { PasswordThrottlePolicy, PasswordThrottleStore } from "../storage/p
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
 import { sourceKey } from "../core/source-key.ts";
 import { passwordProblem } from "./admin-service.ts";
-import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
+import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
 
 export interface ClientInfo {
 	readonly channel: Channel;
@@ -354,7 +354,7 @@ export class LoginFlow {
 			attemptId: attempt.id,
 			userId: user.id,
 			username: user.username,
-			methods: decision.allowedMethods.filter((method) => this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web")),
+			methods: enrollableMethods(decision.allowedMethods, channelMethods(this.deps.methods, "web")),
 			reasons: decision.reasons,
 			explanation: describeReasons(decision.reasons),
 			tokenRequired: user.enroll_token_hash !== null,
@@ -558,15 +558,7 @@ export class LoginFlow {
 		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) return "revoked";
 		if (typeof input.publicKeyFingerprint === "string" && !(await this.deps.sshKeys.hasKey(user.id, input.publicKeyFingerprint))) return "revoked";
 		const decision = await decideForUser(this.deps, user, input.channel);
-		if (decision.kind === "not-required") return "ok";
-		if (decision.kind === "challenge" && input.secondFactorMethod !== null) {
-			if ((decision.methods as readonly string[]).includes(input.secondFactorMethod)) return "ok";
-			// A session proven with the user's last recovery code stays valid (the code is spent, not
-			// disallowed), but only while recovery codes are still an allowed method: removing them from
-			// the allowed methods steps such sessions up like any other method (issue 7, finding 4).
-			if (input.secondFactorMethod === "recovery-code" && decision.allowedMethods.includes("recovery-code")) return "ok";
-		}
-		return "step-up";
+		return sessionSatisfies(decision, input.secondFactorMethod) ? "ok" : "step-up";
 	}
 
 	private async auditError(base: Record<string, unknown>, error: unknown): Promise<void> {

@@ -17,12 +17,13 @@
  */
 import ssh2 from "ssh2";
 import { errorFields } from "../core/logger.ts";
-import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
+import type { MethodId } from "../core/method-id.ts";
 import { canonicalUsername } from "../core/username.ts";
 import type { ClientInfo, LoginStep } from "../flows/login-flow.ts";
 import type { SshServices } from "./ssh-services.ts";
 import type { ConnectionGuard, LimitKind } from "./limits.ts";
 import { MAX_METHOD_SWITCHES, MAX_SECOND_FACTOR_ANSWERS } from "./limits.ts";
+import { replyToChallenge, replyToSecondFactor } from "./second-factor-reply.ts";
 import { instructionText, MAX_ANSWER_LENGTH, parseAnswer, PROMPT_TITLE, promptText, terminalSafe } from "./prompts.ts";
 
 type AuthContext = ssh2.AuthContext;
@@ -287,23 +288,19 @@ export class SshAuthenticator {
 			if (isStale()) return;
 			const method = state.current;
 			if (round === null) {
-				const challenge = await this.deps.services.login.startChallenge(state.attemptId, method);
+				const challenge = replyToChallenge(await this.deps.services.login.startChallenge(state.attemptId, method), state.methods, method);
 				if (isStale()) return;
-				if (challenge.kind === "denied") {
-					if (challenge.reason === "expired") {
-						// The attempt is gone (expired, or finished by an aborted exchange): start over.
-						this.#state = { phase: "initial" };
-						return safeReject(ctx, FIRST_FACTOR_METHODS);
-					}
-					const others = state.methods.filter((candidate) => candidate !== method);
-					if ((challenge.reason === "unavailable" || challenge.reason === "misconfigured") && others.length > 0) {
-						state.methods = others;
-						state.current = others[0] as MethodId;
-						notice = `${METHOD_INFO[method].label} cannot be used right now. ${challenge.message}`;
-						continue;
-					}
-					return this.#tell(ctx, isStale, challenge.message, "second-factor-refused");
+				if (challenge.kind === "restart") {
+					this.#state = { phase: "initial" };
+					return safeReject(ctx, FIRST_FACTOR_METHODS);
 				}
+				if (challenge.kind === "fallback") {
+					state.methods = challenge.methods;
+					state.current = challenge.next;
+					notice = challenge.notice;
+					continue;
+				}
+				if (challenge.kind === "refuse") return this.#tell(ctx, isStale, challenge.message, challenge.reason);
 				round = { prompt: promptText(challenge.prompt), echo: challenge.echo };
 			}
 			const reply = await this.#prompt(ctx, [round], instructionText({ explanation: state.explanation, current: method, methods: state.methods, notice }));
@@ -329,30 +326,29 @@ export class SshAuthenticator {
 				continue;
 			}
 			const result = await this.deps.services.login.submitSecondFactor(state.attemptId, method, parsed.value);
-			switch (result.kind) {
-				case "authenticated":
+			if (result.kind === "invalid") this.#wrongAnswers += 1;
+			const next = replyToSecondFactor(result, MAX_SECOND_FACTOR_ANSWERS - this.#wrongAnswers);
+			switch (next.kind) {
+				case "grant":
 					return this.#grant(ctx, isStale, {
 						userId: state.userId,
 						username: state.username,
-						secondFactorMethod: result.method,
+						secondFactorMethod: next.method,
 						sessionEpoch: state.sessionEpoch,
 						firstFactor: state.firstFactor,
 						publicKeyFingerprint: state.publicKeyFingerprint,
 					});
-				case "continue":
+				case "prompt":
 					// Another round of the same method (RADIUS Access-Challenge, Duo device choice): no charge.
-					round = { prompt: promptText(result.prompt), echo: result.echo };
+					round = { prompt: promptText(next.prompt), echo: next.echo };
 					continue;
-				case "invalid": {
-					if (this.#countWrongAnswer()) return this.#tell(ctx, isStale, `${result.message} Too many wrong answers.`, "second-factor-answers");
-					const left = Math.min(result.attemptsLeft, MAX_SECOND_FACTOR_ANSWERS - this.#wrongAnswers);
-					notice = `${result.message} ${left} ${left === 1 ? "attempt" : "attempts"} left.`;
+				case "retry":
+					notice = next.notice;
 					round = null;
 					continue;
-				}
-				case "denied":
-					if (result.reason === "expired") this.#state = { phase: "initial" };
-					return this.#tell(ctx, isStale, result.message, "second-factor-refused");
+				case "refuse":
+					if (next.restart) this.#state = { phase: "initial" };
+					return this.#tell(ctx, isStale, next.message, next.reason);
 			}
 		}
 	}
