@@ -103,3 +103,5 @@ export function createAssertions(ctx: WebauthnContext) {
 
 	return { openCredential, allowCredentials, requestOptions, checkAssertion };
 }
+
+export type Assertions = ReturnType<typeof createAssertions>;

@@ -45,7 +45,6 @@ import {
 	CEREMONY_TIMEOUT_MS,
 	CHALLENGE_TTL_MS,
 	crossOrigin,
-	details,
 	factorContext,
 	isB64url,
 	isObject,
@@ -54,8 +53,6 @@ import {
 	SUPPORTED_ALGORITHMS,
 	unavailable,
 	WEB_PROMPT,
-	type ApprovalOutcome,
-	type ApprovalView,
 	type RegistrationOptionsResult,
 	type StoredCredential,
 	type WebauthnContext,
@@ -102,7 +99,8 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 	};
 	const { audit } = ctx;
 	const { allowCredentials, requestOptions, checkAssertion } = createAssertions(ctx);
-	const { startSsh, verifySsh, approvalFor, stillPending } = createSshApproval(ctx);
+	const approval = createSshApproval(ctx, { checkAssertion, requestOptions });
+	const { startSsh, verifySsh } = approval;
 
 	function scopeOf(purpose: string): ChallengeScope {
 		return purpose === "step-up" ? "step-up" : "login";
@@ -261,47 +259,9 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 			return requestOptions(found.challenge, await deps.factors.listActive(userId, "webauthn"));
 		},
 
-		async viewApproval(token: string, userId: string): Promise<ApprovalView> {
-			const row = await approvalFor(token, userId);
-			if ("kind" in row) return row;
-			if (!(await stillPending(row))) {
-				return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
-			}
-			const factors = await deps.factors.listActive(userId, "webauthn");
-			const challenge = await store.createChallenge({ userId, scope: "ssh-approval", attemptId: row.attemptId, approvalId: row.id }, row.expiresAt - now());
-			return { kind: "pending", details: details(row, now()), challengeId: challenge.id, options: await requestOptions(challenge.challenge, factors) };
-		},
-
-		async approve(token: string, userId: string, challengeId: string, response: string, from: string): Promise<ApprovalOutcome> {
-			const row = await approvalFor(token, userId);
-			if ("kind" in row) return row;
-			const user = { id: userId, username: null as string | null };
-			if (!(await stillPending(row))) return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
-			const expected = await store.consumeChallenge(challengeId, { userId, scope: "ssh-approval", attemptId: row.attemptId, approvalId: row.id });
-			if (expected === null) return { kind: "invalid", message: "This page has expired. Reload it and approve again." };
-			const factors = await deps.factors.listActive(userId, "webauthn");
-			const username = (await deps.db.selectFrom("users").select("username").where("id", "=", userId).executeTakeFirst())?.username ?? null;
-			user.username = username;
-			const checked = await checkAssertion({ id: userId, username: username ?? "" }, factors, response, expected, { channel: "web", source: from, scope: "ssh-approval" });
-			if (checked.kind === "invalid") {
-				await audit("webauthn.ssh-approval", "failure", user, { approvalId: row.id, sshSource: row.source, reason: checked.reason }, "web", from);
-				return { kind: "invalid", message: checked.reason === "replayed" ? "This security key was refused (its signature counter went backwards). Ask an administrator." : "The security key's answer was not accepted. Try again." };
-			}
-			if (!(await store.markApproved(row.id, userId, checked.factorId, from))) {
-				return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
-			}
-			await audit("webauthn.ssh-approval", "success", user, { approvalId: row.id, sshSource: row.source, factorId: checked.factorId }, "web", from);
-			return { kind: "approved", details: details({ ...row, status: "approved" }, now()) };
-		},
-
-		async deny(token: string, userId: string, from: string): Promise<ApprovalOutcome> {
-			const row = await approvalFor(token, userId);
-			if ("kind" in row) return row;
-			if (!(await store.markDenied(row.id, userId, from))) return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
-			const username = (await deps.db.selectFrom("users").select("username").where("id", "=", userId).executeTakeFirst())?.username ?? null;
-			await audit("webauthn.ssh-denied", "info", { id: userId, username }, { approvalId: row.id, sshSource: row.source }, "web", from);
-			return { kind: "denied", details: details({ ...row, status: "denied" }, now()) };
-		},
+		viewApproval: approval.viewApproval,
+		approve: approval.approve,
+		deny: approval.deny,
 	};
 }
 

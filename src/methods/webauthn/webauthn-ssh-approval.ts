@@ -4,11 +4,17 @@
  * createWebauthnMethod (issue 12 item 5).
  */
 import type { ChallengeRequest, ChallengeStart, VerifyRequest, VerifyResult } from "../method.ts";
-import { APPROVAL_TTL_MS, approvalPrompt, linkContext, MAX_PENDING_ROUNDS, unavailable, type WebauthnContext } from "./webauthn-common.ts";
+import type { Assertions } from "./webauthn-assertion.ts";
+import { APPROVAL_TTL_MS, approvalPrompt, details, linkContext, MAX_PENDING_ROUNDS, unavailable, type ApprovalOutcome, type ApprovalView, type WebauthnContext } from "./webauthn-common.ts";
 import type { ApprovalRow } from "./webauthn-store.ts";
 
-export function createSshApproval(ctx: WebauthnContext) {
-	const { deps, store, now, relyingParty } = ctx;
+/**
+ * `assertions`: the WebAuthn checks of the approval page (webauthn-assertion.ts). viewApproval,
+ * approve and deny serve /approve/<token>; startSsh and verifySsh the SSH prompt.
+ */
+export function createSshApproval(ctx: WebauthnContext, assertions: Pick<Assertions, "checkAssertion" | "requestOptions">) {
+	const { deps, store, now, relyingParty, audit } = ctx;
+	const { checkAssertion, requestOptions } = assertions;
 
 	async function startSsh(request: ChallengeRequest): Promise<ChallengeStart> {
 		const rp = relyingParty();
@@ -74,5 +80,48 @@ export function createSshApproval(ctx: WebauthnContext) {
 		return true;
 	}
 
-	return { startSsh, verifySsh, approvalFor, stillPending };
+
+	async function viewApproval(token: string, userId: string): Promise<ApprovalView> {
+		const row = await approvalFor(token, userId);
+		if ("kind" in row) return row;
+		if (!(await stillPending(row))) {
+			return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
+		}
+		const factors = await deps.factors.listActive(userId, "webauthn");
+		const challenge = await store.createChallenge({ userId, scope: "ssh-approval", attemptId: row.attemptId, approvalId: row.id }, row.expiresAt - now());
+		return { kind: "pending", details: details(row, now()), challengeId: challenge.id, options: await requestOptions(challenge.challenge, factors) };
+	}
+
+	async function approve(token: string, userId: string, challengeId: string, response: string, from: string): Promise<ApprovalOutcome> {
+		const row = await approvalFor(token, userId);
+		if ("kind" in row) return row;
+		const user = { id: userId, username: null as string | null };
+		if (!(await stillPending(row))) return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
+		const expected = await store.consumeChallenge(challengeId, { userId, scope: "ssh-approval", attemptId: row.attemptId, approvalId: row.id });
+		if (expected === null) return { kind: "invalid", message: "This page has expired. Reload it and approve again." };
+		const factors = await deps.factors.listActive(userId, "webauthn");
+		const username = (await deps.db.selectFrom("users").select("username").where("id", "=", userId).executeTakeFirst())?.username ?? null;
+		user.username = username;
+		const checked = await checkAssertion({ id: userId, username: username ?? "" }, factors, response, expected, { channel: "web", source: from, scope: "ssh-approval" });
+		if (checked.kind === "invalid") {
+			await audit("webauthn.ssh-approval", "failure", user, { approvalId: row.id, sshSource: row.source, reason: checked.reason }, "web", from);
+			return { kind: "invalid", message: checked.reason === "replayed" ? "This security key was refused (its signature counter went backwards). Ask an administrator." : "The security key's answer was not accepted. Try again." };
+		}
+		if (!(await store.markApproved(row.id, userId, checked.factorId, from))) {
+			return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
+		}
+		await audit("webauthn.ssh-approval", "success", user, { approvalId: row.id, sshSource: row.source, factorId: checked.factorId }, "web", from);
+		return { kind: "approved", details: details({ ...row, status: "approved" }, now()) };
+	}
+
+	async function deny(token: string, userId: string, from: string): Promise<ApprovalOutcome> {
+		const row = await approvalFor(token, userId);
+		if ("kind" in row) return row;
+		if (!(await store.markDenied(row.id, userId, from))) return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
+		const username = (await deps.db.selectFrom("users").select("username").where("id", "=", userId).executeTakeFirst())?.username ?? null;
+		await audit("webauthn.ssh-denied", "info", { id: userId, username }, { approvalId: row.id, sshSource: row.source }, "web", from);
+		return { kind: "denied", details: details({ ...row, status: "denied" }, now()) };
+	}
+
+	return { startSsh, verifySsh, viewApproval, approve, deny };
 }
