@@ -19,6 +19,7 @@ import type { MethodRegistry } from "../methods/method.ts";
 import { KeywordChallengeStore } from "../methods/access-keyword/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
+import { WebauthnStore } from "../methods/webauthn/webauthn-store.ts";
 import { ServerService } from "../servers/server-service.ts";
 import { HOST_FINGERPRINT_SETTING } from "../ssh/gateway.ts";
 import type { SshServices } from "../ssh/ssh-services.ts";
@@ -130,7 +131,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	};
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
 	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout);
-	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), consoleUrl, keywordChallenges });
+	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), webauthnStore: new WebauthnStore(db, clock, random), consoleUrl, keywordChallenges });
 	const login = new LoginFlow({
 		...stores,
 		methods,

@@ -40,7 +40,10 @@ export const WEB_PROMPT = "Security key: use your key in the browser";
 export const APPROVAL_PROMPT = "Approve this login in your browser:";
 
 export interface WebauthnMethodDeps {
+	/** Only for the approver's username on the approval page. */
 	readonly db: Kysely<Database>;
+	/** Challenges and approvals (built by the composition root). */
+	readonly store: WebauthnStore;
 	readonly factors: FactorStore;
 	readonly box: SecretBox;
 	readonly clock: Clock;

@@ -60,7 +60,7 @@ import {
 	type WebauthnMethodDeps,
 } from "./webauthn-common.ts";
 import { createSshApproval } from "./webauthn-ssh-approval.ts";
-import { WebauthnStore, type ChallengeScope } from "./webauthn-store.ts";
+import type { ChallengeScope } from "./webauthn-store.ts";
 
 export {
 	APPROVAL_TTL_MS,
@@ -80,7 +80,7 @@ export {
 } from "./webauthn-common.ts";
 
 export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
-	const store = new WebauthnStore(deps.db, deps.clock, deps.random);
+	const store = deps.store;
 	const now = () => deps.clock.now().getTime();
 
 	function relyingParty(): RelyingParty {
