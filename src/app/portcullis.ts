@@ -136,6 +136,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		...stores,
 		methods,
 		clock,
+		logger,
 		config: {
 			attemptTtlMs: security.attempt_ttl_seconds * 1000,
 			secondFactorLockout: lockout,

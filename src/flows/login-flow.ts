@@ -14,6 +14,7 @@ import type { PolicyReason, SecondFactorDecision } from "../core/decide-second-f
 import { describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import { isPortcullisError } from "../core/errors.ts";
+import { errorFields, type Logger } from "../core/logger.ts";
 import type { Channel, MethodId } from "../core/method-id.ts";
 import { canonicalUsername } from "../core/username.ts";
 import { verifyAgainstDummy } from "../crypto/password-hash.ts";
@@ -128,6 +129,8 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
 	readonly config: LoginFlowConfig;
+	/** Cleanup that fails on the way to a denial is logged here, not thrown. */
+	readonly logger: Logger;
 }
 
 export class LoginFlow {
@@ -387,8 +390,9 @@ export class LoginFlow {
 			// the user's guess: refund the charge, and give back the challenge that was never checked.
 			const notAGuess = isPortcullisError(error, "ERR_METHOD_UNAVAILABLE") || isPortcullisError(error, "ERR_METHOD_REFUSED");
 			if (notAGuess) {
-				await users.refundAttempt(user.id, "tfa").catch(() => undefined);
-				if (state !== null) await attempts.setChallenge(attempt.id, method, state).catch(() => undefined);
+				// Best effort on the way to a denial (the database may be what failed): logged, not thrown.
+				await users.refundAttempt(user.id, "tfa").catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "refunding a method failure failed"));
+				if (state !== null) await attempts.setChallenge(attempt.id, method, state).catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), attemptId: attempt.id }, "restoring the challenge after a method failure failed"));
 			}
 			await this.auditError(base, error);
 			return this.methodErrorDenial(error);
