@@ -258,7 +258,7 @@ async function runEngine(engine: Engine, rows: Row[]): Promise<{ engine: Engine;
 		await t.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: false, allowedMethods: null });
 		await t.app.admin.createGroup(ADMIN_ACTOR, { name: "secure", forceTwoFactor: true, allowedMethods: null });
 		await servers.add(ADMIN_ACTOR, { name: "db1", host: db1.host, port: db1.port, loginUser: db1.user, groups: ["ops"] });
-		gateway = await startSshGateway(t.app, { listen: "127.0.0.1:0" });
+		gateway = await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0" });
 		const bench = new Bench(t, gateway);
 
 		const forceTwoFactor: Change = {

@@ -11,7 +11,7 @@ import { startSshGateway } from "../../src/ssh/gateway.ts";
 
 const config = configSchema.parse(JSON.parse(process.argv[2] ?? "{}"));
 const app = await createPortcullis(config);
-const gateway = await startSshGateway(app, { listen: config.ssh.listen });
+const gateway = await startSshGateway(app.ssh, { listen: config.ssh.listen });
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function memory() {

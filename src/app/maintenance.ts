@@ -3,6 +3,7 @@
  * on every node at once: each statement is an idempotent DELETE of rows already past expiry.
  */
 import { sql } from "kysely";
+import { errorFields } from "../core/logger.ts";
 import type { Portcullis } from "./portcullis.ts";
 
 export async function runMaintenance(app: Portcullis): Promise<void> {
@@ -20,7 +21,7 @@ export async function runMaintenance(app: Portcullis): Promise<void> {
 
 export function startMaintenance(app: Portcullis, everyMs = 10 * 60_000): { stop(): void } {
 	const timer = setInterval(() => {
-		runMaintenance(app).catch(() => undefined);
+		runMaintenance(app).catch((error: unknown) => app.logger.error(errorFields(error), "maintenance run failed"));
 	}, everyMs);
 	timer.unref();
 	return { stop: () => clearInterval(timer) };

@@ -7,6 +7,7 @@ import type { Kysely } from "kysely";
 import type { Config } from "../config/config.ts";
 import { publicUrl } from "../config/config.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
+import { createLogger, type Logger } from "../core/logger.ts";
 import { cryptoRandom, type Random } from "../core/random.ts";
 import { PortcullisError } from "../core/errors.ts";
 import { createSecretBox, loadOrCreateKeyFile, type SecretBox } from "../crypto/secret-box.ts";
@@ -18,6 +19,10 @@ import type { MethodRegistry } from "../methods/method.ts";
 import { KeywordChallengeStore } from "../methods/access-keyword/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
+import { WebauthnStore } from "../methods/webauthn/webauthn-store.ts";
+import { ServerService } from "../servers/server-service.ts";
+import { HOST_FINGERPRINT_SETTING } from "../ssh/gateway.ts";
+import type { SshServices } from "../ssh/ssh-services.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";
 import { FactorStore } from "../storage/factor-store.ts";
@@ -27,6 +32,7 @@ import { PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
+import { ServerStore } from "../storage/server-store.ts";
 import { SessionStore } from "../storage/session-store.ts";
 import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
@@ -45,6 +51,7 @@ export interface Stores {
 	readonly sshKeys: SshKeyStore;
 	readonly passwordThrottle: PasswordThrottleStore;
 	readonly policyVersion: PolicyVersionStore;
+	readonly servers: ServerStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 }
@@ -61,7 +68,11 @@ export interface Portcullis {
 	readonly login: LoginFlow;
 	readonly enrollment: EnrollmentFlow;
 	readonly admin: AdminService;
+	readonly servers: ServerService;
 	readonly consoleUrl: string;
+	readonly logger: Logger;
+	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
+	readonly ssh: SshServices;
 	close(): Promise<void>;
 }
 
@@ -71,6 +82,7 @@ export interface CreateOptions {
 	/** Overrides the database chosen by the config (tests pass a fresh SQLite file or PG schema). */
 	database?: DatabaseTarget;
 	secretKey?: Buffer;
+	logger?: Logger;
 }
 
 export function databaseTarget(config: Config): DatabaseTarget {
@@ -90,6 +102,7 @@ function secretKey(config: Config): Buffer {
 export async function createPortcullis(config: Config, options: CreateOptions = {}): Promise<Portcullis> {
 	const clock = options.clock ?? systemClock;
 	const random = options.random ?? cryptoRandom;
+	const logger = options.logger ?? createLogger();
 	const box = createSecretBox(options.secretKey ?? secretKey(config));
 	const opened: OpenDatabase = await openDatabase(options.database ?? databaseTarget(config));
 	const db = opened.db;
@@ -101,11 +114,12 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		recoveryCodes: new RecoveryCodeStore(db, clock, random),
 		attempts: new AttemptStore(db, clock, random),
 		sessions: new SessionStore(db, clock, random),
-		audit: new AuditLog(db, clock),
+		audit: new AuditLog(db, clock, logger),
 		sshKeys: new SshKeyStore(db, clock, random),
 		passwordThrottle: new PasswordThrottleStore(db, clock),
 		transactions: new UserTransactions(db, clock, random),
 		policyVersion: new PolicyVersionStore(db),
+		servers: new ServerStore(db, clock, random),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
@@ -117,11 +131,12 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	};
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
 	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout);
-	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), consoleUrl, keywordChallenges });
+	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), webauthnStore: new WebauthnStore(db, clock, random), consoleUrl, keywordChallenges });
 	const login = new LoginFlow({
 		...stores,
 		methods,
 		clock,
+		logger,
 		config: {
 			attemptTtlMs: security.attempt_ttl_seconds * 1000,
 			secondFactorLockout: lockout,
@@ -132,7 +147,23 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	});
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
-	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, consoleUrl, close: () => opened.close() };
+	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box });
+	const ssh: SshServices = {
+		config,
+		clock,
+		random,
+		logger: logger.child({ adapter: "ssh" }),
+		consoleUrl,
+		login,
+		accounts: stores.users,
+		userKeys: stores.sshKeys,
+		audit: stores.audit,
+		servers,
+		recordings: stores.servers,
+		policyVersion: stores.policyVersion,
+		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
+	};
+	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, servers, consoleUrl, logger, ssh, close: () => opened.close() };
 }
 
 /**

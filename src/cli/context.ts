@@ -5,7 +5,7 @@
 import { userInfo } from "node:os";
 import type { Portcullis } from "../app/portcullis.ts";
 import type { Config } from "../config/config.ts";
-import type { Actor } from "../flows/admin-service.ts";
+import type { Actor } from "../core/actor.ts";
 
 /** Options every command accepts. */
 export interface CommonOptions {

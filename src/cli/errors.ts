@@ -5,6 +5,7 @@
  */
 import { CommanderError } from "commander";
 import { isPortcullisError, type ErrorCode } from "../core/errors.ts";
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -58,8 +59,7 @@ export function oneLine(message: string): string {
 		const separator = line.startsWith("(") || joined.endsWith(":") ? " " : "; ";
 		joined += separator + line.replace(/^- /, "");
 	}
-	// eslint-disable-next-line no-control-regex
-	return joined.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+	return stripUnsafe(joined, { replacement: "?" });
 }
 
 export interface Failure {

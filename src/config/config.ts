@@ -3,7 +3,7 @@
  * `npm install && npm start` work on a fresh machine; docs/configuration.md lists them all.
  */
 import { z } from "zod";
-import { parseMaxStartups } from "../ssh/max-startups.ts";
+import { parseMaxStartups } from "../core/max-startups.ts";
 
 const hostPort = z
 	.string()
@@ -35,7 +35,7 @@ export const configSchema = z
 				login_grace_seconds: z.number().int().min(5).max(600).default(60),
 				/** sshd MaxAuthTries: authentication requests per connection. */
 				max_auth_tries: z.number().int().min(1).max(20).default(6),
-				/** sshd MaxStartups "start:rate:full": random early drop of unauthenticated connections (src/ssh/max-startups.ts). */
+				/** sshd MaxStartups "start:rate:full": random early drop of unauthenticated connections (src/core/max-startups.ts). */
 				max_startups: z
 					.string()
 					.refine((value) => parseMaxStartups(value) !== null, "must be START:RATE:FULL (1 <= START <= FULL <= 10000, RATE 1-100) or one number")

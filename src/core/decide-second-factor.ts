@@ -126,6 +126,39 @@ export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactor
 	return { kind: "challenge", reasons, methods, defaultMethod, allowedMethods: allowed };
 }
 
+/**
+ * Enrolment happens in the console: a user may enrol the allowed standalone methods this
+ * deployment can run on the web (`webMethods`). Recovery codes are a backup, set up separately.
+ */
+export function enrollableMethods(allowed: readonly MethodId[], webMethods: readonly MethodId[]): MethodId[] {
+	return ordered(allowed.filter((method) => METHOD_INFO[method].standalone && webMethods.includes(method)));
+}
+
+/**
+ * Live policy (product.md "Policy changes bite at once"): may a session proven with
+ * `provenMethod` (null: no second factor) continue under the policy as it is now? The caller has
+ * already refused revoked sessions (disabled, locked, epoch changed); false means "step up".
+ */
+export function sessionSatisfies(decision: SecondFactorDecision, provenMethod: string | null): boolean {
+	if (decision.kind === "not-required") return true;
+	if (decision.kind !== "challenge" || provenMethod === null) return false;
+	if ((decision.methods as readonly string[]).includes(provenMethod)) return true;
+	// A session proven with the user's last recovery code stays valid (the code is spent, not
+	// disallowed), but only while recovery codes are still an allowed method: removing them from
+	// the allowed methods steps such sessions up like any other method (docs/security.md, Attacks found by review).
+	return provenMethod === "recovery-code" && decision.allowedMethods.includes("recovery-code");
+}
+
+/**
+ * The method being asked cannot be used right now (its backend is down or misconfigured): the
+ * user may go on with the remaining methods of the challenge, in the decision's order (default
+ * first, recovery codes last). Null when none is left: the login is refused.
+ */
+export function fallbackMethods(methods: readonly MethodId[], failed: MethodId): { readonly methods: MethodId[]; readonly next: MethodId } | null {
+	const rest = methods.filter((method) => method !== failed);
+	return rest.length === 0 ? null : { methods: rest, next: rest[0] as MethodId };
+}
+
 /** Human explanation used by the web console and SSH messages. */
 export function describeReasons(reasons: readonly PolicyReason[]): string {
 	if (reasons.length === 0) return "Two-factor authentication is optional for your account.";

@@ -3,6 +3,7 @@
  * the global 2FA settings. Invalid policy states are refused here, where they are made
  * (docs/product.md Decision 3), and every change is audited with the acting admin (Decision 12).
  */
+import type { Actor } from "../core/actor.ts";
 import { allowedMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import { PortcullisError } from "../core/errors.ts";
@@ -23,11 +24,7 @@ import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserRow, UserStore } from "../storage/user-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
 
-export interface Actor {
-	readonly name: string;
-	readonly channel: "web" | "cli" | "api";
-	readonly source: string;
-}
+export type { Actor };
 
 export interface AdminServiceDeps {
 	readonly users: UserStore;

@@ -12,9 +12,10 @@ import type { AuditLog } from "../storage/audit-log.ts";
 import type { EnrolmentGuard } from "../storage/factor-store.ts";
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
-import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
-import { allowedMethods, policyReasons } from "../core/decide-second-factor.ts";
+import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
+import { allowedMethods, enrollableMethods, policyReasons } from "../core/decide-second-factor.ts";
 import { groupRule } from "../storage/group-store.ts";
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 export type EnrollBeginResult =
 	| { kind: "pending"; factorId: string; display: EnrollmentDisplay }
@@ -56,8 +57,7 @@ const LABEL_MAX = 64;
 
 export function cleanLabel(raw: unknown, fallback: string): string {
 	if (typeof raw !== "string") return fallback;
-	// eslint-disable-next-line no-control-regex
-	const label = raw.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "").trim().slice(0, LABEL_MAX);
+	const label = stripUnsafe(raw).trim().slice(0, LABEL_MAX);
 	return label.length > 0 ? label : fallback;
 }
 
@@ -89,9 +89,7 @@ export class EnrollmentFlow {
 	/** Methods this user may enrol right now (allowed for them, implemented, enrollable on the web). */
 	async enrollableMethods(userId: string): Promise<MethodId[]> {
 		const [settings, groups] = await Promise.all([this.deps.settings.getTwoFactor(), this.deps.groups.groupsOfUser(userId)]);
-		return allowedMethods(settings, groups.map(groupRule)).filter(
-			(method) => METHOD_INFO[method].standalone && this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web"),
-		);
+		return enrollableMethods(allowedMethods(settings, groups.map(groupRule)), channelMethods(this.deps.methods, "web"));
 	}
 
 	/** A live login attempt of this user, on the web, whose policy decision now is "enroll". */

@@ -11,12 +11,13 @@
  * Adapters render LoginStep values; they never decide.
  */
 import type { PolicyReason, SecondFactorDecision } from "../core/decide-second-factor.ts";
-import { describeReasons } from "../core/decide-second-factor.ts";
+import { describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import { isPortcullisError } from "../core/errors.ts";
-import { METHOD_INFO, type Channel, type MethodId } from "../core/method-id.ts";
+import { errorFields, type Logger } from "../core/logger.ts";
+import type { Channel, MethodId } from "../core/method-id.ts";
 import { canonicalUsername } from "../core/username.ts";
-import { hashPassword, verifyAgainstDummy, verifyPassword } from "../crypto/password-hash.ts";
+import { verifyAgainstDummy } from "../crypto/password-hash.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import type { AttemptRow, AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
@@ -24,9 +25,12 @@ import type { FactorStore } from "../storage/factor-store.ts";
 import type { SshKeyStore } from "../storage/ssh-key-store.ts";
 import type { PasswordThrottlePolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
-import { sourceKey } from "../core/source-key.ts";
-import { passwordProblem } from "./admin-service.ts";
-import { decideForUser, type PolicyStores } from "./policy-inputs.ts";
+import { denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./login-messages.ts";
+import { changeOwnPassword } from "./password-change.ts";
+import { checkPasswordCharged } from "./password-stage.ts";
+import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
+import { checkSession } from "./session-check.ts";
+import { confirmPassword } from "./step-up-flow.ts";
 
 export interface ClientInfo {
 	readonly channel: Channel;
@@ -125,69 +129,12 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
 	readonly config: LoginFlowConfig;
-}
-
-const GENERIC_LOGIN_FAILED = "Invalid username or password.";
-/** Only inside a session (step-up, password change): the holder already proved who they are. */
-const THROTTLED = "Too many wrong passwords. Wait a little, then try again.";
-const WRONG_CODE = "That answer is not valid.";
-
-function denied(reason: DenyReason, message: string): { kind: "denied"; reason: DenyReason; message: string } {
-	return { kind: "denied", reason, message };
+	/** Cleanup that fails on the way to a denial is logged here, not thrown. */
+	readonly logger: Logger;
 }
 
 export class LoginFlow {
 	constructor(private readonly deps: LoginFlowDeps) {}
-
-	private lockedMessage(): string {
-		return "This account is temporarily locked after too many failed attempts. Try again later or ask an administrator.";
-	}
-
-	/**
-	 * Checks a password, charged before the check on two counters (docs/decisions.md "Password
-	 * throttling"): first the (account, source) pair, whose growing delay slows a guesser down
-	 * without touching the owner elsewhere; then the account-wide ceiling, whose lock is the only
-	 * account-wide effect. A blocked pair or a locked account refuses even the right password,
-	 * unchecked; the dummy verification keeps that answer as slow as a real one. Success clears
-	 * this pair and the ceiling. Shared by login, password step-up and password change so the
-	 * three can never drift apart. The real reason goes to the audit log only.
-	 */
-	private async checkPasswordCharged(
-		user: UserRow,
-		password: unknown,
-		audit: { event: string; channel: string; source: string },
-	): Promise<"ok" | "throttled" | "locked" | "wrong"> {
-		const { users, passwordThrottle, config } = this.deps;
-		const base = { userId: user.id, username: user.username, channel: audit.channel, source: audit.source };
-		const pair = sourceKey(audit.source);
-		const dummy = async () => {
-			if (typeof password === "string" && password.length <= 1024) await verifyAgainstDummy(password);
-		};
-		const throttle = await passwordThrottle.reserve(user.id, pair, config.passwordThrottle);
-		if (throttle.kind === "throttled") {
-			await dummy();
-			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "throttled", sourceKey: pair, blockedUntil: throttle.blockedUntil } });
-			return "throttled";
-		}
-		const reservation = await users.reserveAttempt(user.id, "pw", config.passwordLockout);
-		if (reservation.kind === "locked") {
-			await dummy();
-			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "locked" } });
-			return "locked";
-		}
-		const valid = typeof password === "string" && password.length > 0 && password.length <= 1024 && user.password_hash !== null && (await verifyPassword(user.password_hash, password));
-		if (!valid) {
-			await this.deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "wrong-password", sourceKey: pair, sourceFailures: throttle.failures } });
-			if (reservation.failuresSoFar >= config.passwordLockout.maxFailures) {
-				await users.lock(user.id, "pw", config.passwordLockout);
-				await this.deps.audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "password", failures: reservation.failuresSoFar } });
-			}
-			return "wrong";
-		}
-		await passwordThrottle.clear(user.id, pair);
-		await users.clearFailures(user.id, "pw");
-		return "ok";
-	}
 
 	/** First factor: a password. Same generic refusal for unknown users, wrong passwords and bad input. */
 	async submitPassword(client: ClientInfo, rawUsername: unknown, password: unknown): Promise<LoginStep> {
@@ -204,7 +151,7 @@ export class LoginFlow {
 			await audit.write({ event: "login.password", outcome: "failure", username, channel: client.channel, source: client.sourceAddress, detail: { reason: "unknown-user" } });
 			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		}
-		const checked = await this.checkPasswordCharged(user, password, { event: "login.password", channel: client.channel, source: client.sourceAddress });
+		const checked = await checkPasswordCharged(this.deps, user, password, { event: "login.password", channel: client.channel, source: client.sourceAddress });
 		// Before the first factor is proven, a throttled source, a locked account, an unknown user
 		// and a wrong password get one answer (no enumeration, no remaining-attempt count): the
 		// adapters then render them alike (same status, text, SSH methods and partial flag).
@@ -235,24 +182,11 @@ export class LoginFlow {
 	}
 
 	/**
-	 * Step-up by password for users without a second factor. Charged like a login (same pair and
-	 * ceiling). The session holder already proved the password once, so a throttle or lock may be
-	 * named here, but no remaining-attempt count is shown: the ceiling is the account's, and others'
-	 * failures move it (docs/decisions.md "Password throttling").
+	 * Step-up by password for users without a second factor: charged like a login (same pair and
+	 * ceiling); see step-up-flow.ts.
 	 */
-	async confirmPassword(attemptId: string, password: unknown): Promise<PasswordConfirmResult> {
-		const attempt = await this.deps.attempts.getLive(attemptId);
-		if (attempt === undefined || attempt.purpose !== "step-up") return denied("expired", "This step has expired. Start again.");
-		const user = await this.deps.users.findById(attempt.user_id);
-		if (user === undefined || user.password_hash === null || user.disabled === 1) return denied("disabled", GENERIC_LOGIN_FAILED);
-		if (attempt.required_2fa === 1) return denied("expired", "A second factor is required for this step.");
-		const checked = await this.checkPasswordCharged(user, password, { event: "step-up.password", channel: attempt.channel, source: attempt.source });
-		if (checked === "locked") return denied("locked", this.lockedMessage());
-		if (checked === "throttled") return { kind: "wrong-password", message: THROTTLED };
-		if (checked !== "ok") return { kind: "wrong-password", message: "Wrong password." };
-		if (!(await this.deps.attempts.complete(attempt.id, null))) return denied("expired", "This step has expired. Start again.");
-		await this.deps.audit.write({ event: "step-up.password", outcome: "success", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source });
-		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
+	confirmPassword(attemptId: string, password: unknown): Promise<PasswordConfirmResult> {
+		return confirmPassword(this.deps, attemptId, password);
 	}
 
 	/**
@@ -271,26 +205,9 @@ export class LoginFlow {
 		return { reasons, explanation: describeReasons(reasons), ssh: { kind: ssh.kind, method: ssh.kind === "challenge" ? ssh.defaultMethod : null } };
 	}
 
-	/**
-	 * A user changes their own password (web account page, forced change after an admin set it).
-	 * The current password is checked on the password counter; on success every session and SSH
-	 * connection of the user is revoked (epoch bump) and the caller issues a fresh session.
-	 */
-	async changeOwnPassword(client: ClientInfo, userId: string, current: unknown, next: unknown): Promise<{ kind: "changed" } | { kind: "invalid"; message: string }> {
-		const user = await this.deps.users.findById(userId);
-		if (user === undefined || user.disabled === 1 || user.password_hash === null) return { kind: "invalid", message: GENERIC_LOGIN_FAILED };
-		const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
-		const checked = await this.checkPasswordCharged(user, current, { event: "user.password-change", channel: client.channel, source: client.sourceAddress });
-		if (checked === "locked") return { kind: "invalid", message: this.lockedMessage() };
-		if (checked === "throttled") return { kind: "invalid", message: THROTTLED };
-		if (checked !== "ok") return { kind: "invalid", message: "The current password is wrong." };
-		const problem = passwordProblem(next);
-		if (problem !== null) return { kind: "invalid", message: problem };
-		if (next === current) return { kind: "invalid", message: "The new password must differ from the current one." };
-		await this.deps.users.setPassword(user.id, await hashPassword(next as string), false);
-		await this.deps.users.bumpSessionEpoch(user.id);
-		await this.deps.audit.write({ event: "user.password-changed", outcome: "success", ...base });
-		return { kind: "changed" };
+	/** A user changes their own password (password-change.ts); on success every session is revoked. */
+	changeOwnPassword(client: ClientInfo, userId: string, current: unknown, next: unknown): Promise<{ kind: "changed" } | { kind: "invalid"; message: string }> {
+		return changeOwnPassword(this.deps, client, userId, current, next);
 	}
 
 	private async afterFirstFactor(client: ClientInfo, user: UserRow, firstFactor: string, purpose: "login" | "step-up"): Promise<LoginStep> {
@@ -302,7 +219,7 @@ export class LoginFlow {
 		}
 		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) {
 			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "locked" } });
-			return denied("locked", this.lockedMessage());
+			return denied("locked", LOCKED_MESSAGE);
 		}
 		if (user.must_change_password === 1 && client.channel !== "web" && purpose === "login") {
 			// A one-time password (initial admin, admin-set password) opens the console's change-password
@@ -354,7 +271,7 @@ export class LoginFlow {
 			attemptId: attempt.id,
 			userId: user.id,
 			username: user.username,
-			methods: decision.allowedMethods.filter((method) => this.deps.methods.has(method) && METHOD_INFO[method].channels.includes("web")),
+			methods: enrollableMethods(decision.allowedMethods, channelMethods(this.deps.methods, "web")),
 			reasons: decision.reasons,
 			explanation: describeReasons(decision.reasons),
 			tokenRequired: user.enroll_token_hash !== null,
@@ -447,7 +364,7 @@ export class LoginFlow {
 		const reservation = await users.reserveAttempt(user.id, "tfa", config.secondFactorLockout);
 		if (reservation.kind === "locked") {
 			await audit.write({ event: "second-factor.failure", outcome: "failure", ...base, detail: { reason: "locked" } });
-			return denied("locked", this.lockedMessage());
+			return denied("locked", LOCKED_MESSAGE);
 		}
 
 		let state: unknown = null;
@@ -473,8 +390,9 @@ export class LoginFlow {
 			// the user's guess: refund the charge, and give back the challenge that was never checked.
 			const notAGuess = isPortcullisError(error, "ERR_METHOD_UNAVAILABLE") || isPortcullisError(error, "ERR_METHOD_REFUSED");
 			if (notAGuess) {
-				await users.refundAttempt(user.id, "tfa").catch(() => undefined);
-				if (state !== null) await attempts.setChallenge(attempt.id, method, state).catch(() => undefined);
+				// Best effort on the way to a denial (the database may be what failed): logged, not thrown.
+				await users.refundAttempt(user.id, "tfa").catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "refunding a method failure failed"));
+				if (state !== null) await attempts.setChallenge(attempt.id, method, state).catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), attemptId: attempt.id }, "restoring the challenge after a method failure failed"));
 			}
 			await this.auditError(base, error);
 			return this.methodErrorDenial(error);
@@ -507,7 +425,7 @@ export class LoginFlow {
 		if (failuresSoFar >= config.secondFactorLockout.maxFailures) {
 			await users.lock(base.userId, "tfa", config.secondFactorLockout);
 			await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
-			return denied("locked", this.lockedMessage());
+			return denied("locked", LOCKED_MESSAGE);
 		}
 		return { kind: "invalid", attemptsLeft: config.secondFactorLockout.maxFailures - failuresSoFar, message: WRONG_CODE };
 	}
@@ -545,34 +463,16 @@ export class LoginFlow {
 	}
 
 	/**
-	 * Live policy (docs/product.md "Policy changes bite at once"): called on every web request and
-	 * periodically for SSH connections. "step-up" when the policy now demands a factor this session
-	 * did not prove; "revoked" when the user is gone, disabled, locked or their sessions were revoked,
-	 * or when the public key the session logged in with is no longer theirs (a removed key is a
-	 * revoked credential: docs/security.md I7).
+	 * Live policy (product.md "Policy changes bite at once"): "ok", "step-up" or "revoked" for a live
+	 * web session or SSH connection (session-check.ts).
 	 */
-	async checkSession(input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel; user?: UserRow | null; publicKeyFingerprint?: string | null }): Promise<SessionCheck> {
-		// The web guard already loaded this request's user row; reuse it rather than read it twice.
-		const user = input.user !== undefined && input.user !== null && input.user.id === input.userId ? input.user : await this.deps.users.findById(input.userId);
-		if (user === undefined || user.disabled === 1 || user.session_epoch !== input.sessionEpoch) return "revoked";
-		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) return "revoked";
-		if (typeof input.publicKeyFingerprint === "string" && !(await this.deps.sshKeys.hasKey(user.id, input.publicKeyFingerprint))) return "revoked";
-		const decision = await decideForUser(this.deps, user, input.channel);
-		if (decision.kind === "not-required") return "ok";
-		if (decision.kind === "challenge" && input.secondFactorMethod !== null) {
-			if ((decision.methods as readonly string[]).includes(input.secondFactorMethod)) return "ok";
-			// A session proven with the user's last recovery code stays valid (the code is spent, not
-			// disallowed), but only while recovery codes are still an allowed method: removing them from
-			// the allowed methods steps such sessions up like any other method (docs/security.md, Attacks found by review).
-			if (input.secondFactorMethod === "recovery-code" && decision.allowedMethods.includes("recovery-code")) return "ok";
-		}
-		return "step-up";
+	checkSession(input: Parameters<typeof checkSession>[1]): Promise<SessionCheck> {
+		return checkSession(this.deps, input);
 	}
 
 	private async auditError(base: Record<string, unknown>, error: unknown): Promise<void> {
 		const code = isPortcullisError(error) ? error.code : "ERR_INTERNAL";
 		await this.deps.audit
-			.write({ event: "login.error", outcome: "failure", ...(base as object), detail: { code, message: error instanceof Error ? error.message.slice(0, 200) : "unknown" } })
-			.catch(() => undefined);
+			.record({ event: "login.error", outcome: "failure", ...(base as object), detail: { code, message: error instanceof Error ? error.message.slice(0, 200) : "unknown" } });
 	}
 }

@@ -17,7 +17,7 @@ import { PortcullisError } from "../core/errors.ts";
 import { METHOD_INFO } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
 import type { SecretBox } from "../crypto/secret-box.ts";
-import type { Actor } from "../flows/admin-service.ts";
+import type { Actor } from "../core/actor.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import { parseAllowed, type GroupStore } from "../storage/group-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";

@@ -7,23 +7,10 @@
  * then fails closed without charging the user's failure counter.
  */
 import type { Channel, MethodId } from "../core/method-id.ts";
-import type { EnrolmentGuard } from "../storage/factor-store.ts";
+import type { EnrolmentGuard, FactorRecord } from "../storage/factor-store.ts";
 
-export interface FactorRecord {
-	readonly id: string;
-	readonly userId: string;
-	readonly method: MethodId;
-	readonly label: string;
-	readonly status: "pending" | "active";
-	readonly secretEnc: string | null;
-	readonly publicId: string | null;
-	readonly lastUsedCounter: number | null;
-	readonly createdAt: number;
-	readonly verifiedAt: number | null;
-	readonly lastUsedAt: number | null;
-	/** Who began the enrolment ("attempt:<id>" / "session:<hash>"; null for in-process callers). */
-	readonly origin: string | null;
-}
+/** A stored factor; defined by the store that reads it (storage sits below methods). */
+export type { FactorRecord };
 
 export interface MethodUser {
 	readonly id: string;

@@ -22,6 +22,7 @@ import { createRecoveryCodeMethod } from "./recovery-code/recovery-code-method.t
 import { createTotpMethod } from "./totp/totp-method.ts";
 import type { RelyingParty } from "./webauthn/relying-party.ts";
 import { createWebauthnMethod } from "./webauthn/webauthn-method.ts";
+import type { WebauthnStore } from "./webauthn/webauthn-store.ts";
 import { createYubikeyOtpMethod } from "./yubikey-otp/yubikey-otp-method.ts";
 
 export interface RegistryDeps {
@@ -38,6 +39,7 @@ export interface RegistryDeps {
 	/** WebAuthn: its challenge and approval tables, and the relying party from config (or why it is unusable). */
 	readonly db: Kysely<Database>;
 	readonly webauthn: RelyingParty | { readonly problem: string; readonly consoleUrl: string };
+	readonly webauthnStore: WebauthnStore;
 	/** The console's public URL (Duo's Universal Prompt redirects the browser back under it). */
 	readonly consoleUrl?: string;
 	/** Access Keyword: the drawn positions per user (one live challenge, shared by every channel and node). */
@@ -55,11 +57,11 @@ export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
 			settings: methodSettings,
 			factors: deps.factors,
 			clock: deps.clock,
-			onEvent: (event) => deps.audit.write({ ...event, method: "duo" }).catch(() => undefined),
+			onEvent: (event) => deps.audit.record({ ...event, method: "duo" }),
 			...(deps.consoleUrl !== undefined ? { consoleUrl: deps.consoleUrl } : {}),
 		}),
-		createWebauthnMethod({ db: deps.db, factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, audit: deps.audit, rp: deps.webauthn }),
-		createRadiusMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock, onEvent: (event) => void deps.audit.write({ ...event, method: "radius" }).catch(() => undefined) }),
+		createWebauthnMethod({ db: deps.db, store: deps.webauthnStore, factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, audit: deps.audit, rp: deps.webauthn }),
+		createRadiusMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock, onEvent: (event) => void deps.audit.record({ ...event, method: "radius" }) }),
 	];
 	return new Map<MethodId, SecondFactorMethod>(methods.map((method) => [method.id, method]));
 }

@@ -6,6 +6,7 @@
  * than a zod schema: the exact messages, the trimming and "omitted secret keeps the stored one"
  * are part of the admin interface (tests pin them), and stored rows are re-validated with them.
  */
+import { hasUnsafe } from "../core/untrusted-text.ts";
 import { isIP } from "node:net";
 import { PortcullisError } from "../core/errors.ts";
 import type { JsonObject } from "./settings-spec.ts";
@@ -35,9 +36,6 @@ export function onlyKeys(object: JsonObject, allowed: readonly string[], field: 
 	if (extra.length > 0) throw bad(field, `unknown setting ${JSON.stringify(extra[0]!.slice(0, 40))}`);
 }
 
-// eslint-disable-next-line no-control-regex
-export const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
-
 export const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 export function text(object: JsonObject, key: string, field: string, options: { min?: number; max: number; pattern?: RegExp; hint?: string }): string {
@@ -46,7 +44,7 @@ export function text(object: JsonObject, key: string, field: string, options: { 
 	const trimmed = value.trim();
 	if (trimmed.length < (options.min ?? 1)) throw bad(`${field}.${key}`, options.min !== undefined && options.min > 1 ? `must have at least ${options.min} characters` : "must not be empty");
 	if (trimmed.length > options.max) throw bad(`${field}.${key}`, `must have at most ${options.max} characters`);
-	if (CONTROL.test(trimmed)) throw bad(`${field}.${key}`, "must not contain control characters");
+	if (hasUnsafe(trimmed)) throw bad(`${field}.${key}`, "must not contain control characters");
 	if (options.pattern && !options.pattern.test(trimmed)) throw bad(`${field}.${key}`, options.hint ?? "is malformed");
 	return trimmed;
 }

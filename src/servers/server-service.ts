@@ -6,11 +6,14 @@
  * of their groups, by menu, by `ssh gw NAME`, and by ProxyJump (direct-tcpip) to the server's
  * configured host:port or NAME:port.
  */
-import type { Portcullis } from "../app/portcullis.ts";
+import type { Actor } from "../core/actor.ts";
 import { PortcullisError } from "../core/errors.ts";
-import type { Actor } from "../flows/admin-service.ts";
-import { ServerStore, type ServerRow } from "../storage/server-store.ts";
+import type { SecretBox } from "../crypto/secret-box.ts";
+import type { AdminService } from "../flows/admin-service.ts";
+import type { AuditLog } from "../storage/audit-log.ts";
+import type { ServerRow, ServerStore } from "../storage/server-store.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 /** Server names follow the group-name alphabet: no spaces, "@", ":" or "/" that `ssh gw NAME` or -J could misread. */
 export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -57,22 +60,23 @@ export function normalizeHost(host: string): string {
 	return trimmed.endsWith(".") ? trimmed.slice(0, -1) : trimmed;
 }
 
-const services = new WeakMap<Portcullis, ServerService>();
+/** What ServerService needs, handed in by the composition root (src/app/portcullis.ts). */
+export interface ServerServiceDeps {
+	readonly store: ServerStore;
+	readonly audit: Pick<AuditLog, "write">;
+	readonly groups: Pick<AdminService, "requireGroup">;
+	readonly box: SecretBox;
+}
 
-/** One ServerService per app (the composition root does not know about servers). */
-export function serverService(app: Portcullis): ServerService {
-	let service = services.get(app);
-	if (!service) {
-		service = new ServerService(app);
-		services.set(app, service);
-	}
-	return service;
+/** The app's one ServerService (built by the composition root). */
+export function serverService(app: { readonly servers: ServerService }): ServerService {
+	return app.servers;
 }
 
 export class ServerService {
 	readonly store: ServerStore;
-	constructor(private readonly app: Portcullis) {
-		this.store = new ServerStore(app.db, app.clock, app.random);
+	constructor(private readonly deps: ServerServiceDeps) {
+		this.store = deps.store;
 	}
 
 	private input(message: string): PortcullisError {
@@ -80,7 +84,7 @@ export class ServerService {
 	}
 
 	private audit(actor: Actor, event: string, detail: Record<string, unknown>): Promise<void> {
-		return this.app.stores.audit.write({ event, outcome: "success", actor: actor.name, channel: actor.channel, source: actor.source, detail });
+		return this.deps.audit.write({ event, outcome: "success", actor: actor.name, channel: actor.channel, source: actor.source, detail });
 	}
 
 	private validateHost(host: string): string {
@@ -103,8 +107,7 @@ export class ServerService {
 
 	private validateDescription(description: string | undefined): string {
 		// Descriptions are printed on the users' terminals: no control characters (escape sequences).
-		// eslint-disable-next-line no-control-regex
-		const value = (description ?? "").replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, " ").trim();
+		const value = stripUnsafe(description ?? "", { replacement: " " }).trim();
 		if (value.length > 200) throw this.input("The description must have at most 200 characters.");
 		return value;
 	}
@@ -125,7 +128,7 @@ export class ServerService {
 		const description = this.validateDescription(input.description);
 		if (await this.store.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a server named ${name} already exists`);
 		const groups = [];
-		for (const group of input.groups ?? []) groups.push(await this.app.admin.requireGroup(group));
+		for (const group of input.groups ?? []) groups.push(await this.deps.groups.requireGroup(group));
 		const server = await this.store.create({ name, host, port, loginUser, description });
 		for (const group of groups) await this.store.grant(server.id, group.id);
 		await this.audit(actor, "server.created", { server: name, host, port, loginUser, groups: groups.map((group) => group.name) });
@@ -153,7 +156,7 @@ export class ServerService {
 
 	async grant(actor: Actor, serverName: string, groupName: string): Promise<boolean> {
 		const server = await this.requireServer(serverName);
-		const group = await this.app.admin.requireGroup(groupName);
+		const group = await this.deps.groups.requireGroup(groupName);
 		const changed = await this.store.grant(server.id, group.id);
 		if (changed) await this.audit(actor, "server.granted", { server: server.name, group: group.name });
 		return changed;
@@ -161,7 +164,7 @@ export class ServerService {
 
 	async revoke(actor: Actor, serverName: string, groupName: string): Promise<boolean> {
 		const server = await this.requireServer(serverName);
-		const group = await this.app.admin.requireGroup(groupName);
+		const group = await this.deps.groups.requireGroup(groupName);
 		const changed = await this.store.revoke(server.id, group.id);
 		if (changed) await this.audit(actor, "server.revoked", { server: server.name, group: group.name });
 		return changed;
@@ -174,14 +177,14 @@ export class ServerService {
 			if (credential.kind === "password" && (credential.password.length === 0 || credential.password.length > 1024)) throw this.input("The password must have 1-1024 characters.");
 			if (credential.kind === "key" && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(credential.privateKey)) throw this.input("The key must be a private key in OpenSSH or PEM format.");
 		}
-		const sealed = credential === null ? null : this.app.box.seal(JSON.stringify(credential), `server:${server.id}`);
+		const sealed = credential === null ? null : this.deps.box.seal(JSON.stringify(credential), `server:${server.id}`);
 		await this.store.update(server.id, { credential_enc: sealed });
 		await this.audit(actor, "server.credential-set", { server: server.name, kind: credential?.kind ?? "gateway-key" });
 	}
 
 	credentialOf(server: ServerRow): ServerCredential | null {
 		if (server.credential_enc === null) return null;
-		const parsed: unknown = JSON.parse(this.app.box.open(server.credential_enc, `server:${server.id}`).toString("utf8"));
+		const parsed: unknown = JSON.parse(this.deps.box.open(server.credential_enc, `server:${server.id}`).toString("utf8"));
 		const value = parsed as ServerCredential; // sealed by setCredential above (authenticated encryption)
 		if (value.kind !== "password" && value.kind !== "key") throw new PortcullisError("ERR_DECRYPT", "unknown credential kind");
 		return value;

@@ -4,7 +4,7 @@
  * is audited (Decision 12) with the actor who made it.
  */
 import { isPortcullisError } from "../core/errors.ts";
-import type { Actor } from "../flows/admin-service.ts";
+import type { Actor } from "../core/actor.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import { parsePublicKeyLine, type SshKeyStore, type UserKeyRow } from "../storage/ssh-key-store.ts";
 

@@ -16,13 +16,14 @@
  * and a keyboard-interactive exchange that ssh2 aborted (a newer request arrived) can never accept.
  */
 import ssh2 from "ssh2";
-import type { Portcullis } from "../app/portcullis.ts";
-import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
+import { errorFields } from "../core/logger.ts";
+import type { MethodId } from "../core/method-id.ts";
 import { canonicalUsername } from "../core/username.ts";
 import type { ClientInfo, LoginStep } from "../flows/login-flow.ts";
-import type { SshKeyStore } from "../storage/ssh-key-store.ts";
+import type { SshServices } from "./ssh-services.ts";
 import type { ConnectionGuard, LimitKind } from "./limits.ts";
 import { MAX_METHOD_SWITCHES, MAX_SECOND_FACTOR_ANSWERS } from "./limits.ts";
+import { replyToChallenge, replyToSecondFactor } from "./second-factor-reply.ts";
 import { instructionText, MAX_ANSWER_LENGTH, parseAnswer, PROMPT_TITLE, promptText, terminalSafe } from "./prompts.ts";
 
 type AuthContext = ssh2.AuthContext;
@@ -42,8 +43,7 @@ export interface AuthOutcome {
 }
 
 export interface AuthenticatorDeps {
-	readonly app: Portcullis;
-	readonly keys: SshKeyStore;
+	readonly services: SshServices;
 	readonly connectionId: string;
 	readonly sourceAddress: string;
 	readonly guard: ConnectionGuard;
@@ -171,14 +171,14 @@ export class SshAuthenticator {
 
 	async #password(ctx: PasswordAuthContext, isStale: () => boolean): Promise<void> {
 		const known = await this.#lookupUser(ctx.username);
-		const step = await this.deps.app.login.submitPassword(this.client, ctx.username, ctx.password);
+		const step = await this.deps.services.login.submitPassword(this.client, ctx.username, ctx.password);
 		if (isStale()) return;
 		await this.#afterFirstFactor(ctx, step, known, "password", isStale);
 	}
 
 	async #publicKey(ctx: PublicKeyAuthContext, isStale: () => boolean): Promise<void> {
 		const user = await this.#lookupUser(ctx.username);
-		const row = user === undefined ? undefined : await this.deps.keys.findForUser(user.id, ctx.key.data);
+		const row = user === undefined ? undefined : await this.deps.services.userKeys.findForUser(user.id, ctx.key.data);
 		if (user === undefined || row === undefined) {
 			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "unknown-key", algo: String(ctx.key.algo).slice(0, 64) });
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
@@ -216,7 +216,7 @@ export class SshAuthenticator {
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
 		if (isStale()) return;
-		const step = await this.deps.app.login.afterVerifiedFirstFactor(this.client, user.id, "publickey");
+		const step = await this.deps.services.login.afterVerifiedFirstFactor(this.client, user.id, "publickey");
 		if (isStale()) return;
 		await this.#afterFirstFactor(ctx, step, user, "publickey", isStale, row.fingerprint);
 	}
@@ -224,7 +224,7 @@ export class SshAuthenticator {
 	async #lookupUser(rawUsername: string): Promise<{ id: string; session_epoch: number } | undefined> {
 		const canonical = canonicalUsername(rawUsername);
 		if (canonical === null) return undefined;
-		return this.deps.app.stores.users.findByUsername(canonical);
+		return this.deps.services.accounts.findByUsername(canonical);
 	}
 
 	async #afterFirstFactor(
@@ -246,12 +246,12 @@ export class SshAuthenticator {
 		}
 		if (step.kind === "enroll" || step.kind === "password-confirm") {
 			// LoginFlow never returns these for channel "ssh"; refuse rather than guess.
-			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
-			this.#state = { phase: "refusing", message: `Log in to ${this.deps.app.consoleUrl} to finish setting up your account, then try again.`, told: false, reason: "refused: enroll" };
+			await this.#abandon(step.attemptId);
+			this.#state = { phase: "refusing", message: `Log in to ${this.deps.services.consoleUrl} to finish setting up your account, then try again.`, told: false, reason: "refused: enroll" };
 			return safeReject(ctx, SECOND_FACTOR_METHODS);
 		}
 		if (known === undefined || known.id !== step.userId) {
-			await this.deps.app.login.abandon(step.attemptId).catch(() => undefined);
+			await this.#abandon(step.attemptId);
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
 		if (step.kind === "authenticated") {
@@ -288,23 +288,19 @@ export class SshAuthenticator {
 			if (isStale()) return;
 			const method = state.current;
 			if (round === null) {
-				const challenge = await this.deps.app.login.startChallenge(state.attemptId, method);
+				const challenge = replyToChallenge(await this.deps.services.login.startChallenge(state.attemptId, method), state.methods, method);
 				if (isStale()) return;
-				if (challenge.kind === "denied") {
-					if (challenge.reason === "expired") {
-						// The attempt is gone (expired, or finished by an aborted exchange): start over.
-						this.#state = { phase: "initial" };
-						return safeReject(ctx, FIRST_FACTOR_METHODS);
-					}
-					const others = state.methods.filter((candidate) => candidate !== method);
-					if ((challenge.reason === "unavailable" || challenge.reason === "misconfigured") && others.length > 0) {
-						state.methods = others;
-						state.current = others[0] as MethodId;
-						notice = `${METHOD_INFO[method].label} cannot be used right now. ${challenge.message}`;
-						continue;
-					}
-					return this.#tell(ctx, isStale, challenge.message, "second-factor-refused");
+				if (challenge.kind === "restart") {
+					this.#state = { phase: "initial" };
+					return safeReject(ctx, FIRST_FACTOR_METHODS);
 				}
+				if (challenge.kind === "fallback") {
+					state.methods = challenge.methods;
+					state.current = challenge.next;
+					notice = challenge.notice;
+					continue;
+				}
+				if (challenge.kind === "refuse") return this.#tell(ctx, isStale, challenge.message, challenge.reason);
 				round = { prompt: promptText(challenge.prompt), echo: challenge.echo };
 			}
 			const reply = await this.#prompt(ctx, [round], instructionText({ explanation: state.explanation, current: method, methods: state.methods, notice }));
@@ -329,31 +325,30 @@ export class SshAuthenticator {
 				round = null;
 				continue;
 			}
-			const result = await this.deps.app.login.submitSecondFactor(state.attemptId, method, parsed.value);
-			switch (result.kind) {
-				case "authenticated":
+			const result = await this.deps.services.login.submitSecondFactor(state.attemptId, method, parsed.value);
+			if (result.kind === "invalid") this.#wrongAnswers += 1;
+			const next = replyToSecondFactor(result, MAX_SECOND_FACTOR_ANSWERS - this.#wrongAnswers);
+			switch (next.kind) {
+				case "grant":
 					return this.#grant(ctx, isStale, {
 						userId: state.userId,
 						username: state.username,
-						secondFactorMethod: result.method,
+						secondFactorMethod: next.method,
 						sessionEpoch: state.sessionEpoch,
 						firstFactor: state.firstFactor,
 						publicKeyFingerprint: state.publicKeyFingerprint,
 					});
-				case "continue":
+				case "prompt":
 					// Another round of the same method (RADIUS Access-Challenge, Duo device choice): no charge.
-					round = { prompt: promptText(result.prompt), echo: result.echo };
+					round = { prompt: promptText(next.prompt), echo: next.echo };
 					continue;
-				case "invalid": {
-					if (this.#countWrongAnswer()) return this.#tell(ctx, isStale, `${result.message} Too many wrong answers.`, "second-factor-answers");
-					const left = Math.min(result.attemptsLeft, MAX_SECOND_FACTOR_ANSWERS - this.#wrongAnswers);
-					notice = `${result.message} ${left} ${left === 1 ? "attempt" : "attempts"} left.`;
+				case "retry":
+					notice = next.notice;
 					round = null;
 					continue;
-				}
-				case "denied":
-					if (result.reason === "expired") this.#state = { phase: "initial" };
-					return this.#tell(ctx, isStale, result.message, "second-factor-refused");
+				case "refuse":
+					if (next.restart) this.#state = { phase: "initial" };
+					return this.#tell(ctx, isStale, next.message, next.reason);
 			}
 		}
 	}
@@ -413,10 +408,18 @@ export class SshAuthenticator {
 		}
 	}
 
+	/** Abandoning is cleanup (the attempt expires anyway); a failure is logged, the refusal stands. */
+	async #abandon(attemptId: string): Promise<void> {
+		try {
+			await this.deps.services.login.abandon(attemptId);
+		} catch (error) {
+			this.deps.services.logger.warn({ ...errorFields(error), connectionId: this.deps.connectionId }, "abandoning a login attempt failed");
+		}
+	}
+
 	async #audit(event: string, outcome: "success" | "failure" | "info", username: string | null, detail: Record<string, unknown>, userId?: string): Promise<void> {
-		await this.deps.app.stores.audit
-			.write({ event, outcome, userId: userId ?? null, username, channel: "ssh", source: this.deps.sourceAddress, detail: { connectionId: this.deps.connectionId, ...detail } })
-			.catch(() => undefined);
+		await this.deps.services.audit
+			.record({ event, outcome, userId: userId ?? null, username, channel: "ssh", source: this.deps.sourceAddress, detail: { connectionId: this.deps.connectionId, ...detail } });
 	}
 }
 

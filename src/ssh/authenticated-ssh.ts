@@ -8,8 +8,8 @@
  * and registers cleanup with onClose().
  */
 import type { MethodId } from "../core/method-id.ts";
-import type { Portcullis } from "../app/portcullis.ts";
 import type { LivePolicy } from "./live-policy.ts";
+import type { SshServices } from "./ssh-services.ts";
 
 export interface AuthenticatedSsh {
 	/** Random id of this TCP connection (also in audit events ssh.connect / ssh.disconnect). */
@@ -35,7 +35,7 @@ export interface AuthenticatedSsh {
 
 /** What channels.ts needs from the gateway. The relay helper may add fields. */
 export interface ChannelDeps {
-	readonly app: Portcullis;
+	readonly services: SshServices;
 	/** Instant revocation: new work is gated, relays are tracked for grant removal (live-policy.ts). */
 	readonly livePolicy: Pick<LivePolicy, "gate" | "trackRelay">;
 }

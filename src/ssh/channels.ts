@@ -32,14 +32,15 @@
  */
 import { connect as netConnect, type Socket } from "node:net";
 import type ssh2 from "ssh2";
-import type { Portcullis } from "../app/portcullis.ts";
-import { serverService, type ServerService } from "../servers/server-service.ts";
+import { errorFields } from "../core/logger.ts";
+import type { ServerService } from "../servers/server-service.ts";
 import type { ServerRow } from "../storage/server-store.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { Menu, terminalSafe } from "./menu.ts";
 import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder } from "./recording.ts";
 import { relay, type Relay, type RelayEnd } from "./relay.ts";
+import type { SshServices } from "./ssh-services.ts";
 import { connectTarget } from "./target.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
 
@@ -57,7 +58,7 @@ interface PtyState {
 
 /** Per-connection state: what must be torn down when the connection ends. */
 interface Conn {
-	readonly app: Portcullis;
+	readonly services: SshServices;
 	readonly session: AuthenticatedSsh;
 	readonly live: ChannelDeps["livePolicy"];
 	readonly servers: ServerService;
@@ -85,7 +86,7 @@ export function parseTargetCommand(command: string): { server: string; command: 
 }
 
 export function attachChannels(client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps): void {
-	const conn: Conn = { app: deps.app, session, live: deps.livePolicy, servers: serverService(deps.app), closers: new Set(), relays: new Set(), closed: false };
+	const conn: Conn = { services: deps.services, session, live: deps.livePolicy, servers: deps.services.servers, closers: new Set(), relays: new Set(), closed: false };
 	session.onClose(() => {
 		conn.closed = true;
 		// Relays first (SIGTERM + channel close upstream), then the upstream connections.
@@ -139,7 +140,7 @@ function auditBase(conn: Conn) {
 }
 
 async function refused(conn: Conn, event: string, detail: Record<string, unknown>): Promise<void> {
-	await conn.app.stores.audit.write({ ...auditBase(conn), event, outcome: "failure", detail: { ...detail, connection: conn.session.connectionId } }).catch(() => undefined);
+	await conn.services.audit.record({ ...auditBase(conn), event, outcome: "failure", detail: { ...detail, connection: conn.session.connectionId } });
 }
 
 function handleSession(conn: Conn, channel: ssh2.Session): void {
@@ -224,9 +225,8 @@ function afterGate(conn: Conn, down: ssh2.ServerChannel, work: () => Promise<voi
 }
 
 function failChannel(conn: Conn, down: ssh2.ServerChannel, error: unknown): void {
-	void conn.app.stores.audit
-		.write({ ...auditBase(conn), event: "ssh.channel-error", outcome: "failure", detail: { error: error instanceof Error ? error.message.slice(0, 300) : "unknown", connection: conn.session.connectionId } })
-		.catch(() => undefined);
+	void conn.services.audit
+		.record({ ...auditBase(conn), event: "ssh.channel-error", outcome: "failure", detail: { error: error instanceof Error ? error.message.slice(0, 300) : "unknown", connection: conn.session.connectionId } });
 	try {
 		down.stderr.write("\r\nPortcullis: internal error; the session was closed.\r\n");
 		down.exit(1);
@@ -241,7 +241,7 @@ type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; 
 /** Connects to the server and opens a shell or an exec channel on it. */
 async function openTarget(conn: Conn, server: ServerRow, state: SessionState, command: string | null): Promise<OpenResult> {
 	const { session } = conn;
-	const connected = await connectTarget(conn.app, server, { username: session.username, userId: session.userId, connectionId: session.connectionId, sourceAddress: session.sourceAddress });
+	const connected = await connectTarget(conn.services, server, { username: session.username, userId: session.userId, connectionId: session.connectionId, sourceAddress: session.sourceAddress });
 	if (!connected.ok) return { ok: false, message: connected.message };
 	const client = connected.client;
 	const closeClient = () => client.end();
@@ -282,9 +282,9 @@ async function visitTarget(
 		await refused(conn, "ssh.target-failed", { server: server.name, reason: opened.message.slice(0, 200) });
 		return opened;
 	}
-	const started = conn.app.clock.now().getTime();
+	const started = conn.services.clock.now().getTime();
 	await recorder?.enterServer(server);
-	await conn.app.stores.audit.write({
+	await conn.services.audit.write({
 		...auditBase(conn),
 		event: "ssh.session-start",
 		outcome: "success",
@@ -313,17 +313,17 @@ async function visitTarget(
 	state.active = null;
 	state.onResize = null;
 	opened.client.end();
-	await conn.app.stores.audit.write({
+	await conn.services.audit.write({
 		...auditBase(conn),
 		event: "ssh.session-end",
 		outcome: "info",
-		detail: { server: server.name, durationMs: conn.app.clock.now().getTime() - started, exitCode: end.code, signal: end.signal, recording: recorder?.id ?? null, connection: conn.session.connectionId },
+		detail: { server: server.name, durationMs: conn.services.clock.now().getTime() - started, exitCode: end.code, signal: end.signal, recording: recorder?.id ?? null, connection: conn.session.connectionId },
 	});
 	return { ok: true, end };
 }
 
 function startRecorder(conn: Conn, state: SessionState): Promise<SessionRecorder> {
-	return SessionRecorder.start(conn.app, {
+	return SessionRecorder.start(conn.services, {
 		userId: conn.session.userId,
 		username: conn.session.username,
 		cols: state.pty?.cols ?? 80,
@@ -333,7 +333,8 @@ function startRecorder(conn: Conn, state: SessionState): Promise<SessionRecorder
 }
 
 function trackRecorder(conn: Conn, down: ssh2.ServerChannel, recorder: SessionRecorder): void {
-	const finish = () => void recorder.finish().catch(() => undefined);
+	const finish = () =>
+		void recorder.finish().catch((error: unknown) => conn.services.logger.error({ ...errorFields(error), recording: recorder.id, connectionId: conn.session.connectionId }, "finishing a session recording failed"));
 	conn.closers.add(finish);
 	down.once("close", () => {
 		conn.closers.delete(finish);
@@ -485,8 +486,7 @@ async function handleDirectTcpip(conn: Conn, accept: () => ssh2.ServerChannel | 
 		channel.pipe(socket);
 		channel.once("close", () => socket.destroy());
 		socket.once("close", () => channel.close());
-		void conn.app.stores.audit
-			.write({ ...auditBase(conn), event: "ssh.forward", outcome: "success", detail: { kind: "direct-tcpip", server: server.name, ...destination, connection: conn.session.connectionId } })
-			.catch(() => undefined);
+		void conn.services.audit
+			.record({ ...auditBase(conn), event: "ssh.forward", outcome: "success", detail: { kind: "direct-tcpip", server: server.name, ...destination, connection: conn.session.connectionId } });
 	});
 }

@@ -12,7 +12,7 @@
  */
 import type { Config } from "../config/config.ts";
 import type { Random } from "../core/random.ts";
-import { dropPercent, parseMaxStartups, sourceKey, type MaxStartups } from "./max-startups.ts";
+import { dropPercent, parseMaxStartups, sourceKey, type MaxStartups } from "../core/max-startups.ts";
 import type { DropReason } from "./startup-drop-audit.ts";
 
 /** Wrong second-factor answers per connection before the gateway disconnects (like sshd's 3 prompts). */

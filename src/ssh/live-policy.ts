@@ -17,11 +17,11 @@
  * not prove) closes the connection. A failing check (database down) also closes it: fail closed
  * (Decision 10).
  */
-import type { Portcullis } from "../app/portcullis.ts";
 import { SessionGate } from "../flows/session-gate.ts";
-import { serverService, type ServerService } from "../servers/server-service.ts";
+import type { ServerService } from "../servers/server-service.ts";
 import type { PolicySnapshot } from "../storage/policy-version-store.ts";
 import type { AuthenticatedSsh } from "./authenticated-ssh.ts";
+import type { SshServices } from "./ssh-services.ts";
 
 type Verdict = "ok" | "revoked" | "step-up" | "error";
 
@@ -60,14 +60,14 @@ export class LivePolicy {
 	#running = false;
 
 	constructor(
-		private readonly app: Portcullis,
+		private readonly services: SshServices,
 		options: LivePolicyOptions = {},
 	) {
-		const intervalMs = options.intervalMs ?? app.config.ssh.live_check_seconds * 1000;
-		this.#pollMs = Math.min(options.pollMs ?? app.config.ssh.policy_poll_ms, intervalMs);
+		const intervalMs = options.intervalMs ?? services.config.ssh.live_check_seconds * 1000;
+		this.#pollMs = Math.min(options.pollMs ?? services.config.ssh.policy_poll_ms, intervalMs);
 		this.#fullEvery = Math.max(1, Math.round(intervalMs / this.#pollMs));
-		this.#gate = new SessionGate({ login: app.login, policyVersion: app.stores.policyVersion, clock: app.clock });
-		this.#servers = serverService(app);
+		this.#gate = new SessionGate({ login: services.login, policyVersion: services.policyVersion, clock: services.clock });
+		this.#servers = services.servers;
 	}
 
 	get size(): number {
@@ -145,7 +145,7 @@ export class LivePolicy {
 			const sessions = [...this.#sessions];
 			let snapshots: Map<string, PolicySnapshot> | null = null;
 			try {
-				snapshots = await this.app.stores.policyVersion.snapshots([...new Set(sessions.map((session) => session.userId))]);
+				snapshots = await this.services.policyVersion.snapshots([...new Set(sessions.map((session) => session.userId))]);
 			} catch {
 				// Cannot read: every connection runs the full check, which fails closed if the database is down.
 			}
@@ -189,8 +189,8 @@ export class LivePolicy {
 		for (const entry of [...relays]) {
 			if (granted.has(entry.serverId)) continue;
 			relays.delete(entry);
-			await this.app.stores.audit
-				.write({
+			await this.services.audit
+				.record({
 					event: "ssh.relay-revoked",
 					outcome: "info",
 					userId: session.userId,
@@ -198,8 +198,7 @@ export class LivePolicy {
 					channel: "ssh",
 					source: session.sourceAddress,
 					detail: { connectionId: session.connectionId, serverId: entry.serverId, reason: "grant removed" },
-				})
-				.catch(() => undefined);
+				});
 			try {
 				entry.close();
 			} catch {
@@ -248,8 +247,8 @@ export class LivePolicy {
 		// Out of the set first: a second gate or poll in flight does not audit and close it twice.
 		this.#sessions.delete(session);
 		this.#relays.delete(session);
-		await this.app.stores.audit
-			.write({
+		await this.services.audit
+			.record({
 				event: "ssh.revoked",
 				outcome: "info",
 				userId: session.userId,
@@ -258,8 +257,7 @@ export class LivePolicy {
 				method: session.secondFactorMethod,
 				source: session.sourceAddress,
 				detail: { connectionId: session.connectionId, reason: verdict },
-			})
-			.catch(() => undefined);
+			});
 		session.close(verdict === "step-up" ? "policy now requires a second factor" : verdict === "revoked" ? "access revoked" : "policy check failed");
 	}
 

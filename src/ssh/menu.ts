@@ -8,6 +8,7 @@
  * or to entry N when the filter is exactly a number N; Backspace edits, Esc or Ctrl-U clears the
  * filter; `q` with an empty filter, Ctrl-D, or Ctrl-C with an empty filter quits.
  */
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 export interface MenuEntry {
 	readonly name: string;
@@ -27,8 +28,7 @@ const RESET = `${ESC}[0m`;
 
 /** Drops every control character (and bidi overrides) so server data cannot drive the terminal. */
 export function terminalSafe(text: string): string {
-	// eslint-disable-next-line no-control-regex
-	return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "?");
+	return stripUnsafe(text, { replacement: "?" });
 }
 
 function fit(text: string, width: number): string {

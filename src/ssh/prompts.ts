@@ -6,6 +6,7 @@
  * wording from the method's startChallenge().
  */
 import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 export const PROMPT_TITLE = "Portcullis two-factor authentication";
 
@@ -28,8 +29,7 @@ export const MAX_ANSWER_LENGTH = 1024;
  * from text we send in INFO_REQUEST. OpenSSH sanitises too; other clients may not.
  */
 export function terminalSafe(text: string): string {
-	// eslint-disable-next-line no-control-regex
-	return text.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "");
+	return stripUnsafe(text, { keepNewlines: true });
 }
 
 /** "Authenticator app code (TOTP): " — the method's own wording plus the conventional ": ". */

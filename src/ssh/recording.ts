@@ -10,17 +10,30 @@
  * the table's started_at/ended_at come from the injected Clock.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import { StringDecoder } from "node:string_decoder";
-import type { Portcullis } from "../app/portcullis.ts";
+import type { Config } from "../config/config.ts";
 import { PortcullisError } from "../core/errors.ts";
-import { ServerStore, type ServerRow } from "../storage/server-store.ts";
+import type { ServerRow } from "../storage/server-store.ts";
+import type { SshServices } from "./ssh-services.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
-import { recordingPath } from "../servers/recording-files.ts";
 
 /** A runaway `cat /dev/urandom` must not fill the disk: output beyond this is dropped (and noted). */
 export const RECORDING_MAX_BYTES = 256 * 1024 * 1024;
+
+export function recordingsDir(config: Config): string {
+	return resolve(config.ssh.recordings_dir !== "" ? config.ssh.recordings_dir : join(config.data_dir, "recordings"));
+}
+
+/** Absolute path of a recording file; refuses a stored path that escapes the directory. */
+export function recordingPath(config: Config, file: string): string {
+	const root = recordingsDir(config);
+	const full = resolve(root, file);
+	const rel = relative(root, full);
+	if (rel === "" || rel.startsWith("..") || isAbsolute(rel) || rel.split(sep).includes("..")) throw new PortcullisError("ERR_INPUT", "recording path outside the recordings directory");
+	return full;
+}
 
 export interface RecordingStart {
 	readonly userId: string;
@@ -41,8 +54,8 @@ export class SessionRecorder {
 	#finished: Promise<void> | null = null;
 
 	private constructor(
-		private readonly app: Portcullis,
-		private readonly store: ServerStore,
+		private readonly services: Pick<SshServices, "clock">,
+		private readonly store: SshServices["recordings"],
 		id: string,
 		stream: WriteStream,
 	) {
@@ -50,19 +63,19 @@ export class SessionRecorder {
 		this.#stream = stream;
 	}
 
-	static async start(app: Portcullis, input: RecordingStart): Promise<SessionRecorder> {
-		const store = new ServerStore(app.db, app.clock, app.random);
-		const now = app.clock.now();
+	static async start(services: Pick<SshServices, "clock" | "random" | "config" | "recordings">, input: RecordingStart): Promise<SessionRecorder> {
+		const store = services.recordings;
+		const now = services.clock.now();
 		const day = now.toISOString().slice(0, 10);
-		const name = `${app.random.bytes(12).toString("hex")}.cast`;
+		const name = `${services.random.bytes(12).toString("hex")}.cast`;
 		const file = `${day}/${name}`;
-		const full = recordingPath(app.config, file);
+		const full = recordingPath(services.config, file);
 		mkdirSync(dirname(full), { recursive: true, mode: 0o700 });
 		const stream = createWriteStream(full, { flags: "wx", mode: 0o600 });
 		// An I/O error (disk full) must not take the SSH session down; the row keeps what was written.
 		stream.on("error", () => undefined);
 		const row = await store.createRecording({ userId: input.userId, username: input.username, file, startedAt: now.getTime() });
-		const recorder = new SessionRecorder(app, store, row.id, stream);
+		const recorder = new SessionRecorder(services, store, row.id, stream);
 		recorder.#write(
 			JSON.stringify({
 				version: 2,
@@ -122,7 +135,7 @@ export class SessionRecorder {
 		this.#finished = new Promise<void>((resolveFinish) => {
 			this.#stream.end(() => resolveFinish());
 			this.#stream.once("error", () => resolveFinish());
-		}).then(() => this.store.updateRecording(this.id, { ended_at: this.app.clock.now().getTime(), bytes: this.#bytes }));
+		}).then(() => this.store.updateRecording(this.id, { ended_at: this.services.clock.now().getTime(), bytes: this.#bytes }));
 		return this.#finished;
 	}
 }

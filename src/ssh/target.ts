@@ -10,13 +10,16 @@
  * - Nagle is disabled on the upstream socket (docs/stack.md, Relay behaviour: 40 ms stalls per round trip).
  */
 import ssh2 from "ssh2";
-import type { Portcullis } from "../app/portcullis.ts";
+import { PortcullisError } from "../core/errors.ts";
 import type { ServerRow } from "../storage/server-store.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
-import { serverService } from "../servers/server-service.ts";
 import { loadOrCreateGatewayKey } from "../servers/gateway-key.ts";
+import type { SshServices } from "./ssh-services.ts";
 
 const { Client } = ssh2;
+
+/** The gateway key lives with the servers it logs into; re-exported for the relay's callers. */
+export { gatewayKeyFile, loadOrCreateGatewayKey, type GatewayKey } from "../servers/gateway-key.ts";
 
 export type TargetFailure = "unreachable" | "host-key-changed" | "auth-failed" | "credential-unreadable";
 
@@ -38,18 +41,18 @@ export interface TargetOptions {
  * Opens an authenticated ssh2 Client to the server. Expected failures (down, wrong key, changed
  * host key) are values with a message fit for the user's terminal.
  */
-export async function connectTarget(app: Portcullis, server: ServerRow, context: TargetContext, options: TargetOptions = {}): Promise<TargetConnection> {
-	const servers = serverService(app);
+export async function connectTarget(services: Pick<SshServices, "config" | "audit" | "servers">, server: ServerRow, context: TargetContext, options: TargetOptions = {}): Promise<TargetConnection> {
+	const servers = services.servers;
 	const loginUser = server.login_user !== "" ? server.login_user : context.username;
 	const auditBase = { userId: context.userId, username: context.username, channel: "ssh", source: context.sourceAddress };
 	let auth: Partial<ssh2.ConnectConfig>;
 	try {
 		const credential = servers.credentialOf(server);
-		if (credential === null) auth = { privateKey: loadOrCreateGatewayKey(app.config).privateKey };
+		if (credential === null) auth = { privateKey: loadOrCreateGatewayKey(services.config).privateKey };
 		else if (credential.kind === "password") auth = { password: credential.password };
 		else auth = { privateKey: credential.privateKey, ...(credential.passphrase ? { passphrase: credential.passphrase } : {}) };
 	} catch {
-		await app.stores.audit.write({ ...auditBase, event: "ssh.target-credential-error", outcome: "failure", detail: { server: server.name, connection: context.connectionId } });
+		await services.audit.write({ ...auditBase, event: "ssh.target-credential-error", outcome: "failure", detail: { server: server.name, connection: context.connectionId } });
 		return { ok: false, reason: "credential-unreadable", message: "The gateway's credential for this server cannot be read. Tell your administrator." };
 	}
 
@@ -62,7 +65,7 @@ export async function connectTarget(app: Portcullis, server: ServerRow, context:
 			let trusted = current.host_key;
 			if (trusted === null) {
 				if (await servers.store.setHostKeyIfUnset(server.id, seen)) {
-					await app.stores.audit.write({ ...auditBase, event: "ssh.target-hostkey-learned", outcome: "info", detail: { server: server.name, fingerprint: sshFingerprint(key) } });
+					await services.audit.write({ ...auditBase, event: "ssh.target-hostkey-learned", outcome: "info", detail: { server: server.name, fingerprint: sshFingerprint(key) } });
 					return true;
 				}
 				// Lost the race to another first contact: compare with what it stored.
@@ -70,7 +73,7 @@ export async function connectTarget(app: Portcullis, server: ServerRow, context:
 			}
 			if (trusted === seen) return true;
 			hostKeyProblem = { seen };
-			await app.stores.audit.write({
+			await services.audit.write({
 				...auditBase,
 				event: "ssh.target-hostkey-changed",
 				outcome: "failure",
@@ -98,7 +101,7 @@ export async function connectTarget(app: Portcullis, server: ServerRow, context:
 			if (hostKeyProblem !== null) {
 				settle({ ok: false, reason: "host-key-changed", message: `The host key of ${server.name} has changed; the connection was refused. Tell your administrator (they can accept the new key).` });
 			} else if (error.level === "client-authentication") {
-				void app.stores.audit.write({ ...auditBase, event: "ssh.target-auth-failed", outcome: "failure", detail: { server: server.name, loginUser, connection: context.connectionId } });
+				void services.audit.write({ ...auditBase, event: "ssh.target-auth-failed", outcome: "failure", detail: { server: server.name, loginUser, connection: context.connectionId } });
 				settle({ ok: false, reason: "auth-failed", message: `The gateway could not log in to ${server.name} as ${loginUser}. Tell your administrator.` });
 			} else {
 				settle({ ok: false, reason: "unreachable", message: `${server.name} (${server.host}:${server.port}) cannot be reached: ${error.message.slice(0, 200)}` });

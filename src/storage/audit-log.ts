@@ -1,6 +1,8 @@
 import type { Kysely, Selectable } from "kysely";
 import type { Clock } from "../core/clock.ts";
+import { errorFields, fallbackLogger, type Logger } from "../core/logger.ts";
 import type { AuditEventsTable, Database } from "./schema.ts";
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 export type AuditRow = Selectable<AuditEventsTable>;
 
@@ -28,18 +30,49 @@ export interface AuditFilter {
 /** Strips control characters (log injection, terminal escapes) and caps length. */
 function clean(value: string | null | undefined, max = 200): string | null {
 	if (value === null || value === undefined) return null;
-	// eslint-disable-next-line no-control-regex
-	return value.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "?").slice(0, max);
+	return stripUnsafe(value, { replacement: "?" }).slice(0, max);
 }
 
 /** Append-only audit trail (Decision 12), in the shared database so every node writes to one log. */
 export class AuditLog {
+	#failedWrites = 0;
+
 	constructor(
 		private readonly db: Kysely<Database>,
 		private readonly clock: Clock,
+		private readonly logger: Logger = fallbackLogger(),
 	) {}
 
+	/** Audit writes that failed since start (each also logged at error level). */
+	get failedWrites(): number {
+		return this.#failedWrites;
+	}
+
+	/**
+	 * For paths that must go on when the audit log cannot be written (closing a revoked connection,
+	 * reporting a channel error): writes, and on failure logs at error level and counts instead of
+	 * rejecting. Never a silent `.catch(() => undefined)`.
+	 */
+	async record(event: AuditEvent): Promise<void> {
+		try {
+			await this.write(event);
+		} catch {
+			// Logged and counted by write().
+		}
+	}
+
+	/** Writes one event; a failure is logged at error level, counted, and rethrown. */
 	async write(event: AuditEvent): Promise<void> {
+		try {
+			await this.insert(event);
+		} catch (error) {
+			this.#failedWrites += 1;
+			this.logger.error({ ...errorFields(error), event: event.event, outcome: event.outcome, channel: event.channel ?? null, failedWrites: this.#failedWrites }, "audit write failed");
+			throw error;
+		}
+	}
+
+	private async insert(event: AuditEvent): Promise<void> {
 		await this.db
 			.insertInto("audit_events")
 			.values({

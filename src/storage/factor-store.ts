@@ -3,11 +3,27 @@ import type { Clock } from "../core/clock.ts";
 import { isMethodId, type MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
-import type { FactorRecord } from "../methods/method.ts";
 import { lockUser } from "./lock-user.ts";
 import type { Database, FactorsTable } from "./schema.ts";
 
 type FactorRow = Selectable<FactorsTable>;
+
+/** One second factor as methods and flows see it (secrets still sealed). */
+export interface FactorRecord {
+	readonly id: string;
+	readonly userId: string;
+	readonly method: MethodId;
+	readonly label: string;
+	readonly status: "pending" | "active";
+	readonly secretEnc: string | null;
+	readonly publicId: string | null;
+	readonly lastUsedCounter: number | null;
+	readonly createdAt: number;
+	readonly verifiedAt: number | null;
+	readonly lastUsedAt: number | null;
+	/** Who began the enrolment ("attempt:<id>" / "session:<hash>"; null for in-process callers). */
+	readonly origin: string | null;
+}
 
 function toRecord(row: FactorRow): FactorRecord | null {
 	if (!isMethodId(row.method)) return null;

@@ -15,6 +15,7 @@ import { PortcullisError } from "../core/errors.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
 import type { Database } from "./schema.ts";
+import { stripUnsafe } from "../core/untrusted-text.ts";
 
 export interface UserKeysTable {
 	id: string;
@@ -75,8 +76,7 @@ function rsaModulusBits(blob: Buffer): number {
 
 /** Strips control and bidi characters from a key comment (it is shown in the console and CLI). */
 function cleanComment(text: string): string {
-	// eslint-disable-next-line no-control-regex
-	return text.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, "").trim().slice(0, 200);
+	return stripUnsafe(text).trim().slice(0, 200);
 }
 
 /**

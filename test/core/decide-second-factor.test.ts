@@ -6,6 +6,9 @@ import { test } from "node:test";
 import {
 	decideSecondFactor,
 	describeReasons,
+	enrollableMethods,
+	fallbackMethods,
+	sessionSatisfies,
 	type GroupTwoFactorRule,
 	type SecondFactorPolicyInput,
 } from "../../src/core/decide-second-factor.ts";
@@ -141,4 +144,46 @@ test("the decision is pure: same input, same output, input untouched", () => {
 test("explanations name the scope", () => {
 	assert.equal(describeReasons([{ source: "group", group: "ops" }]), "Two-factor authentication is required by group ops.");
 	assert.equal(describeReasons([{ source: "global" }]), "Two-factor authentication is required for everyone.");
+});
+
+const challenge = (methods: MethodId[], allowed: MethodId[]) => decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: allowed }, enrolledMethods: methods }));
+
+const sessionRows: { rule: string; decision: ReturnType<typeof decideSecondFactor>; proven: string | null; expect: boolean }[] = [
+	{ rule: "live session: nothing required any more → continues", decision: decideSecondFactor(input({})), proven: null, expect: true },
+	{ rule: "live session: 2FA now required, session proved none → step up", decision: challenge(["totp"], ["totp"]), proven: null, expect: false },
+	{ rule: "live session: proved a method still asked for → continues", decision: challenge(["totp"], ["totp"]), proven: "totp", expect: true },
+	{ rule: "live session: proved a method no longer allowed → step up", decision: challenge(["totp", "access-keyword"], ["access-keyword"]), proven: "totp", expect: false },
+	{
+		rule: "live session: proved with the last recovery code (spent) → continues while recovery codes are allowed",
+		decision: challenge(["totp"], ["totp", "recovery-code"]),
+		proven: "recovery-code",
+		expect: true,
+	},
+	{ rule: "live session: proved with a recovery code, recovery codes no longer allowed → step up (issue 7, finding 4)", decision: challenge(["totp", "recovery-code"], ["totp"]), proven: "recovery-code", expect: false },
+	{ rule: "live session: policy now says enrol → step up", decision: decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] } })), proven: "totp", expect: false },
+	{ rule: "live session: misconfigured policy → step up (fail closed)", decision: decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: [] } })), proven: "totp", expect: false },
+];
+
+for (const row of sessionRows) {
+	test(row.rule, () => {
+		assert.equal(sessionSatisfies(row.decision, row.proven), row.expect);
+	});
+}
+
+test("enrolment: allowed standalone methods the deployment can enrol on the web, in method order; never recovery codes", () => {
+	assert.deepEqual(enrollableMethods(["access-keyword", "totp", "recovery-code", "duo"], ["totp", "duo", "access-keyword", "recovery-code"]), ["totp", "duo", "access-keyword"]);
+});
+
+test("enrolment: a method not implemented or not usable on the web is not offered", () => {
+	assert.deepEqual(enrollableMethods(["totp", "webauthn", "radius"], ["totp"]), ["totp"]);
+	assert.deepEqual(enrollableMethods(["totp"], []), []);
+});
+
+test("fallback: a method that cannot be used right now leaves the remaining methods in the decision's order", () => {
+	assert.deepEqual(fallbackMethods(["duo", "totp", "recovery-code"], "duo"), { methods: ["totp", "recovery-code"], next: "totp" });
+	assert.deepEqual(fallbackMethods(["totp", "duo", "recovery-code"], "duo"), { methods: ["totp", "recovery-code"], next: "totp" });
+});
+
+test("fallback: when the only method cannot be used, nothing is left (the login is refused)", () => {
+	assert.equal(fallbackMethods(["radius"], "radius"), null);
 });

@@ -20,6 +20,6 @@ export async function startRelayGateway(app: Portcullis): Promise<RelayGateway> 
 		const stand = await startTestGateway(app);
 		return { port: stand.port, checkLivePolicy: async () => undefined, close: () => stand.close() };
 	}
-	const gateway = await startSshGateway(app, { listen: "127.0.0.1:0" });
+	const gateway = await startSshGateway(app.ssh, { listen: "127.0.0.1:0" });
 	return { port: gateway.address.port, checkLivePolicy: async () => void (await gateway.livePolicy.checkAll()), close: () => gateway.close() };
 }

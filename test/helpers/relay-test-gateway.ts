@@ -23,7 +23,7 @@ export interface TestGateway {
 
 export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 	const hostKey = generateEd25519Key("relay-test").privateKey;
-	const livePolicy = new LivePolicy(app);
+	const livePolicy = new LivePolicy(app.ssh);
 	const server = new Server({ hostKeys: [hostKey] }, (client, info) => {
 		// @types/ssh2 lacks Connection#setNoDelay (ssh2 lib/server.js has it); docs/stack.md, Relay behaviour.
 		(client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
@@ -59,7 +59,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				close: () => client.end(),
 			};
 			livePolicy.add(session);
-			attachChannels(client, session, { app, livePolicy });
+			attachChannels(client, session, { services: app.ssh, livePolicy });
 		});
 	});
 	await new Promise<void>((resolveListen) => server.listen(0, "127.0.0.1", () => resolveListen()));

@@ -59,8 +59,8 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			nodeB = await createPortcullis(testConfig(join(dir, "b")), { clock, database: target, secretKey: key });
 			// The keyword is not enabled by default on a new installation (docs/decisions.md).
 			await nodeA.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "access-keyword", "recovery-code"] });
-			gatewayA = await startSshGateway(nodeA, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
-			gatewayB = await startSshGateway(nodeB, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
+			gatewayA = await startSshGateway(nodeA.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
+			gatewayB = await startSshGateway(nodeB.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
 		});
 
 		after(async () => {

@@ -90,7 +90,7 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 		await t.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: false, allowedMethods: null });
 		await t.app.admin.createGroup(ADMIN_ACTOR, { name: "secure", forceTwoFactor: true, allowedMethods: null });
 		await serverService(t.app).add(ADMIN_ACTOR, { name: "db1", host: db1.host, port: db1.port, loginUser: db1.user, groups: ["ops"] });
-		gateway = await startSshGateway(t.app, { listen: "127.0.0.1:0" });
+		gateway = await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0" });
 	});
 	after(async () => {
 		await gateway?.close();
@@ -212,7 +212,7 @@ describe("instant revocation across two nodes on one PostgreSQL database", { ski
 		await nodeA.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: false, allowedMethods: null });
 		await nodeA.admin.createGroup(ADMIN_ACTOR, { name: "secure", forceTwoFactor: true, allowedMethods: null });
 		await serverService(nodeA).add(ADMIN_ACTOR, { name: "db1", host: db1.host, port: db1.port, loginUser: db1.user, groups: ["ops"] });
-		gatewayB = await startSshGateway(nodeB, { listen: "127.0.0.1:0" });
+		gatewayB = await startSshGateway(nodeB.ssh, { listen: "127.0.0.1:0" });
 	});
 	after(async () => {
 		await gatewayB?.close();

@@ -60,7 +60,7 @@ describe("ssh-audit against the gateway", () => {
 	let gateway: SshGateway;
 	before(async () => {
 		t = await createTestApp();
-		gateway = await startSshGateway(t.app, { listen: "127.0.0.1:0" });
+		gateway = await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0" });
 	});
 	after(async () => {
 		await gateway?.close();

@@ -140,7 +140,7 @@ describe("MaxStartups start:rate:full and PerSourceMaxStartups", () => {
 	const open: Socket[] = [];
 	before(async () => {
 		t = await createTestApp({ config: { ssh: { max_startups: "2:50:4", per_source_max_startups: 3 } } });
-		gateway = await startSshGateway(t.app, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }), random });
+		gateway = await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }), random });
 	});
 	after(async () => {
 		for (const socket of open) socket.destroy();
@@ -188,7 +188,7 @@ describe("PerSourceMaxStartups", () => {
 	before(async () => {
 		// A hard MaxStartups of 100 (no random drop), 3 per source.
 		t = await createTestApp({ config: { ssh: { max_startups: "100", per_source_max_startups: 3 } } });
-		gateway = await startSshGateway(t.app, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }), random: scriptedRandom([]) });
+		gateway = await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }), random: scriptedRandom([]) });
 	});
 	after(async () => {
 		for (const socket of open) socket.destroy();
@@ -316,7 +316,7 @@ describe("direct-tcpip refusal code", () => {
 	before(async () => {
 		t = await createTestApp();
 		await t.app.admin.createUser(ADMIN_ACTOR, { username: "sam", password: PASSWORD, isAdmin: false, groups: [] });
-		gateway = await startSshGateway(t.app, { listen: "127.0.0.1:0" });
+		gateway = await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0" });
 	});
 	after(async () => {
 		await gateway?.close();

@@ -80,7 +80,7 @@ describe("CLI key management + gateway", () => {
 		assert.notEqual(fingerprint, "", "previous test added the key");
 		const config = configSchema.parse({ data_dir: dir, http: { listen: "127.0.0.1:0", public_url: "http://127.0.0.1:8080" } });
 		const app: Portcullis = await createPortcullis(config);
-		const gateway: SshGateway = await startSshGateway(app, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
+		const gateway: SshGateway = await startSshGateway(app.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
 		try {
 			const login = () => runOpenSsh({ port: gateway.address.port, user: "alice", command: "id", preferred: "publickey", identityFile: key.file, answer: () => null });
 			const ok = await login();

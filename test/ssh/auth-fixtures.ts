@@ -68,7 +68,7 @@ export interface Fixture {
 export async function startFixture(options: { engine?: Engine; config?: Record<string, unknown> } = {}): Promise<Fixture> {
 	const t = await createTestApp({ engine: options.engine ?? "sqlite", ...(options.config ? { config: options.config } : {}) });
 	const channels: ChannelLog = { calls: [] };
-	const gateway = await startSshGateway(t.app, { listen: "127.0.0.1:0", attachChannels: standInChannels(channels) });
+	const gateway = await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels(channels) });
 	return {
 		t,
 		app: t.app,

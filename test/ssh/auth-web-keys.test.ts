@@ -25,7 +25,7 @@ describe("account page: SSH keys", () => {
 
 	before(async () => {
 		w = await createWebTest();
-		gateway = await startSshGateway(w.app, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
+		gateway = await startSshGateway(w.app.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
 		dir = mkdtempSync(join(tmpdir(), "portcullis-web-keys-"));
 		key = makeKey(dir, "laptop");
 		await w.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });

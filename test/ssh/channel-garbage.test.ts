@@ -66,7 +66,7 @@ describe("hostile values in session channels", () => {
 	before(async () => {
 		t = await createTestApp();
 		await t.app.admin.createUser(ADMIN_ACTOR, { username: "mallory", password: PASSWORD, isAdmin: false, groups: [] });
-		gateway = await startSshGateway(t.app, { listen: "127.0.0.1:0" });
+		gateway = await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0" });
 	});
 	after(async () => {
 		await gateway?.close();

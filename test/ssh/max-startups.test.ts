@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { configSchema } from "../../src/config/config.ts";
-import { dropPercent, parseMaxStartups, sourceKey } from "../../src/ssh/max-startups.ts";
+import { dropPercent, parseMaxStartups, sourceKey } from "../../src/core/max-startups.ts";
 import { StartupDropAudit } from "../../src/ssh/startup-drop-audit.ts";
 
 test("parseMaxStartups: start:rate:full, a single number is a hard limit, inconsistent values are refused", () => {

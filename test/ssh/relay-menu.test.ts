@@ -149,7 +149,7 @@ describe("asciicast v2 recorder", () => {
 			await t.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: "correct horse battery", isAdmin: false, groups: [] });
 			const user = await t.app.admin.requireUser("alice");
 			const server = await serverService(t.app).add(ADMIN_ACTOR, { name: "db1", host: "127.0.0.1" });
-			const recorder = await SessionRecorder.start(t.app, { userId: user.id, username: "alice", cols: 100, rows: 30, term: "xterm-256color" });
+			const recorder = await SessionRecorder.start(t.app.ssh, { userId: user.id, username: "alice", cols: 100, rows: 30, term: "xterm-256color" });
 			const euro = Buffer.from("price: 5€\r\n");
 			recorder.output(euro.subarray(0, 9));
 			recorder.output(euro.subarray(9));

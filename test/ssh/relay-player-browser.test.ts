@@ -21,7 +21,7 @@ describe("recording player in Chromium", { skip: missing ?? undefined }, () => {
 		await c.app.admin.createUser(ADMIN_ACTOR, { username: "root", password: "correct horse battery", isAdmin: true, groups: [] });
 		const alice = await c.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: "correct horse battery", isAdmin: false, groups: [] });
 		const server = await serverService(c.app).add(ADMIN_ACTOR, { name: "db1", host: "127.0.0.1" });
-		const recorder = await SessionRecorder.start(c.app, { userId: alice.id, username: "alice", cols: 60, rows: 8, term: "xterm" });
+		const recorder = await SessionRecorder.start(c.app.ssh, { userId: alice.id, username: "alice", cols: 60, rows: 8, term: "xterm" });
 		recorder.output("\x1b[H\x1b[2JPortcullis: servers for alice\r\n");
 		await recorder.enterServer(server);
 		recorder.output("\x1b[H\x1b[2Jroot@db1:~# ls\r\nfile-one  file-two\r\nroot@db1:~# \x1b[1;32mecho done\x1b[0m\r\ndone\r\n");

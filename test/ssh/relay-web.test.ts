@@ -114,7 +114,7 @@ describe("relay admin pages", () => {
 
 	test("recordings: listed, played by the ES module under the strict CSP, downloaded as asciicast, viewing audited", async () => {
 		const user = await w.app.admin.requireUser("joe");
-		const recorder = await SessionRecorder.start(w.app, { userId: user.id, username: "joe", cols: 90, rows: 20, term: "xterm" });
+		const recorder = await SessionRecorder.start(w.app.ssh, { userId: user.id, username: "joe", cols: 90, rows: 20, term: "xterm" });
 		await recorder.enterServer(await serverService(w.app).requireServer("db1"));
 		recorder.output("joe@db1:~$ echo hi\r\nhi\r\n");
 		await recorder.finish();

@@ -92,7 +92,7 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 		const address = web.server.address() as AddressInfo;
 		println(io.stdout, `Portcullis console: http://${urlHost(http.host)}:${address.port}/`);
 
-		const gateway = await startSshGateway(app, { listen: config.ssh.listen });
+		const gateway = await startSshGateway(app.ssh, { listen: config.ssh.listen });
 		closers.push(() => gateway.close());
 		println(io.stdout, `Portcullis SSH gateway: ssh -p ${gateway.address.port} USER@${urlHost(gateway.address.host)}`);
 		println(io.stdout, `SSH host key fingerprint: ${gateway.hostKeyFingerprint} (ED25519)`);

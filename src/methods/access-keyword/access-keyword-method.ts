@@ -25,6 +25,7 @@ import type {
 	VerifyResult,
 } from "../method.ts";
 import { ENROLMENT_WITHDRAWN } from "../method.ts";
+import { hasUnsafe } from "../../core/untrusted-text.ts";
 
 export const KEYWORD_MIN_LENGTH = 10;
 export const KEYWORD_MAX_LENGTH = 64;
@@ -50,8 +51,7 @@ export function validateKeyword(keyword: string): string | null {
 	if (chars.length < KEYWORD_MIN_LENGTH) return `The access keyword must have at least ${KEYWORD_MIN_LENGTH} characters.`;
 	if (chars.length > KEYWORD_MAX_LENGTH) return `The access keyword must have at most ${KEYWORD_MAX_LENGTH} characters.`;
 	if (new Set(chars).size < KEYWORD_MIN_DISTINCT) return `The access keyword must use at least ${KEYWORD_MIN_DISTINCT} different characters.`;
-	// eslint-disable-next-line no-control-regex
-	if (/[\u0000-\u001f\u007f]/.test(keyword)) return "The access keyword must not contain control characters.";
+	if (hasUnsafe(keyword)) return "The access keyword must not contain control characters.";
 	return null;
 }
 

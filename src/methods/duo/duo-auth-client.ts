@@ -18,6 +18,7 @@ import { systemClock, type Clock } from "../../core/clock.ts";
 import { PortcullisError } from "../../core/errors.ts";
 import { duoAuthorizationHeader, duoCanonParams, formatDuoDate, type DuoParams } from "./duo-signature.ts";
 import { duoHttps } from "./duo-https.ts";
+import { hasUnsafe, stripUnsafe } from "../../core/untrusted-text.ts";
 
 export const DEFAULT_DUO_TIMEOUT_MS = 10_000;
 /** Sync push/phone /auth and /auth_status long-poll until the user acts; Duo times a push out at about 60 s. */
@@ -118,7 +119,7 @@ function unavailable(message: string, httpStatus: number | null = null, duoCode:
  * rewrite the prompt) and cap the length.
  */
 export function sanitizeDuoText(text: string): string {
-	return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "").slice(0, 512);
+	return stripUnsafe(text).slice(0, 512);
 }
 
 function requireString(object: JsonObject, key: string, where: string): string {
@@ -359,7 +360,7 @@ export class DuoAuthClient {
 	}
 
 	#username(username: string): string {
-		if (typeof username !== "string" || username.length === 0 || username.length > 256 || /[\u0000-\u001f\u007f]/.test(username)) {
+		if (typeof username !== "string" || username.length === 0 || username.length > 256 || hasUnsafe(username)) {
 			throw new PortcullisError("ERR_INPUT", "Malformed username for Duo.");
 		}
 		return username;

@@ -43,160 +43,17 @@
  *     accepted on the web while the Web SDK is configured.
  *   Without a Web SDK application the web keeps the Auth API prompt above.
  */
-import { isIP } from "node:net";
-import type { Clock } from "../../core/clock.ts";
-import { PortcullisError, isPortcullisError } from "../../core/errors.ts";
-import type { FactorStore } from "../../storage/factor-store.ts";
-import type {
-	ChallengeRequest,
-	ChallengeStart,
-	EnrollmentBegin,
-	EnrollmentComplete,
-	EnrollmentRequest,
-	FactorRecord,
-	SecondFactorMethod,
-	VerifyRequest,
-	VerifyResult,
-} from "../method.ts";
-import { ENROLMENT_WITHDRAWN } from "../method.ts";
-import { hasDuoWebSdk, splitDuoHost, type DuoSettings, type MethodSettingsStore } from "../method-settings.ts";
-import { DuoAuthClient, sanitizeDuoText, type DuoDecision, type DuoDevice } from "./duo-auth-client.ts";
-import { decideUniversalResult, decidePreauth, isDuoAllow } from "./duo-policy.ts";
-import { DUO_UNIVERSAL_PROMPT, callbackUrl, classifyTokenError, isUniversalState, parseUniversalAnswer, sameState, universalClient, type UniversalState } from "./duo-universal.ts";
+import { PortcullisError } from "../../core/errors.ts";
+import type { ChallengeRequest, ChallengeStart, EnrollmentBegin, EnrollmentComplete, EnrollmentRequest, VerifyRequest, VerifyResult } from "../method.ts";
+import { hasDuoWebSdk, type DuoSettings } from "../method-settings.ts";
+import type { DuoAuthClient, DuoDecision } from "./duo-auth-client.ts";
+import { closed, duoClient, duoFactor, duoPrompt, ipaddrOf, readAnswer, unavailable, DUO_POLL_INTERVAL_MS, DUO_PUSH_MAX_WAIT_MS, type DuoMethod, type DuoMethodDeps, type DuoMethodEvent } from "./duo-common.ts";
+import { decidePreauth, isDuoAllow } from "./duo-policy.ts";
+import { beginDuoEnrollment } from "./duo-enrollment.ts";
+import { isUniversalState } from "./duo-universal.ts";
+import { createUniversalRounds } from "./duo-universal-round.ts";
 
-/** Duo itself times a push out after about 60 s. */
-export const DUO_PUSH_MAX_WAIT_MS = 60_000;
-export const DUO_POLL_INTERVAL_MS = 1_000;
-const MAX_OPTIONS = 9;
-const MAX_PROMPT = 190;
-const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const PASSCODE = /^[\x21-\x7e]{2,64}$/;
-
-export interface DuoMethodEvent {
-	readonly event: string;
-	readonly outcome: "success" | "failure" | "info";
-	readonly userId: string;
-	readonly username: string;
-	readonly source: string | null;
-	readonly detail: Record<string, unknown>;
-}
-
-export interface DuoMethodDeps {
-	readonly settings: MethodSettingsStore;
-	readonly factors: FactorStore;
-	readonly clock: Clock;
-	/** Between auth_status polls; injected by tests so a fake clock moves. */
-	readonly sleep?: (ms: number) => Promise<void>;
-	readonly pushMaxWaitMs?: number;
-	readonly pollIntervalMs?: number;
-	/** Audit sink (bypass logins, refused callbacks, outages); awaited, so the event is written before the outcome returns. */
-	readonly onEvent?: (event: DuoMethodEvent) => void | Promise<void>;
-	/** The console's public URL: Duo's Universal Prompt redirects the browser back under it. */
-	readonly consoleUrl?: string;
-}
-
-/** The Duo method, plus what the web layer needs to choose between the two web prompts. */
-export interface DuoMethod extends SecondFactorMethod {
-	readonly id: "duo";
-	/** Which prompt the web shows now: Duo's Universal Prompt (Web SDK configured) or the typed Auth API prompt. */
-	webPrompt(): Promise<"universal" | "auth-api">;
-}
-
-export function isDuoMethod(method: SecondFactorMethod | undefined): method is DuoMethod {
-	return method !== undefined && method.id === "duo" && "webPrompt" in method;
-}
-
-const CODE = /^[\x21-\x7e]{1,1024}$/;
-
-interface DuoOption {
-	readonly f: "push" | "phone";
-	readonly d: string;
-}
-
-function unavailable(message: string, cause?: unknown): PortcullisError {
-	return new PortcullisError("ERR_METHOD_UNAVAILABLE", `Duo: ${message}`, cause === undefined ? undefined : { cause });
-}
-
-/** Any failure inside a Duo exchange fails closed as ERR_METHOD_UNAVAILABLE (Decision 10). */
-async function closed<T>(what: string, run: () => Promise<T>): Promise<T> {
-	try {
-		return await run();
-	} catch (error) {
-		if (isPortcullisError(error, "ERR_METHOD_UNAVAILABLE") || isPortcullisError(error, "ERR_METHOD_REFUSED")) throw error;
-		throw unavailable(`${what} failed`, error);
-	}
-}
-
-export function duoClient(settings: DuoSettings, clock: Clock, extra: { sleep?: (ms: number) => Promise<void>; longPollTimeoutMs?: number } = {}): DuoAuthClient {
-	const { host, port } = splitDuoHost(settings.apiHost);
-	try {
-		return new DuoAuthClient({
-			integrationKey: settings.integrationKey,
-			secretKey: settings.secretKey,
-			apiHost: host,
-			port,
-			timeoutMs: settings.timeoutMs,
-			clock,
-			...(settings.caPem !== undefined ? { ca: settings.caPem } : {}),
-			...(extra.sleep !== undefined ? { sleep: extra.sleep } : {}),
-			...(extra.longPollTimeoutMs !== undefined ? { longPollTimeoutMs: extra.longPollTimeoutMs } : {}),
-		});
-	} catch (error) {
-		throw unavailable("the settings are unusable", error);
-	}
-}
-
-function shortName(device: DuoDevice): string {
-	const name = sanitizeDuoText(device.displayName).trim() || "your device";
-	return name.length > 40 ? `${name.slice(0, 39)}…` : name;
-}
-
-/** pam_duo's menu, in one line: only the capabilities the devices have, numbered 1..9, in Duo's device order. */
-export function duoPrompt(devices: readonly DuoDevice[]): { prompt: string; options: DuoOption[] } {
-	const options: DuoOption[] = [];
-	let prompt = "Duo: enter a passcode";
-	const parts: string[] = [];
-	for (const device of devices) {
-		for (const [factor, words] of [
-			["push", "push to"],
-			["phone", "phone call to"],
-		] as const) {
-			if (!device.capabilities.includes(factor) || !DEVICE_ID.test(device.device) || options.length >= MAX_OPTIONS) continue;
-			const part = `${options.length + 1} for ${words} ${shortName(device)}`;
-			if (`${prompt}, or ${[...parts, part].join(", ")}`.length > MAX_PROMPT) continue;
-			parts.push(part);
-			options.push({ f: factor, d: device.device });
-		}
-	}
-	if (parts.length > 0) prompt += `, or ${parts.join(", ")}`;
-	return { prompt, options };
-}
-
-type Answer = { kind: "option"; option: DuoOption } | { kind: "passcode"; passcode: string } | { kind: "malformed" };
-
-function readAnswer(response: string, options: readonly DuoOption[]): Answer {
-	const answer = response.trim();
-	if (/^[1-9]$/.test(answer)) {
-		const option = options[Number(answer) - 1];
-		return option === undefined ? { kind: "malformed" } : { kind: "option", option };
-	}
-	const word = answer.toLowerCase();
-	if (word === "push" || word === "phone") {
-		const option = options.find((candidate) => candidate.f === word);
-		return option === undefined ? { kind: "malformed" } : { kind: "option", option };
-	}
-	return PASSCODE.test(answer) ? { kind: "passcode", passcode: answer } : { kind: "malformed" };
-}
-
-function duoFactor(factors: readonly FactorRecord[]): FactorRecord & { publicId: string } {
-	const factor = factors.find((candidate) => candidate.publicId !== null);
-	if (factor === undefined) throw unavailable("no Duo username is enrolled for this user");
-	return factor as FactorRecord & { publicId: string };
-}
-
-function ipaddrOf(source: string): { ipaddr?: string } {
-	return isIP(source) !== 0 ? { ipaddr: source } : {};
-}
+export { DUO_POLL_INTERVAL_MS, DUO_PUSH_MAX_WAIT_MS, duoClient, duoPrompt, isDuoMethod, type DuoMethod, type DuoMethodDeps, type DuoMethodEvent } from "./duo-common.ts";
 
 export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 	const pushMaxWaitMs = deps.pushMaxWaitMs ?? DUO_PUSH_MAX_WAIT_MS;
@@ -222,70 +79,7 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 		return { answer, decision };
 	}
 
-	/** Where Duo sends the browser back (and the redirect_uri the token exchange must repeat). */
-	function redirectUrl(): string {
-		if (deps.consoleUrl === undefined) throw unavailable("the console's public URL is unknown, so Duo cannot redirect back");
-		return callbackUrl(deps.consoleUrl);
-	}
-
-	/** The Universal Prompt round of a web login: health check, state, Duo's URL (duo-universal.ts). */
-	async function startUniversal(settings: DuoSettings, factor: FactorRecord & { publicId: string }, request: ChallengeRequest): Promise<ChallengeStart> {
-		const client = universalClient(settings, redirectUrl());
-		try {
-			await client.healthCheck();
-		} catch (error) {
-			// Fail closed (Decision 10), with the user in the audit (the flow's own event has none here).
-			await emit({ event: "duo.unavailable", outcome: "failure", userId: request.user.id, username: request.user.username, source: request.sourceAddress, detail: { stage: "health-check", message: error instanceof Error ? error.message.slice(0, 200) : "failed" } });
-			throw unavailable("the Universal Prompt health check failed", error);
-		}
-		const duoState = client.generateState();
-		const url = await closed("createAuthUrl", () => client.createAuthUrl(factor.publicId, duoState));
-		if (!url.startsWith("https://")) throw unavailable("createAuthUrl returned a non-https URL");
-		const state: UniversalState = { kind: "duo-universal", duoState, url };
-		return { prompt: DUO_UNIVERSAL_PROMPT, echo: false, state: { ...state } };
-	}
-
-	/** The callback's {state, code} against the round the flow consumed for this attempt. */
-	async function verifyUniversal(settings: DuoSettings, factor: FactorRecord & { publicId: string }, request: VerifyRequest): Promise<VerifyResult> {
-		const base = { userId: request.user.id, username: request.user.username, source: request.sourceAddress };
-		// No waiting round (a typed answer, or "Continue to Duo" was never pressed): nothing to compare with.
-		if (!isUniversalState(request.state)) return { kind: "invalid", reason: "malformed" };
-		const answer = parseUniversalAnswer(request.response);
-		if (answer === null) return { kind: "invalid", reason: "malformed" };
-		if (!sameState(answer.state, request.state.duoState)) {
-			await emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "state-mismatch" } });
-			return { kind: "invalid", reason: "malformed" };
-		}
-		// Duo sent the browser back without a code (an error redirect): the login did not succeed at Duo.
-		if (answer.code === "") return { kind: "invalid", reason: "wrong" };
-		if (!CODE.test(answer.code)) return { kind: "invalid", reason: "malformed" };
-		const client = universalClient(settings, redirectUrl());
-		let token: Awaited<ReturnType<typeof client.exchangeAuthorizationCodeFor2FAResult>>;
-		try {
-			token = await client.exchangeAuthorizationCodeFor2FAResult(answer.code, factor.publicId);
-		} catch (error) {
-			const failure = classifyTokenError(error);
-			if (failure.kind === "other-user") {
-				await emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "other-duo-user", duoUser: factor.publicId } });
-				return { kind: "invalid", reason: "wrong" };
-			}
-			if (failure.kind === "code-refused") {
-				await emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "code-refused", message: failure.detail } });
-				return { kind: "invalid", reason: "wrong" };
-			}
-			throw unavailable(`the token exchange failed (${failure.detail})`, error);
-		}
-		// The SDK compared preferred_username already; checked again so a changed SDK cannot widen it.
-		if (token.preferred_username !== factor.publicId) {
-			await emit({ event: "duo.universal-refused", outcome: "failure", ...base, detail: { reason: "other-duo-user", duoUser: factor.publicId } });
-			return { kind: "invalid", reason: "wrong" };
-		}
-		const decision = decideUniversalResult(token.auth_result, { honourDuoBypass: settings.honourDuoBypass });
-		if (decision.kind === "malformed") throw unavailable("the id_token carries no usable auth_result");
-		if (decision.kind === "deny") return { kind: "invalid", reason: "wrong" };
-		if (decision.bypass) await emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId, prompt: "universal" } });
-		return { kind: "valid", factorId: factor.id };
-	}
+	const { startUniversal, verifyUniversal } = createUniversalRounds(deps, emit);
 
 	return {
 		id: "duo",
@@ -348,46 +142,8 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 			return { kind: "invalid", reason: decision.status === "timeout" ? "expired" : "wrong" };
 		},
 
-		async beginEnrollment(request: EnrollmentRequest): Promise<EnrollmentBegin> {
-			const duoUser = (request.input.username ?? "").trim() || request.user.username;
-			// eslint-disable-next-line no-control-regex
-			if (duoUser.length > 256 || /[\u0000-\u001f\u007f-\u009f]/.test(duoUser)) return { kind: "rejected", message: "That is not a valid Duo username." };
-			let settings: DuoSettings;
-			try {
-				settings = await deps.settings.require("duo");
-			} catch {
-				return { kind: "rejected", message: "Duo cannot be set up right now: the administrator has not finished configuring it." };
-			}
-			const mine = await deps.factors.listActive(request.user.id, "duo");
-			if (mine.length > 0) return { kind: "rejected", message: "Duo is already set up for your account. Remove it first to use another Duo username." };
-			const bound = (await deps.factors.findByPublicId("duo", duoUser)).filter((factor) => factor.status === "active" && factor.userId !== request.user.id);
-			if (bound.length > 0) return { kind: "rejected", message: "That Duo username is already used by another account." };
-
-			let answer;
-			try {
-				answer = await duoClient(settings, deps.clock).preauth(duoUser);
-			} catch {
-				return { kind: "rejected", message: "Duo cannot be reached right now. Try again later." };
-			}
-			const decision = decidePreauth(answer, { honourDuoBypass: settings.honourDuoBypass });
-			if (decision.kind === "deny") {
-				switch (decision.reason) {
-					case "not-enrolled": {
-						const url = answer.result === "enroll" && answer.enrollPortalUrl !== null && /^https:\/\/[\x21-\x7e]{1,500}$/.test(answer.enrollPortalUrl) ? answer.enrollPortalUrl : null;
-						return { kind: "rejected", message: url ? `Your Duo account has no device yet. Enroll one at ${url} and then try again.` : "Your Duo account has no device yet. Enroll in Duo first (ask your administrator), then try again." };
-					}
-					case "bypass-not-allowed":
-						return { kind: "rejected", message: "Duo lets this account in without a second factor (bypass), which this server does not accept. Ask your Duo administrator." };
-					default:
-						return { kind: "rejected", message: `Duo refuses this account: ${answer.statusMsg.slice(0, 200) || "denied"}` };
-				}
-			}
-			const factorId = deps.factors.newFactorId();
-			if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "duo", label: request.label, status: "active", secretEnc: null, publicId: duoUser }, request.guard)) === null) {
-				return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
-			}
-			const devices = answer.result === "auth" ? answer.devices.map(shortName).join(", ") : "(Duo bypass)";
-			return { kind: "active", factorId, display: { duoUsername: duoUser, devices } };
+		beginEnrollment(request: EnrollmentRequest): Promise<EnrollmentBegin> {
+			return beginDuoEnrollment(deps, request);
 		},
 
 		async completeEnrollment(): Promise<EnrollmentComplete> {

@@ -24,6 +24,7 @@ import { isIP, isIPv4 } from "node:net";
 import { systemClock, type Clock } from "../../core/clock.ts";
 import { PortcullisError } from "../../core/errors.ts";
 import { cryptoRandom, type Random } from "../../core/random.ts";
+import { stripUnsafe } from "../../core/untrusted-text.ts";
 import {
 	RADIUS_ATTR,
 	RADIUS_CODE,
@@ -227,10 +228,7 @@ export function validateRadiusClientOptions(options: RadiusClientOptions): void 
 
 /** Strip control and bidi-override characters so a server cannot drive the user's terminal. */
 export function sanitizeReplyMessage(text: string): string {
-	return text
-		.replace(/\r\n?/g, "\n")
-		.replace(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u200E\u200F\u202A-\u202E\u2066-\u2069]/g, "")
-		.slice(0, MAX_REPLY_MESSAGE_CHARS);
+	return stripUnsafe(text, { keepNewlines: true }).slice(0, MAX_REPLY_MESSAGE_CHARS);
 }
 
 function replyMessageOf(packet: DecodedPacket): string | undefined {

@@ -39,6 +39,7 @@ import type {
 import { ENROLMENT_WITHDRAWN } from "../method.ts";
 import type { MethodSettingsStore, RadiusSettings } from "../method-settings.ts";
 import { RadiusClient, type RadiusAuthResult, type RadiusEvent } from "./radius-client.ts";
+import { hasUnsafe } from "../../core/untrusted-text.ts";
 
 export const RADIUS_PROMPT = "RADIUS: password or token code";
 export const RADIUS_CHALLENGE_PROMPT = "RADIUS challenge";
@@ -130,8 +131,7 @@ function promptOf(result: Extract<RadiusAuthResult, { kind: "challenge" }>): str
 
 function validUsername(name: string): boolean {
 	const octets = Buffer.byteLength(name, "utf8");
-	// eslint-disable-next-line no-control-regex
-	return octets >= 1 && octets <= 253 && !/[\u0000-\u001f\u007f-\u009f]/.test(name);
+	return octets >= 1 && octets <= 253 && !hasUnsafe(name);
 }
 
 export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {

@@ -2,8 +2,9 @@
  * The RADIUS method's admin settings: the servers (tried in order) with their shared secrets, and
  * the timing of one login round. Stored by method-settings.ts with every shared secret sealed.
  */
+import { hasUnsafe } from "../../core/untrusted-text.ts";
 import { isIP } from "node:net";
-import { CONTROL, HOSTNAME, MAX_SERVERS, asObject, bad, boolean, integer, onlyKeys, refused, secret, text } from "../settings-fields.ts";
+import { HOSTNAME, MAX_SERVERS, asObject, bad, boolean, integer, onlyKeys, refused, secret, text } from "../settings-fields.ts";
 import type { JsonObject, MethodSettingsSpec } from "../settings-spec.ts";
 
 export interface RadiusServerSettings {
@@ -58,7 +59,7 @@ function validate(input: JsonObject, current: RadiusSettings | null): RadiusSett
 		const serverSecret = secret(server, "secret", where, stored, (value) => {
 			if (Buffer.byteLength(value, "utf8") < RADIUS_MIN_SECRET_LENGTH) return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters (docs/security.md, RADIUS; use a random one)`;
 			if (Buffer.byteLength(value, "utf8") > 128) return "must have at most 128 octets";
-			return CONTROL.test(value) ? "must not contain control characters" : null;
+			return hasUnsafe(value) ? "must not contain control characters" : null;
 		});
 		servers.push({ host, port, secret: serverSecret, legacyNoMessageAuthenticator: boolean(server, "legacyNoMessageAuthenticator", where) });
 	}

@@ -16,7 +16,7 @@
  * (RFC 7421), so counting per /128 would give an attacker 2^64 "sources". (OpenSSH's
  * PerSourceNetBlockSize defaults to 32:128; we choose 32:64, docs/decisions.md.)
  */
-export { sourceKey } from "../core/source-key.ts";
+export { sourceKey } from "./source-key.ts";
 
 export interface MaxStartups {
 	readonly start: number;

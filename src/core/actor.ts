@@ -1,0 +1,7 @@
+/** Who made an administrative change, for the audit log (product.md Decision 12). Shared by the
+ * flows, the server service, method administration and every adapter, so it lives in core. */
+export interface Actor {
+	readonly name: string;
+	readonly channel: "web" | "cli" | "api";
+	readonly source: string;
+}

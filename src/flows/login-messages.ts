@@ -1,0 +1,15 @@
+/**
+ * The words the login flow answers with, shared by its stages (login-flow.ts, password-stage.ts,
+ * step-up-flow.ts, password-change.ts) so every refusal of one kind reads the same everywhere.
+ */
+import type { DenyReason } from "./login-flow.ts";
+
+export const GENERIC_LOGIN_FAILED = "Invalid username or password.";
+/** Only inside a session (step-up, password change): the holder already proved who they are. */
+export const THROTTLED = "Too many wrong passwords. Wait a little, then try again.";
+export const WRONG_CODE = "That answer is not valid.";
+export const LOCKED_MESSAGE = "This account is temporarily locked after too many failed attempts. Try again later or ask an administrator.";
+
+export function denied(reason: DenyReason, message: string): { kind: "denied"; reason: DenyReason; message: string } {
+	return { kind: "denied", reason, message };
+}

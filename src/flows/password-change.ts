@@ -1,0 +1,31 @@
+/**
+ * A user changes their own password (split out of LoginFlow; LoginFlow.changeOwnPassword
+ * delegates here).
+ */
+import { hashPassword } from "../crypto/password-hash.ts";
+import { passwordProblem } from "./admin-service.ts";
+import type { ClientInfo, LoginFlowDeps } from "./login-flow.ts";
+import { GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, THROTTLED } from "./login-messages.ts";
+import { checkPasswordCharged } from "./password-stage.ts";
+
+/**
+ * A user changes their own password (web account page, forced change after an admin set it).
+ * The current password is checked on the password counter; on success every session and SSH
+ * connection of the user is revoked (epoch bump) and the caller issues a fresh session.
+ */
+export async function changeOwnPassword(deps: LoginFlowDeps, client: ClientInfo, userId: string, current: unknown, next: unknown): Promise<{ kind: "changed" } | { kind: "invalid"; message: string }> {
+	const user = await deps.users.findById(userId);
+	if (user === undefined || user.disabled === 1 || user.password_hash === null) return { kind: "invalid", message: GENERIC_LOGIN_FAILED };
+	const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
+	const checked = await checkPasswordCharged(deps, user, current, { event: "user.password-change", channel: client.channel, source: client.sourceAddress });
+	if (checked === "locked") return { kind: "invalid", message: LOCKED_MESSAGE };
+	if (checked === "throttled") return { kind: "invalid", message: THROTTLED };
+	if (checked !== "ok") return { kind: "invalid", message: "The current password is wrong." };
+	const problem = passwordProblem(next);
+	if (problem !== null) return { kind: "invalid", message: problem };
+	if (next === current) return { kind: "invalid", message: "The new password must differ from the current one." };
+	await deps.users.setPassword(user.id, await hashPassword(next as string), false);
+	await deps.users.bumpSessionEpoch(user.id);
+	await deps.audit.write({ event: "user.password-changed", outcome: "success", ...base });
+	return { kind: "changed" };
+}

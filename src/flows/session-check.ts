@@ -1,0 +1,28 @@
+/**
+ * The full live-session check (split out of LoginFlow; LoginFlow.checkSession
+ * delegates here, session-gate.ts decides when it runs).
+ */
+import { sessionSatisfies } from "../core/decide-second-factor.ts";
+import type { Channel } from "../core/method-id.ts";
+import type { UserRow } from "../storage/user-store.ts";
+import type { LoginFlowDeps, SessionCheck } from "./login-flow.ts";
+import { decideForUser } from "./policy-inputs.ts";
+
+export type SessionCheckDeps = Pick<LoginFlowDeps, "users" | "clock" | "sshKeys" | "settings" | "groups" | "factors" | "recoveryCodes" | "methods">;
+
+/**
+ * Live policy (product.md "Policy changes bite at once"): called on every web request and
+ * periodically for SSH connections. "step-up" when the policy now demands a factor this session
+ * did not prove; "revoked" when the user is gone, disabled, locked or their sessions were revoked,
+ * or when the public key the session logged in with is no longer theirs (a removed key is a
+ * revoked credential: docs/security.md, I7).
+ */
+export async function checkSession(deps: SessionCheckDeps, input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel; user?: UserRow | null; publicKeyFingerprint?: string | null }): Promise<SessionCheck> {
+	// The web guard already loaded this request's user row; reuse it rather than read it twice.
+	const user = input.user !== undefined && input.user !== null && input.user.id === input.userId ? input.user : await deps.users.findById(input.userId);
+	if (user === undefined || user.disabled === 1 || user.session_epoch !== input.sessionEpoch) return "revoked";
+	if (Number(user.tfa_locked_until) > deps.clock.now().getTime()) return "revoked";
+	if (typeof input.publicKeyFingerprint === "string" && !(await deps.sshKeys.hasKey(user.id, input.publicKeyFingerprint))) return "revoked";
+	const decision = await decideForUser(deps, user, input.channel);
+	return sessionSatisfies(decision, input.secondFactorMethod) ? "ok" : "step-up";
+}

@@ -1,0 +1,167 @@
+/**
+ * What the gateway does with each accepted socket (admission, bookkeeping, close) and with each
+ * ssh2 connection (protocol guard, authentication, channels after USERAUTH_SUCCESS). Split out
+ * of startSshGateway; the rules are unchanged, see gateway.ts.
+ */
+import type { Socket } from "node:net";
+import type ssh2 from "ssh2";
+import { SshAuthenticator } from "./authenticate.ts";
+import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
+import { auditDrops, endConnection, makeSession, type ConnectionState, type GatewayAuditFn } from "./gateway-connection.ts";
+import type { ConnectionLimits, LimitKind } from "./limits.ts";
+import type { LivePolicy } from "./live-policy.ts";
+import { installProtocolGuard } from "./protocol-guard.ts";
+import type { SshServices } from "./ssh-services.ts";
+import type { StartupDropAudit } from "./startup-drop-audit.ts";
+
+export type AttachChannels = (client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps) => void;
+
+/** The gateway-wide state each connection handler works with. */
+export interface GatewayContext {
+	readonly services: SshServices;
+	readonly attach: AttachChannels;
+	readonly limits: ConnectionLimits;
+	readonly livePolicy: LivePolicy;
+	readonly dropAudit: StartupDropAudit;
+	readonly connections: Map<string, ConnectionState>;
+	readonly byPeer: Map<string, ConnectionState>;
+	readonly audit: GatewayAuditFn;
+	isClosing(): boolean;
+}
+
+/** ssh2's connection callback: the transport is up for a socket acceptSocket admitted. */
+export function attachClient(gateway: GatewayContext, client: ssh2.Connection, info: ssh2.ClientInfo): void {
+	const { services, audit, livePolicy } = gateway;
+	const state = gateway.byPeer.get(`${info.ip}|${info.port}`);
+	if (state === undefined || state.closed || gateway.isClosing()) {
+		client.on("error", () => undefined);
+		client.end();
+		return;
+	}
+	state.client = client;
+	// SERVICE_REQUEST required, protocol violations audited (protocol-guard.ts). Emitted after the
+	// client's identification line, before ssh2 handles any packet of this connection.
+	const guarded = installProtocolGuard(client, state.socket, (violation) => {
+		state.closeReason ??= `protocol violation: ${violation.reason}`;
+		audit(
+			"ssh.protocol-violation",
+			"failure",
+			state,
+			{ reason: violation.reason, requestedUsername: violation.requestedUsername, service: violation.service, method: violation.method },
+			violation.username === null ? {} : { username: violation.username },
+		);
+		endConnection(state, `protocol violation: ${violation.reason}`);
+	});
+	if (!guarded) {
+		// Fail closed: without the guard, USERAUTH_REQUEST would be accepted without SERVICE_REQUEST.
+		client.on("error", () => undefined);
+		endConnection(state, "ssh2 protocol guard unavailable");
+		return;
+	}
+	// Malformed packets, resets, keepalive timeouts: ssh2 reports them here and closes; never rethrow.
+	client.on("error", (error: Error & { level?: string }) => {
+		state.closeReason ??= `error: ${String(error.message).slice(0, 120)}`;
+	});
+	const authenticator = new SshAuthenticator({
+		services,
+		connectionId: state.id,
+		sourceAddress: state.sourceAddress,
+		guard: state.guard,
+		disconnect: (reason: string, limit?: LimitKind) => {
+			if (limit !== undefined) audit("ssh.limit", "failure", state, { limit, authRequests: state.guard.authRequests });
+			endConnection(state, reason);
+		},
+	});
+	state.authenticator = authenticator;
+	client.on("authentication", (ctx) => authenticator.handle(ctx));
+	client.on("ready", () => {
+		// Emitted synchronously inside ctx.accept(), which only authenticate.ts#grant calls.
+		const outcome = authenticator.takeGranted();
+		if (outcome === null || state.closed) {
+			endConnection(state, "authenticated without an outcome");
+			return;
+		}
+		state.guard.authenticated();
+		state.outcome = outcome;
+		const session = makeSession(state, outcome, services.clock.now().getTime());
+		audit("ssh.authenticated", "success", state, { firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod }, { userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod });
+		livePolicy.add(session);
+		try {
+			gateway.attach(client, session, { services, livePolicy });
+		} catch (error) {
+			endConnection(state, `channel setup failed: ${error instanceof Error ? error.message.slice(0, 100) : "unknown"}`);
+		}
+	});
+}
+
+/** A new TCP connection: limits first (MaxStartups, LoginGraceTime), then bookkeeping, then ssh2. */
+export function acceptSocket(gateway: GatewayContext, socket: Socket, sshServer: ssh2.Server): void {
+	const { services, audit } = gateway;
+	socket.on("error", () => undefined);
+	socket.setNoDelay(true);
+	if (gateway.isClosing()) {
+		socket.destroy();
+		return;
+	}
+	const sourceAddress = socket.remoteAddress ?? "unknown";
+	let state: ConnectionState | null = null;
+	const admission = gateway.limits.admit(sourceAddress, () => {
+		if (state === null) return;
+		audit("ssh.limit", "failure", state, { limit: "login-grace", graceSeconds: services.config.ssh.login_grace_seconds });
+		endConnection(state, "login grace time exceeded");
+	});
+	if (!admission.admitted) {
+		// MaxStartups / PerSourceMaxStartups: closed before any SSH work is done; audited as one
+		// summary per source per minute (startup-drop-audit.ts), never one row per drop.
+		const summary = gateway.dropAudit.record(admission.source, admission.reason, services.clock.now().getTime());
+		if (summary !== null) auditDrops(services, summary);
+		socket.destroy();
+		return;
+	}
+	const guard = admission.guard;
+	state = {
+		id: services.random.bytes(8).toString("hex"),
+		socket,
+		guard,
+		sourceAddress,
+		startedAt: Date.now(),
+		client: null,
+		authenticator: null,
+		outcome: null,
+		closeReason: null,
+		closed: false,
+		closeListeners: [],
+	};
+	const current = state;
+	const peerKey = `${socket.remoteAddress}|${socket.remotePort}`;
+	gateway.connections.set(current.id, current);
+	gateway.byPeer.set(peerKey, current);
+	audit("ssh.connect", "info", current, { port: socket.remotePort });
+	socket.once("close", () => {
+		current.closed = true;
+		guard.release();
+		gateway.connections.delete(current.id);
+		if (gateway.byPeer.get(peerKey) === current) gateway.byPeer.delete(peerKey);
+		current.authenticator?.close();
+		for (const listener of current.closeListeners.splice(0)) {
+			try {
+				listener();
+			} catch {
+				// Keep closing the others.
+			}
+		}
+		const outcome = current.outcome;
+		audit(
+			"ssh.disconnect",
+			"info",
+			current,
+			{ reason: current.closeReason ?? "closed by client", authenticated: outcome !== null, durationMs: Date.now() - current.startedAt },
+			outcome ? { userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod } : {},
+		);
+	});
+	try {
+		sshServer.injectSocket(socket);
+	} catch {
+		socket.destroy();
+	}
+}
