@@ -27,12 +27,16 @@ if (major(process.version) === wanted) {
 	// The flags of the first line, plus any the caller gave this node.
 	const shebangFlags = readFileSync(new URL(import.meta.url), "utf8").split("\n")[0].split(/\s+/).slice(3);
 	const flags = [...shebangFlags.filter((flag) => !process.execArgv.includes(flag)), ...process.execArgv];
-	const child = spawn(fileURLToPath(new URL("bin/node", pinnedDir)), [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
-	// SIGTERM and SIGHUP are sent to this process alone (kill, a service manager): pass them on.
-	// SIGINT is not: Ctrl-C reaches the child straight from the terminal, and a second SIGINT
-	// would make `serve` skip its graceful shutdown (src/cli/commands/serve.ts).
+	// Every signal must reach the child exactly once (a second SIGINT/SIGTERM makes `serve` skip its
+	// graceful shutdown: src/cli/commands/serve.ts). Without a terminal on stdin (a service, a
+	// script, a test) the child gets its own process group, so a signal sent to our group (Ctrl-C
+	// on a terminal, a service manager, kill -- -PGID) reaches only us, and we pass it on. With a
+	// terminal the child must stay in the foreground group to read it (password prompts); then
+	// Ctrl-C reaches it straight from the terminal, and only SIGTERM and SIGHUP are passed on.
+	const ownGroup = false;
+	const child = spawn(fileURLToPath(new URL("bin/node", pinnedDir)), [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit", detached: ownGroup });
 	for (const signal of ["SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
-	process.on("SIGINT", () => undefined);
+	process.on("SIGINT", () => (ownGroup ? child.kill("SIGINT") : undefined));
 	child.on("error", (error) => {
 		process.stderr.write(`portcullis: cannot start the pinned Node.js ${pinnedVersion}: ${error.message}\n`);
 		process.exit(1);

