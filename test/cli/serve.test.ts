@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cleanEnv, cliEngine, openApp, ROOT, spawnCli } from "./run-cli.ts";
+import { BIN, cleanEnv, cliEngine, openApp, ROOT, spawnCli, systemNode } from "./run-cli.ts";
 
 const BANNER_USER = /^ {2}username: admin$/gm;
 const BANNER_PASSWORD = /^ {2}password: (\S+)$/m;
@@ -166,5 +166,32 @@ describe("npm start", () => {
 			for (let wait = 0; wait < 1200 && groupAlive(); wait++) await new Promise((resolve) => setTimeout(resolve, 50));
 			assert.equal(groupAlive(), false, "no process of the group is left");
 		}
+	});
+});
+
+describe("portcullis serve started by the machine's node", () => {
+	let dir: string;
+	before(() => {
+		dir = mkdtempSync(join(tmpdir(), "portcullis-handover-"));
+	});
+	after(() => rmSync(dir, { recursive: true, force: true }));
+
+	test("hands over to the pinned Node.js; SIGTERM to its process group stops the server cleanly, and the launcher exits with its status", async () => {
+		// bin/portcullis.js on a Node of another major (Node 20 here, where the native addons built
+		// for 24 cannot load) runs itself again on the pinned one. A service manager or a terminal
+		// signals the whole group: the server must stop cleanly, once, and the launcher report it.
+		const child = spawn(systemNode(), [BIN, "serve", "--data", dir, "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0"], {
+			cwd: ROOT,
+			env: cleanEnv(),
+			detached: true,
+			stdio: ["pipe", "pipe", "pipe"],
+		});
+		const server = await startServer(child);
+		await getLogin(server.url);
+		process.kill(-child.pid!, "SIGTERM");
+		const { code, signal, stderr } = await server.exited;
+		assert.equal(stderr, "", "nothing on stderr");
+		assert.deepEqual({ code, signal }, { code: 0, signal: null });
+		assert.equal(server.output().match(/^Portcullis stopping \(SIGTERM\)$/gm)?.length, 1);
 	});
 });

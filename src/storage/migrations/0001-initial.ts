@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Migration } from "kysely";
+import { sql, type Kysely } from "kysely";
+import type { Migration } from "kysely/migration";
 
 /** Initial schema. The only dialect branch is the audit log's identity column. */
 export function initialMigration(dialect: "sqlite" | "postgres"): Migration {

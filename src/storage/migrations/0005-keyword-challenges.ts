@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Migration } from "kysely";
+import { sql, type Kysely } from "kysely";
+import type { Migration } from "kysely/migration";
 
 /**
  * Access Keyword challenges are state, not views (docs/security.md, "Access Keyword re-roll"): the positions asked of a

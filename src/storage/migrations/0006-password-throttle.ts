@@ -1,4 +1,5 @@
-import type { Kysely, Migration } from "kysely";
+import type { Kysely } from "kysely";
+import type { Migration } from "kysely/migration";
 
 /**
  * Password throttling per (account, source) (docs/security.md, "Lockout as a weapon"; docs/decisions.md "Password

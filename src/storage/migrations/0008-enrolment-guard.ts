@@ -1,4 +1,5 @@
-import type { Kysely, Migration } from "kysely";
+import type { Kysely } from "kysely";
+import type { Migration } from "kysely/migration";
 
 /**
  * Enrolment guard (docs/security.md, "Enrolment outliving its login"): a factor can only become active under the reset

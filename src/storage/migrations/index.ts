@@ -1,4 +1,4 @@
-import type { Migration } from "kysely";
+import type { Migration } from "kysely/migration";
 import { sshKeysMigration } from "./0002-ssh-keys.ts";
 import { serversMigration } from "./0003-servers.ts";
 import { webauthnMigration } from "./0004-webauthn.ts";
