@@ -415,7 +415,7 @@ async function httpCase(rng: Rng, port: number, describe: (text: string) => void
 	let path = route.path === "/enroll-link/" ? `/enroll-link/${pct(fuzzString(rng, false).slice(0, 200))}` : route.path;
 	const query = fields.map(([name, value]) => `${pct(name)}=${pct(value.slice(0, 2000))}`).join("&");
 	if (method === "GET" && query !== "") path += `?${query}`;
-	if (hostile && rng.chance(0.2)) path += rng.pick(["?%zz", "?m=%C0%AE", "?m=%ED%A0%80", "/..%2f", "//", "?" + "a=1&".repeat(2000), "#x"]);
+	if (hostile && rng.chance(0.2)) path += rng.pick(["?%zz", "?m=%C0%AE", "?m=%ED%A0%80", "/..%2f", "//", `?${"a=1&".repeat(2000)}`, "#x"]);
 
 	let body: Buffer | string | undefined;
 	let contentType: string | undefined = FORM;
@@ -468,7 +468,7 @@ function rawTcp(port: number, bytes: Buffer, waitMs: number): Promise<void> {
 }
 
 async function sshPreKexCase(rng: Rng, port: number, describe: (text: string) => void): Promise<void> {
-	const ident = rng.chance(0.8) ? Buffer.from("SSH-2.0-OpenSSH_9.6\r\n") : mutate(rng, Buffer.from(rng.pick(["SSH-2.0-fuzz\r\n", "SSH-1.99-x\r\n", "SSH-2.0-" + "a".repeat(300) + "\r\n", "junk\r\nSSH-2.0-x\r\n"])));
+	const ident = rng.chance(0.8) ? Buffer.from("SSH-2.0-OpenSSH_9.6\r\n") : mutate(rng, Buffer.from(rng.pick(["SSH-2.0-fuzz\r\n", "SSH-1.99-x\r\n", `SSH-2.0-${"a".repeat(300)}\r\n`, "junk\r\nSSH-2.0-x\r\n"])));
 	let packets = binaryPacket(kexinit(rng));
 	if (rng.chance(0.3)) packets = Buffer.concat([packets, binaryPacket(rng.pick([Buffer.from([21]), Buffer.concat([Buffer.from([5]), sshString("ssh-userauth")]), Buffer.concat([Buffer.from([50]), sshString("alice"), sshString("ssh-connection"), sshString("none")]), rng.bytes(1 + rng.int(64))]))]);
 	if (rng.chance(0.8)) packets = mutate(rng, packets);

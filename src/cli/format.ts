@@ -7,7 +7,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
 			.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
 			.join("  ")
 			.trimEnd();
-	return [line(header), ...rows.map(line)].join("\n") + "\n";
+	return `${[line(header), ...rows.map(line)].join("\n")}\n`;
 }
 
 export function iso(ms: number | null): string | null {

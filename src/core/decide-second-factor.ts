@@ -171,6 +171,7 @@ export function describeReasons(reasons: readonly PolicyReason[]): string {
 			case "enrolled":
 				return "required because you have set up a second factor";
 		}
+		return reason satisfies never;
 	});
 	return `Two-factor authentication is ${parts.join(", ")}.`;
 }

@@ -9,9 +9,9 @@
  *     direction marks (U+200B–200F), BOM (U+FEFF): text that reads differently from what it is
  *     (CVE-2021-42574, "Trojan Source"; Unicode TR#36 §2).
  */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point of this set
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point of this set
 const UNSAFE_TEST = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/;
 
 export interface StripOptions {

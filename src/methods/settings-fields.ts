@@ -86,7 +86,7 @@ export function caPem(object: JsonObject, field: string, current: string | undef
 	if (typeof value !== "string" || value.length > MAX_CA_PEM) throw bad(`${field}.caPem`, "must be PEM certificates of at most 16 KiB");
 	const pem = value.trim();
 	if (!/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(pem)) throw bad(`${field}.caPem`, "must be one or more PEM certificates");
-	return { caPem: pem + "\n" };
+	return { caPem: `${pem}\n` };
 }
 
 export function isLoopbackHost(hostname: string): boolean {

@@ -35,7 +35,7 @@ function fit(text: string, width: number): string {
 	const chars = Array.from(text);
 	if (width <= 0) return "";
 	if (chars.length <= width) return text + " ".repeat(width - chars.length);
-	return chars.slice(0, Math.max(0, width - 1)).join("") + "…";
+	return `${chars.slice(0, Math.max(0, width - 1)).join("")}…`;
 }
 
 export class Menu<T extends MenuEntry> {
@@ -159,7 +159,9 @@ export class Menu<T extends MenuEntry> {
 					changed = true;
 					break;
 				}
+				// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences start with ESC
 				const csi = /^\x1b\[([0-9;]*)([A-Za-z~])/.exec(text);
+				// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences start with ESC
 				const ss3 = /^\x1bO([A-Za-z])/.exec(text);
 				if (csi || ss3) {
 					const key = csi ? `${csi[1]}${csi[2]}` : ss3![1]!;
@@ -168,6 +170,7 @@ export class Menu<T extends MenuEntry> {
 					changed = true;
 					continue;
 				}
+				// biome-ignore lint/suspicious/noControlCharactersInRegex: an incomplete escape sequence starts with ESC
 				if (/^\x1b(\[[0-9;]*|O)?$/.test(text)) {
 					this.#pending = text;
 					break;

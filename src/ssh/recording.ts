@@ -77,14 +77,14 @@ export class SessionRecorder {
 		const row = await store.createRecording({ userId: input.userId, username: input.username, file, startedAt: now.getTime() });
 		const recorder = new SessionRecorder(services, store, row.id, stream);
 		recorder.#write(
-			JSON.stringify({
+			`${JSON.stringify({
 				version: 2,
 				width: terminalCells(input.cols, 80),
 				height: terminalCells(input.rows, 24),
 				timestamp: Math.floor(now.getTime() / 1000),
 				env: { TERM: terminalType(input.term), SHELL: "portcullis-menu" },
 				title: `${input.username}@portcullis`,
-			}) + "\n",
+			})}\n`,
 		);
 		return recorder;
 	}
@@ -110,15 +110,15 @@ export class SessionRecorder {
 		if (text.length === 0) return;
 		if (this.#bytes > RECORDING_MAX_BYTES) {
 			this.#truncated = true;
-			this.#write(JSON.stringify([this.#time(), "o", "\r\n[portcullis: recording size limit reached; further output not recorded]\r\n"]) + "\n");
+			this.#write(`${JSON.stringify([this.#time(), "o", "\r\n[portcullis: recording size limit reached; further output not recorded]\r\n"])}\n`);
 			return;
 		}
-		this.#write(JSON.stringify([this.#time(), "o", text]) + "\n");
+		this.#write(`${JSON.stringify([this.#time(), "o", text])}\n`);
 	}
 
 	resize(cols: number, rows: number): void {
 		if (this.#finished) return;
-		this.#write(JSON.stringify([this.#time(), "r", `${terminalCells(cols, 80)}x${terminalCells(rows, 24)}`]) + "\n");
+		this.#write(`${JSON.stringify([this.#time(), "r", `${terminalCells(cols, 80)}x${terminalCells(rows, 24)}`])}\n`);
 	}
 
 	/** Notes the target entered (the table keeps the last one and the list of all). */
@@ -131,7 +131,7 @@ export class SessionRecorder {
 	finish(): Promise<void> {
 		if (this.#finished) return this.#finished;
 		const tail = this.#decoder.end();
-		if (tail.length > 0 && !this.#truncated) this.#write(JSON.stringify([this.#time(), "o", tail]) + "\n");
+		if (tail.length > 0 && !this.#truncated) this.#write(`${JSON.stringify([this.#time(), "o", tail])}\n`);
 		this.#finished = new Promise<void>((resolveFinish) => {
 			this.#stream.end(() => resolveFinish());
 			this.#stream.once("error", () => resolveFinish());

@@ -10,7 +10,6 @@
  * - Nagle is disabled on the upstream socket (docs/stack.md, Relay behaviour: 40 ms stalls per round trip).
  */
 import ssh2 from "ssh2";
-import { PortcullisError } from "../core/errors.ts";
 import type { ServerRow } from "../storage/server-store.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
 import { loadOrCreateGatewayKey } from "../servers/gateway-key.ts";

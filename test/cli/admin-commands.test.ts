@@ -205,7 +205,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 			for (let start = 0; start < cases.length; start += 4) {
 				results.push(...(await Promise.all(cases.slice(start, start + 4).map(([, args, input]) => cli(args, input)))));
 			}
-			cases.forEach(([what, , , reason], index) => assertBadInput(results[index]!, what, reason));
+			for (const [index, [what, , , reason]] of cases.entries()) assertBadInput(results[index]!, what, reason);
 
 			assert.deepEqual(await users(), beforeUsers, "no user was created or changed");
 			assert.deepEqual(await groups(), beforeGroups, "no group was created or changed");

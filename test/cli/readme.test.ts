@@ -21,7 +21,7 @@ test("README.md documents every portcullis command, with an example", () => {
 	const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 	const commands = leafCommands(buildProgram(processIo, () => undefined));
 	assert.ok(commands.includes("user add") && commands.includes("serve"));
-	const undocumented = commands.filter((command) => !new RegExp("`" + command + "[ `]").test(readme));
+	const undocumented = commands.filter((command) => !new RegExp(`\`${command}[ \`]`).test(readme));
 	assert.deepEqual(undocumented, [], "add these to the README's CLI reference");
 	const withoutExample = commands.filter((command) => !readme.includes(`npx portcullis ${command}`));
 	assert.deepEqual(withoutExample, [], "give these an example line in the README");

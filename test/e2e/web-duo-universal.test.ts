@@ -95,7 +95,7 @@ describe("Duo Universal Prompt in Chromium", { skip: missing !== null && !strict
 		// The arrival from Duo carried no session cookie; the same-origin repeat did.
 		const [arrival, repeat] = callbacks;
 		assert.ok(arrival !== undefined && !arrival.url.includes("b=1") && arrival.cookie === false, JSON.stringify(callbacks));
-		assert.ok(repeat !== undefined && repeat.url.endsWith("&b=1") && repeat.cookie === true, JSON.stringify(callbacks));
+		assert.ok(repeat?.url.endsWith("&b=1") && repeat.cookie === true, JSON.stringify(callbacks));
 		const [success] = await c.app.stores.audit.query({ username: "alice", event: "login.success", limit: 1 });
 		assert.equal(JSON.parse(success?.detail ?? "{}").secondFactor, "duo");
 	});

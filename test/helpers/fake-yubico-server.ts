@@ -76,7 +76,7 @@ export interface FakeYubicoServer {
 export const VERIFY_PATH = "/wsapi/2.0/verify";
 
 function crlf(pairs: readonly (readonly [string, string])[]): string {
-	return pairs.map(([key, value]) => `${key}=${value}`).join("\r\n") + "\r\n\r\n";
+	return `${pairs.map(([key, value]) => `${key}=${value}`).join("\r\n")}\r\n\r\n`;
 }
 
 export async function startFakeYubicoServer(options: FakeYubicoServerOptions): Promise<FakeYubicoServer> {
@@ -102,7 +102,7 @@ export async function startFakeYubicoServer(options: FakeYubicoServerOptions): P
 		const nonce = params.get("nonce") ?? "";
 		// yubikey-val signs answers to unknown clients with an empty key; do the same.
 		const signingKey = apiKey ?? Buffer.alloc(0);
-		const t = new Date().toISOString().replace(/\.\d+Z$/, "Z") + "0000";
+		const t = `${new Date().toISOString().replace(/\.\d+Z$/, "Z")}0000`;
 
 		const send = (status: number, body: string, type = "text/plain"): void => {
 			response.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
@@ -160,7 +160,7 @@ export async function startFakeYubicoServer(options: FakeYubicoServerOptions): P
 			case "lf-only": {
 				const pairs: [string, string][] = [["t", t], ["otp", otp], ["nonce", nonce], ["status", "OK"]];
 				const h = wsapiSign(new Map(pairs), signingKey);
-				return send(200, [["h", h], ...pairs].map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+				return send(200, `${[["h", h], ...pairs].map(([k, v]) => `${k}=${v}`).join("\n")}\n`);
 			}
 			case "ok":
 				break;

@@ -13,7 +13,7 @@ import type { AuthenticatedSsh } from "../../src/ssh/authenticated-ssh.ts";
 import { attachChannels } from "../../src/ssh/channels.ts";
 import { LivePolicy } from "../../src/ssh/live-policy.ts";
 
-const { Server, utils } = ssh2;
+const { Server } = ssh2;
 
 export interface TestGateway {
 	readonly host: string;
@@ -33,7 +33,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 			if (ctx.method !== "password") return ctx.reject(["password"]);
 			void (async () => {
 				const row = await app.stores.users.findByUsername(ctx.username);
-				if (row && row.password_hash && (await verifyPassword(row.password_hash, ctx.password))) {
+				if (row?.password_hash && (await verifyPassword(row.password_hash, ctx.password))) {
 					user = { id: row.id, username: row.username, epoch: row.session_epoch };
 					ctx.accept();
 				} else ctx.reject(["password"]);

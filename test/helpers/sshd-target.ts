@@ -115,7 +115,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 	if (keygen.status !== 0) throw new Error(`ssh-keygen failed: ${keygen.stderr?.toString()}`);
 	const hostKey = (await readFile(`${hostKeyFile}.pub`, "utf8")).trim().split(/\s+/).slice(0, 2).join(" ");
 	const authorizedKeysFile = join(dir, "authorized_keys");
-	await writeFile(authorizedKeysFile, (options.authorizedKeys ?? []).join("\n") + "\n", { mode: 0o600 });
+	await writeFile(authorizedKeysFile, `${(options.authorizedKeys ?? []).join("\n")}\n`, { mode: 0o600 });
 	const user = userInfo().username;
 
 	for (let attempt = 0; attempt < 5; attempt++) {
@@ -144,7 +144,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 			`LogLevel ${options.logLevel ?? "ERROR"}`,
 		].join("\n");
 		const configFile = join(dir, "sshd_config");
-		await writeFile(configFile, config + "\n");
+		await writeFile(configFile, `${config}\n`);
 		// Own process group: stop() ends the listener and every per-connection child it forked.
 		const child = spawn(SSHD_BIN, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"], detached: true });
 		let log = "";
@@ -183,7 +183,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 			process: child,
 			log: () => log,
 			async setAuthorizedKeys(lines) {
-				await writeFile(authorizedKeysFile, lines.join("\n") + "\n", { mode: 0o600 });
+				await writeFile(authorizedKeysFile, `${lines.join("\n")}\n`, { mode: 0o600 });
 			},
 			async stop() {
 				const group = (signal: NodeJS.Signals) => {

@@ -20,7 +20,6 @@ let code = 700_000;
 const nextCode = (): string => String(code++);
 
 if (freeRadiusSkipReason() !== undefined) {
-	// eslint-disable-next-line no-console
 	console.log(`# skipped: ${freeRadiusSkipReason()}`);
 } else {
 	methodConformance({

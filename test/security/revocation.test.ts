@@ -132,7 +132,11 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 		await addUser("rev-disabled");
 		const raw = await passwordLogin(gateway.address.port, "rev-disabled");
 		const forwarded = (): Promise<string> =>
-			new Promise((resolve) => raw.client.forwardOut("127.0.0.1", 5000, "db1", 22, (error, stream) => (error ? resolve(`refused: ${error.message}`) : (stream.destroy(), resolve("opened")))));
+			new Promise((resolve) => raw.client.forwardOut("127.0.0.1", 5000, "db1", 22, (error, stream) => {
+				if (error) return resolve(`refused: ${error.message}`);
+				stream.destroy();
+				resolve("opened");
+			}));
 		assert.equal(await forwarded(), "opened", "ProxyJump works before the change");
 		await t.app.admin.setDisabled(ADMIN_ACTOR, "rev-disabled", true);
 		assert.match(await forwarded(), /^refused/, "no forward after the disable");
@@ -166,11 +170,18 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 			new Promise<ssh2.ClientChannel>((resolve, reject) => raw.client.exec(`${server} -- echo up; exec sleep 300`, (error, stream) => (error ? reject(error) : resolve(stream))));
 		const [revoked, kept] = [await open("db1"), await open("db1b")];
 		// The gateway ends the user's channel (exit status + EOF) when the relay behind it is closed.
-		const closed = (stream: ssh2.ClientChannel) => new Promise<true>((resolve) => (stream.once("exit", () => resolve(true)), stream.once("close", () => resolve(true))));
+		const closed = (stream: ssh2.ClientChannel) => new Promise<true>((resolve) => {
+				stream.once("exit", () => resolve(true));
+				stream.once("close", () => resolve(true));
+			});
 		const [revokedClosed, keptClosed] = [closed(revoked), closed(kept)];
 		for (const stream of [revoked, kept]) {
 			await new Promise<void>((resolve) => {
-				const onData = (chunk: Buffer) => chunk.toString().includes("up") && (stream.off("data", onData), resolve());
+				const onData = (chunk: Buffer) => {
+					if (!chunk.toString().includes("up")) return;
+					stream.off("data", onData);
+					resolve();
+				};
 				stream.on("data", onData);
 			});
 		}

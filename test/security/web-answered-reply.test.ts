@@ -45,7 +45,11 @@ describe("forced-enrolment routes refuse without throwing after the answer", () 
 			reply.log = logger;
 		});
 		await server.ready();
-		w = { ...t, server, close: async () => (await server.close(), await t.cleanup()) };
+		w = { ...t, server, close: async () => {
+				await server.close();
+				await t.cleanup();
+			},
+		};
 		fixture = await createFixture(w);
 	});
 	after(async () => w?.close());

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type ssh2 from "ssh2";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { startSshGateway, type AttachChannels, type SshGateway } from "../../src/ssh/gateway.ts";
-import { parsePublicKeyLine, SshKeyStore } from "../../src/storage/ssh-key-store.ts";
+import { parsePublicKeyLine, type SshKeyStore } from "../../src/storage/ssh-key-store.ts";
 import type { FakeClock } from "../../src/core/clock.ts";
 import type { Portcullis } from "../../src/app/portcullis.ts";
 import { ADMIN_ACTOR, createTestApp, type Engine, type TestApp } from "../helpers/test-app.ts";

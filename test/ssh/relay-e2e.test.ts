@@ -179,7 +179,7 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		const term = await client.terminal(["ssh", "-F", client.configFile, "-t", "-p", String(gw.port), "alice@127.0.0.1", "db1"], { cols: 100, rows: 30, password: PASSWORD });
 		try {
 			await term.type("stty size; echo size-$((3*3))\r");
-			let screen = await term.waitFor(/size-9/);
+			const screen = await term.waitFor(/size-9/);
 			assert.match(screen, /^30 100\s*$/m);
 			assert.doesNotMatch(screen, /Filter:/, "no menu on the way");
 			// The client sends window-change when it handles SIGWINCH, which may be after tmux has

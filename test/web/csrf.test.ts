@@ -43,7 +43,7 @@ describe("CSRF on every POST route", () => {
 	test("with a wrong token → 403", async () => {
 		for (const route of posts) {
 			const browser = await fixture.mint(kindFor(route));
-			for (const token of ["x".repeat(43), "", browser.csrf().slice(0, 42) + (browser.csrf().endsWith("A") ? "B" : "A"), browser.csrf() + "A"]) {
+			for (const token of ["x".repeat(43), "", browser.csrf().slice(0, 42) + (browser.csrf().endsWith("A") ? "B" : "A"), `${browser.csrf()}A`]) {
 				const response = await browser.post(concreteUrl(route), {}, { csrf: token });
 				assert.equal(response.statusCode, 403, `${route.url} with ${JSON.stringify(token)}: ${response.statusCode}`);
 			}

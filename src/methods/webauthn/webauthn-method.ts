@@ -24,7 +24,6 @@
 import {
 	generateRegistrationOptions,
 	verifyRegistrationResponse,
-	type PublicKeyCredentialCreationOptionsJSON,
 	type PublicKeyCredentialRequestOptionsJSON,
 } from "@simplewebauthn/server";
 import type {

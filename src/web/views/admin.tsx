@@ -270,7 +270,7 @@ function GroupPolicyFields({ idPrefix, implemented, force, allowed }: { idPrefix
 				<p class="hint">Or untick "No restriction" and choose the methods members may use (intersected with the globally enabled ones):</p>
 				{implemented.map((method) => (
 					<div class="check">
-						<input type="checkbox" id={`${idPrefix}-${method}`} name={`method_${method}`} checked={allowed !== null && allowed.includes(method)} />
+						<input type="checkbox" id={`${idPrefix}-${method}`} name={`method_${method}`} checked={allowed?.includes(method)} />
 						<label for={`${idPrefix}-${method}`}>
 							{METHOD_INFO[method].label} <span class="hint-inline">({kindNote(method)})</span>
 						</label>

@@ -234,7 +234,7 @@ export function TotpSetupPage(props: {
 							<p class="label" id="totp-key-label">
 								Key
 							</p>
-							<p class="secret" id="totp-key" aria-labelledby="totp-key-label">
+							<p class="secret" id="totp-key">
 								{display.secret}
 							</p>
 						</div>

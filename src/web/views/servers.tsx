@@ -315,6 +315,7 @@ export function PlayerPage({ ctx, row, servers }: { ctx: PageContext; row: Recor
 						0:00
 					</span>
 				</div>
+				{/* biome-ignore lint/a11y/useAriaPropsSupportedByRole: a focusable, scrollable <pre> needs a name for screen readers (WCAG 2.1.1) */}
 				<pre id="cast-screen" data-src={`/admin/recordings/${row.id}/cast`} aria-label="Terminal output" tabindex={0}>
 					Loading…
 				</pre>

@@ -98,6 +98,7 @@ describe("Duo method against the fake Duo", { skip }, () => {
 		const { prompt, options } = duoPrompt(devices);
 		assert.ok(prompt.length <= 190, prompt);
 		assert.ok(options.length >= 1 && options.length <= 9);
+		// biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for control characters
 		assert.ok(!/[\u0000-\u001f]/.test(prompt));
 	});
 

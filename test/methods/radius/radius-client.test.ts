@@ -360,7 +360,7 @@ test("concurrent authentications do not cross (each has its own socket and Ident
 	const results = await Promise.all(
 		Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? radius : radiusReject).authenticate(ALICE)),
 	);
-	results.forEach((result, i) => assert.equal(result.kind, i % 2 === 0 ? "accept" : "reject"));
+	for (const [i, result] of results.entries()) assert.equal(result.kind, i % 2 === 0 ? "accept" : "reject");
 });
 
 test("Reply-Message is stripped of control and bidi characters", () => {

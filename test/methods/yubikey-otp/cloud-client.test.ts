@@ -225,7 +225,7 @@ describe("YubicoCloudClient against the fake validation server (http)", () => {
 	test("malformed OTPs are denied without any request", async () => {
 		setMode("ok");
 		const before = server.requests.length;
-		for (const input of ["", "x".repeat(1024 * 1024), "vvccccrrkrjb" + "0".repeat(32), "ｖｖｃｃ" + "c".repeat(32), "vvccccrrkrjb\u0000" + "c".repeat(31), 7]) {
+		for (const input of ["", "x".repeat(1024 * 1024), `vvccccrrkrjb${"0".repeat(32)}`, `ｖｖｃｃ${"c".repeat(32)}`, `vvccccrrkrjb\u0000${"c".repeat(31)}`, 7]) {
 			assert.deepEqual(await client([server.url]).verify(input), {
 				kind: "invalid",
 				reason: "malformed-otp",

@@ -136,9 +136,9 @@ test("malformed OTPs are values with the parser's reason", () => {
 	const cases: [unknown, string][] = [
 		["", "too-short"],
 		["x".repeat(1024 * 1024), "too-long"],
-		["vvccccrrkrjb" + "0".repeat(32), "not-modhex"],
-		["vvccccrrkrjb" + "é".repeat(32), "not-modhex"],
-		["vvccccrrkrj" + "c".repeat(32), "odd-public-id"],
+		[`vvccccrrkrjb${"0".repeat(32)}`, "not-modhex"],
+		[`vvccccrrkrjb${"é".repeat(32)}`, "not-modhex"],
+		[`vvccccrrkrj${"c".repeat(32)}`, "odd-public-id"],
 		[null, "not-a-string"],
 	];
 	for (const [input, detail] of cases) {
