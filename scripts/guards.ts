@@ -23,7 +23,10 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/storage/user-transaction.ts",
 		find: "const user = await lockUser(trx, userId);",
 		replace: 'const user = await trx.selectFrom("users").selectAll().where("id", "=", userId).executeTakeFirst();',
-		tests: { file: "test/security/enrolment-races.test.ts", names: ["last-factor rule raced: a forced user removes both factors at once on two nodes; one removal wins, one factor stays"] },
+		tests: {
+			file: "test/security/enrolment-races.test.ts",
+			names: ["last-factor rule raced: a forced user removes both factors at once on two nodes; one removal wins, one factor stays"],
+		},
 	},
 	{
 		id: "reset-generation",
@@ -31,7 +34,10 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/storage/factor-store.ts",
 		find: "if (user === undefined || user.disabled === 1 || Number(user.tfa_generation) !== guard.generation) return false;",
 		replace: "if (user === undefined || user.disabled === 1) return false;",
-		tests: { file: "test/security/enrolment-binding.test.ts", names: ["a factor begun before an admin reset never activates after it, even from a trusted caller"] },
+		tests: {
+			file: "test/security/enrolment-binding.test.ts",
+			names: ["a factor begun before an admin reset never activates after it, even from a trusted caller"],
+		},
 	},
 	{
 		id: "origin-live",
@@ -47,7 +53,10 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/storage/factor-store.ts",
 		find: '.where("origin", guard.origin === null ? "is" : "=", guard.origin)',
 		replace: "",
-		tests: { file: "test/storage/storage-conformance.test.ts", names: ["enrolment link: 10 parallel activations with one link, one factor; none after expiry or from another attempt"] },
+		tests: {
+			file: "test/storage/storage-conformance.test.ts",
+			names: ["enrolment link: 10 parallel activations with one link, one factor; none after expiry or from another attempt"],
+		},
 	},
 	{
 		id: "enrolment-link",
@@ -55,7 +64,10 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/storage/factor-store.ts",
 		find: "if (duringLogin && user.enroll_token_hash !== null && (!linkOutstanding || guard.linkHash !== user.enroll_token_hash)) return false;",
 		replace: "",
-		tests: { file: "test/storage/storage-conformance.test.ts", names: ["enrolment link: 10 parallel activations with one link, one factor; none after expiry or from another attempt"] },
+		tests: {
+			file: "test/storage/storage-conformance.test.ts",
+			names: ["enrolment link: 10 parallel activations with one link, one factor; none after expiry or from another attempt"],
+		},
 	},
 	{
 		id: "enrolment-step",
@@ -63,7 +75,10 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/flows/enrollment-flow.ts",
 		find: "if (context.duringLogin && !(await this.attemptNeedsEnrolment(user, context))) {",
 		replace: "if (false) {",
-		tests: { file: "test/security/enrolment-binding.test.ts", names: ["a forced-enrolment start from an attempt that is not at the enrolment step is refused, audited and charged"] },
+		tests: {
+			file: "test/security/enrolment-binding.test.ts",
+			names: ["a forced-enrolment start from an attempt that is not at the enrolment step is refused, audited and charged"],
+		},
 	},
 	{
 		id: "finish-enrolment-origin",
@@ -79,7 +94,10 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/methods/access-keyword/keyword-challenge-store.ts",
 		find: "if (current !== undefined && Number(current.expires_at) > now && current.factor_id === request.factorId) {",
 		replace: "if (false) {",
-		tests: { file: "test/security/keyword-reroll.test.ts", names: ["50 prompt displays across two nodes, web and SSH attempts alike, show the same positions and draw once"] },
+		tests: {
+			file: "test/security/keyword-reroll.test.ts",
+			names: ["50 prompt displays across two nodes, web and SSH attempts alike, show the same positions and draw once"],
+		},
 	},
 	{
 		id: "keyword-abandoned-charged",
@@ -95,23 +113,32 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/flows/session-gate.ts",
 		find: "if (snapshot.version === checkedVersion && userStillAdmits(snapshot, session.sessionEpoch, this.deps.clock.now().getTime())) {",
 		replace: "if (true) {",
-		tests: { file: "test/security/revocation.test.ts", names: ["force-2FA switched on: a password-only connection's next exec is refused and the connection closed"] },
+		tests: {
+			file: "test/security/revocation.test.ts",
+			names: ["force-2FA switched on: a password-only connection's next exec is refused and the connection closed"],
+		},
 	},
 	{
 		id: "recovery-code-still-allowed",
 		why: "a session proven with a recovery code steps up once recovery codes are no longer allowed",
-		file: "src/flows/login-flow.ts",
-		find: 'if (input.secondFactorMethod === "recovery-code" && decision.allowedMethods.includes("recovery-code")) return "ok";',
-		replace: 'if (input.secondFactorMethod === "recovery-code") return "ok";',
-		tests: { file: "test/security/revocation.test.ts", names: ["a session proven with a recovery code steps up when recovery codes are removed from the allowed methods; a TOTP session stays"] },
+		file: "src/core/decide-second-factor.ts",
+		find: 'return provenMethod === "recovery-code" && decision.allowedMethods.includes("recovery-code");',
+		replace: 'return provenMethod === "recovery-code";',
+		tests: {
+			file: "test/security/revocation.test.ts",
+			names: ["a session proven with a recovery code steps up when recovery codes are removed from the allowed methods; a TOTP session stays"],
+		},
 	},
 	{
 		id: "password-throttle",
 		why: "wrong passwords slow their own source (growing delay) instead of locking the owner out everywhere",
-		file: "src/flows/login-flow.ts",
+		file: "src/flows/password-stage.ts",
 		find: 'if (throttle.kind === "throttled") {',
 		replace: "if (false) {",
-		tests: { file: "test/security/lockout-weapon.test.ts", names: ["a guessing source is slowed by a doubling delay, refused unchecked (right password too) with an unknown user's answer"] },
+		tests: {
+			file: "test/security/lockout-weapon.test.ts",
+			names: ["a guessing source is slowed by a doubling delay, refused unchecked (right password too) with an unknown user's answer"],
+		},
 	},
 	{
 		id: "service-request-required",
@@ -127,7 +154,10 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/ssh/limits.ts",
 		find: 'if (fromSource >= this.settings.perSourceMaxStartups) return { admitted: false, reason: "per-source", source };',
 		replace: "",
-		tests: { file: "test/security/ssh-preauth.test.ts", names: ["one source holding many sockets: its extra connections are dropped, other sources still get in; drops are audited once per source per minute"] },
+		tests: {
+			file: "test/security/ssh-preauth.test.ts",
+			names: ["one source holding many sockets: its extra connections are dropped, other sources still get in; drops are audited once per source per minute"],
+		},
 	},
 	{
 		id: "totp-step-single-use",
@@ -135,7 +165,10 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/storage/factor-store.ts",
 		find: '.where((eb) => eb.or([eb("last_used_counter", "is", null), eb("last_used_counter", "<", counter)]))',
 		replace: "",
-		tests: { file: "test/security/node-races.test.ts", names: ["TOTP replay across nodes: one valid code submitted 12 times from two nodes at once logs in exactly once"] },
+		tests: {
+			file: "test/security/node-races.test.ts",
+			names: ["TOTP replay across nodes: one valid code submitted 12 times from two nodes at once logs in exactly once"],
+		},
 	},
 	{
 		id: "recovery-code-single-use",
@@ -151,6 +184,9 @@ export const GUARDS: readonly Guard[] = [
 		file: "src/storage/user-store.ts",
 		find: "if (count > policy.maxFailures) {",
 		replace: "if (false) {",
-		tests: { file: "test/security/node-races.test.ts", names: ["second-factor guessing across nodes: 30 parallel wrong codes from two nodes, at most the lockout limit are evaluated"] },
+		tests: {
+			file: "test/security/node-races.test.ts",
+			names: ["second-factor guessing across nodes: 30 parallel wrong codes from two nodes, at most the lockout limit are evaluated"],
+		},
 	},
 ];
