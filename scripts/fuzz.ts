@@ -197,7 +197,20 @@ function kexinit(rng: Rng): Buffer {
 	return Buffer.concat([Buffer.from([20]), rng.bytes(16), ...lists.map((list) => sshString(list)), Buffer.from([0]), u32(0)]);
 }
 
-const METHODS = ["password", "publickey", "keyboard-interactive", "none", "hostbased", "gssapi-with-mic", "PASSWORD", "Password", "", "\0", "keyboard-interactive\0", "x".repeat(4096)];
+const METHODS = [
+	"password",
+	"publickey",
+	"keyboard-interactive",
+	"none",
+	"hostbased",
+	"gssapi-with-mic",
+	"PASSWORD",
+	"Password",
+	"",
+	"\0",
+	"keyboard-interactive\0",
+	"x".repeat(4096),
+];
 
 // ---------------------------------------------------------------- the server under test
 
@@ -336,11 +349,18 @@ async function webState(port: number, kind: WebState["kind"]): Promise<WebState>
 	const csrf = page === null ? null : csrfOf(page.body);
 	if (kind === "pre" || csrf === null) return { kind, cookies, csrf };
 	const user = kind === "half" ? ALICE : BOB;
-	const login = await http(port, "POST", "/login", { "content-type": FORM, cookie: cookieHeader(cookies) }, form({ username: user, password: PASSWORD, _csrf: csrf }));
+	const login = await http(
+		port,
+		"POST",
+		"/login",
+		{ "content-type": FORM, cookie: cookieHeader(cookies) },
+		form({ username: user, password: PASSWORD, _csrf: csrf }),
+	);
 	Object.assign(cookies, cookiesOf(login));
 	let next = await http(port, "GET", kind === "half" ? "/login/2fa" : "/account", { cookie: cookieHeader(cookies) });
 	const location = next?.headers.location;
-	if (next?.status === 303 && typeof location === "string" && location.startsWith("/")) next = await http(port, "GET", location, { cookie: cookieHeader(cookies) });
+	if (next?.status === 303 && typeof location === "string" && location.startsWith("/"))
+		next = await http(port, "GET", location, { cookie: cookieHeader(cookies) });
 	return { kind, cookies, csrf: next === null ? null : csrfOf(next.body) };
 }
 
@@ -395,7 +415,8 @@ async function httpCase(rng: Rng, port: number, describe: (text: string) => void
 	const hostile = rng.chance(0.5);
 	// The password and second-factor forms get most of the cases: they are the ones that decide.
 	const route = rng.chance(0.5) ? rng.pick(ROUTES.filter((r) => r.method === "POST" && (r.path === "/login" || r.path === "/login/2fa"))) : rng.pick(ROUTES);
-	const expected: WebState["kind"] = route.path.startsWith("/login/2fa") || route.path.startsWith("/login/enroll") ? "half" : route.path.startsWith("/account") ? "full" : "pre";
+	const expected: WebState["kind"] =
+		route.path.startsWith("/login/2fa") || route.path.startsWith("/login/enroll") ? "half" : route.path.startsWith("/account") ? "full" : "pre";
 	const kind = hostile && rng.chance(0.5) ? rng.pick(["none", "pre", "half", "full"] as const) : expected;
 	// A login costs an argon2 hash: states are reused for a few cases (a case may spoil one: fine).
 	let state = cache.get(kind);
@@ -410,7 +431,8 @@ async function httpCase(rng: Rng, port: number, describe: (text: string) => void
 		.map((name) => [name, rng.chance(hostile ? 0.3 : 0.1) ? fuzzString(rng) : plausible(rng, name)]);
 	if ((!hostile || rng.chance(0.6)) && state.csrf !== null) fields.push(["_csrf", state.csrf]);
 	if (hostile && rng.chance(0.3)) fields.push(["_csrf", rng.pick([fuzzString(rng, false), state.csrf ?? "x"])]); // duplicate or foreign
-	if (hostile && rng.chance(0.3)) fields.push([rng.pick(["__proto__", "constructor", "__proto__[isAdmin]", "code[]", "a[b][c]", fuzzString(rng, false)]), fuzzString(rng, false)]);
+	if (hostile && rng.chance(0.3))
+		fields.push([rng.pick(["__proto__", "constructor", "__proto__[isAdmin]", "code[]", "a[b][c]", fuzzString(rng, false)]), fuzzString(rng, false)]);
 	if (hostile && rng.chance(0.3)) for (let i = rng.int(fields.length); i > 0; i--) fields.splice(rng.int(fields.length), 1);
 	let path = route.path === "/enroll-link/" ? `/enroll-link/${pct(fuzzString(rng, false).slice(0, 200))}` : route.path;
 	const query = fields.map(([name, value]) => `${pct(name)}=${pct(value.slice(0, 2000))}`).join("&");
@@ -426,7 +448,14 @@ async function httpCase(rng: Rng, port: number, describe: (text: string) => void
 				body = JSON.stringify(Object.fromEntries(fields.map(([name, value]) => [name, rng.pick([value, 123456, true, null, [], {}, { $ne: "" }])])));
 				break;
 			case 1:
-				contentType = rng.pick(["text/plain", "multipart/form-data; boundary=x", "application/xml", "", "application/x-www-form-urlencoded; charset=utf-16", "*/*"]);
+				contentType = rng.pick([
+					"text/plain",
+					"multipart/form-data; boundary=x",
+					"application/xml",
+					"",
+					"application/x-www-form-urlencoded; charset=utf-16",
+					"*/*",
+				]);
 				body = rng.bytes(rng.int(2048));
 				break;
 			case 2:
@@ -446,8 +475,18 @@ async function httpCase(rng: Rng, port: number, describe: (text: string) => void
 	}
 	const headers: Record<string, string> = { cookie: cookieHeader(cookies) };
 	if (contentType !== undefined && body !== undefined) headers["content-type"] = contentType;
-	if (hostile && rng.chance(0.3)) headers[rng.pick(["x-forwarded-for", "origin", "sec-fetch-site", "referer", "host", "accept-language"])] = rng.pick(["evil.example", "cross-site", "null", "127.0.0.1, 10.0.0.1", "ÿ", "x".repeat(4000)]);
-	describe(`http ${hostile ? "hostile" : "clean"} ${state.kind} ${method} ${path.slice(0, 120)} body=${body === undefined ? "-" : JSON.stringify(body.toString().slice(0, 160))}`);
+	if (hostile && rng.chance(0.3))
+		headers[rng.pick(["x-forwarded-for", "origin", "sec-fetch-site", "referer", "host", "accept-language"])] = rng.pick([
+			"evil.example",
+			"cross-site",
+			"null",
+			"127.0.0.1, 10.0.0.1",
+			"ÿ",
+			"x".repeat(4000),
+		]);
+	describe(
+		`http ${hostile ? "hostile" : "clean"} ${state.kind} ${method} ${path.slice(0, 120)} body=${body === undefined ? "-" : JSON.stringify(body.toString().slice(0, 160))}`,
+	);
 	return http(port, method, path, headers, body);
 }
 
@@ -468,9 +507,22 @@ function rawTcp(port: number, bytes: Buffer, waitMs: number): Promise<void> {
 }
 
 async function sshPreKexCase(rng: Rng, port: number, describe: (text: string) => void): Promise<void> {
-	const ident = rng.chance(0.8) ? Buffer.from("SSH-2.0-OpenSSH_9.6\r\n") : mutate(rng, Buffer.from(rng.pick(["SSH-2.0-fuzz\r\n", "SSH-1.99-x\r\n", `SSH-2.0-${"a".repeat(300)}\r\n`, "junk\r\nSSH-2.0-x\r\n"])));
+	const ident = rng.chance(0.8)
+		? Buffer.from("SSH-2.0-OpenSSH_9.6\r\n")
+		: mutate(rng, Buffer.from(rng.pick(["SSH-2.0-fuzz\r\n", "SSH-1.99-x\r\n", `SSH-2.0-${"a".repeat(300)}\r\n`, "junk\r\nSSH-2.0-x\r\n"])));
 	let packets = binaryPacket(kexinit(rng));
-	if (rng.chance(0.3)) packets = Buffer.concat([packets, binaryPacket(rng.pick([Buffer.from([21]), Buffer.concat([Buffer.from([5]), sshString("ssh-userauth")]), Buffer.concat([Buffer.from([50]), sshString("alice"), sshString("ssh-connection"), sshString("none")]), rng.bytes(1 + rng.int(64))]))]);
+	if (rng.chance(0.3))
+		packets = Buffer.concat([
+			packets,
+			binaryPacket(
+				rng.pick([
+					Buffer.from([21]),
+					Buffer.concat([Buffer.from([5]), sshString("ssh-userauth")]),
+					Buffer.concat([Buffer.from([50]), sshString("alice"), sshString("ssh-connection"), sshString("none")]),
+					rng.bytes(1 + rng.int(64)),
+				]),
+			),
+		]);
 	if (rng.chance(0.8)) packets = mutate(rng, packets);
 	const bytes = Buffer.concat([ident, packets]);
 	describe(`ssh-prekex ${bytes.subarray(0, 200).toString("hex")}`);
@@ -490,7 +542,12 @@ function userauthPayload(rng: Rng): Buffer {
 			rest = Buffer.concat([sshString(""), sshString(rng.chance(0.8) ? "" : fuzzString(rng, false).slice(0, 1000))]);
 			break;
 		case "publickey":
-			rest = Buffer.concat([Buffer.from([rng.int(2)]), sshString(rng.pick(["ssh-ed25519", "rsa-sha2-256", "sk-ssh-ed25519@openssh.com", ""])), sshString(rng.bytes(rng.int(600))), ...(rng.chance(0.5) ? [sshString(rng.bytes(rng.int(200)))] : [])]);
+			rest = Buffer.concat([
+				Buffer.from([rng.int(2)]),
+				sshString(rng.pick(["ssh-ed25519", "rsa-sha2-256", "sk-ssh-ed25519@openssh.com", ""])),
+				sshString(rng.bytes(rng.int(600))),
+				...(rng.chance(0.5) ? [sshString(rng.bytes(rng.int(200)))] : []),
+			]);
 			break;
 		default:
 			rest = rng.bytes(rng.int(128));
@@ -532,7 +589,11 @@ async function sshAuthCase(rng: Rng, port: number, describe: (text: string) => v
 					break;
 				case 2: {
 					const count = rng.pick([0, 1, 2, 3, 3, 4, 50, 2000]);
-					const responses = Array.from({ length: count }, () => (rng.chance(0.3) ? rng.pick(["123456", "000000", "", " 123456 ", ":recovery", ":totp", ":keyword", "abcde-fghjk"]) : fuzzString(rng, false).slice(0, rng.chance(0.1) ? 30_000 : 200)));
+					const responses = Array.from({ length: count }, () =>
+						rng.chance(0.3)
+							? rng.pick(["123456", "000000", "", " 123456 ", ":recovery", ":totp", ":keyword", "abcde-fghjk"])
+							: fuzzString(rng, false).slice(0, rng.chance(0.1) ? 30_000 : 200),
+					);
 					steps.push(`respond(${count})`);
 					raw.respond(responses);
 					break;
@@ -551,7 +612,11 @@ async function sshAuthCase(rng: Rng, port: number, describe: (text: string) => v
 				case 6: {
 					// INFO_RESPONSE (61) with a lying count, or any message number with random bytes.
 					const payload = rng.chance(0.5)
-						? Buffer.concat([Buffer.from([61]), u32(rng.pick([0, 1, 3, 1000, 0xffffffff])), ...Array.from({ length: rng.int(4) }, () => sshString(fuzzString(rng, false).slice(0, 500)))])
+						? Buffer.concat([
+								Buffer.from([61]),
+								u32(rng.pick([0, 1, 3, 1000, 0xffffffff])),
+								...Array.from({ length: rng.int(4) }, () => sshString(fuzzString(rng, false).slice(0, 500))),
+							])
 						: Buffer.concat([Buffer.from([rng.int(256)]), rng.bytes(rng.int(200))]);
 					steps.push(`raw ${payload.subarray(0, 80).toString("hex")}`);
 					raw.sendRaw(payload);
@@ -583,7 +648,17 @@ function channelMessage(rng: Rng): Buffer {
 		case 0:
 			return Buffer.concat([
 				Buffer.from([90]),
-				sshString(rng.pick(["session", "direct-tcpip", "x11", "forwarded-tcpip", "auth-agent@openssh.com", "direct-streamlocal@openssh.com", fuzzString(rng, false).slice(0, 200)])),
+				sshString(
+					rng.pick([
+						"session",
+						"direct-tcpip",
+						"x11",
+						"forwarded-tcpip",
+						"auth-agent@openssh.com",
+						"direct-streamlocal@openssh.com",
+						fuzzString(rng, false).slice(0, 200),
+					]),
+				),
 				u32(rng.int(8)),
 				u32(rng.pick([0, 1, 2 ** 21, 0xffffffff])),
 				u32(rng.pick([0, 1, 32768, 0xffffffff])),
@@ -591,9 +666,30 @@ function channelMessage(rng: Rng): Buffer {
 			]);
 		case 1:
 		case 2: {
-			const type = rng.pick(["pty-req", "env", "exec", "shell", "subsystem", "window-change", "x11-req", "signal", "auth-agent-req@openssh.com", "exit-status", "keepalive@openssh.com", fuzzString(rng, false).slice(0, 100)]);
+			const type = rng.pick([
+				"pty-req",
+				"env",
+				"exec",
+				"shell",
+				"subsystem",
+				"window-change",
+				"x11-req",
+				"signal",
+				"auth-agent-req@openssh.com",
+				"exit-status",
+				"keepalive@openssh.com",
+				fuzzString(rng, false).slice(0, 100),
+			]);
 			let body: Buffer;
-			if (type === "pty-req") body = Buffer.concat([sshString(fuzzString(rng, false).slice(0, 300)), u32(rng.int(2 ** 32)), u32(rng.int(2 ** 32)), u32(rng.int(2 ** 32)), u32(rng.int(2 ** 32)), sshString(rng.bytes(rng.int(50)))]);
+			if (type === "pty-req")
+				body = Buffer.concat([
+					sshString(fuzzString(rng, false).slice(0, 300)),
+					u32(rng.int(2 ** 32)),
+					u32(rng.int(2 ** 32)),
+					u32(rng.int(2 ** 32)),
+					u32(rng.int(2 ** 32)),
+					sshString(rng.bytes(rng.int(50))),
+				]);
 			else if (type === "window-change") body = Buffer.concat([u32(rng.int(2 ** 32)), u32(rng.int(2 ** 32)), u32(0), u32(0)]);
 			else if (type === "env") body = Buffer.concat([sshString(fuzzString(rng, false).slice(0, 200)), sshString(fuzzString(rng, false).slice(0, 20_000))]);
 			else if (type === "exec" || type === "subsystem") body = sshString(fuzzString(rng, false).slice(0, 30_000));
@@ -601,7 +697,22 @@ function channelMessage(rng: Rng): Buffer {
 			return Buffer.concat([Buffer.from([98]), u32(channel), sshString(type), Buffer.from([rng.int(2)]), rng.chance(0.8) ? body : mutate(rng, body)]);
 		}
 		case 3:
-			return Buffer.concat([Buffer.from([80]), sshString(rng.pick(["tcpip-forward", "cancel-tcpip-forward", "streamlocal-forward@openssh.com", "no-more-sessions@openssh.com", "keepalive@openssh.com", "hostkeys-prove-00@openssh.com", fuzzString(rng, false).slice(0, 100)])), Buffer.from([rng.int(2)]), rng.bytes(rng.int(64))]);
+			return Buffer.concat([
+				Buffer.from([80]),
+				sshString(
+					rng.pick([
+						"tcpip-forward",
+						"cancel-tcpip-forward",
+						"streamlocal-forward@openssh.com",
+						"no-more-sessions@openssh.com",
+						"keepalive@openssh.com",
+						"hostkeys-prove-00@openssh.com",
+						fuzzString(rng, false).slice(0, 100),
+					]),
+				),
+				Buffer.from([rng.int(2)]),
+				rng.bytes(rng.int(64)),
+			]);
 		case 4:
 			return Buffer.concat([Buffer.from([93]), u32(channel), u32(rng.pick([0, 1, 0x7fffffff, 0xffffffff]))]);
 		case 5:
@@ -635,7 +746,10 @@ async function sshChannelCase(rng: Rng, port: number, describe: (text: string) =
 				try {
 					raw.client.exec(command, (error, stream) => {
 						if (error) return;
-						stream.on("error", () => undefined).on("data", () => undefined).stderr.on("data", () => undefined);
+						stream
+							.on("error", () => undefined)
+							.on("data", () => undefined)
+							.stderr.on("data", () => undefined);
 						if (extra !== null) stream.write(extra);
 						stream.end();
 					});
@@ -745,13 +859,25 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 		// alice enrols TOTP through the forced-enrolment pages (a real authenticator would do the
 		// same from the otpauth:// link), so SSH asks her for a code in keyboard-interactive.
 		const half = await webState(live.httpPort, "half");
-		const begin = await http(live.httpPort, "POST", "/login/enroll/totp", { "content-type": FORM, cookie: cookieHeader(half.cookies) }, form({ label: "fuzz", _csrf: half.csrf ?? "" }));
+		const begin = await http(
+			live.httpPort,
+			"POST",
+			"/login/enroll/totp",
+			{ "content-type": FORM, cookie: cookieHeader(half.cookies) },
+			form({ label: "fuzz", _csrf: half.csrf ?? "" }),
+		);
 		const uri = /id="totp-uri"[^>]*>\s*([^<]+?)\s*</.exec(begin?.body ?? "")?.[1]?.replaceAll("&amp;", "&");
 		const factorId = /name="factorId" value="([^"]+)"/.exec(begin?.body ?? "")?.[1];
 		const confirmCsrf = csrfOf(begin?.body ?? "");
 		if (uri === undefined || factorId === undefined) throw new Error(`alice's TOTP enrolment did not start: ${begin?.status} ${begin?.body.slice(0, 300)}`);
 		const code = (OTPAuth.URI.parse(uri) as OTPAuth.TOTP).generate();
-		const enrolled = await http(live.httpPort, "POST", "/login/enroll/totp/confirm", { "content-type": FORM, cookie: cookieHeader(half.cookies) }, form({ factorId, code, _csrf: confirmCsrf ?? "" }));
+		const enrolled = await http(
+			live.httpPort,
+			"POST",
+			"/login/enroll/totp/confirm",
+			{ "content-type": FORM, cookie: cookieHeader(half.cookies) },
+			form({ factorId, code, _csrf: confirmCsrf ?? "" }),
+		);
 		if (enrolled?.status !== 303) throw new Error(`alice's TOTP enrolment failed: ${enrolled?.status} ${enrolled?.body.slice(0, 300)}`);
 
 		const deadline = Date.now() + options.durationMs;
@@ -760,10 +886,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 		let stdoutSeen = 0;
 		const watch = () => {
 			const exit = live.exited();
-			if (exit !== null) finding("server-exit", `the server process exited: ${JSON.stringify(exit)}\n${live.stderr().slice(-4000)}`, lastCases.filter((c) => c !== null).join("\n  case: "));
+			if (exit !== null)
+				finding(
+					"server-exit",
+					`the server process exited: ${JSON.stringify(exit)}\n${live.stderr().slice(-4000)}`,
+					lastCases.filter((c) => c !== null).join("\n  case: "),
+				);
 			const stderr = live.stderr().slice(stderrSeen);
 			stderrSeen += stderr.length;
-			if (/unhandled|uncaught/i.test(stderr) || STACK.test(stderr)) finding("stderr", stderr.slice(0, 4000), lastCases.filter((c) => c !== null).join("\n  case: "));
+			if (/unhandled|uncaught/i.test(stderr) || STACK.test(stderr))
+				finding("stderr", stderr.slice(0, 4000), lastCases.filter((c) => c !== null).join("\n  case: "));
 			else if (stderr.trim() !== "") log(`fuzz: server stderr: ${stderr.trim().slice(0, 2000)}`);
 			const stdout = live.stdout().slice(stdoutSeen);
 			stdoutSeen += stdout.length;
@@ -771,8 +903,18 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 				if (!/"level":(50|60)\b/.test(line)) continue;
 				// Fastify logs "incoming request" with the same reqId: name the request that failed.
 				const reqId = /"reqId":"([^"]+)"/.exec(line)?.[1];
-				const incoming = reqId === undefined ? undefined : live.stdout().split("\n").find((other) => other.includes(`"reqId":"${reqId}"`) && other.includes('"req":'));
-				finding("error-log", `${line.slice(0, 4000)}${incoming === undefined ? "" : `\n  request: ${incoming.slice(0, 1000)}`}`, lastCases.filter((c) => c !== null).join("\n  case: "));
+				const incoming =
+					reqId === undefined
+						? undefined
+						: live
+								.stdout()
+								.split("\n")
+								.find((other) => other.includes(`"reqId":"${reqId}"`) && other.includes('"req":'));
+				finding(
+					"error-log",
+					`${line.slice(0, 4000)}${incoming === undefined ? "" : `\n  request: ${incoming.slice(0, 1000)}`}`,
+					lastCases.filter((c) => c !== null).join("\n  case: "),
+				);
 			}
 			const rss = rssMb(live.child.pid ?? 0);
 			maxRssMb = Math.max(maxRssMb, rss);
@@ -810,7 +952,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 					// second-factor paths reachable in long runs.
 					lastUnlock = Date.now();
 					unlocking = Promise.all([ALICE, BOB].map((user) => cli(["user", "unlock", user, "--data", dataDir], env)))
-						.then(() => undefined, (error: Error) => log(`fuzz: unlock failed: ${error.message}`))
+						.then(
+							() => undefined,
+							(error: Error) => log(`fuzz: unlock failed: ${error.message}`),
+						)
 						.finally(() => (unlocking = null));
 				}
 				if (Date.now() - lastReport >= 10_000) {
@@ -835,7 +980,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 		rmSync(dir, { recursive: true, force: true });
 	}
 	const summary: FuzzSummary = { seed: options.seed, iterations, answers: seen, findings, maxRssMb: Math.round(maxRssMb), durationMs: Date.now() - started };
-	log(`fuzz: done. seed ${summary.seed}; iterations ${JSON.stringify(iterations)}; answers ${JSON.stringify(seen)}; max RSS ${summary.maxRssMb} MB; findings ${findings.length}`);
+	log(
+		`fuzz: done. seed ${summary.seed}; iterations ${JSON.stringify(iterations)}; answers ${JSON.stringify(seen)}; max RSS ${summary.maxRssMb} MB; findings ${findings.length}`,
+	);
 	return summary;
 }
 

@@ -99,7 +99,12 @@ async function methodScreenshots(): Promise<void> {
 	const c = await startConsole();
 	try {
 		const methods = createMethodAdmin(c.app);
-		await methods.update(ADMIN_ACTOR, "yubikey-otp", { mode: "cloud", urls: ["https://api.yubico.com/wsapi/2.0/verify"], clientId: "87654", apiKey: Buffer.from("dummy-yubico-api-key").toString("base64") });
+		await methods.update(ADMIN_ACTOR, "yubikey-otp", {
+			mode: "cloud",
+			urls: ["https://api.yubico.com/wsapi/2.0/verify"],
+			clientId: "87654",
+			apiKey: Buffer.from("dummy-yubico-api-key").toString("base64"),
+		});
 		await methods.update(ADMIN_ACTOR, "duo", {
 			apiHost: "api-3f9a1c2e.duosecurity.com",
 			integrationKey: "DIWJ8X6AEYOR5OMC6TQ1",
@@ -118,7 +123,10 @@ async function methodScreenshots(): Promise<void> {
 		await c.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: PASSWORD, isAdmin: false, groups: [] });
 		const dave = await c.app.admin.createUser(ADMIN_ACTOR, { username: "dave", password: PASSWORD, isAdmin: false, groups: [] });
 		// dave has Duo (inserted directly: enrolling would ask Duo's preauth).
-		await c.app.stores.factors.insert({ id: c.app.stores.factors.newFactorId(), userId: dave.id, method: "duo", label: "Duo", status: "active", secretEnc: null, publicId: "dave" }, { origin: null, generation: 0, linkHash: null });
+		await c.app.stores.factors.insert(
+			{ id: c.app.stores.factors.newFactorId(), userId: dave.id, method: "duo", label: "Duo", status: "active", secretEnc: null, publicId: "dave" },
+			{ origin: null, generation: 0, linkHash: null },
+		);
 
 		const alice = await newPage(c);
 		await logIn(alice, "alice");

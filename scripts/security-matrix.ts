@@ -99,7 +99,7 @@ export function testNames(source: string): string[] {
 			const char = source[at] as string;
 			if (depth === 0 && char === "\\") {
 				const next = source[at + 1] ?? "";
-				name += quote === "`" ? char + next : (({ n: "\n", t: "\t" }) as Record<string, string>)[next] ?? next;
+				name += quote === "`" ? char + next : (({ n: "\n", t: "\t" } as Record<string, string>)[next] ?? next);
 				at++;
 				continue;
 			}

@@ -73,7 +73,9 @@ for (const guard of selected) {
 	const started = Date.now();
 	const outcome = check(guard);
 	if (outcome !== "killed") bad++;
-	console.log(`${outcome === "killed" ? "killed  " : outcome === "survived" ? "SURVIVED" : "BROKEN  "} ${guard.id} (${((Date.now() - started) / 1000).toFixed(1)} s): ${guard.why}`);
+	console.log(
+		`${outcome === "killed" ? "killed  " : outcome === "survived" ? "SURVIVED" : "BROKEN  "} ${guard.id} (${((Date.now() - started) / 1000).toFixed(1)} s): ${guard.why}`,
+	);
 }
 console.log(`${selected.length - bad} of ${selected.length} guards killed`);
 process.exit(bad === 0 ? 0 : 1);

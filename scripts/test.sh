@@ -19,6 +19,8 @@ if [ "${PORTCULLIS_STRICT_PEERS:-0}" = "1" ]; then
 fi
 
 npx tsc --noEmit -p .
+# Format and lint (biome.json): the tree stays formatted, and a lint error fails the run like a type error.
+npx biome ci .
 
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ "$#" -gt 0 ]; then files=("$@"); fi

@@ -30,16 +30,28 @@ async function nodeVerify(phc: string, password: string): Promise<boolean> {
 	const match = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(phc);
 	if (!match) return false;
 	const expected = Buffer.from(match[5]!, "base64");
-	const tag = await argon2Async("argon2id", { message: password, nonce: Buffer.from(match[4]!, "base64"), parallelism: Number(match[3]), tagLength: expected.length, memory: Number(match[1]), passes: Number(match[2]) });
+	const tag = await argon2Async("argon2id", {
+		message: password,
+		nonce: Buffer.from(match[4]!, "base64"),
+		parallelism: Number(match[3]),
+		tagLength: expected.length,
+		memory: Number(match[1]),
+		passes: Number(match[2]),
+	});
 	return timingSafeEqual(tag, expected);
 }
 
-const rs = { hash: (password: string) => rsHash(password, { algorithm: 2, memoryCost: M, timeCost: T, parallelism: P }), verify: (phc: string, password: string) => rsVerify(phc, password) };
+const rs = {
+	hash: (password: string) => rsHash(password, { algorithm: 2, memoryCost: M, timeCost: T, parallelism: P }),
+	verify: (phc: string, password: string) => rsVerify(phc, password),
+};
 const node = { hash: (password: string) => nodeHash(password), verify: nodeVerify };
 const impls = { "@node-rs/argon2": rs, "node:crypto argon2": node } as const;
 
 const rounds = Number(process.env.ROUNDS ?? 20);
-console.log(`node ${process.version}, OpenSSL ${process.versions.openssl}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? "4 (default)"}, ${rounds} rounds`);
+console.log(
+	`node ${process.version}, OpenSSL ${process.versions.openssl}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? "4 (default)"}, ${rounds} rounds`,
+);
 
 // 3. Compatibility, both ways (and a wrong password is refused by both).
 const fromRs = await rs.hash("correct horse");
@@ -62,9 +74,12 @@ for (const [name, impl] of Object.entries(impls)) {
 	const histogram = monitorEventLoopDelay({ resolution: 10 });
 	histogram.enable();
 	const parallelStarted = process.hrtime.bigint();
-	for (let batch = 0; batch < Math.max(1, Math.floor(rounds / 8)); batch += 1) await Promise.all(Array.from({ length: 8 }, (_, i) => impl.hash(`parallel ${i}`)));
+	for (let batch = 0; batch < Math.max(1, Math.floor(rounds / 8)); batch += 1)
+		await Promise.all(Array.from({ length: 8 }, (_, i) => impl.hash(`parallel ${i}`)));
 	const perBatch = Number(process.hrtime.bigint() - parallelStarted) / 1e6 / Math.max(1, Math.floor(rounds / 8));
 	histogram.disable();
 	const ms = (ns: number): string => (ns / 1e6).toFixed(1);
-	console.log(`${name}: ${perHash.toFixed(1)} ms/hash sequential; 8 in parallel: ${perBatch.toFixed(0)} ms per batch, event-loop delay p50 ${ms(histogram.percentile(50))} ms, p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms`);
+	console.log(
+		`${name}: ${perHash.toFixed(1)} ms/hash sequential; 8 in parallel: ${perBatch.toFixed(0)} ms per batch, event-loop delay p50 ${ms(histogram.percentile(50))} ms, p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms`,
+	);
 }

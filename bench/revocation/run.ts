@@ -136,7 +136,11 @@ class Bench {
 			const { start, done } = await this.change(change, username);
 			const wasClosed = await Promise.race([closed, sleep(CLOSE_BOUND_MS).then(() => false)]);
 			const reason = await this.revokedReason("ssh.revoked", username);
-			const anomaly = !wasClosed ? `not closed within ${CLOSE_BOUND_MS / 1000} s` : reason !== change.reason ? `audit reason ${reason} (expected ${change.reason})` : null;
+			const anomaly = !wasClosed
+				? `not closed within ${CLOSE_BOUND_MS / 1000} s`
+				: reason !== change.reason
+					? `audit reason ${reason} (expected ${change.reason})`
+					: null;
 			return { ms: wasClosed ? closedAt - done : NaN, adminMs: done - start, anomaly };
 		} finally {
 			if (!raw.closed) raw.client.end();
@@ -177,7 +181,13 @@ class Bench {
 			const { start, done } = await this.change(change, username);
 			const wasEnded = await Promise.race([ended, sleep(CLOSE_BOUND_MS).then(() => false)]);
 			const audited = await this.revokedReason("ssh.relay-revoked", username);
-			const anomaly = !wasEnded ? `relay not closed within ${CLOSE_BOUND_MS / 1000} s` : audited === null ? "no ssh.relay-revoked audit row" : raw.closed ? "the whole connection was closed" : null;
+			const anomaly = !wasEnded
+				? `relay not closed within ${CLOSE_BOUND_MS / 1000} s`
+				: audited === null
+					? "no ssh.relay-revoked audit row"
+					: raw.closed
+						? "the whole connection was closed"
+						: null;
 			return { ms: wasEnded ? endedAt - done : NaN, adminMs: done - start, anomaly };
 		} finally {
 			if (!raw.closed) raw.client.end();
@@ -191,7 +201,8 @@ class Bench {
 		const raw = await this.login(username);
 		try {
 			const before = await execOn(raw, "db1 -- echo before-change");
-			if (before.refused || !before.stdout.includes("before-change")) throw new Error(`${username}: the command before the change did not run (${JSON.stringify(before)})`);
+			if (before.refused || !before.stdout.includes("before-change"))
+				throw new Error(`${username}: the command before the change did not run (${JSON.stringify(before)})`);
 			const { start, done } = await this.change(change, username);
 			const after = await execOn(raw, "db1 -- echo after-change");
 			const refusedAt = performance.now();
@@ -302,12 +313,22 @@ async function runEngine(engine: Engine, rows: Row[]): Promise<{ engine: Engine;
 			const samples: Sample[] = [];
 			for (let rep = 0; rep < REPS; rep++) samples.push(await run(bench));
 			rows.push({ scenario, engine, samples });
-			log(`${engine}: ${scenario}: ${samples.map((sample) => fmt(sample.ms)).join(" ")} ms${samples.some((s) => s.anomaly) ? ` (${samples.flatMap((s) => (s.anomaly ? [s.anomaly] : [])).join("; ")})` : ""}`);
+			log(
+				`${engine}: ${scenario}: ${samples.map((sample) => fmt(sample.ms)).join(" ")} ms${samples.some((s) => s.anomaly) ? ` (${samples.flatMap((s) => (s.anomaly ? [s.anomaly] : [])).join("; ")})` : ""}`,
+			);
 		}
 		const cpuAfter = cpuTimes();
 		const total = cpuAfter.total - cpuBefore.total;
 		const busy = total <= 0 ? 0 : (100 * (total - (cpuAfter.idle - cpuBefore.idle))) / total;
-		return { engine, busy, load: loadavg().map((value) => value.toFixed(1)).join(" / "), pollMs, liveCheckS };
+		return {
+			engine,
+			busy,
+			load: loadavg()
+				.map((value) => value.toFixed(1))
+				.join(" / "),
+			pollMs,
+			liveCheckS,
+		};
 	} finally {
 		await gateway?.close();
 		await db1?.stop();
@@ -324,7 +345,9 @@ async function main(): Promise<void> {
 		cpu: cpus()[0]?.model ?? "?",
 		memGiB: (totalmem() / 1024 ** 3).toFixed(1),
 		node: process.version,
-		loadBefore: loadavg().map((value) => value.toFixed(1)).join(" / "),
+		loadBefore: loadavg()
+			.map((value) => value.toFixed(1))
+			.join(" / "),
 	};
 	log("machine", machine);
 
@@ -355,7 +378,9 @@ async function main(): Promise<void> {
 			return `| ${row.scenario} | ${row.engine} | ${fmt(median(values))} | ${fmt(percentile(values, 90))} | ${fmt(Math.max(...values))}${missing ? ` (${missing} never)` : ""} | ≤ ${TARGET_MS} | ${fmt(median(row.samples.map((sample) => sample.adminMs)))} |`;
 		}),
 		"",
-		anomalies.length ? `Anomalies: ${anomalies.join("; ")}.` : "No anomalies: every connection was closed with the expected audit reason, every relay closed with an `ssh.relay-revoked` row while its connection stayed, and no command ran after a change.",
+		anomalies.length
+			? `Anomalies: ${anomalies.join("; ")}.`
+			: "No anomalies: every connection was closed with the expected audit reason, every relay closed with an `ssh.relay-revoked` row while its connection stayed, and no command ran after a change.",
 		"",
 		"For comparison: OpenSSH's sshd has no equivalent. It checks the account (password, expiry, AllowUsers/AllowGroups, authorized_keys) only while authenticating; an established session, and every channel it opens later, survives any change to the account or the configuration until the client ends it or an administrator kills the processes.",
 		"",

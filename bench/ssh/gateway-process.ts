@@ -27,7 +27,10 @@ process.on("message", (message: { cmd: string; id: number }) => {
 		process.send?.({ id: message.id, cpuSeconds: (usage.user + usage.system) / 1e6 });
 	}
 	if (message.cmd === "stop") {
-		void gateway.close().then(() => app.close()).then(() => process.exit(0));
+		void gateway
+			.close()
+			.then(() => app.close())
+			.then(() => process.exit(0));
 	}
 });
 process.send?.({ ready: true, port: gateway.address.port, pid: process.pid, hostKey: gateway.hostPublicKey });

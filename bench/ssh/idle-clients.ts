@@ -9,7 +9,16 @@
 import { readFileSync } from "node:fs";
 import ssh2 from "ssh2";
 
-const options = JSON.parse(process.argv[2] ?? "{}") as { host: string; port: number; username: string; keyFile: string; count: number; destHost: string; destPort: number; concurrency: number };
+const options = JSON.parse(process.argv[2] ?? "{}") as {
+	host: string;
+	port: number;
+	username: string;
+	keyFile: string;
+	count: number;
+	destHost: string;
+	destPort: number;
+	concurrency: number;
+};
 const privateKey = readFileSync(options.keyFile);
 const clients: ssh2.Client[] = [];
 let ok = 0;

@@ -62,7 +62,10 @@ function ptyBase64Bytes(bytes: number): number {
  * Node flags for the gateway process: the production ones (src/app/node-flags.ts) unless
  * BENCH_GATEWAY_PLAIN=1 (to measure without them), plus BENCH_GATEWAY_NODE_ARGS (e.g. --cpu-prof).
  */
-const GATEWAY_NODE_ARGS = [...(process.env.BENCH_GATEWAY_PLAIN === "1" ? [] : GATEWAY_NODE_FLAGS), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean)];
+const GATEWAY_NODE_ARGS = [
+	...(process.env.BENCH_GATEWAY_PLAIN === "1" ? [] : GATEWAY_NODE_FLAGS),
+	...(process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean),
+];
 const BENCH_USER = "pcbench";
 const PASSWORD = `Bench-${randomBytes(9).toString("base64url")}`;
 const ACTOR = { name: "bench", channel: "cli" as const, source: "bench" };
@@ -151,7 +154,10 @@ function treeCpuSampler(root: number): { stop(): number } {
 		for (const pid of descendants(root)) {
 			try {
 				const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-				const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+				const fields = stat
+					.slice(stat.lastIndexOf(")") + 2)
+					.split(" ")
+					.map(Number);
 				// fields[11], fields[12] = utime, stime (proc(5) fields 14-15), clock ticks (100 Hz).
 				seen.set(pid, ((fields[11] ?? 0) + (fields[12] ?? 0)) / 100);
 			} catch {
@@ -195,7 +201,9 @@ function ensureBenchUser(): { created: boolean; name: string } {
 	if (process.getuid?.() !== 0) throw new Error("the benchmark needs root: it creates a throwaway user for sshd's password login");
 	const exists = spawnSync("id", ["-u", BENCH_USER]).status === 0;
 	if (!exists) {
-		const added = spawnSync("useradd", ["--create-home", "--shell", "/bin/sh", "--comment", "Portcullis benchmark (temporary)", BENCH_USER], { encoding: "utf8" });
+		const added = spawnSync("useradd", ["--create-home", "--shell", "/bin/sh", "--comment", "Portcullis benchmark (temporary)", BENCH_USER], {
+			encoding: "utf8",
+		});
 		if (added.status !== 0) throw new Error(`useradd failed: ${added.stderr}`);
 	}
 	const passwd = spawnSync("chpasswd", [], { input: `${BENCH_USER}:${PASSWORD}\n`, encoding: "utf8" });
@@ -221,10 +229,19 @@ async function startGatewayProcess(config: Record<string, unknown>): Promise<Gat
 	const pending = new Map<number, (value: { rss: number; heapUsed: number; external: number; cpuSeconds: number }) => void>();
 	const ready = await new Promise<{ port: number; pid: number }>((resolveReady, reject) => {
 		child.once("exit", (code) => reject(new Error(`gateway exited (${code})`)));
-		child.on("message", (message: { ready?: boolean; port?: number; pid?: number; id?: number; rss?: number; heapUsed?: number; external?: number; cpuSeconds?: number }) => {
-			if (message.ready) resolveReady({ port: message.port!, pid: message.pid! });
-			else if (message.id !== undefined) pending.get(message.id)?.({ rss: message.rss ?? 0, heapUsed: message.heapUsed ?? 0, external: message.external ?? 0, cpuSeconds: message.cpuSeconds ?? 0 });
-		});
+		child.on(
+			"message",
+			(message: { ready?: boolean; port?: number; pid?: number; id?: number; rss?: number; heapUsed?: number; external?: number; cpuSeconds?: number }) => {
+				if (message.ready) resolveReady({ port: message.port!, pid: message.pid! });
+				else if (message.id !== undefined)
+					pending.get(message.id)?.({
+						rss: message.rss ?? 0,
+						heapUsed: message.heapUsed ?? 0,
+						external: message.external ?? 0,
+						cpuSeconds: message.cpuSeconds ?? 0,
+					});
+			},
+		);
 	});
 	return {
 		...ready,
@@ -278,7 +295,11 @@ function login(port: number, username: string, password: string, code: string | 
 				const method = steps.shift();
 				if (method === undefined) return next(false as unknown as ssh2.AuthenticationType); // no more methods: fail
 				if (method === "password") return next({ type: "password", username, password });
-				return next({ type: "keyboard-interactive", username, prompt: (_n, _i, _l, prompts, finish) => finish(prompts.map((prompt) => (/password/i.test(prompt.prompt) ? password : (code ?? "")))) });
+				return next({
+					type: "keyboard-interactive",
+					username,
+					prompt: (_n, _i, _l, prompts, finish) => finish(prompts.map((prompt) => (/password/i.test(prompt.prompt) ? password : (code ?? "")))),
+				});
 			},
 		});
 		client.setNoDelay(true);
@@ -296,7 +317,10 @@ async function main(): Promise<void> {
 		cpu: cpus()[0]?.model ?? "?",
 		memGiB: (totalmem() / 1024 ** 3).toFixed(1),
 		openssh: spawnSync("ssh", ["-V"], { encoding: "utf8" }).stderr.trim(),
-		ssh2Binding: (await import("ssh2/lib/protocol/crypto.js" as string).then((m: { bindingAvailable?: boolean; default?: { bindingAvailable?: boolean } }) => m.bindingAvailable ?? m.default?.bindingAvailable).catch(() => undefined)) === true,
+		ssh2Binding:
+			(await import("ssh2/lib/protocol/crypto.js" as string)
+				.then((m: { bindingAvailable?: boolean; default?: { bindingAvailable?: boolean } }) => m.bindingAvailable ?? m.default?.bindingAvailable)
+				.catch(() => undefined)) === true,
 	};
 	log("machine", machine);
 
@@ -321,7 +345,11 @@ async function main(): Promise<void> {
 		spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bench-client", "-f", keyFile]);
 		const clientPub = readFileSync(`${keyFile}.pub`, "utf8").trim();
 		const dataDir = join(dir, "portcullis");
-		const gatewayConfig = { data_dir: dataDir, ssh: { listen: "127.0.0.1:0", max_startups: "5000", per_source_max_startups: 5000, login_grace_seconds: 120, max_auth_tries: 6 }, http: { listen: "127.0.0.1:0" } };
+		const gatewayConfig = {
+			data_dir: dataDir,
+			ssh: { listen: "127.0.0.1:0", max_startups: "5000", per_source_max_startups: 5000, login_grace_seconds: 120, max_auth_tries: 6 },
+			http: { listen: "127.0.0.1:0" },
+		};
 		const config = configSchema.parse(gatewayConfig);
 		const gatewayKey = loadOrCreateGatewayKey(config);
 
@@ -372,7 +400,9 @@ async function main(): Promise<void> {
 		log(`target sshd :${target.port}, jump sshd :${jump.port}, Portcullis gateway :${gateway.port} (pid ${gateway.pid}), sink :${sinkPort}`);
 
 		const results: string[] = [];
-		results.push(`Machine: ${machine.nproc} vCPU (${machine.cpu}), ${machine.memGiB} GiB RAM; \`${machine.uname}\`; Node ${machine.node}; ${machine.openssh}; ssh2 native binding: ${machine.ssh2Binding ? "yes" : "NO"}; gateway node flags: ${GATEWAY_NODE_ARGS.join(" ") || "none"}.`);
+		results.push(
+			`Machine: ${machine.nproc} vCPU (${machine.cpu}), ${machine.memGiB} GiB RAM; \`${machine.uname}\`; Node ${machine.node}; ${machine.openssh}; ssh2 native binding: ${machine.ssh2Binding ? "yes" : "NO"}; gateway node flags: ${GATEWAY_NODE_ARGS.join(" ") || "none"}.`,
+		);
 
 		// ---- 1. bulk transfer ----
 		if (!SKIP.has("transfer")) {
@@ -406,8 +436,13 @@ async function main(): Promise<void> {
 				};
 				/** The shell command for one transfer and the byte count it must print; null: not measured. */
 				const transferCommand = (path: string, direction: string, bytes: number): { command: string; expected: number } | null => {
-					if (path.endsWith("(PTY)")) return direction === "download" ? { command: `${paths[path]} 'head -c ${bytes} /dev/zero | base64 -w 76' | wc -c`, expected: ptyBase64Bytes(bytes) } : null;
-					return direction === "upload" ? { command: `head -c ${bytes} /dev/zero | ${paths[path]} 'wc -c'`, expected: bytes } : { command: `${paths[path]} 'head -c ${bytes} /dev/zero' | wc -c`, expected: bytes };
+					if (path.endsWith("(PTY)"))
+						return direction === "download"
+							? { command: `${paths[path]} 'head -c ${bytes} /dev/zero | base64 -w 76' | wc -c`, expected: ptyBase64Bytes(bytes) }
+							: null;
+					return direction === "upload"
+						? { command: `head -c ${bytes} /dev/zero | ${paths[path]} 'wc -c'`, expected: bytes }
+						: { command: `${paths[path]} 'head -c ${bytes} /dev/zero' | wc -c`, expected: bytes };
 				};
 				const paths = Object.fromEntries(Object.entries(allPaths).filter(([name]) => PATHS === null || PATHS.has(name)));
 				for (const direction of DIRECTIONS) {
@@ -446,17 +481,29 @@ async function main(): Promise<void> {
 							row.mibs.push(mibs);
 							row.busy.push(busy);
 							row.jumpCpu.push(cpuUsed / (movedMib / 1024));
-							log(`${cipher} ${direction} ${path}: ${fmt(mibs)} MiB/s, middle box ${fmt(cpuUsed / (movedMib / 1024), 2)} CPU-s/GiB (background ${fmt(busy, 0)} %)`);
+							log(
+								`${cipher} ${direction} ${path}: ${fmt(mibs)} MiB/s, middle box ${fmt(cpuUsed / (movedMib / 1024), 2)} CPU-s/GiB (background ${fmt(busy, 0)} %)`,
+							);
 						}
 					}
 				}
 			}
-			results.push("", `### Bulk transfer, ${MIB} MiB, MiB/s median [min–max] of ${REPS}`, "", "| cipher | direction | direct | OpenSSH -J | Portcullis -J | Portcullis relay | Portcullis -J / OpenSSH -J | relay / direct |", "|---|---|---|---|---|---|---|---|");
+			results.push(
+				"",
+				`### Bulk transfer, ${MIB} MiB, MiB/s median [min–max] of ${REPS}`,
+				"",
+				"| cipher | direction | direct | OpenSSH -J | Portcullis -J | Portcullis relay | Portcullis -J / OpenSSH -J | relay / direct |",
+				"|---|---|---|---|---|---|---|---|",
+			);
 			for (const cipher of CIPHERS) {
 				for (const direction of DIRECTIONS) {
 					const cell = (path: string) => {
 						const row = transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === direction)!;
-						return PATHS !== null && !PATHS.has(path) ? "–" : row.mibs.length === 0 ? "failed" : `${fmt(median(row.mibs))} [${fmt(Math.min(...row.mibs))}–${fmt(Math.max(...row.mibs))}]`;
+						return PATHS !== null && !PATHS.has(path)
+							? "–"
+							: row.mibs.length === 0
+								? "failed"
+								: `${fmt(median(row.mibs))} [${fmt(Math.min(...row.mibs))}–${fmt(Math.max(...row.mibs))}]`;
 					};
 					const med = (path: string) => median(transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === direction)!.mibs);
 					results.push(
@@ -464,7 +511,13 @@ async function main(): Promise<void> {
 					);
 				}
 			}
-			results.push("", "CPU of the middle box per GiB moved (CPU-seconds/GiB, median; OpenSSH: the jump sshd and its session processes; Portcullis: the gateway process):", "", "| cipher | direction | OpenSSH -J | Portcullis -J | Portcullis relay |", "|---|---|---|---|---|");
+			results.push(
+				"",
+				"CPU of the middle box per GiB moved (CPU-seconds/GiB, median; OpenSSH: the jump sshd and its session processes; Portcullis: the gateway process):",
+				"",
+				"| cipher | direction | OpenSSH -J | Portcullis -J | Portcullis relay |",
+				"|---|---|---|---|---|",
+			);
 			for (const cipher of CIPHERS) {
 				for (const direction of DIRECTIONS) {
 					const cpu = (path: string) => {
@@ -484,10 +537,13 @@ async function main(): Promise<void> {
 				);
 				for (const cipher of CIPHERS) {
 					const row = (path: string) => transfer.find((entry) => entry.cipher === cipher && entry.path === path && entry.direction === "download")!;
-					const cell = (path: string) => (row(path).mibs.length === 0 ? "failed" : `${fmt(median(row(path).mibs))} [${fmt(Math.min(...row(path).mibs))}–${fmt(Math.max(...row(path).mibs))}]`);
+					const cell = (path: string) =>
+						row(path).mibs.length === 0 ? "failed" : `${fmt(median(row(path).mibs))} [${fmt(Math.min(...row(path).mibs))}–${fmt(Math.max(...row(path).mibs))}]`;
 					const ratio = (100 * median(row("Portcullis relay (PTY)").mibs)) / median(row("direct (PTY)").mibs);
 					const cpu = row("Portcullis relay (PTY)").jumpCpu;
-					results.push(`| ${cipher} | ${cell("direct (PTY)")} | ${cell("Portcullis relay (PTY)")} | **${fmt(ratio, 0)} %** | ${cpu.length === 0 ? "–" : fmt(median(cpu), 2)} |`);
+					results.push(
+						`| ${cipher} | ${cell("direct (PTY)")} | ${cell("Portcullis relay (PTY)")} | **${fmt(ratio, 0)} %** | ${cpu.length === 0 ? "–" : fmt(median(cpu), 2)} |`,
+					);
 				}
 			}
 			const busiest = Math.max(...transfer.flatMap((row) => row.busy));
@@ -526,7 +582,11 @@ async function main(): Promise<void> {
 			const portPar: number[] = [];
 			const sshdPar: number[] = [];
 			let wall = performance.now();
-			await Promise.all(loginUsers.slice(20, 120).map((user) => timed(`Portcullis ${user.name} (parallel)`, login(gateway.port, user.name, PASSWORD, codeFor(user.secret)), portPar)));
+			await Promise.all(
+				loginUsers
+					.slice(20, 120)
+					.map((user) => timed(`Portcullis ${user.name} (parallel)`, login(gateway.port, user.name, PASSWORD, codeFor(user.secret)), portPar)),
+			);
 			const portParWall = performance.now() - wall;
 			await waitQuiet();
 			wall = performance.now();
@@ -551,10 +611,14 @@ async function main(): Promise<void> {
 				log(`memory: ${IDLE} idle tunnels through ${label}`);
 				await waitQuiet();
 				const before = await measure();
-				const child = fork(new URL("./idle-clients.ts", import.meta.url).pathname, [JSON.stringify({ host: "127.0.0.1", port, username, keyFile, count: IDLE, destHost: "127.0.0.1", destPort: sinkPort, concurrency: 20 })], {
-					execArgv: ["--import", "tsx"],
-					stdio: ["ignore", "inherit", "inherit", "ipc"],
-				});
+				const child = fork(
+					new URL("./idle-clients.ts", import.meta.url).pathname,
+					[JSON.stringify({ host: "127.0.0.1", port, username, keyFile, count: IDLE, destHost: "127.0.0.1", destPort: sinkPort, concurrency: 20 })],
+					{
+						execArgv: ["--import", "tsx"],
+						stdio: ["ignore", "inherit", "inherit", "ipc"],
+					},
+				);
 				const done = await new Promise<{ ok: number; failed: number; ms: number; lastError: string }>((resolveDone) => {
 					child.on("message", (message: { done?: boolean; progress?: boolean; ok: number; failed: number; ms: number; lastError: string }) => {
 						if (message.done) resolveDone(message);
@@ -568,7 +632,9 @@ async function main(): Promise<void> {
 				await new Promise((resolveWait) => setTimeout(resolveWait, 3000));
 				const released = await measure();
 				const perSession = (after.bytes - before.bytes) / Math.max(1, done.ok);
-				log(`  ${label}: ${done.ok}/${IDLE} in ${fmt(done.ms / 1000)} s, ${fmt(perSession / 1024)} KiB per session ${done.failed ? `(last error: ${done.lastError})` : ""}`);
+				log(
+					`  ${label}: ${done.ok}/${IDLE} in ${fmt(done.ms / 1000)} s, ${fmt(perSession / 1024)} KiB per session ${done.failed ? `(last error: ${done.lastError})` : ""}`,
+				);
 				return { label, ok: done.ok, failed: done.failed, rampS: done.ms / 1000, perSessionKiB: perSession / 1024, before, after, released };
 			};
 			const gw = await idleRun("Portcullis", gateway.port, "bulk", async () => {

@@ -12,7 +12,11 @@ export async function runMaintenance(app: Portcullis): Promise<void> {
 	await app.stores.factors.purgeExpiredPending();
 	// Per-source password delays past their reset period would start afresh anyway.
 	const security = app.config.security;
-	await app.stores.passwordThrottle.prune({ freeFailures: security.password_delay_after_failures, maxDelayMs: security.password_delay_max_seconds * 1000, resetMs: security.password_delay_reset_hours * 3600_000 });
+	await app.stores.passwordThrottle.prune({
+		freeFailures: security.password_delay_after_failures,
+		maxDelayMs: security.password_delay_max_seconds * 1000,
+		resetMs: security.password_delay_reset_hours * 3600_000,
+	});
 	// WebAuthn challenges and SSH approval links are single use and short-lived; keep a day for the record.
 	const before = app.clock.now().getTime() - 24 * 3600_000;
 	await sql`DELETE FROM webauthn_challenges WHERE expires_at < ${before}`.execute(app.db);

@@ -131,7 +131,21 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	};
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
 	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout);
-	const methods = createMethodRegistry({ factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings, audit: stores.audit, box, clock, random, totpIssuer: config.totp.issuer, db, webauthn: relyingPartyOrProblem(config), webauthnStore: new WebauthnStore(db, clock, random), consoleUrl, keywordChallenges });
+	const methods = createMethodRegistry({
+		factors: stores.factors,
+		recoveryCodes: stores.recoveryCodes,
+		settings: stores.settings,
+		audit: stores.audit,
+		box,
+		clock,
+		random,
+		totpIssuer: config.totp.issuer,
+		db,
+		webauthn: relyingPartyOrProblem(config),
+		webauthnStore: new WebauthnStore(db, clock, random),
+		consoleUrl,
+		keywordChallenges,
+	});
 	const login = new LoginFlow({
 		...stores,
 		methods,
@@ -141,7 +155,11 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 			attemptTtlMs: security.attempt_ttl_seconds * 1000,
 			secondFactorLockout: lockout,
 			passwordLockout: { ...lockout, maxFailures: security.password_max_failures },
-			passwordThrottle: { freeFailures: security.password_delay_after_failures, maxDelayMs: security.password_delay_max_seconds * 1000, resetMs: security.password_delay_reset_hours * 3600_000 },
+			passwordThrottle: {
+				freeFailures: security.password_delay_after_failures,
+				maxDelayMs: security.password_delay_max_seconds * 1000,
+				resetMs: security.password_delay_reset_hours * 3600_000,
+			},
 			consoleUrl,
 		},
 	});
@@ -163,7 +181,24 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		policyVersion: stores.policyVersion,
 		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
 	};
-	return { config, db, dialect: opened.dialect, clock, random, box, stores, methods, login, enrollment, admin, servers, consoleUrl, logger, ssh, close: () => opened.close() };
+	return {
+		config,
+		db,
+		dialect: opened.dialect,
+		clock,
+		random,
+		box,
+		stores,
+		methods,
+		login,
+		enrollment,
+		admin,
+		servers,
+		consoleUrl,
+		logger,
+		ssh,
+		close: () => opened.close(),
+	};
 }
 
 /**
@@ -173,6 +208,9 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 export async function ensureInitialAdmin(app: Portcullis): Promise<string | null> {
 	if ((await app.stores.users.count()) > 0) return null;
 	const password = newToken(app.random, 15);
-	await app.admin.createUser({ name: "portcullis", channel: "cli", source: "local" }, { username: "admin", password, isAdmin: true, groups: [], mustChangePassword: true });
+	await app.admin.createUser(
+		{ name: "portcullis", channel: "cli", source: "local" },
+		{ username: "admin", password, isAdmin: true, groups: [], mustChangePassword: true },
+	);
 	return password;
 }

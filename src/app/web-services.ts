@@ -46,7 +46,13 @@ export function webServices(app: Portcullis): WebServices {
 			attempts: stores.attempts,
 			settings: new MethodSettingsStore(stores.settings, app.box),
 		},
-		methodAdminDeps: { stores: { settings: stores.settings, groups: stores.groups, audit: stores.audit }, box: app.box, clock: app.clock, random: app.random, consoleUrl: app.consoleUrl },
+		methodAdminDeps: {
+			stores: { settings: stores.settings, groups: stores.groups, audit: stores.audit },
+			box: app.box,
+			clock: app.clock,
+			random: app.random,
+			consoleUrl: app.consoleUrl,
+		},
 		csrfKey: () => loadCsrfKey({ settings: stores.settings, box: app.box, random: app.random }),
 	};
 }

@@ -72,7 +72,8 @@ function readHidden(io: CliIo, prompt: string, carry: { rest: string }): Promise
 					return true;
 				}
 				if (char === "\u007f" || char === "\b") value = Array.from(value).slice(0, -1).join("");
-				else if (char === "\u0015") value = ""; // Ctrl-U: erase the line
+				else if (char === "\u0015")
+					value = ""; // Ctrl-U: erase the line
 				else if (char >= " ") value += char;
 			}
 			return false;

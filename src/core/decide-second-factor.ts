@@ -38,10 +38,7 @@ export interface SecondFactorPolicyInput {
 }
 
 /** Why 2FA applies: shown to users and admins ("required by group ops"). */
-export type PolicyReason =
-	| { readonly source: "global" }
-	| { readonly source: "group"; readonly group: string }
-	| { readonly source: "enrolled" };
+export type PolicyReason = { readonly source: "global" } | { readonly source: "group"; readonly group: string } | { readonly source: "enrolled" };
 
 export type SecondFactorDecision =
 	| { readonly kind: "not-required"; readonly allowedMethods: readonly MethodId[] }
@@ -118,10 +115,7 @@ export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactor
 	const last = input.lastWebMethod;
 	const defaultMethod = last !== null && onChannel.includes(last) ? last : (onChannel[0] as MethodId);
 	const methods: MethodId[] = [defaultMethod, ...onChannel.filter((method) => method !== defaultMethod)];
-	const recoveryUsable =
-		input.enrolledMethods.includes("recovery-code") &&
-		allowed.includes("recovery-code") &&
-		input.channelMethods.includes("recovery-code");
+	const recoveryUsable = input.enrolledMethods.includes("recovery-code") && allowed.includes("recovery-code") && input.channelMethods.includes("recovery-code");
 	if (recoveryUsable) methods.push("recovery-code");
 	return { kind: "challenge", reasons, methods, defaultMethod, allowedMethods: allowed };
 }

@@ -5,15 +5,7 @@
  * without importing any I/O code.
  */
 
-export const METHOD_IDS = [
-	"totp",
-	"webauthn",
-	"yubikey-otp",
-	"duo",
-	"radius",
-	"access-keyword",
-	"recovery-code",
-] as const;
+export const METHOD_IDS = ["totp", "webauthn", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"] as const;
 
 export type MethodId = (typeof METHOD_IDS)[number];
 

@@ -20,7 +20,10 @@ export function sourceKey(address: string): string {
 		if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
 			return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
 		}
-		return `${groups.slice(0, 4).map((group) => group.toString(16)).join(":")}::/64`;
+		return `${groups
+			.slice(0, 4)
+			.map((group) => group.toString(16))
+			.join(":")}::/64`;
 	}
 	return address.slice(0, 100);
 }

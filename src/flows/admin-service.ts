@@ -95,7 +95,10 @@ export class AdminService {
 		return group;
 	}
 
-	async createUser(actor: Actor, input: { username: string; password: string | null; isAdmin: boolean; groups: readonly string[]; mustChangePassword?: boolean }): Promise<UserRow> {
+	async createUser(
+		actor: Actor,
+		input: { username: string; password: string | null; isAdmin: boolean; groups: readonly string[]; mustChangePassword?: boolean },
+	): Promise<UserRow> {
 		const username = canonicalUsername(input.username);
 		if (username === null) throw this.input("Usernames are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.");
 		if (input.password !== null) {
@@ -106,7 +109,13 @@ export class AdminService {
 		const groups: GroupRow[] = [];
 		for (const name of input.groups) groups.push(await this.requireGroup(name));
 		const passwordHash = input.password === null ? null : await hashPassword(input.password);
-		const user = await this.deps.users.create({ username, passwordHash, isAdmin: input.isAdmin, mustChangePassword: input.mustChangePassword ?? false, groupIds: groups.map((group) => group.id) });
+		const user = await this.deps.users.create({
+			username,
+			passwordHash,
+			isAdmin: input.isAdmin,
+			mustChangePassword: input.mustChangePassword ?? false,
+			groupIds: groups.map((group) => group.id),
+		});
 		await this.audit(actor, "user.created", { admin: input.isAdmin, groups: groups.map((group) => group.name) }, user);
 		return user;
 	}
@@ -182,7 +191,15 @@ export class AdminService {
 		if (done === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no user named "${username}"`);
 		await this.audit(actor, "user.2fa-reset", { mode, linkExpiresAt: expiresAt }, user);
 		// Notification of the user (docs/product.md, "Beyond the floor"): recorded as an audit event the user sees on their account page.
-		await this.deps.audit.write({ event: "user.notified", outcome: "info", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, detail: { about: "2fa-reset" } });
+		await this.deps.audit.write({
+			event: "user.notified",
+			outcome: "info",
+			userId: user.id,
+			username: user.username,
+			actor: actor.name,
+			channel: actor.channel,
+			detail: { about: "2fa-reset" },
+		});
 		return { link, expiresAt };
 	}
 
@@ -193,14 +210,21 @@ export class AdminService {
 		// YubiKey, Duo and RADIUS need their backend settings first (docs/methods.md).
 		const unconfigured: MethodId[] = [];
 		for (const method of methods) if (!(await isMethodConfigured(this.deps.settings, method))) unconfigured.push(method);
-		if (unconfigured.length > 0) throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (Admin → Methods), then enable it`);
+		if (unconfigured.length > 0)
+			throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (Admin → Methods), then enable it`);
 	}
 
 	/** Decision 3: refuse force-2FA with no usable method, for the global switch and every forcing group. */
-	private async checkPolicy(settings: { forceTwoFactor: boolean; enabledMethods: readonly MethodId[] }, groupOverride?: { id: string | null; name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null }): Promise<void> {
+	private async checkPolicy(
+		settings: { forceTwoFactor: boolean; enabledMethods: readonly MethodId[] },
+		groupOverride?: { id: string | null; name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null },
+	): Promise<void> {
 		const standalone = (methods: readonly MethodId[]) => methods.filter((method) => METHOD_INFO[method].standalone);
 		if (settings.forceTwoFactor && standalone(settings.enabledMethods).length === 0) {
-			throw new PortcullisError("ERR_POLICY_INVALID", "Two-factor authentication cannot be forced while no second-factor method is enabled. Enable a method first.");
+			throw new PortcullisError(
+				"ERR_POLICY_INVALID",
+				"Two-factor authentication cannot be forced while no second-factor method is enabled. Enable a method first.",
+			);
 		}
 		const groups = (await this.deps.groups.list()).map((row) => ({ id: row.id as string | null, ...groupRule(row) }));
 		if (groupOverride) {
@@ -238,7 +262,12 @@ export class AdminService {
 		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
 		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
 		if (input.allowedMethods) await this.validateMethods(input.allowedMethods);
-		await this.checkPolicy(await this.deps.settings.getTwoFactor(), { id: null, name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods });
+		await this.checkPolicy(await this.deps.settings.getTwoFactor(), {
+			id: null,
+			name,
+			forceTwoFactor: input.forceTwoFactor,
+			allowedMethods: input.allowedMethods,
+		});
 		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods);
 		await this.audit(actor, "group.created", { group: name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods });
 		return group;
@@ -256,7 +285,11 @@ export class AdminService {
 		};
 		await this.checkPolicy(await this.deps.settings.getTwoFactor(), after);
 		await this.deps.groups.update(group.id, changes);
-		await this.audit(actor, "group.updated", { group: group.name, before, after: { forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods } });
+		await this.audit(actor, "group.updated", {
+			group: group.name,
+			before,
+			after: { forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods },
+		});
 	}
 
 	async deleteGroup(actor: Actor, rawName: string): Promise<void> {

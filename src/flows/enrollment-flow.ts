@@ -83,7 +83,16 @@ export class EnrollmentFlow {
 	async refuseDuringLogin(userId: string, method: string | null, reason: string, context: EnrollContext): Promise<void> {
 		const user = await this.deps.users.findById(userId);
 		await this.deps.users.reserveAttempt(userId, "tfa", this.deps.secondFactorLockout);
-		await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user?.username ?? null, channel: context.channel, source: context.source, method, detail: { reason, duringLogin: true } });
+		await this.deps.audit.write({
+			event: "factor.enroll",
+			outcome: "failure",
+			userId,
+			username: user?.username ?? null,
+			channel: context.channel,
+			source: context.source,
+			method,
+			detail: { reason, duringLogin: true },
+		});
 	}
 
 	/** Methods this user may enrol right now (allowed for them, implemented, enrollable on the web). */
@@ -114,7 +123,11 @@ export class EnrollmentFlow {
 		}
 		if (context.duringLogin && user.enroll_token_hash !== null) {
 			// Checked here for a clear message; FactorStore enforces it again inside the activation's transaction.
-			if (guard.linkHash === null || guard.linkHash !== user.enroll_token_hash || Number(user.enroll_token_expires_at ?? 0) <= this.deps.clock.now().getTime()) {
+			if (
+				guard.linkHash === null ||
+				guard.linkHash !== user.enroll_token_hash ||
+				Number(user.enroll_token_expires_at ?? 0) <= this.deps.clock.now().getTime()
+			) {
 				await this.refuseDuringLogin(userId, method, "enroll-token-missing", context);
 				return { kind: "rejected", message: LINK_MISSING };
 			}
@@ -122,13 +135,36 @@ export class EnrollmentFlow {
 		if (context.duringLogin && guard.linkHash !== null && user.enroll_token_hash === null) return { kind: "rejected", message: LINK_SPENT };
 		const existing = await this.deps.factors.listActive(userId);
 		if (existing.length >= MAX_FACTORS_PER_USER) return { kind: "rejected", message: "You have reached the maximum number of factors." };
-		const result = await implementation.beginEnrollment({ user: { id: user.id, username: user.username }, label: cleanLabel(rawLabel, METHOD_INFO[method].label), input, guard });
+		const result = await implementation.beginEnrollment({
+			user: { id: user.id, username: user.username },
+			label: cleanLabel(rawLabel, METHOD_INFO[method].label),
+			input,
+			guard,
+		});
 		if (result.kind === "rejected") {
-			await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method, detail: { reason: "rejected" } });
+			await this.deps.audit.write({
+				event: "factor.enroll",
+				outcome: "failure",
+				userId,
+				username: user.username,
+				channel: context.channel,
+				source: context.source,
+				method,
+				detail: { reason: "rejected" },
+			});
 			return result;
 		}
 		if (result.kind === "active") await this.onActivated(user.id, user.username, method, context);
-		else await this.deps.audit.write({ event: "factor.enroll.begin", outcome: "info", userId, username: user.username, channel: context.channel, source: context.source, method });
+		else
+			await this.deps.audit.write({
+				event: "factor.enroll.begin",
+				outcome: "info",
+				userId,
+				username: user.username,
+				channel: context.channel,
+				source: context.source,
+				method,
+			});
 		return result;
 	}
 
@@ -139,18 +175,45 @@ export class EnrollmentFlow {
 		const guard = this.guardFor(user, context);
 		if (factor.status !== "pending" || factor.origin !== guard.origin) {
 			// A factor begun in another login attempt or session (or before a reset) is never finished here.
-			await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method: factor.method, detail: { reason: "other-origin" } });
+			await this.deps.audit.write({
+				event: "factor.enroll",
+				outcome: "failure",
+				userId,
+				username: user.username,
+				channel: context.channel,
+				source: context.source,
+				method: factor.method,
+				detail: { reason: "other-origin" },
+			});
 			return { kind: "expired" };
 		}
 		const implementation = this.deps.methods.get(factor.method);
 		if (implementation === undefined || !(await this.enrollableMethods(userId)).includes(factor.method)) return { kind: "expired" };
 		const result = await implementation.completeEnrollment({ user: { id: user.id, username: user.username }, label: factor.label, input, factorId, guard });
 		if (result.kind === "invalid") {
-			await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method: factor.method, detail: { reason: "wrong-code" } });
+			await this.deps.audit.write({
+				event: "factor.enroll",
+				outcome: "failure",
+				userId,
+				username: user.username,
+				channel: context.channel,
+				source: context.source,
+				method: factor.method,
+				detail: { reason: "wrong-code" },
+			});
 			return result;
 		}
 		if (result.kind === "expired") {
-			await this.deps.audit.write({ event: "factor.enroll", outcome: "failure", userId, username: user.username, channel: context.channel, source: context.source, method: factor.method, detail: { reason: "guard-refused-or-expired" } });
+			await this.deps.audit.write({
+				event: "factor.enroll",
+				outcome: "failure",
+				userId,
+				username: user.username,
+				channel: context.channel,
+				source: context.source,
+				method: factor.method,
+				detail: { reason: "guard-refused-or-expired" },
+			});
 			return guard.linkHash !== null ? { kind: "invalid", message: LINK_SPENT } : result;
 		}
 		await this.onActivated(user.id, user.username, factor.method, context);
@@ -162,7 +225,16 @@ export class EnrollmentFlow {
 	 * consumed in the same transaction as the activation (FactorStore's guard): one link, one factor.
 	 */
 	private async onActivated(userId: string, username: string, method: MethodId, context: EnrollContext): Promise<void> {
-		await this.deps.audit.write({ event: "factor.enrolled", outcome: "success", userId, username, channel: context.channel, source: context.source, method, detail: context.duringLogin ? { duringLogin: true } : undefined });
+		await this.deps.audit.write({
+			event: "factor.enrolled",
+			outcome: "success",
+			userId,
+			username,
+			channel: context.channel,
+			source: context.source,
+			method,
+			detail: context.duringLogin ? { duringLogin: true } : undefined,
+		});
 	}
 
 	/**
@@ -183,7 +255,10 @@ export class EnrollmentFlow {
 			const remainingUsable = active.filter((other) => other.id !== factorId && allowed.includes(other.method) && METHOD_INFO[other.method].standalone);
 			if (forced.length > 0 && remainingUsable.length === 0 && factor.status === "active") {
 				const why = forced.map((reason) => (reason.source === "group" ? `group ${reason.group}` : "the global policy")).join(", ");
-				return { kind: "refused", message: `You cannot remove your last usable second factor: two-factor authentication is required by ${why}. Add another factor first.` } as const;
+				return {
+					kind: "refused",
+					message: `You cannot remove your last usable second factor: two-factor authentication is required by ${why}. Add another factor first.`,
+				} as const;
 			}
 			if (!(await factors.remove(factorId, userId))) return { kind: "not-found" } as const;
 			const left = active.filter((other) => other.id !== factorId);
@@ -196,11 +271,27 @@ export class EnrollmentFlow {
 		if (outcome === undefined) return { kind: "not-found" };
 		if (outcome.kind !== "removed") {
 			if (outcome.kind === "refused") {
-				await this.deps.audit.write({ event: "factor.remove", outcome: "failure", userId, channel: context.channel, source: context.source, detail: { reason: "last-usable-factor" } });
+				await this.deps.audit.write({
+					event: "factor.remove",
+					outcome: "failure",
+					userId,
+					channel: context.channel,
+					source: context.source,
+					detail: { reason: "last-usable-factor" },
+				});
 			}
 			return outcome;
 		}
-		await this.deps.audit.write({ event: "factor.removed", outcome: "success", userId, username: outcome.username, channel: context.channel, source: context.source, method: outcome.method, detail: { label: outcome.label } });
+		await this.deps.audit.write({
+			event: "factor.removed",
+			outcome: "success",
+			userId,
+			username: outcome.username,
+			channel: context.channel,
+			source: context.source,
+			method: outcome.method,
+			detail: { label: outcome.label },
+		});
 		return { kind: "removed" };
 	}
 
@@ -211,9 +302,23 @@ export class EnrollmentFlow {
 		if (user === undefined || implementation === undefined) return { kind: "rejected", message: "Recovery codes are not available." };
 		const decision = await decideForUser(this.deps, user, "web");
 		if (decision.kind !== "challenge") return { kind: "rejected", message: "Set up a second factor before creating recovery codes." };
-		if (!(await this.enrollableMethodsIncludingBackup(userId)).includes("recovery-code")) return { kind: "rejected", message: "Recovery codes are disabled by your administrator." };
-		const result = await implementation.beginEnrollment({ user: { id: user.id, username: user.username }, label: "Recovery codes", input: {}, guard: this.guardFor(user, context) });
-		if (result.kind !== "rejected") await this.deps.audit.write({ event: "recovery-codes.issued", outcome: "success", userId, username: user.username, channel: context.channel, source: context.source });
+		if (!(await this.enrollableMethodsIncludingBackup(userId)).includes("recovery-code"))
+			return { kind: "rejected", message: "Recovery codes are disabled by your administrator." };
+		const result = await implementation.beginEnrollment({
+			user: { id: user.id, username: user.username },
+			label: "Recovery codes",
+			input: {},
+			guard: this.guardFor(user, context),
+		});
+		if (result.kind !== "rejected")
+			await this.deps.audit.write({
+				event: "recovery-codes.issued",
+				outcome: "success",
+				userId,
+				username: user.username,
+				channel: context.channel,
+				source: context.source,
+			});
 		return result;
 	}
 

@@ -142,13 +142,27 @@ export class LoginFlow {
 		const username = typeof rawUsername === "string" ? canonicalUsername(rawUsername) : null;
 		if (typeof password !== "string" || password.length === 0 || password.length > 1024 || username === null) {
 			if (typeof password === "string" && password.length <= 1024) await verifyAgainstDummy(password);
-			await audit.write({ event: "login.password", outcome: "failure", username: typeof rawUsername === "string" ? rawUsername : null, channel: client.channel, source: client.sourceAddress, detail: { reason: "malformed" } });
+			await audit.write({
+				event: "login.password",
+				outcome: "failure",
+				username: typeof rawUsername === "string" ? rawUsername : null,
+				channel: client.channel,
+				source: client.sourceAddress,
+				detail: { reason: "malformed" },
+			});
 			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		}
 		const user = await users.findByUsername(username);
 		if (user === undefined || user.password_hash === null) {
 			await verifyAgainstDummy(password);
-			await audit.write({ event: "login.password", outcome: "failure", username, channel: client.channel, source: client.sourceAddress, detail: { reason: "unknown-user" } });
+			await audit.write({
+				event: "login.password",
+				outcome: "failure",
+				username,
+				channel: client.channel,
+				source: client.sourceAddress,
+				detail: { reason: "unknown-user" },
+			});
 			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		}
 		const checked = await checkPasswordCharged(this.deps, user, password, { event: "login.password", channel: client.channel, source: client.sourceAddress });
@@ -235,18 +249,29 @@ export class LoginFlow {
 			return denied("unavailable", "Login is not possible right now.");
 		}
 		const required = decision.kind !== "not-required";
-		const attempt = await attempts.create({ userId: user.id, channel: client.channel, purpose, source: client.sourceAddress, ttlMs: config.attemptTtlMs, required });
+		const attempt = await attempts.create({
+			userId: user.id,
+			channel: client.channel,
+			purpose,
+			source: client.sourceAddress,
+			ttlMs: config.attemptTtlMs,
+			required,
+		});
 		switch (decision.kind) {
 			case "not-required":
 				// A step-up attempt stays pending: beginStepUp turns it into a password confirmation,
 				// which confirmPassword completes (it only accepts a live attempt).
 				if (purpose === "login") await attempts.complete(attempt.id, null);
-				if (purpose === "login") await audit.write({ event: "login.success", outcome: "success", ...base, detail: { firstFactor, secondFactor: "not-required" } });
+				if (purpose === "login")
+					await audit.write({ event: "login.success", outcome: "success", ...base, detail: { firstFactor, secondFactor: "not-required" } });
 				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
 			case "misconfigured":
 				await attempts.fail(attempt.id);
 				await audit.write({ event: "policy.misconfigured", outcome: "failure", ...base, detail: { problem: "no method allowed for this user" } });
-				return denied("misconfigured", "Two-factor authentication is required, but no method is allowed for your account. Ask an administrator to fix the policy.");
+				return denied(
+					"misconfigured",
+					"Two-factor authentication is required, but no method is allowed for your account. Ask an administrator to fix the policy.",
+				);
 			case "unusable-on-channel":
 				await attempts.fail(attempt.id);
 				await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "no-method-on-channel", usable: decision.usableMethods } });
@@ -255,7 +280,10 @@ export class LoginFlow {
 				if (client.channel !== "web") {
 					await attempts.fail(attempt.id);
 					await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "must-enroll" } });
-					return denied("enroll-on-web", `${describeReasons(decision.reasons)} You have not set up a second factor yet. Log in to ${config.consoleUrl} to set one up, then try again.`);
+					return denied(
+						"enroll-on-web",
+						`${describeReasons(decision.reasons)} You have not set up a second factor yet. Log in to ${config.consoleUrl} to set one up, then try again.`,
+					);
 				}
 				await audit.write({ event: "login.enroll-required", outcome: "info", ...base, detail: { firstFactor } });
 				return this.enrollStep(attempt, user, decision);
@@ -324,7 +352,13 @@ export class LoginFlow {
 			const implementation = this.deps.methods.get(method);
 			if (implementation === undefined) return denied("misconfigured", "That method is not available for your account.");
 			const factors = await this.deps.factors.listActive(user.id, method);
-			const start = await implementation.startChallenge({ user: { id: user.id, username: user.username }, channel: attempt.channel as Channel, factors, attemptId: attempt.id, sourceAddress: attempt.source });
+			const start = await implementation.startChallenge({
+				user: { id: user.id, username: user.username },
+				channel: attempt.channel as Channel,
+				factors,
+				attemptId: attempt.id,
+				sourceAddress: attempt.source,
+			});
 			await this.deps.attempts.setChallenge(attempt.id, method, start.state);
 			return { kind: "prompt", method, prompt: start.prompt, echo: start.echo };
 		} catch (error) {
@@ -391,8 +425,15 @@ export class LoginFlow {
 			const notAGuess = isPortcullisError(error, "ERR_METHOD_UNAVAILABLE") || isPortcullisError(error, "ERR_METHOD_REFUSED");
 			if (notAGuess) {
 				// Best effort on the way to a denial (the database may be what failed): logged, not thrown.
-				await users.refundAttempt(user.id, "tfa").catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "refunding a method failure failed"));
-				if (state !== null) await attempts.setChallenge(attempt.id, method, state).catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), attemptId: attempt.id }, "restoring the challenge after a method failure failed"));
+				await users
+					.refundAttempt(user.id, "tfa")
+					.catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "refunding a method failure failed"));
+				if (state !== null)
+					await attempts
+						.setChallenge(attempt.id, method, state)
+						.catch((cleanup: unknown) =>
+							this.deps.logger.warn({ ...errorFields(cleanup), attemptId: attempt.id }, "restoring the challenge after a method failure failed"),
+						);
 			}
 			await this.auditError(base, error);
 			return this.methodErrorDenial(error);
@@ -411,7 +452,12 @@ export class LoginFlow {
 			// Floor item 7: the method of the last successful web login is what SSH asks for.
 			await users.setSshMethod(user.id, method);
 		}
-		await audit.write({ event: attempt.purpose === "step-up" ? "step-up.success" : "login.success", outcome: "success", ...base, detail: { secondFactor: method } });
+		await audit.write({
+			event: attempt.purpose === "step-up" ? "step-up.success" : "login.success",
+			outcome: "success",
+			...base,
+			detail: { secondFactor: method },
+		});
 		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method };
 	}
 
@@ -454,7 +500,16 @@ export class LoginFlow {
 		}
 		if (!(await this.deps.attempts.complete(attempt.id, factor.method))) return denied("expired", "This login has expired. Please start again.");
 		if (attempt.channel === "web" && attempt.purpose === "login") await this.deps.users.setSshMethod(user.id, factor.method);
-		await this.deps.audit.write({ event: "login.success", outcome: "success", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source, method: factor.method, detail: { secondFactor: factor.method, enrolled: true } });
+		await this.deps.audit.write({
+			event: "login.success",
+			outcome: "success",
+			userId: user.id,
+			username: user.username,
+			channel: attempt.channel,
+			source: attempt.source,
+			method: factor.method,
+			detail: { secondFactor: factor.method, enrolled: true },
+		});
 		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: factor.method };
 	}
 
@@ -472,7 +527,11 @@ export class LoginFlow {
 
 	private async auditError(base: Record<string, unknown>, error: unknown): Promise<void> {
 		const code = isPortcullisError(error) ? error.code : "ERR_INTERNAL";
-		await this.deps.audit
-			.record({ event: "login.error", outcome: "failure", ...(base as object), detail: { code, message: error instanceof Error ? error.message.slice(0, 200) : "unknown" } });
+		await this.deps.audit.record({
+			event: "login.error",
+			outcome: "failure",
+			...(base as object),
+			detail: { code, message: error instanceof Error ? error.message.slice(0, 200) : "unknown" },
+		});
 	}
 }

@@ -13,7 +13,13 @@ import { checkPasswordCharged } from "./password-stage.ts";
  * The current password is checked on the password counter; on success every session and SSH
  * connection of the user is revoked (epoch bump) and the caller issues a fresh session.
  */
-export async function changeOwnPassword(deps: LoginFlowDeps, client: ClientInfo, userId: string, current: unknown, next: unknown): Promise<{ kind: "changed" } | { kind: "invalid"; message: string }> {
+export async function changeOwnPassword(
+	deps: LoginFlowDeps,
+	client: ClientInfo,
+	userId: string,
+	current: unknown,
+	next: unknown,
+): Promise<{ kind: "changed" } | { kind: "invalid"; message: string }> {
 	const user = await deps.users.findById(userId);
 	if (user === undefined || user.disabled === 1 || user.password_hash === null) return { kind: "invalid", message: GENERIC_LOGIN_FAILED };
 	const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };

@@ -35,7 +35,12 @@ export async function checkPasswordCharged(
 	const throttle = await passwordThrottle.reserve(user.id, pair, config.passwordThrottle);
 	if (throttle.kind === "throttled") {
 		await dummy();
-		await deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "throttled", sourceKey: pair, blockedUntil: throttle.blockedUntil } });
+		await deps.audit.write({
+			event: audit.event,
+			outcome: "failure",
+			...base,
+			detail: { reason: "throttled", sourceKey: pair, blockedUntil: throttle.blockedUntil },
+		});
 		return "throttled";
 	}
 	const reservation = await users.reserveAttempt(user.id, "pw", config.passwordLockout);
@@ -44,9 +49,19 @@ export async function checkPasswordCharged(
 		await deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "locked" } });
 		return "locked";
 	}
-	const valid = typeof password === "string" && password.length > 0 && password.length <= 1024 && user.password_hash !== null && (await verifyPassword(user.password_hash, password));
+	const valid =
+		typeof password === "string" &&
+		password.length > 0 &&
+		password.length <= 1024 &&
+		user.password_hash !== null &&
+		(await verifyPassword(user.password_hash, password));
 	if (!valid) {
-		await deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "wrong-password", sourceKey: pair, sourceFailures: throttle.failures } });
+		await deps.audit.write({
+			event: audit.event,
+			outcome: "failure",
+			...base,
+			detail: { reason: "wrong-password", sourceKey: pair, sourceFailures: throttle.failures },
+		});
 		if (reservation.failuresSoFar >= config.passwordLockout.maxFailures) {
 			await users.lock(user.id, "pw", config.passwordLockout);
 			await deps.audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "password", failures: reservation.failuresSoFar } });

@@ -2,10 +2,7 @@
  * Gathers the plain data the pure policy function needs from storage. The single place where
  * "what does the policy see for this user" is assembled, so web, SSH and API see the same thing.
  */
-import {
-	decideSecondFactor,
-	type SecondFactorDecision,
-} from "../core/decide-second-factor.ts";
+import { decideSecondFactor, type SecondFactorDecision } from "../core/decide-second-factor.ts";
 import { isMethodId, METHOD_INFO, type Channel, type MethodId } from "../core/method-id.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import type { FactorStore } from "../storage/factor-store.ts";

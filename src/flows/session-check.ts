@@ -17,7 +17,17 @@ export type SessionCheckDeps = Pick<LoginFlowDeps, "users" | "clock" | "sshKeys"
  * or when the public key the session logged in with is no longer theirs (a removed key is a
  * revoked credential: docs/security.md, I7).
  */
-export async function checkSession(deps: SessionCheckDeps, input: { userId: string; sessionEpoch: number; secondFactorMethod: string | null; channel: Channel; user?: UserRow | null; publicKeyFingerprint?: string | null }): Promise<SessionCheck> {
+export async function checkSession(
+	deps: SessionCheckDeps,
+	input: {
+		userId: string;
+		sessionEpoch: number;
+		secondFactorMethod: string | null;
+		channel: Channel;
+		user?: UserRow | null;
+		publicKeyFingerprint?: string | null;
+	},
+): Promise<SessionCheck> {
 	// The web guard already loaded this request's user row; reuse it rather than read it twice.
 	const user = input.user !== undefined && input.user !== null && input.user.id === input.userId ? input.user : await deps.users.findById(input.userId);
 	if (user === undefined || user.disabled === 1 || user.session_epoch !== input.sessionEpoch) return "revoked";

@@ -24,6 +24,13 @@ export async function confirmPassword(deps: LoginFlowDeps, attemptId: string, pa
 	if (checked === "throttled") return { kind: "wrong-password", message: THROTTLED };
 	if (checked !== "ok") return { kind: "wrong-password", message: "Wrong password." };
 	if (!(await deps.attempts.complete(attempt.id, null))) return denied("expired", "This step has expired. Start again.");
-	await deps.audit.write({ event: "step-up.password", outcome: "success", userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source });
+	await deps.audit.write({
+		event: "step-up.password",
+		outcome: "success",
+		userId: user.id,
+		username: user.username,
+		channel: attempt.channel,
+		source: attempt.source,
+	});
 	return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
 }

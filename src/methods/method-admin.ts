@@ -93,7 +93,8 @@ export class MethodAdmin {
 
 	/** Callers typed with ConfigurableMethod may still pass anything at run time (JSON, tests). */
 	#require<M extends ConfigurableMethod>(method: M): M {
-		if (!isConfigurableMethod(method)) throw new PortcullisError("ERR_INPUT", `${String(method).slice(0, 40)} has no settings (only ${CONFIGURABLE_METHODS.join(", ")})`);
+		if (!isConfigurableMethod(method))
+			throw new PortcullisError("ERR_INPUT", `${String(method).slice(0, 40)} has no settings (only ${CONFIGURABLE_METHODS.join(", ")})`);
 		return method;
 	}
 
@@ -162,7 +163,15 @@ export class MethodAdmin {
 			throw new PortcullisError("ERR_POLICY_INVALID", `${method} is listed by group(s) ${groups.map((group) => group.name).join(", ")}: remove it there first`);
 		}
 		await this.#store.clear(method);
-		await this.deps.audit.write({ event: "method.settings-changed", outcome: "success", actor: actor.name, channel: actor.channel, source: actor.source, method, detail: { method, before: "configured", after: null, secretsChanged: [] } });
+		await this.deps.audit.write({
+			event: "method.settings-changed",
+			outcome: "success",
+			actor: actor.name,
+			channel: actor.channel,
+			source: actor.source,
+			method,
+			detail: { method, before: "configured", after: null, secretsChanged: [] },
+		});
 	}
 
 	/** Contacts the configured backend(s) without a real user; never throws for network problems. */
@@ -177,7 +186,15 @@ export class MethodAdmin {
 			checks = [{ target: method, ok: false, message: error instanceof Error ? error.message.slice(0, 300) : "failed" }];
 		}
 		const result: ConnectionTestResult = { method, ok: checks.length > 0 && checks.every((check) => check.ok), checks };
-		await this.deps.audit.write({ event: "method.connection-tested", outcome: result.ok ? "success" : "failure", actor: actor.name, channel: actor.channel, source: actor.source, method, detail: { method, checks } });
+		await this.deps.audit.write({
+			event: "method.connection-tested",
+			outcome: result.ok ? "success" : "failure",
+			actor: actor.name,
+			channel: actor.channel,
+			source: actor.source,
+			method,
+			detail: { method, checks },
+		});
 		return result;
 	}
 }

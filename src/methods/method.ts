@@ -61,7 +61,8 @@ export interface EnrollmentRequest {
 }
 
 /** Shown when the enrolment guard refused an activation (FactorStore.insert returned null). */
-export const ENROLMENT_WITHDRAWN = "This enrolment can no longer complete: it was begun in another login, your factors were reset, or the enrolment link was already used. Start again.";
+export const ENROLMENT_WITHDRAWN =
+	"This enrolment can no longer complete: it was begun in another login, your factors were reset, or the enrolment link was already used. Start again.";
 
 /** What the enrolment page shows for a pending factor (e.g. TOTP: key, URI, QR code). */
 export type EnrollmentDisplay = Readonly<Record<string, string>>;

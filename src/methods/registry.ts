@@ -60,8 +60,24 @@ export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
 			onEvent: (event) => deps.audit.record({ ...event, method: "duo" }),
 			...(deps.consoleUrl !== undefined ? { consoleUrl: deps.consoleUrl } : {}),
 		}),
-		createWebauthnMethod({ db: deps.db, store: deps.webauthnStore, factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, audit: deps.audit, rp: deps.webauthn }),
-		createRadiusMethod({ settings: methodSettings, factors: deps.factors, box: deps.box, random: deps.random, clock: deps.clock, onEvent: (event) => void deps.audit.record({ ...event, method: "radius" }) }),
+		createWebauthnMethod({
+			db: deps.db,
+			store: deps.webauthnStore,
+			factors: deps.factors,
+			box: deps.box,
+			clock: deps.clock,
+			random: deps.random,
+			audit: deps.audit,
+			rp: deps.webauthn,
+		}),
+		createRadiusMethod({
+			settings: methodSettings,
+			factors: deps.factors,
+			box: deps.box,
+			random: deps.random,
+			clock: deps.clock,
+			onEvent: (event) => void deps.audit.record({ ...event, method: "radius" }),
+		}),
 	];
 	return new Map<MethodId, SecondFactorMethod>(methods.map((method) => [method.id, method]));
 }

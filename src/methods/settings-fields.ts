@@ -42,7 +42,8 @@ export function text(object: JsonObject, key: string, field: string, options: { 
 	const value = object[key];
 	if (typeof value !== "string") throw bad(`${field}.${key}`, "is required");
 	const trimmed = value.trim();
-	if (trimmed.length < (options.min ?? 1)) throw bad(`${field}.${key}`, options.min !== undefined && options.min > 1 ? `must have at least ${options.min} characters` : "must not be empty");
+	if (trimmed.length < (options.min ?? 1))
+		throw bad(`${field}.${key}`, options.min !== undefined && options.min > 1 ? `must have at least ${options.min} characters` : "must not be empty");
 	if (trimmed.length > options.max) throw bad(`${field}.${key}`, `must have at most ${options.max} characters`);
 	if (hasUnsafe(trimmed)) throw bad(`${field}.${key}`, "must not contain control characters");
 	if (options.pattern && !options.pattern.test(trimmed)) throw bad(`${field}.${key}`, options.hint ?? "is malformed");
@@ -67,7 +68,8 @@ export function integer(object: JsonObject, key: string, field: string, min: num
 	const raw = object[key];
 	if (raw === undefined || raw === null || raw === "") return fallback;
 	const value = typeof raw === "string" && /^[0-9]{1,9}$/.test(raw.trim()) ? Number(raw.trim()) : raw;
-	if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) throw bad(`${field}.${key}`, `must be a whole number from ${min} to ${max}`);
+	if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max)
+		throw bad(`${field}.${key}`, `must be a whole number from ${min} to ${max}`);
 	return value;
 }
 

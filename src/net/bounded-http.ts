@@ -77,7 +77,10 @@ export function boundedHttp(request: BoundedHttpRequest): Promise<BoundedHttpOut
 			response.on("end", () => finish({ kind: "response", status, contentType: String(response.headers["content-type"] ?? ""), body: Buffer.concat(chunks) }));
 			response.on("error", (error) => finish({ kind: "failure", reason: "network", message: error.message }));
 		});
-		const timer = setTimeout(() => finish({ kind: "failure", reason: "timeout", message: `no complete answer within ${request.timeoutMs} ms` }), request.timeoutMs);
+		const timer = setTimeout(
+			() => finish({ kind: "failure", reason: "timeout", message: `no complete answer within ${request.timeoutMs} ms` }),
+			request.timeoutMs,
+		);
 		outgoing.on("error", (error) => finish({ kind: "failure", reason: "network", message: error.message }));
 		outgoing.end(request.body);
 	});

@@ -56,7 +56,10 @@ export function canonicalServerName(raw: string): string | null {
 
 /** Lower-cases a host name for comparison; IPv6 brackets (as in `-J` or direct-tcpip) are dropped. */
 export function normalizeHost(host: string): string {
-	const trimmed = host.trim().replace(/^\[(.*)\]$/, "$1").toLowerCase();
+	const trimmed = host
+		.trim()
+		.replace(/^\[(.*)\]$/, "$1")
+		.toLowerCase();
 	return trimmed.endsWith(".") ? trimmed.slice(0, -1) : trimmed;
 }
 
@@ -101,7 +104,8 @@ export class ServerService {
 
 	private validateLogin(login: string | undefined): string {
 		const value = (login ?? "").trim();
-		if (value !== "" && !LOGIN_PATTERN.test(value)) throw this.input("The login user must be 1-32 characters: letters, digits, '.', '_' and '-', not starting with a digit.");
+		if (value !== "" && !LOGIN_PATTERN.test(value))
+			throw this.input("The login user must be 1-32 characters: letters, digits, '.', '_' and '-', not starting with a digit.");
 		return value;
 	}
 
@@ -174,8 +178,10 @@ export class ServerService {
 	async setCredential(actor: Actor, rawName: string, credential: ServerCredential | null): Promise<void> {
 		const server = await this.requireServer(rawName);
 		if (credential !== null) {
-			if (credential.kind === "password" && (credential.password.length === 0 || credential.password.length > 1024)) throw this.input("The password must have 1-1024 characters.");
-			if (credential.kind === "key" && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(credential.privateKey)) throw this.input("The key must be a private key in OpenSSH or PEM format.");
+			if (credential.kind === "password" && (credential.password.length === 0 || credential.password.length > 1024))
+				throw this.input("The password must have 1-1024 characters.");
+			if (credential.kind === "key" && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(credential.privateKey))
+				throw this.input("The key must be a private key in OpenSSH or PEM format.");
 		}
 		const sealed = credential === null ? null : this.deps.box.seal(JSON.stringify(credential), `server:${server.id}`);
 		await this.store.update(server.id, { credential_enc: sealed });

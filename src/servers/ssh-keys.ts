@@ -33,12 +33,30 @@ export type AddKeyResult = { readonly ok: true; readonly key: UserKeyRow } | { r
 export async function addUserKey(app: SshKeyDeps, actor: Actor, user: { id: string; username: string }, line: unknown): Promise<AddKeyResult> {
 	const parsed = parsePublicKeyLine(line);
 	if (!parsed.ok) {
-		await app.stores.audit.write({ event: "ssh-key.add", outcome: "failure", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, source: actor.source, detail: { reason: parsed.message.slice(0, 120) } });
+		await app.stores.audit.write({
+			event: "ssh-key.add",
+			outcome: "failure",
+			userId: user.id,
+			username: user.username,
+			actor: actor.name,
+			channel: actor.channel,
+			source: actor.source,
+			detail: { reason: parsed.message.slice(0, 120) },
+		});
 		return parsed;
 	}
 	try {
 		const key = await app.stores.sshKeys.add(user.id, parsed.key);
-		await app.stores.audit.write({ event: "ssh-key.add", outcome: "success", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, source: actor.source, detail: { fingerprint: key.fingerprint, algo: key.algo } });
+		await app.stores.audit.write({
+			event: "ssh-key.add",
+			outcome: "success",
+			userId: user.id,
+			username: user.username,
+			actor: actor.name,
+			channel: actor.channel,
+			source: actor.source,
+			detail: { fingerprint: key.fingerprint, algo: key.algo },
+		});
 		return { ok: true, key };
 	} catch (error) {
 		if (isPortcullisError(error, "ERR_CONFLICT")) return { ok: false, message: error.message };
@@ -54,6 +72,15 @@ export async function listUserKeys(app: SshKeyDeps, userId: string): Promise<Use
 export async function removeUserKey(app: SshKeyDeps, actor: Actor, user: { id: string; username: string }, rawFingerprint: string): Promise<boolean> {
 	const fingerprint = rawFingerprint.trim().startsWith("SHA256:") ? rawFingerprint.trim() : `SHA256:${rawFingerprint.trim()}`;
 	const removed = await app.stores.sshKeys.remove(user.id, fingerprint);
-	await app.stores.audit.write({ event: "ssh-key.remove", outcome: removed ? "success" : "failure", userId: user.id, username: user.username, actor: actor.name, channel: actor.channel, source: actor.source, detail: { fingerprint: fingerprint.slice(0, 80) } });
+	await app.stores.audit.write({
+		event: "ssh-key.remove",
+		outcome: removed ? "success" : "failure",
+		userId: user.id,
+		username: user.username,
+		actor: actor.name,
+		channel: actor.channel,
+		source: actor.source,
+		detail: { fingerprint: fingerprint.slice(0, 80) },
+	});
 	return removed;
 }

@@ -197,7 +197,11 @@ export class SshAuthenticator {
 		// docs/security.md, How 2FA gates fail in practice (hyperbridge PR #1225): the signature algorithm must belong to the key's
 		// own type, and verify() returns an Error object (truthy) on mismatch, so only `=== true` counts.
 		if (key.type !== ctx.key.algo) {
-			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "key-algorithm-mismatch", fingerprint: row.fingerprint, algo: String(ctx.key.algo).slice(0, 64) });
+			await this.#audit("ssh.auth-failure", "failure", ctx.username, {
+				reason: "key-algorithm-mismatch",
+				fingerprint: row.fingerprint,
+				algo: String(ctx.key.algo).slice(0, 64),
+			});
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
 		if (key.type === "ssh-rsa" && ctx.hashAlgo === undefined) {
@@ -247,7 +251,12 @@ export class SshAuthenticator {
 		if (step.kind === "enroll" || step.kind === "password-confirm") {
 			// LoginFlow never returns these for channel "ssh"; refuse rather than guess.
 			await this.#abandon(step.attemptId);
-			this.#state = { phase: "refusing", message: `Log in to ${this.deps.services.consoleUrl} to finish setting up your account, then try again.`, told: false, reason: "refused: enroll" };
+			this.#state = {
+				phase: "refusing",
+				message: `Log in to ${this.deps.services.consoleUrl} to finish setting up your account, then try again.`,
+				told: false,
+				reason: "refused: enroll",
+			};
 			return safeReject(ctx, SECOND_FACTOR_METHODS);
 		}
 		if (known === undefined || known.id !== step.userId) {
@@ -255,7 +264,14 @@ export class SshAuthenticator {
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
 		if (step.kind === "authenticated") {
-			return this.#grant(ctx, isStale, { userId: step.userId, username: step.username, secondFactorMethod: null, sessionEpoch: known.session_epoch, firstFactor, publicKeyFingerprint: keyFingerprint ?? null });
+			return this.#grant(ctx, isStale, {
+				userId: step.userId,
+				username: step.username,
+				secondFactorMethod: null,
+				sessionEpoch: known.session_epoch,
+				firstFactor,
+				publicKeyFingerprint: keyFingerprint ?? null,
+			});
 		}
 		// LoginFlow already limited the methods to those answerable on channel "ssh", default first
 		// (decide-second-factor.ts; "unusable-on-channel" is a denial handled above).
@@ -310,7 +326,13 @@ export class SshAuthenticator {
 			const values = reply.values;
 			if (!Array.isArray(values) || values.length !== 1 || typeof values[0] !== "string" || values[0].length > MAX_ANSWER_LENGTH) {
 				// Wrong number of responses or an oversized one (docs/security-matrix.md S3; docs/security.md, Bad input): refused, never verified.
-				await this.#audit("ssh.auth-failure", "failure", state.username, { reason: "malformed-response", responses: Array.isArray(values) ? values.length : -1 }, state.userId);
+				await this.#audit(
+					"ssh.auth-failure",
+					"failure",
+					state.username,
+					{ reason: "malformed-response", responses: Array.isArray(values) ? values.length : -1 },
+					state.userId,
+				);
 				if (this.#countWrongAnswer()) return this.#tell(ctx, isStale, "Too many wrong answers.", "second-factor-answers");
 				notice = "That answer was not understood.";
 				round = null;
@@ -417,9 +439,22 @@ export class SshAuthenticator {
 		}
 	}
 
-	async #audit(event: string, outcome: "success" | "failure" | "info", username: string | null, detail: Record<string, unknown>, userId?: string): Promise<void> {
-		await this.deps.services.audit
-			.record({ event, outcome, userId: userId ?? null, username, channel: "ssh", source: this.deps.sourceAddress, detail: { connectionId: this.deps.connectionId, ...detail } });
+	async #audit(
+		event: string,
+		outcome: "success" | "failure" | "info",
+		username: string | null,
+		detail: Record<string, unknown>,
+		userId?: string,
+	): Promise<void> {
+		await this.deps.services.audit.record({
+			event,
+			outcome,
+			userId: userId ?? null,
+			username,
+			channel: "ssh",
+			source: this.deps.sourceAddress,
+			detail: { connectionId: this.deps.connectionId, ...detail },
+		});
 	}
 }
 

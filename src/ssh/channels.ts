@@ -86,7 +86,15 @@ export function parseTargetCommand(command: string): { server: string; command: 
 }
 
 export function attachChannels(client: ssh2.Connection, session: AuthenticatedSsh, deps: ChannelDeps): void {
-	const conn: Conn = { services: deps.services, session, live: deps.livePolicy, servers: deps.services.servers, closers: new Set(), relays: new Set(), closed: false };
+	const conn: Conn = {
+		services: deps.services,
+		session,
+		live: deps.livePolicy,
+		servers: deps.services.servers,
+		closers: new Set(),
+		relays: new Set(),
+		closed: false,
+	};
 	session.onClose(() => {
 		conn.closed = true;
 		// Relays first (SIGTERM + channel close upstream), then the upstream connections.
@@ -130,7 +138,10 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 		reject?.();
 		// Nothing is granted by a global request; it still re-checks the connection (closed if revoked).
 		void conn.live.gate(session);
-		const target = "bindPort" in info ? { bindAddr: String(info.bindAddr).slice(0, 100), bindPort: info.bindPort } : { socketPath: String((info as ssh2.SocketBindInfo).socketPath).slice(0, 200) };
+		const target =
+			"bindPort" in info
+				? { bindAddr: String(info.bindAddr).slice(0, 100), bindPort: info.bindPort }
+				: { socketPath: String((info as ssh2.SocketBindInfo).socketPath).slice(0, 200) };
 		void refused(conn, "ssh.forward-refused", { kind: name, ...target });
 	});
 }
@@ -147,12 +158,25 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 	const state: SessionState = { pty: null, env: {}, active: null, onResize: null };
 
 	channel.on("pty", (accept, _reject, info) => {
-		state.pty = { term: terminalType(info.term), cols: terminalCells(info.cols, 80), rows: terminalCells(info.rows, 24), width: info.width, height: info.height, modes: info.modes };
+		state.pty = {
+			term: terminalType(info.term),
+			cols: terminalCells(info.cols, 80),
+			rows: terminalCells(info.rows, 24),
+			width: info.width,
+			height: info.height,
+			modes: info.modes,
+		};
 		accept?.();
 	});
 	channel.on("window-change", (accept, _reject, info) => {
 		if (state.pty) {
-			state.pty = { ...state.pty, cols: terminalCells(info.cols, state.pty.cols), rows: terminalCells(info.rows, state.pty.rows), width: info.width, height: info.height };
+			state.pty = {
+				...state.pty,
+				cols: terminalCells(info.cols, state.pty.cols),
+				rows: terminalCells(info.rows, state.pty.rows),
+				width: info.width,
+				height: info.height,
+			};
 			state.onResize?.(state.pty);
 		}
 		accept?.();
@@ -225,8 +249,12 @@ function afterGate(conn: Conn, down: ssh2.ServerChannel, work: () => Promise<voi
 }
 
 function failChannel(conn: Conn, down: ssh2.ServerChannel, error: unknown): void {
-	void conn.services.audit
-		.record({ ...auditBase(conn), event: "ssh.channel-error", outcome: "failure", detail: { error: error instanceof Error ? error.message.slice(0, 300) : "unknown", connection: conn.session.connectionId } });
+	void conn.services.audit.record({
+		...auditBase(conn),
+		event: "ssh.channel-error",
+		outcome: "failure",
+		detail: { error: error instanceof Error ? error.message.slice(0, 300) : "unknown", connection: conn.session.connectionId },
+	});
 	try {
 		down.stderr.write("\r\nPortcullis: internal error; the session was closed.\r\n");
 		down.exit(1);
@@ -241,7 +269,12 @@ type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; 
 /** Connects to the server and opens a shell or an exec channel on it. */
 async function openTarget(conn: Conn, server: ServerRow, state: SessionState, command: string | null): Promise<OpenResult> {
 	const { session } = conn;
-	const connected = await connectTarget(conn.services, server, { username: session.username, userId: session.userId, connectionId: session.connectionId, sourceAddress: session.sourceAddress });
+	const connected = await connectTarget(conn.services, server, {
+		username: session.username,
+		userId: session.userId,
+		connectionId: session.connectionId,
+		sourceAddress: session.sourceAddress,
+	});
 	if (!connected.ok) return { ok: false, message: connected.message };
 	const client = connected.client;
 	const closeClient = () => client.end();
@@ -251,7 +284,9 @@ async function openTarget(conn: Conn, server: ServerRow, state: SessionState, co
 		client.end();
 		return { ok: false, message: "connection closed" };
 	}
-	const pty = state.pty ? { term: state.pty.term, cols: state.pty.cols, rows: state.pty.rows, width: state.pty.width, height: state.pty.height, modes: state.pty.modes } : false;
+	const pty = state.pty
+		? { term: state.pty.term, cols: state.pty.cols, rows: state.pty.rows, width: state.pty.width, height: state.pty.height, modes: state.pty.modes }
+		: false;
 	return new Promise<OpenResult>((resolveOpen) => {
 		const done = (error: Error | undefined, channel: ssh2.ClientChannel) => {
 			if (error) {
@@ -288,7 +323,17 @@ async function visitTarget(
 		...auditBase(conn),
 		event: "ssh.session-start",
 		outcome: "success",
-		detail: { server: server.name, host: server.host, port: server.port, loginUser: opened.loginUser, mode, command: command?.slice(0, 200) ?? null, pty: state.pty !== null, recording: recorder?.id ?? null, connection: conn.session.connectionId },
+		detail: {
+			server: server.name,
+			host: server.host,
+			port: server.port,
+			loginUser: opened.loginUser,
+			mode,
+			command: command?.slice(0, 200) ?? null,
+			pty: state.pty !== null,
+			recording: recorder?.id ?? null,
+			connection: conn.session.connectionId,
+		},
 	});
 	const active = relay(down, opened.channel, {
 		endDownstream: mode === "command",
@@ -317,7 +362,14 @@ async function visitTarget(
 		...auditBase(conn),
 		event: "ssh.session-end",
 		outcome: "info",
-		detail: { server: server.name, durationMs: conn.services.clock.now().getTime() - started, exitCode: end.code, signal: end.signal, recording: recorder?.id ?? null, connection: conn.session.connectionId },
+		detail: {
+			server: server.name,
+			durationMs: conn.services.clock.now().getTime() - started,
+			exitCode: end.code,
+			signal: end.signal,
+			recording: recorder?.id ?? null,
+			connection: conn.session.connectionId,
+		},
 	});
 	return { ok: true, end };
 }
@@ -334,7 +386,14 @@ function startRecorder(conn: Conn, state: SessionState): Promise<SessionRecorder
 
 function trackRecorder(conn: Conn, down: ssh2.ServerChannel, recorder: SessionRecorder): void {
 	const finish = () =>
-		void recorder.finish().catch((error: unknown) => conn.services.logger.error({ ...errorFields(error), recording: recorder.id, connectionId: conn.session.connectionId }, "finishing a session recording failed"));
+		void recorder
+			.finish()
+			.catch((error: unknown) =>
+				conn.services.logger.error(
+					{ ...errorFields(error), recording: recorder.id, connectionId: conn.session.connectionId },
+					"finishing a session recording failed",
+				),
+			);
 	conn.closers.add(finish);
 	down.once("close", () => {
 		conn.closers.delete(finish);
@@ -374,7 +433,10 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		recorder.output(text);
 		down.write(state.pty ? text : text.replace(/\r\n/g, "\n"));
 	};
-	const menu = new Menu({ username: session.username, cols: state.pty?.cols ?? 80, rows: state.pty?.rows ?? 24, write }, await servers.listForUser(session.userId));
+	const menu = new Menu(
+		{ username: session.username, cols: state.pty?.cols ?? 80, rows: state.pty?.rows ?? 24, write },
+		await servers.listForUser(session.userId),
+	);
 	let downEnded = false;
 	let downClosed = false;
 	down.once("end", () => {
@@ -445,12 +507,22 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		if (state.pty) write("\x1b[?1049l\x1b[?25h\x1b[0m");
 		menu.resetFilter();
 		menu.setEntries(await servers.listForUser(session.userId));
-		menu.setMessage(visit.ok ? `Connection to ${chosen.name} closed${visit.end.code !== null ? ` (exit ${visit.end.code})` : visit.end.signal ? ` (${visit.end.signal})` : ""}.` : visit.message);
+		menu.setMessage(
+			visit.ok
+				? `Connection to ${chosen.name} closed${visit.end.code !== null ? ` (exit ${visit.end.code})` : visit.end.signal ? ` (${visit.end.signal})` : ""}.`
+				: visit.message,
+		);
 		menu.render();
 	}
 }
 
-async function handleDirectTcpip(conn: Conn, accept: () => ssh2.ServerChannel | undefined, reject: () => void, prohibit: () => void, info: ssh2.TcpipRequestInfo): Promise<void> {
+async function handleDirectTcpip(
+	conn: Conn,
+	accept: () => ssh2.ServerChannel | undefined,
+	reject: () => void,
+	prohibit: () => void,
+	info: ssh2.TcpipRequestInfo,
+): Promise<void> {
 	// The gate before anything else; a failed gate has closed the connection already.
 	if (!(await conn.live.gate(conn.session))) return prohibit();
 	const destination = { host: String(info.destIP).slice(0, 255), port: info.destPort };
@@ -486,7 +558,11 @@ async function handleDirectTcpip(conn: Conn, accept: () => ssh2.ServerChannel | 
 		channel.pipe(socket);
 		channel.once("close", () => socket.destroy());
 		socket.once("close", () => channel.close());
-		void conn.services.audit
-			.record({ ...auditBase(conn), event: "ssh.forward", outcome: "success", detail: { kind: "direct-tcpip", server: server.name, ...destination, connection: conn.session.connectionId } });
+		void conn.services.audit.record({
+			...auditBase(conn),
+			event: "ssh.forward",
+			outcome: "success",
+			detail: { kind: "direct-tcpip", server: server.name, ...destination, connection: conn.session.connectionId },
+		});
 	});
 }

@@ -84,7 +84,13 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 		state.guard.authenticated();
 		state.outcome = outcome;
 		const session = makeSession(state, outcome, services.clock.now().getTime());
-		audit("ssh.authenticated", "success", state, { firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod }, { userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod });
+		audit(
+			"ssh.authenticated",
+			"success",
+			state,
+			{ firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod },
+			{ userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod },
+		);
 		livePolicy.add(session);
 		try {
 			gateway.attach(client, session, { services, livePolicy });

@@ -102,6 +102,12 @@ export function auditDrops(services: Pick<SshServices, "audit" | "config">, summ
 		channel: "ssh",
 		method: null,
 		source: summary.source,
-		detail: { limit: "max-startups", refused: summary.refused, ...summary.byReason, maxStartups: `${start}:${rate}:${full}`, perSource: services.config.ssh.per_source_max_startups },
+		detail: {
+			limit: "max-startups",
+			refused: summary.refused,
+			...summary.byReason,
+			maxStartups: `${start}:${rate}:${full}`,
+			perSource: services.config.ssh.per_source_max_startups,
+		},
 	});
 }

@@ -78,7 +78,9 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 	dropFlush.unref();
 
 	// Algorithms: src/ssh/algorithms.ts (no pre-authentication compression, ETM SHA-2 MACs only).
-	const sshServer = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: IDENT, algorithms: SSH_ALGORITHMS }, (client, info) => attachClient(gateway, client, info));
+	const sshServer = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: IDENT, algorithms: SSH_ALGORITHMS }, (client, info) =>
+		attachClient(gateway, client, info),
+	);
 	sshServer.on("error", () => undefined);
 
 	const netServer: NetServer = createServer({ noDelay: true }, (socket) => acceptSocket(gateway, socket, sshServer));

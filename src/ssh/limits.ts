@@ -42,7 +42,9 @@ export function limitSettings(config: Config): LimitSettings {
 export type LimitKind = "login-grace" | "max-auth-tries" | "max-startups" | "second-factor-answers" | "method-switches";
 
 /** What admit() answers: a guard for an admitted connection, or why it was dropped. */
-export type Admission = { readonly admitted: true; readonly guard: ConnectionGuard } | { readonly admitted: false; readonly reason: DropReason; readonly source: string };
+export type Admission =
+	| { readonly admitted: true; readonly guard: ConnectionGuard }
+	| { readonly admitted: false; readonly reason: DropReason; readonly source: string };
 
 /** One connection's share of the limits. */
 export interface ConnectionGuard {

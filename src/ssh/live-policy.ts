@@ -156,7 +156,10 @@ export class LivePolicy {
 					const key = `${session.userId}|${session.sessionEpoch}|${session.secondFactorMethod ?? ""}|${session.publicKeyFingerprint ?? ""}|${this.#checked.get(session) ?? 0}`;
 					let verdict = verdicts.get(key);
 					if (verdict === undefined) {
-						verdict = snapshots !== null && snapshot === undefined ? Promise.resolve<Evaluation>({ verdict: "revoked", version: null, full: true }) : this.#evaluate(session, snapshot, full || snapshots === null);
+						verdict =
+							snapshots !== null && snapshot === undefined
+								? Promise.resolve<Evaluation>({ verdict: "revoked", version: null, full: true })
+								: this.#evaluate(session, snapshot, full || snapshots === null);
 						verdicts.set(key, verdict);
 					}
 					await this.#settle(session, await verdict);
@@ -189,16 +192,15 @@ export class LivePolicy {
 		for (const entry of [...relays]) {
 			if (granted.has(entry.serverId)) continue;
 			relays.delete(entry);
-			await this.services.audit
-				.record({
-					event: "ssh.relay-revoked",
-					outcome: "info",
-					userId: session.userId,
-					username: session.username,
-					channel: "ssh",
-					source: session.sourceAddress,
-					detail: { connectionId: session.connectionId, serverId: entry.serverId, reason: "grant removed" },
-				});
+			await this.services.audit.record({
+				event: "ssh.relay-revoked",
+				outcome: "info",
+				userId: session.userId,
+				username: session.username,
+				channel: "ssh",
+				source: session.sourceAddress,
+				detail: { connectionId: session.connectionId, serverId: entry.serverId, reason: "grant removed" },
+			});
 			try {
 				entry.close();
 			} catch {
@@ -247,17 +249,16 @@ export class LivePolicy {
 		// Out of the set first: a second gate or poll in flight does not audit and close it twice.
 		this.#sessions.delete(session);
 		this.#relays.delete(session);
-		await this.services.audit
-			.record({
-				event: "ssh.revoked",
-				outcome: "info",
-				userId: session.userId,
-				username: session.username,
-				channel: "ssh",
-				method: session.secondFactorMethod,
-				source: session.sourceAddress,
-				detail: { connectionId: session.connectionId, reason: verdict },
-			});
+		await this.services.audit.record({
+			event: "ssh.revoked",
+			outcome: "info",
+			userId: session.userId,
+			username: session.username,
+			channel: "ssh",
+			method: session.secondFactorMethod,
+			source: session.sourceAddress,
+			detail: { connectionId: session.connectionId, reason: verdict },
+		});
 		session.close(verdict === "step-up" ? "policy now requires a second factor" : verdict === "revoked" ? "access revoked" : "policy check failed");
 	}
 

@@ -97,7 +97,9 @@ export class Menu<T extends MenuEntry> {
 		const needle = this.#filter.toLowerCase();
 		const all = this.#entries.map((entry, index) => ({ entry, number: index + 1 }));
 		if (needle === "") return all;
-		return all.filter(({ entry, number }) => String(number) === needle || `${entry.name}\n${entry.host}:${entry.port}\n${entry.description}`.toLowerCase().includes(needle));
+		return all.filter(
+			({ entry, number }) => String(number) === needle || `${entry.name}\n${entry.host}:${entry.port}\n${entry.description}`.toLowerCase().includes(needle),
+		);
 	}
 
 	#clamp(): void {

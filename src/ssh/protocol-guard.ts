@@ -111,7 +111,12 @@ export function installProtocolGuard(client: ssh2.Connection, socket: Socket, on
 			serviceRequested = true;
 			return originalService(p, name);
 		}
-		return violation(SSH_DISCONNECT_SERVICE_NOT_AVAILABLE, { reason: "unexpected-service-request", requestedUsername: null, service: auditName(name), method: null });
+		return violation(SSH_DISCONNECT_SERVICE_NOT_AVAILABLE, {
+			reason: "unexpected-service-request",
+			requestedUsername: null,
+			service: auditName(name),
+			method: null,
+		});
 	};
 
 	handlers.USERAUTH_REQUEST = (p: unknown, username: unknown, service: unknown, method: unknown, ...rest: unknown[]) => {

@@ -31,7 +31,8 @@ export function recordingPath(config: Config, file: string): string {
 	const root = recordingsDir(config);
 	const full = resolve(root, file);
 	const rel = relative(root, full);
-	if (rel === "" || rel.startsWith("..") || isAbsolute(rel) || rel.split(sep).includes("..")) throw new PortcullisError("ERR_INPUT", "recording path outside the recordings directory");
+	if (rel === "" || rel.startsWith("..") || isAbsolute(rel) || rel.split(sep).includes(".."))
+		throw new PortcullisError("ERR_INPUT", "recording path outside the recordings directory");
 	return full;
 }
 

@@ -22,7 +22,11 @@ export type SshSecondFactorReply =
 	| { readonly kind: "refuse"; readonly message: string; readonly reason: string; readonly restart: boolean };
 
 /** The answer to LoginFlow.startChallenge for `method`, among the `methods` still offered. */
-export function replyToChallenge(challenge: ChallengeResult, methods: readonly MethodId[], method: MethodId): Extract<SshSecondFactorReply, { kind: "prompt" | "fallback" | "restart" | "refuse" }> {
+export function replyToChallenge(
+	challenge: ChallengeResult,
+	methods: readonly MethodId[],
+	method: MethodId,
+): Extract<SshSecondFactorReply, { kind: "prompt" | "fallback" | "restart" | "refuse" }> {
 	if (challenge.kind === "prompt") return { kind: "prompt", prompt: challenge.prompt, echo: challenge.echo };
 	if (challenge.reason === "expired") return { kind: "restart" };
 	const fallback = challenge.reason === "unavailable" || challenge.reason === "misconfigured" ? fallbackMethods(methods, method) : null;
@@ -34,14 +38,18 @@ export function replyToChallenge(challenge: ChallengeResult, methods: readonly M
  * The answer to LoginFlow.submitSecondFactor. `connectionAnswersLeft`: wrong answers this
  * connection may still give after this one (the per-connection cap, limits.ts).
  */
-export function replyToSecondFactor(result: SecondFactorResult, connectionAnswersLeft: number): Extract<SshSecondFactorReply, { kind: "grant" | "prompt" | "retry" | "refuse" }> {
+export function replyToSecondFactor(
+	result: SecondFactorResult,
+	connectionAnswersLeft: number,
+): Extract<SshSecondFactorReply, { kind: "grant" | "prompt" | "retry" | "refuse" }> {
 	switch (result.kind) {
 		case "authenticated":
 			return { kind: "grant", method: result.method };
 		case "continue":
 			return { kind: "prompt", prompt: result.prompt, echo: result.echo };
 		case "invalid": {
-			if (connectionAnswersLeft <= 0) return { kind: "refuse", message: `${result.message} Too many wrong answers.`, reason: "second-factor-answers", restart: false };
+			if (connectionAnswersLeft <= 0)
+				return { kind: "refuse", message: `${result.message} Too many wrong answers.`, reason: "second-factor-answers", restart: false };
 			const left = Math.min(result.attemptsLeft, connectionAnswersLeft);
 			return { kind: "retry", notice: `${result.message} ${left} ${left === 1 ? "attempt" : "attempts"} left.` };
 		}

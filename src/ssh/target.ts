@@ -40,7 +40,12 @@ export interface TargetOptions {
  * Opens an authenticated ssh2 Client to the server. Expected failures (down, wrong key, changed
  * host key) are values with a message fit for the user's terminal.
  */
-export async function connectTarget(services: Pick<SshServices, "config" | "audit" | "servers">, server: ServerRow, context: TargetContext, options: TargetOptions = {}): Promise<TargetConnection> {
+export async function connectTarget(
+	services: Pick<SshServices, "config" | "audit" | "servers">,
+	server: ServerRow,
+	context: TargetContext,
+	options: TargetOptions = {},
+): Promise<TargetConnection> {
 	const servers = services.servers;
 	const loginUser = server.login_user !== "" ? server.login_user : context.username;
 	const auditBase = { userId: context.userId, username: context.username, channel: "ssh", source: context.sourceAddress };
@@ -51,7 +56,12 @@ export async function connectTarget(services: Pick<SshServices, "config" | "audi
 		else if (credential.kind === "password") auth = { password: credential.password };
 		else auth = { privateKey: credential.privateKey, ...(credential.passphrase ? { passphrase: credential.passphrase } : {}) };
 	} catch {
-		await services.audit.write({ ...auditBase, event: "ssh.target-credential-error", outcome: "failure", detail: { server: server.name, connection: context.connectionId } });
+		await services.audit.write({
+			...auditBase,
+			event: "ssh.target-credential-error",
+			outcome: "failure",
+			detail: { server: server.name, connection: context.connectionId },
+		});
 		return { ok: false, reason: "credential-unreadable", message: "The gateway's credential for this server cannot be read. Tell your administrator." };
 	}
 
@@ -64,7 +74,12 @@ export async function connectTarget(services: Pick<SshServices, "config" | "audi
 			let trusted = current.host_key;
 			if (trusted === null) {
 				if (await servers.store.setHostKeyIfUnset(server.id, seen)) {
-					await services.audit.write({ ...auditBase, event: "ssh.target-hostkey-learned", outcome: "info", detail: { server: server.name, fingerprint: sshFingerprint(key) } });
+					await services.audit.write({
+						...auditBase,
+						event: "ssh.target-hostkey-learned",
+						outcome: "info",
+						detail: { server: server.name, fingerprint: sshFingerprint(key) },
+					});
 					return true;
 				}
 				// Lost the race to another first contact: compare with what it stored.
@@ -76,7 +91,12 @@ export async function connectTarget(services: Pick<SshServices, "config" | "audi
 				...auditBase,
 				event: "ssh.target-hostkey-changed",
 				outcome: "failure",
-				detail: { server: server.name, expected: trusted === null ? null : sshFingerprint(Buffer.from(trusted, "base64")), seen: sshFingerprint(key), connection: context.connectionId },
+				detail: {
+					server: server.name,
+					expected: trusted === null ? null : sshFingerprint(Buffer.from(trusted, "base64")),
+					seen: sshFingerprint(key),
+					connection: context.connectionId,
+				},
 			});
 			return false;
 		})().then(verify, () => verify(false));
@@ -98,12 +118,25 @@ export async function connectTarget(services: Pick<SshServices, "config" | "audi
 			if (settled) return;
 			client.end();
 			if (hostKeyProblem !== null) {
-				settle({ ok: false, reason: "host-key-changed", message: `The host key of ${server.name} has changed; the connection was refused. Tell your administrator (they can accept the new key).` });
+				settle({
+					ok: false,
+					reason: "host-key-changed",
+					message: `The host key of ${server.name} has changed; the connection was refused. Tell your administrator (they can accept the new key).`,
+				});
 			} else if (error.level === "client-authentication") {
-				void services.audit.write({ ...auditBase, event: "ssh.target-auth-failed", outcome: "failure", detail: { server: server.name, loginUser, connection: context.connectionId } });
+				void services.audit.write({
+					...auditBase,
+					event: "ssh.target-auth-failed",
+					outcome: "failure",
+					detail: { server: server.name, loginUser, connection: context.connectionId },
+				});
 				settle({ ok: false, reason: "auth-failed", message: `The gateway could not log in to ${server.name} as ${loginUser}. Tell your administrator.` });
 			} else {
-				settle({ ok: false, reason: "unreachable", message: `${server.name} (${server.host}:${server.port}) cannot be reached: ${error.message.slice(0, 200)}` });
+				settle({
+					ok: false,
+					reason: "unreachable",
+					message: `${server.name} (${server.host}:${server.port}) cannot be reached: ${error.message.slice(0, 200)}`,
+				});
 			}
 		});
 		client.once("close", () => settle({ ok: false, reason: "unreachable", message: `${server.name} closed the connection.` }));

@@ -67,7 +67,10 @@ export class AuditLog {
 			await this.insert(event);
 		} catch (error) {
 			this.#failedWrites += 1;
-			this.logger.error({ ...errorFields(error), event: event.event, outcome: event.outcome, channel: event.channel ?? null, failedWrites: this.#failedWrites }, "audit write failed");
+			this.logger.error(
+				{ ...errorFields(error), event: event.event, outcome: event.outcome, channel: event.channel ?? null, failedWrites: this.#failedWrites },
+				"audit write failed",
+			);
 			throw error;
 		}
 	}

@@ -92,7 +92,8 @@ export class FactorStore {
 	 */
 	async insert(factor: NewFactor, guard: EnrolmentGuard): Promise<string | null> {
 		const id = factor.id ?? newId(this.random);
-		if (factor.status === "active") return (await this.guarded(factor.userId, guard, (trx) => this.insertRow(trx, id, factor, guard).then(() => true))) ? id : null;
+		if (factor.status === "active")
+			return (await this.guarded(factor.userId, guard, (trx) => this.insertRow(trx, id, factor, guard).then(() => true))) ? id : null;
 		await this.insertRow(this.db, id, factor, guard);
 		return id;
 	}
@@ -216,11 +217,7 @@ export class FactorStore {
 	}
 
 	async purgeExpiredPending(): Promise<void> {
-		await this.db
-			.deleteFrom("factors")
-			.where("status", "=", "pending")
-			.where("pending_expires_at", "<=", this.clock.now().getTime())
-			.execute();
+		await this.db.deleteFrom("factors").where("status", "=", "pending").where("pending_expires_at", "<=", this.clock.now().getTime()).execute();
 	}
 }
 
@@ -230,11 +227,24 @@ async function originIsLive(trx: Transaction<Database>, userId: string, origin: 
 	const kind = origin.slice(0, separator);
 	const id = origin.slice(separator + 1);
 	if (kind === "attempt") {
-		const row = await trx.selectFrom("login_attempts").select("id").where("id", "=", id).where("user_id", "=", userId).where("status", "=", "pending").where("expires_at", ">", now).executeTakeFirst();
+		const row = await trx
+			.selectFrom("login_attempts")
+			.select("id")
+			.where("id", "=", id)
+			.where("user_id", "=", userId)
+			.where("status", "=", "pending")
+			.where("expires_at", ">", now)
+			.executeTakeFirst();
 		return row !== undefined;
 	}
 	if (kind === "session") {
-		const row = await trx.selectFrom("web_sessions").select("id_hash").where("id_hash", "=", id).where("user_id", "=", userId).where("expires_at", ">", now).executeTakeFirst();
+		const row = await trx
+			.selectFrom("web_sessions")
+			.select("id_hash")
+			.where("id_hash", "=", id)
+			.where("user_id", "=", userId)
+			.where("expires_at", ">", now)
+			.executeTakeFirst();
 		return row !== undefined;
 	}
 	return false;

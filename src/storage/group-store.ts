@@ -78,11 +78,7 @@ export class GroupStore {
 	}
 
 	async removeMember(groupId: string, userId: string): Promise<boolean> {
-		const result = await this.db
-			.deleteFrom("group_members")
-			.where("group_id", "=", groupId)
-			.where("user_id", "=", userId)
-			.executeTakeFirst();
+		const result = await this.db.deleteFrom("group_members").where("group_id", "=", groupId).where("user_id", "=", userId).executeTakeFirst();
 		return Number(result.numDeletedRows) > 0;
 	}
 

@@ -64,7 +64,12 @@ export class PasswordThrottleStore {
 			RETURNING failures, blocked_until`.execute(this.db);
 		const row = result.rows[0];
 		if (row === undefined) {
-			const current = await this.db.selectFrom("password_throttle").select("blocked_until").where("user_id", "=", userId).where("source_key", "=", sourceKey).executeTakeFirst();
+			const current = await this.db
+				.selectFrom("password_throttle")
+				.select("blocked_until")
+				.where("user_id", "=", userId)
+				.where("source_key", "=", sourceKey)
+				.executeTakeFirst();
 			return { kind: "throttled", blockedUntil: current === undefined ? now : Number(current.blocked_until) };
 		}
 		return { kind: "ok", failures: Number(row.failures) };

@@ -50,5 +50,10 @@ export class PolicyVersionStore {
 }
 
 function toSnapshot(row: { version: number; session_epoch: number; disabled: number; tfa_locked_until: number }): PolicySnapshot {
-	return { version: Number(row.version), sessionEpoch: Number(row.session_epoch), disabled: Number(row.disabled) === 1, tfaLockedUntil: Number(row.tfa_locked_until) };
+	return {
+		version: Number(row.version),
+		sessionEpoch: Number(row.session_epoch),
+		disabled: Number(row.disabled) === 1,
+		tfaLockedUntil: Number(row.tfa_locked_until),
+	};
 }

@@ -62,7 +62,10 @@ export class SessionStore {
 	}
 
 	/** Issues a new token for the same session with the changes applied, and deletes the old one. */
-	async rotate(oldToken: string, changes: Partial<Omit<NewSession, "ttlMs" | "userId">> & { ttlMs?: number }): Promise<{ token: string; row: SessionRow } | null> {
+	async rotate(
+		oldToken: string,
+		changes: Partial<Omit<NewSession, "ttlMs" | "userId">> & { ttlMs?: number },
+	): Promise<{ token: string; row: SessionRow } | null> {
 		const old = await this.find(oldToken);
 		if (old === undefined) return null;
 		const deleted = await this.db.deleteFrom("web_sessions").where("id_hash", "=", old.id_hash).executeTakeFirst();
@@ -79,7 +82,10 @@ export class SessionStore {
 		});
 	}
 
-	async update(idHash: string, changes: Partial<Pick<SessionRow, "state" | "attempt_id" | "step_up_at" | "second_factor_method" | "last_seen_at">>): Promise<void> {
+	async update(
+		idHash: string,
+		changes: Partial<Pick<SessionRow, "state" | "attempt_id" | "step_up_at" | "second_factor_method" | "last_seen_at">>,
+	): Promise<void> {
 		await this.db.updateTable("web_sessions").set(changes).where("id_hash", "=", idHash).execute();
 	}
 

@@ -86,8 +86,12 @@ function cleanComment(text: string): string {
 export function parsePublicKeyLine(input: unknown): ParseKeyResult {
 	if (typeof input !== "string") return { ok: false, message: "Paste one public key line (the contents of a .pub file)." };
 	if (input.length > MAX_LINE_LENGTH) return { ok: false, message: "That is too long for a public key line." };
-	const lines = input.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0 && !line.startsWith("#"));
-	if (lines.length !== 1) return { ok: false, message: lines.length === 0 ? "No public key found: paste the contents of a .pub file." : "Give exactly one public key line." };
+	const lines = input
+		.split(/\r?\n/)
+		.map((line) => line.trim())
+		.filter((line) => line.length > 0 && !line.startsWith("#"));
+	if (lines.length !== 1)
+		return { ok: false, message: lines.length === 0 ? "No public key found: paste the contents of a .pub file." : "Give exactly one public key line." };
 	const fields = (lines[0] as string).split(/[ \t]+/);
 	const type = fields[0] ?? "";
 	const base64 = fields[1] ?? "";
@@ -99,7 +103,7 @@ export function parsePublicKeyLine(input: unknown): ParseKeyResult {
 	}
 	if (type === "ssh-dss") return { ok: false, message: "DSA keys are obsolete and not accepted; add an ssh-ed25519 key." };
 	if (!(ACCEPTED_KEY_TYPES as readonly string[]).includes(type)) {
-		return { ok: false, message: "Unrecognised key line. Expected e.g. \"ssh-ed25519 AAAA... comment\" (authorized_keys options are not accepted)." };
+		return { ok: false, message: 'Unrecognised key line. Expected e.g. "ssh-ed25519 AAAA... comment" (authorized_keys options are not accepted).' };
 	}
 	if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return { ok: false, message: "The key data is not valid base64." };
 	const blob = Buffer.from(base64, "base64");
@@ -138,7 +142,8 @@ export class SshKeyStore {
 	/** Adds a parsed key; ERR_CONFLICT when this user already has it or has too many keys. */
 	async add(userId: string, key: ParsedPublicKey): Promise<UserKeyRow> {
 		const existing = await this.list(userId);
-		if (existing.some((row) => row.fingerprint === key.fingerprint)) throw new PortcullisError("ERR_CONFLICT", `this key (${key.fingerprint}) is already added`);
+		if (existing.some((row) => row.fingerprint === key.fingerprint))
+			throw new PortcullisError("ERR_CONFLICT", `this key (${key.fingerprint}) is already added`);
 		if (existing.length >= MAX_KEYS_PER_USER) throw new PortcullisError("ERR_CONFLICT", `at most ${MAX_KEYS_PER_USER} keys per user`);
 		const row: UserKeyRow = {
 			id: newId(this.random),
@@ -176,11 +181,6 @@ export class SshKeyStore {
 
 	/** The gateway's lookup: this user's key with exactly this blob, if any. */
 	async findForUser(userId: string, blob: Buffer): Promise<UserKeyRow | undefined> {
-		return this.db
-			.selectFrom("user_keys")
-			.selectAll()
-			.where("user_id", "=", userId)
-			.where("public_key", "=", blob.toString("base64"))
-			.executeTakeFirst();
+		return this.db.selectFrom("user_keys").selectAll().where("user_id", "=", userId).where("public_key", "=", blob.toString("base64")).executeTakeFirst();
 	}
 }

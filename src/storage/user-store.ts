@@ -59,7 +59,11 @@ export class UserStore {
 		await this.db.transaction().execute(async (trx) => {
 			await trx.insertInto("users").values(row).execute();
 			const groupIds = [...new Set(user.groupIds ?? [])];
-			if (groupIds.length > 0) await trx.insertInto("group_members").values(groupIds.map((group_id) => ({ group_id, user_id: row.id }))).execute();
+			if (groupIds.length > 0)
+				await trx
+					.insertInto("group_members")
+					.values(groupIds.map((group_id) => ({ group_id, user_id: row.id })))
+					.execute();
 		});
 		return row;
 	}
@@ -77,7 +81,10 @@ export class UserStore {
 	}
 
 	async count(): Promise<number> {
-		const row = await this.db.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+		const row = await this.db
+			.selectFrom("users")
+			.select((eb) => eb.fn.countAll<number>().as("n"))
+			.executeTakeFirstOrThrow();
 		return Number(row.n);
 	}
 
@@ -98,7 +105,11 @@ export class UserStore {
 	}
 
 	async setAdmin(id: string, isAdmin: boolean): Promise<void> {
-		await this.db.updateTable("users").set({ is_admin: isAdmin ? 1 : 0 }).where("id", "=", id).execute();
+		await this.db
+			.updateTable("users")
+			.set({ is_admin: isAdmin ? 1 : 0 })
+			.where("id", "=", id)
+			.execute();
 	}
 
 	/** Revokes every web session and live SSH connection of the user (they compare epochs). */
@@ -115,11 +126,7 @@ export class UserStore {
 	}
 
 	async setEnrollToken(id: string, tokenHash: string | null, expiresAt: number | null): Promise<void> {
-		await this.db
-			.updateTable("users")
-			.set({ enroll_token_hash: tokenHash, enroll_token_expires_at: expiresAt })
-			.where("id", "=", id)
-			.execute();
+		await this.db.updateTable("users").set({ enroll_token_hash: tokenHash, enroll_token_expires_at: expiresAt }).where("id", "=", id).execute();
 	}
 
 	/**
@@ -136,7 +143,12 @@ export class UserStore {
 		const row = await this.db
 			.updateTable("users")
 			.set((eb) => ({
-				[failures]: eb.case().when(windowStart, "<=", windowStartBefore).then(1).else(eb(failures, "+", 1)).end(),
+				[failures]: eb
+					.case()
+					.when(windowStart, "<=", windowStartBefore)
+					.then(1)
+					.else(eb(failures, "+", 1))
+					.end(),
 				[windowStart]: eb.case().when(windowStart, "<=", windowStartBefore).then(now).else(eb.ref(windowStart)).end(),
 			}))
 			.where("id", "=", id)

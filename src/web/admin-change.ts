@@ -15,7 +15,10 @@ export function webActor(request: FastifyRequest): Actor {
 }
 
 /** Runs an admin change; a refusal is rendered by `onError`, anything else propagates (500 page). */
-export async function attemptAdminChange(action: () => Promise<void>, onError: (notice: Notice, status: number) => Promise<FastifyReply>): Promise<FastifyReply | null> {
+export async function attemptAdminChange(
+	action: () => Promise<void>,
+	onError: (notice: Notice, status: number) => Promise<FastifyReply>,
+): Promise<FastifyReply | null> {
 	try {
 		await action();
 		return null;

@@ -21,7 +21,15 @@ export interface RouteOptions<S extends FormSchema> {
 export function getRoute<S extends FormSchema>(server: FastifyInstance, url: string, options: RouteOptions<S>, handler: Handler<S>): void {
 	server.get(
 		url,
-		{ config: { access: options.access, stepUp: options.stepUp, stepUpReturn: options.stepUpReturn, skipLivePolicy: options.skipLivePolicy, query: options.fields } },
+		{
+			config: {
+				access: options.access,
+				stepUp: options.stepUp,
+				stepUpReturn: options.stepUpReturn,
+				skipLivePolicy: options.skipLivePolicy,
+				query: options.fields,
+			},
+		},
 		async (request, reply) => handler(request, reply, parseFields(request.query, options.fields)),
 	);
 }
@@ -31,7 +39,13 @@ export function postRoute<S extends FormSchema>(server: FastifyInstance, url: st
 		url,
 		{
 			...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
-			config: { access: options.access, stepUp: options.stepUp, stepUpReturn: options.stepUpReturn, skipLivePolicy: options.skipLivePolicy, form: options.fields },
+			config: {
+				access: options.access,
+				stepUp: options.stepUp,
+				stepUpReturn: options.stepUpReturn,
+				skipLivePolicy: options.skipLivePolicy,
+				form: options.fields,
+			},
 		},
 		async (request, reply) => handler(request, reply, parseFields(request.body, options.fields, [CSRF_FIELD])),
 	);

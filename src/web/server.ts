@@ -16,17 +16,7 @@ import formbody from "@fastify/formbody";
 import helmet from "@fastify/helmet";
 import { isPortcullisError } from "../core/errors.ts";
 import { newToken } from "../crypto/tokens.ts";
-import {
-	ACCESS_CLASSES,
-	clientOf,
-	pageContext,
-	PRE_COOKIE,
-	seeOther,
-	sendPage,
-	SESSION_COOKIE,
-	type RouteInfo,
-	type WebContext,
-} from "./context.ts";
+import { ACCESS_CLASSES, clientOf, pageContext, PRE_COOKIE, seeOther, sendPage, SESSION_COOKIE, type RouteInfo, type WebContext } from "./context.ts";
 import { createCsrf } from "./csrf.ts";
 import { BadInput, CSRF_FIELD, parseFields } from "./forms.ts";
 import { registerRoutes } from "./routes/index.ts";
@@ -63,7 +53,10 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 						// The one-time enrolment and SSH approval links carry their tokens in the path: never log them.
 						req: (request: { method?: string; url?: string; ip?: string }) => ({
 							method: request.method,
-							url: typeof request.url === "string" ? request.url.replace(/^\/(enroll-link|approve)\/[^/?#]*/, "/$1/[redacted]").replace(/([?&](?:duo_code|state)=)[^&#]*/g, "$1[redacted]") : undefined,
+							url:
+								typeof request.url === "string"
+									? request.url.replace(/^\/(enroll-link|approve)\/[^/?#]*/, "/$1/[redacted]").replace(/([?&](?:duo_code|state)=)[^&#]*/g, "$1[redacted]")
+									: undefined,
 							remoteAddress: request.ip,
 						}),
 					},
@@ -87,7 +80,15 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 			throw new Error(`web route ${String(route.method)} ${route.url} has no access class (config.access); every route must declare one`);
 		}
 		for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
-			web.routes.push({ method, url: route.url, access, stepUp: route.config?.stepUp === true, form: route.config?.form, query: route.config?.query, bodyLimit: route.bodyLimit ?? BODY_LIMIT });
+			web.routes.push({
+				method,
+				url: route.url,
+				access,
+				stepUp: route.config?.stepUp === true,
+				form: route.config?.form,
+				query: route.config?.query,
+				bodyLimit: route.bodyLimit ?? BODY_LIMIT,
+			});
 		}
 	});
 
@@ -126,9 +127,26 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 				// Names the refusal, so a handler's own 403 is never mistaken for a CSRF refusal (and vice versa).
 				reply.header("x-csrf-refused", refused);
 				await web.services.audit
-					.write({ event: "web.csrf-refused", outcome: "failure", userId: request.web.user?.id ?? null, username: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { route: request.routeOptions.url ?? null, reason: refused } })
+					.write({
+						event: "web.csrf-refused",
+						outcome: "failure",
+						userId: request.web.user?.id ?? null,
+						username: request.web.user?.username ?? null,
+						channel: "web",
+						source: request.ip,
+						detail: { route: request.routeOptions.url ?? null, reason: refused },
+					})
 					.catch(() => undefined);
-				return sendPage(reply, 403, messageView(pageContext(request), "Request refused", "This form has expired or did not come from this site. Go back, reload the page and try again.", { href: "/", text: "Start page" }));
+				return sendPage(
+					reply,
+					403,
+					messageView(
+						pageContext(request),
+						"Request refused",
+						"This form has expired or did not come from this site. Go back, reload the page and try again.",
+						{ href: "/", text: "Start page" },
+					),
+				);
 			}
 			const form = request.routeOptions.config.form;
 			if (form) parseFields(request.body, form, [CSRF_FIELD]);
@@ -181,7 +199,12 @@ function denyAccess(request: FastifyRequest, reply: FastifyReply, to: "login" | 
 	reply.header("x-access-denied", to);
 	const safe = request.method === "GET" || request.method === "HEAD";
 	if (safe && to !== "forbidden") {
-		const target = { login: request.web.ended ? "/login?m=ended" : "/login", "second-factor": "/login/2fa", account: "/account", password: "/account/password" }[to];
+		const target = {
+			login: request.web.ended ? "/login?m=ended" : "/login",
+			"second-factor": "/login/2fa",
+			account: "/account",
+			password: "/account/password",
+		}[to];
 		return seeOther(reply, target);
 	}
 	const ctx = pageContext(request);
@@ -230,16 +253,38 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts).
 	const current = request.web.session;
 	if (current !== null && current.state === "full" && config.skipLivePolicy !== true) {
-		const gated = await services.sessionGate.check({ userId: current.user_id, sessionEpoch: Number(current.session_epoch), secondFactorMethod: current.second_factor_method, channel: "web", user: request.web.user, checkedVersion: Number(current.policy_version) });
+		const gated = await services.sessionGate.check({
+			userId: current.user_id,
+			sessionEpoch: Number(current.session_epoch),
+			secondFactorMethod: current.second_factor_method,
+			channel: "web",
+			user: request.web.user,
+			checkedVersion: Number(current.policy_version),
+		});
 		const check = gated.verdict;
 		if (check === "revoked") {
-			await services.audit.write({ event: "session.revoked", outcome: "info", userId: current.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip });
+			await services.audit.write({
+				event: "session.revoked",
+				outcome: "info",
+				userId: current.user_id,
+				username: request.web.user?.username ?? null,
+				channel: "web",
+				source: request.ip,
+			});
 			await endSession(web, request, reply);
 			request.web.ended = true;
 		} else if (check === "step-up") {
 			const step = await services.login.beginStepUp(clientOf(request), current.user_id);
 			if (step.kind === "second-factor" || step.kind === "enroll") {
-				await services.audit.write({ event: "session.step-up-required", outcome: "info", userId: current.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { next: step.kind } });
+				await services.audit.write({
+					event: "session.step-up-required",
+					outcome: "info",
+					userId: current.user_id,
+					username: request.web.user?.username ?? null,
+					channel: "web",
+					source: request.ip,
+					detail: { next: step.kind },
+				});
 				// The session drops to half: only the second-factor / enrolment pages until proven.
 				await rotateSession(web, request, reply, { state: "half", attemptId: step.attemptId, secondFactorMethod: null, stepUpAt: null });
 			} else {
@@ -291,7 +336,15 @@ async function handleError(web: WebContext, error: unknown, request: FastifyRequ
 		// Refused input is audited where it belongs to someone or to a login form.
 		if (user !== null || url.startsWith("/login")) {
 			await web.services.audit
-				.write({ event: "web.bad-request", outcome: "failure", userId: user?.id ?? null, username: user?.username ?? null, channel: "web", source: request.ip, detail: { route: url, field: error.field, problem: error.problem } })
+				.write({
+					event: "web.bad-request",
+					outcome: "failure",
+					userId: user?.id ?? null,
+					username: user?.username ?? null,
+					channel: "web",
+					source: request.ip,
+					detail: { route: url, field: error.field, problem: error.problem },
+				})
 				.catch(() => undefined);
 		}
 	} else if (isPortcullisError(error)) {

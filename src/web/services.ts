@@ -46,7 +46,18 @@ export type WebEnrollment = Pick<EnrollmentFlow, "begin" | "complete" | "remove"
 
 export type WebAdmin = Pick<
 	AdminService,
-	"createUser" | "requireUser" | "setDisabled" | "resetTwoFactor" | "unlock" | "addMember" | "removeMember" | "createGroup" | "updateGroup" | "deleteGroup" | "updateSettings" | "implementedMethods"
+	| "createUser"
+	| "requireUser"
+	| "setDisabled"
+	| "resetTwoFactor"
+	| "unlock"
+	| "addMember"
+	| "removeMember"
+	| "createGroup"
+	| "updateGroup"
+	| "deleteGroup"
+	| "updateSettings"
+	| "implementedMethods"
 >;
 
 /** The browser sessions of the console (rows in web_sessions; src/web/session.ts drives them). */

@@ -81,8 +81,7 @@ export async function rotateSession(
 	changes: { state?: "half" | "full"; attemptId?: string | null; secondFactorMethod?: string | null; stepUpAt?: number | null },
 ): Promise<boolean> {
 	if (request.web.token === null) return false;
-	const ttlMs =
-		changes.state === "full" ? idleMs(web) : changes.state === "half" ? web.services.config.security.attempt_ttl_seconds * 1000 : undefined;
+	const ttlMs = changes.state === "full" ? idleMs(web) : changes.state === "half" ? web.services.config.security.attempt_ttl_seconds * 1000 : undefined;
 	const rotated = await web.services.sessions.rotate(request.web.token, { ...changes, ...(ttlMs !== undefined ? { ttlMs } : {}) });
 	if (rotated === null) {
 		await endSession(web, request, reply);

@@ -19,7 +19,21 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Top-level folder under src/ → layer rank (higher may import lower). */
-const LAYER: Record<string, number> = { core: 0, crypto: 0, net: 0, config: 0, storage: 1, methods: 2, flows: 3, servers: 3, web: 4, ssh: 4, cli: 4, api: 4, app: 5 };
+const LAYER: Record<string, number> = {
+	core: 0,
+	crypto: 0,
+	net: 0,
+	config: 0,
+	storage: 1,
+	methods: 2,
+	flows: 3,
+	servers: 3,
+	web: 4,
+	ssh: 4,
+	cli: 4,
+	api: 4,
+	app: 5,
+};
 const ADAPTERS = new Set(["web", "ssh", "cli", "api"]);
 
 /** Named exceptions that are part of the design (see the header). */
@@ -79,7 +93,9 @@ function arrows(): { from: string; to: string }[] {
 	for (const file of sourceFiles(join(ROOT, "src"))) {
 		const from = relative(ROOT, file).split(sep).join("/");
 		for (const specifier of importSpecifiers(readFileSync(file, "utf8"))) {
-			const to = relative(ROOT, join(dirname(file), specifier)).split(sep).join("/");
+			const to = relative(ROOT, join(dirname(file), specifier))
+				.split(sep)
+				.join("/");
 			result.push({ from, to });
 		}
 	}
@@ -97,7 +113,10 @@ test("no import in src/ runs back up a layer or from one adapter into another", 
 
 test("every pending exception still exists (delete entries once their import is gone)", () => {
 	const present = new Set(arrows().map(({ from, to }) => `${from} -> ${to}`));
-	assert.deepEqual([...PENDING].filter((entry) => !present.has(entry)), []);
+	assert.deepEqual(
+		[...PENDING].filter((entry) => !present.has(entry)),
+		[],
+	);
 });
 
 test("the guard itself catches arrows back up and between adapters", () => {
@@ -110,7 +129,12 @@ test("the guard itself catches arrows back up and between adapters", () => {
 	assert.match(violation("src/newlayer/x.ts", "src/core/errors.ts") ?? "", /no layer/);
 	assert.equal(violation("src/ssh/gateway.ts", "src/flows/login-flow.ts"), null);
 	assert.equal(violation("src/cli/commands/serve.ts", "src/web/server.ts"), null);
-	assert.deepEqual(importSpecifiers('import type { A } from "../x.ts";\nexport { B } from "./y.ts";\nconst m = await import("../z.ts");\nimport "./side.ts";\nimport { c } from "node:fs";'), ["../x.ts", "./y.ts", "../z.ts", "./side.ts"]);
+	assert.deepEqual(
+		importSpecifiers(
+			'import type { A } from "../x.ts";\nexport { B } from "./y.ts";\nconst m = await import("../z.ts");\nimport "./side.ts";\nimport { c } from "node:fs";',
+		),
+		["../x.ts", "./y.ts", "../z.ts", "./side.ts"],
+	);
 });
 
 /**

@@ -122,8 +122,14 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assertOk(await cli(["group", "remove-member", "admins", "alice"]), "remove-member");
 
 			listed = await groups();
-			assert.deepEqual(listed.find((group) => group.name === "admins"), { name: "admins", forceTwoFactor: true, allowedMethods: ["totp"], members: [] });
-			assert.deepEqual(listed.find((group) => group.name === "ops"), { name: "ops", forceTwoFactor: true, allowedMethods: null, members: ["alice"] });
+			assert.deepEqual(
+				listed.find((group) => group.name === "admins"),
+				{ name: "admins", forceTwoFactor: true, allowedMethods: ["totp"], members: [] },
+			);
+			assert.deepEqual(
+				listed.find((group) => group.name === "ops"),
+				{ name: "ops", forceTwoFactor: true, allowedMethods: null, members: ["alice"] },
+			);
 			assert.deepEqual((await user("alice"))?.groups, ["ops"]);
 
 			assertOk(await cli(["group", "update", "admins", "--no-force-2fa"]), "group update --no-force-2fa");
@@ -172,7 +178,10 @@ for (const engine of ["sqlite", "postgres"] as const)
 
 			const shown = await cli(["settings", "show"]);
 			assertOk(shown, "settings show");
-			assert.equal(shown.stdout, `force-2fa: off\nenabled methods: totp,access-keyword,recovery-code\navailable methods: ${before.availableMethods.join(",")}\n`);
+			assert.equal(
+				shown.stdout,
+				`force-2fa: off\nenabled methods: totp,access-keyword,recovery-code\navailable methods: ${before.availableMethods.join(",")}\n`,
+			);
 		});
 
 		test("bad input exits 2 with one line on stderr, no stack trace, and writes nothing", async () => {
@@ -269,10 +278,15 @@ for (const engine of ["sqlite", "postgres"] as const)
 			try {
 				// 100 wrong passwords (the default ceiling), 5 from each of 20 sources: each source ends blocked.
 				for (let source = 0; source < 20; source++) {
-					for (let attempt = 0; attempt < 5; attempt++) await app.login.submitPassword({ ...WEB, sourceAddress: `192.0.2.${source}` }, "root-admin", "wrong password guess");
+					for (let attempt = 0; attempt < 5; attempt++)
+						await app.login.submitPassword({ ...WEB, sourceAddress: `192.0.2.${source}` }, "root-admin", "wrong password guess");
 				}
 				const locked = await app.login.submitPassword(WEB, "root-admin", PASSWORD);
-				assert.equal(locked.kind === "denied" && locked.reason, "invalid-credentials", "100 wrong passwords lock the account (not revealed before the first factor)");
+				assert.equal(
+					locked.kind === "denied" && locked.reason,
+					"invalid-credentials",
+					"100 wrong passwords lock the account (not revealed before the first factor)",
+				);
 				assert.equal((await user("root-admin"))?.locked, true);
 				assert.match((await cli(["user", "list"])).stdout, /^root-admin\s+yes\s+locked\s+admins,ops\s+-$/m);
 
@@ -280,7 +294,11 @@ for (const engine of ["sqlite", "postgres"] as const)
 				assertOk(unlocked, "unlock");
 				assert.equal(unlocked.stdout, "unlocked user root-admin\n");
 				assert.equal((await user("root-admin"))?.locked, false);
-				assert.notEqual((await app.login.submitPassword({ ...WEB, sourceAddress: "192.0.2.0" }, "root-admin", PASSWORD)).kind, "denied", "the source's delay is gone too");
+				assert.notEqual(
+					(await app.login.submitPassword({ ...WEB, sourceAddress: "192.0.2.0" }, "root-admin", PASSWORD)).kind,
+					"denied",
+					"the source's delay is gone too",
+				);
 			} finally {
 				await app.close();
 			}
@@ -290,7 +308,19 @@ for (const engine of ["sqlite", "postgres"] as const)
 			const exported = await cli(["audit", "--json"]);
 			assertOk(exported, "audit --json");
 			const lines = exported.stdout.trimEnd().split("\n");
-			const events = lines.map((line) => JSON.parse(line) as { id: number; at: string; event: string; outcome: string; user: string | null; actor: string | null; channel: string | null; detail: unknown });
+			const events = lines.map(
+				(line) =>
+					JSON.parse(line) as {
+						id: number;
+						at: string;
+						event: string;
+						outcome: string;
+						user: string | null;
+						actor: string | null;
+						channel: string | null;
+						detail: unknown;
+					},
+			);
 			const names = events.map((entry) => entry.event);
 			for (const expected of [
 				"user.created",
@@ -323,12 +353,21 @@ for (const engine of ["sqlite", "postgres"] as const)
 
 			const aliceOnly = await cli(["audit", "--json", "--user", "Alice"]);
 			assertOk(aliceOnly, "audit --user");
-			const aliceEvents = aliceOnly.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as { user: string });
+			const aliceEvents = aliceOnly.stdout
+				.trimEnd()
+				.split("\n")
+				.map((line) => JSON.parse(line) as { user: string });
 			assert.ok(aliceEvents.length > 0 && aliceEvents.every((entry) => entry.user === "alice"));
 
 			const resets = await cli(["audit", "--json", "--event", "user.2fa-reset"]);
-			const resetEvents = resets.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as { event: string; detail: { mode: string } });
-			assert.deepEqual(resetEvents.map((entry) => entry.detail.mode), ["link", "next-login"]);
+			const resetEvents = resets.stdout
+				.trimEnd()
+				.split("\n")
+				.map((line) => JSON.parse(line) as { event: string; detail: { mode: string } });
+			assert.deepEqual(
+				resetEvents.map((entry) => entry.detail.mode),
+				["link", "next-login"],
+			);
 
 			const future = await cli(["audit", "--json", "--since", "2999-01-01T00:00:00Z"]);
 			assertOk(future, "audit --since future");

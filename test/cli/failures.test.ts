@@ -25,7 +25,9 @@ function assertFailure(result: CliResult, reason: RegExp): void {
 
 test("an unreachable PostgreSQL: exit 1, one line with the cause", async () => {
 	// Port 1 on loopback: nothing listens there, the connection is refused at once.
-	const result = await runCli(["user", "list", "--data", join(dir, "pg")], { env: cleanEnv({ PORTCULLIS_DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" }) });
+	const result = await runCli(["user", "list", "--data", join(dir, "pg")], {
+		env: cleanEnv({ PORTCULLIS_DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" }),
+	});
 	assertFailure(result, /database .*ECONNREFUSED/);
 	assert.equal(result.stdout, "");
 });

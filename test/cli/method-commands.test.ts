@@ -23,7 +23,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test("radius cannot be enabled before it is configured; configure from stdin; then enable", async () => {
 	assertBadInput(await cli(["settings", "update", "--methods", "totp,radius"]), "enable unconfigured radius");
 	assertBadInput(await cli(["method", "configure", "radius"], "{not json"), "bad json");
-	assertBadInput(await cli(["method", "configure", "radius"], JSON.stringify({ servers: [{ host: "127.0.0.1", port: 1812, secret: "short" }] })), "short secret");
+	assertBadInput(
+		await cli(["method", "configure", "radius"], JSON.stringify({ servers: [{ host: "127.0.0.1", port: 1812, secret: "short" }] })),
+		"short secret",
+	);
 	assertBadInput(await cli(["method", "configure", "nosuch"], "{}"), "unknown method");
 	const shown = await cli(["method", "show", "radius", "--json"]);
 	assertOk(shown, "show");

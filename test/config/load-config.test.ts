@@ -176,8 +176,14 @@ test("an invalid config lists EVERY problem (file, environment and overrides tog
 				`no problem reported for ${prefix}; got:\n${problems.join("\n")}`,
 			);
 		expectPath("(root): "); // colour and nosuch: unrecognized keys
-		assert.ok(problems.some((problem) => problem.includes("colour")), "the unknown key is named");
-		assert.ok(problems.some((problem) => problem.includes("nosuch")), "the unknown env section is named");
+		assert.ok(
+			problems.some((problem) => problem.includes("colour")),
+			"the unknown key is named",
+		);
+		assert.ok(
+			problems.some((problem) => problem.includes("nosuch")),
+			"the unknown env section is named",
+		);
 		expectPath("http.listen: must be HOST:PORT");
 		expectPath("ssh.listen: port must be 0-65535");
 		expectPath("security.lockout_max_failures: ");
@@ -189,7 +195,9 @@ test("an invalid config lists EVERY problem (file, environment and overrides tog
 });
 
 test("a bad database URL and a bad setting are reported together", () => {
-	const problems = problemsOf(() => loadConfig({ env: { PORTCULLIS_DATABASE_URL: "mysql://db/portcullis", PORTCULLIS_SECURITY__LOCKOUT_SECONDS: "5" }, overrides: { data_dir: "/tmp/x" } }));
+	const problems = problemsOf(() =>
+		loadConfig({ env: { PORTCULLIS_DATABASE_URL: "mysql://db/portcullis", PORTCULLIS_SECURITY__LOCKOUT_SECONDS: "5" }, overrides: { data_dir: "/tmp/x" } }),
+	);
 	assert.equal(problems.length, 2, problems.join("\n"));
 	assert.ok(problems.some((problem) => problem.startsWith("security.lockout_seconds: ")));
 	assert.ok(problems.includes("database.url: must start with postgres:// (or be empty for SQLite)"));

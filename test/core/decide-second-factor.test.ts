@@ -16,7 +16,11 @@ import type { MethodId } from "../../src/core/method-id.ts";
 
 const ALL: MethodId[] = ["totp", "webauthn", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"];
 const SSH_CAPABLE: MethodId[] = ["totp", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"];
-const group = (name: string, forceTwoFactor: boolean, allowedMethods: MethodId[] | null = null): GroupTwoFactorRule => ({ name, forceTwoFactor, allowedMethods });
+const group = (name: string, forceTwoFactor: boolean, allowedMethods: MethodId[] | null = null): GroupTwoFactorRule => ({
+	name,
+	forceTwoFactor,
+	allowedMethods,
+});
 
 function input(overrides: Partial<SecondFactorPolicyInput>): SecondFactorPolicyInput {
 	return {
@@ -59,17 +63,28 @@ const rows: { rule: string; input: SecondFactorPolicyInput; expect: Record<strin
 	},
 	{
 		rule: "Decision 4: a group narrows the allowed methods (intersection)",
-		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["totp", "access-keyword"] }, groups: [group("admins", false, ["totp"])], enrolledMethods: ["access-keyword"] }),
+		input: input({
+			settings: { forceTwoFactor: true, enabledMethods: ["totp", "access-keyword"] },
+			groups: [group("admins", false, ["totp"])],
+			enrolledMethods: ["access-keyword"],
+		}),
 		expect: { kind: "enroll", allowedMethods: ["totp"] },
 	},
 	{
 		rule: "every restricting group narrows further",
-		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["totp", "access-keyword", "yubikey-otp"] }, groups: [group("a", false, ["totp", "yubikey-otp"]), group("b", false, ["yubikey-otp", "access-keyword"])] }),
+		input: input({
+			settings: { forceTwoFactor: true, enabledMethods: ["totp", "access-keyword", "yubikey-otp"] },
+			groups: [group("a", false, ["totp", "yubikey-otp"]), group("b", false, ["yubikey-otp", "access-keyword"])],
+		}),
 		expect: { kind: "enroll", allowedMethods: ["yubikey-otp"] },
 	},
 	{
 		rule: "empty intersection while required → misconfigured (fail closed)",
-		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["access-keyword"] }, groups: [group("admins", true, ["totp"])], enrolledMethods: ["totp"] }),
+		input: input({
+			settings: { forceTwoFactor: true, enabledMethods: ["access-keyword"] },
+			groups: [group("admins", true, ["totp"])],
+			enrolledMethods: ["totp"],
+		}),
 		expect: { kind: "misconfigured" },
 	},
 	{
@@ -89,17 +104,35 @@ const rows: { rule: string; input: SecondFactorPolicyInput; expect: Record<strin
 	},
 	{
 		rule: "last web method no longer allowed → first usable in the fixed order",
-		input: input({ channel: "ssh", settings: { forceTwoFactor: false, enabledMethods: ["totp"] }, enrolledMethods: ["totp", "access-keyword"], lastWebMethod: "access-keyword", channelMethods: SSH_CAPABLE }),
+		input: input({
+			channel: "ssh",
+			settings: { forceTwoFactor: false, enabledMethods: ["totp"] },
+			enrolledMethods: ["totp", "access-keyword"],
+			lastWebMethod: "access-keyword",
+			channelMethods: SSH_CAPABLE,
+		}),
 		expect: { kind: "challenge", defaultMethod: "totp", methods: ["totp"] },
 	},
 	{
 		rule: "SSH-unusable method: a WebAuthn-only user on a gateway without browser approval",
-		input: input({ channel: "ssh", settings: { forceTwoFactor: true, enabledMethods: ["webauthn", "totp"] }, enrolledMethods: ["webauthn"], lastWebMethod: "webauthn", channelMethods: SSH_CAPABLE }),
+		input: input({
+			channel: "ssh",
+			settings: { forceTwoFactor: true, enabledMethods: ["webauthn", "totp"] },
+			enrolledMethods: ["webauthn"],
+			lastWebMethod: "webauthn",
+			channelMethods: SSH_CAPABLE,
+		}),
 		expect: { kind: "unusable-on-channel", usableMethods: ["webauthn"] },
 	},
 	{
 		rule: "SSH-unusable last web method falls back to another usable method on SSH",
-		input: input({ channel: "ssh", settings: { forceTwoFactor: true, enabledMethods: ["webauthn", "totp"] }, enrolledMethods: ["webauthn", "totp"], lastWebMethod: "webauthn", channelMethods: SSH_CAPABLE }),
+		input: input({
+			channel: "ssh",
+			settings: { forceTwoFactor: true, enabledMethods: ["webauthn", "totp"] },
+			enrolledMethods: ["webauthn", "totp"],
+			lastWebMethod: "webauthn",
+			channelMethods: SSH_CAPABLE,
+		}),
 		expect: { kind: "challenge", defaultMethod: "totp", methods: ["totp"] },
 	},
 	{
@@ -119,7 +152,12 @@ const rows: { rule: string; input: SecondFactorPolicyInput; expect: Record<strin
 	},
 	{
 		rule: "group excludes the knowledge factor: keyword not usable for its members",
-		input: input({ settings: { forceTwoFactor: false, enabledMethods: ["totp", "access-keyword"] }, groups: [group("ops", true, ["totp"])], enrolledMethods: ["access-keyword", "totp"], lastWebMethod: "access-keyword" }),
+		input: input({
+			settings: { forceTwoFactor: false, enabledMethods: ["totp", "access-keyword"] },
+			groups: [group("ops", true, ["totp"])],
+			enrolledMethods: ["access-keyword", "totp"],
+			lastWebMethod: "access-keyword",
+		}),
 		expect: { kind: "challenge", methods: ["totp"], defaultMethod: "totp" },
 	},
 	{
@@ -146,22 +184,43 @@ test("explanations name the scope", () => {
 	assert.equal(describeReasons([{ source: "global" }]), "Two-factor authentication is required for everyone.");
 });
 
-const challenge = (methods: MethodId[], allowed: MethodId[]) => decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: allowed }, enrolledMethods: methods }));
+const challenge = (methods: MethodId[], allowed: MethodId[]) =>
+	decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: allowed }, enrolledMethods: methods }));
 
 const sessionRows: { rule: string; decision: ReturnType<typeof decideSecondFactor>; proven: string | null; expect: boolean }[] = [
 	{ rule: "live session: nothing required any more → continues", decision: decideSecondFactor(input({})), proven: null, expect: true },
 	{ rule: "live session: 2FA now required, session proved none → step up", decision: challenge(["totp"], ["totp"]), proven: null, expect: false },
 	{ rule: "live session: proved a method still asked for → continues", decision: challenge(["totp"], ["totp"]), proven: "totp", expect: true },
-	{ rule: "live session: proved a method no longer allowed → step up", decision: challenge(["totp", "access-keyword"], ["access-keyword"]), proven: "totp", expect: false },
+	{
+		rule: "live session: proved a method no longer allowed → step up",
+		decision: challenge(["totp", "access-keyword"], ["access-keyword"]),
+		proven: "totp",
+		expect: false,
+	},
 	{
 		rule: "live session: proved with the last recovery code (spent) → continues while recovery codes are allowed",
 		decision: challenge(["totp"], ["totp", "recovery-code"]),
 		proven: "recovery-code",
 		expect: true,
 	},
-	{ rule: "live session: proved with a recovery code, recovery codes no longer allowed → step up (issue 7, finding 4)", decision: challenge(["totp", "recovery-code"], ["totp"]), proven: "recovery-code", expect: false },
-	{ rule: "live session: policy now says enrol → step up", decision: decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] } })), proven: "totp", expect: false },
-	{ rule: "live session: misconfigured policy → step up (fail closed)", decision: decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: [] } })), proven: "totp", expect: false },
+	{
+		rule: "live session: proved with a recovery code, recovery codes no longer allowed → step up (issue 7, finding 4)",
+		decision: challenge(["totp", "recovery-code"], ["totp"]),
+		proven: "recovery-code",
+		expect: false,
+	},
+	{
+		rule: "live session: policy now says enrol → step up",
+		decision: decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] } })),
+		proven: "totp",
+		expect: false,
+	},
+	{
+		rule: "live session: misconfigured policy → step up (fail closed)",
+		decision: decideSecondFactor(input({ settings: { forceTwoFactor: true, enabledMethods: [] } })),
+		proven: "totp",
+		expect: false,
+	},
 ];
 
 for (const row of sessionRows) {
@@ -171,7 +230,11 @@ for (const row of sessionRows) {
 }
 
 test("enrolment: allowed standalone methods the deployment can enrol on the web, in method order; never recovery codes", () => {
-	assert.deepEqual(enrollableMethods(["access-keyword", "totp", "recovery-code", "duo"], ["totp", "duo", "access-keyword", "recovery-code"]), ["totp", "duo", "access-keyword"]);
+	assert.deepEqual(enrollableMethods(["access-keyword", "totp", "recovery-code", "duo"], ["totp", "duo", "access-keyword", "recovery-code"]), [
+		"totp",
+		"duo",
+		"access-keyword",
+	]);
 });
 
 test("enrolment: a method not implemented or not usable on the web is not offered", () => {

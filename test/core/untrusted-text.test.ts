@@ -12,7 +12,24 @@ import { hasUnsafe, stripUnsafe } from "../../src/core/untrusted-text.ts";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 test("strips C0, DEL, C1, bidi controls, zero-width marks and the BOM", () => {
-	for (const char of ["\u0000", "\u0007", "\u001b", "\t", "\n", "\r", "\u007f", "\u0085", "\u009b", "\u200b", "\u200e", "\u202a", "\u202e", "\u2066", "\u2069", "\ufeff"]) {
+	for (const char of [
+		"\u0000",
+		"\u0007",
+		"\u001b",
+		"\t",
+		"\n",
+		"\r",
+		"\u007f",
+		"\u0085",
+		"\u009b",
+		"\u200b",
+		"\u200e",
+		"\u202a",
+		"\u202e",
+		"\u2066",
+		"\u2069",
+		"\ufeff",
+	]) {
 		assert.equal(stripUnsafe(`a${char}b`), "ab", JSON.stringify(char));
 		assert.equal(stripUnsafe(`a${char}b`, { replacement: "?" }), "a?b", JSON.stringify(char));
 		assert.ok(hasUnsafe(`a${char}b`), JSON.stringify(char));

@@ -40,7 +40,8 @@ describe("Duo Universal Prompt in Chromium", { skip: missing !== null && !strict
 			if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
 		});
 		page.on("request", (request) => {
-			if (request.url().includes("/login/duo/callback")) void request.allHeaders().then((headers) => callbacks.push({ url: request.url(), cookie: /pc_session=/.test(headers.cookie ?? "") }));
+			if (request.url().includes("/login/duo/callback"))
+				void request.allHeaders().then((headers) => callbacks.push({ url: request.url(), cookie: /pc_session=/.test(headers.cookie ?? "") }));
 		});
 		return page;
 	}

@@ -14,14 +14,19 @@ import { chromiumMissing, logIn, newKeyPage, registerKeyInBrowser, startKeyConso
 
 const PASSWORD = "correct horse battery";
 const PASSWORD_PROMPT = /'s password: $/;
-const APPROVAL_PROMPT = /\) (?:Not approved yet\. )?Approve this login in your browser: (http:\/\/localhost:\d+\/approve\/[A-Za-z0-9_-]{43}) - then press Enter: $/;
+const APPROVAL_PROMPT =
+	/\) (?:Not approved yet\. )?Approve this login in your browser: (http:\/\/localhost:\d+\/approve\/[A-Za-z0-9_-]{43}) - then press Enter: $/;
 
 const missing = chromiumMissing();
 const strict = process.env.PORTCULLIS_STRICT_PEERS === "1";
 if (missing !== null && !strict) console.log(`# SKIP webauthn SSH e2e: ${missing}`);
 
 function describeRun(result: OpenSshResult): string {
-	return JSON.stringify({ code: result.code, stdout: result.stdout, prompts: result.prompts, stderr: result.stderr.split("\n").filter((line) => !line.startsWith("debug")) }, null, 1);
+	return JSON.stringify(
+		{ code: result.code, stdout: result.stdout, prompts: result.prompts, stderr: result.stderr.split("\n").filter((line) => !line.startsWith("debug")) },
+		null,
+		1,
+	);
 }
 
 describe("SSH login approved in the browser with a security key (OpenSSH + Chromium)", { skip: missing !== null && !strict ? missing : false }, () => {

@@ -6,7 +6,18 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ADMIN_ACTOR } from "../helpers/test-app.ts";
-import { chromiumMissing, credentials, logIn, logOut, newKeyPage, registerKeyInBrowser, setSignCount, startKeyConsole, type KeyConsole, type KeyPage } from "../methods/webauthn/e2e-harness.ts";
+import {
+	chromiumMissing,
+	credentials,
+	logIn,
+	logOut,
+	newKeyPage,
+	registerKeyInBrowser,
+	setSignCount,
+	startKeyConsole,
+	type KeyConsole,
+	type KeyPage,
+} from "../methods/webauthn/e2e-harness.ts";
 
 const PASSWORD = "correct horse battery";
 const missing = chromiumMissing();

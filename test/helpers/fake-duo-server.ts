@@ -273,7 +273,9 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 		const when = Date.parse(date);
 		if (Number.isNaN(when) || Math.abs(clock.now().getTime() - when) > maxSkewMs) return 40103;
 		const expectedHeader = duoSig.sign(options.ikey, options.skey, method, apiHost, path, params, date);
-		const expected = Buffer.from(expectedHeader.slice(6), "base64").toString("utf8").slice(colon + 1);
+		const expected = Buffer.from(expectedHeader.slice(6), "base64")
+			.toString("utf8")
+			.slice(colon + 1);
 		const given = Buffer.from(signature, "utf8");
 		const wanted = Buffer.from(expected, "utf8");
 		return given.length === wanted.length && timingSafeEqual(given, wanted) ? 0 : 40103;
@@ -309,7 +311,8 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 
 	const refuse = (response: http.ServerResponse, path: string, status: number, error: string, description: string): void => {
 		refusals.push(`${path}: ${description}`);
-		if (path === "/oauth/v1/health_check") return sendJson(response, status, { stat: "FAIL", code: 40002, message: error, message_detail: description, timestamp: nowSeconds() });
+		if (path === "/oauth/v1/health_check")
+			return sendJson(response, status, { stat: "FAIL", code: 40002, message: error, message_detail: description, timestamp: nowSeconds() });
 		return sendJson(response, status, { error, error_description: description });
 	};
 
@@ -351,7 +354,13 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 			auth_time: now,
 			preferred_username: username,
 			auth_result: authResult,
-			auth_context: { result: authResult.result, factor: "duo_push", event_type: "authentication", user: { name: username, key: null, groups: [] }, txid: randomBytes(8).toString("hex") },
+			auth_context: {
+				result: authResult.result,
+				factor: "duo_push",
+				event_type: "authentication",
+				user: { name: username, key: null, groups: [] },
+				txid: randomBytes(8).toString("hex"),
+			},
 		};
 		switch (tamper) {
 			case "other-username":
@@ -389,7 +398,8 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 		}
 		if (route === "GET /oauth/v1/authorize") {
 			const secret = options.webClientSecret;
-			if (options.webClientId === undefined || secret === undefined || params.client_id !== options.webClientId) return refuse(response, path, 400, "invalid_client", "unknown client_id");
+			if (options.webClientId === undefined || secret === undefined || params.client_id !== options.webClientId)
+				return refuse(response, path, 400, "invalid_client", "unknown client_id");
 			const claims = verifyHs512(params.request ?? "", secret);
 			if (claims === null) return refuse(response, path, 400, "invalid_request", "request JWT signature invalid");
 			const state = claims.state;
@@ -433,7 +443,8 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 		if (route === "POST /oauth/v1/token") {
 			const problem = assertionProblem(params, path);
 			if (problem !== null) return refuse(response, path, 401, "invalid_client", problem);
-			if (params.grant_type !== "authorization_code" || params.client_assertion_type !== "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") return refuse(response, path, 400, "invalid_request", "grant_type/client_assertion_type");
+			if (params.grant_type !== "authorization_code" || params.client_assertion_type !== "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+				return refuse(response, path, 400, "invalid_request", "grant_type/client_assertion_type");
 			const entry = codes.get(params.code ?? "");
 			if (entry === undefined) return refuse(response, path, 400, "invalid_grant", "unknown code");
 			if (entry.used) return refuse(response, path, 400, "invalid_grant", "code already used");
@@ -442,7 +453,12 @@ export async function startFakeDuoServer(options: FakeDuoServerOptions): Promise
 			if (shown !== undefined) shown.used = true;
 			if (entry.expiresAt <= nowSeconds()) return refuse(response, path, 400, "invalid_grant", "code expired");
 			if (params.redirect_uri !== entry.redirectUri) return refuse(response, path, 400, "invalid_grant", "redirect_uri differs");
-			return sendJson(response, 200, { id_token: idToken(entry.username, entry.outcome), access_token: randomBytes(16).toString("hex"), expires_in: 3600, token_type: tamper === "bad-token-type" ? "mac" : "Bearer" });
+			return sendJson(response, 200, {
+				id_token: idToken(entry.username, entry.outcome),
+				access_token: randomBytes(16).toString("hex"),
+				expires_in: 3600,
+				token_type: tamper === "bad-token-type" ? "mac" : "Bearer",
+			});
 		}
 		return refuse(response, path, 404, "not_found", `no route ${route}`);
 	};

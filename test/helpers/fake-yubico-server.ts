@@ -139,26 +139,60 @@ export async function startFakeYubicoServer(options: FakeYubicoServerOptions): P
 			case "bad-signature-status":
 				return answer("BAD_SIGNATURE");
 			case "unsigned":
-				return send(200, crlf([["t", t], ["otp", otp], ["nonce", nonce], ["sl", "100"], ["status", "OK"]]));
+				return send(
+					200,
+					crlf([
+						["t", t],
+						["otp", otp],
+						["nonce", nonce],
+						["sl", "100"],
+						["status", "OK"],
+					]),
+				);
 			case "wrong-h": {
-				const pairs: [string, string][] = [["t", t], ["otp", otp], ["nonce", nonce], ["sl", "100"], ["status", "OK"]];
+				const pairs: [string, string][] = [
+					["t", t],
+					["otp", otp],
+					["nonce", nonce],
+					["sl", "100"],
+					["status", "OK"],
+				];
 				const h = wsapiSign(new Map(pairs), Buffer.from("not the api key"));
 				return send(200, crlf([["h", h], ...pairs]));
 			}
 			case "non-base64-h":
-				return send(200, crlf([["h", "%%%not-base64%%%"], ["t", t], ["otp", otp], ["nonce", nonce], ["status", "OK"]]));
+				return send(
+					200,
+					crlf([
+						["h", "%%%not-base64%%%"],
+						["t", t],
+						["otp", otp],
+						["nonce", nonce],
+						["status", "OK"],
+					]),
+				);
 			case "otp-mismatch":
 				return answer("OK", [], "cccccccccccbdefghijklnrtuvcbdefghijklnrtuv");
 			case "nonce-mismatch":
 				return answer("OK", [], otp, "0123456789abcdef0123456789abcdef");
 			case "duplicate-key": {
 				// Signature computed over the first value; a lax parser that keeps the last would see BAD_OTP.
-				const pairs: [string, string][] = [["t", t], ["otp", otp], ["nonce", nonce], ["status", "OK"]];
+				const pairs: [string, string][] = [
+					["t", t],
+					["otp", otp],
+					["nonce", nonce],
+					["status", "OK"],
+				];
 				const h = wsapiSign(new Map(pairs), signingKey);
 				return send(200, crlf([["h", h], ...pairs, ["status", "BAD_OTP"]]));
 			}
 			case "lf-only": {
-				const pairs: [string, string][] = [["t", t], ["otp", otp], ["nonce", nonce], ["status", "OK"]];
+				const pairs: [string, string][] = [
+					["t", t],
+					["otp", otp],
+					["nonce", nonce],
+					["status", "OK"],
+				];
 				const h = wsapiSign(new Map(pairs), signingKey);
 				return send(200, `${[["h", h], ...pairs].map(([k, v]) => `${k}=${v}`).join("\n")}\n`);
 			}

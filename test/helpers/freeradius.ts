@@ -436,17 +436,9 @@ async function launch(dir: string, readyTimeoutMs: number): Promise<{ child: Chi
 		child.once("error", (error) => finish(new StartFailure(`cannot run ${FREERADIUS_BIN}: ${error.message}`, false)));
 		child.once("exit", (code, signal) => {
 			live.delete(child);
-			finish(
-				new StartFailure(
-					`FreeRADIUS exited before ready (code ${code}, signal ${signal}):\n${tail(output)}`,
-					/Address already in use/.test(output),
-				),
-			);
+			finish(new StartFailure(`FreeRADIUS exited before ready (code ${code}, signal ${signal}):\n${tail(output)}`, /Address already in use/.test(output)));
 		});
-		const timer = setTimeout(
-			() => finish(new StartFailure(`FreeRADIUS not ready after ${readyTimeoutMs} ms:\n${tail(output)}`, false)),
-			readyTimeoutMs,
-		);
+		const timer = setTimeout(() => finish(new StartFailure(`FreeRADIUS not ready after ${readyTimeoutMs} ms:\n${tail(output)}`, false)), readyTimeoutMs);
 	});
 }
 
@@ -470,13 +462,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
 export async function startFreeRadius(options: StartFreeRadiusOptions = {}): Promise<FreeRadiusServer> {
 	if (!existsSync(FREERADIUS_BIN)) {
 		throw new Error(
-			`FreeRADIUS binary ${FREERADIUS_BIN} is missing (apt-get install freeradius)` +
-				(STRICT ? "; PORTCULLIS_STRICT_PEERS=1 makes this a failure" : ""),
+			`FreeRADIUS binary ${FREERADIUS_BIN} is missing (apt-get install freeradius)` + (STRICT ? "; PORTCULLIS_STRICT_PEERS=1 makes this a failure" : ""),
 		);
 	}
 	const requested = options.base ?? "auto";
-	const base: "system-copy" | "minimal" =
-		requested === "auto" ? (systemConfigReadable() ? "system-copy" : "minimal") : requested;
+	const base: "system-copy" | "minimal" = requested === "auto" ? (systemConfigReadable() ? "system-copy" : "minimal") : requested;
 	if (base === "system-copy" && !systemConfigReadable()) {
 		throw new Error(`${FREERADIUS_SYSTEM_CONFIG} is not readable by this user (it is mode 2750 freerad); use base "minimal"`);
 	}
@@ -493,8 +483,7 @@ export async function startFreeRadius(options: StartFreeRadiusOptions = {}): Pro
 			if (base === "system-copy") {
 				await writeSystemCopy(dir);
 				await writeFile(join(dir, "mods-enabled", "portcullis_otp_used"), OTP_CACHE_MODULE);
-			}
-			else await writeFile(join(dir, "radiusd.conf"), minimalRadiusdConf(dir));
+			} else await writeFile(join(dir, "radiusd.conf"), minimalRadiusdConf(dir));
 			await mkdir(join(dir, "log"), { recursive: true });
 			await mkdir(join(dir, "run"), { recursive: true });
 			await mkdir(join(dir, "sites-enabled"), { recursive: true });

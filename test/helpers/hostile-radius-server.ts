@@ -137,9 +137,7 @@ function hostileReplies(mode: HostileMode, request: DecodedPacket, secret: Buffe
 			return [resign(packet, ra, secret)];
 		}
 		case "accept-duplicate-message-authenticator": {
-			const packet = signedReply(request, secret, RADIUS_CODE.AccessAccept, [
-				{ type: RADIUS_ATTR.MessageAuthenticator, value: Buffer.alloc(16) },
-			]);
+			const packet = signedReply(request, secret, RADIUS_CODE.AccessAccept, [{ type: RADIUS_ATTR.MessageAuthenticator, value: Buffer.alloc(16) }]);
 			// Both copies carry an HMAC value; the decoder must refuse the duplicate before any check.
 			const mac = computeMessageAuthenticator(packet, 22, secret, ra);
 			mac.copy(packet, 22);
@@ -160,9 +158,7 @@ function hostileReplies(mode: HostileMode, request: DecodedPacket, secret: Buffe
 			return [resign(packet, ra, secret)];
 		}
 		case "attribute-overrun": {
-			const packet = signedReply(request, secret, RADIUS_CODE.AccessAccept, [
-				{ type: RADIUS_ATTR.ReplyMessage, value: Buffer.from("hello") },
-			]);
+			const packet = signedReply(request, secret, RADIUS_CODE.AccessAccept, [{ type: RADIUS_ATTR.ReplyMessage, value: Buffer.from("hello") }]);
 			packet[39] = 40; // Reply-Message length byte claims 40 octets, 7 remain
 			computeMessageAuthenticator(packet, 22, secret, ra).copy(packet, 22);
 			return [resign(packet, ra, secret)];
@@ -177,17 +173,9 @@ function hostileReplies(mode: HostileMode, request: DecodedPacket, secret: Buffe
 			return [forged, signedReply(request, secret, RADIUS_CODE.AccessReject)];
 		}
 		case "challenge-without-state":
-			return [
-				signedReply(request, secret, RADIUS_CODE.AccessChallenge, [
-					{ type: RADIUS_ATTR.ReplyMessage, value: Buffer.from("Enter code") },
-				]),
-			];
+			return [signedReply(request, secret, RADIUS_CODE.AccessChallenge, [{ type: RADIUS_ATTR.ReplyMessage, value: Buffer.from("Enter code") }])];
 		case "accept-framed-service-type":
-			return [
-				signedReply(request, secret, RADIUS_CODE.AccessAccept, [
-					{ type: RADIUS_ATTR.ServiceType, value: Buffer.from([0, 0, 0, 2]) },
-				]),
-			];
+			return [signedReply(request, secret, RADIUS_CODE.AccessAccept, [{ type: RADIUS_ATTR.ServiceType, value: Buffer.from([0, 0, 0, 2]) }])];
 		case "not-an-access-reply":
 			return [signedReply(request, secret, 5)];
 		case "never-answer":
@@ -228,10 +216,7 @@ export async function startHostileRadiusServer(options: {
 		requests,
 		close: async () => {
 			closed = true;
-			await Promise.all([
-				new Promise<void>((resolve) => socket.close(() => resolve())),
-				new Promise<void>((resolve) => other.close(() => resolve())),
-			]);
+			await Promise.all([new Promise<void>((resolve) => socket.close(() => resolve())), new Promise<void>((resolve) => other.close(() => resolve()))]);
 		},
 	};
 	socket.on("message", (message, rinfo) => {

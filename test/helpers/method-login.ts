@@ -22,7 +22,13 @@ export async function challenge(t: TestApp, username: string, method: MethodId, 
 }
 
 /** One full login answering the prompt with `answer`. */
-export async function loginWith(t: TestApp, username: string, method: MethodId, answer: string, client?: { channel: "web" | "ssh"; sourceAddress: string }): Promise<SecondFactorResult> {
+export async function loginWith(
+	t: TestApp,
+	username: string,
+	method: MethodId,
+	answer: string,
+	client?: { channel: "web" | "ssh"; sourceAddress: string },
+): Promise<SecondFactorResult> {
 	const { attemptId, prompt } = await challenge(t, username, method, client);
 	assert.equal(prompt.kind, "prompt", JSON.stringify(prompt));
 	return t.app.login.submitSecondFactor(attemptId, method, answer);

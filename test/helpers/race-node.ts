@@ -23,7 +23,10 @@ import { testConfig } from "./test-app.ts";
 
 const [url, key] = process.argv.slice(2);
 if (url === undefined || key === undefined) throw new Error("usage: race-node.ts <postgres url> <secret key base64>");
-const app = await createPortcullis(testConfig(mkdtempSync(join(tmpdir(), "portcullis-race-"))), { database: { kind: "postgres", url }, secretKey: Buffer.from(key, "base64") });
+const app = await createPortcullis(testConfig(mkdtempSync(join(tmpdir(), "portcullis-race-"))), {
+	database: { kind: "postgres", url },
+	secretKey: Buffer.from(key, "base64"),
+});
 
 type Callable = Record<string, (...args: unknown[]) => Promise<unknown>>;
 const targets: Record<string, unknown> = { enrollment: app.enrollment, login: app.login, admin: app.admin };

@@ -16,7 +16,9 @@ export interface RaceNode {
 }
 
 export async function startRaceNode(databaseUrl: string, secretKey: Buffer): Promise<RaceNode> {
-	const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", SCRIPT, databaseUrl, secretKey.toString("base64")], { stdio: ["pipe", "pipe", "inherit"] });
+	const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", SCRIPT, databaseUrl, secretKey.toString("base64")], {
+		stdio: ["pipe", "pipe", "inherit"],
+	});
 	const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
 	let nextId = 1;
 	let ready: () => void = () => undefined;

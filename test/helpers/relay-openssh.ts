@@ -25,7 +25,11 @@ export interface OpenSshClient {
 	/** "ssh-ed25519 AAAA…" of the client key (install it on targets for -J tests). */
 	readonly publicKey: string;
 	/** Runs ssh/scp/sftp with -F config; `password` answers the gateway's password prompt. */
-	run(program: "ssh" | "scp" | "sftp", args: readonly string[], options?: { input?: string | Buffer; password?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<RunResult>;
+	run(
+		program: "ssh" | "scp" | "sftp",
+		args: readonly string[],
+		options?: { input?: string | Buffer; password?: string; timeoutMs?: number; env?: Record<string, string> },
+	): Promise<RunResult>;
 	/** Starts a command in a real terminal (tmux). */
 	terminal(command: readonly string[], options: { cols: number; rows: number; password?: string }): Promise<Terminal>;
 	cleanup(): Promise<void>;
@@ -61,7 +65,10 @@ export async function createOpenSshClient(): Promise<OpenSshClient> {
 	if (keygen.status !== 0) throw new Error(`ssh-keygen failed: ${keygen.stderr?.toString()}`);
 	const publicKey = readFileSync(`${keyFile}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
 	const askpass = join(dir, "askpass.sh");
-	writeFileSync(askpass, `#!/bin/sh\ncase "$1" in\n  *assword*) printf '%s\\n' "$PORTCULLIS_TEST_PASSWORD" ;;\n  *) printf '%s\\n' "$PORTCULLIS_TEST_CODE" ;;\nesac\n`);
+	writeFileSync(
+		askpass,
+		`#!/bin/sh\ncase "$1" in\n  *assword*) printf '%s\\n' "$PORTCULLIS_TEST_PASSWORD" ;;\n  *) printf '%s\\n' "$PORTCULLIS_TEST_CODE" ;;\nesac\n`,
+	);
 	chmodSync(askpass, 0o700);
 	const configFile = join(dir, "ssh_config");
 	writeFileSync(
@@ -110,7 +117,11 @@ export async function createOpenSshClient(): Promise<OpenSshClient> {
 		publicKey,
 		run(program, args, options = {}) {
 			return new Promise((resolveRun, reject) => {
-				const child = spawn(program, ["-F", configFile, ...args], { env: { ...baseEnv(options.password), ...options.env }, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+				const child = spawn(program, ["-F", configFile, ...args], {
+					env: { ...baseEnv(options.password), ...options.env },
+					detached: true,
+					stdio: ["pipe", "pipe", "pipe"],
+				});
 				const stdout: Buffer[] = [];
 				let stderr = "";
 				child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));

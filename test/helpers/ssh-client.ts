@@ -189,7 +189,14 @@ interface RawProtocol {
 	authKeyboard(username: string): void;
 	authInfoRes(responses?: string[]): void;
 	authPK(username: string, key: ssh2.ParsedKey | Buffer | string, keyAlgo?: string, cbSign?: (buf: Buffer, cb: (signature: Buffer) => void) => void): void;
-	authHostbased(username: string, key: ssh2.ParsedKey, hostname: string, userlocal: string, keyAlgo: string | undefined, cbSign: (buf: Buffer, cb: (signature: Buffer) => void) => void): void;
+	authHostbased(
+		username: string,
+		key: ssh2.ParsedKey,
+		hostname: string,
+		userlocal: string,
+		keyAlgo: string | undefined,
+		cbSign: (buf: Buffer, cb: (signature: Buffer) => void) => void,
+	): void;
 	service(name: string): void;
 }
 
@@ -249,7 +256,12 @@ export class RawSsh {
 			raw.#push({ type: "failure", methods: Array.isArray(methods) ? (methods as string[]) : [], partial: partial === true });
 		proto._handlers.USERAUTH_PK_OK = () => raw.#push({ type: "pk-ok" });
 		proto._handlers.USERAUTH_INFO_REQUEST = (_p: unknown, name: unknown, instructions: unknown, prompts: unknown) =>
-			raw.#push({ type: "info-request", name: String(name ?? ""), instructions: String(instructions ?? ""), prompts: (prompts as { prompt: string; echo: boolean }[]) ?? [] });
+			raw.#push({
+				type: "info-request",
+				name: String(name ?? ""),
+				instructions: String(instructions ?? ""),
+				prompts: (prompts as { prompt: string; echo: boolean }[]) ?? [],
+			});
 		proto._handlers.USERAUTH_BANNER = (_p: unknown, message: unknown) => raw.#push({ type: "banner", message: String(message) });
 		proto._handlers.USERAUTH_SUCCESS = (...args: unknown[]) => {
 			raw.#push({ type: "success" });
@@ -257,7 +269,9 @@ export class RawSsh {
 		};
 		await Promise.race([
 			accepted,
-			new Promise<void>((_resolve, reject) => client.once("close", () => reject(new Error(`closed before SERVICE_ACCEPT: ${raw.errors.map((e) => e.message).join("; ")}`)))),
+			new Promise<void>((_resolve, reject) =>
+				client.once("close", () => reject(new Error(`closed before SERVICE_ACCEPT: ${raw.errors.map((e) => e.message).join("; ")}`))),
+			),
 		]);
 		return raw;
 	}
@@ -338,7 +352,8 @@ export class RawSsh {
 
 	/** Sends an arbitrary SSH message (payload starts with the message number), encrypted as usual. */
 	sendRaw(payload: Buffer): void {
-		const writer = (this.proto as unknown as { _packetRW: { write: { allocStart: number; alloc(length: number): Buffer; finalize(packet: Buffer): Buffer } } })._packetRW.write;
+		const writer = (this.proto as unknown as { _packetRW: { write: { allocStart: number; alloc(length: number): Buffer; finalize(packet: Buffer): Buffer } } })
+			._packetRW.write;
 		const start = writer.allocStart;
 		const packet = writer.alloc(payload.length);
 		payload.copy(packet, start);

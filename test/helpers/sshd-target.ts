@@ -40,7 +40,8 @@ function onPath(name: string): boolean {
  */
 export function sshdSkipReason(extra: readonly string[] = []): string | undefined {
 	if (STRICT) return undefined;
-	if (!executable(SSHD_BIN)) return `OpenSSH server not installed (${SSHD_BIN} missing; apt-get install openssh-server). Set PORTCULLIS_STRICT_PEERS=1 to fail instead of skipping.`;
+	if (!executable(SSHD_BIN))
+		return `OpenSSH server not installed (${SSHD_BIN} missing; apt-get install openssh-server). Set PORTCULLIS_STRICT_PEERS=1 to fail instead of skipping.`;
 	for (const tool of [SSH_BIN, ...extra]) if (!onPath(tool)) return `${tool} not installed. Set PORTCULLIS_STRICT_PEERS=1 to fail instead of skipping.`;
 	return undefined;
 }

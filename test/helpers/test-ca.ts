@@ -61,8 +61,21 @@ export function makeTestCa(commonName = "Portcullis Test CA"): TestCa {
 	try {
 		const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 		openssl(dir, [
-			"req", "-x509", ...ecKey, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", `/CN=${commonName}`,
-			"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+			"req",
+			"-x509",
+			...ecKey,
+			"-keyout",
+			"ca.key",
+			"-out",
+			"ca.pem",
+			"-days",
+			"2",
+			"-subj",
+			`/CN=${commonName}`,
+			"-addext",
+			"basicConstraints=critical,CA:TRUE",
+			"-addext",
+			"keyUsage=critical,keyCertSign,cRLSign",
 		]);
 		openssl(dir, ["req", "-new", ...ecKey, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
 		writeFileSync(
@@ -76,8 +89,22 @@ export function makeTestCa(commonName = "Portcullis Test CA"): TestCa {
 			].join("\n"),
 		);
 		openssl(dir, [
-			"x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-			"-out", "server.pem", "-days", "2", "-sha256", "-extfile", "server.ext",
+			"x509",
+			"-req",
+			"-in",
+			"server.csr",
+			"-CA",
+			"ca.pem",
+			"-CAkey",
+			"ca.key",
+			"-CAcreateserial",
+			"-out",
+			"server.pem",
+			"-days",
+			"2",
+			"-sha256",
+			"-extfile",
+			"server.ext",
 		]);
 		return {
 			caCert: readFileSync(join(dir, "ca.pem"), "utf8"),

@@ -22,7 +22,10 @@ test("positions: 3 distinct, sorted, 1-based, within the keyword, and not always
 		const positions = pickPositions(cryptoRandom, 12);
 		assert.equal(positions.length, 3);
 		assert.equal(new Set(positions).size, 3);
-		assert.deepEqual([...positions].sort((a, b) => a - b), positions);
+		assert.deepEqual(
+			[...positions].sort((a, b) => a - b),
+			positions,
+		);
 		assert.ok(positions.every((position) => position >= 1 && position <= 12));
 		seen.add(positions.join(","));
 	}

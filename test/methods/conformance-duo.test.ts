@@ -29,7 +29,13 @@ methodConformance({
 		const ca = sharedTestCa();
 		const server = await startFakeDuoServer({ ikey: DUO_IKEY, skey: DUO_SKEY, tls: { cert: ca.serverCert, key: ca.serverKey }, clock: t.clock });
 		servers.push(server);
-		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${server.port}`, integrationKey: DUO_IKEY, secretKey: DUO_SKEY, timeoutMs: 2000, caPem: ca.caCert });
+		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", {
+			apiHost: `localhost:${server.port}`,
+			integrationKey: DUO_IKEY,
+			secretKey: DUO_SKEY,
+			timeoutMs: 2000,
+			caPem: ca.caCert,
+		});
 	},
 	async enroll(t, userId) {
 		const user = (await t.app.stores.users.findById(userId))!;
@@ -43,6 +49,11 @@ methodConformance({
 	},
 	wrongAnswer: () => "999999",
 	async breakBackend(t) {
-		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${await deadTcpPort()}`, integrationKey: DUO_IKEY, timeoutMs: 1000, caPem: sharedTestCa().caCert });
+		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", {
+			apiHost: `localhost:${await deadTcpPort()}`,
+			integrationKey: DUO_IKEY,
+			timeoutMs: 1000,
+			caPem: sharedTestCa().caCert,
+		});
 	},
 });

@@ -28,7 +28,12 @@ if (freeRadiusSkipReason() !== undefined) {
 		replay: "new-attempt",
 		async configure(t: TestApp) {
 			radius ??= await startFreeRadius();
-			await createMethodAdmin(t.app).update(ADMIN_ACTOR, "radius", { servers: [{ host: radius.host, port: radius.port, secret: radius.secret }], timeoutMs: 1000, retries: 1, nasIdentifier: "portcullis-conformance" });
+			await createMethodAdmin(t.app).update(ADMIN_ACTOR, "radius", {
+				servers: [{ host: radius.host, port: radius.port, secret: radius.secret }],
+				timeoutMs: 1000,
+				retries: 1,
+				nasIdentifier: "portcullis-conformance",
+			});
 		},
 		async enroll(t, userId) {
 			users += 1;
@@ -40,7 +45,11 @@ if (freeRadiusSkipReason() !== undefined) {
 		},
 		wrongAnswer: () => "812345",
 		async breakBackend(t) {
-			await createMethodAdmin(t.app).update(ADMIN_ACTOR, "radius", { servers: [{ host: "127.0.0.1", port: await deadUdpPort(), secret: radius!.secret }], timeoutMs: 200, retries: 0 });
+			await createMethodAdmin(t.app).update(ADMIN_ACTOR, "radius", {
+				servers: [{ host: "127.0.0.1", port: await deadUdpPort(), secret: radius!.secret }],
+				timeoutMs: 200,
+				retries: 0,
+			});
 		},
 	});
 }

@@ -34,12 +34,25 @@ function harness(mode: "offline" | "cloud") {
 			const ca = sharedTestCa();
 			const server = await startFakeYubicoServer({ clients: { "4711": apiKey }, keys: cloudKeys, tls: { cert: ca.serverCert, key: ca.serverKey } });
 			servers.push(server);
-			await createMethodAdmin(t.app).update(ADMIN_ACTOR, "yubikey-otp", { mode: "cloud", urls: [server.url], clientId: "4711", apiKey, timeoutMs: 2000, caPem: ca.caCert });
+			await createMethodAdmin(t.app).update(ADMIN_ACTOR, "yubikey-otp", {
+				mode: "cloud",
+				urls: [server.url],
+				clientId: "4711",
+				apiKey,
+				timeoutMs: 2000,
+				caPem: ca.caCert,
+			});
 		},
 		async enroll(t: TestApp, userId: string) {
 			current = simulatedYubikey();
 			cloudKeys.push(current);
-			const begin = await t.app.enrollment.begin(userId, "yubikey-otp", "key", { otp: current.otp(), aesKey: current.aesKeyHex, privateId: current.privateIdHex }, context);
+			const begin = await t.app.enrollment.begin(
+				userId,
+				"yubikey-otp",
+				"key",
+				{ otp: current.otp(), aesKey: current.aesKeyHex, privateId: current.privateIdHex },
+				context,
+			);
 			if (begin.kind !== "active") throw new Error(JSON.stringify(begin));
 		},
 		async answer() {

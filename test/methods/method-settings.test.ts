@@ -24,7 +24,12 @@ const RADIUS_SECRET = "RadiusSecretMarker-0123456789";
 const VALID = {
 	"yubikey-otp": { mode: "cloud", urls: ["https://api.yubico.com/wsapi/2.0/verify"], clientId: "12345", apiKey: YUBI_API_KEY, timeoutMs: 3000 },
 	duo: { apiHost: "api-12345678.duosecurity.com", integrationKey: "DIWJ8X6AEYOR5OMC6TQ1", secretKey: DUO_SKEY, honourDuoBypass: false, timeoutMs: 5000 },
-	radius: { servers: [{ host: "radius1.example.net", port: 1812, secret: RADIUS_SECRET, legacyNoMessageAuthenticator: false }], timeoutMs: 1000, retries: 2, nasIdentifier: "portcullis" },
+	radius: {
+		servers: [{ host: "radius1.example.net", port: 1812, secret: RADIUS_SECRET, legacyNoMessageAuthenticator: false }],
+		timeoutMs: 1000,
+		retries: 2,
+		nasIdentifier: "portcullis",
+	},
 } as const;
 
 type Case = readonly [string, ConfigurableMethod, unknown, ErrorCode];
@@ -66,7 +71,12 @@ const INVALID: readonly Case[] = [
 	["duo: missing secret key", "duo", { ...d, secretKey: undefined }, "ERR_INPUT"],
 	["duo: short secret key", "duo", { ...d, secretKey: "short-secret" }, "ERR_INPUT"],
 	["duo: secret key with spaces", "duo", { ...d, secretKey: "a secret key with spaces in it" }, "ERR_INPUT"],
-	["duo: secret key equal to the integration key", "duo", { ...d, integrationKey: "DIWJ8X6AEYOR5OMC6TQ1", secretKey: "DIWJ8X6AEYOR5OMC6TQ1" }, "ERR_POLICY_INVALID"],
+	[
+		"duo: secret key equal to the integration key",
+		"duo",
+		{ ...d, integrationKey: "DIWJ8X6AEYOR5OMC6TQ1", secretKey: "DIWJ8X6AEYOR5OMC6TQ1" },
+		"ERR_POLICY_INVALID",
+	],
 	["duo: bypass flag not a boolean", "duo", { ...d, honourDuoBypass: "yes" }, "ERR_INPUT"],
 	["duo: unknown setting", "duo", { ...d, failmode: "open" }, "ERR_INPUT"],
 	["radius: no servers", "radius", { ...r, servers: [] }, "ERR_INPUT"],
@@ -84,7 +94,12 @@ const INVALID: readonly Case[] = [
 	["radius: unknown server setting", "radius", { ...r, servers: [{ ...server, requireMessageAuthenticator: false }] }, "ERR_INPUT"],
 	["radius: too many retries", "radius", { ...r, retries: 6 }, "ERR_INPUT"],
 	["radius: timeout too short", "radius", { ...r, timeoutMs: 10 }, "ERR_INPUT"],
-	["radius: a login could wait minutes", "radius", { ...r, servers: [server, { ...server, host: "r2.example.net" }, { ...server, host: "r3.example.net" }], timeoutMs: 10_000, retries: 2 }, "ERR_POLICY_INVALID"],
+	[
+		"radius: a login could wait minutes",
+		"radius",
+		{ ...r, servers: [server, { ...server, host: "r2.example.net" }, { ...server, host: "r3.example.net" }], timeoutMs: 10_000, retries: 2 },
+		"ERR_POLICY_INVALID",
+	],
 	["radius: NAS-Identifier with control characters", "radius", { ...r, nasIdentifier: "nas\u0007" }, "ERR_INPUT"],
 	["radius: not an object", "radius", "servers=radius1", "ERR_INPUT"],
 	["totp has no settings", "totp" as ConfigurableMethod, {}, "ERR_INPUT"],
@@ -108,11 +123,18 @@ describe("method settings", () => {
 
 	test("enabling a method before it is configured is refused (settings, new group, group update); afterwards it is allowed", async () => {
 		for (const method of ["yubikey-otp", "duo", "radius"] as const) {
-			await assert.rejects(t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", method] }), (error: unknown) => isPortcullisError(error, "ERR_POLICY_INVALID") && /configure/.test(String(error)));
-			await assert.rejects(t.app.admin.createGroup(ADMIN_ACTOR, { name: `g-${method}`, forceTwoFactor: false, allowedMethods: [method] }), (error: unknown) => isPortcullisError(error, "ERR_POLICY_INVALID"));
+			await assert.rejects(
+				t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", method] }),
+				(error: unknown) => isPortcullisError(error, "ERR_POLICY_INVALID") && /configure/.test(String(error)),
+			);
+			await assert.rejects(t.app.admin.createGroup(ADMIN_ACTOR, { name: `g-${method}`, forceTwoFactor: false, allowedMethods: [method] }), (error: unknown) =>
+				isPortcullisError(error, "ERR_POLICY_INVALID"),
+			);
 		}
 		await t.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: false, allowedMethods: ["totp"] });
-		await assert.rejects(t.app.admin.updateGroup(ADMIN_ACTOR, "ops", { allowedMethods: ["totp", "radius"] }), (error: unknown) => isPortcullisError(error, "ERR_POLICY_INVALID"));
+		await assert.rejects(t.app.admin.updateGroup(ADMIN_ACTOR, "ops", { allowedMethods: ["totp", "radius"] }), (error: unknown) =>
+			isPortcullisError(error, "ERR_POLICY_INVALID"),
+		);
 		for (const method of ["yubikey-otp", "duo", "radius"] as const) await admin.update(ADMIN_ACTOR, method, VALID[method]);
 		await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "yubikey-otp", "duo", "radius"] });
 		await t.app.admin.updateGroup(ADMIN_ACTOR, "ops", { allowedMethods: ["totp", "radius"] });
@@ -120,11 +142,29 @@ describe("method settings", () => {
 	});
 
 	test("valid settings come back redacted with defaults filled in; plain http to this host is allowed", async () => {
-		const view = await admin.update(ADMIN_ACTOR, "yubikey-otp", { mode: "cloud", urls: ["http://127.0.0.1:8000/wsapi/2.0/verify", "https://api.yubico.com/wsapi/2.0/verify"], clientId: "12345", apiKey: YUBI_API_KEY });
-		assert.deepEqual(view.settings, { mode: "cloud", urls: ["http://127.0.0.1:8000/wsapi/2.0/verify", "https://api.yubico.com/wsapi/2.0/verify"], clientId: "12345", apiKeySet: true, timeoutMs: 5000, caPemSet: false, insecureHttp: true });
+		const view = await admin.update(ADMIN_ACTOR, "yubikey-otp", {
+			mode: "cloud",
+			urls: ["http://127.0.0.1:8000/wsapi/2.0/verify", "https://api.yubico.com/wsapi/2.0/verify"],
+			clientId: "12345",
+			apiKey: YUBI_API_KEY,
+		});
+		assert.deepEqual(view.settings, {
+			mode: "cloud",
+			urls: ["http://127.0.0.1:8000/wsapi/2.0/verify", "https://api.yubico.com/wsapi/2.0/verify"],
+			clientId: "12345",
+			apiKeySet: true,
+			timeoutMs: 5000,
+			caPemSet: false,
+			insecureHttp: true,
+		});
 		assert.match(view.downgrades.join(" "), /plain http/);
 		const radius = await admin.update(ADMIN_ACTOR, "radius", { servers: [{ host: "radius1.example.net", secret: RADIUS_SECRET }] });
-		assert.deepEqual(radius.settings, { servers: [{ host: "radius1.example.net", port: 1812, secretSet: true, legacyNoMessageAuthenticator: false }], timeoutMs: 2000, retries: 2, nasIdentifier: "portcullis" });
+		assert.deepEqual(radius.settings, {
+			servers: [{ host: "radius1.example.net", port: 1812, secretSet: true, legacyNoMessageAuthenticator: false }],
+			timeoutMs: 2000,
+			retries: 2,
+			nasIdentifier: "portcullis",
+		});
 		await admin.update(ADMIN_ACTOR, "yubikey-otp", VALID["yubikey-otp"]);
 		await admin.update(ADMIN_ACTOR, "radius", VALID.radius);
 	});
@@ -140,7 +180,9 @@ describe("method settings", () => {
 		// A RADIUS server keeps its secret when listed again without one; a NEW server needs one.
 		await admin.update(ADMIN_ACTOR, "radius", { ...r, servers: [{ host: server.host, port: server.port }] });
 		assert.equal((await store.require("radius")).servers[0]!.secret, RADIUS_SECRET);
-		await assert.rejects(admin.update(ADMIN_ACTOR, "radius", { ...r, servers: [{ host: "radius2.example.net" }] }), (error: unknown) => isPortcullisError(error, "ERR_INPUT"));
+		await assert.rejects(admin.update(ADMIN_ACTOR, "radius", { ...r, servers: [{ host: "radius2.example.net" }] }), (error: unknown) =>
+			isPortcullisError(error, "ERR_INPUT"),
+		);
 		const newSecret = "AnotherRadiusSecret-987654321";
 		await admin.update(ADMIN_ACTOR, "radius", { ...r, servers: [{ ...server, secret: newSecret }] });
 		[event] = await t.app.stores.audit.query({ event: "method.settings-changed", limit: 1 });
@@ -172,19 +214,26 @@ describe("method settings", () => {
 		assert.equal(view.configured, true);
 		assert.equal(view.settings, null);
 		assert.match(view.problem ?? "", /cannot be used/);
-		await assert.rejects(new MethodSettingsStore(t.app.stores.settings, t.app.box).require("radius"), (error: unknown) => isPortcullisError(error, "ERR_METHOD_UNAVAILABLE"));
+		await assert.rejects(new MethodSettingsStore(t.app.stores.settings, t.app.box).require("radius"), (error: unknown) =>
+			isPortcullisError(error, "ERR_METHOD_UNAVAILABLE"),
+		);
 		await admin.update(ADMIN_ACTOR, "radius", VALID.radius); // the admin re-enters everything
 		assert.equal((await admin.get("radius")).problem, null);
 	});
 
 	test("removing settings is refused while the method is enabled or listed by a group", async () => {
-		await assert.rejects(admin.clear(ADMIN_ACTOR, "radius"), (error: unknown) => isPortcullisError(error, "ERR_POLICY_INVALID") && /enabled/.test(String(error)));
+		await assert.rejects(
+			admin.clear(ADMIN_ACTOR, "radius"),
+			(error: unknown) => isPortcullisError(error, "ERR_POLICY_INVALID") && /enabled/.test(String(error)),
+		);
 		await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "yubikey-otp", "duo"] });
 		await assert.rejects(admin.clear(ADMIN_ACTOR, "radius"), (error: unknown) => isPortcullisError(error, "ERR_POLICY_INVALID") && /ops/.test(String(error)));
 		await t.app.admin.updateGroup(ADMIN_ACTOR, "ops", { allowedMethods: ["totp"] });
 		await admin.clear(ADMIN_ACTOR, "radius");
 		assert.equal((await admin.get("radius")).configured, false);
-		await assert.rejects(t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "radius"] }), (error: unknown) => isPortcullisError(error, "ERR_POLICY_INVALID"));
+		await assert.rejects(t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "radius"] }), (error: unknown) =>
+			isPortcullisError(error, "ERR_POLICY_INVALID"),
+		);
 	});
 });
 
@@ -215,7 +264,10 @@ describe("method settings are read on every use (two nodes, one database)", () =
 			assert.match((await createMethodAdmin(stranger).get("yubikey-otp")).problem ?? "", /cannot be used/);
 			await nodeA.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "yubikey-otp"] });
 			const user = await nodeA.admin.createUser(ADMIN_ACTOR, { username: "nina", password: "method test password", isAdmin: false, groups: [] });
-			await nodeA.stores.factors.insert({ userId: user.id, method: "yubikey-otp", label: "k", status: "active", secretEnc: null, publicId: "cccccccccccb" }, { origin: null, generation: 0, linkHash: null });
+			await nodeA.stores.factors.insert(
+				{ userId: user.id, method: "yubikey-otp", label: "k", status: "active", secretEnc: null, publicId: "cccccccccccb" },
+				{ origin: null, generation: 0, linkHash: null },
+			);
 			// The node with the wrong key cannot open the API key: the login fails closed.
 			const step = await stranger.login.submitPassword({ channel: "ssh", sourceAddress: "192.0.2.1" }, "nina", "method test password");
 			assert.equal(step.kind, "second-factor");
@@ -238,7 +290,13 @@ describe("method settings are read on every use (two nodes, one database)", () =
 		assert.match(ok.checks[0]!.message, /BAD_OTP/);
 		assert.equal(yubico.requests.at(-1)?.signatureValid, true);
 
-		await admin.update(ADMIN_ACTOR, "yubikey-otp", { mode: "cloud", urls: [yubico.url], clientId: "9", apiKey: Buffer.from("a different api key!").toString("base64"), timeoutMs: 1000 });
+		await admin.update(ADMIN_ACTOR, "yubikey-otp", {
+			mode: "cloud",
+			urls: [yubico.url],
+			clientId: "9",
+			apiKey: Buffer.from("a different api key!").toString("base64"),
+			timeoutMs: 1000,
+		});
 		const wrongKey = await admin.testConnection(ADMIN_ACTOR, "yubikey-otp");
 		assert.equal(wrongKey.ok, false);
 		assert.match(wrongKey.checks[0]!.message, /API key/);
@@ -250,10 +308,18 @@ describe("method settings are read on every use (two nodes, one database)", () =
 		assert.equal(unsigned.ok, false);
 		assert.match(unsigned.checks[0]!.message, /unsigned/);
 
-		await admin.update(ADMIN_ACTOR, "yubikey-otp", { mode: "cloud", urls: [yubico.url, `http://127.0.0.1:${await deadTcpPort()}/wsapi/2.0/verify`], clientId: "9", timeoutMs: 1000 });
+		await admin.update(ADMIN_ACTOR, "yubikey-otp", {
+			mode: "cloud",
+			urls: [yubico.url, `http://127.0.0.1:${await deadTcpPort()}/wsapi/2.0/verify`],
+			clientId: "9",
+			timeoutMs: 1000,
+		});
 		const partly = await admin.testConnection(ADMIN_ACTOR, "yubikey-otp");
 		assert.equal(partly.ok, false);
-		assert.deepEqual(partly.checks.map((check) => check.ok), [true, false]);
+		assert.deepEqual(
+			partly.checks.map((check) => check.ok),
+			[true, false],
+		);
 		assert.match(partly.checks[1]!.message, /unreachable/);
 
 		await admin.update(ADMIN_ACTOR, "yubikey-otp", { mode: "offline" });
@@ -283,8 +349,22 @@ describe("method settings rows keep their stored format", () => {
 	/** Each method's settings with every optional field set, and the names of its sealed fields. */
 	const SETTINGS = {
 		"yubikey-otp": { mode: "cloud", urls: ["https://api.yubico.com/wsapi/2.0/verify"], clientId: "12345", apiKey: YUBI_API_KEY, timeoutMs: 3000, caPem: CA },
-		duo: { apiHost: "api-12345678.duosecurity.com", integrationKey: "DIWJ8X6AEYOR5OMC6TQ1", secretKey: DUO_SKEY, honourDuoBypass: true, timeoutMs: 5000, caPem: CA, webClientId: "DIAAAAAAAAAAAAAAAAAA", webClientSecret: WEB_SECRET },
-		radius: { servers: [{ host: "radius1.example.net", port: 1812, secret: RADIUS_SECRET, legacyNoMessageAuthenticator: true }], timeoutMs: 1000, retries: 2, nasIdentifier: "portcullis" },
+		duo: {
+			apiHost: "api-12345678.duosecurity.com",
+			integrationKey: "DIWJ8X6AEYOR5OMC6TQ1",
+			secretKey: DUO_SKEY,
+			honourDuoBypass: true,
+			timeoutMs: 5000,
+			caPem: CA,
+			webClientId: "DIAAAAAAAAAAAAAAAAAA",
+			webClientSecret: WEB_SECRET,
+		},
+		radius: {
+			servers: [{ host: "radius1.example.net", port: 1812, secret: RADIUS_SECRET, legacyNoMessageAuthenticator: true }],
+			timeoutMs: 1000,
+			retries: 2,
+			nasIdentifier: "portcullis",
+		},
 	} as const;
 
 	test("a row as written before (JSON, secrets sealed under method-settings:<id>, v: 1) opens; a saved row has exactly that shape", async () => {
@@ -308,9 +388,12 @@ describe("method settings rows keep their stored format", () => {
 			assert.deepEqual(Object.keys(saved), Object.keys(rows[method]), `${method}: the same fields`);
 			const open = (value: unknown): string => box.open(String(value), `method-settings:${method}`).toString("utf8");
 			if (method === "yubikey-otp") assert.deepEqual({ ...saved, apiKey: open(saved.apiKey) }, { ...SETTINGS[method], v: 1 });
-			if (method === "duo") assert.deepEqual({ ...saved, secretKey: open(saved.secretKey), webClientSecret: open(saved.webClientSecret) }, { ...SETTINGS[method], v: 1 });
+			if (method === "duo")
+				assert.deepEqual({ ...saved, secretKey: open(saved.secretKey), webClientSecret: open(saved.webClientSecret) }, { ...SETTINGS[method], v: 1 });
 			if (method === "radius") {
-				const servers = Array.isArray(saved.servers) ? saved.servers.map((server: Record<string, unknown>) => ({ ...server, secret: open(server.secret) })) : [];
+				const servers = Array.isArray(saved.servers)
+					? saved.servers.map((server: Record<string, unknown>) => ({ ...server, secret: open(server.secret) }))
+					: [];
 				assert.deepEqual({ ...saved, servers }, { ...SETTINGS[method], v: 1 });
 			}
 		}

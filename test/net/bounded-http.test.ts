@@ -45,12 +45,26 @@ describe("boundedHttp", () => {
 		await new Promise((resolve) => server.close(resolve));
 	});
 
-	const request = (path: string, extra: Partial<BoundedHttpRequest> = {}): BoundedHttpRequest => ({ protocol: "http:", hostname: "127.0.0.1", port, path, method: "GET", headers: {}, timeoutMs: 2000, maxBytes: 4096, ...extra });
+	const request = (path: string, extra: Partial<BoundedHttpRequest> = {}): BoundedHttpRequest => ({
+		protocol: "http:",
+		hostname: "127.0.0.1",
+		port,
+		path,
+		method: "GET",
+		headers: {},
+		timeoutMs: 2000,
+		maxBytes: 4096,
+		...extra,
+	});
 
 	test("an answer within the limits: status, content type and body; the path and body are sent as given", async () => {
 		const path = "/sign?a=%27x%27&b=caf%C3%A9&c=!*()";
 		const outcome = await boundedHttp(request(path, { method: "POST", body: "x=1&y=%20", headers: { "content-type": "application/x-www-form-urlencoded" } }));
-		assert.deepEqual(outcome.kind === "response" ? { status: outcome.status, type: outcome.contentType, body: outcome.body.toString() } : outcome, { status: 201, type: "application/json", body: '{"ok":true}' });
+		assert.deepEqual(outcome.kind === "response" ? { status: outcome.status, type: outcome.contentType, body: outcome.body.toString() } : outcome, {
+			status: 201,
+			type: "application/json",
+			body: '{"ok":true}',
+		});
 		assert.deepEqual(seen.at(-1), { method: "POST", url: path, body: "x=1&y=%20" });
 	});
 

@@ -53,7 +53,10 @@ for (const engine of ["sqlite", "postgres"] as Engine[]) {
 				assert.equal((await t.app.login.finishEnrollment(second.attemptId, begin.factorId)).kind, "denied", "another attempt cannot be finished with it");
 				assert.equal((await t.app.login.finishEnrollment(first.attemptId, begin.factorId)).kind, "authenticated");
 				const refused = await t.app.stores.audit.query({ event: "factor.enroll", username: "bo" });
-				assert.ok(refused.some((event) => event.outcome === "failure"), "the refused completion is audited");
+				assert.ok(
+					refused.some((event) => event.outcome === "failure"),
+					"the refused completion is audited",
+				);
 			} finally {
 				await t.cleanup();
 			}

@@ -57,7 +57,10 @@ describe("2FA state races across two server processes on one PostgreSQL", () => 
 			const user = await app.admin.createUser(ADMIN_ACTOR, { username: `ra${round}`, password: PASSWORD, isAdmin: false, groups: ["sec"] });
 			const first = await enrolTotp(user.id, "one");
 			const second = await enrolTotp(user.id, "two");
-			const results = (await Promise.all([nodeA.call("enrollment.remove", user.id, first, ACCOUNT), nodeB.call("enrollment.remove", user.id, second, ACCOUNT)])) as { kind: string }[];
+			const results = (await Promise.all([
+				nodeA.call("enrollment.remove", user.id, first, ACCOUNT),
+				nodeB.call("enrollment.remove", user.id, second, ACCOUNT),
+			])) as { kind: string }[];
 			assert.deepEqual(results.map((result) => result.kind).sort(), ["refused", "removed"], `round ${round}: ${JSON.stringify(results)}`);
 			assert.equal((await app.stores.factors.listActive(user.id)).length, 1, `round ${round}: one factor left`);
 		}
@@ -94,7 +97,13 @@ describe("2FA state races across two server processes on one PostgreSQL", () => 
 			const finished = shots.flat().filter((shot) => (shot as { finish?: string }).finish === "authenticated");
 			assert.deepEqual(finished, [], `round ${round}: ${JSON.stringify(shots)}`);
 			assert.deepEqual(await app.stores.factors.listActive(user.id), [], `round ${round}: the attacker's factor is not active`);
-			const refused = await app.db.selectFrom("audit_events").select("detail").where("user_id", "=", user.id).where("event", "=", "factor.enroll").where("outcome", "=", "failure").execute();
+			const refused = await app.db
+				.selectFrom("audit_events")
+				.select("detail")
+				.where("user_id", "=", user.id)
+				.where("event", "=", "factor.enroll")
+				.where("outcome", "=", "failure")
+				.execute();
 			assert.ok(refused.length > 0, "refused enrolment starts are audited");
 		}
 	});
@@ -111,9 +120,20 @@ describe("2FA state races across two server processes on one PostgreSQL", () => 
 			assert.equal(step.kind, "enroll");
 			if (step.kind !== "enroll") return;
 			const context = { channel: "web", source: "test", duringLogin: true, attemptId: step.attemptId, enrollToken: token };
-			const begins = (await Promise.all([nodeA.call("enrollment.begin", user.id, "totp", "a", {}, context), nodeB.call("enrollment.begin", user.id, "totp", "b", {}, context)])) as { kind: string; factorId: string; display: { secret: string } }[];
+			const begins = (await Promise.all([
+				nodeA.call("enrollment.begin", user.id, "totp", "a", {}, context),
+				nodeB.call("enrollment.begin", user.id, "totp", "b", {}, context),
+			])) as { kind: string; factorId: string; display: { secret: string } }[];
 			const completes = (await Promise.all(
-				begins.map((begin, index) => (index === 0 ? nodeA : nodeB).call("enrollment.complete", user.id, begin.factorId, { code: totpCodeAt(base32Decode(begin.display.secret.replace(/ /g, "")), Date.now()) }, context)),
+				begins.map((begin, index) =>
+					(index === 0 ? nodeA : nodeB).call(
+						"enrollment.complete",
+						user.id,
+						begin.factorId,
+						{ code: totpCodeAt(base32Decode(begin.display.secret.replace(/ /g, "")), Date.now()) },
+						context,
+					),
+				),
 			)) as { kind: string }[];
 			assert.equal(completes.filter((done) => done.kind === "active").length, 1, `round ${round}: ${JSON.stringify(completes)}`);
 			assert.equal((await app.stores.factors.listActive(user.id)).length, 1);

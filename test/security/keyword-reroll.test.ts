@@ -145,7 +145,9 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			const { username } = await keywordUser();
 			const first = await showPrompt(nodeA, username);
 			const security = nodeA.config.security;
-			clock.advance(keywordChallengeTtlMs({ maxFailures: security.lockout_max_failures, windowMs: security.lockout_window_seconds * 1000, lockMs: 0, maxLockMs: 0 }) + 1);
+			clock.advance(
+				keywordChallengeTtlMs({ maxFailures: security.lockout_max_failures, windowMs: security.lockout_window_seconds * 1000, lockMs: 0, maxLockMs: 0 }) + 1,
+			);
 
 			// Two nodes show the prompt at the same moment: one draw, one charge, the same positions.
 			const stepA = await nodeA.login.submitPassword(WEB, username, PASSWORD);
@@ -174,7 +176,12 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			// Attack: abandon challenge after challenge as a free re-roll, since only wrong answers were counted (docs/security.md, "Access Keyword re-roll").
 			const { username } = await keywordUser();
 			const security = nodeA.config.security;
-			const ttl = keywordChallengeTtlMs({ maxFailures: security.lockout_max_failures, windowMs: security.lockout_window_seconds * 1000, lockMs: 0, maxLockMs: 0 });
+			const ttl = keywordChallengeTtlMs({
+				maxFailures: security.lockout_max_failures,
+				windowMs: security.lockout_window_seconds * 1000,
+				lockMs: 0,
+				maxLockMs: 0,
+			});
 			await showPrompt(nodeA, username);
 			for (let index = 0; index < security.lockout_max_failures; index++) {
 				clock.advance(ttl + 1);

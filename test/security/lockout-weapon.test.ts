@@ -39,7 +39,8 @@ for (const engine of ENGINES) {
 			try {
 				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "olivia", password: PASSWORD, isAdmin: false, groups: [] });
 				// 120 guesses as fast as possible: all but the first 5 are refused unchecked.
-				for (let guess = 0; guess < 120; guess++) assert.deepEqual(await t.app.login.submitPassword(guess % 2 === 0 ? webFrom("203.0.113.9") : sshFrom("203.0.113.9"), "olivia", WRONG), GENERIC);
+				for (let guess = 0; guess < 120; guess++)
+					assert.deepEqual(await t.app.login.submitPassword(guess % 2 === 0 ? webFrom("203.0.113.9") : sshFrom("203.0.113.9"), "olivia", WRONG), GENERIC);
 				assert.equal((await t.app.login.submitPassword(webFrom("198.51.100.7"), "olivia", PASSWORD)).kind, "authenticated");
 				assert.equal((await t.app.login.submitPassword(sshFrom("198.51.100.7"), "olivia", PASSWORD)).kind, "authenticated");
 				// 120 guesses, each waiting out its delay: every one is checked, still no lock.
@@ -80,7 +81,10 @@ for (const engine of ENGINES) {
 					t.clock.advance(1);
 					assert.deepEqual(await t.app.login.submitPassword(attacker, "olivia", WRONG), unknown, "checked (and wrong) once the delay is over");
 				}
-				assert.deepEqual((await reasons(t, "olivia")).filter((reason) => reason !== "throttled"), Array(9).fill("wrong-password"));
+				assert.deepEqual(
+					(await reasons(t, "olivia")).filter((reason) => reason !== "throttled"),
+					Array(9).fill("wrong-password"),
+				);
 				assert.equal((await reasons(t, "olivia")).filter((reason) => reason === "throttled").length, 8);
 				assert.deepEqual(await reasons(t, "nobody"), ["unknown-user"]);
 				// The delay doubles up to the cap (15 min) and stays there.

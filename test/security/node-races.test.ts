@@ -30,7 +30,8 @@ describe("single-use state and counters across two server processes on one Postg
 	let dir: string;
 	let nodes: RaceNode[];
 	/** Sends `count` commands alternately to node A and node B, all before awaiting any answer. */
-	const fire = (count: number, make: (index: number) => Record<string, unknown>) => Promise.all(Array.from({ length: count }, (_, index) => nodes[index % 2]!.send(make(index))));
+	const fire = (count: number, make: (index: number) => Record<string, unknown>) =>
+		Promise.all(Array.from({ length: count }, (_, index) => nodes[index % 2]!.send(make(index))));
 
 	before(async () => {
 		database = await createPostgresDatabase();
@@ -85,7 +86,9 @@ describe("single-use state and counters across two server processes on one Postg
 		assert.equal(issued.kind, "active");
 		const code = issued.kind === "active" ? issued.display.codes!.split("\n")[0]! : "";
 		const ids = await attempts("rex", 10);
-		const results = (await fire(10, (index) => ({ op: "call", target: "login.submitSecondFactor", args: [ids[index], "recovery-code", code] }))) as { kind: string }[];
+		const results = (await fire(10, (index) => ({ op: "call", target: "login.submitSecondFactor", args: [ids[index], "recovery-code", code] }))) as {
+			kind: string;
+		}[];
 		assert.equal(results.filter((result) => result.kind === "authenticated").length, 1, JSON.stringify(results.map((result) => result.kind)));
 	});
 
@@ -94,10 +97,14 @@ describe("single-use state and counters across two server processes on one Postg
 		// recorded (Keycloak CVE-2024-4629).
 		await userWithTotp("gus");
 		const ids = await attempts("gus", 30);
-		const results = (await fire(30, (index) => ({ op: "call", target: "login.submitSecondFactor", args: [ids[index], "totp", "000000"] }))) as { kind: string }[];
+		const results = (await fire(30, (index) => ({ op: "call", target: "login.submitSecondFactor", args: [ids[index], "totp", "000000"] }))) as {
+			kind: string;
+		}[];
 		assert.equal(results.filter((result) => result.kind === "authenticated").length, 0);
 		// An evaluated answer is audited with the failure count it was charged; refusals of a locked account are not evaluated.
-		const evaluated = (await app.stores.audit.query({ event: "second-factor.failure", username: "gus" })).filter((event) => typeof detailOf(event).failures === "number");
+		const evaluated = (await app.stores.audit.query({ event: "second-factor.failure", username: "gus" })).filter(
+			(event) => typeof detailOf(event).failures === "number",
+		);
 		assert.ok(evaluated.length <= 5, `at most 5 codes evaluated: ${evaluated.length}`);
 		assert.ok(Number((await app.stores.users.findByUsername("gus"))!.tfa_locked_until) > Date.now(), "the account is locked");
 	});
@@ -118,7 +125,10 @@ describe("single-use state and counters across two server processes on one Postg
 		const user = await app.admin.createUser(ADMIN_ACTOR, { username: "kai", password: PASSWORD, isAdmin: false, groups: [] });
 		assert.equal((await app.enrollment.begin(user.id, "access-keyword", "kw", { keyword: KEYWORD, confirm: KEYWORD }, ACCOUNT)).kind, "active");
 		const [attempt] = await attempts("kai", 1);
-		const prompts = (await fire(20, () => ({ op: "call", target: "login.startChallenge", args: [attempt, "access-keyword"] }))) as { kind: string; prompt: string }[];
+		const prompts = (await fire(20, () => ({ op: "call", target: "login.startChallenge", args: [attempt, "access-keyword"] }))) as {
+			kind: string;
+			prompt: string;
+		}[];
 		assert.deepEqual([...new Set(prompts.map((prompt) => `${prompt.kind}:${prompt.prompt}`))].length, 1, JSON.stringify(prompts));
 		assert.equal((await app.stores.audit.query({ event: "second-factor.challenge-drawn", username: "kai" })).length, 1);
 	});

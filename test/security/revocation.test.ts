@@ -46,7 +46,10 @@ function execOn(client: ssh2.Client, command: string): Promise<ExecResult> {
 			stream.on("exit", (status: number | null) => (code = status));
 			stream.on("close", () => resolve({ refused: false, stdout, stderr, code }));
 		});
-	}).then((result) => result as ExecResult, () => ({ refused: true, reason: "connection closed" }) as ExecResult);
+	}).then(
+		(result) => result as ExecResult,
+		() => ({ refused: true, reason: "connection closed" }) as ExecResult,
+	);
 }
 
 /** The command did not run on the target: refused, or ended by the gateway without the target's output. */
@@ -132,11 +135,13 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 		await addUser("rev-disabled");
 		const raw = await passwordLogin(gateway.address.port, "rev-disabled");
 		const forwarded = (): Promise<string> =>
-			new Promise((resolve) => raw.client.forwardOut("127.0.0.1", 5000, "db1", 22, (error, stream) => {
-				if (error) return resolve(`refused: ${error.message}`);
-				stream.destroy();
-				resolve("opened");
-			}));
+			new Promise((resolve) =>
+				raw.client.forwardOut("127.0.0.1", 5000, "db1", 22, (error, stream) => {
+					if (error) return resolve(`refused: ${error.message}`);
+					stream.destroy();
+					resolve("opened");
+				}),
+			);
 		assert.equal(await forwarded(), "opened", "ProxyJump works before the change");
 		await t.app.admin.setDisabled(ADMIN_ACTOR, "rev-disabled", true);
 		assert.match(await forwarded(), /^refused/, "no forward after the disable");
@@ -167,10 +172,13 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 		await addUser("rev-grant");
 		const raw = await passwordLogin(gateway.address.port, "rev-grant");
 		const open = (server: string) =>
-			new Promise<ssh2.ClientChannel>((resolve, reject) => raw.client.exec(`${server} -- echo up; exec sleep 300`, (error, stream) => (error ? reject(error) : resolve(stream))));
+			new Promise<ssh2.ClientChannel>((resolve, reject) =>
+				raw.client.exec(`${server} -- echo up; exec sleep 300`, (error, stream) => (error ? reject(error) : resolve(stream))),
+			);
 		const [revoked, kept] = [await open("db1"), await open("db1b")];
 		// The gateway ends the user's channel (exit status + EOF) when the relay behind it is closed.
-		const closed = (stream: ssh2.ClientChannel) => new Promise<true>((resolve) => {
+		const closed = (stream: ssh2.ClientChannel) =>
+			new Promise<true>((resolve) => {
 				stream.once("exit", () => resolve(true));
 				stream.once("close", () => resolve(true));
 			});

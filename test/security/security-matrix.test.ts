@@ -16,7 +16,14 @@ test("every matrix row has a test or a written reason, and every named test exis
 	const report = checkMatrix(ROOT);
 	assert.deepEqual(report.problems, []);
 	const ids = report.rows.map((row) => row.id);
-	for (const group of [["W", 13], ["API-", 4], ["S", 13], ["P", 6], ["T", 5], ["E", 7]] as const) {
+	for (const group of [
+		["W", 13],
+		["API-", 4],
+		["S", 13],
+		["P", 6],
+		["T", 5],
+		["E", 7],
+	] as const) {
 		for (let n = 1; n <= group[1]; n++) assert.ok(ids.includes(`${group[0]}${n}`), `row ${group[0]}${n} is in the matrix`);
 	}
 });
@@ -45,7 +52,14 @@ test("the checker refuses a renamed test, a missing file and a row with neither 
 });
 
 test("test names: quoted names are decoded, template literals keep their source, … is a prefix", () => {
-	const names = testNames(['test("a \\"quoted\\" name", () => {});', "it('single', () => {});", "describe(`${engine} suite`, () => {});", "test(`${name}: closes`, async () => {});"].join("\n"));
+	const names = testNames(
+		[
+			'test("a \\"quoted\\" name", () => {});',
+			"it('single', () => {});",
+			"describe(`${engine} suite`, () => {});",
+			"test(`${name}: closes`, async () => {});",
+		].join("\n"),
+	);
 	assert.deepEqual(names, ['a "quoted" name', "single", "${engine} suite", "${name}: closes"]);
 	assert.ok(nameMatches("${name}: clo…", names));
 	assert.ok(!nameMatches("…", names), "an empty prefix matches nothing");

@@ -72,13 +72,19 @@ describe("ssh-audit against the gateway", () => {
 		const target = ["-t", "60", "-p", String(gateway.address.port), "127.0.0.1"];
 		const batch = await run(["-b", "-n", ...target]);
 		const all = findings(batch);
-		assert.ok(all.some((finding) => finding.category === "kex"), `ssh-audit produced no findings:\n${batch}`);
+		assert.ok(
+			all.some((finding) => finding.category === "kex"),
+			`ssh-audit produced no findings:\n${batch}`,
+		);
 		const fails = all.filter((finding) => finding.level === "fail" && !DOCUMENTED_FAILS.some((allowed) => allowed.test(finding.text)));
 		assert.deepEqual(fails, [], batch);
 
 		const report = JSON.parse(await run(["-j", ...target])) as { compression?: string[]; mac?: string[]; kex?: { algorithm: string }[] };
 		assert.deepEqual(report.compression, ["none", "zlib@openssh.com"]);
 		assert.deepEqual(report.mac, ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"]);
-		assert.ok(report.kex?.some((kex) => kex.algorithm === "kex-strict-s-v00@openssh.com"), "strict key exchange (Terrapin, CVE-2023-48795)");
+		assert.ok(
+			report.kex?.some((kex) => kex.algorithm === "kex-strict-s-v00@openssh.com"),
+			"strict key exchange (Terrapin, CVE-2023-48795)",
+		);
 	});
 });

@@ -46,7 +46,14 @@ function nameLists(payload: Buffer): string[][] {
 	let offset = 17;
 	for (let index = 0; index < 10; index += 1) {
 		const length = payload.readUInt32BE(offset);
-		lists.push(length === 0 ? [] : payload.subarray(offset + 4, offset + 4 + length).toString("ascii").split(","));
+		lists.push(
+			length === 0
+				? []
+				: payload
+						.subarray(offset + 4, offset + 4 + length)
+						.toString("ascii")
+						.split(","),
+		);
 		offset += 4 + length;
 	}
 	return lists;
@@ -126,7 +133,14 @@ describe("transport algorithms offered before authentication", () => {
 					stream.on("close", () => resolve(text));
 				});
 			});
-			client.connect({ host: "127.0.0.1", port: f.port, username: "sam", password: PASSWORD, algorithms: { compress: ["zlib@openssh.com"] }, readyTimeout: 30_000 });
+			client.connect({
+				host: "127.0.0.1",
+				port: f.port,
+				username: "sam",
+				password: PASSWORD,
+				algorithms: { compress: ["zlib@openssh.com"] },
+				readyTimeout: 30_000,
+			});
 		});
 		client.end();
 		assert.match(output, /^authenticated sam 2fa=none/);
@@ -178,7 +192,6 @@ describe("MaxStartups start:rate:full and PerSourceMaxStartups", () => {
 		for (const socket of open.splice(0)) socket.destroy();
 		await eventually(() => gateway.unauthenticatedCount() === 0, 30_000, "slots released");
 	});
-
 });
 
 describe("PerSourceMaxStartups", () => {
@@ -240,7 +253,11 @@ describe("authentication protocol violations", () => {
 	});
 	after(async () => f?.close());
 
-	const violations = async () => (await f.app.stores.audit.query({ event: "ssh.protocol-violation", limit: 100 })).map((row) => ({ ...row, parsed: JSON.parse(row.detail ?? "{}") as Record<string, unknown> }));
+	const violations = async () =>
+		(await f.app.stores.audit.query({ event: "ssh.protocol-violation", limit: 100 })).map((row) => ({
+			...row,
+			parsed: JSON.parse(row.detail ?? "{}") as Record<string, unknown>,
+		}));
 
 	test("USERAUTH_REQUEST without SERVICE_REQUEST: refused with a protocol error and audited", async () => {
 		// Attack: skip SERVICE_REQUEST "ssh-userauth" and authenticate anyway (RFC 4252 §1; ssh2 accepts it).
@@ -248,8 +265,15 @@ describe("authentication protocol violations", () => {
 		raw.password("sam", PASSWORD);
 		assert.ok(await raw.waitClosed(30_000), "the gateway disconnects");
 		assert.ok(!raw.events.some((event) => event.type === "success" || event.type === "failure"), JSON.stringify(raw.events));
-		assert.ok(raw.errors.some((error) => (error as Error & { code?: unknown }).code === 2), "SSH_DISCONNECT_PROTOCOL_ERROR");
-		await eventually(async () => (await violations()).some((row) => row.parsed.reason === "userauth-before-service-request" && row.parsed.requestedUsername === "sam"), 30_000, "violation audited");
+		assert.ok(
+			raw.errors.some((error) => (error as Error & { code?: unknown }).code === 2),
+			"SSH_DISCONNECT_PROTOCOL_ERROR",
+		);
+		await eventually(
+			async () => (await violations()).some((row) => row.parsed.reason === "userauth-before-service-request" && row.parsed.requestedUsername === "sam"),
+			30_000,
+			"violation audited",
+		);
 	});
 
 	test("username switch mid-authentication: disconnected, audited with both names (not 'closed by client')", async () => {
@@ -265,7 +289,10 @@ describe("authentication protocol violations", () => {
 		assert.equal(row?.parsed.requestedUsername, "mallory");
 		const connectionId = row?.parsed.connectionId;
 		await eventually(
-			async () => (await f.app.stores.audit.query({ event: "ssh.disconnect", limit: 100 })).some((disconnect) => disconnect.detail?.includes(String(connectionId)) && disconnect.detail.includes("protocol violation: username-changed")),
+			async () =>
+				(await f.app.stores.audit.query({ event: "ssh.disconnect", limit: 100 })).some(
+					(disconnect) => disconnect.detail?.includes(String(connectionId)) && disconnect.detail.includes("protocol violation: username-changed"),
+				),
 			30_000,
 			"ssh.disconnect names the violation",
 		);
@@ -284,7 +311,10 @@ describe("authentication protocol violations", () => {
 		await eventually(
 			async () => {
 				const rows = await violations();
-				return rows.some((row) => row.parsed.reason === "service-changed" && row.parsed.service === "ssh-evil" && row.username === "sam") && rows.some((row) => row.parsed.reason === "unknown-method" && row.parsed.method === "gssapi-with-mic");
+				return (
+					rows.some((row) => row.parsed.reason === "service-changed" && row.parsed.service === "ssh-evil" && row.username === "sam") &&
+					rows.some((row) => row.parsed.reason === "unknown-method" && row.parsed.method === "gssapi-with-mic")
+				);
 			},
 			30_000,
 			"both violations audited",

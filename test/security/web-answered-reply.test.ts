@@ -16,7 +16,12 @@ import { createFixture, type Fixture } from "../web/sessions.ts";
 
 /** A logger that records error-level calls (fastify logs a handler's late throw with reply.log.error). */
 function recordingLogger(errors: string[]): FastifyBaseLogger {
-	const record = (...args: unknown[]) => errors.push(args.map((arg) => (arg instanceof Error ? arg.message : JSON.stringify(arg, (_key, value: unknown) => (value instanceof Error ? value.message : value)))).join(" "));
+	const record = (...args: unknown[]) =>
+		errors.push(
+			args
+				.map((arg) => (arg instanceof Error ? arg.message : JSON.stringify(arg, (_key, value: unknown) => (value instanceof Error ? value.message : value))))
+				.join(" "),
+		);
 	const logger = {
 		level: "info",
 		error: record,
@@ -45,7 +50,10 @@ describe("forced-enrolment routes refuse without throwing after the answer", () 
 			reply.log = logger;
 		});
 		await server.ready();
-		w = { ...t, server, close: async () => {
+		w = {
+			...t,
+			server,
+			close: async () => {
 				await server.close();
 				await t.cleanup();
 			},
@@ -54,7 +62,8 @@ describe("forced-enrolment routes refuse without throwing after the answer", () 
 	});
 	after(async () => w?.close());
 
-	const enrolRoutes = () => w.server.portcullisRoutes.filter((route) => route.url.startsWith("/login/enroll") && (route.method === "GET" || route.method === "POST"));
+	const enrolRoutes = () =>
+		w.server.portcullisRoutes.filter((route) => route.url.startsWith("/login/enroll") && (route.method === "GET" || route.method === "POST"));
 
 	test("a half-logged-in user who already has a factor calls every /login/enroll route: redirected or 403, nothing thrown", async () => {
 		assert.ok(enrolRoutes().length >= 8, "the forced-enrolment routes are registered");

@@ -72,7 +72,10 @@ describe("CLI key management + gateway", () => {
 		const listed = await cli(["user", "list-keys", "alice", "--json", "--data", dir]);
 		assert.equal(listed.code, 0, listed.stderr);
 		const keys = JSON.parse(listed.stdout) as { fingerprint: string; algo: string; comment: string }[];
-		assert.deepEqual(keys.map(({ fingerprint: fp, algo, comment }) => ({ fp, algo, comment })), [{ fp: fingerprint, algo: "ssh-ed25519", comment: "laptop" }]);
+		assert.deepEqual(
+			keys.map(({ fingerprint: fp, algo, comment }) => ({ fp, algo, comment })),
+			[{ fp: fingerprint, algo: "ssh-ed25519", comment: "laptop" }],
+		);
 	});
 
 	test("the CLI-added key logs in over SSH (no policy, no factor); after remove-key it does not", async (t) => {
@@ -82,7 +85,8 @@ describe("CLI key management + gateway", () => {
 		const app: Portcullis = await createPortcullis(config);
 		const gateway: SshGateway = await startSshGateway(app.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels({ calls: [] }) });
 		try {
-			const login = () => runOpenSsh({ port: gateway.address.port, user: "alice", command: "id", preferred: "publickey", identityFile: key.file, answer: () => null });
+			const login = () =>
+				runOpenSsh({ port: gateway.address.port, user: "alice", command: "id", preferred: "publickey", identityFile: key.file, answer: () => null });
 			const ok = await login();
 			assert.equal(ok.code, 0, ok.stderr);
 			assert.equal(ok.stdout, "authenticated alice 2fa=none epoch=0\n");

@@ -131,7 +131,10 @@ export function totpNow(f: Fixture, secret: Buffer): string {
 export function keywordAnswer(prompt: string, keyword = KEYWORD): string | null {
 	const match = /characters? ([\d, and]+):/.exec(prompt);
 	if (match === null) return null;
-	const positions = (match[1] as string).split(/,|and/).map((part) => Number(part.trim())).filter((value) => Number.isInteger(value) && value > 0);
+	const positions = (match[1] as string)
+		.split(/,|and/)
+		.map((part) => Number(part.trim()))
+		.filter((value) => Number.isInteger(value) && value > 0);
 	const chars = Array.from(keyword.normalize("NFC"));
 	return positions.map((position) => chars[position - 1] ?? "").join("");
 }

@@ -48,7 +48,10 @@ describe("host key", () => {
 		const path = join(dir, "loose_key");
 		loadOrCreateHostKey(path);
 		chmodSync(path, 0o644);
-		assert.throws(() => loadOrCreateHostKey(path), (error: unknown) => isPortcullisError(error, "ERR_CONFIG_INVALID"));
+		assert.throws(
+			() => loadOrCreateHostKey(path),
+			(error: unknown) => isPortcullisError(error, "ERR_CONFIG_INVALID"),
+		);
 	});
 });
 
@@ -170,7 +173,15 @@ describe("prompt grammar", () => {
 		assert.equal(promptText("Authenticator app code (TOTP)"), "Authenticator app code (TOTP): ");
 		assert.equal(promptText("Access keyword: characters 2, 5 and 9"), "Access keyword: characters 2, 5 and 9: ");
 		assert.equal(terminalSafe("a\u001b[2Jb\u0007c\r\nd\u202e"), "a[2Jbc\nd");
-		const text = instructionText({ explanation: "Two-factor authentication is required for everyone.", current: "totp", methods: ["totp", "access-keyword"], notice: "That answer is not valid. 2 attempts left." });
-		assert.equal(text, "That answer is not valid. 2 attempts left.\nTwo-factor authentication is required for everyone.\nUsing Authenticator app (TOTP). To switch, type :keyword (or :2) for Access keyword.");
+		const text = instructionText({
+			explanation: "Two-factor authentication is required for everyone.",
+			current: "totp",
+			methods: ["totp", "access-keyword"],
+			notice: "That answer is not valid. 2 attempts left.",
+		});
+		assert.equal(
+			text,
+			"That answer is not valid. 2 attempts left.\nTwo-factor authentication is required for everyone.\nUsing Authenticator app (TOTP). To switch, type :keyword (or :2) for Access keyword.",
+		);
 	});
 });

@@ -56,7 +56,11 @@ describe("SSH limits", () => {
 		raw.password("alice", PASSWORD);
 		assert.deepEqual(await raw.next(), { type: "failure", methods: [], partial: false });
 		assert.ok(await raw.waitClosed());
-		await eventually(async () => (await f.app.stores.audit.query({ event: "ssh.limit" })).some((row) => row.detail?.includes("max-auth-tries")), 60_000, "ssh.limit max-auth-tries audited");
+		await eventually(
+			async () => (await f.app.stores.audit.query({ event: "ssh.limit" })).some((row) => row.detail?.includes("max-auth-tries")),
+			60_000,
+			"ssh.limit max-auth-tries audited",
+		);
 		(await legitLogin()).end();
 	});
 

@@ -139,7 +139,7 @@ describe("live policy on SSH connections (live_check_seconds = 1)", () => {
 			const started = Date.now();
 			assert.ok(await onLaptop.waitClosed(BOUND_MS), "the connection made with the removed key is closed");
 			// Timing is logged, never asserted (a loaded machine is slow, not wrong).
-		console.log(`closed after ${Date.now() - started} ms with a 1 s check`);
+			console.log(`closed after ${Date.now() - started} ms with a 1 s check`);
 			// Two more checks pass: the other key's and the password's connections stay.
 			await new Promise((resolve) => setTimeout(resolve, 2500));
 			assert.ok(!onDesktop.closed, "the other key's connection stays");

@@ -10,18 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { makeKey, type TestKey } from "../helpers/keys.ts";
 import { requireOpenSsh, runOpenSsh, type OpenSshResult } from "../helpers/ssh-client.ts";
 import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";
-import {
-	addKey,
-	addUser,
-	enrolKeyword,
-	enrolTotp,
-	issueRecoveryCodes,
-	keywordAnswer,
-	PASSWORD,
-	startFixture,
-	totpNow,
-	type Fixture,
-} from "./auth-fixtures.ts";
+import { addKey, addUser, enrolKeyword, enrolTotp, issueRecoveryCodes, keywordAnswer, PASSWORD, startFixture, totpNow, type Fixture } from "./auth-fixtures.ts";
 
 const PASSWORD_PROMPT = /'s password: $/;
 const TOTP_PROMPT = /\) Authenticator app code \(TOTP\): $/;
@@ -33,7 +22,16 @@ function partialSuccess(result: OpenSshResult, method: "password" | "publickey")
 }
 
 function describeRun(result: OpenSshResult): string {
-	return JSON.stringify({ code: result.code, stdout: result.stdout, prompts: result.prompts, stderr: result.stderr.split("\n").filter((line) => !line.startsWith("debug1: ") || /Authentic|partial/.test(line)) }, null, 1);
+	return JSON.stringify(
+		{
+			code: result.code,
+			stdout: result.stdout,
+			prompts: result.prompts,
+			stderr: result.stderr.split("\n").filter((line) => !line.startsWith("debug1: ") || /Authentic|partial/.test(line)),
+		},
+		null,
+		1,
+	);
 }
 
 describe("OpenSSH client against the gateway (SQLite)", () => {
@@ -252,7 +250,8 @@ describe("OpenSSH client against the gateway (SQLite)", () => {
 				user: "wendy",
 				command: "id",
 				preferred: "password,keyboard-interactive",
-				answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? PASSWORD : TOTP_PROMPT.test(prompt) ? totpNow(f, secret) : KEYWORD_PROMPT.test(prompt) ? keywordAnswer(prompt) : null),
+				answer: (prompt) =>
+					PASSWORD_PROMPT.test(prompt) ? PASSWORD : TOTP_PROMPT.test(prompt) ? totpNow(f, secret) : KEYWORD_PROMPT.test(prompt) ? keywordAnswer(prompt) : null,
 			});
 			assert.equal(result.code, 0, describeRun(result));
 			return result;
@@ -315,7 +314,8 @@ describe("OpenSSH client against the gateway (SQLite)", () => {
 			user: "sam",
 			command: "id",
 			preferred: "password,keyboard-interactive",
-			answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? PASSWORD : TOTP_PROMPT.test(prompt) ? ":2" : KEYWORD_PROMPT.test(prompt) ? keywordAnswer(prompt) : null),
+			answer: (prompt) =>
+				PASSWORD_PROMPT.test(prompt) ? PASSWORD : TOTP_PROMPT.test(prompt) ? ":2" : KEYWORD_PROMPT.test(prompt) ? keywordAnswer(prompt) : null,
 		});
 		assert.equal(byNumber.code, 0, describeRun(byNumber));
 		assert.match(byNumber.stdout, /2fa=access-keyword/);

@@ -65,7 +65,13 @@ describe("SSH gateway on PostgreSQL", () => {
 	test("forced but not enrolled: refused with the console URL", async (t) => {
 		if (!requireOpenSsh(t)) return;
 		await addUser(f, "nils", ["ops"]);
-		const result = await runOpenSsh({ port: f.port, user: "nils", command: "id", preferred: "password,keyboard-interactive", answer: (prompt) => (/password: $/.test(prompt) ? PASSWORD : null) });
+		const result = await runOpenSsh({
+			port: f.port,
+			user: "nils",
+			command: "id",
+			preferred: "password,keyboard-interactive",
+			answer: (prompt) => (/password: $/.test(prompt) ? PASSWORD : null),
+		});
 		assert.equal(result.code, 255);
 		assert.match(result.stderr, /Log in to http:\/\/127\.0\.0\.1:8080 to set one up/);
 	});

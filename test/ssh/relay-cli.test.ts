@@ -22,7 +22,23 @@ describe("portcullis server (CLI)", () => {
 	after(() => rmSync(dir, { recursive: true, force: true }));
 
 	test("add with --group (repeatable), --login and --description; list as a table and as JSON", async () => {
-		const added = await cli("server", "add", "db1", "--host", "10.0.0.5", "--port", "2201", "--login", "root", "--group", "ops", "--group", "dev", "--description", "primary database");
+		const added = await cli(
+			"server",
+			"add",
+			"db1",
+			"--host",
+			"10.0.0.5",
+			"--port",
+			"2201",
+			"--login",
+			"root",
+			"--group",
+			"ops",
+			"--group",
+			"dev",
+			"--description",
+			"primary database",
+		);
 		assertOk(added, "server add");
 		assert.equal(added.stdout, "added server db1 (10.0.0.5:2201), granted to ops, dev\n");
 		assertOk(await cli("server", "add", "web1", "--host", "web1.internal"), "server add web1");

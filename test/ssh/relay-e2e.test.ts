@@ -42,7 +42,10 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 	let gw: RelayGateway;
 
 	const ssh = (args: readonly string[], options: { input?: string | Buffer; user?: string } = {}) =>
-		client.run("ssh", ["-p", String(gw.port), `${options.user ?? "alice"}@127.0.0.1`, ...args], { password: PASSWORD, ...(options.input !== undefined ? { input: options.input } : {}) });
+		client.run("ssh", ["-p", String(gw.port), `${options.user ?? "alice"}@127.0.0.1`, ...args], {
+			password: PASSWORD,
+			...(options.input !== undefined ? { input: options.input } : {}),
+		});
 	const jump = (user = "alice") => `${user}@127.0.0.1:${gw.port}`;
 	const audit = (event: string) => t.app.stores.audit.query({ event });
 
@@ -167,7 +170,10 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		assert.equal(cast.header.width, 100);
 		assert.equal(cast.header.height, 30);
 		assert.equal((cast.header.env as Record<string, string>).TERM, "xterm-256color");
-		const output = cast.events.filter((event) => event[1] === "o").map((event) => event[2]).join("");
+		const output = cast.events
+			.filter((event) => event[1] === "o")
+			.map((event) => event[2])
+			.join("");
 		assert.match(output, /servers for alice/, "the menu is recorded");
 		assert.match(output, /menu-42-marker/, "the target's output is recorded");
 		assert.match(output, /Bye\./);
@@ -176,7 +182,11 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 	});
 
 	test("`ssh -t gw db1` goes straight to db1; window changes reach the target's PTY (stty size)", async () => {
-		const term = await client.terminal(["ssh", "-F", client.configFile, "-t", "-p", String(gw.port), "alice@127.0.0.1", "db1"], { cols: 100, rows: 30, password: PASSWORD });
+		const term = await client.terminal(["ssh", "-F", client.configFile, "-t", "-p", String(gw.port), "alice@127.0.0.1", "db1"], {
+			cols: 100,
+			rows: 30,
+			password: PASSWORD,
+		});
 		try {
 			await term.type("stty size; echo size-$((3*3))\r");
 			const screen = await term.waitFor(/size-9/);
@@ -210,7 +220,9 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		const byName = await client.run("ssh", ["-J", jump(), `${db1.user}@db1`, "echo", "jumped-by-name"], { password: PASSWORD });
 		assert.equal(byName.code, 0, byName.stderr);
 		assert.equal(byName.stdout.toString(), "jumped-by-name\n");
-		const byAddress = await client.run("ssh", ["-J", jump(), "-p", String(db1.port), `${db1.user}@127.0.0.1`, "echo", "jumped-by-address"], { password: PASSWORD });
+		const byAddress = await client.run("ssh", ["-J", jump(), "-p", String(db1.port), `${db1.user}@127.0.0.1`, "echo", "jumped-by-address"], {
+			password: PASSWORD,
+		});
 		assert.equal(byAddress.code, 0, byAddress.stderr);
 		assert.equal(byAddress.stdout.toString(), "jumped-by-address\n");
 		const forwards = await audit("ssh.forward");
@@ -264,7 +276,8 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 			return rows.length >= cases.length ? rows : null;
 		}, "forward-refused events");
 		const seen = refused.map((row) => `${JSON.parse(row.detail!).host}:${JSON.parse(row.detail!).port}`);
-		for (const expected of [`localhost:${db2.port}`, `db2:${db2.port}`, "127.0.0.1:22", `127.0.0.2:${db1.port}`]) assert.ok(seen.includes(expected), `${expected} in ${seen.join(", ")}`);
+		for (const expected of [`localhost:${db2.port}`, `db2:${db2.port}`, "127.0.0.1:22", `127.0.0.2:${db1.port}`])
+			assert.ok(seen.includes(expected), `${expected} in ${seen.join(", ")}`);
 		assert.ok(refused.every((row) => row.username === "alice" && row.outcome === "failure"));
 		// The same hop is fine for bob, who is in dev.
 		const bob = await client.run("ssh", ["-J", jump("bob"), "-p", String(db2.port), `${db2.user}@localhost`, "echo", "bob-ok"], { password: PASSWORD });
@@ -352,7 +365,10 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 			t.clock.advance(30_000); // each code once (replay protection)
 			return { PORTCULLIS_TEST_CODE: totpCodeAt(secret, t.clock.now().getTime()) };
 		};
-		const wrong = await client.run("ssh", ["-J", jump("carol"), `${db1.user}@db1`, "echo", "no"], { password: PASSWORD, env: { PORTCULLIS_TEST_CODE: "000000" } });
+		const wrong = await client.run("ssh", ["-J", jump("carol"), `${db1.user}@db1`, "echo", "no"], {
+			password: PASSWORD,
+			env: { PORTCULLIS_TEST_CODE: "000000" },
+		});
 		assert.notEqual(wrong.code, 0);
 		assert.doesNotMatch(wrong.stdout.toString(), /no/);
 		const jumped = await client.run("ssh", ["-J", jump("carol"), `${db1.user}@db1`, "echo", "carol-jumped"], { password: PASSWORD, env: code() });

@@ -48,12 +48,18 @@ describe("menu", () => {
 	test("typing filters on name, address and description; Backspace, Esc and Ctrl-U edit", () => {
 		const { m, last } = menu();
 		m.input("rep");
-		assert.deepEqual(m.visible().map((v) => v.entry.name), ["db2"]);
+		assert.deepEqual(
+			m.visible().map((v) => v.entry.name),
+			["db2"],
+		);
 		assert.match(last(), /Filter: rep/);
 		m.input("\x7f\x7f\x7f");
 		assert.equal(m.filter, "");
 		m.input("web1.int");
-		assert.deepEqual(m.visible().map((v) => v.entry.name), ["web1"]);
+		assert.deepEqual(
+			m.visible().map((v) => v.entry.name),
+			["web1"],
+		);
 		assert.deepEqual(m.input("\r"), { kind: "choose", entry: ENTRIES[2] });
 		m.input("\x1b");
 		assert.equal(m.filter, "");
@@ -180,7 +186,10 @@ describe("asciicast v2 recorder", () => {
 					["o", "bye\r\n"],
 				],
 			);
-			assert.ok(cast.events.every((e, i) => i === 0 || e[0] >= cast.events[i - 1]![0]), "times never go back");
+			assert.ok(
+				cast.events.every((e, i) => i === 0 || e[0] >= cast.events[i - 1]![0]),
+				"times never go back",
+			);
 			assert.ok(row.file.startsWith("2026-11-28/"), row.file);
 			assert.ok(recordingPath(t.app.config, row.file).startsWith(recordingsDir(t.app.config)));
 		} finally {

@@ -23,7 +23,14 @@ for (const engine of ["sqlite", "postgres"] as const)
 		after(async () => t.cleanup());
 
 		test("add with groups, list with grants, audited with the actor", async () => {
-			await servers.add(ADMIN_ACTOR, { name: "DB1", host: "10.0.0.5", port: 2201, loginUser: "root", description: "primary\u001b[31m database", groups: ["ops"] });
+			await servers.add(ADMIN_ACTOR, {
+				name: "DB1",
+				host: "10.0.0.5",
+				port: 2201,
+				loginUser: "root",
+				description: "primary\u001b[31m database",
+				groups: ["ops"],
+			});
 			await servers.add(ADMIN_ACTOR, { name: "web1", host: "web1.internal", description: "frontend" });
 			const list = await servers.list();
 			assert.deepEqual(
@@ -56,15 +63,27 @@ for (const engine of ["sqlite", "postgres"] as const)
 		});
 
 		test("a group grants its servers to its members only", async () => {
-			assert.deepEqual((await servers.listForUser(alice)).map((s) => s.name), ["db1"]);
-			assert.deepEqual((await servers.listForUser(bob)).map((s) => s.name), []);
+			assert.deepEqual(
+				(await servers.listForUser(alice)).map((s) => s.name),
+				["db1"],
+			);
+			assert.deepEqual(
+				(await servers.listForUser(bob)).map((s) => s.name),
+				[],
+			);
 			assert.equal(await servers.grant(ADMIN_ACTOR, "web1", "dev"), true);
 			assert.equal(await servers.grant(ADMIN_ACTOR, "web1", "dev"), false, "granting twice changes nothing");
-			assert.deepEqual((await servers.listForUser(bob)).map((s) => s.name), ["web1"]);
+			assert.deepEqual(
+				(await servers.listForUser(bob)).map((s) => s.name),
+				["web1"],
+			);
 			assert.equal((await servers.findForUser(bob, "web1"))?.name, "web1");
 			assert.equal(await servers.findForUser(bob, "db1"), undefined);
 			assert.equal(await servers.revoke(ADMIN_ACTOR, "web1", "dev"), true);
-			assert.deepEqual((await servers.listForUser(bob)).map((s) => s.name), []);
+			assert.deepEqual(
+				(await servers.listForUser(bob)).map((s) => s.name),
+				[],
+			);
 			assert.equal((await t.app.stores.audit.query({ event: "server.revoked" })).length, 1);
 		});
 
@@ -85,7 +104,10 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.ok(row.credential_enc && !row.credential_enc.includes("s3cret"));
 			assert.deepEqual(servers.credentialOf(row), { kind: "password", password: "s3cret-target" });
 			const other = await servers.requireServer("web1");
-			assert.throws(() => servers.credentialOf({ ...other, credential_enc: row.credential_enc }), (error) => isPortcullisError(error, "ERR_DECRYPT"));
+			assert.throws(
+				() => servers.credentialOf({ ...other, credential_enc: row.credential_enc }),
+				(error) => isPortcullisError(error, "ERR_DECRYPT"),
+			);
 			const events = await t.app.stores.audit.query({ event: "server.credential-set" });
 			assert.ok(!JSON.stringify(events).includes("s3cret"));
 			await servers.setCredential(ADMIN_ACTOR, "db1", null);
@@ -111,10 +133,19 @@ for (const engine of ["sqlite", "postgres"] as const)
 
 		test("removing a server removes its grants; removing a group removes its grants", async () => {
 			await servers.add(ADMIN_ACTOR, { name: "tmp", host: "tmp", groups: ["dev"] });
-			assert.deepEqual((await servers.listForUser(bob)).map((s) => s.name), ["tmp"]);
+			assert.deepEqual(
+				(await servers.listForUser(bob)).map((s) => s.name),
+				["tmp"],
+			);
 			await t.app.admin.deleteGroup(ADMIN_ACTOR, "dev");
-			assert.deepEqual((await servers.listForUser(bob)).map((s) => s.name), []);
+			assert.deepEqual(
+				(await servers.listForUser(bob)).map((s) => s.name),
+				[],
+			);
 			await servers.remove(ADMIN_ACTOR, "tmp");
-			assert.deepEqual((await servers.list()).map((s) => s.name), ["db1", "web1"]);
+			assert.deepEqual(
+				(await servers.list()).map((s) => s.name),
+				["db1", "web1"],
+			);
 		});
 	});

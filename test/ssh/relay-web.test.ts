@@ -44,7 +44,14 @@ describe("relay admin pages", () => {
 	});
 
 	test("add a server granted to a group, grant another, revoke, update; audited with the web admin", async () => {
-		const created = await admin.post("/admin/servers/create", { name: "db1", host: "10.0.0.5", port: "2201", login: "root", description: "primary database", group: "ops" });
+		const created = await admin.post("/admin/servers/create", {
+			name: "db1",
+			host: "10.0.0.5",
+			port: "2201",
+			login: "root",
+			description: "primary database",
+			group: "ops",
+		});
 		assert.equal(created.statusCode, 303, created.body.slice(0, 300));
 		assert.equal(created.headers.location, "/admin/server?name=db1&m=created");
 		let page = await admin.follow(created);
@@ -82,7 +89,10 @@ describe("relay admin pages", () => {
 		assert.equal(badKind.statusCode, 400);
 		const badKey = await admin.post("/admin/servers/credential", { name: "db1", kind: "key", privateKey: "not a key" });
 		assert.equal(badKey.statusCode, 400);
-		assert.deepEqual((await serverService(w.app).list()).map((row) => row.name), ["db1"]);
+		assert.deepEqual(
+			(await serverService(w.app).list()).map((row) => row.name),
+			["db1"],
+		);
 	});
 
 	test("credential and host key: sealed, never shown back; forget and pin", async () => {
@@ -102,7 +112,13 @@ describe("relay admin pages", () => {
 	});
 
 	test("a non-admin gets nothing: pages, changes, recordings, the cast file and the player script", async () => {
-		for (const url of ["/admin/servers", "/admin/server?name=db1", "/admin/recordings", "/admin/recordings/0123456789abcdef0123456789abcdef", "/static/cast-player.js"]) {
+		for (const url of [
+			"/admin/servers",
+			"/admin/server?name=db1",
+			"/admin/recordings",
+			"/admin/recordings/0123456789abcdef0123456789abcdef",
+			"/static/cast-player.js",
+		]) {
 			const response = await joe.get(url);
 			assert.ok([303, 401, 403].includes(response.statusCode), `${url}: ${response.statusCode}`);
 			assert.doesNotMatch(response.body, /portcullis-gateway|<table|Terminal/);

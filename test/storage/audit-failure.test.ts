@@ -48,6 +48,9 @@ test("write() on a failing database still rejects, and is logged and counted too
 	await assert.rejects(audit.write({ event: "login.error", outcome: "failure" }));
 	await assert.rejects(audit.write({ event: "login.error", outcome: "failure" }));
 	assert.equal(audit.failedWrites, 2);
-	assert.deepEqual(logger.lines.map((line) => line.level), ["error", "error"]);
+	assert.deepEqual(
+		logger.lines.map((line) => line.level),
+		["error", "error"],
+	);
 	await db.destroy();
 });

@@ -39,7 +39,11 @@ for (const engine of ["sqlite", "postgres"] as const) {
 
 			app = await createPortcullis(testConfig(dir), options);
 			try {
-				assert.deepEqual((await app.stores.settings.getTwoFactor()).enabledMethods, ["totp", "access-keyword", "recovery-code"], "existing installation keeps the keyword");
+				assert.deepEqual(
+					(await app.stores.settings.getTwoFactor()).enabledMethods,
+					["totp", "access-keyword", "recovery-code"],
+					"existing installation keeps the keyword",
+				);
 			} finally {
 				await app.close();
 			}

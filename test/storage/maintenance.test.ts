@@ -8,11 +8,32 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		const t = await createTestApp({ engine });
 		try {
 			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "mia", password: "a long password", isAdmin: false, groups: [] });
-			const old = await t.app.stores.sessions.create({ userId: user.id, attemptId: null, state: "full", secondFactorMethod: null, stepUpAt: null, sessionEpoch: 0, source: "x", ttlMs: 60_000 });
+			const old = await t.app.stores.sessions.create({
+				userId: user.id,
+				attemptId: null,
+				state: "full",
+				secondFactorMethod: null,
+				stepUpAt: null,
+				sessionEpoch: 0,
+				source: "x",
+				ttlMs: 60_000,
+			});
 			await t.app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "x", ttlMs: 60_000, required: false });
-			const pending = await t.app.stores.factors.insert({ userId: user.id, method: "totp", label: "p", status: "pending", secretEnc: null }, { origin: null, generation: 0, linkHash: null });
+			const pending = await t.app.stores.factors.insert(
+				{ userId: user.id, method: "totp", label: "p", status: "pending", secretEnc: null },
+				{ origin: null, generation: 0, linkHash: null },
+			);
 			t.clock.advance(25 * 3600_000);
-			const live = await t.app.stores.sessions.create({ userId: user.id, attemptId: null, state: "full", secondFactorMethod: null, stepUpAt: null, sessionEpoch: 0, source: "x", ttlMs: 60_000 });
+			const live = await t.app.stores.sessions.create({
+				userId: user.id,
+				attemptId: null,
+				state: "full",
+				secondFactorMethod: null,
+				stepUpAt: null,
+				sessionEpoch: 0,
+				source: "x",
+				ttlMs: 60_000,
+			});
 			await runMaintenance(t.app);
 			assert.equal(await t.app.stores.sessions.find(old.token), undefined);
 			assert.ok(await t.app.stores.sessions.find(live.token));

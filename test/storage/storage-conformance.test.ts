@@ -62,10 +62,21 @@ for (const engine of ["sqlite", "postgres"] as const) {
 
 		test("a user and their group memberships are created together or not at all", async () => {
 			const ops = await app.admin.requireGroup("ops");
-			const created = await app.stores.users.create({ username: "grace", passwordHash: null, isAdmin: false, mustChangePassword: false, groupIds: [ops.id, ops.id] });
-			assert.deepEqual((await app.stores.groups.groupsOfUser(created.id)).map((group) => group.name), ["ops"]);
+			const created = await app.stores.users.create({
+				username: "grace",
+				passwordHash: null,
+				isAdmin: false,
+				mustChangePassword: false,
+				groupIds: [ops.id, ops.id],
+			});
+			assert.deepEqual(
+				(await app.stores.groups.groupsOfUser(created.id)).map((group) => group.name),
+				["ops"],
+			);
 			// A group deleted between the admin's check and the insert (foreign key): no user without it.
-			await assert.rejects(app.stores.users.create({ username: "henry", passwordHash: null, isAdmin: false, mustChangePassword: false, groupIds: [ops.id, "no-such-group"] }));
+			await assert.rejects(
+				app.stores.users.create({ username: "henry", passwordHash: null, isAdmin: false, mustChangePassword: false, groupIds: [ops.id, "no-such-group"] }),
+			);
 			assert.equal(await app.stores.users.findByUsername("henry"), undefined);
 		});
 
@@ -126,25 +137,49 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			const attempt = await app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "x", ttlMs: 3_600_000, required: true });
 			const guard = { origin: `attempt:${attempt.id}`, generation: 0, linkHash: sha256Hex("tok") };
 			await app.stores.users.setEnrollToken(user.id, sha256Hex("tok"), clock.now().getTime() + 60_000);
-			const ids = await Promise.all(Array.from({ length: 10 }, (_, n) => app.stores.factors.insert({ userId: user.id, method: "totp", label: `f${n}`, status: "pending", secretEnc: null }, guard)));
+			const ids = await Promise.all(
+				Array.from({ length: 10 }, (_, n) =>
+					app.stores.factors.insert({ userId: user.id, method: "totp", label: `f${n}`, status: "pending", secretEnc: null }, guard),
+				),
+			);
 			const wins = await Promise.all(ids.map((id) => app.stores.factors.activate(id!, user.id, 5, guard)));
 			assert.equal(wins.filter(Boolean).length, 1, "one link, one factor");
 			assert.equal((await app.stores.users.findById(user.id))!.enroll_token_hash, null, "the link is spent by that activation");
 			// A factor of another attempt, or one begun without the link, cannot use a fresh link either.
 			await app.stores.users.setEnrollToken(user.id, sha256Hex("tok2"), clock.now().getTime() + 60_000);
 			const other = await app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "x", ttlMs: 3_600_000, required: true });
-			const foreign = (await app.stores.factors.insert({ userId: user.id, method: "totp", label: "g", status: "pending", secretEnc: null }, { ...guard, origin: `attempt:${other.id}` }))!;
+			const foreign = (await app.stores.factors.insert(
+				{ userId: user.id, method: "totp", label: "g", status: "pending", secretEnc: null },
+				{ ...guard, origin: `attempt:${other.id}` },
+			))!;
 			assert.equal(await app.stores.factors.activate(foreign, user.id, 5, { ...guard, linkHash: sha256Hex("tok2") }), false, "another attempt's factor");
-			assert.equal(await app.stores.factors.activate(foreign, user.id, 5, { ...guard, origin: `attempt:${other.id}`, linkHash: null }), false, "no link while one is outstanding");
+			assert.equal(
+				await app.stores.factors.activate(foreign, user.id, 5, { ...guard, origin: `attempt:${other.id}`, linkHash: null }),
+				false,
+				"no link while one is outstanding",
+			);
 			clock.advance(61_000);
-			assert.equal(await app.stores.factors.activate(foreign, user.id, 5, { ...guard, origin: `attempt:${other.id}`, linkHash: sha256Hex("tok2") }), false, "expired link");
+			assert.equal(
+				await app.stores.factors.activate(foreign, user.id, 5, { ...guard, origin: `attempt:${other.id}`, linkHash: sha256Hex("tok2") }),
+				false,
+				"expired link",
+			);
 			await app.stores.users.setEnrollToken(user.id, null, null);
 			await app.stores.factors.removeAllOfUser(user.id);
 		});
 
 		test("session rotation issues a new token and kills the old one", async () => {
 			const user = await alice();
-			const { token } = await app.stores.sessions.create({ userId: user.id, attemptId: null, state: "half", secondFactorMethod: null, stepUpAt: null, sessionEpoch: 0, source: "x", ttlMs: 60_000 });
+			const { token } = await app.stores.sessions.create({
+				userId: user.id,
+				attemptId: null,
+				state: "half",
+				secondFactorMethod: null,
+				stepUpAt: null,
+				sessionEpoch: 0,
+				source: "x",
+				ttlMs: 60_000,
+			});
 			const rotated = await app.stores.sessions.rotate(token, { state: "full" });
 			assert.ok(rotated);
 			assert.notEqual(rotated.token, token);
@@ -176,7 +211,9 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		test("kill -9 in the middle of an enrolment leaves no half-made factor that counts", async () => {
 			await app.close();
 			const url = target.kind === "postgres" ? target.url : "sqlite";
-			const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "enroll-then-die.ts"), dir, url, key.toString("hex")], { stdio: ["ignore", "pipe", "inherit"] });
+			const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "enroll-then-die.ts"), dir, url, key.toString("hex")], {
+				stdio: ["ignore", "pipe", "inherit"],
+			});
 			const factorId = await new Promise<string>((resolve, reject) => {
 				let out = "";
 				child.stdout.on("data", (chunk: Buffer) => {

@@ -19,7 +19,8 @@ describe("account pages", () => {
 			const user = await w.app.admin.createUser(ADMIN_ACTOR, { username: name, password: PASSWORD, isAdmin: false, groups: ["ops"] });
 			secrets.set(name, await enrolTotp(w, user.id));
 		}
-		for (const name of ["bob", "dave", "gus", "tim"]) await w.app.admin.createUser(ADMIN_ACTOR, { username: name, password: PASSWORD, isAdmin: false, groups: [] });
+		for (const name of ["bob", "dave", "gus", "tim"])
+			await w.app.admin.createUser(ADMIN_ACTOR, { username: name, password: PASSWORD, isAdmin: false, groups: [] });
 		w.clock.advance(30_000);
 	});
 	after(async () => w.close());
@@ -54,7 +55,11 @@ describe("account pages", () => {
 		const wrong = await browser.post("/account/step-up", { method: "totp", code: "000000", next: "/account" });
 		assert.equal(wrong.statusCode, 401);
 		assert.match(wrong.body, /attempts left/);
-		const confirmed = await browser.post("/account/step-up", { method: "totp", code: totpCodeAt(secrets.get("alice") as Buffer, w.clock.now().getTime()), next: "/account" });
+		const confirmed = await browser.post("/account/step-up", {
+			method: "totp",
+			code: totpCodeAt(secrets.get("alice") as Buffer, w.clock.now().getTime()),
+			next: "/account",
+		});
 		assert.equal(confirmed.statusCode, 303);
 		assert.equal(confirmed.headers.location, "/account?m=confirmed");
 		assert.notEqual(browser.session(), before, "step-up rotates the session");
@@ -299,7 +304,10 @@ describe("admin pages", () => {
 		const group = await w.app.stores.groups.findByName("admins");
 		assert.equal(group?.force_2fa, 1);
 		assert.equal(group?.allowed_methods, JSON.stringify(["totp"]));
-		assert.match((await admin.get("/admin/groups")).body, /admins<\/a><\/td><td><span class="tag tag-good">forced<\/span><\/td><td>Authenticator app \(TOTP\)<\/td>/);
+		assert.match(
+			(await admin.get("/admin/groups")).body,
+			/admins<\/a><\/td><td><span class="tag tag-good">forced<\/span><\/td><td>Authenticator app \(TOTP\)<\/td>/,
+		);
 
 		await admin.get("/admin/group?name=admins");
 		assert.equal((await admin.post("/admin/groups/add-member", { name: "admins", username: "joe" })).statusCode, 303);
@@ -352,7 +360,10 @@ describe("admin pages", () => {
 		assert.equal(exported.statusCode, 200);
 		assert.match(String(exported.headers["content-type"]), /application\/x-ndjson/);
 		assert.match(String(exported.headers["content-disposition"]), /attachment/);
-		const lines = exported.body.trim().split("\n").map((line) => JSON.parse(line) as { event: string; user: string; at: string });
+		const lines = exported.body
+			.trim()
+			.split("\n")
+			.map((line) => JSON.parse(line) as { event: string; user: string; at: string });
 		assert.ok(lines.length >= 3);
 		assert.ok(lines.every((line) => line.event === "user.created"));
 		assert.ok(lines.some((line) => line.user === "kate"));

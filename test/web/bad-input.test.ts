@@ -49,7 +49,11 @@ describe("bad input on every form and query", () => {
 			assert.ok(route.form !== undefined, `${route.url} has no form schema`);
 			for (const [name, spec] of Object.entries(route.form ?? {})) {
 				// Room for the CSRF token, the other fields and URL-encoding; otherwise raise the route's bodyLimit.
-				if (spec.kind === "string") assert.ok(spec.max + 1024 <= route.bodyLimit, `${route.url}: field ${name} (max ${spec.max}) cannot fit in the ${route.bodyLimit}-byte body limit; pass bodyLimit to postRoute`);
+				if (spec.kind === "string")
+					assert.ok(
+						spec.max + 1024 <= route.bodyLimit,
+						`${route.url}: field ${name} (max ${spec.max}) cannot fit in the ${route.bodyLimit}-byte body limit; pass bodyLimit to postRoute`,
+					);
 			}
 		}
 	});
@@ -161,8 +165,14 @@ describe("bad input on every form and query", () => {
 		const anonymous = await fixture.mint("anonymous");
 		await anonymous.post("/login", { username: "z".repeat(300), password: "x" });
 		const events = await w.app.stores.audit.query({ event: "web.bad-request" });
-		assert.ok(events.some((event) => event.username === "ada" && /duplicate/.test(event.detail ?? "")), "admin's bad request audited");
-		assert.ok(events.some((event) => event.username === null && /\/login/.test(event.detail ?? "") && /length/.test(event.detail ?? "")), "login bad request audited");
+		assert.ok(
+			events.some((event) => event.username === "ada" && /duplicate/.test(event.detail ?? "")),
+			"admin's bad request audited",
+		);
+		assert.ok(
+			events.some((event) => event.username === null && /\/login/.test(event.detail ?? "") && /length/.test(event.detail ?? "")),
+			"login bad request audited",
+		);
 		// Never the submitted values.
 		assert.ok(events.every((event) => !(event.detail ?? "").includes("zzzz")));
 	});

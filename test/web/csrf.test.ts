@@ -83,7 +83,12 @@ describe("CSRF on every POST route", () => {
 
 	test("the right token from a foreign origin or a cross-site fetch → 403", async () => {
 		for (const route of posts) {
-			const variants: Record<string, string>[] = [{ origin: "https://evil.example" }, { origin: "null" }, { "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site" }];
+			const variants: Record<string, string>[] = [
+				{ origin: "https://evil.example" },
+				{ origin: "null" },
+				{ "sec-fetch-site": "cross-site" },
+				{ "sec-fetch-site": "same-site" },
+			];
 			for (const headers of variants) {
 				const browser = await fixture.mint(kindFor(route));
 				const response = await browser.post(concreteUrl(route), {}, { headers });
@@ -94,10 +99,18 @@ describe("CSRF on every POST route", () => {
 
 	test("the right token from the console's own origin → accepted", async () => {
 		const browser = await fixture.mint("anonymous");
-		const response = await browser.post("/login", { username: "nobody", password: "wrong password" }, { headers: { origin: "http://127.0.0.1:8080", "sec-fetch-site": "same-origin" } });
+		const response = await browser.post(
+			"/login",
+			{ username: "nobody", password: "wrong password" },
+			{ headers: { origin: "http://127.0.0.1:8080", "sec-fetch-site": "same-origin" } },
+		);
 		assert.equal(response.statusCode, 401);
 		const second = await fixture.mint("anonymous");
-		const viaHost = await second.post("/login", { username: "nobody", password: "wrong password" }, { headers: { origin: "http://localhost:80", host: "localhost:80" } });
+		const viaHost = await second.post(
+			"/login",
+			{ username: "nobody", password: "wrong password" },
+			{ headers: { origin: "http://localhost:80", host: "localhost:80" } },
+		);
 		assert.equal(viaHost.statusCode, 401);
 	});
 
@@ -121,7 +134,8 @@ describe("CSRF on every POST route", () => {
 		const browser = new Browser(w.server);
 		const page = await browser.get("/login");
 		const csp = String(page.headers["content-security-policy"]);
-		for (const directive of ["default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "form-action 'self'"]) assert.ok(csp.includes(directive), directive);
+		for (const directive of ["default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "form-action 'self'"])
+			assert.ok(csp.includes(directive), directive);
 		assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
 		assert.equal(page.headers["x-frame-options"], "SAMEORIGIN");
 		assert.equal(page.headers["cache-control"], "no-store");

@@ -9,7 +9,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createMethodAdmin } from "../../src/methods/method-admin.ts";
-import { DUO_IKEY, DUO_SKEY, DUO_WEB_CLIENT_ID, DUO_WEB_CLIENT_SECRET, type FakeDuoServer, startFakeDuoServer, visitAuthorize } from "../helpers/fake-duo-server.ts";
+import {
+	DUO_IKEY,
+	DUO_SKEY,
+	DUO_WEB_CLIENT_ID,
+	DUO_WEB_CLIENT_SECRET,
+	type FakeDuoServer,
+	startFakeDuoServer,
+	visitAuthorize,
+} from "../helpers/fake-duo-server.ts";
 import { ENROL } from "../helpers/method-login.ts";
 import { SSH } from "../helpers/test-app.ts";
 import { opensslAvailable, opensslSkip, sharedTestCa } from "../helpers/test-ca.ts";

@@ -32,7 +32,12 @@ export async function createWebTest(options: Parameters<typeof createTestApp>[0]
 }
 
 export function decodeHtml(text: string): string {
-	return text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+	return text
+		.replace(/&quot;/g, '"')
+		.replace(/&#39;/g, "'")
+		.replace(/&lt;/g, "<")
+		.replace(/&gt;/g, ">")
+		.replace(/&amp;/g, "&");
 }
 
 /** A cookie jar over inject(): remembers Set-Cookie, extracts the last page's CSRF token. */
@@ -57,7 +62,8 @@ export class Browser {
 
 	private remember(response: LightMyRequestResponse): void {
 		for (const cookie of response.cookies as { name: string; value: string; maxAge?: number; expires?: Date }[]) {
-			const expired = cookie.value === "" || (cookie.maxAge !== undefined && cookie.maxAge <= 0) || (cookie.expires !== undefined && cookie.expires.getTime() < Date.now());
+			const expired =
+				cookie.value === "" || (cookie.maxAge !== undefined && cookie.maxAge <= 0) || (cookie.expires !== undefined && cookie.expires.getTime() < Date.now());
 			if (expired) this.cookies.delete(cookie.name);
 			else this.cookies.set(cookie.name, cookie.value);
 		}
@@ -94,7 +100,11 @@ export class Browser {
 	}
 
 	/** Posts a form; by default with the CSRF token of the last page. */
-	async post(url: string, fields: Record<string, string | string[]>, options: { csrf?: string | null; headers?: Record<string, string>; raw?: string; contentType?: string } = {}): Promise<LightMyRequestResponse> {
+	async post(
+		url: string,
+		fields: Record<string, string | string[]>,
+		options: { csrf?: string | null; headers?: Record<string, string>; raw?: string; contentType?: string } = {},
+	): Promise<LightMyRequestResponse> {
 		const cookie = this.cookieHeader();
 		let payload: string;
 		if (options.raw !== undefined) {
@@ -148,7 +158,12 @@ export async function enrolTotp(t: TestApp, userId: string): Promise<Buffer> {
 	assert.equal(begin.kind, "pending");
 	if (begin.kind !== "pending") throw new Error("unreachable");
 	const secret = base32Decode(begin.display.secret ?? "");
-	const done = await t.app.enrollment.complete(userId, begin.factorId, { code: totpCodeAt(secret, t.clock.now().getTime()) }, { channel: "web", source: "test", duringLogin: false });
+	const done = await t.app.enrollment.complete(
+		userId,
+		begin.factorId,
+		{ code: totpCodeAt(secret, t.clock.now().getTime()) },
+		{ channel: "web", source: "test", duringLogin: false },
+	);
 	assert.equal(done.kind, "active");
 	return secret;
 }
@@ -167,7 +182,11 @@ export async function loginWithTotp(w: WebTest, browser: Browser, username: stri
 }
 
 /** On the forced-enrolment page: set up TOTP through the web forms; returns the secret. */
-export async function enrolTotpViaWeb(w: WebTest, browser: Browser, action = "/login/enroll/totp"): Promise<{ secret: Buffer; response: LightMyRequestResponse }> {
+export async function enrolTotpViaWeb(
+	w: WebTest,
+	browser: Browser,
+	action = "/login/enroll/totp",
+): Promise<{ secret: Buffer; response: LightMyRequestResponse }> {
 	const page = await browser.post(action, { label: "phone" });
 	assert.equal(page.statusCode, 200, `TOTP setup page: ${page.statusCode} ${page.body.slice(0, 300)}`);
 	assert.match(page.body, /<svg/);

@@ -32,7 +32,8 @@ describe("login through the web console", () => {
 			const user = await w.app.admin.createUser(ADMIN_ACTOR, { username: name, password: PASSWORD, isAdmin: false, groups: ["ops"] });
 			secrets.set(name, await enrolTotp(w, user.id));
 		}
-		for (const name of ["hal", "hank", "ivy"]) await w.app.admin.createUser(ADMIN_ACTOR, { username: name, password: PASSWORD, isAdmin: false, groups: ["ops"] });
+		for (const name of ["hal", "hank", "ivy"])
+			await w.app.admin.createUser(ADMIN_ACTOR, { username: name, password: PASSWORD, isAdmin: false, groups: ["ops"] });
 		await w.app.admin.createUser(ADMIN_ACTOR, { username: "bob", password: PASSWORD, isAdmin: false, groups: [] });
 		await w.app.admin.createUser(ADMIN_ACTOR, { username: "mona", password: PASSWORD, isAdmin: false, groups: [], mustChangePassword: true });
 		w.clock.advance(30_000);
@@ -210,7 +211,12 @@ describe("login through the web console", () => {
 		const positions = [...page.body.matchAll(/<label for="c\d">Character (\d+)<\/label>/g)].map((match) => Number(match[1]));
 		assert.equal(positions.length, 3);
 		const chars = Array.from("purple-otter-42");
-		const ok = await browser.post("/login/2fa", { method: "access-keyword", c1: chars[positions[0]! - 1]!, c2: chars[positions[1]! - 1]!, c3: chars[positions[2]! - 1]! });
+		const ok = await browser.post("/login/2fa", {
+			method: "access-keyword",
+			c1: chars[positions[0]! - 1]!,
+			c2: chars[positions[1]! - 1]!,
+			c3: chars[positions[2]! - 1]!,
+		});
 		assert.equal(ok.statusCode, 303);
 		assert.equal(ok.headers.location, "/account");
 		const account = await browser.get("/account");
@@ -239,7 +245,10 @@ describe("login through the web console", () => {
 		const hal = new Browser(w.server);
 		await hal.login("hal");
 		await hal.get("/login/enroll");
-		const hijack = await hal.post("/login/enroll/totp/confirm", { factorId: factorIdFromPage(ninaSetup.body), code: totpCodeAt(ninaSecret, w.clock.now().getTime()) });
+		const hijack = await hal.post("/login/enroll/totp/confirm", {
+			factorId: factorIdFromPage(ninaSetup.body),
+			code: totpCodeAt(ninaSecret, w.clock.now().getTime()),
+		});
 		assert.notEqual(hijack.statusCode, 303);
 		const halRow = await w.app.stores.users.findByUsername("hal");
 		assert.equal((await w.app.stores.factors.listActive(halRow?.id ?? "")).length, 0);

@@ -34,7 +34,11 @@ async function challengeServer(): Promise<{ port: number; close(): Promise<void>
 			code = RADIUS_CODE.AccessChallenge;
 			attributes.push({ type: RADIUS_ATTR.ReplyMessage, value: Buffer.from("Enter the code") }, { type: RADIUS_ATTR.State, value: STATE });
 		}
-		socket.send(encodeResponse({ code, identifier: packet.identifier, requestAuthenticator: packet.authenticator, secret, attributes, messageAuthenticator: "first" }), rinfo.port, rinfo.address);
+		socket.send(
+			encodeResponse({ code, identifier: packet.identifier, requestAuthenticator: packet.authenticator, secret, attributes, messageAuthenticator: "first" }),
+			rinfo.port,
+			rinfo.address,
+		);
 	});
 	return { port: socket.address().port, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
 }
@@ -71,29 +75,43 @@ describe("backend methods: web pages", () => {
 		const refused = await admin.post("/admin/methods/radius", { host_1: "127.0.0.1", port_1: String(radius.port), secret_1: "short" });
 		assert.equal(refused.statusCode, 400);
 		assert.match(decodeHtml(refused.body), /at least 16 characters/);
-		const http = await admin.post("/admin/methods/yubikey-otp", { mode: "cloud", urls: "http://api.yubico.com/wsapi/2.0/verify", clientId: "1", apiKey: Buffer.from("x".repeat(20)).toString("base64") });
+		const http = await admin.post("/admin/methods/yubikey-otp", {
+			mode: "cloud",
+			urls: "http://api.yubico.com/wsapi/2.0/verify",
+			clientId: "1",
+			apiKey: Buffer.from("x".repeat(20)).toString("base64"),
+		});
 		assert.equal(http.statusCode, 400);
 		assert.match(decodeHtml(http.body), /plain http/);
 		// Enabling before configuring is refused on the settings page too.
-		const enable = await admin.post("/admin/settings", { "method_totp": "on", "method_yubikey-otp": "on" });
+		const enable = await admin.post("/admin/settings", { method_totp: "on", "method_yubikey-otp": "on" });
 		assert.equal(enable.statusCode, 400);
 		assert.match(decodeHtml(enable.body), /configure yubikey-otp first/);
 	});
 
 	test("admin: save YubiKey (offline) and RADIUS; the secret is never rendered; test connection reports", async () => {
 		assert.equal((await admin.post("/admin/methods/yubikey-otp", { mode: "offline" })).headers.location, "/admin/methods?m=saved");
-		const saved = await admin.post("/admin/methods/radius", { host_1: "127.0.0.1", port_1: String(radius.port), secret_1: RADIUS_SECRET, timeoutMs: "500", retries: "0" });
+		const saved = await admin.post("/admin/methods/radius", {
+			host_1: "127.0.0.1",
+			port_1: String(radius.port),
+			secret_1: RADIUS_SECRET,
+			timeoutMs: "500",
+			retries: "0",
+		});
 		assert.equal(saved.statusCode, 303);
 		const page = await admin.get("/admin/methods?m=saved");
 		assert.ok(!page.body.includes(RADIUS_SECRET), "the secret must never be rendered");
 		assert.match(page.body, /A secret is stored \(never shown\)/);
 		// Saving again without the secret keeps it.
-		assert.equal((await admin.post("/admin/methods/radius", { host_1: "127.0.0.1", port_1: String(radius.port), timeoutMs: "500", retries: "0" })).statusCode, 303);
+		assert.equal(
+			(await admin.post("/admin/methods/radius", { host_1: "127.0.0.1", port_1: String(radius.port), timeoutMs: "500", retries: "0" })).statusCode,
+			303,
+		);
 		const tested = await admin.post("/admin/methods/radius/test", {});
 		assert.equal(tested.statusCode, 200);
 		assert.match(decodeHtml(tested.body), /Connection test passed|Connection test failed/);
 		assert.match(decodeHtml(tested.body), /reply verified/);
-		const enable = await admin.post("/admin/settings", { "method_totp": "on", "method_yubikey-otp": "on", "method_radius": "on", "method_recovery-code": "on" });
+		const enable = await admin.post("/admin/settings", { method_totp: "on", "method_yubikey-otp": "on", method_radius: "on", "method_recovery-code": "on" });
 		assert.equal(enable.statusCode, 303);
 		const audit = JSON.stringify(await w.app.stores.audit.query({ event: "method.settings-changed" }));
 		assert.match(audit, /"actor":"root"/);

@@ -14,19 +14,57 @@ import { createWebTest, type WebTest } from "./helpers.ts";
 import { allowedKinds, concreteUrl, createFixture, SESSION_KINDS, type Fixture } from "./sessions.ts";
 
 /** Deliberate allowlists: adding a route reachable before full login must be a visible change here. */
-const PUBLIC_ROUTES = ["GET /", "HEAD /", "GET /login", "HEAD /login", "POST /login", "POST /logout", "GET /enroll-link/:token", "HEAD /enroll-link/:token", "GET /static/app.css", "HEAD /static/app.css",
+const PUBLIC_ROUTES = [
+	"GET /",
+	"HEAD /",
+	"GET /login",
+	"HEAD /login",
+	"POST /login",
+	"POST /logout",
+	"GET /enroll-link/:token",
+	"HEAD /enroll-link/:token",
+	"GET /static/app.css",
+	"HEAD /static/app.css",
 	// WebAuthn page script and @simplewebauthn/browser (src/web/routes/webauthn.tsx): the second-factor page needs them before full login.
-	"GET /static/webauthn.js", "HEAD /static/webauthn.js", "GET /static/simplewebauthn/*", "HEAD /static/simplewebauthn/*",
+	"GET /static/webauthn.js",
+	"HEAD /static/webauthn.js",
+	"GET /static/simplewebauthn/*",
+	"HEAD /static/simplewebauthn/*",
 	// Duo's Universal Prompt redirects back cross-site, without the SameSite=Strict session cookie; the handler
 	// bounces once through this origin and then needs the half (or step-up) session (src/web/routes/duo-universal.tsx).
-	"GET /login/duo/callback", "HEAD /login/duo/callback"];
-const HALF_ROUTES = ["GET /login/2fa", "HEAD /login/2fa", "POST /login/2fa", "GET /login/enroll", "HEAD /login/enroll", "POST /login/enroll/totp", "POST /login/enroll/totp/confirm", "POST /login/enroll/keyword",
+	"GET /login/duo/callback",
+	"HEAD /login/duo/callback",
+];
+const HALF_ROUTES = [
+	"GET /login/2fa",
+	"HEAD /login/2fa",
+	"POST /login/2fa",
+	"GET /login/enroll",
+	"HEAD /login/enroll",
+	"POST /login/enroll/totp",
+	"POST /login/enroll/totp/confirm",
+	"POST /login/enroll/keyword",
 	// Backend methods' forced enrolment (src/web/routes/methods-enroll.tsx).
-	"GET /login/enroll/yubikey-otp", "HEAD /login/enroll/yubikey-otp", "POST /login/enroll/yubikey-otp", "GET /login/enroll/duo", "HEAD /login/enroll/duo", "POST /login/enroll/duo", "GET /login/enroll/radius", "HEAD /login/enroll/radius", "POST /login/enroll/radius", "POST /login/enroll/radius/confirm",
+	"GET /login/enroll/yubikey-otp",
+	"HEAD /login/enroll/yubikey-otp",
+	"POST /login/enroll/yubikey-otp",
+	"GET /login/enroll/duo",
+	"HEAD /login/enroll/duo",
+	"POST /login/enroll/duo",
+	"GET /login/enroll/radius",
+	"HEAD /login/enroll/radius",
+	"POST /login/enroll/radius",
+	"POST /login/enroll/radius/confirm",
 	// WebAuthn (src/web/routes/webauthn.tsx): forced enrolment, and the key as the second factor.
-	"GET /login/enroll/webauthn", "HEAD /login/enroll/webauthn", "POST /login/enroll/webauthn", "GET /login/2fa/webauthn/options", "HEAD /login/2fa/webauthn/options", "POST /login/2fa/webauthn",
+	"GET /login/enroll/webauthn",
+	"HEAD /login/enroll/webauthn",
+	"POST /login/enroll/webauthn",
+	"GET /login/2fa/webauthn/options",
+	"HEAD /login/2fa/webauthn/options",
+	"POST /login/2fa/webauthn",
 	// Duo's Universal Prompt: "Continue to Duo" (src/web/routes/duo-universal.tsx).
-	"POST /login/2fa/duo"];
+	"POST /login/2fa/duo",
+];
 const DENIAL_LOCATIONS = new Set(["/login", "/login/2fa", "/account", "/account/password"]);
 
 const key = (route: RouteInfo) => `${route.method} ${route.url}`;
@@ -48,8 +86,20 @@ describe("route access classes", () => {
 
 	test("pre-auth routes are exactly the allowlisted ones", () => {
 		const routes = w.server.portcullisRoutes;
-		assert.deepEqual(routes.filter((route) => route.access === "public").map(key).sort(), [...PUBLIC_ROUTES].sort());
-		assert.deepEqual(routes.filter((route) => route.access === "half").map(key).sort(), [...HALF_ROUTES].sort());
+		assert.deepEqual(
+			routes
+				.filter((route) => route.access === "public")
+				.map(key)
+				.sort(),
+			[...PUBLIC_ROUTES].sort(),
+		);
+		assert.deepEqual(
+			routes
+				.filter((route) => route.access === "half")
+				.map(key)
+				.sort(),
+			[...HALF_ROUTES].sort(),
+		);
 	});
 
 	test("a route without an access class cannot be registered", async () => {
@@ -72,7 +122,13 @@ describe("route access classes", () => {
 				const url = concreteUrl(route);
 				const label = `${key(route)} as ${kind}`;
 				const response =
-					route.method === "POST" ? await browser.post(url, {}) : await w.server.inject({ method: route.method as "GET" | "HEAD", url, headers: { cookie: `pc_session=${browser.session() ?? ""}; pc_pre=${browser.cookies.get("pc_pre") ?? ""}` } });
+					route.method === "POST"
+						? await browser.post(url, {})
+						: await w.server.inject({
+								method: route.method as "GET" | "HEAD",
+								url,
+								headers: { cookie: `pc_session=${browser.session() ?? ""}; pc_pre=${browser.cookies.get("pc_pre") ?? ""}` },
+							});
 				const denied = response.headers["x-access-denied"];
 				assert.ok(response.statusCode < 500, `${label}: ${response.statusCode}\n${response.body.slice(0, 300)}`);
 				if (allowedKinds(route).includes(kind)) {
@@ -80,14 +136,22 @@ describe("route access classes", () => {
 				} else {
 					assert.ok(denied !== undefined, `${label} was NOT refused (status ${response.statusCode})`);
 					assert.ok([303, 401, 403].includes(response.statusCode), `${label}: status ${response.statusCode}`);
-					if (response.statusCode === 303) assert.ok(DENIAL_LOCATIONS.has(String(response.headers.location)), `${label}: redirected to ${String(response.headers.location)}`);
+					if (response.statusCode === 303)
+						assert.ok(DENIAL_LOCATIONS.has(String(response.headers.location)), `${label}: redirected to ${String(response.headers.location)}`);
 					// Never data: a refusal page carries no user list, factor, audit row or code.
 					const main = /<main[^>]*>([\s\S]*)<\/main>/.exec(response.body)?.[1] ?? "";
 					assert.doesNotMatch(main, /<table|<form|recovery-codes|totp-key|audit/, `${label}: refusal page shows content`);
-					if (kind === "anonymous") assert.ok(response.statusCode === 303 ? response.headers.location === "/login" : response.statusCode === 401, `${label}: anonymous must be sent to log in`);
+					if (kind === "anonymous")
+						assert.ok(
+							response.statusCode === 303 ? response.headers.location === "/login" : response.statusCode === 401,
+							`${label}: anonymous must be sent to log in`,
+						);
 					if (kind === "half-enroll" || kind === "half-2fa") {
 						// W2: a half-authenticated session is sent back to its second-factor step.
-						assert.ok(response.statusCode === 401 || response.headers.location === "/login/2fa", `${label}: ${response.statusCode} ${String(response.headers.location)}`);
+						assert.ok(
+							response.statusCode === 401 || response.headers.location === "/login/2fa",
+							`${label}: ${response.statusCode} ${String(response.headers.location)}`,
+						);
 					}
 				}
 				checked++;

@@ -18,7 +18,13 @@ export async function createFixture(w: WebTest): Promise<Fixture> {
 	const { app } = w;
 	await app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });
 	const make = (username: string, extra: { isAdmin?: boolean; groups?: string[]; mustChangePassword?: boolean } = {}) =>
-		app.admin.createUser(ADMIN_ACTOR, { username, password: PASSWORD, isAdmin: extra.isAdmin ?? false, groups: extra.groups ?? [], mustChangePassword: extra.mustChangePassword ?? false });
+		app.admin.createUser(ADMIN_ACTOR, {
+			username,
+			password: PASSWORD,
+			isAdmin: extra.isAdmin ?? false,
+			groups: extra.groups ?? [],
+			mustChangePassword: extra.mustChangePassword ?? false,
+		});
 	const users = {
 		"half-enroll": await make("hal", { groups: ["ops"] }),
 		"half-2fa": await make("tina", { groups: ["ops"] }),
@@ -38,7 +44,9 @@ export async function createFixture(w: WebTest): Promise<Fixture> {
 			}
 			const user = users[kind];
 			const half = kind === "half-enroll" || kind === "half-2fa";
-			const attempt = half ? await app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "test", ttlMs: 300_000, required: true }) : null;
+			const attempt = half
+				? await app.stores.attempts.create({ userId: user.id, channel: "web", purpose: "login", source: "test", ttlMs: 300_000, required: true })
+				: null;
 			const fresh = await app.stores.users.findById(user.id);
 			const { token } = await app.stores.sessions.create({
 				userId: user.id,
@@ -78,5 +86,8 @@ export function allowedKinds(route: RouteInfo): readonly SessionKind[] {
 
 /** A concrete URL for a route pattern (path parameters filled in). */
 export function concreteUrl(route: RouteInfo): string {
-	return route.url.replace(/:token/g, "A".repeat(43)).replace(/:[A-Za-z]+/g, "x").replace(/\*/g, "x");
+	return route.url
+		.replace(/:token/g, "A".repeat(43))
+		.replace(/:[A-Za-z]+/g, "x")
+		.replace(/\*/g, "x");
 }

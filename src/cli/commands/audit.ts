@@ -13,7 +13,8 @@ const PAGE = 10_000;
 
 function parseTime(flag: string, text: string): number {
 	// ISO 8601 only: Date.parse also accepts locale formats we do not want to guess at.
-	if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) throw new UsageError(`${flag} must be an ISO 8601 date or time, e.g. 2026-11-28 or 2026-11-28T09:00:00Z`);
+	if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text))
+		throw new UsageError(`${flag} must be an ISO 8601 date or time, e.g. 2026-11-28 or 2026-11-28T09:00:00Z`);
 	const ms = Date.parse(text);
 	if (Number.isNaN(ms)) throw new UsageError(`${flag} is not a valid date: ${JSON.stringify(text.slice(0, 40))}`);
 	return ms;

@@ -91,7 +91,12 @@ export function registerGroupCommands(program: Command, io: CliIo, common: AddCo
 			io.stdout.write(
 				table(
 					["GROUP", "FORCE-2FA", "METHODS", "MEMBERS"],
-					rows.map((row) => [row.name, row.forceTwoFactor ? "yes" : "no", row.allowedMethods === null ? "(all enabled)" : list(row.allowedMethods), list(row.members)]),
+					rows.map((row) => [
+						row.name,
+						row.forceTwoFactor ? "yes" : "no",
+						row.allowedMethods === null ? "(all enabled)" : list(row.allowedMethods),
+						list(row.members),
+					]),
 				),
 			);
 		});

@@ -14,7 +14,8 @@ import { println, readStdinText, type CliIo } from "../io.ts";
 type AddCommon = (command: Command) => Command;
 
 function methodArgument(raw: string): ConfigurableMethod {
-	if (!isConfigurableMethod(raw)) throw new UsageError(`not a configurable method: ${JSON.stringify(raw.slice(0, 40))} (one of ${CONFIGURABLE_METHODS.join(", ")})`);
+	if (!isConfigurableMethod(raw))
+		throw new UsageError(`not a configurable method: ${JSON.stringify(raw.slice(0, 40))} (one of ${CONFIGURABLE_METHODS.join(", ")})`);
 	return raw;
 }
 
@@ -61,22 +62,24 @@ export function registerMethodCommands(program: Command, io: CliIo, common: AddC
 		});
 	});
 
-	common(method.command("test").argument("<method>").description("test the connection to the method's backend")).action(async (raw: string, options: CommonOptions) => {
-		const id = methodArgument(raw);
-		await withApp(options, async (app) => {
-			const result = await createMethodAdmin(app).testConnection(cliActor(), id);
-			for (const check of result.checks) println(io.stdout, `${check.ok ? "ok  " : "FAIL"} ${check.target}: ${check.message}`);
-			if (!result.ok) throw new UsageError(`${id}: the connection test failed`, 1);
-		});
-	});
-
-	common(method.command("clear").argument("<method>").description("delete the method's settings (refused while the method is enabled or named by a group)")).action(
+	common(method.command("test").argument("<method>").description("test the connection to the method's backend")).action(
 		async (raw: string, options: CommonOptions) => {
 			const id = methodArgument(raw);
 			await withApp(options, async (app) => {
-				await createMethodAdmin(app).clear(cliActor(), id);
-				println(io.stdout, `${id} settings removed`);
+				const result = await createMethodAdmin(app).testConnection(cliActor(), id);
+				for (const check of result.checks) println(io.stdout, `${check.ok ? "ok  " : "FAIL"} ${check.target}: ${check.message}`);
+				if (!result.ok) throw new UsageError(`${id}: the connection test failed`, 1);
 			});
 		},
 	);
+
+	common(
+		method.command("clear").argument("<method>").description("delete the method's settings (refused while the method is enabled or named by a group)"),
+	).action(async (raw: string, options: CommonOptions) => {
+		const id = methodArgument(raw);
+		await withApp(options, async (app) => {
+			await createMethodAdmin(app).clear(cliActor(), id);
+			println(io.stdout, `${id} settings removed`);
+		});
+	});
 }

@@ -76,7 +76,10 @@ function untilSignal(io: CliIo): Promise<NodeJS.Signals> {
 
 export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 	const stopped = untilSignal(io);
-	const config = await cliConfig(options, { ...(options.http !== undefined ? { http: options.http } : {}), ...(options.ssh !== undefined ? { ssh: options.ssh } : {}) });
+	const config = await cliConfig(options, {
+		...(options.http !== undefined ? { http: options.http } : {}),
+		...(options.ssh !== undefined ? { ssh: options.ssh } : {}),
+	});
 	const app = await createPortcullis(config);
 	const closers: (() => Promise<unknown>)[] = [];
 	let failure: { error: unknown } | undefined;

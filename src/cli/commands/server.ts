@@ -17,7 +17,8 @@ import { readFirstLine } from "../password-input.ts";
 type AddCommon = (command: Command) => Command;
 
 function portOption(value: string): number {
-	if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new UsageError(`--port must be a number from 1 to 65535, not ${JSON.stringify(value.slice(0, 20))}`);
+	if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535)
+		throw new UsageError(`--port must be a number from 1 to 65535, not ${JSON.stringify(value.slice(0, 20))}`);
 	return Number(value);
 }
 
@@ -46,7 +47,10 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				...(options.description !== undefined ? { description: options.description } : {}),
 				groups: options.group,
 			});
-			println(io.stdout, `added server ${created.name} (${created.host}:${created.port})${options.group.length > 0 ? `, granted to ${options.group.join(", ")}` : ""}`);
+			println(
+				io.stdout,
+				`added server ${created.name} (${created.host}:${created.port})${options.group.length > 0 ? `, granted to ${options.group.join(", ")}` : ""}`,
+			);
 		});
 	});
 
@@ -74,21 +78,31 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 		});
 	});
 
-	common(server.command("list").description("list servers with their grants").option("--json", "JSON array")).action(async (options: CommonOptions & { json?: boolean }) => {
-		await withApp(options, async (app) => {
-			const rows = await serverService(app).list();
-			if (options.json === true) {
-				io.stdout.write(json(rows.map((row) => ({ ...row, createdAt: iso(row.createdAt) }))));
-				return;
-			}
-			io.stdout.write(
-				table(
-					["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "DESCRIPTION"],
-					rows.map((row) => [row.name, `${row.host}:${row.port}`, row.loginUser || "(user's name)", list(row.groups), row.credential, row.hostKeyFingerprint ?? "(first use)", row.description]),
-				),
-			);
-		});
-	});
+	common(server.command("list").description("list servers with their grants").option("--json", "JSON array")).action(
+		async (options: CommonOptions & { json?: boolean }) => {
+			await withApp(options, async (app) => {
+				const rows = await serverService(app).list();
+				if (options.json === true) {
+					io.stdout.write(json(rows.map((row) => ({ ...row, createdAt: iso(row.createdAt) }))));
+					return;
+				}
+				io.stdout.write(
+					table(
+						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "DESCRIPTION"],
+						rows.map((row) => [
+							row.name,
+							`${row.host}:${row.port}`,
+							row.loginUser || "(user's name)",
+							list(row.groups),
+							row.credential,
+							row.hostKeyFingerprint ?? "(first use)",
+							row.description,
+						]),
+					),
+				);
+			});
+		},
+	);
 
 	for (const [verb, granting] of [
 		["grant", true],
@@ -112,18 +126,22 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 		});
 	}
 
-	common(server.command("remove").description("remove a server and its grants").argument("<name>", "server name")).action(async (name: string, options: CommonOptions) => {
-		await withApp(options, async (app) => {
-			const target = await serverService(app).requireServer(name);
-			await serverService(app).remove(cliActor(), target.name);
-			println(io.stdout, `removed server ${target.name}`);
-		});
-	});
+	common(server.command("remove").description("remove a server and its grants").argument("<name>", "server name")).action(
+		async (name: string, options: CommonOptions) => {
+			await withApp(options, async (app) => {
+				const target = await serverService(app).requireServer(name);
+				await serverService(app).remove(cliActor(), target.name);
+				println(io.stdout, `removed server ${target.name}`);
+			});
+		},
+	);
 
-	common(server.command("pubkey").description("print the gateway's public key (install it in the targets' authorized_keys); created on first use")).action(async (options: CommonOptions) => {
-		const key = loadOrCreateGatewayKey(await cliConfig(options));
-		println(io.stdout, key.publicKey);
-	});
+	common(server.command("pubkey").description("print the gateway's public key (install it in the targets' authorized_keys); created on first use")).action(
+		async (options: CommonOptions) => {
+			const key = loadOrCreateGatewayKey(await cliConfig(options));
+			println(io.stdout, key.publicKey);
+		},
+	);
 
 	common(
 		server
@@ -153,7 +171,10 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 		await withApp(options, async (app) => {
 			const target = await serverService(app).requireServer(name);
 			await serverService(app).setCredential(cliActor(), target.name, credential);
-			println(io.stdout, `${target.name} now uses ${credential === null ? "the gateway key" : credential.kind === "password" ? "its own password" : "its own private key"}`);
+			println(
+				io.stdout,
+				`${target.name} now uses ${credential === null ? "the gateway key" : credential.kind === "password" ? "its own password" : "its own private key"}`,
+			);
 		});
 	});
 
@@ -167,7 +188,10 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 		await withApp(options, async (app) => {
 			const target = await serverService(app).requireServer(name);
 			await serverService(app).resetHostKey(cliActor(), target.name, options.pin ?? null);
-			println(io.stdout, options.pin !== undefined ? `pinned the host key of ${target.name}` : `forgot the host key of ${target.name}; the next connection trusts what it sees`);
+			println(
+				io.stdout,
+				options.pin !== undefined ? `pinned the host key of ${target.name}` : `forgot the host key of ${target.name}; the next connection trusts what it sees`,
+			);
 		});
 	});
 }

@@ -25,31 +25,39 @@ export function registerUserKeyCommands(program: Command, io: CliIo, common: Add
 	).action(async (name: string, options: CommonOptions) => {
 		await withApp(options, async (app) => {
 			const target = await app.admin.requireUser(name);
-			const result = await addUserKey(app, cliActor(), target, await readStdinText(io, 16_384, "Paste the public key line (contents of the .pub file), then press Enter:", "a public key"));
+			const result = await addUserKey(
+				app,
+				cliActor(),
+				target,
+				await readStdinText(io, 16_384, "Paste the public key line (contents of the .pub file), then press Enter:", "a public key"),
+			);
 			if (!result.ok) throw new UsageError(result.message);
 			println(io.stdout, `added ${result.key.algo} key ${result.key.fingerprint} for ${target.username}`);
 		});
 	});
 
 	common(
-		user
-			.command("list-keys")
-			.description("list a user's SSH public keys")
-			.argument("<name>", "username")
-			.option("--json", "machine-readable output"),
+		user.command("list-keys").description("list a user's SSH public keys").argument("<name>", "username").option("--json", "machine-readable output"),
 	).action(async (name: string, options: CommonOptions & { json?: boolean }) => {
 		await withApp(options, async (app) => {
 			const target = await app.admin.requireUser(name);
 			const keys = await listUserKeys(app, target.id);
 			if (options.json) {
-				io.stdout.write(json(keys.map((key) => ({ fingerprint: key.fingerprint, algo: key.algo, comment: key.comment, createdAt: iso(Number(key.created_at)) }))));
+				io.stdout.write(
+					json(keys.map((key) => ({ fingerprint: key.fingerprint, algo: key.algo, comment: key.comment, createdAt: iso(Number(key.created_at)) }))),
+				);
 				return;
 			}
 			if (keys.length === 0) {
 				println(io.stdout, `${target.username} has no SSH keys`);
 				return;
 			}
-			io.stdout.write(table(["FINGERPRINT", "TYPE", "ADDED", "COMMENT"], keys.map((key) => [key.fingerprint, key.algo, iso(Number(key.created_at)) ?? "-", key.comment || "-"])));
+			io.stdout.write(
+				table(
+					["FINGERPRINT", "TYPE", "ADDED", "COMMENT"],
+					keys.map((key) => [key.fingerprint, key.algo, iso(Number(key.created_at)) ?? "-", key.comment || "-"]),
+				),
+			);
 		});
 	});
 

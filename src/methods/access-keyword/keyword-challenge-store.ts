@@ -174,10 +174,20 @@ export class KeywordChallengeStore {
 		const reservation = await users.reserveAttempt(base.userId!, "tfa", this.lockout);
 		if (reservation.kind === "locked") {
 			// Already locked (or this charge went past the limit and reserveAttempt locked it).
-			await audit.write({ event: "second-factor.failure", outcome: "failure", ...base, detail: { reason: "abandoned", locked: true, drawnAt: Number(abandoned.created_at) } });
+			await audit.write({
+				event: "second-factor.failure",
+				outcome: "failure",
+				...base,
+				detail: { reason: "abandoned", locked: true, drawnAt: Number(abandoned.created_at) },
+			});
 			return;
 		}
-		await audit.write({ event: "second-factor.failure", outcome: "failure", ...base, detail: { reason: "abandoned", failures: reservation.failuresSoFar, drawnAt: Number(abandoned.created_at) } });
+		await audit.write({
+			event: "second-factor.failure",
+			outcome: "failure",
+			...base,
+			detail: { reason: "abandoned", failures: reservation.failuresSoFar, drawnAt: Number(abandoned.created_at) },
+		});
 		if (reservation.failuresSoFar >= this.lockout.maxFailures) {
 			await users.lock(base.userId!, "tfa", this.lockout);
 			await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
@@ -186,7 +196,12 @@ export class KeywordChallengeStore {
 
 	/** The user's challenge if it is still live (does not consume it). */
 	async live(userId: string): Promise<KeywordChallenge | null> {
-		const row = await KeywordChallengeStore.table(this.#db).selectFrom("keyword_challenges").selectAll().where("user_id", "=", userId).where("expires_at", ">", this.now()).executeTakeFirst();
+		const row = await KeywordChallengeStore.table(this.#db)
+			.selectFrom("keyword_challenges")
+			.selectAll()
+			.where("user_id", "=", userId)
+			.where("expires_at", ">", this.now())
+			.executeTakeFirst();
 		return row === undefined ? null : toChallenge(row);
 	}
 

@@ -232,7 +232,7 @@ export class DuoAuthClient {
 		});
 
 		const isJson = /^application\/json\s*(;|$)/i.test(answer.contentType);
-		let parsed: unknown ;
+		let parsed: unknown;
 		if (isJson) {
 			try {
 				parsed = JSON.parse(answer.body.toString("utf8"));

@@ -74,7 +74,11 @@ export async function closed<T>(what: string, run: () => Promise<T>): Promise<T>
 	}
 }
 
-export function duoClient(settings: DuoSettings, clock: Clock, extra: { sleep?: (ms: number) => Promise<void>; longPollTimeoutMs?: number } = {}): DuoAuthClient {
+export function duoClient(
+	settings: DuoSettings,
+	clock: Clock,
+	extra: { sleep?: (ms: number) => Promise<void>; longPollTimeoutMs?: number } = {},
+): DuoAuthClient {
 	const { host, port } = splitDuoHost(settings.apiHost);
 	try {
 		return new DuoAuthClient({
@@ -144,4 +148,3 @@ export function duoFactor(factors: readonly FactorRecord[]): FactorRecord & { pu
 export function ipaddrOf(source: string): { ipaddr?: string } {
 	return isIP(source) !== 0 ? { ipaddr: source } : {};
 }
-

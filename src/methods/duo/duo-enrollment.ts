@@ -33,17 +33,33 @@ export async function beginDuoEnrollment(deps: Pick<DuoMethodDeps, "settings" | 
 	if (decision.kind === "deny") {
 		switch (decision.reason) {
 			case "not-enrolled": {
-				const url = answer.result === "enroll" && answer.enrollPortalUrl !== null && /^https:\/\/[\x21-\x7e]{1,500}$/.test(answer.enrollPortalUrl) ? answer.enrollPortalUrl : null;
-				return { kind: "rejected", message: url ? `Your Duo account has no device yet. Enroll one at ${url} and then try again.` : "Your Duo account has no device yet. Enroll in Duo first (ask your administrator), then try again." };
+				const url =
+					answer.result === "enroll" && answer.enrollPortalUrl !== null && /^https:\/\/[\x21-\x7e]{1,500}$/.test(answer.enrollPortalUrl)
+						? answer.enrollPortalUrl
+						: null;
+				return {
+					kind: "rejected",
+					message: url
+						? `Your Duo account has no device yet. Enroll one at ${url} and then try again.`
+						: "Your Duo account has no device yet. Enroll in Duo first (ask your administrator), then try again.",
+				};
 			}
 			case "bypass-not-allowed":
-				return { kind: "rejected", message: "Duo lets this account in without a second factor (bypass), which this server does not accept. Ask your Duo administrator." };
+				return {
+					kind: "rejected",
+					message: "Duo lets this account in without a second factor (bypass), which this server does not accept. Ask your Duo administrator.",
+				};
 			default:
 				return { kind: "rejected", message: `Duo refuses this account: ${answer.statusMsg.slice(0, 200) || "denied"}` };
 		}
 	}
 	const factorId = deps.factors.newFactorId();
-	if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "duo", label: request.label, status: "active", secretEnc: null, publicId: duoUser }, request.guard)) === null) {
+	if (
+		(await deps.factors.insert(
+			{ id: factorId, userId: request.user.id, method: "duo", label: request.label, status: "active", secretEnc: null, publicId: duoUser },
+			request.guard,
+		)) === null
+	) {
 		return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
 	}
 	const devices = answer.result === "auth" ? answer.devices.map(shortName).join(", ") : "(Duo bypass)";

@@ -38,7 +38,18 @@ export class DuoTransportError extends Error {
 }
 
 export async function duoHttps(request: DuoHttpsRequest): Promise<DuoHttpsResponse> {
-	const outcome = await boundedHttp({ protocol: "https:", hostname: request.host, port: request.port, path: request.path, method: request.method, headers: request.headers, body: request.body, timeoutMs: request.timeoutMs, maxBytes: MAX_DUO_RESPONSE_BYTES, ca: request.ca });
+	const outcome = await boundedHttp({
+		protocol: "https:",
+		hostname: request.host,
+		port: request.port,
+		path: request.path,
+		method: request.method,
+		headers: request.headers,
+		body: request.body,
+		timeoutMs: request.timeoutMs,
+		maxBytes: MAX_DUO_RESPONSE_BYTES,
+		ca: request.ca,
+	});
 	if (outcome.kind === "response") return { status: outcome.status, contentType: outcome.contentType, body: outcome.body };
 	const reason = outcome.kind === "oversized" ? "too-large" : outcome.reason;
 	throw new PortcullisError("ERR_METHOD_UNAVAILABLE", `Duo API ${reason}: ${outcome.message}`, { cause: new DuoTransportError(reason, outcome.message) });

@@ -47,19 +47,44 @@ import { PortcullisError } from "../../core/errors.ts";
 import type { ChallengeRequest, ChallengeStart, EnrollmentBegin, EnrollmentComplete, EnrollmentRequest, VerifyRequest, VerifyResult } from "../method.ts";
 import { hasDuoWebSdk, type DuoSettings } from "../method-settings.ts";
 import type { DuoAuthClient, DuoDecision } from "./duo-auth-client.ts";
-import { closed, duoClient, duoFactor, duoPrompt, ipaddrOf, readAnswer, unavailable, DUO_POLL_INTERVAL_MS, DUO_PUSH_MAX_WAIT_MS, type DuoMethod, type DuoMethodDeps, type DuoMethodEvent } from "./duo-common.ts";
+import {
+	closed,
+	duoClient,
+	duoFactor,
+	duoPrompt,
+	ipaddrOf,
+	readAnswer,
+	unavailable,
+	DUO_POLL_INTERVAL_MS,
+	DUO_PUSH_MAX_WAIT_MS,
+	type DuoMethod,
+	type DuoMethodDeps,
+	type DuoMethodEvent,
+} from "./duo-common.ts";
 import { decidePreauth, isDuoAllow } from "./duo-policy.ts";
 import { beginDuoEnrollment } from "./duo-enrollment.ts";
 import { isUniversalState } from "./duo-universal.ts";
 import { createUniversalRounds } from "./duo-universal-round.ts";
 
-export { DUO_POLL_INTERVAL_MS, DUO_PUSH_MAX_WAIT_MS, duoClient, duoPrompt, isDuoMethod, type DuoMethod, type DuoMethodDeps, type DuoMethodEvent } from "./duo-common.ts";
+export {
+	DUO_POLL_INTERVAL_MS,
+	DUO_PUSH_MAX_WAIT_MS,
+	duoClient,
+	duoPrompt,
+	isDuoMethod,
+	type DuoMethod,
+	type DuoMethodDeps,
+	type DuoMethodEvent,
+} from "./duo-common.ts";
 
 export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 	const pushMaxWaitMs = deps.pushMaxWaitMs ?? DUO_PUSH_MAX_WAIT_MS;
 	const pollIntervalMs = deps.pollIntervalMs ?? DUO_POLL_INTERVAL_MS;
 	const client = (settings: DuoSettings): DuoAuthClient =>
-		duoClient(settings, deps.clock, { ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}), longPollTimeoutMs: Math.max(settings.timeoutMs, Math.min(pushMaxWaitMs, 75_000)) });
+		duoClient(settings, deps.clock, {
+			...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}),
+			longPollTimeoutMs: Math.max(settings.timeoutMs, Math.min(pushMaxWaitMs, 75_000)),
+		});
 	const emit = async (event: DuoMethodEvent): Promise<void> => {
 		try {
 			await deps.onEvent?.(event);
@@ -132,8 +157,11 @@ export function createDuoMethod(deps: DuoMethodDeps): DuoMethod {
 				if (result.kind !== "decided") throw unavailable("auth answered a passcode with a transaction");
 				decision = result;
 			} else {
-				const started = await closed("auth", () => duo.auth({ username: factor.publicId, factor: answer.option.f, device: answer.option.d, async: true, ...ip }));
-				decision = started.kind === "pending" ? await closed("auth_status", () => duo.waitForAuth(started.txid, { maxWaitMs: pushMaxWaitMs, pollIntervalMs })) : started;
+				const started = await closed("auth", () =>
+					duo.auth({ username: factor.publicId, factor: answer.option.f, device: answer.option.d, async: true, ...ip }),
+				);
+				decision =
+					started.kind === "pending" ? await closed("auth_status", () => duo.waitForAuth(started.txid, { maxWaitMs: pushMaxWaitMs, pollIntervalMs })) : started;
 			}
 			if (isDuoAllow(decision, { honourDuoBypass: settings.honourDuoBypass })) {
 				if (decision.status === "bypass") await emit({ event: "duo.bypass-honoured", outcome: "info", ...base, detail: { duoUser: factor.publicId } });

@@ -7,7 +7,16 @@ import type { ChallengeRequest, ChallengeStart, FactorRecord, VerifyRequest, Ver
 import type { DuoSettings } from "../method-settings.ts";
 import { closed, CODE, unavailable, type DuoMethodDeps, type DuoMethodEvent } from "./duo-common.ts";
 import { decideUniversalResult } from "./duo-policy.ts";
-import { DUO_UNIVERSAL_PROMPT, callbackUrl, classifyTokenError, isUniversalState, parseUniversalAnswer, sameState, universalClient, type UniversalState } from "./duo-universal.ts";
+import {
+	DUO_UNIVERSAL_PROMPT,
+	callbackUrl,
+	classifyTokenError,
+	isUniversalState,
+	parseUniversalAnswer,
+	sameState,
+	universalClient,
+	type UniversalState,
+} from "./duo-universal.ts";
 
 export function createUniversalRounds(deps: Pick<DuoMethodDeps, "consoleUrl">, emit: (event: DuoMethodEvent) => Promise<void>) {
 	/** Where Duo sends the browser back (and the redirect_uri the token exchange must repeat). */
@@ -23,7 +32,14 @@ export function createUniversalRounds(deps: Pick<DuoMethodDeps, "consoleUrl">, e
 			await client.healthCheck();
 		} catch (error) {
 			// Fail closed (Decision 10), with the user in the audit (the flow's own event has none here).
-			await emit({ event: "duo.unavailable", outcome: "failure", userId: request.user.id, username: request.user.username, source: request.sourceAddress, detail: { stage: "health-check", message: error instanceof Error ? error.message.slice(0, 200) : "failed" } });
+			await emit({
+				event: "duo.unavailable",
+				outcome: "failure",
+				userId: request.user.id,
+				username: request.user.username,
+				source: request.sourceAddress,
+				detail: { stage: "health-check", message: error instanceof Error ? error.message.slice(0, 200) : "failed" },
+			});
 			throw unavailable("the Universal Prompt health check failed", error);
 		}
 		const duoState = client.generateState();

@@ -42,7 +42,13 @@ export interface UniversalState {
 export function isUniversalState(value: unknown): value is UniversalState {
 	if (typeof value !== "object" || value === null) return false;
 	const state = value as Record<string, unknown>;
-	return state.kind === "duo-universal" && typeof state.duoState === "string" && /^[0-9a-f]{22,128}$/.test(state.duoState) && typeof state.url === "string" && state.url.startsWith("https://");
+	return (
+		state.kind === "duo-universal" &&
+		typeof state.duoState === "string" &&
+		/^[0-9a-f]{22,128}$/.test(state.duoState) &&
+		typeof state.url === "string" &&
+		state.url.startsWith("https://")
+	);
 }
 
 /** The answer the web callback submits through LoginFlow: what Duo put in the redirect. */
@@ -89,7 +95,8 @@ export function hardenClient(client: Client, settings: Pick<DuoSettings, "timeou
 	// The field is TS-private in the SDK; reaching it is the documented way to point it at a test CA (docs/stack.md, Duo).
 	const instance = (client as unknown as { axios?: { defaults?: AxiosDefaults } }).axios;
 	const defaults = instance?.defaults;
-	if (defaults === undefined || defaults === null || typeof defaults !== "object") throw unavailable("the SDK's HTTP client cannot be configured (SDK changed?)");
+	if (defaults === undefined || defaults === null || typeof defaults !== "object")
+		throw unavailable("the SDK's HTTP client cannot be configured (SDK changed?)");
 	defaults.timeout = settings.timeoutMs;
 	defaults.maxContentLength = MAX_DUO_RESPONSE_BYTES;
 	defaults.maxBodyLength = MAX_DUO_RESPONSE_BYTES;
@@ -151,10 +158,19 @@ export function callbackUrl(consoleUrl: string): string {
  * without consuming the round or charging the user (the flow's consumeChallenge is what counts).
  */
 export function waitingUniversalState(
-	attempt: { readonly user_id: string; readonly challenge_method: string | null; readonly challenge_json: string | null; readonly challenge_used: number | string } | undefined,
+	attempt:
+		| { readonly user_id: string; readonly challenge_method: string | null; readonly challenge_json: string | null; readonly challenge_used: number | string }
+		| undefined,
 	userId: string,
 ): UniversalState | null {
-	if (attempt === undefined || attempt.user_id !== userId || attempt.challenge_method !== "duo" || Number(attempt.challenge_used) !== 0 || attempt.challenge_json === null) return null;
+	if (
+		attempt === undefined ||
+		attempt.user_id !== userId ||
+		attempt.challenge_method !== "duo" ||
+		Number(attempt.challenge_used) !== 0 ||
+		attempt.challenge_json === null
+	)
+		return null;
 	let parsed: unknown;
 	try {
 		parsed = JSON.parse(attempt.challenge_json);

@@ -62,14 +62,19 @@ export const DUO_WEB_CLIENT_SECRET_LENGTH = 40;
  * the secret, like every secret, is kept when omitted, but only for the SAME client id (a new
  * application always comes with its own secret).
  */
-function duoWebSdk(input: JsonObject, current: DuoSettings | null, auth: { integrationKey: string; secretKey: string }): { webClientId?: string; webClientSecret?: string } {
+function duoWebSdk(
+	input: JsonObject,
+	current: DuoSettings | null,
+	auth: { integrationKey: string; secretKey: string },
+): { webClientId?: string; webClientSecret?: string } {
 	const field = "duo";
 	const rawId = input.webClientId;
 	const rawSecret = input.webClientSecret;
 	const idGiven = rawId !== undefined && rawId !== null && rawId !== "";
 	const secretGiven = rawSecret !== undefined && rawSecret !== null;
 	if (!idGiven) {
-		if (secretGiven) throw refused("duo.webClientSecret: a Web SDK client secret needs its client ID (set both, or neither to use the Auth API prompt on the web)");
+		if (secretGiven)
+			throw refused("duo.webClientSecret: a Web SDK client secret needs its client ID (set both, or neither to use the Auth API prompt on the web)");
 		return {};
 	}
 	const webClientId = text(input, "webClientId", field, {
@@ -85,8 +90,10 @@ function duoWebSdk(input: JsonObject, current: DuoSettings | null, auth: { integ
 	const webClientSecret = secret(input, "webClientSecret", field, stored, (value) =>
 		/^[\x21-\x7e]{40}$/.test(value) ? null : `must be the ${DUO_WEB_CLIENT_SECRET_LENGTH}-character client secret of the Web SDK application`,
 	);
-	if (webClientId === auth.integrationKey) throw refused('duo.webClientId: this is the Auth API integration key; the Universal Prompt needs a separate "Web SDK" application');
-	if (webClientSecret === auth.secretKey) throw refused("duo.webClientSecret: this is the Auth API secret key; the Universal Prompt needs the Web SDK application's own secret");
+	if (webClientId === auth.integrationKey)
+		throw refused('duo.webClientId: this is the Auth API integration key; the Universal Prompt needs a separate "Web SDK" application');
+	if (webClientSecret === auth.secretKey)
+		throw refused("duo.webClientSecret: this is the Auth API secret key; the Universal Prompt needs the Web SDK application's own secret");
 	return { webClientId, webClientSecret };
 }
 
@@ -98,8 +105,15 @@ function validate(input: JsonObject, current: DuoSettings | null): DuoSettings {
 	if (!HOSTNAME.test(host) || !/^[^:]+(:[0-9]{1,5})?$/.test(apiHost) || port < 1 || port > 65535) {
 		throw bad(`${field}.apiHost`, 'must be the bare API hostname from the Duo Admin Panel, e.g. "api-xxxxxxxx.duosecurity.com" (no https://, no path)');
 	}
-	const integrationKey = text(input, "integrationKey", field, { min: 10, max: 64, pattern: /^[A-Za-z0-9]+$/, hint: "must be letters and digits (Duo integration keys start with DI)" });
-	const secretKey = secret(input, "secretKey", field, current?.secretKey, (value) => (/^[\x21-\x7e]{20,128}$/.test(value) ? null : "must be 20 to 128 printable characters without spaces"));
+	const integrationKey = text(input, "integrationKey", field, {
+		min: 10,
+		max: 64,
+		pattern: /^[A-Za-z0-9]+$/,
+		hint: "must be letters and digits (Duo integration keys start with DI)",
+	});
+	const secretKey = secret(input, "secretKey", field, current?.secretKey, (value) =>
+		/^[\x21-\x7e]{20,128}$/.test(value) ? null : "must be 20 to 128 printable characters without spaces",
+	);
 	if (secretKey === integrationKey) throw refused("duo.secretKey: the secret key must not equal the integration key");
 	const honour = input.honourDuoBypass;
 	if (honour !== undefined && honour !== null && typeof honour !== "boolean") throw bad(`${field}.honourDuoBypass`, "must be true or false");
@@ -131,7 +145,11 @@ export const duoSettings: MethodSettingsSpec<DuoSettings, DuoRedacted> = {
 	},
 
 	seal(settings, seal) {
-		return { ...settings, secretKey: seal(settings.secretKey), ...(settings.webClientSecret !== undefined ? { webClientSecret: seal(settings.webClientSecret) } : {}) };
+		return {
+			...settings,
+			secretKey: seal(settings.secretKey),
+			...(settings.webClientSecret !== undefined ? { webClientSecret: seal(settings.webClientSecret) } : {}),
+		};
 	},
 
 	open(stored, open) {
@@ -140,7 +158,8 @@ export const duoSettings: MethodSettingsSpec<DuoSettings, DuoRedacted> = {
 
 	downgrades(settings) {
 		const notes: string[] = [];
-		if (settings.honourDuoBypass) notes.push("Duo bypass is honoured: users whom Duo lets through without a device pass the second factor. Every such login is audited.");
+		if (settings.honourDuoBypass)
+			notes.push("Duo bypass is honoured: users whom Duo lets through without a device pass the second factor. Every such login is audited.");
 		if (settings.caPem !== undefined) notes.push(PRIVATE_CA_NOTE);
 		return notes;
 	},

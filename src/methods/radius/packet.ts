@@ -80,9 +80,7 @@ export type DecodeError =
 	| "message-authenticator-duplicate"
 	| "attribute-value-invalid";
 
-export type DecodeResult =
-	| { readonly ok: true; readonly packet: DecodedPacket }
-	| { readonly ok: false; readonly error: DecodeError; readonly detail: string };
+export type DecodeResult = { readonly ok: true; readonly packet: DecodedPacket } | { readonly ok: false; readonly error: DecodeError; readonly detail: string };
 
 function fail(error: DecodeError, detail: string): DecodeResult {
 	return { ok: false, error, detail };
@@ -132,10 +130,7 @@ function decodeUnchecked(datagram: Buffer): DecodeResult {
 			return fail("attribute-length-invalid", `attribute ${type} at offset ${offset} has length ${attrLength}`);
 		}
 		if (offset + attrLength > length) {
-			return fail(
-				"attribute-overruns-packet",
-				`attribute ${type} at offset ${offset} has length ${attrLength}, only ${length - offset} octets remain`,
-			);
+			return fail("attribute-overruns-packet", `attribute ${type} at offset ${offset} has length ${attrLength}, only ${length - offset} octets remain`);
 		}
 		if (type === RADIUS_ATTR.MessageAuthenticator) {
 			if (attrLength !== MESSAGE_AUTHENTICATOR_ATTR_LENGTH) {
@@ -295,12 +290,7 @@ function messageAuthenticatorValueOffset(packet: Buffer): number {
  * Request Authenticator; for replies it is the Request Authenticator *of the request being
  * answered* (so pass `authenticatorField` then).
  */
-export function computeMessageAuthenticator(
-	packet: Buffer,
-	valueOffset: number,
-	secret: Buffer,
-	authenticatorField?: Buffer,
-): Buffer {
+export function computeMessageAuthenticator(packet: Buffer, valueOffset: number, secret: Buffer, authenticatorField?: Buffer): Buffer {
 	const copy = Buffer.from(packet);
 	copy.fill(0, valueOffset, valueOffset + 16);
 	if (authenticatorField !== undefined) authenticatorField.copy(copy, 4);

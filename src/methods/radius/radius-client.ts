@@ -301,15 +301,9 @@ class Exchange {
 	}
 
 	/** Registers a new request: fresh Identifier and fresh random Request Authenticator (RFC 2865 §4.1). */
-	newRequest(
-		server: NormalisedServer,
-		target: ResolvedAddress,
-		build: (identifier: number, requestAuthenticator: Buffer) => Buffer,
-	): Outstanding {
+	newRequest(server: NormalisedServer, target: ResolvedAddress, build: (identifier: number, requestAuthenticator: Buffer) => Buffer): Outstanding {
 		const inUse = new Set(
-			this.#outstanding
-				.filter((request) => request.address === target.address && request.server.port === server.port)
-				.map((request) => request.identifier),
+			this.#outstanding.filter((request) => request.address === target.address && request.server.port === server.port).map((request) => request.identifier),
 		);
 		if (inUse.size >= 256) throw new PortcullisError("ERR_METHOD_UNAVAILABLE", "RADIUS: identifier space exhausted");
 		let identifier = this.#random.int(0, 256);
@@ -362,9 +356,7 @@ class Exchange {
 		// Source IP and port first: they must be those we sent to (docs/security-matrix.md E3: "a reply from
 		// the wrong port → ignore"). Checking before decoding also lets us attribute a malformed
 		// datagram to the server that sent it.
-		const fromServer = this.#outstanding.filter(
-			(request) => request.address === rinfo.address && request.server.port === rinfo.port,
-		);
+		const fromServer = this.#outstanding.filter((request) => request.address === rinfo.address && request.server.port === rinfo.port);
 		if (fromServer.length === 0) {
 			this.#drop("unexpected-source", from, null, claimedIdentifier, "no request was sent to this address and port");
 			return;
@@ -375,11 +367,7 @@ class Exchange {
 			return;
 		}
 		const packet = decoded.packet;
-		if (
-			packet.code !== RADIUS_CODE.AccessAccept &&
-			packet.code !== RADIUS_CODE.AccessReject &&
-			packet.code !== RADIUS_CODE.AccessChallenge
-		) {
+		if (packet.code !== RADIUS_CODE.AccessAccept && packet.code !== RADIUS_CODE.AccessReject && packet.code !== RADIUS_CODE.AccessChallenge) {
 			this.#drop("not-a-reply", from, fromServer[0] ?? null, packet.identifier, `code ${packet.code}`);
 			return;
 		}
@@ -399,13 +387,7 @@ class Exchange {
 		}
 		if (verification.messageAuthenticator === "absent") {
 			if (!request.server.legacy) {
-				this.#drop(
-					"missing-message-authenticator",
-					from,
-					request,
-					packet.identifier,
-					"reply without Message-Authenticator (BlastRADIUS, CVE-2024-3596)",
-				);
+				this.#drop("missing-message-authenticator", from, request, packet.identifier, "reply without Message-Authenticator (BlastRADIUS, CVE-2024-3596)");
 				return;
 			}
 			this.#emit({ type: "unsigned-reply-accepted", server: request.server.label, code: packet.code });
@@ -536,19 +518,10 @@ export class RadiusClient {
 		} finally {
 			exchange.close();
 		}
-		throw new PortcullisError(
-			"ERR_METHOD_UNAVAILABLE",
-			`RADIUS: no server gave a verified answer (${failures.join("; ")})`,
-			{ cause: { failures } },
-		);
+		throw new PortcullisError("ERR_METHOD_UNAVAILABLE", `RADIUS: no server gave a verified answer (${failures.join("; ")})`, { cause: { failures } });
 	}
 
-	async #tryServer(
-		exchange: Exchange,
-		server: NormalisedServer,
-		input: RadiusAuthenticateInput,
-		failures: string[],
-	): Promise<VerifiedReply | null> {
+	async #tryServer(exchange: Exchange, server: NormalisedServer, input: RadiusAuthenticateInput, failures: string[]): Promise<VerifiedReply | null> {
 		const fail = (reason: "timeout" | "resolve-failed" | "send-failed", detail: string): null => {
 			failures.push(`${server.label}: ${reason}`);
 			this.#emit({ type: "server-failed", server: server.label, reason, detail });
@@ -676,8 +649,7 @@ export class RadiusClient {
 		if (failures.some((failure) => failure.endsWith("resolve-failed"))) problem = `cannot resolve host ${server.host}`;
 		else if (failures.some((failure) => failure.endsWith("send-failed"))) problem = "cannot send to the server (network unreachable?)";
 		else if (drops.includes("missing-message-authenticator")) {
-			problem =
-				"the server answers without Message-Authenticator (BlastRADIUS, CVE-2024-3596): upgrade it or make it sign replies";
+			problem = "the server answers without Message-Authenticator (BlastRADIUS, CVE-2024-3596): upgrade it or make it sign replies";
 		} else if (drops.includes("bad-response-authenticator") || drops.includes("bad-message-authenticator")) {
 			problem = "replies fail verification: the shared secret probably differs";
 		} else if (reachable) problem = `replies were malformed or unexpected (${[...new Set(drops)].join(", ")})`;

@@ -84,9 +84,17 @@ const pendingContext = (factorId: string): string => `radius:${factorId}`;
 export function auditableRadiusEvent(event: RadiusEvent): RadiusMethodEvent | null {
 	switch (event.type) {
 		case "reply-dropped":
-			return { event: "radius.reply-dropped", outcome: "failure", detail: { reason: event.reason, server: event.server, from: event.from, detail: event.detail.slice(0, 200) } };
+			return {
+				event: "radius.reply-dropped",
+				outcome: "failure",
+				detail: { reason: event.reason, server: event.server, from: event.from, detail: event.detail.slice(0, 200) },
+			};
 		case "unsigned-reply-accepted":
-			return { event: "radius.unsigned-reply-accepted", outcome: "info", detail: { server: event.server, code: event.code, warning: "legacy server without Message-Authenticator (BlastRADIUS, CVE-2024-3596)" } };
+			return {
+				event: "radius.unsigned-reply-accepted",
+				outcome: "info",
+				detail: { server: event.server, code: event.code, warning: "legacy server without Message-Authenticator (BlastRADIUS, CVE-2024-3596)" },
+			};
 		case "server-failed":
 			return { event: "radius.server-failed", outcome: "failure", detail: { server: event.server, reason: event.reason } };
 		case "reply-rejected-locally":
@@ -99,7 +107,12 @@ export function auditableRadiusEvent(event: RadiusEvent): RadiusMethodEvent | nu
 export function radiusClient(settings: RadiusSettings, deps: Pick<RadiusMethodDeps, "random" | "clock" | "onEvent">): RadiusClient {
 	try {
 		return new RadiusClient({
-			servers: settings.servers.map((server) => ({ host: server.host, port: server.port, secret: server.secret, legacyNoMessageAuthenticator: server.legacyNoMessageAuthenticator })),
+			servers: settings.servers.map((server) => ({
+				host: server.host,
+				port: server.port,
+				secret: server.secret,
+				legacyNoMessageAuthenticator: server.legacyNoMessageAuthenticator,
+			})),
 			nasIdentifier: settings.nasIdentifier,
 			timeoutMs: settings.timeoutMs,
 			retries: settings.retries,
@@ -118,7 +131,13 @@ export function radiusClient(settings: RadiusSettings, deps: Pick<RadiusMethodDe
 function readRound(state: unknown): RoundState | null {
 	if (typeof state !== "object" || state === null) return null;
 	const candidate = state as Partial<RoundState>;
-	if (typeof candidate.factorId !== "string" || !Number.isInteger(candidate.round) || (candidate.round as number) < 0 || (candidate.round as number) > MAX_ROUNDS) return null;
+	if (
+		typeof candidate.factorId !== "string" ||
+		!Number.isInteger(candidate.round) ||
+		(candidate.round as number) < 0 ||
+		(candidate.round as number) > MAX_ROUNDS
+	)
+		return null;
 	if (candidate.state !== undefined && (typeof candidate.state !== "string" || !/^[A-Za-z0-9+/]{1,400}={0,2}$/.test(candidate.state))) return null;
 	if (candidate.serverIndex !== undefined && !(Number.isInteger(candidate.serverIndex) && (candidate.serverIndex as number) >= 0)) return null;
 	return candidate as RoundState;
@@ -144,7 +163,13 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 	};
 	const depsWithEmit = { random: deps.random, clock: deps.clock, onEvent: emit };
 
-	async function send(input: { username: string; password: string; state?: Buffer; serverIndex?: number; source?: string }): Promise<RadiusAuthResult | "malformed"> {
+	async function send(input: {
+		username: string;
+		password: string;
+		state?: Buffer;
+		serverIndex?: number;
+		source?: string;
+	}): Promise<RadiusAuthResult | "malformed"> {
 		const settings = await deps.settings.require("radius");
 		const client = radiusClient(settings, depsWithEmit);
 		if (input.serverIndex !== undefined && input.serverIndex >= settings.servers.length) input = { ...input, serverIndex: undefined };
@@ -191,7 +216,11 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 			}
 			const response = request.response;
 			// The first answer is the password; a challenge may legitimately be answered with "" (e.g. "press Enter for an SMS").
-			if ((round?.state === undefined && response.length === 0) || response.length > MAX_PASSWORD_OCTETS || Buffer.byteLength(response, "utf8") > MAX_PASSWORD_OCTETS) {
+			if (
+				(round?.state === undefined && response.length === 0) ||
+				response.length > MAX_PASSWORD_OCTETS ||
+				Buffer.byteLength(response, "utf8") > MAX_PASSWORD_OCTETS
+			) {
 				return { kind: "invalid", reason: "malformed" };
 			}
 			const result = await send({
@@ -221,13 +250,18 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 			const radiusUser = (request.input.username ?? "").trim() || request.user.username;
 			if (!validUsername(radiusUser)) return { kind: "rejected", message: "That is not a valid RADIUS username." };
 			const password = request.input.password ?? "";
-			if (password.length === 0 || Buffer.byteLength(password, "utf8") > MAX_PASSWORD_OCTETS) return { kind: "rejected", message: "Enter your RADIUS password or token code (at most 128 bytes)." };
-			if (!(await deps.settings.isConfigured("radius"))) return { kind: "rejected", message: "RADIUS cannot be set up right now: the administrator has not finished configuring it." };
-			if ((await deps.factors.listActive(request.user.id, "radius")).length > 0) return { kind: "rejected", message: "RADIUS is already set up for your account. Remove it first to use another RADIUS username." };
+			if (password.length === 0 || Buffer.byteLength(password, "utf8") > MAX_PASSWORD_OCTETS)
+				return { kind: "rejected", message: "Enter your RADIUS password or token code (at most 128 bytes)." };
+			if (!(await deps.settings.isConfigured("radius")))
+				return { kind: "rejected", message: "RADIUS cannot be set up right now: the administrator has not finished configuring it." };
+			if ((await deps.factors.listActive(request.user.id, "radius")).length > 0)
+				return { kind: "rejected", message: "RADIUS is already set up for your account. Remove it first to use another RADIUS username." };
 			const bound = await deps.factors.findByPublicId("radius", radiusUser);
-			if (bound.some((factor) => factor.status === "active" && factor.userId !== request.user.id)) return { kind: "rejected", message: "That RADIUS username is already used by another account." };
+			if (bound.some((factor) => factor.status === "active" && factor.userId !== request.user.id))
+				return { kind: "rejected", message: "That RADIUS username is already used by another account." };
 			// An abandoned earlier attempt of this user must not linger next to the new one.
-			for (const stale of bound.filter((factor) => factor.userId === request.user.id && factor.status === "pending")) await deps.factors.remove(stale.id, request.user.id);
+			for (const stale of bound.filter((factor) => factor.userId === request.user.id && factor.status === "pending"))
+				await deps.factors.remove(stale.id, request.user.id);
 
 			let result: RadiusAuthResult | "malformed";
 			try {
@@ -241,13 +275,29 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 				case "reject":
 					return { kind: "rejected", message: "The RADIUS server rejected that username and password." };
 				case "accept":
-					if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "radius", label: request.label, status: "active", secretEnc: null, publicId: radiusUser }, request.guard)) === null) {
+					if (
+						(await deps.factors.insert(
+							{ id: factorId, userId: request.user.id, method: "radius", label: request.label, status: "active", secretEnc: null, publicId: radiusUser },
+							request.guard,
+						)) === null
+					) {
 						return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
 					}
 					return { kind: "active", factorId, display: { radiusUsername: radiusUser } };
 				case "challenge": {
 					const pending: PendingEnrollment = { state: result.state.toString("base64"), serverIndex: result.serverIndex };
-					await deps.factors.insert({ id: factorId, userId: request.user.id, method: "radius", label: request.label, status: "pending", secretEnc: deps.box.seal(JSON.stringify(pending), pendingContext(factorId)), publicId: radiusUser }, request.guard);
+					await deps.factors.insert(
+						{
+							id: factorId,
+							userId: request.user.id,
+							method: "radius",
+							label: request.label,
+							status: "pending",
+							secretEnc: deps.box.seal(JSON.stringify(pending), pendingContext(factorId)),
+							publicId: radiusUser,
+						},
+						request.guard,
+					);
 					return { kind: "pending", factorId, display: { radiusUsername: radiusUser, prompt: promptOf(result) } };
 				}
 			}
@@ -255,7 +305,14 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 
 		async completeEnrollment(request: EnrollmentRequest & { readonly factorId: string }): Promise<EnrollmentComplete> {
 			const factor = await deps.factors.get(request.factorId);
-			if (factor === null || factor.userId !== request.user.id || factor.method !== "radius" || factor.status !== "pending" || factor.secretEnc === null || factor.publicId === null) {
+			if (
+				factor === null ||
+				factor.userId !== request.user.id ||
+				factor.method !== "radius" ||
+				factor.status !== "pending" ||
+				factor.secretEnc === null ||
+				factor.publicId === null
+			) {
 				return { kind: "expired" };
 			}
 			const expiresAt = await deps.factors.pendingExpiresAt(factor.id);
@@ -275,7 +332,10 @@ export function createRadiusMethod(deps: RadiusMethodDeps): SecondFactorMethod {
 				await deps.factors.remove(factor.id, request.user.id);
 				return {
 					kind: "invalid",
-					message: result.kind === "reject" ? "The RADIUS server rejected that answer. Start again." : "The RADIUS server asked for a further step, which enrolment does not support. Start again or ask an administrator.",
+					message:
+						result.kind === "reject"
+							? "The RADIUS server rejected that answer. Start again."
+							: "The RADIUS server asked for a further step, which enrolment does not support. Start again or ask an administrator.",
 				};
 			}
 			const bound = await deps.factors.findByPublicId("radius", factor.publicId);

@@ -50,14 +50,17 @@ function validate(input: JsonObject, current: RadiusSettings | null): RadiusSett
 		const where = `${field}.servers[${index + 1}]`;
 		const server = asObject(raw, where);
 		onlyKeys(server, ["host", "port", "secret", "legacyNoMessageAuthenticator"], where);
-		const host = text(server, "host", where, { max: 253 }).toLowerCase().replace(/^\[|\]$/g, "");
+		const host = text(server, "host", where, { max: 253 })
+			.toLowerCase()
+			.replace(/^\[|\]$/g, "");
 		if (isIP(host) === 0 && !HOSTNAME.test(host)) throw bad(`${where}.host`, "must be a host name or an IP address");
 		const port = integer(server, "port", where, 1, 65535, 1812);
 		if (servers.some((other) => other.host === host && other.port === port)) throw refused(`${where}: ${host}:${port} is listed twice`);
 		const stored = current?.servers.find((other) => other.host === host && other.port === port)?.secret;
 		// RFC 2865 §3: the secret MUST NOT be empty; docs/security.md, RADIUS: at least 16 random characters.
 		const serverSecret = secret(server, "secret", where, stored, (value) => {
-			if (Buffer.byteLength(value, "utf8") < RADIUS_MIN_SECRET_LENGTH) return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters (docs/security.md, RADIUS; use a random one)`;
+			if (Buffer.byteLength(value, "utf8") < RADIUS_MIN_SECRET_LENGTH)
+				return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters (docs/security.md, RADIUS; use a random one)`;
 			if (Buffer.byteLength(value, "utf8") > 128) return "must have at most 128 octets";
 			return hasUnsafe(value) ? "must not contain control characters" : null;
 		});
@@ -67,9 +70,14 @@ function validate(input: JsonObject, current: RadiusSettings | null): RadiusSett
 	const retries = integer(input, "retries", field, 0, 5, RADIUS_DEFAULT_RETRIES);
 	const total = servers.length * (retries + 1) * timeoutMs;
 	if (total > RADIUS_MAX_TOTAL_WAIT_MS) {
-		throw refused(`radius: ${servers.length} server(s) × ${retries + 1} transmissions × ${timeoutMs} ms = ${total} ms could keep a login waiting longer than ${RADIUS_MAX_TOTAL_WAIT_MS} ms; lower the timeout or the retries`);
+		throw refused(
+			`radius: ${servers.length} server(s) × ${retries + 1} transmissions × ${timeoutMs} ms = ${total} ms could keep a login waiting longer than ${RADIUS_MAX_TOTAL_WAIT_MS} ms; lower the timeout or the retries`,
+		);
 	}
-	const nasIdentifier = input.nasIdentifier === undefined || input.nasIdentifier === null || input.nasIdentifier === "" ? RADIUS_DEFAULT_NAS_IDENTIFIER : text(input, "nasIdentifier", field, { max: 253 });
+	const nasIdentifier =
+		input.nasIdentifier === undefined || input.nasIdentifier === null || input.nasIdentifier === ""
+			? RADIUS_DEFAULT_NAS_IDENTIFIER
+			: text(input, "nasIdentifier", field, { max: 253 });
 	return { servers, timeoutMs, retries, nasIdentifier };
 }
 
@@ -78,7 +86,12 @@ export const radiusSettings: MethodSettingsSpec<RadiusSettings, RadiusRedacted> 
 
 	redact(settings) {
 		return {
-			servers: settings.servers.map((server) => ({ host: server.host, port: server.port, secretSet: server.secret.length > 0, legacyNoMessageAuthenticator: server.legacyNoMessageAuthenticator })),
+			servers: settings.servers.map((server) => ({
+				host: server.host,
+				port: server.port,
+				secretSet: server.secret.length > 0,
+				legacyNoMessageAuthenticator: server.legacyNoMessageAuthenticator,
+			})),
 			timeoutMs: settings.timeoutMs,
 			retries: settings.retries,
 			nasIdentifier: settings.nasIdentifier,
@@ -97,7 +110,10 @@ export const radiusSettings: MethodSettingsSpec<RadiusSettings, RadiusRedacted> 
 	downgrades(settings) {
 		return settings.servers
 			.filter((server) => server.legacyNoMessageAuthenticator)
-			.map((server) => `RADIUS server ${server.host}:${server.port} is marked legacy: its replies are accepted without Message-Authenticator (BlastRADIUS, CVE-2024-3596). Upgrade it and clear the flag.`);
+			.map(
+				(server) =>
+					`RADIUS server ${server.host}:${server.port} is marked legacy: its replies are accepted without Message-Authenticator (BlastRADIUS, CVE-2024-3596). Upgrade it and clear the flag.`,
+			);
 	},
 
 	secretsChanged(before, after) {

@@ -6,15 +6,7 @@
 import type { Random } from "../../core/random.ts";
 import { hashPassword, verifyPassword } from "../../crypto/password-hash.ts";
 import type { RecoveryCodeStore } from "../../storage/recovery-code-store.ts";
-import type {
-	ChallengeStart,
-	EnrollmentBegin,
-	EnrollmentComplete,
-	EnrollmentRequest,
-	SecondFactorMethod,
-	VerifyRequest,
-	VerifyResult,
-} from "../method.ts";
+import type { ChallengeStart, EnrollmentBegin, EnrollmentComplete, EnrollmentRequest, SecondFactorMethod, VerifyRequest, VerifyResult } from "../method.ts";
 
 export const RECOVERY_CODE_COUNT = 10;
 /** Crockford-style alphabet without look-alikes (0/o, 1/l/i). 32 symbols = 5 bits each. */

@@ -10,15 +10,7 @@ import type { Clock } from "../../core/clock.ts";
 import type { Random } from "../../core/random.ts";
 import type { SecretBox } from "../../crypto/secret-box.ts";
 import type { FactorStore } from "../../storage/factor-store.ts";
-import type {
-	ChallengeStart,
-	EnrollmentBegin,
-	EnrollmentComplete,
-	EnrollmentRequest,
-	SecondFactorMethod,
-	VerifyRequest,
-	VerifyResult,
-} from "../method.ts";
+import type { ChallengeStart, EnrollmentBegin, EnrollmentComplete, EnrollmentRequest, SecondFactorMethod, VerifyRequest, VerifyResult } from "../method.ts";
 
 export const TOTP_PERIOD_SECONDS = 30;
 export const TOTP_DIGITS = 6;
@@ -96,14 +88,17 @@ export function createTotpMethod(deps: TotpDeps): SecondFactorMethod {
 		async beginEnrollment(request: EnrollmentRequest): Promise<EnrollmentBegin> {
 			const secret = deps.random.bytes(TOTP_SECRET_BYTES);
 			const factorId = deps.factors.newFactorId();
-			await deps.factors.insert({
-				id: factorId,
-				userId: request.user.id,
-				method: "totp",
-				label: request.label,
-				status: "pending",
-				secretEnc: deps.box.seal(secret, context(factorId)),
-			}, request.guard);
+			await deps.factors.insert(
+				{
+					id: factorId,
+					userId: request.user.id,
+					method: "totp",
+					label: request.label,
+					status: "pending",
+					secretEnc: deps.box.seal(secret, context(factorId)),
+				},
+				request.guard,
+			);
 			const totp = totpFor(secret, request.user.username, deps.issuer);
 			const uri = totp.toString();
 			const qrSvg = await QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "M", margin: 2 });

@@ -61,13 +61,22 @@ export function createAssertions(ctx: WebauthnContext) {
 			await audit("webauthn.assertion-refused", "failure", user, { scope: where.scope, reason: "made in a cross-origin frame" }, where.channel, where.source);
 			return { kind: "invalid", reason: "wrong" };
 		}
-		const factor = factors.find((candidate) => candidate.method === "webauthn" && candidate.status === "active" && candidate.userId === user.id && candidate.publicId === response.id);
+		const factor = factors.find(
+			(candidate) => candidate.method === "webauthn" && candidate.status === "active" && candidate.userId === user.id && candidate.publicId === response.id,
+		);
 		if (factor === undefined) return { kind: "invalid", reason: "wrong" };
 		const stored = openCredential(factor);
 		if (stored === null) return { kind: "invalid", reason: "wrong" };
 		const userHandle = response.response.userHandle;
 		if (typeof userHandle === "string" && userHandle !== "" && userHandle !== stored.userHandle) {
-			await audit("webauthn.assertion-refused", "failure", user, { factorId: factor.id, scope: where.scope, reason: "user handle of another account" }, where.channel, where.source);
+			await audit(
+				"webauthn.assertion-refused",
+				"failure",
+				user,
+				{ factorId: factor.id, scope: where.scope, reason: "user handle of another account" },
+				where.channel,
+				where.source,
+			);
 			return { kind: "invalid", reason: "wrong" };
 		}
 		let result;
@@ -84,11 +93,25 @@ export function createAssertions(ctx: WebauthnContext) {
 				requireUserVerification: false,
 			});
 		} catch (error) {
-			await audit("webauthn.assertion-refused", "failure", user, { factorId: factor.id, scope: where.scope, reason: error instanceof Error ? error.message.slice(0, 200) : "unverifiable" }, where.channel, where.source);
+			await audit(
+				"webauthn.assertion-refused",
+				"failure",
+				user,
+				{ factorId: factor.id, scope: where.scope, reason: error instanceof Error ? error.message.slice(0, 200) : "unverifiable" },
+				where.channel,
+				where.source,
+			);
 			return { kind: "invalid", reason: "wrong" };
 		}
 		if (!result.verified) {
-			await audit("webauthn.assertion-refused", "failure", user, { factorId: factor.id, scope: where.scope, reason: "bad signature" }, where.channel, where.source);
+			await audit(
+				"webauthn.assertion-refused",
+				"failure",
+				user,
+				{ factorId: factor.id, scope: where.scope, reason: "bad signature" },
+				where.channel,
+				where.source,
+			);
 			return { kind: "invalid", reason: "wrong" };
 		}
 		const next = result.authenticationInfo.newCounter;
@@ -97,7 +120,14 @@ export function createAssertions(ctx: WebauthnContext) {
 		// parallel login with the same count won), or the key was removed meanwhile.
 		const current = await store.currentCounter(factor.id);
 		if (current === undefined) return { kind: "invalid", reason: "wrong" };
-		await audit("webauthn.sign-count-regression", "failure", user, { factorId: factor.id, label: factor.label, storedCounter: current ?? 0, receivedCounter: next, scope: where.scope }, where.channel, where.source);
+		await audit(
+			"webauthn.sign-count-regression",
+			"failure",
+			user,
+			{ factorId: factor.id, label: factor.label, storedCounter: current ?? 0, receivedCounter: next, scope: where.scope },
+			where.channel,
+			where.source,
+		);
 		return { kind: "invalid", reason: "replayed" };
 	}
 

@@ -159,7 +159,11 @@ export function parseRegistration(text: string): RegistrationResponseJSON | null
 	if (envelope === null) return null;
 	const { value, response } = envelope;
 	if (!isB64url(response.attestationObject)) return null;
-	if (response.transports !== undefined && !(Array.isArray(response.transports) && response.transports.every((transport) => typeof transport === "string" && transport.length < 32))) return null;
+	if (
+		response.transports !== undefined &&
+		!(Array.isArray(response.transports) && response.transports.every((transport) => typeof transport === "string" && transport.length < 32))
+	)
+		return null;
 	return value as unknown as RegistrationResponseJSON;
 }
 
@@ -197,5 +201,12 @@ export interface WebauthnContext {
 	readonly store: WebauthnStore;
 	now(): number;
 	relyingParty(): RelyingParty;
-	audit(event: string, outcome: "success" | "failure" | "info", user: MethodUser | { id: string; username: string | null }, detail: Record<string, unknown>, channel: string | null, source: string | null): Promise<void>;
+	audit(
+		event: string,
+		outcome: "success" | "failure" | "info",
+		user: MethodUser | { id: string; username: string | null },
+		detail: Record<string, unknown>,
+		channel: string | null,
+		source: string | null,
+	): Promise<void>;
 }

@@ -21,11 +21,7 @@
  * approval, and is consumed by one conditional UPDATE; a login challenge cannot approve an SSH
  * login, register a key or step up, and the reverse.
  */
-import {
-	generateRegistrationOptions,
-	verifyRegistrationResponse,
-	type PublicKeyCredentialRequestOptionsJSON,
-} from "@simplewebauthn/server";
+import { generateRegistrationOptions, verifyRegistrationResponse, type PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type {
 	ChallengeRequest,
 	ChallengeStart,
@@ -125,7 +121,11 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 		// Single use: any answer, right or wrong, spends the challenge.
 		const expected = await store.consumeChallenge(challengeId, { userId: request.user.id, scope, attemptId: request.attemptId });
 		if (expected === null) return { kind: "invalid", reason: "expired" };
-		const checked = await checkAssertion(request.user, request.factors, request.response, expected, { channel: request.channel, source: request.sourceAddress, scope });
+		const checked = await checkAssertion(request.user, request.factors, request.response, expected, {
+			channel: request.channel,
+			source: request.sourceAddress,
+			scope,
+		});
 		return checked.kind === "valid" ? { kind: "valid", factorId: checked.factorId } : checked;
 	}
 
@@ -146,13 +146,17 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 			try {
 				rp = relyingParty();
 			} catch (error) {
-				return { kind: "rejected", message: `Security keys cannot be used with this console's address. ${error instanceof Error ? error.message : ""} Ask an administrator.` };
+				return {
+					kind: "rejected",
+					message: `Security keys cannot be used with this console's address. ${error instanceof Error ? error.message : ""} Ask an administrator.`,
+				};
 			}
 			const challengeId = request.input.challengeId ?? "";
 			const expected = await store.consumeChallenge(challengeId, { userId: request.user.id, scope: "register" });
 			if (expected === null) return { kind: "rejected", message: "This registration has expired. Register the key again." };
 			const response = parseRegistration(request.input.response ?? "");
-			if (response === null || crossOrigin(response.response.clientDataJSON)) return { kind: "rejected", message: "The browser did not send a usable answer from the security key. Try again." };
+			if (response === null || crossOrigin(response.response.clientDataJSON))
+				return { kind: "rejected", message: "The browser did not send a usable answer from the security key. Try again." };
 			let verified;
 			try {
 				verified = await verifyRegistrationResponse({
@@ -166,7 +170,14 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 					supportedAlgorithmIDs: SUPPORTED_ALGORITHMS,
 				});
 			} catch (error) {
-				await audit("webauthn.registration-refused", "failure", request.user, { reason: error instanceof Error ? error.message.slice(0, 200) : "unverifiable" }, "web", null);
+				await audit(
+					"webauthn.registration-refused",
+					"failure",
+					request.user,
+					{ reason: error instanceof Error ? error.message.slice(0, 200) : "unverifiable" },
+					"web",
+					null,
+				);
 				return { kind: "rejected", message: "The security key's answer could not be verified. Try again." };
 			}
 			if (!verified.verified) return { kind: "rejected", message: "The security key's answer could not be verified. Try again." };
@@ -176,7 +187,8 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 				return { kind: "rejected", message: "This security key's credential id is too long." };
 			}
 			const existing = await deps.factors.findByPublicId("webauthn", credentialId);
-			if (existing.some((factor) => factor.userId === request.user.id)) return { kind: "rejected", message: "This security key is already registered for your account." };
+			if (existing.some((factor) => factor.userId === request.user.id))
+				return { kind: "rejected", message: "This security key is already registered for your account." };
 			if (existing.length > 0) return { kind: "rejected", message: "This security key is already registered to another account." };
 			const factorId = deps.factors.newFactorId();
 			const record: StoredCredential = {
@@ -220,7 +232,10 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 			try {
 				rp = relyingParty();
 			} catch (error) {
-				return { kind: "rejected", message: `Security keys cannot be used with this console's address. ${error instanceof Error ? error.message : ""} Ask an administrator.` };
+				return {
+					kind: "rejected",
+					message: `Security keys cannot be used with this console's address. ${error instanceof Error ? error.message : ""} Ask an administrator.`,
+				};
 			}
 			const existing = await deps.factors.listActive(user.id, "webauthn");
 			const challenge = await store.createChallenge({ userId: user.id, scope: "register", attemptId }, CHALLENGE_TTL_MS);
@@ -244,7 +259,15 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 
 		async assertionOptionsForAttempt(attemptId: string, userId: string): Promise<PublicKeyCredentialRequestOptionsJSON | null> {
 			const attempt = await store.attemptInfo(attemptId);
-			if (attempt === null || !attempt.live || attempt.userId !== userId || attempt.challengeMethod !== "webauthn" || attempt.challengeUsed || attempt.challengeJson === null) return null;
+			if (
+				attempt === null ||
+				!attempt.live ||
+				attempt.userId !== userId ||
+				attempt.challengeMethod !== "webauthn" ||
+				attempt.challengeUsed ||
+				attempt.challengeJson === null
+			)
+				return null;
 			let state: unknown;
 			try {
 				state = JSON.parse(attempt.challengeJson);
@@ -263,4 +286,3 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 		deny: approval.deny,
 	};
 }
-

@@ -5,7 +5,17 @@
  */
 import type { ChallengeRequest, ChallengeStart, VerifyRequest, VerifyResult } from "../method.ts";
 import type { Assertions } from "./webauthn-assertion.ts";
-import { APPROVAL_TTL_MS, approvalPrompt, details, linkContext, MAX_PENDING_ROUNDS, unavailable, type ApprovalOutcome, type ApprovalView, type WebauthnContext } from "./webauthn-common.ts";
+import {
+	APPROVAL_TTL_MS,
+	approvalPrompt,
+	details,
+	linkContext,
+	MAX_PENDING_ROUNDS,
+	unavailable,
+	type ApprovalOutcome,
+	type ApprovalView,
+	type WebauthnContext,
+} from "./webauthn-common.ts";
 import type { ApprovalRow } from "./webauthn-store.ts";
 
 /**
@@ -56,7 +66,12 @@ export function createSshApproval(ctx: WebauthnContext, assertions: Pick<Asserti
 				return { kind: "invalid", reason: "expired" };
 			}
 			const link = deps.box.open(sealedLink, linkContext(row.id)).toString("utf8");
-			return { kind: "continue", prompt: `Not approved yet. ${approvalPrompt(link)}`, echo: true, state: { approvalId: row.id, rounds: rounds + 1, link: sealedLink } };
+			return {
+				kind: "continue",
+				prompt: `Not approved yet. ${approvalPrompt(link)}`,
+				echo: true,
+				state: { approvalId: row.id, rounds: rounds + 1, link: sealedLink },
+			};
 		}
 		await store.markExpired(row.id);
 		return { kind: "invalid", reason: "expired" };
@@ -80,7 +95,6 @@ export function createSshApproval(ctx: WebauthnContext, assertions: Pick<Asserti
 		return true;
 	}
 
-
 	async function viewApproval(token: string, userId: string): Promise<ApprovalView> {
 		const row = await approvalFor(token, userId);
 		if ("kind" in row) return row;
@@ -102,10 +116,20 @@ export function createSshApproval(ctx: WebauthnContext, assertions: Pick<Asserti
 		const factors = await deps.factors.listActive(userId, "webauthn");
 		const username = (await deps.db.selectFrom("users").select("username").where("id", "=", userId).executeTakeFirst())?.username ?? null;
 		user.username = username;
-		const checked = await checkAssertion({ id: userId, username: username ?? "" }, factors, response, expected, { channel: "web", source: from, scope: "ssh-approval" });
+		const checked = await checkAssertion({ id: userId, username: username ?? "" }, factors, response, expected, {
+			channel: "web",
+			source: from,
+			scope: "ssh-approval",
+		});
 		if (checked.kind === "invalid") {
 			await audit("webauthn.ssh-approval", "failure", user, { approvalId: row.id, sshSource: row.source, reason: checked.reason }, "web", from);
-			return { kind: "invalid", message: checked.reason === "replayed" ? "This security key was refused (its signature counter went backwards). Ask an administrator." : "The security key's answer was not accepted. Try again." };
+			return {
+				kind: "invalid",
+				message:
+					checked.reason === "replayed"
+						? "This security key was refused (its signature counter went backwards). Ask an administrator."
+						: "The security key's answer was not accepted. Try again.",
+			};
 		}
 		if (!(await store.markApproved(row.id, userId, checked.factorId, from))) {
 			return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };

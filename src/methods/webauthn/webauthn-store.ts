@@ -126,8 +126,10 @@ export class WebauthnStore {
 			.where("scope", "=", binding.scope)
 			.where("used", "=", 0)
 			.where("expires_at", ">", this.now());
-		if (binding.attemptId !== undefined) query = binding.attemptId === null ? query.where("attempt_id", "is", null) : query.where("attempt_id", "=", binding.attemptId);
-		if (binding.approvalId !== undefined) query = binding.approvalId === null ? query.where("approval_id", "is", null) : query.where("approval_id", "=", binding.approvalId);
+		if (binding.attemptId !== undefined)
+			query = binding.attemptId === null ? query.where("attempt_id", "is", null) : query.where("attempt_id", "=", binding.attemptId);
+		if (binding.approvalId !== undefined)
+			query = binding.approvalId === null ? query.where("approval_id", "is", null) : query.where("approval_id", "=", binding.approvalId);
 		const row = await query.executeTakeFirst();
 		return row === undefined ? null : { challenge: row.challenge, expiresAt: Number(row.expires_at) };
 	}
@@ -148,8 +150,10 @@ export class WebauthnStore {
 			.where("scope", "=", binding.scope)
 			.where("used", "=", 0)
 			.where("expires_at", ">", this.now());
-		if (binding.attemptId !== undefined) update = binding.attemptId === null ? update.where("attempt_id", "is", null) : update.where("attempt_id", "=", binding.attemptId);
-		if (binding.approvalId !== undefined) update = binding.approvalId === null ? update.where("approval_id", "is", null) : update.where("approval_id", "=", binding.approvalId);
+		if (binding.attemptId !== undefined)
+			update = binding.attemptId === null ? update.where("attempt_id", "is", null) : update.where("attempt_id", "=", binding.attemptId);
+		if (binding.approvalId !== undefined)
+			update = binding.approvalId === null ? update.where("approval_id", "is", null) : update.where("approval_id", "=", binding.approvalId);
 		const result = await update.executeTakeFirst();
 		return Number(result.numUpdatedRows) === 1 ? found.challenge : null;
 	}
@@ -168,12 +172,28 @@ export class WebauthnStore {
 			.where("attempt_id", "=", input.attemptId)
 			.where("status", "in", ["pending", "approved"])
 			.execute();
-		await this.#db.deleteFrom("webauthn_approvals").where("user_id", "=", input.userId).where("expires_at", "<=", now - 24 * 3600_000).execute();
+		await this.#db
+			.deleteFrom("webauthn_approvals")
+			.where("user_id", "=", input.userId)
+			.where("expires_at", "<=", now - 24 * 3600_000)
+			.execute();
 		const token = newToken(this.random, 32);
 		const id = newId(this.random);
 		await this.#db
 			.insertInto("webauthn_approvals")
-			.values({ id, token_hash: sha256Hex(token), user_id: input.userId, attempt_id: input.attemptId, source: input.source.slice(0, 100), created_at: now, expires_at: input.expiresAt, status: "pending", factor_id: null, decided_at: null, decided_from: null })
+			.values({
+				id,
+				token_hash: sha256Hex(token),
+				user_id: input.userId,
+				attempt_id: input.attemptId,
+				source: input.source.slice(0, 100),
+				created_at: now,
+				expires_at: input.expiresAt,
+				status: "pending",
+				factor_id: null,
+				decided_at: null,
+				decided_from: null,
+			})
 			.execute();
 		return { id, token };
 	}
@@ -219,7 +239,12 @@ export class WebauthnStore {
 
 	/** pending → expired (the SSH side gave up waiting); a later approval can no longer land. */
 	async markExpired(id: string): Promise<void> {
-		await this.#db.updateTable("webauthn_approvals").set({ status: "expired", decided_at: this.now() }).where("id", "=", id).where("status", "=", "pending").execute();
+		await this.#db
+			.updateTable("webauthn_approvals")
+			.set({ status: "expired", decided_at: this.now() })
+			.where("id", "=", id)
+			.where("status", "=", "pending")
+			.execute();
 	}
 
 	/**
@@ -269,7 +294,15 @@ export class WebauthnStore {
 	}
 
 	/** The attempt's purpose and expiry (to scope a challenge to login or step-up). */
-	async attemptInfo(attemptId: string): Promise<{ purpose: string; expiresAt: number; userId: string; challengeMethod: string | null; challengeJson: string | null; challengeUsed: boolean; live: boolean } | null> {
+	async attemptInfo(attemptId: string): Promise<{
+		purpose: string;
+		expiresAt: number;
+		userId: string;
+		challengeMethod: string | null;
+		challengeJson: string | null;
+		challengeUsed: boolean;
+		live: boolean;
+	} | null> {
 		if (typeof attemptId !== "string" || attemptId.length === 0 || attemptId.length > 100) return null;
 		const row = await this.#db.selectFrom("login_attempts").selectAll().where("id", "=", attemptId).executeTakeFirst();
 		if (row === undefined) return null;

@@ -253,13 +253,7 @@ export class YubicoCloudClient {
 		throw new PortcullisError("ERR_METHOD_UNAVAILABLE", `No Yubico validation server answered: ${failures.join("; ")}`);
 	}
 
-	#judge(
-		outcome: Exclude<BoundedHttpOutcome, { kind: "failure" }>,
-		url: string,
-		otp: string,
-		publicId: string,
-		nonce: string,
-	): YubicoCloudResult {
+	#judge(outcome: Exclude<BoundedHttpOutcome, { kind: "failure" }>, url: string, otp: string, publicId: string, nonce: string): YubicoCloudResult {
 		const deny = (reason: YubicoCloudDenialReason, status: string | null = null): YubicoCloudDenial => ({
 			kind: "invalid",
 			reason,

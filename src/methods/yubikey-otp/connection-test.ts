@@ -17,7 +17,8 @@ export function dummyOtp(random: Random): string {
 }
 
 export const testYubikeyOtpConnection: ConnectionTest<YubikeyOtpSettings> = async (settings, deps) => {
-	if (settings.mode === "offline") return [{ target: "yubikey-otp offline", ok: true, message: "offline mode: each key is checked with its own AES secret; there is no server to contact" }];
+	if (settings.mode === "offline")
+		return [{ target: "yubikey-otp offline", ok: true, message: "offline mode: each key is checked with its own AES secret; there is no server to contact" }];
 	const checks: ConnectionCheck[] = [];
 	for (const url of settings.urls) {
 		const target = `yubico ${url}`;
@@ -32,9 +33,17 @@ export const testYubikeyOtpConnection: ConnectionTest<YubikeyOtpSettings> = asyn
 			} else if (result.reason === "rejected" && result.status === "BAD_SIGNATURE") {
 				checks.push({ target, ok: false, message: "the server says our request signature is wrong: check the API key" });
 			} else if (result.reason === "missing-signature" || result.reason === "bad-signature") {
-				checks.push({ target, ok: false, message: `the answer is ${result.reason === "missing-signature" ? "unsigned" : "not signed with our API key"}: check the API key (answers are never trusted unsigned)` });
+				checks.push({
+					target,
+					ok: false,
+					message: `the answer is ${result.reason === "missing-signature" ? "unsigned" : "not signed with our API key"}: check the API key (answers are never trusted unsigned)`,
+				});
 			} else {
-				checks.push({ target, ok: false, message: `unexpected answer (${result.reason}${result.status ? `, status ${result.status}` : ""}${result.httpStatus ? `, HTTP ${result.httpStatus}` : ""})` });
+				checks.push({
+					target,
+					ok: false,
+					message: `unexpected answer (${result.reason}${result.status ? `, status ${result.status}` : ""}${result.httpStatus ? `, HTTP ${result.httpStatus}` : ""})`,
+				});
 			}
 		} catch (error) {
 			checks.push({ target, ok: false, message: `unreachable: ${error instanceof Error ? error.message.slice(0, 240) : "failed"}` });

@@ -8,16 +8,7 @@ import { PortcullisError } from "../../core/errors.ts";
 import { cryptoRandom, type Random } from "../../core/random.ts";
 import { modhexEncode } from "./modhex.ts";
 import { isValidPublicId } from "./otp-parse.ts";
-import {
-	AES_KEY_SIZE,
-	PRIVATE_ID_SIZE,
-	RANDOM_MAX,
-	SESSION_COUNTER_MAX,
-	TIMESTAMP_MAX,
-	USE_COUNTER_MAX,
-	aesEncryptBlock,
-	writeToken,
-} from "./token.ts";
+import { AES_KEY_SIZE, PRIVATE_ID_SIZE, RANDOM_MAX, SESSION_COUNTER_MAX, TIMESTAMP_MAX, USE_COUNTER_MAX, aesEncryptBlock, writeToken } from "./token.ts";
 
 export interface GenerateOtpInput {
 	/** Lower-case ModHex public id, 2..16 characters. */

@@ -23,7 +23,15 @@ export type YubikeyOtpSettings =
 	| { readonly mode: "offline" };
 
 export type YubikeyOtpRedacted =
-	| { readonly mode: "cloud"; readonly urls: readonly string[]; readonly clientId: string; readonly apiKeySet: boolean; readonly timeoutMs: number; readonly caPemSet: boolean; readonly insecureHttp: boolean }
+	| {
+			readonly mode: "cloud";
+			readonly urls: readonly string[];
+			readonly clientId: string;
+			readonly apiKeySet: boolean;
+			readonly timeoutMs: number;
+			readonly caPemSet: boolean;
+			readonly insecureHttp: boolean;
+	  }
 	| { readonly mode: "offline" };
 
 export const YUBIKEY_DEFAULT_TIMEOUT_MS = 5_000;
@@ -56,18 +64,31 @@ function validate(input: JsonObject, current: YubikeyOtpSettings | null): Yubike
 		// unused OTP and race it. Plain http is therefore allowed only to this host (a local
 		// yubikey-val or TLS sidecar), where no network path exists to listen on.
 		if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
-			throw refused(`${where}: plain http:// is only allowed to a validation server on this host (127.0.0.1, ::1, localhost); use https:// (the OTP would travel unencrypted)`);
+			throw refused(
+				`${where}: plain http:// is only allowed to a validation server on this host (127.0.0.1, ::1, localhost); use https:// (the OTP would travel unencrypted)`,
+			);
 		}
 		if (urls.includes(url.href)) throw refused(`${where}: the URL ${url.href} is listed twice`);
 		urls.push(url.href);
 	}
-	const clientId = text(input, "clientId", field, { max: 64, pattern: /^[A-Za-z0-9_-]+$/, hint: "must be letters, digits, '_' or '-' (YubiCloud client ids are digits)" });
+	const clientId = text(input, "clientId", field, {
+		max: 64,
+		pattern: /^[A-Za-z0-9_-]+$/,
+		hint: "must be letters, digits, '_' or '-' (YubiCloud client ids are digits)",
+	});
 	const apiKey = secret(input, "apiKey", field, current?.mode === "cloud" ? current.apiKey : undefined, (value) => {
 		const decoded = decodeStrictBase64(value.trim());
 		if (decoded === null) return "must be the base64 API key exactly as issued";
 		return decoded.length < 16 ? "is too short (at least 16 bytes of key)" : null;
 	}).trim();
-	return { mode: "cloud", urls, clientId, apiKey, timeoutMs: integer(input, "timeoutMs", field, 100, 30_000, YUBIKEY_DEFAULT_TIMEOUT_MS), ...caPem(input, field, current?.mode === "cloud" ? current.caPem : undefined) };
+	return {
+		mode: "cloud",
+		urls,
+		clientId,
+		apiKey,
+		timeoutMs: integer(input, "timeoutMs", field, 100, 30_000, YUBIKEY_DEFAULT_TIMEOUT_MS),
+		...caPem(input, field, current?.mode === "cloud" ? current.caPem : undefined),
+	};
 }
 
 export const yubikeyOtpSettings: MethodSettingsSpec<YubikeyOtpSettings, YubikeyOtpRedacted> = {

@@ -26,10 +26,7 @@ export function signedLine(params: ReadonlyMap<string, string> | Readonly<Record
 		.join("&");
 }
 
-export function wsapiSign(
-	params: ReadonlyMap<string, string> | Readonly<Record<string, string>>,
-	apiKey: Uint8Array,
-): string {
+export function wsapiSign(params: ReadonlyMap<string, string> | Readonly<Record<string, string>>, apiKey: Uint8Array): string {
 	return createHmac("sha1", apiKey).update(signedLine(params), "utf8").digest("base64");
 }
 

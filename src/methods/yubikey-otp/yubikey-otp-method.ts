@@ -71,7 +71,11 @@ function unavailable(message: string, cause?: unknown): PortcullisError {
 	return new PortcullisError("ERR_METHOD_UNAVAILABLE", `YubiKey: ${message}`, cause === undefined ? undefined : { cause });
 }
 
-export function cloudClient(settings: Extract<YubikeyOtpSettings, { mode: "cloud" }>, random: Random, urls: readonly string[] = settings.urls): YubicoCloudClient {
+export function cloudClient(
+	settings: Extract<YubikeyOtpSettings, { mode: "cloud" }>,
+	random: Random,
+	urls: readonly string[] = settings.urls,
+): YubicoCloudClient {
 	try {
 		return new YubicoCloudClient({
 			clientId: settings.clientId,
@@ -101,7 +105,9 @@ function judgeCloudDenial(result: Extract<YubicoCloudResult, { kind: "invalid" }
 		default:
 			// Unsigned, mis-signed, cut'n'paste (otp/nonce mismatch), garbage, HTTP errors: nothing in
 			// the answer is believed, and it is not the user's fault either (docs/security-matrix.md E4).
-			throw unavailable(`validation server ${result.url ?? "?"} gave an untrustworthy answer (${result.reason}${result.status ? `, status ${result.status}` : ""})`);
+			throw unavailable(
+				`validation server ${result.url ?? "?"} gave an untrustworthy answer (${result.reason}${result.status ? `, status ${result.status}` : ""})`,
+			);
 	}
 }
 
@@ -187,9 +193,26 @@ export function createYubikeyOtpMethod(deps: YubikeyOtpMethodDeps): SecondFactor
 				if (result.kind !== "valid") {
 					return { kind: "rejected", message: "The OTP does not match this AES secret and private id. Check both values and touch the key again." };
 				}
-				const sealed = deps.box.seal(JSON.stringify({ aesKey: aesKey.toString("hex"), privateId: privateId.toString("hex") } satisfies StoredKey), factorContext(factorId));
+				const sealed = deps.box.seal(
+					JSON.stringify({ aesKey: aesKey.toString("hex"), privateId: privateId.toString("hex") } satisfies StoredKey),
+					factorContext(factorId),
+				);
 				// The enrolment OTP's counter is spent: it cannot be replayed at login.
-				if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "yubikey-otp", label: request.label, status: "active", secretEnc: sealed, publicId: parsed.publicId, lastUsedCounter: result.counter }, request.guard)) === null) {
+				if (
+					(await deps.factors.insert(
+						{
+							id: factorId,
+							userId: request.user.id,
+							method: "yubikey-otp",
+							label: request.label,
+							status: "active",
+							secretEnc: sealed,
+							publicId: parsed.publicId,
+							lastUsedCounter: result.counter,
+						},
+						request.guard,
+					)) === null
+				) {
 					return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
 				}
 				return { kind: "active", factorId, display: { publicId: parsed.publicId } };
@@ -203,10 +226,25 @@ export function createYubikeyOtpMethod(deps: YubikeyOtpMethodDeps): SecondFactor
 			}
 			if (result.kind === "invalid") {
 				if (result.reason === "replayed") return { kind: "rejected", message: "That OTP was already used. Touch the key again." };
-				if (result.reason === "rejected" && result.status === "BAD_OTP") return { kind: "rejected", message: "The validation server does not accept this key's OTP. Is the key registered with it?" };
+				if (result.reason === "rejected" && result.status === "BAD_OTP")
+					return { kind: "rejected", message: "The validation server does not accept this key's OTP. Is the key registered with it?" };
 				return { kind: "rejected", message: "The YubiKey validation server gave no trustworthy answer. Try again later or ask an administrator." };
 			}
-			if ((await deps.factors.insert({ id: factorId, userId: request.user.id, method: "yubikey-otp", label: request.label, status: "active", secretEnc: null, publicId: parsed.publicId, lastUsedCounter: result.counter }, request.guard)) === null) {
+			if (
+				(await deps.factors.insert(
+					{
+						id: factorId,
+						userId: request.user.id,
+						method: "yubikey-otp",
+						label: request.label,
+						status: "active",
+						secretEnc: null,
+						publicId: parsed.publicId,
+						lastUsedCounter: result.counter,
+					},
+					request.guard,
+				)) === null
+			) {
 				return { kind: "rejected", message: ENROLMENT_WITHDRAWN };
 			}
 			return { kind: "active", factorId, display: { publicId: parsed.publicId } };

@@ -130,17 +130,7 @@ export function initialMigration(dialect: "sqlite" | "postgres"): Migration {
 			await sql`select 1`.execute(db);
 		},
 		async down(db: Kysely<unknown>) {
-			for (const table of [
-				"audit_events",
-				"web_sessions",
-				"login_attempts",
-				"recovery_codes",
-				"factors",
-				"settings",
-				"group_members",
-				"groups",
-				"users",
-			]) {
+			for (const table of ["audit_events", "web_sessions", "login_attempts", "recovery_codes", "factors", "settings", "group_members", "groups", "users"]) {
 				await db.schema.dropTable(table).execute();
 			}
 		},

@@ -16,7 +16,10 @@ import type { Migration } from "kysely/migration";
 export function enrolmentGuardMigration(_dialect: "sqlite" | "postgres"): Migration {
 	return {
 		async up(db: Kysely<unknown>) {
-			await db.schema.alterTable("users").addColumn("tfa_generation", "integer", (col) => col.notNull().defaultTo(0)).execute();
+			await db.schema
+				.alterTable("users")
+				.addColumn("tfa_generation", "integer", (col) => col.notNull().defaultTo(0))
+				.execute();
 			await db.schema.alterTable("factors").addColumn("origin", "text").execute();
 			await db.schema.alterTable("factors").addColumn("generation", "integer").execute();
 		},

@@ -46,7 +46,10 @@ export function policyVersionMigration(dialect: "sqlite" | "postgres"): Migratio
 				.addColumn("version", "bigint", (col) => col.notNull())
 				.execute();
 			await sql`INSERT INTO policy_version (id, version) VALUES (1, 1)`.execute(db);
-			await db.schema.alterTable("web_sessions").addColumn("policy_version", "bigint", (col) => col.notNull().defaultTo(0)).execute();
+			await db.schema
+				.alterTable("web_sessions")
+				.addColumn("policy_version", "bigint", (col) => col.notNull().defaultTo(0))
+				.execute();
 
 			if (dialect === "postgres") {
 				await sql
@@ -54,12 +57,16 @@ export function policyVersionMigration(dialect: "sqlite" | "postgres"): Migratio
 					.execute(db);
 				for (const { table, events } of BUMPING) {
 					await sql
-						.raw(`CREATE TRIGGER ${table}_policy_version AFTER ${events.join(" OR ")} ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION portcullis_bump_policy_version()`)
+						.raw(
+							`CREATE TRIGGER ${table}_policy_version AFTER ${events.join(" OR ")} ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION portcullis_bump_policy_version()`,
+						)
 						.execute(db);
 				}
 				for (const { event, when, suffix } of FACTOR_CONDITIONS) {
 					await sql
-						.raw(`CREATE TRIGGER factors_policy_version_${suffix} AFTER ${event} ON factors FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION portcullis_bump_policy_version()`)
+						.raw(
+							`CREATE TRIGGER factors_policy_version_${suffix} AFTER ${event} ON factors FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION portcullis_bump_policy_version()`,
+						)
 						.execute(db);
 				}
 			} else {
@@ -79,7 +86,8 @@ export function policyVersionMigration(dialect: "sqlite" | "postgres"): Migratio
 				for (const { suffix } of FACTOR_CONDITIONS) await sql.raw(`DROP TRIGGER IF EXISTS factors_policy_version_${suffix} ON factors`).execute(db);
 				await sql`DROP FUNCTION IF EXISTS portcullis_bump_policy_version()`.execute(db);
 			} else {
-				for (const { table, events } of BUMPING) for (const event of events) await sql.raw(`DROP TRIGGER IF EXISTS ${table}_policy_version_${event.toLowerCase()}`).execute(db);
+				for (const { table, events } of BUMPING)
+					for (const event of events) await sql.raw(`DROP TRIGGER IF EXISTS ${table}_policy_version_${event.toLowerCase()}`).execute(db);
 				for (const { suffix } of FACTOR_CONDITIONS) await sql.raw(`DROP TRIGGER IF EXISTS factors_policy_version_${suffix}`).execute(db);
 			}
 			await db.schema.alterTable("web_sessions").dropColumn("policy_version").execute();

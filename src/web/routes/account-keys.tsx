@@ -31,7 +31,11 @@ export const accountKeysRoutes: RouteModule = (server, web) => {
 
 	async function page(request: FastifyRequest, reply: FastifyReply, notice: Notice, status = 200, draft?: string): Promise<FastifyReply> {
 		const [keys, hostFingerprint] = await Promise.all([services.sshKeys.list(owner(request).id), services.gateway.hostFingerprint()]);
-		return sendPage(reply, status, <SshKeysPage ctx={pageContext(request)} keys={keys} hostFingerprint={hostFingerprint ?? null} notice={notice} draft={draft} />);
+		return sendPage(
+			reply,
+			status,
+			<SshKeysPage ctx={pageContext(request)} keys={keys} hostFingerprint={hostFingerprint ?? null} notice={notice} draft={draft} />,
+		);
 	}
 
 	getRoute(server, "/account/ssh-keys", { access: "full", fields: { m: str(16) } }, async (request, reply, query) =>
@@ -45,7 +49,8 @@ export const accountKeysRoutes: RouteModule = (server, web) => {
 	});
 
 	postRoute(server, "/account/ssh-keys/remove", { ...fresh, fields: { fingerprint: req(100) } }, async (request, reply, form) => {
-		if (!(await services.sshKeys.remove(actor(request), owner(request), form.fingerprint))) return page(request, reply, { kind: "error", text: "That key does not exist (any more)." }, 404);
+		if (!(await services.sshKeys.remove(actor(request), owner(request), form.fingerprint)))
+			return page(request, reply, { kind: "error", text: "That key does not exist (any more)." }, 404);
 		return seeOther(reply, "/account/ssh-keys?m=removed");
 	});
 };

@@ -68,7 +68,14 @@ export const accountRoutes: RouteModule = (server, web) => {
 			freshUntil,
 			events: events
 				.filter((event) => event.user_id === id)
-				.map((event) => ({ at: Number(event.at), event: event.event, outcome: event.outcome, channel: event.channel, method: event.method, source: event.source })),
+				.map((event) => ({
+					at: Number(event.at),
+					event: event.event,
+					outcome: event.outcome,
+					channel: event.channel,
+					method: event.method,
+					source: event.source,
+				})),
 		};
 	}
 
@@ -78,7 +85,8 @@ export const accountRoutes: RouteModule = (server, web) => {
 
 	/** A factor was just proven by the user on this page: rotate, and count it as a fresh step-up. */
 	async function afterEnrolled(request: FastifyRequest, reply: FastifyReply, method: MethodId): Promise<FastifyReply> {
-		if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: services.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+		if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: services.clock.now().getTime() })))
+			return seeOther(reply, "/login?m=ended");
 		const codes = await services.directory.recoveryCodes.countUnused(userId(request));
 		return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
 	}
@@ -94,7 +102,15 @@ export const accountRoutes: RouteModule = (server, web) => {
 		return sendPage(
 			reply,
 			200,
-			<TotpSetupPage ctx={pageContext(request)} title="Add an authenticator app" display={begin.display} factorId={begin.factorId} action="/account/factors/totp/confirm" notice={null} restartHref="/account" />,
+			<TotpSetupPage
+				ctx={pageContext(request)}
+				title="Add an authenticator app"
+				display={begin.display}
+				factorId={begin.factorId}
+				action="/account/factors/totp/confirm"
+				notice={null}
+				restartHref="/account"
+			/>,
 		);
 	});
 
@@ -105,18 +121,38 @@ export const accountRoutes: RouteModule = (server, web) => {
 			return sendPage(
 				reply,
 				400,
-				<TotpSetupPage ctx={pageContext(request)} title="Add an authenticator app" display={null} factorId={form.factorId} action="/account/factors/totp/confirm" notice={{ kind: "error", text: done.message }} restartHref="/account" />,
+				<TotpSetupPage
+					ctx={pageContext(request)}
+					title="Add an authenticator app"
+					display={null}
+					factorId={form.factorId}
+					action="/account/factors/totp/confirm"
+					notice={{ kind: "error", text: done.message }}
+					restartHref="/account"
+				/>,
 			);
 		}
 		return afterEnrolled(request, reply, done.method);
 	});
 
-	postRoute(server, "/account/factors/keyword", { ...fresh, fields: { keyword: req(256), confirm: req(256), label: str(64) } }, async (request, reply, form) => {
-		const begin = await services.enrollment.begin(userId(request), "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, context(request));
-		if (begin.kind === "rejected") return account(request, reply, { kind: "error", text: begin.message }, 400);
-		if (begin.kind === "pending") return account(request, reply, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
-		return afterEnrolled(request, reply, "access-keyword");
-	});
+	postRoute(
+		server,
+		"/account/factors/keyword",
+		{ ...fresh, fields: { keyword: req(256), confirm: req(256), label: str(64) } },
+		async (request, reply, form) => {
+			const begin = await services.enrollment.begin(
+				userId(request),
+				"access-keyword",
+				form.label,
+				{ keyword: form.keyword, confirm: form.confirm },
+				context(request),
+			);
+			if (begin.kind === "rejected") return account(request, reply, { kind: "error", text: begin.message }, 400);
+			if (begin.kind === "pending")
+				return account(request, reply, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
+			return afterEnrolled(request, reply, "access-keyword");
+		},
+	);
 
 	postRoute(server, "/account/factors/remove", { ...fresh, fields: { factorId: req(64) } }, async (request, reply, form) => {
 		const result = await services.enrollment.remove(userId(request), form.factorId, context(request));
@@ -144,18 +180,23 @@ export const accountRoutes: RouteModule = (server, web) => {
 		return sendPage(reply, 200, <PasswordPage ctx={pageContext(request)} forced={forced} notice={null} />);
 	});
 
-	postRoute(server, "/account/password", { access: "password-change", fields: { current: req(1024), password: req(1024), confirm: req(1024) } }, async (request, reply, form) => {
-		const forced = request.web.user?.must_change_password === 1;
-		if (!forced && !isFresh(web, request.web.session)) return seeOther(reply, "/account/step-up?next=%2Faccount%2Fpassword&stale=1");
-		const page = (text: string) => sendPage(reply, 400, <PasswordPage ctx={pageContext(request)} forced={forced} notice={{ kind: "error", text }} />);
-		if (form.password !== form.confirm) return page("The two new passwords do not match.");
-		const id = userId(request);
-		const result = await services.login.changeOwnPassword(clientOf(request), id, form.current, form.password);
-		if (result.kind === "invalid") return page(result.message);
-		// Every session of the user ends (the flow bumped the epoch); this browser gets a new one.
-		const method = request.web.session?.second_factor_method ?? null;
-		await services.sessions.removeAllOfUser(id);
-		await startSession(web, request, reply, { userId: id, state: "full", attemptId: null, secondFactorMethod: method });
-		return seeOther(reply, "/account?m=password-changed");
-	});
+	postRoute(
+		server,
+		"/account/password",
+		{ access: "password-change", fields: { current: req(1024), password: req(1024), confirm: req(1024) } },
+		async (request, reply, form) => {
+			const forced = request.web.user?.must_change_password === 1;
+			if (!forced && !isFresh(web, request.web.session)) return seeOther(reply, "/account/step-up?next=%2Faccount%2Fpassword&stale=1");
+			const page = (text: string) => sendPage(reply, 400, <PasswordPage ctx={pageContext(request)} forced={forced} notice={{ kind: "error", text }} />);
+			if (form.password !== form.confirm) return page("The two new passwords do not match.");
+			const id = userId(request);
+			const result = await services.login.changeOwnPassword(clientOf(request), id, form.current, form.password);
+			if (result.kind === "invalid") return page(result.message);
+			// Every session of the user ends (the flow bumped the epoch); this browser gets a new one.
+			const method = request.web.session?.second_factor_method ?? null;
+			await services.sessions.removeAllOfUser(id);
+			await startSession(web, request, reply, { userId: id, state: "full", attemptId: null, secondFactorMethod: method });
+			return seeOther(reply, "/account?m=password-changed");
+		},
+	);
 };

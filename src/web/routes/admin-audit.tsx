@@ -73,7 +73,14 @@ export const adminAuditRoutes: RouteModule = (server, web) => {
 		return sendPage(
 			reply,
 			"error" in filter ? 400 : 200,
-			<AdminAuditPage ctx={pageContext(request)} rows={rows} filter={view} exportHref={`/admin/audit.jsonl${filterQuery(query)}`} olderHref={olderHref} notice={shown} />,
+			<AdminAuditPage
+				ctx={pageContext(request)}
+				rows={rows}
+				filter={view}
+				exportHref={`/admin/audit.jsonl${filterQuery(query)}`}
+				olderHref={olderHref}
+				notice={shown}
+			/>,
 		);
 	});
 
@@ -96,7 +103,14 @@ export const adminAuditRoutes: RouteModule = (server, web) => {
 				detail: parseDetail(row.detail),
 			}),
 		);
-		await services.audit.write({ event: "audit.exported", outcome: "info", actor: request.web.user?.username ?? null, channel: "web", source: request.ip, detail: { rows: rows.length } });
+		await services.audit.write({
+			event: "audit.exported",
+			outcome: "info",
+			actor: request.web.user?.username ?? null,
+			channel: "web",
+			source: request.ip,
+			detail: { rows: rows.length },
+		});
 		return reply
 			.header("cache-control", "no-store")
 			.header("content-disposition", 'attachment; filename="portcullis-audit.jsonl"')

@@ -34,18 +34,28 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 	}
 
 	async function groupsPage(request: FastifyRequest, reply: FastifyReply, shown: Notice, status = 200): Promise<FastifyReply> {
-		return sendPage(reply, status, <AdminGroupsPage ctx={pageContext(request)} groups={await groupItems()} implemented={services.admin.implementedMethods()} notice={shown} />);
+		return sendPage(
+			reply,
+			status,
+			<AdminGroupsPage ctx={pageContext(request)} groups={await groupItems()} implemented={services.admin.implementedMethods()} notice={shown} />,
+		);
 	}
 
 	async function groupPage(request: FastifyRequest, reply: FastifyReply, name: string, shown: Notice, status = 200): Promise<FastifyReply> {
 		const group = (await groupItems()).find((item) => item.name === name.toLowerCase());
 		if (group === undefined) return groupsPage(request, reply, { kind: "error", text: "There is no such group." }, 404);
 		const users = (await services.directory.users.list()).map((user) => user.username);
-		return sendPage(reply, status, <AdminGroupPage ctx={pageContext(request)} group={group} implemented={services.admin.implementedMethods()} users={users} notice={shown} />);
+		return sendPage(
+			reply,
+			status,
+			<AdminGroupPage ctx={pageContext(request)} group={group} implemented={services.admin.implementedMethods()} users={users} notice={shown} />,
+		);
 	}
 
 	getRoute(server, "/admin/groups", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => groupsPage(request, reply, notice(query.m)));
-	getRoute(server, "/admin/group", { access: "admin", fields: { name: req(256), m: str(32) } }, async (request, reply, query) => groupPage(request, reply, query.name, notice(query.m)));
+	getRoute(server, "/admin/group", { access: "admin", fields: { name: req(256), m: str(32) } }, async (request, reply, query) =>
+		groupPage(request, reply, query.name, notice(query.m)),
+	);
 
 	const groupPolicy = { force: checkbox, unrestricted: checkbox, ...METHOD_FIELDS };
 
@@ -53,7 +63,11 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 		let created = "";
 		const failed = await attempt(
 			async () => {
-				const group = await services.admin.createGroup(actor(request), { name: form.name, forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) });
+				const group = await services.admin.createGroup(actor(request), {
+					name: form.name,
+					forceTwoFactor: form.force,
+					allowedMethods: form.unrestricted ? null : checkedMethods(form),
+				});
 				created = group.name;
 			},
 			(shown, status) => groupsPage(request, reply, shown, status),
@@ -63,14 +77,18 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 
 	postRoute(server, "/admin/groups/update", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
 		const failed = await attempt(
-			() => services.admin.updateGroup(actor(request), form.name, { forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) }),
+			() =>
+				services.admin.updateGroup(actor(request), form.name, { forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) }),
 			(shown, status) => (status === 404 ? groupsPage(request, reply, shown, status) : groupPage(request, reply, form.name, shown, status)),
 		);
 		return failed ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=saved`);
 	});
 
 	postRoute(server, "/admin/groups/delete", { ...change("/admin/groups"), fields: { name: req(256) } }, async (request, reply, form) => {
-		const failed = await attempt(() => services.admin.deleteGroup(actor(request), form.name), (shown, status) => groupsPage(request, reply, shown, status));
+		const failed = await attempt(
+			() => services.admin.deleteGroup(actor(request), form.name),
+			(shown, status) => groupsPage(request, reply, shown, status),
+		);
 		return failed ?? seeOther(reply, "/admin/groups?m=deleted");
 	});
 

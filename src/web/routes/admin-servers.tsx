@@ -17,7 +17,6 @@ import { attemptAdminChange, webActor } from "../admin-change.ts";
 import type { Notice } from "../views/login.tsx";
 import { ServerPage, ServersPage } from "../views/servers.tsx";
 
-
 const DONE: Record<string, string> = {
 	created: "Server added.",
 	saved: "Saved.",
@@ -27,7 +26,6 @@ const DONE: Record<string, string> = {
 	hostkey: "Host key reset. The next connection trusts the key it sees (or the pinned one).",
 	deleted: "Server removed.",
 };
-
 
 function notice(m: string | undefined): Notice {
 	return m !== undefined && DONE[m] ? { kind: "success", text: DONE[m] } : null;
@@ -59,7 +57,13 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 		return sendPage(
 			reply,
 			status,
-			<ServersPage ctx={pageContext(request)} servers={await servers.list()} groups={await groupNames()} gateway={{ publicKey: key.publicKey, fingerprint: key.fingerprint, hostFingerprint }} notice={shown} />,
+			<ServersPage
+				ctx={pageContext(request)}
+				servers={await servers.list()}
+				groups={await groupNames()}
+				gateway={{ publicKey: key.publicKey, fingerprint: key.fingerprint, hostFingerprint }}
+				notice={shown}
+			/>,
 		);
 	}
 
@@ -71,8 +75,12 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 
 	const back = (name: string, m: string) => `/admin/server?name=${encodeURIComponent(name.toLowerCase())}&m=${m}`;
 
-	getRoute(server, "/admin/servers", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => serversPage(request, reply, notice(query.m)));
-	getRoute(server, "/admin/server", { access: "admin", fields: { name: req(256), m: str(32) } }, async (request, reply, query) => serverPage(request, reply, query.name, notice(query.m)));
+	getRoute(server, "/admin/servers", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) =>
+		serversPage(request, reply, notice(query.m)),
+	);
+	getRoute(server, "/admin/server", { access: "admin", fields: { name: req(256), m: str(32) } }, async (request, reply, query) =>
+		serverPage(request, reply, query.name, notice(query.m)),
+	);
 
 	postRoute(
 		server,
@@ -106,7 +114,8 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 		{ ...change("/admin/servers"), fields: { name: req(256), host: req(253), port: req(5), login: str(64), description: str(200) } },
 		async (request, reply, form) => {
 			const port = portOf(form.port);
-			if (port === null || port === undefined) return serverPage(request, reply, form.name, { kind: "error", text: "The port must be a number from 1 to 65535." }, 400);
+			if (port === null || port === undefined)
+				return serverPage(request, reply, form.name, { kind: "error", text: "The port must be a number from 1 to 65535." }, 400);
 			const failed = await attempt(
 				() => servers.update(actor(request), form.name, { host: form.host, port, loginUser: form.login ?? "", description: form.description ?? "" }),
 				(shown, status) => (status === 404 ? serversPage(request, reply, shown, status) : serverPage(request, reply, form.name, shown, status)),
@@ -149,14 +158,19 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 		},
 	);
 
-	postRoute(server, "/admin/servers/forget-hostkey", { ...change("/admin/servers"), fields: { name: req(256), pin: str(4096) } }, async (request, reply, form) => {
-		const pin = form.pin !== undefined && form.pin.trim() !== "" ? form.pin : null;
-		const failed = await attempt(
-			() => servers.resetHostKey(actor(request), form.name, pin),
-			(shown, status) => serverPage(request, reply, form.name, shown, status),
-		);
-		return failed ?? seeOther(reply, back(form.name, "hostkey"));
-	});
+	postRoute(
+		server,
+		"/admin/servers/forget-hostkey",
+		{ ...change("/admin/servers"), fields: { name: req(256), pin: str(4096) } },
+		async (request, reply, form) => {
+			const pin = form.pin !== undefined && form.pin.trim() !== "" ? form.pin : null;
+			const failed = await attempt(
+				() => servers.resetHostKey(actor(request), form.name, pin),
+				(shown, status) => serverPage(request, reply, form.name, shown, status),
+			);
+			return failed ?? seeOther(reply, back(form.name, "hostkey"));
+		},
+	);
 
 	postRoute(server, "/admin/servers/delete", { ...change("/admin/servers"), fields: { name: req(256) } }, async (request, reply, form) => {
 		const failed = await attempt(

@@ -44,17 +44,34 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		return sendPage(reply, status, <AdminUsersPage ctx={pageContext(request)} users={await userItems()} groups={groups} notice={shown} />);
 	}
 
-	async function userPage(request: FastifyRequest, reply: FastifyReply, name: string, shown: Notice, status = 200, resetLink: { link: string; expiresAt: number } | null = null): Promise<FastifyReply> {
+	async function userPage(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		name: string,
+		shown: Notice,
+		status = 200,
+		resetLink: { link: string; expiresAt: number } | null = null,
+	): Promise<FastifyReply> {
 		const item = (await userItems()).find((user) => user.username === name);
 		if (item === undefined) return usersPage(request, reply, { kind: "error", text: "There is no such user." }, 404);
-		const factors = (await services.directory.factors.listActive(item.id)).map((factor) => ({ method: factor.method, label: factor.label, lastUsedAt: factor.lastUsedAt }));
+		const factors = (await services.directory.factors.listActive(item.id)).map((factor) => ({
+			method: factor.method,
+			label: factor.label,
+			lastUsedAt: factor.lastUsedAt,
+		}));
 		const allGroups = (await services.directory.groups.list()).map((group) => group.name);
-		return sendPage(reply, status, <AdminUserPage ctx={pageContext(request)} user={item} factors={factors} allGroups={allGroups} notice={shown} resetLink={resetLink} />);
+		return sendPage(
+			reply,
+			status,
+			<AdminUserPage ctx={pageContext(request)} user={item} factors={factors} allGroups={allGroups} notice={shown} resetLink={resetLink} />,
+		);
 	}
 
 	getRoute(server, "/admin/users", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => usersPage(request, reply, notice(query.m)));
 
-	getRoute(server, "/admin/user", { access: "admin", fields: { name: req(256), m: str(32) } }, async (request, reply, query) => userPage(request, reply, query.name, notice(query.m)));
+	getRoute(server, "/admin/user", { access: "admin", fields: { name: req(256), m: str(32) } }, async (request, reply, query) =>
+		userPage(request, reply, query.name, notice(query.m)),
+	);
 
 	postRoute(
 		server,
@@ -65,7 +82,13 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 			const failed = await attempt(
 				async () => {
 					const groups = form.group !== undefined && form.group !== "" ? [form.group] : [];
-					const user = await services.admin.createUser(actor(request), { username: form.username, password: form.password, isAdmin: form.admin, groups, mustChangePassword: form.mustChange });
+					const user = await services.admin.createUser(actor(request), {
+						username: form.username,
+						password: form.password,
+						isAdmin: form.admin,
+						groups,
+						mustChangePassword: form.mustChange,
+					});
 					created = user.username;
 				},
 				(shown, status) => usersPage(request, reply, shown, status),
@@ -88,7 +111,8 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 	userAction("/admin/users/unlock", "unlocked", (request, username) => services.admin.unlock(actor(request), username));
 
 	postRoute(server, "/admin/users/reset-2fa", { ...change("/admin/users"), fields: { username: req(256), mode: req(16) } }, async (request, reply, form) => {
-		if (form.mode !== "link" && form.mode !== "next-login") return userPage(request, reply, form.username, { kind: "error", text: "Choose how the user sets up the new factor." }, 400);
+		if (form.mode !== "link" && form.mode !== "next-login")
+			return userPage(request, reply, form.username, { kind: "error", text: "Choose how the user sets up the new factor." }, 400);
 		let result: { link: string | null; expiresAt: number | null } = { link: null, expiresAt: null };
 		const mode = form.mode;
 		const failed = await attempt(
@@ -101,14 +125,20 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		const name = (await services.admin.requireUser(form.username)).username;
 		if (result.link !== null && result.expiresAt !== null) {
 			// Shown once, in this response only (no-store); the database keeps only its hash.
-			return userPage(request, reply, name, { kind: "success", text: "Two-factor authentication was reset." }, 200, { link: result.link, expiresAt: result.expiresAt });
+			return userPage(request, reply, name, { kind: "success", text: "Two-factor authentication was reset." }, 200, {
+				link: result.link,
+				expiresAt: result.expiresAt,
+			});
 		}
 		return seeOther(reply, `/admin/user?name=${encodeURIComponent(name)}&m=reset`);
 	});
 
 	const membership = (url: string, done: string, run: (request: FastifyRequest, group: string, username: string) => Promise<void>) =>
 		postRoute(server, url, { ...change("/admin/users"), fields: { username: req(256), group: req(64) } }, async (request, reply, form) => {
-			const failed = await attempt(() => run(request, form.group, form.username), (shown, status) => userPage(request, reply, form.username.toLowerCase(), shown, status));
+			const failed = await attempt(
+				() => run(request, form.group, form.username),
+				(shown, status) => userPage(request, reply, form.username.toLowerCase(), shown, status),
+			);
 			return failed ?? seeOther(reply, `/admin/user?name=${encodeURIComponent(form.username.toLowerCase())}&m=${done}`);
 		});
 	membership("/admin/users/add-group", "group-added", (request, group, username) => services.admin.addMember(actor(request), group, username));

@@ -26,9 +26,10 @@ const DONE: Record<string, string> = {
 	"member-removed": "Member removed.",
 };
 
-
 /** Checkbox fields method_<id> for every known method (the service refuses unimplemented ones). */
-export const METHOD_FIELDS: Record<`method_${MethodId}`, typeof checkbox> = Object.fromEntries(METHOD_IDS.map((method) => [`method_${method}`, checkbox])) as Record<`method_${MethodId}`, typeof checkbox>;
+export const METHOD_FIELDS: Record<`method_${MethodId}`, typeof checkbox> = Object.fromEntries(
+	METHOD_IDS.map((method) => [`method_${method}`, checkbox]),
+) as Record<`method_${MethodId}`, typeof checkbox>;
 
 export function checkedMethods(form: Record<string, unknown>): MethodId[] {
 	return METHOD_IDS.filter((method) => form[`method_${method}`] === true);
@@ -57,11 +58,19 @@ export const adminRoutes: RouteModule = (server, web) => {
 		return sendPage(
 			reply,
 			status,
-			<AdminSettingsPage ctx={pageContext(request)} force={settings.forceTwoFactor} enabled={settings.enabledMethods} implemented={services.admin.implementedMethods()} notice={shown} />,
+			<AdminSettingsPage
+				ctx={pageContext(request)}
+				force={settings.forceTwoFactor}
+				enabled={settings.enabledMethods}
+				implemented={services.admin.implementedMethods()}
+				notice={shown}
+			/>,
 		);
 	}
 
-	getRoute(server, "/admin/settings", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => settingsPage(request, reply, notice(query.m)));
+	getRoute(server, "/admin/settings", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) =>
+		settingsPage(request, reply, notice(query.m)),
+	);
 
 	postRoute(server, "/admin/settings", { ...change("/admin/settings"), fields: { force: checkbox, ...METHOD_FIELDS } }, async (request, reply, form) => {
 		const failed = await attempt(

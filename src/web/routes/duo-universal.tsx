@@ -123,7 +123,13 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 				again.set("b", "1");
 				return sendPage(reply, 200, <BouncePage ctx={pageContext(request)} url={`${DUO_CALLBACK_PATH}?${again.toString()}`} />);
 			}
-			return loginRefused(web, request, reply, 401, "Your login was not found: it may have expired, or this browser did not send its cookie back. Please log in again.");
+			return loginRefused(
+				web,
+				request,
+				reply,
+				401,
+				"Your login was not found: it may have expired, or this browser did not send its cookie back. Please log in again.",
+			);
 		}
 		const stepUp = session.state === "full";
 		const next = safeReturn(request.cookies[NEXT_COOKIE], "/account");
@@ -154,6 +160,8 @@ export const duoUniversalRoutes: RouteModule = (server, web) => {
 
 		const answer = JSON.stringify({ state, code: query.duo_code ?? "", ...(query.error !== undefined ? { error: query.error } : {}) });
 		const result = await services.login.submitSecondFactor(attemptId, "duo", answer);
-		return stepUp ? afterStepUp(request, reply, next, result) : replySecondFactor(web, request, reply, result, loginSecondFactorPage(web, request, reply, "duo"));
+		return stepUp
+			? afterStepUp(request, reply, next, result)
+			: replySecondFactor(web, request, reply, result, loginSecondFactorPage(web, request, reply, "duo"));
 	});
 };

@@ -37,7 +37,14 @@ export async function forcedEnrollStep(web: WebContext, request: FastifyRequest,
 			return ANSWERED;
 		}
 		await web.services.enrollment.refuseDuringLogin(step.userId, null, "already-has-factor", forcedEnrollContext(request));
-		sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
+		sendPage(
+			reply,
+			403,
+			messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", {
+				href: "/login/2fa",
+				text: "Continue logging in",
+			}),
+		);
 		return ANSWERED;
 	}
 	await loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
@@ -59,7 +66,13 @@ export const enrollRoutes: RouteModule = (server, web) => {
 		return sendPage(
 			reply,
 			status,
-			<EnrollChoosePage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} notice={notice} tokenMissing={step.tokenRequired && enrollTokenOf(request) === null} />,
+			<EnrollChoosePage
+				ctx={pageContext(request)}
+				explanation={step.explanation}
+				methods={step.methods}
+				notice={notice}
+				tokenMissing={step.tokenRequired && enrollTokenOf(request) === null}
+			/>,
 		);
 	}
 
@@ -78,7 +91,15 @@ export const enrollRoutes: RouteModule = (server, web) => {
 		return sendPage(
 			reply,
 			200,
-			<TotpSetupPage ctx={pageContext(request)} title="Set up your authenticator app" display={begin.display} factorId={begin.factorId} action="/login/enroll/totp/confirm" notice={null} restartHref="/login/enroll" />,
+			<TotpSetupPage
+				ctx={pageContext(request)}
+				title="Set up your authenticator app"
+				display={begin.display}
+				factorId={begin.factorId}
+				action="/login/enroll/totp/confirm"
+				notice={null}
+				restartHref="/login/enroll"
+			/>,
 		);
 	});
 
@@ -91,18 +112,38 @@ export const enrollRoutes: RouteModule = (server, web) => {
 			return sendPage(
 				reply,
 				400,
-				<TotpSetupPage ctx={pageContext(request)} title="Set up your authenticator app" display={null} factorId={form.factorId} action="/login/enroll/totp/confirm" notice={{ kind: "error", text: done.message }} restartHref="/login/enroll" />,
+				<TotpSetupPage
+					ctx={pageContext(request)}
+					title="Set up your authenticator app"
+					display={null}
+					factorId={form.factorId}
+					action="/login/enroll/totp/confirm"
+					notice={{ kind: "error", text: done.message }}
+					restartHref="/login/enroll"
+				/>,
 			);
 		}
 		return finishForcedEnrollment(web, request, reply, done.factorId);
 	});
 
-	postRoute(server, "/login/enroll/keyword", { access: "half", fields: { keyword: req(256), confirm: req(256), label: str(64) } }, async (request, reply, form) => {
-		const step = await forcedEnrollStep(web, request, reply);
-		if ("answered" in step) return reply;
-		const begin = await services.enrollment.begin(step.userId, "access-keyword", form.label, { keyword: form.keyword, confirm: form.confirm }, forcedEnrollContext(request));
-		if (begin.kind === "rejected") return choose(request, reply, step, { kind: "error", text: begin.message }, 400);
-		if (begin.kind === "pending") return choose(request, reply, step, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
-		return finishForcedEnrollment(web, request, reply, begin.factorId);
-	});
+	postRoute(
+		server,
+		"/login/enroll/keyword",
+		{ access: "half", fields: { keyword: req(256), confirm: req(256), label: str(64) } },
+		async (request, reply, form) => {
+			const step = await forcedEnrollStep(web, request, reply);
+			if ("answered" in step) return reply;
+			const begin = await services.enrollment.begin(
+				step.userId,
+				"access-keyword",
+				form.label,
+				{ keyword: form.keyword, confirm: form.confirm },
+				forcedEnrollContext(request),
+			);
+			if (begin.kind === "rejected") return choose(request, reply, step, { kind: "error", text: begin.message }, 400);
+			if (begin.kind === "pending")
+				return choose(request, reply, step, { kind: "error", text: "This method needs another step that this page does not support." }, 400);
+			return finishForcedEnrollment(web, request, reply, begin.factorId);
+		},
+	);
 };

@@ -46,7 +46,11 @@ export const loginRoutes: RouteModule = (server, web) => {
 		const shownName = form.username.slice(0, 64);
 		switch (step.kind) {
 			case "denied":
-				return sendPage(reply, step.reason === "locked" ? 403 : 401, <LoginPage ctx={pageContext(request)} notice={{ kind: "error", text: step.message }} username={shownName} />);
+				return sendPage(
+					reply,
+					step.reason === "locked" ? 403 : 401,
+					<LoginPage ctx={pageContext(request)} notice={{ kind: "error", text: step.message }} username={shownName} />,
+				);
 			case "authenticated": {
 				await startSession(web, request, reply, { userId: step.userId, state: "full", attemptId: null, secondFactorMethod: null });
 				return seeOther(reply, request.web.user?.must_change_password === 1 ? "/account/password" : "/account");
@@ -64,7 +68,14 @@ export const loginRoutes: RouteModule = (server, web) => {
 		const session = request.web.session;
 		if (session !== null) {
 			if (session.attempt_id !== null) await services.login.abandon(session.attempt_id);
-			await services.audit.write({ event: "logout", outcome: "success", userId: session.user_id, username: request.web.user?.username ?? null, channel: "web", source: request.ip });
+			await services.audit.write({
+				event: "logout",
+				outcome: "success",
+				userId: session.user_id,
+				username: request.web.user?.username ?? null,
+				channel: "web",
+				source: request.ip,
+			});
 		}
 		await endSession(web, request, reply);
 		return seeOther(reply, "/login?m=logged-out");
@@ -80,10 +91,18 @@ export const loginRoutes: RouteModule = (server, web) => {
 
 	// ---- second factor (half session) ----
 
-	const renderSecondFactor = (request: FastifyRequest, reply: FastifyReply, wanted: string | undefined, notice: Notice, status = 200, continued: { method: MethodId; prompt: string } | null = null) =>
-		renderSecondFactorPage(web, request, reply, wanted, notice, status, continued);
+	const renderSecondFactor = (
+		request: FastifyRequest,
+		reply: FastifyReply,
+		wanted: string | undefined,
+		notice: Notice,
+		status = 200,
+		continued: { method: MethodId; prompt: string } | null = null,
+	) => renderSecondFactorPage(web, request, reply, wanted, notice, status, continued);
 
-	getRoute(server, "/login/2fa", { access: "half", fields: { method: str(32) } }, async (request, reply, query) => renderSecondFactor(request, reply, query.method, null));
+	getRoute(server, "/login/2fa", { access: "half", fields: { method: str(32) } }, async (request, reply, query) =>
+		renderSecondFactor(request, reply, query.method, null),
+	);
 
 	postRoute(
 		server,

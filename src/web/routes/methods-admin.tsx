@@ -24,7 +24,15 @@ const DONE: Record<string, string> = { saved: "Saved.", cleared: "The settings w
 // Forms
 // ---------------------------------------------------------------------------------------------
 
-const YUBIKEY_FORM = { mode: str(16), urls: str(2600), clientId: str(64), apiKey: str(256), timeoutMs: str(9), caPem: str(12_000), clearCa: checkbox } as const satisfies FormSchema;
+const YUBIKEY_FORM = {
+	mode: str(16),
+	urls: str(2600),
+	clientId: str(64),
+	apiKey: str(256),
+	timeoutMs: str(9),
+	caPem: str(12_000),
+	clearCa: checkbox,
+} as const satisfies FormSchema;
 const DUO_FORM = {
 	apiHost: str(260),
 	integrationKey: str(64),
@@ -132,7 +140,17 @@ function SecretHint(set: boolean, what: string): string {
 function CaFields({ prefix, set }: { prefix: string; set: boolean }) {
 	return (
 		<>
-			<TextArea id={`${prefix}-ca`} name="caPem" label="Private CA certificate (optional, PEM)" hint={set ? "A private CA is stored and replaces the system roots for this method. Leave empty to keep it." : "Only for a server whose certificate is not from a public CA. Replaces the system roots for this method."} rows={3} />
+			<TextArea
+				id={`${prefix}-ca`}
+				name="caPem"
+				label="Private CA certificate (optional, PEM)"
+				hint={
+					set
+						? "A private CA is stored and replaces the system roots for this method. Leave empty to keep it."
+						: "Only for a server whose certificate is not from a public CA. Replaces the system roots for this method."
+				}
+				rows={3}
+			/>
 			{set ? (
 				<div class="check">
 					<input type="checkbox" id={`${prefix}-clear-ca`} name="clearCa" />
@@ -174,7 +192,8 @@ function YubikeyForm({ ctx, settings }: SettingsFormProps<"yubikey-otp">) {
 			<div class="field">
 				<label for="yk-mode">Validation</label>
 				<p class="hint" id="yk-mode-hint">
-					Cloud: a YubiCloud-compatible validation server checks each OTP (signed requests and answers). Offline: each key's AES secret is entered at enrolment and Portcullis checks OTPs itself.
+					Cloud: a YubiCloud-compatible validation server checks each OTP (signed requests and answers). Offline: each key's AES secret is entered at enrolment
+					and Portcullis checks OTPs itself.
 				</p>
 				<select id="yk-mode" name="mode" aria-describedby="yk-mode-hint">
 					<option value="cloud" selected={!offline}>
@@ -185,10 +204,33 @@ function YubikeyForm({ ctx, settings }: SettingsFormProps<"yubikey-otp">) {
 					</option>
 				</select>
 			</div>
-			<TextArea id="yk-urls" name="urls" label="Validation URLs (cloud mode; one per line, tried in order)" hint="For YubiCloud: https://api.yubico.com/wsapi/2.0/verify. Plain http:// only to a server on this host." value={cloud?.urls.join("\n") ?? ""} rows={2} />
+			<TextArea
+				id="yk-urls"
+				name="urls"
+				label="Validation URLs (cloud mode; one per line, tried in order)"
+				hint="For YubiCloud: https://api.yubico.com/wsapi/2.0/verify. Plain http:// only to a server on this host."
+				value={cloud?.urls.join("\n") ?? ""}
+				rows={2}
+			/>
 			<Field id="yk-client" name="clientId" label="Client id (cloud mode)" value={cloud?.clientId ?? ""} maxLength={64} autocomplete="off" />
-			<Field id="yk-key" name="apiKey" label="API key (cloud mode, base64)" type="password" hint={SecretHint(cloud?.apiKeySet === true, "key")} maxLength={256} autocomplete="off" />
-			<Field id="yk-timeout" name="timeoutMs" label="Timeout per server (ms)" value={cloud ? String(cloud.timeoutMs) : ""} hint="Default 5000." maxLength={9} inputMode="numeric" />
+			<Field
+				id="yk-key"
+				name="apiKey"
+				label="API key (cloud mode, base64)"
+				type="password"
+				hint={SecretHint(cloud?.apiKeySet === true, "key")}
+				maxLength={256}
+				autocomplete="off"
+			/>
+			<Field
+				id="yk-timeout"
+				name="timeoutMs"
+				label="Timeout per server (ms)"
+				value={cloud ? String(cloud.timeoutMs) : ""}
+				hint="Default 5000."
+				maxLength={9}
+				inputMode="numeric"
+			/>
 			<CaFields prefix="yk" set={cloud?.caPemSet === true} />
 			<button type="submit" class="primary">
 				Save YubiKey settings
@@ -202,31 +244,69 @@ function DuoForm({ ctx, settings: duo }: SettingsFormProps<"duo">) {
 		<form method="post" action="/admin/methods/duo" class="stack" autocomplete="off">
 			<CsrfField ctx={ctx} />
 			<p class="hint">From the Duo Admin Panel: Applications → Protect an Application → "Auth API".</p>
-			<Field id="duo-host" name="apiHost" label="API hostname" value={duo?.apiHost ?? ""} hint="For example api-xxxxxxxx.duosecurity.com (no https://)." maxLength={260} autocomplete="off" />
+			<Field
+				id="duo-host"
+				name="apiHost"
+				label="API hostname"
+				value={duo?.apiHost ?? ""}
+				hint="For example api-xxxxxxxx.duosecurity.com (no https://)."
+				maxLength={260}
+				autocomplete="off"
+			/>
 			<Field id="duo-ikey" name="integrationKey" label="Integration key" value={duo?.integrationKey ?? ""} maxLength={64} autocomplete="off" />
-			<Field id="duo-skey" name="secretKey" label="Secret key" type="password" hint={SecretHint(duo?.secretKeySet === true, "secret key")} maxLength={256} autocomplete="off" />
+			<Field
+				id="duo-skey"
+				name="secretKey"
+				label="Secret key"
+				type="password"
+				hint={SecretHint(duo?.secretKeySet === true, "secret key")}
+				maxLength={256}
+				autocomplete="off"
+			/>
 			<div class="check">
 				<input type="checkbox" id="duo-bypass" name="honourDuoBypass" checked={duo?.honourDuoBypass === true} />
 				<label for="duo-bypass">
 					Honour Duo bypass
-					<span class="hint-block">Off by default. When on, users whom Duo lets through without a device ("bypass" status) pass the second factor. Every such login is audited.</span>
+					<span class="hint-block">
+						Off by default. When on, users whom Duo lets through without a device ("bypass" status) pass the second factor. Every such login is audited.
+					</span>
 				</label>
 			</div>
-			<Field id="duo-timeout" name="timeoutMs" label="Timeout per request (ms)" value={duo ? String(duo.timeoutMs) : ""} hint="Default 10000. A push waits up to 60 s for the user." maxLength={9} inputMode="numeric" />
+			<Field
+				id="duo-timeout"
+				name="timeoutMs"
+				label="Timeout per request (ms)"
+				value={duo ? String(duo.timeoutMs) : ""}
+				hint="Default 10000. A push waits up to 60 s for the user."
+				maxLength={9}
+				inputMode="numeric"
+			/>
 			<CaFields prefix="duo" set={duo?.caPemSet === true} />
 			<fieldset>
 				<legend>Universal Prompt for web logins (optional)</legend>
 				<p class="hint">
-					From the Duo Admin Panel: Applications → Protect an Application → "Web SDK", on the same API hostname. With it, web logins open Duo's own page (push, passcode, security key,
-					Duo's policies); SSH keeps the prompt above. Without it, the web shows the same typed prompt as SSH.
+					From the Duo Admin Panel: Applications → Protect an Application → "Web SDK", on the same API hostname. With it, web logins open Duo's own page (push,
+					passcode, security key, Duo's policies); SSH keeps the prompt above. Without it, the web shows the same typed prompt as SSH.
 				</p>
-				<Field id="duo-web-client" name="webClientId" label="Client ID" value={duo?.webClientId ?? ""} hint="20 characters. Leave empty to use the typed prompt on the web." maxLength={64} autocomplete="off" />
+				<Field
+					id="duo-web-client"
+					name="webClientId"
+					label="Client ID"
+					value={duo?.webClientId ?? ""}
+					hint="20 characters. Leave empty to use the typed prompt on the web."
+					maxLength={64}
+					autocomplete="off"
+				/>
 				<Field
 					id="duo-web-secret"
 					name="webClientSecret"
 					label="Client secret"
 					type="password"
-					hint={duo?.webClientSecretSet === true ? "A client secret is stored (never shown). Leave empty to keep it." : "40 characters. Required with a client ID. Stored encrypted; never shown again."}
+					hint={
+						duo?.webClientSecretSet === true
+							? "A client secret is stored (never shown). Leave empty to keep it."
+							: "40 characters. Required with a client ID. Stored encrypted; never shown again."
+					}
 					maxLength={256}
 					autocomplete="off"
 				/>
@@ -243,15 +323,42 @@ function RadiusForm({ ctx, settings: radius }: SettingsFormProps<"radius">) {
 	return (
 		<form method="post" action="/admin/methods/radius" class="stack" autocomplete="off">
 			<CsrfField ctx={ctx} />
-			<p class="hint">Servers are tried in order. Every request carries Message-Authenticator and every reply must carry a valid one (BlastRADIUS, CVE-2024-3596), unless a server is marked legacy. Shared secrets: at least 16 random characters.</p>
+			<p class="hint">
+				Servers are tried in order. Every request carries Message-Authenticator and every reply must carry a valid one (BlastRADIUS, CVE-2024-3596), unless a
+				server is marked legacy. Shared secrets: at least 16 random characters.
+			</p>
 			{rows.map((server, index) => {
 				const row = index + 1;
 				return (
 					<fieldset>
 						<legend>Server {row}</legend>
-						<Field id={`radius-host-${row}`} name={`host_${row}`} label="Host" value={server?.host ?? ""} hint={row === 1 ? "Leave a row empty to not use it." : undefined} maxLength={253} autocomplete="off" />
-						<Field id={`radius-port-${row}`} name={`port_${row}`} label="Port" value={server ? String(server.port) : ""} hint="Default 1812." maxLength={5} inputMode="numeric" />
-						<Field id={`radius-secret-${row}`} name={`secret_${row}`} label="Shared secret" type="password" hint={server ? SecretHint(server.secretSet, "secret") : "Required for a new server."} maxLength={256} autocomplete="off" />
+						<Field
+							id={`radius-host-${row}`}
+							name={`host_${row}`}
+							label="Host"
+							value={server?.host ?? ""}
+							hint={row === 1 ? "Leave a row empty to not use it." : undefined}
+							maxLength={253}
+							autocomplete="off"
+						/>
+						<Field
+							id={`radius-port-${row}`}
+							name={`port_${row}`}
+							label="Port"
+							value={server ? String(server.port) : ""}
+							hint="Default 1812."
+							maxLength={5}
+							inputMode="numeric"
+						/>
+						<Field
+							id={`radius-secret-${row}`}
+							name={`secret_${row}`}
+							label="Shared secret"
+							type="password"
+							hint={server ? SecretHint(server.secretSet, "secret") : "Required for a new server."}
+							maxLength={256}
+							autocomplete="off"
+						/>
 						<div class="check">
 							<input type="checkbox" id={`radius-legacy-${row}`} name={`legacy_${row}`} checked={server?.legacyNoMessageAuthenticator === true} />
 							<label for={`radius-legacy-${row}`}>
@@ -262,9 +369,33 @@ function RadiusForm({ ctx, settings: radius }: SettingsFormProps<"radius">) {
 					</fieldset>
 				);
 			})}
-			<Field id="radius-timeout" name="timeoutMs" label="Timeout per transmission (ms)" value={radius ? String(radius.timeoutMs) : ""} hint="Default 2000." maxLength={9} inputMode="numeric" />
-			<Field id="radius-retries" name="retries" label="Retransmissions per server" value={radius ? String(radius.retries) : ""} hint="Default 2." maxLength={2} inputMode="numeric" />
-			<Field id="radius-nas" name="nasIdentifier" label="NAS-Identifier" value={radius?.nasIdentifier ?? ""} hint="Default portcullis." maxLength={253} autocomplete="off" />
+			<Field
+				id="radius-timeout"
+				name="timeoutMs"
+				label="Timeout per transmission (ms)"
+				value={radius ? String(radius.timeoutMs) : ""}
+				hint="Default 2000."
+				maxLength={9}
+				inputMode="numeric"
+			/>
+			<Field
+				id="radius-retries"
+				name="retries"
+				label="Retransmissions per server"
+				value={radius ? String(radius.retries) : ""}
+				hint="Default 2."
+				maxLength={2}
+				inputMode="numeric"
+			/>
+			<Field
+				id="radius-nas"
+				name="nasIdentifier"
+				label="NAS-Identifier"
+				value={radius?.nasIdentifier ?? ""}
+				hint="Default portcullis."
+				maxLength={253}
+				autocomplete="off"
+			/>
 			<button type="submit" class="primary">
 				Save RADIUS settings
 			</button>
@@ -284,12 +415,23 @@ function SettingsForm<M extends ConfigurableMethod>({ ctx, view }: { ctx: PageCo
 	return <Form ctx={ctx} settings={view.settings} />;
 }
 
-export function AdminMethodsPage({ ctx, views, notice, tested }: { ctx: PageContext; views: readonly MethodSettingsView[]; notice: Notice; tested: ConnectionTestResult | null }) {
+export function AdminMethodsPage({
+	ctx,
+	views,
+	notice,
+	tested,
+}: {
+	ctx: PageContext;
+	views: readonly MethodSettingsView[];
+	notice: Notice;
+	tested: ConnectionTestResult | null;
+}) {
 	return (
 		<Layout ctx={ctx} title="Methods">
 			<NoticeBox notice={notice} />
 			<p class="why">
-				YubiKey, Duo and RADIUS check second factors against a server. Configure them here, then enable them under <a href="/admin/settings">Settings</a>. Users can then set them up on their account page. Authenticator apps, access keywords and recovery codes need no settings.
+				YubiKey, Duo and RADIUS check second factors against a server. Configure them here, then enable them under <a href="/admin/settings">Settings</a>. Users
+				can then set them up on their account page. Authenticator apps, access keywords and recovery codes need no settings.
 			</p>
 			{views.map((view) => (
 				<section class="card stack" aria-labelledby={`method-${view.method}`} id={`settings-${view.method}`}>
@@ -332,7 +474,13 @@ export const methodAdminRoutes: RouteModule = (server, web) => {
 	const admin = createMethodAdmin(app);
 	const change = { access: "admin" as const, stepUp: true, stepUpReturn: "/admin/methods" };
 
-	async function page(request: FastifyRequest, reply: FastifyReply, notice: Notice, status = 200, tested: ConnectionTestResult | null = null): Promise<FastifyReply> {
+	async function page(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		notice: Notice,
+		status = 200,
+		tested: ConnectionTestResult | null = null,
+	): Promise<FastifyReply> {
 		return sendPage(reply, status, <AdminMethodsPage ctx={pageContext(request)} views={await admin.list()} notice={notice} tested={tested} />);
 	}
 
@@ -359,7 +507,11 @@ export const methodAdminRoutes: RouteModule = (server, web) => {
 
 	for (const method of CONFIGURABLE_METHODS) {
 		// Testing changes nothing (it is audited): no step-up needed.
-		postRoute(server, `/admin/methods/${method}/test`, { access: "admin", fields: {} }, async (request, reply) => page(request, reply, null, 200, await admin.testConnection(actor(request), method)));
-		postRoute(server, `/admin/methods/${method}/clear`, { ...change, fields: {} }, async (request, reply) => attempt(request, reply, () => admin.clear(actor(request), method), "cleared"));
+		postRoute(server, `/admin/methods/${method}/test`, { access: "admin", fields: {} }, async (request, reply) =>
+			page(request, reply, null, 200, await admin.testConnection(actor(request), method)),
+		);
+		postRoute(server, `/admin/methods/${method}/clear`, { ...change, fields: {} }, async (request, reply) =>
+			attempt(request, reply, () => admin.clear(actor(request), method), "cleared"),
+		);
 	}
 };

@@ -58,7 +58,8 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		},
 		async done(request, reply, _factorId, method) {
 			// As account.tsx: the factor was just proven here, so the session rotates and counts as fresh.
-			if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: services.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+			if (!(await rotateSession(web, request, reply, { secondFactorMethod: method, stepUpAt: services.clock.now().getTime() })))
+				return seeOther(reply, "/login?m=ended");
 			const codes = await services.directory.recoveryCodes.countUnused(request.web.session?.user_id ?? "");
 			return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
 		},
@@ -76,7 +77,15 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		done: (request, reply, factorId) => finishForcedEnrollment(web, request, reply, factorId),
 	};
 
-	async function formPage(request: FastifyRequest, reply: FastifyReply, mode: Mode, method: Enrollable, user: { id: string; username: string }, notice: Notice, status = 200): Promise<FastifyReply> {
+	async function formPage(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		mode: Mode,
+		method: Enrollable,
+		user: { id: string; username: string },
+		notice: Notice,
+		status = 200,
+	): Promise<FastifyReply> {
 		const ctx = pageContext(request);
 		const action = `${mode.base}/${method}`;
 		if (!(await services.enrollment.enrollableMethods(user.id)).includes(method)) {
@@ -105,7 +114,14 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		);
 	}
 
-	async function afterBegin(request: FastifyRequest, reply: FastifyReply, mode: Mode, method: Enrollable, user: { id: string; username: string }, begin: EnrollBeginResult): Promise<FastifyReply> {
+	async function afterBegin(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		mode: Mode,
+		method: Enrollable,
+		user: { id: string; username: string },
+		begin: EnrollBeginResult,
+	): Promise<FastifyReply> {
 		if (begin.kind === "rejected") return formPage(request, reply, mode, method, user, { kind: "error", text: begin.message }, 400);
 		if (begin.kind === "active") return mode.done(request, reply, begin.factorId, method);
 		// Only RADIUS has a second step: the server's Access-Challenge.
@@ -121,7 +137,8 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 
 	for (const mode of [account, forced]) {
 		const routeOptions = mode === account ? { access: "full" as const } : { access: "half" as const };
-		const postOptions = (method: string) => (mode === account ? { access: "full" as const, stepUp: true, stepUpReturn: `/account/factors/${method}` } : { access: "half" as const });
+		const postOptions = (method: string) =>
+			mode === account ? { access: "full" as const, stepUp: true, stepUpReturn: `/account/factors/${method}` } : { access: "half" as const };
 
 		for (const method of WEB_ENROLLABLE) {
 			getRoute(server, `${mode.base}/${method}`, { ...routeOptions, fields: {} }, async (request, reply) => {
@@ -134,29 +151,60 @@ export const methodEnrollRoutes: RouteModule = (server, web) => {
 		postRoute(server, `${mode.base}/yubikey-otp`, { ...postOptions("yubikey-otp"), fields: FORMS["yubikey-otp"] }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			const input = { otp: form.otp, ...(form.aesKey !== undefined ? { aesKey: form.aesKey } : {}), ...(form.privateId !== undefined ? { privateId: form.privateId } : {}) };
-			return afterBegin(request, reply, mode, "yubikey-otp", user, await services.enrollment.begin(user.id, "yubikey-otp", form.label, input, mode.context(request)));
+			const input = {
+				otp: form.otp,
+				...(form.aesKey !== undefined ? { aesKey: form.aesKey } : {}),
+				...(form.privateId !== undefined ? { privateId: form.privateId } : {}),
+			};
+			return afterBegin(
+				request,
+				reply,
+				mode,
+				"yubikey-otp",
+				user,
+				await services.enrollment.begin(user.id, "yubikey-otp", form.label, input, mode.context(request)),
+			);
 		});
 
 		postRoute(server, `${mode.base}/duo`, { ...postOptions("duo"), fields: FORMS.duo }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			return afterBegin(request, reply, mode, "duo", user, await services.enrollment.begin(user.id, "duo", form.label, { username: form.username ?? "" }, mode.context(request)));
+			return afterBegin(
+				request,
+				reply,
+				mode,
+				"duo",
+				user,
+				await services.enrollment.begin(user.id, "duo", form.label, { username: form.username ?? "" }, mode.context(request)),
+			);
 		});
 
 		postRoute(server, `${mode.base}/radius`, { ...postOptions("radius"), fields: FORMS.radius }, async (request, reply, form) => {
 			const user = await mode.user(request, reply);
 			if ("answered" in user) return reply;
-			return afterBegin(request, reply, mode, "radius", user, await services.enrollment.begin(user.id, "radius", form.label, { username: form.username ?? "", password: form.password }, mode.context(request)));
+			return afterBegin(
+				request,
+				reply,
+				mode,
+				"radius",
+				user,
+				await services.enrollment.begin(user.id, "radius", form.label, { username: form.username ?? "", password: form.password }, mode.context(request)),
+			);
 		});
 
-		postRoute(server, `${mode.base}/radius/confirm`, { ...postOptions("radius"), fields: { factorId: req(64), code: str(256) } }, async (request, reply, form) => {
-			const user = await mode.user(request, reply);
-			if ("answered" in user) return reply;
-			const done = await services.enrollment.complete(user.id, form.factorId, { code: form.code ?? "" }, mode.context(request));
-			if (done.kind === "expired") return formPage(request, reply, mode, "radius", user, { kind: "error", text: "This setup has expired. Please start again." }, 400);
-			if (done.kind === "invalid") return formPage(request, reply, mode, "radius", user, { kind: "error", text: done.message }, 400);
-			return mode.done(request, reply, done.factorId, done.method);
-		});
+		postRoute(
+			server,
+			`${mode.base}/radius/confirm`,
+			{ ...postOptions("radius"), fields: { factorId: req(64), code: str(256) } },
+			async (request, reply, form) => {
+				const user = await mode.user(request, reply);
+				if ("answered" in user) return reply;
+				const done = await services.enrollment.complete(user.id, form.factorId, { code: form.code ?? "" }, mode.context(request));
+				if (done.kind === "expired")
+					return formPage(request, reply, mode, "radius", user, { kind: "error", text: "This setup has expired. Please start again." }, 400);
+				if (done.kind === "invalid") return formPage(request, reply, mode, "radius", user, { kind: "error", text: done.message }, 400);
+				return mode.done(request, reply, done.factorId, done.method);
+			},
+		);
 	}
 };

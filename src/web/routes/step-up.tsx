@@ -16,7 +16,11 @@ import { replySecondFactor, type Continued, type SecondFactorPage } from "./seco
 type StepUpMode = Parameters<typeof StepUpPage>[0]["mode"];
 
 /** The step-up attempt of this session: the live one, or a new one from LoginFlow.beginStepUp. */
-async function stepUpMode(web: WebContext, request: FastifyRequest, wanted: string | undefined): Promise<{ mode: StepUpMode; notice: Notice } | { refused: string }> {
+async function stepUpMode(
+	web: WebContext,
+	request: FastifyRequest,
+	wanted: string | undefined,
+): Promise<{ mode: StepUpMode; notice: Notice } | { refused: string }> {
 	const { services } = web;
 	const session = request.web.session;
 	if (session === null) return { refused: "Please log in again." };
@@ -35,7 +39,13 @@ async function stepUpMode(web: WebContext, request: FastifyRequest, wanted: stri
 			const method = wanted !== undefined && isMethodId(wanted) && step.methods.includes(wanted) ? wanted : step.defaultMethod;
 			const challenge = await services.login.startChallenge(step.attemptId, method);
 			return {
-				mode: { kind: "second-factor", explanation: step.explanation, methods: step.methods, method, prompt: challenge.kind === "prompt" ? challenge.prompt : null },
+				mode: {
+					kind: "second-factor",
+					explanation: step.explanation,
+					methods: step.methods,
+					method,
+					prompt: challenge.kind === "prompt" ? challenge.prompt : null,
+				},
 				notice: challenge.kind === "denied" ? { kind: "error", text: challenge.message } : null,
 			};
 		}
@@ -74,7 +84,15 @@ export async function renderStepUpPage(
 }
 
 /** How a step-up answer is shown: `again` is the caller's page for the same attempt. */
-export function stepUpPage(web: WebContext, request: FastifyRequest, reply: FastifyReply, next: string, wanted: string | undefined, again: SecondFactorPage["again"], invalidText?: string): SecondFactorPage {
+export function stepUpPage(
+	web: WebContext,
+	request: FastifyRequest,
+	reply: FastifyReply,
+	next: string,
+	wanted: string | undefined,
+	again: SecondFactorPage["again"],
+	invalidText?: string,
+): SecondFactorPage {
 	return {
 		purpose: "step-up",
 		...(invalidText !== undefined ? { invalidText } : {}),
@@ -116,7 +134,8 @@ export const stepUpRoutes: RouteModule = (server, web) => {
 			} else {
 				return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
 			}
-			const again: SecondFactorPage["again"] = (notice, status, continued) => renderStepUpPage(web, request, reply, next, form.method, notice, status, continued);
+			const again: SecondFactorPage["again"] = (notice, status, continued) =>
+				renderStepUpPage(web, request, reply, next, form.method, notice, status, continued);
 			// After a denial the fresh attempt offers its default method (as before: no method carried over).
 			return replySecondFactor(web, request, reply, result, stepUpPage(web, request, reply, next, undefined, again));
 		},

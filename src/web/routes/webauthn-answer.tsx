@@ -44,7 +44,18 @@ export const webauthnAnswerRoutes: RouteModule = (server, web) => {
 		const wanted = step.methods.includes("webauthn") ? "webauthn" : step.defaultMethod;
 		const challenge = await services.login.startChallenge(attemptId, wanted);
 		const shown = challenge.kind === "denied" ? { kind: "error" as const, text: challenge.message } : notice;
-		return sendPage(reply, status, <SecondFactorPage ctx={pageContext(request)} explanation={step.explanation} methods={step.methods} method={wanted} prompt={challenge.kind === "prompt" ? challenge.prompt : null} notice={shown} />);
+		return sendPage(
+			reply,
+			status,
+			<SecondFactorPage
+				ctx={pageContext(request)}
+				explanation={step.explanation}
+				methods={step.methods}
+				method={wanted}
+				prompt={challenge.kind === "prompt" ? challenge.prompt : null}
+				notice={shown}
+			/>,
+		);
 	}
 
 	/** What a wrong key answer says (the attempts left are appended by the mapper). */
@@ -54,7 +65,13 @@ export const webauthnAnswerRoutes: RouteModule = (server, web) => {
 		const attemptId = request.web.session?.attempt_id ?? "";
 		const result = await services.login.submitSecondFactor(attemptId, "webauthn", form.response);
 		const again = (notice: Notice, status: number) => secondFactorAgain(request, reply, notice, status);
-		return replySecondFactor(web, request, reply, result, { purpose: "login", invalidText: KEY_NOT_ACCEPTED, done: (proven) => completeLogin(web, request, reply, proven), again, restart: again });
+		return replySecondFactor(web, request, reply, result, {
+			purpose: "login",
+			invalidText: KEY_NOT_ACCEPTED,
+			done: (proven) => completeLogin(web, request, reply, proven),
+			again,
+			restart: again,
+		});
 	});
 
 	/** The step-up page again, for the session's live step-up attempt, with a fresh challenge. */
@@ -67,19 +84,30 @@ export const webauthnAnswerRoutes: RouteModule = (server, web) => {
 		}
 		const wanted = step.methods.includes("webauthn") ? "webauthn" : step.defaultMethod;
 		const challenge = await services.login.startChallenge(step.attemptId, wanted);
-		const mode = { kind: "second-factor" as const, explanation: step.explanation, methods: step.methods, method: wanted, prompt: challenge.kind === "prompt" ? challenge.prompt : null };
+		const mode = {
+			kind: "second-factor" as const,
+			explanation: step.explanation,
+			methods: step.methods,
+			method: wanted,
+			prompt: challenge.kind === "prompt" ? challenge.prompt : null,
+		};
 		const shown = challenge.kind === "denied" ? { kind: "error" as const, text: challenge.message } : notice;
 		return sendPage(reply, status, <StepUpPage ctx={pageContext(request)} next={next} mode={mode} notice={shown} />);
 	}
 
-	postRoute(server, "/account/step-up/webauthn", { access: "full", bodyLimit: BODY_LIMIT, fields: { next: str(200), response: RESPONSE_FIELD } }, async (request, reply, form) => {
-		const next = safeReturn(form.next, "/account");
-		const attemptId = request.web.session?.attempt_id ?? null;
-		if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-		const step = await services.login.currentStep(attemptId);
-		if (step.kind !== "second-factor") return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
-		const result = await services.login.submitSecondFactor(attemptId, "webauthn", form.response);
-		const again = (notice: Notice, status: number) => stepUpAgain(request, reply, next, notice, status);
-		return replySecondFactor(web, request, reply, result, stepUpPage(web, request, reply, next, "webauthn", again, KEY_NOT_ACCEPTED));
-	});
+	postRoute(
+		server,
+		"/account/step-up/webauthn",
+		{ access: "full", bodyLimit: BODY_LIMIT, fields: { next: str(200), response: RESPONSE_FIELD } },
+		async (request, reply, form) => {
+			const next = safeReturn(form.next, "/account");
+			const attemptId = request.web.session?.attempt_id ?? null;
+			if (attemptId === null) return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
+			const step = await services.login.currentStep(attemptId);
+			if (step.kind !== "second-factor") return seeOther(reply, `/account/step-up?next=${encodeURIComponent(next)}`);
+			const result = await services.login.submitSecondFactor(attemptId, "webauthn", form.response);
+			const again = (notice: Notice, status: number) => stepUpAgain(request, reply, next, notice, status);
+			return replySecondFactor(web, request, reply, result, stepUpPage(web, request, reply, next, "webauthn", again, KEY_NOT_ACCEPTED));
+		},
+	);
 };

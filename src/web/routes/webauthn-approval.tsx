@@ -27,8 +27,15 @@ export const webauthnApprovalRoutes: RouteModule = (server, web) => {
 
 	function approvalMissing(request: FastifyRequest, reply: FastifyReply, outcome: { kind: "not-found" } | { kind: "other-user" }): FastifyReply {
 		// Another user's link shows nothing about it (not even that it exists).
-		const text = outcome.kind === "other-user" ? "This approval link belongs to another account. Log in as the user who started the SSH login." : "This approval link is unknown. Use the link your terminal shows now.";
-		return sendPage(reply, outcome.kind === "other-user" ? 403 : 404, messageView(pageContext(request), "Approve SSH login", text, { href: "/account", text: "My account" }));
+		const text =
+			outcome.kind === "other-user"
+				? "This approval link belongs to another account. Log in as the user who started the SSH login."
+				: "This approval link is unknown. Use the link your terminal shows now.";
+		return sendPage(
+			reply,
+			outcome.kind === "other-user" ? 403 : 404,
+			messageView(pageContext(request), "Approve SSH login", text, { href: "/account", text: "My account" }),
+		);
 	}
 
 	async function approvalPage(request: FastifyRequest, reply: FastifyReply, token: string, notice: Notice, status = 200): Promise<FastifyReply> {
@@ -36,7 +43,18 @@ export const webauthnApprovalRoutes: RouteModule = (server, web) => {
 		const view = await method.viewApproval(token, userId);
 		if (view.kind === "not-found" || view.kind === "other-user") return approvalMissing(request, reply, view);
 		const pending = view.kind === "pending" ? { challengeId: view.challengeId, options: view.options } : null;
-		return sendPage(reply, status, <ApprovalPage ctx={pageContext(request)} username={request.web.user?.username ?? ""} token={token} details={view.details} pending={pending} notice={notice} />);
+		return sendPage(
+			reply,
+			status,
+			<ApprovalPage
+				ctx={pageContext(request)}
+				username={request.web.user?.username ?? ""}
+				token={token}
+				details={view.details}
+				pending={pending}
+				notice={notice}
+			/>,
+		);
 	}
 
 	function outcomePage(request: FastifyRequest, reply: FastifyReply, token: string, outcome: ApprovalOutcome): Promise<FastifyReply> | FastifyReply {
@@ -47,11 +65,24 @@ export const webauthnApprovalRoutes: RouteModule = (server, web) => {
 			case "invalid":
 				return approvalPage(request, reply, token, { kind: "error", text: outcome.message }, 401);
 			default:
-				return sendPage(reply, 200, <ApprovalPage ctx={pageContext(request)} username={request.web.user?.username ?? ""} token={token} details={outcome.details} pending={null} notice={null} />);
+				return sendPage(
+					reply,
+					200,
+					<ApprovalPage
+						ctx={pageContext(request)}
+						username={request.web.user?.username ?? ""}
+						token={token}
+						details={outcome.details}
+						pending={null}
+						notice={null}
+					/>,
+				);
 		}
 	}
 
-	server.get<{ Params: { token: string } }>("/approve/:token", { config: { access: "full", query: {} } }, async (request, reply) => approvalPage(request, reply, checkToken(request.params.token), null));
+	server.get<{ Params: { token: string } }>("/approve/:token", { config: { access: "full", query: {} } }, async (request, reply) =>
+		approvalPage(request, reply, checkToken(request.params.token), null),
+	);
 
 	server.post<{ Params: { token: string } }>(
 		"/approve/:token",

@@ -67,11 +67,16 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 	server.get("/static/webauthn.js", { config: { access: "public", skipLivePolicy: true, query: {} } }, async (_request, reply) =>
 		reply.header("cache-control", "public, max-age=3600").type("text/javascript; charset=utf-8").send(PAGE_SCRIPT),
 	);
-	server.get<{ Params: { "*": string } }>("/static/simplewebauthn/*", { config: { access: "public", skipLivePolicy: true, query: {} } }, async (request, reply) => {
-		const file = BROWSER_LIBRARY.get(request.params["*"]);
-		if (file === undefined) return sendPage(reply, 404, messageView(pageContext(request), "Not found", "There is no such file.", { href: "/", text: "Start page" }));
-		return reply.header("cache-control", "public, max-age=3600").type("text/javascript; charset=utf-8").send(file);
-	});
+	server.get<{ Params: { "*": string } }>(
+		"/static/simplewebauthn/*",
+		{ config: { access: "public", skipLivePolicy: true, query: {} } },
+		async (request, reply) => {
+			const file = BROWSER_LIBRARY.get(request.params["*"]);
+			if (file === undefined)
+				return sendPage(reply, 404, messageView(pageContext(request), "Not found", "There is no such file.", { href: "/", text: "Start page" }));
+			return reply.header("cache-control", "public, max-age=3600").type("text/javascript; charset=utf-8").send(file);
+		},
+	);
 
 	// ---- registration ----
 
@@ -95,7 +100,8 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		},
 		async done(request, reply) {
 			// The key was just proven on this page: the session rotates and counts as fresh (as account.tsx does).
-			if (!(await rotateSession(web, request, reply, { secondFactorMethod: "webauthn", stepUpAt: services.clock.now().getTime() }))) return seeOther(reply, "/login?m=ended");
+			if (!(await rotateSession(web, request, reply, { secondFactorMethod: "webauthn", stepUpAt: services.clock.now().getTime() })))
+				return seeOther(reply, "/login?m=ended");
 			const codes = await services.directory.recoveryCodes.countUnused(request.web.session?.user_id ?? "");
 			return seeOther(reply, codes === 0 ? "/account/recovery-codes?welcome=1" : "/account?m=added");
 		},
@@ -116,7 +122,14 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 					return ANSWERED;
 				}
 				await services.enrollment.refuseDuringLogin(step.userId, "webauthn", "already-has-factor", forcedEnrollContext(request));
-				sendPage(reply, 403, messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", { href: "/login/2fa", text: "Continue logging in" }));
+				sendPage(
+					reply,
+					403,
+					messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", {
+						href: "/login/2fa",
+						text: "Continue logging in",
+					}),
+				);
 				return ANSWERED;
 			}
 			await loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
@@ -130,16 +143,31 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		},
 	};
 
-	async function registerPage(request: FastifyRequest, reply: FastifyReply, mode: Mode, user: { id: string; username: string; attemptId: string | null }, notice: Notice, status = 200): Promise<FastifyReply> {
+	async function registerPage(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		mode: Mode,
+		user: { id: string; username: string; attemptId: string | null },
+		notice: Notice,
+		status = 200,
+	): Promise<FastifyReply> {
 		const ctx = pageContext(request);
 		if (!(await services.enrollment.enrollableMethods(user.id)).includes("webauthn")) {
-			return sendPage(reply, 400, messageView(ctx, "Register a security key", "Security keys are not available for your account.", { href: mode.back, text: "Back" }));
+			return sendPage(
+				reply,
+				400,
+				messageView(ctx, "Register a security key", "Security keys are not available for your account.", { href: mode.back, text: "Back" }),
+			);
 		}
 		const options = await method.registrationOptions({ id: user.id, username: user.username }, user.attemptId);
 		const keys = mode.forced ? [] : await services.directory.factors.listActive(user.id, "webauthn");
 		const shown = options.kind === "rejected" ? { kind: "error" as const, text: options.message } : notice;
 		const registration = options.kind === "options" ? { challengeId: options.challengeId, options: options.options } : null;
-		return sendPage(reply, options.kind === "rejected" ? 400 : status, <RegisterKeyPage ctx={ctx} action={mode.base} backHref={mode.back} notice={shown} registration={registration} keys={keys} forced={mode.forced} />);
+		return sendPage(
+			reply,
+			options.kind === "rejected" ? 400 : status,
+			<RegisterKeyPage ctx={ctx} action={mode.base} backHref={mode.back} notice={shown} registration={registration} keys={keys} forced={mode.forced} />,
+		);
 	}
 
 	for (const mode of [account, forced]) {
@@ -149,13 +177,24 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 			if ("answered" in user) return reply;
 			return registerPage(request, reply, mode, user, null);
 		});
-		postRoute(server, mode.base, { ...get, bodyLimit: BODY_LIMIT, fields: { label: str(64), challengeId: req(64), response: RESPONSE_FIELD } }, async (request, reply, form) => {
-			const user = await mode.who(request, reply);
-			if ("answered" in user) return reply;
-			const begin = await services.enrollment.begin(user.id, "webauthn", form.label, { challengeId: form.challengeId, response: form.response }, mode.context(request));
-			if (begin.kind === "active") return mode.done(request, reply, begin.factorId);
-			const message = begin.kind === "rejected" ? begin.message : "This registration needs a step this page does not support.";
-			return registerPage(request, reply, mode, user, { kind: "error", text: message }, 400);
-		});
+		postRoute(
+			server,
+			mode.base,
+			{ ...get, bodyLimit: BODY_LIMIT, fields: { label: str(64), challengeId: req(64), response: RESPONSE_FIELD } },
+			async (request, reply, form) => {
+				const user = await mode.who(request, reply);
+				if ("answered" in user) return reply;
+				const begin = await services.enrollment.begin(
+					user.id,
+					"webauthn",
+					form.label,
+					{ challengeId: form.challengeId, response: form.response },
+					mode.context(request),
+				);
+				if (begin.kind === "active") return mode.done(request, reply, begin.factorId);
+				const message = begin.kind === "rejected" ? begin.message : "This registration needs a step this page does not support.";
+				return registerPage(request, reply, mode, user, { kind: "error", text: message }, 400);
+			},
+		);
 	}
 };

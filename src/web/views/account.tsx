@@ -101,8 +101,7 @@ export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: Acc
 					<p class="hint">You confirmed your identity recently. You can change your factors and password until {formatTime(view.freshUntil)}.</p>
 				) : (
 					<Alert kind="info">
-						Changing factors, recovery codes or your password needs a fresh confirmation.{" "}
-						<a href="/account/step-up?next=%2Faccount">Confirm it is you</a>
+						Changing factors, recovery codes or your password needs a fresh confirmation. <a href="/account/step-up?next=%2Faccount">Confirm it is you</a>
 					</Alert>
 				)}
 			</section>
@@ -254,7 +253,16 @@ export function PasswordPage({ ctx, forced, notice }: { ctx: PageContext; forced
 			<form method="post" action="/account/password" class="card stack">
 				<CsrfField ctx={ctx} />
 				<Field id="current" name="current" label="Current password" type="password" autocomplete="current-password" required maxLength={1024} autofocus />
-				<Field id="password" name="password" label="New password" type="password" autocomplete="new-password" hint="At least 10 characters." required maxLength={1024} />
+				<Field
+					id="password"
+					name="password"
+					label="New password"
+					type="password"
+					autocomplete="new-password"
+					hint="At least 10 characters."
+					required
+					maxLength={1024}
+				/>
 				<Field id="confirm" name="confirm" label="New password again" type="password" autocomplete="new-password" required maxLength={1024} />
 				<button type="submit" class="primary">
 					Change password
@@ -286,8 +294,14 @@ export function StepUpPage(props: {
 				</form>
 			) : (
 				<>
-					<MethodPicker methods={mode.methods} current={mode.method} hrefFor={(other) => `/account/step-up?method=${encodeURIComponent(other)}&next=${encodeURIComponent(next)}`} />
-					{mode.prompt !== null ? <ChallengeForm ctx={ctx} action="/account/step-up" method={mode.method} prompt={mode.prompt} submitLabel="Confirm" extraHidden={{ next }} /> : null}
+					<MethodPicker
+						methods={mode.methods}
+						current={mode.method}
+						hrefFor={(other) => `/account/step-up?method=${encodeURIComponent(other)}&next=${encodeURIComponent(next)}`}
+					/>
+					{mode.prompt !== null ? (
+						<ChallengeForm ctx={ctx} action="/account/step-up" method={mode.method} prompt={mode.prompt} submitLabel="Confirm" extraHidden={{ next }} />
+					) : null}
 				</>
 			)}
 			<p>

@@ -6,10 +6,24 @@ import { NoticeBox, type Notice } from "./login.tsx";
 
 function kindNote(method: MethodId): string {
 	const kind = METHOD_INFO[method].kind;
-	return kind === "knowledge" ? "knowledge factor (something the user knows)" : kind === "backup" ? "backup codes, issued alongside another factor" : "possession factor";
+	return kind === "knowledge"
+		? "knowledge factor (something the user knows)"
+		: kind === "backup"
+			? "backup codes, issued alongside another factor"
+			: "possession factor";
 }
 
-export function MethodCheckboxes({ idPrefix, methods, checked, legend }: { idPrefix: string; methods: readonly MethodId[]; checked: readonly MethodId[]; legend: string }) {
+export function MethodCheckboxes({
+	idPrefix,
+	methods,
+	checked,
+	legend,
+}: {
+	idPrefix: string;
+	methods: readonly MethodId[];
+	checked: readonly MethodId[];
+	legend: string;
+}) {
 	return (
 		<fieldset>
 			<legend>{legend}</legend>
@@ -37,10 +51,17 @@ export function AdminSettingsPage(props: { ctx: PageContext; force: boolean; ena
 					<input type="checkbox" id="force" name="force" checked={props.force} />
 					<label for="force">
 						<strong>Force 2FA for everyone</strong>
-						<span class="hint-block">Every user must use a second factor on the web console and the SSH gateway. Users without one are made to set one up at their next web login.</span>
+						<span class="hint-block">
+							Every user must use a second factor on the web console and the SSH gateway. Users without one are made to set one up at their next web login.
+						</span>
 					</label>
 				</div>
-				<MethodCheckboxes idPrefix="enabled" legend="Enabled methods (users can only set up enabled methods)" methods={props.implemented} checked={props.enabled} />
+				<MethodCheckboxes
+					idPrefix="enabled"
+					legend="Enabled methods (users can only set up enabled methods)"
+					methods={props.implemented}
+					checked={props.enabled}
+				/>
 				<button type="submit" class="primary">
 					Save settings
 				</button>
@@ -59,7 +80,17 @@ export interface UserListItem {
 	readonly mustChange: boolean;
 }
 
-export function AdminUsersPage({ ctx, users, groups, notice }: { ctx: PageContext; users: readonly UserListItem[]; groups: readonly string[]; notice: Notice }) {
+export function AdminUsersPage({
+	ctx,
+	users,
+	groups,
+	notice,
+}: {
+	ctx: PageContext;
+	users: readonly UserListItem[];
+	groups: readonly string[];
+	notice: Notice;
+}) {
 	return (
 		<Layout ctx={ctx} title="Users">
 			<NoticeBox notice={notice} />
@@ -99,7 +130,16 @@ export function AdminUsersPage({ ctx, users, groups, notice }: { ctx: PageContex
 					<CsrfField ctx={ctx} />
 					<div class="grid">
 						<Field id="new-username" name="username" label="Username" required maxLength={64} autocomplete="off" />
-						<Field id="new-password" name="password" label="Initial password" type="password" hint="At least 10 characters." required maxLength={1024} autocomplete="new-password" />
+						<Field
+							id="new-password"
+							name="password"
+							label="Initial password"
+							type="password"
+							hint="At least 10 characters."
+							required
+							maxLength={1024}
+							autocomplete="new-password"
+						/>
 					</div>
 					<div class="field">
 						<label for="new-group">Group (optional)</label>
@@ -127,7 +167,21 @@ export function AdminUsersPage({ ctx, users, groups, notice }: { ctx: PageContex
 	);
 }
 
-function ActionButton({ ctx, action, username, label, extra, danger }: { ctx: PageContext; action: string; username: string; label: string; extra?: Record<string, string>; danger?: boolean }) {
+function ActionButton({
+	ctx,
+	action,
+	username,
+	label,
+	extra,
+	danger,
+}: {
+	ctx: PageContext;
+	action: string;
+	username: string;
+	label: string;
+	extra?: Record<string, string>;
+	danger?: boolean;
+}) {
 	return (
 		<form method="post" action={action} class="inline">
 			<CsrfField ctx={ctx} />
@@ -227,12 +281,26 @@ export function AdminUserPage(props: {
 			<section class="card" aria-labelledby="reset-heading">
 				<h2 id="reset-heading">Reset two-factor authentication</h2>
 				<p>
-					Deletes all of the user's factors and recovery codes and ends their sessions. With a one-time link (recommended), only the holder of the link can set up the new
-					factor. "Enrol at next login" lets whoever knows the password set it up.
+					Deletes all of the user's factors and recovery codes and ends their sessions. With a one-time link (recommended), only the holder of the link can set
+					up the new factor. "Enrol at next login" lets whoever knows the password set it up.
 				</p>
 				<div class="button-row">
-					<ActionButton ctx={ctx} action="/admin/users/reset-2fa" username={user.username} label="Reset and create a one-time link" extra={{ mode: "link" }} danger />
-					<ActionButton ctx={ctx} action="/admin/users/reset-2fa" username={user.username} label="Reset: enrol at next login" extra={{ mode: "next-login" }} danger />
+					<ActionButton
+						ctx={ctx}
+						action="/admin/users/reset-2fa"
+						username={user.username}
+						label="Reset and create a one-time link"
+						extra={{ mode: "link" }}
+						danger
+					/>
+					<ActionButton
+						ctx={ctx}
+						action="/admin/users/reset-2fa"
+						username={user.username}
+						label="Reset: enrol at next login"
+						extra={{ mode: "next-login" }}
+						danger
+					/>
 				</div>
 			</section>
 		</Layout>
@@ -252,7 +320,17 @@ function allowedText(allowed: readonly MethodId[] | null): string {
 	return allowed.map((method) => METHOD_INFO[method].label).join(", ");
 }
 
-function GroupPolicyFields({ idPrefix, implemented, force, allowed }: { idPrefix: string; implemented: readonly MethodId[]; force: boolean; allowed: readonly MethodId[] | null }) {
+function GroupPolicyFields({
+	idPrefix,
+	implemented,
+	force,
+	allowed,
+}: {
+	idPrefix: string;
+	implemented: readonly MethodId[];
+	force: boolean;
+	allowed: readonly MethodId[] | null;
+}) {
 	return (
 		<>
 			<div class="check">
@@ -281,7 +359,17 @@ function GroupPolicyFields({ idPrefix, implemented, force, allowed }: { idPrefix
 	);
 }
 
-export function AdminGroupsPage({ ctx, groups, implemented, notice }: { ctx: PageContext; groups: readonly GroupListItem[]; implemented: readonly MethodId[]; notice: Notice }) {
+export function AdminGroupsPage({
+	ctx,
+	groups,
+	implemented,
+	notice,
+}: {
+	ctx: PageContext;
+	groups: readonly GroupListItem[];
+	implemented: readonly MethodId[];
+	notice: Notice;
+}) {
 	return (
 		<Layout ctx={ctx} title="User groups">
 			<NoticeBox notice={notice} />
@@ -329,7 +417,19 @@ export function AdminGroupsPage({ ctx, groups, implemented, notice }: { ctx: Pag
 	);
 }
 
-export function AdminGroupPage({ ctx, group, implemented, users, notice }: { ctx: PageContext; group: GroupListItem; implemented: readonly MethodId[]; users: readonly string[]; notice: Notice }) {
+export function AdminGroupPage({
+	ctx,
+	group,
+	implemented,
+	users,
+	notice,
+}: {
+	ctx: PageContext;
+	group: GroupListItem;
+	implemented: readonly MethodId[];
+	users: readonly string[];
+	notice: Notice;
+}) {
 	const addable = users.filter((user) => !group.members.includes(user));
 	return (
 		<Layout ctx={ctx} title={`Group ${group.name}`}>
@@ -401,7 +501,21 @@ export interface AuditFilterView {
 	readonly until: string;
 }
 
-export function AdminAuditPage({ ctx, rows, filter, exportHref, olderHref, notice }: { ctx: PageContext; rows: readonly AuditRow[]; filter: AuditFilterView; exportHref: string; olderHref: string | null; notice: Notice }) {
+export function AdminAuditPage({
+	ctx,
+	rows,
+	filter,
+	exportHref,
+	olderHref,
+	notice,
+}: {
+	ctx: PageContext;
+	rows: readonly AuditRow[];
+	filter: AuditFilterView;
+	exportHref: string;
+	olderHref: string | null;
+	notice: Notice;
+}) {
 	return (
 		<Layout ctx={ctx} title="Audit log">
 			<NoticeBox notice={notice} />

@@ -37,7 +37,19 @@ function NavLink({ ctx, href, children }: { ctx: PageContext; href: string; chil
 	);
 }
 
-export function Layout({ ctx, title, children, narrow, refresh }: { ctx: PageContext; title: string; children: ComponentChildren; narrow?: boolean; refresh?: string }) {
+export function Layout({
+	ctx,
+	title,
+	children,
+	narrow,
+	refresh,
+}: {
+	ctx: PageContext;
+	title: string;
+	children: ComponentChildren;
+	narrow?: boolean;
+	refresh?: string;
+}) {
 	return (
 		<html lang="en">
 			<head>

@@ -47,7 +47,10 @@ export function DuoContinueForm({ ctx, action, extraHidden }: { ctx: PageContext
 			{Object.entries(extraHidden ?? {}).map(([name, value]) => (
 				<input type="hidden" name={name} value={value} />
 			))}
-			<p>Duo asks you to approve this login on its own page (a push to Duo Mobile, a passcode, a security key or whatever your organisation set up there). You come back here afterwards.</p>
+			<p>
+				Duo asks you to approve this login on its own page (a push to Duo Mobile, a passcode, a security key or whatever your organisation set up there). You
+				come back here afterwards.
+			</p>
 			<button type="submit" class="primary">
 				Continue to Duo
 			</button>
@@ -62,10 +65,20 @@ export function keywordPositions(prompt: string): number[] {
 }
 
 /** The answer form for one method: a code field, or three single-character keyword fields. */
-export function ChallengeForm(props: { ctx: PageContext; action: string; method: MethodId; prompt: string; submitLabel: string; extraHidden?: Record<string, string> }) {
+export function ChallengeForm(props: {
+	ctx: PageContext;
+	action: string;
+	method: MethodId;
+	prompt: string;
+	submitLabel: string;
+	extraHidden?: Record<string, string>;
+}) {
 	const { ctx, method, prompt } = props;
 	// WebAuthn is a browser ceremony, not a typed answer (src/web/routes/webauthn.tsx).
-	if (method === "webauthn") return <WebauthnAssertionForm ctx={ctx} action={`${props.action}/webauthn`} prompt={prompt} submitLabel={props.submitLabel} extraHidden={props.extraHidden} />;
+	if (method === "webauthn")
+		return (
+			<WebauthnAssertionForm ctx={ctx} action={`${props.action}/webauthn`} prompt={prompt} submitLabel={props.submitLabel} extraHidden={props.extraHidden} />
+		);
 	// Duo's Universal Prompt runs at Duo: a button that starts the round (src/web/routes/duo-universal.tsx).
 	if (method === "duo" && prompt === DUO_UNIVERSAL_PROMPT) return <DuoContinueForm ctx={ctx} action={`${props.action}/duo`} extraHidden={props.extraHidden} />;
 	const positions = method === "access-keyword" ? keywordPositions(prompt) : [];
@@ -90,13 +103,43 @@ export function ChallengeForm(props: { ctx: PageContext; action: string; method:
 					</div>
 				</fieldset>
 			) : method === "recovery-code" ? (
-				<Field id="code" name="code" label="Recovery code" hint="One of the codes you saved, like abcde-fghjk. Each code works once." autocomplete="off" required maxLength={32} autofocus />
+				<Field
+					id="code"
+					name="code"
+					label="Recovery code"
+					hint="One of the codes you saved, like abcde-fghjk. Each code works once."
+					autocomplete="off"
+					required
+					maxLength={32}
+					autofocus
+				/>
 			) : method === "totp" ? (
-				<Field id="code" name="code" label={prompt} hint="The 6-digit code your authenticator app shows now." autocomplete="one-time-code" inputMode="numeric" pattern="[0-9 ]{6,7}" required maxLength={7} autofocus />
+				<Field
+					id="code"
+					name="code"
+					label={prompt}
+					hint="The 6-digit code your authenticator app shows now."
+					autocomplete="one-time-code"
+					inputMode="numeric"
+					pattern="[0-9 ]{6,7}"
+					required
+					maxLength={7}
+					autofocus
+				/>
 			) : (
 				// Backend methods answer with their own text (a 44-character YubiKey OTP, a Duo passcode or
 				// option number, a RADIUS token code): no TOTP pattern, the form's 64-character limit.
-				<Field id="code" name="code" label={prompt} hint={CODE_HINTS[method]} type={method === "radius" ? "password" : "text"} autocomplete="off" required maxLength={64} autofocus />
+				<Field
+					id="code"
+					name="code"
+					label={prompt}
+					hint={CODE_HINTS[method]}
+					type={method === "radius" ? "password" : "text"}
+					autocomplete="off"
+					required
+					maxLength={64}
+					autofocus
+				/>
 			)}
 			<button type="submit" class="primary">
 				{props.submitLabel}
@@ -113,11 +156,7 @@ export function MethodPicker({ methods, current, hrefFor }: { methods: readonly 
 			<ul>
 				{methods.map((method) => (
 					<li>
-						{method === current ? (
-							<strong aria-current="true">{METHOD_INFO[method].label}</strong>
-						) : (
-							<a href={hrefFor(method)}>{METHOD_INFO[method].label}</a>
-						)}
+						{method === current ? <strong aria-current="true">{METHOD_INFO[method].label}</strong> : <a href={hrefFor(method)}>{METHOD_INFO[method].label}</a>}
 					</li>
 				))}
 			</ul>
@@ -149,8 +188,8 @@ export function KeywordSetupForm({ ctx, action, withLabel }: { ctx: PageContext;
 		<form method="post" action={action} class="stack">
 			<CsrfField ctx={ctx} />
 			<p class="hint">
-				An access keyword is a <strong>knowledge factor</strong>: something you know, like a second password. At login you type three of its characters. Use at least 10
-				characters with at least 4 different ones, and do not reuse your password.
+				An access keyword is a <strong>knowledge factor</strong>: something you know, like a second password. At login you type three of its characters. Use at
+				least 10 characters with at least 4 different ones, and do not reuse your password.
 			</p>
 			<Field id="keyword" name="keyword" label="Access keyword" type="password" autocomplete="new-password" required maxLength={64} />
 			<Field id="confirm" name="confirm" label="Access keyword again" type="password" autocomplete="new-password" required maxLength={64} />
@@ -166,7 +205,9 @@ export function TotpStartForm({ ctx, action }: { ctx: PageContext; action: strin
 	return (
 		<form method="post" action={action} class="stack">
 			<CsrfField ctx={ctx} />
-			<p class="hint">Use an authenticator app such as Google Authenticator, Aegis, FreeOTP or 1Password. You will scan a QR code and type one code to confirm.</p>
+			<p class="hint">
+				Use an authenticator app such as Google Authenticator, Aegis, FreeOTP or 1Password. You will scan a QR code and type one code to confirm.
+			</p>
 			<Field id="totp-label" name="label" label="Label (optional)" hint="For example: work phone" maxLength={64} />
 			<button type="submit" class="primary">
 				Set up authenticator app
@@ -248,13 +289,25 @@ export function TotpSetupPage(props: {
 				</div>
 			) : (
 				<p>
-					Type the code your authenticator app shows for this account. If you have not added the key to your app yet, <a href={props.restartHref}>start again</a>.
+					Type the code your authenticator app shows for this account. If you have not added the key to your app yet,{" "}
+					<a href={props.restartHref}>start again</a>.
 				</p>
 			)}
 			<form method="post" action={props.action} class="card stack narrow-form">
 				<CsrfField ctx={ctx} />
 				<input type="hidden" name="factorId" value={props.factorId} />
-				<Field id="code" name="code" label="Code from the app" hint="6 digits" autocomplete="one-time-code" inputMode="numeric" pattern="[0-9 ]{6,7}" required maxLength={7} autofocus />
+				<Field
+					id="code"
+					name="code"
+					label="Code from the app"
+					hint="6 digits"
+					autocomplete="one-time-code"
+					inputMode="numeric"
+					pattern="[0-9 ]{6,7}"
+					required
+					maxLength={7}
+					autofocus
+				/>
 				<button type="submit" class="primary">
 					Confirm
 				</button>

@@ -18,7 +18,9 @@ export function YubikeySetupForm({ ctx, action, offline }: { ctx: PageContext; a
 			<CsrfField ctx={ctx} />
 			<ol class="steps">
 				<li>Plug in your YubiKey.</li>
-				{offline ? <li>Enter the AES secret and private id your administrator gave you (the values `ykman otp yubiotp` printed when the key was programmed).</li> : null}
+				{offline ? (
+					<li>Enter the AES secret and private id your administrator gave you (the values `ykman otp yubiotp` printed when the key was programmed).</li>
+				) : null}
 				<li>Click into the OTP field and touch the key once: it types a one-time password.</li>
 			</ol>
 			{offline ? (
@@ -27,7 +29,16 @@ export function YubikeySetupForm({ ctx, action, offline }: { ctx: PageContext; a
 					<Field id="yk-private" name="privateId" label="Private id" hint="12 hexadecimal characters" maxLength={24} required autocomplete="off" />
 				</>
 			) : null}
-			<Field id="yk-otp" name="otp" label="YubiKey OTP" hint="Touch your key; it types 44 characters and presses Enter." maxLength={64} required autocomplete="off" autofocus={!offline} />
+			<Field
+				id="yk-otp"
+				name="otp"
+				label="YubiKey OTP"
+				hint="Touch your key; it types 44 characters and presses Enter."
+				maxLength={64}
+				required
+				autocomplete="off"
+				autofocus={!offline}
+			/>
 			<LabelField id="yk" />
 			<button type="submit" class="primary">
 				Add YubiKey
@@ -41,10 +52,17 @@ export function DuoSetupForm({ ctx, action, username }: { ctx: PageContext; acti
 		<form method="post" action={action} class="stack">
 			<CsrfField ctx={ctx} />
 			<p class="hint">
-				Portcullis asks Duo whether your Duo account has a device (Duo Mobile, a phone or a token). At login you then approve a push, take a call, or type a Duo passcode; in the
-				browser this may happen on Duo's own page.
+				Portcullis asks Duo whether your Duo account has a device (Duo Mobile, a phone or a token). At login you then approve a push, take a call, or type a Duo
+				passcode; in the browser this may happen on Duo's own page.
 			</p>
-			<Field id="duo-username" name="username" label="Duo username (optional)" hint={`Leave empty to use your Portcullis username (${username}).`} maxLength={256} autocomplete="off" />
+			<Field
+				id="duo-username"
+				name="username"
+				label="Duo username (optional)"
+				hint={`Leave empty to use your Portcullis username (${username}).`}
+				maxLength={256}
+				autocomplete="off"
+			/>
 			<LabelField id="duo" />
 			<button type="submit" class="primary">
 				Add Duo
@@ -57,8 +75,18 @@ export function RadiusSetupForm({ ctx, action, username }: { ctx: PageContext; a
 	return (
 		<form method="post" action={action} class="stack" autocomplete="off">
 			<CsrfField ctx={ctx} />
-			<p class="hint">Your organisation's RADIUS server (for example a token or OTP server) checks one login now. If it asks a further question, you answer it on the next page.</p>
-			<Field id="radius-username" name="username" label="RADIUS username (optional)" hint={`Leave empty to use your Portcullis username (${username}).`} maxLength={253} autocomplete="off" />
+			<p class="hint">
+				Your organisation's RADIUS server (for example a token or OTP server) checks one login now. If it asks a further question, you answer it on the next
+				page.
+			</p>
+			<Field
+				id="radius-username"
+				name="username"
+				label="RADIUS username (optional)"
+				hint={`Leave empty to use your Portcullis username (${username}).`}
+				maxLength={253}
+				autocomplete="off"
+			/>
 			<Field id="radius-password" name="password" label="RADIUS password or token code" type="password" maxLength={256} required autocomplete="off" />
 			<LabelField id="radius" />
 			<button type="submit" class="primary">

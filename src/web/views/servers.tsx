@@ -26,8 +26,8 @@ function GatewayKeys({ publicKey, fingerprint, hostFingerprint }: { publicKey: s
 		<section class="card" aria-labelledby="gateway-key">
 			<h2 id="gateway-key">Gateway key</h2>
 			<p>
-				The gateway logs in to servers with this key unless a server has its own credential. Add this line to <code>~/.ssh/authorized_keys</code> of the login user on each server
-				(or print it with <code>portcullis server pubkey</code>).
+				The gateway logs in to servers with this key unless a server has its own credential. Add this line to <code>~/.ssh/authorized_keys</code> of the login
+				user on each server (or print it with <code>portcullis server pubkey</code>).
 			</p>
 			<p class="uri" id="gateway-public-key">
 				{publicKey}
@@ -42,7 +42,13 @@ function GatewayKeys({ publicKey, fingerprint, hostFingerprint }: { publicKey: s
 	);
 }
 
-export function ServersPage(props: { ctx: PageContext; servers: readonly ServerView[]; groups: readonly string[]; gateway: { publicKey: string; fingerprint: string; hostFingerprint: string | null }; notice: Notice }) {
+export function ServersPage(props: {
+	ctx: PageContext;
+	servers: readonly ServerView[];
+	groups: readonly string[];
+	gateway: { publicKey: string; fingerprint: string; hostFingerprint: string | null };
+	notice: Notice;
+}) {
 	const { ctx, servers, groups } = props;
 	return (
 		<Layout ctx={ctx} title="Servers">
@@ -88,10 +94,25 @@ export function ServersPage(props: { ctx: PageContext; servers: readonly ServerV
 				<h2 id="add-server">Add a server</h2>
 				<form method="post" action="/admin/servers/create" class="stack narrow-form">
 					<CsrfField ctx={ctx} />
-					<Field id="server-name" name="name" label="Name" required maxLength={64} autocomplete="off" hint="What users choose in the menu and type in ssh gw NAME or ssh -J gw login@NAME." />
+					<Field
+						id="server-name"
+						name="name"
+						label="Name"
+						required
+						maxLength={64}
+						autocomplete="off"
+						hint="What users choose in the menu and type in ssh gw NAME or ssh -J gw login@NAME."
+					/>
 					<Field id="server-host" name="host" label="Host (DNS name or IP address)" required maxLength={253} autocomplete="off" />
 					<Field id="server-port" name="port" label="SSH port" value="22" maxLength={5} inputMode="numeric" pattern="[0-9]{1,5}" />
-					<Field id="server-login" name="login" label="Login user" maxLength={32} autocomplete="off" hint="Empty: the Portcullis username of whoever connects." />
+					<Field
+						id="server-login"
+						name="login"
+						label="Login user"
+						maxLength={32}
+						autocomplete="off"
+						hint="Empty: the Portcullis username of whoever connects."
+					/>
 					<Field id="server-description" name="description" label="Description" maxLength={200} autocomplete="off" />
 					<div class="field">
 						<label for="server-group">Grant to group</label>
@@ -161,7 +182,15 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 					{hidden}
 					<Field id="edit-host" name="host" label="Host" value={server.host} required maxLength={253} autocomplete="off" />
 					<Field id="edit-port" name="port" label="SSH port" value={String(server.port)} required maxLength={5} inputMode="numeric" pattern="[0-9]{1,5}" />
-					<Field id="edit-login" name="login" label="Login user" value={server.loginUser} maxLength={32} autocomplete="off" hint="Empty: the Portcullis username of whoever connects." />
+					<Field
+						id="edit-login"
+						name="login"
+						label="Login user"
+						value={server.loginUser}
+						maxLength={32}
+						autocomplete="off"
+						hint="Empty: the Portcullis username of whoever connects."
+					/>
 					<Field id="edit-description" name="description" label="Description" value={server.description} maxLength={200} autocomplete="off" />
 					<p class="hint">A new host or port forgets the stored host key.</p>
 					<button type="submit" class="primary">
@@ -172,7 +201,8 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 			<section class="card" aria-labelledby="credential-heading">
 				<h2 id="credential-heading">Credential</h2>
 				<p>
-					Now: <strong>{server.credential === "gateway-key" ? "the gateway key" : server.credential === "password" ? "a password" : "a private key"}</strong>. Stored encrypted; never shown again.
+					Now: <strong>{server.credential === "gateway-key" ? "the gateway key" : server.credential === "password" ? "a password" : "a private key"}</strong>.
+					Stored encrypted; never shown again.
 				</p>
 				<form method="post" action="/admin/servers/credential" class="stack narrow-form">
 					<CsrfField ctx={ctx} />
@@ -207,7 +237,14 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 				<form method="post" action="/admin/servers/forget-hostkey" class="stack narrow-form">
 					<CsrfField ctx={ctx} />
 					{hidden}
-					<Field id="hostkey-pin" name="pin" label="Pin this key instead (optional)" maxLength={4096} autocomplete="off" hint="A line from ssh-keyscan or the server's /etc/ssh/ssh_host_ed25519_key.pub." />
+					<Field
+						id="hostkey-pin"
+						name="pin"
+						label="Pin this key instead (optional)"
+						maxLength={4096}
+						autocomplete="off"
+						hint="A line from ssh-keyscan or the server's /etc/ssh/ssh_host_ed25519_key.pub."
+					/>
 					<button type="submit">Reset host key</button>
 				</form>
 			</section>
@@ -320,8 +357,8 @@ export function PlayerPage({ ctx, row, servers }: { ctx: PageContext; row: Recor
 					Loading…
 				</pre>
 				<p class="hint">
-					Output only (what the user saw; keystrokes are not recorded), rendered as plain text. <a href={`/admin/recordings/${row.id}/cast`}>Download</a> the asciicast v2 file to play it
-					with <code>asciinema play</code>.
+					Output only (what the user saw; keystrokes are not recorded), rendered as plain text. <a href={`/admin/recordings/${row.id}/cast`}>Download</a> the
+					asciicast v2 file to play it with <code>asciinema play</code>.
 				</p>
 			</section>
 			<script type="module" src="/static/cast-player.js"></script>

@@ -6,7 +6,19 @@ import type { UserKeyRow } from "../../storage/ssh-key-store.ts";
 import { Alert, CsrfField, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
 
-export function SshKeysPage({ ctx, keys, hostFingerprint, notice, draft }: { ctx: PageContext; keys: readonly UserKeyRow[]; hostFingerprint: string | null; notice: Notice; draft?: string }) {
+export function SshKeysPage({
+	ctx,
+	keys,
+	hostFingerprint,
+	notice,
+	draft,
+}: {
+	ctx: PageContext;
+	keys: readonly UserKeyRow[];
+	hostFingerprint: string | null;
+	notice: Notice;
+	draft?: string;
+}) {
 	return (
 		<Layout ctx={ctx} title="SSH keys">
 			<NoticeBox notice={notice} />
@@ -16,7 +28,8 @@ export function SshKeysPage({ ctx, keys, hostFingerprint, notice, draft }: { ctx
 			<section class="card" aria-labelledby="keys-heading">
 				<h2 id="keys-heading">Your SSH public keys</h2>
 				<p class="why">
-					A key replaces the password as the first step of an SSH login. If two-factor authentication applies to you, the gateway still asks for your second factor.
+					A key replaces the password as the first step of an SSH login. If two-factor authentication applies to you, the gateway still asks for your second
+					factor.
 				</p>
 				{keys.length === 0 ? (
 					<p>You have not added an SSH key. You can log in to the gateway with your password.</p>
@@ -65,7 +78,8 @@ export function SshKeysPage({ ctx, keys, hostFingerprint, notice, draft }: { ctx
 					<div class="field">
 						<label for="public-key">Public key</label>
 						<p class="hint" id="public-key-hint">
-							Paste the contents of your <code>.pub</code> file, for example <code>~/.ssh/id_ed25519.pub</code>. Ed25519, ECDSA and RSA (2048 bits or more) keys are accepted; security-key (sk-) keys and certificates are not.
+							Paste the contents of your <code>.pub</code> file, for example <code>~/.ssh/id_ed25519.pub</code>. Ed25519, ECDSA and RSA (2048 bits or more) keys
+							are accepted; security-key (sk-) keys and certificates are not.
 						</p>
 						<textarea id="public-key" name="publicKey" rows={4} required maxLength={8192} aria-describedby="public-key-hint" spellcheck={false}>
 							{draft ?? ""}
@@ -78,7 +92,8 @@ export function SshKeysPage({ ctx, keys, hostFingerprint, notice, draft }: { ctx
 				<section class="card" aria-labelledby="host-key-heading">
 					<h2 id="host-key-heading">Gateway host key</h2>
 					<Alert kind="info">
-						On your first connection, SSH shows the gateway's key fingerprint. Continue only if it is <code id="host-fingerprint">{hostFingerprint}</code> (ED25519).
+						On your first connection, SSH shows the gateway's key fingerprint. Continue only if it is <code id="host-fingerprint">{hostFingerprint}</code>{" "}
+						(ED25519).
 					</Alert>
 				</section>
 			) : null}

@@ -71,11 +71,23 @@ export function RegisterKeyPage(props: {
 				<h2 id="webauthn-heading">Security key / passkey (WebAuthn)</h2>
 				<ol class="steps">
 					<li>Give the key a name, so you can tell your keys apart later.</li>
-					<li>Press <strong>Register security key</strong>, then insert or touch the key (or confirm the passkey) when the browser asks.</li>
-					<li>On the web you log in with a touch of the key. Over SSH the prompt prints a link: open it here, approve with the key, then press Enter in the terminal.</li>
+					<li>
+						Press <strong>Register security key</strong>, then insert or touch the key (or confirm the passkey) when the browser asks.
+					</li>
+					<li>
+						On the web you log in with a touch of the key. Over SSH the prompt prints a link: open it here, approve with the key, then press Enter in the
+						terminal.
+					</li>
 				</ol>
 				{registration !== null ? (
-					<form method="post" action={props.action} class="stack" data-webauthn="register" data-options={JSON.stringify(registration.options)} autocomplete="off">
+					<form
+						method="post"
+						action={props.action}
+						class="stack"
+						data-webauthn="register"
+						data-options={JSON.stringify(registration.options)}
+						autocomplete="off"
+					>
 						<CsrfField ctx={ctx} />
 						<input type="hidden" name="challengeId" value={registration.challengeId} />
 						<input type="hidden" name="response" value="" />
@@ -94,7 +106,10 @@ export function RegisterKeyPage(props: {
 					<ul id="webauthn-key-list">
 						{props.keys.map((key) => (
 							<li>
-								<strong>{key.label}</strong> <span class="hint-inline">(added {formatTime(key.verifiedAt ?? key.createdAt)}, last used {formatTime(key.lastUsedAt)})</span>
+								<strong>{key.label}</strong>{" "}
+								<span class="hint-inline">
+									(added {formatTime(key.verifiedAt ?? key.createdAt)}, last used {formatTime(key.lastUsedAt)})
+								</span>
 							</li>
 						))}
 					</ul>
@@ -147,7 +162,10 @@ export function ApprovalPage(props: {
 					</Alert>
 				) : (
 					<>
-						<p>If this is you, approve with your security key, then press Enter in your terminal. If you did not start this login, deny it and change your password.</p>
+						<p>
+							If this is you, approve with your security key, then press Enter in your terminal. If you did not start this login, deny it and change your
+							password.
+						</p>
 						<form method="post" action={`/approve/${props.token}`} class="stack" data-webauthn="authenticate" data-options={JSON.stringify(pending.options)}>
 							<CsrfField ctx={ctx} />
 							<input type="hidden" name="challengeId" value={pending.challengeId} />

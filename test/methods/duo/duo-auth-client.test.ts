@@ -378,7 +378,10 @@ describe("DuoAuthClient configuration", () => {
 	];
 	for (const change of bad) {
 		test(`rejects ${JSON.stringify(change)}`, () => {
-			assert.throws(() => new DuoAuthClient({ ...base, ...change }), (error) => isPortcullisError(error, "ERR_CONFIG_INVALID"));
+			assert.throws(
+				() => new DuoAuthClient({ ...base, ...change }),
+				(error) => isPortcullisError(error, "ERR_CONFIG_INVALID"),
+			);
 		});
 	}
 	test("accepts a normal configuration", () => {

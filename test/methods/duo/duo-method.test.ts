@@ -18,7 +18,12 @@ import { makeTestCa, opensslSkip, sharedTestCa } from "../../helpers/test-ca.ts"
 
 const skip = opensslSkip();
 
-const PHONE = { device: "DPFZRS9FB0D46QFTM891", type: "phone", display_name: "iOS (XXX-XXX-0100)", capabilities: ["auto", "push", "sms", "phone", "mobile_otp"] };
+const PHONE = {
+	device: "DPFZRS9FB0D46QFTM891",
+	type: "phone",
+	display_name: "iOS (XXX-XXX-0100)",
+	capabilities: ["auto", "push", "sms", "phone", "mobile_otp"],
+};
 
 describe("Duo method against the fake Duo", { skip }, () => {
 	let t: TestApp;
@@ -26,7 +31,14 @@ describe("Duo method against the fake Duo", { skip }, () => {
 	let polls = 0;
 
 	async function settings(extra: Record<string, unknown> = {}): Promise<void> {
-		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", { apiHost: `localhost:${duo.port}`, integrationKey: DUO_IKEY, secretKey: DUO_SKEY, timeoutMs: 1000, caPem: sharedTestCa().caCert, ...extra });
+		await createMethodAdmin(t.app).update(ADMIN_ACTOR, "duo", {
+			apiHost: `localhost:${duo.port}`,
+			integrationKey: DUO_IKEY,
+			secretKey: DUO_SKEY,
+			timeoutMs: 1000,
+			caPem: sharedTestCa().caCert,
+			...extra,
+		});
 	}
 
 	before(async () => {
@@ -87,14 +99,22 @@ describe("Duo method against the fake Duo", { skip }, () => {
 
 	test("the prompt offers a passcode and only what the devices can do, like pam_duo", async () => {
 		const { prompt } = await challenge(t, "alice", "duo");
-		assert.equal(prompt.kind === "prompt" && prompt.prompt, "Duo: enter a passcode, or 1 for push to iOS (XXX-XXX-0100), 2 for phone call to iOS (XXX-XXX-0100)");
+		assert.equal(
+			prompt.kind === "prompt" && prompt.prompt,
+			"Duo: enter a passcode, or 1 for push to iOS (XXX-XXX-0100), 2 for phone call to iOS (XXX-XXX-0100)",
+		);
 		const ivan = await challenge(t, "ivan", "duo");
 		assert.equal(ivan.prompt.kind === "prompt" && ivan.prompt.prompt, "Duo: enter a passcode, or 1 for phone call to Landline");
 		await t.app.login.abandon(ivan.attemptId);
 	});
 
 	test("duoPrompt stays short with many devices and drops control characters", () => {
-		const devices = Array.from({ length: 12 }, (_, index) => ({ device: `DP${String(index).padStart(18, "0")}`, displayName: `Phone \u001b[31m${"x".repeat(60)} ${index}`, capabilities: ["push", "phone"], type: "phone" }));
+		const devices = Array.from({ length: 12 }, (_, index) => ({
+			device: `DP${String(index).padStart(18, "0")}`,
+			displayName: `Phone \u001b[31m${"x".repeat(60)} ${index}`,
+			capabilities: ["push", "phone"],
+			type: "phone",
+		}));
 		const { prompt, options } = duoPrompt(devices);
 		assert.ok(prompt.length <= 190, prompt);
 		assert.ok(options.length >= 1 && options.length <= 9);
@@ -107,7 +127,10 @@ describe("Duo method against the fake Duo", { skip }, () => {
 		assert.equal((await loginWith(t, "alice", "duo", "1", SSH)).kind, "authenticated");
 		const auth = duo.requests.find((request) => request.path === "/auth/v2/auth")!;
 		assert.deepEqual([auth.params.factor, auth.params.device, auth.params.async, auth.params.ipaddr], ["push", PHONE.device, "1", SSH.sourceAddress]);
-		assert.ok(duo.requests.every((request) => request.authCode === 0), "every request correctly signed");
+		assert.ok(
+			duo.requests.every((request) => request.authCode === 0),
+			"every request correctly signed",
+		);
 		assert.equal((await loginWith(t, "alice", "duo", " Push ", WEB)).kind, "authenticated");
 	});
 
@@ -158,7 +181,19 @@ describe("Duo method against the fake Duo", { skip }, () => {
 		await t.app.admin.unlock(ADMIN_ACTOR, "erin");
 	});
 
-	const faults: FakeDuoFault[] = ["garbage-json", "html-502", "html-200", "huge", "huge-chunked", "bad-types", "unknown-result", "stat-fail", "json-500", "no-content-type", "hang"];
+	const faults: FakeDuoFault[] = [
+		"garbage-json",
+		"html-502",
+		"html-200",
+		"huge",
+		"huge-chunked",
+		"bad-types",
+		"unknown-result",
+		"stat-fail",
+		"json-500",
+		"no-content-type",
+		"hang",
+	];
 	for (const fault of faults) {
 		test(`a broken Duo (${fault} on /auth) fails closed: denied, audited, not charged`, async () => {
 			const { attemptId, prompt } = await challenge(t, "erin", "duo");
@@ -276,7 +311,10 @@ describe("Duo method against the fake Duo", { skip }, () => {
 		assert.ok(late.kind === "denied" && late.reason === "refused", JSON.stringify(late));
 		assert.ok((await challenge(t, "frank", "duo")).prompt.kind === "denied");
 		const audit = await t.app.stores.audit.query({ event: "method.settings-changed" });
-		assert.ok(audit.some((row) => JSON.parse(row.detail ?? "{}").after?.honourDuoBypass === true), "the opt-in is audited");
+		assert.ok(
+			audit.some((row) => JSON.parse(row.detail ?? "{}").after?.honourDuoBypass === true),
+			"the opt-in is audited",
+		);
 	});
 
 	test("test connection: /auth/v2/check with the keys; a wrong key is reported", async () => {

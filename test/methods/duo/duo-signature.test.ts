@@ -88,9 +88,21 @@ test("oracle: Authorization header equals @duosecurity/duo_api sign() for many r
 			params: { username: "o'brien+test@example.com", factor: "passcode", passcode: "123 456!*()~" },
 			date: "Thu, 01 Jan 2026 12:00:00 -0000",
 		},
-		{ method: "GET", host: "localhost", path: "/auth/v2/auth_status", params: { txid: "45f7c92b-f45f-4862-8545-e0f58e78075a" }, date: "Mon, 02 Feb 2026 03:04:05 -0000" },
+		{
+			method: "GET",
+			host: "localhost",
+			path: "/auth/v2/auth_status",
+			params: { txid: "45f7c92b-f45f-4862-8545-e0f58e78075a" },
+			date: "Mon, 02 Feb 2026 03:04:05 -0000",
+		},
 		{ method: "POST", host: "foO.BAr52.cOm", path: "/Foo/BaR2/qux", params: UNICODE_KEYS_AND_VALUES, date: "Fri, 07 Dec 2012 17:18:00 -0000" },
-		{ method: "POST", host: "localhost", path: "/auth/v2/preauth", params: { username: "jürgen.müller", ipaddr: "2001:db8::1" }, date: "Fri, 07 Dec 2012 17:18:00 -0000" },
+		{
+			method: "POST",
+			host: "localhost",
+			path: "/auth/v2/preauth",
+			params: { username: "jürgen.müller", ipaddr: "2001:db8::1" },
+			date: "Fri, 07 Dec 2012 17:18:00 -0000",
+		},
 		{ method: "POST", host: "localhost", path: "/auth/v2/auth", params: { "": "", a: "", "&=": "=&" }, date: "Fri, 07 Dec 2012 17:18:00 -0000" },
 	];
 	for (const c of cases) {
@@ -99,7 +111,9 @@ test("oracle: Authorization header equals @duosecurity/duo_api sign() for many r
 		assert.equal(duoCanonicalRequest(c), oracle._canonicalize(c.method, c.host, c.path, c.params, c.date));
 	}
 	const header = duoAuthorizationHeader(ikey, skey, cases[0]!);
-	const [user, sig] = Buffer.from(header.replace(/^Basic /, ""), "base64").toString().split(":");
+	const [user, sig] = Buffer.from(header.replace(/^Basic /, ""), "base64")
+		.toString()
+		.split(":");
 	assert.equal(user, ikey);
 	assert.match(sig!, /^[0-9a-f]{128}$/);
 });
@@ -128,7 +142,10 @@ test("RFC 3986 encoding leaves only unreserved characters bare; lone surrogates 
 	assert.equal(rfc3986Encode("AZaz09-._~"), "AZaz09-._~");
 	assert.equal(rfc3986Encode("!'()* +"), "%21%27%28%29%2A%20%2B");
 	assert.equal(rfc3986Encode("é"), "%C3%A9");
-	assert.throws(() => rfc3986Encode("\ud800"), (error) => isPortcullisError(error, "ERR_INPUT"));
+	assert.throws(
+		() => rfc3986Encode("\ud800"),
+		(error) => isPortcullisError(error, "ERR_INPUT"),
+	);
 });
 
 test("RFC 2822 Date in UTC with -0000, parseable back", () => {

@@ -16,7 +16,17 @@ import { DUO_UNIVERSAL_PROMPT, sameState, waitingUniversalState, type UniversalS
 import type { SecondFactorMethod } from "../../../src/methods/method.ts";
 import { createMethodAdmin } from "../../../src/methods/method-admin.ts";
 import { MethodSettingsStore, validateMethodSettings } from "../../../src/methods/method-settings.ts";
-import { DUO_IKEY, DUO_SKEY, DUO_WEB_CLIENT_ID, DUO_WEB_CLIENT_SECRET, type FakeDuoFault, type FakeDuoServer, startFakeDuoServer, type UniversalTamper, visitAuthorize } from "../../helpers/fake-duo-server.ts";
+import {
+	DUO_IKEY,
+	DUO_SKEY,
+	DUO_WEB_CLIENT_ID,
+	DUO_WEB_CLIENT_SECRET,
+	type FakeDuoFault,
+	type FakeDuoServer,
+	startFakeDuoServer,
+	type UniversalTamper,
+	visitAuthorize,
+} from "../../helpers/fake-duo-server.ts";
 import { ENROL, challenge, lastAudit, loginWith, makeUser } from "../../helpers/method-login.ts";
 import { ADMIN_ACTOR, SSH, WEB, createTestApp, type TestApp } from "../../helpers/test-app.ts";
 import { deadTcpPort } from "../../helpers/dead-ports.ts";
@@ -36,18 +46,38 @@ describe("Duo Universal Prompt settings", () => {
 		const neither = validateMethodSettings("duo", base, null);
 		assert.equal(neither.webClientId, undefined);
 		assert.equal(neither.webClientSecret, undefined);
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID }, null), (error: Error & { code?: string }) => error.code === "ERR_POLICY_INVALID" && /client secret/.test(error.message));
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientSecret: DUO_WEB_CLIENT_SECRET }, null), (error: Error & { code?: string }) => error.code === "ERR_POLICY_INVALID" && /client ID/.test(error.message));
+		assert.throws(
+			() => validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID }, null),
+			(error: Error & { code?: string }) => error.code === "ERR_POLICY_INVALID" && /client secret/.test(error.message),
+		);
+		assert.throws(
+			() => validateMethodSettings("duo", { ...base, webClientSecret: DUO_WEB_CLIENT_SECRET }, null),
+			(error: Error & { code?: string }) => error.code === "ERR_POLICY_INVALID" && /client ID/.test(error.message),
+		);
 		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: "DISHORT", webClientSecret: DUO_WEB_CLIENT_SECRET }, null), /webClientId/);
 		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: "short" }, null), /webClientSecret/);
-		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: "DIWJ8X6AEYOR5OMC6TQ1", webClientSecret: DUO_WEB_CLIENT_SECRET }, null), /integration key/);
-		assert.throws(() => validateMethodSettings("duo", { ...base, secretKey: DUO_WEB_CLIENT_SECRET, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: DUO_WEB_CLIENT_SECRET }, null), /Auth API secret key/);
+		assert.throws(
+			() => validateMethodSettings("duo", { ...base, webClientId: "DIWJ8X6AEYOR5OMC6TQ1", webClientSecret: DUO_WEB_CLIENT_SECRET }, null),
+			/integration key/,
+		);
+		assert.throws(
+			() =>
+				validateMethodSettings(
+					"duo",
+					{ ...base, secretKey: DUO_WEB_CLIENT_SECRET, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: DUO_WEB_CLIENT_SECRET },
+					null,
+				),
+			/Auth API secret key/,
+		);
 		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: 7 }, null), /webClientSecret/);
 	});
 
 	test("an omitted secret is kept only for the same client ID; omitting the client ID removes the Web SDK", () => {
 		const current = validateMethodSettings("duo", { ...base, webClientId: DUO_WEB_CLIENT_ID, webClientSecret: DUO_WEB_CLIENT_SECRET }, null);
-		assert.equal(validateMethodSettings("duo", { ...base, secretKey: undefined, webClientId: DUO_WEB_CLIENT_ID }, current).webClientSecret, DUO_WEB_CLIENT_SECRET);
+		assert.equal(
+			validateMethodSettings("duo", { ...base, secretKey: undefined, webClientId: DUO_WEB_CLIENT_ID }, current).webClientSecret,
+			DUO_WEB_CLIENT_SECRET,
+		);
 		assert.throws(() => validateMethodSettings("duo", { ...base, webClientId: "DIANOTHERWEBSDKAPP01" }, current), /needs its client secret/);
 		assert.equal(validateMethodSettings("duo", base, current).webClientSecret, undefined);
 	});
@@ -61,7 +91,8 @@ describe("Duo Universal Prompt settings", () => {
 		assert.equal(decideUniversalResult({ result: "allow", status: "maybe" }, on).kind, "deny");
 		assert.equal(decideUniversalResult({ result: "deny", status: "allow" }, on).kind, "deny");
 		assert.equal(decideUniversalResult({ result: "ALLOW", status: "allow" }, on).kind, "deny");
-		for (const garbage of [undefined, null, "allow", { result: "allow" }, { result: 1, status: "allow" }]) assert.equal(decideUniversalResult(garbage, on).kind, "malformed");
+		for (const garbage of [undefined, null, "allow", { result: "allow" }, { result: 1, status: "allow" }])
+			assert.equal(decideUniversalResult(garbage, on).kind, "malformed");
 	});
 
 	test("state comparison is exact", () => {
@@ -126,7 +157,14 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			});
 			await settings();
 			await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp", "duo", "recovery-code"] });
-			for (const [name, duoName] of [["alice", "alice"], ["bob", "bob"], ["carol", "duo.carol"], ["dave", "dave"], ["erin", "erin"], ["gus", "gus"]] as const) {
+			for (const [name, duoName] of [
+				["alice", "alice"],
+				["bob", "bob"],
+				["carol", "duo.carol"],
+				["dave", "dave"],
+				["erin", "erin"],
+				["gus", "gus"],
+			] as const) {
 				const id = await makeUser(t, name);
 				const begin = await t.app.enrollment.begin(id, "duo", "Duo", duoName === name ? {} : { username: duoName }, ENROL);
 				assert.equal(begin.kind, "active", `${name}: ${JSON.stringify(begin)}`);
@@ -172,7 +210,10 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			assert.equal(result.kind, "authenticated", JSON.stringify(result));
 			assert.equal(duo.universal.codes.get(code)?.used, true);
 			assert.equal((await lastAudit(t, "alice", "login.success"))?.secondFactor, "duo");
-			assert.ok(duo.requests.every((request) => !request.path.startsWith("/auth/v2/auth")), "the web login never used the Auth API /auth");
+			assert.ok(
+				duo.requests.every((request) => !request.path.startsWith("/auth/v2/auth")),
+				"the web login never used the Auth API /auth",
+			);
 		});
 
 		test("deny at Duo: a wrong answer, charged to the user's counter", async () => {
@@ -288,7 +329,11 @@ for (const engine of ["sqlite", "postgres"] as const) {
 					const { prompt, attemptId } = await challenge(t, "gus", "duo", WEB);
 					assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable", JSON.stringify(prompt));
 					assert.equal((await lastAudit(t, "gus", "duo.unavailable"))?.stage, "health-check");
-					assert.equal(waitingUniversalState(await t.app.stores.attempts.getLive(attemptId), (await t.app.stores.users.findByUsername("gus"))!.id), null, "no round is stored");
+					assert.equal(
+						waitingUniversalState(await t.app.stores.attempts.getLive(attemptId), (await t.app.stores.users.findByUsername("gus"))!.id),
+						null,
+						"no round is stored",
+					);
 				} finally {
 					duo.setFault("none");
 				}
@@ -328,7 +373,12 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		});
 
 		test("HTTPS_PROXY in the environment is ignored (DUO-PSA-2017-002): Duo is reached directly", async () => {
-			const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, https_proxy: process.env.https_proxy, NO_PROXY: process.env.NO_PROXY, no_proxy: process.env.no_proxy };
+			const saved = {
+				HTTPS_PROXY: process.env.HTTPS_PROXY,
+				https_proxy: process.env.https_proxy,
+				NO_PROXY: process.env.NO_PROXY,
+				no_proxy: process.env.no_proxy,
+			};
 			const dead = await deadTcpPort();
 			process.env.HTTPS_PROXY = `http://127.0.0.1:${dead}`;
 			process.env.https_proxy = `http://127.0.0.1:${dead}`;
@@ -369,13 +419,19 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			assert.equal((await t.app.login.submitSecondFactor(attemptId, "duo", "1")).kind, "authenticated");
 			assert.equal((await loginWith(t, "alice", "duo", "123456", SSH)).kind, "authenticated");
 			assert.ok(duo.requests.some((request) => request.path === "/auth/v2/auth"));
-			assert.ok(duo.requests.every((request) => !request.path.startsWith("/oauth/")), "no OIDC request for SSH");
+			assert.ok(
+				duo.requests.every((request) => !request.path.startsWith("/oauth/")),
+				"no OIDC request for SSH",
+			);
 		});
 
 		test("without a console URL the method cannot build a redirect: fail closed", async () => {
 			const registry = t.app.methods as Map<MethodId, SecondFactorMethod>;
 			const original = registry.get("duo")!;
-			registry.set("duo", createDuoMethod({ settings: new MethodSettingsStore(t.app.stores.settings, t.app.box), factors: t.app.stores.factors, clock: t.clock }));
+			registry.set(
+				"duo",
+				createDuoMethod({ settings: new MethodSettingsStore(t.app.stores.settings, t.app.box), factors: t.app.stores.factors, clock: t.clock }),
+			);
 			try {
 				const { prompt } = await challenge(t, "gus", "duo", WEB);
 				assert.ok(prompt.kind === "denied" && prompt.reason === "unavailable");

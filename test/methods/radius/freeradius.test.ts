@@ -6,12 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { isPortcullisError } from "../../../src/core/errors.ts";
-import {
-	RadiusClient,
-	type RadiusClientOptions,
-	type RadiusEvent,
-	type RadiusServerConfig,
-} from "../../../src/methods/radius/radius-client.ts";
+import { RadiusClient, type RadiusClientOptions, type RadiusEvent, type RadiusServerConfig } from "../../../src/methods/radius/radius-client.ts";
 import {
 	FREERADIUS_USERS,
 	freeRadiusSkipReason,
@@ -30,10 +25,7 @@ function entry(server: FreeRadiusServer, extra: Partial<RadiusServerConfig> = {}
 	return { host: server.host, port: server.port, secret: server.secret, ...extra };
 }
 
-function makeClient(
-	servers: RadiusServerConfig[],
-	extra: Partial<RadiusClientOptions> = {},
-): { client: RadiusClient; events: RadiusEvent[] } {
+function makeClient(servers: RadiusServerConfig[], extra: Partial<RadiusClientOptions> = {}): { client: RadiusClient; events: RadiusEvent[] } {
 	const events: RadiusEvent[] = [];
 	const client = new RadiusClient({
 		servers,
@@ -141,10 +133,10 @@ describe("real FreeRADIUS, signing replies", { skip }, () => {
 		let dead: UdpPortReservation | null = null;
 		try {
 			dead = await reserveUdpPort();
-			const { client: failover, events: failoverEvents } = makeClient(
-				[{ host: "127.0.0.1", port: dead.port, secret: "dead-server-secret" }, entry(radius)],
-				{ timeoutMs: 200, retries: 1 },
-			);
+			const { client: failover, events: failoverEvents } = makeClient([{ host: "127.0.0.1", port: dead.port, secret: "dead-server-secret" }, entry(radius)], {
+				timeoutMs: 200,
+				retries: 1,
+			});
 			const result = await failover.authenticate({ username: alice.username, password: alice.password });
 			assert.equal(result.kind, "accept");
 			assert.equal(result.serverIndex, 1);

@@ -99,10 +99,7 @@ test("User-Password hiding: multi-block and empty passwords match the Python vec
 	const long = Buffer.from("correct horse battery staple, 40 chars!!");
 	assert.equal(long.length, 40);
 	const hidden = hidePassword(long, PY_SECRET, PY_RA);
-	assert.equal(
-		hidden.toString("hex"),
-		"4e126417f590db18ba0e3e640a93036224400a8971abd6b45e5bc68453900cf3dbdc503012dc2768e88e5be740092490",
-	);
+	assert.equal(hidden.toString("hex"), "4e126417f590db18ba0e3e640a93036224400a8971abd6b45e5bc68453900cf3dbdc503012dc2768e88e5be740092490");
 	assert.equal(hidePassword(Buffer.alloc(0), PY_SECRET, PY_RA).toString("hex"), "2d7d166590f3af38d2614c176fb36103");
 	assert.deepEqual(revealPassword(hidden, PY_SECRET, PY_RA), long);
 	assert.equal(revealPassword(hidden.subarray(0, 17), PY_SECRET, PY_RA), null);

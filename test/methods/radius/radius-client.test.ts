@@ -39,10 +39,7 @@ function entry(server: HostileRadiusServer, extra: Partial<RadiusServerConfig> =
 	return { host: server.host, port: server.port, secret: server.secret, ...extra };
 }
 
-function client(
-	servers: RadiusServerConfig[],
-	extra: Partial<RadiusClientOptions> = {},
-): { client: RadiusClient; events: RadiusEvent[] } {
+function client(servers: RadiusServerConfig[], extra: Partial<RadiusClientOptions> = {}): { client: RadiusClient; events: RadiusEvent[] } {
 	const events: RadiusEvent[] = [];
 	const radius = new RadiusClient({
 		servers,
@@ -57,8 +54,7 @@ function client(
 
 const isUnavailable = (error: unknown): boolean => isPortcullisError(error, "ERR_METHOD_UNAVAILABLE");
 const isConfigInvalid = (error: unknown): boolean => isPortcullisError(error, "ERR_CONFIG_INVALID");
-const drops = (events: RadiusEvent[]): RadiusDropReason[] =>
-	events.flatMap((event) => (event.type === "reply-dropped" ? [event.reason] : []));
+const drops = (events: RadiusEvent[]): RadiusDropReason[] => events.flatMap((event) => (event.type === "reply-dropped" ? [event.reason] : []));
 
 const ALICE = { username: "alice", password: "password" };
 
@@ -243,11 +239,7 @@ test("failover: a dead port first, a hostile forger second, an honest server thi
 	after(() => dead.release());
 	const forger = await stub("forged-accept");
 	const honest = await stub("valid-reject");
-	const { client: radius, events } = client([
-		{ host: "127.0.0.1", port: dead.port, secret: "dead-server-secret" },
-		entry(forger),
-		entry(honest),
-	]);
+	const { client: radius, events } = client([{ host: "127.0.0.1", port: dead.port, secret: "dead-server-secret" }, entry(forger), entry(honest)]);
 	const result = await radius.authenticate(ALICE);
 	assert.equal(result.kind, "reject");
 	assert.equal(result.serverIndex, 2);
@@ -357,9 +349,7 @@ test("concurrent authentications do not cross (each has its own socket and Ident
 	const reject = await stub("valid-reject");
 	const { client: radius } = client([entry(accept)]);
 	const { client: radiusReject } = client([entry(reject)]);
-	const results = await Promise.all(
-		Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? radius : radiusReject).authenticate(ALICE)),
-	);
+	const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? radius : radiusReject).authenticate(ALICE)));
 	for (const [i, result] of results.entries()) assert.equal(result.kind, i % 2 === 0 ? "accept" : "reject");
 });
 
@@ -375,10 +365,10 @@ test("testConnection reports reachable/verified per server with a useful hint", 
 	const forger = await stub("forged-accept");
 	const silent = await stub("never-answer");
 	const malformed = await stub("bad-length");
-	const { client: radius } = client(
-		[entry(reject), entry(accept), entry(unsigned), entry(forger), entry(silent), entry(malformed)],
-		{ retries: 0, timeoutMs: 100 },
-	);
+	const { client: radius } = client([entry(reject), entry(accept), entry(unsigned), entry(forger), entry(silent), entry(malformed)], {
+		retries: 0,
+		timeoutMs: 100,
+	});
 	const [r, a, u, f, s, m] = await radius.testConnection();
 	assert.ok(r && a && u && f && s && m);
 	assert.deepEqual(

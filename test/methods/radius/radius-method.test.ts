@@ -30,7 +30,12 @@ describe("RADIUS method against a real FreeRADIUS", { skip }, () => {
 	let t: TestApp;
 	let server: FreeRadiusServer;
 	const settings = (extra: Record<string, unknown> = {}) =>
-		createMethodAdmin(t.app).update(ADMIN_ACTOR, "radius", { servers: [{ host: server.host, port: server.port, secret: server.secret }], timeoutMs: 1000, retries: 1, ...extra });
+		createMethodAdmin(t.app).update(ADMIN_ACTOR, "radius", {
+			servers: [{ host: server.host, port: server.port, secret: server.secret }],
+			timeoutMs: 1000,
+			retries: 1,
+			...extra,
+		});
 
 	before(async () => {
 		server = await freeRadius();
@@ -111,7 +116,14 @@ describe("RADIUS method against a real FreeRADIUS", { skip }, () => {
 	});
 
 	test("failover: a dead first server, FreeRADIUS second → still works; the dead one is audited", async () => {
-		await settings({ servers: [{ host: "127.0.0.1", port: await deadUdpPort(), secret: "s".repeat(20) }, { host: server.host, port: server.port }], timeoutMs: 300, retries: 0 });
+		await settings({
+			servers: [
+				{ host: "127.0.0.1", port: await deadUdpPort(), secret: "s".repeat(20) },
+				{ host: server.host, port: server.port },
+			],
+			timeoutMs: 300,
+			retries: 0,
+		});
 		try {
 			assert.equal((await loginWith(t, "alice", "radius", alice.password)).kind, "authenticated");
 			assert.ok((await t.app.stores.audit.query({ event: "radius.server-failed" })).length >= 1);
@@ -150,7 +162,12 @@ describe("RADIUS method against a hostile server", () => {
 	let t: TestApp;
 	let stub: HostileRadiusServer;
 	const settings = (extra: Record<string, unknown> = {}) =>
-		createMethodAdmin(t.app).update(ADMIN_ACTOR, "radius", { servers: [{ host: stub.host, port: stub.port, secret: stub.secret }], timeoutMs: 300, retries: 0, ...extra });
+		createMethodAdmin(t.app).update(ADMIN_ACTOR, "radius", {
+			servers: [{ host: stub.host, port: stub.port, secret: stub.secret }],
+			timeoutMs: 300,
+			retries: 0,
+			...extra,
+		});
 
 	before(async () => {
 		stub = await startHostileRadiusServer({ mode: "valid-accept" });

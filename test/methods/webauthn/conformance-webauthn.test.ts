@@ -14,7 +14,11 @@ const FOREIGN_ASSERTION = JSON.stringify({
 	id: "AAECAwQFBgcICQoLDA0ODw",
 	rawId: "AAECAwQFBgcICQoLDA0ODw",
 	type: "public-key",
-	response: { clientDataJSON: Buffer.from('{"type":"webauthn.get","challenge":"AAAA","origin":"http://localhost:8080"}').toString("base64url"), authenticatorData: "AAAA", signature: "AAAA" },
+	response: {
+		clientDataJSON: Buffer.from('{"type":"webauthn.get","challenge":"AAAA","origin":"http://localhost:8080"}').toString("base64url"),
+		authenticatorData: "AAAA",
+		signature: "AAAA",
+	},
 	clientExtensionResults: {},
 });
 

@@ -47,7 +47,11 @@ export async function startKeyConsole(options: { ssh?: boolean; config?: Record<
 	const channels: ChannelLog = { calls: [] };
 	const gateway = options.ssh ? await startSshGateway(t.app.ssh, { listen: "127.0.0.1:0", attachChannels: standInChannels(channels) }) : null;
 	// "localhost" resolves to 127.0.0.1 only, where the console listens (not ::1).
-	const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, "--host-resolver-rules=MAP localhost 127.0.0.1"] });
+	const browser = await chromium.launch({
+		executablePath: CHROMIUM_PATH,
+		headless: true,
+		args: [...CHROMIUM_ARGS, "--host-resolver-rules=MAP localhost 127.0.0.1"],
+	});
 	return {
 		...t,
 		server,

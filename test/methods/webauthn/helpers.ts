@@ -35,7 +35,13 @@ export async function registerKey(t: TestApp, userId: string, soft: SoftAuthenti
 	assert.equal(options.kind, "options", JSON.stringify(options));
 	if (options.kind !== "options") throw new Error("unreachable");
 	const response = soft.register(options.options);
-	const begin = await t.app.enrollment.begin(userId, "webauthn", label, { challengeId: options.challengeId, response: JSON.stringify(response) }, ENROL_CONTEXT);
+	const begin = await t.app.enrollment.begin(
+		userId,
+		"webauthn",
+		label,
+		{ challengeId: options.challengeId, response: JSON.stringify(response) },
+		ENROL_CONTEXT,
+	);
 	assert.equal(begin.kind, "active", JSON.stringify(begin));
 	if (begin.kind !== "active") throw new Error("unreachable");
 	return begin.factorId;

@@ -108,7 +108,15 @@ export class SoftAuthenticator {
 	}
 
 	private clientData(type: string, challenge: string, bend: Bend): Buffer {
-		return Buffer.from(JSON.stringify({ type: bend.type ?? type, challenge: bend.challenge ?? challenge, origin: bend.origin ?? this.origin, crossOrigin: bend.crossOrigin ?? false }), "utf8");
+		return Buffer.from(
+			JSON.stringify({
+				type: bend.type ?? type,
+				challenge: bend.challenge ?? challenge,
+				origin: bend.origin ?? this.origin,
+				crossOrigin: bend.crossOrigin ?? false,
+			}),
+			"utf8",
+		);
 	}
 
 	/** navigator.credentials.create() with "none" attestation. `options` is PublicKeyCredentialCreationOptionsJSON. */
@@ -120,7 +128,15 @@ export class SoftAuthenticator {
 		counter.writeUInt32BE(bend.counter ?? created.counter);
 		const idLength = Buffer.alloc(2);
 		idLength.writeUInt16BE(created.id.length);
-		const authData = Buffer.concat([sha256(rpId), Buffer.from([bend.flags ?? UP | UV | AT]), counter, Buffer.alloc(16), idLength, created.id, created.cosePublicKey]);
+		const authData = Buffer.concat([
+			sha256(rpId),
+			Buffer.from([bend.flags ?? UP | UV | AT]),
+			counter,
+			Buffer.alloc(16),
+			idLength,
+			created.id,
+			created.cosePublicKey,
+		]);
 		const clientData = this.clientData("webauthn.create", options.challenge, bend);
 		const attestationObject = cbor({ fmt: "none", attStmt: {}, authData });
 		const id = created.id.toString("base64url");
@@ -147,7 +163,11 @@ export class SoftAuthenticator {
 		const clientData = this.clientData("webauthn.get", options.challenge, bend);
 		const signature = sign("sha256", Buffer.concat([authData, sha256(clientData)]), { key: bend.signWith ?? chosen.privateKey, dsaEncoding: "der" });
 		const id = chosen.id.toString("base64url");
-		const response: AssertionJSON["response"] = { clientDataJSON: clientData.toString("base64url"), authenticatorData: authData.toString("base64url"), signature: signature.toString("base64url") };
+		const response: AssertionJSON["response"] = {
+			clientDataJSON: clientData.toString("base64url"),
+			authenticatorData: authData.toString("base64url"),
+			signature: signature.toString("base64url"),
+		};
 		if (bend.userHandle !== undefined && bend.userHandle !== null) response.userHandle = bend.userHandle;
 		return { id, rawId: id, type: "public-key", response, clientExtensionResults: {}, authenticatorAttachment: "cross-platform" };
 	}

@@ -122,9 +122,16 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			const view = await method.viewApproval(first.token, alice.id);
 			assert.ok(view.kind === "pending");
 			if (view.kind !== "pending") return;
-			assert.equal((await method.approve(first.token, mallory.id, view.challengeId, JSON.stringify(malloryKey.assert({ ...view.options, allowCredentials: [] })), "x")).kind, "other-user");
+			assert.equal(
+				(await method.approve(first.token, mallory.id, view.challengeId, JSON.stringify(malloryKey.assert({ ...view.options, allowCredentials: [] })), "x"))
+					.kind,
+				"other-user",
+			);
 			// Alice's page, Mallory's key: not one of alice's credentials.
-			assert.equal((await method.approve(first.token, alice.id, view.challengeId, JSON.stringify(malloryKey.assert({ ...view.options, allowCredentials: [] })), "x")).kind, "invalid");
+			assert.equal(
+				(await method.approve(first.token, alice.id, view.challengeId, JSON.stringify(malloryKey.assert({ ...view.options, allowCredentials: [] })), "x")).kind,
+				"invalid",
+			);
 			// A second connection of alice: approving the first link does not let the second in.
 			const second = await sshLogin(alice.username, "198.51.100.7");
 			assert.equal((await approve(alice.id, first.token, aliceKey)).kind, "approved");

@@ -73,7 +73,11 @@ describe("WebAuthn web routes", () => {
 		// A wrong key first: refused with attempts left, and a new challenge is waiting.
 		const stranger = newSoft();
 		stranger.register({ challenge: "AAAA", rp: { id: "localhost" } });
-		const forged = await alice.post("/login/2fa/webauthn", { response: JSON.stringify(stranger.assert({ ...options, allowCredentials: [] })) }, { csrf: lastPageToken });
+		const forged = await alice.post(
+			"/login/2fa/webauthn",
+			{ response: JSON.stringify(stranger.assert({ ...options, allowCredentials: [] })) },
+			{ csrf: lastPageToken },
+		);
 		assert.equal(forged.statusCode, 401);
 		assert.match(forged.body, /not accepted\. 4 attempts left/);
 		lastPageToken = /name="_csrf" value="([^"]+)"/.exec(forged.body)?.[1] ?? "";
@@ -108,7 +112,11 @@ describe("WebAuthn web routes", () => {
 		assert.equal(attribute(page.body, "data-options-url"), "/account/step-up/webauthn/options");
 		const token = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? "";
 		const options = (await alice.get("/account/step-up/webauthn/options")).json() as { challenge: string };
-		const done = await alice.post("/account/step-up/webauthn", { next: "/account/factors/webauthn", response: JSON.stringify(soft.assert(options)) }, { csrf: token });
+		const done = await alice.post(
+			"/account/step-up/webauthn",
+			{ next: "/account/factors/webauthn", response: JSON.stringify(soft.assert(options)) },
+			{ csrf: token },
+		);
 		assert.equal(done.statusCode, 303, done.body.slice(0, 300));
 		assert.equal(done.headers.location, "/account/factors/webauthn");
 		assert.equal((await alice.get("/account/factors/webauthn")).statusCode, 200);
@@ -150,7 +158,10 @@ describe("WebAuthn web routes", () => {
 		await alice.get(`/approve/${token}`);
 		assert.equal((await w.app.login.submitSecondFactor(step.attemptId, "webauthn", "")).kind, "continue", "not approved yet");
 		const fresh = await alice.get(`/approve/${token}`);
-		const approved = await alice.post(`/approve/${token}`, { challengeId: attribute(fresh.body, 'name="challengeId" value'), response: JSON.stringify(soft.assert(JSON.parse(attribute(fresh.body, "data-options")) as { challenge: string })) });
+		const approved = await alice.post(`/approve/${token}`, {
+			challengeId: attribute(fresh.body, 'name="challengeId" value'),
+			response: JSON.stringify(soft.assert(JSON.parse(attribute(fresh.body, "data-options")) as { challenge: string })),
+		});
 		assert.equal(approved.statusCode, 200, approved.body.slice(0, 400));
 		assert.match(approved.body, /Approved\. Go back to your terminal and press Enter\./);
 		const result = await w.app.login.submitSecondFactor(step.attemptId, "webauthn", "");
@@ -175,7 +186,8 @@ describe("WebAuthn web routes", () => {
 	test("scripts are served from this origin under the strict CSP; pages carry no inline script", async () => {
 		const page = await alice.get("/account/factors/webauthn");
 		assert.match(String(page.headers["content-security-policy"]), /script-src 'self'/);
-		for (const tag of page.body.match(/<script[^>]*>[\s\S]*?<\/script>/g) ?? []) assert.match(tag, /^<script type="module" src="\/static\/webauthn\.js"><\/script>$/);
+		for (const tag of page.body.match(/<script[^>]*>[\s\S]*?<\/script>/g) ?? [])
+			assert.match(tag, /^<script type="module" src="\/static\/webauthn\.js"><\/script>$/);
 		const script = await alice.get("/static/webauthn.js");
 		assert.equal(script.statusCode, 200);
 		assert.match(String(script.headers["content-type"]), /text\/javascript/);

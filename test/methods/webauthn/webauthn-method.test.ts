@@ -47,7 +47,10 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			assert.equal(Buffer.from(options.challenge, "base64url").length, 32, "≥ 16 random bytes (we use 32)");
 			assert.equal(Buffer.from(options.user.id, "base64url").toString("utf8"), user.id);
 			assert.equal(options.user.name, user.username);
-			assert.deepEqual(options.pubKeyCredParams.map((param) => param.alg), [-8, -7, -257]);
+			assert.deepEqual(
+				options.pubKeyCredParams.map((param) => param.alg),
+				[-8, -7, -257],
+			);
 			assert.equal(options.attestation, "none");
 			assert.deepEqual(options.excludeCredentials, []);
 			const second = await method.registrationOptions(user, null);
@@ -98,9 +101,21 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			const options = await method.registrationOptions(user, null);
 			assert.ok(options.kind === "options");
 			if (options.kind !== "options") return;
-			const ok = await t.app.enrollment.begin(user.id, "webauthn", "k", { challengeId: options.challengeId, response: JSON.stringify(soft.register(options.options)) }, ENROL_CONTEXT);
+			const ok = await t.app.enrollment.begin(
+				user.id,
+				"webauthn",
+				"k",
+				{ challengeId: options.challengeId, response: JSON.stringify(soft.register(options.options)) },
+				ENROL_CONTEXT,
+			);
 			assert.equal(ok.kind, "active");
-			const again = await t.app.enrollment.begin(user.id, "webauthn", "k2", { challengeId: options.challengeId, response: JSON.stringify(soft.register(options.options)) }, ENROL_CONTEXT);
+			const again = await t.app.enrollment.begin(
+				user.id,
+				"webauthn",
+				"k2",
+				{ challengeId: options.challengeId, response: JSON.stringify(soft.register(options.options)) },
+				ENROL_CONTEXT,
+			);
 			assert.ok(again.kind === "rejected" && /expired/.test(again.message));
 			assert.equal((await t.app.stores.factors.listActive(user.id, "webauthn")).length, 1);
 			assert.ok((await t.app.stores.audit.query({ event: "webauthn.registration-refused" })).length >= 5);
@@ -109,7 +124,15 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		test("garbage registration answers are refused as values", async () => {
 			const user = await newUser(t);
 			const method = webauthnOf(t);
-			for (const response of ["", "{", "null", "[]", JSON.stringify({ id: "a", rawId: "b", type: "public-key", response: {} }), "x".repeat(100_000), JSON.stringify({ id: "@@", rawId: "@@", type: "public-key", response: { clientDataJSON: "a", attestationObject: "b" } })]) {
+			for (const response of [
+				"",
+				"{",
+				"null",
+				"[]",
+				JSON.stringify({ id: "a", rawId: "b", type: "public-key", response: {} }),
+				"x".repeat(100_000),
+				JSON.stringify({ id: "@@", rawId: "@@", type: "public-key", response: { clientDataJSON: "a", attestationObject: "b" } }),
+			]) {
 				const options = await method.registrationOptions(user, null);
 				assert.ok(options.kind === "options");
 				if (options.kind !== "options") return;
@@ -131,12 +154,21 @@ for (const engine of ["sqlite", "postgres"] as const) {
 				const options = await webauthnOf(t).registrationOptions(user, null);
 				assert.ok(options.kind === "options");
 				if (options.kind !== "options") return;
-				const begin = await t.app.enrollment.begin(user.id, "webauthn", "stolen", { challengeId: options.challengeId, response: JSON.stringify(soft.register(options.options, {}, key)) }, ENROL_CONTEXT);
+				const begin = await t.app.enrollment.begin(
+					user.id,
+					"webauthn",
+					"stolen",
+					{ challengeId: options.challengeId, response: JSON.stringify(soft.register(options.options, {}, key)) },
+					ENROL_CONTEXT,
+				);
 				assert.ok(begin.kind === "rejected" && message.test(begin.message), JSON.stringify(begin));
 			}
 			// And the database itself refuses a second row with that credential id (parallel registrations).
 			await assert.rejects(
-				t.app.stores.factors.insert({ userId: bob.id, method: "webauthn", label: "race", status: "active", secretEnc: null, publicId: key.id.toString("base64url") }, { origin: null, generation: 0, linkHash: null }),
+				t.app.stores.factors.insert(
+					{ userId: bob.id, method: "webauthn", label: "race", status: "active", secretEnc: null, publicId: key.id.toString("base64url") },
+					{ origin: null, generation: 0, linkHash: null },
+				),
 			);
 		});
 
@@ -195,7 +227,16 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			await t.app.admin.unlock(ADMIN_ACTOR, user.username);
 			// The user's own handle is fine.
 			const { attemptId, options } = await webLogin(user.username);
-			assert.equal((await t.app.login.submitSecondFactor(attemptId, "webauthn", JSON.stringify(soft.assert(options, { userHandle: Buffer.from(user.id).toString("base64url") })))).kind, "authenticated");
+			assert.equal(
+				(
+					await t.app.login.submitSecondFactor(
+						attemptId,
+						"webauthn",
+						JSON.stringify(soft.assert(options, { userHandle: Buffer.from(user.id).toString("base64url") })),
+					)
+				).kind,
+				"authenticated",
+			);
 			assert.ok((await t.app.stores.audit.query({ event: "webauthn.assertion-refused", username: user.username })).length >= 6);
 		});
 
@@ -205,7 +246,11 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			await registerKey(t, user.id, soft);
 			const { attemptId, options } = await webLogin(user.username);
 			const assertion = JSON.stringify(soft.assert(options));
-			const wrong = await t.app.login.submitSecondFactor(attemptId, "webauthn", JSON.stringify(soft.assert(options, { signWith: SoftAuthenticator.newKey().privateKey })));
+			const wrong = await t.app.login.submitSecondFactor(
+				attemptId,
+				"webauthn",
+				JSON.stringify(soft.assert(options, { signWith: SoftAuthenticator.newKey().privateKey })),
+			);
 			assert.equal(wrong.kind, "invalid");
 			// The wrong answer spent the challenge: the right assertion for it no longer works.
 			assert.notEqual((await t.app.login.submitSecondFactor(attemptId, "webauthn", assertion)).kind, "authenticated");
@@ -247,7 +292,13 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			// (a) the login challenge's id offered as the approval challenge; (b) the approval challenge, signed over the login challenge.
 			const viaLoginChallenge = await method.approve(token, user.id, loginState.challengeId, JSON.stringify(loginAssertion), "192.0.2.10");
 			assert.equal(viaLoginChallenge.kind, "invalid");
-			const signedForLogin = await method.approve(token, user.id, view.challengeId, JSON.stringify(soft.assert(login.options, { counter: 1001 })), "192.0.2.10");
+			const signedForLogin = await method.approve(
+				token,
+				user.id,
+				view.challengeId,
+				JSON.stringify(soft.assert(login.options, { counter: 1001 })),
+				"192.0.2.10",
+			);
 			assert.equal(signedForLogin.kind, "invalid");
 
 			// The store refuses every cross-scope use outright.
@@ -317,7 +368,11 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			// A forged assertion with a low counter is refused as a bad signature, never as a clone alarm.
 			await t.app.admin.unlock(ADMIN_ACTOR, user.username);
 			const { attemptId, options } = await webLogin(user.username);
-			await t.app.login.submitSecondFactor(attemptId, "webauthn", JSON.stringify(soft.assert(options, { counter: 1, signWith: SoftAuthenticator.newKey().privateKey })));
+			await t.app.login.submitSecondFactor(
+				attemptId,
+				"webauthn",
+				JSON.stringify(soft.assert(options, { counter: 1, signWith: SoftAuthenticator.newKey().privateKey })),
+			);
 			assert.equal((await t.app.stores.audit.query({ event: "webauthn.sign-count-regression", username: user.username })).length, 3);
 		});
 
@@ -337,15 +392,23 @@ for (const engine of ["sqlite", "postgres"] as const) {
 }
 
 describe("WebAuthn relying party from configuration", () => {
-	const config = (http: Record<string, unknown>, webauthn: Record<string, unknown> = {}) => configSchema.parse({ http: { listen: "127.0.0.1:8080", ...http }, webauthn });
+	const config = (http: Record<string, unknown>, webauthn: Record<string, unknown> = {}) =>
+		configSchema.parse({ http: { listen: "127.0.0.1:8080", ...http }, webauthn });
 
 	test("defaults come from http.public_url", () => {
-		assert.deepEqual(resolveRelyingParty(config({ public_url: "https://bastion.example.com/" })), { id: "bastion.example.com", origin: "https://bastion.example.com", name: "Portcullis", consoleUrl: "https://bastion.example.com" });
+		assert.deepEqual(resolveRelyingParty(config({ public_url: "https://bastion.example.com/" })), {
+			id: "bastion.example.com",
+			origin: "https://bastion.example.com",
+			name: "Portcullis",
+			consoleUrl: "https://bastion.example.com",
+		});
 		assert.equal(resolveRelyingParty(config({ public_url: "http://localhost:8080" })).origin, "http://localhost:8080");
 	});
 
 	test("a parent domain as RP id and an explicit origin are accepted", () => {
-		const rp = resolveRelyingParty(config({ public_url: "https://bastion.example.com" }, { rp_id: "example.com", origin: "https://bastion.example.com:8443", rp_name: "ACME" }));
+		const rp = resolveRelyingParty(
+			config({ public_url: "https://bastion.example.com" }, { rp_id: "example.com", origin: "https://bastion.example.com:8443", rp_name: "ACME" }),
+		);
 		assert.deepEqual([rp.id, rp.origin, rp.name], ["example.com", "https://bastion.example.com:8443", "ACME"]);
 	});
 
@@ -372,7 +435,10 @@ describe("WebAuthn relying party from configuration", () => {
 			const options = await webauthnOf(t).registrationOptions({ id: user.id, username: user.username }, null);
 			assert.ok(options.kind === "rejected" && /IP address/.test(options.message));
 			// A key registered while the RP was usable (inserted directly here) cannot be used to log in: unavailable, never a bypass.
-			await t.app.stores.factors.insert({ userId: user.id, method: "webauthn", label: "old", status: "active", secretEnc: null, publicId: "AAAA" }, { origin: null, generation: 0, linkHash: null });
+			await t.app.stores.factors.insert(
+				{ userId: user.id, method: "webauthn", label: "old", status: "active", secretEnc: null, publicId: "AAAA" },
+				{ origin: null, generation: 0, linkHash: null },
+			);
 			const step = await t.app.login.submitPassword(WEB, "ip", PASSWORD);
 			assert.equal(step.kind, "second-factor");
 			if (step.kind !== "second-factor") return;

@@ -62,8 +62,30 @@ describe("wsapi signature", () => {
 		const apiKey = Buffer.from("secret");
 		const h = wsapiSign({ b: "1", a: "2", c: "3" }, apiKey);
 		assert.equal(h, createHmac("sha1", apiKey).update("a=2&b=1&c=3").digest("base64"));
-		assert.equal(wsapiVerify(new Map([["b", "1"], ["a", "2"], ["c", "3"], ["h", h]]), apiKey), true);
-		assert.equal(wsapiVerify(new Map([["b", "1"], ["a", "2"], ["c", "4"], ["h", h]]), apiKey), false);
+		assert.equal(
+			wsapiVerify(
+				new Map([
+					["b", "1"],
+					["a", "2"],
+					["c", "3"],
+					["h", h],
+				]),
+				apiKey,
+			),
+			true,
+		);
+		assert.equal(
+			wsapiVerify(
+				new Map([
+					["b", "1"],
+					["a", "2"],
+					["c", "4"],
+					["h", h],
+				]),
+				apiKey,
+			),
+			false,
+		);
 		assert.equal(wsapiVerify(new Map([["b", "1"]]), apiKey), false);
 	});
 
@@ -156,11 +178,14 @@ describe("YubicoCloudClient against the fake validation server (http)", () => {
 		const otp = freshOtp();
 		assert.equal((await client([server.url]).verify(otp)).kind, "valid");
 		const second = await client([server.url]).verify(otp);
-		assert.deepEqual({ kind: second.kind, reason: second.kind === "invalid" && second.reason, status: second.kind === "invalid" && second.status }, {
-			kind: "invalid",
-			reason: "replayed",
-			status: "REPLAYED_OTP",
-		});
+		assert.deepEqual(
+			{ kind: second.kind, reason: second.kind === "invalid" && second.reason, status: second.kind === "invalid" && second.status },
+			{
+				kind: "invalid",
+				reason: "replayed",
+				status: "REPLAYED_OTP",
+			},
+		);
 	});
 
 	test("ok server: an OTP of an unregistered key is BAD_OTP -> rejected", async () => {
@@ -328,9 +353,7 @@ describe("https with a private CA", () => {
 		assert.equal(ok.kind, "valid");
 
 		const otherCa = makeTestCa("Unrelated CA");
-		await assert.rejects(client([server.url], { ca: otherCa.caCert }).verify(freshOtp()), (error) =>
-			isPortcullisError(error, "ERR_METHOD_UNAVAILABLE"),
-		);
+		await assert.rejects(client([server.url], { ca: otherCa.caCert }).verify(freshOtp()), (error) => isPortcullisError(error, "ERR_METHOD_UNAVAILABLE"));
 		// Without `ca`, the system roots do not know the test CA either.
 		await assert.rejects(client([server.url]).verify(freshOtp()), (error) => isPortcullisError(error, "ERR_METHOD_UNAVAILABLE"));
 	});
@@ -354,7 +377,10 @@ describe("configuration checks", () => {
 	];
 	for (const change of bad) {
 		test(`rejects ${JSON.stringify(change)}`, () => {
-			assert.throws(() => new YubicoCloudClient({ ...base, ...change }), (error) => isPortcullisError(error, "ERR_CONFIG_INVALID"));
+			assert.throws(
+				() => new YubicoCloudClient({ ...base, ...change }),
+				(error) => isPortcullisError(error, "ERR_CONFIG_INVALID"),
+			);
 		});
 	}
 	test("accepts http and https URLs, sl 0..100 / fast / secure", () => {

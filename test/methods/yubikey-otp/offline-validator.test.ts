@@ -196,6 +196,9 @@ test("generator input checks", () => {
 		{ ...key, useCounter: 0, sessionCounter: 0, random: 1.5 },
 	];
 	for (const input of bad) {
-		assert.throws(() => generateOtp(input), (error) => isPortcullisError(error, "ERR_INPUT"));
+		assert.throws(
+			() => generateOtp(input),
+			(error) => isPortcullisError(error, "ERR_INPUT"),
+		);
 	}
 });

@@ -17,7 +17,7 @@ test("accepts public ids of 2 and 16 characters", () => {
 });
 
 test("upper case (caps lock) is folded to lower case, including the echoed OTP", () => {
-	const parsed = parseOtp((`vvccccrrkrjb${CIPHER}`).toUpperCase());
+	const parsed = parseOtp(`vvccccrrkrjb${CIPHER}`.toUpperCase());
 	assert.equal(parsed.ok, true);
 	assert.ok(parsed.ok);
 	assert.equal(parsed.publicId, "vvccccrrkrjb");
