@@ -126,17 +126,16 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 				request.log.warn({ reason: refused }, "csrf check failed");
 				// Names the refusal, so a handler's own 403 is never mistaken for a CSRF refusal (and vice versa).
 				reply.header("x-csrf-refused", refused);
-				await web.services.audit
-					.write({
-						event: "web.csrf-refused",
-						outcome: "failure",
-						userId: request.web.user?.id ?? null,
-						username: request.web.user?.username ?? null,
-						channel: "web",
-						source: request.ip,
-						detail: { route: request.routeOptions.url ?? null, reason: refused },
-					})
-					.catch(() => undefined);
+				// record(): a failed audit write is logged at error level and counted, and the refusal still goes out.
+				await web.services.audit.record({
+					event: "web.csrf-refused",
+					outcome: "failure",
+					userId: request.web.user?.id ?? null,
+					username: request.web.user?.username ?? null,
+					channel: "web",
+					source: request.ip,
+					detail: { route: request.routeOptions.url ?? null, reason: refused },
+				});
 				return sendPage(
 					reply,
 					403,
@@ -167,7 +166,10 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 	await registerRoutes(server, web);
 
 	// Expired session rows are dead already (SessionStore.find checks expiry); this only keeps the table small.
-	const purge = setInterval(() => void services.sessions.purgeExpired().catch(() => undefined), 10 * 60_000);
+	const purge = setInterval(
+		() => void services.sessions.purgeExpired().catch((error: unknown) => server.log.error({ err: error }, "purging expired web sessions failed")),
+		10 * 60_000,
+	);
 	purge.unref();
 	server.addHook("onClose", async () => clearInterval(purge));
 	return server;
@@ -335,17 +337,16 @@ async function handleError(web: WebContext, error: unknown, request: FastifyRequ
 		const url = request.routeOptions.url ?? "";
 		// Refused input is audited where it belongs to someone or to a login form.
 		if (user !== null || url.startsWith("/login")) {
-			await web.services.audit
-				.write({
-					event: "web.bad-request",
-					outcome: "failure",
-					userId: user?.id ?? null,
-					username: user?.username ?? null,
-					channel: "web",
-					source: request.ip,
-					detail: { route: url, field: error.field, problem: error.problem },
-				})
-				.catch(() => undefined);
+			// record(): a failed audit write is logged at error level and counted; the 400 still goes out.
+			await web.services.audit.record({
+				event: "web.bad-request",
+				outcome: "failure",
+				userId: user?.id ?? null,
+				username: user?.username ?? null,
+				channel: "web",
+				source: request.ip,
+				detail: { route: url, field: error.field, problem: error.problem },
+			});
 		}
 	} else if (isPortcullisError(error)) {
 		status = { ERR_INPUT: 400, ERR_POLICY_INVALID: 400, ERR_NOT_FOUND: 404, ERR_CONFLICT: 409 }[error.code as string] ?? 500;

@@ -108,7 +108,7 @@ export interface WebServices {
 	readonly admin: WebAdmin;
 	readonly sessions: WebSessions;
 	readonly sessionGate: SessionGate;
-	readonly audit: Pick<AuditLog, "write" | "query">;
+	readonly audit: Pick<AuditLog, "write" | "record" | "query">;
 	readonly directory: WebDirectory;
 	/** Servers, grants, credentials and host keys (every change validated and audited by the service). */
 	readonly servers: Pick<ServerService, "list" | "add" | "update" | "remove" | "grant" | "revoke" | "setCredential" | "resetHostKey">;
