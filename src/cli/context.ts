@@ -3,7 +3,7 @@
  * that reads the environment), the application, and the acting admin for the audit log.
  */
 import { userInfo } from "node:os";
-import type { Portcullis } from "../app/portcullis.ts";
+import type { CliServices } from "./services.ts";
 import type { Config } from "../config/config.ts";
 import type { Actor } from "../core/actor.ts";
 
@@ -46,13 +46,17 @@ export function cliActor(): Actor {
 	return { name: `cli:${name}`, channel: "cli", source: "local" };
 }
 
-/** Opens the application for one command and always closes it (the process must be able to exit). */
-export async function withApp<T>(options: CommonOptions, run: (app: Portcullis) => Promise<T>): Promise<T> {
+/**
+ * Opens the application for one command, hands the command its narrow services (never the app
+ * object) and always closes it (the process must be able to exit).
+ */
+export async function withApp<T>(options: CommonOptions, run: (cli: CliServices) => Promise<T>): Promise<T> {
 	const config = await cliConfig(options);
 	const { createPortcullis } = await import("../app/portcullis.ts");
+	const { cliServices } = await import("../app/cli-services.ts");
 	const app = await createPortcullis(config);
 	try {
-		return await run(app);
+		return await run(cliServices(app));
 	} finally {
 		await app.close();
 	}

@@ -58,11 +58,11 @@ export function registerAuditCommand(program: Command, io: CliIo, common: AddCom
 		const since = options.since === undefined ? undefined : parseTime("--since", options.since);
 		const until = options.until === undefined ? undefined : parseTime("--until", options.until);
 		const username = options.user === undefined ? undefined : (canonicalUsername(options.user) ?? options.user);
-		await withApp(options, async (app) => {
+		await withApp(options, async (cli) => {
 			const rows: AuditRow[] = [];
 			let beforeId: number | undefined;
 			for (;;) {
-				const page = await app.stores.audit.query({
+				const page = await cli.audit.query({
 					...(username !== undefined ? { username } : {}),
 					...(options.event !== undefined ? { event: options.event } : {}),
 					...(since !== undefined ? { since } : {}),

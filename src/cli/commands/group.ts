@@ -22,8 +22,8 @@ export function registerGroupCommands(program: Command, io: CliIo, common: AddCo
 			.option("--methods <list>", "comma-separated methods the members may use (default: every globally enabled method)"),
 	).action(async (name: string, options: CommonOptions & { force2fa?: boolean; methods?: string }) => {
 		const methods = options.methods === undefined ? null : methodsOption(options.methods);
-		await withApp(options, async (app) => {
-			const created = await app.admin.createGroup(cliActor(), { name, forceTwoFactor: options.force2fa === true, allowedMethods: methods });
+		await withApp(options, async (cli) => {
+			const created = await cli.admin.createGroup(cliActor(), { name, forceTwoFactor: options.force2fa === true, allowedMethods: methods });
 			println(io.stdout, `created group ${created.name}`);
 		});
 	});
@@ -43,9 +43,9 @@ export function registerGroupCommands(program: Command, io: CliIo, common: AddCo
 		if (options.methods === false) changes.allowedMethods = null;
 		else if (options.methods !== undefined) changes.allowedMethods = methodsOption(options.methods);
 		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --force-2fa, --no-force-2fa, --methods LIST or --no-methods");
-		await withApp(options, async (app) => {
-			const target = await app.admin.requireGroup(name);
-			await app.admin.updateGroup(cliActor(), target.name, changes);
+		await withApp(options, async (cli) => {
+			const target = await cli.admin.requireGroup(name);
+			await cli.admin.updateGroup(cliActor(), target.name, changes);
 			println(io.stdout, `updated group ${target.name}`);
 		});
 	});
@@ -61,21 +61,21 @@ export function registerGroupCommands(program: Command, io: CliIo, common: AddCo
 				.argument("<group>", "group name")
 				.argument("<user>", "username"),
 		).action(async (groupName: string, userName: string, options: CommonOptions) => {
-			await withApp(options, async (app) => {
-				const target = await app.admin.requireGroup(groupName);
-				const member = await app.admin.requireUser(userName);
-				if (adding) await app.admin.addMember(cliActor(), target.name, member.username);
-				else await app.admin.removeMember(cliActor(), target.name, member.username);
+			await withApp(options, async (cli) => {
+				const target = await cli.admin.requireGroup(groupName);
+				const member = await cli.admin.requireUser(userName);
+				if (adding) await cli.admin.addMember(cliActor(), target.name, member.username);
+				else await cli.admin.removeMember(cliActor(), target.name, member.username);
 				println(io.stdout, adding ? `added ${member.username} to ${target.name}` : `removed ${member.username} from ${target.name}`);
 			});
 		});
 	}
 
 	common(group.command("list").description("list groups").option("--json", "JSON array")).action(async (options: CommonOptions & { json?: boolean }) => {
-		await withApp(options, async (app) => {
+		await withApp(options, async (cli) => {
 			const rows = [];
-			for (const row of await app.stores.groups.list()) {
-				const members = await app.stores.groups.membersOf(row.id);
+			for (const row of await cli.directory.groups.list()) {
+				const members = await cli.directory.groups.membersOf(row.id);
 				rows.push({
 					name: row.name,
 					forceTwoFactor: row.force_2fa === 1,

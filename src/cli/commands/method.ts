@@ -5,7 +5,6 @@
  */
 import type { Command } from "commander";
 import { CONFIGURABLE_METHODS, isConfigurableMethod, type ConfigurableMethod } from "../../methods/method-settings.ts";
-import { createMethodAdmin } from "../../methods/method-admin.ts";
 import { cliActor, withApp, type CommonOptions } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { json } from "../format.ts";
@@ -25,8 +24,8 @@ export function registerMethodCommands(program: Command, io: CliIo, common: AddC
 	common(method.command("show").argument("[method]").description("show the settings (secrets redacted)").option("--json", "JSON")).action(
 		async (raw: string | undefined, options: CommonOptions & { json?: boolean }) => {
 			const only = raw === undefined ? null : methodArgument(raw);
-			await withApp(options, async (app) => {
-				const admin = createMethodAdmin(app);
+			await withApp(options, async (cli) => {
+				const admin = cli.methods;
 				const views = only === null ? await admin.list() : [await admin.get(only)];
 				if (options.json === true) {
 					io.stdout.write(json(only === null ? views : views[0]));
@@ -56,8 +55,8 @@ export function registerMethodCommands(program: Command, io: CliIo, common: AddC
 		} catch {
 			throw new UsageError("the settings on stdin are not valid JSON");
 		}
-		await withApp(options, async (app) => {
-			await createMethodAdmin(app).update(cliActor(), id, input);
+		await withApp(options, async (cli) => {
+			await cli.methods.update(cliActor(), id, input);
 			println(io.stdout, `${id} configured`);
 		});
 	});
@@ -65,8 +64,8 @@ export function registerMethodCommands(program: Command, io: CliIo, common: AddC
 	common(method.command("test").argument("<method>").description("test the connection to the method's backend")).action(
 		async (raw: string, options: CommonOptions) => {
 			const id = methodArgument(raw);
-			await withApp(options, async (app) => {
-				const result = await createMethodAdmin(app).testConnection(cliActor(), id);
+			await withApp(options, async (cli) => {
+				const result = await cli.methods.testConnection(cliActor(), id);
 				for (const check of result.checks) println(io.stdout, `${check.ok ? "ok  " : "FAIL"} ${check.target}: ${check.message}`);
 				if (!result.ok) throw new UsageError(`${id}: the connection test failed`, 1);
 			});
@@ -77,8 +76,8 @@ export function registerMethodCommands(program: Command, io: CliIo, common: AddC
 		method.command("clear").argument("<method>").description("delete the method's settings (refused while the method is enabled or named by a group)"),
 	).action(async (raw: string, options: CommonOptions) => {
 		const id = methodArgument(raw);
-		await withApp(options, async (app) => {
-			await createMethodAdmin(app).clear(cliActor(), id);
+		await withApp(options, async (cli) => {
+			await cli.methods.clear(cliActor(), id);
 			println(io.stdout, `${id} settings removed`);
 		});
 	});

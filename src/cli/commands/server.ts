@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { serverService, type ServerCredential } from "../../servers/server-service.ts";
+import type { ServerCredential } from "../../servers/server-service.ts";
 import { loadOrCreateGatewayKey } from "../../servers/gateway-key.ts";
 import { cliActor, cliConfig, withApp, type CommonOptions } from "../context.ts";
 import { UsageError } from "../errors.ts";
@@ -38,8 +38,8 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--group <group>", "grant to this group (repeatable)", repeatable, [] as string[])
 			.option("--description <text>", "shown in the users' menu"),
 	).action(async (name: string, options: CommonOptions & { host: string; port: number; login?: string; group: string[]; description?: string }) => {
-		await withApp(options, async (app) => {
-			const created = await serverService(app).add(cliActor(), {
+		await withApp(options, async (cli) => {
+			const created = await cli.servers.add(cliActor(), {
 				name,
 				host: options.host,
 				port: options.port,
@@ -71,17 +71,17 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			...(options.description !== undefined ? { description: options.description } : {}),
 		};
 		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --host, --port, --login or --description");
-		await withApp(options, async (app) => {
-			const target = await serverService(app).requireServer(name);
-			await serverService(app).update(cliActor(), target.name, changes);
+		await withApp(options, async (cli) => {
+			const target = await cli.servers.requireServer(name);
+			await cli.servers.update(cliActor(), target.name, changes);
 			println(io.stdout, `updated server ${target.name}`);
 		});
 	});
 
 	common(server.command("list").description("list servers with their grants").option("--json", "JSON array")).action(
 		async (options: CommonOptions & { json?: boolean }) => {
-			await withApp(options, async (app) => {
-				const rows = await serverService(app).list();
+			await withApp(options, async (cli) => {
+				const rows = await cli.servers.list();
 				if (options.json === true) {
 					io.stdout.write(json(rows.map((row) => ({ ...row, createdAt: iso(row.createdAt) }))));
 					return;
@@ -115,10 +115,10 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				.argument("<server>", "server name")
 				.argument("<group>", "group name"),
 		).action(async (serverName: string, groupName: string, options: CommonOptions) => {
-			await withApp(options, async (app) => {
-				const servers = serverService(app);
+			await withApp(options, async (cli) => {
+				const servers = cli.servers;
 				const target = await servers.requireServer(serverName);
-				const group = await app.admin.requireGroup(groupName);
+				const group = await cli.admin.requireGroup(groupName);
 				const changed = granting ? await servers.grant(cliActor(), target.name, group.name) : await servers.revoke(cliActor(), target.name, group.name);
 				const done = granting ? `granted ${target.name} to ${group.name}` : `revoked ${target.name} from ${group.name}`;
 				println(io.stdout, changed ? done : `${done} (no change)`);
@@ -128,9 +128,9 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 
 	common(server.command("remove").description("remove a server and its grants").argument("<name>", "server name")).action(
 		async (name: string, options: CommonOptions) => {
-			await withApp(options, async (app) => {
-				const target = await serverService(app).requireServer(name);
-				await serverService(app).remove(cliActor(), target.name);
+			await withApp(options, async (cli) => {
+				const target = await cli.servers.requireServer(name);
+				await cli.servers.remove(cliActor(), target.name);
 				println(io.stdout, `removed server ${target.name}`);
 			});
 		},
@@ -168,9 +168,9 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			}
 			credential = { kind: "key", privateKey };
 		}
-		await withApp(options, async (app) => {
-			const target = await serverService(app).requireServer(name);
-			await serverService(app).setCredential(cliActor(), target.name, credential);
+		await withApp(options, async (cli) => {
+			const target = await cli.servers.requireServer(name);
+			await cli.servers.setCredential(cliActor(), target.name, credential);
 			println(
 				io.stdout,
 				`${target.name} now uses ${credential === null ? "the gateway key" : credential.kind === "password" ? "its own password" : "its own private key"}`,
@@ -185,9 +185,9 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.argument("<name>", "server name")
 			.option("--pin <key>", 'pin this host key instead ("ssh-ed25519 AAAA…", e.g. from ssh-keyscan)'),
 	).action(async (name: string, options: CommonOptions & { pin?: string }) => {
-		await withApp(options, async (app) => {
-			const target = await serverService(app).requireServer(name);
-			await serverService(app).resetHostKey(cliActor(), target.name, options.pin ?? null);
+		await withApp(options, async (cli) => {
+			const target = await cli.servers.requireServer(name);
+			await cli.servers.resetHostKey(cliActor(), target.name, options.pin ?? null);
 			println(
 				io.stdout,
 				options.pin !== undefined ? `pinned the host key of ${target.name}` : `forgot the host key of ${target.name}; the next connection trusts what it sees`,

@@ -14,12 +14,12 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 
 	common(settings.command("show").description("show the global 2FA settings").option("--json", "JSON object")).action(
 		async (options: CommonOptions & { json?: boolean }) => {
-			await withApp(options, async (app) => {
-				const current = await app.stores.settings.getTwoFactor();
+			await withApp(options, async (cli) => {
+				const current = await cli.directory.settings.getTwoFactor();
 				const view = {
 					forceTwoFactor: current.forceTwoFactor,
 					enabledMethods: [...current.enabledMethods],
-					availableMethods: app.admin.implementedMethods(),
+					availableMethods: cli.admin.implementedMethods(),
 				};
 				if (options.json === true) {
 					io.stdout.write(json(view));
@@ -44,9 +44,9 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 		if (options.force2fa !== undefined) changes.forceTwoFactor = options.force2fa;
 		if (options.methods !== undefined) changes.enabledMethods = methodsOption(options.methods);
 		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --force-2fa, --no-force-2fa or --methods LIST");
-		await withApp(options, async (app) => {
-			await app.admin.updateSettings(cliActor(), changes);
-			const after = await app.stores.settings.getTwoFactor();
+		await withApp(options, async (cli) => {
+			await cli.admin.updateSettings(cliActor(), changes);
+			const after = await cli.directory.settings.getTwoFactor();
 			println(io.stdout, `settings updated: force-2fa ${after.forceTwoFactor ? "on" : "off"}, methods ${after.enabledMethods.join(",") || "-"}`);
 		});
 	});

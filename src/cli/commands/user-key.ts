@@ -5,7 +5,6 @@
  * for wherever the policy requires it.
  */
 import type { Command } from "commander";
-import { addUserKey, listUserKeys, removeUserKey } from "../../servers/ssh-keys.ts";
 import { cliActor, withApp, type CommonOptions } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { iso, json, table } from "../format.ts";
@@ -23,10 +22,9 @@ export function registerUserKeyCommands(program: Command, io: CliIo, common: Add
 			.description("add an SSH public key for the gateway; reads one .pub line on stdin (sk-* keys and certificates are refused)")
 			.argument("<name>", "username"),
 	).action(async (name: string, options: CommonOptions) => {
-		await withApp(options, async (app) => {
-			const target = await app.admin.requireUser(name);
-			const result = await addUserKey(
-				app,
+		await withApp(options, async (cli) => {
+			const target = await cli.admin.requireUser(name);
+			const result = await cli.sshKeys.add(
 				cliActor(),
 				target,
 				await readStdinText(io, 16_384, "Paste the public key line (contents of the .pub file), then press Enter:", "a public key"),
@@ -39,9 +37,9 @@ export function registerUserKeyCommands(program: Command, io: CliIo, common: Add
 	common(
 		user.command("list-keys").description("list a user's SSH public keys").argument("<name>", "username").option("--json", "machine-readable output"),
 	).action(async (name: string, options: CommonOptions & { json?: boolean }) => {
-		await withApp(options, async (app) => {
-			const target = await app.admin.requireUser(name);
-			const keys = await listUserKeys(app, target.id);
+		await withApp(options, async (cli) => {
+			const target = await cli.admin.requireUser(name);
+			const keys = await cli.sshKeys.list(target.id);
 			if (options.json) {
 				io.stdout.write(
 					json(keys.map((key) => ({ fingerprint: key.fingerprint, algo: key.algo, comment: key.comment, createdAt: iso(Number(key.created_at)) }))),
@@ -68,9 +66,9 @@ export function registerUserKeyCommands(program: Command, io: CliIo, common: Add
 			.argument("<name>", "username")
 			.argument("<fingerprint>", "SHA256:... as shown by list-keys (or ssh-keygen -lf)"),
 	).action(async (name: string, fingerprint: string, options: CommonOptions) => {
-		await withApp(options, async (app) => {
-			const target = await app.admin.requireUser(name);
-			if (!(await removeUserKey(app, cliActor(), target, fingerprint))) throw new UsageError(`${target.username} has no key ${fingerprint}`);
+		await withApp(options, async (cli) => {
+			const target = await cli.admin.requireUser(name);
+			if (!(await cli.sshKeys.remove(cliActor(), target, fingerprint))) throw new UsageError(`${target.username} has no key ${fingerprint}`);
 			println(io.stdout, `removed key ${fingerprint} from ${target.username}`);
 		});
 	});

@@ -1,6 +1,6 @@
 /** `portcullis user …`: every change goes through AdminService, which validates before it writes. */
 import type { Command } from "commander";
-import type { Portcullis } from "../../app/portcullis.ts";
+import type { CliServices } from "../services.ts";
 import { cliActor, withApp, type CommonOptions } from "../context.ts";
 import { iso, json, list, table } from "../format.ts";
 import { println, type CliIo } from "../io.ts";
@@ -26,11 +26,11 @@ export interface UserSummary {
 	createdAt: string | null;
 }
 
-async function summarise(app: Portcullis, user: UserRow): Promise<UserSummary> {
-	const now = app.clock.now().getTime();
+async function summarise(cli: CliServices, user: UserRow): Promise<UserSummary> {
+	const now = cli.clock.now().getTime();
 	const lockedUntil = Math.max(Number(user.tfa_locked_until), Number(user.pw_locked_until));
-	const groups = await app.stores.groups.groupsOfUser(user.id);
-	const factors = await app.stores.factors.listActive(user.id);
+	const groups = await cli.directory.groups.groupsOfUser(user.id);
+	const factors = await cli.directory.factors.listActive(user.id);
 	return {
 		username: user.username,
 		admin: user.is_admin === 1,
@@ -67,13 +67,13 @@ async function newPassword(io: CliIo, rawName: string): Promise<string> {
  * What can be checked before the password is asked for (AdminService checks all of it again,
  * and validates every group before it creates the user, so nothing is ever half-written).
  */
-async function checkNewUser(app: Portcullis, rawName: string, groups: readonly string[]): Promise<void> {
+async function checkNewUser(cli: CliServices, rawName: string, groups: readonly string[]): Promise<void> {
 	const username = canonicalUsername(rawName);
 	if (username === null) {
 		throw new UsageError(`invalid username ${JSON.stringify(rawName.slice(0, 64))}: 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
 	}
-	if ((await app.stores.users.findByUsername(username)) !== undefined) throw new UsageError(`a user named ${username} already exists`);
-	for (const group of groups) await app.admin.requireGroup(group);
+	if ((await cli.directory.users.findByUsername(username)) !== undefined) throw new UsageError(`a user named ${username} already exists`);
+	for (const group of groups) await cli.admin.requireGroup(group);
 }
 
 export function registerUserCommands(program: Command, io: CliIo, common: AddCommon): void {
@@ -88,10 +88,10 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 			.option("--group <group>", "add to this group (repeatable)", (value: string, previous: string[]) => [...previous, value], [] as string[])
 			.option("--must-change-password", "the user must choose a new password at first login"),
 	).action(async (name: string, options: CommonOptions & { admin?: boolean; group: string[]; mustChangePassword?: boolean }) => {
-		await withApp(options, async (app) => {
-			await checkNewUser(app, name, options.group);
+		await withApp(options, async (cli) => {
+			await checkNewUser(cli, name, options.group);
 			const password = await newPassword(io, name);
-			const created = await app.admin.createUser(cliActor(), {
+			const created = await cli.admin.createUser(cliActor(), {
 				username: name,
 				password,
 				isAdmin: options.admin === true,
@@ -109,11 +109,11 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 			.argument("<name>", "username")
 			.option("--must-change-password", "the user must choose a new password at next login"),
 	).action(async (name: string, options: CommonOptions & { mustChangePassword?: boolean }) => {
-		await withApp(options, async (app) => {
+		await withApp(options, async (cli) => {
 			// Unknown user first: nobody should type a password twice for nothing.
-			const target = await app.admin.requireUser(name);
+			const target = await cli.admin.requireUser(name);
 			const password = await newPassword(io, target.username);
-			await app.admin.setPassword(cliActor(), target.username, password, options.mustChangePassword === true);
+			await cli.admin.setPassword(cliActor(), target.username, password, options.mustChangePassword === true);
 			println(io.stdout, `password set for ${target.username}`);
 		});
 	});
@@ -128,9 +128,9 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 				.description(disabled ? "disable a user (ends their web sessions and SSH connections)" : "enable a disabled user")
 				.argument("<name>", "username"),
 		).action(async (name: string, options: CommonOptions) => {
-			await withApp(options, async (app) => {
-				const target = await app.admin.requireUser(name);
-				await app.admin.setDisabled(cliActor(), target.username, disabled);
+			await withApp(options, async (cli) => {
+				const target = await cli.admin.requireUser(name);
+				await cli.admin.setDisabled(cliActor(), target.username, disabled);
 				println(io.stdout, `${disabled ? "disabled" : "enabled"} user ${target.username}`);
 			});
 		});
@@ -143,9 +143,9 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 			.argument("<name>", "username")
 			.option("--next-login", "no link: the user enrols a new factor at the next login instead"),
 	).action(async (name: string, options: CommonOptions & { nextLogin?: boolean }) => {
-		await withApp(options, async (app) => {
-			const target = await app.admin.requireUser(name);
-			const result = await app.admin.resetTwoFactor(cliActor(), target.username, options.nextLogin === true ? "next-login" : "link");
+		await withApp(options, async (cli) => {
+			const target = await cli.admin.requireUser(name);
+			const result = await cli.admin.resetTwoFactor(cliActor(), target.username, options.nextLogin === true ? "next-login" : "link");
 			if (result.link !== null) {
 				println(io.stdout, result.link);
 				println(io.stdout, `one-time enrolment link for ${target.username}, valid until ${iso(result.expiresAt)}`);
@@ -157,18 +157,18 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 
 	common(user.command("unlock").description("clear a user's password and second-factor lockout").argument("<name>", "username")).action(
 		async (name: string, options: CommonOptions) => {
-			await withApp(options, async (app) => {
-				const target = await app.admin.requireUser(name);
-				await app.admin.unlock(cliActor(), target.username);
+			await withApp(options, async (cli) => {
+				const target = await cli.admin.requireUser(name);
+				await cli.admin.unlock(cliActor(), target.username);
 				println(io.stdout, `unlocked user ${target.username}`);
 			});
 		},
 	);
 
 	common(user.command("list").description("list users").option("--json", "JSON array")).action(async (options: CommonOptions & { json?: boolean }) => {
-		await withApp(options, async (app) => {
+		await withApp(options, async (cli) => {
 			const users: UserSummary[] = [];
-			for (const row of await app.stores.users.list()) users.push(await summarise(app, row));
+			for (const row of await cli.directory.users.list()) users.push(await summarise(cli, row));
 			if (options.json === true) {
 				io.stdout.write(json(users));
 				return;

@@ -1,0 +1,33 @@
+/**
+ * What the CLI's commands may use: the admin service and the other narrow services the console
+ * uses too, built by the composition root (src/app/cli-services.ts). Never the app object, never a
+ * store with write access: every change goes through a service that validates and audits it.
+ */
+import type { Clock } from "../core/clock.ts";
+import type { AdminService } from "../flows/admin-service.ts";
+import type { MethodAdmin } from "../methods/method-admin.ts";
+import type { ServerService } from "../servers/server-service.ts";
+import type { SshKeyService } from "../servers/ssh-keys.ts";
+import type { AuditLog } from "../storage/audit-log.ts";
+import type { FactorStore } from "../storage/factor-store.ts";
+import type { GroupStore } from "../storage/group-store.ts";
+import type { SettingsStore } from "../storage/settings-store.ts";
+import type { UserStore } from "../storage/user-store.ts";
+
+/** Read-only views for listings. */
+export interface CliDirectory {
+	readonly users: Pick<UserStore, "findByUsername" | "list">;
+	readonly groups: Pick<GroupStore, "list" | "groupsOfUser" | "membersOf">;
+	readonly factors: Pick<FactorStore, "listActive">;
+	readonly settings: Pick<SettingsStore, "getTwoFactor">;
+}
+
+export interface CliServices {
+	readonly clock: Clock;
+	readonly admin: AdminService;
+	readonly directory: CliDirectory;
+	readonly audit: Pick<AuditLog, "query">;
+	readonly servers: ServerService;
+	readonly methods: MethodAdmin;
+	readonly sshKeys: SshKeyService;
+}
