@@ -38,7 +38,7 @@ if (major(process.version) === wanted) {
 	// on a terminal, a service manager, kill -- -PGID) reaches only us, and we pass it on. With a
 	// terminal the child must stay in the foreground group to read it (password prompts); then
 	// Ctrl-C reaches it straight from the terminal, and only SIGTERM and SIGHUP are passed on.
-	const ownGroup = false;
+	const ownGroup = !process.stdin.isTTY;
 	const child = spawn(fileURLToPath(new URL("bin/node", pinnedDir)), [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
 		stdio: "inherit",
 		detached: ownGroup,
