@@ -10,7 +10,7 @@
  * The patched file is restored (the exact bytes read) in a finally block and on SIGINT/SIGTERM, so
  * an interrupted run leaves the tree as it was. Do not edit guarded files while it runs.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { GUARDS, type Guard } from "./guards.ts";
@@ -29,7 +29,7 @@ function escapeRegExp(text: string): string {
 	return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-function check(guard: Guard): "killed" | "survived" | "broken" {
+async function check(guard: Guard): Promise<"killed" | "survived" | "broken"> {
 	const path = `${ROOT}${guard.file}`;
 	const original = readFileSync(path, "utf8");
 	const count = original.split(guard.find).length - 1;
@@ -37,16 +37,31 @@ function check(guard: Guard): "killed" | "survived" | "broken" {
 		console.log(`  ${guard.id}: the patch's anchor occurs ${count} times in ${guard.file} (must be exactly once)`);
 		return "broken";
 	}
+	const pattern = guard.tests.names.map(escapeRegExp).join("|");
+	// Async (not spawnSync), so a SIGINT/SIGTERM restores the file at once instead of after the run.
+	const runTests = () =>
+		new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+			const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", `--test-name-pattern=${pattern}`, guard.tests.file], {
+				cwd: ROOT,
+				env: { ...process.env, NO_COLOR: "1" },
+			});
+			let stdout = "";
+			let stderr = "";
+			child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+			child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+			child.on("close", (status) => resolve({ status, stdout, stderr }));
+		});
+	// The named tests must pass with the guard in place first: a test that fails for another reason
+	// (a broken environment, a wrong Node.js) would otherwise count as a kill.
+	const baseline = await runTests();
+	if (baseline.status !== 0) {
+		console.log(`  ${guard.id}: the named tests fail even with the guard in place:\n${`${baseline.stdout}\n${baseline.stderr}`.slice(-2000)}`);
+		return "broken";
+	}
 	restore = () => writeFileSync(path, original);
 	try {
 		writeFileSync(path, original.replace(guard.find, guard.replace));
-		const pattern = guard.tests.names.map(escapeRegExp).join("|");
-		const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", `--test-name-pattern=${pattern}`, guard.tests.file], {
-			cwd: ROOT,
-			encoding: "utf8",
-			env: { ...process.env, NO_COLOR: "1" },
-			maxBuffer: 64 * 1024 * 1024,
-		});
+		const run = await runTests();
 		const output = `${run.stdout}\n${run.stderr}`;
 		// Killed means a NAMED test failed (not a crash before any test ran).
 		const failedNamed = guard.tests.names.some((name) => output.includes(`✖ ${name}`));
@@ -71,7 +86,7 @@ if (selected.length === 0) {
 let bad = 0;
 for (const guard of selected) {
 	const started = Date.now();
-	const outcome = check(guard);
+	const outcome = await check(guard);
 	if (outcome !== "killed") bad++;
 	console.log(
 		`${outcome === "killed" ? "killed  " : outcome === "survived" ? "SURVIVED" : "BROKEN  "} ${guard.id} (${((Date.now() - started) / 1000).toFixed(1)} s): ${guard.why}`,
