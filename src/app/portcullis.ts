@@ -18,6 +18,8 @@ import { LoginFlow } from "../flows/login-flow.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import { KeywordChallengeStore } from "../methods/access-keyword/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
+import { MethodAdmin } from "../methods/method-admin.ts";
+import { MethodSettingsStore } from "../methods/method-settings.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
 import { WebauthnStore } from "../methods/webauthn/webauthn-store.ts";
 import { ServerService } from "../servers/server-service.ts";
@@ -68,6 +70,10 @@ export interface Portcullis {
 	readonly login: LoginFlow;
 	readonly enrollment: EnrollmentFlow;
 	readonly admin: AdminService;
+	/** Second-factor method backends (YubiCloud, Duo, RADIUS settings) for the console and the CLI. */
+	readonly methodAdmin: MethodAdmin;
+	/** The sealed per-method backend settings, read on every use. */
+	readonly methodSettings: MethodSettingsStore;
 	readonly servers: ServerService;
 	readonly consoleUrl: string;
 	readonly logger: Logger;
@@ -131,10 +137,11 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	};
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
 	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout);
+	const methodSettings = new MethodSettingsStore(stores.settings, box);
 	const methods = createMethodRegistry({
 		factors: stores.factors,
 		recoveryCodes: stores.recoveryCodes,
-		settings: stores.settings,
+		methodSettings,
 		audit: stores.audit,
 		box,
 		clock,
@@ -165,6 +172,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	});
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
+	const methodAdmin = new MethodAdmin({ settings: stores.settings, groups: stores.groups, audit: stores.audit, methodSettings, clock, random, consoleUrl });
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box });
 	const ssh: SshServices = {
 		config,
@@ -193,6 +201,8 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		login,
 		enrollment,
 		admin,
+		methodAdmin,
+		methodSettings,
 		servers,
 		consoleUrl,
 		logger,

@@ -3,7 +3,6 @@
  * declares, made from the app's flows, stores and methods. The console receives only these.
  */
 import { isDuoMethod } from "../methods/duo/duo-method.ts";
-import { MethodSettingsStore } from "../methods/method-settings.ts";
 import { isWebauthnMethod } from "../methods/webauthn/webauthn-method.ts";
 import { SessionGate } from "../flows/session-gate.ts";
 import { gatewayHostFingerprint } from "../servers/gateway-host-key.ts";
@@ -44,15 +43,9 @@ export function webServices(app: Portcullis): WebServices {
 			webauthn: isWebauthnMethod(webauthn) ? webauthn : null,
 			duo: isDuoMethod(duo) ? duo : null,
 			attempts: stores.attempts,
-			settings: new MethodSettingsStore(stores.settings, app.box),
+			settings: app.methodSettings,
 		},
-		methodAdminDeps: {
-			stores: { settings: stores.settings, groups: stores.groups, audit: stores.audit },
-			box: app.box,
-			clock: app.clock,
-			random: app.random,
-			consoleUrl: app.consoleUrl,
-		},
+		methodAdmin: app.methodAdmin,
 		csrfKey: () => loadCsrfKey({ settings: stores.settings, box: app.box, random: app.random }),
 	};
 }

@@ -25,7 +25,7 @@ import { testDuoConnection } from "./duo/connection-test.ts";
 import {
 	CONFIGURABLE_METHODS,
 	METHOD_SETTINGS,
-	MethodSettingsStore,
+	type MethodSettingsStore,
 	isConfigurableMethod,
 	validateMethodSettings,
 	type ConfigurableMethod,
@@ -50,7 +50,8 @@ export interface MethodAdminDeps {
 	readonly settings: SettingsStore;
 	readonly groups: GroupStore;
 	readonly audit: AuditLog;
-	readonly box: SecretBox;
+	/** The sealed per-method settings (built by the composition root). */
+	readonly methodSettings: MethodSettingsStore;
 	readonly clock: Clock;
 	readonly random: Random;
 	/** The console's public URL (the Duo Web SDK client needs a redirect URL even for a health check). */
@@ -88,7 +89,7 @@ export class MethodAdmin {
 	readonly #store: MethodSettingsStore;
 
 	constructor(private readonly deps: MethodAdminDeps) {
-		this.#store = new MethodSettingsStore(deps.settings, deps.box);
+		this.#store = deps.methodSettings;
 	}
 
 	/** Callers typed with ConfigurableMethod may still pass anything at run time (JSON, tests). */
@@ -199,21 +200,7 @@ export class MethodAdmin {
 	}
 }
 
-/** The MethodAdmin of an app (web routes and the CLI build it from the composition root's parts). */
-export function createMethodAdmin(app: {
-	readonly stores: { readonly settings: SettingsStore; readonly groups: GroupStore; readonly audit: AuditLog };
-	readonly box: SecretBox;
-	readonly clock: Clock;
-	readonly random: Random;
-	readonly consoleUrl?: string;
-}): MethodAdmin {
-	return new MethodAdmin({
-		settings: app.stores.settings,
-		groups: app.stores.groups,
-		audit: app.stores.audit,
-		box: app.box,
-		clock: app.clock,
-		random: app.random,
-		...(app.consoleUrl !== undefined ? { consoleUrl: app.consoleUrl } : {}),
-	});
+/** The MethodAdmin the composition root built (tests and scripts take it from the app). */
+export function createMethodAdmin(app: { readonly methodAdmin: MethodAdmin }): MethodAdmin {
+	return app.methodAdmin;
 }

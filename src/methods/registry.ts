@@ -16,7 +16,7 @@ import { createAccessKeywordMethod } from "./access-keyword/access-keyword-metho
 import type { KeywordChallengeStore } from "./access-keyword/keyword-challenge-store.ts";
 import { createDuoMethod } from "./duo/duo-method.ts";
 import type { MethodRegistry, SecondFactorMethod } from "./method.ts";
-import { MethodSettingsStore } from "./method-settings.ts";
+import type { MethodSettingsStore } from "./method-settings.ts";
 import { createRadiusMethod } from "./radius/radius-method.ts";
 import { createRecoveryCodeMethod } from "./recovery-code/recovery-code-method.ts";
 import { createTotpMethod } from "./totp/totp-method.ts";
@@ -33,7 +33,8 @@ export interface RegistryDeps {
 	readonly random: Random;
 	readonly totpIssuer: string;
 	/** Admin settings of the backend methods (YubiKey, Duo, RADIUS), read on every use. */
-	readonly settings: SettingsStore;
+	/** The sealed per-method settings (built by the composition root). */
+	readonly methodSettings: MethodSettingsStore;
 	/** Where backend methods report security events (forged RADIUS replies, Duo bypass logins). */
 	readonly audit: AuditLog;
 	/** WebAuthn: its challenge and approval tables, and the relying party from config (or why it is unusable). */
@@ -47,7 +48,7 @@ export interface RegistryDeps {
 }
 
 export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
-	const methodSettings = new MethodSettingsStore(deps.settings, deps.box);
+	const { methodSettings } = deps;
 	const methods: SecondFactorMethod[] = [
 		createTotpMethod({ factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, issuer: deps.totpIssuer }),
 		createAccessKeywordMethod({ factors: deps.factors, box: deps.box, clock: deps.clock, random: deps.random, challenges: deps.keywordChallenges }),

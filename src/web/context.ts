@@ -6,7 +6,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { VNode } from "preact";
 import { renderToString } from "preact-render-to-string";
-import type { createMethodAdmin } from "../methods/method-admin.ts";
 import type { SessionRow } from "../storage/session-store.ts";
 import type { UserRow } from "../storage/user-store.ts";
 import type { ClientInfo } from "../flows/login-flow.ts";
@@ -73,18 +72,11 @@ export interface RouteInfo {
 export interface WebContext {
 	/** What the console may call (src/web/services.ts); never the app object, a database or a store. */
 	readonly services: WebServices;
-	/**
-	 * Only for routes/methods-admin.tsx until its rewrite (another branch) takes a built MethodAdmin:
-	 * the narrow dependencies createMethodAdmin reads, not the app object.
-	 */
-	readonly app: MethodAdminDeps;
 	readonly csrf: Csrf;
 	readonly secureCookies: boolean;
 	/** Every route registered, collected by the onRoute hook (the access test walks it). */
 	readonly routes: RouteInfo[];
 }
-
-export type MethodAdminDeps = Parameters<typeof createMethodAdmin>[0];
 
 export type RouteModule = (server: FastifyInstance, web: WebContext) => void | Promise<void>;
 

@@ -66,7 +66,6 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 	});
 	const web: WebContext = {
 		services,
-		app: services.methodAdminDeps,
 		csrf: createCsrf(await services.csrfKey()),
 		secureCookies: services.consoleUrl.startsWith("https:"),
 		routes: [],

@@ -26,7 +26,7 @@ import type { ServerStore } from "../storage/server-store.ts";
 import type { SessionStore } from "../storage/session-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserStore } from "../storage/user-store.ts";
-import type { MethodAdminDeps } from "./context.ts";
+import type { MethodAdmin } from "../methods/method-admin.ts";
 
 export type WebLogin = Pick<
 	LoginFlow,
@@ -118,7 +118,8 @@ export interface WebServices {
 	readonly sshKeys: SshKeyService;
 	readonly methods: WebMethods;
 	/** What the method settings page edits through (see WebContext.app). */
-	readonly methodAdminDeps: MethodAdminDeps;
+	/** Second-factor method backends (settings, connection tests), validated and audited. */
+	readonly methodAdmin: MethodAdmin;
 	/** The shared CSRF key (created once, sealed in the settings table; src/web/csrf.ts). */
 	csrfKey(): Promise<Buffer>;
 }

@@ -145,9 +145,6 @@ test("the guard itself catches arrows back up and between adapters", () => {
 const STORE_CONSTRUCTION_PENDING: ReadonlySet<string> = new Set([
 	// A store over a method-private table: it opens the audit log and users store inside its own transaction.
 	"src/methods/access-keyword/keyword-challenge-store.ts",
-	// MethodSettingsStore (settings branch).
-	"src/methods/method-admin.ts",
-	"src/methods/registry.ts",
 ]);
 
 test("no store is constructed outside src/storage/ and the composition root", () => {

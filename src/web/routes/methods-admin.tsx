@@ -8,7 +8,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { JSX } from "preact";
 import { CONFIGURABLE_METHODS, type ConfigurableMethod, type RedactedSettingsMap } from "../../methods/method-settings.ts";
-import { createMethodAdmin, type ConnectionTestResult, type MethodSettingsView, type MethodSettingsViewOf } from "../../methods/method-admin.ts";
+import type { ConnectionTestResult, MethodSettingsView, MethodSettingsViewOf } from "../../methods/method-admin.ts";
 import { attemptAdminChange, webActor as actor } from "../admin-change.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, str, type FormSchema, type Parsed } from "../forms.ts";
@@ -470,8 +470,7 @@ export function AdminMethodsPage({
 // ---------------------------------------------------------------------------------------------
 
 export const methodAdminRoutes: RouteModule = (server, web) => {
-	const { app } = web;
-	const admin = createMethodAdmin(app);
+	const admin = web.services.methodAdmin;
 	const change = { access: "admin" as const, stepUp: true, stepUpReturn: "/admin/methods" };
 
 	async function page(
