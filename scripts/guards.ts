@@ -91,7 +91,7 @@ export const GUARDS: readonly Guard[] = [
 	{
 		id: "keyword-positions-reused",
 		why: "showing the keyword prompt again re-uses the stored positions (no free re-roll until an observed answer fits)",
-		file: "src/methods/access-keyword/keyword-challenge-store.ts",
+		file: "src/storage/keyword-challenge-store.ts",
 		find: "if (current !== undefined && Number(current.expires_at) > now && current.factor_id === request.factorId) {",
 		replace: "if (false) {",
 		tests: {
@@ -102,7 +102,7 @@ export const GUARDS: readonly Guard[] = [
 	{
 		id: "keyword-abandoned-charged",
 		why: "an abandoned keyword challenge costs one failure, so waiting out the expiry is not a free re-roll",
-		file: "src/methods/access-keyword/keyword-challenge-store.ts",
+		file: "src/storage/keyword-challenge-store.ts",
 		find: 'if (replaced === "abandoned") await this.#chargeAbandoned(trx, audit, base, current!);',
 		replace: "",
 		tests: { file: "test/security/keyword-reroll.test.ts", names: ["abandoning is never free: five abandoned draws lock the account like five wrong answers"] },

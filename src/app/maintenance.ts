@@ -2,7 +2,6 @@
  * Periodic clean-up of expired rows (sessions, attempts, abandoned pending factors). Safe to run
  * on every node at once: each statement is an idempotent DELETE of rows already past expiry.
  */
-import { sql } from "kysely";
 import { errorFields } from "../core/logger.ts";
 import type { Portcullis } from "./portcullis.ts";
 
@@ -19,8 +18,7 @@ export async function runMaintenance(app: Portcullis): Promise<void> {
 	});
 	// WebAuthn challenges and SSH approval links are single use and short-lived; keep a day for the record.
 	const before = app.clock.now().getTime() - 24 * 3600_000;
-	await sql`DELETE FROM webauthn_challenges WHERE expires_at < ${before}`.execute(app.db);
-	await sql`DELETE FROM webauthn_approvals WHERE expires_at < ${before}`.execute(app.db);
+	await app.stores.webauthn.purgeExpired(before);
 }
 
 export function startMaintenance(app: Portcullis, everyMs = 10 * 60_000): { stop(): void } {

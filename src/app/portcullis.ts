@@ -16,12 +16,12 @@ import { AdminService } from "../flows/admin-service.ts";
 import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
 import type { MethodRegistry } from "../methods/method.ts";
-import { KeywordChallengeStore } from "../methods/access-keyword/keyword-challenge-store.ts";
+import { KeywordChallengeStore } from "../storage/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
 import { MethodAdmin } from "../methods/method-admin.ts";
 import { MethodSettingsStore } from "../methods/method-settings.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
-import { WebauthnStore } from "../methods/webauthn/webauthn-store.ts";
+import { WebauthnStore } from "../storage/webauthn-store.ts";
 import { ServerService } from "../servers/server-service.ts";
 import { HOST_FINGERPRINT_SETTING } from "../ssh/gateway.ts";
 import type { SshServices } from "../ssh/ssh-services.ts";
@@ -53,6 +53,8 @@ export interface Stores {
 	readonly sshKeys: SshKeyStore;
 	readonly passwordThrottle: PasswordThrottleStore;
 	readonly policyVersion: PolicyVersionStore;
+	/** WebAuthn challenges and SSH approval links. */
+	readonly webauthn: WebauthnStore;
 	readonly servers: ServerStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
@@ -124,6 +126,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		sshKeys: new SshKeyStore(db, clock, random),
 		passwordThrottle: new PasswordThrottleStore(db, clock),
 		transactions: new UserTransactions(db, clock, random),
+		webauthn: new WebauthnStore(db, clock, random),
 		policyVersion: new PolicyVersionStore(db),
 		servers: new ServerStore(db, clock, random),
 	};
@@ -147,9 +150,9 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		clock,
 		random,
 		totpIssuer: config.totp.issuer,
-		db,
+		users: stores.users,
 		webauthn: relyingPartyOrProblem(config),
-		webauthnStore: new WebauthnStore(db, clock, random),
+		webauthnStore: stores.webauthn,
 		consoleUrl,
 		keywordChallenges,
 	});

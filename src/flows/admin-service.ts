@@ -170,22 +170,8 @@ export class AdminService {
 		// One transaction with the user's row locked (docs/security.md, "Enrolment outliving its login"): the link requirement and the
 		// new generation are stored in the same commit that deletes the factors, so no enrolment can
 		// slip in between; pending enrolments of the old generation and live login attempts die with it.
-		const done = await this.deps.transactions.withUserLocked(user.id, async ({ trx }) => {
-			await trx
-				.updateTable("users")
-				.set((eb) => ({
-					enroll_token_hash: tokenHash,
-					enroll_token_expires_at: expiresAt,
-					ssh_method: null,
-					tfa_generation: eb("tfa_generation", "+", 1),
-					session_epoch: eb("session_epoch", "+", 1),
-				}))
-				.where("id", "=", user.id)
-				.execute();
-			await trx.deleteFrom("factors").where("user_id", "=", user.id).execute();
-			await trx.deleteFrom("recovery_codes").where("user_id", "=", user.id).execute();
-			await trx.deleteFrom("web_sessions").where("user_id", "=", user.id).execute();
-			await trx.updateTable("login_attempts").set({ status: "failed" }).where("user_id", "=", user.id).where("status", "=", "pending").execute();
+		const done = await this.deps.transactions.withUserLocked(user.id, async (locked) => {
+			await locked.resetSecondFactors(tokenHash === null || expiresAt === null ? null : { tokenHash, expiresAt });
 			return true;
 		});
 		if (done === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no user named "${username}"`);

@@ -245,7 +245,7 @@ export class EnrollmentFlow {
 	async remove(userId: string, factorId: string, context: EnrollContext): Promise<RemoveResult> {
 		// The last-factor rule is read and applied inside one transaction holding the user's row lock:
 		// two parallel removals (on one node or two) serialise, and the second sees the first's result.
-		const outcome = await this.deps.transactions.withUserLocked(userId, async ({ user, trx, settings, groups, factors, recoveryCodes }) => {
+		const outcome = await this.deps.transactions.withUserLocked(userId, async ({ user, settings, groups, factors, recoveryCodes, users }) => {
 			const factor = await factors.get(factorId);
 			if (factor === null || factor.userId !== userId) return { kind: "not-found" } as const;
 			const [global, memberOf, active] = [await settings.getTwoFactor(), await groups.groupsOfUser(userId), await factors.listActive(userId)];
@@ -264,7 +264,7 @@ export class EnrollmentFlow {
 			const left = active.filter((other) => other.id !== factorId);
 			if (left.filter((other) => METHOD_INFO[other.method].standalone).length === 0) await recoveryCodes.removeAll(userId);
 			if (user.ssh_method === factor.method && !left.some((other) => other.method === factor.method)) {
-				await trx.updateTable("users").set({ ssh_method: null }).where("id", "=", userId).execute();
+				await users.setSshMethod(userId, null);
 			}
 			return { kind: "removed", username: user.username, method: factor.method, label: factor.label } as const;
 		});

@@ -2,6 +2,7 @@
  * Builds the method registry from the composition root. A new method (YubiKey, WebAuthn, Duo,
  * RADIUS) is one more entry here plus its folder; flows and adapters do not change.
  */
+import type { UserStore } from "../storage/user-store.ts";
 import type { Kysely } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { MethodId } from "../core/method-id.ts";
@@ -13,7 +14,7 @@ import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import { createAccessKeywordMethod } from "./access-keyword/access-keyword-method.ts";
-import type { KeywordChallengeStore } from "./access-keyword/keyword-challenge-store.ts";
+import type { KeywordChallengeStore } from "../storage/keyword-challenge-store.ts";
 import { createDuoMethod } from "./duo/duo-method.ts";
 import type { MethodRegistry, SecondFactorMethod } from "./method.ts";
 import type { MethodSettingsStore } from "./method-settings.ts";
@@ -22,7 +23,7 @@ import { createRecoveryCodeMethod } from "./recovery-code/recovery-code-method.t
 import { createTotpMethod } from "./totp/totp-method.ts";
 import type { RelyingParty } from "./webauthn/relying-party.ts";
 import { createWebauthnMethod } from "./webauthn/webauthn-method.ts";
-import type { WebauthnStore } from "./webauthn/webauthn-store.ts";
+import type { WebauthnStore } from "../storage/webauthn-store.ts";
 import { createYubikeyOtpMethod } from "./yubikey-otp/yubikey-otp-method.ts";
 
 export interface RegistryDeps {
@@ -38,7 +39,8 @@ export interface RegistryDeps {
 	/** Where backend methods report security events (forged RADIUS replies, Duo bypass logins). */
 	readonly audit: AuditLog;
 	/** WebAuthn: its challenge and approval tables, and the relying party from config (or why it is unusable). */
-	readonly db: Kysely<Database>;
+	/** Usernames for WebAuthn approval pages. */
+	readonly users: Pick<UserStore, "findById">;
 	readonly webauthn: RelyingParty | { readonly problem: string; readonly consoleUrl: string };
 	readonly webauthnStore: WebauthnStore;
 	/** The console's public URL (Duo's Universal Prompt redirects the browser back under it). */
@@ -62,7 +64,7 @@ export function createMethodRegistry(deps: RegistryDeps): MethodRegistry {
 			...(deps.consoleUrl !== undefined ? { consoleUrl: deps.consoleUrl } : {}),
 		}),
 		createWebauthnMethod({
-			db: deps.db,
+			users: deps.users,
 			store: deps.webauthnStore,
 			factors: deps.factors,
 			box: deps.box,

@@ -13,7 +13,7 @@ import { lockUser } from "./lock-user.ts";
 import { RecoveryCodeStore } from "./recovery-code-store.ts";
 import type { Database } from "./schema.ts";
 import { SettingsStore } from "./settings-store.ts";
-import type { UserRow } from "./user-store.ts";
+import { UserStore, type UserRow } from "./user-store.ts";
 
 export interface LockedUser {
 	/** The user's row as locked by this transaction. */
@@ -24,6 +24,13 @@ export interface LockedUser {
 	/** Bound to the transaction: use its reads and remove(); insert/activate open their own transaction. */
 	readonly factors: FactorStore;
 	readonly recoveryCodes: RecoveryCodeStore;
+	readonly users: UserStore;
+	/**
+	 * Admin reset of the user's 2FA, inside this transaction: the link requirement (or none) and a new
+	 * reset generation are stored, the session epoch bumped, and every factor, recovery code, web
+	 * session and pending login attempt of the user is removed or failed, in one commit.
+	 */
+	resetSecondFactors(link: { readonly tokenHash: string; readonly expiresAt: number } | null): Promise<void>;
 }
 
 export class UserTransactions {
@@ -45,7 +52,31 @@ export class UserTransactions {
 				groups: new GroupStore(trx, this.clock, this.random),
 				factors: new FactorStore(trx, this.clock, this.random),
 				recoveryCodes: new RecoveryCodeStore(trx, this.clock, this.random),
+				users: new UserStore(trx, this.clock, this.random),
+				resetSecondFactors: (link) => resetSecondFactors(trx, userId, link),
 			});
 		});
 	}
+}
+
+async function resetSecondFactors(
+	trx: Transaction<Database>,
+	userId: string,
+	link: { readonly tokenHash: string; readonly expiresAt: number } | null,
+): Promise<void> {
+	await trx
+		.updateTable("users")
+		.set((eb) => ({
+			enroll_token_hash: link?.tokenHash ?? null,
+			enroll_token_expires_at: link?.expiresAt ?? null,
+			ssh_method: null,
+			tfa_generation: eb("tfa_generation", "+", 1),
+			session_epoch: eb("session_epoch", "+", 1),
+		}))
+		.where("id", "=", userId)
+		.execute();
+	await trx.deleteFrom("factors").where("user_id", "=", userId).execute();
+	await trx.deleteFrom("recovery_codes").where("user_id", "=", userId).execute();
+	await trx.deleteFrom("web_sessions").where("user_id", "=", userId).execute();
+	await trx.updateTable("login_attempts").set({ status: "failed" }).where("user_id", "=", userId).where("status", "=", "pending").execute();
 }

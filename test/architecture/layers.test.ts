@@ -142,9 +142,8 @@ test("the guard itself catches arrows back up and between adapters", () => {
  * (src/app/) only (issue 12 item 2); everything else receives them. Pending: files other branches
  * are refactoring (method settings: settings branch; web: web branch). Empty once merged.
  */
-const STORE_CONSTRUCTION_PENDING: ReadonlySet<string> = new Set([
-	// A store over a method-private table: it opens the audit log and users store inside its own transaction.
-	"src/methods/access-keyword/keyword-challenge-store.ts",
+const STORE_CONSTRUCTION_PENDING: ReadonlySet<string> = new Set<string>([
+	// Empty: every store lives in src/storage/ and is built there or in the composition root.
 ]);
 
 test("no store is constructed outside src/storage/ and the composition root", () => {
@@ -153,6 +152,16 @@ test("no store is constructed outside src/storage/ and the composition root", ()
 		const name = relative(ROOT, file).split(sep).join("/");
 		if (name.startsWith("src/storage/") || name.startsWith("src/app/") || STORE_CONSTRUCTION_PENDING.has(name)) continue;
 		if (/\bnew [A-Z][A-Za-z]*(Store|AuditLog|UserTransactions)\s*\(/.test(readFileSync(file, "utf8"))) offenders.push(name);
+	}
+	assert.deepEqual(offenders, []);
+});
+
+test("no SQL outside src/storage/ (queries belong to a store)", () => {
+	const offenders: string[] = [];
+	for (const file of sourceFiles(join(ROOT, "src"))) {
+		const name = relative(ROOT, file).split(sep).join("/");
+		if (name.startsWith("src/storage/")) continue;
+		if (/\.(selectFrom|updateTable|insertInto|deleteFrom)\(|\bsql`/.test(readFileSync(file, "utf8"))) offenders.push(name);
 	}
 	assert.deepEqual(offenders, []);
 });

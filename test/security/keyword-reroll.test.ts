@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
 import { FakeClock } from "../../src/core/clock.ts";
-import { keywordChallengeTtlMs } from "../../src/methods/access-keyword/keyword-challenge-store.ts";
+import { keywordChallengeTtlMs } from "../../src/storage/keyword-challenge-store.ts";
 import { startSshGateway, type SshGateway } from "../../src/ssh/gateway.ts";
 import type { DatabaseTarget } from "../../src/storage/open-database.ts";
 import { RawSsh, type AuthEvent } from "../helpers/ssh-client.ts";

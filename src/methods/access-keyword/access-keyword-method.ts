@@ -13,7 +13,7 @@ import type { Random } from "../../core/random.ts";
 import type { SecretBox } from "../../crypto/secret-box.ts";
 import { constantTimeEqual } from "../../crypto/tokens.ts";
 import type { FactorStore } from "../../storage/factor-store.ts";
-import type { KeywordChallengeStore } from "./keyword-challenge-store.ts";
+import type { KeywordChallengeStore } from "../../storage/keyword-challenge-store.ts";
 import type {
 	ChallengeRequest,
 	ChallengeStart,

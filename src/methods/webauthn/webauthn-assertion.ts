@@ -5,7 +5,7 @@
 import { generateAuthenticationOptions, verifyAuthenticationResponse, type PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type { FactorRecord, MethodUser } from "../method.ts";
 import { bytes, CEREMONY_TIMEOUT_MS, crossOrigin, factorContext, parseAssertion, type StoredCredential, type WebauthnContext } from "./webauthn-common.ts";
-import type { ChallengeScope } from "./webauthn-store.ts";
+import type { ChallengeScope } from "../../storage/webauthn-store.ts";
 
 export function createAssertions(ctx: WebauthnContext) {
 	const { deps, store, relyingParty, audit } = ctx;

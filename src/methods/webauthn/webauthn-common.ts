@@ -3,6 +3,7 @@
  * (webauthn-method.ts, webauthn-assertion.ts, webauthn-ssh-approval.ts); split out of
  * createWebauthnMethod.
  */
+import type { UserStore } from "../../storage/user-store.ts";
 import type {
 	AuthenticationResponseJSON,
 	PublicKeyCredentialCreationOptionsJSON,
@@ -19,7 +20,7 @@ import type { FactorStore } from "../../storage/factor-store.ts";
 import type { Database } from "../../storage/schema.ts";
 import type { MethodUser, SecondFactorMethod } from "../method.ts";
 import type { RelyingParty } from "./relying-party.ts";
-import type { ApprovalRow, ApprovalStatus, WebauthnStore } from "./webauthn-store.ts";
+import type { ApprovalRow, ApprovalStatus, WebauthnStore } from "../../storage/webauthn-store.ts";
 
 /** COSE algorithms offered and accepted: EdDSA, ES256, RS256 (the library's classic default set). */
 export const SUPPORTED_ALGORITHMS = [-8, -7, -257];
@@ -40,8 +41,8 @@ export const WEB_PROMPT = "Security key: use your key in the browser";
 export const APPROVAL_PROMPT = "Approve this login in your browser:";
 
 export interface WebauthnMethodDeps {
-	/** Only for the approver's username on the approval page. */
-	readonly db: Kysely<Database>;
+	/** Only for the approver's username on the approval page and its audit events. */
+	readonly users: Pick<UserStore, "findById">;
 	/** Challenges and approvals (built by the composition root). */
 	readonly store: WebauthnStore;
 	readonly factors: FactorStore;

@@ -55,7 +55,7 @@ import {
 	type WebauthnMethodDeps,
 } from "./webauthn-common.ts";
 import { createSshApproval } from "./webauthn-ssh-approval.ts";
-import type { ChallengeScope } from "./webauthn-store.ts";
+import type { ChallengeScope } from "../../storage/webauthn-store.ts";
 
 export {
 	APPROVAL_TTL_MS,

@@ -16,7 +16,7 @@ import {
 	type ApprovalView,
 	type WebauthnContext,
 } from "./webauthn-common.ts";
-import type { ApprovalRow } from "./webauthn-store.ts";
+import type { ApprovalRow } from "../../storage/webauthn-store.ts";
 
 /**
  * `assertions`: the WebAuthn checks of the approval page (webauthn-assertion.ts). viewApproval,
@@ -114,7 +114,7 @@ export function createSshApproval(ctx: WebauthnContext, assertions: Pick<Asserti
 		const expected = await store.consumeChallenge(challengeId, { userId, scope: "ssh-approval", attemptId: row.attemptId, approvalId: row.id });
 		if (expected === null) return { kind: "invalid", message: "This page has expired. Reload it and approve again." };
 		const factors = await deps.factors.listActive(userId, "webauthn");
-		const username = (await deps.db.selectFrom("users").select("username").where("id", "=", userId).executeTakeFirst())?.username ?? null;
+		const username = (await deps.users.findById(userId))?.username ?? null;
 		user.username = username;
 		const checked = await checkAssertion({ id: userId, username: username ?? "" }, factors, response, expected, {
 			channel: "web",
@@ -142,7 +142,7 @@ export function createSshApproval(ctx: WebauthnContext, assertions: Pick<Asserti
 		const row = await approvalFor(token, userId);
 		if ("kind" in row) return row;
 		if (!(await store.markDenied(row.id, userId, from))) return { kind: "closed", details: details((await store.getApproval(row.id)) ?? row, now()) };
-		const username = (await deps.db.selectFrom("users").select("username").where("id", "=", userId).executeTakeFirst())?.username ?? null;
+		const username = (await deps.users.findById(userId))?.username ?? null;
 		await audit("webauthn.ssh-denied", "info", { id: userId, username }, { approvalId: row.id, sshSource: row.source }, "web", from);
 		return { kind: "denied", details: details({ ...row, status: "denied" }, now()) };
 	}

@@ -10,7 +10,7 @@ import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/serv
 import { configSchema } from "../../../src/config/config.ts";
 import { relyingPartyOrProblem, resolveRelyingParty } from "../../../src/methods/webauthn/relying-party.ts";
 import { CHALLENGE_TTL_MS, WEB_PROMPT } from "../../../src/methods/webauthn/webauthn-method.ts";
-import { WebauthnStore } from "../../../src/methods/webauthn/webauthn-store.ts";
+import { WebauthnStore } from "../../../src/storage/webauthn-store.ts";
 import { ADMIN_ACTOR, createTestApp, SSH, WEB, type TestApp } from "../../helpers/test-app.ts";
 import { SoftAuthenticator } from "./soft-authenticator.ts";
 import { ENROL_CONTEXT, newSoft, newUser, ORIGIN, PASSWORD, registerKey, RP_ID, webauthnApp, webauthnOf } from "./helpers.ts";

@@ -16,12 +16,12 @@
  * The table holds at most one row per user.
  */
 import type { Kysely, Transaction } from "kysely";
-import type { Clock } from "../../core/clock.ts";
-import type { Random } from "../../core/random.ts";
-import { newId } from "../../crypto/tokens.ts";
-import { AuditLog } from "../../storage/audit-log.ts";
-import type { Database } from "../../storage/schema.ts";
-import { UserStore, type LockoutPolicy } from "../../storage/user-store.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Random } from "../core/random.ts";
+import { newId } from "../crypto/tokens.ts";
+import { AuditLog } from "./audit-log.ts";
+import type { Database } from "./schema.ts";
+import { UserStore, type LockoutPolicy } from "./user-store.ts";
 
 interface KeywordChallengesTable {
 	user_id: string;

@@ -6,10 +6,10 @@
  * so a challenge or an approval is used once across web, SSH and every node.
  */
 import type { Kysely } from "kysely";
-import type { Clock } from "../../core/clock.ts";
-import type { Random } from "../../core/random.ts";
-import { newId, newToken, sha256Hex } from "../../crypto/tokens.ts";
-import type { Database } from "../../storage/schema.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Random } from "../core/random.ts";
+import { newId, newToken, sha256Hex } from "../crypto/tokens.ts";
+import type { Database } from "./schema.ts";
 
 export const CHALLENGE_SCOPES = ["register", "login", "step-up", "ssh-approval"] as const;
 export type ChallengeScope = (typeof CHALLENGE_SCOPES)[number];
@@ -316,5 +316,11 @@ export class WebauthnStore {
 			challengeUsed: Number(row.challenge_used) === 1,
 			live: row.status === "pending" && expiresAt > this.now(),
 		};
+	}
+
+	/** Maintenance: challenges and approval links are single use and short-lived; rows older than `before` go. */
+	async purgeExpired(before: number): Promise<void> {
+		await this.#db.deleteFrom("webauthn_challenges").where("expires_at", "<", before).execute();
+		await this.#db.deleteFrom("webauthn_approvals").where("expires_at", "<", before).execute();
 	}
 }
