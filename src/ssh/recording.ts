@@ -10,31 +10,17 @@
  * the table's started_at/ended_at come from the injected Clock.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import { StringDecoder } from "node:string_decoder";
-import type { Config } from "../config/config.ts";
 import { PortcullisError } from "../core/errors.ts";
+import { recordingPath } from "../servers/recording-files.ts";
 import type { ServerRow } from "../storage/server-store.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
 
 /** A runaway `cat /dev/urandom` must not fill the disk: output beyond this is dropped (and noted). */
 export const RECORDING_MAX_BYTES = 256 * 1024 * 1024;
-
-export function recordingsDir(config: Config): string {
-	return resolve(config.ssh.recordings_dir !== "" ? config.ssh.recordings_dir : join(config.data_dir, "recordings"));
-}
-
-/** Absolute path of a recording file; refuses a stored path that escapes the directory. */
-export function recordingPath(config: Config, file: string): string {
-	const root = recordingsDir(config);
-	const full = resolve(root, file);
-	const rel = relative(root, full);
-	if (rel === "" || rel.startsWith("..") || isAbsolute(rel) || rel.split(sep).includes(".."))
-		throw new PortcullisError("ERR_INPUT", "recording path outside the recordings directory");
-	return full;
-}
 
 export interface RecordingStart {
 	readonly userId: string;
