@@ -12,7 +12,9 @@ export function generateEd25519Key(comment: string): { privateKey: string; publi
 	for (let tries = 0; tries < 20; tries++) {
 		const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment });
 		const parsed = ssh2.utils.parseKey(pair.private);
-		if (!(parsed instanceof Error) && !Array.isArray(parsed)) return { privateKey: pair.private, publicKey: pair.public };
+		const parsedPublic = ssh2.utils.parseKey(pair.public);
+		const readable = (key: typeof parsed) => !(key instanceof Error) && !Array.isArray(key);
+		if (readable(parsed) && readable(parsedPublic)) return { privateKey: pair.private, publicKey: pair.public };
 	}
 	throw new Error("could not generate a readable ed25519 key");
 }
