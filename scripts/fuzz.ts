@@ -393,7 +393,7 @@ function plausible(rng: Rng, field: string): string {
 		case "method":
 			return rng.pick(["totp", "totp", "recovery-code", "access-keyword", "yubikey-otp", "duo", "radius", "webauthn", "TOTP", ""]);
 		case "code":
-			// docs/security.md, Bad input: OTP parsing pitfalls, and recovery-code shapes.
+			// docs/threat-model.md, Bad input: OTP parsing pitfalls, and recovery-code shapes.
 			return rng.pick(["123456", "000000", "12345", "1234567", "١٢٣٤٥٦", " 123456", "123456abc", "0x1E240", "1.23456e5", "abcde-fghjk", ""]);
 		case "c1":
 		case "c2":

@@ -20,7 +20,7 @@ fi
 
 npx tsc --noEmit -p .
 # Format and lint (biome.json): the tree stays formatted, and a lint error fails the run like a type error.
-npx biome ci .
+npx biome ci --error-on-warnings .
 
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ "$#" -gt 0 ]; then files=("$@"); fi

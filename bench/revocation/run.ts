@@ -1,6 +1,6 @@
 /**
  * `npm run bench:revocation`: how long live SSH connections and relays survive a policy change
- * (target, docs/security.md "Live revocation goal": live connections and relays close within 2 s).
+ * (target, docs/threat-model.md "Live revocation goal": live connections and relays close within 2 s).
  *
  * With the DEFAULT ssh.policy_poll_ms (1000 ms) and ssh.live_check_seconds (10 s), on SQLite and on
  * PostgreSQL (127.0.0.1:5432, trust auth), BENCH_REPS (10) repetitions each, the real gateway

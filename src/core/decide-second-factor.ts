@@ -6,7 +6,7 @@
  * Pure: the caller passes plain data (user's groups, global settings, verified factors, the
  * methods this deployment can serve on the channel). No I/O, no clock, no randomness.
  *
- * Semantics are docs/product.md "Policy semantics" and Decisions 2-4:
+ * Semantics are docs/product-decisions.md "Policy semantics" and Decisions 2-4:
  *   required = global force OR any group forces OR the user enrolled a factor voluntarily
  *   allowed  = globally enabled methods, narrowed by every group that restricts methods
  *   usable   = the user's verified factors whose method is allowed
@@ -31,7 +31,7 @@ export interface SecondFactorPolicyInput {
 	readonly groups: readonly GroupTwoFactorRule[];
 	/** Methods of the user's *verified* factors (pending enrolments never count). */
 	readonly enrolledMethods: readonly MethodId[];
-	/** Method of the user's last successful web login: the SSH default (docs/product.md floor item 7). */
+	/** Method of the user's last successful web login: the SSH default (docs/product-decisions.md floor item 7). */
 	readonly lastWebMethod: MethodId | null;
 	/** Methods this deployment can actually run on `channel` (from the method registry). */
 	readonly channelMethods: readonly MethodId[];
@@ -129,7 +129,7 @@ export function enrollableMethods(allowed: readonly MethodId[], webMethods: read
 }
 
 /**
- * Live policy (product.md "Policy changes bite at once"): may a session proven with
+ * Live policy (docs/product-decisions.md "Policy changes bite at once"): may a session proven with
  * `provenMethod` (null: no second factor) continue under the policy as it is now? The caller has
  * already refused revoked sessions (disabled, locked, epoch changed); false means "step up".
  */
@@ -139,7 +139,7 @@ export function sessionSatisfies(decision: SecondFactorDecision, provenMethod: s
 	if ((decision.methods as readonly string[]).includes(provenMethod)) return true;
 	// A session proven with the user's last recovery code stays valid (the code is spent, not
 	// disallowed), but only while recovery codes are still an allowed method: removing them from
-	// the allowed methods steps such sessions up like any other method (docs/security.md, Attacks found by review).
+	// the allowed methods steps such sessions up like any other method (docs/threat-model.md, Attacks found by review).
 	return provenMethod === "recovery-code" && decision.allowedMethods.includes("recovery-code");
 }
 

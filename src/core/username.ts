@@ -1,6 +1,6 @@
 /**
  * Usernames are canonicalised once (NFKC + lower case) at creation and at login, so that
- * "Alice", "ａｌｉｃｅ" and "alice" are one account with one lockout counter (docs/security.md, Bad input).
+ * "Alice", "ａｌｉｃｅ" and "alice" are one account with one lockout counter (docs/threat-model.md, Bad input).
  * Only a conservative alphabet is accepted: no separators that the SSH gateway or logs could
  * misread (":", "@", "%", "/", whitespace, control characters).
  */

@@ -1,5 +1,5 @@
 /**
- * Passwords and recovery codes are hashed with argon2id (docs/product.md Decision 9) using the OWASP
+ * Passwords and recovery codes are hashed with argon2id (docs/product-decisions.md Decision 9) using the OWASP
  * minimum (m = 19 MiB, t = 2, p = 1). Hashing runs on libuv's thread pool, off the event loop.
  */
 import { hash, verify } from "@node-rs/argon2";

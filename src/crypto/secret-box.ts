@@ -1,5 +1,5 @@
 /**
- * Secrets at rest (docs/product.md Decision 9): TOTP keys, access keywords and method secrets are
+ * Secrets at rest (docs/product-decisions.md Decision 9): TOTP keys, access keywords and method secrets are
  * sealed with AES-256-GCM under a key that never lives in the database. The key comes from the
  * config (`secrets.key`, base64) or from a key file created on first start with mode 0600.
  *

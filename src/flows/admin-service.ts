@@ -1,7 +1,7 @@
 /**
  * Administration shared by the web console's admin pages and the `portcullis` CLI: users, groups,
  * the global 2FA settings. Invalid policy states are refused here, where they are made
- * (docs/product.md Decision 3), and every change is audited with the acting admin (Decision 12).
+ * (docs/product-decisions.md Decision 3), and every change is audited with the acting admin (Decision 12).
  */
 import type { Actor } from "../core/actor.ts";
 import { allowedMethods } from "../core/decide-second-factor.ts";
@@ -167,7 +167,7 @@ export class AdminService {
 			tokenHash = sha256Hex(token);
 			link = `${this.deps.consoleUrl}/enroll-link/${token}`;
 		}
-		// One transaction with the user's row locked (docs/security.md, "Enrolment outliving its login"): the link requirement and the
+		// One transaction with the user's row locked (docs/threat-model.md, "Enrolment outliving its login"): the link requirement and the
 		// new generation are stored in the same commit that deletes the factors, so no enrolment can
 		// slip in between; pending enrolments of the old generation and live login attempts die with it.
 		const done = await this.deps.transactions.withUserLocked(user.id, async (locked) => {
@@ -176,7 +176,7 @@ export class AdminService {
 		});
 		if (done === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no user named "${username}"`);
 		await this.audit(actor, "user.2fa-reset", { mode, linkExpiresAt: expiresAt }, user);
-		// Notification of the user (docs/product.md, "Beyond the floor"): recorded as an audit event the user sees on their account page.
+		// Notification of the user (docs/product-decisions.md, "Beyond the floor"): recorded as an audit event the user sees on their account page.
 		await this.deps.audit.write({
 			event: "user.notified",
 			outcome: "info",

@@ -518,7 +518,7 @@ export class LoginFlow {
 	}
 
 	/**
-	 * Live policy (product.md "Policy changes bite at once"): "ok", "step-up" or "revoked" for a live
+	 * Live policy (docs/product-decisions.md "Policy changes bite at once"): "ok", "step-up" or "revoked" for a live
 	 * web session or SSH connection (session-check.ts).
 	 */
 	checkSession(input: Parameters<typeof checkSession>[1]): Promise<SessionCheck> {

@@ -11,11 +11,11 @@ import { decideForUser } from "./policy-inputs.ts";
 export type SessionCheckDeps = Pick<LoginFlowDeps, "users" | "clock" | "sshKeys" | "settings" | "groups" | "factors" | "recoveryCodes" | "methods">;
 
 /**
- * Live policy (product.md "Policy changes bite at once"): called on every web request and
+ * Live policy (docs/product-decisions.md "Policy changes bite at once"): called on every web request and
  * periodically for SSH connections. "step-up" when the policy now demands a factor this session
  * did not prove; "revoked" when the user is gone, disabled, locked or their sessions were revoked,
  * or when the public key the session logged in with is no longer theirs (a removed key is a
- * revoked credential: docs/security.md, I7).
+ * revoked credential: docs/threat-model.md, I7).
  */
 export async function checkSession(
 	deps: SessionCheckDeps,

@@ -1,5 +1,5 @@
 /**
- * Instant revocation (docs/security.md I7, P1-P4): the check a live web session or
+ * Instant revocation (docs/threat-model.md I7, P1-P4): the check a live web session or
  * SSH connection passes before every new piece of work (web request, SSH channel open, exec,
  * shell, subsystem, direct-tcpip, global request).
  *

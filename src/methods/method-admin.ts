@@ -16,7 +16,6 @@ import type { Clock } from "../core/clock.ts";
 import { PortcullisError } from "../core/errors.ts";
 import { METHOD_INFO } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
-import type { SecretBox } from "../crypto/secret-box.ts";
 import type { Actor } from "../core/actor.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import { parseAllowed, type GroupStore } from "../storage/group-store.ts";

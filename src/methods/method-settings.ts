@@ -3,7 +3,7 @@
  *
  * Stored in the shared `settings` table, one row per method (key `method-settings:<id>`), as JSON
  * whose secret fields (Yubico API key, Duo secret key, RADIUS shared secrets) are sealed with the
- * deployment's SecretBox under the associated data `method-settings:<id>` (docs/product.md, Decision 9),
+ * deployment's SecretBox under the associated data `method-settings:<id>` (docs/product-decisions.md, Decision 9),
  * so a sealed value copied into another method's row does not open.
  *
  * Methods read their settings on EVERY use (no cache): several nodes share one database, and an
@@ -11,7 +11,7 @@
  *
  * What each method's settings are (fields, validation, which are secret, how they are shown) is
  * its spec in its own folder (`<id>/settings.ts`, settings-spec.ts), looked up in METHOD_SETTINGS.
- * Every invalid combination is refused there, where it is made (docs/product.md, Decision 3):
+ * Every invalid combination is refused there, where it is made (docs/product-decisions.md, Decision 3):
  * malformed fields are ERR_INPUT, well-formed but unsafe or contradictory combinations are
  * ERR_POLICY_INVALID. Stored settings are validated again when read, so a corrupt or hand-edited
  * row fails closed (ERR_METHOD_UNAVAILABLE) instead of being half-used.

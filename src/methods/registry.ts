@@ -3,7 +3,6 @@
  * RADIUS) is one more entry here plus its folder; flows and adapters do not change.
  */
 import type { UserStore } from "../storage/user-store.ts";
-import type { Kysely } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
@@ -11,8 +10,6 @@ import type { SecretBox } from "../crypto/secret-box.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
-import type { Database } from "../storage/schema.ts";
-import type { SettingsStore } from "../storage/settings-store.ts";
 import { createAccessKeywordMethod } from "./access-keyword/access-keyword-method.ts";
 import type { KeywordChallengeStore } from "../storage/keyword-challenge-store.ts";
 import { createDuoMethod } from "./duo/duo-method.ts";

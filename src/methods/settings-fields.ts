@@ -1,7 +1,7 @@
 /**
  * Field validators shared by the methods' settings specs (`src/methods/<id>/settings.ts`).
  * Malformed fields are ERR_INPUT ("<field>: <problem>"), well-formed but unsafe or contradictory
- * combinations ERR_POLICY_INVALID (docs/product.md, Decision 3). The messages are shown to admins as
+ * combinations ERR_POLICY_INVALID (docs/product-decisions.md, Decision 3). The messages are shown to admins as
  * they are (form errors, CLI), so they name the field and what is expected. Hand-written rather
  * than a zod schema: the exact messages, the trimming and "omitted secret keeps the stored one"
  * are part of the admin interface (tests pin them), and stored rows are re-validated with them.

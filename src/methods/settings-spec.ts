@@ -20,7 +20,7 @@ export interface MethodSettingsSpec<Settings, Redacted> {
 	 * Validates an admin's input (a parsed JSON object or the equivalent built from a form) and
 	 * returns the complete settings with defaults filled in. Omitted secrets keep the ones in
 	 * `current`; nothing else is inherited. Malformed fields throw ERR_INPUT, unsafe or
-	 * contradictory combinations ERR_POLICY_INVALID (docs/product.md, Decision 3).
+	 * contradictory combinations ERR_POLICY_INVALID (docs/product-decisions.md, Decision 3).
 	 */
 	validate(input: JsonObject, current: Settings | null): Settings;
 	/** The settings without any secret (only whether one is set): for pages, JSON and the audit log. */

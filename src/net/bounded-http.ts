@@ -3,7 +3,7 @@
  * a hard deadline for the whole exchange, a cap on the answer, TLS ≥ 1.2 with certificate
  * verification (optionally against a private CA), no connection reuse, and no proxy. node:http(s)
  * never reads HTTP(S)_PROXY, which is the point: DUO-PSA-2017-002 was a user-controlled proxy
- * variable making Duo unreachable and pam_duo failing open (docs/security.md, How 2FA gates fail in practice; docs/security-matrix.md E2).
+ * variable making Duo unreachable and pam_duo failing open (docs/threat-model.md, How 2FA gates fail in practice; docs/security-matrix.md E2).
  *
  * Transport failures (DNS, refused, TLS, reset, deadline) are "failure"; anything that produced an
  * HTTP status line is "response" or "oversized", so callers can tell "the server said something

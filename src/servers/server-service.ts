@@ -1,6 +1,6 @@
 /**
  * Servers and grants, shared by the admin web pages and the `portcullis server`
- * CLI. Like AdminService, every change is audited with the acting admin (docs/product.md Decision 12).
+ * CLI. Like AdminService, every change is audited with the acting admin (docs/product-decisions.md Decision 12).
  *
  * A group grants its servers to its members; a user may reach exactly the servers granted to any
  * of their groups, by menu, by `ssh gw NAME`, and by ProxyJump (direct-tcpip) to the server's

@@ -4,7 +4,7 @@
  * "Transport hardening" explains each choice.
  *
  * - Compression: "none" and "zlib@openssh.com" only. Plain "zlib" starts at NEWKEYS, i.e. before
- *   authentication, so an anonymous client could make us inflate a decompression bomb (docs/security.md,
+ *   authentication, so an anonymous client could make us inflate a decompression bomb (docs/threat-model.md,
  *   "SSH pre-authentication surface": 1.2 MB on the wire → 1.2 GB inflated). "zlib@openssh.com"
  *   (OpenSSH PROTOCOL §2.2, "delayed compression") starts only after USERAUTH_SUCCESS; ssh2 1.17
  *   switches its packet reader and writer in Protocol#authSuccess() and, on a rekey, only when

@@ -1,6 +1,6 @@
 /**
  * Maps ssh2's user-authentication events (RFC 4252, RFC 4256) onto LoginFlow. The gateway decides
- * nothing about 2FA (docs/product.md Decision 1, docs/security.md, SSH protocol facts and I3):
+ * nothing about 2FA (docs/product-decisions.md Decision 1, docs/threat-model.md, SSH protocol facts and I3):
  *
  *   password / signed publickey  → LoginFlow first factor
  *     "authenticated"            → ctx.accept()                       (no 2FA required)
@@ -194,7 +194,7 @@ export class SshAuthenticator {
 			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "stored-key-unparsable", fingerprint: row.fingerprint });
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
-		// docs/security.md, How 2FA gates fail in practice (hyperbridge PR #1225): the signature algorithm must belong to the key's
+		// docs/threat-model.md, How 2FA gates fail in practice (hyperbridge PR #1225): the signature algorithm must belong to the key's
 		// own type, and verify() returns an Error object (truthy) on mismatch, so only `=== true` counts.
 		if (key.type !== ctx.key.algo) {
 			await this.#audit("ssh.auth-failure", "failure", ctx.username, {
@@ -325,7 +325,7 @@ export class SshAuthenticator {
 
 			const values = reply.values;
 			if (!Array.isArray(values) || values.length !== 1 || typeof values[0] !== "string" || values[0].length > MAX_ANSWER_LENGTH) {
-				// Wrong number of responses or an oversized one (docs/security-matrix.md S3; docs/security.md, Bad input): refused, never verified.
+				// Wrong number of responses or an oversized one (docs/security-matrix.md S3; docs/threat-model.md, Bad input): refused, never verified.
 				await this.#audit(
 					"ssh.auth-failure",
 					"failure",

@@ -4,7 +4,7 @@
  *
  * The gateway creates one AuthenticatedSsh per connection, and only after ssh2 sent
  * SSH_MSG_USERAUTH_SUCCESS (RFC 4252 §5.1), i.e. after LoginFlow said "authenticated"
- * (docs/product.md Decision 1). Channel code never re-decides authentication; it reads these fields
+ * (docs/product-decisions.md Decision 1). Channel code never re-decides authentication; it reads these fields
  * and registers cleanup with onClose().
  */
 import type { MethodId } from "../core/method-id.ts";

@@ -1,7 +1,7 @@
 /**
  * Channels of a fully authenticated SSH connection (RFC 4254). The gateway calls attachChannels
  * once per connection, right after USERAUTH_SUCCESS; nothing here re-decides authentication
- * (docs/product.md Decision 1), it only decides *where* an authenticated user may go.
+ * (docs/product-decisions.md Decision 1), it only decides *where* an authenticated user may go.
  *
  * What a user can do (docs/ssh-relay.md has the user-facing version):
  * - `ssh alice@gw` (shell, with or without a PTY): the server menu (menu.ts); choosing a server
@@ -19,10 +19,10 @@
  *   directions), X11 and agent forwarding (agent forwarding is a later feature).
  *
  * Interactive sessions (the menu, and any exec with a PTY) are recorded (recording.ts).
- * exec/shell/subsystem requests are accepted synchronously (docs/stack.md, Relay behaviour) and the channel
+ * exec/shell/subsystem requests are accepted synchronously (docs/dependencies.md, Relay behaviour) and the channel
  * is paused until the upstream side is ready.
  *
- * Instant revocation (docs/security.md I7): every new piece of work passes the live-policy gate
+ * Instant revocation (docs/threat-model.md I7): every new piece of work passes the live-policy gate
  * first (one indexed read; the full policy check when anything changed): a session channel open
  * and a direct-tcpip open are accepted only after it, an exec/shell/subsystem runs only after it
  * (the request itself stays accepted synchronously: ssh2 drops a reply sent after the client's
@@ -343,7 +343,7 @@ async function visitTarget(
 	state.active = active;
 	conn.relays.add(active);
 	// Grant removal: SIGTERM + channel close, and the connection to the target is ended too (a
-	// command without a PTY would keep its channel open on sshd: docs/stack.md, Relay behaviour).
+	// command without a PTY would keep its channel open on sshd: docs/dependencies.md, Relay behaviour).
 	const untrack = conn.live.trackRelay(conn.session, server.id, () => {
 		active.close();
 		opened.client.end();

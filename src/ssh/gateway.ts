@@ -3,9 +3,9 @@
  * onto LoginFlow (authenticate.ts) → channels (channels.ts, owned by the relay work) only after
  * USERAUTH_SUCCESS.
  *
- * Robustness rules (docs/security.md, Bad input: "the process survives"): every socket and ssh2 connection has
+ * Robustness rules (docs/threat-model.md, Bad input: "the process survives"): every socket and ssh2 connection has
  * an 'error' listener, every async path catches, and every limit ends with a clean disconnect.
- * TCP_NODELAY is set on every socket (docs/stack.md, Relay behaviour: ~40 ms per round trip otherwise).
+ * TCP_NODELAY is set on every socket (docs/dependencies.md, Relay behaviour: ~40 ms per round trip otherwise).
  */
 import { createServer, type Server as NetServer } from "node:net";
 import ssh2 from "ssh2";

@@ -1,6 +1,6 @@
 /**
- * Live policy for SSH connections (docs/product.md "Policy changes bite at once", docs/security.md I7,
- * docs/security-matrix.md P1-P4; docs/security.md, Attacks found by review: "Slow revocation").
+ * Live policy for SSH connections (docs/product-decisions.md "Policy changes bite at once", docs/threat-model.md I7,
+ * docs/security-matrix.md P1-P4; docs/threat-model.md, Attacks found by review: "Slow revocation").
  *
  * - New work is gated: channels.ts calls gate() before it accepts a channel open, runs an exec,
  *   shell or subsystem, opens a direct-tcpip forward or answers a global request. One indexed

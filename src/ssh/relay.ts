@@ -1,7 +1,7 @@
 /**
  * Byte relay between the user's session channel (downstream, served by the gateway) and a
  * session channel on the target (upstream, an ssh2 Client channel). Raw bytes only: PTY output,
- * exec stdio and subsystems are passed through without parsing (docs/stack.md, Relay behaviour: never parse SFTP).
+ * exec stdio and subsystems are passed through without parsing (docs/dependencies.md, Relay behaviour: never parse SFTP).
  *
  * Flow control follows the SSH window (RFC 4254 §5.2): a full writable side pauses the other
  * side until 'drain', so a slow client slows the target instead of growing the gateway's memory.
@@ -88,7 +88,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 
 	/**
 	 * Closing the upstream channel makes the target's sshd hang up a PTY session (SIGHUP). A command
-	 * without a PTY would outlive a plain close (docs/stack.md, Relay behaviour), so it is sent SIGTERM first
+	 * without a PTY would outlive a plain close (docs/dependencies.md, Relay behaviour), so it is sent SIGTERM first
 	 * (RFC 4254 §6.9; honoured by OpenSSH ≥ 8.1 for non-root logins).
 	 */
 	let aborted = false;

@@ -56,7 +56,7 @@ export interface NewFactor {
 }
 
 /**
- * What an enrolment was begun under (docs/security.md, "Enrolment outliving its login"). A factor becomes active only when, inside
+ * What an enrolment was begun under (docs/threat-model.md, "Enrolment outliving its login"). A factor becomes active only when, inside
  * one transaction holding the user's row lock: the user's reset generation is still the one the
  * enrolment began under; the origin (the login attempt or web session that began it) is the one
  * finishing it and is still live; and, for an enrolment during a login while an admin's one-time

@@ -1,5 +1,5 @@
 /**
- * Access Keyword challenges as state (docs/security.md, "Access Keyword re-roll"; migration 0005-keyword-challenges.ts).
+ * Access Keyword challenges as state (docs/threat-model.md, "Access Keyword re-roll"; migration 0005-keyword-challenges.ts).
  *
  * The positions asked of a user are drawn once and kept in the shared database until answered
  * correctly or expired. Every prompt (web page, SSH `:keyword`, a reconnect, another node) shows

@@ -4,7 +4,7 @@
  *
  * Only plain keys whose signatures ssh2 can verify are accepted: ssh-ed25519, ecdsa-sha2-nistp*,
  * ssh-rsa (>= 2048 bits). FIDO keys (sk-*) and OpenSSH certificates are refused with a clear
- * message: ssh2 cannot verify sk signatures, and certificates would need a CA policy (docs/security.md
+ * message: ssh2 cannot verify sk signatures, and certificates would need a CA policy (docs/threat-model.md
  * S12) that does not exist.
  */
 import { createHash } from "node:crypto";

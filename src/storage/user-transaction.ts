@@ -1,5 +1,5 @@
 /**
- * One transaction per guarded 2FA transition (docs/security.md, "Read-then-delete races"): lock the user's row first (lock-user.ts),
+ * One transaction per guarded 2FA transition (docs/threat-model.md, "Read-then-delete races"): lock the user's row first (lock-user.ts),
  * then read the guard's inputs and make the change with stores bound to the same transaction.
  * Two nodes (or two requests) racing on one user's factors therefore serialise, and a guard such as
  * "a forced user keeps one usable factor" is decided on what the transaction itself sees.

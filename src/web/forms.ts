@@ -2,7 +2,7 @@
  * A tiny schema for form bodies and query strings. Every field a route reads is declared (type,
  * maximum length, required), and anything else is refused with a generic 400 before the handler
  * runs: numbers or objects from a JSON body, arrays from duplicated fields (HTTP parameter
- * pollution), oversized values, missing fields, unknown fields (docs/security.md, Bad input: "Web and JSON inputs").
+ * pollution), oversized values, missing fields, unknown fields (docs/threat-model.md, Bad input: "Web and JSON inputs").
  *
  * Schemas are attached to the route's config, so the bad-input test can enumerate every form.
  */

@@ -43,7 +43,7 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 	const trusted = services.config.http.trusted_proxies;
 	const server = Fastify({
 		bodyLimit: BODY_LIMIT,
-		// X-Forwarded-For is believed only from configured proxies (docs/security.md, Bad input: header spoofing).
+		// X-Forwarded-For is believed only from configured proxies (docs/threat-model.md, Bad input: header spoofing).
 		trustProxy: trusted.length > 0 ? trusted : false,
 		logger: options.logger
 			? {
@@ -249,7 +249,7 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 		request.web.ended = raw.length > 0;
 	}
 
-	// Live policy (docs/security.md I7, P1/P3/P4): a policy change applies to a live session at its next
+	// Live policy (docs/threat-model.md I7, P1/P3/P4): a policy change applies to a live session at its next
 	// request. The full check runs only when the policy version stamped on the session (or the
 	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts).
 	const current = request.web.session;

@@ -1,6 +1,6 @@
 /**
  * Web sessions on top of the DB-backed SessionStore (revocable, shared by every node). The cookie
- * holds a 256-bit random token; every privilege change issues a NEW token (docs/security.md I2, W1, W5):
+ * holds a 256-bit random token; every privilege change issues a NEW token (docs/threat-model.md I2, W1, W5):
  * password OK → new half session; second factor or enrolment done → full; step-up → rotated.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";

@@ -1,5 +1,5 @@
 /**
- * One row per policy rule (docs/product.md "Policy semantics" and Decisions 2-4).
+ * One row per policy rule (docs/product-decisions.md "Policy semantics" and Decisions 2-4).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";

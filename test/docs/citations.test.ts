@@ -57,7 +57,7 @@ export function citationProblems(file: string, text: string, exists: (path: stri
 		}
 		for (const match of line.matchAll(DECISION)) {
 			const numbers = [match[1], match[2]].filter((n): n is string => n !== undefined).map(Number);
-			if (numbers.some((n) => n < 1 || n > DECISION_COUNT)) report(match[0], `docs/product.md has Decisions 1-${DECISION_COUNT}`);
+			if (numbers.some((n) => n < 1 || n > DECISION_COUNT)) report(match[0], `docs/product-decisions.md has Decisions 1-${DECISION_COUNT}`);
 		}
 		if (file.startsWith("src/")) {
 			for (const match of line.matchAll(TRACKER)) report(match[0], "an issue-tracker reference: say what it meant instead");
@@ -76,21 +76,23 @@ function scannedFiles(path: string): string[] {
 const existsInRepo = (path: string): boolean => !relative(root, join(root, path)).startsWith("..") && existsSync(join(root, path));
 
 test("the checker flags citations of absent documents, numbered sections, ../shared and issue references", () => {
-	const here = new Set(["docs/security.md", "docs/product.md", "README.md", "docs/security-matrix.md"]);
+	const here = new Set(["docs/threat-model.md", "docs/product-decisions.md", "README.md", "docs/security-matrix.md"]);
 	const exists = (path: string): boolean => here.has(path.replace(/\\/g, "/"));
 	const flagged = (file: string, text: string): string[] => citationProblems(file, text, exists).map((p) => p.text);
 	assert.deepEqual(flagged("src/a.ts", "// see performance.md for why"), ["performance.md"]);
-	assert.deepEqual(flagged("src/a.ts", "// security.md §2.3: at least 16 characters"), ["security.md §2"]);
+	assert.deepEqual(flagged("src/a.ts", "// security.md §2.3: at least 16 characters"), ["security.md", "security.md §2"]);
 	assert.deepEqual(flagged("docs/x.md", "Product rules: `../shared/docs/product.md`."), ["../shared", "shared/docs/product.md"]);
 	assert.deepEqual(flagged("docs/x.md", "Read /work/shared/docs/stack.md first."), ["work/shared/docs/stack.md"]);
 	assert.deepEqual(flagged("src/a.ts", "// WebAuthn routes (issue 4 item 2)"), ["issue 4"]);
 	assert.deepEqual(flagged("src/a.ts", "// instant revocation (issue 7, findings 4 and 5)"), ["issue 7", "findings 4"]);
 	assert.deepEqual(flagged("src/a.ts", "// independent attack run 2026-12"), ["attack run"]);
-	assert.deepEqual(flagged("src/a.ts", "// docs/product.md, Decision 13"), ["Decision 13"]);
+	assert.deepEqual(flagged("src/a.ts", "// docs/product-decisions.md, Decision 13"), ["Decision 13"]);
+	// The shared inputs (product.md, security.md, stack.md, …) are not in the repository: citing them is flagged.
+	assert.deepEqual(flagged("src/a.ts", "// product.md Decision 3"), ["product.md"]);
 	// Legitimate text passes.
 	for (const text of [
-		"// docs/security.md, RADIUS; RFC 2865 §3: the secret MUST NOT be empty",
-		"// product.md Decisions 2-4 and docs/security-matrix.md row W2",
+		"// docs/threat-model.md, RADIUS; RFC 2865 §3: the secret MUST NOT be empty",
+		"// product-decisions.md Decisions 2-4 and docs/security-matrix.md row W2",
 		"See [the matrix](security-matrix.md) and ../README.md; https://github.com/mscdex/ssh2/blob/master/README.md",
 		"// mscdex/ssh2#1374 is the upstream issue tracker entry",
 	]) {
@@ -108,6 +110,6 @@ test("every markdown document cited in src/, docs/, README.md, bench/, scripts/ 
 	assert.deepEqual(
 		problems.map((p) => `${p.file}:${p.line}: ${p.text} (${p.why})`),
 		[],
-		"cite a file in this repository (docs/product.md, docs/security.md, docs/stack.md, …) by section name",
+		"cite a file in this repository (docs/product-decisions.md, docs/threat-model.md, docs/dependencies.md, …) by section name",
 	);
 });

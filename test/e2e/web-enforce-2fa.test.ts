@@ -1,5 +1,5 @@
 /**
- * Force 2FA for a group (docs/product.md, floor items 2 and 4), in headless Chromium against the real server:
+ * Force 2FA for a group (docs/product-decisions.md, floor items 2 and 4), in headless Chromium against the real server:
  * an admin forces 2FA for group ops in the UI; member alice is made to enrol TOTP (the test reads
  * the key from the page and computes the code), logs out, logs in with a fresh code; a replayed
  * code is refused; bob (not in ops) logs in with his password only; the admin turns on global

@@ -1,5 +1,5 @@
 /**
- * docs/product.md Decision 6 end to end: the real OpenSSH client logs in to the gateway as alice
+ * docs/product-decisions.md Decision 6 end to end: the real OpenSSH client logs in to the gateway as alice
  * (group ops forces 2FA, her only factor is a security key). The keyboard-interactive prompt prints
  * a one-time link; the test opens it in headless Chromium (alice's console session, CDP virtual
  * authenticator), approves with the key, and answers the prompt with Enter; the login completes.

@@ -1,5 +1,5 @@
 /**
- * A local Duo Auth API v2 server for tests (docs/stack.md, Duo): HTTPS on 127.0.0.1 port 0 with a
+ * A local Duo Auth API v2 server for tests (docs/dependencies.md, Duo): HTTPS on 127.0.0.1 port 0 with a
  * test-ca.ts certificate, serving /auth/v2/check, /auth/v2/preauth, /auth/v2/auth and
  * /auth/v2/auth_status, and, with `webClientId`/`webClientSecret`, the Universal Prompt's OIDC
  * endpoints /oauth/v1/health_check, /oauth/v1/authorize and /oauth/v1/token (below).

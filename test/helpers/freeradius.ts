@@ -1,7 +1,7 @@
 /**
  * Starts a REAL FreeRADIUS 3.x (Debian package `freeradius`) on 127.0.0.1 for tests.
  *
- * Recipe (docs/stack.md, RADIUS): copy /etc/freeradius/3.0 into a mkdtemp folder, drop the modules that fail
+ * Recipe (docs/dependencies.md, RADIUS): copy /etc/freeradius/3.0 into a mkdtemp folder, drop the modules that fail
  * without certificates or helpers (eap, mschap, ntlm_auth, digest, chap), replace sites-enabled
  * with one auth site on our port, switch proxying off, write clients.conf for 127.0.0.1 with a
  * random secret and `require_message_authenticator = yes`, write the users file, then run
@@ -368,7 +368,7 @@ async function writeSystemCopy(dir: string): Promise<void> {
 	let conf = await readFile(join(dir, "radiusd.conf"), "utf8");
 	conf = conf
 		.replace(/^proxy_requests\s*=.*$/m, "proxy_requests = no")
-		// Otherwise it opens a proxy socket on "*" (docs/stack.md, RADIUS).
+		// Otherwise it opens a proxy socket on "*" (docs/dependencies.md, RADIUS).
 		.replace(/^\$INCLUDE proxy\.conf/m, "#$INCLUDE proxy.conf")
 		.replace(/^raddbdir\s*=.*$/m, `raddbdir = ${dir}`)
 		.replace(/^logdir\s*=.*$/m, `logdir = ${join(dir, "log")}`)
@@ -462,7 +462,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 export async function startFreeRadius(options: StartFreeRadiusOptions = {}): Promise<FreeRadiusServer> {
 	if (!existsSync(FREERADIUS_BIN)) {
 		throw new Error(
-			`FreeRADIUS binary ${FREERADIUS_BIN} is missing (apt-get install freeradius)` + (STRICT ? "; PORTCULLIS_STRICT_PEERS=1 makes this a failure" : ""),
+			`FreeRADIUS binary ${FREERADIUS_BIN} is missing (apt-get install freeradius)${STRICT ? "; PORTCULLIS_STRICT_PEERS=1 makes this a failure" : ""}`,
 		);
 	}
 	const requested = options.base ?? "auto";

@@ -25,7 +25,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 	const hostKey = generateEd25519Key("relay-test").privateKey;
 	const livePolicy = new LivePolicy(app.ssh);
 	const server = new Server({ hostKeys: [hostKey] }, (client, info) => {
-		// @types/ssh2 lacks Connection#setNoDelay (ssh2 lib/server.js has it); docs/stack.md, Relay behaviour.
+		// @types/ssh2 lacks Connection#setNoDelay (ssh2 lib/server.js has it); docs/dependencies.md, Relay behaviour.
 		(client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
 		client.on("error", () => undefined);
 		let user: { id: string; username: string; epoch: number } | null = null;

@@ -2,10 +2,10 @@
  * SSH clients for gateway tests:
  *
  *  - runOpenSsh(): the real OpenSSH client (/usr/bin/ssh), driven non-interactively through
- *    SSH_ASKPASS (docs/stack.md, OpenSSH client in tests): every prompt (password, keyboard-interactive) is sent to an answer
+ *    SSH_ASKPASS (docs/dependencies.md, OpenSSH client in tests): every prompt (password, keyboard-interactive) is sent to an answer
  *    function in the test over a loopback HTTP call, so answers can depend on the prompt text
  *    (Access Keyword positions).
- *  - RawSsh: an ssh2 Client whose user-authentication exchange is driven by hand (docs/security.md
+ *  - RawSsh: an ssh2 Client whose user-authentication exchange is driven by hand (docs/threat-model.md
  *    §5.2 S1-S9): the test sends each USERAUTH_REQUEST / INFO_RESPONSE itself and sees every
  *    server reply (FAILURE with the partial flag, PK_OK, INFO_REQUEST, SUCCESS, disconnect).
  *    It reaches into ssh2's Protocol object (private API, pinned ssh2 version) because the public

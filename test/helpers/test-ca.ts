@@ -1,6 +1,6 @@
 /**
  * A throw-away certificate authority and a server certificate for 127.0.0.1 / localhost, made with
- * the `openssl` CLI in a mkdtemp folder (docs/stack.md, Duo). Only the PEM
+ * the `openssl` CLI in a mkdtemp folder (docs/dependencies.md, Duo). Only the PEM
  * texts are returned; the folder is removed again. EC P-256 keeps generation fast.
  *
  * When openssl is missing, `requireOpenssl(t)` skips the calling test, or FAILS it when

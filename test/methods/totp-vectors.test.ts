@@ -34,7 +34,7 @@ test("±1 step accepted, ±2 refused (RFC 6238 §5.2 recommends one step of dela
 	assert.equal(matchingStep(RFC_SECRET, totpCodeAt(RFC_SECRET, now + 60_000), now), null);
 });
 
-test("only six ASCII digits parse (docs/security.md, Bad input: OTP parsing pitfalls)", () => {
+test("only six ASCII digits parse (docs/threat-model.md, Bad input: OTP parsing pitfalls)", () => {
 	assert.equal(parseTotpCode("123456"), "123456");
 	assert.equal(parseTotpCode(" 123 456 "), "123456");
 	assert.equal(parseTotpCode("012345"), "012345");

@@ -1,6 +1,6 @@
 /**
  * A pending factor is bound to the reset generation and the login attempt that began it, and dies
- * with them (docs/security.md, "Enrolment outliving its login": "a factor begun in an earlier attempt can be
+ * with them (docs/threat-model.md, "Enrolment outliving its login": "a factor begun in an earlier attempt can be
  * finished in a later one"). Sequential twins of the races in enrolment-races.test.ts, on both engines.
  */
 import { describe, test } from "node:test";

@@ -52,7 +52,7 @@ describe("2FA state races across two server processes on one PostgreSQL", () => 
 
 	test("last-factor rule raced: a forced user removes both factors at once on two nodes; one removal wins, one factor stays", async () => {
 		// Attack: post the removal of both factors in parallel so each check sees the other factor
-		// still there (docs/security.md, "Read-then-delete races"; the read-then-delete pattern).
+		// still there (docs/threat-model.md, "Read-then-delete races"; the read-then-delete pattern).
 		for (let round = 0; round < ROUNDS; round++) {
 			const user = await app.admin.createUser(ADMIN_ACTOR, { username: `ra${round}`, password: PASSWORD, isAdmin: false, groups: ["sec"] });
 			const first = await enrolTotp(user.id, "one");
@@ -69,7 +69,7 @@ describe("2FA state races across two server processes on one PostgreSQL", () => 
 	test("admin reset raced by in-flight forced enrolments: no factor the attacker began ever activates", async () => {
 		// Attack: with only the password, keep login attempts open and post forced-enrolment starts
 		// while an admin resets the user's 2FA, hoping to land between "factors deleted" and "link
-		// stored" (docs/security.md, "Enrolment outliving its login": confirmed bypass, 2 of 5 trials).
+		// stored" (docs/threat-model.md, "Enrolment outliving its login": confirmed bypass, 2 of 5 trials).
 		for (let round = 0; round < ROUNDS; round++) {
 			const username = `rb${round}`;
 			const user = await app.admin.createUser(ADMIN_ACTOR, { username, password: PASSWORD, isAdmin: false, groups: ["sec"] });

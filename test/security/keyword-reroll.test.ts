@@ -1,5 +1,5 @@
 /**
- * Access Keyword re-roll (docs/security.md, "Access Keyword re-roll"): every display of the keyword
+ * Access Keyword re-roll (docs/threat-model.md, "Access Keyword re-roll"): every display of the keyword
  * prompt used to draw new positions (each 2FA page GET, each SSH `:keyword` switch, each reconnect),
  * so an attacker holding the password and ONE observed answer redrew, free and unaudited, until the
  * same positions came back. These tests pin the fix: the positions are per-user state in the shared
@@ -104,7 +104,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		}
 
 		test("50 prompt displays across two nodes, web and SSH attempts alike, show the same positions and draw once", async () => {
-			// Attack: reload the keyword prompt (web GET, SSH :keyword, another node) until the positions of one observed answer come back (docs/security.md, "Access Keyword re-roll").
+			// Attack: reload the keyword prompt (web GET, SSH :keyword, another node) until the positions of one observed answer come back (docs/threat-model.md, "Access Keyword re-roll").
 			const { username } = await keywordUser();
 			const prompts = new Set<string>();
 			for (let index = 0; index < 50; index++) {
@@ -122,7 +122,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		});
 
 		test("a wrong answer keeps the same positions; a correct one ends them and the next login draws anew", async () => {
-			// Attack: answer wrongly on purpose to get new positions drawn (docs/security.md, "Access Keyword re-roll").
+			// Attack: answer wrongly on purpose to get new positions drawn (docs/threat-model.md, "Access Keyword re-roll").
 			const { username } = await keywordUser();
 			const first = await showPrompt(nodeA, username);
 			const wrong = await nodeB.login.submitSecondFactor(first.attemptId, "access-keyword", "\u2603\u2603\u2603");
@@ -141,7 +141,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		});
 
 		test("an abandoned challenge (fake clock past expiry) costs one failure, charged once even when two nodes redraw at once, and is audited", async () => {
-			// Attack: let the challenge expire unanswered, on two nodes at once, so a redraw costs nothing (docs/security.md, "Access Keyword re-roll").
+			// Attack: let the challenge expire unanswered, on two nodes at once, so a redraw costs nothing (docs/threat-model.md, "Access Keyword re-roll").
 			const { username } = await keywordUser();
 			const first = await showPrompt(nodeA, username);
 			const security = nodeA.config.security;
@@ -173,7 +173,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		});
 
 		test("abandoning is never free: five abandoned draws lock the account like five wrong answers", async () => {
-			// Attack: abandon challenge after challenge as a free re-roll, since only wrong answers were counted (docs/security.md, "Access Keyword re-roll").
+			// Attack: abandon challenge after challenge as a free re-roll, since only wrong answers were counted (docs/threat-model.md, "Access Keyword re-roll").
 			const { username } = await keywordUser();
 			const security = nodeA.config.security;
 			const ttl = keywordChallengeTtlMs({
@@ -195,7 +195,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 		});
 
 		test("SSH: ':keyword' switches and reconnects (to either node's gateway) show the same positions", async () => {
-			// Attack: switch methods with :keyword (10 per connection) and reconnect to either gateway to redraw positions (docs/security.md, "Access Keyword re-roll": 1,064 draws on 97 connections).
+			// Attack: switch methods with :keyword (10 per connection) and reconnect to either gateway to redraw positions (docs/threat-model.md, "Access Keyword re-roll": 1,064 draws on 97 connections).
 			const { username } = await keywordUser(true);
 			const connect = async (port: number): Promise<RawSsh> => {
 				const raw = await RawSsh.connect(port, { timeoutMs: WAIT_MS });

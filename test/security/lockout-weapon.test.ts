@@ -1,5 +1,5 @@
 /**
- * Lockout as a weapon and user enumeration through the password stage (docs/security.md, "Lockout
+ * Lockout as a weapon and user enumeration through the password stage (docs/threat-model.md, "Lockout
  * as a weapon and user enumeration"): ten anonymous wrong passwords used to lock the owner's password logins on
  * every channel, the lock answered differently from an unknown user (web 403 vs 401, SSH offered
  * keyboard-interactive), and "N attempts left" showed the account-wide count before the first
@@ -34,7 +34,7 @@ async function throttleRow(t: TestApp, userId: string, sourceKey: string) {
 for (const engine of ENGINES) {
 	describe(`password stage without a lock-out weapon (${engine})`, () => {
 		test("an anonymous client hammering wrong passwords from one source does not stop the owner logging in from another (web and SSH)", async () => {
-			// Attack: lock the owner out by sending wrong passwords from anywhere (the lock-out weapon; docs/security.md, "Lockout as a weapon and user enumeration").
+			// Attack: lock the owner out by sending wrong passwords from anywhere (the lock-out weapon; docs/threat-model.md, "Lockout as a weapon and user enumeration").
 			const t = await createTestApp({ engine });
 			try {
 				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "olivia", password: PASSWORD, isAdmin: false, groups: [] });
@@ -62,7 +62,7 @@ for (const engine of ENGINES) {
 		});
 
 		test("a guessing source is slowed by a doubling delay, refused unchecked (right password too) with an unknown user's answer", async () => {
-			// Attack: guess passwords fast from one source and learn from a distinct "locked" answer that the account exists (docs/security.md, "Lockout as a weapon and user enumeration").
+			// Attack: guess passwords fast from one source and learn from a distinct "locked" answer that the account exists (docs/threat-model.md, "Lockout as a weapon and user enumeration").
 			const t = await createTestApp({ engine });
 			try {
 				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "olivia", password: PASSWORD, isAdmin: false, groups: [] });
@@ -104,7 +104,7 @@ for (const engine of ENGINES) {
 		});
 
 		test("the account-wide ceiling (100 wrong passwords from many sources) locks, is audited, answers like an unknown user, and admin unlock clears it and every source", async () => {
-			// Attack: spread guesses over many sources to get past the per-source delay (NIST SP 800-63B §5.2.2 caps consecutive failures at 100; docs/security.md, "Lockout as a weapon and user enumeration").
+			// Attack: spread guesses over many sources to get past the per-source delay (NIST SP 800-63B §5.2.2 caps consecutive failures at 100; docs/threat-model.md, "Lockout as a weapon and user enumeration").
 			const t = await createTestApp({ engine });
 			try {
 				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "olivia", password: PASSWORD, isAdmin: false, groups: [] });
@@ -173,7 +173,7 @@ describe("the web console answers a throttled source, a locked account and an un
 	after(async () => w.close());
 
 	test("same status and page for unknown user, wrong password, throttled source (right password), locked account (right password); no attempt count", async () => {
-		// Attack: tell an existing, throttled or locked account from an unknown one by the web answer (status, page; docs/security.md, "Lockout as a weapon and user enumeration").
+		// Attack: tell an existing, throttled or locked account from an unknown one by the web answer (status, page; docs/threat-model.md, "Lockout as a weapon and user enumeration").
 		const attacker = new Browser(w.server, "203.0.113.9");
 		const unknown = await attacker.login("nobody", WRONG);
 		assert.equal(unknown.statusCode, 401);
@@ -199,7 +199,7 @@ describe("the web console answers a throttled source, a locked account and an un
 	});
 
 	test("password step-up inside a session shows no remaining-attempt count", async () => {
-		// Attack: read the account-wide failure count from a "N attempts left" message (docs/security.md, "Lockout as a weapon and user enumeration").
+		// Attack: read the account-wide failure count from a "N attempts left" message (docs/threat-model.md, "Lockout as a weapon and user enumeration").
 		const browser = new Browser(w.server, "198.51.100.20");
 		await browser.follow(await browser.login("walt"));
 		w.clock.advance(11 * 60_000);
@@ -241,7 +241,7 @@ describe("the SSH gateway answers a throttled source, a locked account and an un
 	};
 
 	test("same USERAUTH_FAILURE (methods, partial flag) and nothing else", async () => {
-		// Attack: tell an existing or locked account from an unknown one by the SSH methods offered or the partial flag (docs/security.md, "Lockout as a weapon and user enumeration").
+		// Attack: tell an existing or locked account from an unknown one by the SSH methods offered or the partial flag (docs/threat-model.md, "Lockout as a weapon and user enumeration").
 		const unknown = await exchange("nobody", WRONG);
 		assert.deepEqual(unknown, [
 			{ type: "failure", methods: ["publickey", "password"], partial: false },

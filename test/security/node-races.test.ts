@@ -121,7 +121,7 @@ describe("single-use state and counters across two server processes on one Postg
 
 	test("keyword re-roll across nodes: 20 parallel prompt displays on two nodes show one set of positions, drawn and audited once", async () => {
 		// Attack: redraw keyword positions on several nodes at once until an observed answer fits
-		// (docs/security.md, "Access Keyword re-roll").
+		// (docs/threat-model.md, "Access Keyword re-roll").
 		const user = await app.admin.createUser(ADMIN_ACTOR, { username: "kai", password: PASSWORD, isAdmin: false, groups: [] });
 		assert.equal((await app.enrollment.begin(user.id, "access-keyword", "kw", { keyword: KEYWORD, confirm: KEYWORD }, ACCOUNT)).kind, "active");
 		const [attempt] = await attempts("kai", 1);

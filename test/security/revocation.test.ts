@@ -1,5 +1,5 @@
 /**
- * Instant revocation (docs/security.md, "Slow revocation" and "Recovery-code session after the method was disallowed"; docs/security-matrix.md P1-P4; docs/security.md, Live revocation goal): after a policy
+ * Instant revocation (docs/threat-model.md, "Slow revocation" and "Recovery-code session after the method was disallowed"; docs/security-matrix.md P1-P4; docs/threat-model.md, Live revocation goal): after a policy
  * change, a disable, a group membership or an admin reset, no new SSH channel, command or forward
  * and no web request succeeds, on any node; live connections close; removing a server's grant
  * closes the relays to it; a session proven with a recovery code steps up when recovery codes are
@@ -119,7 +119,7 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 		assert.equal(await revokedAudit(t.app, username), expectedReason);
 	}
 
-	// docs/security.md, "Slow revocation": a password-only connection kept opening channels for 6-10 s after force-2FA.
+	// docs/threat-model.md, "Slow revocation": a password-only connection kept opening channels for 6-10 s after force-2FA.
 	test("force-2FA switched on: a password-only connection's next exec is refused and the connection closed", async () => {
 		await addUser("rev-force");
 		const raw = await passwordLogin(gateway.address.port, "rev-force");
@@ -130,7 +130,7 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 		}
 	});
 
-	// docs/security.md, "Slow revocation": a disabled user's connection kept opening channels until the poll.
+	// docs/threat-model.md, "Slow revocation": a disabled user's connection kept opening channels until the poll.
 	test("user disabled: the next channel open is refused, a ProxyJump forward too, and the connection closed", async () => {
 		await addUser("rev-disabled");
 		const raw = await passwordLogin(gateway.address.port, "rev-disabled");
@@ -150,14 +150,14 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 		assert.equal(await revokedAudit(t.app, "rev-disabled"), "revoked");
 	});
 
-	// docs/security.md, "Slow revocation": adding a user to a forced group did not stop new commands at once.
+	// docs/threat-model.md, "Slow revocation": adding a user to a forced group did not stop new commands at once.
 	test("user added to a forced group: the next exec is refused and the connection closed", async () => {
 		await addUser("rev-member");
 		const raw = await passwordLogin(gateway.address.port, "rev-member");
 		await nextExecRefused("rev-member", raw, () => t.app.admin.addMember(ADMIN_ACTOR, "secure", "rev-member"), "step-up");
 	});
 
-	// docs/security.md, "Slow revocation": an admin reset did not stop the user's live connection at once.
+	// docs/threat-model.md, "Slow revocation": an admin reset did not stop the user's live connection at once.
 	test("admin 2FA reset: a TOTP connection's next exec is refused and the connection closed", async () => {
 		const user = await addUser("rev-reset");
 		const secret = await enrolTotp(t, user.id);
@@ -165,7 +165,7 @@ describe("instant revocation on the SSH gateway (one node)", { skip }, () => {
 		await nextExecRefused("rev-reset", raw, () => t.app.admin.resetTwoFactor(ADMIN_ACTOR, "rev-reset", "next-login"), "revoked");
 	});
 
-	// docs/security.md, "Slow revocation": removing a server's grant left open relays to it running.
+	// docs/threat-model.md, "Slow revocation": removing a server's grant left open relays to it running.
 	test("removing a server's grant closes the open relay to it; the connection and a relay still granted stay", async () => {
 		const servers = serverService(t.app);
 		await servers.add(ADMIN_ACTOR, { name: "db1b", host: "localhost", port: db1.port, loginUser: db1.user, groups: ["ops"] });
@@ -242,7 +242,7 @@ describe("instant revocation across two nodes on one PostgreSQL database", { ski
 		if (dir) rmSync(dir, { recursive: true, force: true });
 	});
 
-	// docs/security.md, "Slow revocation": revocation waited for each node's own poll.
+	// docs/threat-model.md, "Slow revocation": revocation waited for each node's own poll.
 	test("a change made on node A: a connection on node B refuses its next exec at once and is closed", async () => {
 		for (const [username, change, reason] of [
 			["node-member", () => nodeA.admin.addMember(ADMIN_ACTOR, "secure", "node-member"), "step-up"],
@@ -271,7 +271,7 @@ describe("instant revocation on the web console", () => {
 	});
 	after(async () => w?.close());
 
-	// docs/security.md, "Recovery-code session after the method was disallowed": a recovery-code session kept full access after recovery codes were disallowed.
+	// docs/threat-model.md, "Recovery-code session after the method was disallowed": a recovery-code session kept full access after recovery codes were disallowed.
 	test("a session proven with a recovery code steps up when recovery codes are removed from the allowed methods; a TOTP session stays", async () => {
 		const user = await w.app.admin.createUser(ADMIN_ACTOR, { username: "rec-web", password: PASSWORD, isAdmin: false, groups: [] });
 		const secret = await enrolTotp(w, user.id);
@@ -305,7 +305,7 @@ describe("instant revocation on the web console", () => {
 		}
 	});
 
-	// docs/security.md, "Slow revocation" (web guard): the request right after the change is already refused.
+	// docs/threat-model.md, "Slow revocation" (web guard): the request right after the change is already refused.
 	test("a password-only web session is stepped up at its very next request after its user is added to a forced group", async () => {
 		await w.app.admin.createUser(ADMIN_ACTOR, { username: "member-web", password: PASSWORD, isAdmin: false, groups: [] });
 		const browser = new Browser(w.server);

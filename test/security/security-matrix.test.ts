@@ -1,7 +1,7 @@
 /**
  * The threat matrix (docs/security-matrix.md) names, for every way past the second factor, the
  * tests that try it. A test renamed or deleted without updating the matrix would leave a threat
- * silently uncovered (a gap the review in docs/security.md, "Attacks found by review", asked us to close): this fails then.
+ * silently uncovered (a gap the review in docs/threat-model.md, "Attacks found by review", asked us to close): this fails then.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";

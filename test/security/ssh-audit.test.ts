@@ -1,5 +1,5 @@
 /**
- * Weak transport algorithms found by a scanner (docs/security.md, "SSH pre-authentication surface": zlib
+ * Weak transport algorithms found by a scanner (docs/threat-model.md, "SSH pre-authentication surface": zlib
  * before authentication, hmac-sha1 and encrypt-and-MAC offered): ssh-audit (the Debian package) is
  * run against a real gateway and any "fail"-level finding that is not in the documented allow-list
  * (docs/ssh-relay.md "Transport hardening") fails the test.

@@ -1,5 +1,5 @@
 /**
- * SSH pre-authentication surface (docs/security.md, "SSH pre-authentication surface" and "Switching user or service mid-login"): what an
+ * SSH pre-authentication surface (docs/threat-model.md, "SSH pre-authentication surface" and "Switching user or service mid-login"): what an
  * unauthenticated client can make the gateway do before (or instead of) logging in. Each test opens
  * with the attack it replays; every one fails if the corresponding fix is reverted.
  */
@@ -112,7 +112,7 @@ describe("transport algorithms offered before authentication", () => {
 	});
 
 	test("weak MACs: only encrypt-then-MAC SHA-2 is offered (no hmac-sha1, no encrypt-and-MAC), and no NIST-curve key exchange", async () => {
-		// Attack: a downgrade to hmac-sha1 / encrypt-and-MAC hmac-sha2-* (docs/security.md, "SSH pre-authentication surface"), ssh-audit "fail" for ecdh-sha2-nistp*.
+		// Attack: a downgrade to hmac-sha1 / encrypt-and-MAC hmac-sha2-* (docs/threat-model.md, "SSH pre-authentication surface"), ssh-audit "fail" for ecdh-sha2-nistp*.
 		const lists = nameLists(await serverKexinit(f.port));
 		assert.deepEqual(lists[4], ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"]);
 		assert.deepEqual(lists[5], ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"]);
@@ -163,7 +163,7 @@ describe("MaxStartups start:rate:full and PerSourceMaxStartups", () => {
 	});
 
 	test("connection flood: beyond start the gateway drops at random (rate% rising to 100% at full), with the OpenSSH arithmetic", async () => {
-		// Attack: 100 idle TCP sockets hold every unauthenticated slot, so nobody can log in (docs/security.md, "SSH pre-authentication surface").
+		// Attack: 100 idle TCP sockets hold every unauthenticated slot, so nobody can log in (docs/threat-model.md, "SSH pre-authentication surface").
 		const port = gateway.address.port;
 		const admitted = async (localAddress: string) => {
 			const event = await firstEvent(port, localAddress);
@@ -210,7 +210,7 @@ describe("PerSourceMaxStartups", () => {
 	});
 
 	test("one source holding many sockets: its extra connections are dropped, other sources still get in; drops are audited once per source per minute", async () => {
-		// Attack: one address opens idle sockets until the global cap blocks everyone (docs/security.md, "SSH pre-authentication surface").
+		// Attack: one address opens idle sockets until the global cap blocks everyone (docs/threat-model.md, "SSH pre-authentication surface").
 		const port = gateway.address.port;
 		for (let index = 0; index < 3; index += 1) {
 			const event = await firstEvent(port, "127.0.0.9");
@@ -277,7 +277,7 @@ describe("authentication protocol violations", () => {
 	});
 
 	test("username switch mid-authentication: disconnected, audited with both names (not 'closed by client')", async () => {
-		// Attack: start as one user, continue as another (RFC 4252 §5), hoping state carries over (docs/security.md, "Switching user or service mid-login").
+		// Attack: start as one user, continue as another (RFC 4252 §5), hoping state carries over (docs/threat-model.md, "Switching user or service mid-login").
 		const raw = await RawSsh.connect(f.port);
 		raw.password("alice", PASSWORD);
 		assert.equal((await raw.next()).type, "failure");
@@ -299,7 +299,7 @@ describe("authentication protocol violations", () => {
 	});
 
 	test("service switch and unknown method mid-authentication: disconnected and audited with the reason", async () => {
-		// Attack: change the service name, or send a method ssh2 does not know (docs/security.md, "Switching user or service mid-login": logged as "closed by client").
+		// Attack: change the service name, or send a method ssh2 does not know (docs/threat-model.md, "Switching user or service mid-login": logged as "closed by client").
 		const service = await RawSsh.connect(f.port);
 		service.none("sam");
 		assert.equal((await service.next()).type, "failure");
@@ -322,7 +322,7 @@ describe("authentication protocol violations", () => {
 	});
 
 	test("shoulder surfing: TOTP and recovery-code prompts are sent with echo off", async () => {
-		// Attack: read a valid one-time code off the screen or scrollback while it is still valid (docs/security.md, "SSH pre-authentication surface").
+		// Attack: read a valid one-time code off the screen or scrollback while it is still valid (docs/threat-model.md, "SSH pre-authentication surface").
 		const raw = await RawSsh.connect(f.port);
 		raw.password("alice", PASSWORD);
 		assert.deepEqual(await raw.next(), { type: "failure", methods: ["keyboard-interactive"], partial: true });
@@ -354,7 +354,7 @@ describe("direct-tcpip refusal code", () => {
 	});
 
 	test("a tunnel to a destination that is not granted answers ADMINISTRATIVELY_PROHIBITED (1), not CONNECT_FAILED", async () => {
-		// Attack/probe: tell "not allowed" from "host down" to map the network behind the gateway (docs/security.md, "SSH pre-authentication surface", RFC 4254 §5.1).
+		// Attack/probe: tell "not allowed" from "host down" to map the network behind the gateway (docs/threat-model.md, "SSH pre-authentication surface", RFC 4254 §5.1).
 		const client = new ssh2.Client();
 		const reason = await new Promise<unknown>((resolve, reject) => {
 			client.on("error", reject);

@@ -146,7 +146,7 @@ describe("key store and gateway host fingerprint", () => {
 		if (!requireOpenSsh(t)) return;
 		const result = await runOpenSsh({ port: f.port, user: "nobody", preferred: "password", command: "true", answer: () => null, extraArgs: ["-v", "-v"] });
 		assert.match(result.stderr, new RegExp(`Server host key: ssh-ed25519 ${f.gateway.hostKeyFingerprint.replace(/[+/]/g, "\\$&")}`));
-		// Terrapin (CVE-2023-48795, docs/security.md, SSH protocol facts): both sides agree on strict KEX.
+		// Terrapin (CVE-2023-48795, docs/threat-model.md, SSH protocol facts): both sides agree on strict KEX.
 		assert.match(result.stderr, /will use strict KEX ordering/);
 		assert.match(result.stderr, /remote software version Portcullis\r?\n/);
 	});

@@ -1,5 +1,5 @@
 /**
- * sshd-style limits (docs/security.md, Bad input: "resource exhaustion"): LoginGraceTime,
+ * sshd-style limits (docs/threat-model.md, Bad input: "resource exhaustion"): LoginGraceTime,
  * MaxAuthTries and MaxStartups end connections cleanly, are audited, and the gateway keeps serving
  * legitimate logins afterwards.
  */

@@ -15,7 +15,7 @@ import { RawSsh } from "../helpers/ssh-client.ts";
 import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";
 import { addUser, enrolTotp, eventually, PASSWORD, startFixture, totpNow, type Fixture } from "./auth-fixtures.ts";
 
-/** Bound from docs/product.md "Policy changes bite at once". */
+/** Bound from docs/product-decisions.md "Policy changes bite at once". */
 const BOUND_MS = 30_000;
 
 describe("live policy on SSH connections (live_check_seconds = 1)", () => {

@@ -1,6 +1,6 @@
 /**
  * End to end with the real OpenSSH client against the gateway
- * (docs/product.md Decision 1 and floor item 7; docs/security-matrix.md S1, S3, S11, T3).
+ * (docs/product-decisions.md Decision 1 and floor item 7; docs/security-matrix.md S1, S3, S11, T3).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -38,7 +38,7 @@ function outcome(run: (done: (error: Error | null | undefined) => void) => void,
 	});
 }
 
-describe("raw SSH authentication against the gateway (security.md S1-S9)", () => {
+describe("raw SSH authentication against the gateway (docs/threat-model.md S1-S9)", () => {
 	let f: Fixture;
 	let dir: string;
 	let aliceKey: TestKey;

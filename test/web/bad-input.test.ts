@@ -1,5 +1,5 @@
 /**
- * docs/security.md, Bad input: "Web and JSON inputs": every form (from the route table's declared schemas) with
+ * docs/threat-model.md, Bad input: "Web and JSON inputs": every form (from the route table's declared schemas) with
  * wrong types, duplicated fields, oversized values, missing fields and unknown fields → 400 with a
  * generic page; never a 500, never a stack trace. Plus oversized bodies, foreign content types and
  * malformed JSON, and the same for every GET route's query string.

@@ -1,5 +1,5 @@
 /**
- * docs/security-matrix.md W2/W3, docs/security.md I3: every registered route × every session kind. A route the guard refuses
+ * docs/security-matrix.md W2/W3, docs/threat-model.md I3: every registered route × every session kind. A route the guard refuses
  * answers with a redirect to the login / second-factor / account page or a 401/403, never a 200
  * with data; a route the class admits is not refused by the guard. The route table comes from the
  * server's own onRoute collection, so a new route is covered automatically, and a route without

@@ -1,7 +1,7 @@
 /**
  * `portcullis serve`: one process with the web console and the SSH gateway.
  * On the very first start it creates the initial admin `admin` and prints its one-time password
- * once (docs/product.md "Runs as"); the password must be changed at first login.
+ * once (docs/product-decisions.md "Runs as"); the password must be changed at first login.
  */
 import type { AddressInfo } from "node:net";
 import { createPortcullis, ensureInitialAdmin, type Portcullis } from "../../app/portcullis.ts";

@@ -1,7 +1,7 @@
 /**
- * Access Keyword (docs/product.md Decision 5): a passphrase of at least 10 characters with at least 4
+ * Access Keyword (docs/product-decisions.md Decision 5): a passphrase of at least 10 characters with at least 4
  * distinct ones; a login asks for the characters at 3 random positions. The positions are state,
- * not a view (docs/security.md, "Access Keyword re-roll"): drawn once per user, stored, and shown again by every prompt
+ * not a view (docs/threat-model.md, "Access Keyword re-roll"): drawn once per user, stored, and shown again by every prompt
  * until answered correctly or expired (keyword-challenge-store.ts). It
  * is stored sealed with AES-256-GCM (the positions must be readable, so it cannot be hashed), never
  * logged, and every wrong answer counts on the account's 2FA failure counter.

@@ -1,5 +1,5 @@
 /**
- * Duo Auth API v2 client for the SSH prompt (duo.com/docs/authapi; docs/stack.md, Duo; docs/security.md, Duo).
+ * Duo Auth API v2 client for the SSH prompt (duo.com/docs/authapi; docs/dependencies.md, Duo; docs/threat-model.md, Duo).
  *
  * Endpoints: GET /auth/v2/check, POST /auth/v2/preauth, POST /auth/v2/auth (sync or async=1),
  * GET /auth/v2/auth_status. Every request is signed (duo-signature.ts) with a Date from the
@@ -72,7 +72,7 @@ export interface DuoAuthInput {
 	readonly passcode?: string;
 	/** Ask for a txid and poll auth_status instead of blocking. */
 	readonly async?: boolean;
-	/** The SSH client's address, for Duo's network policies (docs/security.md, Duo: pass ipaddr). */
+	/** The SSH client's address, for Duo's network policies (docs/threat-model.md, Duo: pass ipaddr). */
 	readonly ipaddr?: string;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Setting up Duo for a user: one Duo username, checked with preauth now, bound to one account
- * (docs/product.md, "Methods"). Split out of createDuoMethod.
+ * (docs/product-decisions.md, "Methods"). Split out of createDuoMethod.
  */
 import { hasUnsafe } from "../../core/untrusted-text.ts";
 import type { EnrollmentBegin, EnrollmentRequest } from "../method.ts";

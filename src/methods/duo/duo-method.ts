@@ -1,5 +1,5 @@
 /**
- * Duo as a second factor through the Auth API v2 (docs/security.md, Duo; docs/security-matrix.md E2),
+ * Duo as a second factor through the Auth API v2 (docs/threat-model.md, Duo; docs/security-matrix.md E2),
  * answered by typing, like pam_duo: a passcode, or the number of a push / phone-call option.
  *
  * Enrolment: the user names their Duo username (default: their Portcullis username); preauth
@@ -28,7 +28,7 @@
  *   ERR_METHOD_UNAVAILABLE (fail closed; the flow refunds the charge and audits).
  *
  * Web logins with a "Web SDK" application configured (webClientId + webClientSecret) use Duo's
- * Universal Prompt instead (duo-universal.ts; docs/security.md, Duo). SSH never does: it has no browser.
+ * Universal Prompt instead (duo-universal.ts; docs/threat-model.md, Duo). SSH never does: it has no browser.
  *   startChallenge (channel "web"): healthCheck (unreachable or garbage → ERR_METHOD_UNAVAILABLE,
  *     audited as "duo.unavailable"), generateState, createAuthUrl(enrolled Duo username, state);
  *     the state {duoState, url} is stored on THIS attempt by the flow (login_attempts.challenge_json)

@@ -1,5 +1,5 @@
 /**
- * What a Duo preauth answer means for a Portcullis login (docs/security.md, Duo; docs/security-matrix.md E2):
+ * What a Duo preauth answer means for a Portcullis login (docs/threat-model.md, Duo; docs/security-matrix.md E2):
  *   - "auth"   -> challenge the user with one of the listed devices;
  *   - "allow"  -> Duo-side bypass: honoured ONLY if an admin opted in (default: deny);
  *   - "enroll" -> deny: for a user who must use 2FA it never means "no factor needed";
@@ -43,7 +43,7 @@ export function isDuoAllow(decision: Pick<DuoDecision, "result" | "status">, opt
 }
 
 /**
- * The Universal Prompt's answer (id_token auth_result, docs/security.md, Duo): only result
+ * The Universal Prompt's answer (id_token auth_result, docs/threat-model.md, Duo): only result
  * "allow" with status "allow" lets the user in; status "bypass" (Duo let the user through without
  * a device) only with the admin's opt-in, as on SSH. Any other status, even with result "allow",
  * is a denial: a value Duo may add later must never mean "allow". A missing or ill-typed

@@ -1,6 +1,6 @@
 /**
  * Duo API request signing, canonicalization version 2 (duo.com/docs/authapi "Authentication";
- * docs/stack.md, Duo): the HMAC-SHA512, keyed with the secret key, of
+ * docs/dependencies.md, Duo): the HMAC-SHA512, keyed with the secret key, of
  *
  *   date "\n" METHOD "\n" host(lower case) "\n" path "\n" canon-params
  *

@@ -1,5 +1,5 @@
 /**
- * Duo's Universal Prompt for web logins (docs/security.md, Duo; docs/stack.md, Duo), through
+ * Duo's Universal Prompt for web logins (docs/threat-model.md, Duo; docs/dependencies.md, Duo), through
  * Duo's own SDK @duosecurity/duo_universal (OIDC-like browser redirect to a "Web SDK" application):
  *
  *   healthCheck → generateState → createAuthUrl(duo username, state) → browser to Duo → callback
@@ -14,7 +14,7 @@
  * but no timeout, no size cap, redirects followed and HTTP(S)_PROXY from the environment honoured
  * (DUO-PSA-2017-002 was exactly a proxy variable making Duo unreachable). `hardenClient` sets, on
  * that instance: the admin's timeout, a 64 KiB answer cap, no redirects, no proxy, and the private
- * CA from the settings when one is configured (tests: the test CA, docs/stack.md, Duo). If a future SDK
+ * CA from the settings when one is configured (tests: the test CA, docs/dependencies.md, Duo). If a future SDK
  * drops that field, Duo is reported unavailable (fail closed) instead of running unbounded.
  */
 import https from "node:https";
@@ -92,7 +92,7 @@ function unavailable(message: string, cause?: unknown): PortcullisError {
 
 /** Bounds the SDK's HTTP client (see the file comment). Throws ERR_METHOD_UNAVAILABLE if it cannot. */
 export function hardenClient(client: Client, settings: Pick<DuoSettings, "timeoutMs" | "caPem">): Client {
-	// The field is TS-private in the SDK; reaching it is the documented way to point it at a test CA (docs/stack.md, Duo).
+	// The field is TS-private in the SDK; reaching it is the documented way to point it at a test CA (docs/dependencies.md, Duo).
 	const instance = (client as unknown as { axios?: { defaults?: AxiosDefaults } }).axios;
 	const defaults = instance?.defaults;
 	if (defaults === undefined || defaults === null || typeof defaults !== "object")

@@ -12,13 +12,13 @@ export interface DuoSettings {
 	readonly integrationKey: string;
 	/** Secret. */
 	readonly secretKey: string;
-	/** Honour a Duo-side bypass (preauth "allow", auth status "bypass"). Default false (docs/security.md, Duo). */
+	/** Honour a Duo-side bypass (preauth "allow", auth status "bypass"). Default false (docs/threat-model.md, Duo). */
 	readonly honourDuoBypass: boolean;
 	readonly timeoutMs: number;
 	/** Private CA (tests, TLS-inspecting proxies); replaces the system roots. */
 	readonly caPem?: string;
 	/**
-	 * Optional "Web SDK" application (Duo Universal Prompt, OIDC redirect; docs/security.md, Duo) on the
+	 * Optional "Web SDK" application (Duo Universal Prompt, OIDC redirect; docs/threat-model.md, Duo) on the
 	 * same API host. When both are set, web logins use the Universal Prompt; SSH always uses the
 	 * Auth API above. Both or neither: a half-configured pair is refused.
 	 */

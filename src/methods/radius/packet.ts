@@ -4,11 +4,11 @@
  * Only what a PAP-style authenticating client needs: Access-Request out; Access-Accept, -Reject
  * and -Challenge in. The encoder is symmetric (it can also build replies) so test stubs can reuse
  * it; the *decoder* is the attack surface and is strict: every malformed datagram yields a
- * `DecodeResult` error value and never throws (docs/security.md, Bad input).
+ * `DecodeResult` error value and never throws (docs/threat-model.md, Bad input).
  *
  * MD5 appears here because the protocol mandates it (Response Authenticator, User-Password hiding,
  * HMAC-MD5 Message-Authenticator). It is unavailable when OpenSSL runs in FIPS mode; the client
- * probes for it at construction (docs/stack.md, RADIUS).
+ * probes for it at construction (docs/dependencies.md, RADIUS).
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { isIPv4 } from "node:net";
@@ -324,7 +324,7 @@ function textAttribute(type: number, text: string, name: string): RadiusAttribut
 
 /**
  * Builds a signed Access-Request. Message-Authenticator is always present and placed FIRST
- * (BlastRADIUS mitigation, docs/security.md, RADIUS; draft-ietf-radext-deprecating-radius).
+ * (BlastRADIUS mitigation, docs/threat-model.md, RADIUS; draft-ietf-radext-deprecating-radius).
  * RFC 2865 §4.1: the request carries NAS-IP-Address or NAS-Identifier, and User-Password.
  */
 export function encodeAccessRequest(fields: AccessRequestFields): Buffer {

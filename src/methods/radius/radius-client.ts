@@ -1,10 +1,10 @@
 /**
  * RADIUS authenticating client (RFC 2865) hardened against BlastRADIUS (CVE-2024-3596).
  *
- * Self-contained: node:dgram + node:crypto, no npm RADIUS library (docs/stack.md, RADIUS: `radius@1.1.4`
+ * Self-contained: node:dgram + node:crypto, no npm RADIUS library (docs/dependencies.md, RADIUS: `radius@1.1.4`
  * compares authenticators as lossy UTF-8 strings and accepted a forged Accept without the secret).
  *
- * Security properties (docs/security.md, RADIUS, and docs/security-matrix.md row E3):
+ * Security properties (docs/threat-model.md, RADIUS, and docs/security-matrix.md row E3):
  * - every Access-Request carries a Message-Authenticator, placed first;
  * - every reply must carry a valid Message-Authenticator unless its server entry is explicitly
  *   marked `legacyNoMessageAuthenticator` (then an unsigned reply is accepted but reported loudly);
@@ -43,7 +43,7 @@ export const RADIUS_DEFAULT_TIMEOUT_MS = 2000;
 export const RADIUS_DEFAULT_RETRIES = 2;
 /** RFC 2865 §5.6 values we can honour: Login (1) and Authenticate-Only (8). */
 export const RADIUS_DEFAULT_SERVICE_TYPES: readonly number[] = [1, 8];
-/** docs/security.md, RADIUS: per-server shared secret of at least 16 random characters. */
+/** docs/threat-model.md, RADIUS: per-server shared secret of at least 16 random characters. */
 export const RADIUS_RECOMMENDED_SECRET_LENGTH = 16;
 /** Bound on what a server may make us display (an SSH prompt or a web page). */
 const MAX_REPLY_MESSAGE_CHARS = 1024;
@@ -433,7 +433,7 @@ export class RadiusClient {
 		try {
 			createHash("md5").update("probe").digest();
 		} catch (error) {
-			// OpenSSL in FIPS mode has no MD5, and RADIUS cannot work without it (docs/stack.md, RADIUS).
+			// OpenSSL in FIPS mode has no MD5, and RADIUS cannot work without it (docs/dependencies.md, RADIUS).
 			throw new PortcullisError("ERR_METHOD_UNAVAILABLE", "RADIUS: MD5 is unavailable (FIPS mode?)", { cause: error });
 		}
 		this.#servers = options.servers.map((server, index) => {

@@ -1,5 +1,5 @@
 /**
- * RADIUS as a second factor (RFC 2865 PAP with Message-Authenticator, RFC 3579; docs/security.md, RADIUS,
+ * RADIUS as a second factor (RFC 2865 PAP with Message-Authenticator, RFC 3579; docs/threat-model.md, RADIUS,
  * docs/security-matrix.md E3), on the SSH prompt and the web alike.
  *
  * Enrolment: the user's RADIUS username (default: their Portcullis username) and ONE successful

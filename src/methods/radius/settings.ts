@@ -10,7 +10,7 @@ import type { JsonObject, MethodSettingsSpec } from "../settings-spec.ts";
 export interface RadiusServerSettings {
 	readonly host: string;
 	readonly port: number;
-	/** Secret; at least 16 characters (docs/security.md, RADIUS). */
+	/** Secret; at least 16 characters (docs/threat-model.md, RADIUS). */
 	readonly secret: string;
 	/** Accept replies without Message-Authenticator (BlastRADIUS-vulnerable); shown as a downgrade. */
 	readonly legacyNoMessageAuthenticator: boolean;
@@ -57,10 +57,10 @@ function validate(input: JsonObject, current: RadiusSettings | null): RadiusSett
 		const port = integer(server, "port", where, 1, 65535, 1812);
 		if (servers.some((other) => other.host === host && other.port === port)) throw refused(`${where}: ${host}:${port} is listed twice`);
 		const stored = current?.servers.find((other) => other.host === host && other.port === port)?.secret;
-		// RFC 2865 §3: the secret MUST NOT be empty; docs/security.md, RADIUS: at least 16 random characters.
+		// RFC 2865 §3: the secret MUST NOT be empty; docs/threat-model.md, RADIUS: at least 16 random characters.
 		const serverSecret = secret(server, "secret", where, stored, (value) => {
 			if (Buffer.byteLength(value, "utf8") < RADIUS_MIN_SECRET_LENGTH)
-				return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters (docs/security.md, RADIUS; use a random one)`;
+				return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters (docs/threat-model.md, RADIUS; use a random one)`;
 			if (Buffer.byteLength(value, "utf8") > 128) return "must have at most 128 octets";
 			return hasUnsafe(value) ? "must not contain control characters" : null;
 		});

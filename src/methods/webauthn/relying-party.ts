@@ -1,5 +1,5 @@
 /**
- * The WebAuthn relying party: RP ID, origin and name, from configuration only (docs/stack.md, WebAuthn:
+ * The WebAuthn relying party: RP ID, origin and name, from configuration only (docs/dependencies.md, WebAuthn:
  * never from the Host header or any other request data). Checked once at start, so a deployment
  * whose RP ID cannot work fails loudly instead of at the first key registration.
  *

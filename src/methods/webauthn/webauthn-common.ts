@@ -10,14 +10,12 @@ import type {
 	PublicKeyCredentialRequestOptionsJSON,
 	RegistrationResponseJSON,
 } from "@simplewebauthn/server";
-import type { Kysely } from "kysely";
 import type { Clock } from "../../core/clock.ts";
 import { PortcullisError } from "../../core/errors.ts";
 import type { Random } from "../../core/random.ts";
 import type { SecretBox } from "../../crypto/secret-box.ts";
 import type { AuditLog } from "../../storage/audit-log.ts";
 import type { FactorStore } from "../../storage/factor-store.ts";
-import type { Database } from "../../storage/schema.ts";
 import type { MethodUser, SecondFactorMethod } from "../method.ts";
 import type { RelyingParty } from "./relying-party.ts";
 import type { ApprovalRow, ApprovalStatus, WebauthnStore } from "../../storage/webauthn-store.ts";

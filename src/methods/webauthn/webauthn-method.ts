@@ -1,6 +1,6 @@
 /**
- * WebAuthn / FIDO2 security keys and passkeys as a second factor (docs/product.md, floor item 6;
- * docs/security.md, WebAuthn), verified with @simplewebauthn/server (W3C WebAuthn L2 §7.1/§7.2).
+ * WebAuthn / FIDO2 security keys and passkeys as a second factor (docs/product-decisions.md, floor item 6;
+ * docs/threat-model.md, WebAuthn), verified with @simplewebauthn/server (W3C WebAuthn L2 §7.1/§7.2).
  *
  * Credentials are factor rows: public_id = the credential id (base64url; one account only, unique
  * index in migration 0004), secret_enc = the credential's COSE public key, transports, user handle
@@ -11,7 +11,7 @@
  *   web  startChallenge creates a challenge scoped 'login' or 'step-up' (from the attempt's purpose)
  *        and bound to the attempt; the page fetches its options (assertionOptionsForAttempt), the
  *        browser signs, verifyResponse consumes the challenge once and checks the assertion.
- *   ssh  docs/product.md Decision 6: startChallenge creates a one-time approval bound to this attempt
+ *   ssh  docs/product-decisions.md Decision 6: startChallenge creates a one-time approval bound to this attempt
  *        (user, source address, expiry ≤ 5 min) and prints its link; the user approves on
  *        /approve/<token> with a WebAuthn assertion scoped 'ssh-approval' to that approval
  *        (approve()); verifyResponse (the user pressed Enter) consumes the approval atomically.

@@ -1,5 +1,5 @@
 /**
- * WebAuthn on SSH (product.md Decision 6): a one-time approval link bound to the login attempt,
+ * WebAuthn on SSH (docs/product-decisions.md Decision 6): a one-time approval link bound to the login attempt,
  * approved in the browser, consumed when the user presses Enter. Split out of
  * createWebauthnMethod.
  */

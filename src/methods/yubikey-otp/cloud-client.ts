@@ -11,7 +11,7 @@
  *   - `otp` equals the OTP we sent ("to avoid cut'n'paste attacks", spec "Verification");
  *   - `nonce` equals the nonce we sent;
  *   - `status` is exactly "OK".
- * Every other answer is a denial value carrying a reason (docs/security.md, Yubico OTP; docs/security-matrix.md E4).
+ * Every other answer is a denial value carrying a reason (docs/threat-model.md, Yubico OTP; docs/security-matrix.md E4).
  *
  * URLs are tried in order, one at a time. A transport failure (connection error, TLS error or the
  * per-URL deadline) moves on to the next URL; the first URL that answers with an HTTP response
@@ -19,7 +19,7 @@
  * and throws PortcullisError("ERR_METHOD_UNAVAILABLE") so the flow fails closed without charging
  * the user's failure counter (src/methods/method.ts).
  *
- * Binding the OTP's public id to the user (docs/security.md, Yubico OTP; docs/security-matrix.md E4): pass the user's enrolled
+ * Binding the OTP's public id to the user (docs/threat-model.md, Yubico OTP; docs/security-matrix.md E4): pass the user's enrolled
  * public ids as `allowedPublicIds` and an OTP from any other key is denied before it is sent (so
  * it is not even spent at the server); the result always carries `publicId` as well.
  */

@@ -1,6 +1,6 @@
 /**
- * Local (no YubiCloud) validation of a Yubico OTP against one enrolled key, per docs/stack.md, Yubico OTP and
- * docs/security.md, Yubico OTP:
+ * Local (no YubiCloud) validation of a Yubico OTP against one enrolled key, per docs/dependencies.md, Yubico OTP and
+ * docs/threat-model.md, Yubico OTP:
  *   1. the OTP parses and its public id is this key's public id (binds the OTP to the user);
  *   2. AES-128-ECB decrypt the 16-byte block with the key's AES secret;
  *   3. CRC-16 over the whole block leaves the residue 0xf0b8 (catches a wrong AES key);

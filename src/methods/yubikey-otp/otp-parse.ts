@@ -4,7 +4,7 @@
  * Yubico "Getting Started Writing Clients", "Binding an OTP to an Identity": the identity is the
  * OTP minus its last 32 characters, 2..16 ModHex characters, and must be lower-cased because the
  * validation server is case-insensitive (caps lock would otherwise yield a second identity).
- * docs/security.md, Yubico OTP: the caller binds that public id to the user before trusting the OTP.
+ * docs/threat-model.md, Yubico OTP: the caller binds that public id to the user before trusting the OTP.
  *
  * Everything that is not such a string is a value ({ ok: false }), never an exception: this runs
  * on attacker-supplied input (1 MB strings, Unicode look-alikes, control characters).

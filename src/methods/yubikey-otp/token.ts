@@ -91,7 +91,7 @@ export function aesEncryptBlock(block: Uint8Array, key: Uint8Array): Buffer {
 
 /**
  * The single number the caller compare-and-sets in the database: the OTP is fresh only if this is
- * strictly greater than the stored value (docs/security.md, Yubico OTP; yubikey-val "ValidationServerAlgorithm").
+ * strictly greater than the stored value (docs/threat-model.md, Yubico OTP; yubikey-val "ValidationServerAlgorithm").
  */
 export function combinedCounter(useCounter: number, sessionCounter: number): number {
 	return useCounter * 256 + sessionCounter;

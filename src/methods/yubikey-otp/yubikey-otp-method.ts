@@ -1,5 +1,5 @@
 /**
- * YubiKey in Yubico OTP mode as a second factor (docs/security.md, Yubico OTP; docs/security-matrix.md E4).
+ * YubiKey in Yubico OTP mode as a second factor (docs/threat-model.md, Yubico OTP; docs/security-matrix.md E4).
  *
  * Enrolment: the user touches the key once. The OTP's public id (the part before the last 32
  * ModHex characters, 12 characters on a factory key) is bound to this user; a public id already
@@ -134,7 +134,7 @@ export function createYubikeyOtpMethod(deps: YubikeyOtpMethodDeps): SecondFactor
 			if (!parsed.ok) return { kind: "invalid", reason: "malformed" };
 			const settings = await deps.settings.require("yubikey-otp");
 			const own = request.factors.filter((factor) => factor.publicId === parsed.publicId);
-			// Binding (docs/security.md, Yubico OTP): an OTP of a key not enrolled by THIS user never counts.
+			// Binding (docs/threat-model.md, Yubico OTP): an OTP of a key not enrolled by THIS user never counts.
 			if (own.length === 0) return { kind: "invalid", reason: "wrong" };
 
 			if (settings.mode === "offline") {

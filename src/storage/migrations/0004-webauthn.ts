@@ -30,7 +30,7 @@ export function webauthnMigration(_dialect: "sqlite" | "postgres"): Migration {
 			await db.schema.createIndex("webauthn_challenges_user").on("webauthn_challenges").columns(["user_id", "scope"]).execute();
 			await db.schema.createIndex("webauthn_challenges_expiry").on("webauthn_challenges").columns(["expires_at"]).execute();
 
-			// docs/product.md Decision 6: a one-time approval bound to one SSH login attempt (user, source
+			// docs/product-decisions.md Decision 6: a one-time approval bound to one SSH login attempt (user, source
 			// address, expiry). Only the SHA-256 of the link's token is stored.
 			await db.schema
 				.createTable("webauthn_approvals")
@@ -49,7 +49,7 @@ export function webauthnMigration(_dialect: "sqlite" | "postgres"): Migration {
 				.execute();
 			await db.schema.createIndex("webauthn_approvals_attempt").on("webauthn_approvals").columns(["attempt_id"]).execute();
 
-			// A credential id belongs to at most one account (w3c/webauthn §7.1 step 22, docs/security.md, WebAuthn):
+			// A credential id belongs to at most one account (w3c/webauthn §7.1 step 22, docs/threat-model.md, WebAuthn):
 			// enforced by the database, so two parallel registrations cannot both win. Partial index
 			// (SQLite ≥ 3.8 and PostgreSQL): other methods' public ids are not affected.
 			await sql`CREATE UNIQUE INDEX factors_webauthn_credential ON factors (public_id) WHERE method = 'webauthn'`.execute(db);

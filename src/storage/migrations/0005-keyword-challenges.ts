@@ -2,7 +2,7 @@ import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
 
 /**
- * Access Keyword challenges are state, not views (docs/security.md, "Access Keyword re-roll"): the positions asked of a
+ * Access Keyword challenges are state, not views (docs/threat-model.md, "Access Keyword re-roll"): the positions asked of a
  * user are drawn once, stored here, and shown again by every prompt (web, SSH, any node) until
  * answered correctly or expired. One row per user: the primary key is what makes "draw only if
  * none is live" a single conditional INSERT on both engines. Portable column types only.

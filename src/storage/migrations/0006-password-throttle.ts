@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
 
 /**
- * Password throttling per (account, source) (docs/security.md, "Lockout as a weapon"; docs/decisions.md "Password
+ * Password throttling per (account, source) (docs/threat-model.md, "Lockout as a weapon"; docs/decisions.md "Password
  * throttling"): wrong passwords from one source delay that source only, with a growing delay.
  * The account-wide ceiling stays on users.pw_* (0001). Portable column types only (see 0001).
  */

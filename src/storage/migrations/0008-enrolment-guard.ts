@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
 
 /**
- * Enrolment guard (docs/security.md, "Enrolment outliving its login"): a factor can only become active under the reset
+ * Enrolment guard (docs/threat-model.md, "Enrolment outliving its login"): a factor can only become active under the reset
  * generation and the login attempt (or web session) that began it.
  *
  * - users.tfa_generation: bumped by every admin reset, in the same transaction that deletes the

@@ -2,7 +2,7 @@ import { sql, type Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
 
 /**
- * Instant revocation (docs/security.md I7): one global policy version, bumped by database
+ * Instant revocation (docs/threat-model.md I7): one global policy version, bumped by database
  * triggers in the SAME transaction as every change to a global policy input, so no code path
  * (admin service, CLI, method settings, server grants, a future API) can forget the bump and a
  * reader that sees the new version also sees the change that caused it.
@@ -17,7 +17,7 @@ import type { Migration } from "kysely/migration";
  * read the new version, re-check against the old (uncommitted) data and mark it as checked.
  *
  * web_sessions.policy_version: the version at which a web session last passed the full check
- * (docs/security.md I7 "the policy version is stamped on each session"); 0 = never.
+ * (docs/threat-model.md I7 "the policy version is stamped on each session"); 0 = never.
  */
 const BUMPING: readonly { table: string; events: readonly ("INSERT" | "UPDATE" | "DELETE")[] }[] = [
 	{ table: "settings", events: ["INSERT", "UPDATE", "DELETE"] },

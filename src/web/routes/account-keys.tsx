@@ -1,7 +1,7 @@
 /**
  * Account page for SSH public keys: list, add (paste a .pub line), remove. A key
  * is a first factor on the SSH gateway, so adding and removing need a fresh second factor like
- * every other credential change (docs/security.md I8/W11); the guard enforces `stepUp`. The page also
+ * every other credential change (docs/threat-model.md I8/W11); the guard enforces `stepUp`. The page also
  * shows the gateway's host key fingerprint, so users can check it on their first connection.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";

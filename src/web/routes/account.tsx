@@ -1,6 +1,6 @@
 /**
  * The account page (full session) and its management actions. Adding, removing, recovery codes
- * and password changes need a fresh second factor (docs/security.md I8/W11: step-up within
+ * and password changes need a fresh second factor (docs/threat-model.md I8/W11: step-up within
  * security.step_up_minutes); the guard enforces `stepUp` before the handler runs.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";

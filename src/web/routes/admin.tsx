@@ -1,7 +1,7 @@
 /**
  * Admin pages. Every change goes through AdminService (shared with the CLI), which validates and
  * audits; this module maps its PortcullisErrors to a visible form error (never a 500). Changes
- * need a fresh step-up like account management (docs/security.md I8: "change force-2FA settings").
+ * need a fresh step-up like account management (docs/threat-model.md I8: "change force-2FA settings").
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { METHOD_IDS, type MethodId } from "../../core/method-id.ts";

@@ -1,5 +1,5 @@
 /**
- * Duo's Universal Prompt on the web (docs/security.md, Duo), used when the Duo settings
+ * Duo's Universal Prompt on the web (docs/threat-model.md, Duo), used when the Duo settings
  * include a "Web SDK" application. SSH, and the web without a Web SDK application, keep the typed
  * Auth API prompt (POST /login/2fa). The routes only move data; the Duo method decides
  * (src/methods/duo/duo-method.ts, duo-universal.ts) and LoginFlow charges, locks and audits.

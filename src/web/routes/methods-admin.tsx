@@ -3,7 +3,7 @@
  * connection", and removing settings. Every change goes through MethodAdmin (validation, sealed
  * secrets, audit "method.settings-changed"); its refusals become a visible form error, never a
  * 500. Secrets are never rendered: a secret field left empty keeps the stored secret. Changes need
- * a fresh step-up like the other admin settings (docs/security.md I8).
+ * a fresh step-up like the other admin settings (docs/threat-model.md I8).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { CONFIGURABLE_METHODS } from "../../methods/method-settings.ts";

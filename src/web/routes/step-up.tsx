@@ -1,6 +1,6 @@
 /**
  * Step-up (full session): a fresh second factor, or the password for users without one, before
- * factor or password management (security.md I8/W11). The attempt is LoginFlow.beginStepUp's and
+ * factor or password management (docs/threat-model.md I8/W11). The attempt is LoginFlow.beginStepUp's and
  * its id is kept on the session; WebAuthn and Duo answer the same attempt on their own routes.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";

@@ -1,5 +1,5 @@
 /**
- * Web routes of the WebAuthn method (docs/product.md Decision 6):
+ * Web routes of the WebAuthn method (docs/product-decisions.md Decision 6):
  *
  *   /account/factors/webauthn            GET page with registration options, POST the new key   (full, step-up)
  *   /login/enroll/webauthn               the same during forced enrolment                        (half)

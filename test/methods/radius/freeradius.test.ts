@@ -52,7 +52,7 @@ describe("real FreeRADIUS, signing replies", { skip }, () => {
 	});
 
 	test("alice with the right password is accepted, with the server's Reply-Message", async () => {
-		// Default base "auto": the recipe in docs/stack.md, RADIUS (copy of /etc/freeradius/3.0) when readable.
+		// Default base "auto": the recipe in docs/dependencies.md, RADIUS (copy of /etc/freeradius/3.0) when readable.
 		assert.equal(radius.base, freeRadiusSystemConfigReadable() ? "system-copy" : "minimal");
 		const result = await client.authenticate({ username: alice.username, password: alice.password, callingStationId: "192.0.2.7" });
 		assert.equal(result.kind, "accept");

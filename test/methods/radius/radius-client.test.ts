@@ -288,7 +288,7 @@ test("the shared secret must not be empty, and other invalid configuration is re
 	}
 });
 
-test("a short secret is accepted but reported (docs/security.md, RADIUS: ≥ 16 characters)", () => {
+test("a short secret is accepted but reported (docs/threat-model.md, RADIUS: ≥ 16 characters)", () => {
 	const events: RadiusEvent[] = [];
 	new RadiusClient({ servers: [{ host: "10.0.0.1", secret: "short" }], nasIdentifier: "n", onEvent: (e) => events.push(e) });
 	assert.deepEqual(events, [{ type: "weak-secret", server: "10.0.0.1:1812", length: 5 }]);

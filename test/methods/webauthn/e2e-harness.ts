@@ -1,7 +1,7 @@
 /**
  * Headless Chromium against a console reached as http://localhost:<port> (browsers refuse IP
  * addresses as WebAuthn RP ids; localhost is a secure context without TLS), with a CDP virtual
- * authenticator (docs/stack.md, WebAuthn) standing in for a USB security key, and optionally the real SSH
+ * authenticator (docs/dependencies.md, WebAuthn) standing in for a USB security key, and optionally the real SSH
  * gateway on the same app. Used by test/e2e/webauthn-*.test.ts and scripts/screenshots.ts.
  */
 import { createServer, type AddressInfo } from "node:net";

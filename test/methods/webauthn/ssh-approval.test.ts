@@ -1,5 +1,5 @@
 /**
- * docs/product.md Decision 6 at the flow level: WebAuthn on SSH is a one-time browser approval bound to
+ * docs/product-decisions.md Decision 6 at the flow level: WebAuthn on SSH is a one-time browser approval bound to
  * the login attempt (user, source address, expiry). Pending → asked again a few times, then
  * refused; denied or expired → refused; an approval completes only its own attempt, once.
  */

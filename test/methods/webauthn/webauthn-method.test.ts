@@ -1,5 +1,5 @@
 /**
- * The WebAuthn method against a software authenticator (docs/security.md, WebAuthn):
+ * The WebAuthn method against a software authenticator (docs/threat-model.md, WebAuthn):
  * registration and login options, W3C WebAuthn L2 §7.1/§7.2 checks, challenge scoping (Teleport
  * RFD 155), single use, expiry with the fake clock, sign-count regression, and credential ids
  * bound to one account.
