@@ -70,6 +70,27 @@ export function enrolmentOrigin(context: EnrollContext): string | null {
 export class EnrollmentFlow {
 	constructor(private readonly deps: EnrollmentFlowDeps) {}
 
+	/** One audit event about a user's factors, with the channel and source of the request. */
+	private async record(
+		user: { readonly id: string; readonly username: string | null },
+		context: EnrollContext,
+		event: string,
+		outcome: "success" | "failure" | "info",
+		method: string | null,
+		detail?: Record<string, unknown>,
+	): Promise<void> {
+		await this.deps.audit.write({
+			event,
+			outcome,
+			userId: user.id,
+			username: user.username,
+			channel: context.channel,
+			source: context.source,
+			method,
+			...(detail ? { detail } : {}),
+		});
+	}
+
 	private guardFor(user: UserRow, context: EnrollContext): EnrolmentGuard {
 		const token = context.duringLogin && typeof context.enrollToken === "string" && context.enrollToken.length > 0 ? context.enrollToken : null;
 		return { origin: enrolmentOrigin(context), generation: Number(user.tfa_generation), linkHash: token === null ? null : sha256Hex(token) };
@@ -83,16 +104,7 @@ export class EnrollmentFlow {
 	async refuseDuringLogin(userId: string, method: string | null, reason: string, context: EnrollContext): Promise<void> {
 		const user = await this.deps.users.findById(userId);
 		await this.deps.users.reserveAttempt(userId, "tfa", this.deps.secondFactorLockout);
-		await this.deps.audit.write({
-			event: "factor.enroll",
-			outcome: "failure",
-			userId,
-			username: user?.username ?? null,
-			channel: context.channel,
-			source: context.source,
-			method,
-			detail: { reason, duringLogin: true },
-		});
+		await this.record({ id: userId, username: user?.username ?? null }, context, "factor.enroll", "failure", method, { reason, duringLogin: true });
 	}
 
 	/** Methods this user may enrol right now (allowed for them, implemented, enrollable on the web). */
@@ -142,29 +154,11 @@ export class EnrollmentFlow {
 			guard,
 		});
 		if (result.kind === "rejected") {
-			await this.deps.audit.write({
-				event: "factor.enroll",
-				outcome: "failure",
-				userId,
-				username: user.username,
-				channel: context.channel,
-				source: context.source,
-				method,
-				detail: { reason: "rejected" },
-			});
+			await this.record({ id: userId, username: user.username }, context, "factor.enroll", "failure", method, { reason: "rejected" });
 			return result;
 		}
 		if (result.kind === "active") await this.onActivated(user.id, user.username, method, context);
-		else
-			await this.deps.audit.write({
-				event: "factor.enroll.begin",
-				outcome: "info",
-				userId,
-				username: user.username,
-				channel: context.channel,
-				source: context.source,
-				method,
-			});
+		else await this.record({ id: userId, username: user.username }, context, "factor.enroll.begin", "info", method);
 		return result;
 	}
 
@@ -175,45 +169,18 @@ export class EnrollmentFlow {
 		const guard = this.guardFor(user, context);
 		if (factor.status !== "pending" || factor.origin !== guard.origin) {
 			// A factor begun in another login attempt or session (or before a reset) is never finished here.
-			await this.deps.audit.write({
-				event: "factor.enroll",
-				outcome: "failure",
-				userId,
-				username: user.username,
-				channel: context.channel,
-				source: context.source,
-				method: factor.method,
-				detail: { reason: "other-origin" },
-			});
+			await this.record({ id: userId, username: user.username }, context, "factor.enroll", "failure", factor.method, { reason: "other-origin" });
 			return { kind: "expired" };
 		}
 		const implementation = this.deps.methods.get(factor.method);
 		if (implementation === undefined || !(await this.enrollableMethods(userId)).includes(factor.method)) return { kind: "expired" };
 		const result = await implementation.completeEnrollment({ user: { id: user.id, username: user.username }, label: factor.label, input, factorId, guard });
 		if (result.kind === "invalid") {
-			await this.deps.audit.write({
-				event: "factor.enroll",
-				outcome: "failure",
-				userId,
-				username: user.username,
-				channel: context.channel,
-				source: context.source,
-				method: factor.method,
-				detail: { reason: "wrong-code" },
-			});
+			await this.record({ id: userId, username: user.username }, context, "factor.enroll", "failure", factor.method, { reason: "wrong-code" });
 			return result;
 		}
 		if (result.kind === "expired") {
-			await this.deps.audit.write({
-				event: "factor.enroll",
-				outcome: "failure",
-				userId,
-				username: user.username,
-				channel: context.channel,
-				source: context.source,
-				method: factor.method,
-				detail: { reason: "guard-refused-or-expired" },
-			});
+			await this.record({ id: userId, username: user.username }, context, "factor.enroll", "failure", factor.method, { reason: "guard-refused-or-expired" });
 			return guard.linkHash !== null ? { kind: "invalid", message: LINK_SPENT } : result;
 		}
 		await this.onActivated(user.id, user.username, factor.method, context);
@@ -225,16 +192,7 @@ export class EnrollmentFlow {
 	 * consumed in the same transaction as the activation (FactorStore's guard): one link, one factor.
 	 */
 	private async onActivated(userId: string, username: string, method: MethodId, context: EnrollContext): Promise<void> {
-		await this.deps.audit.write({
-			event: "factor.enrolled",
-			outcome: "success",
-			userId,
-			username,
-			channel: context.channel,
-			source: context.source,
-			method,
-			detail: context.duringLogin ? { duringLogin: true } : undefined,
-		});
+		await this.record({ id: userId, username }, context, "factor.enrolled", "success", method, context.duringLogin ? { duringLogin: true } : undefined);
 	}
 
 	/**
@@ -257,6 +215,7 @@ export class EnrollmentFlow {
 				const why = forced.map((reason) => (reason.source === "group" ? `group ${reason.group}` : "the global policy")).join(", ");
 				return {
 					kind: "refused",
+					username: user.username,
 					message: `You cannot remove your last usable second factor: two-factor authentication is required by ${why}. Add another factor first.`,
 				} as const;
 			}
@@ -271,27 +230,12 @@ export class EnrollmentFlow {
 		if (outcome === undefined) return { kind: "not-found" };
 		if (outcome.kind !== "removed") {
 			if (outcome.kind === "refused") {
-				await this.deps.audit.write({
-					event: "factor.remove",
-					outcome: "failure",
-					userId,
-					channel: context.channel,
-					source: context.source,
-					detail: { reason: "last-usable-factor" },
-				});
+				await this.record({ id: userId, username: outcome.username }, context, "factor.remove", "failure", null, { reason: "last-usable-factor" });
+				return { kind: "refused", message: outcome.message };
 			}
 			return outcome;
 		}
-		await this.deps.audit.write({
-			event: "factor.removed",
-			outcome: "success",
-			userId,
-			username: outcome.username,
-			channel: context.channel,
-			source: context.source,
-			method: outcome.method,
-			detail: { label: outcome.label },
-		});
+		await this.record({ id: userId, username: outcome.username }, context, "factor.removed", "success", outcome.method, { label: outcome.label });
 		return { kind: "removed" };
 	}
 
@@ -310,15 +254,7 @@ export class EnrollmentFlow {
 			input: {},
 			guard: this.guardFor(user, context),
 		});
-		if (result.kind !== "rejected")
-			await this.deps.audit.write({
-				event: "recovery-codes.issued",
-				outcome: "success",
-				userId,
-				username: user.username,
-				channel: context.channel,
-				source: context.source,
-			});
+		if (result.kind !== "rejected") await this.record({ id: userId, username: user.username }, context, "recovery-codes.issued", "success", null);
 		return result;
 	}
 

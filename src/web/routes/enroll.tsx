@@ -27,7 +27,12 @@ export function accountEnrollContext(request: FastifyRequest): EnrollContext {
 }
 
 /** The current step must be "enroll" for this session's attempt; anything else is refused here. */
-export async function forcedEnrollStep(web: WebContext, request: FastifyRequest, reply: FastifyReply): Promise<EnrollStep | Answered> {
+export async function forcedEnrollStep(
+	web: WebContext,
+	request: FastifyRequest,
+	reply: FastifyReply,
+	method: string | null = null,
+): Promise<EnrollStep | Answered> {
 	const step = await web.services.login.currentStep(request.web.session?.attempt_id ?? "");
 	if (step.kind === "enroll") return step;
 	if (step.kind === "second-factor") {
@@ -36,7 +41,7 @@ export async function forcedEnrollStep(web: WebContext, request: FastifyRequest,
 			seeOther(reply, "/login/2fa");
 			return ANSWERED;
 		}
-		await web.services.enrollment.refuseDuringLogin(step.userId, null, "already-has-factor", forcedEnrollContext(request));
+		await web.services.enrollment.refuseDuringLogin(step.userId, method, "already-has-factor", forcedEnrollContext(request));
 		sendPage(
 			reply,
 			403,

@@ -21,15 +21,14 @@ import { dirname, join, relative, sep } from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { EnrollContext } from "../../flows/enrollment-flow.ts";
 import { MAX_RESPONSE_LENGTH } from "../../methods/webauthn/webauthn-method.ts";
-import { ANSWERED, ENROLL_COOKIE, pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
+import { ANSWERED, pageContext, seeOther, sendPage, type Answered, type RouteModule } from "../context.ts";
 import { req, str } from "../forms.ts";
 import type { WebauthnWeb } from "../services.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { cookieOptions, rotateSession } from "../session.ts";
+import { rotateSession } from "../session.ts";
 import { messageView } from "../views/layout.tsx";
 import type { Notice } from "../views/login.tsx";
-import { completeLogin, loginRefused } from "./login-steps.tsx";
-import { accountEnrollContext, forcedEnrollContext } from "./enroll.tsx";
+import { accountEnrollContext, finishForcedEnrollment, forcedEnrollContext, forcedEnrollStep } from "./enroll.tsx";
 import { RegisterKeyPage } from "../views/webauthn.tsx";
 
 /** The JSON answers are a few KiB; the body limit leaves room for URL-encoding of every character. */
@@ -113,34 +112,10 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 		back: "/login/enroll",
 		context: forcedEnrollContext,
 		async who(request, reply) {
-			const step = await services.login.currentStep(request.web.session?.attempt_id ?? "");
-			if (step.kind === "enroll") return { id: step.userId, username: step.username, attemptId: step.attemptId };
-			if (step.kind === "second-factor") {
-				// W3(d): a user who already has a usable factor cannot enrol a new one half-authenticated.
-				if (request.method === "GET" || request.method === "HEAD") {
-					seeOther(reply, "/login/2fa");
-					return ANSWERED;
-				}
-				await services.enrollment.refuseDuringLogin(step.userId, "webauthn", "already-has-factor", forcedEnrollContext(request));
-				sendPage(
-					reply,
-					403,
-					messageView(pageContext(request), "Not allowed", "You already have a second factor. Use it to finish logging in.", {
-						href: "/login/2fa",
-						text: "Continue logging in",
-					}),
-				);
-				return ANSWERED;
-			}
-			await loginRefused(web, request, reply, 401, step.kind === "denied" ? step.message : "Please log in again.");
-			return ANSWERED;
+			const step = await forcedEnrollStep(web, request, reply, "webauthn");
+			return "answered" in step ? ANSWERED : { id: step.userId, username: step.username, attemptId: step.attemptId };
 		},
-		async done(request, reply, factorId) {
-			const result = await services.login.finishEnrollment(request.web.session?.attempt_id ?? "", factorId);
-			if (result.kind !== "authenticated") return loginRefused(web, request, reply, 401, "message" in result ? result.message : "Please log in again.");
-			reply.clearCookie(ENROLL_COOKIE, cookieOptions(web));
-			return completeLogin(web, request, reply, result.method, "/account/recovery-codes?welcome=1");
-		},
+		done: (request, reply, factorId) => finishForcedEnrollment(web, request, reply, factorId),
 	};
 
 	async function registerPage(
