@@ -3,7 +3,7 @@
  * credential and host key, session recordings and the player page (routes/admin-servers.tsx).
  */
 import type { ServerView } from "../../servers/server-service.ts";
-import type { RecordingRow } from "../../storage/server-store.ts";
+import type { RecordingRow } from "../../storage/recording-store.ts";
 import { CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
 
