@@ -8,8 +8,9 @@
  * while the session runs: lines are buffered and flushed when 64 KiB are waiting or
  * `ssh.recording_flush_ms` after the first waiting line, whichever comes first, one append in
  * flight at a time. A node killed mid-session therefore keeps everything up to its last flush,
- * and any node can play the recording. The header is written before the session starts, so a
- * database that cannot take the recording is known before anything happens on a server.
+ * and any node can play the recording. The row and the header are written (one transaction)
+ * before the session starts, so a database that cannot take the recording is known before
+ * anything happens on a server.
  *
  * A failed write is never swallowed: the recorder stops and calls its failure handler once
  * (channels.ts applies the strict / best-effort mode, src/core/recording-mode.ts). Event times
@@ -69,20 +70,19 @@ export class SessionRecorder {
 	 */
 	static async start(services: RecorderServices, input: RecordingStart): Promise<SessionRecorder> {
 		const now = services.clock.now();
-		const row = await services.recordings.create({ userId: input.userId, username: input.username, startedAt: now.getTime() });
+		const header = `${JSON.stringify({
+			version: 2,
+			width: terminalCells(input.cols, 80),
+			height: terminalCells(input.rows, 24),
+			timestamp: Math.floor(now.getTime() / 1000),
+			env: { TERM: terminalType(input.term), SHELL: "portcullis-menu" },
+			title: `${input.username}@portcullis`,
+		})}\n`;
+		const row = await services.recordings.create({ userId: input.userId, username: input.username, startedAt: now.getTime(), header });
 		const recorder = new SessionRecorder(services, row.id);
-		recorder.#write(
-			`${JSON.stringify({
-				version: 2,
-				width: terminalCells(input.cols, 80),
-				height: terminalCells(input.rows, 24),
-				timestamp: Math.floor(now.getTime() / 1000),
-				env: { TERM: terminalType(input.term), SHELL: "portcullis-menu" },
-				title: `${input.username}@portcullis`,
-			})}\n`,
-		);
-		await recorder.#drain();
-		if (recorder.#failed) throw recorder.#failure;
+		recorder.#bytes = Number(row.bytes);
+		recorder.#seq = Number(row.chunks);
+		recorder.#previous = row.last_hash;
 		return recorder;
 	}
 

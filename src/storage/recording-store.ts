@@ -77,9 +77,16 @@ export class RecordingStore {
 		private readonly filesDir: string,
 	) {}
 
-	async create(input: { userId: string; username: string; startedAt: number }): Promise<RecordingRow> {
+	/**
+	 * Creates a recording with its first chunk (the asciicast header) in one transaction: a
+	 * recording that cannot be written leaves no row behind.
+	 */
+	async create(input: { userId: string; username: string; startedAt: number; header: string }): Promise<RecordingRow> {
+		const id = newId(this.random);
+		const hash = chunkHash(genesisHash(id), 0, input.header);
+		const at = this.clock.now().getTime();
 		const row: RecordingRow = {
-			id: newId(this.random),
+			id,
 			user_id: input.userId,
 			server_id: null,
 			username: input.username,
@@ -87,13 +94,16 @@ export class RecordingStore {
 			started_at: input.startedAt,
 			ended_at: null,
 			file: "",
-			bytes: 0,
+			bytes: Buffer.byteLength(input.header, "utf8"),
 			storage: "db",
-			chunks: 0,
-			last_hash: null,
-			last_at: null,
+			chunks: 1,
+			last_hash: hash,
+			last_at: at,
 		};
-		await this.db.insertInto("recordings").values(row).execute();
+		await this.db.transaction().execute(async (trx) => {
+			await trx.insertInto("recordings").values(row).execute();
+			await trx.insertInto("recording_chunks").values({ recording_id: id, seq: 0, at, data: input.header, hash }).execute();
+		});
 		return row;
 	}
 

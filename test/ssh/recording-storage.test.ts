@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
+import { sql } from "kysely";
 import { webServices } from "../../src/app/web-services.ts";
 import { PortcullisError } from "../../src/core/errors.ts";
 import { loadOrCreateGatewayKey } from "../../src/servers/gateway-key.ts";
@@ -187,9 +188,34 @@ for (const engine of ["sqlite", "postgres"] as const) {
 				fault.create = false;
 			}
 			assert.equal((await nodes.b.stores.audit.query({ event: "ssh.session-start" })).length, startsBefore, "no session reached db1");
-			const strict = (await failures()).filter((detail) => detail.stage === "start" && detail.mode === "strict");
+			const strict = (await failures()).filter((detail) => detail.stage === "start" && detail.mode === "strict" && /injected/.test(String(detail.error)));
 			assert.equal(strict.length, 2);
 			assert.ok(nodes.logA.some((line) => line.level === "error" && line.message === "session recording failed" && line.fields.mode === "strict"));
+		});
+
+		test("the database itself refuses the chunks (a trigger that raises): strict refuses, and no half-made recording is left", async () => {
+			const { db } = nodes.b;
+			if (engine === "sqlite") {
+				await sql`CREATE TRIGGER refuse_chunks BEFORE INSERT ON recording_chunks BEGIN SELECT RAISE(ABORT, 'injected: disk full'); END`.execute(db);
+			} else {
+				await sql`CREATE FUNCTION refuse_chunks() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected: disk full'; END $$`.execute(db);
+				await sql`CREATE TRIGGER refuse_chunks BEFORE INSERT ON recording_chunks FOR EACH ROW EXECUTE FUNCTION refuse_chunks()`.execute(db);
+			}
+			const before = (await nodes.b.stores.recordings.list({ limit: 5000 })).length;
+			try {
+				const result = await client.run("ssh", ["-p", String(gw.address.port), "-tt", "alice@127.0.0.1", "db1", "--", "echo never-$((4+4))"], {
+					password: PASSWORD,
+				});
+				assert.equal(result.code, 1, result.stderr);
+				assert.match(`${result.stderr}${result.stdout}`, /this session cannot be recorded right now, so it was refused/);
+				assert.doesNotMatch(result.stdout.toString(), /never-8/);
+			} finally {
+				await sql`DROP TRIGGER refuse_chunks${sql.raw(engine === "postgres" ? " ON recording_chunks" : "")}`.execute(db);
+				if (engine === "postgres") await sql`DROP FUNCTION refuse_chunks()`.execute(db);
+			}
+			assert.equal((await nodes.b.stores.recordings.list({ limit: 5000 })).length, before, "the row went with its header (one transaction)");
+			const failed = (await failures()).filter((detail) => detail.stage === "start" && /disk full/.test(String(detail.error)));
+			assert.equal(failed.length, 1);
 		});
 
 		test("best effort (global or per server): the session goes on unrecorded, audited and logged; a strict server still refuses", async () => {

@@ -28,9 +28,9 @@ async function readAll(store: RecordingStore, row: RecordingRow): Promise<string
 /** A chunked recording with the given pieces, written through the store. */
 async function recording(t: TestApp, userId: string, pieces: readonly string[], end: boolean): Promise<RecordingRow> {
 	const store = t.app.stores.recordings;
-	const row = await store.create({ userId, username: "alice", startedAt: t.clock.now().getTime() });
-	let previous: string | null = null;
-	for (const [seq, piece] of pieces.entries()) previous = await store.append(row.id, seq, previous, piece);
+	const row = await store.create({ userId, username: "alice", startedAt: t.clock.now().getTime(), header: pieces[0]! });
+	let previous = row.last_hash;
+	for (const [index, piece] of pieces.slice(1).entries()) previous = await store.append(row.id, index + 1, previous, piece);
 	if (end) await store.finish(row.id, t.clock.now().getTime());
 	return (await store.find(row.id))!;
 }
@@ -176,11 +176,11 @@ describe("portcullis recording (the real CLI)", () => {
 			try {
 				await app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: "correct horse battery", isAdmin: false, groups: [] });
 				const alice = await app.admin.requireUser("alice");
-				const row = await app.stores.recordings.create({ userId: alice.id, username: "alice", startedAt: Date.now() });
+				const row = await app.stores.recordings.create({ userId: alice.id, username: "alice", startedAt: Date.now(), header: '{"version":2}\n' });
 				id = row.id;
-				let previous: string | null = null;
-				for (const [seq, piece] of ['{"version":2}\n', '[0.1,"o","one"]\n', '[0.2,"o","two"]\n'].entries())
-					previous = await app.stores.recordings.append(id, seq, previous, piece);
+				let previous = row.last_hash;
+				for (const [index, piece] of ['[0.1,"o","one"]\n', '[0.2,"o","two"]\n'].entries())
+					previous = await app.stores.recordings.append(id, index + 1, previous, piece);
 			} finally {
 				await app.close();
 			}
