@@ -80,6 +80,8 @@ interface SessionState {
 	onResize: ((pty: PtyState) => void) | null;
 	/** The target of the current (or last) visit: its recording mode applies to a failure. */
 	server: ServerRow | null;
+	/** Closed by the gateway (strict recording failure): nothing more is written to the channel. */
+	stopped: boolean;
 }
 
 export function parseTargetCommand(command: string): { server: string; command: string | null } | null {
@@ -162,7 +164,7 @@ async function refused(conn: Conn, event: string, detail: Record<string, unknown
 }
 
 function handleSession(conn: Conn, channel: ssh2.Session): void {
-	const state: SessionState = { pty: null, env: {}, active: null, onResize: null, server: null };
+	const state: SessionState = { pty: null, env: {}, active: null, onResize: null, server: null, stopped: false };
 
 	channel.on("pty", (accept, _reject, info) => {
 		state.pty = {
@@ -464,7 +466,8 @@ function trackRecorder(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 			const server = state.server;
 			const mode = await conn.servers.recordingModeFor(server);
 			await recordingFailed(conn, error, mode, "write", recorder.id, server);
-			if (mode === "best-effort") return;
+			if (mode === "best-effort" || state.stopped) return;
+			state.stopped = true;
 			try {
 				down.stderr.write(`\r\n${ENDED_UNRECORDED}\r\n`);
 				state.active?.close();
@@ -518,7 +521,7 @@ async function runExec(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		recorder = opened.recorder;
 	}
 	const visit = await visitTarget(conn, down, state, server, parsed.command, "command", recorder);
-	if (!visit.ok) {
+	if (!visit.ok && !state.stopped) {
 		recorder?.output(`Portcullis: ${visit.message}\r\n`);
 		fail(visit.message, 1);
 	}
@@ -589,8 +592,9 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 
 	menu.render();
 	for (;;) {
-		if (conn.closed || downClosed) return void recorder?.finish();
+		if (conn.closed || downClosed || state.stopped) return void recorder?.finish();
 		const action = await loop();
+		if (state.stopped) return void recorder?.finish();
 		if (action.kind === "quit") return quit("Bye.");
 		const chosen = await servers.findForUser(session.userId, action.entry.name);
 		if (chosen === undefined) {
@@ -603,7 +607,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		write(`\x1b[H\x1b[2J${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
 		const typedAhead = Buffer.from(menu.takeRest(), "utf8");
 		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder, typedAhead);
-		if (conn.closed || downClosed) return void recorder?.finish();
+		if (conn.closed || downClosed || state.stopped) return void recorder?.finish();
 		if (downEnded) return quit(`Connection to ${chosen.name} closed.`);
 		// Leave whatever state the target left the terminal in: main screen, visible cursor, plain text.
 		if (state.pty) write("\x1b[?1049l\x1b[?25h\x1b[0m");

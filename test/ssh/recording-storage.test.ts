@@ -280,5 +280,23 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			}
 			await nodes.a.servers.setGlobalRecordingMode(ADMIN_ACTOR, "strict");
 		});
+
+		test("strict, in the server menu: a failed write ends the menu session with the notice", async () => {
+			const term = await sshTerminal(["alice@127.0.0.1"]);
+			try {
+				await term.waitFor(/Filter:/);
+				fault.append = true;
+				await term.type("pri");
+				await term.waitFor(/the session recording failed, so this session is being closed/);
+				await eventually(() => term.exited(), "the menu session to end");
+			} finally {
+				fault.append = false;
+				await term.close();
+			}
+			await eventually(
+				async () => (await failures()).filter((detail) => detail.stage === "write" && detail.mode === "strict" && detail.server === null).length === 1,
+				"recording.failed for the menu",
+			);
+		});
 	});
 }
