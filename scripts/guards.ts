@@ -189,4 +189,12 @@ export const GUARDS: readonly Guard[] = [
 			names: ["second-factor guessing across nodes: 30 parallel wrong codes from two nodes, at most the lockout limit are evaluated"],
 		},
 	},
+	{
+		id: "recording-chain-end",
+		why: "a recording's chunks are appended only at the chain's end, once per position: two writers (or a retry) cannot fork a recording",
+		file: "src/storage/recording-store.ts",
+		find: '.where("chunks", "=", seq)',
+		replace: "",
+		tests: { file: "test/storage/recording-store.test.ts", names: ["the chain grows only at its end, once per position; chunks are bound to their recording"] },
+	},
 ];

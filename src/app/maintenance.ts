@@ -1,6 +1,7 @@
 /**
- * Periodic clean-up of expired rows (sessions, attempts, abandoned pending factors). Safe to run
- * on every node at once: each statement is an idempotent DELETE of rows already past expiry.
+ * Periodic clean-up of expired rows (sessions, attempts, abandoned pending factors) and of
+ * recordings past their retention. Safe to run on every node at once: each statement is an
+ * idempotent DELETE of rows already past expiry.
  */
 import { errorFields } from "../core/logger.ts";
 import type { Portcullis } from "./portcullis.ts";
@@ -19,6 +20,43 @@ export async function runMaintenance(app: Portcullis): Promise<void> {
 	// WebAuthn challenges and SSH approval links are single use and short-lived; keep a day for the record.
 	const before = app.clock.now().getTime() - 24 * 3600_000;
 	await app.stores.webauthn.purgeExpired(before);
+	await purgeExpiredRecordings(app);
+}
+
+/**
+ * Retention (`ssh.recording_retention_days`, 0 = keep forever): recordings whose last activity is
+ * older are deleted, a batch at a time. Each deletion is audited *before* it happens
+ * (`recording.deleted`, with the chain's final hash): when the audit log cannot be written,
+ * nothing is deleted. Returns how many recordings were deleted.
+ */
+export async function purgeExpiredRecordings(app: Portcullis): Promise<number> {
+	const days = app.config.ssh.recording_retention_days;
+	if (days === 0) return 0;
+	const cutoff = app.clock.now().getTime() - days * 86_400_000;
+	let deleted = 0;
+	for (;;) {
+		const rows = await app.stores.recordings.expired(cutoff, 100);
+		if (rows.length === 0) return deleted;
+		for (const row of rows) {
+			await app.stores.audit.write({
+				event: "recording.deleted",
+				outcome: "info",
+				actor: "retention",
+				username: row.username,
+				userId: row.user_id,
+				detail: {
+					recording: row.id,
+					startedAt: Number(row.started_at),
+					endedAt: row.ended_at === null ? null : Number(row.ended_at),
+					chunks: Number(row.chunks),
+					lastHash: row.last_hash,
+					retentionDays: days,
+				},
+			});
+		}
+		await app.stores.recordings.remove(rows);
+		deleted += rows.length;
+	}
 }
 
 export function startMaintenance(app: Portcullis, everyMs = 10 * 60_000): { stop(): void } {

@@ -35,6 +35,8 @@ import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
 import { ServerStore } from "../storage/server-store.ts";
+import { RecordingStore } from "../storage/recording-store.ts";
+import { recordingsDir } from "../storage/recording-files.ts";
 import { SessionStore } from "../storage/session-store.ts";
 import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
@@ -56,6 +58,8 @@ export interface Stores {
 	/** WebAuthn challenges and SSH approval links. */
 	readonly webauthn: WebauthnStore;
 	readonly servers: ServerStore;
+	/** Session recordings and their chunks (any node writes, any node plays). */
+	readonly recordings: RecordingStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 }
@@ -129,6 +133,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		webauthn: new WebauthnStore(db, clock, random),
 		policyVersion: new PolicyVersionStore(db),
 		servers: new ServerStore(db, clock, random),
+		recordings: new RecordingStore(db, clock, random, recordingsDir(config)),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
@@ -176,7 +181,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
 	const methodAdmin = new MethodAdmin({ settings: stores.settings, groups: stores.groups, audit: stores.audit, methodSettings, clock, random, consoleUrl });
-	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box });
+	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings });
 	const ssh: SshServices = {
 		config,
 		clock,
@@ -188,7 +193,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		userKeys: stores.sshKeys,
 		audit: stores.audit,
 		servers,
-		recordings: stores.servers,
+		recordings: stores.recordings,
 		policyVersion: stores.policyVersion,
 		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
 	};

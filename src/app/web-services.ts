@@ -7,7 +7,6 @@ import { isWebauthnMethod } from "../methods/webauthn/webauthn-method.ts";
 import { SessionGate } from "../flows/session-gate.ts";
 import { gatewayHostFingerprint } from "../servers/gateway-host-key.ts";
 import { loadOrCreateGatewayKey } from "../servers/gateway-key.ts";
-import { recordingPath } from "../servers/recording-files.ts";
 import { serverService } from "../servers/server-service.ts";
 import { sshKeyService } from "../servers/ssh-keys.ts";
 import { loadCsrfKey } from "../web/csrf.ts";
@@ -32,11 +31,10 @@ export function webServices(app: Portcullis): WebServices {
 		audit: stores.audit,
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings },
 		servers,
-		recordings: { list: (filter) => servers.store.listRecordings(filter), find: (id) => servers.store.findRecording(id) },
+		recordings: stores.recordings,
 		gateway: {
 			targetKey: () => loadOrCreateGatewayKey(config),
 			hostFingerprint: () => gatewayHostFingerprint(stores.settings),
-			recordingFile: (file) => recordingPath(config, file),
 		},
 		sshKeys: sshKeyService(app),
 		methods: {

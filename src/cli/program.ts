@@ -9,6 +9,7 @@ import { registerAuditCommand } from "./commands/audit.ts";
 import { registerGroupCommands } from "./commands/group.ts";
 import { registerMethodCommands } from "./commands/method.ts";
 import { registerServeCommand } from "./commands/serve-command.ts";
+import { registerRecordingCommands } from "./commands/recording.ts";
 import { registerServerCommands } from "./commands/server.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
 import { registerUserCommands } from "./commands/user.ts";
@@ -71,6 +72,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerMethodCommands(program, io, addCommonOptions);
 	registerAuditCommand(program, io, addCommonOptions);
 	registerServerCommands(program, io, addCommonOptions);
+	registerRecordingCommands(program, io, addCommonOptions);
 	return program;
 }
 

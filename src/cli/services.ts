@@ -10,6 +10,7 @@ import type { ServerService } from "../servers/server-service.ts";
 import type { SshKeyService } from "../servers/ssh-keys.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
+import type { RecordingStore } from "../storage/recording-store.ts";
 import type { GroupStore } from "../storage/group-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserStore } from "../storage/user-store.ts";
@@ -28,6 +29,8 @@ export interface CliServices {
 	readonly directory: CliDirectory;
 	readonly audit: Pick<AuditLog, "query">;
 	readonly servers: ServerService;
+	/** Session recordings (read only): listing and hash-chain verification. */
+	readonly recordings: Pick<RecordingStore, "list" | "allIds" | "verify">;
 	readonly methods: MethodAdmin;
 	readonly sshKeys: SshKeyService;
 }

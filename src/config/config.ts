@@ -46,8 +46,12 @@ export const configSchema = z
 				live_check_seconds: z.number().int().min(1).max(30).default(10),
 				/** Instant revocation: how often each node reads the policy version and its users' revocation state (ms). */
 				policy_poll_ms: z.number().int().min(100).max(5000).default(1000),
-				/** asciicast v2 recordings. Empty: <data_dir>/recordings. */
+				/** Recordings written before they moved into the database (asciicast v2 files; read only). Empty: <data_dir>/recordings. */
 				recordings_dir: z.string().default(""),
+				/** A recording's text reaches the database at most this many milliseconds after it was shown. */
+				recording_flush_ms: z.number().int().min(50).max(5000).default(1000),
+				/** Recordings are deleted (audited) this many days after they ended; 0 keeps them forever. */
+				recording_retention_days: z.number().int().min(0).max(36500).default(0),
 			})
 			.strict()
 			.default({
@@ -61,6 +65,8 @@ export const configSchema = z
 				live_check_seconds: 10,
 				policy_poll_ms: 1000,
 				recordings_dir: "",
+				recording_flush_ms: 1000,
+				recording_retention_days: 0,
 			}),
 		database: z
 			.object({

@@ -12,6 +12,8 @@ import type { SecretBox } from "../crypto/secret-box.ts";
 import type { AdminService } from "../flows/admin-service.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { ServerRow, ServerStore } from "../storage/server-store.ts";
+import type { SettingsStore } from "../storage/settings-store.ts";
+import { decodeRecordingMode, effectiveRecordingMode, isRecordingMode, RECORDING_MODES, type RecordingMode } from "../core/recording-mode.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
 import { stripUnsafe } from "../core/untrusted-text.ts";
 
@@ -21,6 +23,12 @@ export const SERVER_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*\.?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/;
 /** POSIX portable user names, plus the characters common on real systems ("." and "-"). */
 const LOGIN_PATTERN = /^[A-Za-z_][A-Za-z0-9._-]{0,31}$/;
+
+/** Settings row of the global recording mode (src/core/recording-mode.ts). */
+export const RECORDING_MODE_SETTING = "recording_mode";
+
+/** What an admin may type for a server's recording mode: a mode, or "default" to follow the global one. */
+export const SERVER_RECORDING_CHOICES = [...RECORDING_MODES, "default"] as const;
 
 export type ServerCredential = { kind: "password"; password: string } | { kind: "key"; privateKey: string; passphrase?: string };
 
@@ -37,6 +45,8 @@ export interface ServerView {
 	/** SHA256:… of the trusted target host key, or null before the first contact. */
 	readonly hostKeyFingerprint: string | null;
 	readonly createdAt: number;
+	/** When recording fails on this server; null: the global setting applies. */
+	readonly recordingMode: RecordingMode | null;
 }
 
 export interface ServerInput {
@@ -46,6 +56,8 @@ export interface ServerInput {
 	loginUser?: string;
 	description?: string;
 	groups?: readonly string[];
+	/** "strict", "best-effort", or "default" (follow the global setting). */
+	recordingMode?: string;
 }
 
 export function canonicalServerName(raw: string): string | null {
@@ -69,6 +81,8 @@ export interface ServerServiceDeps {
 	readonly audit: Pick<AuditLog, "write">;
 	readonly groups: Pick<AdminService, "requireGroup">;
 	readonly box: SecretBox;
+	/** The global recording mode lives in the settings table. */
+	readonly settings: Pick<SettingsStore, "get" | "set">;
 }
 
 /** The app's one ServerService (built by the composition root). */
@@ -116,6 +130,36 @@ export class ServerService {
 		return value;
 	}
 
+	/** "default" → null (follow the global mode); anything but a known mode is refused. */
+	private validateRecordingMode(value: string): RecordingMode | null {
+		const mode = value.trim().toLowerCase();
+		if (mode === "default") return null;
+		if (!isRecordingMode(mode)) throw this.input("The recording mode must be strict, best-effort or default.");
+		return mode;
+	}
+
+	/** The global mode; an unreadable setting is strict, and so is a database that cannot be read (fail closed). */
+	async globalRecordingMode(): Promise<RecordingMode> {
+		try {
+			return decodeRecordingMode(await this.deps.settings.get(RECORDING_MODE_SETTING));
+		} catch {
+			return "strict";
+		}
+	}
+
+	/** The mode for a session on `server` (null: the menu, before a server is chosen). */
+	async recordingModeFor(server: Pick<ServerRow, "recording_mode"> | null): Promise<RecordingMode> {
+		return effectiveRecordingMode(await this.globalRecordingMode(), server);
+	}
+
+	async setGlobalRecordingMode(actor: Actor, raw: string): Promise<void> {
+		const mode = raw.trim().toLowerCase();
+		if (!isRecordingMode(mode)) throw this.input("The recording mode must be strict or best-effort.");
+		const before = decodeRecordingMode(await this.deps.settings.get(RECORDING_MODE_SETTING));
+		await this.deps.settings.set(RECORDING_MODE_SETTING, mode);
+		await this.audit(actor, "recording.mode-changed", { scope: "global", before, after: mode });
+	}
+
 	async requireServer(rawName: string): Promise<ServerRow> {
 		const name = canonicalServerName(rawName);
 		const server = name === null ? undefined : await this.store.findByName(name);
@@ -130,18 +174,31 @@ export class ServerService {
 		const port = this.validatePort(input.port);
 		const loginUser = this.validateLogin(input.loginUser);
 		const description = this.validateDescription(input.description);
+		const recordingMode = input.recordingMode === undefined ? null : this.validateRecordingMode(input.recordingMode);
 		if (await this.store.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a server named ${name} already exists`);
 		const groups = [];
 		for (const group of input.groups ?? []) groups.push(await this.deps.groups.requireGroup(group));
-		const server = await this.store.create({ name, host, port, loginUser, description });
+		const server = await this.store.create({ name, host, port, loginUser, description, recordingMode });
 		for (const group of groups) await this.store.grant(server.id, group.id);
-		await this.audit(actor, "server.created", { server: name, host, port, loginUser, groups: groups.map((group) => group.name) });
+		await this.audit(actor, "server.created", {
+			server: name,
+			host,
+			port,
+			loginUser,
+			groups: groups.map((group) => group.name),
+			recordingMode: recordingMode ?? "default",
+		});
 		return server;
 	}
 
-	async update(actor: Actor, rawName: string, changes: { host?: string; port?: number; loginUser?: string; description?: string }): Promise<void> {
+	async update(
+		actor: Actor,
+		rawName: string,
+		changes: { host?: string; port?: number; loginUser?: string; description?: string; recordingMode?: string },
+	): Promise<void> {
 		const server = await this.requireServer(rawName);
-		const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key">> = {};
+		const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key" | "recording_mode">> = {};
+		if (changes.recordingMode !== undefined) set.recording_mode = this.validateRecordingMode(changes.recordingMode);
 		if (changes.host !== undefined) set.host = this.validateHost(changes.host);
 		if (changes.port !== undefined) set.port = this.validatePort(changes.port);
 		if (changes.loginUser !== undefined) set.login_user = this.validateLogin(changes.loginUser);
@@ -149,7 +206,14 @@ export class ServerService {
 		// A new address is a new machine as far as trust goes: its host key is learned again.
 		if ((set.host !== undefined && set.host !== server.host) || (set.port !== undefined && set.port !== server.port)) set.host_key = null;
 		await this.store.update(server.id, set);
-		await this.audit(actor, "server.updated", { server: server.name, changes: { ...set, host_key: set.host_key === null ? "forgotten" : undefined } });
+		await this.audit(actor, "server.updated", {
+			server: server.name,
+			changes: {
+				...set,
+				host_key: set.host_key === null ? "forgotten" : undefined,
+				recording_mode: set.recording_mode === undefined ? undefined : (set.recording_mode ?? "default"),
+			},
+		});
 	}
 
 	async remove(actor: Actor, rawName: string): Promise<void> {
@@ -237,6 +301,7 @@ export class ServerService {
 			credential,
 			hostKeyFingerprint: server.host_key === null ? null : sshFingerprint(Buffer.from(server.host_key, "base64")),
 			createdAt: server.created_at,
+			recordingMode: server.recording_mode === null ? null : decodeRecordingMode(server.recording_mode),
 		};
 	}
 

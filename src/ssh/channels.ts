@@ -18,7 +18,11 @@
  * - Refused and audited: remote forwarding (tcpip-forward, -R), streamlocal (Unix sockets, both
  *   directions), X11 and agent forwarding (agent forwarding is a later feature).
  *
- * Interactive sessions (the menu, and any exec with a PTY) are recorded (recording.ts).
+ * Interactive sessions (the menu, and any exec with a PTY) are recorded (recording.ts) into the
+ * shared database. When the recording cannot be written, the recording mode decides
+ * (src/core/recording-mode.ts; the server's, else the global one): strict refuses the session
+ * (or ends it with a notice), best effort lets it go on; either way `recording.failed` is audited
+ * and logged.
  * exec/shell/subsystem requests are accepted synchronously (docs/dependencies.md, Relay behaviour) and the channel
  * is paused until the upstream side is ready.
  *
@@ -32,6 +36,7 @@
  */
 import { connect as netConnect, type Socket } from "node:net";
 import type ssh2 from "ssh2";
+import type { RecordingMode } from "../core/recording-mode.ts";
 import { errorFields } from "../core/logger.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { ServerRow } from "../storage/server-store.ts";
@@ -73,6 +78,10 @@ interface SessionState {
 	env: Record<string, string>;
 	active: Relay | null;
 	onResize: ((pty: PtyState) => void) | null;
+	/** The target of the current (or last) visit: its recording mode applies to a failure. */
+	server: ServerRow | null;
+	/** Closed by the gateway (strict recording failure): nothing more is written to the channel. */
+	stopped: boolean;
 }
 
 export function parseTargetCommand(command: string): { server: string; command: string | null } | null {
@@ -155,7 +164,7 @@ async function refused(conn: Conn, event: string, detail: Record<string, unknown
 }
 
 function handleSession(conn: Conn, channel: ssh2.Session): void {
-	const state: SessionState = { pty: null, env: {}, active: null, onResize: null };
+	const state: SessionState = { pty: null, env: {}, active: null, onResize: null, server: null, stopped: false };
 
 	channel.on("pty", (accept, _reject, info) => {
 		state.pty = {
@@ -312,6 +321,14 @@ async function visitTarget(
 ): Promise<{ ok: true; end: RelayEnd } | { ok: false; message: string }> {
 	// A target chosen in the menu is new work: the gate first (it closes the connection on failure).
 	if (!(await conn.live.gate(conn.session))) return { ok: false, message: "access revoked" };
+	// A recorded session whose recording already failed (best effort so far) may not enter a strict server.
+	if (state.pty !== null || mode === "menu") {
+		if ((recorder === null || recorder.failed) && (await conn.servers.recordingModeFor(server)) === "strict") {
+			await recordingFailed(conn, new Error("recording unavailable"), "strict", "visit", recorder?.id ?? null, server);
+			return { ok: false, message: `${server.name} requires a recorded session, and recording is unavailable` };
+		}
+	}
+	state.server = server;
 	const opened = await openTarget(conn, server, state, command);
 	if (!opened.ok) {
 		await refused(conn, "ssh.target-failed", { server: server.name, reason: opened.message.slice(0, 200) });
@@ -374,26 +391,109 @@ async function visitTarget(
 	return { ok: true, end };
 }
 
-function startRecorder(conn: Conn, state: SessionState): Promise<SessionRecorder> {
-	return SessionRecorder.start(conn.services, {
-		userId: conn.session.userId,
-		username: conn.session.username,
-		cols: state.pty?.cols ?? 80,
-		rows: state.pty?.rows ?? 24,
-		term: state.pty?.term ?? "xterm",
+/** Never silent: an error log line and a `recording.failed` audit event (itself logged if the audit write fails too). */
+async function recordingFailed(
+	conn: Conn,
+	error: unknown,
+	mode: RecordingMode,
+	stage: "start" | "write" | "visit",
+	recording: string | null,
+	server: ServerRow | null,
+): Promise<void> {
+	conn.services.logger.error(
+		{ ...errorFields(error), recording, mode, stage, server: server?.name ?? null, connectionId: conn.session.connectionId },
+		"session recording failed",
+	);
+	await conn.services.audit.record({
+		...auditBase(conn),
+		event: "recording.failed",
+		outcome: "failure",
+		detail: {
+			stage,
+			mode,
+			recording,
+			server: server?.name ?? null,
+			error: error instanceof Error ? error.message.slice(0, 200) : "unknown",
+			connection: conn.session.connectionId,
+		},
 	});
 }
 
-function trackRecorder(conn: Conn, down: ssh2.ServerChannel, recorder: SessionRecorder): void {
-	const finish = () =>
-		void recorder
-			.finish()
-			.catch((error: unknown) =>
-				conn.services.logger.error(
-					{ ...errorFields(error), recording: recorder.id, connectionId: conn.session.connectionId },
-					"finishing a session recording failed",
-				),
-			);
+const REFUSED_UNRECORDED = "Portcullis: this session cannot be recorded right now, so it was refused. Try again later.";
+const ENDED_UNRECORDED = "Portcullis: the session recording failed, so this session is being closed.";
+
+/**
+ * Starts the recording of a session channel. When it cannot be written: strict → the channel is
+ * refused with one line (null returned with `refused`), best effort → the session goes on
+ * unrecorded. `server` is the target of `ssh -t gw NAME`, null for the menu.
+ */
+async function openRecorder(
+	conn: Conn,
+	down: ssh2.ServerChannel,
+	state: SessionState,
+	server: ServerRow | null,
+): Promise<{ refused: true } | { refused: false; recorder: SessionRecorder | null }> {
+	let recorder: SessionRecorder;
+	try {
+		recorder = await SessionRecorder.start(conn.services, {
+			userId: conn.session.userId,
+			username: conn.session.username,
+			cols: state.pty?.cols ?? 80,
+			rows: state.pty?.rows ?? 24,
+			term: state.pty?.term ?? "xterm",
+		});
+	} catch (error) {
+		const mode = await conn.servers.recordingModeFor(server);
+		await recordingFailed(conn, error, mode, "start", null, server);
+		if (mode === "best-effort") return { refused: false, recorder: null };
+		try {
+			down.stderr.write(`${REFUSED_UNRECORDED}\r\n`);
+			down.exit(1);
+			down.end();
+		} catch {
+			// The client is gone already.
+		}
+		return { refused: true };
+	}
+	trackRecorder(conn, down, state, recorder);
+	return { refused: false, recorder };
+}
+
+function trackRecorder(conn: Conn, down: ssh2.ServerChannel, state: SessionState, recorder: SessionRecorder): void {
+	// A write that fails mid-session: strict ends the session with a notice, best effort goes on.
+	recorder.onFailure((error) => {
+		void (async () => {
+			const server = state.server;
+			const mode = await conn.servers.recordingModeFor(server);
+			await recordingFailed(conn, error, mode, "write", recorder.id, server);
+			if (mode === "best-effort" || state.stopped) return;
+			state.stopped = true;
+			try {
+				down.stderr.write(`\r\n${ENDED_UNRECORDED}\r\n`);
+				state.active?.close();
+				down.exit(1);
+				down.close();
+			} catch {
+				// The channel is already gone.
+			}
+		})();
+	});
+	let done = false;
+	const finish = () => {
+		if (done) return;
+		done = true;
+		void recorder.finish().then(() => {
+			if (recorder.failed) return;
+			// The chain's end in the audit log: rewriting the recording would also need rewriting this.
+			const { chunks, lastHash } = recorder.chain;
+			return conn.services.audit.record({
+				...auditBase(conn),
+				event: "ssh.recording-finished",
+				outcome: "info",
+				detail: { recording: recorder.id, chunks, lastHash, bytes: recorder.bytes, connection: conn.session.connectionId },
+			});
+		});
+	};
 	conn.closers.add(finish);
 	down.once("close", () => {
 		conn.closers.delete(finish);
@@ -414,10 +514,14 @@ async function runExec(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		await refused(conn, "ssh.target-refused", { requested: parsed.server.slice(0, 64) });
 		return fail(`no server named "${terminalSafe(parsed.server.slice(0, 64))}" is available to you. Run ssh without a command to see the menu.`, 1);
 	}
-	const recorder = state.pty ? await startRecorder(conn, state) : null;
-	if (recorder) trackRecorder(conn, down, recorder);
+	let recorder: SessionRecorder | null = null;
+	if (state.pty) {
+		const opened = await openRecorder(conn, down, state, server);
+		if (opened.refused) return;
+		recorder = opened.recorder;
+	}
 	const visit = await visitTarget(conn, down, state, server, parsed.command, "command", recorder);
-	if (!visit.ok) {
+	if (!visit.ok && !state.stopped) {
 		recorder?.output(`Portcullis: ${visit.message}\r\n`);
 		fail(visit.message, 1);
 	}
@@ -426,11 +530,12 @@ async function runExec(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 
 async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState): Promise<void> {
 	const { session, servers } = conn;
-	const recorder = await startRecorder(conn, state);
-	trackRecorder(conn, down, recorder);
+	const opened = await openRecorder(conn, down, state, null);
+	if (opened.refused) return;
+	const recorder = opened.recorder;
 	const newline = state.pty ? "\r\n" : "\n";
 	const write = (text: string) => {
-		recorder.output(text);
+		recorder?.output(text);
 		down.write(state.pty ? text : text.replace(/\r\n/g, "\n"));
 	};
 	const menu = new Menu(
@@ -451,7 +556,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		write(`${newline}${text}${newline}`);
 		down.exit(0);
 		down.end();
-		await recorder.finish();
+		await recorder?.finish();
 	};
 
 	const loop = (): Promise<{ kind: "quit" } | { kind: "choose"; entry: ServerRow }> =>
@@ -475,7 +580,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 				state.onResize = null;
 			};
 			state.onResize = (pty) => {
-				recorder.resize(pty.cols, pty.rows);
+				recorder?.resize(pty.cols, pty.rows);
 				menu.resize(pty.cols, pty.rows);
 			};
 			down.on("data", onData);
@@ -487,8 +592,9 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 
 	menu.render();
 	for (;;) {
-		if (conn.closed || downClosed) return void recorder.finish();
+		if (conn.closed || downClosed || state.stopped) return void recorder?.finish();
 		const action = await loop();
+		if (state.stopped) return void recorder?.finish();
 		if (action.kind === "quit") return quit("Bye.");
 		const chosen = await servers.findForUser(session.userId, action.entry.name);
 		if (chosen === undefined) {
@@ -501,7 +607,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		write(`\x1b[H\x1b[2J${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
 		const typedAhead = Buffer.from(menu.takeRest(), "utf8");
 		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder, typedAhead);
-		if (conn.closed || downClosed) return void recorder.finish();
+		if (conn.closed || downClosed || state.stopped) return void recorder?.finish();
 		if (downEnded) return quit(`Connection to ${chosen.name} closed.`);
 		// Leave whatever state the target left the terminal in: main screen, visible cursor, plain text.
 		if (state.pty) write("\x1b[?1049l\x1b[?25h\x1b[0m");

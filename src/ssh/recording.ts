@@ -2,25 +2,32 @@
  * Session recording in asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/):
  * a JSON header line {version: 2, width, height, timestamp, env: {TERM, SHELL}}, then one JSON
  * array per event: [seconds, "o", text] for output and [seconds, "r", "COLSxROWS"] for resizes.
- * Input is not recorded (passwords typed on targets would land on disk).
+ * Input is not recorded (passwords typed on targets would land in the recording).
  *
- * Files live under config.ssh.recordings_dir (default <data_dir>/recordings)/YYYY-MM-DD/<id>.cast,
- * mode 0600; the recordings table holds the relative path, the user, the servers visited and the
- * byte count. Event times come from the monotonic clock (replay timing); the header timestamp and
- * the table's started_at/ended_at come from the injected Clock.
+ * The text goes to the shared database as chunks (storage/recording-store.ts, migration 0013)
+ * while the session runs: lines are buffered and flushed when 64 KiB are waiting or
+ * `ssh.recording_flush_ms` after the first waiting line, whichever comes first, one append in
+ * flight at a time. A node killed mid-session therefore keeps everything up to its last flush,
+ * and any node can play the recording. The row and the header are written (one transaction)
+ * before the session starts, so a database that cannot take the recording is known before
+ * anything happens on a server.
+ *
+ * A failed write is never swallowed: the recorder stops and calls its failure handler once
+ * (channels.ts applies the strict / best-effort mode, src/core/recording-mode.ts). Event times
+ * come from the monotonic clock (replay timing); the header timestamp and the row's times from
+ * the injected Clock.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
-import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import { StringDecoder } from "node:string_decoder";
 import { PortcullisError } from "../core/errors.ts";
-import { recordingPath } from "../servers/recording-files.ts";
 import type { ServerRow } from "../storage/server-store.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
 
-/** A runaway `cat /dev/urandom` must not fill the disk: output beyond this is dropped (and noted). */
+/** A runaway `cat /dev/urandom` must not fill the database: output beyond this is dropped (and noted). */
 export const RECORDING_MAX_BYTES = 256 * 1024 * 1024;
+/** Waiting text that triggers a flush before the timer. */
+export const RECORDING_FLUSH_BYTES = 64 * 1024;
 
 export interface RecordingStart {
 	readonly userId: string;
@@ -30,60 +37,137 @@ export interface RecordingStart {
 	readonly term: string;
 }
 
+export type RecorderServices = Pick<SshServices, "clock" | "config" | "recordings">;
+
 export class SessionRecorder {
 	readonly id: string;
-	#stream: WriteStream;
 	#decoder = new StringDecoder("utf8");
 	#t0 = performance.now();
 	#bytes = 0;
 	#truncated = false;
 	#servers: string[] = [];
+	#pending: string[] = [];
+	#pendingBytes = 0;
+	#seq = 0;
+	#previous: string | null = null;
+	#inFlight: Promise<void> | null = null;
+	#timer: NodeJS.Timeout | null = null;
+	#failure: unknown = null;
+	#failed = false;
+	#onFailure: ((error: unknown) => void) | null = null;
 	#finished: Promise<void> | null = null;
 
 	private constructor(
-		private readonly services: Pick<SshServices, "clock">,
-		private readonly store: SshServices["recordings"],
+		private readonly services: RecorderServices,
 		id: string,
-		stream: WriteStream,
 	) {
 		this.id = id;
-		this.#stream = stream;
 	}
 
-	static async start(services: Pick<SshServices, "clock" | "random" | "config" | "recordings">, input: RecordingStart): Promise<SessionRecorder> {
-		const store = services.recordings;
+	/**
+	 * Creates the recording and writes its header. Throws (a coded error from the store) when the
+	 * recording cannot be written; the caller decides whether the session may go on unrecorded.
+	 */
+	static async start(services: RecorderServices, input: RecordingStart): Promise<SessionRecorder> {
 		const now = services.clock.now();
-		const day = now.toISOString().slice(0, 10);
-		const name = `${services.random.bytes(12).toString("hex")}.cast`;
-		const file = `${day}/${name}`;
-		const full = recordingPath(services.config, file);
-		mkdirSync(dirname(full), { recursive: true, mode: 0o700 });
-		const stream = createWriteStream(full, { flags: "wx", mode: 0o600 });
-		// An I/O error (disk full) must not take the SSH session down; the row keeps what was written.
-		stream.on("error", () => undefined);
-		const row = await store.createRecording({ userId: input.userId, username: input.username, file, startedAt: now.getTime() });
-		const recorder = new SessionRecorder(services, store, row.id, stream);
-		recorder.#write(
-			`${JSON.stringify({
-				version: 2,
-				width: terminalCells(input.cols, 80),
-				height: terminalCells(input.rows, 24),
-				timestamp: Math.floor(now.getTime() / 1000),
-				env: { TERM: terminalType(input.term), SHELL: "portcullis-menu" },
-				title: `${input.username}@portcullis`,
-			})}\n`,
-		);
+		const header = `${JSON.stringify({
+			version: 2,
+			width: terminalCells(input.cols, 80),
+			height: terminalCells(input.rows, 24),
+			timestamp: Math.floor(now.getTime() / 1000),
+			env: { TERM: terminalType(input.term), SHELL: "portcullis-menu" },
+			title: `${input.username}@portcullis`,
+		})}\n`;
+		const row = await services.recordings.create({ userId: input.userId, username: input.username, startedAt: now.getTime(), header });
+		const recorder = new SessionRecorder(services, row.id);
+		recorder.#bytes = Number(row.bytes);
+		recorder.#seq = Number(row.chunks);
+		recorder.#previous = row.last_hash;
 		return recorder;
+	}
+
+	/** Called once, on the first write that fails after start (the recorder has stopped by then). */
+	onFailure(handler: (error: unknown) => void): void {
+		this.#onFailure = handler;
+		if (this.#failed) handler(this.#failure);
 	}
 
 	get bytes(): number {
 		return this.#bytes;
 	}
 
+	/** True once a write failed: nothing more is recorded. */
+	get failed(): boolean {
+		return this.#failed;
+	}
+
+	/** Chunks written and the hash of the last one (what the audit log keeps at the end). */
+	get chain(): { readonly chunks: number; readonly lastHash: string | null } {
+		return { chunks: this.#seq, lastHash: this.#previous };
+	}
+
+	#fail(error: unknown): void {
+		if (this.#failed) return;
+		this.#failed = true;
+		this.#failure = error;
+		this.#pending = [];
+		this.#pendingBytes = 0;
+		if (this.#timer) clearTimeout(this.#timer);
+		this.#timer = null;
+		this.#onFailure?.(error);
+	}
+
+	/** Starts one append of everything waiting, unless one is in flight (the chain is sequential). */
+	#kick(): void {
+		if (this.#inFlight !== null || this.#pending.length === 0 || this.#failed) return;
+		if (this.#timer) clearTimeout(this.#timer);
+		this.#timer = null;
+		const data = this.#pending.join("");
+		this.#pending = [];
+		this.#pendingBytes = 0;
+		const seq = this.#seq;
+		this.#inFlight = this.services.recordings
+			.append(this.id, seq, this.#previous, data)
+			.then(
+				(hash) => {
+					this.#previous = hash;
+					this.#seq = seq + 1;
+				},
+				(error: unknown) => this.#fail(error),
+			)
+			.finally(() => {
+				this.#inFlight = null;
+				if (this.#pendingBytes >= RECORDING_FLUSH_BYTES) this.#kick();
+				else if (this.#pending.length > 0) this.#arm();
+			});
+	}
+
+	#arm(): void {
+		if (this.#timer !== null || this.#failed || this.#finished) return;
+		this.#timer = setTimeout(() => {
+			this.#timer = null;
+			this.#kick();
+		}, this.services.config.ssh.recording_flush_ms);
+	}
+
+	/** Waits until everything written so far is in the database (or the recorder failed). */
+	async #drain(): Promise<void> {
+		for (;;) {
+			if (this.#inFlight === null) this.#kick();
+			const current = this.#inFlight;
+			if (current === null) return;
+			await current;
+		}
+	}
+
 	#write(line: string): void {
-		if (this.#finished) return;
-		this.#bytes += Buffer.byteLength(line);
-		this.#stream.write(line);
+		if (this.#failed) return;
+		const size = Buffer.byteLength(line);
+		this.#bytes += size;
+		this.#pending.push(line);
+		this.#pendingBytes += size;
+		if (this.#pendingBytes >= RECORDING_FLUSH_BYTES) this.#kick();
+		else this.#arm();
 	}
 
 	#time(): number {
@@ -92,7 +176,7 @@ export class SessionRecorder {
 
 	/** Terminal output (what the user saw). Multi-byte characters split across chunks are kept whole. */
 	output(data: Buffer | string): void {
-		if (this.#truncated || this.#finished) return;
+		if (this.#truncated || this.#finished || this.#failed) return;
 		const text = typeof data === "string" ? data : this.#decoder.write(data);
 		if (text.length === 0) return;
 		if (this.#bytes > RECORDING_MAX_BYTES) {
@@ -104,30 +188,45 @@ export class SessionRecorder {
 	}
 
 	resize(cols: number, rows: number): void {
-		if (this.#finished) return;
+		if (this.#finished || this.#failed) return;
 		this.#write(`${JSON.stringify([this.#time(), "r", `${terminalCells(cols, 80)}x${terminalCells(rows, 24)}`])}\n`);
 	}
 
-	/** Notes the target entered (the table keeps the last one and the list of all). */
+	/** Notes the target entered (the row keeps the last one and the list of all). A failed write stops the recorder. */
 	async enterServer(server: ServerRow): Promise<void> {
+		if (this.#failed) return;
 		this.#servers.push(server.name);
-		await this.store.updateRecording(this.id, { server_id: server.id, servers: JSON.stringify(this.#servers) });
+		try {
+			await this.services.recordings.setServers(this.id, server.id, this.#servers);
+		} catch (error) {
+			this.#fail(error);
+		}
 	}
 
-	/** Flushes and closes the file and stamps the row. Idempotent. */
+	/**
+	 * Flushes what is waiting and stamps the end. Idempotent and never rejects: a write that fails
+	 * here goes to the failure handler like any other.
+	 */
 	finish(): Promise<void> {
 		if (this.#finished) return this.#finished;
 		const tail = this.#decoder.end();
 		if (tail.length > 0 && !this.#truncated) this.#write(`${JSON.stringify([this.#time(), "o", tail])}\n`);
-		this.#finished = new Promise<void>((resolveFinish) => {
-			this.#stream.end(() => resolveFinish());
-			this.#stream.once("error", () => resolveFinish());
-		}).then(() => this.store.updateRecording(this.id, { ended_at: this.services.clock.now().getTime(), bytes: this.#bytes }));
+		this.#finished = (async () => {
+			if (this.#timer) clearTimeout(this.#timer);
+			this.#timer = null;
+			await this.#drain();
+			if (this.#failed) return;
+			try {
+				await this.services.recordings.finish(this.id, this.services.clock.now().getTime());
+			} catch (error) {
+				this.#fail(error);
+			}
+		})();
 		return this.#finished;
 	}
 }
 
-/** Parses a cast file into header and events (for the web player and tests). */
+/** Parses a cast text into header and events (for the web player and tests). */
 export function parseCast(text: string): { header: Record<string, unknown>; events: [number, string, string][] } {
 	const lines = text.split("\n").filter((line) => line.length > 0);
 	if (lines.length === 0) throw new PortcullisError("ERR_INPUT", "empty recording");

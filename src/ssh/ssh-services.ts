@@ -11,7 +11,7 @@ import type { LoginFlow } from "../flows/login-flow.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { PolicyVersionStore } from "../storage/policy-version-store.ts";
-import type { ServerStore } from "../storage/server-store.ts";
+import type { RecordingStore } from "../storage/recording-store.ts";
 import type { SshKeyStore } from "../storage/ssh-key-store.ts";
 import type { UserStore } from "../storage/user-store.ts";
 
@@ -33,8 +33,8 @@ export interface SshServices {
 	readonly audit: Pick<AuditLog, "write" | "record">;
 	/** Grants and targets (menu, ProxyJump, relays). */
 	readonly servers: ServerService;
-	/** Session recordings' rows. */
-	readonly recordings: Pick<ServerStore, "createRecording" | "updateRecording">;
+	/** Session recordings: rows and their hash-chained chunks in the shared database. */
+	readonly recordings: Pick<RecordingStore, "create" | "append" | "setServers" | "finish">;
 	/** The one indexed read behind the live policy (flows/session-gate.ts). */
 	readonly policyVersion: PolicyVersionStore;
 	/** Publishes the host key fingerprint where the console shows it. */

@@ -1,5 +1,5 @@
 /**
- * Servers, their grants to groups, and session recordings. The table types are added to the
+ * Servers and their grants to groups (session recordings: recording-store.ts). The table types are added to the
  * shared `Database` interface by module augmentation, so schema.ts (core storage) stays untouched.
  */
 import type { Kysely, Selectable } from "kysely";
@@ -18,6 +18,8 @@ export interface ServersTable {
 	credential_enc: string | null;
 	host_key: string | null;
 	created_at: number;
+	/** "strict" | "best-effort" when recording fails (src/core/recording-mode.ts); null: the global setting. */
+	recording_mode: string | null;
 }
 
 export interface ServerGrantsTable {
@@ -25,28 +27,14 @@ export interface ServerGrantsTable {
 	group_id: string;
 }
 
-export interface RecordingsTable {
-	id: string;
-	user_id: string | null;
-	server_id: string | null;
-	username: string;
-	servers: string;
-	started_at: number;
-	ended_at: number | null;
-	file: string;
-	bytes: number;
-}
-
 declare module "./schema.ts" {
 	interface Database {
 		servers: ServersTable;
 		server_grants: ServerGrantsTable;
-		recordings: RecordingsTable;
 	}
 }
 
 export type ServerRow = Selectable<ServersTable>;
-export type RecordingRow = Selectable<RecordingsTable>;
 
 export interface NewServer {
 	name: string;
@@ -54,6 +42,7 @@ export interface NewServer {
 	port: number;
 	loginUser: string;
 	description: string;
+	recordingMode?: string | null;
 }
 
 export class ServerStore {
@@ -73,13 +62,17 @@ export class ServerStore {
 			description: input.description,
 			credential_enc: null,
 			host_key: null,
+			recording_mode: input.recordingMode ?? null,
 			created_at: this.clock.now().getTime(),
 		};
 		await this.db.insertInto("servers").values(row).execute();
 		return row;
 	}
 
-	async update(id: string, changes: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key">>): Promise<void> {
+	async update(
+		id: string,
+		changes: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key" | "recording_mode">>,
+	): Promise<void> {
 		if (Object.keys(changes).length === 0) return;
 		await this.db.updateTable("servers").set(changes).where("id", "=", id).execute();
 	}
@@ -147,42 +140,6 @@ export class ServerStore {
 					.where("group_members.user_id", "=", userId),
 			)
 			.orderBy("servers.name")
-			.execute();
-	}
-
-	// Recordings ----------------------------------------------------------------------------
-
-	async createRecording(input: { userId: string; username: string; file: string; startedAt: number }): Promise<RecordingRow> {
-		const row: RecordingRow = {
-			id: newId(this.random),
-			user_id: input.userId,
-			server_id: null,
-			username: input.username,
-			servers: "[]",
-			started_at: input.startedAt,
-			ended_at: null,
-			file: input.file,
-			bytes: 0,
-		};
-		await this.db.insertInto("recordings").values(row).execute();
-		return row;
-	}
-
-	async updateRecording(id: string, changes: Partial<Pick<RecordingRow, "server_id" | "servers" | "ended_at" | "bytes">>): Promise<void> {
-		if (Object.keys(changes).length === 0) return;
-		await this.db.updateTable("recordings").set(changes).where("id", "=", id).execute();
-	}
-
-	async findRecording(id: string): Promise<RecordingRow | undefined> {
-		return this.db.selectFrom("recordings").selectAll().where("id", "=", id).executeTakeFirst();
-	}
-
-	async listRecordings(options: { limit?: number; username?: string } = {}): Promise<RecordingRow[]> {
-		let query = this.db.selectFrom("recordings").selectAll();
-		if (options.username) query = query.where("username", "=", options.username);
-		return query
-			.orderBy("started_at", "desc")
-			.limit(Math.min(options.limit ?? 200, 5000))
 			.execute();
 	}
 }

@@ -22,7 +22,7 @@ import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { GroupStore } from "../storage/group-store.ts";
 import type { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
-import type { ServerStore } from "../storage/server-store.ts";
+import type { RecordingStore } from "../storage/recording-store.ts";
 import type { SessionStore } from "../storage/session-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserStore } from "../storage/user-store.ts";
@@ -72,14 +72,12 @@ export interface WebDirectory {
 	readonly settings: Pick<SettingsStore, "getTwoFactor">;
 }
 
-/** The SSH gateway's side the console shows: its keys and the recordings it wrote. */
+/** The SSH gateway's side the console shows: its keys. */
 export interface WebGateway {
 	/** The key the gateway logs in to target servers with (created on first use). */
 	targetKey(): GatewayKey;
 	/** The running gateway's host key fingerprint, or null before its first start. */
 	hostFingerprint(): Promise<string | null>;
-	/** The absolute file of a stored recording path (refuses a path outside the recordings directory). */
-	recordingFile(file: string): string;
 }
 
 /** What the WebAuthn pages ask of the method: ceremony options and the SSH approval link. */
@@ -111,9 +109,12 @@ export interface WebServices {
 	readonly audit: Pick<AuditLog, "write" | "record" | "query">;
 	readonly directory: WebDirectory;
 	/** Servers, grants, credentials and host keys (every change validated and audited by the service). */
-	readonly servers: Pick<ServerService, "list" | "add" | "update" | "remove" | "grant" | "revoke" | "setCredential" | "resetHostKey">;
-	/** Session recordings the gateway wrote (read only). */
-	readonly recordings: { list: ServerStore["listRecordings"]; find: ServerStore["findRecording"] };
+	readonly servers: Pick<
+		ServerService,
+		"list" | "add" | "update" | "remove" | "grant" | "revoke" | "setCredential" | "resetHostKey" | "globalRecordingMode" | "setGlobalRecordingMode"
+	>;
+	/** Session recordings of every node, from the shared database (read only). */
+	readonly recordings: Pick<RecordingStore, "list" | "find" | "read">;
 	readonly gateway: WebGateway;
 	readonly sshKeys: SshKeyService;
 	readonly methods: WebMethods;

@@ -14,7 +14,6 @@ import ssh2 from "ssh2";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { serverService } from "../../src/servers/server-service.ts";
 import { parseCast } from "../../src/ssh/recording.ts";
-import { recordingPath } from "../../src/servers/recording-files.ts";
 import { loadOrCreateGatewayKey } from "../../src/servers/gateway-key.ts";
 import { createOpenSshClient, type OpenSshClient } from "../helpers/relay-openssh.ts";
 import { startRelayGateway, type RelayGateway } from "../helpers/relay-gateway.ts";
@@ -158,14 +157,15 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 
 	test("recording: the menu session is a valid asciicast v2 file holding the command output, not the input", async () => {
 		const recordings = await eventually(async () => {
-			const rows = await serverService(t.app).store.listRecordings();
+			const rows = await t.app.stores.recordings.list();
 			const done = rows.filter((row) => row.ended_at !== null && JSON.parse(row.servers).length === 2);
 			return done.length > 0 ? done : null;
 		}, "a finished recording");
 		const row = recordings[0]!;
 		assert.equal(row.username, "alice");
 		assert.deepEqual(JSON.parse(row.servers), ["db1", "db1"]);
-		const text = readFileSync(recordingPath(t.app.config, row.file), "utf8");
+		let text = "";
+		for await (const piece of t.app.stores.recordings.read(row)) text += piece;
 		const cast = parseCast(text);
 		assert.equal(cast.header.version, 2);
 		assert.equal(cast.header.width, 100);

@@ -3,12 +3,11 @@
  * command grammar, and the asciicast v2 recorder.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { parseTargetCommand } from "../../src/ssh/channels.ts";
 import { Menu, terminalSafe, type MenuEntry } from "../../src/ssh/menu.ts";
 import { parseCast, SessionRecorder } from "../../src/ssh/recording.ts";
-import { recordingPath, recordingsDir } from "../../src/servers/recording-files.ts";
+import { recordingPath } from "../../src/storage/recording-files.ts";
 import { serverService } from "../../src/servers/server-service.ts";
 import { ADMIN_ACTOR, createTestApp } from "../helpers/test-app.ts";
 
@@ -164,13 +163,16 @@ describe("asciicast v2 recorder", () => {
 			recorder.output("bye\r\n");
 			await recorder.finish();
 			await recorder.finish();
-			const row = (await serverService(t.app).store.findRecording(recorder.id))!;
+			const row = (await t.app.stores.recordings.find(recorder.id))!;
 			assert.equal(row.username, "alice");
 			assert.equal(row.server_id, server.id);
 			assert.deepEqual(JSON.parse(row.servers), ["db1"]);
 			assert.ok(row.ended_at !== null && row.bytes > 0);
-			const text = readFileSync(recordingPath(t.app.config, row.file), "utf8");
+			let text = "";
+			for await (const piece of t.app.stores.recordings.read(row)) text += piece;
 			assert.equal(Buffer.byteLength(text), row.bytes);
+			assert.equal(row.storage, "db");
+			assert.ok(row.chunks >= 1);
 			const cast = parseCast(text);
 			assert.equal(cast.header.version, 2);
 			assert.equal(cast.header.width, 100);
@@ -190,8 +192,7 @@ describe("asciicast v2 recorder", () => {
 				cast.events.every((e, i) => i === 0 || e[0] >= cast.events[i - 1]![0]),
 				"times never go back",
 			);
-			assert.ok(row.file.startsWith("2026-11-28/"), row.file);
-			assert.ok(recordingPath(t.app.config, row.file).startsWith(recordingsDir(t.app.config)));
+			assert.deepEqual(await t.app.stores.recordings.verify(row.id), { id: row.id, status: "ok", chunks: row.chunks });
 		} finally {
 			await t.cleanup();
 		}

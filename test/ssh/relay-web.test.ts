@@ -175,6 +175,35 @@ describe("relay admin pages", () => {
 		}
 	});
 
+	test("recording mode: global and per server, validated, audited with the web admin", async () => {
+		let page = await admin.get("/admin/servers");
+		assert.match(page.body, /<option value="strict" selected[^>]*>Strict/);
+		const global = await admin.post("/admin/recordings/mode", { mode: "best-effort" });
+		assert.equal(global.headers.location, "/admin/servers?m=recording");
+		page = await admin.follow(global);
+		assert.match(mainOf(page.body), /Recording mode saved/);
+		assert.match(page.body, /<option value="best-effort" selected/);
+		assert.equal(await serverService(w.app).globalRecordingMode(), "best-effort");
+		assert.equal((await admin.post("/admin/recordings/mode", { mode: "never" })).statusCode, 400);
+		assert.equal(await serverService(w.app).globalRecordingMode(), "best-effort", "unchanged by a bad value");
+
+		const perServer = await admin.post("/admin/servers/recording-mode", { name: "db1", mode: "strict" });
+		assert.equal(perServer.headers.location, "/admin/server?name=db1&m=recording");
+		page = await admin.follow(perServer);
+		assert.match(page.body, /id="server-recording-mode"[\s\S]*<option value="strict" selected/);
+		assert.equal((await serverService(w.app).requireServer("db1")).recording_mode, "strict");
+		assert.equal((await admin.post("/admin/servers/recording-mode", { name: "db1", mode: "sometimes" })).statusCode, 400);
+		assert.equal((await joe.post("/admin/recordings/mode", { mode: "strict" }, { csrf: null })).statusCode >= 400, true, "not for a non-admin");
+		await admin.post("/admin/servers/recording-mode", { name: "db1", mode: "default" });
+		assert.equal((await serverService(w.app).requireServer("db1")).recording_mode, null);
+		await admin.post("/admin/recordings/mode", { mode: "strict" });
+
+		const changes = await w.app.stores.audit.query({ event: "recording.mode-changed" });
+		assert.ok(changes.length >= 2 && changes.every((row) => row.actor === "root" && row.channel === "web"));
+		const updates = (await w.app.stores.audit.query({ event: "server.updated" })).map((row) => JSON.parse(row.detail!).changes.recording_mode);
+		assert.ok(updates.includes("strict") && updates.includes("default"));
+	});
+
 	test("remove a server", async () => {
 		const removed = await admin.post("/admin/servers/delete", { name: "db1" });
 		assert.equal(removed.headers.location, "/admin/servers?m=deleted");

@@ -36,23 +36,30 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--port <port>", "SSH port of the server", portOption, 22)
 			.option("--login <user>", "user the gateway logs in as (default: the Portcullis username of whoever connects)")
 			.option("--group <group>", "grant to this group (repeatable)", repeatable, [] as string[])
-			.option("--description <text>", "shown in the users' menu"),
-	).action(async (name: string, options: CommonOptions & { host: string; port: number; login?: string; group: string[]; description?: string }) => {
-		await withApp(options, async (cli) => {
-			const created = await cli.servers.add(cliActor(), {
-				name,
-				host: options.host,
-				port: options.port,
-				...(options.login !== undefined ? { loginUser: options.login } : {}),
-				...(options.description !== undefined ? { description: options.description } : {}),
-				groups: options.group,
+			.option("--description <text>", "shown in the users' menu")
+			.option("--recording-mode <mode>", "when a session cannot be recorded: strict, best-effort, or default (the global mode)"),
+	).action(
+		async (
+			name: string,
+			options: CommonOptions & { host: string; port: number; login?: string; group: string[]; description?: string; recordingMode?: string },
+		) => {
+			await withApp(options, async (cli) => {
+				const created = await cli.servers.add(cliActor(), {
+					name,
+					host: options.host,
+					port: options.port,
+					...(options.login !== undefined ? { loginUser: options.login } : {}),
+					...(options.description !== undefined ? { description: options.description } : {}),
+					...(options.recordingMode !== undefined ? { recordingMode: options.recordingMode } : {}),
+					groups: options.group,
+				});
+				println(
+					io.stdout,
+					`added server ${created.name} (${created.host}:${created.port})${options.group.length > 0 ? `, granted to ${options.group.join(", ")}` : ""}`,
+				);
 			});
-			println(
-				io.stdout,
-				`added server ${created.name} (${created.host}:${created.port})${options.group.length > 0 ? `, granted to ${options.group.join(", ")}` : ""}`,
-			);
-		});
-	});
+		},
+	);
 
 	common(
 		server
@@ -62,15 +69,17 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--host <host>", "DNS name or IP address")
 			.option("--port <port>", "SSH port", portOption)
 			.option("--login <user>", "login user ('' for the connecting user's name)")
-			.option("--description <text>", "shown in the users' menu"),
-	).action(async (name: string, options: CommonOptions & { host?: string; port?: number; login?: string; description?: string }) => {
+			.option("--description <text>", "shown in the users' menu")
+			.option("--recording-mode <mode>", "when a session cannot be recorded: strict, best-effort, or default (the global mode)"),
+	).action(async (name: string, options: CommonOptions & { host?: string; port?: number; login?: string; description?: string; recordingMode?: string }) => {
 		const changes = {
 			...(options.host !== undefined ? { host: options.host } : {}),
 			...(options.port !== undefined ? { port: options.port } : {}),
 			...(options.login !== undefined ? { loginUser: options.login } : {}),
 			...(options.description !== undefined ? { description: options.description } : {}),
+			...(options.recordingMode !== undefined ? { recordingMode: options.recordingMode } : {}),
 		};
-		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --host, --port, --login or --description");
+		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --host, --port, --login, --description or --recording-mode");
 		await withApp(options, async (cli) => {
 			const target = await cli.servers.requireServer(name);
 			await cli.servers.update(cliActor(), target.name, changes);
@@ -88,7 +97,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				}
 				io.stdout.write(
 					table(
-						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "DESCRIPTION"],
+						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "RECORDING", "DESCRIPTION"],
 						rows.map((row) => [
 							row.name,
 							`${row.host}:${row.port}`,
@@ -96,6 +105,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 							list(row.groups),
 							row.credential,
 							row.hostKeyFingerprint ?? "(first use)",
+							row.recordingMode ?? "default",
 							row.description,
 						]),
 					),

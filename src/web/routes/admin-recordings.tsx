@@ -1,12 +1,14 @@
 /**
  * Session recordings for admins: the list, the player page (a small ES module,
  * /static/cast-player.js, admin only, that renders the asciicast into a <pre> under the strict
- * CSP) and the asciicast download, which is audited.
+ * CSP) and the asciicast download, which is audited. Every node serves every recording: the text
+ * is streamed from the shared database (storage/recording-store.ts), a page of chunks at a time;
+ * a running session's recording is served up to its last flush.
  */
 import { readFileSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { RecordingRow } from "../../storage/server-store.ts";
+import type { RecordingRow } from "../../storage/recording-store.ts";
 import { pageContext, sendPage, type RouteModule } from "../context.ts";
 import { str } from "../forms.ts";
 import { getRoute } from "../route-kit.ts";
@@ -58,11 +60,12 @@ export const adminRecordingRoutes: RouteModule = (server, web) => {
 	server.get<{ Params: { id: string } }>("/admin/recordings/:id/cast", { config: { access: "admin", query: {} } }, async (request, reply) => {
 		const row = await findRecording(request.params.id);
 		if (row === undefined) return notFound(request, reply);
-		let text: string;
+		// The first piece is read before the headers go out: a recording that cannot be read at all
+		// (its old file is gone, the database fails) is a 404 page, not a broken download.
+		const pieces = services.recordings.read(row);
+		let first: IteratorResult<string>;
 		try {
-			const path = services.gateway.recordingFile(row.file);
-			if ((await stat(path)).size > 512 * 1024 * 1024) return notFound(request, reply);
-			text = await readFile(path, "utf8");
+			first = await pieces.next();
 		} catch {
 			return notFound(request, reply);
 		}
@@ -76,11 +79,16 @@ export const adminRecordingRoutes: RouteModule = (server, web) => {
 			userId: row.user_id,
 			detail: { recording: row.id },
 		});
+		async function* body(): AsyncGenerator<string> {
+			if (first.done) return;
+			yield first.value;
+			yield* pieces;
+		}
 		return reply
 			.header("cache-control", "no-store")
 			.header("content-disposition", `attachment; filename="portcullis-${row.username}-${row.id.slice(0, 8)}.cast"`)
 			.type("application/x-asciicast; charset=utf-8")
-			.send(text);
+			.send(Readable.from(body(), { objectMode: false }));
 	});
 
 	server.get("/static/cast-player.js", { config: { access: "admin", query: {} } }, async (_request, reply) =>

@@ -25,6 +25,7 @@ const DONE: Record<string, string> = {
 	credential: "Credential saved.",
 	hostkey: "Host key reset. The next connection trusts the key it sees (or the pinned one).",
 	deleted: "Server removed.",
+	recording: "Recording mode saved.",
 };
 
 function notice(m: string | undefined): Notice {
@@ -62,6 +63,7 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 				servers={await servers.list()}
 				groups={await groupNames()}
 				gateway={{ publicKey: key.publicKey, fingerprint: key.fingerprint, hostFingerprint }}
+				recordingMode={await servers.globalRecordingMode()}
 				notice={shown}
 			/>,
 		);
@@ -171,6 +173,27 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 			return failed ?? seeOther(reply, back(form.name, "hostkey"));
 		},
 	);
+
+	postRoute(
+		server,
+		"/admin/servers/recording-mode",
+		{ ...change("/admin/servers"), fields: { name: req(256), mode: req(16) } },
+		async (request, reply, form) => {
+			const failed = await attempt(
+				() => servers.update(actor(request), form.name, { recordingMode: form.mode }),
+				(shown, status) => (status === 404 ? serversPage(request, reply, shown, status) : serverPage(request, reply, form.name, shown, status)),
+			);
+			return failed ?? seeOther(reply, back(form.name, "recording"));
+		},
+	);
+
+	postRoute(server, "/admin/recordings/mode", { ...change("/admin/servers"), fields: { mode: req(16) } }, async (request, reply, form) => {
+		const failed = await attempt(
+			() => servers.setGlobalRecordingMode(actor(request), form.mode),
+			(shown, status) => serversPage(request, reply, shown, status),
+		);
+		return failed ?? seeOther(reply, "/admin/servers?m=recording");
+	});
 
 	postRoute(server, "/admin/servers/delete", { ...change("/admin/servers"), fields: { name: req(256) } }, async (request, reply, form) => {
 		const failed = await attempt(

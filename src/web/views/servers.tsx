@@ -2,8 +2,9 @@
  * Admin pages of the SSH relay: servers and their grants, the gateway's keys, a server's
  * credential and host key, session recordings and the player page (routes/admin-servers.tsx).
  */
+import type { RecordingMode } from "../../core/recording-mode.ts";
 import type { ServerView } from "../../servers/server-service.ts";
-import type { RecordingRow } from "../../storage/server-store.ts";
+import type { RecordingRow } from "../../storage/recording-store.ts";
 import { CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
 
@@ -19,6 +20,36 @@ function formatDuration(ms: number | null): string {
 	if (seconds < 60) return `${seconds} s`;
 	const minutes = Math.floor(seconds / 60);
 	return minutes < 60 ? `${minutes} min ${seconds % 60} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+const MODE_TEXT: Record<RecordingMode, string> = {
+	strict: "Strict: refuse new sessions and end open ones when they cannot be recorded",
+	"best-effort": "Best effort: let sessions go on unrecorded (audited as recording.failed)",
+};
+
+/** The global recording mode: what happens to a session whose recording cannot be written. */
+function RecordingModeCard({ ctx, mode }: { ctx: PageContext; mode: RecordingMode }) {
+	return (
+		<section class="card" aria-labelledby="recording-mode-heading">
+			<h2 id="recording-mode-heading">Session recording</h2>
+			<p>
+				Interactive sessions are recorded into the database. When a recording cannot be written (database failure), this decides what happens, unless a server
+				has its own setting.
+			</p>
+			<form method="post" action="/admin/recordings/mode" class="inline-form">
+				<CsrfField ctx={ctx} />
+				<label for="recording-mode">When recording fails</label>
+				<select id="recording-mode" name="mode">
+					{(["strict", "best-effort"] as const).map((value) => (
+						<option value={value} selected={value === mode}>
+							{MODE_TEXT[value]}
+						</option>
+					))}
+				</select>
+				<button type="submit">Save</button>
+			</form>
+		</section>
+	);
 }
 
 function GatewayKeys({ publicKey, fingerprint, hostFingerprint }: { publicKey: string; fingerprint: string; hostFingerprint: string | null }) {
@@ -47,6 +78,7 @@ export function ServersPage(props: {
 	servers: readonly ServerView[];
 	groups: readonly string[];
 	gateway: { publicKey: string; fingerprint: string; hostFingerprint: string | null };
+	recordingMode: RecordingMode;
 	notice: Notice;
 }) {
 	const { ctx, servers, groups } = props;
@@ -128,6 +160,7 @@ export function ServersPage(props: {
 					</button>
 				</form>
 			</section>
+			<RecordingModeCard ctx={ctx} mode={props.recordingMode} />
 			<GatewayKeys {...props.gateway} />
 		</Layout>
 	);
@@ -196,6 +229,25 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 					<button type="submit" class="primary">
 						Save
 					</button>
+				</form>
+			</section>
+			<section class="card" aria-labelledby="server-recording-heading">
+				<h2 id="server-recording-heading">Session recording</h2>
+				<form method="post" action="/admin/servers/recording-mode" class="inline-form">
+					<CsrfField ctx={ctx} />
+					{hidden}
+					<label for="server-recording-mode">When recording fails</label>
+					<select id="server-recording-mode" name="mode">
+						<option value="default" selected={server.recordingMode === null}>
+							The global setting
+						</option>
+						{(["strict", "best-effort"] as const).map((value) => (
+							<option value={value} selected={value === server.recordingMode}>
+								{MODE_TEXT[value]}
+							</option>
+						))}
+					</select>
+					<button type="submit">Save</button>
 				</form>
 			</section>
 			<section class="card" aria-labelledby="credential-heading">
