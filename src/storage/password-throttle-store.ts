@@ -122,6 +122,15 @@ export class PasswordThrottleStore {
 	/** The right password from this source: its failures are forgotten (other sources keep theirs), the reservation given back. */
 	async settleCorrect(reservation: PairReservation, policy: PairPolicy): Promise<void> {
 		const now = this.clock.now().getTime();
+		// Nothing else in flight for the pair: the row goes (one conditional DELETE). Otherwise its
+		// failures are cleared and this reservation given back, and pruning removes the row later.
+		const deleted = await this.db
+			.deleteFrom("password_throttle")
+			.where("user_id", "=", reservation.userId)
+			.where("source_key", "=", reservation.sourceKey)
+			.where((eb) => eb.or([eb("inflight", "<=", 1), eb("inflight_at", "<=", now - policy.leaseMs)]))
+			.executeTakeFirst();
+		if (Number(deleted.numDeletedRows) === 1) return;
 		await this.db
 			.updateTable("password_throttle")
 			.set({ failures: 0, blocked_until: 0, inflight: released(reservation, now, policy) })
