@@ -106,7 +106,8 @@ export class EnrollmentFlow {
 		// A completed failure at once (nothing is evaluated later), locking in the same UPDATE when it reaches the limit.
 		const failure = await this.deps.users.settleWrong(userId, "tfa", null, this.deps.secondFactorLockout);
 		await this.record({ id: userId, username: user?.username ?? null }, context, "factor.enroll", "failure", method, { reason, duringLogin: true });
-		if (failure.lockedNow) await this.record({ id: userId, username: user?.username ?? null }, context, "account.locked", "info", null, { counter: "second-factor" });
+		if (failure.lockedNow)
+			await this.record({ id: userId, username: user?.username ?? null }, context, "account.locked", "info", null, { counter: "second-factor" });
 	}
 
 	/** Methods this user may enrol right now (allowed for them, implemented, enrollable on the web). */

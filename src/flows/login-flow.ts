@@ -443,7 +443,9 @@ export class LoginFlow {
 			const settled = notAGuess
 				? users.releaseAttempt(reservation, config.secondFactorLockout)
 				: users.settleWrong(user.id, "tfa", reservation, config.secondFactorLockout);
-			await settled.catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "settling a reservation after a method failure failed"));
+			await settled.catch((cleanup: unknown) =>
+				this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "settling a reservation after a method failure failed"),
+			);
 			if (notAGuess) {
 				if (state !== null)
 					await attempts

@@ -29,10 +29,7 @@ export interface PairReservation {
 	readonly reservedAt: number;
 }
 
-export type ThrottleResult =
-	| { kind: "ok"; failures: number; reservation: PairReservation }
-	| { kind: "throttled"; blockedUntil: number }
-	| { kind: "busy" };
+export type ThrottleResult = { kind: "ok"; failures: number; reservation: PairReservation } | { kind: "throttled"; blockedUntil: number } | { kind: "busy" };
 
 /** Times are cast: PostgreSQL would otherwise type a CASE of untyped parameters as integer. */
 function big(value: number): RawBuilder<number> {

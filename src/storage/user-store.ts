@@ -260,7 +260,8 @@ export class UserStore {
 		if (lockedUntil > now) return { kind: "locked", lockedUntil };
 		const windowStart = Number(user[c.windowStart]);
 		// The limit was reached in this window and its lock has already ended: no answer is evaluated until the window ends.
-		if (windowStart > now - policy.windowMs && Number(user[c.failures]) >= policy.maxFailures) return { kind: "locked", lockedUntil: windowStart + policy.windowMs };
+		if (windowStart > now - policy.windowMs && Number(user[c.failures]) >= policy.maxFailures)
+			return { kind: "locked", lockedUntil: windowStart + policy.windowMs };
 		return { kind: "busy" };
 	}
 

@@ -37,7 +37,8 @@ export function inflightAttemptsMigration(_dialect: "sqlite" | "postgres"): Migr
 		},
 		async down(db: Kysely<unknown>) {
 			for (const column of ["inflight_at", "inflight"]) await db.schema.alterTable("password_throttle").dropColumn(column).execute();
-			for (const column of ["tfa_inflight", "tfa_inflight_at", "pw_inflight", "pw_inflight_at"]) await db.schema.alterTable("users").dropColumn(column).execute();
+			for (const column of ["tfa_inflight", "tfa_inflight_at", "pw_inflight", "pw_inflight_at"])
+				await db.schema.alterTable("users").dropColumn(column).execute();
 		},
 	};
 }
