@@ -95,6 +95,7 @@ function growingLockUntil(now: number, policy: LockoutPolicy): RawBuilder<number
 	for (let locks = 0; locks <= 20 && policy.lockMs * 2 ** locks < policy.maxLockMs; locks++) {
 		steps.push(sql`WHEN tfa_lock_count = ${locks} THEN ${big(now + policy.lockMs * 2 ** locks)}`);
 	}
+	if (steps.length === 0) return big(now + policy.maxLockMs);
 	return sql<number>`CASE ${sql.join(steps, sql` `)} ELSE ${big(now + policy.maxLockMs)} END`;
 }
 

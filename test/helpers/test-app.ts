@@ -46,9 +46,7 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop(): P
 	};
 }
 
-export async function createTestApp(
-	options: { engine?: Engine; clock?: FakeClock; config?: Record<string, unknown>; sleep?: Sleep } = {},
-): Promise<TestApp> {
+export async function createTestApp(options: { engine?: Engine; clock?: FakeClock; config?: Record<string, unknown>; sleep?: Sleep } = {}): Promise<TestApp> {
 	const engine = options.engine ?? "sqlite";
 	const clock = options.clock ?? new FakeClock(Date.UTC(2026, 10, 28, 9, 0, 0));
 	const dir = mkdtempSync(join(tmpdir(), "portcullis-test-"));
