@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { requireOpenSsh, runOpenSsh } from "../helpers/ssh-client.ts";
+import { RawSsh, requireOpenSsh, runOpenSsh } from "../helpers/ssh-client.ts";
 import type { Engine } from "../helpers/test-app.ts";
 import { addUser, PASSWORD, startFixture } from "./auth-fixtures.ts";
 
@@ -15,6 +15,28 @@ const PASSWORD_PROMPT = /'s password: $/;
 
 for (const engine of ["sqlite", "postgres"] as Engine[]) {
 	describe(`parallel password logins through the SSH gateway (${engine})`, () => {
+		test("12 ssh2 clients send the right password at the same moment: all succeed; no lock, nothing in flight", async () => {
+			const f = await startFixture({ engine, config: { ssh: { max_startups: "100", per_source_max_startups: 100 }, security: { busy_wait_ms: 30_000 } } });
+			const clients: RawSsh[] = [];
+			try {
+				await addUser(f, "forks");
+				// Every client first completes key exchange, so the 12 password checks really overlap.
+				clients.push(...(await Promise.all(Array.from({ length: 12 }, () => RawSsh.connect(f.port)))));
+				for (const client of clients) client.password("forks", PASSWORD);
+				// Generous: a hang guard only, never a timing assertion.
+				const replies = await Promise.all(clients.map((client) => client.next(600_000)));
+				assert.deepEqual(
+					replies.map((reply) => reply.type),
+					Array(12).fill("success"),
+				);
+				const user = (await f.app.stores.users.findByUsername("forks"))!;
+				assert.deepEqual([user.pw_failures, user.pw_inflight, user.pw_locked_until].map(Number), [0, 0, 0]);
+			} finally {
+				for (const client of clients) client.end();
+				await f.close();
+			}
+		});
+
 		test("12 parallel OpenSSH logins with the right password all succeed; no lock, nothing in flight", async (t) => {
 			if (!requireOpenSsh(t)) return;
 			const f = await startFixture({
