@@ -180,10 +180,10 @@ export const GUARDS: readonly Guard[] = [
 	},
 	{
 		id: "charge-before-check",
-		why: "a second-factor answer is charged before it is checked, so parallel guesses on several nodes never exceed the limit",
+		why: "a second-factor answer is reserved before it is checked and answers in flight count against the limit, so parallel guesses on several nodes never exceed it",
 		file: "src/storage/user-store.ts",
-		find: "if (count > policy.maxFailures) {",
-		replace: "if (false) {",
+		find: '.where(sql<number>`${failures} + ${inflight}`, "<", policy.maxFailures)',
+		replace: '.where(sql<number>`${failures}`, "<", policy.maxFailures)',
 		tests: {
 			file: "test/security/node-races.test.ts",
 			names: ["second-factor guessing across nodes: 30 parallel wrong codes from two nodes, at most the lockout limit are evaluated"],
