@@ -419,7 +419,15 @@ export class LoginFlow {
 		let state: unknown = null;
 		if (attempt.challenge_method === method && attempt.challenge_json !== null) {
 			// A stored challenge (e.g. keyword positions) answers exactly one verification.
-			if (!(await attempts.consumeChallenge(attempt.id, method))) return this.failed(base, reservation, "expired");
+			let consumed: boolean;
+			try {
+				consumed = await attempts.consumeChallenge(attempt.id, method);
+			} catch (error) {
+				// Nothing was checked: the reservation goes back (best effort; the database may be what failed), the error goes on.
+				await users.releaseAttempt(reservation, config.secondFactorLockout).catch(() => undefined);
+				throw error;
+			}
+			if (!consumed) return this.failed(base, reservation, "expired");
 			state = JSON.parse(attempt.challenge_json) as unknown;
 		}
 		let result;
@@ -441,11 +449,13 @@ export class LoginFlow {
 			const notAGuess = isPortcullisError(error, "ERR_METHOD_UNAVAILABLE") || isPortcullisError(error, "ERR_METHOD_REFUSED");
 			// Best effort on the way to a denial (the database may be what failed): logged, not thrown.
 			const settled = notAGuess
-				? users.releaseAttempt(reservation, config.secondFactorLockout)
+				? users.releaseAttempt(reservation, config.secondFactorLockout).then(() => null)
 				: users.settleWrong(user.id, "tfa", reservation, config.secondFactorLockout);
-			await settled.catch((cleanup: unknown) =>
-				this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "settling a reservation after a method failure failed"),
-			);
+			const failure = await settled.catch((cleanup: unknown) => {
+				this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "settling a reservation after a method failure failed");
+				return null;
+			});
+			if (failure?.lockedNow === true) await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
 			if (notAGuess) {
 				if (state !== null)
 					await attempts
