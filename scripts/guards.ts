@@ -189,4 +189,15 @@ export const GUARDS: readonly Guard[] = [
 			names: ["second-factor guessing across nodes: 30 parallel wrong codes from two nodes, at most the lockout limit are evaluated"],
 		},
 	},
+	{
+		id: "inflight-not-a-failure",
+		why: "a right answer gives its reservation back, so parallel right answers (a deploy tool's forks) never fill the budget or lock the account",
+		file: "src/storage/user-store.ts",
+		find: "[c.inflight]: releasedInflight(c, reservation, now, policy),\n\t\t\t\t[c.failures]: 0,",
+		replace: "[c.failures]: 0,",
+		tests: {
+			file: "test/security/lockout-concurrency.test.ts",
+			names: ["100 parallel right passwords (web and SSH, 4 sources) all log in and leave no lock, no failure and nothing in flight"],
+		},
+	},
 ];
