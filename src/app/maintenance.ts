@@ -4,19 +4,14 @@
  * idempotent DELETE of rows already past expiry.
  */
 import { errorFields } from "../core/logger.ts";
-import type { Portcullis } from "./portcullis.ts";
+import { type Portcullis, pairPolicy } from "./portcullis.ts";
 
 export async function runMaintenance(app: Portcullis): Promise<void> {
 	await app.stores.sessions.purgeExpired();
 	await app.stores.attempts.purgeOld(24 * 3600_000);
 	await app.stores.factors.purgeExpiredPending();
 	// Per-source password delays past their reset period would start afresh anyway.
-	const security = app.config.security;
-	await app.stores.passwordThrottle.prune({
-		freeFailures: security.password_delay_after_failures,
-		maxDelayMs: security.password_delay_max_seconds * 1000,
-		resetMs: security.password_delay_reset_hours * 3600_000,
-	});
+	await app.stores.passwordThrottle.prune(pairPolicy(app.config));
 	// WebAuthn challenges and SSH approval links are single use and short-lived; keep a day for the record.
 	const before = app.clock.now().getTime() - 24 * 3600_000;
 	await app.stores.webauthn.purgeExpired(before);

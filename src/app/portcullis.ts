@@ -7,6 +7,7 @@ import type { Kysely } from "kysely";
 import type { Config } from "../config/config.ts";
 import { publicUrl } from "../config/config.ts";
 import { systemClock, type Clock } from "../core/clock.ts";
+import { realSleep, type Sleep } from "../core/sleep.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { cryptoRandom, type Random } from "../core/random.ts";
 import { PortcullisError } from "../core/errors.ts";
@@ -30,7 +31,7 @@ import { AuditLog } from "../storage/audit-log.ts";
 import { FactorStore } from "../storage/factor-store.ts";
 import { GroupStore } from "../storage/group-store.ts";
 import { openDatabase, type DatabaseTarget, type OpenDatabase } from "../storage/open-database.ts";
-import { PasswordThrottleStore } from "../storage/password-throttle-store.ts";
+import { type PairPolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
@@ -95,6 +96,19 @@ export interface CreateOptions {
 	database?: DatabaseTarget;
 	secretKey?: Buffer;
 	logger?: Logger;
+	/** The pause between busy retries of a lockout reservation (tests shorten or record it). */
+	sleep?: Sleep;
+}
+
+/** The (account, source) password throttle's policy, from the configuration (also used by maintenance). */
+export function pairPolicy(config: Config): PairPolicy {
+	const security = config.security;
+	return {
+		freeFailures: security.password_delay_after_failures,
+		maxDelayMs: security.password_delay_max_seconds * 1000,
+		resetMs: security.password_delay_reset_hours * 3600_000,
+		leaseMs: security.inflight_lease_seconds * 1000,
+	};
 }
 
 export function databaseTarget(config: Config): DatabaseTarget {
@@ -142,6 +156,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		windowMs: security.lockout_window_seconds * 1000,
 		lockMs: security.lockout_seconds * 1000,
 		maxLockMs: security.lockout_max_seconds * 1000,
+		leaseMs: security.inflight_lease_seconds * 1000,
 	};
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
 	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout);
@@ -165,16 +180,14 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		...stores,
 		methods,
 		clock,
+		sleep: options.sleep ?? realSleep,
 		logger,
 		config: {
 			attemptTtlMs: security.attempt_ttl_seconds * 1000,
 			secondFactorLockout: lockout,
 			passwordLockout: { ...lockout, maxFailures: security.password_max_failures },
-			passwordThrottle: {
-				freeFailures: security.password_delay_after_failures,
-				maxDelayMs: security.password_delay_max_seconds * 1000,
-				resetMs: security.password_delay_reset_hours * 3600_000,
-			},
+			passwordThrottle: pairPolicy(config),
+			busyWait: { maxWaitMs: security.busy_wait_ms, retryMs: security.busy_retry_ms },
 			consoleUrl,
 		},
 	});

@@ -98,6 +98,15 @@ export const configSchema = z
 				password_delay_max_seconds: z.number().int().min(1).max(1800).default(900),
 				/** Per (account, source): a source quiet for this long starts afresh. */
 				password_delay_reset_hours: z.number().int().min(1).max(720).default(24),
+				/**
+				 * How long an answer being checked may count on a lockout counter: longer than the longest
+				 * check (a Duo push waits up to 90 s), so only a crashed node's reservations outlive it.
+				 */
+				inflight_lease_seconds: z.number().int().min(120).max(3600).default(300),
+				/** A login whose counter is busy with answers in flight waits up to this long before answering "busy". */
+				busy_wait_ms: z.number().int().min(0).max(30000).default(5000),
+				/** The first pause of that wait (doubling, up to 8 times this). */
+				busy_retry_ms: z.number().int().min(5).max(1000).default(25),
 				session_idle_minutes: z.number().int().min(1).max(1440).default(30),
 				session_max_hours: z.number().int().min(1).max(168).default(12),
 				step_up_minutes: z.number().int().min(1).max(60).default(10),
@@ -114,6 +123,9 @@ export const configSchema = z
 				password_delay_after_failures: 5,
 				password_delay_max_seconds: 900,
 				password_delay_reset_hours: 24,
+				inflight_lease_seconds: 300,
+				busy_wait_ms: 5000,
+				busy_retry_ms: 25,
 				session_idle_minutes: 30,
 				session_max_hours: 12,
 				step_up_minutes: 10,

@@ -10,7 +10,7 @@ import type { EnrollmentDisplay, MethodRegistry } from "../methods/method.ts";
 import type { AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { EnrolmentGuard } from "../storage/factor-store.ts";
-import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
+import type { CounterPolicy, UserRow, UserStore } from "../storage/user-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
 import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
 import { allowedMethods, enrollableMethods, policyReasons } from "../core/decide-second-factor.ts";
@@ -31,7 +31,7 @@ export interface EnrollmentFlowDeps extends PolicyStores {
 	readonly transactions: UserTransactions;
 	readonly attempts: AttemptStore;
 	/** The 2FA failure counter's policy: a refused forced-enrolment start is charged to it. */
-	readonly secondFactorLockout: LockoutPolicy;
+	readonly secondFactorLockout: CounterPolicy;
 	readonly audit: AuditLog;
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
@@ -103,8 +103,11 @@ export class EnrollmentFlow {
 	 */
 	async refuseDuringLogin(userId: string, method: string | null, reason: string, context: EnrollContext): Promise<void> {
 		const user = await this.deps.users.findById(userId);
-		await this.deps.users.reserveAttempt(userId, "tfa", this.deps.secondFactorLockout);
+		// A completed failure at once (nothing is evaluated later), locking in the same UPDATE when it reaches the limit.
+		const failure = await this.deps.users.settleWrong(userId, "tfa", null, this.deps.secondFactorLockout);
 		await this.record({ id: userId, username: user?.username ?? null }, context, "factor.enroll", "failure", method, { reason, duringLogin: true });
+		if (failure.lockedNow)
+			await this.record({ id: userId, username: user?.username ?? null }, context, "account.locked", "info", null, { counter: "second-factor" });
 	}
 
 	/** Methods this user may enrol right now (allowed for them, implemented, enrollable on the web). */

@@ -23,9 +23,11 @@ import type { AttemptRow, AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { SshKeyStore } from "../storage/ssh-key-store.ts";
-import type { PasswordThrottlePolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
-import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
-import { denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./login-messages.ts";
+import type { Sleep } from "../core/sleep.ts";
+import type { PairPolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
+import type { CounterPolicy, Reservation, UserRow, UserStore } from "../storage/user-store.ts";
+import { type BusyWaitPolicy, retryWhileBusy } from "./busy-wait.ts";
+import { BUSY_MESSAGE, denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./login-messages.ts";
 import { changeOwnPassword } from "./password-change.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
 import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
@@ -47,6 +49,8 @@ export type DenyReason =
 	| "unusable-on-channel"
 	| "expired"
 	| "unavailable"
+	/** Answers still being checked fill the account's in-flight budget: nothing was checked or counted; try again shortly. */
+	| "busy"
 	/** The method's backend refused this user outright (Duo deny/enroll): not a guess, not an outage. */
 	| "refused"
 	/** A one-time or admin-set password must first be changed in the console. */
@@ -110,11 +114,13 @@ export type SessionCheck = "ok" | "revoked" | "step-up";
 
 export interface LoginFlowConfig {
 	readonly attemptTtlMs: number;
-	readonly secondFactorLockout: LockoutPolicy;
+	readonly secondFactorLockout: CounterPolicy;
 	/** The account-wide password ceiling (high: NIST SP 800-63B §5.2.2 allows up to 100). */
-	readonly passwordLockout: LockoutPolicy;
+	readonly passwordLockout: CounterPolicy;
 	/** The growing delay per (account, source) on the password stage. */
-	readonly passwordThrottle: PasswordThrottlePolicy;
+	readonly passwordThrottle: PairPolicy;
+	/** How long a reservation refused as busy is retried before the answer is "busy". */
+	readonly busyWait: BusyWaitPolicy;
 	readonly consoleUrl: string;
 }
 
@@ -128,6 +134,8 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly audit: AuditLog;
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
+	/** The pause between busy retries (injected: tests with a fake clock shorten or record it). */
+	readonly sleep: Sleep;
 	readonly config: LoginFlowConfig;
 	/** Cleanup that fails on the way to a denial is logged here, not thrown. */
 	readonly logger: Logger;
@@ -168,7 +176,8 @@ export class LoginFlow {
 		const checked = await checkPasswordCharged(this.deps, user, password, { event: "login.password", channel: client.channel, source: client.sourceAddress });
 		// Before the first factor is proven, a throttled source, a locked account, an unknown user
 		// and a wrong password get one answer (no enumeration, no remaining-attempt count): the
-		// adapters then render them alike (same status, text, SSH methods and partial flag).
+		// adapters then render them alike (same status, text, SSH methods and partial flag). "busy"
+		// too: answering it differently would tell a prober that the account exists and is in use.
 		if (checked !== "ok") return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		return this.afterFirstFactor(client, user, "password", "login");
 	}
@@ -394,17 +403,31 @@ export class LoginFlow {
 		const implementation = this.deps.methods.get(method);
 		if (implementation === undefined) return denied("misconfigured", "That method is not available for your account.");
 
-		// Charge the shared counter first (Decision 8): a locked account rejects even a correct answer.
-		const reservation = await users.reserveAttempt(user.id, "tfa", config.secondFactorLockout);
-		if (reservation.kind === "locked") {
+		// Reserve on the shared counter first (Decision 8): a locked account rejects even a correct
+		// answer, and at most maxFailures answers are ever evaluated per window, parallel ones included.
+		const reserved = await retryWhileBusy(config.busyWait, this.deps.sleep, () => users.reserveAttempt(user.id, "tfa", config.secondFactorLockout));
+		if (reserved.kind === "locked") {
 			await audit.write({ event: "second-factor.failure", outcome: "failure", ...base, detail: { reason: "locked" } });
 			return denied("locked", LOCKED_MESSAGE);
 		}
+		if (reserved.kind === "busy") {
+			await audit.write({ event: "second-factor.busy", outcome: "failure", ...base });
+			return denied("busy", BUSY_MESSAGE);
+		}
+		const reservation = reserved.reservation;
 
 		let state: unknown = null;
 		if (attempt.challenge_method === method && attempt.challenge_json !== null) {
 			// A stored challenge (e.g. keyword positions) answers exactly one verification.
-			if (!(await attempts.consumeChallenge(attempt.id, method))) return this.failed(base, reservation.failuresSoFar, "expired");
+			let consumed: boolean;
+			try {
+				consumed = await attempts.consumeChallenge(attempt.id, method);
+			} catch (error) {
+				// Nothing was checked: the reservation goes back (best effort; the database may be what failed), the error goes on.
+				await users.releaseAttempt(reservation, config.secondFactorLockout).catch(() => undefined);
+				throw error;
+			}
+			if (!consumed) return this.failed(base, reservation, "expired");
 			state = JSON.parse(attempt.challenge_json) as unknown;
 		}
 		let result;
@@ -421,13 +444,19 @@ export class LoginFlow {
 			});
 		} catch (error) {
 			// Fail closed (Decision 10). An unreachable backend or a provider's outright refusal is not
-			// the user's guess: refund the charge, and give back the challenge that was never checked.
+			// the user's guess: give the reservation back uncounted, and give back the challenge that
+			// was never checked. Any other error counts as a wrong answer (it may be provoked).
 			const notAGuess = isPortcullisError(error, "ERR_METHOD_UNAVAILABLE") || isPortcullisError(error, "ERR_METHOD_REFUSED");
+			// Best effort on the way to a denial (the database may be what failed): logged, not thrown.
+			const settled = notAGuess
+				? users.releaseAttempt(reservation, config.secondFactorLockout).then(() => null)
+				: users.settleWrong(user.id, "tfa", reservation, config.secondFactorLockout);
+			const failure = await settled.catch((cleanup: unknown) => {
+				this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "settling a reservation after a method failure failed");
+				return null;
+			});
+			if (failure?.lockedNow === true) await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
 			if (notAGuess) {
-				// Best effort on the way to a denial (the database may be what failed): logged, not thrown.
-				await users
-					.refundAttempt(user.id, "tfa")
-					.catch((cleanup: unknown) => this.deps.logger.warn({ ...errorFields(cleanup), userId: user.id }, "refunding a method failure failed"));
 				if (state !== null)
 					await attempts
 						.setChallenge(attempt.id, method, state)
@@ -438,15 +467,15 @@ export class LoginFlow {
 			await this.auditError(base, error);
 			return this.methodErrorDenial(error);
 		}
-		if (result.kind === "invalid") return this.failed(base, reservation.failuresSoFar, result.reason);
+		if (result.kind === "invalid") return this.failed(base, reservation, result.reason);
 		if (result.kind === "continue") {
-			await users.refundAttempt(user.id, "tfa");
+			await users.releaseAttempt(reservation, config.secondFactorLockout);
 			await attempts.setChallenge(attempt.id, method, result.state);
 			await audit.write({ event: "second-factor.continue", outcome: "info", ...base });
 			return { kind: "continue", method, prompt: result.prompt, echo: result.echo };
 		}
 
-		await users.clearFailures(user.id, "tfa");
+		await users.settleCorrect(reservation, config.secondFactorLockout);
 		if (!(await attempts.complete(attempt.id, method))) return denied("expired", "This login has expired. Please start again.");
 		if (attempt.channel === "web" && attempt.purpose === "login" && method !== "recovery-code") {
 			// Floor item 7: the method of the last successful web login is what SSH asks for.
@@ -463,17 +492,16 @@ export class LoginFlow {
 
 	private async failed(
 		base: { userId: string; username: string; channel: string; source: string; method: MethodId },
-		failuresSoFar: number,
+		reservation: Reservation,
 		reason: string,
 	): Promise<SecondFactorResult> {
 		const { config, users, audit } = this.deps;
-		await audit.write({ event: "second-factor.failure", outcome: "failure", ...base, detail: { reason, failures: failuresSoFar } });
-		if (failuresSoFar >= config.secondFactorLockout.maxFailures) {
-			await users.lock(base.userId, "tfa", config.secondFactorLockout);
-			await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
-			return denied("locked", LOCKED_MESSAGE);
-		}
-		return { kind: "invalid", attemptsLeft: config.secondFactorLockout.maxFailures - failuresSoFar, message: WRONG_CODE };
+		// One UPDATE records the failure and, when it reaches the limit, the lock (which also ends the user's sessions).
+		const failure = await users.settleWrong(base.userId, "tfa", reservation, config.secondFactorLockout);
+		await audit.write({ event: "second-factor.failure", outcome: "failure", ...base, detail: { reason, failures: failure.failures } });
+		if (failure.lockedNow) await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
+		if (failure.locked) return denied("locked", LOCKED_MESSAGE);
+		return { kind: "invalid", attemptsLeft: Math.max(1, config.secondFactorLockout.maxFailures - failure.failures), message: WRONG_CODE };
 	}
 
 	/**

@@ -8,6 +8,8 @@ export const GENERIC_LOGIN_FAILED = "Invalid username or password.";
 /** Only inside a session (step-up, password change): the holder already proved who they are. */
 export const THROTTLED = "Too many wrong passwords. Wait a little, then try again.";
 export const WRONG_CODE = "That answer is not valid.";
+/** Answers in flight fill the account's budget (never a lock): nothing was checked, nothing counted. */
+export const BUSY_MESSAGE = "Too many sign-ins to this account are being checked right now. Try again in a moment.";
 export const LOCKED_MESSAGE = "This account is temporarily locked after too many failed attempts. Try again later or ask an administrator.";
 
 export function denied(reason: DenyReason, message: string): { kind: "denied"; reason: DenyReason; message: string } {

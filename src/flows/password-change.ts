@@ -5,7 +5,7 @@
 import { hashPassword } from "../crypto/password-hash.ts";
 import { passwordProblem } from "./admin-service.ts";
 import type { ClientInfo, LoginFlowDeps } from "./login-flow.ts";
-import { GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, THROTTLED } from "./login-messages.ts";
+import { BUSY_MESSAGE, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, THROTTLED } from "./login-messages.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
 
 /**
@@ -25,6 +25,7 @@ export async function changeOwnPassword(
 	const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
 	const checked = await checkPasswordCharged(deps, user, current, { event: "user.password-change", channel: client.channel, source: client.sourceAddress });
 	if (checked === "locked") return { kind: "invalid", message: LOCKED_MESSAGE };
+	if (checked === "busy") return { kind: "invalid", message: BUSY_MESSAGE };
 	if (checked === "throttled") return { kind: "invalid", message: THROTTLED };
 	if (checked !== "ok") return { kind: "invalid", message: "The current password is wrong." };
 	const problem = passwordProblem(next);

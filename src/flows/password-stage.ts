@@ -4,21 +4,26 @@
  */
 import { sourceKey } from "../core/source-key.ts";
 import { verifyAgainstDummy, verifyPassword } from "../crypto/password-hash.ts";
+import { retryWhileBusy } from "./busy-wait.ts";
 import type { LoginFlowDeps } from "./login-flow.ts";
 import type { UserRow } from "../storage/user-store.ts";
 
-export type PasswordStageDeps = Pick<LoginFlowDeps, "users" | "passwordThrottle" | "audit" | "config">;
+export type PasswordStageDeps = Pick<LoginFlowDeps, "users" | "passwordThrottle" | "audit" | "config" | "sleep">;
 
-export type PasswordCheck = "ok" | "throttled" | "locked" | "wrong";
+/** "busy": answers in flight filled a counter's budget for longer than the bounded wait; nothing was checked or counted. */
+export type PasswordCheck = "ok" | "throttled" | "locked" | "wrong" | "busy";
 
 /**
- * Checks a password, charged before the check on two counters (docs/decisions.md "Password
- * throttling"): first the (account, source) pair, whose growing delay slows a guesser down
- * without touching the owner elsewhere; then the account-wide ceiling, whose lock is the only
- * account-wide effect. A blocked pair or a locked account refuses even the right password,
- * unchecked; the dummy verification keeps that answer as slow as a real one. Success clears
- * this pair and the ceiling. Shared by login, password step-up and password change so the
- * three can never drift apart. The real reason goes to the audit log only.
+ * Checks a password, reserved before the check on two counters (docs/decisions.md "Password
+ * throttling", "Lockout accounting"): first the (account, source) pair, whose growing delay slows
+ * a guesser down without touching the owner elsewhere; then the account-wide ceiling, whose lock
+ * is the only account-wide effect. A blocked pair or a locked account refuses even the right
+ * password, unchecked; the dummy verification keeps that answer as slow as a real one. A check
+ * in flight is not a failure: a wrong password is recorded (and may block or lock) when it is
+ * known to be wrong, a right one gives both reservations back and clears this pair and the
+ * ceiling. A counter whose in-flight budget is spent is retried for a bounded while, then
+ * answered "busy". Shared by login, password step-up and password change so the three can
+ * never drift apart. The real reason goes to the audit log only.
  */
 export async function checkPasswordCharged(
 	deps: PasswordStageDeps,
@@ -32,43 +37,60 @@ export async function checkPasswordCharged(
 	const dummy = async () => {
 		if (typeof password === "string" && password.length <= 1024) await verifyAgainstDummy(password);
 	};
-	const throttle = await passwordThrottle.reserve(user.id, pair, config.passwordThrottle);
-	if (throttle.kind === "throttled") {
+	const refused = async (reason: string, extra: Record<string, unknown> = {}) => {
 		await dummy();
-		await deps.audit.write({
-			event: audit.event,
-			outcome: "failure",
-			...base,
-			detail: { reason: "throttled", sourceKey: pair, blockedUntil: throttle.blockedUntil },
-		});
+		await deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason, ...extra } });
+	};
+	const throttle = await retryWhileBusy(config.busyWait, deps.sleep, () => passwordThrottle.reserve(user.id, pair, config.passwordThrottle));
+	if (throttle.kind === "throttled") {
+		await refused("throttled", { sourceKey: pair, blockedUntil: throttle.blockedUntil });
 		return "throttled";
 	}
-	const reservation = await users.reserveAttempt(user.id, "pw", config.passwordLockout);
+	if (throttle.kind === "busy") {
+		await refused("busy", { counter: "source", sourceKey: pair });
+		return "busy";
+	}
+	const held = throttle.reservation;
+	const reservation = await retryWhileBusy(config.busyWait, deps.sleep, () => users.reserveAttempt(user.id, "pw", config.passwordLockout));
 	if (reservation.kind === "locked") {
-		await dummy();
-		await deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "locked" } });
+		// A try against a locked account still counts for its source (a guesser cannot hide behind the lock).
+		await passwordThrottle.settleWrong(held, config.passwordThrottle);
+		await refused("locked");
 		return "locked";
 	}
-	const valid =
-		typeof password === "string" &&
-		password.length > 0 &&
-		password.length <= 1024 &&
-		user.password_hash !== null &&
-		(await verifyPassword(user.password_hash, password));
+	if (reservation.kind === "busy") {
+		await passwordThrottle.release(held, config.passwordThrottle);
+		await refused("busy", { counter: "account" });
+		return "busy";
+	}
+	let valid: boolean;
+	try {
+		valid =
+			typeof password === "string" &&
+			password.length > 0 &&
+			password.length <= 1024 &&
+			user.password_hash !== null &&
+			(await verifyPassword(user.password_hash, password));
+	} catch (error) {
+		// Not the user's guess: both reservations go back (best effort), the error goes on (fail closed).
+		await Promise.allSettled([passwordThrottle.release(held, config.passwordThrottle), users.releaseAttempt(reservation.reservation, config.passwordLockout)]);
+		throw error;
+	}
 	if (!valid) {
+		const source = await passwordThrottle.settleWrong(held, config.passwordThrottle);
+		const failure = await users.settleWrong(user.id, "pw", reservation.reservation, config.passwordLockout);
 		await deps.audit.write({
 			event: audit.event,
 			outcome: "failure",
 			...base,
-			detail: { reason: "wrong-password", sourceKey: pair, sourceFailures: throttle.failures },
+			detail: { reason: "wrong-password", sourceKey: pair, sourceFailures: source.failures },
 		});
-		if (reservation.failuresSoFar >= config.passwordLockout.maxFailures) {
-			await users.lock(user.id, "pw", config.passwordLockout);
-			await deps.audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "password", failures: reservation.failuresSoFar } });
+		if (failure.lockedNow) {
+			await deps.audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "password", failures: failure.failures } });
 		}
 		return "wrong";
 	}
-	await passwordThrottle.clear(user.id, pair);
-	await users.clearFailures(user.id, "pw");
+	await passwordThrottle.settleCorrect(held, config.passwordThrottle);
+	await users.settleCorrect(reservation.reservation, config.passwordLockout);
 	return "ok";
 }

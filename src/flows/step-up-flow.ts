@@ -4,7 +4,7 @@
  * it; LoginFlow.confirmPassword delegates here.
  */
 import type { LoginFlowDeps, PasswordConfirmResult } from "./login-flow.ts";
-import { denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, THROTTLED } from "./login-messages.ts";
+import { BUSY_MESSAGE, denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, THROTTLED } from "./login-messages.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
 
 /**
@@ -21,6 +21,7 @@ export async function confirmPassword(deps: LoginFlowDeps, attemptId: string, pa
 	if (attempt.required_2fa === 1) return denied("expired", "A second factor is required for this step.");
 	const checked = await checkPasswordCharged(deps, user, password, { event: "step-up.password", channel: attempt.channel, source: attempt.source });
 	if (checked === "locked") return denied("locked", LOCKED_MESSAGE);
+	if (checked === "busy") return denied("busy", BUSY_MESSAGE);
 	if (checked === "throttled") return { kind: "wrong-password", message: THROTTLED };
 	if (checked !== "ok") return { kind: "wrong-password", message: "Wrong password." };
 	if (!(await deps.attempts.complete(attempt.id, null))) return denied("expired", "This step has expired. Start again.");

@@ -54,6 +54,8 @@ export function replyToSecondFactor(
 			return { kind: "retry", notice: `${result.message} ${left} ${left === 1 ? "attempt" : "attempts"} left.` };
 		}
 		case "denied":
+			// Busy: nothing was checked or counted; the same prompt again with the flow's "try again" text.
+			if (result.reason === "busy") return { kind: "retry", notice: result.message };
 			return { kind: "refuse", message: result.message, reason: "second-factor-refused", restart: result.reason === "expired" };
 	}
 }

@@ -21,7 +21,7 @@ import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
 import { AuditLog } from "./audit-log.ts";
 import type { Database } from "./schema.ts";
-import { UserStore, type LockoutPolicy } from "./user-store.ts";
+import { type CounterPolicy, type LockoutPolicy, UserStore } from "./user-store.ts";
 
 interface KeywordChallengesTable {
 	user_id: string;
@@ -90,7 +90,7 @@ export class KeywordChallengeStore {
 		private readonly dialect: "sqlite" | "postgres",
 		private readonly clock: Clock,
 		private readonly random: Random,
-		private readonly lockout: LockoutPolicy,
+		private readonly lockout: CounterPolicy,
 		readonly ttlMs: number = keywordChallengeTtlMs(lockout),
 	) {
 		this.#db = db;
@@ -171,27 +171,15 @@ export class KeywordChallengeStore {
 	/** One failure for an abandoned challenge, on the same counter and with the same lock rule as a wrong answer. */
 	async #chargeAbandoned(trx: Transaction<Database>, audit: AuditLog, base: Record<string, string>, abandoned: KeywordChallengesTable): Promise<void> {
 		const users = new UserStore(trx, this.clock, this.random);
-		const reservation = await users.reserveAttempt(base.userId!, "tfa", this.lockout);
-		if (reservation.kind === "locked") {
-			// Already locked (or this charge went past the limit and reserveAttempt locked it).
-			await audit.write({
-				event: "second-factor.failure",
-				outcome: "failure",
-				...base,
-				detail: { reason: "abandoned", locked: true, drawnAt: Number(abandoned.created_at) },
-			});
-			return;
-		}
+		// Not a reserved answer: a failure recorded at once, in the UPDATE that also writes the lock when it reaches the limit.
+		const failure = await users.settleWrong(base.userId!, "tfa", null, this.lockout);
 		await audit.write({
 			event: "second-factor.failure",
 			outcome: "failure",
 			...base,
-			detail: { reason: "abandoned", failures: reservation.failuresSoFar, drawnAt: Number(abandoned.created_at) },
+			detail: { reason: "abandoned", failures: failure.failures, locked: failure.locked, drawnAt: Number(abandoned.created_at) },
 		});
-		if (reservation.failuresSoFar >= this.lockout.maxFailures) {
-			await users.lock(base.userId!, "tfa", this.lockout);
-			await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
-		}
+		if (failure.lockedNow) await audit.write({ event: "account.locked", outcome: "info", ...base, detail: { counter: "second-factor" } });
 	}
 
 	/** The user's challenge if it is still live (does not consume it). */

@@ -23,6 +23,11 @@ export interface UsersTable {
 	pw_failures: number;
 	pw_window_start: number;
 	pw_locked_until: number;
+	/** Answers reserved on each counter and not yet settled, and the time of the latest reservation (migration 0011). */
+	tfa_inflight: number;
+	tfa_inflight_at: number;
+	pw_inflight: number;
+	pw_inflight_at: number;
 	/** Admin reset (Decision 11): hash of a one-time enrolment token, and its expiry. */
 	enroll_token_hash: string | null;
 	enroll_token_expires_at: number | null;
@@ -128,6 +133,9 @@ export interface PasswordThrottleTable {
 	failures: number;
 	last_failure_at: number;
 	blocked_until: number;
+	/** Passwords of this pair being checked now, and the time of the latest reservation (migration 0011). */
+	inflight: number;
+	inflight_at: number;
 }
 
 export interface AuditEventsTable {

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type RawBuilder, type Selectable, sql } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
@@ -23,7 +23,81 @@ export interface LockoutPolicy {
 	maxLockMs: number;
 }
 
-export type ReserveResult = { kind: "ok"; failuresSoFar: number } | { kind: "locked"; lockedUntil: number };
+/** Lockout thresholds plus how long an unsettled reservation may count (docs/decisions.md "Lockout accounting"). */
+export interface CounterPolicy extends LockoutPolicy {
+	/** Longer than the longest answer check (a Duo push waits up to 90 s): an older reservation belongs to a crashed node. */
+	leaseMs: number;
+}
+
+export type Counter = "tfa" | "pw";
+
+/** One answer reserved on a counter; settle it exactly once (settleWrong, settleCorrect or releaseAttempt). */
+export interface Reservation {
+	readonly userId: string;
+	readonly counter: Counter;
+	readonly reservedAt: number;
+}
+
+export type ReserveResult = { kind: "ok"; reservation: Reservation } | { kind: "locked"; lockedUntil: number } | { kind: "busy" };
+
+export interface WrongAnswer {
+	/** Wrong answers recorded in the window, this one included. */
+	failures: number;
+	/** This failure reached the limit and wrote the lock (audit `account.locked` once). */
+	lockedNow: boolean;
+	/** The account is locked now (by this failure or before). */
+	locked: boolean;
+	lockedUntil: number;
+}
+
+type CounterColumns = {
+	failures: "tfa_failures" | "pw_failures";
+	windowStart: "tfa_window_start" | "pw_window_start";
+	lockedUntil: "tfa_locked_until" | "pw_locked_until";
+	inflight: "tfa_inflight" | "pw_inflight";
+	inflightAt: "tfa_inflight_at" | "pw_inflight_at";
+};
+
+function columnsOf(counter: Counter): CounterColumns {
+	return counter === "tfa"
+		? { failures: "tfa_failures", windowStart: "tfa_window_start", lockedUntil: "tfa_locked_until", inflight: "tfa_inflight", inflightAt: "tfa_inflight_at" }
+		: { failures: "pw_failures", windowStart: "pw_window_start", lockedUntil: "pw_locked_until", inflight: "pw_inflight", inflightAt: "pw_inflight_at" };
+}
+
+/** Times are cast: PostgreSQL would otherwise type a CASE of untyped parameters as integer. */
+function big(value: number): RawBuilder<number> {
+	return sql<number>`CAST(${value} AS BIGINT)`;
+}
+
+/** Answers in flight, 0 once the latest reservation is older than the lease (none of them can still be live). */
+function liveInflight(c: CounterColumns, now: number, policy: CounterPolicy): RawBuilder<number> {
+	return sql<number>`CASE WHEN ${sql.ref(c.inflightAt)} <= ${big(now - policy.leaseMs)} THEN 0 ELSE ${sql.ref(c.inflight)} END`;
+}
+
+/** Wrong answers recorded in the current window (0 once it is over). */
+function windowFailures(c: CounterColumns, now: number, policy: LockoutPolicy): RawBuilder<number> {
+	return sql<number>`CASE WHEN ${sql.ref(c.windowStart)} <= ${big(now - policy.windowMs)} THEN 0 ELSE ${sql.ref(c.failures)} END`;
+}
+
+/**
+ * The in-flight count after giving `reservation` back. A reservation older than the lease is not
+ * given back: it may already have been forgotten, and taking it off again would undercount live
+ * answers (the safe side is a count too high for a while, never too low).
+ */
+function releasedInflight(c: CounterColumns, reservation: Reservation | null, now: number, policy: CounterPolicy): RawBuilder<number> {
+	if (reservation === null || reservation.reservedAt <= now - policy.leaseMs) return sql<number>`${sql.ref(c.inflight)}`;
+	return sql<number>`CASE WHEN ${sql.ref(c.inflight)} > 0 THEN ${sql.ref(c.inflight)} - 1 ELSE 0 END`;
+}
+
+/** The 2FA lock's end: lockMs doubled per earlier lock (tfa_lock_count), capped at maxLockMs; literal steps, portable SQL. */
+function growingLockUntil(now: number, policy: LockoutPolicy): RawBuilder<number> {
+	const steps: RawBuilder<unknown>[] = [];
+	for (let locks = 0; locks <= 20 && policy.lockMs * 2 ** locks < policy.maxLockMs; locks++) {
+		steps.push(sql`WHEN tfa_lock_count = ${locks} THEN ${big(now + policy.lockMs * 2 ** locks)}`);
+	}
+	if (steps.length === 0) return big(now + policy.maxLockMs);
+	return sql<number>`CASE ${sql.join(steps, sql` `)} ELSE ${big(now + policy.maxLockMs)} END`;
+}
 
 export class UserStore {
 	constructor(
@@ -50,6 +124,10 @@ export class UserStore {
 			pw_failures: 0,
 			pw_window_start: 0,
 			pw_locked_until: 0,
+			tfa_inflight: 0,
+			tfa_inflight_at: 0,
+			pw_inflight: 0,
+			pw_inflight_at: 0,
 			enroll_token_hash: null,
 			enroll_token_expires_at: null,
 			tfa_generation: 0,
@@ -130,80 +208,141 @@ export class UserStore {
 	}
 
 	/**
-	 * Charges one attempt to the account's counter BEFORE the answer is checked, in one
-	 * conditional UPDATE. Parallel guesses therefore cannot all slip under the limit
-	 * (Keycloak CVE-2024-4629): at most `maxFailures` are ever evaluated per window.
+	 * Locks the account now, as a failure reaching the limit would (the 2FA lock grows and ends the
+	 * user's sessions). Not used by the login flows, whose lock is written by settleWrong; for
+	 * set-up and operations. One UPDATE.
 	 */
-	async reserveAttempt(id: string, counter: "tfa" | "pw", policy: LockoutPolicy): Promise<ReserveResult> {
+	async lock(id: string, counter: Counter, policy: LockoutPolicy): Promise<number> {
 		const now = this.clock.now().getTime();
-		const windowStartBefore = now - policy.windowMs;
-		const failures = counter === "tfa" ? "tfa_failures" : "pw_failures";
-		const windowStart = counter === "tfa" ? "tfa_window_start" : "pw_window_start";
-		const lockedUntil = counter === "tfa" ? "tfa_locked_until" : "pw_locked_until";
-		const row = await this.db
-			.updateTable("users")
-			.set((eb) => ({
-				[failures]: eb
-					.case()
-					.when(windowStart, "<=", windowStartBefore)
-					.then(1)
-					.else(eb(failures, "+", 1))
-					.end(),
-				[windowStart]: eb.case().when(windowStart, "<=", windowStartBefore).then(now).else(eb.ref(windowStart)).end(),
-			}))
-			.where("id", "=", id)
-			.where(lockedUntil, "<=", now)
-			.returning([failures])
-			.executeTakeFirst();
-		if (row === undefined) {
-			const user = await this.findById(id);
-			return { kind: "locked", lockedUntil: user ? Number(user[lockedUntil]) : now };
-		}
-		const count = Number((row as Record<string, unknown>)[failures]);
-		if (count > policy.maxFailures) {
-			const until = await this.lock(id, counter, policy);
-			return { kind: "locked", lockedUntil: until };
-		}
-		return { kind: "ok", failuresSoFar: count };
-	}
-
-	/** Locks the account; each further 2FA lock doubles (growing delay), capped at maxLockMs. */
-	async lock(id: string, counter: "tfa" | "pw", policy: LockoutPolicy): Promise<number> {
-		// Only the 2FA counter grows its lock (Decision 8); a password lock is a flat lockMs.
-		const lockCount = counter === "tfa" ? ((await this.findById(id))?.tfa_lock_count ?? 0) : 0;
-		const duration = Math.min(policy.lockMs * 2 ** Math.min(lockCount, 20), policy.maxLockMs);
-		const until = this.clock.now().getTime() + duration;
 		if (counter === "tfa") {
-			await this.db
+			const row = await this.db
 				.updateTable("users")
-				.set((eb) => ({ tfa_locked_until: until, tfa_lock_count: eb("tfa_lock_count", "+", 1), session_epoch: eb("session_epoch", "+", 1) }))
+				.set({
+					tfa_locked_until: growingLockUntil(now, policy),
+					tfa_lock_count: sql<number>`tfa_lock_count + 1`,
+					session_epoch: sql<number>`session_epoch + 1`,
+				})
 				.where("id", "=", id)
-				.execute();
-		} else {
-			await this.db.updateTable("users").set({ pw_locked_until: until }).where("id", "=", id).execute();
+				.returning("tfa_locked_until")
+				.executeTakeFirst();
+			return row === undefined ? now : Number(row.tfa_locked_until);
 		}
+		const until = now + Math.min(policy.lockMs, policy.maxLockMs);
+		await this.db.updateTable("users").set({ pw_locked_until: until }).where("id", "=", id).execute();
 		return until;
 	}
 
-	/** Gives back one reserved attempt (the answer was not the user's guess: backend down, or a multi-round challenge continues). */
-	async refundAttempt(id: string, counter: "tfa" | "pw"): Promise<void> {
-		const failures = counter === "tfa" ? "tfa_failures" : "pw_failures";
+	/**
+	 * Reserves one answer on the account's counter BEFORE the answer is checked, in one conditional
+	 * UPDATE (Keycloak CVE-2024-4629): the reservation is granted only while the wrong answers
+	 * recorded in the window plus the answers in flight stay under `maxFailures`, so parallel
+	 * guesses (every node included) can never have more than `maxFailures` answers evaluated per
+	 * window. An answer in flight is not a failure: only `settleWrong` records one, and only it
+	 * writes a lock. "busy": the in-flight budget is spent for now (retry shortly); never a lock.
+	 */
+	async reserveAttempt(id: string, counter: Counter, policy: CounterPolicy): Promise<ReserveResult> {
+		const now = this.clock.now().getTime();
+		const c = columnsOf(counter);
+		const inflight = liveInflight(c, now, policy);
+		const failures = windowFailures(c, now, policy);
+		const row = await this.db
+			.updateTable("users")
+			.set({ [c.inflight]: sql<number>`${inflight} + 1`, [c.inflightAt]: now })
+			.where("id", "=", id)
+			.where(c.lockedUntil, "<=", now)
+			.where(sql<number>`${failures} + ${inflight}`, "<", policy.maxFailures)
+			.returning(["id"])
+			.executeTakeFirst();
+		if (row !== undefined) return { kind: "ok", reservation: { userId: id, counter, reservedAt: now } };
+		// Refused. Which refusal it was is read afterwards; the decision itself was the UPDATE's.
+		const user = await this.findById(id);
+		if (user === undefined) return { kind: "locked", lockedUntil: now };
+		const lockedUntil = Number(user[c.lockedUntil]);
+		if (lockedUntil > now) return { kind: "locked", lockedUntil };
+		const windowStart = Number(user[c.windowStart]);
+		// The limit was reached in this window and its lock has already ended: no answer is evaluated until the window ends.
+		if (windowStart > now - policy.windowMs && Number(user[c.failures]) >= policy.maxFailures)
+			return { kind: "locked", lockedUntil: windowStart + policy.windowMs };
+		return { kind: "busy" };
+	}
+
+	/**
+	 * The reserved answer was wrong: gives the reservation back and records one failure, in one
+	 * UPDATE that also writes the lock when this failure reaches `maxFailures` (the 2FA lock also
+	 * grows with each lock and bumps session_epoch, ending the user's live sessions). Exactly one
+	 * failure per window reaches the limit, so exactly one settlement writes (and audits) the lock.
+	 * `reservation` null: a failure that was never a reserved answer (an abandoned keyword
+	 * challenge, a refused enrolment start during a login).
+	 */
+	async settleWrong(userId: string, counter: Counter, reservation: Reservation | null, policy: CounterPolicy): Promise<WrongAnswer> {
+		const now = this.clock.now().getTime();
+		const c = columnsOf(counter);
+		const windowOver = sql<boolean>`${sql.ref(c.windowStart)} <= ${big(now - policy.windowMs)}`;
+		const next = sql<number>`CASE WHEN ${windowOver} THEN 1 ELSE ${sql.ref(c.failures)} + 1 END`;
+		const reaches = sql<boolean>`${next} = ${policy.maxFailures}`;
+		const lockUntil = counter === "tfa" ? growingLockUntil(now, policy) : big(now + Math.min(policy.lockMs, policy.maxLockMs));
+		const row = await this.db
+			.updateTable("users")
+			.set({
+				[c.failures]: next,
+				[c.windowStart]: sql<number>`CASE WHEN ${windowOver} THEN ${big(now)} ELSE ${sql.ref(c.windowStart)} END`,
+				[c.inflight]: releasedInflight(c, reservation, now, policy),
+				[c.lockedUntil]: sql<number>`CASE WHEN ${reaches} THEN ${lockUntil} ELSE ${sql.ref(c.lockedUntil)} END`,
+				...(counter === "tfa"
+					? {
+							tfa_lock_count: sql<number>`CASE WHEN ${reaches} THEN tfa_lock_count + 1 ELSE tfa_lock_count END`,
+							session_epoch: sql<number>`CASE WHEN ${reaches} THEN session_epoch + 1 ELSE session_epoch END`,
+						}
+					: {}),
+			})
+			.where("id", "=", userId)
+			.returning([c.failures, c.lockedUntil])
+			.executeTakeFirst();
+		if (row === undefined) return { failures: policy.maxFailures, lockedNow: false, locked: true, lockedUntil: now };
+		const values = row as Record<string, unknown>;
+		const failures = Number(values[c.failures]);
+		return {
+			failures,
+			lockedNow: failures === policy.maxFailures,
+			locked: failures >= policy.maxFailures || Number(values[c.lockedUntil]) > now,
+			lockedUntil: Number(values[c.lockedUntil]),
+		};
+	}
+
+	/** The reserved answer was right: gives the reservation back and clears the counter's failures (and the 2FA lock growth). */
+	async settleCorrect(reservation: Reservation, policy: CounterPolicy): Promise<void> {
+		const c = columnsOf(reservation.counter);
+		const now = this.clock.now().getTime();
 		await this.db
 			.updateTable("users")
-			.set((eb) => ({ [failures]: eb(failures, "-", 1) }))
-			.where("id", "=", id)
-			.where(failures, ">", 0)
+			.set({
+				[c.inflight]: releasedInflight(c, reservation, now, policy),
+				[c.failures]: 0,
+				...(reservation.counter === "tfa" ? { tfa_lock_count: 0 } : {}),
+			})
+			.where("id", "=", reservation.userId)
 			.execute();
 	}
 
-	async clearFailures(id: string, counter: "tfa" | "pw"): Promise<void> {
-		if (counter === "tfa") {
-			await this.db.updateTable("users").set({ tfa_failures: 0, tfa_lock_count: 0 }).where("id", "=", id).execute();
-		} else {
-			await this.db.updateTable("users").set({ pw_failures: 0 }).where("id", "=", id).execute();
-		}
+	/**
+	 * Gives a reservation back without counting anything: the answer was not the user's guess
+	 * (backend down, the provider refused the user, a multi-round challenge continues, a busy
+	 * second counter).
+	 */
+	async releaseAttempt(reservation: Reservation, policy: CounterPolicy): Promise<void> {
+		const c = columnsOf(reservation.counter);
+		const now = this.clock.now().getTime();
+		await this.db
+			.updateTable("users")
+			.set({ [c.inflight]: releasedInflight(c, reservation, now, policy) })
+			.where("id", "=", reservation.userId)
+			.execute();
 	}
 
+	/**
+	 * Admin unlock: failures and locks start afresh. Answers in flight are left counted (their
+	 * settlements give them back; zeroing them would let more than the limit be evaluated at once).
+	 */
 	async unlock(id: string): Promise<void> {
 		await this.db
 			.updateTable("users")

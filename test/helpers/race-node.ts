@@ -3,7 +3,7 @@
  * harness that fires each guarded transition against its guard N times in parallel across two
  * real server processes on one PostgreSQL").
  *
- *   node --import tsx test/helpers/race-node.ts <postgres url> <secret key base64>
+ *   node --import tsx test/helpers/race-node.ts <postgres url> <secret key base64> [config overrides JSON]
  *
  * Reads one JSON command per line on stdin, answers one JSON line on stdout:
  *   { id, op: "call", target: "enrollment.remove", args: [...] } → { id, value } | { id, error }
@@ -21,12 +21,15 @@ import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { base32Decode } from "./base32.ts";
 import { testConfig } from "./test-app.ts";
 
-const [url, key] = process.argv.slice(2);
+const [url, key, overrides] = process.argv.slice(2);
 if (url === undefined || key === undefined) throw new Error("usage: race-node.ts <postgres url> <secret key base64>");
-const app = await createPortcullis(testConfig(mkdtempSync(join(tmpdir(), "portcullis-race-"))), {
-	database: { kind: "postgres", url },
-	secretKey: Buffer.from(key, "base64"),
-});
+const app = await createPortcullis(
+	testConfig(mkdtempSync(join(tmpdir(), "portcullis-race-")), overrides ? (JSON.parse(overrides) as Record<string, unknown>) : {}),
+	{
+		database: { kind: "postgres", url },
+		secretKey: Buffer.from(key, "base64"),
+	},
+);
 
 type Callable = Record<string, (...args: unknown[]) => Promise<unknown>>;
 const targets: Record<string, unknown> = { enrollment: app.enrollment, login: app.login, admin: app.admin };

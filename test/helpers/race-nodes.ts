@@ -15,8 +15,10 @@ export interface RaceNode {
 	stop(): Promise<void>;
 }
 
-export async function startRaceNode(databaseUrl: string, secretKey: Buffer): Promise<RaceNode> {
-	const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", SCRIPT, databaseUrl, secretKey.toString("base64")], {
+/** `config`: overrides of the node's test configuration (testConfig), e.g. { security: { … } }. */
+export async function startRaceNode(databaseUrl: string, secretKey: Buffer, config?: Record<string, unknown>): Promise<RaceNode> {
+	const args = ["--import", "tsx", SCRIPT, databaseUrl, secretKey.toString("base64"), ...(config ? [JSON.stringify(config)] : [])];
+	const child: ChildProcess = spawn(process.execPath, args, {
 		stdio: ["pipe", "pipe", "inherit"],
 	});
 	const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();

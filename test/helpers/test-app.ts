@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { configSchema, type Config } from "../../src/config/config.ts";
 import { FakeClock } from "../../src/core/clock.ts";
+import type { Sleep } from "../../src/core/sleep.ts";
 import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
 
 export type Engine = "sqlite" | "postgres";
@@ -45,7 +46,7 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop(): P
 	};
 }
 
-export async function createTestApp(options: { engine?: Engine; clock?: FakeClock; config?: Record<string, unknown> } = {}): Promise<TestApp> {
+export async function createTestApp(options: { engine?: Engine; clock?: FakeClock; config?: Record<string, unknown>; sleep?: Sleep } = {}): Promise<TestApp> {
 	const engine = options.engine ?? "sqlite";
 	const clock = options.clock ?? new FakeClock(Date.UTC(2026, 10, 28, 9, 0, 0));
 	const dir = mkdtempSync(join(tmpdir(), "portcullis-test-"));
@@ -59,7 +60,7 @@ export async function createTestApp(options: { engine?: Engine; clock?: FakeCloc
 	} else {
 		database = { kind: "sqlite" as const, file: join(dir, "portcullis.sqlite") };
 	}
-	const app = await createPortcullis(config, { clock, database, secretKey: randomBytes(32) });
+	const app = await createPortcullis(config, { clock, database, secretKey: randomBytes(32), ...(options.sleep ? { sleep: options.sleep } : {}) });
 	return {
 		app,
 		clock,

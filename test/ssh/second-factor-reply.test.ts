@@ -68,3 +68,10 @@ test("second-factor results: grant, another round, wrong answer with the smaller
 		restart: true,
 	});
 });
+
+test("busy (answers in flight fill the account's budget): the same prompt again with the flow's text, nothing refused", () => {
+	assert.deepEqual(replyToSecondFactor({ kind: "denied", reason: "busy", message: "Try again in a moment." }, 3), {
+		kind: "retry",
+		notice: "Try again in a moment.",
+	});
+});

@@ -19,7 +19,7 @@ import type { DatabaseTarget } from "../../src/storage/open-database.ts";
 const TRUSTED = { origin: null, generation: 0, linkHash: null } as const;
 import { ADMIN_ACTOR, createPostgresDatabase, testConfig, WEB } from "../helpers/test-app.ts";
 
-const LOCKOUT = { maxFailures: 5, windowMs: 900_000, lockMs: 900_000, maxLockMs: 86_400_000 };
+const LOCKOUT = { maxFailures: 5, windowMs: 900_000, lockMs: 900_000, maxLockMs: 86_400_000, leaseMs: 300_000 };
 
 for (const engine of ["sqlite", "postgres"] as const) {
 	describe(`storage conformance (${engine})`, () => {
@@ -122,14 +122,21 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			assert.equal(await app.stores.attempts.complete(other.id, "totp"), false);
 		});
 
-		test("lockout reservation: 50 parallel reservations, at most maxFailures evaluated", async () => {
+		test("lockout reservation: 50 parallel reservations, at most maxFailures evaluated; in flight is not a failure", async () => {
 			const user = await alice();
 			const results = await Promise.all(Array.from({ length: 50 }, () => app.stores.users.reserveAttempt(user.id, "tfa", LOCKOUT)));
-			assert.equal(results.filter((result) => result.kind === "ok").length, 5);
+			const granted = results.flatMap((result) => (result.kind === "ok" ? [result.reservation] : []));
+			assert.equal(granted.length, 5);
+			assert.equal(results.filter((result) => result.kind === "busy").length, 45, "the others are busy, not locked");
+			assert.equal(Number((await alice()).tfa_locked_until), 0, "answers in flight never lock");
+			const settled = await Promise.all(granted.map((reservation) => app.stores.users.settleWrong(user.id, "tfa", reservation, LOCKOUT)));
+			assert.equal(settled.filter((failure) => failure.lockedNow).length, 1, "exactly one settlement writes the lock");
 			assert.equal((await app.stores.users.reserveAttempt(user.id, "tfa", LOCKOUT)).kind, "locked");
 			await app.stores.users.unlock(user.id);
-			assert.equal((await app.stores.users.reserveAttempt(user.id, "tfa", LOCKOUT)).kind, "ok");
-			await app.stores.users.clearFailures(user.id, "tfa");
+			const again = await app.stores.users.reserveAttempt(user.id, "tfa", LOCKOUT);
+			assert.equal(again.kind, "ok");
+			if (again.kind === "ok") await app.stores.users.settleCorrect(again.reservation, LOCKOUT);
+			assert.equal(Number((await alice()).tfa_inflight), 0);
 		});
 
 		test("enrolment link: 10 parallel activations with one link, one factor; none after expiry or from another attempt", async () => {

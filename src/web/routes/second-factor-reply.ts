@@ -62,6 +62,11 @@ export async function replySecondFactor(
 	}
 	if (result.reason === "locked") return loginRefused(web, request, reply, 403, result.message);
 	const notice = { kind: "error" as const, text: result.message };
+	if (result.reason === "busy") {
+		// Nothing was checked or counted (the flow audited it): the same attempt's page again, "try again shortly" (RFC 6585 §4).
+		reply.header("retry-after", "2");
+		return page.again(notice, 429, null);
+	}
 	if (page.purpose === "step-up") {
 		// A denied step-up attempt is never answered again: the session forgets it, the next page begins a new one.
 		await forgetAttempt(web, request);
