@@ -34,6 +34,7 @@ import { PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
+import { NetworkRuleStore } from "../storage/network-rule-store.ts";
 import { ServerStore } from "../storage/server-store.ts";
 import { SessionStore } from "../storage/session-store.ts";
 import { SettingsStore } from "../storage/settings-store.ts";
@@ -56,6 +57,8 @@ export interface Stores {
 	/** WebAuthn challenges and SSH approval links. */
 	readonly webauthn: WebauthnStore;
 	readonly servers: ServerStore;
+	/** Trusted networks of the 2FA policy (global and per group). */
+	readonly networkRules: NetworkRuleStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 }
@@ -129,6 +132,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		webauthn: new WebauthnStore(db, clock, random),
 		policyVersion: new PolicyVersionStore(db),
 		servers: new ServerStore(db, clock, random),
+		networkRules: new NetworkRuleStore(db, clock),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;

@@ -108,7 +108,25 @@ export class Menu<T extends MenuEntry> {
 	}
 
 	#listHeight(): number {
-		return Math.max(1, this.#rows - 7);
+		return Math.max(1, this.#rows - 6 - this.#messageLines().length);
+	}
+
+	/** The message, wrapped at word boundaries to the width, at most 4 lines (a step-up refusal says how to reconnect). */
+	#messageLines(): string[] {
+		if (this.#message === "") return [];
+		const width = Math.max(1, this.#cols);
+		const lines: string[] = [];
+		let line = "";
+		for (const word of this.#message.split(" ")) {
+			const next = line === "" ? word : `${line} ${word}`;
+			if (Array.from(next).length <= width || line === "") line = next;
+			else {
+				lines.push(line);
+				line = word;
+			}
+		}
+		if (line !== "") lines.push(line);
+		return lines.slice(0, 4).map((text) => fit(text, width).trimEnd());
 	}
 
 	render(): void {
@@ -140,7 +158,7 @@ export class Menu<T extends MenuEntry> {
 			if (visible.length > height) lines.push(`${DIM}${fit(`  (${visible.length - height} more: scroll with Up/Down or type to filter)`, width)}${RESET}`);
 		}
 		lines.push("");
-		if (this.#message !== "") lines.push(fit(this.#message, width).trimEnd());
+		lines.push(...this.#messageLines());
 		lines.push(`Filter: ${terminalSafe(this.#filter)}`);
 		this.options.write(CLEAR + lines.join("\r\n"));
 	}

@@ -18,6 +18,10 @@ export interface ServersTable {
 	credential_enc: string | null;
 	host_key: string | null;
 	created_at: number;
+	/** 1: every relay to this server needs a second factor proven by the connection (migration 0015). */
+	require_2fa: number;
+	/** With require_2fa: that factor must be at most this many minutes old; null = any age. */
+	fresh_minutes: number | null;
 }
 
 export interface ServerGrantsTable {
@@ -54,6 +58,8 @@ export interface NewServer {
 	port: number;
 	loginUser: string;
 	description: string;
+	requireTwoFactor?: boolean;
+	freshMinutes?: number | null;
 }
 
 export class ServerStore {
@@ -74,12 +80,14 @@ export class ServerStore {
 			credential_enc: null,
 			host_key: null,
 			created_at: this.clock.now().getTime(),
+			require_2fa: input.requireTwoFactor === true ? 1 : 0,
+			fresh_minutes: input.freshMinutes ?? null,
 		};
 		await this.db.insertInto("servers").values(row).execute();
 		return row;
 	}
 
-	async update(id: string, changes: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key">>): Promise<void> {
+	async update(id: string, changes: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key" | "require_2fa" | "fresh_minutes">>): Promise<void> {
 		if (Object.keys(changes).length === 0) return;
 		await this.db.updateTable("servers").set(changes).where("id", "=", id).execute();
 	}
