@@ -77,8 +77,7 @@ export function formatCidr(cidr: Cidr): string {
 		if (end - index > best.length && end - index > 1) best = { start: index, length: end - index };
 		index = end;
 	}
-	const text =
-		best.start < 0 ? groups.join(":") : `${groups.slice(0, best.start).join(":")}::${groups.slice(best.start + best.length).join(":")}`;
+	const text = best.start < 0 ? groups.join(":") : `${groups.slice(0, best.start).join(":")}::${groups.slice(best.start + best.length).join(":")}`;
 	return `${text}/${cidr.prefix}`;
 }
 

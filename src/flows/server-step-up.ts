@@ -55,7 +55,11 @@ export async function checkServerAccess(
 }
 
 /** Live re-check of an open relay: false when its server now requires a factor the connection never proved. */
-export function relayMayContinue(proof: Pick<ConnectionProof, "secondFactorMethod" | "authenticatedAt">, server: Pick<ServerRow, "name" | "require_2fa" | "fresh_minutes">, now: number): boolean {
+export function relayMayContinue(
+	proof: Pick<ConnectionProof, "secondFactorMethod" | "authenticatedAt">,
+	server: Pick<ServerRow, "name" | "require_2fa" | "fresh_minutes">,
+	now: number,
+): boolean {
 	return (
 		decideServerAccess({
 			server: serverStepUpRule(server),

@@ -8,7 +8,10 @@ import type { UserRow } from "../storage/user-store.ts";
 import type { LoginFlowDeps, SessionCheck } from "./login-flow.ts";
 import { decideForUser } from "./policy-inputs.ts";
 
-export type SessionCheckDeps = Pick<LoginFlowDeps, "users" | "clock" | "sshKeys" | "settings" | "groups" | "factors" | "recoveryCodes" | "methods" | "servers" | "networkRules">;
+export type SessionCheckDeps = Pick<
+	LoginFlowDeps,
+	"users" | "clock" | "sshKeys" | "settings" | "groups" | "factors" | "recoveryCodes" | "methods" | "servers" | "networkRules"
+>;
 
 /**
  * Live policy (docs/product-decisions.md "Policy changes bite at once"): called on every web request and

@@ -87,7 +87,10 @@ export class ServerStore {
 		return row;
 	}
 
-	async update(id: string, changes: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key" | "require_2fa" | "fresh_minutes">>): Promise<void> {
+	async update(
+		id: string,
+		changes: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key" | "require_2fa" | "fresh_minutes">>,
+	): Promise<void> {
 		if (Object.keys(changes).length === 0) return;
 		await this.db.updateTable("servers").set(changes).where("id", "=", id).execute();
 	}

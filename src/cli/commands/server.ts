@@ -24,6 +24,20 @@ function portOption(value: string): number {
 
 const repeatable = (value: string, previous: string[]) => [...previous, value];
 
+/** `--fresh-minutes N` (whole minutes) or `any` (no window); ServerService checks the range. */
+function freshOption(value: string): number | null {
+	if (value === "any") return null;
+	if (!/^[0-9]{1,6}$/.test(value))
+		throw new UsageError(`--fresh-minutes must be a whole number of minutes or "any", not ${JSON.stringify(value.slice(0, 20))}`);
+	return Number(value);
+}
+
+/** How the step-up rule reads in `server list`. */
+function stepUpText(row: { requireTwoFactor: boolean; freshMinutes: number | null }): string {
+	if (!row.requireTwoFactor) return "-";
+	return row.freshMinutes === null ? "every connection" : `every connection, within ${row.freshMinutes} min`;
+}
+
 export function registerServerCommands(program: Command, io: CliIo, common: AddCommon): void {
 	const server = common(program.command("server").description("manage servers reachable through the SSH gateway and grant them to groups"));
 
@@ -36,23 +50,40 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--port <port>", "SSH port of the server", portOption, 22)
 			.option("--login <user>", "user the gateway logs in as (default: the Portcullis username of whoever connects)")
 			.option("--group <group>", "grant to this group (repeatable)", repeatable, [] as string[])
-			.option("--description <text>", "shown in the users' menu"),
-	).action(async (name: string, options: CommonOptions & { host: string; port: number; login?: string; group: string[]; description?: string }) => {
-		await withApp(options, async (cli) => {
-			const created = await cli.servers.add(cliActor(), {
-				name,
-				host: options.host,
-				port: options.port,
-				...(options.login !== undefined ? { loginUser: options.login } : {}),
-				...(options.description !== undefined ? { description: options.description } : {}),
-				groups: options.group,
+			.option("--description <text>", "shown in the users' menu")
+			.option("--require-2fa", "every connection to this server needs a second factor (per-server step-up), even for users the policy does not force")
+			.option("--fresh-minutes <n>", "with --require-2fa: the second factor must be at most N minutes old (1-1440)", freshOption),
+	).action(
+		async (
+			name: string,
+			options: CommonOptions & {
+				host: string;
+				port: number;
+				login?: string;
+				group: string[];
+				description?: string;
+				require2fa?: boolean;
+				freshMinutes?: number | null;
+			},
+		) => {
+			await withApp(options, async (cli) => {
+				const created = await cli.servers.add(cliActor(), {
+					name,
+					host: options.host,
+					port: options.port,
+					...(options.login !== undefined ? { loginUser: options.login } : {}),
+					...(options.description !== undefined ? { description: options.description } : {}),
+					groups: options.group,
+					...(options.require2fa !== undefined ? { requireTwoFactor: options.require2fa } : {}),
+					...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes } : {}),
+				});
+				println(
+					io.stdout,
+					`added server ${created.name} (${created.host}:${created.port})${options.group.length > 0 ? `, granted to ${options.group.join(", ")}` : ""}`,
+				);
 			});
-			println(
-				io.stdout,
-				`added server ${created.name} (${created.host}:${created.port})${options.group.length > 0 ? `, granted to ${options.group.join(", ")}` : ""}`,
-			);
-		});
-	});
+		},
+	);
 
 	common(
 		server
@@ -62,21 +93,32 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--host <host>", "DNS name or IP address")
 			.option("--port <port>", "SSH port", portOption)
 			.option("--login <user>", "login user ('' for the connecting user's name)")
-			.option("--description <text>", "shown in the users' menu"),
-	).action(async (name: string, options: CommonOptions & { host?: string; port?: number; login?: string; description?: string }) => {
-		const changes = {
-			...(options.host !== undefined ? { host: options.host } : {}),
-			...(options.port !== undefined ? { port: options.port } : {}),
-			...(options.login !== undefined ? { loginUser: options.login } : {}),
-			...(options.description !== undefined ? { description: options.description } : {}),
-		};
-		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --host, --port, --login or --description");
-		await withApp(options, async (cli) => {
-			const target = await cli.servers.requireServer(name);
-			await cli.servers.update(cliActor(), target.name, changes);
-			println(io.stdout, `updated server ${target.name}`);
-		});
-	});
+			.option("--description <text>", "shown in the users' menu")
+			.option("--require-2fa", "every connection to this server needs a second factor (per-server step-up)")
+			.option("--no-require-2fa", "the server needs no second factor of its own (the user's policy still applies)")
+			.option("--fresh-minutes <n>", 'the second factor must be at most N minutes old (1-1440), or "any"', freshOption),
+	).action(
+		async (
+			name: string,
+			options: CommonOptions & { host?: string; port?: number; login?: string; description?: string; require2fa?: boolean; freshMinutes?: number | null },
+		) => {
+			const changes = {
+				...(options.host !== undefined ? { host: options.host } : {}),
+				...(options.port !== undefined ? { port: options.port } : {}),
+				...(options.login !== undefined ? { loginUser: options.login } : {}),
+				...(options.description !== undefined ? { description: options.description } : {}),
+				...(options.require2fa !== undefined ? { requireTwoFactor: options.require2fa } : {}),
+				...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes } : {}),
+			};
+			if (Object.keys(changes).length === 0)
+				throw new UsageError("nothing to change: give --host, --port, --login, --description, --require-2fa / --no-require-2fa or --fresh-minutes");
+			await withApp(options, async (cli) => {
+				const target = await cli.servers.requireServer(name);
+				await cli.servers.update(cliActor(), target.name, changes);
+				println(io.stdout, `updated server ${target.name}`);
+			});
+		},
+	);
 
 	common(server.command("list").description("list servers with their grants").option("--json", "JSON array")).action(
 		async (options: CommonOptions & { json?: boolean }) => {
@@ -88,7 +130,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				}
 				io.stdout.write(
 					table(
-						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "DESCRIPTION"],
+						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "2FA", "DESCRIPTION"],
 						rows.map((row) => [
 							row.name,
 							`${row.host}:${row.port}`,
@@ -96,6 +138,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 							list(row.groups),
 							row.credential,
 							row.hostKeyFingerprint ?? "(first use)",
+							stepUpText(row),
 							row.description,
 						]),
 					),
