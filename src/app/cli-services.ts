@@ -15,6 +15,7 @@ export function cliServices(app: Portcullis): CliServices {
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, settings: stores.settings },
 		audit: stores.audit,
 		servers: app.servers,
+		networkRules: app.networkRules,
 		methods: createMethodAdmin(app),
 		sshKeys: sshKeyService(app),
 	};

@@ -15,6 +15,7 @@ import { newToken } from "../crypto/tokens.ts";
 import { AdminService } from "../flows/admin-service.ts";
 import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
+import { NetworkRuleService } from "../flows/network-rules.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import { KeywordChallengeStore } from "../storage/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
@@ -80,6 +81,8 @@ export interface Portcullis {
 	/** The sealed per-method backend settings, read on every use. */
 	readonly methodSettings: MethodSettingsStore;
 	readonly servers: ServerService;
+	/** Trusted networks of the 2FA policy (global and per group), for the CLI. */
+	readonly networkRules: NetworkRuleService;
 	readonly consoleUrl: string;
 	readonly logger: Logger;
 	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
@@ -181,6 +184,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
 	const methodAdmin = new MethodAdmin({ settings: stores.settings, groups: stores.groups, audit: stores.audit, methodSettings, clock, random, consoleUrl });
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box });
+	const networkRules = new NetworkRuleService({ store: stores.networkRules, audit: stores.audit, groups: admin });
 	const ssh: SshServices = {
 		config,
 		clock,
@@ -211,6 +215,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		methodAdmin,
 		methodSettings,
 		servers,
+		networkRules,
 		consoleUrl,
 		logger,
 		ssh,

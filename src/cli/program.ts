@@ -8,6 +8,7 @@ import { Command, Option } from "commander";
 import { registerAuditCommand } from "./commands/audit.ts";
 import { registerGroupCommands } from "./commands/group.ts";
 import { registerMethodCommands } from "./commands/method.ts";
+import { registerNetworkCommands } from "./commands/network.ts";
 import { registerServeCommand } from "./commands/serve-command.ts";
 import { registerServerCommands } from "./commands/server.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
@@ -71,6 +72,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerMethodCommands(program, io, addCommonOptions);
 	registerAuditCommand(program, io, addCommonOptions);
 	registerServerCommands(program, io, addCommonOptions);
+	registerNetworkCommands(program, io, addCommonOptions);
 	return program;
 }
 

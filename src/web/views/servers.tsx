@@ -213,8 +213,8 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 						<label for="step-up-require">
 							<strong>Require 2FA for every connection</strong>
 							<span class="hint-block">
-								Every relay to this server (menu, <code>ssh gw {server.name}</code>, ProxyJump) needs a second factor proven by the connection's own
-								login, even for users the policy does not force. Users log in as <code>USER+{server.name}</code> to be asked for it.
+								Every relay to this server (menu, <code>ssh gw {server.name}</code>, ProxyJump) needs a second factor proven by the connection's own login, even
+								for users the policy does not force. Users log in as <code>USER+{server.name}</code> to be asked for it.
 							</span>
 						</label>
 					</div>
