@@ -24,9 +24,12 @@ function portOption(value: string): number {
 
 const repeatable = (value: string, previous: string[]) => [...previous, value];
 
-/** `--fresh-minutes N` (whole minutes) or `any` (no window); ServerService checks the range. */
-function freshOption(value: string): number | null {
-	if (value === "any") return null;
+/**
+ * `--fresh-minutes N` (whole minutes) or `any` (no window); ServerService checks the range.
+ * "any" stays a string here: commander turns a parser's null into "".
+ */
+function freshOption(value: string): number | "any" {
+	if (value === "any") return "any";
 	if (!/^[0-9]{1,6}$/.test(value))
 		throw new UsageError(`--fresh-minutes must be a whole number of minutes or "any", not ${JSON.stringify(value.slice(0, 20))}`);
 	return Number(value);
@@ -63,7 +66,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				group: string[];
 				description?: string;
 				require2fa?: boolean;
-				freshMinutes?: number | null;
+				freshMinutes?: number | "any";
 			},
 		) => {
 			await withApp(options, async (cli) => {
@@ -75,7 +78,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 					...(options.description !== undefined ? { description: options.description } : {}),
 					groups: options.group,
 					...(options.require2fa !== undefined ? { requireTwoFactor: options.require2fa } : {}),
-					...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes } : {}),
+					...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes === "any" ? null : options.freshMinutes } : {}),
 				});
 				println(
 					io.stdout,
@@ -100,7 +103,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 	).action(
 		async (
 			name: string,
-			options: CommonOptions & { host?: string; port?: number; login?: string; description?: string; require2fa?: boolean; freshMinutes?: number | null },
+			options: CommonOptions & { host?: string; port?: number; login?: string; description?: string; require2fa?: boolean; freshMinutes?: number | "any" },
 		) => {
 			const changes = {
 				...(options.host !== undefined ? { host: options.host } : {}),
@@ -108,7 +111,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				...(options.login !== undefined ? { loginUser: options.login } : {}),
 				...(options.description !== undefined ? { description: options.description } : {}),
 				...(options.require2fa !== undefined ? { requireTwoFactor: options.require2fa } : {}),
-				...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes } : {}),
+				...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes === "any" ? null : options.freshMinutes } : {}),
 			};
 			if (Object.keys(changes).length === 0)
 				throw new UsageError("nothing to change: give --host, --port, --login, --description, --require-2fa / --no-require-2fa or --fresh-minutes");
