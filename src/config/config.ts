@@ -3,6 +3,7 @@
  * `npm install && npm start` work on a fresh machine; docs/configuration.md lists them all.
  */
 import { z } from "zod";
+import { parseCidr } from "../core/cidr.ts";
 import { parseMaxStartups } from "../core/max-startups.ts";
 
 const hostPort = z
@@ -48,6 +49,14 @@ export const configSchema = z
 				policy_poll_ms: z.number().int().min(100).max(5000).default(1000),
 				/** asciicast v2 recordings. Empty: <data_dir>/recordings. */
 				recordings_dir: z.string().default(""),
+				/**
+				 * Load balancers (addresses or CIDR blocks) whose PROXY protocol v1/v2 header is read for the
+				 * client's address; connections from them must send one. From anyone else none is read.
+				 */
+				trusted_proxies: z
+					.array(z.string().refine((value) => parseCidr(value) !== null, "must be an IP address or a CIDR block"))
+					.max(256)
+					.default([]),
 			})
 			.strict()
 			.default({
@@ -61,6 +70,7 @@ export const configSchema = z
 				live_check_seconds: 10,
 				policy_poll_ms: 1000,
 				recordings_dir: "",
+				trusted_proxies: [],
 			}),
 		database: z
 			.object({
