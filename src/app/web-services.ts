@@ -32,6 +32,7 @@ export function webServices(app: Portcullis): WebServices {
 		audit: stores.audit,
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings },
 		servers,
+		networkRules: app.networkRules,
 		recordings: { list: (filter) => servers.store.listRecordings(filter), find: (id) => servers.store.findRecording(id) },
 		gateway: {
 			targetKey: () => loadOrCreateGatewayKey(config),

@@ -15,6 +15,7 @@ import type { DuoMethod } from "../methods/duo/duo-method.ts";
 import type { MethodSettingsStore } from "../methods/method-settings.ts";
 import type { WebauthnMethod } from "../methods/webauthn/webauthn-method.ts";
 import type { GatewayKey } from "../servers/gateway-key.ts";
+import type { NetworkRuleService } from "../flows/network-rules.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { SshKeyService } from "../servers/ssh-keys.ts";
 import type { AttemptStore } from "../storage/attempt-store.ts";
@@ -112,6 +113,8 @@ export interface WebServices {
 	readonly directory: WebDirectory;
 	/** Servers, grants, credentials and host keys (every change validated and audited by the service). */
 	readonly servers: Pick<ServerService, "list" | "add" | "update" | "remove" | "grant" | "revoke" | "setCredential" | "resetHostKey">;
+	/** Trusted networks of the 2FA policy (validated and audited by the service). */
+	readonly networkRules: Pick<NetworkRuleService, "list" | "set" | "clear">;
 	/** Session recordings the gateway wrote (read only). */
 	readonly recordings: { list: ServerStore["listRecordings"]; find: ServerStore["findRecording"] };
 	readonly gateway: WebGateway;

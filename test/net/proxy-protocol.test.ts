@@ -28,7 +28,7 @@ function ipv4Body(source: number[], destination: number[], sourcePort: number, d
 
 function ipv6Body(source: string, sourcePort: number): Buffer {
 	const body = Buffer.alloc(36);
-	source.split(":").forEach((group, index) => body.writeUInt16BE(Number.parseInt(group, 16), index * 2));
+	for (const [index, group] of source.split(":").entries()) body.writeUInt16BE(Number.parseInt(group, 16), index * 2);
 	body.writeUInt16BE(sourcePort, 32);
 	body.writeUInt16BE(22, 34);
 	return body;
