@@ -15,6 +15,8 @@ export interface MenuEntry {
 	readonly host: string;
 	readonly port: number;
 	readonly description: string;
+	/** 1: the server requires a second factor for every connection (per-server step-up); marked in the list. */
+	readonly require_2fa?: number;
 }
 
 export type MenuAction<T extends MenuEntry> = { kind: "choose"; entry: T } | { kind: "quit" };
@@ -152,7 +154,7 @@ export class Menu<T extends MenuEntry> {
 			this.#offset = Math.max(0, Math.min(this.#offset, Math.max(0, visible.length - height)));
 			for (const [index, { entry, number }] of visible.slice(this.#offset, this.#offset + height).entries()) {
 				const selected = index + this.#offset === this.#selected;
-				const text = `${selected ? ">" : " "} ${String(number).padStart(numberWidth)}  ${fit(terminalSafe(entry.name), nameWidth)}  ${fit(terminalSafe(`${entry.host}:${entry.port}`), addressWidth)}  ${terminalSafe(entry.description)}`;
+				const text = `${selected ? ">" : " "} ${String(number).padStart(numberWidth)}  ${fit(terminalSafe(entry.name), nameWidth)}  ${fit(terminalSafe(`${entry.host}:${entry.port}`), addressWidth)}  ${entry.require_2fa === 1 ? "[2FA] " : ""}${terminalSafe(entry.description)}`;
 				lines.push(selected ? `${REVERSE}${fit(text, width)}${RESET}` : fit(text, width).trimEnd());
 			}
 			if (visible.length > height) lines.push(`${DIM}${fit(`  (${visible.length - height} more: scroll with Up/Down or type to filter)`, width)}${RESET}`);

@@ -142,7 +142,9 @@ describe("per-server step-up (OpenSSH client → gateway → OpenSSH sshd)", { s
 			env: code(),
 		});
 		try {
-			await term.waitFor(/Filter:/);
+			const menu = await term.waitFor(/Filter:/);
+			assert.match(menu, /db-prod .*\[2FA\]/, "the menu marks servers that require 2FA");
+			assert.doesNotMatch(menu, /dev1 .*\[2FA\]/);
 			t.clock.advance(6 * 60_000);
 			await term.type("db-prod\r");
 			const screen = await term.waitFor(/Reconnect as carol\+db-prod/);
