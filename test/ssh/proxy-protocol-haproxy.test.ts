@@ -148,7 +148,8 @@ describe("PROXY protocol v2 from a real haproxy, and a network rule on the clien
 		const received: Buffer[] = [];
 		socket.on("data", (chunk: Buffer) => received.push(chunk));
 		await new Promise<void>((resolveConnect) => socket.once("connect", () => resolveConnect()));
-		socket.write("PROXY TCP4 127.0.0.9 127.0.0.1 40000 2222\r\nSSH-2.0-spoof\r\n");
+		// 127.0.0.13 is inside the trusted network of the deny-outside rule: exactly what a spoofer wants.
+		socket.write("PROXY TCP4 127.0.0.13 127.0.0.1 40000 2222\r\nSSH-2.0-spoof\r\n");
 		await new Promise<void>((resolveClose) => socket.once("close", () => resolveClose()));
 		const connects = await audit("ssh.connect");
 		assert.ok(
