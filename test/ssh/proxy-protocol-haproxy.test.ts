@@ -157,10 +157,6 @@ describe("PROXY protocol v2 from a real haproxy, and a network rule on the clien
 			"audited with the peer's own address",
 		);
 		assert.ok(!(await audit("ssh.authenticated")).some((row) => row.source === "127.0.0.30"));
-		assert.equal(
-			connects.filter((row) => row.source === "127.0.0.9").length,
-			1,
-			"the spoofed address was not believed (only the real haproxy connection shows it)",
-		);
+		assert.ok(!connects.some((row) => row.source === "127.0.0.13"), "the spoofed address was not believed");
 	});
 });
