@@ -30,6 +30,8 @@ export interface GatewayContext {
 	isClosing(): boolean;
 	/** True for a peer in `ssh.trusted_proxies`: its connections start with a PROXY protocol header. */
 	isTrustedProxy(address: string | undefined): boolean;
+	/** Sockets from a trusted proxy whose header has not arrived yet (destroyed on shutdown). */
+	readonly awaitingProxyHeader: Set<Socket>;
 }
 
 /** ssh2's connection callback: the transport is up for a socket acceptSocket admitted. */
@@ -115,7 +117,9 @@ export function acceptSocket(gateway: GatewayContext, socket: Socket, sshServer:
 		return;
 	}
 	if (!gateway.isTrustedProxy(socket.remoteAddress)) return admitSocket(gateway, socket, sshServer, socket.remoteAddress ?? "unknown", null);
+	gateway.awaitingProxyHeader.add(socket);
 	void readProxyHeader(socket, gateway.services.config.ssh.login_grace_seconds * 1000).then((read) => {
+		gateway.awaitingProxyHeader.delete(socket);
 		if (!read.ok) {
 			void gateway.services.audit.record({
 				event: "ssh.proxy-header-refused",

@@ -72,6 +72,7 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 		audit: gatewayAudit(services),
 		isClosing: () => closing,
 		isTrustedProxy: trustedProxyMatcher(services.config.ssh.trusted_proxies),
+		awaitingProxyHeader: new Set(),
 	};
 	const { limits, livePolicy, dropAudit } = gateway;
 	const dropFlush = setInterval(() => {
@@ -117,6 +118,8 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 				// Shutdown does not linger: the database closes right after this.
 				state.socket.destroy();
 			}
+			// Connections from a trusted proxy still waiting for their PROXY header are not in `connections` yet.
+			for (const socket of [...gateway.awaitingProxyHeader]) socket.destroy();
 			await closed;
 		},
 	};
