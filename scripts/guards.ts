@@ -208,4 +208,48 @@ export const GUARDS: readonly Guard[] = [
 			names: ["100 parallel right passwords (web and SSH, 4 sources) all log in and leave no lock, no failure and nothing in flight"],
 		},
 	},
+	{
+		id: "step-up-direct-tcpip",
+		why: "a ProxyJump (-J, scp/sftp -J) tunnel to a server that requires 2FA needs a second factor proven by the connection itself",
+		file: "src/ssh/channels.ts",
+		find: 'if (access.kind === "refused") return prohibit(access.message);',
+		replace: "",
+		tests: {
+			file: "test/ssh/step-up-e2e.test.ts",
+			names: ["a user without a second factor reaches ordinary servers, but -J and exec to the step-up server are refused with the reason"],
+		},
+	},
+	{
+		id: "step-up-relay",
+		why: "the menu and `ssh gw SERVER` open a relay to a server that requires 2FA only with a (fresh enough) second factor on the connection",
+		file: "src/ssh/channels.ts",
+		find: 'if (access.kind === "refused") return { ok: false, message: access.message };',
+		replace: "",
+		tests: {
+			file: "test/ssh/step-up-e2e.test.ts",
+			names: ["menu: with a freshness window, a connection whose factor is older is refused in the menu with how to reconnect"],
+		},
+	},
+	{
+		id: "network-deny",
+		why: "a deny-outside network rule refuses logins from outside its trusted networks (the stricter rule wins)",
+		file: "src/core/decide-second-factor.ts",
+		find: 'if (network.denied !== null) return { kind: "network-denied", group: network.denied.group };',
+		replace: "",
+		tests: {
+			file: "test/ssh/proxy-protocol-haproxy.test.ts",
+			names: ["through haproxy from outside the trusted networks: refused by the deny-outside rule, with the message"],
+		},
+	},
+	{
+		id: "proxy-header-trusted-only",
+		why: "a PROXY protocol header is read only from a configured trusted proxy; anyone else could claim any address",
+		file: "src/ssh/gateway-client.ts",
+		find: "if (!gateway.isTrustedProxy(socket.remoteAddress)) return admitSocket(",
+		replace: "if (false) return admitSocket(",
+		tests: {
+			file: "test/ssh/proxy-protocol-haproxy.test.ts",
+			names: ["a PROXY header from an untrusted peer is not read: the connection keeps its own address and gets nowhere"],
+		},
+	},
 ];

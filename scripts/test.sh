@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 if [ "${PORTCULLIS_STRICT_PEERS:-0}" = "1" ]; then
 	missing=()
-	for binary in ssh sftp scp /usr/sbin/sshd /usr/bin/ssh-audit /usr/bin/chromium /usr/sbin/freeradius openssl tmux; do
+	for binary in ssh sftp scp /usr/sbin/sshd /usr/bin/ssh-audit /usr/bin/chromium /usr/sbin/freeradius openssl tmux haproxy; do
 		command -v "$binary" >/dev/null 2>&1 || missing+=("$binary")
 	done
 	pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null || missing+=("PostgreSQL at 127.0.0.1:5432")

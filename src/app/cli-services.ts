@@ -16,6 +16,7 @@ export function cliServices(app: Portcullis): CliServices {
 		audit: stores.audit,
 		servers: app.servers,
 		recordings: stores.recordings,
+		networkRules: app.networkRules,
 		methods: createMethodAdmin(app),
 		sshKeys: sshKeyService(app),
 	};

@@ -16,6 +16,7 @@ import { newToken } from "../crypto/tokens.ts";
 import { AdminService } from "../flows/admin-service.ts";
 import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
+import { NetworkRuleService } from "../flows/network-rules.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import { KeywordChallengeStore } from "../storage/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
@@ -35,6 +36,7 @@ import { type PairPolicy, PasswordThrottleStore } from "../storage/password-thro
 import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
+import { NetworkRuleStore } from "../storage/network-rule-store.ts";
 import { ServerStore } from "../storage/server-store.ts";
 import { RecordingStore } from "../storage/recording-store.ts";
 import { recordingsDir } from "../storage/recording-files.ts";
@@ -61,6 +63,8 @@ export interface Stores {
 	readonly servers: ServerStore;
 	/** Session recordings and their chunks (any node writes, any node plays). */
 	readonly recordings: RecordingStore;
+	/** Trusted networks of the 2FA policy (global and per group). */
+	readonly networkRules: NetworkRuleStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 }
@@ -82,6 +86,8 @@ export interface Portcullis {
 	/** The sealed per-method backend settings, read on every use. */
 	readonly methodSettings: MethodSettingsStore;
 	readonly servers: ServerService;
+	/** Trusted networks of the 2FA policy (global and per group), for the CLI. */
+	readonly networkRules: NetworkRuleService;
 	readonly consoleUrl: string;
 	readonly logger: Logger;
 	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
@@ -148,6 +154,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		policyVersion: new PolicyVersionStore(db),
 		servers: new ServerStore(db, clock, random),
 		recordings: new RecordingStore(db, clock, random, recordingsDir(config)),
+		networkRules: new NetworkRuleStore(db, clock),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
@@ -195,6 +202,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
 	const methodAdmin = new MethodAdmin({ settings: stores.settings, groups: stores.groups, audit: stores.audit, methodSettings, clock, random, consoleUrl });
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings });
+	const networkRules = new NetworkRuleService({ store: stores.networkRules, audit: stores.audit, groups: admin });
 	const ssh: SshServices = {
 		config,
 		clock,
@@ -225,6 +233,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		methodAdmin,
 		methodSettings,
 		servers,
+		networkRules,
 		consoleUrl,
 		logger,
 		ssh,

@@ -32,6 +32,7 @@ export function webServices(app: Portcullis): WebServices {
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings },
 		servers,
 		recordings: stores.recordings,
+		networkRules: app.networkRules,
 		gateway: {
 			targetKey: () => loadOrCreateGatewayKey(config),
 			hostFingerprint: () => gatewayHostFingerprint(stores.settings),

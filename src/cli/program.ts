@@ -8,6 +8,7 @@ import { Command, Option } from "commander";
 import { registerAuditCommand } from "./commands/audit.ts";
 import { registerGroupCommands } from "./commands/group.ts";
 import { registerMethodCommands } from "./commands/method.ts";
+import { registerNetworkCommands } from "./commands/network.ts";
 import { registerServeCommand } from "./commands/serve-command.ts";
 import { registerRecordingCommands } from "./commands/recording.ts";
 import { registerServerCommands } from "./commands/server.ts";
@@ -73,6 +74,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerAuditCommand(program, io, addCommonOptions);
 	registerServerCommands(program, io, addCommonOptions);
 	registerRecordingCommands(program, io, addCommonOptions);
+	registerNetworkCommands(program, io, addCommonOptions);
 	return program;
 }
 

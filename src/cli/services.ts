@@ -3,6 +3,7 @@
  * uses too, built by the composition root (src/app/cli-services.ts). Never the app object, never a
  * store with write access: every change goes through a service that validates and audits it.
  */
+import type { NetworkRuleService } from "../flows/network-rules.ts";
 import type { Clock } from "../core/clock.ts";
 import type { AdminService } from "../flows/admin-service.ts";
 import type { MethodAdmin } from "../methods/method-admin.ts";
@@ -31,6 +32,7 @@ export interface CliServices {
 	readonly servers: ServerService;
 	/** Session recordings (read only): listing and hash-chain verification. */
 	readonly recordings: Pick<RecordingStore, "list" | "allIds" | "verify">;
+	readonly networkRules: NetworkRuleService;
 	readonly methods: MethodAdmin;
 	readonly sshKeys: SshKeyService;
 }

@@ -3,6 +3,7 @@
  * `npm install && npm start` work on a fresh machine; docs/configuration.md lists them all.
  */
 import { z } from "zod";
+import { parseCidr } from "../core/cidr.ts";
 import { parseMaxStartups } from "../core/max-startups.ts";
 
 const hostPort = z
@@ -52,6 +53,14 @@ export const configSchema = z
 				recording_flush_ms: z.number().int().min(50).max(5000).default(1000),
 				/** Recordings are deleted (audited) this many days after they ended; 0 keeps them forever. */
 				recording_retention_days: z.number().int().min(0).max(36500).default(0),
+				/**
+				 * Load balancers (addresses or CIDR blocks) whose PROXY protocol v1/v2 header is read for the
+				 * client's address; connections from them must send one. From anyone else none is read.
+				 */
+				trusted_proxies: z
+					.array(z.string().refine((value) => parseCidr(value) !== null, "must be an IP address or a CIDR block"))
+					.max(256)
+					.default([]),
 			})
 			.strict()
 			.default({
@@ -67,6 +76,7 @@ export const configSchema = z
 				recordings_dir: "",
 				recording_flush_ms: 1000,
 				recording_retention_days: 0,
+				trusted_proxies: [],
 			}),
 		database: z
 			.object({

@@ -11,6 +11,7 @@
  *   allowed  = globally enabled methods, narrowed by every group that restricts methods
  *   usable   = the user's verified factors whose method is allowed
  */
+import { addressInCidr, parseCidr } from "./cidr.ts";
 import { METHOD_INFO, METHOD_ORDER, type Channel, type MethodId } from "./method-id.ts";
 
 export interface GlobalTwoFactorSettings {
@@ -35,13 +36,51 @@ export interface SecondFactorPolicyInput {
 	readonly lastWebMethod: MethodId | null;
 	/** Methods this deployment can actually run on `channel` (from the method registry). */
 	readonly channelMethods: readonly MethodId[];
+	// --- Per-server step-up and network rules (docs/decisions.md "Per-server step-up", "Network rules") ---
+	/** The server this login names (SSH `alice+db-prod`), when it is granted to the user; its step-up rule. */
+	readonly targetServer?: ServerStepUpRule | null;
+	/** The client's address as the adapter saw it (a trusted proxy's forwarded address, else the peer). */
+	readonly sourceAddress?: string | null;
+	/** Network rules that apply to the user: the global ones and those of the user's groups. */
+	readonly networkRules?: readonly NetworkRule[];
+}
+
+/** A server's own requirement (docs/decisions.md "Per-server step-up"). */
+export interface ServerStepUpRule {
+	readonly server: string;
+	readonly requireTwoFactor: boolean;
+	/** null: any second factor proven by the connection; N: proven within the last N minutes. */
+	readonly freshMinutes: number | null;
+}
+
+/**
+ * What a network rule does to a client outside its trusted networks. There is deliberately no mode
+ * that relaxes anything (a bypass list would be a side door: docs/decisions.md "Network rules").
+ */
+export type NetworkRuleMode = "deny-outside" | "require-2fa-outside";
+
+export interface NetworkRule {
+	/** null: the global rule; otherwise the group that carries it. */
+	readonly group: string | null;
+	readonly mode: NetworkRuleMode;
+	/** CIDR blocks, IPv4 and IPv6. A block that does not parse trusts nothing (fail closed). */
+	readonly trusted: readonly string[];
 }
 
 /** Why 2FA applies: shown to users and admins ("required by group ops"). */
-export type PolicyReason = { readonly source: "global" } | { readonly source: "group"; readonly group: string } | { readonly source: "enrolled" };
+export type PolicyReason =
+	| { readonly source: "global" }
+	| { readonly source: "group"; readonly group: string }
+	| { readonly source: "enrolled" }
+	/** The login names a server that requires 2FA for every connection. */
+	| { readonly source: "server"; readonly server: string; readonly freshMinutes: number | null }
+	/** The client is outside the trusted networks of a "require-2fa-outside" rule (group null: global). */
+	| { readonly source: "network"; readonly group: string | null };
 
 export type SecondFactorDecision =
 	| { readonly kind: "not-required"; readonly allowedMethods: readonly MethodId[] }
+	/** A "deny-outside" network rule refuses this client's address (the stricter rule wins). */
+	| { readonly kind: "network-denied"; readonly group: string | null }
 	| {
 			/** Required, but no method is allowed at all: a configuration error; fail closed. */
 			readonly kind: "misconfigured";
@@ -93,8 +132,36 @@ export function policyReasons(settings: GlobalTwoFactorSettings, groups: readonl
 	return reasons;
 }
 
+/** True when the address lies in one of the rule's trusted networks. */
+export function insideTrustedNetworks(rule: NetworkRule, sourceAddress: string | null | undefined): boolean {
+	if (sourceAddress === null || sourceAddress === undefined) return false;
+	return rule.trusted.some((text) => {
+		const cidr = parseCidr(text);
+		return cidr !== null && addressInCidr(sourceAddress, cidr);
+	});
+}
+
+/**
+ * Network rules: the first "deny-outside" rule the client is outside of refuses the login; every
+ * "require-2fa-outside" rule it is outside of adds a reason. Nothing here can remove a reason.
+ */
+function networkOutcome(input: SecondFactorPolicyInput): { denied: NetworkRule | null; reasons: PolicyReason[] } {
+	const reasons: PolicyReason[] = [];
+	for (const rule of input.networkRules ?? []) {
+		if (insideTrustedNetworks(rule, input.sourceAddress)) continue;
+		if (rule.mode === "deny-outside") return { denied: rule, reasons };
+		if (!reasons.some((reason) => reason.source === "network" && reason.group === rule.group)) reasons.push({ source: "network", group: rule.group });
+	}
+	return { denied: null, reasons };
+}
+
 export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactorDecision {
+	const network = networkOutcome(input);
+	if (network.denied !== null) return { kind: "network-denied", group: network.denied.group };
 	const reasons = policyReasons(input.settings, input.groups);
+	const server = input.targetServer;
+	if (server?.requireTwoFactor === true) reasons.push({ source: "server", server: server.server, freshMinutes: server.freshMinutes });
+	reasons.push(...network.reasons);
 	// Recovery codes are a backup: they never make 2FA "required" and never satisfy enrolment.
 	const enrolledStandalone = ordered(input.enrolledMethods.filter((method) => METHOD_INFO[method].standalone));
 	// Decision 2: an enrolled factor is always asked for, even if its method was disabled since.
@@ -164,8 +231,66 @@ export function describeReasons(reasons: readonly PolicyReason[]): string {
 				return `required by group ${reason.group}`;
 			case "enrolled":
 				return "required because you have set up a second factor";
+			case "server":
+				return `required by server ${reason.server} for every connection${reason.freshMinutes === null ? "" : ` (a code from the last ${reason.freshMinutes} minutes)`}`;
+			case "network":
+				return `required from outside the trusted networks${reason.group === null ? "" : ` of group ${reason.group}`}`;
 		}
 		return reason satisfies never;
 	});
 	return `Two-factor authentication is ${parts.join(", ")}.`;
+}
+
+// --- Per-server step-up at channel open (docs/decisions.md "Per-server step-up") ---
+
+export interface ServerAccessInput {
+	readonly server: ServerStepUpRule;
+	/** The second factor the connection's own authentication proved (null: none). */
+	readonly provenMethod: string | null;
+	/** When it was proven (epoch ms), null when none was. */
+	readonly provenAt: number | null;
+	/** Now (epoch ms), from the caller's injected clock: this function reads no clock. */
+	readonly now: number;
+	/** A relay already open (live re-check): freshness applied when it opened; only "required" is re-checked. */
+	readonly continuing?: boolean;
+}
+
+export type ServerAccessDecision =
+	| { readonly kind: "allowed" }
+	| {
+			readonly kind: "step-up-required";
+			readonly reason: Extract<PolicyReason, { source: "server" }>;
+			/** "none": the connection proved no second factor; "stale": it did, longer ago than freshMinutes. */
+			readonly problem: "none" | "stale";
+	  };
+
+/**
+ * May a connection that is already authenticated open a relay to `server`? Only when the server
+ * requires nothing, or the connection's own authentication included a second factor (within the
+ * server's freshness window, when it has one). Evaluated at every channel open, menu choice, exec
+ * and ProxyJump; the caller tells the user how to reconnect so the factor is asked.
+ */
+export function decideServerAccess(input: ServerAccessInput): ServerAccessDecision {
+	const { server } = input;
+	if (!server.requireTwoFactor) return { kind: "allowed" };
+	const reason = { source: "server", server: server.server, freshMinutes: server.freshMinutes } as const;
+	if (input.provenMethod === null || input.provenAt === null) return { kind: "step-up-required", reason, problem: "none" };
+	// A clock that went backwards (provenAt in the future) is not "fresh": fail closed.
+	if (input.continuing !== true && server.freshMinutes !== null && (input.now - input.provenAt > server.freshMinutes * 60_000 || input.provenAt > input.now)) {
+		return { kind: "step-up-required", reason, problem: "stale" };
+	}
+	return { kind: "allowed" };
+}
+
+/** Shown on SSH when decideServerAccess refuses: why, and how to reconnect so the factor is asked. */
+export function describeServerStepUp(decision: Extract<ServerAccessDecision, { kind: "step-up-required" }>, username: string): string {
+	const { server, freshMinutes } = decision.reason;
+	const why =
+		decision.problem === "none"
+			? "this connection logged in without one"
+			: `this connection's second factor is older than ${freshMinutes} minute${freshMinutes === 1 ? "" : "s"}`;
+	return (
+		`server ${server} requires two-factor authentication for every connection${freshMinutes === null ? "" : ` (within ${freshMinutes} minutes)`}, and ${why}. ` +
+		`Reconnect as ${username}+${server} to be asked for it, e.g. ssh -J ${username}+${server}@GATEWAY ... or ssh ${username}+${server}@GATEWAY ${server}`
+	);
 }

@@ -29,7 +29,7 @@ export function sourceKey(address: string): string {
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (RFC 4291 §2.2 text forms, embedded IPv4 included). */
-function expandIpv6(address: string): number[] {
+export function expandIpv6(address: string): number[] {
 	let text = address;
 	const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
 	if (v4 !== null) {

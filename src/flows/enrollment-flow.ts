@@ -120,7 +120,7 @@ export class EnrollmentFlow {
 	private async attemptNeedsEnrolment(user: UserRow, context: EnrollContext): Promise<boolean> {
 		const attempt = typeof context.attemptId === "string" ? await this.deps.attempts.getLive(context.attemptId) : undefined;
 		if (attempt === undefined || attempt.user_id !== user.id || attempt.channel !== "web") return false;
-		return (await decideForUser(this.deps, user, "web")).kind === "enroll";
+		return (await decideForUser(this.deps, user, "web", { sourceAddress: attempt.source })).kind === "enroll";
 	}
 
 	async begin(userId: string, method: MethodId, rawLabel: unknown, input: Record<string, string>, context: EnrollContext): Promise<EnrollBeginResult> {

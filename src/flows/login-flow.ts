@@ -31,6 +31,7 @@ import { BUSY_MESSAGE, denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE 
 import { changeOwnPassword } from "./password-change.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
 import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
+import { checkServerAccess, type ConnectionProof, type ServerAccess } from "./server-step-up.ts";
 import { checkSession } from "./session-check.ts";
 import { confirmPassword } from "./step-up-flow.ts";
 
@@ -38,6 +39,8 @@ export interface ClientInfo {
 	readonly channel: Channel;
 	/** The peer address as seen by the adapter (never a client-supplied header unless from a trusted proxy). */
 	readonly sourceAddress: string;
+	/** The server the login names (SSH `alice+db-prod`): its step-up rule joins the decision. */
+	readonly targetServer?: string | null;
 }
 
 export type DenyReason =
@@ -54,7 +57,9 @@ export type DenyReason =
 	/** The method's backend refused this user outright (Duo deny/enroll): not a guess, not an outage. */
 	| "refused"
 	/** A one-time or admin-set password must first be changed in the console. */
-	| "password-change";
+	| "password-change"
+	/** A "deny-outside" network rule refuses the client's address. */
+	| "network";
 
 export type LoginStep =
 	| { readonly kind: "denied"; readonly reason: DenyReason; readonly message: string }
@@ -224,7 +229,7 @@ export class LoginFlow {
 		const user = await this.deps.users.findById(userId);
 		if (user === undefined) return null;
 		const [web, ssh] = await Promise.all([decideForUser(this.deps, user, "web"), decideForUser(this.deps, user, "ssh")]);
-		const reasons = web.kind === "not-required" ? [] : web.reasons;
+		const reasons = web.kind === "not-required" || web.kind === "network-denied" ? [] : web.reasons;
 		return { reasons, explanation: describeReasons(reasons), ssh: { kind: ssh.kind, method: ssh.kind === "challenge" ? ssh.defaultMethod : null } };
 	}
 
@@ -252,7 +257,7 @@ export class LoginFlow {
 		}
 		let decision: SecondFactorDecision;
 		try {
-			decision = await decideForUser(this.deps, user, client.channel);
+			decision = await decideForUser(this.deps, user, client.channel, { sourceAddress: client.sourceAddress, targetServer: client.targetServer ?? null });
 		} catch (error) {
 			await this.auditError(base, error);
 			return denied("unavailable", "Login is not possible right now.");
@@ -265,6 +270,7 @@ export class LoginFlow {
 			source: client.sourceAddress,
 			ttlMs: config.attemptTtlMs,
 			required,
+			targetServer: client.targetServer ?? null,
 		});
 		switch (decision.kind) {
 			case "not-required":
@@ -274,6 +280,10 @@ export class LoginFlow {
 				if (purpose === "login")
 					await audit.write({ event: "login.success", outcome: "success", ...base, detail: { firstFactor, secondFactor: "not-required" } });
 				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
+			case "network-denied":
+				await attempts.fail(attempt.id);
+				await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "network", group: decision.group } });
+				return denied("network", "Logins from your network are not allowed for your account. Connect from a trusted network (office or VPN).");
 			case "misconfigured":
 				await attempts.fail(attempt.id);
 				await audit.write({ event: "policy.misconfigured", outcome: "failure", ...base, detail: { problem: "no method allowed for this user" } });
@@ -334,7 +344,7 @@ export class LoginFlow {
 		if (attempt === undefined) return null;
 		const user = await this.deps.users.findById(attempt.user_id);
 		if (user === undefined) return null;
-		const decision = await decideForUser(this.deps, user, attempt.channel as Channel);
+		const decision = await decideForUser(this.deps, user, attempt.channel as Channel, { sourceAddress: attempt.source, targetServer: attempt.target_server });
 		if (decision.kind !== "not-required" && attempt.required_2fa === 0) await this.deps.attempts.markRequired(attempt.id);
 		return { attempt, user, decision };
 	}
@@ -551,6 +561,14 @@ export class LoginFlow {
 	 */
 	checkSession(input: Parameters<typeof checkSession>[1]): Promise<SessionCheck> {
 		return checkSession(this.deps, input);
+	}
+
+	/**
+	 * Per-server step-up, asked by the SSH adapter before every relay to a server: allowed, or
+	 * refused with the reason and how to reconnect (server-step-up.ts).
+	 */
+	serverAccess(proof: ConnectionProof, server: Parameters<typeof checkServerAccess>[2], via: Parameters<typeof checkServerAccess>[3]): Promise<ServerAccess> {
+		return checkServerAccess(this.deps, proof, server, via);
 	}
 
 	private async auditError(base: Record<string, unknown>, error: unknown): Promise<void> {

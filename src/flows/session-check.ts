@@ -8,7 +8,10 @@ import type { UserRow } from "../storage/user-store.ts";
 import type { LoginFlowDeps, SessionCheck } from "./login-flow.ts";
 import { decideForUser } from "./policy-inputs.ts";
 
-export type SessionCheckDeps = Pick<LoginFlowDeps, "users" | "clock" | "sshKeys" | "settings" | "groups" | "factors" | "recoveryCodes" | "methods">;
+export type SessionCheckDeps = Pick<
+	LoginFlowDeps,
+	"users" | "clock" | "sshKeys" | "settings" | "groups" | "factors" | "recoveryCodes" | "methods" | "servers" | "networkRules"
+>;
 
 /**
  * Live policy (docs/product-decisions.md "Policy changes bite at once"): called on every web request and
@@ -26,6 +29,8 @@ export async function checkSession(
 		channel: Channel;
 		user?: UserRow | null;
 		publicKeyFingerprint?: string | null;
+		/** The client's address now; network rules apply to it (omitted: not evaluated). */
+		sourceAddress?: string | null;
 	},
 ): Promise<SessionCheck> {
 	// The web guard already loaded this request's user row; reuse it rather than read it twice.
@@ -33,6 +38,8 @@ export async function checkSession(
 	if (user === undefined || user.disabled === 1 || user.session_epoch !== input.sessionEpoch) return "revoked";
 	if (Number(user.tfa_locked_until) > deps.clock.now().getTime()) return "revoked";
 	if (typeof input.publicKeyFingerprint === "string" && !(await deps.sshKeys.hasKey(user.id, input.publicKeyFingerprint))) return "revoked";
-	const decision = await decideForUser(deps, user, input.channel);
+	const decision = await decideForUser(deps, user, input.channel, input.sourceAddress === undefined ? {} : { sourceAddress: input.sourceAddress });
+	// A "deny-outside" rule now covers this client: the session ends, no step-up can cure it.
+	if (decision.kind === "network-denied") return "revoked";
 	return sessionSatisfies(decision, input.secondFactorMethod) ? "ok" : "step-up";
 }

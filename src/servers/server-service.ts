@@ -47,6 +47,10 @@ export interface ServerView {
 	readonly createdAt: number;
 	/** When recording fails on this server; null: the global setting applies. */
 	readonly recordingMode: RecordingMode | null;
+	/** Per-server step-up: every relay needs a second factor proven by the connection's own login. */
+	readonly requireTwoFactor: boolean;
+	/** With requireTwoFactor: the factor must be at most this many minutes old (null: any age). */
+	readonly freshMinutes: number | null;
 }
 
 export interface ServerInput {
@@ -58,6 +62,17 @@ export interface ServerInput {
 	groups?: readonly string[];
 	/** "strict", "best-effort", or "default" (follow the global setting). */
 	recordingMode?: string;
+	requireTwoFactor?: boolean;
+	freshMinutes?: number | null;
+}
+
+/** The longest freshness window: a day. Longer is "any age" (leave it unset). */
+export const MAX_FRESH_MINUTES = 1440;
+
+/** Changes of a server's step-up rule; undefined leaves a field as it is. */
+export interface StepUpChange {
+	requireTwoFactor?: boolean;
+	freshMinutes?: number | null;
 }
 
 export function canonicalServerName(raw: string): string | null {
@@ -160,6 +175,24 @@ export class ServerService {
 		await this.audit(actor, "recording.mode-changed", { scope: "global", before, after: mode });
 	}
 
+	/**
+	 * The step-up rule after a change, validated (docs/decisions.md "Per-server step-up"): a
+	 * freshness window only with the requirement, whole minutes from 1 to MAX_FRESH_MINUTES.
+	 * Turning the requirement off drops the window with it.
+	 */
+	private stepUpRule(current: { require: boolean; fresh: number | null }, change: StepUpChange): { require: boolean; fresh: number | null } {
+		const require = change.requireTwoFactor ?? current.require;
+		let fresh = change.freshMinutes !== undefined ? change.freshMinutes : current.fresh;
+		if (fresh !== null && (!Number.isInteger(fresh) || fresh < 1 || fresh > MAX_FRESH_MINUTES))
+			throw this.input(`The freshness window must be a whole number of minutes from 1 to ${MAX_FRESH_MINUTES}.`);
+		if (!require) {
+			if (change.freshMinutes !== undefined && change.freshMinutes !== null)
+				throw new PortcullisError("ERR_POLICY_INVALID", "A freshness window needs the server to require 2FA: give --require-2fa too.");
+			fresh = null;
+		}
+		return { require, fresh };
+	}
+
 	async requireServer(rawName: string): Promise<ServerRow> {
 		const name = canonicalServerName(rawName);
 		const server = name === null ? undefined : await this.store.findByName(name);
@@ -175,10 +208,26 @@ export class ServerService {
 		const loginUser = this.validateLogin(input.loginUser);
 		const description = this.validateDescription(input.description);
 		const recordingMode = input.recordingMode === undefined ? null : this.validateRecordingMode(input.recordingMode);
+		const stepUp = this.stepUpRule(
+			{ require: false, fresh: null },
+			{
+				...(input.requireTwoFactor !== undefined ? { requireTwoFactor: input.requireTwoFactor } : {}),
+				...(input.freshMinutes !== undefined ? { freshMinutes: input.freshMinutes } : {}),
+			},
+		);
 		if (await this.store.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a server named ${name} already exists`);
 		const groups = [];
 		for (const group of input.groups ?? []) groups.push(await this.deps.groups.requireGroup(group));
-		const server = await this.store.create({ name, host, port, loginUser, description, recordingMode });
+		const server = await this.store.create({
+			name,
+			host,
+			port,
+			loginUser,
+			description,
+			recordingMode,
+			requireTwoFactor: stepUp.require,
+			freshMinutes: stepUp.fresh,
+		});
 		for (const group of groups) await this.store.grant(server.id, group.id);
 		await this.audit(actor, "server.created", {
 			server: name,
@@ -187,6 +236,8 @@ export class ServerService {
 			loginUser,
 			groups: groups.map((group) => group.name),
 			recordingMode: recordingMode ?? "default",
+			requireTwoFactor: stepUp.require,
+			freshMinutes: stepUp.fresh,
 		});
 		return server;
 	}
@@ -194,25 +245,35 @@ export class ServerService {
 	async update(
 		actor: Actor,
 		rawName: string,
-		changes: { host?: string; port?: number; loginUser?: string; description?: string; recordingMode?: string },
+		changes: { host?: string; port?: number; loginUser?: string; description?: string; recordingMode?: string } & StepUpChange,
 	): Promise<void> {
 		const server = await this.requireServer(rawName);
-		const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key" | "recording_mode">> = {};
+		const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes">> = {};
 		if (changes.recordingMode !== undefined) set.recording_mode = this.validateRecordingMode(changes.recordingMode);
 		if (changes.host !== undefined) set.host = this.validateHost(changes.host);
 		if (changes.port !== undefined) set.port = this.validatePort(changes.port);
 		if (changes.loginUser !== undefined) set.login_user = this.validateLogin(changes.loginUser);
 		if (changes.description !== undefined) set.description = this.validateDescription(changes.description);
+		const before = { requireTwoFactor: server.require_2fa === 1, freshMinutes: server.fresh_minutes };
+		let stepUpChanged = false;
+		if (changes.requireTwoFactor !== undefined || changes.freshMinutes !== undefined) {
+			const rule = this.stepUpRule({ require: before.requireTwoFactor, fresh: before.freshMinutes }, changes);
+			stepUpChanged = rule.require !== before.requireTwoFactor || rule.fresh !== before.freshMinutes;
+			set.require_2fa = rule.require ? 1 : 0;
+			set.fresh_minutes = rule.fresh;
+		}
 		// A new address is a new machine as far as trust goes: its host key is learned again.
 		if ((set.host !== undefined && set.host !== server.host) || (set.port !== undefined && set.port !== server.port)) set.host_key = null;
 		await this.store.update(server.id, set);
+		const { require_2fa: _require, fresh_minutes: _fresh, ...plain } = set;
 		await this.audit(actor, "server.updated", {
 			server: server.name,
 			changes: {
-				...set,
+				...plain,
 				host_key: set.host_key === null ? "forgotten" : undefined,
 				recording_mode: set.recording_mode === undefined ? undefined : (set.recording_mode ?? "default"),
 			},
+			...(stepUpChanged ? { stepUp: { before, after: { requireTwoFactor: set.require_2fa === 1, freshMinutes: set.fresh_minutes ?? null } } } : {}),
 		});
 	}
 
@@ -302,6 +363,8 @@ export class ServerService {
 			hostKeyFingerprint: server.host_key === null ? null : sshFingerprint(Buffer.from(server.host_key, "base64")),
 			createdAt: server.created_at,
 			recordingMode: server.recording_mode === null ? null : decodeRecordingMode(server.recording_mode),
+			requireTwoFactor: server.require_2fa === 1,
+			freshMinutes: server.fresh_minutes,
 		};
 	}
 

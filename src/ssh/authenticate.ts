@@ -24,6 +24,7 @@ import type { SshServices } from "./ssh-services.ts";
 import type { ConnectionGuard, LimitKind } from "./limits.ts";
 import { MAX_METHOD_SWITCHES, MAX_SECOND_FACTOR_ANSWERS } from "./limits.ts";
 import { replyToChallenge, replyToSecondFactor } from "./second-factor-reply.ts";
+import { splitTargetUsername } from "./target-username.ts";
 import { instructionText, MAX_ANSWER_LENGTH, parseAnswer, PROMPT_TITLE, promptText, terminalSafe } from "./prompts.ts";
 
 type AuthContext = ssh2.AuthContext;
@@ -91,8 +92,9 @@ export class SshAuthenticator {
 
 	constructor(private readonly deps: AuthenticatorDeps) {}
 
-	private get client(): ClientInfo {
-		return { channel: "ssh", sourceAddress: this.deps.sourceAddress };
+	/** The login's client: the peer address, and the server the user name names (`alice+db-prod`), if any. */
+	#client(targetServer: string | null): ClientInfo {
+		return { channel: "ssh", sourceAddress: this.deps.sourceAddress, targetServer };
 	}
 
 	/** The gateway calls this inside its 'ready' handler (emitted synchronously by ctx.accept()). */
@@ -170,14 +172,16 @@ export class SshAuthenticator {
 	}
 
 	async #password(ctx: PasswordAuthContext, isStale: () => boolean): Promise<void> {
-		const known = await this.#lookupUser(ctx.username);
-		const step = await this.deps.services.login.submitPassword(this.client, ctx.username, ctx.password);
+		const { username, targetServer } = splitTargetUsername(ctx.username);
+		const known = await this.#lookupUser(username);
+		const step = await this.deps.services.login.submitPassword(this.#client(targetServer), username, ctx.password);
 		if (isStale()) return;
 		await this.#afterFirstFactor(ctx, step, known, "password", isStale);
 	}
 
 	async #publicKey(ctx: PublicKeyAuthContext, isStale: () => boolean): Promise<void> {
-		const user = await this.#lookupUser(ctx.username);
+		const { username, targetServer } = splitTargetUsername(ctx.username);
+		const user = await this.#lookupUser(username);
 		const row = user === undefined ? undefined : await this.deps.services.userKeys.findForUser(user.id, ctx.key.data);
 		if (user === undefined || row === undefined) {
 			await this.#audit("ssh.auth-failure", "failure", ctx.username, { reason: "unknown-key", algo: String(ctx.key.algo).slice(0, 64) });
@@ -220,7 +224,7 @@ export class SshAuthenticator {
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
 		if (isStale()) return;
-		const step = await this.deps.services.login.afterVerifiedFirstFactor(this.client, user.id, "publickey");
+		const step = await this.deps.services.login.afterVerifiedFirstFactor(this.#client(targetServer), user.id, "publickey");
 		if (isStale()) return;
 		await this.#afterFirstFactor(ctx, step, user, "publickey", isStale, row.fingerprint);
 	}

@@ -135,7 +135,7 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 	client.on("tcpip", (accept, reject, info) => {
 		// A refusal by policy answers ADMINISTRATIVELY_PROHIBITED (RFC 4254 §5.1), so the client can tell
 		// "not granted" from "the target is down" (CONNECT_FAILED, ssh2's plain reject()).
-		handleDirectTcpip(conn, accept, reject, () => rejectProhibited(client, reject), info).catch(() => reject());
+		handleDirectTcpip(conn, accept, reject, (description?: string) => rejectProhibited(client, reject, description), info).catch(() => reject());
 	});
 
 	client.on("openssh.streamlocal", (_accept, reject, info) => {
@@ -321,6 +321,9 @@ async function visitTarget(
 ): Promise<{ ok: true; end: RelayEnd } | { ok: false; message: string }> {
 	// A target chosen in the menu is new work: the gate first (it closes the connection on failure).
 	if (!(await conn.live.gate(conn.session))) return { ok: false, message: "access revoked" };
+	// Per-server step-up: the connection's own login must have proven a (fresh enough) second factor.
+	const access = await stepUpAccess(conn, server, mode);
+	if (access.kind === "refused") return { ok: false, message: access.message };
 	// A recorded session whose recording already failed (best effort so far) may not enter a strict server.
 	if (state.pty !== null || mode === "menu") {
 		if ((recorder === null || recorder.failed) && (await conn.servers.recordingModeFor(server)) === "strict") {
@@ -626,7 +629,7 @@ async function handleDirectTcpip(
 	conn: Conn,
 	accept: () => ssh2.ServerChannel | undefined,
 	reject: () => void,
-	prohibit: () => void,
+	prohibit: (description?: string) => void,
 	info: ssh2.TcpipRequestInfo,
 ): Promise<void> {
 	// The gate before anything else; a failed gate has closed the connection already.
@@ -638,6 +641,9 @@ async function handleDirectTcpip(
 		await refused(conn, "ssh.forward-refused", { kind: "direct-tcpip", ...destination });
 		return;
 	}
+	// Per-server step-up: refused with the reason and how to reconnect (OpenSSH prints the description).
+	const access = await stepUpAccess(conn, server, "direct-tcpip");
+	if (access.kind === "refused") return prohibit(access.message);
 	const socket: Socket = netConnect({ host: server.host, port: server.port });
 	socket.setNoDelay(true);
 	const closeSocket = () => socket.destroy();
@@ -671,4 +677,21 @@ async function handleDirectTcpip(
 			detail: { kind: "direct-tcpip", server: server.name, ...destination, connection: conn.session.connectionId },
 		});
 	});
+}
+
+/** Per-server step-up (flows/server-step-up.ts decides; this only passes what the connection proved). */
+function stepUpAccess(conn: Conn, server: ServerRow, via: "menu" | "command" | "direct-tcpip") {
+	const { session } = conn;
+	return conn.services.login.serverAccess(
+		{
+			userId: session.userId,
+			username: session.username,
+			sourceAddress: session.sourceAddress,
+			connectionId: session.connectionId,
+			secondFactorMethod: session.secondFactorMethod,
+			authenticatedAt: session.authenticatedAt,
+		},
+		server,
+		via,
+	);
 }

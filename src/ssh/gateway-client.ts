@@ -11,6 +11,7 @@ import { auditDrops, endConnection, makeSession, type ConnectionState, type Gate
 import type { ConnectionLimits, LimitKind } from "./limits.ts";
 import type { LivePolicy } from "./live-policy.ts";
 import { installProtocolGuard } from "./protocol-guard.ts";
+import { readProxyHeader } from "./proxy-header.ts";
 import type { SshServices } from "./ssh-services.ts";
 import type { StartupDropAudit } from "./startup-drop-audit.ts";
 
@@ -27,6 +28,10 @@ export interface GatewayContext {
 	readonly byPeer: Map<string, ConnectionState>;
 	readonly audit: GatewayAuditFn;
 	isClosing(): boolean;
+	/** True for a peer in `ssh.trusted_proxies`: its connections start with a PROXY protocol header. */
+	isTrustedProxy(address: string | undefined): boolean;
+	/** Sockets from a trusted proxy whose header has not arrived yet (destroyed on shutdown). */
+	readonly awaitingProxyHeader: Set<Socket>;
 }
 
 /** ssh2's connection callback: the transport is up for a socket acceptSocket admitted. */
@@ -100,16 +105,50 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 	});
 }
 
-/** A new TCP connection: limits first (MaxStartups, LoginGraceTime), then bookkeeping, then ssh2. */
+/**
+ * A new TCP connection. From a trusted proxy (`ssh.trusted_proxies`) the PROXY protocol header is
+ * read first and names the client (proxy-header.ts); then the same path as a direct connection.
+ */
 export function acceptSocket(gateway: GatewayContext, socket: Socket, sshServer: ssh2.Server): void {
-	const { services, audit } = gateway;
 	socket.on("error", () => undefined);
 	socket.setNoDelay(true);
 	if (gateway.isClosing()) {
 		socket.destroy();
 		return;
 	}
-	const sourceAddress = socket.remoteAddress ?? "unknown";
+	if (!gateway.isTrustedProxy(socket.remoteAddress)) return admitSocket(gateway, socket, sshServer, socket.remoteAddress ?? "unknown", null);
+	gateway.awaitingProxyHeader.add(socket);
+	void readProxyHeader(socket, gateway.services.config.ssh.login_grace_seconds * 1000).then((read) => {
+		gateway.awaitingProxyHeader.delete(socket);
+		if (!read.ok) {
+			void gateway.services.audit.record({
+				event: "ssh.proxy-header-refused",
+				outcome: "failure",
+				channel: "ssh",
+				source: socket.remoteAddress ?? "unknown",
+				detail: { reason: read.reason, proxy: socket.remoteAddress ?? "unknown" },
+			});
+			socket.destroy();
+			return;
+		}
+		if (gateway.isClosing() || socket.destroyed) {
+			socket.destroy();
+			return;
+		}
+		// No client address in the header (LOCAL, UNKNOWN): "unknown" is outside every trusted network.
+		admitSocket(gateway, socket, sshServer, read.source ?? "unknown", { proxy: socket.remoteAddress ?? "unknown", version: read.version });
+	});
+}
+
+/** Limits first (MaxStartups, LoginGraceTime), then bookkeeping, then ssh2. */
+function admitSocket(
+	gateway: GatewayContext,
+	socket: Socket,
+	sshServer: ssh2.Server,
+	sourceAddress: string,
+	proxied: { readonly proxy: string; readonly version: 1 | 2 } | null,
+): void {
+	const { services, audit } = gateway;
 	let state: ConnectionState | null = null;
 	const admission = gateway.limits.admit(sourceAddress, () => {
 		if (state === null) return;
@@ -142,7 +181,7 @@ export function acceptSocket(gateway: GatewayContext, socket: Socket, sshServer:
 	const peerKey = `${socket.remoteAddress}|${socket.remotePort}`;
 	gateway.connections.set(current.id, current);
 	gateway.byPeer.set(peerKey, current);
-	audit("ssh.connect", "info", current, { port: socket.remotePort });
+	audit("ssh.connect", "info", current, { port: socket.remotePort, ...(proxied === null ? {} : { via: proxied.proxy, proxyProtocol: proxied.version }) });
 	socket.once("close", () => {
 		current.closed = true;
 		guard.release();

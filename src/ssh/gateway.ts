@@ -13,6 +13,7 @@ import type { Random } from "../core/random.ts";
 import { SSH_ALGORITHMS } from "./algorithms.ts";
 import { attachChannels as defaultAttachChannels } from "./channels.ts";
 import { acceptSocket, attachClient, type GatewayContext } from "./gateway-client.ts";
+import { trustedProxyMatcher } from "./proxy-header.ts";
 import { auditDrops, endConnection, gatewayAudit, type ConnectionState } from "./gateway-connection.ts";
 import { hostKeyPath, loadOrCreateHostKey } from "./host-key.ts";
 import { ConnectionLimits, limitSettings } from "./limits.ts";
@@ -70,6 +71,8 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 		byPeer: new Map<string, ConnectionState>(),
 		audit: gatewayAudit(services),
 		isClosing: () => closing,
+		isTrustedProxy: trustedProxyMatcher(services.config.ssh.trusted_proxies),
+		awaitingProxyHeader: new Set(),
 	};
 	const { limits, livePolicy, dropAudit } = gateway;
 	const dropFlush = setInterval(() => {
@@ -115,6 +118,8 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 				// Shutdown does not linger: the database closes right after this.
 				state.socket.destroy();
 			}
+			// Connections from a trusted proxy still waiting for their PROXY header are not in `connections` yet.
+			for (const socket of [...gateway.awaitingProxyHeader]) socket.destroy();
 			await closed;
 		},
 	};

@@ -17,6 +17,7 @@
  * not prove) closes the connection. A failing check (database down) also closes it: fail closed
  * (Decision 10).
  */
+import { relayMayContinue } from "../flows/server-step-up.ts";
 import { SessionGate } from "../flows/session-gate.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { PolicySnapshot } from "../storage/policy-version-store.ts";
@@ -153,7 +154,7 @@ export class LivePolicy {
 			await Promise.all(
 				sessions.map(async (session) => {
 					const snapshot = snapshots?.get(session.userId);
-					const key = `${session.userId}|${session.sessionEpoch}|${session.secondFactorMethod ?? ""}|${session.publicKeyFingerprint ?? ""}|${this.#checked.get(session) ?? 0}`;
+					const key = `${session.userId}|${session.sessionEpoch}|${session.secondFactorMethod ?? ""}|${session.publicKeyFingerprint ?? ""}|${session.sourceAddress}|${this.#checked.get(session) ?? 0}`;
 					let verdict = verdicts.get(key);
 					if (verdict === undefined) {
 						verdict =
@@ -178,19 +179,26 @@ export class LivePolicy {
 		}
 	}
 
-	/** Grant removal: relays to a server the user may no longer reach are closed; the connection stays. */
+	/**
+	 * Grant removal: relays to a server the user may no longer reach are closed; the connection stays.
+	 * So are relays to a server that now requires a second factor this connection never proved
+	 * (per-server step-up switched on while the relay was open).
+	 */
 	async #closeUngrantedRelays(session: AuthenticatedSsh): Promise<void> {
 		const relays = this.#relays.get(session);
 		if (relays === undefined || relays.size === 0) return;
-		let granted: Set<string>;
+		let granted: Map<string, Awaited<ReturnType<ServerService["listForUser"]>>[number]>;
 		try {
-			granted = new Set((await this.#servers.listForUser(session.userId)).map((server) => server.id));
+			granted = new Map((await this.#servers.listForUser(session.userId)).map((server) => [server.id, server]));
 		} catch {
 			// Fail closed: grants that cannot be read are not granted.
-			granted = new Set();
+			granted = new Map();
 		}
+		const now = this.services.clock.now().getTime();
 		for (const entry of [...relays]) {
-			if (granted.has(entry.serverId)) continue;
+			const server = granted.get(entry.serverId);
+			const reason = server === undefined ? "grant removed" : relayMayContinue(session, server, now) ? null : "server requires a second factor";
+			if (reason === null) continue;
 			relays.delete(entry);
 			await this.services.audit.record({
 				event: "ssh.relay-revoked",
@@ -199,7 +207,7 @@ export class LivePolicy {
 				username: session.username,
 				channel: "ssh",
 				source: session.sourceAddress,
-				detail: { connectionId: session.connectionId, serverId: entry.serverId, reason: "grant removed" },
+				detail: { connectionId: session.connectionId, serverId: entry.serverId, reason },
 			});
 			try {
 				entry.close();
@@ -234,6 +242,7 @@ export class LivePolicy {
 				sessionEpoch: session.sessionEpoch,
 				secondFactorMethod: session.secondFactorMethod,
 				publicKeyFingerprint: session.publicKeyFingerprint,
+				sourceAddress: session.sourceAddress,
 				channel: "ssh",
 				checkedVersion: forceFull ? -1 : (this.#checked.get(session) ?? 0),
 				...(snapshot !== undefined ? { snapshot } : {}),

@@ -15,6 +15,8 @@ export interface MenuEntry {
 	readonly host: string;
 	readonly port: number;
 	readonly description: string;
+	/** 1: the server requires a second factor for every connection (per-server step-up); marked in the list. */
+	readonly require_2fa?: number;
 }
 
 export type MenuAction<T extends MenuEntry> = { kind: "choose"; entry: T } | { kind: "quit" };
@@ -108,7 +110,25 @@ export class Menu<T extends MenuEntry> {
 	}
 
 	#listHeight(): number {
-		return Math.max(1, this.#rows - 7);
+		return Math.max(1, this.#rows - 6 - this.#messageLines().length);
+	}
+
+	/** The message, wrapped at word boundaries to the width, at most 4 lines (a step-up refusal says how to reconnect). */
+	#messageLines(): string[] {
+		if (this.#message === "") return [];
+		const width = Math.max(1, this.#cols);
+		const lines: string[] = [];
+		let line = "";
+		for (const word of this.#message.split(" ")) {
+			const next = line === "" ? word : `${line} ${word}`;
+			if (Array.from(next).length <= width || line === "") line = next;
+			else {
+				lines.push(line);
+				line = word;
+			}
+		}
+		if (line !== "") lines.push(line);
+		return lines.slice(0, 4).map((text) => fit(text, width).trimEnd());
 	}
 
 	render(): void {
@@ -134,13 +154,13 @@ export class Menu<T extends MenuEntry> {
 			this.#offset = Math.max(0, Math.min(this.#offset, Math.max(0, visible.length - height)));
 			for (const [index, { entry, number }] of visible.slice(this.#offset, this.#offset + height).entries()) {
 				const selected = index + this.#offset === this.#selected;
-				const text = `${selected ? ">" : " "} ${String(number).padStart(numberWidth)}  ${fit(terminalSafe(entry.name), nameWidth)}  ${fit(terminalSafe(`${entry.host}:${entry.port}`), addressWidth)}  ${terminalSafe(entry.description)}`;
+				const text = `${selected ? ">" : " "} ${String(number).padStart(numberWidth)}  ${fit(terminalSafe(entry.name), nameWidth)}  ${fit(terminalSafe(`${entry.host}:${entry.port}`), addressWidth)}  ${entry.require_2fa === 1 ? "[2FA] " : ""}${terminalSafe(entry.description)}`;
 				lines.push(selected ? `${REVERSE}${fit(text, width)}${RESET}` : fit(text, width).trimEnd());
 			}
 			if (visible.length > height) lines.push(`${DIM}${fit(`  (${visible.length - height} more: scroll with Up/Down or type to filter)`, width)}${RESET}`);
 		}
 		lines.push("");
-		if (this.#message !== "") lines.push(fit(this.#message, width).trimEnd());
+		lines.push(...this.#messageLines());
 		lines.push(`Filter: ${terminalSafe(this.#filter)}`);
 		this.options.write(CLEAR + lines.join("\r\n"));
 	}

@@ -141,7 +141,7 @@ export function installProtocolGuard(client: ssh2.Connection, socket: Socket, on
  * sends CHANNEL_OPEN_FAILURE synchronously, so the substitution applies to exactly this one answer.
  * Without ssh2's internals (an upgrade moved them), it falls back to the plain reject().
  */
-export function rejectProhibited(client: ssh2.Connection, reject: () => void): void {
+export function rejectProhibited(client: ssh2.Connection, reject: () => void, description = "administratively prohibited"): void {
 	const proto = (client as unknown as { _protocol?: Partial<Ssh2Protocol> })._protocol;
 	const original = proto?.channelOpenFail;
 	if (proto === undefined || proto === null || typeof original !== "function") {
@@ -150,7 +150,8 @@ export function rejectProhibited(client: ssh2.Connection, reject: () => void): v
 	}
 	const hadOwn = Object.hasOwn(proto, "channelOpenFail");
 	proto.channelOpenFail = function (this: Ssh2Protocol, recipient: number) {
-		return original.call(this, recipient, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, "administratively prohibited");
+		// The description is what OpenSSH prints after "open failed: administratively prohibited:".
+		return original.call(this, recipient, SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, description);
 	};
 	try {
 		reject();

@@ -17,7 +17,15 @@ export class AttemptStore {
 		private readonly random: Random,
 	) {}
 
-	async create(input: { userId: string; channel: string; purpose: string; source: string; ttlMs: number; required: boolean }): Promise<AttemptRow> {
+	async create(input: {
+		userId: string;
+		channel: string;
+		purpose: string;
+		source: string;
+		ttlMs: number;
+		required: boolean;
+		targetServer?: string | null;
+	}): Promise<AttemptRow> {
 		const now = this.clock.now().getTime();
 		const row: AttemptRow = {
 			id: newToken(this.random, 24),
@@ -33,6 +41,7 @@ export class AttemptStore {
 			challenge_method: null,
 			challenge_json: null,
 			challenge_used: 0,
+			target_server: input.targetServer ?? null,
 		};
 		await this.db.insertInto("login_attempts").values(row).execute();
 		return row;

@@ -101,6 +101,8 @@ export interface LoginAttemptsTable {
 	challenge_method: string | null;
 	challenge_json: string | null;
 	challenge_used: number;
+	/** The server the login named (SSH `alice+db-prod`, migration 0015): its step-up rule applies on every re-evaluation. */
+	target_server: string | null;
 }
 
 export interface WebSessionsTable {

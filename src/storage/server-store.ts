@@ -20,6 +20,10 @@ export interface ServersTable {
 	created_at: number;
 	/** "strict" | "best-effort" when recording fails (src/core/recording-mode.ts); null: the global setting. */
 	recording_mode: string | null;
+	/** 1: every relay to this server needs a second factor proven by the connection (migration 0015). */
+	require_2fa: number;
+	/** With require_2fa: that factor must be at most this many minutes old; null = any age. */
+	fresh_minutes: number | null;
 }
 
 export interface ServerGrantsTable {
@@ -43,6 +47,8 @@ export interface NewServer {
 	loginUser: string;
 	description: string;
 	recordingMode?: string | null;
+	requireTwoFactor?: boolean;
+	freshMinutes?: number | null;
 }
 
 export class ServerStore {
@@ -64,6 +70,8 @@ export class ServerStore {
 			host_key: null,
 			recording_mode: input.recordingMode ?? null,
 			created_at: this.clock.now().getTime(),
+			require_2fa: input.requireTwoFactor === true ? 1 : 0,
+			fresh_minutes: input.freshMinutes ?? null,
 		};
 		await this.db.insertInto("servers").values(row).execute();
 		return row;
@@ -71,7 +79,9 @@ export class ServerStore {
 
 	async update(
 		id: string,
-		changes: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key" | "recording_mode">>,
+		changes: Partial<
+			Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes">
+		>,
 	): Promise<void> {
 		if (Object.keys(changes).length === 0) return;
 		await this.db.updateTable("servers").set(changes).where("id", "=", id).execute();

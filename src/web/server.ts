@@ -260,6 +260,7 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 			secondFactorMethod: current.second_factor_method,
 			channel: "web",
 			user: request.web.user,
+			sourceAddress: request.ip,
 			checkedVersion: Number(current.policy_version),
 		});
 		const check = gated.verdict;

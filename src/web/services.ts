@@ -15,6 +15,7 @@ import type { DuoMethod } from "../methods/duo/duo-method.ts";
 import type { MethodSettingsStore } from "../methods/method-settings.ts";
 import type { WebauthnMethod } from "../methods/webauthn/webauthn-method.ts";
 import type { GatewayKey } from "../servers/gateway-key.ts";
+import type { NetworkRuleService } from "../flows/network-rules.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { SshKeyService } from "../servers/ssh-keys.ts";
 import type { AttemptStore } from "../storage/attempt-store.ts";
@@ -115,6 +116,8 @@ export interface WebServices {
 	>;
 	/** Session recordings of every node, from the shared database (read only). */
 	readonly recordings: Pick<RecordingStore, "list" | "find" | "read">;
+	/** Trusted networks of the 2FA policy (validated and audited by the service). */
+	readonly networkRules: Pick<NetworkRuleService, "list" | "set" | "clear">;
 	readonly gateway: WebGateway;
 	readonly sshKeys: SshKeyService;
 	readonly methods: WebMethods;

@@ -13,6 +13,14 @@ import {
 	type SecondFactorPolicyInput,
 } from "../../src/core/decide-second-factor.ts";
 import type { MethodId } from "../../src/core/method-id.ts";
+import {
+	decideServerAccess,
+	describeServerStepUp,
+	type NetworkRule,
+	type ServerAccessInput,
+	type ServerStepUpRule,
+} from "../../src/core/decide-second-factor.ts";
+import { addressInCidr, formatCidr, parseCidr } from "../../src/core/cidr.ts";
 
 const ALL: MethodId[] = ["totp", "webauthn", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"];
 const SSH_CAPABLE: MethodId[] = ["totp", "yubikey-otp", "duo", "radius", "access-keyword", "recovery-code"];
@@ -249,4 +257,203 @@ test("fallback: a method that cannot be used right now leaves the remaining meth
 
 test("fallback: when the only method cannot be used, nothing is left (the login is refused)", () => {
 	assert.equal(fallbackMethods(["radius"], "radius"), null);
+});
+
+// ---- Per-server step-up and network rules (docs/decisions.md "Per-server step-up", "Network rules") ----
+
+const dbProd: ServerStepUpRule = { server: "db-prod", requireTwoFactor: true, freshMinutes: null };
+const office: NetworkRule = { group: null, mode: "require-2fa-outside", trusted: ["192.0.2.0/24", "2001:db8:1::/48"] };
+const vpnOnly: NetworkRule = { group: "ops", mode: "deny-outside", trusted: ["198.51.100.0/24"] };
+
+const stepUpRows: { rule: string; input: SecondFactorPolicyInput; expect: Record<string, unknown> }[] = [
+	{
+		rule: "step-up server named by the login: 2FA asked even though nothing forces it, reason server",
+		input: input({ channel: "ssh", enrolledMethods: ["totp"], targetServer: dbProd }),
+		expect: { kind: "challenge", reasons: [{ source: "server", server: "db-prod", freshMinutes: null }] },
+	},
+	{
+		rule: "step-up server, user without a factor → enrol (refused on SSH with the reason)",
+		input: input({ channel: "ssh", targetServer: dbProd }),
+		expect: { kind: "enroll", reasons: [{ source: "server", server: "db-prod", freshMinutes: null }] },
+	},
+	{
+		rule: "a named server that requires nothing adds nothing",
+		input: input({ channel: "ssh", targetServer: { server: "db1", requireTwoFactor: false, freshMinutes: null } }),
+		expect: { kind: "not-required" },
+	},
+	{
+		rule: "step-up server and a forcing group: both reasons shown",
+		input: input({ channel: "ssh", groups: [group("ops", true)], enrolledMethods: ["totp"], targetServer: dbProd }),
+		expect: {
+			kind: "challenge",
+			reasons: [
+				{ source: "group", group: "ops" },
+				{ source: "server", server: "db-prod", freshMinutes: null },
+			],
+		},
+	},
+	{
+		rule: "network: inside the trusted networks of a require rule → nothing added",
+		input: input({ sourceAddress: "192.0.2.10", networkRules: [office] }),
+		expect: { kind: "not-required" },
+	},
+	{
+		rule: "network: outside a require rule → 2FA required, reason network",
+		input: input({ sourceAddress: "203.0.113.5", networkRules: [office], enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge", reasons: [{ source: "network", group: null }] },
+	},
+	{
+		rule: "network: IPv4-mapped IPv6 source matches the IPv4 block",
+		input: input({ sourceAddress: "::ffff:192.0.2.10", networkRules: [office] }),
+		expect: { kind: "not-required" },
+	},
+	{
+		rule: "network: IPv6 inside its /48 → nothing added",
+		input: input({ sourceAddress: "2001:db8:1:ffff::7", networkRules: [office] }),
+		expect: { kind: "not-required" },
+	},
+	{
+		rule: "network: IPv6 outside → required",
+		input: input({ sourceAddress: "2001:db8:2::7", networkRules: [office], enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge", reasons: [{ source: "network", group: null }] },
+	},
+	{
+		rule: "network: unknown source (null) is outside every list (fail closed)",
+		input: input({ sourceAddress: null, networkRules: [office], enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "network: a stored block that does not parse trusts nothing",
+		input: input({ sourceAddress: "192.0.2.10", networkRules: [{ ...office, trusted: ["192.0.2.0/99"] }], enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "network: outside a deny rule → login refused, before anything else",
+		input: input({ sourceAddress: "203.0.113.5", networkRules: [vpnOnly], enrolledMethods: ["totp"] }),
+		expect: { kind: "network-denied", group: "ops" },
+	},
+	{
+		rule: "network: stricter wins — inside the require list but outside the deny list → denied",
+		input: input({ sourceAddress: "192.0.2.10", networkRules: [office, vpnOnly] }),
+		expect: { kind: "network-denied", group: "ops" },
+	},
+	{
+		rule: "network: inside a deny list, outside a require list → 2FA required",
+		input: input({ sourceAddress: "198.51.100.9", networkRules: [office, vpnOnly], enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge", reasons: [{ source: "network", group: null }] },
+	},
+	{
+		rule: "network: inside every trusted list never switches 2FA off for a forced user",
+		input: input({ sourceAddress: "192.0.2.10", networkRules: [office], groups: [group("ops", true)], enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge", reasons: [{ source: "group", group: "ops" }] },
+	},
+	{
+		rule: "network: no rules, no address → as before",
+		input: input({ sourceAddress: "203.0.113.5" }),
+		expect: { kind: "not-required" },
+	},
+];
+
+for (const row of stepUpRows) {
+	test(row.rule, () => {
+		const decision = decideSecondFactor(row.input) as unknown as Record<string, unknown>;
+		for (const [key, value] of Object.entries(row.expect)) assert.deepEqual(decision[key], value, `${key} of ${JSON.stringify(decision)}`);
+	});
+}
+
+const MINUTE = 60_000;
+const access = (overrides: Partial<ServerAccessInput>): ServerAccessInput => ({
+	server: dbProd,
+	provenMethod: null,
+	provenAt: null,
+	now: 100 * MINUTE,
+	...overrides,
+});
+const accessRows: { rule: string; input: ServerAccessInput; expect: Record<string, unknown> }[] = [
+	{
+		rule: "server access: a server without step-up is open to any connection",
+		input: access({ server: { ...dbProd, requireTwoFactor: false } }),
+		expect: { kind: "allowed" },
+	},
+	{
+		rule: "server access: step-up server, connection proved no second factor → refused (none)",
+		input: access({}),
+		expect: { kind: "step-up-required", problem: "none" },
+	},
+	{
+		rule: "server access: step-up server, connection proved one → allowed",
+		input: access({ provenMethod: "totp", provenAt: 10 * MINUTE }),
+		expect: { kind: "allowed" },
+	},
+	{
+		rule: "server access: fresh window, factor inside it → allowed",
+		input: access({ server: { ...dbProd, freshMinutes: 5 }, provenMethod: "totp", provenAt: 95 * MINUTE }),
+		expect: { kind: "allowed" },
+	},
+	{
+		rule: "server access: fresh window, factor older → refused (stale)",
+		input: access({ server: { ...dbProd, freshMinutes: 5 }, provenMethod: "totp", provenAt: 94 * MINUTE }),
+		expect: { kind: "step-up-required", problem: "stale", reason: { source: "server", server: "db-prod", freshMinutes: 5 } },
+	},
+	{
+		rule: "server access: a proof from the future (clock stepped back) is not fresh",
+		input: access({ server: { ...dbProd, freshMinutes: 5 }, provenMethod: "totp", provenAt: 101 * MINUTE }),
+		expect: { kind: "step-up-required", problem: "stale" },
+	},
+	{
+		rule: "server access: an open relay is not cut when its factor ages (freshness applies when it opens)",
+		input: access({ server: { ...dbProd, freshMinutes: 5 }, provenMethod: "totp", provenAt: 10 * MINUTE, continuing: true }),
+		expect: { kind: "allowed" },
+	},
+	{
+		rule: "server access: an open relay without any factor is cut when the server starts requiring one",
+		input: access({ continuing: true }),
+		expect: { kind: "step-up-required", problem: "none" },
+	},
+];
+
+for (const row of accessRows) {
+	test(row.rule, () => {
+		const decision = decideServerAccess(row.input) as unknown as Record<string, unknown>;
+		for (const [key, value] of Object.entries(row.expect)) assert.deepEqual(decision[key], value, `${key} of ${JSON.stringify(decision)}`);
+	});
+}
+
+test("step-up explanations name the server and say how to reconnect", () => {
+	assert.equal(
+		describeReasons([{ source: "server", server: "db-prod", freshMinutes: null }]),
+		"Two-factor authentication is required by server db-prod for every connection.",
+	);
+	const refused = decideServerAccess(access({}));
+	if (refused.kind !== "step-up-required") throw new Error("expected a refusal");
+	const message = describeServerStepUp(refused, "alice");
+	assert.match(message, /server db-prod requires two-factor authentication for every connection/);
+	assert.match(message, /Reconnect as alice\+db-prod/);
+	assert.match(describeReasons([{ source: "network", group: "ops" }]), /required from outside the trusted networks of group ops/);
+});
+
+test("CIDR blocks: IPv4 and IPv6, host bits cleared, malformed refused", () => {
+	assert.equal(formatCidr(parseCidr("10.1.2.3/16")!), "10.1.0.0/16");
+	assert.equal(formatCidr(parseCidr("2001:DB8:0:0:1::/64")!), "2001:db8::/64");
+	assert.equal(formatCidr(parseCidr("192.0.2.7")!), "192.0.2.7/32");
+	assert.equal(formatCidr(parseCidr("::/0")!), "::/0");
+	for (const bad of [
+		"",
+		"10.0.0.0/33",
+		"10.0.0.0/",
+		"10.0.0/8",
+		"2001:db8::/129",
+		"10.0.0.0/8/8",
+		"example.com/24",
+		"10.0.0.0/-1",
+		" /8",
+		"::ffff:10.0.0.0/104",
+	]) {
+		assert.equal(parseCidr(bad), null, bad);
+	}
+	assert.ok(addressInCidr("10.1.255.255", parseCidr("10.1.0.0/16")!));
+	assert.ok(!addressInCidr("10.2.0.0", parseCidr("10.1.0.0/16")!));
+	assert.ok(addressInCidr("0.0.0.1", parseCidr("0.0.0.0/0")!));
+	assert.ok(!addressInCidr("::1", parseCidr("0.0.0.0/0")!), "an IPv6 client is not in an IPv4 block");
+	assert.ok(!addressInCidr("not-an-ip", parseCidr("0.0.0.0/0")!));
 });

@@ -31,7 +31,7 @@ export interface OpenSshClient {
 		options?: { input?: string | Buffer; password?: string; timeoutMs?: number; env?: Record<string, string> },
 	): Promise<RunResult>;
 	/** Starts a command in a real terminal (tmux). */
-	terminal(command: readonly string[], options: { cols: number; rows: number; password?: string }): Promise<Terminal>;
+	terminal(command: readonly string[], options: { cols: number; rows: number; password?: string; env?: Record<string, string> }): Promise<Terminal>;
 	cleanup(): Promise<void>;
 }
 
@@ -150,7 +150,7 @@ export async function createOpenSshClient(): Promise<OpenSshClient> {
 		},
 		async terminal(command, options) {
 			const name = `t${terminals.length}`;
-			const env = { ...baseEnv(options.password), TERM: "xterm-256color" };
+			const env = { ...baseEnv(options.password), TERM: "xterm-256color", ...options.env };
 			const line = [...Object.entries(env).map(([key, value]) => `${key}=${shellQuote(value)}`), ...command.map(shellQuote)].join(" ");
 			tmux("new-session", "-d", "-s", name, "-x", String(options.cols), "-y", String(options.rows), `exec env -i ${line}`);
 			const terminal: Terminal = {

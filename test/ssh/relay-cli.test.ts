@@ -44,8 +44,8 @@ describe("portcullis server (CLI)", () => {
 		assertOk(await cli("server", "add", "web1", "--host", "web1.internal"), "server add web1");
 		const listed = await cli("server", "list");
 		assertOk(listed, "server list");
-		assert.match(listed.stdout, /^SERVER +ADDRESS +LOGIN +GROUPS +CREDENTIAL +HOST KEY +RECORDING +DESCRIPTION$/m);
-		assert.match(listed.stdout, /^db1 +10\.0\.0\.5:2201 +root +dev,ops +gateway-key +\(first use\) +default +primary database$/m);
+		assert.match(listed.stdout, /^SERVER +ADDRESS +LOGIN +GROUPS +CREDENTIAL +HOST KEY +2FA +RECORDING +DESCRIPTION$/m);
+		assert.match(listed.stdout, /^db1 +10\.0\.0\.5:2201 +root +dev,ops +gateway-key +\(first use\) +- +default +primary database$/m);
 		assert.match(listed.stdout, /^web1 +web1\.internal:22 +\(user's name\) +- +gateway-key/m);
 		const asJson = await cli("server", "list", "--json");
 		assertOk(asJson, "server list --json");

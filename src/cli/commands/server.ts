@@ -24,6 +24,23 @@ function portOption(value: string): number {
 
 const repeatable = (value: string, previous: string[]) => [...previous, value];
 
+/**
+ * `--fresh-minutes N` (whole minutes) or `any` (no window); ServerService checks the range.
+ * "any" stays a string here: commander turns a parser's null into "".
+ */
+function freshOption(value: string): number | "any" {
+	if (value === "any") return "any";
+	if (!/^[0-9]{1,6}$/.test(value))
+		throw new UsageError(`--fresh-minutes must be a whole number of minutes or "any", not ${JSON.stringify(value.slice(0, 20))}`);
+	return Number(value);
+}
+
+/** How the step-up rule reads in `server list`. */
+function stepUpText(row: { requireTwoFactor: boolean; freshMinutes: number | null }): string {
+	if (!row.requireTwoFactor) return "-";
+	return row.freshMinutes === null ? "every connection" : `every connection, within ${row.freshMinutes} min`;
+}
+
 export function registerServerCommands(program: Command, io: CliIo, common: AddCommon): void {
 	const server = common(program.command("server").description("manage servers reachable through the SSH gateway and grant them to groups"));
 
@@ -37,11 +54,22 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--login <user>", "user the gateway logs in as (default: the Portcullis username of whoever connects)")
 			.option("--group <group>", "grant to this group (repeatable)", repeatable, [] as string[])
 			.option("--description <text>", "shown in the users' menu")
-			.option("--recording-mode <mode>", "when a session cannot be recorded: strict, best-effort, or default (the global mode)"),
+			.option("--recording-mode <mode>", "when a session cannot be recorded: strict, best-effort, or default (the global mode)")
+			.option("--require-2fa", "every connection to this server needs a second factor (per-server step-up), even for users the policy does not force")
+			.option("--fresh-minutes <n>", "with --require-2fa: the second factor must be at most N minutes old (1-1440)", freshOption),
 	).action(
 		async (
 			name: string,
-			options: CommonOptions & { host: string; port: number; login?: string; group: string[]; description?: string; recordingMode?: string },
+			options: CommonOptions & {
+				host: string;
+				port: number;
+				login?: string;
+				group: string[];
+				description?: string;
+				recordingMode?: string;
+				require2fa?: boolean;
+				freshMinutes?: number | "any";
+			},
 		) => {
 			await withApp(options, async (cli) => {
 				const created = await cli.servers.add(cliActor(), {
@@ -52,6 +80,8 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 					...(options.description !== undefined ? { description: options.description } : {}),
 					...(options.recordingMode !== undefined ? { recordingMode: options.recordingMode } : {}),
 					groups: options.group,
+					...(options.require2fa !== undefined ? { requireTwoFactor: options.require2fa } : {}),
+					...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes === "any" ? null : options.freshMinutes } : {}),
 				});
 				println(
 					io.stdout,
@@ -70,22 +100,43 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--port <port>", "SSH port", portOption)
 			.option("--login <user>", "login user ('' for the connecting user's name)")
 			.option("--description <text>", "shown in the users' menu")
-			.option("--recording-mode <mode>", "when a session cannot be recorded: strict, best-effort, or default (the global mode)"),
-	).action(async (name: string, options: CommonOptions & { host?: string; port?: number; login?: string; description?: string; recordingMode?: string }) => {
-		const changes = {
-			...(options.host !== undefined ? { host: options.host } : {}),
-			...(options.port !== undefined ? { port: options.port } : {}),
-			...(options.login !== undefined ? { loginUser: options.login } : {}),
-			...(options.description !== undefined ? { description: options.description } : {}),
-			...(options.recordingMode !== undefined ? { recordingMode: options.recordingMode } : {}),
-		};
-		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --host, --port, --login, --description or --recording-mode");
-		await withApp(options, async (cli) => {
-			const target = await cli.servers.requireServer(name);
-			await cli.servers.update(cliActor(), target.name, changes);
-			println(io.stdout, `updated server ${target.name}`);
-		});
-	});
+			.option("--recording-mode <mode>", "when a session cannot be recorded: strict, best-effort, or default (the global mode)")
+			.option("--require-2fa", "every connection to this server needs a second factor (per-server step-up)")
+			.option("--no-require-2fa", "the server needs no second factor of its own (the user's policy still applies)")
+			.option("--fresh-minutes <n>", 'the second factor must be at most N minutes old (1-1440), or "any"', freshOption),
+	).action(
+		async (
+			name: string,
+			options: CommonOptions & {
+				host?: string;
+				port?: number;
+				login?: string;
+				description?: string;
+				recordingMode?: string;
+				require2fa?: boolean;
+				freshMinutes?: number | "any";
+			},
+		) => {
+			const changes = {
+				...(options.host !== undefined ? { host: options.host } : {}),
+				...(options.port !== undefined ? { port: options.port } : {}),
+				...(options.login !== undefined ? { loginUser: options.login } : {}),
+				...(options.description !== undefined ? { description: options.description } : {}),
+				...(options.recordingMode !== undefined ? { recordingMode: options.recordingMode } : {}),
+				...(options.require2fa !== undefined ? { requireTwoFactor: options.require2fa } : {}),
+				...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes === "any" ? null : options.freshMinutes } : {}),
+			};
+			if (Object.keys(changes).length === 0)
+				throw new UsageError(
+					"nothing to change: give --host, --port, --login, --description, --recording-mode, --require-2fa / --no-require-2fa or --fresh-minutes",
+				);
+			await withApp(options, async (cli) => {
+				const target = await cli.servers.requireServer(name);
+				await cli.servers.update(cliActor(), target.name, changes);
+				println(io.stdout, `updated server ${target.name}`);
+			});
+		},
+	);
 
 	common(server.command("list").description("list servers with their grants").option("--json", "JSON array")).action(
 		async (options: CommonOptions & { json?: boolean }) => {
@@ -97,7 +148,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				}
 				io.stdout.write(
 					table(
-						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "RECORDING", "DESCRIPTION"],
+						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "2FA", "RECORDING", "DESCRIPTION"],
 						rows.map((row) => [
 							row.name,
 							`${row.host}:${row.port}`,
@@ -105,6 +156,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 							list(row.groups),
 							row.credential,
 							row.hostKeyFingerprint ?? "(first use)",
+							stepUpText(row),
 							row.recordingMode ?? "default",
 							row.description,
 						]),

@@ -8,6 +8,7 @@ import { policyVersionMigration } from "./0010-policy-version.ts";
 import { enrolmentGuardMigration } from "./0008-enrolment-guard.ts";
 import { recordingChunksMigration } from "./0013-recording-chunks.ts";
 import { inflightAttemptsMigration } from "./0011-inflight-attempts.ts";
+import { stepUpNetworkMigration } from "./0015-step-up-network.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -24,5 +25,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0010-policy-version": policyVersionMigration(dialect),
 		"0013-recording-chunks": recordingChunksMigration(dialect),
 		"0011-inflight-attempts": inflightAttemptsMigration(dialect),
+		"0015-step-up-network": stepUpNetworkMigration(dialect),
 	};
 }

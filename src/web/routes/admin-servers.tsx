@@ -11,7 +11,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ServerCredential } from "../../servers/server-service.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
-import { req, str } from "../forms.ts";
+import { checkbox, req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
 import { attemptAdminChange, webActor } from "../admin-change.ts";
 import type { Notice } from "../views/login.tsx";
@@ -120,6 +120,22 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 				return serverPage(request, reply, form.name, { kind: "error", text: "The port must be a number from 1 to 65535." }, 400);
 			const failed = await attempt(
 				() => servers.update(actor(request), form.name, { host: form.host, port, loginUser: form.login ?? "", description: form.description ?? "" }),
+				(shown, status) => (status === 404 ? serversPage(request, reply, shown, status) : serverPage(request, reply, form.name, shown, status)),
+			);
+			return failed ?? seeOther(reply, back(form.name, "saved"));
+		},
+	);
+
+	postRoute(
+		server,
+		"/admin/servers/step-up",
+		{ ...change("/admin/servers"), fields: { name: req(256), require: checkbox, fresh: str(4) } },
+		async (request, reply, form) => {
+			const freshText = (form.fresh ?? "").trim();
+			if (freshText !== "" && !/^[0-9]{1,4}$/.test(freshText))
+				return serverPage(request, reply, form.name, { kind: "error", text: "The freshness window must be a whole number of minutes." }, 400);
+			const failed = await attempt(
+				() => servers.update(actor(request), form.name, { requireTwoFactor: form.require, freshMinutes: freshText === "" ? null : Number(freshText) }),
 				(shown, status) => (status === 404 ? serversPage(request, reply, shown, status) : serverPage(request, reply, form.name, shown, status)),
 			);
 			return failed ?? seeOther(reply, back(form.name, "saved"));

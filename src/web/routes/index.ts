@@ -11,6 +11,7 @@ import { adminAuditRoutes } from "./admin-audit.tsx";
 import { adminGroupRoutes } from "./admin-groups.tsx";
 import { adminUserRoutes } from "./admin-users.tsx";
 import { adminServersRoutes } from "./admin-servers.tsx";
+import { adminNetworkRoutes } from "./admin-network.tsx";
 import { adminRecordingRoutes } from "./admin-recordings.tsx";
 import { duoUniversalRoutes } from "./duo-universal.tsx";
 import { enrollRoutes } from "./enroll.tsx";
@@ -33,6 +34,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	adminGroupRoutes,
 	adminAuditRoutes,
 	adminServersRoutes,
+	adminNetworkRoutes,
 	adminRecordingRoutes,
 	methodEnrollRoutes,
 	methodAdminRoutes,

@@ -88,6 +88,9 @@ export function Layout({
 										<NavLink ctx={ctx} href="/admin/servers">
 											Servers
 										</NavLink>
+										<NavLink ctx={ctx} href="/admin/network">
+											Networks
+										</NavLink>
 										<NavLink ctx={ctx} href="/admin/recordings">
 											Recordings
 										</NavLink>

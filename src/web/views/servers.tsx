@@ -100,6 +100,7 @@ export function ServersPage(props: {
 									<th scope="col">Granted to</th>
 									<th scope="col">Credential</th>
 									<th scope="col">Host key</th>
+									<th scope="col">2FA</th>
 									<th scope="col">Description</th>
 								</tr>
 							</thead>
@@ -114,6 +115,7 @@ export function ServersPage(props: {
 										<td>{server.groups.length === 0 ? <span class="muted">nobody</span> : server.groups.join(", ")}</td>
 										<td>{server.credential}</td>
 										<td class="nowrap">{server.hostKeyFingerprint ?? <span class="muted">first use</span>}</td>
+										<td>{stepUpText(server) ?? <span class="muted">user's policy</span>}</td>
 										<td>{server.description}</td>
 									</tr>
 								))}
@@ -248,6 +250,39 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 						))}
 					</select>
 					<button type="submit">Save</button>
+				</form>
+			</section>
+			<section class="card" aria-labelledby="step-up-heading">
+				<h2 id="step-up-heading">Second factor for this server</h2>
+				<p>
+					Now: <strong>{stepUpText(server) ?? "as the user's policy says"}</strong>.
+				</p>
+				<form method="post" action="/admin/servers/step-up" class="stack narrow-form">
+					<CsrfField ctx={ctx} />
+					{hidden}
+					<div class="check">
+						<input type="checkbox" id="step-up-require" name="require" checked={server.requireTwoFactor} />
+						<label for="step-up-require">
+							<strong>Require 2FA for every connection</strong>
+							<span class="hint-block">
+								Every relay to this server (menu, <code>ssh gw {server.name}</code>, ProxyJump) needs a second factor proven by the connection's own login, even
+								for users the policy does not force. Users log in as <code>USER+{server.name}</code> to be asked for it.
+							</span>
+						</label>
+					</div>
+					<Field
+						id="step-up-fresh"
+						name="fresh"
+						label="Fresh within (minutes)"
+						value={server.freshMinutes === null ? "" : String(server.freshMinutes)}
+						maxLength={4}
+						inputMode="numeric"
+						pattern="[0-9]{1,4}"
+						hint="Empty: a second factor of any age on the connection. 1-1440: it must be at most that old when a relay opens."
+					/>
+					<button type="submit" class="primary">
+						Save
+					</button>
 				</form>
 			</section>
 			<section class="card" aria-labelledby="credential-heading">
@@ -416,4 +451,10 @@ export function PlayerPage({ ctx, row, servers }: { ctx: PageContext; row: Recor
 			<script type="module" src="/static/cast-player.js"></script>
 		</Layout>
 	);
+}
+
+/** How a server's step-up rule reads on the console; null when the server adds nothing to the user's policy. */
+function stepUpText(server: ServerView): string | null {
+	if (!server.requireTwoFactor) return null;
+	return server.freshMinutes === null ? "required for every connection" : `required for every connection, within ${server.freshMinutes} minutes`;
 }

@@ -1,0 +1,72 @@
+/**
+ * Per-server step-up at channel open (docs/decisions.md "Per-server step-up"): the SSH adapter
+ * asks here before it opens a relay to a server (menu choice, `ssh gw SERVER`, ProxyJump); the
+ * pure decideServerAccess decides, this flow reads the clock, audits a refusal and words it.
+ */
+import { decideServerAccess, describeServerStepUp } from "../core/decide-second-factor.ts";
+import type { Clock } from "../core/clock.ts";
+import type { AuditLog } from "../storage/audit-log.ts";
+import type { ServerRow } from "../storage/server-store.ts";
+import { serverStepUpRule } from "./policy-inputs.ts";
+
+export interface ServerStepUpDeps {
+	readonly clock: Clock;
+	readonly audit: Pick<AuditLog, "record">;
+}
+
+/** What the adapter knows about the connection: who, from where, and what its own login proved. */
+export interface ConnectionProof {
+	readonly userId: string;
+	readonly username: string;
+	readonly sourceAddress: string;
+	readonly connectionId: string;
+	/** The second factor proven by this connection's authentication (null: none). */
+	readonly secondFactorMethod: string | null;
+	/** Epoch ms of that authentication. */
+	readonly authenticatedAt: number;
+}
+
+export type ServerAccess = { readonly kind: "allowed" } | { readonly kind: "refused"; readonly message: string };
+
+export async function checkServerAccess(
+	deps: ServerStepUpDeps,
+	proof: ConnectionProof,
+	server: Pick<ServerRow, "name" | "require_2fa" | "fresh_minutes">,
+	via: "menu" | "command" | "direct-tcpip",
+): Promise<ServerAccess> {
+	const decision = decideServerAccess({
+		server: serverStepUpRule(server),
+		provenMethod: proof.secondFactorMethod,
+		provenAt: proof.secondFactorMethod === null ? null : proof.authenticatedAt,
+		now: deps.clock.now().getTime(),
+	});
+	if (decision.kind === "allowed") return decision;
+	await deps.audit.record({
+		event: "ssh.step-up-required",
+		outcome: "failure",
+		userId: proof.userId,
+		username: proof.username,
+		channel: "ssh",
+		method: proof.secondFactorMethod,
+		source: proof.sourceAddress,
+		detail: { server: server.name, problem: decision.problem, freshMinutes: decision.reason.freshMinutes, via, connection: proof.connectionId },
+	});
+	return { kind: "refused", message: describeServerStepUp(decision, proof.username) };
+}
+
+/** Live re-check of an open relay: false when its server now requires a factor the connection never proved. */
+export function relayMayContinue(
+	proof: Pick<ConnectionProof, "secondFactorMethod" | "authenticatedAt">,
+	server: Pick<ServerRow, "name" | "require_2fa" | "fresh_minutes">,
+	now: number,
+): boolean {
+	return (
+		decideServerAccess({
+			server: serverStepUpRule(server),
+			provenMethod: proof.secondFactorMethod,
+			provenAt: proof.secondFactorMethod === null ? null : proof.authenticatedAt,
+			now,
+			continuing: true,
+		}).kind === "allowed"
+	);
+}
