@@ -30,7 +30,8 @@ for (const file of files.sort()) {
 	const manifest = join(packageDir, "package.json");
 	if (!existsSync(manifest)) fail(`${file}: ${name} is not installed`);
 	const installed = JSON.parse(readFileSync(manifest, "utf8")).version;
-	if (installed !== version) fail(`${file}: installed ${name} is ${installed}, the patch is for ${version}; port the patch to ${installed} (docs/dependencies.md)`);
+	if (installed !== version)
+		fail(`${file}: installed ${name} is ${installed}, the patch is for ${version}; port the patch to ${installed} (docs/dependencies.md)`);
 	const patchFile = join(patchesDir, file);
 	if (patch(packageDir, patchFile, "--reverse", "--dry-run").status === 0) {
 		console.log(`apply-patches: ${file} already applied`);

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { parseMaxStartups } from "../core/max-startups.ts";
+import { DEFAULT_KEX, isPostQuantumKex, SUPPORTED_KEX } from "../core/ssh-kex.ts";
 
 const hostPort = z
 	.string()
@@ -48,8 +49,20 @@ export const configSchema = z
 				policy_poll_ms: z.number().int().min(100).max(5000).default(1000),
 				/** asciicast v2 recordings. Empty: <data_dir>/recordings. */
 				recordings_dir: z.string().default(""),
+				/** Key exchange methods offered on both legs, most preferred first (src/core/ssh-kex.ts). */
+				kex: z
+					.array(z.enum(SUPPORTED_KEX))
+					.min(1)
+					.refine((names) => new Set(names).size === names.length, "must not repeat a name")
+					.default([...DEFAULT_KEX]),
+				/** Offer clients only the post-quantum methods of `kex`: classical-only clients are refused at key exchange. */
+				pq_only: z.boolean().default(false),
 			})
 			.strict()
+			.refine((ssh) => !ssh.pq_only || ssh.kex.some(isPostQuantumKex), {
+				message: "pq_only needs a post-quantum method (mlkem768x25519-sha256) in ssh.kex",
+				path: ["pq_only"],
+			})
 			.default({
 				listen: "127.0.0.1:2222",
 				host_key_file: "",
@@ -61,6 +74,8 @@ export const configSchema = z
 				live_check_seconds: 10,
 				policy_poll_ms: 1000,
 				recordings_dir: "",
+				kex: [...DEFAULT_KEX],
+				pq_only: false,
 			}),
 		database: z
 			.object({

@@ -60,7 +60,11 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 	}
 	// Malformed packets, resets, keepalive timeouts: ssh2 reports them here and closes; never rethrow.
 	client.on("error", (error: Error & { level?: string }) => {
-		state.closeReason ??= `error: ${String(error.message).slice(0, 120)}`;
+		// With ssh.pq_only a classical-only client fails here (RFC 4253 §7.1: no common method); say why.
+		const refusedClassical = services.config.ssh.pq_only && /no matching key exchange/i.test(String(error.message));
+		state.closeReason ??= refusedClassical
+			? "refused: the client offers no post-quantum key exchange (ssh.pq_only)"
+			: `error: ${String(error.message).slice(0, 120)}`;
 	});
 	const authenticator = new SshAuthenticator({
 		services,
