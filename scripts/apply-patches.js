@@ -17,8 +17,10 @@ function fail(message) {
 	process.exit(1);
 }
 
+// --force, not --batch: --batch "assumes that patches are reversed if they look like they are", so a
+// reverse dry run on an unpatched tree would succeed and the patch would be reported as applied.
 function patch(packageDir, patchFile, ...flags) {
-	return spawnSync("patch", ["-p1", "--batch", "--silent", ...flags, "-i", patchFile], { cwd: packageDir, encoding: "utf8" });
+	return spawnSync("patch", ["-p1", "--force", "--silent", ...flags, "-i", patchFile], { cwd: packageDir, encoding: "utf8" });
 }
 
 const files = existsSync(patchesDir) ? readdirSync(patchesDir).filter((name) => name.endsWith(".patch")) : [];
