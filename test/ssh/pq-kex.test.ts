@@ -54,8 +54,8 @@ describe("the ssh2 patch is applied", () => {
 		const constants = require("ssh2/lib/protocol/constants.js") as { DEFAULT_KEX: string[] };
 		assert.equal(constants.DEFAULT_KEX[0], "mlkem768x25519-sha256");
 		const config = loadConfig({ env: {}, overrides: { data_dir: tmpdir() } });
-		assert.equal(serverAlgorithms(config).kex?.[0], "mlkem768x25519-sha256");
-		assert.equal(targetAlgorithms(config).kex?.[0], "mlkem768x25519-sha256");
+		assert.equal((serverAlgorithms(config).kex as string[])[0], "mlkem768x25519-sha256");
+		assert.equal((targetAlgorithms(config).kex as string[])[0], "mlkem768x25519-sha256");
 		const pqOnly = loadConfig({ env: { PORTCULLIS_SSH__PQ_ONLY: "true" }, overrides: { data_dir: tmpdir() } });
 		assert.deepEqual(serverAlgorithms(pqOnly).kex, ["mlkem768x25519-sha256"]);
 		// pq_only is about users' clients: targets keep the classical fallback.
@@ -100,7 +100,7 @@ describe("the ssh2 patch is applied", () => {
 
 describe("mlkem768x25519-sha256 key encapsulation (known answers)", () => {
 	const keys = kem.keysFromSeeds(hex("mlkemSeed"), hex("x25519ClientPrivate"));
-	const server = kem.keysFromSeeds(null, hex("x25519ServerPrivate")).x25519;
+	const server = kem.keysFromSeeds(null, hex("x25519ServerPrivate")).x25519 as KeyPair;
 
 	test("C_INIT from the seeded keys: ML-KEM-768 encapsulation key (1184) || X25519 public (32)", () => {
 		const init = new kem.Client(keys).init();
@@ -124,7 +124,7 @@ describe("mlkem768x25519-sha256 key encapsulation (known answers)", () => {
 		});
 		assert.equal(sha256(Buffer.concat([kPq, kCl])).toString("hex"), KAT.k);
 		// The server's X25519 half of S_REPLY is the recorded server scalar's public key.
-		assert.deepEqual(sReply.subarray(1088), (server?.publicKey as ReturnType<typeof createPublicKey>).export({ format: "raw-public" }));
+		assert.deepEqual(sReply.subarray(1088), (server.publicKey as ReturnType<typeof createPublicKey>).export({ format: "raw-public" }));
 	});
 
 	test("both halves agree with fresh randomness; the server's reply for the seeded C_INIT decapsulates to its K", () => {
