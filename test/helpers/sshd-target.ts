@@ -66,7 +66,7 @@ export interface SshdOptions {
 	logLevel?: "QUIET" | "ERROR" | "INFO" | "VERBOSE" | "DEBUG";
 	/**
 	 * Run the sshd of another Debian root through chroot (e.g. OpenSSH 10 from the trixie root that
-	 * scripts/build-openssh-trixie.sh builds): its temp folder is made inside the root.
+	 * scripts/build-openssh-roots.sh builds): its temp folder is made inside the root.
 	 */
 	root?: string;
 }
