@@ -5,7 +5,7 @@
 #   testing (Debian "forky"): OpenSSH 10.1+ client, the first that warns on every connection without
 #                             a post-quantum key exchange     -> $cache/testing
 # Idempotent: a root whose `ssh -V` runs is kept. testing's Release file may be past its Valid-Until
-# date on a cached mirror, hence Acquire::Check-Valid-Until "false" for it. docs/operations.md, "Test peers".
+# date on a cached mirror, hence Acquire::Check-Valid-Until "false" for it. docs/dependencies.md, "OpenSSH client in tests".
 # Usage: scripts/build-openssh-roots.sh [cache-dir]   (default /var/cache/portcullis)
 set -euo pipefail
 cache="${1:-${PORTCULLIS_OPENSSH_ROOTS:-/var/cache/portcullis}}"
