@@ -66,6 +66,10 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 			? "refused: the client offers no post-quantum key exchange (ssh.pq_only)"
 			: `error: ${String(error.message).slice(0, 120)}`;
 	});
+	// Which key exchange protected this login (post-quantum or not) goes into the audit trail.
+	client.on("handshake", (negotiated: { kex?: string }) => {
+		state.kex = typeof negotiated.kex === "string" ? negotiated.kex.slice(0, 64) : null;
+	});
 	const authenticator = new SshAuthenticator({
 		services,
 		connectionId: state.id,
@@ -92,7 +96,7 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 			"ssh.authenticated",
 			"success",
 			state,
-			{ firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod },
+			{ firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod, kex: state.kex },
 			{ userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod },
 		);
 		livePolicy.add(session);
@@ -139,6 +143,7 @@ export function acceptSocket(gateway: GatewayContext, socket: Socket, sshServer:
 		authenticator: null,
 		outcome: null,
 		closeReason: null,
+		kex: null,
 		closed: false,
 		closeListeners: [],
 	};

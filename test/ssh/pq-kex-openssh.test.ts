@@ -89,6 +89,12 @@ describe("post-quantum key exchange with OpenSSH 10 on both legs", { skip }, () 
 		// Client leg, from the client's own debug output.
 		assert.ok(result.stderr.includes(PQ), result.stderr);
 		assert.doesNotMatch(result.stderr, PQ_WARNING);
+		// The gateway audits which key exchange protected the login.
+		const logins = await t.app.stores.audit.query({ event: "ssh.authenticated" });
+		assert.deepEqual(
+			logins.map((row) => (JSON.parse(row.detail ?? "{}") as { kex?: unknown }).kex),
+			["mlkem768x25519-sha256"],
+		);
 		// Target leg, from the target sshd's debug log (the gateway is its only client here).
 		assert.ok(target.log().includes(PQ), target.log().slice(-4000));
 		assert.doesNotMatch(target.log(), /kex: algorithm: (?!mlkem768x25519-sha256)/);
