@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { parseCidr } from "../core/cidr.ts";
 import { parseMaxStartups } from "../core/max-startups.ts";
+import { DEFAULT_KEX, isPostQuantumKex, SUPPORTED_KEX } from "../core/ssh-kex.ts";
 
 const hostPort = z
 	.string()
@@ -61,8 +62,20 @@ export const configSchema = z
 					.array(z.string().refine((value) => parseCidr(value) !== null, "must be an IP address or a CIDR block"))
 					.max(256)
 					.default([]),
+				/** Key exchange methods offered on both legs, most preferred first (src/core/ssh-kex.ts). */
+				kex: z
+					.array(z.enum(SUPPORTED_KEX))
+					.min(1)
+					.refine((names) => new Set(names).size === names.length, "must not repeat a name")
+					.default([...DEFAULT_KEX]),
+				/** Offer clients only the post-quantum methods of `kex`: classical-only clients are refused at key exchange. */
+				pq_only: z.boolean().default(false),
 			})
 			.strict()
+			.refine((ssh) => !ssh.pq_only || ssh.kex.some(isPostQuantumKex), {
+				message: "pq_only needs a post-quantum method (mlkem768x25519-sha256) in ssh.kex",
+				path: ["pq_only"],
+			})
 			.default({
 				listen: "127.0.0.1:2222",
 				host_key_file: "",
@@ -77,6 +90,8 @@ export const configSchema = z
 				recording_flush_ms: 1000,
 				recording_retention_days: 0,
 				trusted_proxies: [],
+				kex: [...DEFAULT_KEX],
+				pq_only: false,
 			}),
 		database: z
 			.object({

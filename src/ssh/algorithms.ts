@@ -13,32 +13,72 @@
  *   is the construction behind the CBC/Terrapin-style oracles; SHA-1 is deprecated (RFC 9142 §3.2
  *   for key exchange; OpenSSH removed hmac-sha1 from its defaults). AEAD ciphers (chacha20-poly1305,
  *   AES-GCM) carry their own MAC and ignore this list.
- * - Key exchange: Curve25519 (RFC 8731) and finite-field groups of 2048+ bits with SHA-2
- *   (RFC 8268, RFC 4419). The NIST P-curve ECDH exchanges are dropped (ssh-audit "fail": curves of
- *   doubtful provenance; every client that speaks ETM MACs also speaks Curve25519). ssh2 has no
- *   post-quantum hybrid (sntrup761x25519-sha512, mlkem768x25519-sha256); see docs/ssh-relay.md.
- *   ssh2 appends "kex-strict-s-v00@openssh.com" itself (Terrapin, CVE-2023-48795).
+ * - Key exchange: `ssh.kex` (src/core/ssh-kex.ts), by default the post-quantum hybrid
+ *   mlkem768x25519-sha256 first (draft-ietf-sshm-mlkem-hybrid-kex, from patches/ssh2+1.17.0.patch),
+ *   then Curve25519 (RFC 8731) and finite-field groups of 2048+ bits with SHA-2 (RFC 8268,
+ *   RFC 4419). The NIST P-curve ECDH exchanges are dropped (ssh-audit "fail": curves of doubtful
+ *   provenance; every client that speaks ETM MACs also speaks Curve25519). `ssh.pq_only` offers
+ *   clients the post-quantum methods alone. The same list, in the same order, is offered to targets
+ *   (target.ts), so an OpenSSH 9.9+ target gets ML-KEM too. ssh2 appends
+ *   "kex-strict-s-v00@openssh.com" / "kex-strict-c-v00@openssh.com" itself (Terrapin, CVE-2023-48795).
  * - Ciphers: ssh2's defaults (chacha20-poly1305, AES-GCM, AES-CTR; none CBC or RC4), left to ssh2
  *   because it drops the ones this Node/OpenSSL build cannot run, where an exact list would throw.
  * - Host key: whatever host-key.ts loads (ed25519).
  */
+import { createRequire } from "node:module";
 import type ssh2 from "ssh2";
-
-export const SSH_KEX = [
-	"curve25519-sha256",
-	"curve25519-sha256@libssh.org",
-	"diffie-hellman-group16-sha512",
-	"diffie-hellman-group18-sha512",
-	"diffie-hellman-group-exchange-sha256",
-	"diffie-hellman-group14-sha256",
-] as const;
+import type { Config } from "../config/config.ts";
+import { PortcullisError } from "../core/errors.ts";
+import { type KexName, offeredKex } from "../core/ssh-kex.ts";
 
 export const SSH_MACS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"] as const;
 
 export const SSH_COMPRESSION = ["none", "zlib@openssh.com"] as const;
 
-export const SSH_ALGORITHMS: ssh2.Algorithms = {
-	kex: [...SSH_KEX],
-	hmac: [...SSH_MACS],
-	compress: [...SSH_COMPRESSION],
-};
+/**
+ * The key exchange names this installed ssh2 implements. ssh2 has no public list; its constants
+ * module is the one it validates `algorithms.kex` against (pinned ssh2 1.17.0, package.json).
+ */
+export function ssh2SupportedKex(): readonly string[] {
+	const constants = createRequire(import.meta.url)("ssh2/lib/protocol/constants.js") as { SUPPORTED_KEX?: unknown };
+	return Array.isArray(constants.SUPPORTED_KEX) ? (constants.SUPPORTED_KEX as string[]) : [];
+}
+
+/**
+ * Fails closed when a configured method is missing from ssh2, typically because
+ * patches/ssh2+1.17.0.patch was not applied (npm install without its postinstall) or this Node has
+ * no ML-KEM: the gateway must not start and silently offer less than the configuration says.
+ */
+function checkKex(kex: readonly KexName[]): void {
+	const available = new Set(ssh2SupportedKex());
+	const missing = kex.filter((name) => !available.has(name));
+	if (missing.length > 0)
+		throw new PortcullisError(
+			"ERR_CONFIG_INVALID",
+			`ssh.kex names ${missing.join(", ")}, which the installed ssh2 does not implement: run npm install (its postinstall applies patches/ssh2+1.17.0.patch) on Node.js 24 (docs/dependencies.md)`,
+		);
+}
+
+/** @types/ssh2 predates the patch's mlkem768x25519-sha256; checkKex() has verified every name against ssh2 itself. */
+function asSsh2Kex(kex: readonly KexName[]): ssh2.KexAlgorithm[] {
+	return [...kex] as ssh2.KexAlgorithm[];
+}
+
+/** The client leg (the gateway's SSH server): `ssh.kex`, narrowed to post-quantum by `ssh.pq_only`. */
+export function serverAlgorithms(config: Config): ssh2.Algorithms {
+	const kex = offeredKex(config.ssh.kex, config.ssh.pq_only);
+	checkKex(kex);
+	return { kex: asSsh2Kex(kex), hmac: [...SSH_MACS], compress: [...SSH_COMPRESSION] };
+}
+
+/**
+ * The target leg (the gateway's SSH client): `ssh.kex` in the same order; ciphers, MACs and
+ * compression stay ssh2's client defaults as before (targets are the administrator's own servers).
+ * `ssh.pq_only` is about users' clients; a target without ML-KEM (OpenSSH before 9.9) still gets a
+ * classical exchange unless the classical names are removed from `ssh.kex` (docs/configuration.md).
+ */
+export function targetAlgorithms(config: Config): ssh2.Algorithms {
+	const kex = [...config.ssh.kex];
+	checkKex(kex);
+	return { kex: asSsh2Kex(kex) };
+}

@@ -65,7 +65,15 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 	}
 	// Malformed packets, resets, keepalive timeouts: ssh2 reports them here and closes; never rethrow.
 	client.on("error", (error: Error & { level?: string }) => {
-		state.closeReason ??= `error: ${String(error.message).slice(0, 120)}`;
+		// With ssh.pq_only a classical-only client fails here (RFC 4253 §7.1: no common method); say why.
+		const refusedClassical = services.config.ssh.pq_only && /no matching key exchange/i.test(String(error.message));
+		state.closeReason ??= refusedClassical
+			? "refused: the client offers no post-quantum key exchange (ssh.pq_only)"
+			: `error: ${String(error.message).slice(0, 120)}`;
+	});
+	// Which key exchange protected this login (post-quantum or not) goes into the audit trail.
+	client.on("handshake", (negotiated: { kex?: string }) => {
+		state.kex = typeof negotiated.kex === "string" ? negotiated.kex.slice(0, 64) : null;
 	});
 	const authenticator = new SshAuthenticator({
 		services,
@@ -93,7 +101,7 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 			"ssh.authenticated",
 			"success",
 			state,
-			{ firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod },
+			{ firstFactor: outcome.firstFactor, secondFactor: outcome.secondFactorMethod, kex: state.kex },
 			{ userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod },
 		);
 		livePolicy.add(session);
@@ -174,6 +182,7 @@ function admitSocket(
 		authenticator: null,
 		outcome: null,
 		closeReason: null,
+		kex: null,
 		closed: false,
 		closeListeners: [],
 	};

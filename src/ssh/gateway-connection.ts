@@ -24,6 +24,8 @@ export interface ConnectionState {
 	authenticator: SshAuthenticator | null;
 	outcome: AuthOutcome | null;
 	closeReason: string | null;
+	/** Key exchange method of the last completed handshake (audited with ssh.authenticated). */
+	kex: string | null;
 	closed: boolean;
 	readonly closeListeners: (() => void)[];
 }

@@ -10,7 +10,7 @@
 import { createServer, type Server as NetServer } from "node:net";
 import ssh2 from "ssh2";
 import type { Random } from "../core/random.ts";
-import { SSH_ALGORITHMS } from "./algorithms.ts";
+import { serverAlgorithms } from "./algorithms.ts";
 import { attachChannels as defaultAttachChannels } from "./channels.ts";
 import { acceptSocket, attachClient, type GatewayContext } from "./gateway-client.ts";
 import { trustedProxyMatcher } from "./proxy-header.ts";
@@ -80,10 +80,9 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 	}, DROP_AUDIT_INTERVAL_MS);
 	dropFlush.unref();
 
-	// Algorithms: src/ssh/algorithms.ts (no pre-authentication compression, ETM SHA-2 MACs only).
-	const sshServer = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: IDENT, algorithms: SSH_ALGORITHMS }, (client, info) =>
-		attachClient(gateway, client, info),
-	);
+	// Algorithms: src/ssh/algorithms.ts (ssh.kex with ML-KEM first, no pre-authentication compression, ETM SHA-2 MACs only).
+	const algorithms = serverAlgorithms(services.config);
+	const sshServer = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: IDENT, algorithms }, (client, info) => attachClient(gateway, client, info));
 	sshServer.on("error", () => undefined);
 
 	const netServer: NetServer = createServer({ noDelay: true }, (socket) => acceptSocket(gateway, socket, sshServer));

@@ -7,12 +7,14 @@
  * - Target host keys: trust on first use, stored per server; a changed key is refused and audited
  *   (ssh.target-hostkey-changed) until an admin forgets or pins the key (ServerService.resetHostKey).
  *   RFC 4251 §4.1 leaves the binding of host keys to names to the client; TOFU is OpenSSH's default.
+ * - Key exchange: ssh.kex, mlkem768x25519-sha256 first (algorithms.ts).
  * - Nagle is disabled on the upstream socket (docs/dependencies.md, Relay behaviour: 40 ms stalls per round trip).
  */
 import ssh2 from "ssh2";
 import type { ServerRow } from "../storage/server-store.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
 import { loadOrCreateGatewayKey } from "../servers/gateway-key.ts";
+import { targetAlgorithms } from "./algorithms.ts";
 import type { SshServices } from "./ssh-services.ts";
 
 const { Client } = ssh2;
@@ -146,6 +148,8 @@ export async function connectTarget(
 			username: loginUser,
 			...auth,
 			hostVerifier: verifyHostKey,
+			// ssh.kex, ML-KEM first: post-quantum on this leg too when the target has it (algorithms.ts).
+			algorithms: targetAlgorithms(services.config),
 			readyTimeout: options.readyTimeoutMs ?? 15_000,
 			// Targets behind the gateway answer fast; keep-alives catch a dead target on a long idle session.
 			keepaliveInterval: 60_000,

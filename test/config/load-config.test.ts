@@ -225,3 +225,24 @@ test("env values are converted by the setting's type: a numeric-looking text set
 	assert.equal(config.totp.issuer, "2024");
 	assert.equal(config.security.lockout_max_failures, 7);
 });
+
+test("ssh.kex: post-quantum first by default; only known names, none twice; pq_only needs a post-quantum name", () => {
+	withDir((dir) => {
+		const defaults = loadConfig({ env: {}, overrides: { data_dir: dir } });
+		assert.equal(defaults.ssh.kex[0], "mlkem768x25519-sha256");
+		assert.equal(defaults.ssh.pq_only, false);
+		const fromEnv = loadConfig({
+			env: { PORTCULLIS_SSH__KEX: '["mlkem768x25519-sha256","curve25519-sha256"]', PORTCULLIS_SSH__PQ_ONLY: "true" },
+			overrides: { data_dir: dir },
+		});
+		assert.deepEqual(fromEnv.ssh.kex, ["mlkem768x25519-sha256", "curve25519-sha256"]);
+		assert.equal(fromEnv.ssh.pq_only, true);
+		const problems = (kex: string, pqOnly = "false") =>
+			problemsOf(() => loadConfig({ env: { PORTCULLIS_SSH__KEX: kex, PORTCULLIS_SSH__PQ_ONLY: pqOnly }, overrides: { data_dir: dir } })).join("\n");
+		assert.match(problems('["ecdh-sha2-nistp256"]'), /^ssh\.kex\.0: /m);
+		assert.match(problems('["sntrup761x25519-sha512"]'), /^ssh\.kex\.0: /m);
+		assert.match(problems("[]"), /^ssh\.kex: /m);
+		assert.match(problems('["curve25519-sha256","curve25519-sha256"]'), /ssh\.kex: must not repeat a name/);
+		assert.match(problems('["curve25519-sha256"]', "true"), /ssh\.pq_only: pq_only needs a post-quantum method/);
+	});
+});

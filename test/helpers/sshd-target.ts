@@ -64,6 +64,11 @@ export interface SshdOptions {
 	/** Extra sshd_config lines (e.g. "PasswordAuthentication yes"). */
 	extraConfig?: readonly string[];
 	logLevel?: "QUIET" | "ERROR" | "INFO" | "VERBOSE" | "DEBUG";
+	/**
+	 * Run the sshd of another Debian root through chroot (e.g. OpenSSH 10 from the trixie root that
+	 * scripts/build-openssh-roots.sh builds): its temp folder is made inside the root.
+	 */
+	root?: string;
 }
 
 export interface Sshd {
@@ -108,9 +113,13 @@ function waitForBanner(port: number, timeoutMs: number): Promise<boolean> {
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
-	if (!executable(SSHD_BIN)) throw new Error(`OpenSSH server missing: ${SSHD_BIN}`);
-	mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-	const dir = await mkdtemp(join(tmpdir(), "portcullis-sshd-"));
+	const root = options.root;
+	const sshdBin = root === undefined ? SSHD_BIN : join(root, "usr/sbin/sshd");
+	if (!executable(sshdBin)) throw new Error(`OpenSSH server missing: ${sshdBin}`);
+	mkdirSync(join(root ?? "/", "run/sshd"), { recursive: true, mode: 0o755 });
+	const dir = await mkdtemp(join(root === undefined ? tmpdir() : join(root, "tmp"), "portcullis-sshd-"));
+	// Paths as sshd sees them (inside the chroot when there is one).
+	const inner = (path: string) => (root === undefined ? path : path.slice(root.replace(/\/$/, "").length));
 	const hostKeyFile = join(dir, "ssh_host_ed25519_key");
 	const keygen = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "portcullis-test-target", "-f", hostKeyFile]);
 	if (keygen.status !== 0) throw new Error(`ssh-keygen failed: ${keygen.stderr?.toString()}`);
@@ -126,9 +135,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 			...(options.extraConfig ?? []),
 			"ListenAddress 127.0.0.1",
 			`Port ${port}`,
-			`HostKey ${hostKeyFile}`,
-			`AuthorizedKeysFile ${authorizedKeysFile}`,
-			`PidFile ${join(dir, "sshd.pid")}`,
+			`HostKey ${inner(hostKeyFile)}`,
+			`AuthorizedKeysFile ${inner(authorizedKeysFile)}`,
+			`PidFile ${inner(join(dir, "sshd.pid"))}`,
 			"StrictModes no",
 			"UsePAM no",
 			"PermitRootLogin prohibit-password",
@@ -147,7 +156,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 		const configFile = join(dir, "sshd_config");
 		await writeFile(configFile, `${config}\n`);
 		// Own process group: stop() ends the listener and every per-connection child it forked.
-		const child = spawn(SSHD_BIN, ["-D", "-e", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+		const command = root === undefined ? [SSHD_BIN] : ["/usr/sbin/chroot", root, "/usr/sbin/sshd"];
+		const child = spawn(command[0] as string, [...command.slice(1), "-D", "-e", "-f", inner(configFile)], {
+			stdio: ["ignore", "ignore", "pipe"],
+			detached: true,
+		});
 		let log = "";
 		child.stderr!.on("data", (chunk: Buffer) => {
 			log += chunk.toString("utf8");
