@@ -30,6 +30,7 @@ export function webServices(app: Portcullis): WebServices {
 		sessions: stores.sessions,
 		sessionGate: new SessionGate({ login: app.login, policyVersion: stores.policyVersion, clock: app.clock }),
 		audit: stores.audit,
+		databaseHealth: app.health,
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings },
 		servers,
 		recordings: { list: (filter) => servers.store.listRecordings(filter), find: (id) => servers.store.findRecording(id) },

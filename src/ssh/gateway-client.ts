@@ -67,9 +67,9 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 		connectionId: state.id,
 		sourceAddress: state.sourceAddress,
 		guard: state.guard,
-		disconnect: (reason: string, limit?: LimitKind) => {
+		disconnect: (reason: string, limit?: LimitKind, userMessage?: string) => {
 			if (limit !== undefined) audit("ssh.limit", "failure", state, { limit, authRequests: state.guard.authRequests });
-			endConnection(state, reason);
+			endConnection(state, reason, userMessage);
 		},
 	});
 	state.authenticator = authenticator;
@@ -137,6 +137,7 @@ export function acceptSocket(gateway: GatewayContext, socket: Socket, sshServer:
 		closeReason: null,
 		closed: false,
 		closeListeners: [],
+		noticeListeners: new Set(),
 	};
 	const current = state;
 	const peerKey = `${socket.remoteAddress}|${socket.remotePort}`;
