@@ -125,6 +125,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const db = opened.db;
 	const health = new DatabaseHealth({
 		db,
+		dialect: opened.dialect,
 		logger: logger.child({ component: "database" }),
 		migrator: opened.migrator,
 		probeMs: config.database.health_probe_ms,

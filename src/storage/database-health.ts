@@ -60,6 +60,7 @@ export interface Readiness {
 
 export interface DatabaseHealthOptions {
 	readonly db: Kysely<Database>;
+	readonly dialect: "sqlite" | "postgres";
 	readonly logger: Logger;
 	/** Names every migration the code knows (open-database.ts), to tell whether the schema is current. */
 	readonly migrator: Migrator;
@@ -130,7 +131,7 @@ export class DatabaseHealth {
 
 	async #probeOnce(): Promise<boolean> {
 		try {
-			await withDeadline(sql`select 1`.execute(this.options.db), this.options.probeTimeoutMs);
+			await withDeadline(this.#roundTrip(), this.options.probeTimeoutMs);
 			this.#markUp();
 			return true;
 		} catch (error) {
@@ -140,11 +141,27 @@ export class DatabaseHealth {
 		}
 	}
 
+	/**
+	 * PostgreSQL: `select 1` on a pool connection (connects if needed). SQLite: take and release the
+	 * write lock (BEGIN IMMEDIATE; ROLLBACK) on the one connection, since a locked or read-only file
+	 * still answers reads: without this, every failed write would be followed by a "back" line.
+	 */
+	async #roundTrip(): Promise<void> {
+		if (this.options.dialect === "postgres") {
+			await sql`select 1`.execute(this.options.db);
+			return;
+		}
+		await this.options.db.connection().execute(async (connection) => {
+			await sql`begin immediate`.execute(connection);
+			await sql`rollback`.execute(connection);
+		});
+	}
+
 	#markDown(error: unknown): void {
 		if (this.#down) return;
 		this.#down = true;
 		this.#since = Date.now();
-		this.options.logger.error({ code: DATABASE_UNAVAILABLE, ...errorFields(error), cause: errorFields(error) }, "database unavailable: requests are refused until it is back");
+		this.options.logger.error({ code: DATABASE_UNAVAILABLE, cause: errorFields(error) }, "database unavailable: requests are refused until it is back");
 		this.#schedule();
 	}
 

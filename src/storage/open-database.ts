@@ -69,6 +69,10 @@ export async function openDatabase(target: DatabaseTarget, timeouts: DatabaseTim
 		});
 		// An idle-client error (server restart) must not crash the process: fail the next query instead.
 		pool.on("error", () => undefined);
+		// A client that is checked out when its connection breaks emits 'error' itself (pg-pool only
+		// listens on idle ones): without a listener a reset connection would crash the process.
+		// The query in flight is rejected anyway and classified as an outage (database-health.ts).
+		pool.on("connect", (client) => client.on("error", () => undefined));
 		db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 	}
 	// Feature migrations are independent of each other, so a database that met them in another order is fine.
