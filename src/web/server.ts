@@ -337,7 +337,10 @@ async function handleError(web: WebContext, error: unknown, request: FastifyRequ
 		return sendPage(
 			reply,
 			503,
-			messageView(pageContext(request), "Temporarily unavailable", "Portcullis is temporarily unavailable. Please try again in a moment.", { href: "/", text: "Start page" }),
+			messageView(pageContext(request), "Temporarily unavailable", "Portcullis is temporarily unavailable. Please try again in a moment.", {
+				href: "/",
+				text: "Start page",
+			}),
 		);
 	}
 	let status = 500;
