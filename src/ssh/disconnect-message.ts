@@ -44,13 +44,13 @@ export function disconnectWithMessage(client: ssh2.Connection, description: stri
 	const text = Buffer.from(description, "utf8");
 	// byte DISCONNECT, uint32 reason, string description, string language tag (empty).
 	const length = 1 + 4 + 4 + text.length + 4;
-	let p = writer.allocStartKEX;
+	const start = writer.allocStartKEX;
 	const packet = writer.alloc(length, true);
-	packet[p] = MESSAGE_DISCONNECT;
-	packet.writeUInt32BE(BY_APPLICATION, ++p);
-	packet.writeUInt32BE(text.length, (p += 4));
-	text.copy(packet, (p += 4));
-	packet.writeUInt32BE(0, p + text.length);
+	packet[start] = MESSAGE_DISCONNECT;
+	packet.writeUInt32BE(BY_APPLICATION, start + 1);
+	packet.writeUInt32BE(text.length, start + 5);
+	text.copy(packet, start + 9);
+	packet.writeUInt32BE(0, start + 9 + text.length);
 	// Sent like ssh2's own disconnect(): bypassing a key exchange in progress.
 	cipher.encrypt(writer.finalize(packet, true));
 	const socket = (client as unknown as { _sock?: { end?: () => void } })._sock;

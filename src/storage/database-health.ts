@@ -12,7 +12,7 @@
  * IOERR, FULL result codes (https://www.sqlite.org/rescode.html).
  */
 import { type Kysely, sql } from "kysely";
-import { Migrator } from "kysely/migration";
+import type { Migrator } from "kysely/migration";
 import { PortcullisError } from "../core/errors.ts";
 import { errorFields, type Logger } from "../core/logger.ts";
 import type { Database } from "./schema.ts";
