@@ -1,6 +1,6 @@
 /**
  * The operations listener (`ops.listen`, off by default): `/healthz` (the process is up and its
- * event loop answers) and `/readyz` (this node can serve logins now: the database answers, every
+ * event loop answers; with its memory and handle counts) and `/readyz` (this node can serve logins now: the database answers, every
  * migration is applied, the secret key is loaded, and it is not stopping). Separate from the console
  * so that a load balancer or an orchestrator can reach it on a private address, and so that nothing
  * of the console's pipeline (sessions, database reads) runs for a probe.
@@ -49,7 +49,20 @@ export async function handleOpsRequest(services: OpsServices, request: IncomingM
 	const path = (request.url ?? "/").split("?")[0];
 	if (request.method !== "GET" && request.method !== "HEAD") return send(response, 405, { error: "method not allowed" });
 	if (!authorized(request, services.token)) return send(response, 401, { error: "unauthorized" });
-	if (path === "/healthz") return send(response, 200, { status: "ok" });
+	if (path === "/healthz") {
+		// Process figures for soak runs and dashboards (numbers only): resident memory, heap, and
+		// the handles (sockets, timers, files) the event loop holds.
+		const memory = process.memoryUsage();
+		return send(response, 200, {
+			status: "ok",
+			process: {
+				uptimeSeconds: Math.round(process.uptime()),
+				rssBytes: memory.rss,
+				heapUsedBytes: memory.heapUsed,
+				activeHandles: process.getActiveResourcesInfo().length,
+			},
+		});
+	}
 	if (path === "/readyz") {
 		const stopping = services.stopping();
 		let readiness: Readiness;

@@ -1,7 +1,7 @@
 /**
  * One `portcullis serve` node as a real process (bin/portcullis.js), for graceful-stop, restart
  * and kill -9 tests and the soak run: started on free ports, with the operations listener on, and
- * its printed addresses parsed. Several nodes share one database (PostgreSQL URL, or one SQLite
+ * its printed addresses parsed. Started like `npm start` (the memory reducer off, src/app/node-flags.ts). Several nodes share one database (PostgreSQL URL, or one SQLite
  * data directory for a single node) and one secret key.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -41,7 +41,7 @@ export async function startServeNode(options: ServeNodeOptions): Promise<ServeNo
 		...(options.databaseUrl ? { PORTCULLIS_DATABASE_URL: options.databaseUrl } : {}),
 		...options.env,
 	});
-	const child = spawn(process.execPath, [BIN, "serve", "--quiet", "--data", options.dataDir, "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0"], {
+	const child = spawn(process.execPath, ["--no-memory-reducer", BIN, "serve", "--quiet", "--data", options.dataDir, "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0"], {
 		cwd: ROOT,
 		env,
 		stdio: ["ignore", "pipe", "pipe"],

@@ -36,7 +36,13 @@ describe("operations listener", () => {
 	};
 
 	test("/healthz 200; /readyz 200 with its checks; nothing else is served", async () => {
-		assert.deepEqual(await get(open, "/healthz"), { status: 200, text: '{"status":"ok"}\n', type: "application/json" });
+		const health = await get(open, "/healthz");
+		assert.equal(health.status, 200);
+		assert.equal(health.type, "application/json");
+		const body = JSON.parse(health.text) as { status: string; process: Record<string, number> };
+		assert.equal(body.status, "ok");
+		assert.deepEqual(Object.keys(body.process).sort(), ["activeHandles", "heapUsedBytes", "rssBytes", "uptimeSeconds"]);
+		assert.ok(Object.values(body.process).every((value) => Number.isInteger(value) && value >= 0));
 		const ready = await get(open, "/readyz");
 		assert.equal(ready.status, 200);
 		assert.deepEqual(JSON.parse(ready.text), { ready: true, checks: { database: true, migrations: true, secretKey: true, stopping: false } });
