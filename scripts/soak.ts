@@ -88,7 +88,14 @@ const secrets: Buffer[] = [];
 try {
 	await sshd.setAuthorizedKeys([loadOrCreateGatewayKey(setupConfig).publicKey]);
 	await setup.admin.createGroup(ADMIN_ACTOR, { name: "soak", forceTwoFactor: false, allowedMethods: null });
-	await serverService(setup).add(ADMIN_ACTOR, { name: "target", host: sshd.host, port: sshd.port, loginUser: sshd.user, description: "soak target", groups: ["soak"] });
+	await serverService(setup).add(ADMIN_ACTOR, {
+		name: "target",
+		host: sshd.host,
+		port: sshd.port,
+		loginUser: sshd.user,
+		description: "soak target",
+		groups: ["soak"],
+	});
 	process.stdout.write(`setup: ${totpUsers} TOTP users, ${passwordUsers} password users, target sshd on port ${sshd.port}\n`);
 	for (let i = 0; i < totpUsers; i++) {
 		const user = await setup.admin.createUser(ADMIN_ACTOR, { username: `t${i}`, password: PASSWORD, isAdmin: false, groups: ["soak"] });
@@ -101,7 +108,8 @@ try {
 		if (done.kind !== "active") throw new Error(`TOTP enrolment failed: ${done.kind}`);
 		secrets.push(secret);
 	}
-	for (let i = 0; i < passwordUsers; i++) await setup.admin.createUser(ADMIN_ACTOR, { username: `p${i}`, password: PASSWORD, isAdmin: false, groups: ["soak"] });
+	for (let i = 0; i < passwordUsers; i++)
+		await setup.admin.createUser(ADMIN_ACTOR, { username: `p${i}`, password: PASSWORD, isAdmin: false, groups: ["soak"] });
 } finally {
 	await setup.close();
 }
@@ -119,18 +127,29 @@ for (let n = 0; n < nodeCount; n++) {
 }
 
 // --- load --------------------------------------------------------------------------------------
-/** Next TOTP user whose last used step is behind the current one. */
+/**
+ * Next TOTP user whose last used step is behind the current one and who has no login in flight
+ * (a slow login with an older step finishing after a newer one would be refused as a replay).
+ */
 const lastStep = new Array<number>(totpUsers).fill(-1);
+const busy = new Set<number>();
 let nextTotp = 0;
-function takeTotpUser(): { name: string; code: () => string } | null {
+function takeTotpUser(): { name: string; code: () => string; release: () => void } | null {
 	const step = Math.floor(Date.now() / STEP_MS);
 	for (let scanned = 0; scanned < totpUsers; scanned++) {
 		const index = (nextTotp + scanned) % totpUsers;
-		if (lastStep[index]! < step) {
+		if (lastStep[index]! < step && !busy.has(index)) {
 			lastStep[index] = step;
+			busy.add(index);
 			nextTotp = index + 1;
 			const secret = secrets[index]!;
-			return { name: `t${index}`, code: () => totpCodeAt(secret, step * STEP_MS) };
+			// The code of the moment it is asked for: a login slowed down by load must not send a stale one.
+			const code = () => {
+				const now = Date.now();
+				lastStep[index] = Math.max(lastStep[index]!, Math.floor(now / STEP_MS));
+				return totpCodeAt(secret, now);
+			};
+			return { name: `t${index}`, code, release: () => busy.delete(index) };
 		}
 	}
 	return null;
@@ -152,7 +171,9 @@ function ptyExec(client: import("ssh2").Client, marker: string): Promise<void> {
 			let out = "";
 			stream.on("data", (data: Buffer) => (out += data.toString("utf8")));
 			stream.stderr.on("data", (data: Buffer) => (out += data.toString("utf8")));
-			stream.on("close", (code: number | null) => (code === 0 && out.includes(marker) ? resolve() : reject(new Error(`pty exec: exit ${code}: ${out.slice(0, 200)}`))));
+			stream.on("close", (code: number | null) =>
+				code === 0 && out.includes(marker) ? resolve() : reject(new Error(`pty exec: exit ${code}: ${out.slice(0, 200)}`)),
+			);
 		});
 	});
 }
@@ -175,10 +196,14 @@ async function one(kind: "ssh-totp" | "ssh-password" | "pty" | "web"): Promise<v
 			skipped += 1;
 			return;
 		}
-		result =
-			kind === "web"
-				? await webLogin(node.consoleUrl, user.name, PASSWORD, user.code, ["/account", "/account/ssh-keys"])
-				: await sshLogin({ port: node.sshPort, username: user.name, password: PASSWORD, code: user.code });
+		try {
+			result =
+				kind === "web"
+					? await webLogin(node.consoleUrl, user.name, PASSWORD, user.code, ["/account", "/account/ssh-keys"])
+					: await sshLogin({ port: node.sshPort, username: user.name, password: PASSWORD, code: user.code });
+		} finally {
+			user.release();
+		}
 	}
 	samples.push({ kind, result });
 }
