@@ -41,11 +41,15 @@ export async function startServeNode(options: ServeNodeOptions): Promise<ServeNo
 		...(options.databaseUrl ? { PORTCULLIS_DATABASE_URL: options.databaseUrl } : {}),
 		...options.env,
 	});
-	const child = spawn(process.execPath, ["--no-memory-reducer", BIN, "serve", "--quiet", "--data", options.dataDir, "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0"], {
-		cwd: ROOT,
-		env,
-		stdio: ["ignore", "pipe", "pipe"],
-	});
+	const child = spawn(
+		process.execPath,
+		["--no-memory-reducer", BIN, "serve", "--quiet", "--data", options.dataDir, "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0"],
+		{
+			cwd: ROOT,
+			env,
+			stdio: ["ignore", "pipe", "pipe"],
+		},
+	);
 	let stdout = "";
 	let stderr = "";
 	child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));

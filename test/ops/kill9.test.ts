@@ -41,7 +41,9 @@ describe("kill -9 under load (SQLite)", () => {
 				while (!stop) {
 					const user = `k${index}`;
 					const result =
-						index % 2 === 0 ? await sshLogin({ port: node.sshPort, username: user, password: PASSWORD }) : await webLogin(node.consoleUrl, user, PASSWORD, null, ["/account"]);
+						index % 2 === 0
+							? await sshLogin({ port: node.sshPort, username: user, password: PASSWORD })
+							: await webLogin(node.consoleUrl, user, PASSWORD, null, ["/account"]);
 					if (result.ok) completed += 1;
 				}
 			});
