@@ -31,6 +31,7 @@ import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";
 import { FactorStore } from "../storage/factor-store.ts";
 import { GroupStore } from "../storage/group-store.ts";
+import { DatabaseHealth, type Readiness } from "../storage/database-health.ts";
 import { openDatabase, type DatabaseTarget, type OpenDatabase } from "../storage/open-database.ts";
 import { type PairPolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import { PolicyVersionStore } from "../storage/policy-version-store.ts";
@@ -92,6 +93,10 @@ export interface Portcullis {
 	readonly logger: Logger;
 	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
 	readonly ssh: SshServices;
+	/** Outage classification, the down/up log lines and the database probe (storage/database-health.ts). */
+	readonly health: DatabaseHealth;
+	/** /readyz: database reachable now, migrations current, secret key loaded. */
+	readiness(): Promise<Readiness>;
 	close(): Promise<void>;
 }
 
@@ -136,8 +141,20 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const random = options.random ?? cryptoRandom;
 	const logger = options.logger ?? createLogger();
 	const box = createSecretBox(options.secretKey ?? secretKey(config));
-	const opened: OpenDatabase = await openDatabase(options.database ?? databaseTarget(config));
+	const opened: OpenDatabase = await openDatabase(options.database ?? databaseTarget(config), {
+		connectMs: config.database.connect_timeout_ms,
+		statementMs: config.database.statement_timeout_ms,
+		sqliteBusyMs: config.database.sqlite_busy_timeout_ms,
+	});
 	const db = opened.db;
+	const health = new DatabaseHealth({
+		db,
+		dialect: opened.dialect,
+		logger: logger.child({ component: "database" }),
+		migrator: opened.migrator,
+		probeMs: config.database.health_probe_ms,
+		probeTimeoutMs: config.database.connect_timeout_ms,
+	});
 	const stores: Stores = {
 		users: new UserStore(db, clock, random),
 		groups: new GroupStore(db, clock, random),
@@ -216,6 +233,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		servers,
 		recordings: stores.recordings,
 		policyVersion: stores.policyVersion,
+		databaseHealth: health,
 		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
 	};
 	return {
@@ -237,7 +255,13 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		consoleUrl,
 		logger,
 		ssh,
-		close: () => opened.close(),
+		health,
+		// The box was built from the key above (createPortcullis throws ERR_SECRET_KEY otherwise).
+		readiness: () => health.readiness(true),
+		close: async () => {
+			health.stop();
+			await opened.close();
+		},
 	};
 }
 

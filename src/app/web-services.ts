@@ -29,6 +29,7 @@ export function webServices(app: Portcullis): WebServices {
 		sessions: stores.sessions,
 		sessionGate: new SessionGate({ login: app.login, policyVersion: stores.policyVersion, clock: app.clock }),
 		audit: stores.audit,
+		databaseHealth: app.health,
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings },
 		servers,
 		recordings: stores.recordings,

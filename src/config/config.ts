@@ -97,9 +97,29 @@ export const configSchema = z
 			.object({
 				/** postgres://… selects PostgreSQL; empty means SQLite at data_dir/portcullis.sqlite. */
 				url: z.string().default(""),
+				/** PostgreSQL: the longest wait for a pool connection (pg connectionTimeoutMillis), ms. */
+				connect_timeout_ms: z.number().int().min(100).max(60000).default(5000),
+				/** PostgreSQL: statement_timeout on the server and query_timeout in the client, ms. */
+				statement_timeout_ms: z.number().int().min(100).max(600000).default(15000),
+				/** SQLite: how long a write waits for another writer's lock (busy_timeout), ms. */
+				sqlite_busy_timeout_ms: z.number().int().min(0).max(60000).default(5000),
+				/** How often the health monitor probes while the database is down (five times slower while up), ms. */
+				health_probe_ms: z.number().int().min(100).max(60000).default(1000),
 			})
 			.strict()
-			.default({ url: "" }),
+			.default({ url: "", connect_timeout_ms: 5000, statement_timeout_ms: 15000, sqlite_busy_timeout_ms: 5000, health_probe_ms: 1000 }),
+		/** Operations: health and readiness listener, graceful stop. */
+		ops: z
+			.object({
+				/** HOST:PORT of the operations listener (/healthz, /readyz). Empty: off. */
+				listen: z.union([z.literal(""), hostPort]).default(""),
+				/** When set, /readyz (and /healthz) require "Authorization: Bearer <token>". */
+				token: z.string().default(""),
+				/** SIGTERM: how long open web requests and SSH connections may take to finish, seconds. */
+				drain_seconds: z.number().int().min(0).max(3600).default(10),
+			})
+			.strict()
+			.default({ listen: "", token: "", drain_seconds: 10 }),
 		secrets: z
 			.object({
 				/** Base64 of 32 random bytes. Empty: a key file is used (created 0600 on first start). */

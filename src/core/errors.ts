@@ -6,6 +6,7 @@
 export const ERROR_CODES = {
 	ERR_CONFIG_INVALID: "The configuration is invalid.",
 	ERR_DATABASE: "The database failed.",
+	ERR_DATABASE_UNAVAILABLE: "The database cannot be reached or written right now (an outage); the request was refused.",
 	ERR_METHOD_UNAVAILABLE: "A second-factor method cannot decide (backend unreachable or misconfigured).",
 	ERR_METHOD_REFUSED: "The method's backend refused this user outright (e.g. Duo preauth deny or enroll); the login is denied.",
 	ERR_METHOD_NOT_IMPLEMENTED: "The method is not available in this build.",

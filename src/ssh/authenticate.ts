@@ -48,9 +48,15 @@ export interface AuthenticatorDeps {
 	readonly connectionId: string;
 	readonly sourceAddress: string;
 	readonly guard: ConnectionGuard;
-	/** Ends the connection; `limit` is set when a limit caused it (audited as ssh.limit by the caller). */
-	disconnect(reason: string, limit?: LimitKind): void;
+	/**
+	 * Ends the connection; `limit` is set when a limit caused it (audited as ssh.limit by the caller);
+	 * `userMessage` is a line the client prints (the DISCONNECT description).
+	 */
+	disconnect(reason: string, limit?: LimitKind, userMessage?: string): void;
 }
+
+/** What an SSH client is told when the database is unreachable (printed by OpenSSH from the DISCONNECT). */
+export const SERVICE_UNAVAILABLE_MESSAGE = "Portcullis: service temporarily unavailable";
 
 /** Methods offered before any first factor has been proven. Keyboard-interactive is not a first factor. */
 const FIRST_FACTOR_METHODS: ssh2.AuthenticationType[] = ["publickey", "password"];
@@ -130,6 +136,14 @@ export class SshAuthenticator {
 		this.#queue = this.#queue
 			.then(() => (isStale() ? undefined : this.#process(ctx, isStale)))
 			.catch(async (error: unknown) => {
+				if (this.deps.services.databaseHealth.isOutage(error)) {
+					// Fail closed, and say why: the database cannot decide, so nobody gets in (no cached
+					// policy, no timeout that lets through). No audit write: the database is what is down.
+					this.#ending = true;
+					safeReject(ctx, []);
+					this.deps.disconnect("database unavailable", undefined, SERVICE_UNAVAILABLE_MESSAGE);
+					return;
+				}
 				// Fail closed (Decision 10): an unexpected error refuses this request and is audited.
 				safeReject(ctx, []);
 				await this.#audit("ssh.auth-error", "failure", ctx.username, { message: error instanceof Error ? error.message.slice(0, 200) : "unknown" });

@@ -31,6 +31,8 @@ export interface AuthenticatedSsh {
 	onClose(listener: () => void): void;
 	/** Ends the connection (audited as ssh.disconnect with this reason). Idempotent. */
 	close(reason: string): void;
+	/** Registers a writer for operator notices (the node is stopping); returns its removal. */
+	onNotice(listener: (text: string) => void): () => void;
 }
 
 /** What channels.ts needs from the gateway. The relay helper may add fields. */

@@ -213,6 +213,9 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 		const down = accept();
 		if (!down) return;
 		down.pause();
+		// Operator notices (the node is stopping) reach the user's terminal on stderr.
+		const stopNotices = conn.session.onNotice((text) => down.stderr.write(`\r\n${text}\r\n`));
+		down.once("close", stopNotices);
 		afterGate(conn, down, () => runMenu(conn, down, state));
 	});
 	channel.on("exec", (accept, _reject, info) => {

@@ -80,9 +80,9 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 		connectionId: state.id,
 		sourceAddress: state.sourceAddress,
 		guard: state.guard,
-		disconnect: (reason: string, limit?: LimitKind) => {
+		disconnect: (reason: string, limit?: LimitKind, userMessage?: string) => {
 			if (limit !== undefined) audit("ssh.limit", "failure", state, { limit, authRequests: state.guard.authRequests });
-			endConnection(state, reason);
+			endConnection(state, reason, userMessage);
 		},
 	});
 	state.authenticator = authenticator;
@@ -185,6 +185,7 @@ function admitSocket(
 		kex: null,
 		closed: false,
 		closeListeners: [],
+		noticeListeners: new Set(),
 	};
 	const current = state;
 	const peerKey = `${socket.remoteAddress}|${socket.remotePort}`;

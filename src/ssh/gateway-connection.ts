@@ -10,6 +10,7 @@ import type { AuthenticatedSsh } from "./authenticated-ssh.ts";
 import { limitSettings, type ConnectionGuard } from "./limits.ts";
 import type { SshServices } from "./ssh-services.ts";
 import type { DropSummary } from "./startup-drop-audit.ts";
+import { disconnectWithMessage } from "./disconnect-message.ts";
 
 /** After sending SSH_MSG_DISCONNECT, how long a peer may take to close before the socket is destroyed. */
 const DISCONNECT_LINGER_MS = 2000;
@@ -28,14 +29,31 @@ export interface ConnectionState {
 	kex: string | null;
 	closed: boolean;
 	readonly closeListeners: (() => void)[];
+	/** Open shells and menus that a notice (the node is stopping) is written to. */
+	readonly noticeListeners: Set<(text: string) => void>;
 }
 
-/** Sends DISCONNECT (when the transport is up) and destroys the socket if the peer lingers. */
-export function endConnection(state: ConnectionState, reason: string): void {
+/** Writes `text` to every open shell and menu of the connection (graceful stop). */
+export function noticeConnection(state: ConnectionState, text: string): void {
+	for (const listener of [...state.noticeListeners]) {
+		try {
+			listener(text);
+		} catch {
+			// A channel that closed meanwhile; the others still get the notice.
+		}
+	}
+}
+
+/**
+ * Sends DISCONNECT (when the transport is up) and destroys the socket if the peer lingers.
+ * `userMessage`, when given, is the DISCONNECT description the client prints (disconnect-message.ts).
+ */
+export function endConnection(state: ConnectionState, reason: string, userMessage?: string): void {
 	if (state.closed) return;
 	state.closeReason ??= reason;
 	try {
-		if (state.client) state.client.end();
+		if (state.client && userMessage !== undefined) disconnectWithMessage(state.client, userMessage);
+		else if (state.client) state.client.end();
 		else state.socket.end();
 	} catch {
 		// Already torn down.
@@ -65,6 +83,10 @@ export function makeSession(state: ConnectionState, outcome: AuthOutcome, at: nu
 		},
 		close(reason: string) {
 			endConnection(state, reason);
+		},
+		onNotice(listener: (text: string) => void) {
+			state.noticeListeners.add(listener);
+			return () => state.noticeListeners.delete(listener);
 		},
 	};
 }

@@ -14,7 +14,7 @@ import { serverAlgorithms } from "./algorithms.ts";
 import { attachChannels as defaultAttachChannels } from "./channels.ts";
 import { acceptSocket, attachClient, type GatewayContext } from "./gateway-client.ts";
 import { trustedProxyMatcher } from "./proxy-header.ts";
-import { auditDrops, endConnection, gatewayAudit, type ConnectionState } from "./gateway-connection.ts";
+import { auditDrops, endConnection, gatewayAudit, noticeConnection, type ConnectionState } from "./gateway-connection.ts";
 import { hostKeyPath, loadOrCreateHostKey } from "./host-key.ts";
 import { ConnectionLimits, limitSettings } from "./limits.ts";
 import { LivePolicy } from "./live-policy.ts";
@@ -40,8 +40,19 @@ export interface SshGateway {
 	readonly livePolicy: LivePolicy;
 	/** Current number of unauthenticated connections (MaxStartups accounting). */
 	unauthenticatedCount(): number;
+	/** Open connections (authenticated or not). */
+	connectionCount(): number;
+	/**
+	 * Graceful stop, first half: stops accepting, writes `notice` to every open shell and menu, and
+	 * waits until every connection has ended or `deadlineMs` passed. Logins in progress may finish.
+	 * Returns how many connections were still open at the deadline (close() ends them).
+	 */
+	drain(deadlineMs: number, notice: string): Promise<number>;
 	close(): Promise<void>;
 }
+
+/** The DISCONNECT description of connections still open when the gateway closes. */
+export const SHUTDOWN_MESSAGE = "Portcullis: this node is restarting; connect again to continue";
 
 /** Settings key where the admin console reads the host key fingerprint. */
 export const HOST_FINGERPRINT_SETTING = "ssh_host_fingerprint";
@@ -99,27 +110,47 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 	const bound = netServer.address();
 	const address = typeof bound === "object" && bound !== null ? { host: bound.address, port: bound.port } : { host, port };
 
+	const listenerClosed = new Promise<void>((resolve) => netServer.once("close", () => resolve()));
+	const stopListening = () => {
+		if (netServer.listening) netServer.close();
+	};
+	const allClosed = (deadline: number) =>
+		new Promise<void>((resolve) => {
+			const check = () => {
+				if (connections.size === 0 || Date.now() >= deadline) resolve();
+				else setTimeout(check, 50).unref();
+			};
+			check();
+		});
+
 	return {
 		address,
 		hostKeyFingerprint: hostKey.fingerprint,
 		hostPublicKey: hostKey.publicKey,
 		livePolicy,
 		unauthenticatedCount: () => limits.unauthenticated,
+		connectionCount: () => connections.size,
+		async drain(deadlineMs: number, notice: string) {
+			stopListening();
+			for (const state of connections.values()) noticeConnection(state, notice);
+			await allClosed(Date.now() + deadlineMs);
+			return connections.size;
+		},
 		async close() {
 			if (closing) return;
 			closing = true;
+			stopListening();
 			livePolicy.stop();
 			clearInterval(dropFlush);
 			for (const summary of dropAudit.flush(services.clock.now().getTime(), true)) auditDrops(services, summary);
-			const closed = new Promise<void>((resolve) => netServer.close(() => resolve()));
-			for (const state of [...connections.values()]) {
-				endConnection(state, "gateway shutting down");
-				// Shutdown does not linger: the database closes right after this.
-				state.socket.destroy();
-			}
+			for (const state of [...connections.values()]) endConnection(state, "gateway shutting down", SHUTDOWN_MESSAGE);
 			// Connections from a trusted proxy still waiting for their PROXY header are not in `connections` yet.
 			for (const socket of [...gateway.awaitingProxyHeader]) socket.destroy();
-			await closed;
+			// Each socket is destroyed at most DISCONNECT_LINGER_MS after its DISCONNECT, so this is
+			// bounded; waiting lets channel close handlers (recordings, audit) run before the database closes.
+			await allClosed(Date.now() + 5000);
+			for (const state of [...connections.values()]) state.socket.destroy();
+			await listenerClosed;
 		},
 	};
 }

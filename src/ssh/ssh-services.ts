@@ -10,6 +10,7 @@ import type { Random } from "../core/random.ts";
 import type { LoginFlow } from "../flows/login-flow.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
+import type { DatabaseHealth } from "../storage/database-health.ts";
 import type { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import type { RecordingStore } from "../storage/recording-store.ts";
 import type { SshKeyStore } from "../storage/ssh-key-store.ts";
@@ -37,6 +38,8 @@ export interface SshServices {
 	readonly recordings: Pick<RecordingStore, "create" | "append" | "setServers" | "finish">;
 	/** The one indexed read behind the live policy (flows/session-gate.ts). */
 	readonly policyVersion: PolicyVersionStore;
+	/** Tells a database outage from other failures (the client is told "temporarily unavailable"). */
+	readonly databaseHealth: Pick<DatabaseHealth, "isOutage">;
 	/** Publishes the host key fingerprint where the console shows it. */
 	publishHostKeyFingerprint(fingerprint: string): Promise<void>;
 }

@@ -18,8 +18,22 @@ export type DatabaseTarget = { kind: "sqlite"; file: string } | { kind: "postgre
 export interface OpenDatabase {
 	readonly db: Kysely<Database>;
 	readonly dialect: "sqlite" | "postgres";
+	/** Knows every migration of this build: the readiness check asks it whether all are applied. */
+	readonly migrator: Migrator;
 	close(): Promise<void>;
 }
+
+/** Deadlines so that no request waits on the database forever (docs/operations.md "Outages"). */
+export interface DatabaseTimeouts {
+	/** PostgreSQL: wait for a pool connection (pg connectionTimeoutMillis). */
+	readonly connectMs: number;
+	/** PostgreSQL: server statement_timeout and client query_timeout. */
+	readonly statementMs: number;
+	/** SQLite: busy_timeout for a locked database. */
+	readonly sqliteBusyMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: DatabaseTimeouts = { connectMs: 5000, statementMs: 15000, sqliteBusyMs: 5000 };
 
 // pg returns int8 as string by default; our bigints are epoch milliseconds and counters, well
 // inside Number's safe range.
@@ -33,19 +47,32 @@ function migrationProvider(dialect: "sqlite" | "postgres"): MigrationProvider {
 	};
 }
 
-export async function openDatabase(target: DatabaseTarget): Promise<OpenDatabase> {
+export async function openDatabase(target: DatabaseTarget, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS): Promise<OpenDatabase> {
 	let db: Kysely<Database>;
 	if (target.kind === "sqlite") {
 		if (target.file !== ":memory:") mkdirSync(dirname(target.file), { recursive: true });
 		const sqlite = new BetterSqlite3(target.file);
 		sqlite.pragma("journal_mode = WAL");
 		sqlite.pragma("foreign_keys = ON");
-		sqlite.pragma("busy_timeout = 5000");
+		sqlite.pragma(`busy_timeout = ${Math.trunc(timeouts.sqliteBusyMs)}`);
 		db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 	} else {
-		const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+		const pool = new pg.Pool({
+			connectionString: target.url,
+			max: 10,
+			// A stopped or unreachable server fails the request after these instead of hanging it:
+			// the connect deadline, the server-side statement_timeout (SQLSTATE 57014) and the
+			// client-side query_timeout for a connection that went silent mid-query.
+			connectionTimeoutMillis: timeouts.connectMs,
+			statement_timeout: timeouts.statementMs,
+			query_timeout: timeouts.statementMs + 1000,
+		});
 		// An idle-client error (server restart) must not crash the process: fail the next query instead.
 		pool.on("error", () => undefined);
+		// A client that is checked out when its connection breaks emits 'error' itself (pg-pool only
+		// listens on idle ones): without a listener a reset connection would crash the process.
+		// The query in flight is rejected anyway and classified as an outage (database-health.ts).
+		pool.on("connect", (client) => client.on("error", () => undefined));
 		db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 	}
 	// Feature migrations are independent of each other, so a database that met them in another order is fine.
@@ -55,5 +82,5 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenDatabase
 		await db.destroy();
 		throw new PortcullisError("ERR_DATABASE", "database migration failed", { cause: error });
 	}
-	return { db, dialect: target.kind, close: () => db.destroy() };
+	return { db, dialect: target.kind, migrator, close: () => db.destroy() };
 }

@@ -330,6 +330,20 @@ const PUBLIC_MESSAGES: Record<number, { title: string; message: string }> = {
 async function handleError(web: WebContext, error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
 	// request.web is unset when the failure happened before the guard (e.g. a malformed URL).
 	if (!request.web) request.web = { session: null, token: null, user: null, preToken: null, csrf: "", ended: false };
+	if (web.services.databaseHealth.isOutage(error)) {
+		// An outage is not a bug: no stack in the log for each request (the health monitor logs the
+		// outage once), and the user gets a plain "try again" with HTTP 503 (RFC 9110 §15.6.4).
+		request.log.warn({ code: "ERR_DATABASE_UNAVAILABLE", route: request.routeOptions.url ?? null }, "request refused: database unavailable");
+		reply.header("retry-after", "5");
+		return sendPage(
+			reply,
+			503,
+			messageView(pageContext(request), "Temporarily unavailable", "Portcullis is temporarily unavailable. Please try again in a moment.", {
+				href: "/",
+				text: "Start page",
+			}),
+		);
+	}
 	let status = 500;
 	if (error instanceof BadInput) {
 		status = 400;

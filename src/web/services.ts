@@ -19,6 +19,7 @@ import type { NetworkRuleService } from "../flows/network-rules.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { SshKeyService } from "../servers/ssh-keys.ts";
 import type { AttemptStore } from "../storage/attempt-store.ts";
+import type { DatabaseHealth } from "../storage/database-health.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { GroupStore } from "../storage/group-store.ts";
@@ -108,6 +109,8 @@ export interface WebServices {
 	readonly sessions: WebSessions;
 	readonly sessionGate: SessionGate;
 	readonly audit: Pick<AuditLog, "write" | "record" | "query">;
+	/** Tells a database outage from other failures (answered 503 "temporarily unavailable"). */
+	readonly databaseHealth: Pick<DatabaseHealth, "isOutage">;
 	readonly directory: WebDirectory;
 	/** Servers, grants, credentials and host keys (every change validated and audited by the service). */
 	readonly servers: Pick<

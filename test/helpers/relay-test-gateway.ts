@@ -57,6 +57,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				authenticatedAt: app.clock.now().getTime(),
 				onClose: (listener) => (closed ? listener() : void listeners.push(listener)),
 				close: () => client.end(),
+				onNotice: () => () => undefined,
 			};
 			livePolicy.add(session);
 			attachChannels(client, session, { services: app.ssh, livePolicy });

@@ -13,6 +13,7 @@ import { webServices } from "../../app/web-services.ts";
 import { cliConfig } from "../context.ts";
 import type { ServeOptions } from "./serve-command.ts";
 import { println, type CliIo } from "../io.ts";
+import { startOpsServer } from "../../web/ops-server.ts";
 
 /** Splits "HOST:PORT" / "[v6]:PORT" (validated by the config schema) for net.listen. */
 export function splitListen(listen: string): { host: string; port: number } {
@@ -52,8 +53,12 @@ async function initialAdmin(app: Portcullis): Promise<string | null> {
 	}
 }
 
-/** Resolves on the first SIGINT/SIGTERM; a second signal during shutdown exits at once. */
-function untilSignal(io: CliIo): Promise<NodeJS.Signals> {
+/**
+ * Resolves on the first SIGINT/SIGTERM; a second signal during shutdown exits at once. `graceMs()`
+ * is read when the signal arrives: the drain time plus a margin, after which the process exits
+ * even if a connection never closes.
+ */
+function untilSignal(io: CliIo, graceMs: () => number): Promise<NodeJS.Signals> {
 	return new Promise((resolve) => {
 		let received = false;
 		const onSignal = (signal: NodeJS.Signals) => {
@@ -62,11 +67,12 @@ function untilSignal(io: CliIo): Promise<NodeJS.Signals> {
 				process.exit(1);
 			}
 			received = true;
+			const grace = graceMs();
 			// A connection that never closes must not keep a stopping server alive forever.
 			setTimeout(() => {
-				io.stderr.write("portcullis: shutdown took longer than 10 s, exiting\n");
+				io.stderr.write(`portcullis: shutdown took longer than ${Math.round(grace / 1000)} s, exiting\n`);
 				process.exit(1);
-			}, 10_000).unref();
+			}, grace).unref();
 			resolve(signal);
 		};
 		process.on("SIGINT", onSignal);
@@ -74,19 +80,50 @@ function untilSignal(io: CliIo): Promise<NodeJS.Signals> {
 	});
 }
 
+/** What open shells and menus are told when the node begins a graceful stop. */
+export const STOPPING_NOTICE = "Portcullis: this node is shutting down; your session will end soon. Reconnect to continue.";
+
+/**
+ * Stops the console from accepting connections and waits for requests in flight, at most `drainMs`;
+ * then drops what is left. New requests on kept-alive connections meanwhile get 503 (Fastify's
+ * return503OnClosing), which a load balancer retries on another node.
+ */
+async function drainWeb(web: Awaited<ReturnType<typeof buildWebServer>>, drainMs: number): Promise<void> {
+	const closed = web.close();
+	let timer: NodeJS.Timeout | undefined;
+	const deadline = new Promise<void>((resolve) => {
+		timer = setTimeout(() => {
+			web.server.closeAllConnections();
+			resolve();
+		}, drainMs);
+	});
+	await Promise.race([closed, deadline]);
+	clearTimeout(timer);
+}
+
 export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
-	const stopped = untilSignal(io);
+	let drainMs = 10_000;
+	const stopped = untilSignal(io, () => drainMs + 10_000);
 	const config = await cliConfig(options, {
 		...(options.http !== undefined ? { http: options.http } : {}),
 		...(options.ssh !== undefined ? { ssh: options.ssh } : {}),
 	});
+	drainMs = config.ops.drain_seconds * 1000;
 	const app = await createPortcullis(config);
 	const closers: (() => Promise<unknown>)[] = [];
+	let stopping = false;
 	let failure: { error: unknown } | undefined;
 	try {
 		const password = await initialAdmin(app);
 		// Printed before listening: if listening fails, the password must not be lost.
 		if (password !== null) io.stdout.write(adminBanner(password));
+
+		app.health.start();
+		if (config.ops.listen !== "") {
+			const ops = await startOpsServer({ readiness: () => app.readiness(), stopping: () => stopping, token: config.ops.token }, splitListen(config.ops.listen));
+			closers.push(() => ops.close());
+			println(io.stdout, `Portcullis operations: http://${urlHost(ops.address.host)}:${ops.address.port}/readyz`);
+		}
 
 		const web = await buildWebServer(webServices(app), { logger: options.quiet !== true });
 		const http = splitListen(config.http.listen);
@@ -104,7 +141,13 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 		closers.push(async () => maintenance.stop());
 
 		const signal = await stopped;
+		stopping = true;
 		println(io.stdout, `Portcullis stopping (${signal})`);
+		// Graceful stop (docs/operations.md): no new connections on either listener; requests and
+		// logins in flight finish; open shells are told; after the drain time everything is closed.
+		const started = Date.now();
+		const [, left] = await Promise.all([drainWeb(web, drainMs), gateway.drain(drainMs, STOPPING_NOTICE)]);
+		app.logger.info({ drainMs: Date.now() - started, sshConnectionsLeft: left }, "drain finished");
 	} catch (error) {
 		failure = { error };
 	}
