@@ -16,6 +16,8 @@ import { METHOD_INFO, METHOD_ORDER, type Channel, type MethodId } from "./method
 export interface GlobalTwoFactorSettings {
 	readonly forceTwoFactor: boolean;
 	readonly enabledMethods: readonly MethodId[];
+	/** Staged rollout: until this instant (epoch ms) a forced user without a factor is nudged, not stopped. Absent/null: enforce now. */
+	readonly enrolmentDeadline?: number | null;
 }
 
 export interface GroupTwoFactorRule {
@@ -23,6 +25,8 @@ export interface GroupTwoFactorRule {
 	readonly forceTwoFactor: boolean;
 	/** null = no restriction; otherwise the group narrows the allowed methods (Decision 4). */
 	readonly allowedMethods: readonly MethodId[] | null;
+	/** Staged rollout for this group's force-2FA (epoch ms); absent/null: enforce now. */
+	readonly enrolmentDeadline?: number | null;
 }
 
 export interface SecondFactorPolicyInput {
@@ -35,6 +39,8 @@ export interface SecondFactorPolicyInput {
 	readonly lastWebMethod: MethodId | null;
 	/** Methods this deployment can actually run on `channel` (from the method registry). */
 	readonly channelMethods: readonly MethodId[];
+	/** Staged rollout: the current time (epoch ms) to compare enrolment deadlines with. Absent: every deadline has passed (fail closed). */
+	readonly now?: number;
 }
 
 /** Why 2FA applies: shown to users and admins ("required by group ops"). */
@@ -52,6 +58,20 @@ export type SecondFactorDecision =
 			readonly kind: "enroll";
 			readonly reasons: readonly PolicyReason[];
 			readonly allowedMethods: readonly MethodId[];
+	  }
+	| {
+			/**
+			 * Staged rollout: required, the user has no usable factor, but every rule that requires it
+			 * carries an enrolment deadline still in the future. The login goes on without a second
+			 * factor; the user is told how long is left (console banner, one SSH notice line).
+			 */
+			readonly kind: "enroll-nudge";
+			readonly reasons: readonly PolicyReason[];
+			readonly allowedMethods: readonly MethodId[];
+			/** The earliest deadline of the rules that require 2FA (epoch ms). */
+			readonly deadline: number;
+			/** Whole days left, rounded up (1 on the last day). */
+			readonly daysLeft: number;
 	  }
 	| {
 			/** The user has usable factors, but none can be answered on this channel. */
@@ -93,6 +113,28 @@ export function policyReasons(settings: GlobalTwoFactorSettings, groups: readonl
 	return reasons;
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Staged rollout: the deadline until which a user without a usable factor is nudged instead of
+ * stopped, or null (enforce now). Every rule that requires 2FA must carry a future deadline: one
+ * rule without a deadline (or a voluntary enrolment, Decision 2) enforces at once; the earliest
+ * deadline wins, so the stricter rule applies.
+ */
+function enrolmentGrace(input: SecondFactorPolicyInput, reasons: readonly PolicyReason[]): number | null {
+	if (input.now === undefined) return null;
+	let earliest = Number.POSITIVE_INFINITY;
+	for (const reason of reasons) {
+		let deadline: number | null | undefined;
+		if (reason.source === "global") deadline = input.settings.enrolmentDeadline;
+		else if (reason.source === "group") deadline = input.groups.find((group) => group.name === reason.group && group.forceTwoFactor)?.enrolmentDeadline;
+		else return null;
+		if (deadline === null || deadline === undefined || !Number.isFinite(deadline)) return null;
+		earliest = Math.min(earliest, deadline);
+	}
+	return earliest > input.now && Number.isFinite(earliest) ? earliest : null;
+}
+
 export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactorDecision {
 	const reasons = policyReasons(input.settings, input.groups);
 	// Recovery codes are a backup: they never make 2FA "required" and never satisfy enrolment.
@@ -107,7 +149,14 @@ export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactor
 	if (allowedStandalone.length === 0) return { kind: "misconfigured", reasons };
 
 	const usable = enrolledStandalone.filter((method) => allowedStandalone.includes(method));
-	if (usable.length === 0) return { kind: "enroll", reasons, allowedMethods: allowedStandalone };
+	if (usable.length === 0) {
+		const deadline = enrolmentGrace(input, reasons);
+		if (deadline !== null) {
+			const daysLeft = Math.max(1, Math.ceil((deadline - (input.now as number)) / DAY_MS));
+			return { kind: "enroll-nudge", reasons, allowedMethods: allowedStandalone, deadline, daysLeft };
+		}
+		return { kind: "enroll", reasons, allowedMethods: allowedStandalone };
+	}
 
 	const onChannel = usable.filter((method) => input.channelMethods.includes(method));
 	if (onChannel.length === 0) return { kind: "unusable-on-channel", reasons, usableMethods: usable };
@@ -134,7 +183,8 @@ export function enrollableMethods(allowed: readonly MethodId[], webMethods: read
  * already refused revoked sessions (disabled, locked, epoch changed); false means "step up".
  */
 export function sessionSatisfies(decision: SecondFactorDecision, provenMethod: string | null): boolean {
-	if (decision.kind === "not-required") return true;
+	// Before the enrolment deadline a session may rest on no second factor (staged rollout).
+	if (decision.kind === "not-required" || decision.kind === "enroll-nudge") return true;
 	if (decision.kind !== "challenge" || provenMethod === null) return false;
 	if ((decision.methods as readonly string[]).includes(provenMethod)) return true;
 	// A session proven with the user's last recovery code stays valid (the code is spent, not
@@ -168,4 +218,11 @@ export function describeReasons(reasons: readonly PolicyReason[]): string {
 		return reason satisfies never;
 	});
 	return `Two-factor authentication is ${parts.join(", ")}.`;
+}
+
+/** The staged-rollout nudge shown on every console page and as one SSH notice line. */
+export function describeNudge(decision: Extract<SecondFactorDecision, { kind: "enroll-nudge" }>, setupUrl: string): string {
+	const date = new Date(decision.deadline).toISOString().slice(0, 10);
+	const days = decision.daysLeft === 1 ? "1 day" : `${decision.daysLeft} days`;
+	return `${describeReasons(decision.reasons)} Set up a second factor at ${setupUrl} within ${days} (by ${date}); after that you cannot log in without one.`;
 }

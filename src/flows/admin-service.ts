@@ -6,6 +6,7 @@
 import type { Actor } from "../core/actor.ts";
 import { allowedMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
+import { checkDeadline } from "../core/enrolment-deadline.ts";
 import { PortcullisError } from "../core/errors.ts";
 import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
@@ -231,11 +232,31 @@ export class AdminService {
 		}
 	}
 
-	async updateSettings(actor: Actor, changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[] }): Promise<void> {
+	/**
+	 * Staged rollout: the deadline a change leaves in force. Turning force-2FA off clears it (a
+	 * stale deadline must not come back with a later "force on"); a new one must be in the future,
+	 * at most a year ahead, and needs force-2FA on (a deadline for nothing is a contradiction).
+	 */
+	private nextDeadline(who: string, force: boolean, current: number | null, change: number | null | undefined): number | null {
+		if (change === undefined) return force ? current : null;
+		if (change === null) return null;
+		if (!force) throw new PortcullisError("ERR_POLICY_INVALID", `An enrolment deadline only applies when ${who} forces 2FA.`);
+		if (change === current) return current;
+		const checked = checkDeadline(change, this.deps.clock.now().getTime());
+		if (!checked.ok) throw this.input(checked.message);
+		return change;
+	}
+
+	async updateSettings(
+		actor: Actor,
+		changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[]; enrolmentDeadline?: number | null },
+	): Promise<void> {
 		const current = await this.deps.settings.getTwoFactor();
+		const forceTwoFactor = changes.forceTwoFactor ?? current.forceTwoFactor;
 		const next = {
-			forceTwoFactor: changes.forceTwoFactor ?? current.forceTwoFactor,
+			forceTwoFactor,
 			enabledMethods: changes.enabledMethods ? [...new Set(changes.enabledMethods)] : [...current.enabledMethods],
+			enrolmentDeadline: this.nextDeadline("the global setting", forceTwoFactor, current.enrolmentDeadline ?? null, changes.enrolmentDeadline),
 		};
 		if (changes.enabledMethods) await this.validateMethods(next.enabledMethods);
 		await this.checkPolicy(next);
@@ -243,7 +264,10 @@ export class AdminService {
 		await this.audit(actor, "policy.settings-changed", { before: current, after: next });
 	}
 
-	async createGroup(actor: Actor, input: { name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null }): Promise<GroupRow> {
+	async createGroup(
+		actor: Actor,
+		input: { name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null; enrolmentDeadline?: number | null },
+	): Promise<GroupRow> {
 		const name = canonicalGroupName(input.name);
 		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
 		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
@@ -254,12 +278,17 @@ export class AdminService {
 			forceTwoFactor: input.forceTwoFactor,
 			allowedMethods: input.allowedMethods,
 		});
-		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods);
-		await this.audit(actor, "group.created", { group: name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods });
+		const enrolmentDeadline = this.nextDeadline(`group ${name}`, input.forceTwoFactor, null, input.enrolmentDeadline ?? null);
+		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods, { enrolmentDeadline });
+		await this.audit(actor, "group.created", { group: name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods, enrolmentDeadline });
 		return group;
 	}
 
-	async updateGroup(actor: Actor, rawName: string, changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null }): Promise<void> {
+	async updateGroup(
+		actor: Actor,
+		rawName: string,
+		changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null; enrolmentDeadline?: number | null },
+	): Promise<void> {
 		const group = await this.requireGroup(rawName);
 		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		const before = groupRule(group);
@@ -270,11 +299,12 @@ export class AdminService {
 			allowedMethods: changes.allowedMethods !== undefined ? changes.allowedMethods : parseAllowed(group.allowed_methods),
 		};
 		await this.checkPolicy(await this.deps.settings.getTwoFactor(), after);
-		await this.deps.groups.update(group.id, changes);
+		const enrolmentDeadline = this.nextDeadline(`group ${group.name}`, after.forceTwoFactor, before.enrolmentDeadline ?? null, changes.enrolmentDeadline);
+		await this.deps.groups.update(group.id, { ...changes, enrolmentDeadline });
 		await this.audit(actor, "group.updated", {
 			group: group.name,
 			before,
-			after: { forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods },
+			after: { forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods, enrolmentDeadline },
 		});
 	}
 

@@ -11,7 +11,7 @@
  * Adapters render LoginStep values; they never decide.
  */
 import type { PolicyReason, SecondFactorDecision } from "../core/decide-second-factor.ts";
-import { describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
+import { describeNudge, describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import { isPortcullisError } from "../core/errors.ts";
 import { errorFields, type Logger } from "../core/logger.ts";
@@ -60,6 +60,8 @@ export type LoginStep =
 			readonly userId: string;
 			readonly username: string;
 			readonly method: MethodId | null;
+			/** Staged rollout: 2FA is required from a deadline and this user has no factor yet; shown on SSH as one notice line. */
+			readonly nudge?: string;
 	  }
 	| {
 			readonly kind: "second-factor";
@@ -108,6 +110,13 @@ export type PasswordConfirmResult =
 
 export type SessionCheck = "ok" | "revoked" | "step-up";
 
+/** Staged rollout: what a user without a factor is told before the enrolment deadline. */
+export interface RolloutNudge {
+	readonly deadline: number;
+	readonly daysLeft: number;
+	readonly message: string;
+}
+
 export interface LoginFlowConfig {
 	readonly attemptTtlMs: number;
 	readonly secondFactorLockout: LockoutPolicy;
@@ -131,6 +140,11 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly config: LoginFlowConfig;
 	/** Cleanup that fails on the way to a denial is logged here, not thrown. */
 	readonly logger: Logger;
+}
+
+/** A second factor must be proven now (before an enrolment deadline, a user without one is only nudged). */
+function factorRequiredNow(decision: SecondFactorDecision): boolean {
+	return decision.kind !== "not-required" && decision.kind !== "enroll-nudge";
 }
 
 export class LoginFlow {
@@ -248,7 +262,7 @@ export class LoginFlow {
 			await this.auditError(base, error);
 			return denied("unavailable", "Login is not possible right now.");
 		}
-		const required = decision.kind !== "not-required";
+		const required = factorRequiredNow(decision);
 		const attempt = await attempts.create({
 			userId: user.id,
 			channel: client.channel,
@@ -265,6 +279,20 @@ export class LoginFlow {
 				if (purpose === "login")
 					await audit.write({ event: "login.success", outcome: "success", ...base, detail: { firstFactor, secondFactor: "not-required" } });
 				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null };
+			case "enroll-nudge": {
+				// Staged rollout: before the enrolment deadline the login goes on without a second factor,
+				// with a nudge. A step-up stays pending like "not-required" (password confirmation).
+				if (purpose === "login") await attempts.complete(attempt.id, null);
+				if (purpose === "login")
+					await audit.write({
+						event: "login.success",
+						outcome: "success",
+						...base,
+						detail: { firstFactor, secondFactor: "enrolment-pending", deadline: new Date(decision.deadline).toISOString(), daysLeft: decision.daysLeft },
+					});
+				const nudge = describeNudge(decision, `${config.consoleUrl}/account`);
+				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null, nudge };
+			}
 			case "misconfigured":
 				await attempts.fail(attempt.id);
 				await audit.write({ event: "policy.misconfigured", outcome: "failure", ...base, detail: { problem: "no method allowed for this user" } });
@@ -326,7 +354,7 @@ export class LoginFlow {
 		const user = await this.deps.users.findById(attempt.user_id);
 		if (user === undefined) return null;
 		const decision = await decideForUser(this.deps, user, attempt.channel as Channel);
-		if (decision.kind !== "not-required" && attempt.required_2fa === 0) await this.deps.attempts.markRequired(attempt.id);
+		if (factorRequiredNow(decision) && attempt.required_2fa === 0) await this.deps.attempts.markRequired(attempt.id);
 		return { attempt, user, decision };
 	}
 
@@ -337,7 +365,7 @@ export class LoginFlow {
 		const { attempt, user, decision } = live;
 		if (decision.kind === "challenge") return this.challengeStep(attempt, user, decision);
 		if (decision.kind === "enroll" && attempt.channel === "web") return this.enrollStep(attempt, user, decision);
-		if (decision.kind === "not-required" && attempt.required_2fa === 0 && attempt.purpose === "step-up") {
+		if (!factorRequiredNow(decision) && attempt.required_2fa === 0 && attempt.purpose === "step-up") {
 			return { kind: "password-confirm", attemptId: attempt.id, userId: user.id, username: user.username };
 		}
 		return denied("misconfigured", "Your login cannot continue under the current policy. Please start again.");
@@ -523,6 +551,19 @@ export class LoginFlow {
 	 */
 	checkSession(input: Parameters<typeof checkSession>[1]): Promise<SessionCheck> {
 		return checkSession(this.deps, input);
+	}
+
+	/**
+	 * Staged rollout: the nudge for a user who must set up a second factor by a deadline, or null.
+	 * The session gate asks it after a full check passed; a nudged session is never marked as
+	 * checked, so the deadline bites at its next request or channel open.
+	 */
+	async rolloutNudge(userId: string, channel: Channel): Promise<RolloutNudge | null> {
+		const user = await this.deps.users.findById(userId);
+		if (user === undefined) return null;
+		const decision = await decideForUser(this.deps, user, channel);
+		if (decision.kind !== "enroll-nudge") return null;
+		return { deadline: decision.deadline, daysLeft: decision.daysLeft, message: describeNudge(decision, `${this.deps.config.consoleUrl}/account`) };
 	}
 
 	private async auditError(base: Record<string, unknown>, error: unknown): Promise<void> {

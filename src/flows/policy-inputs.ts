@@ -4,6 +4,7 @@
  */
 import { decideSecondFactor, type SecondFactorDecision } from "../core/decide-second-factor.ts";
 import { isMethodId, METHOD_INFO, type Channel, type MethodId } from "../core/method-id.ts";
+import type { Clock } from "../core/clock.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import { groupRule, type GroupStore } from "../storage/group-store.ts";
@@ -17,6 +18,8 @@ export interface PolicyStores {
 	readonly factors: FactorStore;
 	readonly recoveryCodes: RecoveryCodeStore;
 	readonly methods: MethodRegistry;
+	/** Enrolment deadlines (staged rollout) are compared with this clock's now. */
+	readonly clock: Clock;
 }
 
 /** Methods the running deployment can serve on a channel: registered AND able to use that channel. */
@@ -40,5 +43,6 @@ export async function decideForUser(stores: PolicyStores, user: UserRow, channel
 		enrolledMethods: enrolled,
 		lastWebMethod: isMethodId(user.ssh_method) ? user.ssh_method : null,
 		channelMethods: channelMethods(stores.methods, channel),
+		now: stores.clock.now().getTime(),
 	});
 }

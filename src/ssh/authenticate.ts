@@ -70,6 +70,12 @@ type State =
 			current: MethodId;
 	  }
 	/**
+	 * Staged rollout: the login succeeded without a second factor before the enrolment deadline.
+	 * One keyboard-interactive round carries the nudge (RFC 4256 §3.2 instruction, no prompts),
+	 * then the connection is accepted with `outcome`: inside userauth, before any channel.
+	 */
+	| { readonly phase: "notice"; readonly message: string; readonly outcome: AuthOutcome }
+	/**
 	 * The login is refused. `told` false: the next keyboard-interactive round shows the message.
 	 * `told` true: the message was shown; any further request is refused and the connection ends.
 	 */
@@ -264,14 +270,18 @@ export class SshAuthenticator {
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
 		if (step.kind === "authenticated") {
-			return this.#grant(ctx, isStale, {
+			const outcome: AuthOutcome = {
 				userId: step.userId,
 				username: step.username,
 				secondFactorMethod: null,
 				sessionEpoch: known.session_epoch,
 				firstFactor,
 				publicKeyFingerprint: keyFingerprint ?? null,
-			});
+			};
+			if (step.nudge === undefined) return this.#grant(ctx, isStale, outcome);
+			// Partial success: the next keyboard-interactive round shows the nudge and then accepts.
+			this.#state = { phase: "notice", message: step.nudge, outcome };
+			return safeReject(ctx, SECOND_FACTOR_METHODS, true);
 		}
 		// LoginFlow already limited the methods to those answerable on channel "ssh", default first
 		// (decide-second-factor.ts; "unusable-on-channel" is a denial handled above).
@@ -297,6 +307,11 @@ export class SshAuthenticator {
 		const state = this.#state;
 		if (state.phase === "initial") return safeReject(ctx, FIRST_FACTOR_METHODS);
 		if (state.phase === "refusing") return this.#tell(ctx, isStale, state.message, state.reason);
+		if (state.phase === "notice") {
+			const reply = await this.#prompt(ctx, [], terminalSafe(state.message));
+			if (reply.kind === "aborted" || isStale()) return;
+			return this.#grant(ctx, isStale, state.outcome);
+		}
 
 		let notice: string | null = null;
 		let round: { prompt: string; echo: boolean } | null = null;
