@@ -29,12 +29,15 @@ export function parseEnrolmentDeadline(text: string, now: number): DeadlineParse
 		const value = Date.parse(trimmed);
 		if (Number.isFinite(value)) return checkDeadline(value, now);
 	}
-	return { ok: false, message: `The enrolment deadline must be a date (YYYY-MM-DD), a number of days (e.g. 14d) or "none"; got ${JSON.stringify(text.slice(0, 40))}.` };
+	return {
+		ok: false,
+		message: `The enrolment deadline must be a date (YYYY-MM-DD), a number of days (e.g. 14d) or "none"; got ${JSON.stringify(text.slice(0, 40))}.`,
+	};
 }
 
 /** A deadline must lie in the future and at most MAX_DEADLINE_DAYS ahead. */
 export function checkDeadline(value: number, now: number): DeadlineParse {
-	if (!Number.isFinite(value) || value <= now) return { ok: false, message: "The enrolment deadline must be in the future (use \"none\" to enforce now)." };
+	if (!Number.isFinite(value) || value <= now) return { ok: false, message: 'The enrolment deadline must be in the future (use "none" to enforce now).' };
 	if (value > now + MAX_DEADLINE_DAYS * DAY_MS) return { ok: false, message: `The enrolment deadline must be at most ${MAX_DEADLINE_DAYS} days ahead.` };
 	return { ok: true, value };
 }

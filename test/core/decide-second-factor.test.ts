@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
 	decideSecondFactor,
+	describeNudge,
 	describeReasons,
 	enrollableMethods,
 	fallbackMethods,
@@ -166,6 +167,96 @@ const rows: { rule: string; input: SecondFactorPolicyInput; expect: Record<strin
 		expect: { kind: "challenge", reasons: [{ source: "global" }, { source: "group", group: "ops" }] },
 	},
 ];
+
+// ---- Staged rollout: enrolment deadline (issue 8 section 1) ----
+const NOW = Date.UTC(2027, 0, 10, 12, 0, 0);
+const DAY = 86_400_000;
+const forced = (deadline: number | null) => ({ forceTwoFactor: true, enabledMethods: ["totp", "recovery-code"] as MethodId[], enrolmentDeadline: deadline });
+const groupWithDeadline = (name: string, deadline: number | null): GroupTwoFactorRule => ({ ...group(name, true), enrolmentDeadline: deadline });
+
+rows.push(
+	{
+		rule: "rollout: global force with a future deadline, no factor → enroll-nudge with days left (rounded up)",
+		input: input({ now: NOW, settings: forced(NOW + 13 * DAY + 1) }),
+		expect: { kind: "enroll-nudge", deadline: NOW + 13 * DAY + 1, daysLeft: 14, reasons: [{ source: "global" }], allowedMethods: ["totp"] },
+	},
+	{
+		rule: "rollout: the deadline has passed → enrol, as without a deadline",
+		input: input({ now: NOW, settings: forced(NOW) }),
+		expect: { kind: "enroll", reasons: [{ source: "global" }] },
+	},
+	{
+		rule: "rollout: no deadline → enforce now (enrol)",
+		input: input({ now: NOW, settings: forced(null) }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "rollout: no clock given → every deadline counts as passed (fail closed)",
+		input: input({ settings: forced(NOW + DAY) }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "rollout: the last day counts as 1 day left",
+		input: input({ now: NOW, settings: forced(NOW + 1000) }),
+		expect: { kind: "enroll-nudge", daysLeft: 1 },
+	},
+	{
+		rule: "rollout: a group's own deadline applies to its members",
+		input: input({ now: NOW, groups: [groupWithDeadline("ops", NOW + 3 * DAY)] }),
+		expect: { kind: "enroll-nudge", daysLeft: 3, reasons: [{ source: "group", group: "ops" }] },
+	},
+	{
+		rule: "rollout: stricter wins: one forcing rule without a deadline enforces now",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), groups: [groupWithDeadline("ops", null)] }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "rollout: stricter wins: the earliest deadline of the forcing rules applies",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), groups: [groupWithDeadline("ops", NOW + 2 * DAY)] }),
+		expect: { kind: "enroll-nudge", deadline: NOW + 2 * DAY, daysLeft: 2 },
+	},
+	{
+		rule: "rollout: the deadline of a group that does not force is ignored",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), groups: [{ ...group("dev", false), enrolmentDeadline: NOW + DAY }] }),
+		expect: { kind: "enroll-nudge", daysLeft: 30 },
+	},
+	{
+		rule: "rollout: Decision 2 (enrolled factor no longer allowed) is never deferred by a deadline",
+		input: input({ now: NOW, settings: { ...forced(NOW + 30 * DAY), forceTwoFactor: false, enabledMethods: ["access-keyword"] }, enrolledMethods: ["totp"] }),
+		expect: { kind: "enroll", reasons: [{ source: "enrolled" }] },
+	},
+	{
+		rule: "rollout: a user with a usable factor is challenged as usual before the deadline",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge", methods: ["totp"] },
+	},
+	{
+		rule: "rollout: recovery codes alone do not count as enrolled: nudged",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), enrolledMethods: ["recovery-code"] }),
+		expect: { kind: "enroll-nudge" },
+	},
+	{
+		rule: "rollout: a deadline never rescues a misconfigured policy",
+		input: input({ now: NOW, settings: { forceTwoFactor: true, enabledMethods: ["recovery-code"], enrolmentDeadline: NOW + DAY } }),
+		expect: { kind: "misconfigured" },
+	},
+);
+
+test("rollout: a nudged session may continue; the same session after the deadline steps up", () => {
+	assert.equal(sessionSatisfies(decideSecondFactor(input({ now: NOW, settings: forced(NOW + DAY) })), null), true);
+	assert.equal(sessionSatisfies(decideSecondFactor(input({ now: NOW + DAY, settings: forced(NOW + DAY) })), null), false);
+});
+
+test("rollout: the nudge names the reason, the days left, the date and where to set up", () => {
+	const decision = decideSecondFactor(input({ now: NOW, settings: forced(NOW + 2 * DAY) }));
+	assert.equal(decision.kind, "enroll-nudge");
+	if (decision.kind !== "enroll-nudge") return;
+	assert.equal(
+		describeNudge(decision, "https://gw.example/account"),
+		"Two-factor authentication is required for everyone. Set up a second factor at https://gw.example/account within 2 days (by 2027-01-12); after that you cannot log in without one.",
+	);
+});
+// ---- end of staged rollout rows ----
 
 for (const row of rows) {
 	test(row.rule, () => {

@@ -1,5 +1,6 @@
 /** `portcullis settings …`: the global 2FA switch and the enabled methods (Decision 3 is enforced by AdminService). */
 import type { Command } from "commander";
+import { formatDeadline, parseEnrolmentDeadline } from "../../core/enrolment-deadline.ts";
 import type { MethodId } from "../../core/method-id.ts";
 import { cliActor, withApp, type CommonOptions } from "../context.ts";
 import { UsageError } from "../errors.ts";
@@ -19,6 +20,8 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 				const view = {
 					forceTwoFactor: current.forceTwoFactor,
 					enabledMethods: [...current.enabledMethods],
+					enrolmentDeadline:
+						current.enrolmentDeadline === null || current.enrolmentDeadline === undefined ? null : new Date(current.enrolmentDeadline).toISOString(),
 					availableMethods: cli.admin.implementedMethods(),
 				};
 				if (options.json === true) {
@@ -26,6 +29,7 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 					return;
 				}
 				println(io.stdout, `force-2fa: ${view.forceTwoFactor ? "on" : "off"}`);
+				println(io.stdout, `enrolment deadline: ${formatDeadline(current.enrolmentDeadline)}`);
 				println(io.stdout, `enabled methods: ${view.enabledMethods.join(",") || "-"}`);
 				println(io.stdout, `available methods: ${view.availableMethods.join(",")}`);
 			});
@@ -38,16 +42,26 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 			.description("change the global 2FA settings; invalid states (force-2FA with no usable method) are refused")
 			.option("--force-2fa", "every user must use a second factor")
 			.option("--no-force-2fa", "only groups that force it (and users who enrolled) use a second factor")
-			.option("--methods <list>", "comma-separated methods users may use (replaces the enabled list)"),
-	).action(async (options: CommonOptions & { force2fa?: boolean; methods?: string }) => {
-		const changes: { forceTwoFactor?: boolean; enabledMethods?: MethodId[] } = {};
+			.option("--methods <list>", "comma-separated methods users may use (replaces the enabled list)")
+			.option("--enrolment-deadline <when>", 'staged rollout: users without a factor are nudged until then (YYYY-MM-DD, "14d", or "none" to enforce now)'),
+	).action(async (options: CommonOptions & { force2fa?: boolean; methods?: string; enrolmentDeadline?: string }) => {
+		const changes: { forceTwoFactor?: boolean; enabledMethods?: MethodId[]; enrolmentDeadline?: number | null } = {};
 		if (options.force2fa !== undefined) changes.forceTwoFactor = options.force2fa;
 		if (options.methods !== undefined) changes.enabledMethods = methodsOption(options.methods);
-		if (Object.keys(changes).length === 0) throw new UsageError("nothing to change: give --force-2fa, --no-force-2fa or --methods LIST");
+		if (Object.keys(changes).length === 0 && options.enrolmentDeadline === undefined)
+			throw new UsageError("nothing to change: give --force-2fa, --no-force-2fa, --methods LIST or --enrolment-deadline WHEN");
 		await withApp(options, async (cli) => {
+			if (options.enrolmentDeadline !== undefined) {
+				const parsed = parseEnrolmentDeadline(options.enrolmentDeadline, cli.clock.now().getTime());
+				if (!parsed.ok) throw new UsageError(parsed.message);
+				changes.enrolmentDeadline = parsed.value;
+			}
 			await cli.admin.updateSettings(cliActor(), changes);
 			const after = await cli.directory.settings.getTwoFactor();
-			println(io.stdout, `settings updated: force-2fa ${after.forceTwoFactor ? "on" : "off"}, methods ${after.enabledMethods.join(",") || "-"}`);
+			println(
+				io.stdout,
+				`settings updated: force-2fa ${after.forceTwoFactor ? "on" : "off"}, methods ${after.enabledMethods.join(",") || "-"}, enrolment deadline ${formatDeadline(after.enrolmentDeadline)}`,
+			);
 		});
 	});
 }

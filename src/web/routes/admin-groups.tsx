@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { attemptAdminChange, webActor } from "../admin-change.ts";
+import { attemptAdminChange, deadlineChange, webActor } from "../admin-change.ts";
 import type { Notice } from "../views/login.tsx";
 import { parseAllowed } from "../../storage/group-store.ts";
 import { change, checkedMethods, METHOD_FIELDS, notice } from "./admin.tsx";
@@ -28,6 +28,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 				name: group.name,
 				force: group.force_2fa === 1,
 				allowed: parseAllowed(group.allowed_methods),
+				deadline: group.enrol_deadline === null ? null : Number(group.enrol_deadline),
 				members: (await services.directory.groups.membersOf(group.id)).map((member) => member.username),
 			})),
 		);
@@ -57,7 +58,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 		groupPage(request, reply, query.name, notice(query.m)),
 	);
 
-	const groupPolicy = { force: checkbox, unrestricted: checkbox, ...METHOD_FIELDS };
+	const groupPolicy = { force: checkbox, unrestricted: checkbox, deadline: str(64), ...METHOD_FIELDS };
 
 	postRoute(server, "/admin/groups/create", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
 		let created = "";
@@ -67,6 +68,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 					name: form.name,
 					forceTwoFactor: form.force,
 					allowedMethods: form.unrestricted ? null : checkedMethods(form),
+					enrolmentDeadline: deadlineChange(form.deadline, null, services.clock.now().getTime()) ?? null,
 				});
 				created = group.name;
 			},
@@ -77,8 +79,15 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 
 	postRoute(server, "/admin/groups/update", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
 		const failed = await attempt(
-			() =>
-				services.admin.updateGroup(actor(request), form.name, { forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) }),
+			async () => {
+				const current = (await groupItems()).find((item) => item.name === form.name.toLowerCase());
+				const enrolmentDeadline = deadlineChange(form.deadline, current?.deadline ?? null, services.clock.now().getTime());
+				await services.admin.updateGroup(actor(request), form.name, {
+					forceTwoFactor: form.force,
+					allowedMethods: form.unrestricted ? null : checkedMethods(form),
+					...(enrolmentDeadline !== undefined ? { enrolmentDeadline } : {}),
+				});
+			},
 			(shown, status) => (status === 404 ? groupsPage(request, reply, shown, status) : groupPage(request, reply, form.name, shown, status)),
 		);
 		return failed ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=saved`);

@@ -8,7 +8,7 @@ import { METHOD_IDS, type MethodId } from "../../core/method-id.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { attemptAdminChange, webActor } from "../admin-change.ts";
+import { attemptAdminChange, deadlineChange, webActor } from "../admin-change.ts";
 import { AdminSettingsPage } from "../views/admin.tsx";
 import type { Notice } from "../views/login.tsx";
 
@@ -62,6 +62,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 				ctx={pageContext(request)}
 				force={settings.forceTwoFactor}
 				enabled={settings.enabledMethods}
+				deadline={settings.enrolmentDeadline ?? null}
 				implemented={services.admin.implementedMethods()}
 				notice={shown}
 			/>,
@@ -72,9 +73,18 @@ export const adminRoutes: RouteModule = (server, web) => {
 		settingsPage(request, reply, notice(query.m)),
 	);
 
-	postRoute(server, "/admin/settings", { ...change("/admin/settings"), fields: { force: checkbox, ...METHOD_FIELDS } }, async (request, reply, form) => {
+	const settingsFields = { force: checkbox, deadline: str(64), ...METHOD_FIELDS };
+	postRoute(server, "/admin/settings", { ...change("/admin/settings"), fields: settingsFields }, async (request, reply, form) => {
 		const failed = await attempt(
-			() => services.admin.updateSettings(actor(request), { forceTwoFactor: form.force === true, enabledMethods: checkedMethods(form) }),
+			async () => {
+				const current = await services.directory.settings.getTwoFactor();
+				const enrolmentDeadline = deadlineChange(form.deadline, current.enrolmentDeadline, services.clock.now().getTime());
+				await services.admin.updateSettings(actor(request), {
+					forceTwoFactor: form.force === true,
+					enabledMethods: checkedMethods(form),
+					...(enrolmentDeadline !== undefined ? { enrolmentDeadline } : {}),
+				});
+			},
 			(shown, status) => settingsPage(request, reply, shown, status),
 		);
 		return failed ?? seeOther(reply, "/admin/settings?m=saved");

@@ -1,4 +1,5 @@
 /** Admin pages: settings, users, groups, audit log. Every change goes through AdminService. */
+import { formatDeadline } from "../../core/enrolment-deadline.ts";
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { AuditRow } from "../../storage/audit-log.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
@@ -39,7 +40,28 @@ export function MethodCheckboxes({
 	);
 }
 
-export function AdminSettingsPage(props: { ctx: PageContext; force: boolean; enabled: readonly MethodId[]; implemented: readonly MethodId[]; notice: Notice }) {
+/** Staged rollout: the enrolment-deadline field of the settings and group forms. */
+function DeadlineField({ id, value }: { id: string; value: number | null }) {
+	return (
+		<Field
+			id={id}
+			name="deadline"
+			label="Enrolment deadline (staged rollout)"
+			value={value === null ? "" : formatDeadline(value)}
+			maxLength={64}
+			hint="Until then, users without a second factor are let in with a reminder (a banner here, one line on SSH); after it, they must set one up. A date (YYYY-MM-DD), a number of days (14d), or empty to enforce now."
+		/>
+	);
+}
+
+export function AdminSettingsPage(props: {
+	ctx: PageContext;
+	force: boolean;
+	enabled: readonly MethodId[];
+	deadline: number | null;
+	implemented: readonly MethodId[];
+	notice: Notice;
+}) {
 	const { ctx } = props;
 	return (
 		<Layout ctx={ctx} title="Settings">
@@ -56,6 +78,7 @@ export function AdminSettingsPage(props: { ctx: PageContext; force: boolean; ena
 						</span>
 					</label>
 				</div>
+				<DeadlineField id="deadline" value={props.deadline} />
 				<MethodCheckboxes
 					idPrefix="enabled"
 					legend="Enabled methods (users can only set up enabled methods)"
@@ -312,6 +335,8 @@ export interface GroupListItem {
 	readonly force: boolean;
 	readonly allowed: readonly MethodId[] | null;
 	readonly members: readonly string[];
+	/** Staged rollout: epoch ms, or null (enforce now). */
+	readonly deadline: number | null;
 }
 
 function allowedText(allowed: readonly MethodId[] | null): string {
@@ -325,11 +350,13 @@ function GroupPolicyFields({
 	implemented,
 	force,
 	allowed,
+	deadline,
 }: {
 	idPrefix: string;
 	implemented: readonly MethodId[];
 	force: boolean;
 	allowed: readonly MethodId[] | null;
+	deadline: number | null;
 }) {
 	return (
 		<>
@@ -339,6 +366,7 @@ function GroupPolicyFields({
 					<strong>Force 2FA for members</strong>
 				</label>
 			</div>
+			<DeadlineField id={`${idPrefix}-deadline`} value={deadline} />
 			<fieldset>
 				<legend>Allowed methods for members</legend>
 				<div class="check">
@@ -393,7 +421,10 @@ export function AdminGroupsPage({
 									<td>
 										<a href={`/admin/group?name=${encodeURIComponent(group.name)}`}>{group.name}</a>
 									</td>
-									<td>{group.force ? <span class="tag tag-good">forced</span> : <span class="muted">not forced</span>}</td>
+									<td>
+										{group.force ? <span class="tag tag-good">forced</span> : <span class="muted">not forced</span>}
+										{group.force && group.deadline !== null ? <span class="hint-inline"> (deadline {formatDeadline(group.deadline)})</span> : null}
+									</td>
 									<td>{allowedText(group.allowed)}</td>
 									<td>{group.members.length}</td>
 								</tr>
@@ -407,7 +438,7 @@ export function AdminGroupsPage({
 				<form method="post" action="/admin/groups/create" class="stack">
 					<CsrfField ctx={ctx} />
 					<Field id="group-name" name="name" label="Name" required maxLength={64} autocomplete="off" />
-					<GroupPolicyFields idPrefix="new" implemented={implemented} force={false} allowed={null} />
+					<GroupPolicyFields idPrefix="new" implemented={implemented} force={false} allowed={null} deadline={null} />
 					<button type="submit" class="primary">
 						Create group
 					</button>
@@ -442,7 +473,7 @@ export function AdminGroupPage({
 				<form method="post" action="/admin/groups/update" class="stack">
 					<CsrfField ctx={ctx} />
 					<input type="hidden" name="name" value={group.name} />
-					<GroupPolicyFields idPrefix="edit" implemented={implemented} force={group.force} allowed={group.allowed} />
+					<GroupPolicyFields idPrefix="edit" implemented={implemented} force={group.force} allowed={group.allowed} deadline={group.deadline} />
 					<button type="submit" class="primary">
 						Save group policy
 					</button>
