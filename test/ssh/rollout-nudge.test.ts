@@ -73,6 +73,20 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.equal(withKey.stdout, "authenticated nina 2fa=none epoch=0\n");
 			assert.equal(withKey.prompts.length, 0);
 
+			// Scripts (BatchMode=yes, as Ansible and rsync loops run) keep working during the rollout:
+			// the notice has no prompt, so OpenSSH answers it without asking anyone.
+			const batch = await runOpenSsh({
+				port: f.port,
+				user: "nina",
+				command: "id",
+				preferred: "publickey,keyboard-interactive",
+				identityFile: key.file,
+				extraArgs: ["-o", "BatchMode=yes"],
+				answer: () => null,
+			});
+			assert.equal(batch.code, 0, describeRun(batch));
+			assert.equal(batch.stdout, "authenticated nina 2fa=none epoch=0\n");
+
 			const audit = await f.app.stores.audit.query({ username: "nina", event: "login.success" });
 			assert.ok(
 				audit.some((row) => (row.detail ?? "").includes("enrolment-pending")),
