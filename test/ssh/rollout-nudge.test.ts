@@ -18,7 +18,11 @@ const PASSWORD_PROMPT = /'s password: $/;
 const DAY = 86_400_000;
 
 function describeRun(result: OpenSshResult): string {
-	return JSON.stringify({ code: result.code, stdout: result.stdout, prompts: result.prompts, stderr: result.stderr.split("\n").filter((line) => !line.startsWith("debug")) }, null, 1);
+	return JSON.stringify(
+		{ code: result.code, stdout: result.stdout, prompts: result.prompts, stderr: result.stderr.split("\n").filter((line) => !line.startsWith("debug")) },
+		null,
+		1,
+	);
 }
 
 for (const engine of ["sqlite", "postgres"] as const)
