@@ -24,8 +24,10 @@ import type { SessionStore } from "../storage/session-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserRow, UserStore } from "../storage/user-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
+import { policyStatus, previewImpact, type PolicyImpact, type ProposedPolicy, type UserPolicyStatus } from "./policy-impact.ts";
 
 export type { Actor };
+export type { PolicyImpact, ProposedPolicy, UserPolicyStatus } from "./policy-impact.ts";
 
 export interface AdminServiceDeps {
 	readonly users: UserStore;
@@ -75,6 +77,35 @@ export class AdminService {
 			username: user?.username ?? null,
 			detail,
 		});
+	}
+
+	/** Enrolment status of every user: required or not and why, methods, deadline (policy-impact.ts). */
+	enrolmentStatus(): Promise<UserPolicyStatus[]> {
+		return policyStatus(this.deps);
+	}
+
+	/**
+	 * The impact preview before saving a change of the global settings or of one group's rule. The
+	 * proposal is completed from the stored values exactly as updateSettings/updateGroup would.
+	 */
+	async previewSettings(
+		actor: Actor,
+		changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[]; enrolmentDeadline?: number | null },
+	): Promise<PolicyImpact> {
+		const { next } = await this.planSettings(changes);
+		return previewImpact(this.deps, { settings: next }, actor.channel === "web" ? actor.name : null);
+	}
+
+	async previewGroup(
+		actor: Actor,
+		rawName: string,
+		changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null; enrolmentDeadline?: number | null },
+	): Promise<PolicyImpact> {
+		const { group, after, enrolmentDeadline } = await this.planGroup(rawName, changes);
+		const proposed: ProposedPolicy = {
+			group: { name: group.name, forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods, enrolmentDeadline },
+		};
+		return previewImpact(this.deps, proposed, actor.channel === "web" ? actor.name : null);
 	}
 
 	/** Methods an admin may enable: implemented in this build. */
@@ -247,10 +278,8 @@ export class AdminService {
 		return change;
 	}
 
-	async updateSettings(
-		actor: Actor,
-		changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[]; enrolmentDeadline?: number | null },
-	): Promise<void> {
+	/** The validated settings a change leads to (shared by the change and its impact preview). */
+	private async planSettings(changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[]; enrolmentDeadline?: number | null }) {
 		const current = await this.deps.settings.getTwoFactor();
 		const forceTwoFactor = changes.forceTwoFactor ?? current.forceTwoFactor;
 		const next = {
@@ -260,6 +289,14 @@ export class AdminService {
 		};
 		if (changes.enabledMethods) await this.validateMethods(next.enabledMethods);
 		await this.checkPolicy(next);
+		return { current, next };
+	}
+
+	async updateSettings(
+		actor: Actor,
+		changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[]; enrolmentDeadline?: number | null },
+	): Promise<void> {
+		const { current, next } = await this.planSettings(changes);
 		await this.deps.settings.setTwoFactor(next);
 		await this.audit(actor, "policy.settings-changed", { before: current, after: next });
 	}
@@ -284,11 +321,11 @@ export class AdminService {
 		return group;
 	}
 
-	async updateGroup(
-		actor: Actor,
+	/** The validated rule a group change leads to (shared by the change and its impact preview). */
+	private async planGroup(
 		rawName: string,
 		changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null; enrolmentDeadline?: number | null },
-	): Promise<void> {
+	) {
 		const group = await this.requireGroup(rawName);
 		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		const before = groupRule(group);
@@ -300,6 +337,15 @@ export class AdminService {
 		};
 		await this.checkPolicy(await this.deps.settings.getTwoFactor(), after);
 		const enrolmentDeadline = this.nextDeadline(`group ${group.name}`, after.forceTwoFactor, before.enrolmentDeadline ?? null, changes.enrolmentDeadline);
+		return { group, before, after, enrolmentDeadline };
+	}
+
+	async updateGroup(
+		actor: Actor,
+		rawName: string,
+		changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null; enrolmentDeadline?: number | null },
+	): Promise<void> {
+		const { group, before, after, enrolmentDeadline } = await this.planGroup(rawName, changes);
 		await this.deps.groups.update(group.id, { ...changes, enrolmentDeadline });
 		await this.audit(actor, "group.updated", {
 			group: group.name,

@@ -58,6 +58,9 @@ export type WebAdmin = Pick<
 	| "deleteGroup"
 	| "updateSettings"
 	| "implementedMethods"
+	| "enrolmentStatus"
+	| "previewSettings"
+	| "previewGroup"
 >;
 
 /** The browser sessions of the console (rows in web_sessions; src/web/session.ts drives them). */

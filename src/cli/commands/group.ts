@@ -8,6 +8,7 @@ import { UsageError } from "../errors.ts";
 import { json, list, table } from "../format.ts";
 import { println, type CliIo } from "../io.ts";
 import { methodsOption } from "./methods-option.ts";
+import { printImpact } from "./settings.ts";
 
 type AddCommon = (command: Command) => Command;
 
@@ -50,8 +51,9 @@ export function registerGroupCommands(program: Command, io: CliIo, common: AddCo
 			.option("--no-force-2fa", "the group no longer forces a second factor")
 			.option("--methods <list>", "comma-separated methods the members may use")
 			.option("--no-methods", "lift the group's method restriction")
-			.option("--enrolment-deadline <when>", DEADLINE_HELP),
-	).action(async (name: string, options: CommonOptions & { force2fa?: boolean; methods?: string | false; enrolmentDeadline?: string }) => {
+			.option("--enrolment-deadline <when>", DEADLINE_HELP)
+			.option("--dry-run", "only show who the change would affect (impact preview); change nothing"),
+	).action(async (name: string, options: CommonOptions & { force2fa?: boolean; methods?: string | false; enrolmentDeadline?: string; dryRun?: boolean }) => {
 		const changes: { forceTwoFactor?: boolean; allowedMethods?: MethodId[] | null; enrolmentDeadline?: number | null } = {};
 		if (options.force2fa !== undefined) changes.forceTwoFactor = options.force2fa;
 		if (options.methods === false) changes.allowedMethods = null;
@@ -62,6 +64,10 @@ export function registerGroupCommands(program: Command, io: CliIo, common: AddCo
 			const deadline = deadlineOption(options.enrolmentDeadline, cli.clock.now().getTime());
 			if (deadline !== undefined) changes.enrolmentDeadline = deadline;
 			const target = await cli.admin.requireGroup(name);
+			if (options.dryRun === true) {
+				printImpact(io, await cli.admin.previewGroup(cliActor(), target.name, changes));
+				return;
+			}
 			await cli.admin.updateGroup(cliActor(), target.name, changes);
 			println(io.stdout, `updated group ${target.name}`);
 		});

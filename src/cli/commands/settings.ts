@@ -6,9 +6,22 @@ import { cliActor, withApp, type CommonOptions } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { json } from "../format.ts";
 import { println, type CliIo } from "../io.ts";
+import type { PolicyImpact } from "../../flows/admin-service.ts";
 import { methodsOption } from "./methods-option.ts";
 
 type AddCommon = (command: Command) => Command;
+
+/** The impact preview of a change that forces 2FA (`--dry-run`). */
+export function printImpact(io: CliIo, impact: PolicyImpact): void {
+	println(io.stdout, `users gaining a 2FA requirement: ${impact.gaining.length}${impact.gaining.length > 0 ? ` (${impact.gaining.join(",")})` : ""}`);
+	println(io.stdout, `  of them without a usable factor: ${impact.noFactor.length}${impact.noFactor.length > 0 ? ` (${impact.noFactor.join(",")})` : ""}`);
+	println(
+		io.stdout,
+		`  of those, never logged in on the web: ${impact.neverOnWeb.length}${impact.neverOnWeb.length > 0 ? ` (${impact.neverOnWeb.join(",")})` : ""}`,
+	);
+	if (impact.enforcesNow) println(io.stdout, "without an enrolment deadline, users without a factor are stopped at their next login");
+	println(io.stdout, "dry run: nothing was changed");
+}
 
 export function registerSettingsCommands(program: Command, io: CliIo, common: AddCommon): void {
 	const settings = common(program.command("settings").description("global two-factor settings"));
@@ -43,8 +56,9 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 			.option("--force-2fa", "every user must use a second factor")
 			.option("--no-force-2fa", "only groups that force it (and users who enrolled) use a second factor")
 			.option("--methods <list>", "comma-separated methods users may use (replaces the enabled list)")
-			.option("--enrolment-deadline <when>", 'staged rollout: users without a factor are nudged until then (YYYY-MM-DD, "14d", or "none" to enforce now)'),
-	).action(async (options: CommonOptions & { force2fa?: boolean; methods?: string; enrolmentDeadline?: string }) => {
+			.option("--enrolment-deadline <when>", 'staged rollout: users without a factor are nudged until then (YYYY-MM-DD, "14d", or "none" to enforce now)')
+			.option("--dry-run", "only show who the change would affect (impact preview); change nothing"),
+	).action(async (options: CommonOptions & { force2fa?: boolean; methods?: string; enrolmentDeadline?: string; dryRun?: boolean }) => {
 		const changes: { forceTwoFactor?: boolean; enabledMethods?: MethodId[]; enrolmentDeadline?: number | null } = {};
 		if (options.force2fa !== undefined) changes.forceTwoFactor = options.force2fa;
 		if (options.methods !== undefined) changes.enabledMethods = methodsOption(options.methods);
@@ -55,6 +69,10 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 				const parsed = parseEnrolmentDeadline(options.enrolmentDeadline, cli.clock.now().getTime());
 				if (!parsed.ok) throw new UsageError(parsed.message);
 				changes.enrolmentDeadline = parsed.value;
+			}
+			if (options.dryRun === true) {
+				printImpact(io, await cli.admin.previewSettings(cliActor(), changes));
+				return;
 			}
 			await cli.admin.updateSettings(cliActor(), changes);
 			const after = await cli.directory.settings.getTwoFactor();

@@ -9,8 +9,8 @@ import { getRoute, postRoute } from "../route-kit.ts";
 import { attemptAdminChange, deadlineChange, webActor } from "../admin-change.ts";
 import type { Notice } from "../views/login.tsx";
 import { parseAllowed } from "../../storage/group-store.ts";
-import { change, checkedMethods, METHOD_FIELDS, notice } from "./admin.tsx";
-import { AdminGroupPage, AdminGroupsPage, type GroupListItem } from "../views/admin.tsx";
+import { change, checkedMethods, echoFields, METHOD_FIELDS, notice } from "./admin.tsx";
+import { AdminGroupPage, AdminGroupsPage, ImpactConfirmPage, type GroupListItem } from "../views/admin.tsx";
 
 export const adminGroupRoutes: RouteModule = (server, web) => {
 	const { services } = web;
@@ -58,7 +58,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 		groupPage(request, reply, query.name, notice(query.m)),
 	);
 
-	const groupPolicy = { force: checkbox, unrestricted: checkbox, deadline: str(64), ...METHOD_FIELDS };
+	const groupPolicy = { force: checkbox, unrestricted: checkbox, deadline: str(64), confirm: checkbox, ...METHOD_FIELDS };
 
 	postRoute(server, "/admin/groups/create", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
 		let created = "";
@@ -78,19 +78,34 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 	});
 
 	postRoute(server, "/admin/groups/update", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
+		let confirmPage: FastifyReply | null = null;
 		const failed = await attempt(
 			async () => {
 				const current = (await groupItems()).find((item) => item.name === form.name.toLowerCase());
 				const enrolmentDeadline = deadlineChange(form.deadline, current?.deadline ?? null, services.clock.now().getTime());
-				await services.admin.updateGroup(actor(request), form.name, {
+				const changes = {
 					forceTwoFactor: form.force,
 					allowedMethods: form.unrestricted ? null : checkedMethods(form),
 					...(enrolmentDeadline !== undefined ? { enrolmentDeadline } : {}),
-				});
+				};
+				if (!form.confirm) {
+					// Impact preview: a change that newly requires 2FA of members is confirmed first.
+					const impact = await services.admin.previewGroup(actor(request), form.name, changes);
+					if (impact.gaining.length > 0 || impact.selfWithoutFactor) {
+						const back = `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}`;
+						confirmPage = sendPage(
+							reply,
+							200,
+							<ImpactConfirmPage ctx={pageContext(request)} action="/admin/groups/update" fields={echoFields(form)} impact={impact} back={back} />,
+						);
+						return;
+					}
+				}
+				await services.admin.updateGroup(actor(request), form.name, changes);
 			},
 			(shown, status) => (status === 404 ? groupsPage(request, reply, shown, status) : groupPage(request, reply, form.name, shown, status)),
 		);
-		return failed ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=saved`);
+		return failed ?? confirmPage ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=saved`);
 	});
 
 	postRoute(server, "/admin/groups/delete", { ...change("/admin/groups"), fields: { name: req(256) } }, async (request, reply, form) => {

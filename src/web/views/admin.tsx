@@ -2,6 +2,7 @@
 import { formatDeadline } from "../../core/enrolment-deadline.ts";
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { AuditRow } from "../../storage/audit-log.ts";
+import type { PolicyImpact, UserPolicyStatus } from "../../flows/admin-service.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
 
@@ -37,6 +38,103 @@ export function MethodCheckboxes({
 				</div>
 			))}
 		</fieldset>
+	);
+}
+
+/**
+ * The confirm step before saving a change that newly requires 2FA of someone (impact preview):
+ * the counts, the list one click away, a warning when the admin forces it on themselves without a
+ * factor, and the same form again with confirm=on.
+ */
+export function ImpactConfirmPage(props: { ctx: PageContext; action: string; fields: Readonly<Record<string, string>>; impact: PolicyImpact; back: string }) {
+	const { ctx, impact } = props;
+	return (
+		<Layout ctx={ctx} title="Confirm the change">
+			<section class="card stack impact-preview">
+				<p>
+					This change requires a second factor of <strong data-count="gaining">{impact.gaining.length}</strong> more user(s).
+				</p>
+				<ul>
+					<li>
+						<strong data-count="no-factor">{impact.noFactor.length}</strong> of them have no usable second factor yet.
+					</li>
+					<li>
+						<strong data-count="never-on-web">{impact.neverOnWeb.length}</strong> of those have never logged in on the web console (SSH-only users cannot set up
+						a factor over SSH).
+					</li>
+				</ul>
+				<p>
+					<a href="/admin/enrolment?filter=not-enrolled">See who is not enrolled</a>
+				</p>
+				{impact.enforcesNow && impact.noFactor.length > 0 ? (
+					<Alert kind="warning">Without an enrolment deadline, users without a factor are stopped at their next login. Consider a deadline.</Alert>
+				) : null}
+				{impact.selfWithoutFactor ? (
+					<Alert kind="warning">
+						You are forcing two-factor authentication on yourself and have no usable second factor: set one up on your account page first, or you will be sent
+						to enrolment.
+					</Alert>
+				) : null}
+				<form method="post" action={props.action} class="stack">
+					<CsrfField ctx={ctx} />
+					{Object.entries(props.fields).map(([name, value]) => (
+						<input type="hidden" name={name} value={value} />
+					))}
+					<input type="hidden" name="confirm" value="on" />
+					<button type="submit" class="primary">
+						Save the change
+					</button>{" "}
+					<a href={props.back}>Cancel</a>
+				</form>
+			</section>
+		</Layout>
+	);
+}
+
+/** "Enrolment status": per user, required or not and why, enrolled methods, deadline; filter "not enrolled". */
+export function EnrolmentStatusPage(props: { ctx: PageContext; users: readonly UserPolicyStatus[]; notEnrolledOnly: boolean }) {
+	const { ctx } = props;
+	const shown = props.notEnrolledOnly ? props.users.filter((user) => user.notEnrolled) : props.users;
+	return (
+		<Layout ctx={ctx} title="Enrolment status">
+			<p>
+				{props.notEnrolledOnly ? (
+					<a href="/admin/enrolment">Show all users</a>
+				) : (
+					<a href="/admin/enrolment?filter=not-enrolled">Show only users not enrolled</a>
+				)}
+			</p>
+			<section class="card">
+				<table class="enrolment-status">
+					<caption class="visually-hidden">Second-factor enrolment of each user</caption>
+					<thead>
+						<tr>
+							<th scope="col">User</th>
+							<th scope="col">2FA required</th>
+							<th scope="col">Why</th>
+							<th scope="col">Methods</th>
+							<th scope="col">Deadline</th>
+							<th scope="col">Web login</th>
+						</tr>
+					</thead>
+					<tbody>
+						{shown.map((user) => (
+							<tr data-user={user.username}>
+								<td>
+									<a href={`/admin/user?name=${encodeURIComponent(user.username)}`}>{user.username}</a>
+									{user.disabled ? <span class="tag">disabled</span> : null}
+								</td>
+								<td>{user.required ? user.notEnrolled ? <span class="tag tag-bad">not enrolled</span> : "yes" : "no"}</td>
+								<td>{user.required ? user.why : "-"}</td>
+								<td>{user.methods.length === 0 ? "none" : user.methods.map((method) => METHOD_INFO[method].label).join(", ")}</td>
+								<td>{user.deadline === null ? "-" : formatDeadline(user.deadline)}</td>
+								<td>{user.webLogin ? "yes" : "never"}</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			</section>
+		</Layout>
 	);
 }
 

@@ -87,6 +87,9 @@ export function Layout({
 										<NavLink ctx={ctx} href="/admin/groups">
 											Groups
 										</NavLink>
+										<NavLink ctx={ctx} href="/admin/enrolment">
+											Enrolment
+										</NavLink>
 										<NavLink ctx={ctx} href="/admin/servers">
 											Servers
 										</NavLink>
