@@ -23,9 +23,41 @@ for (const engine of ["sqlite", "postgres"] as const)
 		});
 		after(async () => w.close());
 
-		test("the admin sets the deadline on the settings page: bad values are refused with the reason, a good one is saved and audited", async () => {
+		/** The admin logs in with a fresh TOTP step (a code is single use). */
+		async function adminLogin(): Promise<Browser> {
+			w.clock.advance(30_000);
 			const admin = new Browser(w.server);
 			await loginWithTotp(w, admin, "root", adminSecret);
+			return admin;
+		}
+
+		test("impact preview: forcing 2FA shows who is affected and asks to confirm; the enrolment status lists who is not enrolled", async () => {
+			await w.app.admin.createUser(ADMIN_ACTOR, { username: "sshonly", password: PASSWORD, isAdmin: false, groups: [] });
+			const admin = await adminLogin();
+			await admin.get("/admin/settings");
+			const preview = await admin.post("/admin/settings", { force: "on", deadline: "", method_totp: "on", "method_recovery-code": "on" });
+			assert.equal(preview.statusCode, 200);
+			const main = mainOf(preview.body);
+			assert.match(main, /Confirm the change/);
+			assert.match(main, /data-count="gaining">2</, "newbie and sshonly gain the requirement (root has a factor)");
+			assert.match(main, /data-count="no-factor">2</);
+			assert.match(main, /data-count="never-on-web">2</);
+			assert.match(main, /<a href="\/admin\/enrolment\?filter=not-enrolled">/);
+			assert.match(main, /Without an enrolment deadline, users without a factor are stopped/);
+			assert.doesNotMatch(main, /forcing two-factor authentication on yourself/, "root has a factor");
+			assert.match(main, /name="confirm" value="on"/);
+			assert.equal((await w.app.stores.settings.getTwoFactor()).forceTwoFactor, false, "nothing saved before the confirmation");
+
+			const status = await admin.get("/admin/enrolment?filter=not-enrolled");
+			assert.equal(status.statusCode, 200);
+			assert.doesNotMatch(status.body, /data-user="root"/, "enrolled users are filtered out");
+			assert.doesNotMatch(status.body, /data-user="newbie"/, "nothing is required yet: nobody is 'not enrolled'");
+			const all = await admin.get("/admin/enrolment");
+			assert.match(all.body, /data-user="root"/);
+		});
+
+		test("the admin sets the deadline on the settings page: bad values are refused with the reason, a good one is saved and audited", async () => {
+			const admin = await adminLogin();
 			await admin.get("/admin/settings");
 			const bad = await admin.post("/admin/settings", { force: "on", deadline: "next week", method_totp: "on", "method_recovery-code": "on" });
 			assert.equal(bad.statusCode, 400);
@@ -35,7 +67,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.match(mainOf(past.body), /must be in the future/);
 			assert.equal((await w.app.stores.settings.getTwoFactor()).forceTwoFactor, false, "nothing saved");
 
-			const saved = await admin.post("/admin/settings", { force: "on", deadline: "10d", method_totp: "on", "method_recovery-code": "on" });
+			const saved = await admin.post("/admin/settings", { force: "on", deadline: "10d", method_totp: "on", "method_recovery-code": "on", confirm: "on" });
 			assert.equal(saved.statusCode, 303, saved.body.slice(0, 300));
 			const settings = await w.app.stores.settings.getTwoFactor();
 			assert.equal(settings.enrolmentDeadline, w.clock.now().getTime() + 10 * DAY);
@@ -49,6 +81,12 @@ for (const engine of ["sqlite", "postgres"] as const)
 				"method_recovery-code": "on",
 			});
 			assert.equal((await w.app.stores.settings.getTwoFactor()).enrolmentDeadline, settings.enrolmentDeadline);
+			const notEnrolled = await admin.get("/admin/enrolment?filter=not-enrolled");
+			assert.match(
+				notEnrolled.body,
+				/<tr data-user="newbie">.*?not enrolled.*?required for everyone.*?<td>none<\/td><td>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z<\/td><td>never<\/td>/s,
+			);
+			assert.doesNotMatch(notEnrolled.body, /data-user="root"/);
 			const audit = await w.app.stores.audit.query({ event: "policy.settings-changed" });
 			assert.ok(
 				audit.some((row) =>
@@ -87,9 +125,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 		});
 
 		test("a group deadline is set on the group page and refused where it contradicts the group's rule", async () => {
-			w.clock.advance(30_000); // a fresh TOTP step for the admin's second login
-			const admin = new Browser(w.server);
-			await loginWithTotp(w, admin, "root", adminSecret);
+			const admin = await adminLogin();
 			await admin.get("/admin/groups");
 			const contradiction = await admin.post("/admin/groups/create", { name: "ops", deadline: "5d", unrestricted: "on" });
 			assert.equal(contradiction.statusCode, 400);
