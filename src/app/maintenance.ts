@@ -9,6 +9,7 @@ export async function runMaintenance(app: Portcullis): Promise<void> {
 	await app.stores.sessions.purgeExpired();
 	await app.stores.attempts.purgeOld(24 * 3600_000);
 	await app.stores.factors.purgeExpiredPending();
+	await app.stores.rememberedGrants.purgeExpired();
 	// Per-source password delays past their reset period would start afresh anyway.
 	const security = app.config.security;
 	await app.stores.passwordThrottle.prune({

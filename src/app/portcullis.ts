@@ -38,6 +38,7 @@ import { ServerStore } from "../storage/server-store.ts";
 import { SessionStore } from "../storage/session-store.ts";
 import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
+import { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import { UserStore } from "../storage/user-store.ts";
 import { UserTransactions } from "../storage/user-transaction.ts";
 
@@ -56,6 +57,8 @@ export interface Stores {
 	/** WebAuthn challenges and SSH approval links. */
 	readonly webauthn: WebauthnStore;
 	readonly servers: ServerStore;
+	/** The SSH remember window's grants (migration 0014). */
+	readonly rememberedGrants: RememberedGrantStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 }
@@ -129,6 +132,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		webauthn: new WebauthnStore(db, clock, random),
 		policyVersion: new PolicyVersionStore(db),
 		servers: new ServerStore(db, clock, random),
+		rememberedGrants: new RememberedGrantStore(db, clock, random),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;

@@ -18,6 +18,8 @@ export interface GlobalTwoFactorSettings {
 	readonly enabledMethods: readonly MethodId[];
 	/** Staged rollout: until this instant (epoch ms) a forced user without a factor is nudged, not stopped. Absent/null: enforce now. */
 	readonly enrolmentDeadline?: number | null;
+	/** SSH remember window in minutes (0 or absent: off; at most REMEMBER_MAX_MINUTES). */
+	readonly rememberMinutes?: number;
 }
 
 export interface GroupTwoFactorRule {
@@ -27,6 +29,8 @@ export interface GroupTwoFactorRule {
 	readonly allowedMethods: readonly MethodId[] | null;
 	/** Staged rollout for this group's force-2FA (epoch ms); absent/null: enforce now. */
 	readonly enrolmentDeadline?: number | null;
+	/** SSH remember window for members in minutes; absent/null: the global setting applies, 0: off. */
+	readonly rememberMinutes?: number | null;
 }
 
 export interface SecondFactorPolicyInput {
@@ -41,6 +45,12 @@ export interface SecondFactorPolicyInput {
 	readonly channelMethods: readonly MethodId[];
 	/** Staged rollout: the current time (epoch ms) to compare enrolment deadlines with. Absent: every deadline has passed (fail closed). */
 	readonly now?: number;
+	/**
+	 * Remember window: a grant for this user, source address (and target) is live in the shared
+	 * database (unexpired, and stamped with the user's current session epoch and the current policy
+	 * version). Whether it may replace the second factor is decided here, not by the caller.
+	 */
+	readonly rememberedGrant?: boolean;
 }
 
 /** Why 2FA applies: shown to users and admins ("required by group ops"). */
@@ -80,6 +90,17 @@ export type SecondFactorDecision =
 			readonly usableMethods: readonly MethodId[];
 	  }
 	| {
+			/**
+			 * Remember window: the user would be challenged on SSH, but a live grant from an earlier
+			 * second factor on SSH from the same source replaces it (off unless an admin allows it).
+			 */
+			readonly kind: "remembered";
+			readonly reasons: readonly PolicyReason[];
+			/** What the challenge would have offered: the grant's method must still be one of them. */
+			readonly methods: readonly MethodId[];
+			readonly allowedMethods: readonly MethodId[];
+	  }
+	| {
 			readonly kind: "challenge";
 			readonly reasons: readonly PolicyReason[];
 			/** Methods the user may answer with on this channel, default first; recovery codes last. */
@@ -114,6 +135,21 @@ export function policyReasons(settings: GlobalTwoFactorSettings, groups: readonl
 }
 
 const DAY_MS = 86_400_000;
+
+/** The longest remember window an admin may set: 12 hours. */
+export const REMEMBER_MAX_MINUTES = 720;
+
+/**
+ * The SSH remember window for a user, in minutes (0: off). A group that sets its own window
+ * overrides the global one for its members (so a group can allow it while the global setting is
+ * off, or forbid it while it is on); where several of the user's groups set one, the shortest wins.
+ */
+export function rememberWindowMinutes(settings: GlobalTwoFactorSettings, groups: readonly GroupTwoFactorRule[]): number {
+	const own = groups.map((group) => group.rememberMinutes).filter((value): value is number => typeof value === "number");
+	const minutes = own.length > 0 ? Math.min(...own) : (settings.rememberMinutes ?? 0);
+	if (!Number.isFinite(minutes) || minutes <= 0) return 0;
+	return Math.min(Math.floor(minutes), REMEMBER_MAX_MINUTES);
+}
 
 /**
  * Staged rollout: the deadline until which a user without a usable factor is nudged instead of
@@ -166,6 +202,11 @@ export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactor
 	const methods: MethodId[] = [defaultMethod, ...onChannel.filter((method) => method !== defaultMethod)];
 	const recoveryUsable = input.enrolledMethods.includes("recovery-code") && allowed.includes("recovery-code") && input.channelMethods.includes("recovery-code");
 	if (recoveryUsable) methods.push("recovery-code");
+	// Remember window: SSH only (never the console), only where a challenge would be asked, and only
+	// while the window that applies to this user is open (a grant outliving a window set to 0 is dead).
+	if (input.rememberedGrant === true && input.channel === "ssh" && rememberWindowMinutes(input.settings, input.groups) > 0) {
+		return { kind: "remembered", reasons, methods, allowedMethods: allowed };
+	}
 	return { kind: "challenge", reasons, methods, defaultMethod, allowedMethods: allowed };
 }
 
@@ -185,7 +226,7 @@ export function enrollableMethods(allowed: readonly MethodId[], webMethods: read
 export function sessionSatisfies(decision: SecondFactorDecision, provenMethod: string | null): boolean {
 	// Before the enrolment deadline a session may rest on no second factor (staged rollout).
 	if (decision.kind === "not-required" || decision.kind === "enroll-nudge") return true;
-	if (decision.kind !== "challenge" || provenMethod === null) return false;
+	if ((decision.kind !== "challenge" && decision.kind !== "remembered") || provenMethod === null) return false;
 	if ((decision.methods as readonly string[]).includes(provenMethod)) return true;
 	// A session proven with the user's last recovery code stays valid (the code is spent, not
 	// disallowed), but only while recovery codes are still an allowed method: removing them from

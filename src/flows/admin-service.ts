@@ -4,7 +4,7 @@
  * (docs/product-decisions.md Decision 3), and every change is audited with the acting admin (Decision 12).
  */
 import type { Actor } from "../core/actor.ts";
-import { allowedMethods } from "../core/decide-second-factor.ts";
+import { allowedMethods, REMEMBER_MAX_MINUTES } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import { checkDeadline } from "../core/enrolment-deadline.ts";
 import { PortcullisError } from "../core/errors.ts";
@@ -59,6 +59,22 @@ export function passwordProblem(password: unknown): string | null {
 
 export type ResetMode = "link" | "next-login";
 
+export interface SettingsChanges {
+	readonly forceTwoFactor?: boolean;
+	readonly enabledMethods?: readonly MethodId[];
+	readonly enrolmentDeadline?: number | null;
+	/** SSH remember window in minutes (0: off). */
+	readonly rememberMinutes?: number;
+}
+
+export interface GroupChanges {
+	readonly forceTwoFactor?: boolean;
+	readonly allowedMethods?: readonly MethodId[] | null;
+	readonly enrolmentDeadline?: number | null;
+	/** The group's SSH remember window in minutes; null: the global setting applies; 0: off. */
+	readonly rememberMinutes?: number | null;
+}
+
 export class AdminService {
 	constructor(private readonly deps: AdminServiceDeps) {}
 
@@ -88,19 +104,12 @@ export class AdminService {
 	 * The impact preview before saving a change of the global settings or of one group's rule. The
 	 * proposal is completed from the stored values exactly as updateSettings/updateGroup would.
 	 */
-	async previewSettings(
-		actor: Actor,
-		changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[]; enrolmentDeadline?: number | null },
-	): Promise<PolicyImpact> {
+	async previewSettings(actor: Actor, changes: SettingsChanges): Promise<PolicyImpact> {
 		const { next } = await this.planSettings(changes);
 		return previewImpact(this.deps, { settings: next }, actor.channel === "web" ? actor.name : null);
 	}
 
-	async previewGroup(
-		actor: Actor,
-		rawName: string,
-		changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null; enrolmentDeadline?: number | null },
-	): Promise<PolicyImpact> {
+	async previewGroup(actor: Actor, rawName: string, changes: GroupChanges): Promise<PolicyImpact> {
 		const { group, after, enrolmentDeadline } = await this.planGroup(rawName, changes);
 		const proposed: ProposedPolicy = {
 			group: { name: group.name, forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods, enrolmentDeadline },
@@ -279,23 +288,30 @@ export class AdminService {
 	}
 
 	/** The validated settings a change leads to (shared by the change and its impact preview). */
-	private async planSettings(changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[]; enrolmentDeadline?: number | null }) {
+	private async planSettings(changes: SettingsChanges) {
 		const current = await this.deps.settings.getTwoFactor();
 		const forceTwoFactor = changes.forceTwoFactor ?? current.forceTwoFactor;
 		const next = {
 			forceTwoFactor,
 			enabledMethods: changes.enabledMethods ? [...new Set(changes.enabledMethods)] : [...current.enabledMethods],
 			enrolmentDeadline: this.nextDeadline("the global setting", forceTwoFactor, current.enrolmentDeadline ?? null, changes.enrolmentDeadline),
+			rememberMinutes: changes.rememberMinutes !== undefined ? (this.rememberMinutes(changes.rememberMinutes, false) ?? 0) : (current.rememberMinutes ?? 0),
 		};
 		if (changes.enabledMethods) await this.validateMethods(next.enabledMethods);
 		await this.checkPolicy(next);
 		return { current, next };
 	}
 
-	async updateSettings(
-		actor: Actor,
-		changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[]; enrolmentDeadline?: number | null },
-	): Promise<void> {
+	/** The remember window: whole minutes, 0 (off) to 12 hours; a group may also inherit (null). */
+	private rememberMinutes(value: number | null, groupMayInherit: boolean): number | null {
+		if (value === null && groupMayInherit) return null;
+		if (value === null || !Number.isInteger(value) || value < 0 || value > REMEMBER_MAX_MINUTES) {
+			throw this.input(`The remember window is a whole number of minutes from 0 (off) to ${REMEMBER_MAX_MINUTES} (12 hours).`);
+		}
+		return value;
+	}
+
+	async updateSettings(actor: Actor, changes: SettingsChanges): Promise<void> {
 		const { current, next } = await this.planSettings(changes);
 		await this.deps.settings.setTwoFactor(next);
 		await this.audit(actor, "policy.settings-changed", { before: current, after: next });
@@ -322,10 +338,7 @@ export class AdminService {
 	}
 
 	/** The validated rule a group change leads to (shared by the change and its impact preview). */
-	private async planGroup(
-		rawName: string,
-		changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null; enrolmentDeadline?: number | null },
-	) {
+	private async planGroup(rawName: string, changes: GroupChanges) {
 		const group = await this.requireGroup(rawName);
 		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		const before = groupRule(group);
@@ -337,20 +350,22 @@ export class AdminService {
 		};
 		await this.checkPolicy(await this.deps.settings.getTwoFactor(), after);
 		const enrolmentDeadline = this.nextDeadline(`group ${group.name}`, after.forceTwoFactor, before.enrolmentDeadline ?? null, changes.enrolmentDeadline);
+		if (changes.rememberMinutes !== undefined) this.rememberMinutes(changes.rememberMinutes, true);
 		return { group, before, after, enrolmentDeadline };
 	}
 
-	async updateGroup(
-		actor: Actor,
-		rawName: string,
-		changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null; enrolmentDeadline?: number | null },
-	): Promise<void> {
+	async updateGroup(actor: Actor, rawName: string, changes: GroupChanges): Promise<void> {
 		const { group, before, after, enrolmentDeadline } = await this.planGroup(rawName, changes);
 		await this.deps.groups.update(group.id, { ...changes, enrolmentDeadline });
 		await this.audit(actor, "group.updated", {
 			group: group.name,
 			before,
-			after: { forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods, enrolmentDeadline },
+			after: {
+				forceTwoFactor: after.forceTwoFactor,
+				allowedMethods: after.allowedMethods,
+				enrolmentDeadline,
+				rememberMinutes: changes.rememberMinutes !== undefined ? changes.rememberMinutes : (before.rememberMinutes ?? null),
+			},
 		});
 	}
 

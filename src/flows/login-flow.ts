@@ -23,12 +23,14 @@ import type { AttemptRow, AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { SshKeyStore } from "../storage/ssh-key-store.ts";
+import type { PolicyVersionStore } from "../storage/policy-version-store.ts";
+import type { RememberedGrantRow, RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import type { PasswordThrottlePolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import type { LockoutPolicy, UserRow, UserStore } from "../storage/user-store.ts";
 import { denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./login-messages.ts";
 import { changeOwnPassword } from "./password-change.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
-import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
+import { channelMethods, decideForUser, rememberWindowFor, type PolicyStores } from "./policy-inputs.ts";
 import { checkSession } from "./session-check.ts";
 import { confirmPassword } from "./step-up-flow.ts";
 
@@ -135,6 +137,9 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly attempts: AttemptStore;
 	readonly factors: FactorStore;
 	readonly audit: AuditLog;
+	/** The SSH remember window: grants, and the policy version they are stamped with. */
+	readonly rememberedGrants: RememberedGrantStore;
+	readonly policyVersion: Pick<PolicyVersionStore, "current">;
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
 	readonly config: LoginFlowConfig;
@@ -256,8 +261,16 @@ export class LoginFlow {
 			return denied("password-change", `You must change your password at ${config.consoleUrl} before logging in here.`);
 		}
 		let decision: SecondFactorDecision;
+		let grant: RememberedGrantRow | undefined;
 		try {
-			decision = await decideForUser(this.deps, user, client.channel);
+			// Remember window: only SSH logins look for a grant of this user from this source.
+			if (client.channel === "ssh" && purpose === "login") grant = await this.deps.rememberedGrants.findLive(user.id, client.sourceAddress, "");
+			decision = await decideForUser(this.deps, user, client.channel, grant !== undefined);
+			// A grant proven with a method the policy no longer offers does not count.
+			if (decision.kind === "remembered" && (grant === undefined || !(decision.methods as readonly string[]).includes(grant.method))) {
+				grant = undefined;
+				decision = await decideForUser(this.deps, user, client.channel);
+			}
 		} catch (error) {
 			await this.auditError(base, error);
 			return denied("unavailable", "Login is not possible right now.");
@@ -315,9 +328,64 @@ export class LoginFlow {
 				}
 				await audit.write({ event: "login.enroll-required", outcome: "info", ...base, detail: { firstFactor } });
 				return this.enrollStep(attempt, user, decision);
+			case "remembered": {
+				const remembered = grant as RememberedGrantRow;
+				const method = remembered.method as MethodId;
+				if (!(await attempts.complete(attempt.id, method))) return denied("expired", "This login has expired. Please start again.");
+				// Each skip is audited: "second factor remembered from <time>, <source>".
+				await audit.write({
+					event: "login.success",
+					outcome: "success",
+					...base,
+					method,
+					detail: {
+						firstFactor,
+						secondFactor: "remembered",
+						rememberedMethod: method,
+						rememberedFrom: new Date(Number(remembered.created_at)).toISOString(),
+						rememberedSource: remembered.source,
+						rememberedUntil: new Date(Number(remembered.expires_at)).toISOString(),
+					},
+				});
+				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method };
+			}
 			case "challenge":
 				await audit.write({ event: "login.first-factor", outcome: "success", ...base, detail: { firstFactor, purpose } });
 				return this.challengeStep(attempt, user, decision);
+		}
+	}
+
+	/**
+	 * Remember window: after a second factor on SSH, record a grant for user + source (when the
+	 * policy allows a window for this user). Recovery codes never start one (they are for
+	 * emergencies). Failing to remember is safe: logged, the login stands.
+	 */
+	private async rememberSshFactor(attempt: AttemptRow, user: UserRow, method: MethodId, policyVersion: number): Promise<void> {
+		if (attempt.channel !== "ssh" || attempt.purpose !== "login" || method === "recovery-code") return;
+		try {
+			const minutes = await rememberWindowFor(this.deps, user.id);
+			if (minutes <= 0) return;
+			const grant = await this.deps.rememberedGrants.remember({
+				userId: user.id,
+				source: attempt.source,
+				target: "",
+				method,
+				minutes,
+				sessionEpoch: Number(user.session_epoch),
+				policyVersion,
+			});
+			await this.deps.audit.write({
+				event: "second-factor.remembered",
+				outcome: "info",
+				userId: user.id,
+				username: user.username,
+				channel: "ssh",
+				source: attempt.source,
+				method,
+				detail: { until: new Date(Number(grant.expires_at)).toISOString(), minutes },
+			});
+		} catch (error) {
+			this.deps.logger.warn({ ...errorFields(error), userId: user.id }, "recording a remembered second factor failed");
 		}
 	}
 
@@ -405,7 +473,11 @@ export class LoginFlow {
 	async submitSecondFactor(attemptId: string, method: MethodId, response: unknown): Promise<SecondFactorResult> {
 		const { users, audit, attempts, config } = this.deps;
 		let live;
+		// Read before the policy is evaluated: a change that lands after it leaves a remembered grant
+		// stamped with the older version, which is then dead (remembered-grant-store.ts).
+		let versionBefore = 0;
 		try {
+			versionBefore = await this.deps.policyVersion.current();
 			live = await this.liveAttempt(attemptId);
 		} catch (error) {
 			await this.auditError({ channel: null, source: null }, error);
@@ -486,6 +558,7 @@ export class LoginFlow {
 			...base,
 			detail: { secondFactor: method },
 		});
+		await this.rememberSshFactor(attempt, user, method, versionBefore);
 		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method };
 	}
 

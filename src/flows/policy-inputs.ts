@@ -2,7 +2,7 @@
  * Gathers the plain data the pure policy function needs from storage. The single place where
  * "what does the policy see for this user" is assembled, so web, SSH and API see the same thing.
  */
-import { decideSecondFactor, type SecondFactorDecision } from "../core/decide-second-factor.ts";
+import { decideSecondFactor, rememberWindowMinutes, type SecondFactorDecision } from "../core/decide-second-factor.ts";
 import { isMethodId, METHOD_INFO, type Channel, type MethodId } from "../core/method-id.ts";
 import type { Clock } from "../core/clock.ts";
 import type { MethodRegistry } from "../methods/method.ts";
@@ -27,7 +27,11 @@ export function channelMethods(methods: MethodRegistry, channel: Channel): Metho
 	return [...methods.keys()].filter((method) => METHOD_INFO[method].channels.includes(channel));
 }
 
-export async function decideForUser(stores: PolicyStores, user: UserRow, channel: Channel): Promise<SecondFactorDecision> {
+/**
+ * `rememberedGrant`: a live remember-window grant was found for this login (login-flow.ts); the
+ * pure function decides whether it may replace the second factor.
+ */
+export async function decideForUser(stores: PolicyStores, user: UserRow, channel: Channel, rememberedGrant = false): Promise<SecondFactorDecision> {
 	const [settings, groups, factors, recoveryCount] = await Promise.all([
 		stores.settings.getTwoFactor(),
 		stores.groups.groupsOfUser(user.id),
@@ -44,5 +48,12 @@ export async function decideForUser(stores: PolicyStores, user: UserRow, channel
 		lastWebMethod: isMethodId(user.ssh_method) ? user.ssh_method : null,
 		channelMethods: channelMethods(stores.methods, channel),
 		now: stores.clock.now().getTime(),
+		rememberedGrant,
 	});
+}
+
+/** The SSH remember window (minutes, 0: off) that applies to this user now. */
+export async function rememberWindowFor(stores: Pick<PolicyStores, "settings" | "groups">, userId: string): Promise<number> {
+	const [settings, groups] = await Promise.all([stores.settings.getTwoFactor(), stores.groups.groupsOfUser(userId)]);
+	return rememberWindowMinutes(settings, groups.map(groupRule));
 }

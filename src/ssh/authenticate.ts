@@ -3,7 +3,10 @@
  * nothing about 2FA (docs/product-decisions.md Decision 1, docs/threat-model.md, SSH protocol facts and I3):
  *
  *   password / signed publickey  → LoginFlow first factor
- *     "authenticated"            → ctx.accept()                       (no 2FA required)
+ *     "authenticated"            → ctx.accept()                       (no 2FA required, or a remembered grant)
+ *     "authenticated" + nudge    → FAILURE(["keyboard-interactive"], partial=true), then one
+ *                                  INFO_REQUEST without prompts carrying the nudge, then accept
+ *                                  (staged rollout: before the enrolment deadline)
  *     "second-factor"            → FAILURE(["keyboard-interactive"], partial=true)
  *   keyboard-interactive         → the method's prompt; answers go to LoginFlow.submitSecondFactor
  *     "authenticated"            → ctx.accept()
@@ -273,7 +276,9 @@ export class SshAuthenticator {
 			const outcome: AuthOutcome = {
 				userId: step.userId,
 				username: step.username,
-				secondFactorMethod: null,
+				// Null when no second factor was required (or before an enrolment deadline); the grant's
+				// method when a remember-window grant stood in for it (the live policy checks it).
+				secondFactorMethod: step.method,
 				sessionEpoch: known.session_epoch,
 				firstFactor,
 				publicKeyFingerprint: keyFingerprint ?? null,

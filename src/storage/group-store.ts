@@ -14,6 +14,7 @@ export function groupRule(row: GroupRow): GroupTwoFactorRule {
 		forceTwoFactor: row.force_2fa === 1,
 		allowedMethods: parseAllowed(row.allowed_methods),
 		enrolmentDeadline: row.enrol_deadline === null ? null : Number(row.enrol_deadline),
+		rememberMinutes: row.remember_minutes === null ? null : Number(row.remember_minutes),
 	};
 }
 

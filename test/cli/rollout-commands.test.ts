@@ -52,6 +52,11 @@ for (const engine of ["sqlite", "postgres"] as const)
 		test("global and group deadlines: set, shown, audited with before/after; the earliest one nudges; 'none' enforces", async () => {
 			const started = Date.now();
 			assertOk(await cli(["user", "add", "bob"], `${PASSWORD}\n`), "user add");
+			const dry = await cli(["settings", "update", "--force-2fa", "--dry-run"]);
+			assertOk(dry, "dry run");
+			assert.match(dry.stdout, /users gaining a 2FA requirement: 1 \(bob\)\n {2}of them without a usable factor: 1 \(bob\)\n {2}of those, never logged in on the web: 1 \(bob\)\n/);
+			assert.match(dry.stdout, /dry run: nothing was changed/);
+			assert.equal((await json<{ forceTwoFactor: boolean }>(["settings", "show"])).forceTwoFactor, false, "the dry run wrote nothing");
 			assertOk(await cli(["settings", "update", "--force-2fa", "--enrolment-deadline", "14d"]), "global deadline");
 			const shown = await json<{ enrolmentDeadline: string | null }>(["settings", "show"]);
 			const globalDeadline = Date.parse(shown.enrolmentDeadline ?? "");
@@ -70,6 +75,20 @@ for (const engine of ["sqlite", "postgres"] as const)
 			};
 			assert.equal(changed.detail.before.enrolmentDeadline ?? null, null, "before: no deadline");
 			assert.equal(changed.detail.after.enrolmentDeadline, globalDeadline, "after: the new deadline");
+
+			const listed = await json<{ username: string; twoFactor: { required: boolean; why: string; notEnrolled: boolean; deadline: string | null } }[]>([
+				"user",
+				"list",
+				"--not-enrolled",
+			]);
+			assert.deepEqual(
+				listed.map((entry) => entry.username),
+				["bob"],
+			);
+			assert.equal(listed[0]?.twoFactor.required, true);
+			assert.equal(listed[0]?.twoFactor.notEnrolled, true);
+			assert.match(listed[0]?.twoFactor.why ?? "", /required for everyone, required by group ops/);
+			assert.ok(listed[0]?.twoFactor.deadline, "the deadline that applies to bob");
 
 			const app = await openApp(dir, databaseUrl);
 			try {

@@ -8,7 +8,7 @@ import { UsageError } from "../errors.ts";
 import { json, list, table } from "../format.ts";
 import { println, type CliIo } from "../io.ts";
 import { methodsOption } from "./methods-option.ts";
-import { printImpact } from "./settings.ts";
+import { minutesOption, printImpact } from "./settings.ts";
 
 type AddCommon = (command: Command) => Command;
 
@@ -52,26 +52,36 @@ export function registerGroupCommands(program: Command, io: CliIo, common: AddCo
 			.option("--methods <list>", "comma-separated methods the members may use")
 			.option("--no-methods", "lift the group's method restriction")
 			.option("--enrolment-deadline <when>", DEADLINE_HELP)
+			.option("--remember-minutes <n>", 'the group\'s SSH remember window in minutes (0: off, max 720; "inherit": the global setting)')
 			.option("--dry-run", "only show who the change would affect (impact preview); change nothing"),
-	).action(async (name: string, options: CommonOptions & { force2fa?: boolean; methods?: string | false; enrolmentDeadline?: string; dryRun?: boolean }) => {
-		const changes: { forceTwoFactor?: boolean; allowedMethods?: MethodId[] | null; enrolmentDeadline?: number | null } = {};
-		if (options.force2fa !== undefined) changes.forceTwoFactor = options.force2fa;
-		if (options.methods === false) changes.allowedMethods = null;
-		else if (options.methods !== undefined) changes.allowedMethods = methodsOption(options.methods);
-		if (Object.keys(changes).length === 0 && options.enrolmentDeadline === undefined)
-			throw new UsageError("nothing to change: give --force-2fa, --no-force-2fa, --methods LIST, --no-methods or --enrolment-deadline WHEN");
-		await withApp(options, async (cli) => {
-			const deadline = deadlineOption(options.enrolmentDeadline, cli.clock.now().getTime());
-			if (deadline !== undefined) changes.enrolmentDeadline = deadline;
-			const target = await cli.admin.requireGroup(name);
-			if (options.dryRun === true) {
-				printImpact(io, await cli.admin.previewGroup(cliActor(), target.name, changes));
-				return;
-			}
-			await cli.admin.updateGroup(cliActor(), target.name, changes);
-			println(io.stdout, `updated group ${target.name}`);
-		});
-	});
+	).action(
+		async (
+			name: string,
+			options: CommonOptions & { force2fa?: boolean; methods?: string | false; enrolmentDeadline?: string; dryRun?: boolean; rememberMinutes?: string },
+		) => {
+			const changes: { forceTwoFactor?: boolean; allowedMethods?: MethodId[] | null; enrolmentDeadline?: number | null; rememberMinutes?: number | null } = {};
+			if (options.rememberMinutes !== undefined)
+				changes.rememberMinutes = options.rememberMinutes.trim() === "inherit" ? null : minutesOption(options.rememberMinutes);
+			if (options.force2fa !== undefined) changes.forceTwoFactor = options.force2fa;
+			if (options.methods === false) changes.allowedMethods = null;
+			else if (options.methods !== undefined) changes.allowedMethods = methodsOption(options.methods);
+			if (Object.keys(changes).length === 0 && options.enrolmentDeadline === undefined)
+				throw new UsageError(
+					"nothing to change: give --force-2fa, --no-force-2fa, --methods LIST, --no-methods, --enrolment-deadline WHEN or --remember-minutes N",
+				);
+			await withApp(options, async (cli) => {
+				const deadline = deadlineOption(options.enrolmentDeadline, cli.clock.now().getTime());
+				if (deadline !== undefined) changes.enrolmentDeadline = deadline;
+				const target = await cli.admin.requireGroup(name);
+				if (options.dryRun === true) {
+					printImpact(io, await cli.admin.previewGroup(cliActor(), target.name, changes));
+					return;
+				}
+				await cli.admin.updateGroup(cliActor(), target.name, changes);
+				println(io.stdout, `updated group ${target.name}`);
+			});
+		},
+	);
 
 	for (const [verb, adding] of [
 		["add-member", true],
@@ -105,6 +115,8 @@ export function registerGroupCommands(program: Command, io: CliIo, common: AddCo
 					/** null: no restriction (every globally enabled method). */
 					allowedMethods: parseAllowed(row.allowed_methods),
 					enrolmentDeadline: row.enrol_deadline === null ? null : new Date(Number(row.enrol_deadline)).toISOString(),
+					/** null: the global remember window applies. */
+					rememberMinutes: row.remember_minutes === null ? null : Number(row.remember_minutes),
 					members: members.map((member) => member.username),
 				});
 			}
