@@ -54,7 +54,10 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assertOk(await cli(["user", "add", "bob"], `${PASSWORD}\n`), "user add");
 			const dry = await cli(["settings", "update", "--force-2fa", "--dry-run"]);
 			assertOk(dry, "dry run");
-			assert.match(dry.stdout, /users gaining a 2FA requirement: 1 \(bob\)\n {2}of them without a usable factor: 1 \(bob\)\n {2}of those, never logged in on the web: 1 \(bob\)\n/);
+			assert.match(
+				dry.stdout,
+				/users gaining a 2FA requirement: 1 \(bob\)\n {2}of them without a usable factor: 1 \(bob\)\n {2}of those, never logged in on the web: 1 \(bob\)\n/,
+			);
 			assert.match(dry.stdout, /dry run: nothing was changed/);
 			assert.equal((await json<{ forceTwoFactor: boolean }>(["settings", "show"])).forceTwoFactor, false, "the dry run wrote nothing");
 			assertOk(await cli(["settings", "update", "--force-2fa", "--enrolment-deadline", "14d"]), "global deadline");
