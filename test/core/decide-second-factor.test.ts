@@ -9,6 +9,8 @@ import {
 	describeReasons,
 	enrollableMethods,
 	fallbackMethods,
+	REMEMBER_MAX_MINUTES,
+	rememberWindowMinutes,
 	sessionSatisfies,
 	type GroupTwoFactorRule,
 	type SecondFactorPolicyInput,
@@ -257,6 +259,66 @@ test("rollout: the nudge names the reason, the days left, the date and where to 
 	);
 });
 // ---- end of staged rollout rows ----
+
+// ---- SSH remember window (issue 8 section 3) ----
+const sshTotp = (overrides: Partial<SecondFactorPolicyInput>) =>
+	input({ channel: "ssh", channelMethods: SSH_CAPABLE, enrolledMethods: ["totp"], rememberedGrant: true, ...overrides });
+rows.push(
+	{
+		rule: "remember: a live grant on SSH with the global window open → remembered (no challenge)",
+		input: sshTotp({ settings: { forceTwoFactor: true, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "remembered", methods: ["totp"], reasons: [{ source: "global" }] },
+	},
+	{
+		rule: "remember: off by default (no window) → challenge even with a grant",
+		input: sshTotp({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] } }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: never on the web console",
+		input: sshTotp({ channel: "web", channelMethods: ALL, settings: { forceTwoFactor: true, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: no live grant → challenge",
+		input: sshTotp({ rememberedGrant: false, settings: { forceTwoFactor: true, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: a group's own window allows it while the global setting is off",
+		input: sshTotp({ groups: [{ ...group("ops", true), rememberMinutes: 30 }] }),
+		expect: { kind: "remembered" },
+	},
+	{
+		rule: "remember: a group's 0 switches it off for members while the global window is open",
+		input: sshTotp({ settings: { forceTwoFactor: false, enabledMethods: ["totp"], rememberMinutes: 60 }, groups: [{ ...group("ops", true), rememberMinutes: 0 }] }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: several groups set a window → the shortest wins (0 anywhere = off)",
+		input: sshTotp({ groups: [{ ...group("a", true), rememberMinutes: 30 }, { ...group("b", false), rememberMinutes: 0 }] }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: a grant never replaces enrolment (no usable factor)",
+		input: sshTotp({ enrolledMethods: [], settings: { forceTwoFactor: true, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "remember: nothing required → not required (the grant is irrelevant)",
+		input: sshTotp({ enrolledMethods: [], settings: { forceTwoFactor: false, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "not-required" },
+	},
+);
+
+test("remember: the window is capped at 12 hours and inherits the global setting when no group sets one", () => {
+	assert.equal(rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [], rememberMinutes: 5000 }, []), REMEMBER_MAX_MINUTES);
+	assert.equal(rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [], rememberMinutes: 45 }, [{ ...group("x", false), rememberMinutes: null }]), 45);
+	assert.equal(rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [] }, []), 0);
+	// A live session proven through a remembered grant carries the grant's method and stays valid while it is offered.
+	assert.equal(sessionSatisfies(decideSecondFactor(sshTotp({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] } })), "totp"), true);
+});
+// ---- end of remember window rows ----
 
 for (const row of rows) {
 	test(row.rule, () => {
