@@ -319,7 +319,13 @@ export class AdminService {
 
 	async createGroup(
 		actor: Actor,
-		input: { name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null; enrolmentDeadline?: number | null },
+		input: {
+			name: string;
+			forceTwoFactor: boolean;
+			allowedMethods: readonly MethodId[] | null;
+			enrolmentDeadline?: number | null;
+			rememberMinutes?: number | null;
+		},
 	): Promise<GroupRow> {
 		const name = canonicalGroupName(input.name);
 		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
@@ -332,8 +338,15 @@ export class AdminService {
 			allowedMethods: input.allowedMethods,
 		});
 		const enrolmentDeadline = this.nextDeadline(`group ${name}`, input.forceTwoFactor, null, input.enrolmentDeadline ?? null);
-		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods, { enrolmentDeadline });
-		await this.audit(actor, "group.created", { group: name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods, enrolmentDeadline });
+		const rememberMinutes = this.rememberMinutes(input.rememberMinutes ?? null, true);
+		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods, { enrolmentDeadline, rememberMinutes });
+		await this.audit(actor, "group.created", {
+			group: name,
+			forceTwoFactor: input.forceTwoFactor,
+			allowedMethods: input.allowedMethods,
+			enrolmentDeadline,
+			rememberMinutes,
+		});
 		return group;
 	}
 

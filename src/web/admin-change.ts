@@ -43,3 +43,12 @@ export function deadlineChange(text: string | undefined, current: number | null 
 	if (!parsed.ok) throw new PortcullisError("ERR_INPUT", parsed.message);
 	return parsed.value;
 }
+
+/** The remember-window field: whole minutes; empty means "inherit" where `emptyMeans` is null (groups). Bad text is ERR_INPUT. */
+export function rememberChange(text: string | undefined, emptyMeans: number | null | undefined): number | null | undefined {
+	if (text === undefined) return undefined;
+	const trimmed = text.trim();
+	if (trimmed === "") return emptyMeans;
+	if (!/^\d{1,5}$/.test(trimmed)) throw new PortcullisError("ERR_INPUT", "The remember window is a whole number of minutes (0: off).");
+	return Number(trimmed);
+}

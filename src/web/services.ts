@@ -42,7 +42,10 @@ export type WebLogin = Pick<
 	| "accountSummary"
 >;
 
-export type WebEnrollment = Pick<EnrollmentFlow, "begin" | "complete" | "remove" | "enrollableMethods" | "regenerateRecoveryCodes" | "refuseDuringLogin">;
+export type WebEnrollment = Pick<
+	EnrollmentFlow,
+	"begin" | "complete" | "remove" | "enrollableMethods" | "regenerateRecoveryCodes" | "refuseDuringLogin" | "rememberedGrants" | "forgetRememberedGrant"
+>;
 
 export type WebAdmin = Pick<
 	AdminService,

@@ -291,12 +291,20 @@ rows.push(
 	},
 	{
 		rule: "remember: a group's 0 switches it off for members while the global window is open",
-		input: sshTotp({ settings: { forceTwoFactor: false, enabledMethods: ["totp"], rememberMinutes: 60 }, groups: [{ ...group("ops", true), rememberMinutes: 0 }] }),
+		input: sshTotp({
+			settings: { forceTwoFactor: false, enabledMethods: ["totp"], rememberMinutes: 60 },
+			groups: [{ ...group("ops", true), rememberMinutes: 0 }],
+		}),
 		expect: { kind: "challenge" },
 	},
 	{
 		rule: "remember: several groups set a window → the shortest wins (0 anywhere = off)",
-		input: sshTotp({ groups: [{ ...group("a", true), rememberMinutes: 30 }, { ...group("b", false), rememberMinutes: 0 }] }),
+		input: sshTotp({
+			groups: [
+				{ ...group("a", true), rememberMinutes: 30 },
+				{ ...group("b", false), rememberMinutes: 0 },
+			],
+		}),
 		expect: { kind: "challenge" },
 	},
 	{
@@ -313,7 +321,10 @@ rows.push(
 
 test("remember: the window is capped at 12 hours and inherits the global setting when no group sets one", () => {
 	assert.equal(rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [], rememberMinutes: 5000 }, []), REMEMBER_MAX_MINUTES);
-	assert.equal(rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [], rememberMinutes: 45 }, [{ ...group("x", false), rememberMinutes: null }]), 45);
+	assert.equal(
+		rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [], rememberMinutes: 45 }, [{ ...group("x", false), rememberMinutes: null }]),
+		45,
+	);
 	assert.equal(rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [] }, []), 0);
 	// A live session proven through a remembered grant carries the grant's method and stays valid while it is offered.
 	assert.equal(sessionSatisfies(decideSecondFactor(sshTotp({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] } })), "totp"), true);

@@ -91,7 +91,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.ok(
 				audit.some((row) =>
 					(row.detail ?? "").includes(
-						`"after":{"forceTwoFactor":true,"enabledMethods":["totp","recovery-code"],"enrolmentDeadline":${settings.enrolmentDeadline}}`,
+						`"after":{"forceTwoFactor":true,"enabledMethods":["totp","recovery-code"],"enrolmentDeadline":${settings.enrolmentDeadline},`,
 					),
 				),
 				"audited with the deadline after the change",
@@ -136,5 +136,41 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.equal(Number(group?.enrol_deadline), w.clock.now().getTime() + 5 * DAY);
 			const page = await admin.get("/admin/group?name=ops");
 			assert.match(page.body, /id="edit-deadline" name="deadline"/);
+		});
+
+		test("remember window: set on the settings page (validated); the account page lists live grants and forgets one", async () => {
+			const admin = await adminLogin();
+			await admin.get("/admin/settings");
+			const base = { force: "on", method_totp: "on", "method_recovery-code": "on", confirm: "on" };
+			const bad = await admin.post("/admin/settings", { ...base, remember: "an hour" });
+			assert.equal(bad.statusCode, 400);
+			assert.match(mainOf(bad.body), /whole number of minutes/);
+			const tooLong = await admin.post("/admin/settings", { ...base, remember: "721" });
+			assert.equal(tooLong.statusCode, 400);
+			assert.match(mainOf(tooLong.body), /0 \(off\) to 720 \(12 hours\)/);
+			assert.equal((await admin.post("/admin/settings", { ...base, remember: "90" })).statusCode, 303);
+			assert.equal((await w.app.stores.settings.getTwoFactor()).rememberMinutes, 90);
+
+			const root = await w.app.stores.users.findByUsername("root");
+			assert.ok(root);
+			await w.app.stores.rememberedGrants.remember({
+				userId: root.id,
+				source: "192.0.2.7",
+				target: "",
+				method: "totp",
+				minutes: 90,
+				sessionEpoch: Number(root.session_epoch),
+				policyVersion: await w.app.stores.policyVersion.current(),
+			});
+			const page = await admin.get("/account");
+			assert.match(mainOf(page.body), /Remembered SSH logins/);
+			assert.match(mainOf(page.body), /<td>192\.0\.2\.7<\/td><td>Authenticator app \(TOTP\)<\/td>/);
+			const grantId = /name="grantId" value="([^"]+)"/.exec(page.body)?.[1] ?? "";
+			const forgot = await admin.post("/account/remembered/forget", { grantId });
+			assert.equal(forgot.statusCode, 303);
+			assert.equal((await w.app.stores.rememberedGrants.listLive(root.id)).length, 0, "forgotten at once");
+			assert.doesNotMatch(mainOf((await admin.follow(forgot)).body), /Remembered SSH logins/);
+			const audit = await w.app.stores.audit.query({ event: "second-factor.forgotten" });
+			assert.equal(audit.length, 1);
 		});
 	});

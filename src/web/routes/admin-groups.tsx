@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { attemptAdminChange, deadlineChange, webActor } from "../admin-change.ts";
+import { attemptAdminChange, deadlineChange, rememberChange, webActor } from "../admin-change.ts";
 import type { Notice } from "../views/login.tsx";
 import { parseAllowed } from "../../storage/group-store.ts";
 import { change, checkedMethods, echoFields, METHOD_FIELDS, notice } from "./admin.tsx";
@@ -29,6 +29,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 				force: group.force_2fa === 1,
 				allowed: parseAllowed(group.allowed_methods),
 				deadline: group.enrol_deadline === null ? null : Number(group.enrol_deadline),
+				rememberMinutes: group.remember_minutes === null ? null : Number(group.remember_minutes),
 				members: (await services.directory.groups.membersOf(group.id)).map((member) => member.username),
 			})),
 		);
@@ -58,7 +59,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 		groupPage(request, reply, query.name, notice(query.m)),
 	);
 
-	const groupPolicy = { force: checkbox, unrestricted: checkbox, deadline: str(64), confirm: checkbox, ...METHOD_FIELDS };
+	const groupPolicy = { force: checkbox, unrestricted: checkbox, deadline: str(64), remember: str(8), confirm: checkbox, ...METHOD_FIELDS };
 
 	postRoute(server, "/admin/groups/create", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
 		let created = "";
@@ -69,6 +70,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 					forceTwoFactor: form.force,
 					allowedMethods: form.unrestricted ? null : checkedMethods(form),
 					enrolmentDeadline: deadlineChange(form.deadline, null, services.clock.now().getTime()) ?? null,
+					rememberMinutes: rememberChange(form.remember, null) ?? null,
 				});
 				created = group.name;
 			},
@@ -83,10 +85,12 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 			async () => {
 				const current = (await groupItems()).find((item) => item.name === form.name.toLowerCase());
 				const enrolmentDeadline = deadlineChange(form.deadline, current?.deadline ?? null, services.clock.now().getTime());
+				const rememberMinutes = rememberChange(form.remember, null);
 				const changes = {
 					forceTwoFactor: form.force,
 					allowedMethods: form.unrestricted ? null : checkedMethods(form),
 					...(enrolmentDeadline !== undefined ? { enrolmentDeadline } : {}),
+					...(rememberMinutes !== undefined ? { rememberMinutes } : {}),
 				};
 				if (!form.confirm) {
 					// Impact preview: a change that newly requires 2FA of members is confirmed first.

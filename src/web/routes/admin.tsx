@@ -8,7 +8,7 @@ import { METHOD_IDS, type MethodId } from "../../core/method-id.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { attemptAdminChange, deadlineChange, webActor } from "../admin-change.ts";
+import { attemptAdminChange, deadlineChange, rememberChange, webActor } from "../admin-change.ts";
 import { AdminSettingsPage, EnrolmentStatusPage, ImpactConfirmPage } from "../views/admin.tsx";
 import type { Notice } from "../views/login.tsx";
 
@@ -74,6 +74,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 				force={settings.forceTwoFactor}
 				enabled={settings.enabledMethods}
 				deadline={settings.enrolmentDeadline ?? null}
+				rememberMinutes={settings.rememberMinutes ?? 0}
 				implemented={services.admin.implementedMethods()}
 				notice={shown}
 			/>,
@@ -92,17 +93,19 @@ export const adminRoutes: RouteModule = (server, web) => {
 		),
 	);
 
-	const settingsFields = { force: checkbox, deadline: str(64), confirm: checkbox, ...METHOD_FIELDS };
+	const settingsFields = { force: checkbox, deadline: str(64), remember: str(8), confirm: checkbox, ...METHOD_FIELDS };
 	postRoute(server, "/admin/settings", { ...change("/admin/settings"), fields: settingsFields }, async (request, reply, form) => {
 		let confirmPage: FastifyReply | null = null;
 		const failed = await attempt(
 			async () => {
 				const current = await services.directory.settings.getTwoFactor();
 				const enrolmentDeadline = deadlineChange(form.deadline, current.enrolmentDeadline, services.clock.now().getTime());
+				const rememberMinutes = rememberChange(form.remember, undefined) ?? undefined;
 				const changes = {
 					forceTwoFactor: form.force === true,
 					enabledMethods: checkedMethods(form),
 					...(enrolmentDeadline !== undefined ? { enrolmentDeadline } : {}),
+					...(rememberMinutes !== undefined ? { rememberMinutes } : {}),
 				};
 				if (!form.confirm) {
 					// Impact preview: a change that newly requires 2FA of someone is confirmed first.

@@ -152,11 +152,27 @@ function DeadlineField({ id, value }: { id: string; value: number | null }) {
 	);
 }
 
+/** The SSH remember window field of the settings and group forms. */
+function RememberField({ id, value, group }: { id: string; value: number | null; group: boolean }) {
+	return (
+		<Field
+			id={id}
+			name="remember"
+			label="SSH remember window (minutes)"
+			value={value === null ? "" : String(value)}
+			maxLength={8}
+			inputMode="numeric"
+			hint={`After a second factor on SSH, later SSH logins of the same user from the same address skip it for this many minutes (at most 720, 0: off).${group ? " Empty: the global setting applies." : ""} Prefer OpenSSH ControlMaster on the client where you can.`}
+		/>
+	);
+}
+
 export function AdminSettingsPage(props: {
 	ctx: PageContext;
 	force: boolean;
 	enabled: readonly MethodId[];
 	deadline: number | null;
+	rememberMinutes: number;
 	implemented: readonly MethodId[];
 	notice: Notice;
 }) {
@@ -177,6 +193,7 @@ export function AdminSettingsPage(props: {
 					</label>
 				</div>
 				<DeadlineField id="deadline" value={props.deadline} />
+				<RememberField id="remember" value={props.rememberMinutes} group={false} />
 				<MethodCheckboxes
 					idPrefix="enabled"
 					legend="Enabled methods (users can only set up enabled methods)"
@@ -435,6 +452,8 @@ export interface GroupListItem {
 	readonly members: readonly string[];
 	/** Staged rollout: epoch ms, or null (enforce now). */
 	readonly deadline: number | null;
+	/** SSH remember window in minutes; null: the global setting. */
+	readonly rememberMinutes: number | null;
 }
 
 function allowedText(allowed: readonly MethodId[] | null): string {
@@ -449,12 +468,14 @@ function GroupPolicyFields({
 	force,
 	allowed,
 	deadline,
+	rememberMinutes,
 }: {
 	idPrefix: string;
 	implemented: readonly MethodId[];
 	force: boolean;
 	allowed: readonly MethodId[] | null;
 	deadline: number | null;
+	rememberMinutes: number | null;
 }) {
 	return (
 		<>
@@ -465,6 +486,7 @@ function GroupPolicyFields({
 				</label>
 			</div>
 			<DeadlineField id={`${idPrefix}-deadline`} value={deadline} />
+			<RememberField id={`${idPrefix}-remember`} value={rememberMinutes} group />
 			<fieldset>
 				<legend>Allowed methods for members</legend>
 				<div class="check">
@@ -536,7 +558,7 @@ export function AdminGroupsPage({
 				<form method="post" action="/admin/groups/create" class="stack">
 					<CsrfField ctx={ctx} />
 					<Field id="group-name" name="name" label="Name" required maxLength={64} autocomplete="off" />
-					<GroupPolicyFields idPrefix="new" implemented={implemented} force={false} allowed={null} deadline={null} />
+					<GroupPolicyFields idPrefix="new" implemented={implemented} force={false} allowed={null} deadline={null} rememberMinutes={null} />
 					<button type="submit" class="primary">
 						Create group
 					</button>
@@ -571,7 +593,14 @@ export function AdminGroupPage({
 				<form method="post" action="/admin/groups/update" class="stack">
 					<CsrfField ctx={ctx} />
 					<input type="hidden" name="name" value={group.name} />
-					<GroupPolicyFields idPrefix="edit" implemented={implemented} force={group.force} allowed={group.allowed} deadline={group.deadline} />
+					<GroupPolicyFields
+						idPrefix="edit"
+						implemented={implemented}
+						force={group.force}
+						allowed={group.allowed}
+						deadline={group.deadline}
+						rememberMinutes={group.rememberMinutes}
+					/>
 					<button type="submit" class="primary">
 						Save group policy
 					</button>
