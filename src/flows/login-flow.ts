@@ -31,6 +31,7 @@ import { denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./logi
 import { changeOwnPassword } from "./password-change.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
 import { channelMethods, decideForUser, rememberWindowFor, type PolicyStores } from "./policy-inputs.ts";
+import { auditRolloutNotifier, type RolloutNotifier } from "./rollout-notifier.ts";
 import { checkSession } from "./session-check.ts";
 import { confirmPassword } from "./step-up-flow.ts";
 
@@ -140,6 +141,8 @@ export interface LoginFlowDeps extends PolicyStores {
 	/** The SSH remember window: grants, and the policy version they are stamped with. */
 	readonly rememberedGrants: RememberedGrantStore;
 	readonly policyVersion: Pick<PolicyVersionStore, "current">;
+	/** Staged rollout reminders; absent: the built-in one (an audit event the user sees). */
+	readonly rolloutNotifier?: RolloutNotifier;
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
 	readonly config: LoginFlowConfig;
@@ -304,6 +307,10 @@ export class LoginFlow {
 						detail: { firstFactor, secondFactor: "enrolment-pending", deadline: new Date(decision.deadline).toISOString(), daysLeft: decision.daysLeft },
 					});
 				const nudge = describeNudge(decision, `${config.consoleUrl}/account`);
+				if (purpose === "login") {
+					const notifier = this.deps.rolloutNotifier ?? auditRolloutNotifier(audit);
+					await notifier.remind({ ...base, deadline: decision.deadline, daysLeft: decision.daysLeft, message: nudge });
+				}
 				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null, nudge };
 			}
 			case "misconfigured":

@@ -110,6 +110,8 @@ for (const engine of ["sqlite", "postgres"] as const)
 				assert.match(page.body, /within 10 days/, url);
 				assert.match(page.body, /<a href="\/account">Set up a second factor now<\/a>/, url);
 			}
+			// The reminder is an audit event the user sees among their security events.
+			assert.match(mainOf((await browser.get("/account")).body), /Reminder: set up a second factor before the enrolment deadline/);
 			// Sessions time out long before days pass: log in again a minute before the deadline.
 			w.clock.advance(10 * DAY - 60_000);
 			const again = new Browser(w.server);
