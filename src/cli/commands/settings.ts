@@ -49,10 +49,10 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 					return;
 				}
 				println(io.stdout, `force-2fa: ${view.forceTwoFactor ? "on" : "off"}`);
-				println(io.stdout, `enrolment deadline: ${formatDeadline(current.enrolmentDeadline)}`);
-				println(io.stdout, `ssh remember window: ${view.rememberMinutes > 0 ? `${view.rememberMinutes} min` : "off"}`);
 				println(io.stdout, `enabled methods: ${view.enabledMethods.join(",") || "-"}`);
 				println(io.stdout, `available methods: ${view.availableMethods.join(",")}`);
+				println(io.stdout, `enrolment deadline: ${formatDeadline(current.enrolmentDeadline)}`);
+				println(io.stdout, `ssh remember window: ${view.rememberMinutes > 0 ? `${view.rememberMinutes} min` : "off"}`);
 			});
 		},
 	);
@@ -89,7 +89,9 @@ export function registerSettingsCommands(program: Command, io: CliIo, common: Ad
 				const after = await cli.directory.settings.getTwoFactor();
 				println(
 					io.stdout,
-					`settings updated: force-2fa ${after.forceTwoFactor ? "on" : "off"}, methods ${after.enabledMethods.join(",") || "-"}, enrolment deadline ${formatDeadline(after.enrolmentDeadline)}, remember ${after.rememberMinutes ?? 0} min`,
+					`settings updated: force-2fa ${after.forceTwoFactor ? "on" : "off"}, methods ${after.enabledMethods.join(",") || "-"}${
+						after.enrolmentDeadline !== null && after.enrolmentDeadline !== undefined ? `, enrolment deadline ${formatDeadline(after.enrolmentDeadline)}` : ""
+					}${(after.rememberMinutes ?? 0) > 0 ? `, ssh remember window ${after.rememberMinutes} min` : ""}`,
 				);
 			});
 		},
