@@ -252,4 +252,34 @@ export const GUARDS: readonly Guard[] = [
 			names: ["a PROXY header from an untrusted peer is not read: the connection keeps its own address and gets nowhere"],
 		},
 	},
+	{
+		id: "remember-grant-epoch",
+		why: "a remembered SSH grant dies with the user's session epoch (password change, disable, lockout, reset), on every node",
+		file: "src/storage/remembered-grant-store.ts",
+		find: '.where("remembered_grants.target", "=", target)\n\t\t\t.where("remembered_grants.expires_at", ">", now)\n\t\t\t.whereRef("remembered_grants.session_epoch", "=", "users.session_epoch")',
+		replace: '.where("remembered_grants.target", "=", target)\n\t\t\t.where("remembered_grants.expires_at", ">", now)',
+		tests: {
+			file: "test/security/remember-nodes.test.ts",
+			names: ["a grant made on node A is honoured on node B; a revocation on node B is seen at once on node A"],
+		},
+	},
+	{
+		id: "remember-grant-policy-version",
+		why: "a remembered SSH grant dies with any policy change (settings, groups, memberships, factors), on every node",
+		file: "src/storage/remembered-grant-store.ts",
+		find: '.whereRef("remembered_grants.policy_version", "=", "policy_version.version")\n\t\t\t.where("users.disabled", "=", 0)',
+		replace: '.where("users.disabled", "=", 0)',
+		tests: {
+			file: "test/security/remember-nodes.test.ts",
+			names: ["a policy change fired together with logins: every login that starts after it is asked again"],
+		},
+	},
+	{
+		id: "remember-ssh-only",
+		why: "a remembered grant replaces the second factor only on SSH, never on the web console",
+		file: "src/core/decide-second-factor.ts",
+		find: 'input.rememberedGrant === true && input.channel === "ssh" &&',
+		replace: "input.rememberedGrant === true &&",
+		tests: { file: "test/core/decide-second-factor.test.ts", names: ["remember: never on the web console"] },
+	},
 ];

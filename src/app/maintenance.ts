@@ -10,6 +10,7 @@ export async function runMaintenance(app: Portcullis): Promise<void> {
 	await app.stores.sessions.purgeExpired();
 	await app.stores.attempts.purgeOld(24 * 3600_000);
 	await app.stores.factors.purgeExpiredPending();
+	await app.stores.rememberedGrants.purgeExpired();
 	// Per-source password delays past their reset period would start afresh anyway.
 	await app.stores.passwordThrottle.prune(pairPolicy(app.config));
 	// WebAuthn challenges and SSH approval links are single use and short-lived; keep a day for the record.

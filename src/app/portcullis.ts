@@ -44,6 +44,7 @@ import { recordingsDir } from "../storage/recording-files.ts";
 import { SessionStore } from "../storage/session-store.ts";
 import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
+import { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import { UserStore } from "../storage/user-store.ts";
 import { UserTransactions } from "../storage/user-transaction.ts";
 
@@ -66,6 +67,8 @@ export interface Stores {
 	readonly recordings: RecordingStore;
 	/** Trusted networks of the 2FA policy (global and per group). */
 	readonly networkRules: NetworkRuleStore;
+	/** The SSH remember window's grants (migration 0014). */
+	readonly rememberedGrants: RememberedGrantStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 }
@@ -172,6 +175,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		servers: new ServerStore(db, clock, random),
 		recordings: new RecordingStore(db, clock, random, recordingsDir(config)),
 		networkRules: new NetworkRuleStore(db, clock),
+		rememberedGrants: new RememberedGrantStore(db, clock, random),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;

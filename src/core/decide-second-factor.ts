@@ -17,6 +17,10 @@ import { METHOD_INFO, METHOD_ORDER, type Channel, type MethodId } from "./method
 export interface GlobalTwoFactorSettings {
 	readonly forceTwoFactor: boolean;
 	readonly enabledMethods: readonly MethodId[];
+	/** Staged rollout: until this instant (epoch ms) a forced user without a factor is nudged, not stopped. Absent/null: enforce now. */
+	readonly enrolmentDeadline?: number | null;
+	/** SSH remember window in minutes (0 or absent: off; at most REMEMBER_MAX_MINUTES). */
+	readonly rememberMinutes?: number;
 }
 
 export interface GroupTwoFactorRule {
@@ -24,6 +28,10 @@ export interface GroupTwoFactorRule {
 	readonly forceTwoFactor: boolean;
 	/** null = no restriction; otherwise the group narrows the allowed methods (Decision 4). */
 	readonly allowedMethods: readonly MethodId[] | null;
+	/** Staged rollout for this group's force-2FA (epoch ms); absent/null: enforce now. */
+	readonly enrolmentDeadline?: number | null;
+	/** SSH remember window for members in minutes; absent/null: the global setting applies, 0: off. */
+	readonly rememberMinutes?: number | null;
 }
 
 export interface SecondFactorPolicyInput {
@@ -43,6 +51,14 @@ export interface SecondFactorPolicyInput {
 	readonly sourceAddress?: string | null;
 	/** Network rules that apply to the user: the global ones and those of the user's groups. */
 	readonly networkRules?: readonly NetworkRule[];
+	/** Staged rollout: the current time (epoch ms) to compare enrolment deadlines with. Absent: every deadline has passed (fail closed). */
+	readonly now?: number;
+	/**
+	 * Remember window: a grant for this user, source address (and target) is live in the shared
+	 * database (unexpired, and stamped with the user's current session epoch and the current policy
+	 * version). Whether it may replace the second factor is decided here, not by the caller.
+	 */
+	readonly rememberedGrant?: boolean;
 }
 
 /** A server's own requirement (docs/decisions.md "Per-server step-up"). */
@@ -93,10 +109,35 @@ export type SecondFactorDecision =
 			readonly allowedMethods: readonly MethodId[];
 	  }
 	| {
+			/**
+			 * Staged rollout: required, the user has no usable factor, but every rule that requires it
+			 * carries an enrolment deadline still in the future. The login goes on without a second
+			 * factor; the user is told how long is left (console banner, one SSH notice line).
+			 */
+			readonly kind: "enroll-nudge";
+			readonly reasons: readonly PolicyReason[];
+			readonly allowedMethods: readonly MethodId[];
+			/** The earliest deadline of the rules that require 2FA (epoch ms). */
+			readonly deadline: number;
+			/** Whole days left, rounded up (1 on the last day). */
+			readonly daysLeft: number;
+	  }
+	| {
 			/** The user has usable factors, but none can be answered on this channel. */
 			readonly kind: "unusable-on-channel";
 			readonly reasons: readonly PolicyReason[];
 			readonly usableMethods: readonly MethodId[];
+	  }
+	| {
+			/**
+			 * Remember window: the user would be challenged on SSH, but a live grant from an earlier
+			 * second factor on SSH from the same source replaces it (off unless an admin allows it).
+			 */
+			readonly kind: "remembered";
+			readonly reasons: readonly PolicyReason[];
+			/** What the challenge would have offered: the grant's method must still be one of them. */
+			readonly methods: readonly MethodId[];
+			readonly allowedMethods: readonly MethodId[];
 	  }
 	| {
 			readonly kind: "challenge";
@@ -155,6 +196,43 @@ function networkOutcome(input: SecondFactorPolicyInput): { denied: NetworkRule |
 	return { denied: null, reasons };
 }
 
+const DAY_MS = 86_400_000;
+
+/** The longest remember window an admin may set: 12 hours. */
+export const REMEMBER_MAX_MINUTES = 720;
+
+/**
+ * The SSH remember window for a user, in minutes (0: off). A group that sets its own window
+ * overrides the global one for its members (so a group can allow it while the global setting is
+ * off, or forbid it while it is on); where several of the user's groups set one, the shortest wins.
+ */
+export function rememberWindowMinutes(settings: GlobalTwoFactorSettings, groups: readonly GroupTwoFactorRule[]): number {
+	const own = groups.map((group) => group.rememberMinutes).filter((value): value is number => typeof value === "number");
+	const minutes = own.length > 0 ? Math.min(...own) : (settings.rememberMinutes ?? 0);
+	if (!Number.isFinite(minutes) || minutes <= 0) return 0;
+	return Math.min(Math.floor(minutes), REMEMBER_MAX_MINUTES);
+}
+
+/**
+ * Staged rollout: the deadline until which a user without a usable factor is nudged instead of
+ * stopped, or null (enforce now). Every rule that requires 2FA must carry a future deadline: one
+ * rule without a deadline (or a voluntary enrolment, Decision 2) enforces at once; the earliest
+ * deadline wins, so the stricter rule applies.
+ */
+function enrolmentGrace(input: SecondFactorPolicyInput, reasons: readonly PolicyReason[]): number | null {
+	if (input.now === undefined) return null;
+	let earliest = Number.POSITIVE_INFINITY;
+	for (const reason of reasons) {
+		let deadline: number | null | undefined;
+		if (reason.source === "global") deadline = input.settings.enrolmentDeadline;
+		else if (reason.source === "group") deadline = input.groups.find((group) => group.name === reason.group && group.forceTwoFactor)?.enrolmentDeadline;
+		else return null;
+		if (deadline === null || deadline === undefined || !Number.isFinite(deadline)) return null;
+		earliest = Math.min(earliest, deadline);
+	}
+	return earliest > input.now && Number.isFinite(earliest) ? earliest : null;
+}
+
 export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactorDecision {
 	const network = networkOutcome(input);
 	if (network.denied !== null) return { kind: "network-denied", group: network.denied.group };
@@ -174,7 +252,14 @@ export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactor
 	if (allowedStandalone.length === 0) return { kind: "misconfigured", reasons };
 
 	const usable = enrolledStandalone.filter((method) => allowedStandalone.includes(method));
-	if (usable.length === 0) return { kind: "enroll", reasons, allowedMethods: allowedStandalone };
+	if (usable.length === 0) {
+		const deadline = enrolmentGrace(input, reasons);
+		if (deadline !== null) {
+			const daysLeft = Math.max(1, Math.ceil((deadline - (input.now as number)) / DAY_MS));
+			return { kind: "enroll-nudge", reasons, allowedMethods: allowedStandalone, deadline, daysLeft };
+		}
+		return { kind: "enroll", reasons, allowedMethods: allowedStandalone };
+	}
 
 	const onChannel = usable.filter((method) => input.channelMethods.includes(method));
 	if (onChannel.length === 0) return { kind: "unusable-on-channel", reasons, usableMethods: usable };
@@ -184,6 +269,13 @@ export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactor
 	const methods: MethodId[] = [defaultMethod, ...onChannel.filter((method) => method !== defaultMethod)];
 	const recoveryUsable = input.enrolledMethods.includes("recovery-code") && allowed.includes("recovery-code") && input.channelMethods.includes("recovery-code");
 	if (recoveryUsable) methods.push("recovery-code");
+	// Remember window: SSH only (never the console), only where a challenge would be asked, and only
+	// while the window that applies to this user is open (a grant outliving a window set to 0 is dead).
+	// Never when a step-up server or a network rule asks: those ask every time (stricter wins).
+	const everyTime = reasons.some((reason) => reason.source === "server" || reason.source === "network");
+	if (input.rememberedGrant === true && input.channel === "ssh" && !everyTime && rememberWindowMinutes(input.settings, input.groups) > 0) {
+		return { kind: "remembered", reasons, methods, allowedMethods: allowed };
+	}
 	return { kind: "challenge", reasons, methods, defaultMethod, allowedMethods: allowed };
 }
 
@@ -201,8 +293,9 @@ export function enrollableMethods(allowed: readonly MethodId[], webMethods: read
  * already refused revoked sessions (disabled, locked, epoch changed); false means "step up".
  */
 export function sessionSatisfies(decision: SecondFactorDecision, provenMethod: string | null): boolean {
-	if (decision.kind === "not-required") return true;
-	if (decision.kind !== "challenge" || provenMethod === null) return false;
+	// Before the enrolment deadline a session may rest on no second factor (staged rollout).
+	if (decision.kind === "not-required" || decision.kind === "enroll-nudge") return true;
+	if ((decision.kind !== "challenge" && decision.kind !== "remembered") || provenMethod === null) return false;
 	if ((decision.methods as readonly string[]).includes(provenMethod)) return true;
 	// A session proven with the user's last recovery code stays valid (the code is spent, not
 	// disallowed), but only while recovery codes are still an allowed method: removing them from
@@ -293,4 +386,11 @@ export function describeServerStepUp(decision: Extract<ServerAccessDecision, { k
 		`server ${server} requires two-factor authentication for every connection${freshMinutes === null ? "" : ` (within ${freshMinutes} minutes)`}, and ${why}. ` +
 		`Reconnect as ${username}+${server} to be asked for it, e.g. ssh -J ${username}+${server}@GATEWAY ... or ssh ${username}+${server}@GATEWAY ${server}`
 	);
+}
+
+/** The staged-rollout nudge shown on every console page and as one SSH notice line. */
+export function describeNudge(decision: Extract<SecondFactorDecision, { kind: "enroll-nudge" }>, setupUrl: string): string {
+	const date = new Date(decision.deadline).toISOString().slice(0, 10);
+	const days = decision.daysLeft === 1 ? "1 day" : `${decision.daysLeft} days`;
+	return `${describeReasons(decision.reasons)} Set up a second factor at ${setupUrl} within ${days} (by ${date}); after that you cannot log in without one.`;
 }

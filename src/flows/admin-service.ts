@@ -4,8 +4,9 @@
  * (docs/product-decisions.md Decision 3), and every change is audited with the acting admin (Decision 12).
  */
 import type { Actor } from "../core/actor.ts";
-import { allowedMethods } from "../core/decide-second-factor.ts";
+import { allowedMethods, REMEMBER_MAX_MINUTES } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
+import { checkDeadline } from "../core/enrolment-deadline.ts";
 import { PortcullisError } from "../core/errors.ts";
 import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
@@ -23,8 +24,10 @@ import type { SessionStore } from "../storage/session-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserRow, UserStore } from "../storage/user-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
+import { policyStatus, previewImpact, type PolicyImpact, type ProposedPolicy, type UserPolicyStatus } from "./policy-impact.ts";
 
 export type { Actor };
+export type { PolicyImpact, ProposedPolicy, UserPolicyStatus } from "./policy-impact.ts";
 
 export interface AdminServiceDeps {
 	readonly users: UserStore;
@@ -56,6 +59,22 @@ export function passwordProblem(password: unknown): string | null {
 
 export type ResetMode = "link" | "next-login";
 
+export interface SettingsChanges {
+	readonly forceTwoFactor?: boolean;
+	readonly enabledMethods?: readonly MethodId[];
+	readonly enrolmentDeadline?: number | null;
+	/** SSH remember window in minutes (0: off). */
+	readonly rememberMinutes?: number;
+}
+
+export interface GroupChanges {
+	readonly forceTwoFactor?: boolean;
+	readonly allowedMethods?: readonly MethodId[] | null;
+	readonly enrolmentDeadline?: number | null;
+	/** The group's SSH remember window in minutes; null: the global setting applies; 0: off. */
+	readonly rememberMinutes?: number | null;
+}
+
 export class AdminService {
 	constructor(private readonly deps: AdminServiceDeps) {}
 
@@ -74,6 +93,28 @@ export class AdminService {
 			username: user?.username ?? null,
 			detail,
 		});
+	}
+
+	/** Enrolment status of every user: required or not and why, methods, deadline (policy-impact.ts). */
+	enrolmentStatus(): Promise<UserPolicyStatus[]> {
+		return policyStatus(this.deps);
+	}
+
+	/**
+	 * The impact preview before saving a change of the global settings or of one group's rule. The
+	 * proposal is completed from the stored values exactly as updateSettings/updateGroup would.
+	 */
+	async previewSettings(actor: Actor, changes: SettingsChanges): Promise<PolicyImpact> {
+		const { next } = await this.planSettings(changes);
+		return previewImpact(this.deps, { settings: next }, actor.channel === "web" ? actor.name : null);
+	}
+
+	async previewGroup(actor: Actor, rawName: string, changes: GroupChanges): Promise<PolicyImpact> {
+		const { group, after, enrolmentDeadline } = await this.planGroup(rawName, changes);
+		const proposed: ProposedPolicy = {
+			group: { name: group.name, forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods, enrolmentDeadline },
+		};
+		return previewImpact(this.deps, proposed, actor.channel === "web" ? actor.name : null);
 	}
 
 	/** Methods an admin may enable: implemented in this build. */
@@ -231,19 +272,61 @@ export class AdminService {
 		}
 	}
 
-	async updateSettings(actor: Actor, changes: { forceTwoFactor?: boolean; enabledMethods?: readonly MethodId[] }): Promise<void> {
+	/**
+	 * Staged rollout: the deadline a change leaves in force. Turning force-2FA off clears it (a
+	 * stale deadline must not come back with a later "force on"); a new one must be in the future,
+	 * at most a year ahead, and needs force-2FA on (a deadline for nothing is a contradiction).
+	 */
+	private nextDeadline(who: string, force: boolean, current: number | null, change: number | null | undefined): number | null {
+		if (change === undefined) return force ? current : null;
+		if (change === null) return null;
+		if (!force) throw new PortcullisError("ERR_POLICY_INVALID", `An enrolment deadline only applies when ${who} forces 2FA.`);
+		if (change === current) return current;
+		const checked = checkDeadline(change, this.deps.clock.now().getTime());
+		if (!checked.ok) throw this.input(checked.message);
+		return change;
+	}
+
+	/** The validated settings a change leads to (shared by the change and its impact preview). */
+	private async planSettings(changes: SettingsChanges) {
 		const current = await this.deps.settings.getTwoFactor();
+		const forceTwoFactor = changes.forceTwoFactor ?? current.forceTwoFactor;
 		const next = {
-			forceTwoFactor: changes.forceTwoFactor ?? current.forceTwoFactor,
+			forceTwoFactor,
 			enabledMethods: changes.enabledMethods ? [...new Set(changes.enabledMethods)] : [...current.enabledMethods],
+			enrolmentDeadline: this.nextDeadline("the global setting", forceTwoFactor, current.enrolmentDeadline ?? null, changes.enrolmentDeadline),
+			rememberMinutes: changes.rememberMinutes !== undefined ? (this.rememberMinutes(changes.rememberMinutes, false) ?? 0) : (current.rememberMinutes ?? 0),
 		};
 		if (changes.enabledMethods) await this.validateMethods(next.enabledMethods);
 		await this.checkPolicy(next);
+		return { current, next };
+	}
+
+	/** The remember window: whole minutes, 0 (off) to 12 hours; a group may also inherit (null). */
+	private rememberMinutes(value: number | null, groupMayInherit: boolean): number | null {
+		if (value === null && groupMayInherit) return null;
+		if (value === null || !Number.isInteger(value) || value < 0 || value > REMEMBER_MAX_MINUTES) {
+			throw this.input(`The remember window is a whole number of minutes from 0 (off) to ${REMEMBER_MAX_MINUTES} (12 hours).`);
+		}
+		return value;
+	}
+
+	async updateSettings(actor: Actor, changes: SettingsChanges): Promise<void> {
+		const { current, next } = await this.planSettings(changes);
 		await this.deps.settings.setTwoFactor(next);
 		await this.audit(actor, "policy.settings-changed", { before: current, after: next });
 	}
 
-	async createGroup(actor: Actor, input: { name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null }): Promise<GroupRow> {
+	async createGroup(
+		actor: Actor,
+		input: {
+			name: string;
+			forceTwoFactor: boolean;
+			allowedMethods: readonly MethodId[] | null;
+			enrolmentDeadline?: number | null;
+			rememberMinutes?: number | null;
+		},
+	): Promise<GroupRow> {
 		const name = canonicalGroupName(input.name);
 		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
 		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
@@ -254,12 +337,21 @@ export class AdminService {
 			forceTwoFactor: input.forceTwoFactor,
 			allowedMethods: input.allowedMethods,
 		});
-		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods);
-		await this.audit(actor, "group.created", { group: name, forceTwoFactor: input.forceTwoFactor, allowedMethods: input.allowedMethods });
+		const enrolmentDeadline = this.nextDeadline(`group ${name}`, input.forceTwoFactor, null, input.enrolmentDeadline ?? null);
+		const rememberMinutes = this.rememberMinutes(input.rememberMinutes ?? null, true);
+		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods, { enrolmentDeadline, rememberMinutes });
+		await this.audit(actor, "group.created", {
+			group: name,
+			forceTwoFactor: input.forceTwoFactor,
+			allowedMethods: input.allowedMethods,
+			enrolmentDeadline,
+			rememberMinutes,
+		});
 		return group;
 	}
 
-	async updateGroup(actor: Actor, rawName: string, changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null }): Promise<void> {
+	/** The validated rule a group change leads to (shared by the change and its impact preview). */
+	private async planGroup(rawName: string, changes: GroupChanges) {
 		const group = await this.requireGroup(rawName);
 		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		const before = groupRule(group);
@@ -270,11 +362,23 @@ export class AdminService {
 			allowedMethods: changes.allowedMethods !== undefined ? changes.allowedMethods : parseAllowed(group.allowed_methods),
 		};
 		await this.checkPolicy(await this.deps.settings.getTwoFactor(), after);
-		await this.deps.groups.update(group.id, changes);
+		const enrolmentDeadline = this.nextDeadline(`group ${group.name}`, after.forceTwoFactor, before.enrolmentDeadline ?? null, changes.enrolmentDeadline);
+		if (changes.rememberMinutes !== undefined) this.rememberMinutes(changes.rememberMinutes, true);
+		return { group, before, after, enrolmentDeadline };
+	}
+
+	async updateGroup(actor: Actor, rawName: string, changes: GroupChanges): Promise<void> {
+		const { group, before, after, enrolmentDeadline } = await this.planGroup(rawName, changes);
+		await this.deps.groups.update(group.id, { ...changes, enrolmentDeadline });
 		await this.audit(actor, "group.updated", {
 			group: group.name,
 			before,
-			after: { forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods },
+			after: {
+				forceTwoFactor: after.forceTwoFactor,
+				allowedMethods: after.allowedMethods,
+				enrolmentDeadline,
+				rememberMinutes: changes.rememberMinutes !== undefined ? changes.rememberMinutes : (before.rememberMinutes ?? null),
+			},
 		});
 	}
 

@@ -11,6 +11,7 @@ import type { AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { EnrolmentGuard } from "../storage/factor-store.ts";
 import type { CounterPolicy, UserRow, UserStore } from "../storage/user-store.ts";
+import type { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
 import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
 import { allowedMethods, enrollableMethods, policyReasons } from "../core/decide-second-factor.ts";
@@ -35,6 +36,8 @@ export interface EnrollmentFlowDeps extends PolicyStores {
 	readonly audit: AuditLog;
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
+	/** The SSH remember window's grants: the account page lists and forgets them. */
+	readonly rememberedGrants: Pick<RememberedGrantStore, "listLive" | "forget">;
 }
 
 export interface EnrollContext {
@@ -243,6 +246,28 @@ export class EnrollmentFlow {
 	}
 
 	/** Issues a fresh set of recovery codes (the old set stops working). Needs a real factor first. */
+	/** The user's live remember-window grants (the account page), newest first. */
+	async rememberedGrants(userId: string): Promise<{ id: string; source: string; method: string; createdAt: number; expiresAt: number }[]> {
+		const rows = await this.deps.rememberedGrants.listLive(userId);
+		return rows.map((row) => ({ id: row.id, source: row.source, method: row.method, createdAt: Number(row.created_at), expiresAt: Number(row.expires_at) }));
+	}
+
+	/** "Forget": the user ends one of their own remembered grants at once (audited). */
+	async forgetRememberedGrant(userId: string, grantId: string, context?: EnrollContext): Promise<boolean> {
+		const forgotten = await this.deps.rememberedGrants.forget(userId, grantId);
+		if (forgotten) {
+			await this.deps.audit.write({
+				event: "second-factor.forgotten",
+				outcome: "info",
+				userId,
+				channel: context?.channel ?? null,
+				source: context?.source ?? null,
+				detail: { grantId },
+			});
+		}
+		return forgotten;
+	}
+
 	async regenerateRecoveryCodes(userId: string, context: EnrollContext): Promise<EnrollBeginResult> {
 		const user = await this.deps.users.findById(userId);
 		const implementation = this.deps.methods.get("recovery-code");

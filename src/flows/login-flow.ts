@@ -11,7 +11,7 @@
  * Adapters render LoginStep values; they never decide.
  */
 import type { PolicyReason, SecondFactorDecision } from "../core/decide-second-factor.ts";
-import { describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
+import { describeNudge, describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import { isPortcullisError } from "../core/errors.ts";
 import { errorFields, type Logger } from "../core/logger.ts";
@@ -24,13 +24,16 @@ import type { AuditLog } from "../storage/audit-log.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { SshKeyStore } from "../storage/ssh-key-store.ts";
 import type { Sleep } from "../core/sleep.ts";
+import type { PolicyVersionStore } from "../storage/policy-version-store.ts";
+import type { RememberedGrantRow, RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import type { PairPolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
 import type { CounterPolicy, Reservation, UserRow, UserStore } from "../storage/user-store.ts";
 import { type BusyWaitPolicy, retryWhileBusy } from "./busy-wait.ts";
 import { BUSY_MESSAGE, denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./login-messages.ts";
 import { changeOwnPassword } from "./password-change.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
-import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
+import { channelMethods, decideForUser, rememberWindowFor, type PolicyStores } from "./policy-inputs.ts";
+import { auditRolloutNotifier, type RolloutNotifier } from "./rollout-notifier.ts";
 import { checkServerAccess, type ConnectionProof, type ServerAccess } from "./server-step-up.ts";
 import { checkSession } from "./session-check.ts";
 import { confirmPassword } from "./step-up-flow.ts";
@@ -69,6 +72,13 @@ export type LoginStep =
 			readonly userId: string;
 			readonly username: string;
 			readonly method: MethodId | null;
+			/** Staged rollout: 2FA is required from a deadline and this user has no factor yet; shown on SSH as one notice line. */
+			readonly nudge?: string;
+			/**
+			 * A remember-window grant stood in for the second factor: `method` is the grant's (the live
+			 * policy checks it), but this connection proved nothing itself, so per-server step-up refuses it.
+			 */
+			readonly remembered?: true;
 	  }
 	| {
 			readonly kind: "second-factor";
@@ -117,6 +127,13 @@ export type PasswordConfirmResult =
 
 export type SessionCheck = "ok" | "revoked" | "step-up";
 
+/** Staged rollout: what a user without a factor is told before the enrolment deadline. */
+export interface RolloutNudge {
+	readonly deadline: number;
+	readonly daysLeft: number;
+	readonly message: string;
+}
+
 export interface LoginFlowConfig {
 	readonly attemptTtlMs: number;
 	readonly secondFactorLockout: CounterPolicy;
@@ -137,6 +154,11 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly attempts: AttemptStore;
 	readonly factors: FactorStore;
 	readonly audit: AuditLog;
+	/** The SSH remember window: grants, and the policy version they are stamped with. */
+	readonly rememberedGrants: RememberedGrantStore;
+	readonly policyVersion: Pick<PolicyVersionStore, "current">;
+	/** Staged rollout reminders; absent: the built-in one (an audit event the user sees). */
+	readonly rolloutNotifier?: RolloutNotifier;
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
 	/** The pause between busy retries (injected: tests with a fake clock shorten or record it). */
@@ -144,6 +166,11 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly config: LoginFlowConfig;
 	/** Cleanup that fails on the way to a denial is logged here, not thrown. */
 	readonly logger: Logger;
+}
+
+/** A second factor must be proven now (before an enrolment deadline, a user without one is only nudged). */
+function factorRequiredNow(decision: SecondFactorDecision): boolean {
+	return decision.kind !== "not-required" && decision.kind !== "enroll-nudge";
 }
 
 export class LoginFlow {
@@ -256,13 +283,22 @@ export class LoginFlow {
 			return denied("password-change", `You must change your password at ${config.consoleUrl} before logging in here.`);
 		}
 		let decision: SecondFactorDecision;
+		let grant: RememberedGrantRow | undefined;
 		try {
-			decision = await decideForUser(this.deps, user, client.channel, { sourceAddress: client.sourceAddress, targetServer: client.targetServer ?? null });
+			const context = { sourceAddress: client.sourceAddress, targetServer: client.targetServer ?? null };
+			// Remember window: only SSH logins look for a grant of this user from this source.
+			if (client.channel === "ssh" && purpose === "login") grant = await this.deps.rememberedGrants.findLive(user.id, client.sourceAddress, "");
+			decision = await decideForUser(this.deps, user, client.channel, { ...context, rememberedGrant: grant !== undefined });
+			// A grant proven with a method the policy no longer offers does not count.
+			if (decision.kind === "remembered" && (grant === undefined || !(decision.methods as readonly string[]).includes(grant.method))) {
+				grant = undefined;
+				decision = await decideForUser(this.deps, user, client.channel, context);
+			}
 		} catch (error) {
 			await this.auditError(base, error);
 			return denied("unavailable", "Login is not possible right now.");
 		}
-		const required = decision.kind !== "not-required";
+		const required = factorRequiredNow(decision);
 		const attempt = await attempts.create({
 			userId: user.id,
 			channel: client.channel,
@@ -284,6 +320,24 @@ export class LoginFlow {
 				await attempts.fail(attempt.id);
 				await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "network", group: decision.group } });
 				return denied("network", "Logins from your network are not allowed for your account. Connect from a trusted network (office or VPN).");
+			case "enroll-nudge": {
+				// Staged rollout: before the enrolment deadline the login goes on without a second factor,
+				// with a nudge. A step-up stays pending like "not-required" (password confirmation).
+				if (purpose === "login") await attempts.complete(attempt.id, null);
+				if (purpose === "login")
+					await audit.write({
+						event: "login.success",
+						outcome: "success",
+						...base,
+						detail: { firstFactor, secondFactor: "enrolment-pending", deadline: new Date(decision.deadline).toISOString(), daysLeft: decision.daysLeft },
+					});
+				const nudge = describeNudge(decision, `${config.consoleUrl}/account`);
+				if (purpose === "login") {
+					const notifier = this.deps.rolloutNotifier ?? auditRolloutNotifier(audit);
+					await notifier.remind({ ...base, deadline: decision.deadline, daysLeft: decision.daysLeft, message: nudge });
+				}
+				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method: null, nudge };
+			}
 			case "misconfigured":
 				await attempts.fail(attempt.id);
 				await audit.write({ event: "policy.misconfigured", outcome: "failure", ...base, detail: { problem: "no method allowed for this user" } });
@@ -306,9 +360,64 @@ export class LoginFlow {
 				}
 				await audit.write({ event: "login.enroll-required", outcome: "info", ...base, detail: { firstFactor } });
 				return this.enrollStep(attempt, user, decision);
+			case "remembered": {
+				const remembered = grant as RememberedGrantRow;
+				const method = remembered.method as MethodId;
+				if (!(await attempts.complete(attempt.id, method))) return denied("expired", "This login has expired. Please start again.");
+				// Each skip is audited: "second factor remembered from <time>, <source>".
+				await audit.write({
+					event: "login.success",
+					outcome: "success",
+					...base,
+					method,
+					detail: {
+						firstFactor,
+						secondFactor: "remembered",
+						rememberedMethod: method,
+						rememberedFrom: new Date(Number(remembered.created_at)).toISOString(),
+						rememberedSource: remembered.source,
+						rememberedUntil: new Date(Number(remembered.expires_at)).toISOString(),
+					},
+				});
+				return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method, remembered: true };
+			}
 			case "challenge":
 				await audit.write({ event: "login.first-factor", outcome: "success", ...base, detail: { firstFactor, purpose } });
 				return this.challengeStep(attempt, user, decision);
+		}
+	}
+
+	/**
+	 * Remember window: after a second factor on SSH, record a grant for user + source (when the
+	 * policy allows a window for this user). Recovery codes never start one (they are for
+	 * emergencies). Failing to remember is safe: logged, the login stands.
+	 */
+	private async rememberSshFactor(attempt: AttemptRow, user: UserRow, method: MethodId, policyVersion: number): Promise<void> {
+		if (attempt.channel !== "ssh" || attempt.purpose !== "login" || method === "recovery-code") return;
+		try {
+			const minutes = await rememberWindowFor(this.deps, user.id);
+			if (minutes <= 0) return;
+			const grant = await this.deps.rememberedGrants.remember({
+				userId: user.id,
+				source: attempt.source,
+				target: "",
+				method,
+				minutes,
+				sessionEpoch: Number(user.session_epoch),
+				policyVersion,
+			});
+			await this.deps.audit.write({
+				event: "second-factor.remembered",
+				outcome: "info",
+				userId: user.id,
+				username: user.username,
+				channel: "ssh",
+				source: attempt.source,
+				method,
+				detail: { until: new Date(Number(grant.expires_at)).toISOString(), minutes },
+			});
+		} catch (error) {
+			this.deps.logger.warn({ ...errorFields(error), userId: user.id }, "recording a remembered second factor failed");
 		}
 	}
 
@@ -345,7 +454,7 @@ export class LoginFlow {
 		const user = await this.deps.users.findById(attempt.user_id);
 		if (user === undefined) return null;
 		const decision = await decideForUser(this.deps, user, attempt.channel as Channel, { sourceAddress: attempt.source, targetServer: attempt.target_server });
-		if (decision.kind !== "not-required" && attempt.required_2fa === 0) await this.deps.attempts.markRequired(attempt.id);
+		if (factorRequiredNow(decision) && attempt.required_2fa === 0) await this.deps.attempts.markRequired(attempt.id);
 		return { attempt, user, decision };
 	}
 
@@ -356,7 +465,7 @@ export class LoginFlow {
 		const { attempt, user, decision } = live;
 		if (decision.kind === "challenge") return this.challengeStep(attempt, user, decision);
 		if (decision.kind === "enroll" && attempt.channel === "web") return this.enrollStep(attempt, user, decision);
-		if (decision.kind === "not-required" && attempt.required_2fa === 0 && attempt.purpose === "step-up") {
+		if (!factorRequiredNow(decision) && attempt.required_2fa === 0 && attempt.purpose === "step-up") {
 			return { kind: "password-confirm", attemptId: attempt.id, userId: user.id, username: user.username };
 		}
 		return denied("misconfigured", "Your login cannot continue under the current policy. Please start again.");
@@ -396,7 +505,11 @@ export class LoginFlow {
 	async submitSecondFactor(attemptId: string, method: MethodId, response: unknown): Promise<SecondFactorResult> {
 		const { users, audit, attempts, config } = this.deps;
 		let live;
+		// Read before the policy is evaluated: a change that lands after it leaves a remembered grant
+		// stamped with the older version, which is then dead (remembered-grant-store.ts).
+		let versionBefore = 0;
 		try {
+			versionBefore = await this.deps.policyVersion.current();
 			live = await this.liveAttempt(attemptId);
 		} catch (error) {
 			await this.auditError({ channel: null, source: null }, error);
@@ -497,6 +610,7 @@ export class LoginFlow {
 			...base,
 			detail: { secondFactor: method },
 		});
+		await this.rememberSshFactor(attempt, user, method, versionBefore);
 		return { kind: "authenticated", attemptId: attempt.id, userId: user.id, username: user.username, method };
 	}
 
@@ -569,6 +683,19 @@ export class LoginFlow {
 	 */
 	serverAccess(proof: ConnectionProof, server: Parameters<typeof checkServerAccess>[2], via: Parameters<typeof checkServerAccess>[3]): Promise<ServerAccess> {
 		return checkServerAccess(this.deps, proof, server, via);
+	}
+
+	/**
+	 * Staged rollout: the nudge for a user who must set up a second factor by a deadline, or null.
+	 * The session gate asks it after a full check passed; a nudged session is never marked as
+	 * checked, so the deadline bites at its next request or channel open.
+	 */
+	async rolloutNudge(userId: string, channel: Channel): Promise<RolloutNudge | null> {
+		const user = await this.deps.users.findById(userId);
+		if (user === undefined) return null;
+		const decision = await decideForUser(this.deps, user, channel);
+		if (decision.kind !== "enroll-nudge") return null;
+		return { deadline: decision.deadline, daysLeft: decision.daysLeft, message: describeNudge(decision, `${this.deps.config.consoleUrl}/account`) };
 	}
 
 	private async auditError(base: Record<string, unknown>, error: unknown): Promise<void> {

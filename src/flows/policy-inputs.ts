@@ -2,8 +2,9 @@
  * Gathers the plain data the pure policy function needs from storage. The single place where
  * "what does the policy see for this user" is assembled, so web, SSH and API see the same thing.
  */
-import { decideSecondFactor, type SecondFactorDecision, type ServerStepUpRule } from "../core/decide-second-factor.ts";
+import { decideSecondFactor, rememberWindowMinutes, type SecondFactorDecision, type ServerStepUpRule } from "../core/decide-second-factor.ts";
 import { isMethodId, METHOD_INFO, type Channel, type MethodId } from "../core/method-id.ts";
+import type { Clock } from "../core/clock.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import { groupRule, type GroupStore } from "../storage/group-store.ts";
@@ -22,6 +23,8 @@ export interface PolicyStores {
 	/** Servers granted to the user: a login that names one gets its step-up rule. */
 	readonly servers: Pick<ServerStore, "listForUser">;
 	readonly networkRules: Pick<NetworkRuleStore, "rulesForUser">;
+	/** Enrolment deadlines (staged rollout) are compared with this clock's now. */
+	readonly clock: Clock;
 }
 
 /** Where the login comes from and what it names; both optional (the account page knows neither). */
@@ -34,6 +37,11 @@ export interface PolicyContext {
 	readonly sourceAddress?: string | null;
 	/** The server named by the login (SSH `alice+db-prod`); ignored unless granted to the user. */
 	readonly targetServer?: string | null;
+	/**
+	 * Remember window: a live grant was found for this login (login-flow.ts); the pure function
+	 * decides whether it may replace the second factor.
+	 */
+	readonly rememberedGrant?: boolean;
 }
 
 /** The step-up rule of a server row, as the pure policy reads it. */
@@ -69,5 +77,13 @@ export async function decideForUser(stores: PolicyStores, user: UserRow, channel
 		targetServer: server === undefined ? null : serverStepUpRule(server),
 		sourceAddress: context.sourceAddress ?? null,
 		networkRules,
+		now: stores.clock.now().getTime(),
+		rememberedGrant: context.rememberedGrant === true,
 	});
+}
+
+/** The SSH remember window (minutes, 0: off) that applies to this user now. */
+export async function rememberWindowFor(stores: Pick<PolicyStores, "settings" | "groups">, userId: string): Promise<number> {
+	const [settings, groups] = await Promise.all([stores.settings.getTwoFactor(), stores.groups.groupsOfUser(userId)]);
+	return rememberWindowMinutes(settings, groups.map(groupRule));
 }

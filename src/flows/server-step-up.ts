@@ -22,6 +22,8 @@ export interface ConnectionProof {
 	readonly connectionId: string;
 	/** The second factor proven by this connection's authentication (null: none). */
 	readonly secondFactorMethod: string | null;
+	/** A remember-window grant stood in for the factor: nothing was proven by this connection (docs/decisions.md "Per-server step-up"). */
+	readonly secondFactorRemembered: boolean;
 	/** Epoch ms of that authentication. */
 	readonly authenticatedAt: number;
 }
@@ -36,8 +38,8 @@ export async function checkServerAccess(
 ): Promise<ServerAccess> {
 	const decision = decideServerAccess({
 		server: serverStepUpRule(server),
-		provenMethod: proof.secondFactorMethod,
-		provenAt: proof.secondFactorMethod === null ? null : proof.authenticatedAt,
+		provenMethod: provenHere(proof),
+		provenAt: provenHere(proof) === null ? null : proof.authenticatedAt,
 		now: deps.clock.now().getTime(),
 	});
 	if (decision.kind === "allowed") return decision;
@@ -56,17 +58,22 @@ export async function checkServerAccess(
 
 /** Live re-check of an open relay: false when its server now requires a factor the connection never proved. */
 export function relayMayContinue(
-	proof: Pick<ConnectionProof, "secondFactorMethod" | "authenticatedAt">,
+	proof: Pick<ConnectionProof, "secondFactorMethod" | "secondFactorRemembered" | "authenticatedAt">,
 	server: Pick<ServerRow, "name" | "require_2fa" | "fresh_minutes">,
 	now: number,
 ): boolean {
 	return (
 		decideServerAccess({
 			server: serverStepUpRule(server),
-			provenMethod: proof.secondFactorMethod,
-			provenAt: proof.secondFactorMethod === null ? null : proof.authenticatedAt,
+			provenMethod: provenHere(proof),
+			provenAt: provenHere(proof) === null ? null : proof.authenticatedAt,
 			now,
 			continuing: true,
 		}).kind === "allowed"
 	);
+}
+
+/** The second factor this connection proved itself: a remembered grant proves nothing here. */
+function provenHere(proof: Pick<ConnectionProof, "secondFactorMethod" | "secondFactorRemembered">): string | null {
+	return proof.secondFactorRemembered ? null : proof.secondFactorMethod;
 }

@@ -13,7 +13,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { PolicySnapshot, PolicyVersionStore } from "../storage/policy-version-store.ts";
 import type { UserRow } from "../storage/user-store.ts";
-import type { LoginFlow, SessionCheck } from "./login-flow.ts";
+import type { LoginFlow, RolloutNudge, SessionCheck } from "./login-flow.ts";
 
 export type SessionCheckInput = Parameters<LoginFlow["checkSession"]>[0];
 
@@ -23,10 +23,12 @@ export interface GateResult {
 	readonly version: number;
 	/** True when the full policy check ran (false: the fast path). */
 	readonly full: boolean;
+	/** Staged rollout: the session passes only because the enrolment deadline is still ahead. */
+	readonly nudge: RolloutNudge | null;
 }
 
 export interface SessionGateDeps {
-	readonly login: Pick<LoginFlow, "checkSession">;
+	readonly login: Pick<LoginFlow, "checkSession" | "rolloutNudge">;
 	readonly policyVersion: PolicyVersionStore;
 	readonly clock: Clock;
 }
@@ -55,10 +57,18 @@ export class SessionGate {
 			// The web guard already holds this request's user row: only the version is left to read.
 			snapshot = session.user ? snapshotOfRow(session.user, await this.deps.policyVersion.current()) : await this.deps.policyVersion.snapshot(session.userId);
 		}
-		if (snapshot === undefined) return { verdict: "revoked", version: 0, full: false };
+		if (snapshot === undefined) return { verdict: "revoked", version: 0, full: false, nudge: null };
 		if (snapshot.version === checkedVersion && userStillAdmits(snapshot, session.sessionEpoch, this.deps.clock.now().getTime())) {
-			return { verdict: "ok", version: snapshot.version, full: false };
+			return { verdict: "ok", version: snapshot.version, full: false, nudge: null };
 		}
-		return { verdict: await this.deps.login.checkSession(session), version: snapshot.version, full: true };
+		const verdict = await this.deps.login.checkSession(session);
+		const nudge = verdict === "ok" && session.secondFactorMethod === null ? await this.deps.login.rolloutNudge(session.userId, session.channel) : null;
+		// A web session that rests on a future enrolment deadline is stamped with version 0 (never
+		// checked): the deadline passes without any version bump, so the full check runs again at
+		// every request (which also renders the banner) until the user enrols or the deadline bites.
+		// An SSH connection keeps its version: the live-policy backstop re-runs the full check every
+		// ssh.live_check_seconds, which closes it after the deadline without a query per poll.
+		const version = nudge !== null && session.channel === "web" ? 0 : snapshot.version;
+		return { verdict, version, full: true, nudge };
 	}
 }

@@ -3,7 +3,10 @@
  * nothing about 2FA (docs/product-decisions.md Decision 1, docs/threat-model.md, SSH protocol facts and I3):
  *
  *   password / signed publickey  → LoginFlow first factor
- *     "authenticated"            → ctx.accept()                       (no 2FA required)
+ *     "authenticated"            → ctx.accept()                       (no 2FA required, or a remembered grant)
+ *     "authenticated" + nudge    → FAILURE(["keyboard-interactive"], partial=true), then one
+ *                                  INFO_REQUEST without prompts carrying the nudge, then accept
+ *                                  (staged rollout: before the enrolment deadline)
  *     "second-factor"            → FAILURE(["keyboard-interactive"], partial=true)
  *   keyboard-interactive         → the method's prompt; answers go to LoginFlow.submitSecondFactor
  *     "authenticated"            → ctx.accept()
@@ -37,6 +40,8 @@ export interface AuthOutcome {
 	readonly userId: string;
 	readonly username: string;
 	readonly secondFactorMethod: MethodId | null;
+	/** The second factor came from a remember-window grant, not from this connection (per-server step-up refuses it). */
+	readonly secondFactorRemembered?: boolean;
 	readonly sessionEpoch: number;
 	readonly firstFactor: "password" | "publickey";
 	/** The key that proved the first factor ("SHA256:…"); removing it ends the connection (live policy). */
@@ -76,6 +81,12 @@ type State =
 			methods: MethodId[];
 			current: MethodId;
 	  }
+	/**
+	 * Staged rollout: the login succeeded without a second factor before the enrolment deadline.
+	 * One keyboard-interactive round carries the nudge (RFC 4256 §3.2 instruction, no prompts),
+	 * then the connection is accepted with `outcome`: inside userauth, before any channel.
+	 */
+	| { readonly phase: "notice"; readonly message: string; readonly outcome: AuthOutcome }
 	/**
 	 * The login is refused. `told` false: the next keyboard-interactive round shows the message.
 	 * `told` true: the message was shown; any further request is refused and the connection ends.
@@ -282,14 +293,21 @@ export class SshAuthenticator {
 			return safeReject(ctx, FIRST_FACTOR_METHODS);
 		}
 		if (step.kind === "authenticated") {
-			return this.#grant(ctx, isStale, {
+			const outcome: AuthOutcome = {
 				userId: step.userId,
 				username: step.username,
-				secondFactorMethod: null,
+				// Null when no second factor was required (or before an enrolment deadline); the grant's
+				// method when a remember-window grant stood in for it (the live policy checks it).
+				secondFactorMethod: step.method,
+				secondFactorRemembered: step.remembered === true,
 				sessionEpoch: known.session_epoch,
 				firstFactor,
 				publicKeyFingerprint: keyFingerprint ?? null,
-			});
+			};
+			if (step.nudge === undefined) return this.#grant(ctx, isStale, outcome);
+			// Partial success: the next keyboard-interactive round shows the nudge and then accepts.
+			this.#state = { phase: "notice", message: step.nudge, outcome };
+			return safeReject(ctx, SECOND_FACTOR_METHODS, true);
 		}
 		// LoginFlow already limited the methods to those answerable on channel "ssh", default first
 		// (decide-second-factor.ts; "unusable-on-channel" is a denial handled above).
@@ -315,6 +333,11 @@ export class SshAuthenticator {
 		const state = this.#state;
 		if (state.phase === "initial") return safeReject(ctx, FIRST_FACTOR_METHODS);
 		if (state.phase === "refusing") return this.#tell(ctx, isStale, state.message, state.reason);
+		if (state.phase === "notice") {
+			const reply = await this.#prompt(ctx, [], terminalSafe(state.message));
+			if (reply.kind === "aborted" || isStale()) return;
+			return this.#grant(ctx, isStale, state.outcome);
+		}
 
 		let notice: string | null = null;
 		let round: { prompt: string; echo: boolean } | null = null;

@@ -21,6 +21,8 @@ export interface AuthenticatedSsh {
 	readonly sourceAddress: string;
 	/** The second factor proven on this connection, or null when the policy required none. */
 	readonly secondFactorMethod: MethodId | null;
+	/** The second factor came from a remember-window grant: this connection proved none itself (per-server step-up). */
+	readonly secondFactorRemembered: boolean;
 	/** The public key that proved the first factor ("SHA256:…"), or null for a password login. */
 	readonly publicKeyFingerprint: string | null;
 	/** users.session_epoch when authentication began; a bump revokes this connection (live policy). */

@@ -692,6 +692,7 @@ function stepUpAccess(conn: Conn, server: ServerRow, via: "menu" | "command" | "
 			sourceAddress: session.sourceAddress,
 			connectionId: session.connectionId,
 			secondFactorMethod: session.secondFactorMethod,
+			secondFactorRemembered: session.secondFactorRemembered,
 			authenticatedAt: session.authenticatedAt,
 		},
 		server,

@@ -69,6 +69,7 @@ export function makeSession(state: ConnectionState, outcome: AuthOutcome, at: nu
 		username: outcome.username,
 		sourceAddress: state.sourceAddress,
 		secondFactorMethod: outcome.secondFactorMethod,
+		secondFactorRemembered: outcome.secondFactorRemembered === true,
 		publicKeyFingerprint: outcome.publicKeyFingerprint,
 		sessionEpoch: outcome.sessionEpoch,
 		authenticatedAt: at,

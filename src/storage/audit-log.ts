@@ -93,6 +93,19 @@ export class AuditLog {
 			.execute();
 	}
 
+	/** Users who ever logged in on the web console (the enrolment-status view: SSH-only users cannot enrol over SSH). */
+	async webLoginUserIds(): Promise<Set<string>> {
+		const rows = await this.db
+			.selectFrom("audit_events")
+			.select("user_id")
+			.distinct()
+			.where("event", "=", "login.success")
+			.where("channel", "=", "web")
+			.where("user_id", "is not", null)
+			.execute();
+		return new Set(rows.map((row) => row.user_id as string));
+	}
+
 	async query(filter: AuditFilter = {}): Promise<AuditRow[]> {
 		let query = this.db.selectFrom("audit_events").selectAll();
 		if (filter.username) query = query.where("username", "=", filter.username);

@@ -9,7 +9,13 @@ import type { Database, GroupsTable } from "./schema.ts";
 export type GroupRow = Selectable<GroupsTable>;
 
 export function groupRule(row: GroupRow): GroupTwoFactorRule {
-	return { name: row.name, forceTwoFactor: row.force_2fa === 1, allowedMethods: parseAllowed(row.allowed_methods) };
+	return {
+		name: row.name,
+		forceTwoFactor: row.force_2fa === 1,
+		allowedMethods: parseAllowed(row.allowed_methods),
+		enrolmentDeadline: row.enrol_deadline === null ? null : Number(row.enrol_deadline),
+		rememberMinutes: row.remember_minutes === null ? null : Number(row.remember_minutes),
+	};
 }
 
 export function parseAllowed(text: string | null): MethodId[] | null {
@@ -20,6 +26,13 @@ export function parseAllowed(text: string | null): MethodId[] | null {
 	return parsed.filter(isMethodId);
 }
 
+/** Staged-rollout and remember-window columns (migration 0014); null = unset (enforce now / the global setting). */
+export interface GroupRolloutChanges {
+	readonly enrolmentDeadline?: number | null;
+	readonly rememberMinutes?: number | null;
+	readonly rememberPerTarget?: boolean | null;
+}
+
 export class GroupStore {
 	constructor(
 		private readonly db: Kysely<Database>,
@@ -27,20 +40,26 @@ export class GroupStore {
 		private readonly random: Random,
 	) {}
 
-	async create(name: string, forceTwoFactor: boolean, allowedMethods: readonly MethodId[] | null): Promise<GroupRow> {
+	async create(name: string, forceTwoFactor: boolean, allowedMethods: readonly MethodId[] | null, rollout: GroupRolloutChanges = {}): Promise<GroupRow> {
 		const row: GroupRow = {
 			id: newId(this.random),
 			name,
 			force_2fa: forceTwoFactor ? 1 : 0,
 			allowed_methods: allowedMethods === null ? null : JSON.stringify(allowedMethods),
 			created_at: this.clock.now().getTime(),
+			enrol_deadline: rollout.enrolmentDeadline ?? null,
+			remember_minutes: rollout.rememberMinutes ?? null,
+			remember_per_target: rollout.rememberPerTarget === undefined || rollout.rememberPerTarget === null ? null : rollout.rememberPerTarget ? 1 : 0,
 		};
 		await this.db.insertInto("groups").values(row).execute();
 		return row;
 	}
 
-	async update(id: string, changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null }): Promise<void> {
+	async update(id: string, changes: { forceTwoFactor?: boolean; allowedMethods?: readonly MethodId[] | null } & GroupRolloutChanges): Promise<void> {
 		const set: Partial<GroupRow> = {};
+		if (changes.enrolmentDeadline !== undefined) set.enrol_deadline = changes.enrolmentDeadline;
+		if (changes.rememberMinutes !== undefined) set.remember_minutes = changes.rememberMinutes;
+		if (changes.rememberPerTarget !== undefined) set.remember_per_target = changes.rememberPerTarget === null ? null : changes.rememberPerTarget ? 1 : 0;
 		if (changes.forceTwoFactor !== undefined) set.force_2fa = changes.forceTwoFactor ? 1 : 0;
 		if (changes.allowedMethods !== undefined) {
 			set.allowed_methods = changes.allowedMethods === null ? null : JSON.stringify(changes.allowedMethods);

@@ -42,6 +42,25 @@ export interface GroupsTable {
 	/** JSON array of method ids, or null for "no restriction". */
 	allowed_methods: string | null;
 	created_at: number;
+	/** Staged rollout: epoch ms until which force-2FA only nudges; null = enforce now (migration 0014). */
+	enrol_deadline: number | null;
+	/** SSH remember window in minutes; null = the global setting, 0 = off (migration 0014). */
+	remember_minutes: number | null;
+	/** 1 = remembered grants cover only the same server; null = the global setting. */
+	remember_per_target: number | null;
+}
+
+export interface RememberedGrantsTable {
+	id: string;
+	user_id: string;
+	source: string;
+	/** Server id, or "" for a grant not scoped to one server. */
+	target: string;
+	method: string;
+	created_at: number;
+	expires_at: number;
+	session_epoch: number;
+	policy_version: number;
 }
 
 export interface GroupMembersTable {
@@ -166,4 +185,5 @@ export interface Database {
 	audit_events: AuditEventsTable;
 	password_throttle: PasswordThrottleTable;
 	policy_version: PolicyVersionTable;
+	remembered_grants: RememberedGrantsTable;
 }

@@ -21,14 +21,24 @@ export class SettingsStore {
 	async getTwoFactor(): Promise<GlobalTwoFactorSettings> {
 		const row = await this.db.selectFrom("settings").select("value").where("key", "=", TWO_FACTOR_KEY).executeTakeFirst();
 		if (row === undefined) return DEFAULT_TWO_FACTOR;
-		const parsed = JSON.parse(row.value) as { forceTwoFactor?: unknown; enabledMethods?: unknown };
-		// A corrupt row must not weaken the policy: force stays on unless it is literally false.
+		const parsed = JSON.parse(row.value) as { forceTwoFactor?: unknown; enabledMethods?: unknown; enrolmentDeadline?: unknown; rememberMinutes?: unknown };
+		// A corrupt row must not weaken the policy: force stays on unless it is literally false, and a
+		// deadline that is not a number means "no grace" (enforce now).
 		const enabled = Array.isArray(parsed.enabledMethods) ? parsed.enabledMethods.filter(isMethodId) : [];
-		return { forceTwoFactor: parsed.forceTwoFactor !== false, enabledMethods: enabled as MethodId[] };
+		const deadline = typeof parsed.enrolmentDeadline === "number" && Number.isFinite(parsed.enrolmentDeadline) ? parsed.enrolmentDeadline : null;
+		// The remember window is off unless it is a sane number (a corrupt value must not open it).
+		const remember =
+			typeof parsed.rememberMinutes === "number" && Number.isInteger(parsed.rememberMinutes) && parsed.rememberMinutes > 0 ? parsed.rememberMinutes : 0;
+		return { forceTwoFactor: parsed.forceTwoFactor !== false, enabledMethods: enabled as MethodId[], enrolmentDeadline: deadline, rememberMinutes: remember };
 	}
 
 	async setTwoFactor(settings: GlobalTwoFactorSettings): Promise<void> {
-		const value = JSON.stringify({ forceTwoFactor: settings.forceTwoFactor, enabledMethods: settings.enabledMethods });
+		const value = JSON.stringify({
+			forceTwoFactor: settings.forceTwoFactor,
+			enabledMethods: settings.enabledMethods,
+			enrolmentDeadline: settings.enrolmentDeadline ?? null,
+			rememberMinutes: settings.rememberMinutes ?? 0,
+		});
 		const updated = await this.db.updateTable("settings").set({ value }).where("key", "=", TWO_FACTOR_KEY).executeTakeFirst();
 		if (Number(updated.numUpdatedRows) === 0) {
 			await this.db.insertInto("settings").values({ key: TWO_FACTOR_KEY, value }).execute();

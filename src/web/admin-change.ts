@@ -4,7 +4,8 @@
  * instead of a 500.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { isPortcullisError } from "../core/errors.ts";
+import { formatDeadline, parseEnrolmentDeadline } from "../core/enrolment-deadline.ts";
+import { isPortcullisError, PortcullisError } from "../core/errors.ts";
 import type { Actor } from "../flows/admin-service.ts";
 import type { Notice } from "./views/login.tsx";
 
@@ -27,4 +28,27 @@ export async function attemptAdminChange(
 		if (status !== undefined && isPortcullisError(error)) return onError({ kind: "error", text: error.message }, status);
 		throw error;
 	}
+}
+
+/**
+ * The enrolment-deadline field of the settings and group forms: unchanged (undefined) when it still
+ * shows the stored value (which may have passed), else parsed; bad text is refused as ERR_INPUT so
+ * the form shows the reason.
+ */
+export function deadlineChange(text: string | undefined, current: number | null | undefined, now: number): number | null | undefined {
+	if (text === undefined) return undefined;
+	const trimmed = text.trim();
+	if (trimmed === formatDeadline(current) || (trimmed === "" && (current === null || current === undefined))) return undefined;
+	const parsed = parseEnrolmentDeadline(trimmed, now);
+	if (!parsed.ok) throw new PortcullisError("ERR_INPUT", parsed.message);
+	return parsed.value;
+}
+
+/** The remember-window field: whole minutes; empty means "inherit" where `emptyMeans` is null (groups). Bad text is ERR_INPUT. */
+export function rememberChange(text: string | undefined, emptyMeans: number | null | undefined): number | null | undefined {
+	if (text === undefined) return undefined;
+	const trimmed = text.trim();
+	if (trimmed === "") return emptyMeans;
+	if (!/^\d{1,5}$/.test(trimmed)) throw new PortcullisError("ERR_INPUT", "The remember window is a whole number of minutes (0: off).");
+	return Number(trimmed);
 }

@@ -56,6 +56,8 @@ export interface WebRequestState {
 	csrf: string;
 	/** Set when the guard ended the session (revoked); the login page explains it. */
 	ended: boolean;
+	/** Staged rollout: the enrolment nudge the banner shows on every page (set by the guard's live-policy check). */
+	nudge?: { readonly message: string; readonly daysLeft: number } | null;
 }
 
 export interface RouteInfo {
@@ -96,6 +98,7 @@ export function pageContext(request: FastifyRequest): PageContext {
 		state,
 		csrf: request.web.csrf,
 		path: request.url.split("?")[0] ?? "/",
+		nudge: state === "full" ? (request.web.nudge ?? null) : null,
 	};
 }
 

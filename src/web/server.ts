@@ -294,6 +294,7 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 				request.web.ended = true;
 			}
 		} else {
+			request.web.nudge = gated.nudge === null ? null : { message: gated.nudge.message, daysLeft: gated.nudge.daysLeft };
 			await touchSession(web, current, gated.version);
 		}
 	}

@@ -44,7 +44,10 @@ export type WebLogin = Pick<
 	| "accountSummary"
 >;
 
-export type WebEnrollment = Pick<EnrollmentFlow, "begin" | "complete" | "remove" | "enrollableMethods" | "regenerateRecoveryCodes" | "refuseDuringLogin">;
+export type WebEnrollment = Pick<
+	EnrollmentFlow,
+	"begin" | "complete" | "remove" | "enrollableMethods" | "regenerateRecoveryCodes" | "refuseDuringLogin" | "rememberedGrants" | "forgetRememberedGrant"
+>;
 
 export type WebAdmin = Pick<
 	AdminService,
@@ -60,6 +63,9 @@ export type WebAdmin = Pick<
 	| "deleteGroup"
 	| "updateSettings"
 	| "implementedMethods"
+	| "enrolmentStatus"
+	| "previewSettings"
+	| "previewGroup"
 >;
 
 /** The browser sessions of the console (rows in web_sessions; src/web/session.ts drives them). */

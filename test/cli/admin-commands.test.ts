@@ -124,11 +124,11 @@ for (const engine of ["sqlite", "postgres"] as const)
 			listed = await groups();
 			assert.deepEqual(
 				listed.find((group) => group.name === "admins"),
-				{ name: "admins", forceTwoFactor: true, allowedMethods: ["totp"], members: [] },
+				{ name: "admins", forceTwoFactor: true, allowedMethods: ["totp"], enrolmentDeadline: null, rememberMinutes: null, members: [] },
 			);
 			assert.deepEqual(
 				listed.find((group) => group.name === "ops"),
-				{ name: "ops", forceTwoFactor: true, allowedMethods: null, members: ["alice"] },
+				{ name: "ops", forceTwoFactor: true, allowedMethods: null, enrolmentDeadline: null, rememberMinutes: null, members: ["alice"] },
 			);
 			assert.deepEqual((await user("alice"))?.groups, ["ops"]);
 
@@ -180,7 +180,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assertOk(shown, "settings show");
 			assert.equal(
 				shown.stdout,
-				`force-2fa: off\nenabled methods: totp,access-keyword,recovery-code\navailable methods: ${before.availableMethods.join(",")}\n`,
+				`force-2fa: off\nenabled methods: totp,access-keyword,recovery-code\navailable methods: ${before.availableMethods.join(",")}\nenrolment deadline: none\nssh remember window: off\n`,
 			);
 		});
 

@@ -5,9 +5,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
 	decideSecondFactor,
+	describeNudge,
 	describeReasons,
 	enrollableMethods,
 	fallbackMethods,
+	REMEMBER_MAX_MINUTES,
+	rememberWindowMinutes,
 	sessionSatisfies,
 	type GroupTwoFactorRule,
 	type SecondFactorPolicyInput,
@@ -174,6 +177,167 @@ const rows: { rule: string; input: SecondFactorPolicyInput; expect: Record<strin
 		expect: { kind: "challenge", reasons: [{ source: "global" }, { source: "group", group: "ops" }] },
 	},
 ];
+
+// ---- Staged rollout: enrolment deadline (issue 8 section 1) ----
+const NOW = Date.UTC(2027, 0, 10, 12, 0, 0);
+const DAY = 86_400_000;
+const forced = (deadline: number | null) => ({ forceTwoFactor: true, enabledMethods: ["totp", "recovery-code"] as MethodId[], enrolmentDeadline: deadline });
+const groupWithDeadline = (name: string, deadline: number | null): GroupTwoFactorRule => ({ ...group(name, true), enrolmentDeadline: deadline });
+
+rows.push(
+	{
+		rule: "rollout: global force with a future deadline, no factor → enroll-nudge with days left (rounded up)",
+		input: input({ now: NOW, settings: forced(NOW + 13 * DAY + 1) }),
+		expect: { kind: "enroll-nudge", deadline: NOW + 13 * DAY + 1, daysLeft: 14, reasons: [{ source: "global" }], allowedMethods: ["totp"] },
+	},
+	{
+		rule: "rollout: the deadline has passed → enrol, as without a deadline",
+		input: input({ now: NOW, settings: forced(NOW) }),
+		expect: { kind: "enroll", reasons: [{ source: "global" }] },
+	},
+	{
+		rule: "rollout: no deadline → enforce now (enrol)",
+		input: input({ now: NOW, settings: forced(null) }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "rollout: no clock given → every deadline counts as passed (fail closed)",
+		input: input({ settings: forced(NOW + DAY) }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "rollout: the last day counts as 1 day left",
+		input: input({ now: NOW, settings: forced(NOW + 1000) }),
+		expect: { kind: "enroll-nudge", daysLeft: 1 },
+	},
+	{
+		rule: "rollout: a group's own deadline applies to its members",
+		input: input({ now: NOW, groups: [groupWithDeadline("ops", NOW + 3 * DAY)] }),
+		expect: { kind: "enroll-nudge", daysLeft: 3, reasons: [{ source: "group", group: "ops" }] },
+	},
+	{
+		rule: "rollout: stricter wins: one forcing rule without a deadline enforces now",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), groups: [groupWithDeadline("ops", null)] }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "rollout: stricter wins: the earliest deadline of the forcing rules applies",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), groups: [groupWithDeadline("ops", NOW + 2 * DAY)] }),
+		expect: { kind: "enroll-nudge", deadline: NOW + 2 * DAY, daysLeft: 2 },
+	},
+	{
+		rule: "rollout: the deadline of a group that does not force is ignored",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), groups: [{ ...group("dev", false), enrolmentDeadline: NOW + DAY }] }),
+		expect: { kind: "enroll-nudge", daysLeft: 30 },
+	},
+	{
+		rule: "rollout: Decision 2 (enrolled factor no longer allowed) is never deferred by a deadline",
+		input: input({ now: NOW, settings: { ...forced(NOW + 30 * DAY), forceTwoFactor: false, enabledMethods: ["access-keyword"] }, enrolledMethods: ["totp"] }),
+		expect: { kind: "enroll", reasons: [{ source: "enrolled" }] },
+	},
+	{
+		rule: "rollout: a user with a usable factor is challenged as usual before the deadline",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), enrolledMethods: ["totp"] }),
+		expect: { kind: "challenge", methods: ["totp"] },
+	},
+	{
+		rule: "rollout: recovery codes alone do not count as enrolled: nudged",
+		input: input({ now: NOW, settings: forced(NOW + 30 * DAY), enrolledMethods: ["recovery-code"] }),
+		expect: { kind: "enroll-nudge" },
+	},
+	{
+		rule: "rollout: a deadline never rescues a misconfigured policy",
+		input: input({ now: NOW, settings: { forceTwoFactor: true, enabledMethods: ["recovery-code"], enrolmentDeadline: NOW + DAY } }),
+		expect: { kind: "misconfigured" },
+	},
+);
+
+test("rollout: a nudged session may continue; the same session after the deadline steps up", () => {
+	assert.equal(sessionSatisfies(decideSecondFactor(input({ now: NOW, settings: forced(NOW + DAY) })), null), true);
+	assert.equal(sessionSatisfies(decideSecondFactor(input({ now: NOW + DAY, settings: forced(NOW + DAY) })), null), false);
+});
+
+test("rollout: the nudge names the reason, the days left, the date and where to set up", () => {
+	const decision = decideSecondFactor(input({ now: NOW, settings: forced(NOW + 2 * DAY) }));
+	assert.equal(decision.kind, "enroll-nudge");
+	if (decision.kind !== "enroll-nudge") return;
+	assert.equal(
+		describeNudge(decision, "https://gw.example/account"),
+		"Two-factor authentication is required for everyone. Set up a second factor at https://gw.example/account within 2 days (by 2027-01-12); after that you cannot log in without one.",
+	);
+});
+// ---- end of staged rollout rows ----
+
+// ---- SSH remember window (issue 8 section 3) ----
+const sshTotp = (overrides: Partial<SecondFactorPolicyInput>) =>
+	input({ channel: "ssh", channelMethods: SSH_CAPABLE, enrolledMethods: ["totp"], rememberedGrant: true, ...overrides });
+rows.push(
+	{
+		rule: "remember: a live grant on SSH with the global window open → remembered (no challenge)",
+		input: sshTotp({ settings: { forceTwoFactor: true, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "remembered", methods: ["totp"], reasons: [{ source: "global" }] },
+	},
+	{
+		rule: "remember: off by default (no window) → challenge even with a grant",
+		input: sshTotp({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] } }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: never on the web console",
+		input: sshTotp({ channel: "web", channelMethods: ALL, settings: { forceTwoFactor: true, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: no live grant → challenge",
+		input: sshTotp({ rememberedGrant: false, settings: { forceTwoFactor: true, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: a group's own window allows it while the global setting is off",
+		input: sshTotp({ groups: [{ ...group("ops", true), rememberMinutes: 30 }] }),
+		expect: { kind: "remembered" },
+	},
+	{
+		rule: "remember: a group's 0 switches it off for members while the global window is open",
+		input: sshTotp({
+			settings: { forceTwoFactor: false, enabledMethods: ["totp"], rememberMinutes: 60 },
+			groups: [{ ...group("ops", true), rememberMinutes: 0 }],
+		}),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: several groups set a window → the shortest wins (0 anywhere = off)",
+		input: sshTotp({
+			groups: [
+				{ ...group("a", true), rememberMinutes: 30 },
+				{ ...group("b", false), rememberMinutes: 0 },
+			],
+		}),
+		expect: { kind: "challenge" },
+	},
+	{
+		rule: "remember: a grant never replaces enrolment (no usable factor)",
+		input: sshTotp({ enrolledMethods: [], settings: { forceTwoFactor: true, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "remember: nothing required → not required (the grant is irrelevant)",
+		input: sshTotp({ enrolledMethods: [], settings: { forceTwoFactor: false, enabledMethods: ["totp"], rememberMinutes: 60 } }),
+		expect: { kind: "not-required" },
+	},
+);
+
+test("remember: the window is capped at 12 hours and inherits the global setting when no group sets one", () => {
+	assert.equal(rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [], rememberMinutes: 5000 }, []), REMEMBER_MAX_MINUTES);
+	assert.equal(
+		rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [], rememberMinutes: 45 }, [{ ...group("x", false), rememberMinutes: null }]),
+		45,
+	);
+	assert.equal(rememberWindowMinutes({ forceTwoFactor: false, enabledMethods: [] }, []), 0);
+	// A live session proven through a remembered grant carries the grant's method and stays valid while it is offered.
+	assert.equal(sessionSatisfies(decideSecondFactor(sshTotp({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] } })), "totp"), true);
+});
+// ---- end of remember window rows ----
 
 for (const row of rows) {
 	test(row.rule, () => {
@@ -456,4 +620,18 @@ test("CIDR blocks: IPv4 and IPv6, host bits cleared, malformed refused", () => {
 	assert.ok(addressInCidr("0.0.0.1", parseCidr("0.0.0.0/0")!));
 	assert.ok(!addressInCidr("::1", parseCidr("0.0.0.0/0")!), "an IPv6 client is not in an IPv4 block");
 	assert.ok(!addressInCidr("not-an-ip", parseCidr("0.0.0.0/0")!));
+});
+
+// ---- remember window against per-server step-up and network rules (both ask every time) ----
+test("remember: a grant never stands in for a step-up server or a network rule (they ask every time)", () => {
+	const grant = { channel: "ssh" as const, channelMethods: SSH_CAPABLE, enrolledMethods: ["totp" as MethodId], rememberedGrant: true };
+	const windowOpen = { forceTwoFactor: true, enabledMethods: ["totp" as MethodId], rememberMinutes: 60 };
+	// Control: the same login without the server or the rule is remembered.
+	assert.equal(decideSecondFactor(input({ ...grant, settings: windowOpen })).kind, "remembered");
+	const toServer = decideSecondFactor(input({ ...grant, settings: windowOpen, targetServer: dbProd }));
+	assert.equal(toServer.kind, "challenge");
+	const outside = decideSecondFactor(input({ ...grant, settings: windowOpen, sourceAddress: "198.51.100.7", networkRules: [office] }));
+	assert.equal(outside.kind, "challenge");
+	// Inside the trusted network only the global rule asks, so the grant stands in again.
+	assert.equal(decideSecondFactor(input({ ...grant, settings: windowOpen, sourceAddress: "192.0.2.7", networkRules: [office] })).kind, "remembered");
 });

@@ -46,6 +46,13 @@ describe("web console enforces 2FA (Chromium)", { skip: missing !== null && !str
 		await admin.getByRole("link", { name: "ops" }).click();
 		await admin.getByLabel("Force 2FA for members").check();
 		await admin.getByRole("button", { name: "Save group policy" }).click();
+		// Impact preview: alice gains the requirement, has no factor and never logged in on the web.
+		await admin.getByRole("heading", { name: "Confirm the change" }).waitFor();
+		assert.equal(await admin.locator('[data-count="gaining"]').textContent(), "1");
+		assert.equal(await admin.locator('[data-count="no-factor"]').textContent(), "1");
+		assert.equal(await admin.locator('[data-count="never-on-web"]').textContent(), "1");
+		assert.equal((await c.app.stores.groups.findByName("ops"))?.force_2fa, 0, "nothing saved before the confirmation");
+		await admin.getByRole("button", { name: "Save the change" }).click();
 		await admin.getByText("Saved.").waitFor();
 		const group = await c.app.stores.groups.findByName("ops");
 		assert.equal(group?.force_2fa, 1);
@@ -101,6 +108,8 @@ describe("web console enforces 2FA (Chromium)", { skip: missing !== null && !str
 		await admin.getByRole("link", { name: "Settings" }).click();
 		await admin.getByLabel("Force 2FA for everyone").check();
 		await admin.getByRole("button", { name: "Save settings" }).click();
+		await admin.getByText("You are forcing two-factor authentication on yourself and have no usable second factor").waitFor();
+		await admin.getByRole("button", { name: "Save the change" }).click();
 		// The policy bites at once, for the admin too: without a factor, they are sent to enrolment.
 		await admin.waitForURL(/\/login\/enroll$/);
 		assert.equal((await c.app.stores.settings.getTwoFactor()).forceTwoFactor, true);

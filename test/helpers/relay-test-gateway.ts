@@ -52,6 +52,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				username: user!.username,
 				sourceAddress: info.ip,
 				secondFactorMethod: null,
+				secondFactorRemembered: false,
 				publicKeyFingerprint: null,
 				sessionEpoch: user!.epoch,
 				authenticatedAt: app.clock.now().getTime(),

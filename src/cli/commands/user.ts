@@ -8,6 +8,7 @@ import { readNewPassword } from "../password-input.ts";
 import { passwordProblem } from "../../flows/admin-service.ts";
 import { UsageError } from "../errors.ts";
 import type { UserRow } from "../../storage/user-store.ts";
+import type { UserPolicyStatus } from "../../flows/admin-service.ts";
 import { canonicalUsername } from "../../core/username.ts";
 
 type AddCommon = (command: Command) => Command;
@@ -24,9 +25,17 @@ export interface UserSummary {
 	sshMethod: string | null;
 	enrollLinkPending: boolean;
 	createdAt: string | null;
+	/** Enrolment status (staged rollout): required or not and why, the deadline, whether a factor is still missing. */
+	twoFactor: {
+		required: boolean;
+		why: string;
+		notEnrolled: boolean;
+		deadline: string | null;
+		webLogin: boolean;
+	};
 }
 
-async function summarise(cli: CliServices, user: UserRow): Promise<UserSummary> {
+async function summarise(cli: CliServices, user: UserRow, policy: UserPolicyStatus | undefined): Promise<UserSummary> {
 	const now = cli.clock.now().getTime();
 	const lockedUntil = Math.max(Number(user.tfa_locked_until), Number(user.pw_locked_until));
 	const groups = await cli.directory.groups.groupsOfUser(user.id);
@@ -43,6 +52,13 @@ async function summarise(cli: CliServices, user: UserRow): Promise<UserSummary> 
 		sshMethod: user.ssh_method,
 		enrollLinkPending: user.enroll_token_hash !== null && Number(user.enroll_token_expires_at ?? 0) > now,
 		createdAt: iso(Number(user.created_at)),
+		twoFactor: {
+			required: policy?.required ?? false,
+			why: policy?.why ?? "",
+			notEnrolled: policy?.notEnrolled ?? false,
+			deadline: policy?.deadline === null || policy?.deadline === undefined ? null : iso(policy.deadline),
+			webLogin: policy?.webLogin ?? false,
+		},
 	};
 }
 
@@ -165,10 +181,21 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 		},
 	);
 
-	common(user.command("list").description("list users").option("--json", "JSON array")).action(async (options: CommonOptions & { json?: boolean }) => {
+	common(
+		user
+			.command("list")
+			.description("list users")
+			.option("--json", "JSON array")
+			.option("--not-enrolled", "only users the policy requires a second factor of who have none yet"),
+	).action(async (options: CommonOptions & { json?: boolean; notEnrolled?: boolean }) => {
 		await withApp(options, async (cli) => {
+			const statuses = new Map((await cli.admin.enrolmentStatus()).map((entry) => [entry.userId, entry]));
 			const users: UserSummary[] = [];
-			for (const row of await cli.directory.users.list()) users.push(await summarise(cli, row));
+			for (const row of await cli.directory.users.list()) {
+				const policy = statuses.get(row.id);
+				if (options.notEnrolled === true && policy?.notEnrolled !== true) continue;
+				users.push(await summarise(cli, row, policy));
+			}
 			if (options.json === true) {
 				io.stdout.write(json(users));
 				return;

@@ -9,6 +9,7 @@ import { enrolmentGuardMigration } from "./0008-enrolment-guard.ts";
 import { recordingChunksMigration } from "./0013-recording-chunks.ts";
 import { inflightAttemptsMigration } from "./0011-inflight-attempts.ts";
 import { stepUpNetworkMigration } from "./0015-step-up-network.ts";
+import { rolloutMigration } from "./0014-rollout.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -26,5 +27,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0013-recording-chunks": recordingChunksMigration(dialect),
 		"0011-inflight-attempts": inflightAttemptsMigration(dialect),
 		"0015-step-up-network": stepUpNetworkMigration(dialect),
+		"0014-rollout": rolloutMigration(dialect),
 	};
 }

@@ -19,6 +19,7 @@ const ACCOUNT_MESSAGES: Record<string, Notice> = {
 	removed: { kind: "success", text: "The factor was removed." },
 	"password-changed": { kind: "success", text: "Your password was changed. Your other sessions were logged out." },
 	confirmed: { kind: "success", text: "Thank you, you can now manage your factors." },
+	forgotten: { kind: "success", text: "The remembered SSH login was forgotten: the next SSH login from there asks for your second factor." },
 };
 
 export const accountRoutes: RouteModule = (server, web) => {
@@ -36,7 +37,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 	async function accountView(request: FastifyRequest): Promise<AccountView> {
 		const id = userId(request);
 		const username = request.web.user?.username ?? "";
-		const [factors, recoveryCodesLeft, enrollable, summary, events] = await Promise.all([
+		const [factors, recoveryCodesLeft, enrollable, summary, events, remembered] = await Promise.all([
 			services.directory.factors.listActive(id),
 			services.directory.recoveryCodes.countUnused(id),
 			services.enrollment.enrollableMethods(id),
@@ -44,6 +45,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 			// The user's own security events: how they learn of failed second-factor attempts, a lock,
 			// or an admin reset (OWASP MFA cheat sheet: notify users of failed second factors).
 			services.audit.query({ username, limit: 10 }),
+			services.enrollment.rememberedGrants(id),
 		]);
 		const ssh = summary?.ssh ?? { kind: "not-required", method: null };
 		const sshLine =
@@ -53,9 +55,11 @@ export const accountRoutes: RouteModule = (server, web) => {
 					? "no second factor"
 					: ssh.kind === "enroll"
 						? "no second factor yet: SSH logins are refused until you set one up"
-						: ssh.kind === "unusable-on-channel"
-							? "none of your factors works over SSH: SSH logins are refused"
-							: "no method is allowed for your account: ask an administrator";
+						: ssh.kind === "enroll-nudge"
+							? "no second factor yet: SSH logins work until the enrolment deadline, then they are refused"
+							: ssh.kind === "unusable-on-channel"
+								? "none of your factors works over SSH: SSH logins are refused"
+								: "no method is allowed for your account: ask an administrator";
 		const session = request.web.session;
 		const freshUntil = isFresh(web, session) && session !== null ? Number(session.step_up_at) + services.config.security.step_up_minutes * 60_000 : null;
 		return {
@@ -66,6 +70,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 			required: (summary?.reasons.length ?? 0) > 0,
 			sshLine,
 			freshUntil,
+			remembered,
 			events: events
 				.filter((event) => event.user_id === id)
 				.map((event) => ({
@@ -159,6 +164,12 @@ export const accountRoutes: RouteModule = (server, web) => {
 		if (result.kind === "refused") return account(request, reply, { kind: "error", text: result.message }, 409);
 		if (result.kind === "not-found") return account(request, reply, { kind: "error", text: "That factor does not exist (any more)." }, 404);
 		return seeOther(reply, "/account?m=removed");
+	});
+
+	// Forgetting a remembered SSH login only takes access away: no step-up needed.
+	postRoute(server, "/account/remembered/forget", { access: "full", fields: { grantId: req(64) } }, async (request, reply, form) => {
+		await services.enrollment.forgetRememberedGrant(userId(request), form.grantId, context(request));
+		return seeOther(reply, "/account?m=forgotten");
 	});
 
 	getRoute(server, "/account/recovery-codes", { access: "full", fields: { welcome: str(4) } }, async (request, reply) =>

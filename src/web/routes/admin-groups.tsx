@@ -6,11 +6,11 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { attemptAdminChange, webActor } from "../admin-change.ts";
+import { attemptAdminChange, deadlineChange, rememberChange, webActor } from "../admin-change.ts";
 import type { Notice } from "../views/login.tsx";
 import { parseAllowed } from "../../storage/group-store.ts";
-import { change, checkedMethods, METHOD_FIELDS, notice } from "./admin.tsx";
-import { AdminGroupPage, AdminGroupsPage, type GroupListItem } from "../views/admin.tsx";
+import { change, checkedMethods, echoFields, METHOD_FIELDS, notice } from "./admin.tsx";
+import { AdminGroupPage, AdminGroupsPage, ImpactConfirmPage, type GroupListItem } from "../views/admin.tsx";
 
 export const adminGroupRoutes: RouteModule = (server, web) => {
 	const { services } = web;
@@ -28,6 +28,8 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 				name: group.name,
 				force: group.force_2fa === 1,
 				allowed: parseAllowed(group.allowed_methods),
+				deadline: group.enrol_deadline === null ? null : Number(group.enrol_deadline),
+				rememberMinutes: group.remember_minutes === null ? null : Number(group.remember_minutes),
 				members: (await services.directory.groups.membersOf(group.id)).map((member) => member.username),
 			})),
 		);
@@ -57,7 +59,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 		groupPage(request, reply, query.name, notice(query.m)),
 	);
 
-	const groupPolicy = { force: checkbox, unrestricted: checkbox, ...METHOD_FIELDS };
+	const groupPolicy = { force: checkbox, unrestricted: checkbox, deadline: str(64), remember: str(8), confirm: checkbox, ...METHOD_FIELDS };
 
 	postRoute(server, "/admin/groups/create", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
 		let created = "";
@@ -67,6 +69,8 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 					name: form.name,
 					forceTwoFactor: form.force,
 					allowedMethods: form.unrestricted ? null : checkedMethods(form),
+					enrolmentDeadline: deadlineChange(form.deadline, null, services.clock.now().getTime()) ?? null,
+					rememberMinutes: rememberChange(form.remember, null) ?? null,
 				});
 				created = group.name;
 			},
@@ -76,12 +80,36 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 	});
 
 	postRoute(server, "/admin/groups/update", { ...change("/admin/groups"), fields: { name: req(256), ...groupPolicy } }, async (request, reply, form) => {
+		let confirmPage: FastifyReply | null = null;
 		const failed = await attempt(
-			() =>
-				services.admin.updateGroup(actor(request), form.name, { forceTwoFactor: form.force, allowedMethods: form.unrestricted ? null : checkedMethods(form) }),
+			async () => {
+				const current = (await groupItems()).find((item) => item.name === form.name.toLowerCase());
+				const enrolmentDeadline = deadlineChange(form.deadline, current?.deadline ?? null, services.clock.now().getTime());
+				const rememberMinutes = rememberChange(form.remember, null);
+				const changes = {
+					forceTwoFactor: form.force,
+					allowedMethods: form.unrestricted ? null : checkedMethods(form),
+					...(enrolmentDeadline !== undefined ? { enrolmentDeadline } : {}),
+					...(rememberMinutes !== undefined ? { rememberMinutes } : {}),
+				};
+				if (!form.confirm) {
+					// Impact preview: a change that newly requires 2FA of members is confirmed first.
+					const impact = await services.admin.previewGroup(actor(request), form.name, changes);
+					if (impact.gaining.length > 0 || impact.selfWithoutFactor) {
+						const back = `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}`;
+						confirmPage = sendPage(
+							reply,
+							200,
+							<ImpactConfirmPage ctx={pageContext(request)} action="/admin/groups/update" fields={echoFields(form)} impact={impact} back={back} />,
+						);
+						return;
+					}
+				}
+				await services.admin.updateGroup(actor(request), form.name, changes);
+			},
 			(shown, status) => (status === 404 ? groupsPage(request, reply, shown, status) : groupPage(request, reply, form.name, shown, status)),
 		);
-		return failed ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=saved`);
+		return failed ?? confirmPage ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=saved`);
 	});
 
 	postRoute(server, "/admin/groups/delete", { ...change("/admin/groups"), fields: { name: req(256) } }, async (request, reply, form) => {

@@ -8,8 +8,8 @@ import { METHOD_IDS, type MethodId } from "../../core/method-id.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { checkbox, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { attemptAdminChange, webActor } from "../admin-change.ts";
-import { AdminSettingsPage } from "../views/admin.tsx";
+import { attemptAdminChange, deadlineChange, rememberChange, webActor } from "../admin-change.ts";
+import { AdminSettingsPage, EnrolmentStatusPage, ImpactConfirmPage } from "../views/admin.tsx";
 import type { Notice } from "../views/login.tsx";
 
 const DONE: Record<string, string> = {
@@ -33,6 +33,17 @@ export const METHOD_FIELDS: Record<`method_${MethodId}`, typeof checkbox> = Obje
 
 export function checkedMethods(form: Record<string, unknown>): MethodId[] {
 	return METHOD_IDS.filter((method) => form[`method_${method}`] === true);
+}
+
+/** The submitted form again, as hidden fields of the confirm step (checkboxes "on", text as typed; never the CSRF token). */
+export function echoFields(form: Readonly<Record<string, unknown>>): Record<string, string> {
+	const fields: Record<string, string> = {};
+	for (const [name, value] of Object.entries(form)) {
+		if (name === "confirm" || name === "_csrf") continue;
+		if (value === true) fields[name] = "on";
+		else if (typeof value === "string") fields[name] = value;
+	}
+	return fields;
 }
 
 export function notice(m: string | undefined): Notice {
@@ -62,6 +73,8 @@ export const adminRoutes: RouteModule = (server, web) => {
 				ctx={pageContext(request)}
 				force={settings.forceTwoFactor}
 				enabled={settings.enabledMethods}
+				deadline={settings.enrolmentDeadline ?? null}
+				rememberMinutes={settings.rememberMinutes ?? 0}
 				implemented={services.admin.implementedMethods()}
 				notice={shown}
 			/>,
@@ -72,11 +85,44 @@ export const adminRoutes: RouteModule = (server, web) => {
 		settingsPage(request, reply, notice(query.m)),
 	);
 
-	postRoute(server, "/admin/settings", { ...change("/admin/settings"), fields: { force: checkbox, ...METHOD_FIELDS } }, async (request, reply, form) => {
+	getRoute(server, "/admin/enrolment", { access: "admin", fields: { filter: str(32) } }, async (request, reply, query) =>
+		sendPage(
+			reply,
+			200,
+			<EnrolmentStatusPage ctx={pageContext(request)} users={await services.admin.enrolmentStatus()} notEnrolledOnly={query.filter === "not-enrolled"} />,
+		),
+	);
+
+	const settingsFields = { force: checkbox, deadline: str(64), remember: str(8), confirm: checkbox, ...METHOD_FIELDS };
+	postRoute(server, "/admin/settings", { ...change("/admin/settings"), fields: settingsFields }, async (request, reply, form) => {
+		let confirmPage: FastifyReply | null = null;
 		const failed = await attempt(
-			() => services.admin.updateSettings(actor(request), { forceTwoFactor: form.force === true, enabledMethods: checkedMethods(form) }),
+			async () => {
+				const current = await services.directory.settings.getTwoFactor();
+				const enrolmentDeadline = deadlineChange(form.deadline, current.enrolmentDeadline, services.clock.now().getTime());
+				const rememberMinutes = rememberChange(form.remember, undefined) ?? undefined;
+				const changes = {
+					forceTwoFactor: form.force === true,
+					enabledMethods: checkedMethods(form),
+					...(enrolmentDeadline !== undefined ? { enrolmentDeadline } : {}),
+					...(rememberMinutes !== undefined ? { rememberMinutes } : {}),
+				};
+				if (!form.confirm) {
+					// Impact preview: a change that newly requires 2FA of someone is confirmed first.
+					const impact = await services.admin.previewSettings(actor(request), changes);
+					if (impact.gaining.length > 0 || impact.selfWithoutFactor) {
+						confirmPage = sendPage(
+							reply,
+							200,
+							<ImpactConfirmPage ctx={pageContext(request)} action="/admin/settings" fields={echoFields(form)} impact={impact} back="/admin/settings" />,
+						);
+						return;
+					}
+				}
+				await services.admin.updateSettings(actor(request), changes);
+			},
 			(shown, status) => settingsPage(request, reply, shown, status),
 		);
-		return failed ?? seeOther(reply, "/admin/settings?m=saved");
+		return failed ?? confirmPage ?? seeOther(reply, "/admin/settings?m=saved");
 	});
 };

@@ -16,6 +16,14 @@ export interface AccountView {
 	readonly freshUntil: number | null;
 	/** The user's latest security events, newest first. */
 	readonly events: readonly SecurityEvent[];
+	/** Live SSH remember-window grants: SSH logins from these addresses skip the second factor until then. */
+	readonly remembered: readonly {
+		readonly id: string;
+		readonly source: string;
+		readonly method: string;
+		readonly createdAt: number;
+		readonly expiresAt: number;
+	}[];
 }
 
 export interface SecurityEvent {
@@ -50,6 +58,9 @@ const EVENT_TEXT: Readonly<Record<string, string>> = {
 	"factor.enroll": "Second-factor setup failed",
 	"login.enroll-required": "Asked to set up a second factor",
 	"user.created": "Account created",
+	"rollout.reminder": "Reminder: set up a second factor before the enrolment deadline",
+	"second-factor.remembered": "SSH second factor remembered for this address",
+	"second-factor.forgotten": "Remembered SSH login forgotten",
 	"user.disabled": "Account disabled by an administrator",
 	"user.enabled": "Account enabled by an administrator",
 	"ssh.authenticated": "SSH login",
@@ -190,6 +201,43 @@ export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: Acc
 				<p class="hint">If you see a login or a wrong second-factor answer that was not you, change your password and tell your administrator.</p>
 				<SecurityEvents events={view.events} />
 			</section>
+
+			{view.remembered.length > 0 ? (
+				<section class="card" aria-labelledby="remembered-heading">
+					<h2 id="remembered-heading">Remembered SSH logins</h2>
+					<p class="hint">SSH logins from these addresses skip the second factor until the time shown. Forget one if you did not expect it.</p>
+					<table class="remembered-grants">
+						<thead>
+							<tr>
+								<th scope="col">From address</th>
+								<th scope="col">Proven with</th>
+								<th scope="col">Since</th>
+								<th scope="col">Until</th>
+								<th scope="col">
+									<span class="visually-hidden">Action</span>
+								</th>
+							</tr>
+						</thead>
+						<tbody>
+							{view.remembered.map((grant) => (
+								<tr>
+									<td>{grant.source}</td>
+									<td>{grant.method in METHOD_INFO ? METHOD_INFO[grant.method as MethodId].label : grant.method}</td>
+									<td>{formatTime(grant.createdAt)}</td>
+									<td>{formatTime(grant.expiresAt)}</td>
+									<td>
+										<form method="post" action="/account/remembered/forget" class="inline">
+											<CsrfField ctx={ctx} />
+											<input type="hidden" name="grantId" value={grant.id} />
+											<button type="submit">Forget</button>
+										</form>
+									</td>
+								</tr>
+							))}
+						</tbody>
+					</table>
+				</section>
+			) : null}
 
 			<section class="card" aria-labelledby="ssh-keys-heading">
 				<h2 id="ssh-keys-heading">SSH keys</h2>

@@ -1,6 +1,8 @@
 /** Admin pages: settings, users, groups, audit log. Every change goes through AdminService. */
+import { formatDeadline } from "../../core/enrolment-deadline.ts";
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
 import type { AuditRow } from "../../storage/audit-log.ts";
+import type { PolicyImpact, UserPolicyStatus } from "../../flows/admin-service.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
 
@@ -39,7 +41,141 @@ export function MethodCheckboxes({
 	);
 }
 
-export function AdminSettingsPage(props: { ctx: PageContext; force: boolean; enabled: readonly MethodId[]; implemented: readonly MethodId[]; notice: Notice }) {
+/**
+ * The confirm step before saving a change that newly requires 2FA of someone (impact preview):
+ * the counts, the list one click away, a warning when the admin forces it on themselves without a
+ * factor, and the same form again with confirm=on.
+ */
+export function ImpactConfirmPage(props: { ctx: PageContext; action: string; fields: Readonly<Record<string, string>>; impact: PolicyImpact; back: string }) {
+	const { ctx, impact } = props;
+	return (
+		<Layout ctx={ctx} title="Confirm the change">
+			<section class="card stack impact-preview">
+				<p>
+					This change requires a second factor of <strong data-count="gaining">{impact.gaining.length}</strong> more user(s).
+				</p>
+				<ul>
+					<li>
+						<strong data-count="no-factor">{impact.noFactor.length}</strong> of them have no usable second factor yet.
+					</li>
+					<li>
+						<strong data-count="never-on-web">{impact.neverOnWeb.length}</strong> of those have never logged in on the web console (SSH-only users cannot set up
+						a factor over SSH).
+					</li>
+				</ul>
+				<p>
+					<a href="/admin/enrolment?filter=not-enrolled">See who is not enrolled</a>
+				</p>
+				{impact.enforcesNow && impact.noFactor.length > 0 ? (
+					<Alert kind="warning">Without an enrolment deadline, users without a factor are stopped at their next login. Consider a deadline.</Alert>
+				) : null}
+				{impact.selfWithoutFactor ? (
+					<Alert kind="warning">
+						You are forcing two-factor authentication on yourself and have no usable second factor: set one up on your account page first, or you will be sent
+						to enrolment.
+					</Alert>
+				) : null}
+				<form method="post" action={props.action} class="stack">
+					<CsrfField ctx={ctx} />
+					{Object.entries(props.fields).map(([name, value]) => (
+						<input type="hidden" name={name} value={value} />
+					))}
+					<input type="hidden" name="confirm" value="on" />
+					<button type="submit" class="primary">
+						Save the change
+					</button>{" "}
+					<a href={props.back}>Cancel</a>
+				</form>
+			</section>
+		</Layout>
+	);
+}
+
+/** "Enrolment status": per user, required or not and why, enrolled methods, deadline; filter "not enrolled". */
+export function EnrolmentStatusPage(props: { ctx: PageContext; users: readonly UserPolicyStatus[]; notEnrolledOnly: boolean }) {
+	const { ctx } = props;
+	const shown = props.notEnrolledOnly ? props.users.filter((user) => user.notEnrolled) : props.users;
+	return (
+		<Layout ctx={ctx} title="Enrolment status">
+			<p>
+				{props.notEnrolledOnly ? (
+					<a href="/admin/enrolment">Show all users</a>
+				) : (
+					<a href="/admin/enrolment?filter=not-enrolled">Show only users not enrolled</a>
+				)}
+			</p>
+			<section class="card">
+				<table class="enrolment-status">
+					<caption class="visually-hidden">Second-factor enrolment of each user</caption>
+					<thead>
+						<tr>
+							<th scope="col">User</th>
+							<th scope="col">2FA required</th>
+							<th scope="col">Why</th>
+							<th scope="col">Methods</th>
+							<th scope="col">Deadline</th>
+							<th scope="col">Web login</th>
+						</tr>
+					</thead>
+					<tbody>
+						{shown.map((user) => (
+							<tr data-user={user.username}>
+								<td>
+									<a href={`/admin/user?name=${encodeURIComponent(user.username)}`}>{user.username}</a>
+									{user.disabled ? <span class="tag">disabled</span> : null}
+								</td>
+								<td>{user.required ? user.notEnrolled ? <span class="tag tag-bad">not enrolled</span> : "yes" : "no"}</td>
+								<td>{user.required ? user.why : "-"}</td>
+								<td>{user.methods.length === 0 ? "none" : user.methods.map((method) => METHOD_INFO[method].label).join(", ")}</td>
+								<td>{user.deadline === null ? "-" : formatDeadline(user.deadline)}</td>
+								<td>{user.webLogin ? "yes" : "never"}</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			</section>
+		</Layout>
+	);
+}
+
+/** Staged rollout: the enrolment-deadline field of the settings and group forms. */
+function DeadlineField({ id, value }: { id: string; value: number | null }) {
+	return (
+		<Field
+			id={id}
+			name="deadline"
+			label="Enrolment deadline (staged rollout)"
+			value={value === null ? "" : formatDeadline(value)}
+			maxLength={64}
+			hint="Until then, users without a second factor are let in with a reminder (a banner here, one line on SSH); after it, they must set one up. A date (YYYY-MM-DD), a number of days (14d), or empty to enforce now."
+		/>
+	);
+}
+
+/** The SSH remember window field of the settings and group forms. */
+function RememberField({ id, value, group }: { id: string; value: number | null; group: boolean }) {
+	return (
+		<Field
+			id={id}
+			name="remember"
+			label="SSH remember window (minutes)"
+			value={value === null ? "" : String(value)}
+			maxLength={8}
+			inputMode="numeric"
+			hint={`After a second factor on SSH, later SSH logins of the same user from the same address skip it for this many minutes (at most 720, 0: off).${group ? " Empty: the global setting applies." : ""} Prefer OpenSSH ControlMaster on the client where you can.`}
+		/>
+	);
+}
+
+export function AdminSettingsPage(props: {
+	ctx: PageContext;
+	force: boolean;
+	enabled: readonly MethodId[];
+	deadline: number | null;
+	rememberMinutes: number;
+	implemented: readonly MethodId[];
+	notice: Notice;
+}) {
 	const { ctx } = props;
 	return (
 		<Layout ctx={ctx} title="Settings">
@@ -56,6 +192,8 @@ export function AdminSettingsPage(props: { ctx: PageContext; force: boolean; ena
 						</span>
 					</label>
 				</div>
+				<DeadlineField id="deadline" value={props.deadline} />
+				<RememberField id="remember" value={props.rememberMinutes} group={false} />
 				<MethodCheckboxes
 					idPrefix="enabled"
 					legend="Enabled methods (users can only set up enabled methods)"
@@ -312,6 +450,10 @@ export interface GroupListItem {
 	readonly force: boolean;
 	readonly allowed: readonly MethodId[] | null;
 	readonly members: readonly string[];
+	/** Staged rollout: epoch ms, or null (enforce now). */
+	readonly deadline: number | null;
+	/** SSH remember window in minutes; null: the global setting. */
+	readonly rememberMinutes: number | null;
 }
 
 function allowedText(allowed: readonly MethodId[] | null): string {
@@ -325,11 +467,15 @@ function GroupPolicyFields({
 	implemented,
 	force,
 	allowed,
+	deadline,
+	rememberMinutes,
 }: {
 	idPrefix: string;
 	implemented: readonly MethodId[];
 	force: boolean;
 	allowed: readonly MethodId[] | null;
+	deadline: number | null;
+	rememberMinutes: number | null;
 }) {
 	return (
 		<>
@@ -339,6 +485,8 @@ function GroupPolicyFields({
 					<strong>Force 2FA for members</strong>
 				</label>
 			</div>
+			<DeadlineField id={`${idPrefix}-deadline`} value={deadline} />
+			<RememberField id={`${idPrefix}-remember`} value={rememberMinutes} group />
 			<fieldset>
 				<legend>Allowed methods for members</legend>
 				<div class="check">
@@ -393,7 +541,10 @@ export function AdminGroupsPage({
 									<td>
 										<a href={`/admin/group?name=${encodeURIComponent(group.name)}`}>{group.name}</a>
 									</td>
-									<td>{group.force ? <span class="tag tag-good">forced</span> : <span class="muted">not forced</span>}</td>
+									<td>
+										{group.force ? <span class="tag tag-good">forced</span> : <span class="muted">not forced</span>}
+										{group.force && group.deadline !== null ? <span class="hint-inline"> (deadline {formatDeadline(group.deadline)})</span> : null}
+									</td>
 									<td>{allowedText(group.allowed)}</td>
 									<td>{group.members.length}</td>
 								</tr>
@@ -407,7 +558,7 @@ export function AdminGroupsPage({
 				<form method="post" action="/admin/groups/create" class="stack">
 					<CsrfField ctx={ctx} />
 					<Field id="group-name" name="name" label="Name" required maxLength={64} autocomplete="off" />
-					<GroupPolicyFields idPrefix="new" implemented={implemented} force={false} allowed={null} />
+					<GroupPolicyFields idPrefix="new" implemented={implemented} force={false} allowed={null} deadline={null} rememberMinutes={null} />
 					<button type="submit" class="primary">
 						Create group
 					</button>
@@ -442,7 +593,14 @@ export function AdminGroupPage({
 				<form method="post" action="/admin/groups/update" class="stack">
 					<CsrfField ctx={ctx} />
 					<input type="hidden" name="name" value={group.name} />
-					<GroupPolicyFields idPrefix="edit" implemented={implemented} force={group.force} allowed={group.allowed} />
+					<GroupPolicyFields
+						idPrefix="edit"
+						implemented={implemented}
+						force={group.force}
+						allowed={group.allowed}
+						deadline={group.deadline}
+						rememberMinutes={group.rememberMinutes}
+					/>
 					<button type="submit" class="primary">
 						Save group policy
 					</button>

@@ -14,6 +14,8 @@ export interface PageContext {
 	readonly csrf: string;
 	/** Current path, to mark the active navigation link. */
 	readonly path: string;
+	/** Staged rollout: "set up a second factor within N days", shown on every page until the user enrols. */
+	readonly nudge?: { readonly message: string; readonly daysLeft: number } | null;
 }
 
 export function CsrfField({ ctx }: { ctx: PageContext }) {
@@ -85,6 +87,9 @@ export function Layout({
 										<NavLink ctx={ctx} href="/admin/groups">
 											Groups
 										</NavLink>
+										<NavLink ctx={ctx} href="/admin/enrolment">
+											Enrolment
+										</NavLink>
 										<NavLink ctx={ctx} href="/admin/servers">
 											Servers
 										</NavLink>
@@ -124,6 +129,11 @@ export function Layout({
 					</div>
 				</header>
 				<main id="main" class={narrow ? "narrow" : undefined}>
+					{ctx.nudge ? (
+						<div class="alert alert-warning rollout-nudge" role="status" data-days-left={String(ctx.nudge.daysLeft)}>
+							{ctx.nudge.message} <a href="/account">Set up a second factor now</a>
+						</div>
+					) : null}
 					<h1>{title}</h1>
 					{children}
 				</main>
