@@ -21,7 +21,7 @@ async function shot(page: Page, name: string): Promise<void> {
 	console.log(`wrote ${file}`);
 }
 
-const GROUPS = ["core", "webauthn", "methods"] as const;
+const GROUPS = ["core", "webauthn", "methods", "rollout"] as const;
 type Group = (typeof GROUPS)[number];
 
 async function main(): Promise<void> {
@@ -36,6 +36,59 @@ async function main(): Promise<void> {
 	// Security key registration and the SSH approval page (a console reached as localhost).
 	if (groups.has("webauthn")) await webauthnScreenshots(shot);
 	if (groups.has("methods")) await methodScreenshots();
+	if (groups.has("rollout")) await rolloutScreenshots();
+}
+
+/**
+ * docs/rollout.md: the impact preview before forcing 2FA with a deadline, the user's banner before
+ * the deadline, the enrolment status view, the network rules page and a server that requires 2FA.
+ */
+async function rolloutScreenshots(): Promise<void> {
+	const c = await startConsole();
+	try {
+		const day = 86_400_000;
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "admin", password: PASSWORD, isAdmin: true, groups: [] });
+		await c.app.admin.createGroup(ADMIN_ACTOR, {
+			name: "ops",
+			forceTwoFactor: true,
+			allowedMethods: null,
+			enrolmentDeadline: c.clock.now().getTime() + 14 * day,
+		});
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "dana", password: PASSWORD, isAdmin: false, groups: ["ops"] });
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "erin", password: PASSWORD, isAdmin: false, groups: [] });
+		await c.app.servers.add(ADMIN_ACTOR, {
+			name: "db-prod",
+			host: "10.0.0.20",
+			loginUser: "postgres",
+			groups: ["ops"],
+			requireTwoFactor: true,
+			freshMinutes: 15,
+		});
+
+		const dana = await newPage(c);
+		await logIn(dana, "dana");
+		await dana.locator(".rollout-nudge").waitFor();
+		await shot(dana, "rollout-banner");
+
+		const admin = await newPage(c);
+		await logIn(admin, "admin");
+		await admin.goto("/admin/enrolment");
+		await shot(admin, "admin-enrolment");
+		await admin.goto("/admin/settings");
+		await admin.getByLabel("Force 2FA for everyone").check();
+		await admin.getByLabel("Enrolment deadline (staged rollout)").fill("30d");
+		await admin.getByRole("button", { name: "Save settings" }).click();
+		await admin.getByRole("heading", { name: "Confirm the change" }).waitFor();
+		await shot(admin, "rollout-impact");
+		// After dana's login: from outside a require-2fa-outside network a user without a factor enrols at once (no grace).
+		await c.app.networkRules.set(ADMIN_ACTOR, null, "require-2fa-outside", ["192.0.2.0/24", "2001:db8:1::/48"]);
+		await admin.goto("/admin/network");
+		await shot(admin, "admin-network");
+		await admin.goto("/admin/server?name=db-prod");
+		await shot(admin, "admin-server-step-up");
+	} finally {
+		await c.close();
+	}
 }
 
 /** Login, forced enrolment with TOTP, recovery codes, second factor, account and the admin pages. */
