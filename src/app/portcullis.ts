@@ -40,6 +40,8 @@ import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { UserStore } from "../storage/user-store.ts";
 import { UserTransactions } from "../storage/user-transaction.ts";
+import { UnitOfWork } from "../storage/unit-of-work.ts";
+import { AuditChain, auditChainKey } from "../storage/audit-chain.ts";
 
 export interface Stores {
 	readonly users: UserStore;
@@ -58,6 +60,8 @@ export interface Stores {
 	readonly servers: ServerStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
+	/** A change and its audit events in one transaction (storage/unit-of-work.ts). */
+	readonly work: UnitOfWork;
 }
 
 export interface Portcullis {
@@ -111,21 +115,26 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const clock = options.clock ?? systemClock;
 	const random = options.random ?? cryptoRandom;
 	const logger = options.logger ?? createLogger();
-	const box = createSecretBox(options.secretKey ?? secretKey(config));
+	const key = options.secretKey ?? secretKey(config);
+	const box = createSecretBox(key);
 	const opened: OpenDatabase = await openDatabase(options.database ?? databaseTarget(config));
 	const db = opened.db;
+	// The audit chain's HMAC key is derived from the secrets key (storage/audit-chain.ts).
+	const audit = new AuditLog(db, clock, logger, new AuditChain(auditChainKey(key)));
+	const work = new UnitOfWork(db, opened.dialect, clock, random, audit);
 	const stores: Stores = {
 		users: new UserStore(db, clock, random),
 		groups: new GroupStore(db, clock, random),
 		settings: new SettingsStore(db),
-		factors: new FactorStore(db, clock, random),
+		factors: new FactorStore(db, clock, random, audit),
 		recoveryCodes: new RecoveryCodeStore(db, clock, random),
 		attempts: new AttemptStore(db, clock, random),
 		sessions: new SessionStore(db, clock, random),
-		audit: new AuditLog(db, clock, logger),
+		audit,
 		sshKeys: new SshKeyStore(db, clock, random),
 		passwordThrottle: new PasswordThrottleStore(db, clock),
-		transactions: new UserTransactions(db, clock, random),
+		transactions: new UserTransactions(work),
+		work,
 		webauthn: new WebauthnStore(db, clock, random),
 		policyVersion: new PolicyVersionStore(db),
 		servers: new ServerStore(db, clock, random),
@@ -139,7 +148,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		maxLockMs: security.lockout_max_seconds * 1000,
 	};
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
-	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout);
+	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout, audit);
 	const methodSettings = new MethodSettingsStore(stores.settings, box);
 	const methods = createMethodRegistry({
 		factors: stores.factors,
@@ -176,7 +185,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
 	const methodAdmin = new MethodAdmin({ settings: stores.settings, groups: stores.groups, audit: stores.audit, methodSettings, clock, random, consoleUrl });
-	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box });
+	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, work });
 	const ssh: SshServices = {
 		config,
 		clock,

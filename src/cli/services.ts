@@ -26,7 +26,7 @@ export interface CliServices {
 	readonly clock: Clock;
 	readonly admin: AdminService;
 	readonly directory: CliDirectory;
-	readonly audit: Pick<AuditLog, "query">;
+	readonly audit: Pick<AuditLog, "query" | "verify">;
 	readonly servers: ServerService;
 	readonly methods: MethodAdmin;
 	readonly sshKeys: SshKeyService;

@@ -1,8 +1,10 @@
-import type { Kysely, Selectable } from "kysely";
+import type { Kysely, Selectable, Transaction } from "kysely";
 import type { Clock } from "../core/clock.ts";
-import { errorFields, fallbackLogger, type Logger } from "../core/logger.ts";
+import { errorFields, type Logger } from "../core/logger.ts";
 import type { AuditEventsTable, Database } from "./schema.ts";
 import { stripUnsafe } from "../core/untrusted-text.ts";
+import type { AuditChain, ChainedFields, VerifyResult } from "./audit-chain.ts";
+import { inTransaction } from "./in-transaction.ts";
 
 export type AuditRow = Selectable<AuditEventsTable>;
 
@@ -33,19 +35,39 @@ function clean(value: string | null | undefined, max = 200): string | null {
 	return stripUnsafe(value, { replacement: "?" }).slice(0, max);
 }
 
-/** Append-only audit trail (Decision 12), in the shared database so every node writes to one log. */
+/**
+ * Append-only audit trail (Decision 12), in the shared database so every node writes to one log.
+ * Every event is appended to the hash chain (audit-chain.ts). A change and its event commit together:
+ * a unit of work (unit-of-work.ts) writes its events with `writeIn` inside its own transaction;
+ * `write` on a log bound to a transaction joins it, otherwise it runs in a transaction of its own.
+ */
 export class AuditLog {
-	#failedWrites = 0;
+	/** Shared by every log bound from this one (`bound`), so the count covers the whole process. */
+	readonly #failures: { count: number };
 
 	constructor(
 		private readonly db: Kysely<Database>,
 		private readonly clock: Clock,
-		private readonly logger: Logger = fallbackLogger(),
-	) {}
+		private readonly logger: Logger,
+		private readonly chain: AuditChain,
+		failures: { count: number } = { count: 0 },
+	) {
+		this.#failures = failures;
+	}
+
+	/** The same log writing inside `trx`: its events commit or roll back with that transaction. */
+	bound(trx: Transaction<Database>): AuditLog {
+		return new AuditLog(trx, this.clock, this.logger, this.chain, this.#failures);
+	}
 
 	/** Audit writes that failed since start (each also logged at error level). */
 	get failedWrites(): number {
-		return this.#failedWrites;
+		return this.#failures.count;
+	}
+
+	/** Walks the hash chain: OK with the count, or the first broken link (`portcullis audit verify`). */
+	verify(): Promise<VerifyResult> {
+		return this.chain.verify(this.db);
 	}
 
 	/**
@@ -63,34 +85,50 @@ export class AuditLog {
 
 	/** Writes one event; a failure is logged at error level, counted, and rethrown. */
 	async write(event: AuditEvent): Promise<void> {
+		await this.guarded([event], () => inTransaction(this.db, (trx) => this.chain.append(trx, [this.fields(event)])));
+	}
+
+	/**
+	 * Writes `events` in order inside `trx`, the transaction of the change they record; a failure
+	 * is logged and counted, and rethrown so that the change rolls back with it (fail closed).
+	 */
+	async writeIn(trx: Transaction<Database>, events: readonly AuditEvent[]): Promise<void> {
+		await this.guarded(events, () =>
+			this.chain.append(
+				trx,
+				events.map((event) => this.fields(event)),
+			),
+		);
+	}
+
+	private async guarded(events: readonly AuditEvent[], write: () => Promise<void>): Promise<void> {
 		try {
-			await this.insert(event);
+			await write();
 		} catch (error) {
-			this.#failedWrites += 1;
-			this.logger.error(
-				{ ...errorFields(error), event: event.event, outcome: event.outcome, channel: event.channel ?? null, failedWrites: this.#failedWrites },
-				"audit write failed",
-			);
+			this.#failures.count += events.length;
+			for (const event of events) {
+				this.logger.error(
+					{ ...errorFields(error), event: event.event, outcome: event.outcome, channel: event.channel ?? null, failedWrites: this.#failures.count },
+					"audit write failed",
+				);
+			}
 			throw error;
 		}
 	}
 
-	private async insert(event: AuditEvent): Promise<void> {
-		await this.db
-			.insertInto("audit_events")
-			.values({
-				at: this.clock.now().getTime(),
-				event: event.event,
-				outcome: event.outcome,
-				user_id: event.userId ?? null,
-				username: clean(event.username),
-				actor: clean(event.actor),
-				channel: event.channel ?? null,
-				method: event.method ?? null,
-				source: clean(event.source, 100),
-				detail: event.detail === undefined ? null : JSON.stringify(event.detail).slice(0, 4000),
-			})
-			.execute();
+	private fields(event: AuditEvent): ChainedFields {
+		return {
+			at: this.clock.now().getTime(),
+			event: event.event,
+			outcome: event.outcome,
+			user_id: event.userId ?? null,
+			username: clean(event.username),
+			actor: clean(event.actor),
+			channel: event.channel ?? null,
+			method: event.method ?? null,
+			source: clean(event.source, 100),
+			detail: event.detail === undefined ? null : JSON.stringify(event.detail).slice(0, 4000),
+		};
 	}
 
 	async query(filter: AuditFilter = {}): Promise<AuditRow[]> {

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
+import { inTransaction } from "./in-transaction.ts";
 import type { Database } from "./schema.ts";
 
 export class RecoveryCodeStore {
@@ -14,7 +15,7 @@ export class RecoveryCodeStore {
 	/** Replaces the user's codes in one transaction: the old set stops working when the new one exists. */
 	async replace(userId: string, hashes: readonly string[]): Promise<void> {
 		const now = this.clock.now().getTime();
-		await this.db.transaction().execute(async (trx) => {
+		await inTransaction(this.db, async (trx) => {
 			await trx.deleteFrom("recovery_codes").where("user_id", "=", userId).execute();
 			if (hashes.length > 0) {
 				await trx

@@ -6,6 +6,7 @@ import { passwordThrottleMigration } from "./0006-password-throttle.ts";
 import { keywordChallengesMigration } from "./0005-keyword-challenges.ts";
 import { policyVersionMigration } from "./0010-policy-version.ts";
 import { enrolmentGuardMigration } from "./0008-enrolment-guard.ts";
+import { auditChainMigration } from "./0012-audit-chain.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -20,5 +21,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0005-keyword-challenges": keywordChallengesMigration(dialect),
 		"0008-enrolment-guard": enrolmentGuardMigration(dialect),
 		"0010-policy-version": policyVersionMigration(dialect),
+		"0012-audit-chain": auditChainMigration(dialect),
 	};
 }
