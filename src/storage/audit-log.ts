@@ -2,6 +2,7 @@ import type { Kysely, Selectable, Transaction } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import { errorFields, type Logger } from "../core/logger.ts";
 import type { AuditEventsTable, Database } from "./schema.ts";
+import { PortcullisError } from "../core/errors.ts";
 import { stripUnsafe } from "../core/untrusted-text.ts";
 import type { AuditChain, ChainedFields, VerifyResult } from "./audit-chain.ts";
 import { inTransaction } from "./in-transaction.ts";
@@ -112,7 +113,8 @@ export class AuditLog {
 					"audit write failed",
 				);
 			}
-			throw error;
+			// A coded operational failure (docs/errors.md ERR_DATABASE); the change it records rolls back with it.
+			throw new PortcullisError("ERR_DATABASE", "the audit log could not be written", { cause: error });
 		}
 	}
 

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { sql } from "kysely";
+import { PortcullisError } from "../../src/core/errors.ts";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { sshKeyService } from "../../src/servers/ssh-keys.ts";
 import { base32Decode } from "../helpers/base32.ts";
@@ -87,7 +88,11 @@ for (const engine of ["sqlite", "postgres"] as const)
 			const userRow = await t.app.stores.users.findById(userId);
 			await rejectAuditInserts(t, engine);
 			try {
-				const refused = /audit refused by test/;
+				// A coded failure (docs/errors.md) whose cause is the database's refusal.
+				const refused = (error: unknown) =>
+					error instanceof PortcullisError &&
+					error.code === "ERR_DATABASE" &&
+					/audit refused by test/.test(String((error.cause as Error | undefined)?.message));
 				await assert.rejects(t.app.admin.createUser(ADMIN_ACTOR, { username: "mallory", password: null, isAdmin: true, groups: [] }), refused);
 				await assert.rejects(t.app.admin.createGroup(ADMIN_ACTOR, { name: "shadow", forceTwoFactor: false, allowedMethods: null }), refused);
 				await assert.rejects(t.app.admin.setAdmin(ADMIN_ACTOR, "carol", true), refused);
