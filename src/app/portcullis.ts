@@ -184,7 +184,16 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	});
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
-	const methodAdmin = new MethodAdmin({ settings: stores.settings, groups: stores.groups, audit: stores.audit, methodSettings, clock, random, consoleUrl });
+	const methodAdmin = new MethodAdmin({
+		settings: stores.settings,
+		groups: stores.groups,
+		audit: stores.audit,
+		methodSettings,
+		clock,
+		random,
+		consoleUrl,
+		work,
+	});
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, work });
 	const ssh: SshServices = {
 		config,

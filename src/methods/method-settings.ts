@@ -120,6 +120,11 @@ export class MethodSettingsStore {
 		return isMethodConfigured(this.settings, method);
 	}
 
+	/** The same store over other settings (a unit of work's bound store: the save commits with its audit event). */
+	boundTo(settings: SettingsStore): MethodSettingsStore {
+		return new MethodSettingsStore(settings, this.box);
+	}
+
 	/**
 	 * The current settings with secrets opened, or null when the method is not configured. A row
 	 * that does not open or validate throws ERR_METHOD_UNAVAILABLE (fail closed, never half-used).

@@ -103,28 +103,30 @@ async function stored(app: Portcullis): Promise<State> {
 	};
 }
 
-/** Starts the loop, lets it complete a random number of changes, then SIGKILLs it somewhere in the next ones. */
+/**
+ * Starts the loop, lets it complete a random number of changes, then SIGKILLs it at a uniformly
+ * random moment within about the next two changes (their length measured from the ones before, so
+ * the kill lands anywhere inside a change on a fast or a slow machine alike).
+ */
 async function killLoopAtRandom(dir: string, prefix: string, databaseUrl: string | undefined): Promise<number> {
 	const child = spawn(process.execPath, ["--import", "tsx", LOOP, dir, prefix, ...(databaseUrl === undefined ? [] : [databaseUrl])], {
 		stdio: ["ignore", "pipe", "inherit"],
 	});
 	const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)));
-	const target = randomInt(1, 12);
-	let completed = 0;
+	const target = randomInt(3, 12);
+	const times: number[] = [];
 	await new Promise<void>((resolve, reject) => {
 		createInterface({ input: child.stdout! }).on("line", (line) => {
-			if (line.startsWith("done ")) completed += 1;
-			if (completed === target) resolve();
+			if (line.startsWith("done ")) times.push(performance.now());
+			if (times.length === target) resolve();
 		});
-		void exited.then(() => reject(new Error(`admin loop exited on its own after ${completed} changes`)));
+		void exited.then(() => reject(new Error(`admin loop exited on its own after ${times.length} changes`)));
 	});
-	// A random point inside the following changes: now, after the next event-loop turn, or a few milliseconds on.
-	const pause = randomInt(3);
-	if (pause === 1) await new Promise((resolve) => setImmediate(resolve));
-	if (pause === 2) await new Promise((resolve) => setTimeout(resolve, randomInt(1, 15)));
+	const perChange = (times[times.length - 1]! - times[0]!) / (times.length - 1);
+	await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 * perChange));
 	child.kill("SIGKILL");
 	assert.equal(await exited, "SIGKILL");
-	return completed;
+	return times.length;
 }
 
 /** A real CLI command killed with SIGKILL after a random delay (it may be starting, writing, or done). */
