@@ -127,7 +127,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		groups: new GroupStore(db, clock, random),
 		settings: new SettingsStore(db),
 		factors: new FactorStore(db, clock, random, audit),
-		recoveryCodes: new RecoveryCodeStore(db, clock, random),
+		recoveryCodes: new RecoveryCodeStore(db, clock, random, audit),
 		attempts: new AttemptStore(db, clock, random),
 		sessions: new SessionStore(db, clock, random),
 		audit,

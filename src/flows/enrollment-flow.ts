@@ -273,9 +273,12 @@ export class EnrollmentFlow {
 			user: { id: user.id, username: user.username },
 			label: "Recovery codes",
 			input: {},
-			guard: this.guardFor(user, context),
+			// The new set and its event commit in one transaction (RecoveryCodeStore.replace).
+			guard: {
+				...this.guardFor(user, context),
+				activated: this.event({ id: userId, username: user.username }, context, "recovery-codes.issued", "success", null),
+			},
 		});
-		if (result.kind !== "rejected") await this.record({ id: userId, username: user.username }, context, "recovery-codes.issued", "success", null);
 		return result;
 	}
 

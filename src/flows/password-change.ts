@@ -35,6 +35,7 @@ export async function changeOwnPassword(
 	await deps.work.run(async (work) => {
 		await work.users.setPassword(user.id, hash, false);
 		await work.users.bumpSessionEpoch(user.id);
+		await work.sessions.removeAllOfUser(user.id);
 		work.audit({ event: "user.password-changed", outcome: "success", ...base });
 	});
 	return { kind: "changed" };

@@ -80,7 +80,7 @@ export class UnitOfWork {
 			groups: new GroupStore(trx, clock, random),
 			settings: new SettingsStore(trx),
 			factors: new FactorStore(trx, clock, random),
-			recoveryCodes: new RecoveryCodeStore(trx, clock, random),
+			recoveryCodes: new RecoveryCodeStore(trx, clock, random, this.auditLog),
 			sessions: new SessionStore(trx, clock, random),
 			servers: new ServerStore(trx, clock, random),
 			sshKeys: new SshKeyStore(trx, clock, random),

@@ -106,6 +106,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 				await assert.rejects(t.app.servers.remove(ADMIN_ACTOR, "db1"), refused);
 				await assert.rejects(keys.add(ADMIN_ACTOR, { id: userId, username: "carol" }, key.publicLine), refused);
 				await assert.rejects(t.app.enrollment.remove(userId, factorId, ENROL), refused);
+				await assert.rejects(t.app.enrollment.regenerateRecoveryCodes(userId, ENROL), refused);
 				await assert.rejects(t.app.login.changeOwnPassword(WEB, userId, "a long enough password", "another long password"), refused);
 				const code = totpCodeAt(base32Decode(pending.display.secret.replace(/ /g, "")), t.clock.now().getTime());
 				await assert.rejects(t.app.enrollment.complete(userId, pending.factorId, { code }, ENROL), refused);
@@ -128,8 +129,9 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.deepEqual(await keys.list(userId), []);
 			assert.equal((await t.app.stores.factors.get(factorId))?.status, "active");
 			assert.equal((await t.app.stores.factors.get(pending.factorId))?.status, "pending");
+			assert.equal(await t.app.stores.recoveryCodes.countUnused(userId), 0);
 			assert.deepEqual(await eventIds(t), before);
-			assert.ok(t.app.stores.audit.failedWrites >= 15);
+			assert.ok(t.app.stores.audit.failedWrites >= 16);
 			const result = await t.app.stores.audit.verify();
 			assert.equal(result.ok, true, JSON.stringify(result));
 		});
