@@ -30,6 +30,16 @@ export interface AuditFilter {
 	beforeId?: number;
 }
 
+/** At most this many events per group commit: 13 columns each stays under SQLite's default 999 bound parameters. */
+const MAX_BATCH = 64;
+
+interface Pending {
+	readonly event: AuditEvent;
+	readonly fields: ChainedFields;
+	resolve(): void;
+	reject(error: unknown): void;
+}
+
 /** Strips control characters (log injection, terminal escapes) and caps length. */
 function clean(value: string | null | undefined, max = 200): string | null {
 	if (value === null || value === undefined) return null;
@@ -45,6 +55,9 @@ function clean(value: string | null | undefined, max = 200): string | null {
 export class AuditLog {
 	/** Shared by every log bound from this one (`bound`), so the count covers the whole process. */
 	readonly #failures: { count: number };
+	/** Events waiting for the next group commit (`write` outside a transaction). */
+	readonly #queue: Pending[] = [];
+	#draining = false;
 
 	constructor(
 		private readonly db: Kysely<Database>,
@@ -84,9 +97,62 @@ export class AuditLog {
 		}
 	}
 
-	/** Writes one event; a failure is logged at error level, counted, and rethrown. */
+	/**
+	 * Writes one event and resolves once it is committed; a failure is logged at error level,
+	 * counted, and rethrown. On a log bound to a transaction the event joins that transaction.
+	 * Otherwise it is appended by a group commit: events written while one append is in flight go
+	 * together in the next transaction, so concurrent logins share one hold of the chain head and
+	 * one commit instead of queueing for it one by one.
+	 */
 	async write(event: AuditEvent): Promise<void> {
-		await this.guarded([event], () => inTransaction(this.db, (trx) => this.chain.append(trx, [this.fields(event)])));
+		if (this.db.isTransaction) {
+			const trx = this.db as Transaction<Database>;
+			await this.guarded([event], () => this.chain.append(trx, [this.fields(event)]));
+			return;
+		}
+		await new Promise<void>((resolve, reject) => {
+			this.#queue.push({ event, fields: this.fields(event), resolve, reject });
+			void this.#drain();
+		});
+	}
+
+	async #drain(): Promise<void> {
+		if (this.#draining) return;
+		this.#draining = true;
+		try {
+			while (this.#queue.length > 0) {
+				const batch = this.#queue.splice(0, MAX_BATCH);
+				try {
+					await this.#append(batch);
+					for (const pending of batch) pending.resolve();
+				} catch (error) {
+					if (batch.length === 1) {
+						batch[0]!.reject(this.failed([batch[0]!.event], error));
+						continue;
+					}
+					// One event the database refuses must not take the others with it: each again on its own.
+					for (const pending of batch) {
+						try {
+							await this.#append([pending]);
+							pending.resolve();
+						} catch (single) {
+							pending.reject(this.failed([pending.event], single));
+						}
+					}
+				}
+			}
+		} finally {
+			this.#draining = false;
+		}
+	}
+
+	#append(batch: readonly Pending[]): Promise<void> {
+		return inTransaction(this.db, (trx) =>
+			this.chain.append(
+				trx,
+				batch.map((pending) => pending.fields),
+			),
+		);
 	}
 
 	/**
@@ -106,16 +172,20 @@ export class AuditLog {
 		try {
 			await write();
 		} catch (error) {
-			this.#failures.count += events.length;
-			for (const event of events) {
-				this.logger.error(
-					{ ...errorFields(error), event: event.event, outcome: event.outcome, channel: event.channel ?? null, failedWrites: this.#failures.count },
-					"audit write failed",
-				);
-			}
-			// A coded operational failure (docs/errors.md ERR_DATABASE); the change it records rolls back with it.
-			throw new PortcullisError("ERR_DATABASE", "the audit log could not be written", { cause: error });
+			throw this.failed(events, error);
 		}
+	}
+
+	/** Logs and counts a failed write; the coded error to throw (docs/errors.md ERR_DATABASE). The change it records rolls back with it. */
+	private failed(events: readonly AuditEvent[], error: unknown): PortcullisError {
+		this.#failures.count += events.length;
+		for (const event of events) {
+			this.logger.error(
+				{ ...errorFields(error), event: event.event, outcome: event.outcome, channel: event.channel ?? null, failedWrites: this.#failures.count },
+				"audit write failed",
+			);
+		}
+		return new PortcullisError("ERR_DATABASE", "the audit log could not be written", { cause: error });
 	}
 
 	private fields(event: AuditEvent): ChainedFields {

@@ -208,3 +208,39 @@ for (const engine of ["sqlite", "postgres"] as const)
 			}
 		});
 	});
+
+for (const engine of ["sqlite", "postgres"] as const)
+	describe(`audit writes outside a change: group commit (${engine})`, () => {
+		let t: TestApp;
+		before(async () => {
+			t = await createTestApp({ engine });
+		});
+		after(async () => {
+			await t?.cleanup();
+		});
+
+		test("300 concurrent writes all land in one valid chain; an event the database refuses fails alone", async () => {
+			if (engine === "sqlite") {
+				await sql`CREATE TRIGGER audit_poison BEFORE INSERT ON audit_events WHEN NEW.event = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused'); END`.execute(
+					t.app.db,
+				);
+			} else {
+				await sql`CREATE FUNCTION audit_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.event = 'poison' THEN RAISE EXCEPTION 'poison refused'; END IF; RETURN NEW; END $$`.execute(
+					t.app.db,
+				);
+				await sql`CREATE TRIGGER audit_poison BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_poison()`.execute(t.app.db);
+			}
+			const writes = Array.from({ length: 300 }, (_, index) =>
+				t.app.stores.audit.write({ event: index % 100 === 50 ? "poison" : "login.success", outcome: "success", username: `u${index}`, channel: "ssh" }),
+			);
+			const results = await Promise.allSettled(writes);
+			const rejected = results.flatMap((result, index) => (result.status === "rejected" ? [index] : []));
+			assert.deepEqual(rejected, [50, 150, 250]);
+			const rows = await t.app.db.selectFrom("audit_events").select(["username", "event"]).orderBy("chain_seq").execute();
+			assert.equal(rows.length, 297);
+			assert.ok(rows.every((row) => row.event === "login.success"));
+			const result = await t.app.stores.audit.verify();
+			assert.equal(result.ok, true, JSON.stringify(result));
+			if (result.ok) assert.equal(result.events, 297);
+		});
+	});

@@ -1,6 +1,6 @@
 /**
  * Crash test (docs/operations.md "Audit log: atomic with every change"): admin changes in a loop,
- * in a separate process killed with SIGKILL at a random point 20 times, plus real `portcullis` CLI
+ * in two separate processes at once, each killed with SIGKILL at a random point, 20 rounds, plus real `portcullis` CLI
  * commands killed at random moments. Afterwards every persisted change has its audit event and every
  * audit event its change (replaying the events in chain order gives exactly the stored state), and
  * the chain verifies. Nothing here has a timing bound: the kill points are random, and only the
@@ -157,7 +157,12 @@ for (const engine of ["sqlite", "postgres"] as const)
 
 		test(`${ROUNDS} SIGKILLs of an admin loop and ${CLI_ROUNDS} of CLI commands; then state and audit log agree and the chain verifies`, async () => {
 			let completed = 0;
-			for (let round = 0; round < ROUNDS; round++) completed += await killLoopAtRandom(dir, `r${round}-`, engineEnv.databaseUrl);
+			// Two loops at once on the same database, each killed at its own random point: concurrent
+			// writers (two processes) must still leave one valid chain.
+			for (let round = 0; round < ROUNDS; round++) {
+				const counts = await Promise.all(["a", "b"].map((loop) => killLoopAtRandom(dir, `r${round}${loop}-`, engineEnv.databaseUrl)));
+				completed += counts[0]! + counts[1]!;
+			}
 			for (let round = 0; round < CLI_ROUNDS; round++) await killCliAtRandom(dir, engineEnv.env, round);
 			const app = await openApp(dir, engineEnv.databaseUrl);
 			try {
