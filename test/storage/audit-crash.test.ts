@@ -155,7 +155,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 			rmSync(dir, { recursive: true, force: true });
 		});
 
-		test(`${ROUNDS} SIGKILLs of an admin loop and ${CLI_ROUNDS} of CLI commands; then state and audit log agree and the chain verifies`, async () => {
+		test(`${ROUNDS} rounds of two admin loops SIGKILLed at random points, and ${CLI_ROUNDS} CLI commands; then state and audit log agree and the chain verifies`, async () => {
 			let completed = 0;
 			// Two loops at once on the same database, each killed at its own random point: concurrent
 			// writers (two processes) must still leave one valid chain.
