@@ -138,7 +138,7 @@ export class MethodAdmin {
 		}
 		const next = validateMethodSettings(method, input, current);
 		await this.deps.work.run(async (work) => {
-			await this.#store.boundTo(work.settings).save(method, next);
+			await this.#store.save(method, next, work.settings);
 			work.audit({
 				event: "method.settings-changed",
 				outcome: "success",
@@ -172,7 +172,7 @@ export class MethodAdmin {
 					`${method} is listed by group(s) ${groups.map((group) => group.name).join(", ")}: remove it there first`,
 				);
 			}
-			await this.#store.boundTo(work.settings).clear(method);
+			await this.#store.clear(method, work.settings);
 			work.audit({
 				event: "method.settings-changed",
 				outcome: "success",
