@@ -20,9 +20,9 @@ export const GUARDS: readonly Guard[] = [
 	{
 		id: "user-row-lock",
 		why: "guarded transitions (factor removal, reset) serialise on the user's row; without it two parallel removals both pass the last-factor rule",
-		file: "src/storage/user-transaction.ts",
-		find: "const user = await lockUser(trx, userId);",
-		replace: 'const user = await trx.selectFrom("users").selectAll().where("id", "=", userId).executeTakeFirst();',
+		file: "src/storage/unit-of-work.ts",
+		find: "lockUser: (userId) => lockUser(trx, userId),",
+		replace: 'lockUser: (userId) => trx.selectFrom("users").selectAll().where("id", "=", userId).executeTakeFirst(),',
 		tests: {
 			file: "test/security/enrolment-races.test.ts",
 			names: ["last-factor rule raced: a forced user removes both factors at once on two nodes; one removal wins, one factor stays"],

@@ -47,6 +47,8 @@ import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import { UserStore } from "../storage/user-store.ts";
 import { UserTransactions } from "../storage/user-transaction.ts";
+import { UnitOfWork } from "../storage/unit-of-work.ts";
+import { AuditChain, auditChainKey } from "../storage/audit-chain.ts";
 
 export interface Stores {
 	readonly users: UserStore;
@@ -71,6 +73,8 @@ export interface Stores {
 	readonly rememberedGrants: RememberedGrantStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
+	/** A change and its audit events in one transaction (storage/unit-of-work.ts). */
+	readonly work: UnitOfWork;
 }
 
 export interface Portcullis {
@@ -143,7 +147,8 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const clock = options.clock ?? systemClock;
 	const random = options.random ?? cryptoRandom;
 	const logger = options.logger ?? createLogger();
-	const box = createSecretBox(options.secretKey ?? secretKey(config));
+	const key = options.secretKey ?? secretKey(config);
+	const box = createSecretBox(key);
 	const opened: OpenDatabase = await openDatabase(options.database ?? databaseTarget(config), {
 		connectMs: config.database.connect_timeout_ms,
 		statementMs: config.database.statement_timeout_ms,
@@ -158,18 +163,22 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		probeMs: config.database.health_probe_ms,
 		probeTimeoutMs: config.database.connect_timeout_ms,
 	});
+	// The audit chain's HMAC key is derived from the secrets key (storage/audit-chain.ts).
+	const audit = new AuditLog(db, clock, logger, new AuditChain(auditChainKey(key)));
+	const work = new UnitOfWork(db, opened.dialect, clock, random, audit);
 	const stores: Stores = {
 		users: new UserStore(db, clock, random),
 		groups: new GroupStore(db, clock, random),
 		settings: new SettingsStore(db),
-		factors: new FactorStore(db, clock, random),
-		recoveryCodes: new RecoveryCodeStore(db, clock, random),
+		factors: new FactorStore(db, clock, random, audit),
+		recoveryCodes: new RecoveryCodeStore(db, clock, random, audit),
 		attempts: new AttemptStore(db, clock, random),
 		sessions: new SessionStore(db, clock, random),
-		audit: new AuditLog(db, clock, logger),
+		audit,
 		sshKeys: new SshKeyStore(db, clock, random),
 		passwordThrottle: new PasswordThrottleStore(db, clock),
-		transactions: new UserTransactions(db, clock, random),
+		transactions: new UserTransactions(work),
+		work,
 		webauthn: new WebauthnStore(db, clock, random),
 		policyVersion: new PolicyVersionStore(db),
 		servers: new ServerStore(db, clock, random),
@@ -187,7 +196,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		leaseMs: security.inflight_lease_seconds * 1000,
 	};
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
-	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout);
+	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout, audit);
 	const methodSettings = new MethodSettingsStore(stores.settings, box);
 	const methods = createMethodRegistry({
 		factors: stores.factors,
@@ -221,8 +230,17 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	});
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
 	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
-	const methodAdmin = new MethodAdmin({ settings: stores.settings, groups: stores.groups, audit: stores.audit, methodSettings, clock, random, consoleUrl });
-	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings });
+	const methodAdmin = new MethodAdmin({
+		settings: stores.settings,
+		groups: stores.groups,
+		audit: stores.audit,
+		methodSettings,
+		clock,
+		random,
+		consoleUrl,
+		work,
+	});
+	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings, work });
 	const networkRules = new NetworkRuleService({ store: stores.networkRules, audit: stores.audit, groups: admin });
 	const ssh: SshServices = {
 		config,

@@ -28,7 +28,7 @@ export interface CliServices {
 	readonly clock: Clock;
 	readonly admin: AdminService;
 	readonly directory: CliDirectory;
-	readonly audit: Pick<AuditLog, "query">;
+	readonly audit: Pick<AuditLog, "query" | "verify">;
 	readonly servers: ServerService;
 	/** Session recordings (read only): listing and hash-chain verification. */
 	readonly recordings: Pick<RecordingStore, "list" | "allIds" | "verify">;

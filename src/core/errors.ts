@@ -16,6 +16,7 @@ export const ERROR_CODES = {
 	ERR_NOT_FOUND: "The named user, group or factor does not exist.",
 	ERR_CONFLICT: "The object already exists or is in a conflicting state.",
 	ERR_INPUT: "The input is malformed.",
+	ERR_AUDIT_CHAIN: "The audit log's hash chain does not verify: an event was edited, deleted or inserted.",
 	ERR_INTERNAL: "An unexpected internal error (a bug); the request was refused.",
 } as const;
 

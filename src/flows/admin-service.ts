@@ -25,6 +25,7 @@ import type { SettingsStore } from "../storage/settings-store.ts";
 import type { UserRow, UserStore } from "../storage/user-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
 import { policyStatus, previewImpact, type PolicyImpact, type ProposedPolicy, type UserPolicyStatus } from "./policy-impact.ts";
+import type { UnitOfWork, Work } from "../storage/unit-of-work.ts";
 
 export type { Actor };
 export type { PolicyImpact, ProposedPolicy, UserPolicyStatus } from "./policy-impact.ts";
@@ -45,6 +46,8 @@ export interface AdminServiceDeps {
 	readonly enrollLinkTtlMs: number;
 	readonly consoleUrl: string;
 	readonly transactions: UserTransactions;
+	/** Every change and its audit event commit in one transaction (storage/unit-of-work.ts). */
+	readonly work: Pick<UnitOfWork, "run">;
 }
 
 export const PASSWORD_MIN_LENGTH = 10;
@@ -82,8 +85,9 @@ export class AdminService {
 		return new PortcullisError("ERR_INPUT", message);
 	}
 
-	private audit(actor: Actor, event: string, detail: Record<string, unknown>, user?: UserRow): Promise<void> {
-		return this.deps.audit.write({
+	/** Records the change's event in its unit of work: both commit, or neither (fail closed). */
+	private audit(work: Pick<Work, "audit">, actor: Actor, event: string, detail: Record<string, unknown>, user?: UserRow): void {
+		work.audit({
 			event,
 			outcome: "success",
 			actor: actor.name,
@@ -122,16 +126,17 @@ export class AdminService {
 		return [...this.deps.methods.keys()];
 	}
 
-	async requireUser(rawName: string): Promise<UserRow> {
+	/** `users` defaults to the app's store; inside a unit of work pass its bound store (`work.users`). */
+	async requireUser(rawName: string, users: Pick<UserStore, "findByUsername"> = this.deps.users): Promise<UserRow> {
 		const name = canonicalUsername(rawName);
-		const user = name === null ? undefined : await this.deps.users.findByUsername(name);
+		const user = name === null ? undefined : await users.findByUsername(name);
 		if (user === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no user named ${JSON.stringify(rawName.slice(0, 64))}`);
 		return user;
 	}
 
-	async requireGroup(rawName: string): Promise<GroupRow> {
+	async requireGroup(rawName: string, groups: Pick<GroupStore, "findByName"> = this.deps.groups): Promise<GroupRow> {
 		const name = canonicalGroupName(rawName);
-		const group = name === null ? undefined : await this.deps.groups.findByName(name);
+		const group = name === null ? undefined : await groups.findByName(name);
 		if (group === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no group named ${JSON.stringify(rawName.slice(0, 64))}`);
 		return group;
 	}
@@ -147,49 +152,65 @@ export class AdminService {
 			if (problem) throw this.input(problem);
 		}
 		if (await this.deps.users.findByUsername(username)) throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`);
-		const groups: GroupRow[] = [];
-		for (const name of input.groups) groups.push(await this.requireGroup(name));
+		for (const name of input.groups) await this.requireGroup(name);
+		// Hashed before the transaction: argon2 takes a while and must not hold a lock.
 		const passwordHash = input.password === null ? null : await hashPassword(input.password);
-		const user = await this.deps.users.create({
-			username,
-			passwordHash,
-			isAdmin: input.isAdmin,
-			mustChangePassword: input.mustChangePassword ?? false,
-			groupIds: groups.map((group) => group.id),
+		return this.deps.work.run(async (work) => {
+			// Checked again inside the transaction that writes (a concurrent create or group deletion).
+			if (await work.users.findByUsername(username)) throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`);
+			const groups: GroupRow[] = [];
+			for (const name of input.groups) groups.push(await this.requireGroup(name, work.groups));
+			const user = await work.users.create({
+				username,
+				passwordHash,
+				isAdmin: input.isAdmin,
+				mustChangePassword: input.mustChangePassword ?? false,
+				groupIds: groups.map((group) => group.id),
+			});
+			this.audit(work, actor, "user.created", { admin: input.isAdmin, groups: groups.map((group) => group.name) }, user);
+			return user;
 		});
-		await this.audit(actor, "user.created", { admin: input.isAdmin, groups: groups.map((group) => group.name) }, user);
-		return user;
 	}
 
 	async setPassword(actor: Actor, username: string, password: string, mustChange: boolean): Promise<void> {
-		const user = await this.requireUser(username);
+		await this.requireUser(username);
 		const problem = passwordProblem(password);
 		if (problem) throw this.input(problem);
-		await this.deps.users.setPassword(user.id, await hashPassword(password), mustChange);
-		await this.deps.users.bumpSessionEpoch(user.id);
-		await this.deps.sessions.removeAllOfUser(user.id);
-		await this.audit(actor, "user.password-set", { mustChange }, user);
+		const hash = await hashPassword(password);
+		await this.deps.work.run(async (work) => {
+			const user = await this.requireUser(username, work.users);
+			await work.users.setPassword(user.id, hash, mustChange);
+			await work.users.bumpSessionEpoch(user.id);
+			await work.sessions.removeAllOfUser(user.id);
+			this.audit(work, actor, "user.password-set", { mustChange }, user);
+		});
 	}
 
 	async setDisabled(actor: Actor, username: string, disabled: boolean): Promise<void> {
-		const user = await this.requireUser(username);
-		await this.deps.users.setDisabled(user.id, disabled);
-		if (disabled) await this.deps.sessions.removeAllOfUser(user.id);
-		await this.audit(actor, disabled ? "user.disabled" : "user.enabled", {}, user);
+		await this.deps.work.run(async (work) => {
+			const user = await this.requireUser(username, work.users);
+			await work.users.setDisabled(user.id, disabled);
+			if (disabled) await work.sessions.removeAllOfUser(user.id);
+			this.audit(work, actor, disabled ? "user.disabled" : "user.enabled", {}, user);
+		});
 	}
 
 	async setAdmin(actor: Actor, username: string, isAdmin: boolean): Promise<void> {
-		const user = await this.requireUser(username);
-		await this.deps.users.setAdmin(user.id, isAdmin);
-		await this.deps.users.bumpSessionEpoch(user.id);
-		await this.audit(actor, "user.admin-changed", { admin: isAdmin }, user);
+		await this.deps.work.run(async (work) => {
+			const user = await this.requireUser(username, work.users);
+			await work.users.setAdmin(user.id, isAdmin);
+			await work.users.bumpSessionEpoch(user.id);
+			this.audit(work, actor, "user.admin-changed", { admin: isAdmin }, user);
+		});
 	}
 
 	async unlock(actor: Actor, username: string): Promise<void> {
-		const user = await this.requireUser(username);
-		await this.deps.users.unlock(user.id);
-		await this.deps.passwordThrottle.clearUser(user.id);
-		await this.audit(actor, "user.unlocked", {}, user);
+		await this.deps.work.run(async (work) => {
+			const user = await this.requireUser(username, work.users);
+			await work.users.unlock(user.id);
+			await work.passwordThrottle.clearUser(user.id);
+			this.audit(work, actor, "user.unlocked", {}, user);
+		});
 	}
 
 	/**
@@ -213,20 +234,20 @@ export class AdminService {
 		// slip in between; pending enrolments of the old generation and live login attempts die with it.
 		const done = await this.deps.transactions.withUserLocked(user.id, async (locked) => {
 			await locked.resetSecondFactors(tokenHash === null || expiresAt === null ? null : { tokenHash, expiresAt });
+			this.audit(locked, actor, "user.2fa-reset", { mode, linkExpiresAt: expiresAt }, user);
+			// Notification of the user (docs/product-decisions.md, "Beyond the floor"): recorded as an audit event the user sees on their account page.
+			locked.audit({
+				event: "user.notified",
+				outcome: "info",
+				userId: user.id,
+				username: user.username,
+				actor: actor.name,
+				channel: actor.channel,
+				detail: { about: "2fa-reset" },
+			});
 			return true;
 		});
 		if (done === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no user named "${username}"`);
-		await this.audit(actor, "user.2fa-reset", { mode, linkExpiresAt: expiresAt }, user);
-		// Notification of the user (docs/product-decisions.md, "Beyond the floor"): recorded as an audit event the user sees on their account page.
-		await this.deps.audit.write({
-			event: "user.notified",
-			outcome: "info",
-			userId: user.id,
-			username: user.username,
-			actor: actor.name,
-			channel: actor.channel,
-			detail: { about: "2fa-reset" },
-		});
 		return { link, expiresAt };
 	}
 
@@ -243,6 +264,7 @@ export class AdminService {
 
 	/** Decision 3: refuse force-2FA with no usable method, for the global switch and every forcing group. */
 	private async checkPolicy(
+		groupStore: Pick<GroupStore, "list">,
 		settings: { forceTwoFactor: boolean; enabledMethods: readonly MethodId[] },
 		groupOverride?: { id: string | null; name: string; forceTwoFactor: boolean; allowedMethods: readonly MethodId[] | null },
 	): Promise<void> {
@@ -253,7 +275,7 @@ export class AdminService {
 				"Two-factor authentication cannot be forced while no second-factor method is enabled. Enable a method first.",
 			);
 		}
-		const groups = (await this.deps.groups.list()).map((row) => ({ id: row.id as string | null, ...groupRule(row) }));
+		const groups = (await groupStore.list()).map((row) => ({ id: row.id as string | null, ...groupRule(row) }));
 		if (groupOverride) {
 			const index = groups.findIndex((group) => group.id === groupOverride.id && group.id !== null);
 			if (index >= 0) groups[index] = groupOverride;
@@ -287,9 +309,12 @@ export class AdminService {
 		return change;
 	}
 
-	/** The validated settings a change leads to (shared by the change and its impact preview). */
-	private async planSettings(changes: SettingsChanges) {
-		const current = await this.deps.settings.getTwoFactor();
+	/**
+	 * The validated settings a change leads to (shared by the change and its impact preview). The
+	 * change passes its unit of work, so Decision 3 is checked on what the writing transaction reads.
+	 */
+	private async planSettings(changes: SettingsChanges, read: Pick<Work, "settings" | "groups"> = this.deps) {
+		const current = await read.settings.getTwoFactor();
 		const forceTwoFactor = changes.forceTwoFactor ?? current.forceTwoFactor;
 		const next = {
 			forceTwoFactor,
@@ -298,7 +323,7 @@ export class AdminService {
 			rememberMinutes: changes.rememberMinutes !== undefined ? (this.rememberMinutes(changes.rememberMinutes, false) ?? 0) : (current.rememberMinutes ?? 0),
 		};
 		if (changes.enabledMethods) await this.validateMethods(next.enabledMethods);
-		await this.checkPolicy(next);
+		await this.checkPolicy(read.groups, next);
 		return { current, next };
 	}
 
@@ -312,9 +337,11 @@ export class AdminService {
 	}
 
 	async updateSettings(actor: Actor, changes: SettingsChanges): Promise<void> {
-		const { current, next } = await this.planSettings(changes);
-		await this.deps.settings.setTwoFactor(next);
-		await this.audit(actor, "policy.settings-changed", { before: current, after: next });
+		await this.deps.work.run(async (work) => {
+			const { current, next } = await this.planSettings(changes, work);
+			await work.settings.setTwoFactor(next);
+			this.audit(work, actor, "policy.settings-changed", { before: current, after: next });
+		});
 	}
 
 	async createGroup(
@@ -331,28 +358,31 @@ export class AdminService {
 		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
 		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
 		if (input.allowedMethods) await this.validateMethods(input.allowedMethods);
-		await this.checkPolicy(await this.deps.settings.getTwoFactor(), {
-			id: null,
-			name,
-			forceTwoFactor: input.forceTwoFactor,
-			allowedMethods: input.allowedMethods,
-		});
 		const enrolmentDeadline = this.nextDeadline(`group ${name}`, input.forceTwoFactor, null, input.enrolmentDeadline ?? null);
 		const rememberMinutes = this.rememberMinutes(input.rememberMinutes ?? null, true);
-		const group = await this.deps.groups.create(name, input.forceTwoFactor, input.allowedMethods, { enrolmentDeadline, rememberMinutes });
-		await this.audit(actor, "group.created", {
-			group: name,
-			forceTwoFactor: input.forceTwoFactor,
-			allowedMethods: input.allowedMethods,
-			enrolmentDeadline,
-			rememberMinutes,
+		return this.deps.work.run(async (work) => {
+			if (await work.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
+			await this.checkPolicy(work.groups, await work.settings.getTwoFactor(), {
+				id: null,
+				name,
+				forceTwoFactor: input.forceTwoFactor,
+				allowedMethods: input.allowedMethods,
+			});
+			const group = await work.groups.create(name, input.forceTwoFactor, input.allowedMethods, { enrolmentDeadline, rememberMinutes });
+			this.audit(work, actor, "group.created", {
+				group: name,
+				forceTwoFactor: input.forceTwoFactor,
+				allowedMethods: input.allowedMethods,
+				enrolmentDeadline,
+				rememberMinutes,
+			});
+			return group;
 		});
-		return group;
 	}
 
-	/** The validated rule a group change leads to (shared by the change and its impact preview). */
-	private async planGroup(rawName: string, changes: GroupChanges) {
-		const group = await this.requireGroup(rawName);
+	/** The validated rule a group change leads to (shared by the change, in its unit of work, and its impact preview). */
+	private async planGroup(rawName: string, changes: GroupChanges, read: Pick<Work, "settings" | "groups"> = this.deps) {
+		const group = await this.requireGroup(rawName, read.groups);
 		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		const before = groupRule(group);
 		const after = {
@@ -361,42 +391,50 @@ export class AdminService {
 			forceTwoFactor: changes.forceTwoFactor ?? before.forceTwoFactor,
 			allowedMethods: changes.allowedMethods !== undefined ? changes.allowedMethods : parseAllowed(group.allowed_methods),
 		};
-		await this.checkPolicy(await this.deps.settings.getTwoFactor(), after);
+		await this.checkPolicy(read.groups, await read.settings.getTwoFactor(), after);
 		const enrolmentDeadline = this.nextDeadline(`group ${group.name}`, after.forceTwoFactor, before.enrolmentDeadline ?? null, changes.enrolmentDeadline);
 		if (changes.rememberMinutes !== undefined) this.rememberMinutes(changes.rememberMinutes, true);
 		return { group, before, after, enrolmentDeadline };
 	}
 
 	async updateGroup(actor: Actor, rawName: string, changes: GroupChanges): Promise<void> {
-		const { group, before, after, enrolmentDeadline } = await this.planGroup(rawName, changes);
-		await this.deps.groups.update(group.id, { ...changes, enrolmentDeadline });
-		await this.audit(actor, "group.updated", {
-			group: group.name,
-			before,
-			after: {
-				forceTwoFactor: after.forceTwoFactor,
-				allowedMethods: after.allowedMethods,
-				enrolmentDeadline,
-				rememberMinutes: changes.rememberMinutes !== undefined ? changes.rememberMinutes : (before.rememberMinutes ?? null),
-			},
+		await this.deps.work.run(async (work) => {
+			const { group, before, after, enrolmentDeadline } = await this.planGroup(rawName, changes, work);
+			await work.groups.update(group.id, { ...changes, enrolmentDeadline });
+			this.audit(work, actor, "group.updated", {
+				group: group.name,
+				before,
+				after: {
+					forceTwoFactor: after.forceTwoFactor,
+					allowedMethods: after.allowedMethods,
+					enrolmentDeadline,
+					rememberMinutes: changes.rememberMinutes !== undefined ? changes.rememberMinutes : (before.rememberMinutes ?? null),
+				},
+			});
 		});
 	}
 
 	async deleteGroup(actor: Actor, rawName: string): Promise<void> {
-		const group = await this.requireGroup(rawName);
-		await this.deps.groups.remove(group.id);
-		await this.audit(actor, "group.deleted", { group: group.name });
+		await this.deps.work.run(async (work) => {
+			const group = await this.requireGroup(rawName, work.groups);
+			await work.groups.remove(group.id);
+			this.audit(work, actor, "group.deleted", { group: group.name });
+		});
 	}
 
 	async addMember(actor: Actor, groupName: string, username: string): Promise<void> {
-		const group = await this.requireGroup(groupName);
-		const user = await this.requireUser(username);
-		if (await this.deps.groups.addMember(group.id, user.id)) await this.audit(actor, "group.member-added", { group: group.name }, user);
+		await this.deps.work.run(async (work) => {
+			const group = await this.requireGroup(groupName, work.groups);
+			const user = await this.requireUser(username, work.users);
+			if (await work.groups.addMember(group.id, user.id)) this.audit(work, actor, "group.member-added", { group: group.name }, user);
+		});
 	}
 
 	async removeMember(actor: Actor, groupName: string, username: string): Promise<void> {
-		const group = await this.requireGroup(groupName);
-		const user = await this.requireUser(username);
-		if (await this.deps.groups.removeMember(group.id, user.id)) await this.audit(actor, "group.member-removed", { group: group.name }, user);
+		await this.deps.work.run(async (work) => {
+			const group = await this.requireGroup(groupName, work.groups);
+			const user = await this.requireUser(username, work.users);
+			if (await work.groups.removeMember(group.id, user.id)) this.audit(work, actor, "group.member-removed", { group: group.name }, user);
+		});
 	}
 }

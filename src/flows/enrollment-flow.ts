@@ -8,7 +8,7 @@ import type { Clock } from "../core/clock.ts";
 import { sha256Hex } from "../crypto/tokens.ts";
 import type { EnrollmentDisplay, MethodRegistry } from "../methods/method.ts";
 import type { AttemptStore } from "../storage/attempt-store.ts";
-import type { AuditLog } from "../storage/audit-log.ts";
+import type { AuditEvent, AuditLog } from "../storage/audit-log.ts";
 import type { EnrolmentGuard } from "../storage/factor-store.ts";
 import type { CounterPolicy, UserRow, UserStore } from "../storage/user-store.ts";
 import type { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
@@ -82,7 +82,18 @@ export class EnrollmentFlow {
 		method: string | null,
 		detail?: Record<string, unknown>,
 	): Promise<void> {
-		await this.deps.audit.write({
+		await this.deps.audit.write(this.event(user, context, event, outcome, method, detail));
+	}
+
+	private event(
+		user: { readonly id: string; readonly username: string | null },
+		context: EnrollContext,
+		event: string,
+		outcome: "success" | "failure" | "info",
+		method: string | null,
+		detail?: Record<string, unknown>,
+	): AuditEvent {
+		return {
 			event,
 			outcome,
 			userId: user.id,
@@ -91,12 +102,28 @@ export class EnrollmentFlow {
 			source: context.source,
 			method,
 			...(detail ? { detail } : {}),
-		});
+		};
 	}
 
-	private guardFor(user: UserRow, context: EnrollContext): EnrolmentGuard {
+	/**
+	 * The guard an enrolment runs under. With `method`, it also carries the `factor.enrolled` event,
+	 * which FactorStore writes inside the activation's transaction: the factor and its event commit together.
+	 */
+	private guardFor(user: UserRow, context: EnrollContext, method?: MethodId): EnrolmentGuard {
 		const token = context.duringLogin && typeof context.enrollToken === "string" && context.enrollToken.length > 0 ? context.enrollToken : null;
-		return { origin: enrolmentOrigin(context), generation: Number(user.tfa_generation), linkHash: token === null ? null : sha256Hex(token) };
+		const guard = { origin: enrolmentOrigin(context), generation: Number(user.tfa_generation), linkHash: token === null ? null : sha256Hex(token) };
+		if (method === undefined) return guard;
+		const activated: AuditEvent = {
+			event: "factor.enrolled",
+			outcome: "success",
+			userId: user.id,
+			username: user.username,
+			channel: context.channel,
+			source: context.source,
+			method,
+			...(context.duringLogin ? { detail: { duringLogin: true } } : {}),
+		};
+		return { ...guard, activated };
 	}
 
 	/**
@@ -133,7 +160,7 @@ export class EnrollmentFlow {
 		if (implementation === undefined || !(await this.enrollableMethods(userId)).includes(method)) {
 			return { kind: "rejected", message: "That method is not available for your account." };
 		}
-		const guard = this.guardFor(user, context);
+		const guard = this.guardFor(user, context, method);
 		if (context.duringLogin && !(await this.attemptNeedsEnrolment(user, context))) {
 			// W3(d): only a live login attempt of this user whose policy step is "enrol" may enrol half-authenticated.
 			await this.refuseDuringLogin(userId, method, "not-enrolment-step", context);
@@ -163,8 +190,8 @@ export class EnrollmentFlow {
 			await this.record({ id: userId, username: user.username }, context, "factor.enroll", "failure", method, { reason: "rejected" });
 			return result;
 		}
-		if (result.kind === "active") await this.onActivated(user.id, user.username, method, context);
-		else await this.record({ id: userId, username: user.username }, context, "factor.enroll.begin", "info", method);
+		// An active result was audited (factor.enrolled) in its activation's transaction (guardFor).
+		if (result.kind !== "active") await this.record({ id: userId, username: user.username }, context, "factor.enroll.begin", "info", method);
 		return result;
 	}
 
@@ -172,7 +199,7 @@ export class EnrollmentFlow {
 		const user = await this.deps.users.findById(userId);
 		const factor = await this.deps.factors.get(factorId);
 		if (user === undefined || factor === null || factor.userId !== userId) return { kind: "expired" };
-		const guard = this.guardFor(user, context);
+		const guard = this.guardFor(user, context, factor.method);
 		if (factor.status !== "pending" || factor.origin !== guard.origin) {
 			// A factor begun in another login attempt or session (or before a reset) is never finished here.
 			await this.record({ id: userId, username: user.username }, context, "factor.enroll", "failure", factor.method, { reason: "other-origin" });
@@ -189,16 +216,9 @@ export class EnrollmentFlow {
 			await this.record({ id: userId, username: user.username }, context, "factor.enroll", "failure", factor.method, { reason: "guard-refused-or-expired" });
 			return guard.linkHash !== null ? { kind: "invalid", message: LINK_SPENT } : result;
 		}
-		await this.onActivated(user.id, user.username, factor.method, context);
+		// The factor is active and `factor.enrolled` was written in the same transaction (guardFor). The
+		// admin's one-time link (Decision 11), if one was presented, was consumed there too: one link, one factor.
 		return { kind: "active", factorId: result.factorId, method: factor.method };
-	}
-
-	/**
-	 * The factor is active. The admin's one-time link (Decision 11), if one was presented, was
-	 * consumed in the same transaction as the activation (FactorStore's guard): one link, one factor.
-	 */
-	private async onActivated(userId: string, username: string, method: MethodId, context: EnrollContext): Promise<void> {
-		await this.record({ id: userId, username }, context, "factor.enrolled", "success", method, context.duringLogin ? { duringLogin: true } : undefined);
 	}
 
 	/**
@@ -209,7 +229,7 @@ export class EnrollmentFlow {
 	async remove(userId: string, factorId: string, context: EnrollContext): Promise<RemoveResult> {
 		// The last-factor rule is read and applied inside one transaction holding the user's row lock:
 		// two parallel removals (on one node or two) serialise, and the second sees the first's result.
-		const outcome = await this.deps.transactions.withUserLocked(userId, async ({ user, settings, groups, factors, recoveryCodes, users }) => {
+		const outcome = await this.deps.transactions.withUserLocked(userId, async ({ user, settings, groups, factors, recoveryCodes, users, audit }) => {
 			const factor = await factors.get(factorId);
 			if (factor === null || factor.userId !== userId) return { kind: "not-found" } as const;
 			const [global, memberOf, active] = [await settings.getTwoFactor(), await groups.groupsOfUser(userId), await factors.listActive(userId)];
@@ -231,7 +251,9 @@ export class EnrollmentFlow {
 			if (user.ssh_method === factor.method && !left.some((other) => other.method === factor.method)) {
 				await users.setSshMethod(userId, null);
 			}
-			return { kind: "removed", username: user.username, method: factor.method, label: factor.label } as const;
+			// Audited in this transaction: the removal and its event commit together.
+			audit(this.event({ id: userId, username: user.username }, context, "factor.removed", "success", factor.method, { label: factor.label }));
+			return { kind: "removed" } as const;
 		});
 		if (outcome === undefined) return { kind: "not-found" };
 		if (outcome.kind !== "removed") {
@@ -241,7 +263,6 @@ export class EnrollmentFlow {
 			}
 			return outcome;
 		}
-		await this.record({ id: userId, username: outcome.username }, context, "factor.removed", "success", outcome.method, { label: outcome.label });
 		return { kind: "removed" };
 	}
 
@@ -280,9 +301,12 @@ export class EnrollmentFlow {
 			user: { id: user.id, username: user.username },
 			label: "Recovery codes",
 			input: {},
-			guard: this.guardFor(user, context),
+			// The new set and its event commit in one transaction (RecoveryCodeStore.replace).
+			guard: {
+				...this.guardFor(user, context),
+				activated: this.event({ id: userId, username: user.username }, context, "recovery-codes.issued", "success", null),
+			},
 		});
-		if (result.kind !== "rejected") await this.record({ id: userId, username: user.username }, context, "recovery-codes.issued", "success", null);
 		return result;
 	}
 

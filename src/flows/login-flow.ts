@@ -21,6 +21,7 @@ import { verifyAgainstDummy } from "../crypto/password-hash.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import type { AttemptRow, AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
+import type { UnitOfWork } from "../storage/unit-of-work.ts";
 import type { FactorStore } from "../storage/factor-store.ts";
 import type { SshKeyStore } from "../storage/ssh-key-store.ts";
 import type { Sleep } from "../core/sleep.ts";
@@ -166,6 +167,8 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly config: LoginFlowConfig;
 	/** Cleanup that fails on the way to a denial is logged here, not thrown. */
 	readonly logger: Logger;
+	/** A user's own password change and its audit event commit together (storage/unit-of-work.ts). */
+	readonly work: Pick<UnitOfWork, "run">;
 }
 
 /** A second factor must be proven now (before an enrolment deadline, a user without one is only nudged). */

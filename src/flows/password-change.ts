@@ -31,8 +31,13 @@ export async function changeOwnPassword(
 	const problem = passwordProblem(next);
 	if (problem !== null) return { kind: "invalid", message: problem };
 	if (next === current) return { kind: "invalid", message: "The new password must differ from the current one." };
-	await deps.users.setPassword(user.id, await hashPassword(next as string), false);
-	await deps.users.bumpSessionEpoch(user.id);
-	await deps.audit.write({ event: "user.password-changed", outcome: "success", ...base });
+	const hash = await hashPassword(next as string);
+	// The new password, the revocation of every session and the event commit together (or none of them).
+	await deps.work.run(async (work) => {
+		await work.users.setPassword(user.id, hash, false);
+		await work.users.bumpSessionEpoch(user.id);
+		await work.sessions.removeAllOfUser(user.id);
+		work.audit({ event: "user.password-changed", outcome: "success", ...base });
+	});
 	return { kind: "changed" };
 }

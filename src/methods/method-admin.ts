@@ -18,6 +18,7 @@ import { METHOD_INFO } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
 import type { Actor } from "../core/actor.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
+import type { UnitOfWork } from "../storage/unit-of-work.ts";
 import { parseAllowed, type GroupStore } from "../storage/group-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import { testDuoConnection } from "./duo/connection-test.ts";
@@ -55,6 +56,8 @@ export interface MethodAdminDeps {
 	readonly random: Random;
 	/** The console's public URL (the Duo Web SDK client needs a redirect URL even for a health check). */
 	readonly consoleUrl?: string;
+	/** A settings change and its audit event commit in one transaction (storage/unit-of-work.ts). */
+	readonly work: Pick<UnitOfWork, "run">;
 }
 
 /** One method's settings as admins see them. */
@@ -134,20 +137,22 @@ export class MethodAdmin {
 			current = null;
 		}
 		const next = validateMethodSettings(method, input, current);
-		await this.#store.save(method, next);
-		await this.deps.audit.write({
-			event: "method.settings-changed",
-			outcome: "success",
-			actor: actor.name,
-			channel: actor.channel,
-			source: actor.source,
-			method,
-			detail: {
+		await this.deps.work.run(async (work) => {
+			await this.#store.save(method, next, work.settings);
+			work.audit({
+				event: "method.settings-changed",
+				outcome: "success",
+				actor: actor.name,
+				channel: actor.channel,
+				source: actor.source,
 				method,
-				before: current === null ? null : spec.redact(current),
-				after: spec.redact(next),
-				secretsChanged: spec.secretsChanged(current, next),
-			},
+				detail: {
+					method,
+					before: current === null ? null : spec.redact(current),
+					after: spec.redact(next),
+					secretsChanged: spec.secretsChanged(current, next),
+				},
+			});
 		});
 		return this.get(method);
 	}
@@ -155,22 +160,28 @@ export class MethodAdmin {
 	/** Removes the settings; refused while the method is enabled or listed by a group (it would fail every login). */
 	async clear(actor: Actor, rawMethod: ConfigurableMethod): Promise<void> {
 		const method = this.#require(rawMethod);
-		if ((await this.deps.settings.getTwoFactor()).enabledMethods.includes(method)) {
-			throw new PortcullisError("ERR_POLICY_INVALID", `${method} is enabled: disable it before removing its settings`);
-		}
-		const groups = (await this.deps.groups.list()).filter((group) => parseAllowed(group.allowed_methods)?.includes(method));
-		if (groups.length > 0) {
-			throw new PortcullisError("ERR_POLICY_INVALID", `${method} is listed by group(s) ${groups.map((group) => group.name).join(", ")}: remove it there first`);
-		}
-		await this.#store.clear(method);
-		await this.deps.audit.write({
-			event: "method.settings-changed",
-			outcome: "success",
-			actor: actor.name,
-			channel: actor.channel,
-			source: actor.source,
-			method,
-			detail: { method, before: "configured", after: null, secretsChanged: [] },
+		// The guard (not enabled, not listed by a group) is read in the transaction that clears.
+		await this.deps.work.run(async (work) => {
+			if ((await work.settings.getTwoFactor()).enabledMethods.includes(method)) {
+				throw new PortcullisError("ERR_POLICY_INVALID", `${method} is enabled: disable it before removing its settings`);
+			}
+			const groups = (await work.groups.list()).filter((group) => parseAllowed(group.allowed_methods)?.includes(method));
+			if (groups.length > 0) {
+				throw new PortcullisError(
+					"ERR_POLICY_INVALID",
+					`${method} is listed by group(s) ${groups.map((group) => group.name).join(", ")}: remove it there first`,
+				);
+			}
+			await this.#store.clear(method, work.settings);
+			work.audit({
+				event: "method.settings-changed",
+				outcome: "success",
+				actor: actor.name,
+				channel: actor.channel,
+				source: actor.source,
+				method,
+				detail: { method, before: "configured", after: null, secretsChanged: [] },
+			});
 		});
 	}
 

@@ -147,14 +147,17 @@ export class MethodSettingsStore {
 		return settings;
 	}
 
-	/** Stores already-validated settings (see validateMethodSettings), sealing every secret. */
-	async save<M extends ConfigurableMethod>(method: M, settings: MethodSettingsMap[M]): Promise<void> {
+	/**
+	 * Stores already-validated settings (see validateMethodSettings), sealing every secret. `into`:
+	 * a unit of work's bound settings store, so that the save commits with its audit event.
+	 */
+	async save<M extends ConfigurableMethod>(method: M, settings: MethodSettingsMap[M], into: SettingsStore = this.settings): Promise<void> {
 		const spec: SettingsSpecOf<M> = METHOD_SETTINGS[method];
 		const sealed = spec.seal(settings, (value) => this.box.seal(value, sealContext(method)));
-		await this.settings.set(settingsKey(method), JSON.stringify({ ...sealed, v: 1 }));
+		await into.set(settingsKey(method), JSON.stringify({ ...sealed, v: 1 }));
 	}
 
-	async clear(method: ConfigurableMethod): Promise<void> {
-		await this.settings.set(settingsKey(method), "null");
+	async clear(method: ConfigurableMethod, into: SettingsStore = this.settings): Promise<void> {
+		await into.set(settingsKey(method), "null");
 	}
 }

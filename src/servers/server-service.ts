@@ -14,6 +14,7 @@ import type { AuditLog } from "../storage/audit-log.ts";
 import type { ServerRow, ServerStore } from "../storage/server-store.ts";
 import type { SettingsStore } from "../storage/settings-store.ts";
 import { decodeRecordingMode, effectiveRecordingMode, isRecordingMode, RECORDING_MODES, type RecordingMode } from "../core/recording-mode.ts";
+import type { UnitOfWork, Work } from "../storage/unit-of-work.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
 import { stripUnsafe } from "../core/untrusted-text.ts";
 
@@ -98,6 +99,8 @@ export interface ServerServiceDeps {
 	readonly box: SecretBox;
 	/** The global recording mode lives in the settings table. */
 	readonly settings: Pick<SettingsStore, "get" | "set">;
+	/** Every change and its audit event commit in one transaction (storage/unit-of-work.ts). */
+	readonly work: Pick<UnitOfWork, "run">;
 }
 
 /** The app's one ServerService (built by the composition root). */
@@ -115,8 +118,9 @@ export class ServerService {
 		return new PortcullisError("ERR_INPUT", message);
 	}
 
-	private audit(actor: Actor, event: string, detail: Record<string, unknown>): Promise<void> {
-		return this.deps.audit.write({ event, outcome: "success", actor: actor.name, channel: actor.channel, source: actor.source, detail });
+	/** Records the change's event in its unit of work: both commit, or neither (fail closed). */
+	private audit(work: Pick<Work, "audit">, actor: Actor, event: string, detail: Record<string, unknown>): void {
+		work.audit({ event, outcome: "success", actor: actor.name, channel: actor.channel, source: actor.source, detail });
 	}
 
 	private validateHost(host: string): string {
@@ -170,9 +174,11 @@ export class ServerService {
 	async setGlobalRecordingMode(actor: Actor, raw: string): Promise<void> {
 		const mode = raw.trim().toLowerCase();
 		if (!isRecordingMode(mode)) throw this.input("The recording mode must be strict or best-effort.");
-		const before = decodeRecordingMode(await this.deps.settings.get(RECORDING_MODE_SETTING));
-		await this.deps.settings.set(RECORDING_MODE_SETTING, mode);
-		await this.audit(actor, "recording.mode-changed", { scope: "global", before, after: mode });
+		await this.deps.work.run(async (work) => {
+			const before = decodeRecordingMode(await work.settings.get(RECORDING_MODE_SETTING));
+			await work.settings.set(RECORDING_MODE_SETTING, mode);
+			this.audit(work, actor, "recording.mode-changed", { scope: "global", before, after: mode });
+		});
 	}
 
 	/**
@@ -193,9 +199,10 @@ export class ServerService {
 		return { require, fresh };
 	}
 
-	async requireServer(rawName: string): Promise<ServerRow> {
+	/** `store` defaults to the app's; inside a unit of work pass its bound store (`work.servers`). */
+	async requireServer(rawName: string, store: Pick<ServerStore, "findByName"> = this.store): Promise<ServerRow> {
 		const name = canonicalServerName(rawName);
-		const server = name === null ? undefined : await this.store.findByName(name);
+		const server = name === null ? undefined : await store.findByName(name);
 		if (server === undefined) throw new PortcullisError("ERR_NOT_FOUND", `no server named ${JSON.stringify(String(rawName).slice(0, 64))}`);
 		return server;
 	}
@@ -215,31 +222,33 @@ export class ServerService {
 				...(input.freshMinutes !== undefined ? { freshMinutes: input.freshMinutes } : {}),
 			},
 		);
-		if (await this.store.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a server named ${name} already exists`);
-		const groups = [];
-		for (const group of input.groups ?? []) groups.push(await this.deps.groups.requireGroup(group));
-		const server = await this.store.create({
-			name,
-			host,
-			port,
-			loginUser,
-			description,
-			recordingMode,
-			requireTwoFactor: stepUp.require,
-			freshMinutes: stepUp.fresh,
+		return this.deps.work.run(async (work) => {
+			if (await work.servers.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a server named ${name} already exists`);
+			const groups = [];
+			for (const group of input.groups ?? []) groups.push(await this.deps.groups.requireGroup(group, work.groups));
+			const server = await work.servers.create({
+				name,
+				host,
+				port,
+				loginUser,
+				description,
+				recordingMode,
+				requireTwoFactor: stepUp.require,
+				freshMinutes: stepUp.fresh,
+			});
+			for (const group of groups) await work.servers.grant(server.id, group.id);
+			this.audit(work, actor, "server.created", {
+				server: name,
+				host,
+				port,
+				loginUser,
+				groups: groups.map((group) => group.name),
+				recordingMode: recordingMode ?? "default",
+				requireTwoFactor: stepUp.require,
+				freshMinutes: stepUp.fresh,
+			});
+			return server;
 		});
-		for (const group of groups) await this.store.grant(server.id, group.id);
-		await this.audit(actor, "server.created", {
-			server: name,
-			host,
-			port,
-			loginUser,
-			groups: groups.map((group) => group.name),
-			recordingMode: recordingMode ?? "default",
-			requireTwoFactor: stepUp.require,
-			freshMinutes: stepUp.fresh,
-		});
-		return server;
 	}
 
 	async update(
@@ -247,56 +256,65 @@ export class ServerService {
 		rawName: string,
 		changes: { host?: string; port?: number; loginUser?: string; description?: string; recordingMode?: string } & StepUpChange,
 	): Promise<void> {
-		const server = await this.requireServer(rawName);
-		const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes">> = {};
-		if (changes.recordingMode !== undefined) set.recording_mode = this.validateRecordingMode(changes.recordingMode);
-		if (changes.host !== undefined) set.host = this.validateHost(changes.host);
-		if (changes.port !== undefined) set.port = this.validatePort(changes.port);
-		if (changes.loginUser !== undefined) set.login_user = this.validateLogin(changes.loginUser);
-		if (changes.description !== undefined) set.description = this.validateDescription(changes.description);
-		const before = { requireTwoFactor: server.require_2fa === 1, freshMinutes: server.fresh_minutes };
-		let stepUpChanged = false;
-		if (changes.requireTwoFactor !== undefined || changes.freshMinutes !== undefined) {
-			const rule = this.stepUpRule({ require: before.requireTwoFactor, fresh: before.freshMinutes }, changes);
-			stepUpChanged = rule.require !== before.requireTwoFactor || rule.fresh !== before.freshMinutes;
-			set.require_2fa = rule.require ? 1 : 0;
-			set.fresh_minutes = rule.fresh;
-		}
-		// A new address is a new machine as far as trust goes: its host key is learned again.
-		if ((set.host !== undefined && set.host !== server.host) || (set.port !== undefined && set.port !== server.port)) set.host_key = null;
-		await this.store.update(server.id, set);
-		const { require_2fa: _require, fresh_minutes: _fresh, ...plain } = set;
-		await this.audit(actor, "server.updated", {
-			server: server.name,
-			changes: {
-				...plain,
-				host_key: set.host_key === null ? "forgotten" : undefined,
-				recording_mode: set.recording_mode === undefined ? undefined : (set.recording_mode ?? "default"),
-			},
-			...(stepUpChanged ? { stepUp: { before, after: { requireTwoFactor: set.require_2fa === 1, freshMinutes: set.fresh_minutes ?? null } } } : {}),
+		await this.deps.work.run(async (work) => {
+			const server = await this.requireServer(rawName, work.servers);
+			const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes">> =
+				{};
+			if (changes.recordingMode !== undefined) set.recording_mode = this.validateRecordingMode(changes.recordingMode);
+			if (changes.host !== undefined) set.host = this.validateHost(changes.host);
+			if (changes.port !== undefined) set.port = this.validatePort(changes.port);
+			if (changes.loginUser !== undefined) set.login_user = this.validateLogin(changes.loginUser);
+			if (changes.description !== undefined) set.description = this.validateDescription(changes.description);
+			const before = { requireTwoFactor: server.require_2fa === 1, freshMinutes: server.fresh_minutes };
+			let stepUpChanged = false;
+			if (changes.requireTwoFactor !== undefined || changes.freshMinutes !== undefined) {
+				const rule = this.stepUpRule({ require: before.requireTwoFactor, fresh: before.freshMinutes }, changes);
+				stepUpChanged = rule.require !== before.requireTwoFactor || rule.fresh !== before.freshMinutes;
+				set.require_2fa = rule.require ? 1 : 0;
+				set.fresh_minutes = rule.fresh;
+			}
+			// A new address is a new machine as far as trust goes: its host key is learned again.
+			if ((set.host !== undefined && set.host !== server.host) || (set.port !== undefined && set.port !== server.port)) set.host_key = null;
+			await work.servers.update(server.id, set);
+			const { require_2fa: _require, fresh_minutes: _fresh, ...plain } = set;
+			this.audit(work, actor, "server.updated", {
+				server: server.name,
+				changes: {
+					...plain,
+					host_key: set.host_key === null ? "forgotten" : undefined,
+					recording_mode: set.recording_mode === undefined ? undefined : (set.recording_mode ?? "default"),
+				},
+				...(stepUpChanged ? { stepUp: { before, after: { requireTwoFactor: set.require_2fa === 1, freshMinutes: set.fresh_minutes ?? null } } } : {}),
+			});
 		});
 	}
 
 	async remove(actor: Actor, rawName: string): Promise<void> {
-		const server = await this.requireServer(rawName);
-		await this.store.remove(server.id);
-		await this.audit(actor, "server.deleted", { server: server.name });
+		await this.deps.work.run(async (work) => {
+			const server = await this.requireServer(rawName, work.servers);
+			await work.servers.remove(server.id);
+			this.audit(work, actor, "server.deleted", { server: server.name });
+		});
 	}
 
 	async grant(actor: Actor, serverName: string, groupName: string): Promise<boolean> {
-		const server = await this.requireServer(serverName);
-		const group = await this.deps.groups.requireGroup(groupName);
-		const changed = await this.store.grant(server.id, group.id);
-		if (changed) await this.audit(actor, "server.granted", { server: server.name, group: group.name });
-		return changed;
+		return this.deps.work.run(async (work) => {
+			const server = await this.requireServer(serverName, work.servers);
+			const group = await this.deps.groups.requireGroup(groupName, work.groups);
+			const changed = await work.servers.grant(server.id, group.id);
+			if (changed) this.audit(work, actor, "server.granted", { server: server.name, group: group.name });
+			return changed;
+		});
 	}
 
 	async revoke(actor: Actor, serverName: string, groupName: string): Promise<boolean> {
-		const server = await this.requireServer(serverName);
-		const group = await this.deps.groups.requireGroup(groupName);
-		const changed = await this.store.revoke(server.id, group.id);
-		if (changed) await this.audit(actor, "server.revoked", { server: server.name, group: group.name });
-		return changed;
+		return this.deps.work.run(async (work) => {
+			const server = await this.requireServer(serverName, work.servers);
+			const group = await this.deps.groups.requireGroup(groupName, work.groups);
+			const changed = await work.servers.revoke(server.id, group.id);
+			if (changed) this.audit(work, actor, "server.revoked", { server: server.name, group: group.name });
+			return changed;
+		});
 	}
 
 	/** Per-server credential instead of the gateway key; null goes back to the gateway key. Never logged. */
@@ -309,8 +327,11 @@ export class ServerService {
 				throw this.input("The key must be a private key in OpenSSH or PEM format.");
 		}
 		const sealed = credential === null ? null : this.deps.box.seal(JSON.stringify(credential), `server:${server.id}`);
-		await this.store.update(server.id, { credential_enc: sealed });
-		await this.audit(actor, "server.credential-set", { server: server.name, kind: credential?.kind ?? "gateway-key" });
+		await this.deps.work.run(async (work) => {
+			await this.requireServer(server.name, work.servers);
+			await work.servers.update(server.id, { credential_enc: sealed });
+			this.audit(work, actor, "server.credential-set", { server: server.name, kind: credential?.kind ?? "gateway-key" });
+		});
 	}
 
 	credentialOf(server: ServerRow): ServerCredential | null {
@@ -334,11 +355,14 @@ export class ServerService {
 			if (!/^[A-Za-z0-9+/]+={0,2}$/.test(blob) || Buffer.from(blob, "base64").length < 20) throw this.input("The host key must be an OpenSSH public key line.");
 			hostKey = Buffer.from(blob, "base64").toString("base64");
 		}
-		await this.store.update(server.id, { host_key: hostKey });
-		await this.audit(actor, "server.hostkey-reset", {
-			server: server.name,
-			before: server.host_key === null ? null : sshFingerprint(Buffer.from(server.host_key, "base64")),
-			after: hostKey === null ? null : sshFingerprint(Buffer.from(hostKey, "base64")),
+		await this.deps.work.run(async (work) => {
+			const current = await this.requireServer(server.name, work.servers);
+			await work.servers.update(server.id, { host_key: hostKey });
+			this.audit(work, actor, "server.hostkey-reset", {
+				server: server.name,
+				before: current.host_key === null ? null : sshFingerprint(Buffer.from(current.host_key, "base64")),
+				after: hostKey === null ? null : sshFingerprint(Buffer.from(hostKey, "base64")),
+			});
 		});
 	}
 

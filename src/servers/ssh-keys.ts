@@ -6,11 +6,13 @@
 import { isPortcullisError } from "../core/errors.ts";
 import type { Actor } from "../core/actor.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
+import type { UnitOfWork } from "../storage/unit-of-work.ts";
 import { parsePublicKeyLine, type SshKeyStore, type UserKeyRow } from "../storage/ssh-key-store.ts";
 
 /** What key management needs (the composition root's app object fits). */
 export interface SshKeyDeps {
-	readonly stores: { readonly sshKeys: SshKeyStore; readonly audit: AuditLog };
+	/** `work`: a key change and its audit event commit in one transaction (storage/unit-of-work.ts). */
+	readonly stores: { readonly sshKeys: SshKeyStore; readonly audit: AuditLog; readonly work: Pick<UnitOfWork, "run"> };
 }
 
 /** The same operations bound to their stores, as the web console receives them. */
@@ -46,16 +48,19 @@ export async function addUserKey(app: SshKeyDeps, actor: Actor, user: { id: stri
 		return parsed;
 	}
 	try {
-		const key = await app.stores.sshKeys.add(user.id, parsed.key);
-		await app.stores.audit.write({
-			event: "ssh-key.add",
-			outcome: "success",
-			userId: user.id,
-			username: user.username,
-			actor: actor.name,
-			channel: actor.channel,
-			source: actor.source,
-			detail: { fingerprint: key.fingerprint, algo: key.algo },
+		const key = await app.stores.work.run(async (work) => {
+			const added = await work.sshKeys.add(user.id, parsed.key);
+			work.audit({
+				event: "ssh-key.add",
+				outcome: "success",
+				userId: user.id,
+				username: user.username,
+				actor: actor.name,
+				channel: actor.channel,
+				source: actor.source,
+				detail: { fingerprint: added.fingerprint, algo: added.algo },
+			});
+			return added;
 		});
 		return { ok: true, key };
 	} catch (error) {
@@ -71,16 +76,19 @@ export async function listUserKeys(app: SshKeyDeps, userId: string): Promise<Use
 /** Removes by fingerprint ("SHA256:..."; the "SHA256:" prefix may be omitted). False when absent. */
 export async function removeUserKey(app: SshKeyDeps, actor: Actor, user: { id: string; username: string }, rawFingerprint: string): Promise<boolean> {
 	const fingerprint = rawFingerprint.trim().startsWith("SHA256:") ? rawFingerprint.trim() : `SHA256:${rawFingerprint.trim()}`;
-	const removed = await app.stores.sshKeys.remove(user.id, fingerprint);
-	await app.stores.audit.write({
-		event: "ssh-key.remove",
-		outcome: removed ? "success" : "failure",
-		userId: user.id,
-		username: user.username,
-		actor: actor.name,
-		channel: actor.channel,
-		source: actor.source,
-		detail: { fingerprint: fingerprint.slice(0, 80) },
+	// The removal and its event (or the refusal's, when there was no such key) commit together.
+	return app.stores.work.run(async (work) => {
+		const removed = await work.sshKeys.remove(user.id, fingerprint);
+		work.audit({
+			event: "ssh-key.remove",
+			outcome: removed ? "success" : "failure",
+			userId: user.id,
+			username: user.username,
+			actor: actor.name,
+			channel: actor.channel,
+			source: actor.source,
+			detail: { fingerprint: fingerprint.slice(0, 80) },
+		});
+		return removed;
 	});
-	return removed;
 }

@@ -3,6 +3,9 @@ import type { Clock } from "../core/clock.ts";
 import { isMethodId, type MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
+import { PortcullisError } from "../core/errors.ts";
+import type { AuditEvent, AuditLog } from "./audit-log.ts";
+import { inTransaction } from "./in-transaction.ts";
 import { lockUser } from "./lock-user.ts";
 import type { Database, FactorsTable } from "./schema.ts";
 
@@ -70,6 +73,8 @@ export interface EnrolmentGuard {
 	readonly generation: number;
 	/** SHA-256 of the admin's one-time enrolment link token the request carried, if any. */
 	readonly linkHash: string | null;
+	/** The audit event of the activation: written in the activation's own transaction, so it commits with it. */
+	readonly activated?: AuditEvent;
 }
 
 /** Pending enrolments older than this never activate (a crash or abandoned page leaves nothing that counts). */
@@ -80,6 +85,8 @@ export class FactorStore {
 		private readonly db: Kysely<Database>,
 		private readonly clock: Clock,
 		private readonly random: Random,
+		/** Writes a guard's `activated` event inside the activation's transaction. */
+		private readonly audit?: AuditLog,
 	) {}
 
 	newFactorId(): string {
@@ -147,7 +154,7 @@ export class FactorStore {
 	 * (never before, in another statement). The link is consumed only if the change happened.
 	 */
 	private async guarded(userId: string, guard: EnrolmentGuard, change: (trx: Transaction<Database>) => Promise<boolean>): Promise<boolean> {
-		return this.db.transaction().execute(async (trx) => {
+		return inTransaction(this.db, async (trx) => {
 			const user = await lockUser(trx, userId);
 			const now = this.clock.now().getTime();
 			if (user === undefined || user.disabled === 1 || Number(user.tfa_generation) !== guard.generation) return false;
@@ -157,6 +164,11 @@ export class FactorStore {
 			if (duringLogin && user.enroll_token_hash !== null && (!linkOutstanding || guard.linkHash !== user.enroll_token_hash)) return false;
 			if (guard.linkHash !== null && (!linkOutstanding || guard.linkHash !== user.enroll_token_hash)) return false;
 			if (!(await change(trx))) return false;
+			if (guard.activated !== undefined) {
+				// Fail closed: an activation whose event cannot be written does not happen.
+				if (this.audit === undefined) throw new PortcullisError("ERR_INTERNAL", "an audited activation needs the audit log");
+				await this.audit.bound(trx).write(guard.activated);
+			}
 			if (guard.linkHash !== null) {
 				await trx.updateTable("users").set({ enroll_token_hash: null, enroll_token_expires_at: null }).where("id", "=", userId).execute();
 			}

@@ -19,7 +19,7 @@ import type { Kysely, Transaction } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
-import { AuditLog } from "./audit-log.ts";
+import type { AuditLog } from "./audit-log.ts";
 import type { Database } from "./schema.ts";
 import { type CounterPolicy, type LockoutPolicy, UserStore } from "./user-store.ts";
 
@@ -91,6 +91,8 @@ export class KeywordChallengeStore {
 		private readonly clock: Clock,
 		private readonly random: Random,
 		private readonly lockout: CounterPolicy,
+		/** Bound to each draw's transaction: the draw, its charge and their events commit together. */
+		private readonly auditLog: AuditLog,
 		readonly ttlMs: number = keywordChallengeTtlMs(lockout),
 	) {
 		this.#db = db;
@@ -134,7 +136,7 @@ export class KeywordChallengeStore {
 			if (Number(removed.numDeletedRows) === 1) replaced = current.factor_id === request.factorId ? "abandoned" : "other-factor";
 		}
 
-		const audit = new AuditLog(trx, this.clock);
+		const audit = this.auditLog.bound(trx);
 		const base = { userId: request.userId, username: request.username, channel: request.channel, source: request.source, method: "access-keyword" };
 		if (replaced === "abandoned") await this.#chargeAbandoned(trx, audit, base, current!);
 

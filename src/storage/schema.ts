@@ -171,6 +171,21 @@ export interface AuditEventsTable {
 	method: string | null;
 	source: string | null;
 	detail: string | null;
+	/** Position in the global audit chain (migration 0012); null only for events written before it. */
+	chain_seq: number | null;
+	/** `hash` of the event at chain_seq - 1 (or the chain's genesis value). */
+	prev_hash: string | null;
+	/** HMAC-SHA-256 over prev_hash, chain_seq and every field above (storage/audit-chain.ts). */
+	hash: string | null;
+}
+
+/** One row (id 1): the audit chain's head, taken by every writer (migration 0012). */
+export interface AuditChainTable {
+	id: number;
+	seq: number;
+	hash: string;
+	/** The highest event id written before the chain began; such events are "legacy", unchained. */
+	legacy_max_id: number;
 }
 
 export interface Database {
@@ -183,6 +198,7 @@ export interface Database {
 	login_attempts: LoginAttemptsTable;
 	web_sessions: WebSessionsTable;
 	audit_events: AuditEventsTable;
+	audit_chain: AuditChainTable;
 	password_throttle: PasswordThrottleTable;
 	policy_version: PolicyVersionTable;
 	remembered_grants: RememberedGrantsTable;

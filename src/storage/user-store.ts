@@ -2,6 +2,7 @@ import { type Kysely, type RawBuilder, type Selectable, sql } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
+import { inTransaction } from "./in-transaction.ts";
 import type { Database, UsersTable } from "./schema.ts";
 
 export type UserRow = Selectable<UsersTable>;
@@ -134,7 +135,7 @@ export class UserStore {
 		};
 		// One transaction: a user must never exist without the groups they were created in (a group
 		// may force 2FA; a membership lost to a crash or a concurrent group deletion would fail open).
-		await this.db.transaction().execute(async (trx) => {
+		await inTransaction(this.db, async (trx) => {
 			await trx.insertInto("users").values(row).execute();
 			const groupIds = [...new Set(user.groupIds ?? [])];
 			if (groupIds.length > 0)

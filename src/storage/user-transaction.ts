@@ -3,25 +3,22 @@
  * then read the guard's inputs and make the change with stores bound to the same transaction.
  * Two nodes (or two requests) racing on one user's factors therefore serialise, and a guard such as
  * "a forced user keeps one usable factor" is decided on what the transaction itself sees.
+ * It is a unit of work (unit-of-work.ts): the audit events of the change commit with it.
  */
-import type { Kysely, Transaction } from "kysely";
-import type { Clock } from "../core/clock.ts";
-import type { Random } from "../core/random.ts";
-import { FactorStore } from "./factor-store.ts";
-import { GroupStore } from "./group-store.ts";
-import { lockUser } from "./lock-user.ts";
-import { RecoveryCodeStore } from "./recovery-code-store.ts";
-import type { Database } from "./schema.ts";
-import { SettingsStore } from "./settings-store.ts";
-import { UserStore, type UserRow } from "./user-store.ts";
+import type { AuditEvent } from "./audit-log.ts";
+import type { FactorStore } from "./factor-store.ts";
+import type { GroupStore } from "./group-store.ts";
+import type { RecoveryCodeStore } from "./recovery-code-store.ts";
+import type { SettingsStore } from "./settings-store.ts";
+import type { UnitOfWork } from "./unit-of-work.ts";
+import type { UserRow, UserStore } from "./user-store.ts";
 
 export interface LockedUser {
 	/** The user's row as locked by this transaction. */
 	readonly user: UserRow;
-	readonly trx: Transaction<Database>;
 	readonly settings: SettingsStore;
 	readonly groups: GroupStore;
-	/** Bound to the transaction: use its reads and remove(); insert/activate open their own transaction. */
+	/** Bound to the transaction: use its reads and remove(); insert/activate join it too. */
 	readonly factors: FactorStore;
 	readonly recoveryCodes: RecoveryCodeStore;
 	readonly users: UserStore;
@@ -31,52 +28,28 @@ export interface LockedUser {
 	 * session and pending login attempt of the user is removed or failed, in one commit.
 	 */
 	resetSecondFactors(link: { readonly tokenHash: string; readonly expiresAt: number } | null): Promise<void>;
+	/** Records an audit event of this change; it commits (or rolls back) with it. */
+	audit(event: AuditEvent): void;
 }
 
 export class UserTransactions {
-	constructor(
-		private readonly db: Kysely<Database>,
-		private readonly clock: Clock,
-		private readonly random: Random,
-	) {}
+	constructor(private readonly work: UnitOfWork) {}
 
 	/** Runs `change` with the user's row locked; undefined when the user does not exist. A throw rolls back. */
 	async withUserLocked<T>(userId: string, change: (locked: LockedUser) => Promise<T>): Promise<T | undefined> {
-		return this.db.transaction().execute(async (trx) => {
-			const user = await lockUser(trx, userId);
+		return this.work.run(async (work) => {
+			const user = await work.lockUser(userId);
 			if (user === undefined) return undefined;
 			return change({
 				user,
-				trx,
-				settings: new SettingsStore(trx),
-				groups: new GroupStore(trx, this.clock, this.random),
-				factors: new FactorStore(trx, this.clock, this.random),
-				recoveryCodes: new RecoveryCodeStore(trx, this.clock, this.random),
-				users: new UserStore(trx, this.clock, this.random),
-				resetSecondFactors: (link) => resetSecondFactors(trx, userId, link),
+				settings: work.settings,
+				groups: work.groups,
+				factors: work.factors,
+				recoveryCodes: work.recoveryCodes,
+				users: work.users,
+				resetSecondFactors: (link) => work.resetSecondFactors(userId, link),
+				audit: work.audit,
 			});
 		});
 	}
-}
-
-async function resetSecondFactors(
-	trx: Transaction<Database>,
-	userId: string,
-	link: { readonly tokenHash: string; readonly expiresAt: number } | null,
-): Promise<void> {
-	await trx
-		.updateTable("users")
-		.set((eb) => ({
-			enroll_token_hash: link?.tokenHash ?? null,
-			enroll_token_expires_at: link?.expiresAt ?? null,
-			ssh_method: null,
-			tfa_generation: eb("tfa_generation", "+", 1),
-			session_epoch: eb("session_epoch", "+", 1),
-		}))
-		.where("id", "=", userId)
-		.execute();
-	await trx.deleteFrom("factors").where("user_id", "=", userId).execute();
-	await trx.deleteFrom("recovery_codes").where("user_id", "=", userId).execute();
-	await trx.deleteFrom("web_sessions").where("user_id", "=", userId).execute();
-	await trx.updateTable("login_attempts").set({ status: "failed" }).where("user_id", "=", userId).where("status", "=", "pending").execute();
 }

@@ -4,6 +4,7 @@
  * (issue 12, architecture review finding "silent failures"). Now each failed write is logged at
  * error level through the gateway's injected logger and counted.
  */
+import { randomBytes } from "node:crypto";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
@@ -12,6 +13,7 @@ import { Kysely, SqliteDialect } from "kysely";
 import type { Logger } from "../../src/core/logger.ts";
 import { startSshGateway, type SshGateway } from "../../src/ssh/gateway.ts";
 import { AuditLog } from "../../src/storage/audit-log.ts";
+import { AuditChain, auditChainKey } from "../../src/storage/audit-chain.ts";
 import type { Database as Schema } from "../../src/storage/schema.ts";
 import { createTestApp, type TestApp } from "../helpers/test-app.ts";
 
@@ -42,7 +44,7 @@ describe("SSH audit writes that fail", () => {
 		const logger = recordingLogger(lines);
 		// No audit_events table: every audit insert fails, as when the database refuses writes.
 		brokenDb = new Kysely<Schema>({ dialect: new SqliteDialect({ database: new Database(":memory:") }) });
-		audit = new AuditLog(brokenDb, t.app.clock, logger);
+		audit = new AuditLog(brokenDb, t.app.clock, logger, new AuditChain(auditChainKey(randomBytes(32))));
 		gateway = await startSshGateway({ ...t.app.ssh, audit, logger }, { listen: "127.0.0.1:0" });
 	});
 	after(async () => {

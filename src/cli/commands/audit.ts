@@ -1,5 +1,9 @@
-/** `portcullis audit`: the audit trail (Decision 12), oldest first; `--json` is a JSON-lines export. */
+/**
+ * `portcullis audit`: the audit trail (Decision 12), oldest first; `--json` is a JSON-lines export.
+ * `portcullis audit verify`: walks the hash chain (docs/operations.md "Audit chain and `portcullis audit verify`").
+ */
 import type { Command } from "commander";
+import { PortcullisError } from "../../core/errors.ts";
 import { canonicalUsername } from "../../core/username.ts";
 import type { AuditRow } from "../../storage/audit-log.ts";
 import { withApp, type CommonOptions } from "../context.ts";
@@ -45,9 +49,22 @@ export function exportRow(row: AuditRow): Record<string, unknown> {
 }
 
 export function registerAuditCommand(program: Command, io: CliIo, common: AddCommon): void {
+	const audit = program.command("audit");
+	common(audit.command("verify").description("check the audit log's hash chain: OK with the count, or the first broken link (exit 1)")).action(
+		async (options: CommonOptions) => {
+			await withApp(options, async (cli) => {
+				const result = await cli.audit.verify();
+				if (!result.ok) {
+					const at = result.eventId === null ? "" : ` at event #${result.eventId}`;
+					throw new PortcullisError("ERR_AUDIT_CHAIN", `audit chain broken${at}: ${result.reason} (${result.checked} events before it verified)`);
+				}
+				const legacy = result.legacy > 0 ? `, ${result.legacy} older events from before the chain began (not chained)` : "";
+				println(io.stdout, `audit chain OK: ${result.events} events verified${legacy}; head ${result.headSeq} ${result.headHash}`);
+			});
+		},
+	);
 	common(
-		program
-			.command("audit")
+		audit
 			.description("print the audit log, oldest first")
 			.option("--user <name>", "only events about this user")
 			.option("--event <event>", "only this event (e.g. login.failed, user.2fa-reset)")

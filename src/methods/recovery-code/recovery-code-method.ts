@@ -57,7 +57,8 @@ export function createRecoveryCodeMethod(deps: RecoveryCodeDeps): SecondFactorMe
 		async beginEnrollment(request: EnrollmentRequest): Promise<EnrollmentBegin> {
 			const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => generateRecoveryCode(deps.random));
 			const hashes = await Promise.all(codes.map((code) => hashPassword(code.replace("-", ""))));
-			await deps.codes.replace(request.user.id, hashes);
+			// The flow's event for the new set (the guard's `activated`) commits with it.
+			await deps.codes.replace(request.user.id, hashes, request.guard.activated);
 			return { kind: "active", factorId: "", display: { codes: codes.join("\n") } };
 		},
 

@@ -10,6 +10,7 @@ import { recordingChunksMigration } from "./0013-recording-chunks.ts";
 import { inflightAttemptsMigration } from "./0011-inflight-attempts.ts";
 import { stepUpNetworkMigration } from "./0015-step-up-network.ts";
 import { rolloutMigration } from "./0014-rollout.ts";
+import { auditChainMigration } from "./0012-audit-chain.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -28,5 +29,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0011-inflight-attempts": inflightAttemptsMigration(dialect),
 		"0015-step-up-network": stepUpNetworkMigration(dialect),
 		"0014-rollout": rolloutMigration(dialect),
+		"0012-audit-chain": auditChainMigration(dialect),
 	};
 }
