@@ -109,11 +109,13 @@ export class AdminService {
 	 * proposal is completed from the stored values exactly as updateSettings/updateGroup would.
 	 */
 	async previewSettings(actor: Actor, changes: SettingsChanges): Promise<PolicyImpact> {
+		if (changes.enabledMethods) await this.validateMethods([...new Set(changes.enabledMethods)]);
 		const { next } = await this.planSettings(changes);
 		return previewImpact(this.deps, { settings: next }, actor.channel === "web" ? actor.name : null);
 	}
 
 	async previewGroup(actor: Actor, rawName: string, changes: GroupChanges): Promise<PolicyImpact> {
+		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		const { group, after, enrolmentDeadline } = await this.planGroup(rawName, changes);
 		const proposed: ProposedPolicy = {
 			group: { name: group.name, forceTwoFactor: after.forceTwoFactor, allowedMethods: after.allowedMethods, enrolmentDeadline },
@@ -322,7 +324,6 @@ export class AdminService {
 			enrolmentDeadline: this.nextDeadline("the global setting", forceTwoFactor, current.enrolmentDeadline ?? null, changes.enrolmentDeadline),
 			rememberMinutes: changes.rememberMinutes !== undefined ? (this.rememberMinutes(changes.rememberMinutes, false) ?? 0) : (current.rememberMinutes ?? 0),
 		};
-		if (changes.enabledMethods) await this.validateMethods(next.enabledMethods);
 		await this.checkPolicy(read.groups, next);
 		return { current, next };
 	}
@@ -337,6 +338,8 @@ export class AdminService {
 	}
 
 	async updateSettings(actor: Actor, changes: SettingsChanges): Promise<void> {
+		// Method checks read the method settings outside the transaction (SQLite has one connection): before it.
+		if (changes.enabledMethods) await this.validateMethods([...new Set(changes.enabledMethods)]);
 		await this.deps.work.run(async (work) => {
 			const { current, next } = await this.planSettings(changes, work);
 			await work.settings.setTwoFactor(next);
@@ -383,7 +386,6 @@ export class AdminService {
 	/** The validated rule a group change leads to (shared by the change, in its unit of work, and its impact preview). */
 	private async planGroup(rawName: string, changes: GroupChanges, read: Pick<Work, "settings" | "groups"> = this.deps) {
 		const group = await this.requireGroup(rawName, read.groups);
-		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		const before = groupRule(group);
 		const after = {
 			id: group.id,
@@ -398,6 +400,7 @@ export class AdminService {
 	}
 
 	async updateGroup(actor: Actor, rawName: string, changes: GroupChanges): Promise<void> {
+		if (changes.allowedMethods) await this.validateMethods(changes.allowedMethods);
 		await this.deps.work.run(async (work) => {
 			const { group, before, after, enrolmentDeadline } = await this.planGroup(rawName, changes, work);
 			await work.groups.update(group.id, { ...changes, enrolmentDeadline });
