@@ -241,7 +241,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		work,
 	});
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings, work });
-	const networkRules = new NetworkRuleService({ store: stores.networkRules, audit: stores.audit, groups: admin });
+	const networkRules = new NetworkRuleService({ store: stores.networkRules, groups: admin, work });
 	const ssh: SshServices = {
 		config,
 		clock,

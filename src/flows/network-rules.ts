@@ -10,8 +10,8 @@ import type { Actor } from "../core/actor.ts";
 import { formatCidr, parseCidr } from "../core/cidr.ts";
 import type { NetworkRuleMode } from "../core/decide-second-factor.ts";
 import { PortcullisError } from "../core/errors.ts";
-import type { AuditLog } from "../storage/audit-log.ts";
 import { GLOBAL_SCOPE, type NetworkRuleStore, type StoredNetworkRule } from "../storage/network-rule-store.ts";
+import type { UnitOfWork, Work } from "../storage/unit-of-work.ts";
 import type { AdminService } from "./admin-service.ts";
 
 export const NETWORK_RULE_MODES: readonly NetworkRuleMode[] = ["deny-outside", "require-2fa-outside"];
@@ -20,9 +20,10 @@ export const NETWORK_RULE_MODES: readonly NetworkRuleMode[] = ["deny-outside", "
 export const MAX_TRUSTED_NETWORKS = 256;
 
 export interface NetworkRuleServiceDeps {
-	readonly store: NetworkRuleStore;
-	readonly audit: Pick<AuditLog, "write">;
+	readonly store: Pick<NetworkRuleStore, "list">;
 	readonly groups: Pick<AdminService, "requireGroup">;
+	/** A rule change and its audit event commit in one transaction (storage/unit-of-work.ts). */
+	readonly work: Pick<UnitOfWork, "run">;
 }
 
 /** Words an admin might reach for that would relax the policy: refused with the reason, never guessed at. */
@@ -46,9 +47,9 @@ export class NetworkRuleService {
 		return this.deps.store.list();
 	}
 
-	private async scopeOf(group: string | null): Promise<{ scope: string; label: string }> {
+	private async scopeOf(work: Work, group: string | null): Promise<{ scope: string; label: string }> {
 		if (group === null) return { scope: GLOBAL_SCOPE, label: "global" };
-		const row = await this.deps.groups.requireGroup(group);
+		const row = await this.deps.groups.requireGroup(group, work.groups);
 		return { scope: row.id, label: row.name };
 	}
 
@@ -77,26 +78,30 @@ export class NetworkRuleService {
 	async set(actor: Actor, group: string | null, rawMode: string, networks: readonly string[]): Promise<StoredNetworkRule> {
 		const mode = parseNetworkRuleMode(rawMode);
 		const trusted = this.validateNetworks(mode, networks);
-		const { scope, label } = await this.scopeOf(group);
-		const before = (await this.deps.store.list()).find((rule) => rule.scope === scope && rule.mode === mode);
-		await this.deps.store.set(scope, mode, trusted);
-		await this.audit(actor, "policy.network-rule-set", { scope: label, mode, before: before?.trusted ?? null, after: trusted });
-		const after = (await this.deps.store.list()).find((rule) => rule.scope === scope && rule.mode === mode);
-		if (after === undefined) throw new PortcullisError("ERR_DATABASE", "the network rule was not stored");
-		return after;
+		return this.deps.work.run(async (work) => {
+			const { scope, label } = await this.scopeOf(work, group);
+			const before = (await work.networkRules.list()).find((rule) => rule.scope === scope && rule.mode === mode);
+			await work.networkRules.set(scope, mode, trusted);
+			this.audit(work, actor, "policy.network-rule-set", { scope: label, mode, before: before?.trusted ?? null, after: trusted });
+			const after = (await work.networkRules.list()).find((rule) => rule.scope === scope && rule.mode === mode);
+			if (after === undefined) throw new PortcullisError("ERR_DATABASE", "the network rule was not stored");
+			return after;
+		});
 	}
 
 	/** Removes the list of one scope and mode; false when there was none. */
 	async clear(actor: Actor, group: string | null, rawMode: string): Promise<boolean> {
 		const mode = parseNetworkRuleMode(rawMode);
-		const { scope, label } = await this.scopeOf(group);
-		const before = (await this.deps.store.list()).find((rule) => rule.scope === scope && rule.mode === mode);
-		const removed = await this.deps.store.remove(scope, mode);
-		if (removed) await this.audit(actor, "policy.network-rule-cleared", { scope: label, mode, before: before?.trusted ?? null, after: null });
-		return removed;
+		return this.deps.work.run(async (work) => {
+			const { scope, label } = await this.scopeOf(work, group);
+			const before = (await work.networkRules.list()).find((rule) => rule.scope === scope && rule.mode === mode);
+			const removed = await work.networkRules.remove(scope, mode);
+			if (removed) this.audit(work, actor, "policy.network-rule-cleared", { scope: label, mode, before: before?.trusted ?? null, after: null });
+			return removed;
+		});
 	}
 
-	private audit(actor: Actor, event: string, detail: Record<string, unknown>): Promise<void> {
-		return this.deps.audit.write({ event, outcome: "success", actor: actor.name, channel: actor.channel, source: actor.source, detail });
+	private audit(work: Pick<Work, "audit">, actor: Actor, event: string, detail: Record<string, unknown>): void {
+		work.audit({ event, outcome: "success", actor: actor.name, channel: actor.channel, source: actor.source, detail });
 	}
 }

@@ -19,6 +19,7 @@ import type { AuditEvent, AuditLog } from "./audit-log.ts";
 import { FactorStore } from "./factor-store.ts";
 import { GroupStore } from "./group-store.ts";
 import { lockUser } from "./lock-user.ts";
+import { NetworkRuleStore } from "./network-rule-store.ts";
 import { PasswordThrottleStore } from "./password-throttle-store.ts";
 import { resetSecondFactors } from "./reset-second-factors.ts";
 import { RecoveryCodeStore } from "./recovery-code-store.ts";
@@ -40,6 +41,7 @@ export interface Work {
 	readonly servers: ServerStore;
 	readonly sshKeys: SshKeyStore;
 	readonly passwordThrottle: PasswordThrottleStore;
+	readonly networkRules: NetworkRuleStore;
 	/** Records an event of this change: written to the chain in this transaction, just before commit. */
 	audit(event: AuditEvent): void;
 	/** Locks the user's row for the rest of the transaction (lock-user.ts); undefined when absent. */
@@ -85,6 +87,7 @@ export class UnitOfWork {
 			servers: new ServerStore(trx, clock, random),
 			sshKeys: new SshKeyStore(trx, clock, random),
 			passwordThrottle: new PasswordThrottleStore(trx, clock),
+			networkRules: new NetworkRuleStore(trx, clock),
 			audit: (event) => void events.push(event),
 			lockUser: (userId) => lockUser(trx, userId),
 			resetSecondFactors: (userId, link) => resetSecondFactors(trx, userId, link),

@@ -102,6 +102,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 				await assert.rejects(t.app.admin.resetTwoFactor(ADMIN_ACTOR, "carol", "link"), refused);
 				await assert.rejects(t.app.admin.deleteGroup(ADMIN_ACTOR, "ops"), refused);
 				await assert.rejects(t.app.servers.add(ADMIN_ACTOR, { name: "db2", host: "192.0.2.51" }), refused);
+				await assert.rejects(t.app.networkRules.set(ADMIN_ACTOR, "ops", "deny-outside", ["192.0.2.0/24"]), refused);
 				await assert.rejects(t.app.servers.grant(ADMIN_ACTOR, "db1", "ops"), refused);
 				await assert.rejects(t.app.servers.remove(ADMIN_ACTOR, "db1"), refused);
 				await assert.rejects(keys.add(ADMIN_ACTOR, { id: userId, username: "carol" }, key.publicLine), refused);
@@ -124,6 +125,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.deepEqual(await t.app.stores.groups.groupsOfUser(userId), []);
 			assert.equal((await t.app.stores.settings.getTwoFactor()).forceTwoFactor, false);
 			assert.equal(await t.app.stores.servers.findByName("db2"), undefined);
+			assert.deepEqual(await t.app.networkRules.list(), []);
 			assert.ok(await t.app.stores.servers.findByName("db1"));
 			assert.deepEqual((await t.app.servers.list()).find((server) => server.name === "db1")?.groups, []);
 			assert.deepEqual(await keys.list(userId), []);
