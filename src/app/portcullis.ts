@@ -11,6 +11,9 @@ import { realSleep, type Sleep } from "../core/sleep.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { cryptoRandom, type Random } from "../core/random.ts";
 import { PortcullisError } from "../core/errors.ts";
+import { createNoMetrics, type Metrics } from "../core/metrics.ts";
+import type { MetricsScrape } from "./prometheus-metrics.ts";
+import { auditMetrics } from "../storage/audit-metrics.ts";
 import { createSecretBox, loadOrCreateKeyFile, type SecretBox } from "../crypto/secret-box.ts";
 import { newToken } from "../crypto/tokens.ts";
 import { AdminService } from "../flows/admin-service.ts";
@@ -104,6 +107,10 @@ export interface Portcullis {
 	readonly health: DatabaseHealth;
 	/** /readyz: database reachable now, migrations current, secret key loaded. */
 	readiness(): Promise<Readiness>;
+	/** What the flows, storage and gateway report (a no-op unless exported). */
+	readonly metrics: Metrics;
+	/** `/metrics` in the Prometheus text format; null when not exported (CreateOptions.prometheus). */
+	readonly scrapeMetrics: (() => Promise<MetricsScrape>) | null;
 	close(): Promise<void>;
 }
 
@@ -116,6 +123,13 @@ export interface CreateOptions {
 	logger?: Logger;
 	/** The pause between busy retries of a lockout reservation (tests shorten or record it). */
 	sleep?: Sleep;
+	/**
+	 * Export Prometheus metrics (prom-client, loaded only then: the CLI's other commands do not pay
+	 * for it). `portcullis serve` sets it when the operations listener is on.
+	 */
+	prometheus?: boolean;
+	/** Another implementation of the port (tests); ignored when `prometheus` is set. */
+	metrics?: Metrics;
 }
 
 /** The (account, source) password throttle's policy, from the configuration (also used by maintenance). */
@@ -149,11 +163,17 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const logger = options.logger ?? createLogger();
 	const key = options.secretKey ?? secretKey(config);
 	const box = createSecretBox(key);
-	const opened: OpenDatabase = await openDatabase(options.database ?? databaseTarget(config), {
-		connectMs: config.database.connect_timeout_ms,
-		statementMs: config.database.statement_timeout_ms,
-		sqliteBusyMs: config.database.sqlite_busy_timeout_ms,
-	});
+	const prometheus = options.prometheus === true ? new (await import("./prometheus-metrics.ts")).PrometheusMetrics() : null;
+	const metrics: Metrics = prometheus ?? options.metrics ?? createNoMetrics();
+	const opened: OpenDatabase = await openDatabase(
+		options.database ?? databaseTarget(config),
+		{
+			connectMs: config.database.connect_timeout_ms,
+			statementMs: config.database.statement_timeout_ms,
+			sqliteBusyMs: config.database.sqlite_busy_timeout_ms,
+		},
+		prometheus === null && options.metrics === undefined ? undefined : (ms) => metrics.databaseQuery(ms),
+	);
 	const db = opened.db;
 	const health = new DatabaseHealth({
 		db,
@@ -164,7 +184,8 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		probeTimeoutMs: config.database.connect_timeout_ms,
 	});
 	// The audit chain's HMAC key is derived from the secrets key (storage/audit-chain.ts).
-	const audit = new AuditLog(db, clock, logger, new AuditChain(auditChainKey(key)));
+	// Logins and lockouts are counted from their committed audit events (storage/audit-metrics.ts).
+	const audit = new AuditLog(db, clock, logger, new AuditChain(auditChainKey(key)), { count: 0 }, auditMetrics(metrics));
 	const work = new UnitOfWork(db, opened.dialect, clock, random, audit);
 	const stores: Stores = {
 		users: new UserStore(db, clock, random),
@@ -186,6 +207,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		networkRules: new NetworkRuleStore(db, clock),
 		rememberedGrants: new RememberedGrantStore(db, clock, random),
 	};
+	prometheus?.bind({ activeWebSessions: () => stores.sessions.countActive(), auditWriteFailures: () => audit.failedWrites });
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
 	const lockout = {
@@ -219,6 +241,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		clock,
 		sleep: options.sleep ?? realSleep,
 		logger,
+		metrics,
 		config: {
 			attemptTtlMs: security.attempt_ttl_seconds * 1000,
 			secondFactorLockout: lockout,
@@ -256,6 +279,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		recordings: stores.recordings,
 		policyVersion: stores.policyVersion,
 		databaseHealth: health,
+		metrics,
 		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
 	};
 	return {
@@ -280,6 +304,8 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		health,
 		// The box was built from the key above (createPortcullis throws ERR_SECRET_KEY otherwise).
 		readiness: () => health.readiness(true),
+		metrics,
+		scrapeMetrics: prometheus === null ? null : () => prometheus.scrape(),
 		close: async () => {
 			health.stop();
 			await opened.close();

@@ -10,6 +10,7 @@
  * UPDATE, so a login can start on one node and finish on another and nothing is decided twice.
  * Adapters render LoginStep values; they never decide.
  */
+import type { Metrics } from "../core/metrics.ts";
 import type { PolicyReason, SecondFactorDecision } from "../core/decide-second-factor.ts";
 import { describeNudge, describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
@@ -169,6 +170,8 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly logger: Logger;
 	/** A user's own password change and its audit event commit together (storage/unit-of-work.ts). */
 	readonly work: Pick<UnitOfWork, "run">;
+	/** Policy decisions by kind (core/metrics.ts); absent: not counted. */
+	readonly metrics?: Pick<Metrics, "policyDecision">;
 }
 
 /** A second factor must be proven now (before an enrolment deadline, a user without one is only nudged). */
@@ -301,6 +304,7 @@ export class LoginFlow {
 			await this.auditError(base, error);
 			return denied("unavailable", "Login is not possible right now.");
 		}
+		this.deps.metrics?.policyDecision(client.channel, decision.kind);
 		const required = factorRequiredNow(decision);
 		const attempt = await attempts.create({
 			userId: user.id,

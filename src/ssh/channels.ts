@@ -125,7 +125,10 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 				// Refused by policy: ADMINISTRATIVELY_PROHIBITED (RFC 4254 §5.1), like every policy refusal here.
 				if (!allowed || conn.closed) return rejectProhibited(client, reject);
 				const channel = accept();
-				if (channel) handleSession(conn, channel);
+				if (channel) {
+					trackChannel(conn, channel, "session");
+					handleSession(conn, channel);
+				}
 			} catch {
 				// The connection went away while the gate ran.
 			}
@@ -360,6 +363,7 @@ async function visitTarget(
 	});
 	const active = relay(down, opened.channel, {
 		endDownstream: mode === "command",
+		bytes: conn.services.metrics.relayBytes,
 		...(recorder ? { onOutput: (data: Buffer) => recorder.output(data) } : {}),
 		...(typedAhead ? { initialInput: typedAhead } : {}),
 	});
@@ -397,6 +401,13 @@ async function visitTarget(
 	return { ok: true, end };
 }
 
+/** The open-channel gauge (core/metrics.ts): one up now, one down when the channel closes. */
+function trackChannel(conn: Conn, channel: { once(event: "close", listener: () => void): unknown }, type: "session" | "direct-tcpip"): void {
+	const metrics = conn.services.metrics;
+	metrics.sshChannels(type, 1);
+	channel.once("close", () => metrics.sshChannels(type, -1));
+}
+
 /** Never silent: an error log line and a `recording.failed` audit event (itself logged if the audit write fails too). */
 async function recordingFailed(
 	conn: Conn,
@@ -406,6 +417,7 @@ async function recordingFailed(
 	recording: string | null,
 	server: ServerRow | null,
 ): Promise<void> {
+	conn.services.metrics.recordingFailure(stage);
 	conn.services.logger.error(
 		{ ...errorFields(error), recording, mode, stage, server: server?.name ?? null, connectionId: conn.session.connectionId },
 		"session recording failed",
@@ -666,6 +678,14 @@ async function handleDirectTcpip(
 			return;
 		}
 		opened = true;
+		trackChannel(conn, channel, "direct-tcpip");
+		const relayBytes = conn.services.metrics.relayBytes;
+		socket.on("data", (chunk: Buffer) => {
+			relayBytes.toClient += chunk.length;
+		});
+		channel.on("data", (chunk: Buffer) => {
+			relayBytes.toTarget += chunk.length;
+		});
 		// Grant removal closes this forward (live-policy.ts).
 		const untrack = conn.live.trackRelay(conn.session, server.id, () => socket.destroy());
 		socket.once("close", untrack);

@@ -191,11 +191,13 @@ function admitSocket(
 	const peerKey = `${socket.remoteAddress}|${socket.remotePort}`;
 	gateway.connections.set(current.id, current);
 	gateway.byPeer.set(peerKey, current);
+	services.metrics.sshConnections(1);
 	audit("ssh.connect", "info", current, { port: socket.remotePort, ...(proxied === null ? {} : { via: proxied.proxy, proxyProtocol: proxied.version }) });
 	socket.once("close", () => {
 		current.closed = true;
 		guard.release();
 		gateway.connections.delete(current.id);
+		services.metrics.sshConnections(-1);
 		if (gateway.byPeer.get(peerKey) === current) gateway.byPeer.delete(peerKey);
 		current.authenticator?.close();
 		for (const listener of current.closeListeners.splice(0)) {

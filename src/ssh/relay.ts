@@ -7,6 +7,7 @@
  * side until 'drain', so a slow client slows the target instead of growing the gateway's memory.
  */
 import type ssh2 from "ssh2";
+import type { RelayBytes } from "../core/metrics.ts";
 
 export interface RelayEnd {
 	/** Exit status from the target (RFC 4254 §6.10 "exit-status"), if it sent one. */
@@ -31,6 +32,8 @@ export interface RelayOptions {
 	endDownstream: boolean;
 	/** Bytes the user typed ahead (after choosing the server in the menu): sent first. */
 	initialInput?: Buffer;
+	/** Byte counts to add to (the metrics' relay bytes: plain additions, read when scraped). */
+	bytes?: RelayBytes;
 }
 
 export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options: RelayOptions): Relay {
@@ -38,6 +41,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 	let signal: string | null = null;
 	let finished = false;
 	const onOutput = options.onOutput;
+	const bytes: RelayBytes = options.bytes ?? { toTarget: 0, toClient: 0 };
 
 	let downPaused = false;
 	const resumeDown = () => {
@@ -45,6 +49,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		down.resume();
 	};
 	const onDownData = (chunk: Buffer) => {
+		bytes.toTarget += chunk.length;
 		if (!up.write(chunk) && !downPaused) {
 			downPaused = true;
 			down.pause();
@@ -67,10 +72,12 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		down.once("drain", resumeUp);
 	};
 	const onUpData = (chunk: Buffer) => {
+		bytes.toClient += chunk.length;
 		onOutput?.(chunk);
 		if (!down.write(chunk)) pauseUpUntilDrain();
 	};
 	const onUpStderr = (chunk: Buffer) => {
+		bytes.toClient += chunk.length;
 		onOutput?.(chunk);
 		if (!down.stderr.write(chunk)) pauseUpUntilDrain();
 	};
@@ -79,7 +86,10 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		if (typeof exitSignal === "string") signal = exitSignal;
 	};
 
-	if (options.initialInput && options.initialInput.length > 0) up.write(options.initialInput);
+	if (options.initialInput && options.initialInput.length > 0) {
+		bytes.toTarget += options.initialInput.length;
+		up.write(options.initialInput);
+	}
 	down.on("data", onDownData);
 	down.once("end", onDownEnd);
 	up.on("data", onUpData);

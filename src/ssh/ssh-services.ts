@@ -6,6 +6,7 @@
 import type { Config } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/logger.ts";
+import type { Metrics } from "../core/metrics.ts";
 import type { Random } from "../core/random.ts";
 import type { LoginFlow } from "../flows/login-flow.ts";
 import type { ServerService } from "../servers/server-service.ts";
@@ -40,6 +41,8 @@ export interface SshServices {
 	readonly policyVersion: PolicyVersionStore;
 	/** Tells a database outage from other failures (the client is told "temporarily unavailable"). */
 	readonly databaseHealth: Pick<DatabaseHealth, "isOutage">;
+	/** Connection and channel gauges, relay bytes, recording failures (core/metrics.ts; a no-op unless exported). */
+	readonly metrics: Pick<Metrics, "sshConnections" | "sshChannels" | "relayBytes" | "recordingFailure">;
 	/** Publishes the host key fingerprint where the console shows it. */
 	publishHostKeyFingerprint(fingerprint: string): Promise<void>;
 }

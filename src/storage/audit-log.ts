@@ -21,6 +21,9 @@ export interface AuditEvent {
 	detail?: Record<string, unknown>;
 }
 
+/** Told of a committed event; must not throw (it runs on the login path). */
+export type AuditObserver = (event: AuditEvent) => void;
+
 export interface AuditFilter {
 	username?: string;
 	event?: string;
@@ -55,6 +58,8 @@ function clean(value: string | null | undefined, max = 200): string | null {
 export class AuditLog {
 	/** Shared by every log bound from this one (`bound`), so the count covers the whole process. */
 	readonly #failures: { count: number };
+	/** Told of each event once it is committed outside a transaction (metrics: storage/audit-metrics.ts). */
+	readonly #observe: AuditObserver;
 	/** Events waiting for the next group commit (`write` outside a transaction). */
 	readonly #queue: Pending[] = [];
 	#draining = false;
@@ -65,13 +70,15 @@ export class AuditLog {
 		private readonly logger: Logger,
 		private readonly chain: AuditChain,
 		failures: { count: number } = { count: 0 },
+		observe: AuditObserver = () => undefined,
 	) {
 		this.#failures = failures;
+		this.#observe = observe;
 	}
 
 	/** The same log writing inside `trx`: its events commit or roll back with that transaction. */
 	bound(trx: Transaction<Database>): AuditLog {
-		return new AuditLog(trx, this.clock, this.logger, this.chain, this.#failures);
+		return new AuditLog(trx, this.clock, this.logger, this.chain, this.#failures, this.#observe);
 	}
 
 	/** Audit writes that failed since start (each also logged at error level). */
@@ -114,6 +121,9 @@ export class AuditLog {
 			this.#queue.push({ event, fields: this.fields(event), resolve, reject });
 			void this.#drain();
 		});
+		// Only once committed: an event that rolled back never happened. Events written inside a
+		// unit of work (admin changes) are not observed: their commit is not known here.
+		this.#observe(event);
 	}
 
 	async #drain(): Promise<void> {

@@ -5,7 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import pg from "pg";
 import { PortcullisError } from "../core/errors.ts";
@@ -47,15 +47,24 @@ function migrationProvider(dialect: "sqlite" | "postgres"): MigrationProvider {
 	};
 }
 
-export async function openDatabase(target: DatabaseTarget, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS): Promise<OpenDatabase> {
+/**
+ * `onQuery`: told each statement's duration (ms), failed ones included (the metrics'
+ * database latency); Kysely measures only when a log function is given, so without it nothing is timed.
+ */
+export async function openDatabase(
+	target: DatabaseTarget,
+	timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS,
+	onQuery?: (ms: number) => void,
+): Promise<OpenDatabase> {
 	let db: Kysely<Database>;
+	const log = onQuery === undefined ? {} : { log: (event: LogEvent) => onQuery(event.queryDurationMillis) };
 	if (target.kind === "sqlite") {
 		if (target.file !== ":memory:") mkdirSync(dirname(target.file), { recursive: true });
 		const sqlite = new BetterSqlite3(target.file);
 		sqlite.pragma("journal_mode = WAL");
 		sqlite.pragma("foreign_keys = ON");
 		sqlite.pragma(`busy_timeout = ${Math.trunc(timeouts.sqliteBusyMs)}`);
-		db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+		db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...log });
 	} else {
 		const pool = new pg.Pool({
 			connectionString: target.url,
@@ -73,7 +82,7 @@ export async function openDatabase(target: DatabaseTarget, timeouts: DatabaseTim
 		// listens on idle ones): without a listener a reset connection would crash the process.
 		// The query in flight is rejected anyway and classified as an outage (database-health.ts).
 		pool.on("connect", (client) => client.on("error", () => undefined));
-		db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+		db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...log });
 	}
 	// Feature migrations are independent of each other, so a database that met them in another order is fine.
 	const migrator = new Migrator({ db, provider: migrationProvider(target.kind), allowUnorderedMigrations: true });

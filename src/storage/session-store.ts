@@ -111,6 +111,16 @@ export class SessionStore {
 		await this.db.deleteFrom("web_sessions").where("user_id", "=", userId).execute();
 	}
 
+	/** Live web sessions in the shared database (every node's), for the metrics scrape. */
+	async countActive(): Promise<number> {
+		const row = await this.db
+			.selectFrom("web_sessions")
+			.select((eb) => eb.fn.countAll<number | string | bigint>().as("count"))
+			.where("expires_at", ">", this.clock.now().getTime())
+			.executeTakeFirst();
+		return Number(row?.count ?? 0);
+	}
+
 	async purgeExpired(): Promise<void> {
 		await this.db.deleteFrom("web_sessions").where("expires_at", "<=", this.clock.now().getTime()).execute();
 	}

@@ -1,7 +1,8 @@
 /**
  * The operations listener (`ops.listen`, off by default): `/healthz` (the process is up and its
- * event loop answers; with its memory and handle counts) and `/readyz` (this node can serve logins now: the database answers, every
- * migration is applied, the secret key is loaded, and it is not stopping). Separate from the console
+ * event loop answers; with its memory and handle counts), `/readyz` (this node can serve logins now: the database answers, every
+ * migration is applied, the secret key is loaded, and it is not stopping) and `/metrics` (Prometheus
+ * text format: counts and durations only, labels from closed sets; docs/operations.md "Metrics"). Separate from the console
  * so that a load balancer or an orchestrator can reach it on a private address, and so that nothing
  * of the console's pipeline (sessions, database reads) runs for a probe.
  *
@@ -20,6 +21,8 @@ export interface OpsServices {
 	stopping(): boolean;
 	/** Empty: no token required. */
 	readonly token: string;
+	/** `/metrics` in the Prometheus text format (src/app/prometheus-metrics.ts); absent: 404. */
+	readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
 }
 
 export interface OpsServer {
@@ -73,6 +76,12 @@ export async function handleOpsRequest(services: OpsServices, request: IncomingM
 		}
 		const ready = readiness.ready && !stopping;
 		return send(response, ready ? 200 : 503, { ready, checks: { ...readiness.checks, stopping } });
+	}
+	if (path === "/metrics" && services.metrics !== undefined) {
+		const scrape = await services.metrics();
+		response.writeHead(200, { "content-type": scrape.contentType, "cache-control": "no-store", "content-length": Buffer.byteLength(scrape.body) });
+		response.end(request.method === "HEAD" ? undefined : scrape.body);
+		return;
 	}
 	return send(response, 404, { error: "not found" });
 }

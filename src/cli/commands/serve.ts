@@ -109,7 +109,8 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 		...(options.ssh !== undefined ? { ssh: options.ssh } : {}),
 	});
 	drainMs = config.ops.drain_seconds * 1000;
-	const app = await createPortcullis(config);
+	// Prometheus metrics are exported on the operations listener, so only when it is on.
+	const app = await createPortcullis(config, { prometheus: config.ops.listen !== "" });
 	const closers: (() => Promise<unknown>)[] = [];
 	let stopping = false;
 	let failure: { error: unknown } | undefined;
@@ -120,7 +121,11 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 
 		app.health.start();
 		if (config.ops.listen !== "") {
-			const ops = await startOpsServer({ readiness: () => app.readiness(), stopping: () => stopping, token: config.ops.token }, splitListen(config.ops.listen));
+			const scrape = app.scrapeMetrics;
+			const ops = await startOpsServer(
+				{ readiness: () => app.readiness(), stopping: () => stopping, token: config.ops.token, ...(scrape === null ? {} : { metrics: scrape }) },
+				splitListen(config.ops.listen),
+			);
 			closers.push(() => ops.close());
 			println(io.stdout, `Portcullis operations: http://${urlHost(ops.address.host)}:${ops.address.port}/readyz`);
 		}
