@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { registerAuditCommand } from "./commands/audit.ts";
+import { registerBackupCommands } from "./commands/backup.ts";
 import { registerGroupCommands } from "./commands/group.ts";
 import { registerMethodCommands } from "./commands/method.ts";
 import { registerNetworkCommands } from "./commands/network.ts";
@@ -75,6 +76,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerServerCommands(program, io, addCommonOptions);
 	registerRecordingCommands(program, io, addCommonOptions);
 	registerNetworkCommands(program, io, addCommonOptions);
+	registerBackupCommands(program, io, addCommonOptions);
 	return program;
 }
 

@@ -17,6 +17,8 @@ export const ERROR_CODES = {
 	ERR_CONFLICT: "The object already exists or is in a conflicting state.",
 	ERR_INPUT: "The input is malformed.",
 	ERR_AUDIT_CHAIN: "The audit log's hash chain does not verify: an event was edited, deleted or inserted.",
+	ERR_BACKUP:
+		"A backup or restore was refused or failed (PostgreSQL deployment, destination exists, data directory not empty, missing or wrong secret key, unreadable backup).",
 	ERR_INTERNAL: "An unexpected internal error (a bug); the request was refused.",
 } as const;
 
