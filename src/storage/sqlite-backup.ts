@@ -1,6 +1,6 @@
 /**
- * Online SQLite backup and its restore, through SQLite's backup API (better-sqlite3 `backup()`,
- * https://www.sqlite.org/backup.html via the package's docs/api.md): a consistent copy page by page
+ * Online SQLite backup and its restore, through SQLite's online backup API (better-sqlite3's
+ * `Database#backup()`, https://www.sqlite.org/backup.html): a consistent copy page by page
  * while the server keeps running and writing (a write by another connection restarts the copy of
  * the pages it touched; WAL readers never block it). A plain `cp` of a live WAL database can
  * miss the last transactions or copy a torn file.
