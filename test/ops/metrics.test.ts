@@ -19,10 +19,12 @@ import type { FastifyInstance } from "fastify";
 import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
 import { webServices } from "../../src/app/web-services.ts";
 import { FakeClock } from "../../src/core/clock.ts";
+import { PortcullisError } from "../../src/core/errors.ts";
 import { createNoMetrics, type LoginOutcome, type Metrics } from "../../src/core/metrics.ts";
 import { totpCodeAt } from "../../src/methods/totp/totp-method.ts";
 import { loadOrCreateGatewayKey } from "../../src/servers/gateway-key.ts";
 import { startSshGateway, type SshGateway } from "../../src/ssh/gateway.ts";
+import type { SshServices } from "../../src/ssh/ssh-services.ts";
 import { auditMetrics } from "../../src/storage/audit-metrics.ts";
 import { startOpsServer, type OpsServer } from "../../src/web/ops-server.ts";
 import { buildWebServer } from "../../src/web/server.ts";
@@ -201,6 +203,49 @@ describe("/metrics after real logins (SQLite, OpenSSH target)", { skip: sshdSkip
 		assert.equal(sample(during, "portcullis_ssh_channels_active", { type: "session" }), 1);
 		// Labels are closed sets: no user name, address or host in the answer.
 		for (const secret of ["alice", "carol", "127.0.0.1", dir, sshd.user]) assert.ok(!afterAll.includes(secret), secret);
+	});
+
+	test("best-effort recording that cannot start: the session goes on, recording.failed is audited and the metric counts it", async () => {
+		const store = app.stores.recordings;
+		const recordings: SshServices["recordings"] = {
+			create: () => Promise.reject(new PortcullisError("ERR_DATABASE", "injected: the database refuses the recording")),
+			append: (id, seq, previous, data) => store.append(id, seq, previous, data),
+			setServers: (id, serverId, servers) => store.setServers(id, serverId, servers),
+			finish: (id, endedAt) => store.finish(id, endedAt),
+		};
+		const failing = await startSshGateway({ ...app.ssh, recordings }, { listen: "127.0.0.1:0" });
+		await app.servers.setGlobalRecordingMode(ADMIN_ACTOR, "best-effort");
+		try {
+			const before = (await scrape()).body;
+			clock.advance(STEP_MS);
+			const marker = `unrecorded-${randomBytes(4).toString("hex")}`;
+			const result = await sshLogin({
+				port: failing.address.port,
+				username: "alice",
+				password: PASSWORD,
+				code: () => code("alice"),
+				after: (client) =>
+					new Promise<void>((resolve, reject) =>
+						client.exec(`target -- echo ${marker}`, { pty: { term: "xterm", cols: 80, rows: 24 } }, (error, stream) => {
+							if (error) return reject(error);
+							let out = "";
+							stream.on("data", (data: Buffer) => (out += data.toString("utf8")));
+							stream.on("close", () => (out.includes(marker) ? resolve() : reject(new Error(`exec: ${out.slice(0, 200)}`))));
+						}),
+					),
+			});
+			assert.ok(result.ok, result.error);
+			const body = (await scrape()).body;
+			assert.equal(
+				sample(body, "portcullis_recording_failures_total", { stage: "start" }) - sample(before, "portcullis_recording_failures_total", { stage: "start" }),
+				1,
+			);
+			const audited = await app.stores.audit.query({ event: "recording.failed" });
+			assert.equal(audited.length, 1);
+		} finally {
+			await app.servers.setGlobalRecordingMode(ADMIN_ACTOR, "strict");
+			await failing.close();
+		}
 	});
 });
 
