@@ -82,6 +82,11 @@ export class PrometheusMetrics implements Metrics {
 			labelNames: ["type"],
 			registers,
 		});
+		// Series of the closed label sets start at 0, so a rate() or an alert sees them before the first event.
+		for (const counter of ["password", "second-factor"]) this.#lockouts.inc({ counter }, 0);
+		for (const stage of ["start", "write", "visit"]) this.#recordingFailures.inc({ stage }, 0);
+		for (const type of ["session", "direct-tcpip"]) this.#sshChannels.set({ type }, 0);
+		this.#sshConnections.set(0);
 		const relayBytes = this.relayBytes;
 		new Counter({
 			name: "portcullis_relay_bytes_total",

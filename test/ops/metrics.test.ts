@@ -130,6 +130,10 @@ describe("/metrics after real logins (SQLite, OpenSSH target)", { skip: sshdSkip
 		assert.equal(ok.status, 200);
 		assert.match(ok.type, /^text\/plain; version=0\.0\.4/);
 		assert.match(ok.body, /^# HELP portcullis_logins_total /m);
+		// Closed label sets are there from the start, at 0.
+		assert.match(ok.body, /^portcullis_lockouts_total\{counter="second-factor"\} 0$/m);
+		assert.match(ok.body, /^portcullis_ssh_channels_active\{type="direct-tcpip"\} 0$/m);
+		assert.match(ok.body, /^portcullis_recording_failures_total\{stage="write"\} 0$/m);
 		const unguarded = await fetch(`http://127.0.0.1:${open.address.port}/metrics`);
 		assert.equal(unguarded.status, 200);
 		await unguarded.text();
