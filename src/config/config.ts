@@ -111,9 +111,9 @@ export const configSchema = z
 		/** Operations: health and readiness listener, graceful stop. */
 		ops: z
 			.object({
-				/** HOST:PORT of the operations listener (/healthz, /readyz). Empty: off. */
+				/** HOST:PORT of the operations listener (/healthz, /readyz, /metrics). Empty: off. */
 				listen: z.union([z.literal(""), hostPort]).default(""),
-				/** When set, /readyz (and /healthz) require "Authorization: Bearer <token>". */
+				/** When set, /readyz, /healthz and /metrics require "Authorization: Bearer <token>". */
 				token: z.string().default(""),
 				/** SIGTERM: how long open web requests and SSH connections may take to finish, seconds. */
 				drain_seconds: z.number().int().min(0).max(3600).default(10),
