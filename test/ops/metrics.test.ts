@@ -143,6 +143,7 @@ describe("/metrics after real logins (SQLite, OpenSSH target)", { skip: sshdSkip
 		const before = (await scrape()).body;
 		const marker = `metrics-${randomBytes(4).toString("hex")}`;
 		let during = "";
+		let forwarding = "";
 		// SSH: password + TOTP; the menu open (one session channel) while scraping; then a PTY command on the target.
 		const ssh = await sshLogin({
 			port: gateway.address.port,
@@ -166,6 +167,15 @@ describe("/metrics after real logins (SQLite, OpenSSH target)", { skip: sshdSkip
 						stream.on("close", () => (out.includes(marker) ? resolve() : reject(new Error(`exec: ${out.slice(0, 200)}`))));
 					}),
 				);
+				// ProxyJump: a direct-tcpip channel to the granted target; its SSH banner comes back through it.
+				const forward = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
+					client.forwardOut("127.0.0.1", 0, sshd.host, sshd.port, (error, stream) => (error ? reject(error) : resolve(stream))),
+				);
+				let banner = "";
+				forward.on("data", (data: Buffer) => (banner += data.toString("latin1")));
+				await until(() => banner.includes("SSH-2.0-"));
+				forwarding = (await scrape()).body;
+				forward.close();
 			},
 		});
 		assert.ok(ssh.ok, ssh.error);
@@ -195,7 +205,8 @@ describe("/metrics after real logins (SQLite, OpenSSH target)", { skip: sshdSkip
 		// Decisions are made after the first factor: alice on SSH and web, carol on SSH; none for the refused password.
 		assert.equal(moved("portcullis_policy_decisions_total", { channel: "ssh", kind: "challenge" }), 2);
 		assert.equal(moved("portcullis_policy_decisions_total", { channel: "web", kind: "challenge" }), 1);
-		assert.ok(moved("portcullis_relay_bytes_total", { direction: "to_client" }) >= marker.length);
+		// The command's output and the target's SSH banner through the forward.
+		assert.ok(moved("portcullis_relay_bytes_total", { direction: "to_client" }) >= marker.length + "SSH-2.0-".length);
 		assert.ok(moved("portcullis_relay_bytes_total", { direction: "to_target" }) >= 0);
 		assert.ok(moved("portcullis_database_query_duration_seconds_count") > 0);
 		assert.equal(sample(afterAll, "portcullis_web_sessions_active"), 1);
@@ -205,6 +216,8 @@ describe("/metrics after real logins (SQLite, OpenSSH target)", { skip: sshdSkip
 		// While the menu was open: one connection, one session channel.
 		assert.equal(sample(during, "portcullis_ssh_connections_active"), 1);
 		assert.equal(sample(during, "portcullis_ssh_channels_active", { type: "session" }), 1);
+		assert.equal(sample(forwarding, "portcullis_ssh_channels_active", { type: "direct-tcpip" }), 1);
+		assert.equal(sample(afterAll, "portcullis_ssh_channels_active", { type: "direct-tcpip" }), 0);
 		// Labels are closed sets: no user name, address or host in the answer.
 		for (const secret of ["alice", "carol", "127.0.0.1", dir, sshd.user]) assert.ok(!afterAll.includes(secret), secret);
 	});
