@@ -312,3 +312,21 @@ test("without the option no exporter is built: scrapeMetrics is null and /metric
 		rmSync(dir, { recursive: true, force: true });
 	}
 });
+
+test("scrape-time figures: audit write failures as counted by the audit log; a database outage does not fail the scrape", async () => {
+	const { PrometheusMetrics } = await import("../../src/app/prometheus-metrics.ts");
+	const metrics = new PrometheusMetrics();
+	let failures = 0;
+	let sessions: () => Promise<number> = async () => 4;
+	metrics.bind({ activeWebSessions: () => sessions(), auditWriteFailures: () => failures });
+	let body = (await metrics.scrape()).body;
+	assert.equal(sample(body, "portcullis_audit_write_failures_total"), 0);
+	assert.equal(sample(body, "portcullis_web_sessions_active"), 4);
+	failures = 3;
+	metrics.relayBytes.toClient += 1000;
+	sessions = () => Promise.reject(new PortcullisError("ERR_DATABASE_UNAVAILABLE"));
+	body = (await metrics.scrape()).body;
+	assert.equal(sample(body, "portcullis_audit_write_failures_total"), 3);
+	assert.equal(sample(body, "portcullis_relay_bytes_total", { direction: "to_client" }), 1000);
+	assert.equal(sample(body, "portcullis_web_sessions_active"), 4, "the last figure while the database is down");
+});
