@@ -282,4 +282,20 @@ export const GUARDS: readonly Guard[] = [
 		replace: "input.rememberedGrant === true &&",
 		tests: { file: "test/core/decide-second-factor.test.ts", names: ["remember: never on the web console"] },
 	},
+	{
+		id: "restore-key-check",
+		why: "a restore with the wrong secret key (every second factor unreadable, the audit chain unverifiable) is refused, and nothing is kept",
+		file: "src/app/backup.ts",
+		find: "if (!verified.ok)",
+		replace: "if (!verified.ok && false)",
+		tests: { file: "test/cli/backup-restore.test.ts", names: ["refused restores keep nothing: no key, the wrong key, a non-empty data directory"] },
+	},
+	{
+		id: "restore-empty-dir",
+		why: "a restore never writes over a data directory that holds anything but the configuration and key files",
+		file: "src/app/backup.ts",
+		find: "const other = readdirSync(dir).filter((name) => !RESTORE_ALLOWED_FILES.includes(name));",
+		replace: "const other: string[] = [];",
+		tests: { file: "test/cli/backup-restore.test.ts", names: ["refused restores keep nothing: no key, the wrong key, a non-empty data directory"] },
+	},
 ];
