@@ -1,7 +1,8 @@
 /**
- * contrib/portcullis.service (docs/operations.md "Running under systemd"): `systemd-analyze verify`
- * accepts it with no complaint about the unit, it keeps its hardening, and `systemd-analyze
- * security --offline` scores its exposure at or below 3.0 ("OK"). The negative twins prove the
+ * contrib/portcullis.service (docs/operations.md "Running under systemd") and the nightly backup,
+ * contrib/portcullis-backup.service + .timer ("Backup and restore"): `systemd-analyze verify`
+ * accepts them with no complaint about the units, they keep their hardening, and `systemd-analyze
+ * security --offline` scores each service's exposure at or below 3.0 ("OK"). The negative twins prove the
  * checks can fail: a misspelled hardening key and an invalid value are reported, and the unit with
  * its hardening removed scores above the threshold.
  *
@@ -43,17 +44,22 @@ function analyze(args: string[]): Promise<{ code: number; stdout: string; stderr
 	});
 }
 
-/** The unit as installed, with this checkout as the install prefix; written as portcullis.service in a fresh folder. */
-function unitCopy(edit: (text: string) => string = (text) => text): { file: string; cleanup(): void } {
+const BACKUP_UNITS = ["portcullis-backup.service", "portcullis-backup.timer"];
+
+/** A unit as installed, with this checkout as the install prefix, written under its own name in a fresh folder. */
+function unitCopy(edit: (text: string) => string = (text) => text, name = "portcullis.service"): { file: string; dir: string; cleanup(): void } {
 	const dir = mkdtempSync(join(tmpdir(), "portcullis-unit-"));
-	const file = join(dir, "portcullis.service");
-	writeFileSync(file, edit(readFileSync(UNIT, "utf8").replaceAll("/opt/portcullis", ROOT)));
-	return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+	const file = join(dir, name);
+	for (const other of [name, ...BACKUP_UNITS.filter((unit) => unit !== name)]) {
+		const text = readFileSync(join(ROOT, "contrib", other), "utf8").replaceAll("/opt/portcullis", ROOT);
+		writeFileSync(join(dir, other), other === name ? edit(text) : text);
+	}
+	return { file, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** stderr lines about the unit under test (verify also loads system units, whose own warnings are not ours). */
-function complaints(stderr: string, file: string): string[] {
-	return stderr.split("\n").filter((line) => line.includes(file) || line.startsWith("portcullis.service"));
+/** stderr lines about the units under test (verify also loads system units, whose own warnings are not ours). */
+function complaints(stderr: string, dir: string): string[] {
+	return stderr.split("\n").filter((line) => line.includes(dir) || line.startsWith("portcullis"));
 }
 
 const HARDENING = [
@@ -68,18 +74,22 @@ const HARDENING = [
 	"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
 ];
 
-test("the unit keeps its hardening lines", () => {
+test("the units keep their hardening lines", () => {
 	const lines = readFileSync(UNIT, "utf8").split("\n");
 	for (const line of HARDENING) assert.ok(lines.includes(line), line);
+	const backup = readFileSync(join(ROOT, "contrib", "portcullis-backup.service"), "utf8").split("\n");
+	for (const line of [...HARDENING.filter((line) => !line.startsWith("RestrictAddressFamilies=") && !line.startsWith("StateDirectory=")), "PrivateNetwork=yes"])
+		assert.ok(backup.includes(line), `backup: ${line}`);
+	assert.ok(backup.includes("StateDirectory=portcullis portcullis-backups"));
 });
 
-test("systemd-analyze verify accepts contrib/portcullis.service without a complaint", async (t) => {
+test("systemd-analyze verify accepts contrib/portcullis.service and the backup service and timer without a complaint", async (t) => {
 	if (!requireSystemdAnalyze(t)) return;
 	const unit = unitCopy();
 	try {
-		const result = await analyze(["verify", unit.file]);
+		const result = await analyze(["verify", unit.file, ...BACKUP_UNITS.map((name) => join(unit.dir, name))]);
 		assert.equal(result.code, 0, result.stderr);
-		assert.deepEqual(complaints(result.stderr, unit.file), []);
+		assert.deepEqual(complaints(result.stderr, unit.dir), []);
 	} finally {
 		unit.cleanup();
 	}
@@ -90,7 +100,7 @@ test("negative twin: verify reports a misspelled hardening key and an invalid va
 	const unit = unitCopy((text) => text.replace("NoNewPrivileges=yes", "NoNewPrivilege=yes").replace("ProtectSystem=strict", "ProtectSystem=strictest"));
 	try {
 		const result = await analyze(["verify", unit.file]);
-		const found = complaints(result.stderr, unit.file).join("\n");
+		const found = complaints(result.stderr, unit.dir).join("\n");
 		assert.match(found, /Unknown key 'NoNewPrivilege'/);
 		assert.match(found, /strictest/);
 	} finally {
@@ -109,6 +119,8 @@ test("systemd-analyze security: exposure at most 3.0 (OK); without its hardening
 		assert.match(hardened.stdout, /Overall exposure level for portcullis\.service: [0-2]\.\d|Overall exposure level for portcullis\.service: 3\.0/);
 		const weak = await analyze(["security", "--offline=yes", "--threshold=30", bare.file]);
 		assert.notEqual(weak.code, 0, weak.stdout);
+		const backup = await analyze(["security", "--offline=yes", "--threshold=30", join(unit.dir, "portcullis-backup.service")]);
+		assert.equal(backup.code, 0, backup.stdout + backup.stderr);
 	} finally {
 		unit.cleanup();
 		bare.cleanup();
