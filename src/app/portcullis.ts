@@ -11,6 +11,7 @@ import { realSleep, type Sleep } from "../core/sleep.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { cryptoRandom, type Random } from "../core/random.ts";
 import { PortcullisError } from "../core/errors.ts";
+import { passwordProblem } from "../core/password-policy.ts";
 import { createSecretBox, loadOrCreateKeyFile, type SecretBox } from "../crypto/secret-box.ts";
 import { newToken } from "../crypto/tokens.ts";
 import { AdminService } from "../flows/admin-service.ts";
@@ -293,7 +294,9 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
  */
 export async function ensureInitialAdmin(app: Portcullis): Promise<string | null> {
 	if ((await app.stores.users.count()) > 0) return null;
-	const password = newToken(app.random, 15);
+	// 120 random bits; drawn again in the (one in millions) case the policy refuses it, e.g. "admin" inside it.
+	let password = newToken(app.random, 15);
+	while (passwordProblem(password, { username: "admin" }) !== null) password = newToken(app.random, 15);
 	await app.admin.createUser(
 		{ name: "portcullis", channel: "cli", source: "local" },
 		{ username: "admin", password, isAdmin: true, groups: [], mustChangePassword: true },

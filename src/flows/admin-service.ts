@@ -11,6 +11,7 @@ import { PortcullisError } from "../core/errors.ts";
 import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
 import { canonicalGroupName, canonicalUsername } from "../core/username.ts";
+import { passwordProblem } from "../core/password-policy.ts";
 import { hashPassword } from "../crypto/password-hash.ts";
 import { newToken, sha256Hex } from "../crypto/tokens.ts";
 import type { MethodRegistry } from "../methods/method.ts";
@@ -50,15 +51,8 @@ export interface AdminServiceDeps {
 	readonly work: Pick<UnitOfWork, "run">;
 }
 
-export const PASSWORD_MIN_LENGTH = 10;
-export const PASSWORD_MAX_LENGTH = 1024;
-
-export function passwordProblem(password: unknown): string | null {
-	if (typeof password !== "string") return "The password is missing.";
-	if (Array.from(password).length < PASSWORD_MIN_LENGTH) return `The password must have at least ${PASSWORD_MIN_LENGTH} characters.`;
-	if (password.length > PASSWORD_MAX_LENGTH) return `The password must have at most ${PASSWORD_MAX_LENGTH} characters.`;
-	return null;
-}
+// The password policy lives in core (one pure function for console, CLI and imports); re-exported for the callers that import it from here.
+export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from "../core/password-policy.ts";
 
 export type ResetMode = "link" | "next-login";
 
@@ -150,7 +144,7 @@ export class AdminService {
 		const username = canonicalUsername(input.username);
 		if (username === null) throw this.input("Usernames are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.");
 		if (input.password !== null) {
-			const problem = passwordProblem(input.password);
+			const problem = passwordProblem(input.password, { username });
 			if (problem) throw this.input(problem);
 		}
 		if (await this.deps.users.findByUsername(username)) throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`);
@@ -175,8 +169,8 @@ export class AdminService {
 	}
 
 	async setPassword(actor: Actor, username: string, password: string, mustChange: boolean): Promise<void> {
-		await this.requireUser(username);
-		const problem = passwordProblem(password);
+		const target = await this.requireUser(username);
+		const problem = passwordProblem(password, { username: target.username });
 		if (problem) throw this.input(problem);
 		const hash = await hashPassword(password);
 		await this.deps.work.run(async (work) => {

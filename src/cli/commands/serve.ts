@@ -27,6 +27,18 @@ function urlHost(host: string): string {
 	return host.includes(":") ? `[${host}]` : host;
 }
 
+/**
+ * The console's address as users reach it: http.public_url when set (the address links and
+ * WebAuthn use; a proxy or another host name may stand in front), with where this process listens
+ * beside it; without it, the listen address (0.0.0.0 shown as 127.0.0.1).
+ */
+export function consoleLines(publicUrl: string | undefined, host: string, port: number): string[] {
+	const listening = `http://${urlHost(host)}:${port}/`;
+	if (publicUrl === undefined) return [`Portcullis console: ${listening}`];
+	const shown = `${publicUrl.replace(/\/$/, "")}/`;
+	return [`Portcullis console: ${shown}`, `Portcullis console listening on: ${listening} (http.listen; users open http.public_url)`];
+}
+
 export function adminBanner(password: string): string {
 	const rule = "=".repeat(72);
 	return [
@@ -130,7 +142,7 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 		await web.listen({ host: http.host, port: http.port });
 		closers.push(() => web.close());
 		const address = web.server.address() as AddressInfo;
-		println(io.stdout, `Portcullis console: http://${urlHost(http.host)}:${address.port}/`);
+		for (const line of consoleLines(config.http.public_url, http.host, address.port)) println(io.stdout, line);
 
 		const gateway = await startSshGateway(app.ssh, { listen: config.ssh.listen });
 		closers.push(() => gateway.close());
