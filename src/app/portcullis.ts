@@ -199,6 +199,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
 	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout, audit);
 	const methodSettings = new MethodSettingsStore(stores.settings, box);
+	const relyingParty = relyingPartyOrProblem(config);
 	const methods = createMethodRegistry({
 		factors: stores.factors,
 		recoveryCodes: stores.recoveryCodes,
@@ -209,7 +210,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		random,
 		totpIssuer: config.totp.issuer,
 		users: stores.users,
-		webauthn: relyingPartyOrProblem(config),
+		webauthn: relyingParty,
 		webauthnStore: stores.webauthn,
 		consoleUrl,
 		keywordChallenges,
@@ -230,7 +231,16 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		},
 	});
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
-	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
+	const admin = new AdminService({
+		...stores,
+		methods,
+		clock,
+		random,
+		enrollLinkTtlMs: security.enroll_link_hours * 3600_000,
+		consoleUrl,
+		// A method this deployment's configuration cannot run (WebAuthn on an IP address) is refused when enabled, with the fix.
+		deploymentProblem: (method) => (method === "webauthn" && "problem" in relyingParty ? relyingParty.problem : null),
+	});
 	const methodAdmin = new MethodAdmin({
 		settings: stores.settings,
 		groups: stores.groups,

@@ -49,10 +49,24 @@ export interface AdminServiceDeps {
 	readonly transactions: UserTransactions;
 	/** Every change and its audit event commit in one transaction (storage/unit-of-work.ts). */
 	readonly work: Pick<UnitOfWork, "run">;
+	/**
+	 * Why this deployment's configuration cannot run a method (WebAuthn while the console is an IP
+	 * address or plain http), or null. Enabling such a method is refused with the fix.
+	 */
+	readonly deploymentProblem?: (method: MethodId) => string | null;
 }
 
 // The password policy lives in core (one pure function for console, CLI and imports); re-exported for the callers that import it from here.
 export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from "../core/password-policy.ts";
+
+/** The refusal of a method the deployment cannot run, with what to change (docs/methods.md, WebAuthn). */
+function deploymentRefusal(method: MethodId, problem: string, consoleUrl: string): string {
+	const detail = problem.replace(/^invalid configuration: /, "");
+	if (method === "webauthn") {
+		return `WebAuthn cannot work while the console is reached at ${consoleUrl}: browsers use security keys and passkeys only on a domain name over https (or http://localhost). Set http.public_url to https://<the console's name> (or webauthn.rp_id and webauthn.origin), restart, then enable WebAuthn. (${detail})`;
+	}
+	return `${METHOD_INFO[method].label} cannot work with this configuration: ${detail}`;
+}
 
 export type ResetMode = "link" | "next-login";
 
@@ -318,6 +332,12 @@ export class AdminService {
 			enrolmentDeadline: this.nextDeadline("the global setting", forceTwoFactor, current.enrolmentDeadline ?? null, changes.enrolmentDeadline),
 			rememberMinutes: changes.rememberMinutes !== undefined ? (this.rememberMinutes(changes.rememberMinutes, false) ?? 0) : (current.rememberMinutes ?? 0),
 		};
+		// Newly enabled only: a method enabled before this rule existed must not block every other settings change.
+		for (const method of next.enabledMethods) {
+			if (current.enabledMethods.includes(method)) continue;
+			const problem = this.deps.deploymentProblem?.(method) ?? null;
+			if (problem !== null) throw new PortcullisError("ERR_POLICY_INVALID", deploymentRefusal(method, problem, this.deps.consoleUrl));
+		}
 		await this.checkPolicy(read.groups, next);
 		return { current, next };
 	}

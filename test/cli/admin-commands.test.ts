@@ -382,7 +382,8 @@ for (const engine of ["sqlite", "postgres"] as const)
 				.map((line) => JSON.parse(line) as { event: string; detail: { mode: string } });
 			assert.deepEqual(
 				resetEvents.map((entry) => entry.detail.mode),
-				["link", "next-login"],
+				["link", "link", "next-login"],
+				"the reset without http.public_url, the one with it, then --next-login",
 			);
 
 			const future = await cli(["audit", "--json", "--since", "2999-01-01T00:00:00Z"]);

@@ -16,7 +16,8 @@ before(async () => {
 	// Far more output than a pipe holds (64 KiB on Linux), so the command is still writing when the reader leaves.
 	const app = await openApp(dir);
 	try {
-		for (let index = 0; index < 600; index++) await app.admin.createGroup({ name: "cli", channel: "cli", source: "local" }, { name: `group-${index}`, forceTwoFactor: false, allowedMethods: null });
+		for (let index = 0; index < 600; index++)
+			await app.admin.createGroup({ name: "cli", channel: "cli", source: "local" }, { name: `group-${index}`, forceTwoFactor: false, allowedMethods: null });
 	} finally {
 		await app.close();
 	}

@@ -41,7 +41,11 @@ const HALF_ROUTES = [
 	"POST /login/2fa",
 	"GET /login/enroll",
 	"HEAD /login/enroll",
+	"GET /login/enroll/totp",
+	"HEAD /login/enroll/totp",
 	"POST /login/enroll/totp",
+	"GET /login/enroll/totp/confirm",
+	"HEAD /login/enroll/totp/confirm",
 	"POST /login/enroll/totp/confirm",
 	"POST /login/enroll/keyword",
 	// Backend methods' forced enrolment (src/web/routes/methods-enroll.tsx).

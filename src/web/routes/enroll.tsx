@@ -108,24 +108,63 @@ export const enrollRoutes: RouteModule = (server, web) => {
 		);
 	});
 
+	/** The setup page of this attempt's pending TOTP factor again (a wrong code keeps the QR code), or null. */
+	async function totpSetupAgain(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		step: EnrollStep,
+		notice: Notice,
+		status: number,
+		factorId?: string,
+	): Promise<FastifyReply | null> {
+		const pending = await services.enrollment.pendingSetup(step.userId, "totp", forcedEnrollContext(request), factorId);
+		if (pending === null) return null;
+		return sendPage(
+			reply,
+			status,
+			<TotpSetupPage
+				ctx={pageContext(request)}
+				title="Set up your authenticator app"
+				display={pending.display}
+				factorId={pending.factorId}
+				action="/login/enroll/totp/confirm"
+				notice={notice}
+				restartHref="/login/enroll"
+			/>,
+		);
+	}
+
+	// A reload, Back, or the address opened again (issue 13: it used to answer 404): the setup in progress, or the choice of methods.
+	for (const url of ["/login/enroll/totp", "/login/enroll/totp/confirm"]) {
+		getRoute(server, url, { access: "half", fields: {} }, async (request, reply) => {
+			const step = await forcedEnrollStep(web, request, reply);
+			if ("answered" in step) return reply;
+			return (await totpSetupAgain(request, reply, step, null, 200)) ?? seeOther(reply, "/login/enroll");
+		});
+	}
+
 	postRoute(server, "/login/enroll/totp/confirm", { access: "half", fields: { factorId: req(64), code: req(64) } }, async (request, reply, form) => {
 		const step = await forcedEnrollStep(web, request, reply);
 		if ("answered" in step) return reply;
 		const done = await services.enrollment.complete(step.userId, form.factorId, { code: form.code }, forcedEnrollContext(request));
 		if (done.kind === "expired") return choose(request, reply, step, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 		if (done.kind === "invalid") {
-			return sendPage(
-				reply,
-				400,
-				<TotpSetupPage
-					ctx={pageContext(request)}
-					title="Set up your authenticator app"
-					display={null}
-					factorId={form.factorId}
-					action="/login/enroll/totp/confirm"
-					notice={{ kind: "error", text: done.message }}
-					restartHref="/login/enroll"
-				/>,
+			const notice = { kind: "error" as const, text: done.message };
+			return (
+				(await totpSetupAgain(request, reply, step, notice, 400, form.factorId)) ??
+				sendPage(
+					reply,
+					400,
+					<TotpSetupPage
+						ctx={pageContext(request)}
+						title="Set up your authenticator app"
+						display={null}
+						factorId={form.factorId}
+						action="/login/enroll/totp/confirm"
+						notice={notice}
+						restartHref="/login/enroll"
+					/>,
+				)
 			);
 		}
 		return finishForcedEnrollment(web, request, reply, done.factorId);
