@@ -89,8 +89,9 @@ export interface GroupChanges {
 export class AdminService {
 	constructor(private readonly deps: AdminServiceDeps) {}
 
-	private input(message: string): PortcullisError {
-		return new PortcullisError("ERR_INPUT", message);
+	/** `field`: the form field at fault (the console marks it: src/web/views/form-echo.tsx). */
+	private input(message: string, field?: string): PortcullisError {
+		return new PortcullisError("ERR_INPUT", message, field === undefined ? undefined : { field });
 	}
 
 	/** Records the change's event in its unit of work: both commit, or neither (fail closed). */
@@ -156,18 +157,20 @@ export class AdminService {
 		input: { username: string; password: string | null; isAdmin: boolean; groups: readonly string[]; mustChangePassword?: boolean },
 	): Promise<UserRow> {
 		const username = canonicalUsername(input.username);
-		if (username === null) throw this.input("Usernames are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.");
+		if (username === null) throw this.input("Usernames are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.", "username");
 		if (input.password !== null) {
 			const problem = passwordProblem(input.password, { username });
-			if (problem) throw this.input(problem);
+			if (problem) throw this.input(problem, "password");
 		}
-		if (await this.deps.users.findByUsername(username)) throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`);
+		if (await this.deps.users.findByUsername(username))
+			throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`, { field: "username" });
 		for (const name of input.groups) await this.requireGroup(name);
 		// Hashed before the transaction: argon2 takes a while and must not hold a lock.
 		const passwordHash = input.password === null ? null : await hashPassword(input.password);
 		return this.deps.work.run(async (work) => {
 			// Checked again inside the transaction that writes (a concurrent create or group deletion).
-			if (await work.users.findByUsername(username)) throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`);
+			if (await work.users.findByUsername(username))
+				throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`, { field: "username" });
 			const groups: GroupRow[] = [];
 			for (const name of input.groups) groups.push(await this.requireGroup(name, work.groups));
 			const user = await work.users.create({
@@ -315,7 +318,7 @@ export class AdminService {
 		if (!force) throw new PortcullisError("ERR_POLICY_INVALID", `An enrolment deadline only applies when ${who} forces 2FA.`);
 		if (change === current) return current;
 		const checked = checkDeadline(change, this.deps.clock.now().getTime());
-		if (!checked.ok) throw this.input(checked.message);
+		if (!checked.ok) throw this.input(checked.message, "deadline");
 		return change;
 	}
 
@@ -346,7 +349,7 @@ export class AdminService {
 	private rememberMinutes(value: number | null, groupMayInherit: boolean): number | null {
 		if (value === null && groupMayInherit) return null;
 		if (value === null || !Number.isInteger(value) || value < 0 || value > REMEMBER_MAX_MINUTES) {
-			throw this.input(`The remember window is a whole number of minutes from 0 (off) to ${REMEMBER_MAX_MINUTES} (12 hours).`);
+			throw this.input(`The remember window is a whole number of minutes from 0 (off) to ${REMEMBER_MAX_MINUTES} (12 hours).`, "remember");
 		}
 		return value;
 	}
@@ -372,13 +375,13 @@ export class AdminService {
 		},
 	): Promise<GroupRow> {
 		const name = canonicalGroupName(input.name);
-		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
-		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
+		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.", "name");
+		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`, { field: "name" });
 		if (input.allowedMethods) await this.validateMethods(input.allowedMethods);
 		const enrolmentDeadline = this.nextDeadline(`group ${name}`, input.forceTwoFactor, null, input.enrolmentDeadline ?? null);
 		const rememberMinutes = this.rememberMinutes(input.rememberMinutes ?? null, true);
 		return this.deps.work.run(async (work) => {
-			if (await work.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
+			if (await work.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`, { field: "name" });
 			await this.checkPolicy(work.groups, await work.settings.getTwoFactor(), {
 				id: null,
 				name,

@@ -36,6 +36,10 @@ const PUBLIC_ROUTES = [
 	"HEAD /login/duo/callback",
 ];
 const HALF_ROUTES = [
+	// The new password before enrolment when an admin set the old one (src/web/routes/enroll.tsx).
+	"GET /login/password",
+	"HEAD /login/password",
+	"POST /login/password",
 	"GET /login/2fa",
 	"HEAD /login/2fa",
 	"POST /login/2fa",
