@@ -1,5 +1,5 @@
 /**
- * `portcullis audit | head -2` (issue 13): when the reader of the output goes away, the command
+ * `portcullis audit | head -2`: when the reader of the output goes away, the command
  * stops quietly, exit 0, no stack trace (README "Never a stack trace"; src/cli/main.ts).
  */
 import { after, before, test } from "node:test";

@@ -1,5 +1,5 @@
 /**
- * The start-up banner names the console where users reach it (issue 13): http.public_url when it is
+ * The start-up banner names the console where users reach it: http.public_url when it is
  * set, with the listen address beside it; the listen address alone otherwise.
  */
 import { test } from "node:test";

@@ -138,7 +138,7 @@ export const accountRoutes: RouteModule = (server, web) => {
 		);
 	}
 
-	// A reload, Back, or the address opened again (issue 13: it used to answer 404): the setup in progress, or the account page.
+	// A reload, Back, or the address opened again (it used to answer 404): the setup in progress, or the account page.
 	for (const url of ["/account/factors/totp", "/account/factors/totp/confirm"]) {
 		getRoute(server, url, { ...fresh, stepUpReturn: url, fields: {} }, async (request, reply) => {
 			return (await totpSetupAgain(request, reply, null, 200)) ?? seeOther(reply, "/account");

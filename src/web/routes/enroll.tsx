@@ -37,7 +37,7 @@ export async function forcedEnrollStep(
 ): Promise<EnrollStep | Answered> {
 	const step = await web.services.login.currentStep(request.web.session?.attempt_id ?? "");
 	if (step.kind === "enroll" && request.web.user?.must_change_password === 1) {
-		// An admin-known password (initial admin, admin-set) is replaced before any factor is bound to the account (issue 13).
+		// An admin-known password (initial admin, admin-set) is replaced before any factor is bound to the account (docs/decisions.md "First login with a password someone else knows").
 		seeOther(reply, "/login/password");
 		return ANSWERED;
 	}
@@ -76,7 +76,7 @@ export const enrollRoutes: RouteModule = (server, web) => {
 
 	/**
 	 * First login with a password the admin knows, when the policy asks for enrolment: the order is
-	 * new password, then the factor, then recovery codes (issue 13). Only at the enrolment step: a
+	 * new password, then the factor, then recovery codes. Only at the enrolment step: a
 	 * user who has a factor proves it first and changes the password after (/account/password).
 	 */
 	async function passwordFirst(request: FastifyRequest, reply: FastifyReply): Promise<UserRow | null> {
@@ -191,7 +191,7 @@ export const enrollRoutes: RouteModule = (server, web) => {
 		);
 	}
 
-	// A reload, Back, or the address opened again (issue 13: it used to answer 404): the setup in progress, or the choice of methods.
+	// A reload, Back, or the address opened again (it used to answer 404): the setup in progress, or the choice of methods.
 	for (const url of ["/login/enroll/totp", "/login/enroll/totp/confirm"]) {
 		getRoute(server, url, { access: "half", fields: {} }, async (request, reply) => {
 			const step = await forcedEnrollStep(web, request, reply);

@@ -1,5 +1,5 @@
 /**
- * Refused forms keep what was typed (issue 13: "a group name refused" used to come back empty).
+ * Refused forms keep what was typed (a refused group name used to come back as an empty form).
  * A POST handled by route-kit.ts remembers its parsed fields (`FormEcho`); when the answer is a
  * page with an error status, sendPage (context.ts) provides them to the page. Only the form that
  * was sent — a `PostForm` with the same action — shows them: its `Field`s (layout.tsx), `Checkbox`es

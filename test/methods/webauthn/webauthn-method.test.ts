@@ -430,7 +430,7 @@ describe("WebAuthn relying party from configuration", () => {
 	test("with an unusable RP the method refuses registration with a message and fails closed at login", async () => {
 		const t = await createTestApp();
 		try {
-			// Enabling it here is refused with the fix (issue 13: the admin hears it, not the users)...
+			// Enabling it here is refused with the fix (the admin hears it, not the users)...
 			await assert.rejects(
 				t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["webauthn", "totp"] }),
 				(error: Error) =>

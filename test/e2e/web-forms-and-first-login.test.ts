@@ -1,6 +1,6 @@
 /**
- * Issue 13, "Wrong or broken", in headless Chromium against the real server (the HTTP twins are in
- * test/web/issue13-pages.test.ts): the first login of an admin-created account whose password the
+ * Console fixes an admin asked for, in headless Chromium against the real server (the HTTP twins are in
+ * test/web/forms-and-first-login.test.ts): the first login of an admin-created account whose password the
  * admin knows goes password → enrolment → recovery codes; the TOTP setup page survives opening
  * its address again and a wrong code; a refused group form keeps what was typed and marks the
  * field; enabling WebAuthn on an IP-address console is refused on the settings page with the fix.
@@ -16,7 +16,7 @@ const missing = chromiumMissing();
 const strict = process.env.PORTCULLIS_STRICT_PEERS === "1";
 if (missing !== null && !strict) console.log(`# SKIP web e2e: ${missing}`);
 
-describe("issue 13 pages (Chromium)", { skip: missing !== null && !strict ? missing : false }, () => {
+describe("refused forms, TOTP setup pages, first login order (Chromium)", { skip: missing !== null && !strict ? missing : false }, () => {
 	let c: Console;
 
 	before(async () => {

@@ -1,5 +1,5 @@
 /**
- * Issue 13, "Wrong or broken", through HTTP (the Chromium twins are in test/e2e/web-issue13.test.ts):
+ * Console fixes an admin asked for, through HTTP (the Chromium twins are in test/e2e/web-forms-and-first-login.test.ts):
  * refused admin forms keep what was typed and mark the field; TOTP setup pages survive a reload
  * and a wrong code; a user whose password an admin set changes it before enrolling, then gets the
  * recovery codes; the password policy on the console.
@@ -29,7 +29,7 @@ function control(body: string, action: string, name: string): string {
 	return element;
 }
 
-describe("issue 13 pages (HTTP)", () => {
+describe("refused forms, TOTP setup pages, first login order (HTTP)", () => {
 	let w: WebTest;
 	let admin: Browser;
 
