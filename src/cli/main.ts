@@ -1,6 +1,7 @@
 /**
  * Entry point of `portcullis` (bin/portcullis.js) and of `npm start` (`node --no-memory-reducer bin/portcullis.js serve`).
  */
+import { closedOutput } from "./io.ts";
 import { runCli } from "./program.ts";
 
 /**
@@ -10,7 +11,10 @@ import { runCli } from "./program.ts";
  */
 for (const stream of [process.stdout, process.stderr]) {
 	stream.on("error", (error: NodeJS.ErrnoException) => {
-		if (error.code === "EPIPE") process.exit(0);
+		if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") {
+			if (closedOutput.endsProcess) process.exit(0);
+			return;
+		}
 		process.stderr.write(`portcullis: cannot write the output: ${error.message}\n`);
 		process.exit(1);
 	});

@@ -49,3 +49,32 @@ for (const args of [["audit"], ["audit", "--json"], ["group", "list"]] as const)
 		assert.equal(result.code, 0);
 	});
 }
+
+test("portcullis serve whose output reader goes away keeps serving (a service must not stop with its log collector); SIGTERM still stops it cleanly", async () => {
+	const child = spawnCli(["serve", "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--data", dir], cleanEnv());
+	child.stdin?.end();
+	let stderr = "";
+	child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+	const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on("close", (...result) => resolve(result)));
+	let stdout = "";
+	const url = await new Promise<string>((resolve, reject) => {
+		child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+			stdout += chunk;
+			const found = /^Portcullis console: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(stdout)?.[1];
+			if (found !== undefined) resolve(found);
+		});
+		child.once("exit", (code) => reject(new Error(`serve exited (${code}) before it listened: ${stderr}`)));
+	});
+	child.stdout?.destroy();
+	// Each request is logged to the closed stdout; the console answers every one of them.
+	for (let request = 0; request < 20; request++) {
+		const response = await fetch(new URL("login", url));
+		assert.equal(response.status, 200);
+		await response.text();
+	}
+	assert.equal(child.exitCode, null, "still running");
+	child.kill("SIGTERM");
+	const [code, signal] = await closed;
+	assert.equal(signal, null);
+	assert.equal(code, 0, stderr);
+});

@@ -12,7 +12,7 @@ import { buildWebServer } from "../../web/server.ts";
 import { webServices } from "../../app/web-services.ts";
 import { cliConfig } from "../context.ts";
 import type { ServeOptions } from "./serve-command.ts";
-import { println, type CliIo } from "../io.ts";
+import { closedOutput, println, type CliIo } from "../io.ts";
 import { startOpsServer } from "../../web/ops-server.ts";
 
 /** Splits "HOST:PORT" / "[v6]:PORT" (validated by the config schema) for net.listen. */
@@ -114,6 +114,8 @@ async function drainWeb(web: Awaited<ReturnType<typeof buildWebServer>>, drainMs
 }
 
 export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
+	// A service keeps running when its output's reader goes away (io.ts closedOutput).
+	closedOutput.endsProcess = false;
 	let drainMs = 10_000;
 	const stopped = untilSignal(io, () => drainMs + 10_000);
 	const config = await cliConfig(options, {
