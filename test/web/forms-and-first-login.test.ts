@@ -42,6 +42,12 @@ describe("refused forms, TOTP setup pages, first login order (HTTP)", () => {
 	});
 	after(async () => w?.close());
 
+	/** The group that forces enrolment (each test may run alone: `npm run test:guards`). */
+	const forcedGroup = async () => {
+		if ((await w.app.stores.groups.findByName("forced")) === undefined)
+			await w.app.admin.createGroup(ADMIN_ACTOR, { name: "forced", forceTwoFactor: true, allowedMethods: null });
+	};
+
 	test("a refused group keeps its name, its boxes and its remember window, and the name is marked", async () => {
 		await admin.get("/admin/groups");
 		const refused = await admin.post("/admin/groups/create", { name: "no spaces here", force: "on", method_totp: "on", remember: "15" });
@@ -112,9 +118,8 @@ describe("refused forms, TOTP setup pages, first login order (HTTP)", () => {
 	});
 
 	test("TOTP setup: reloading the address shows the same setup; a wrong code keeps the QR code", async () => {
-		await w.app.admin.createUser(ADMIN_ACTOR, { username: "tess", password: PASSWORD, isAdmin: false, groups: [] });
-		await w.app.admin.createGroup(ADMIN_ACTOR, { name: "forced", forceTwoFactor: true, allowedMethods: null });
-		await w.app.admin.addMember(ADMIN_ACTOR, "forced", "tess");
+		await forcedGroup();
+		await w.app.admin.createUser(ADMIN_ACTOR, { username: "tess", password: PASSWORD, isAdmin: false, groups: ["forced"] });
 		const tess = new Browser(w.server);
 		assert.equal((await tess.login("tess")).headers.location, "/login/enroll");
 		await tess.get("/login/enroll");
@@ -161,6 +166,7 @@ describe("refused forms, TOTP setup pages, first login order (HTTP)", () => {
 	});
 
 	test("admin-set password + forced enrolment: new password first, then the factor, then the recovery codes", async () => {
+		await forcedGroup();
 		await w.app.admin.createUser(ADMIN_ACTOR, { username: "nina", password: PASSWORD, isAdmin: false, groups: ["forced"], mustChangePassword: true });
 		const nina = new Browser(w.server);
 		assert.equal((await nina.login("nina")).headers.location, "/login/enroll");
@@ -193,6 +199,7 @@ describe("refused forms, TOTP setup pages, first login order (HTTP)", () => {
 	});
 
 	test("a user who already has a factor proves it before changing the admin-set password (no password page half-authenticated)", async () => {
+		await forcedGroup();
 		await w.app.admin.createUser(ADMIN_ACTOR, { username: "omar", password: PASSWORD, isAdmin: false, groups: ["forced"], mustChangePassword: true });
 		const omarId = (await w.app.stores.users.findByUsername("omar"))?.id ?? "";
 		const { enrolTotp } = await import("./helpers.ts");
