@@ -298,4 +298,26 @@ export const GUARDS: readonly Guard[] = [
 		replace: "const other: string[] = [];",
 		tests: { file: "test/cli/backup-restore.test.ts", names: ["refused restores keep nothing: no key, the wrong key, a non-empty data directory"] },
 	},
+	{
+		id: "password-breached-list",
+		why: "a new password found in the shipped list of common and breached passwords is refused (NIST SP 800-63B §5.1.1.2)",
+		file: "src/core/password-policy.ts",
+		find: "if (list.has(folded) || (base.length >= 4 && list.has(base))) {",
+		replace: "if (false) {",
+		tests: {
+			file: "test/core/password-policy.test.ts",
+			names: ["common and breached passwords are refused, ignoring case, and with the usual suffix of digits or symbols"],
+		},
+	},
+	{
+		id: "password-before-enrolment",
+		why: "an account whose password an admin knows gets no factor bound until that password is replaced",
+		file: "src/web/routes/enroll.tsx",
+		find: 'if (step.kind === "enroll" && request.web.user?.must_change_password === 1) {',
+		replace: "if (false) {",
+		tests: {
+			file: "test/web/forms-and-first-login.test.ts",
+			names: ["admin-set password + forced enrolment: new password first, then the factor, then the recovery codes"],
+		},
+	},
 ];

@@ -11,6 +11,7 @@ export function cliServices(app: Portcullis): CliServices {
 	const { stores } = app;
 	return {
 		clock: app.clock,
+		console: { url: app.consoleUrl, configured: app.config.http.public_url !== undefined },
 		admin: app.admin,
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, settings: stores.settings },
 		audit: stores.audit,

@@ -14,6 +14,7 @@ import { PortcullisError } from "../core/errors.ts";
 import { createNoMetrics, type Metrics } from "../core/metrics.ts";
 import type { MetricsScrape } from "./prometheus-metrics.ts";
 import { auditMetrics } from "../storage/audit-metrics.ts";
+import { passwordProblem } from "../core/password-policy.ts";
 import { createSecretBox, loadOrCreateKeyFile, type SecretBox } from "../crypto/secret-box.ts";
 import { newToken } from "../crypto/tokens.ts";
 import { AdminService } from "../flows/admin-service.ts";
@@ -220,6 +221,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	// An abandoned keyword challenge is charged on the 2FA counter, so the store needs its lockout.
 	const keywordChallenges = new KeywordChallengeStore(db, opened.dialect, clock, random, lockout, audit);
 	const methodSettings = new MethodSettingsStore(stores.settings, box);
+	const relyingParty = relyingPartyOrProblem(config);
 	const methods = createMethodRegistry({
 		factors: stores.factors,
 		recoveryCodes: stores.recoveryCodes,
@@ -230,7 +232,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		random,
 		totpIssuer: config.totp.issuer,
 		users: stores.users,
-		webauthn: relyingPartyOrProblem(config),
+		webauthn: relyingParty,
 		webauthnStore: stores.webauthn,
 		consoleUrl,
 		keywordChallenges,
@@ -252,7 +254,16 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		},
 	});
 	const enrollment = new EnrollmentFlow({ ...stores, methods, clock, secondFactorLockout: lockout });
-	const admin = new AdminService({ ...stores, methods, clock, random, enrollLinkTtlMs: security.enroll_link_hours * 3600_000, consoleUrl });
+	const admin = new AdminService({
+		...stores,
+		methods,
+		clock,
+		random,
+		enrollLinkTtlMs: security.enroll_link_hours * 3600_000,
+		consoleUrl,
+		// A method this deployment's configuration cannot run (WebAuthn on an IP address) is refused when enabled, with the fix.
+		deploymentProblem: (method) => (method === "webauthn" && "problem" in relyingParty ? relyingParty.problem : null),
+	});
 	const methodAdmin = new MethodAdmin({
 		settings: stores.settings,
 		groups: stores.groups,
@@ -319,7 +330,9 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
  */
 export async function ensureInitialAdmin(app: Portcullis): Promise<string | null> {
 	if ((await app.stores.users.count()) > 0) return null;
-	const password = newToken(app.random, 15);
+	// 120 random bits; drawn again in the (one in millions) case the policy refuses it, e.g. "admin" inside it.
+	let password = newToken(app.random, 15);
+	while (passwordProblem(password, { username: "admin" }) !== null) password = newToken(app.random, 15);
 	await app.admin.createUser(
 		{ name: "portcullis", channel: "cli", source: "local" },
 		{ username: "admin", password, isAdmin: true, groups: [], mustChangePassword: true },

@@ -15,6 +15,13 @@ export interface CliIo {
 
 export const processIo: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
 
+/**
+ * What a closed output pipe does (src/cli/main.ts): a command stops quietly (`portcullis audit |
+ * head -2`); `serve` sets `endsProcess` false, because a service must not stop when whoever reads
+ * its output goes away (a restarted log collector): it keeps serving, and its output is dropped.
+ */
+export const closedOutput = { endsProcess: true };
+
 export function println(stream: NodeJS.WritableStream, line = ""): void {
 	stream.write(`${line}\n`);
 }

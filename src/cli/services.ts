@@ -26,6 +26,11 @@ export interface CliDirectory {
 
 export interface CliServices {
 	readonly clock: Clock;
+	/**
+	 * The console's address that links name: http.public_url, or (configured: false) a guess from
+	 * http.listen, which is wrong whenever users reach the console at another address.
+	 */
+	readonly console: { readonly url: string; readonly configured: boolean };
 	readonly admin: AdminService;
 	readonly directory: CliDirectory;
 	readonly audit: Pick<AuditLog, "query" | "verify">;

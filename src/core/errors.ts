@@ -26,9 +26,12 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class PortcullisError extends Error {
 	readonly code: ErrorCode;
-	constructor(code: ErrorCode, message: string = ERROR_CODES[code], options?: { cause?: unknown }) {
-		super(message, options);
+	/** The input field the refusal is about ("name", "password"…), when one is: forms mark it (web/views/form-echo.tsx). */
+	readonly field: string | undefined;
+	constructor(code: ErrorCode, message: string = ERROR_CODES[code], options?: { cause?: unknown; field?: string }) {
+		super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
 		this.code = code;
+		this.field = options?.field;
 		this.name = "PortcullisError";
 	}
 }

@@ -11,6 +11,7 @@ import { PortcullisError } from "../core/errors.ts";
 import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
 import type { Random } from "../core/random.ts";
 import { canonicalGroupName, canonicalUsername } from "../core/username.ts";
+import { passwordProblem } from "../core/password-policy.ts";
 import { hashPassword } from "../crypto/password-hash.ts";
 import { newToken, sha256Hex } from "../crypto/tokens.ts";
 import type { MethodRegistry } from "../methods/method.ts";
@@ -48,16 +49,23 @@ export interface AdminServiceDeps {
 	readonly transactions: UserTransactions;
 	/** Every change and its audit event commit in one transaction (storage/unit-of-work.ts). */
 	readonly work: Pick<UnitOfWork, "run">;
+	/**
+	 * Why this deployment's configuration cannot run a method (WebAuthn while the console is an IP
+	 * address or plain http), or null. Enabling such a method is refused with the fix.
+	 */
+	readonly deploymentProblem?: (method: MethodId) => string | null;
 }
 
-export const PASSWORD_MIN_LENGTH = 10;
-export const PASSWORD_MAX_LENGTH = 1024;
+// The password policy lives in core (one pure function for console, CLI and imports); re-exported for the callers that import it from here.
+export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from "../core/password-policy.ts";
 
-export function passwordProblem(password: unknown): string | null {
-	if (typeof password !== "string") return "The password is missing.";
-	if (Array.from(password).length < PASSWORD_MIN_LENGTH) return `The password must have at least ${PASSWORD_MIN_LENGTH} characters.`;
-	if (password.length > PASSWORD_MAX_LENGTH) return `The password must have at most ${PASSWORD_MAX_LENGTH} characters.`;
-	return null;
+/** The refusal of a method the deployment cannot run, with what to change (docs/methods.md, WebAuthn). */
+function deploymentRefusal(method: MethodId, problem: string, consoleUrl: string): string {
+	const detail = problem.replace(/^invalid configuration: /, "");
+	if (method === "webauthn") {
+		return `WebAuthn cannot work while the console is reached at ${consoleUrl}: browsers use security keys and passkeys only on a domain name over https (or http://localhost). Set http.public_url to https://<the console's name> (or webauthn.rp_id and webauthn.origin), restart, then enable WebAuthn. (${detail})`;
+	}
+	return `${METHOD_INFO[method].label} cannot work with this configuration: ${detail}`;
 }
 
 export type ResetMode = "link" | "next-login";
@@ -81,8 +89,9 @@ export interface GroupChanges {
 export class AdminService {
 	constructor(private readonly deps: AdminServiceDeps) {}
 
-	private input(message: string): PortcullisError {
-		return new PortcullisError("ERR_INPUT", message);
+	/** `field`: the form field at fault (the console marks it: src/web/views/form-echo.tsx). */
+	private input(message: string, field?: string): PortcullisError {
+		return new PortcullisError("ERR_INPUT", message, field === undefined ? undefined : { field });
 	}
 
 	/** Records the change's event in its unit of work: both commit, or neither (fail closed). */
@@ -148,18 +157,20 @@ export class AdminService {
 		input: { username: string; password: string | null; isAdmin: boolean; groups: readonly string[]; mustChangePassword?: boolean },
 	): Promise<UserRow> {
 		const username = canonicalUsername(input.username);
-		if (username === null) throw this.input("Usernames are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.");
+		if (username === null) throw this.input("Usernames are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.", "username");
 		if (input.password !== null) {
-			const problem = passwordProblem(input.password);
-			if (problem) throw this.input(problem);
+			const problem = passwordProblem(input.password, { username });
+			if (problem) throw this.input(problem, "password");
 		}
-		if (await this.deps.users.findByUsername(username)) throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`);
+		if (await this.deps.users.findByUsername(username))
+			throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`, { field: "username" });
 		for (const name of input.groups) await this.requireGroup(name);
 		// Hashed before the transaction: argon2 takes a while and must not hold a lock.
 		const passwordHash = input.password === null ? null : await hashPassword(input.password);
 		return this.deps.work.run(async (work) => {
 			// Checked again inside the transaction that writes (a concurrent create or group deletion).
-			if (await work.users.findByUsername(username)) throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`);
+			if (await work.users.findByUsername(username))
+				throw new PortcullisError("ERR_CONFLICT", `a user named ${username} already exists`, { field: "username" });
 			const groups: GroupRow[] = [];
 			for (const name of input.groups) groups.push(await this.requireGroup(name, work.groups));
 			const user = await work.users.create({
@@ -175,8 +186,8 @@ export class AdminService {
 	}
 
 	async setPassword(actor: Actor, username: string, password: string, mustChange: boolean): Promise<void> {
-		await this.requireUser(username);
-		const problem = passwordProblem(password);
+		const target = await this.requireUser(username);
+		const problem = passwordProblem(password, { username: target.username });
 		if (problem) throw this.input(problem);
 		const hash = await hashPassword(password);
 		await this.deps.work.run(async (work) => {
@@ -307,7 +318,7 @@ export class AdminService {
 		if (!force) throw new PortcullisError("ERR_POLICY_INVALID", `An enrolment deadline only applies when ${who} forces 2FA.`);
 		if (change === current) return current;
 		const checked = checkDeadline(change, this.deps.clock.now().getTime());
-		if (!checked.ok) throw this.input(checked.message);
+		if (!checked.ok) throw this.input(checked.message, "deadline");
 		return change;
 	}
 
@@ -324,6 +335,12 @@ export class AdminService {
 			enrolmentDeadline: this.nextDeadline("the global setting", forceTwoFactor, current.enrolmentDeadline ?? null, changes.enrolmentDeadline),
 			rememberMinutes: changes.rememberMinutes !== undefined ? (this.rememberMinutes(changes.rememberMinutes, false) ?? 0) : (current.rememberMinutes ?? 0),
 		};
+		// Newly enabled only: a method enabled before this rule existed must not block every other settings change.
+		for (const method of next.enabledMethods) {
+			if (current.enabledMethods.includes(method)) continue;
+			const problem = this.deps.deploymentProblem?.(method) ?? null;
+			if (problem !== null) throw new PortcullisError("ERR_POLICY_INVALID", deploymentRefusal(method, problem, this.deps.consoleUrl));
+		}
 		await this.checkPolicy(read.groups, next);
 		return { current, next };
 	}
@@ -332,7 +349,7 @@ export class AdminService {
 	private rememberMinutes(value: number | null, groupMayInherit: boolean): number | null {
 		if (value === null && groupMayInherit) return null;
 		if (value === null || !Number.isInteger(value) || value < 0 || value > REMEMBER_MAX_MINUTES) {
-			throw this.input(`The remember window is a whole number of minutes from 0 (off) to ${REMEMBER_MAX_MINUTES} (12 hours).`);
+			throw this.input(`The remember window is a whole number of minutes from 0 (off) to ${REMEMBER_MAX_MINUTES} (12 hours).`, "remember");
 		}
 		return value;
 	}
@@ -358,13 +375,13 @@ export class AdminService {
 		},
 	): Promise<GroupRow> {
 		const name = canonicalGroupName(input.name);
-		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.");
-		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
+		if (name === null) throw this.input("Group names are 1-64 characters: letters, digits, '.', '_' and '-'.", "name");
+		if (await this.deps.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`, { field: "name" });
 		if (input.allowedMethods) await this.validateMethods(input.allowedMethods);
 		const enrolmentDeadline = this.nextDeadline(`group ${name}`, input.forceTwoFactor, null, input.enrolmentDeadline ?? null);
 		const rememberMinutes = this.rememberMinutes(input.rememberMinutes ?? null, true);
 		return this.deps.work.run(async (work) => {
-			if (await work.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`);
+			if (await work.groups.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a group named ${name} already exists`, { field: "name" });
 			await this.checkPolicy(work.groups, await work.settings.getTwoFactor(), {
 				id: null,
 				name,

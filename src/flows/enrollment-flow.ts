@@ -195,6 +195,33 @@ export class EnrollmentFlow {
 		return result;
 	}
 
+	/**
+	 * A setup page shown again (a reload or a revisit of its address, a wrong code): the pending
+	 * factor this same login attempt or web session began (`factorId`, or else its newest one of
+	 * `method`), while it is live, with what the method shows for it (TOTP: key and QR code). Null
+	 * when there is none: the page then starts over. Never another origin's factor (W3).
+	 */
+	async pendingSetup(
+		userId: string,
+		method: MethodId,
+		context: EnrollContext,
+		factorId?: string,
+	): Promise<{ factorId: string; display: EnrollmentDisplay } | null> {
+		const user = await this.deps.users.findById(userId);
+		const origin = enrolmentOrigin(context);
+		const implementation = this.deps.methods.get(method);
+		if (user === undefined || user.disabled === 1 || origin === null || implementation?.showPending === undefined) return null;
+		const now = this.deps.clock.now().getTime();
+		let factor = factorId === undefined ? await this.deps.factors.latestPending(userId, method, origin, now) : await this.deps.factors.get(factorId);
+		if (factor !== null && factorId !== undefined) {
+			const expiresAt = await this.deps.factors.pendingExpiresAt(factor.id);
+			if (expiresAt === null || expiresAt <= now) factor = null;
+		}
+		if (factor === null || factor.userId !== userId || factor.method !== method || factor.status !== "pending" || factor.origin !== origin) return null;
+		const display = await implementation.showPending(factor, { id: user.id, username: user.username });
+		return display === null ? null : { factorId: factor.id, display };
+	}
+
 	async complete(userId: string, factorId: string, input: Record<string, string>, context: EnrollContext): Promise<EnrollCompleteResult> {
 		const user = await this.deps.users.findById(userId);
 		const factor = await this.deps.factors.get(factorId);

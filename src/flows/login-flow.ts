@@ -37,7 +37,7 @@ import { checkPasswordCharged } from "./password-stage.ts";
 import { channelMethods, decideForUser, rememberWindowFor, type PolicyStores } from "./policy-inputs.ts";
 import { auditRolloutNotifier, type RolloutNotifier } from "./rollout-notifier.ts";
 import { checkServerAccess, type ConnectionProof, type ServerAccess } from "./server-step-up.ts";
-import { checkSession } from "./session-check.ts";
+import { checkSession, revocationMessage } from "./session-check.ts";
 import { confirmPassword } from "./step-up-flow.ts";
 
 export interface ClientInfo {
@@ -682,6 +682,11 @@ export class LoginFlow {
 	 */
 	checkSession(input: Parameters<typeof checkSession>[1]): Promise<SessionCheck> {
 		return checkSession(this.deps, input);
+	}
+
+	/** Why a session was revoked, for its holder (session-check.ts). */
+	revocationMessage(input: Parameters<typeof revocationMessage>[1]): Promise<string> {
+		return revocationMessage(this.deps, input);
 	}
 
 	/**

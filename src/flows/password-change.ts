@@ -3,7 +3,7 @@
  * delegates here).
  */
 import { hashPassword } from "../crypto/password-hash.ts";
-import { passwordProblem } from "./admin-service.ts";
+import { passwordProblem } from "../core/password-policy.ts";
 import type { ClientInfo, LoginFlowDeps } from "./login-flow.ts";
 import { BUSY_MESSAGE, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, THROTTLED } from "./login-messages.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
@@ -28,7 +28,7 @@ export async function changeOwnPassword(
 	if (checked === "busy") return { kind: "invalid", message: BUSY_MESSAGE };
 	if (checked === "throttled") return { kind: "invalid", message: THROTTLED };
 	if (checked !== "ok") return { kind: "invalid", message: "The current password is wrong." };
-	const problem = passwordProblem(next);
+	const problem = passwordProblem(next, { username: user.username });
 	if (problem !== null) return { kind: "invalid", message: problem };
 	if (next === current) return { kind: "invalid", message: "The new password must differ from the current one." };
 	const hash = await hashPassword(next as string);

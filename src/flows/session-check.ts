@@ -43,3 +43,28 @@ export async function checkSession(
 	if (decision.kind === "network-denied") return "revoked";
 	return sessionSatisfies(decision, input.secondFactorMethod) ? "ok" : "step-up";
 }
+
+/**
+ * Why a live session was revoked, in words for its holder (the SSH DISCONNECT description OpenSSH
+ * prints: "Received disconnect … 11: <this>"). The holder proved both factors on this connection,
+ * so naming the cause reveals nothing to a stranger. Read after the check, so it names the state
+ * that revoked it (or the first that applies when several do).
+ */
+export async function revocationMessage(
+	deps: Pick<SessionCheckDeps, "users" | "clock" | "sshKeys">,
+	input: { userId: string; sessionEpoch: number; publicKeyFingerprint?: string | null },
+): Promise<string> {
+	const user = await deps.users.findById(input.userId);
+	if (user === undefined) return "Portcullis: your account was deleted by an administrator.";
+	if (user.disabled === 1) return "Portcullis: your account has been disabled by an administrator. Contact your administrator.";
+	if (Number(user.tfa_locked_until) > deps.clock.now().getTime()) {
+		return "Portcullis: your account is locked after too many wrong second-factor answers. Try again later or ask an administrator.";
+	}
+	if (user.session_epoch !== input.sessionEpoch) {
+		return "Portcullis: your sessions were ended (a password change, a 2FA reset or an administrator). Log in again.";
+	}
+	if (typeof input.publicKeyFingerprint === "string" && !(await deps.sshKeys.hasKey(user.id, input.publicKeyFingerprint))) {
+		return "Portcullis: the SSH key this connection logged in with was removed from your account.";
+	}
+	return "Portcullis: your access was revoked by the current policy (for example, your network address is no longer allowed).";
+}

@@ -86,6 +86,12 @@ export interface SecondFactorMethod {
 	verifyResponse(request: VerifyRequest): Promise<VerifyResult>;
 	beginEnrollment(request: EnrollmentRequest): Promise<EnrollmentBegin>;
 	completeEnrollment(request: EnrollmentRequest & { readonly factorId: string }): Promise<EnrollmentComplete>;
+	/**
+	 * What the setup page shows for a pending factor of this method, again (a reload, a wrong code),
+	 * or null. Only for methods whose setup shows something (TOTP's key and QR code); EnrollmentFlow
+	 * has checked the factor is the user's, pending, live and begun by the same login or session.
+	 */
+	showPending?(factor: { readonly id: string; readonly secretEnc: string | null }, user: MethodUser): Promise<EnrollmentDisplay | null>;
 }
 
 export type MethodRegistry = ReadonlyMap<MethodId, SecondFactorMethod>;

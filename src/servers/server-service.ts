@@ -114,8 +114,9 @@ export class ServerService {
 		this.store = deps.store;
 	}
 
-	private input(message: string): PortcullisError {
-		return new PortcullisError("ERR_INPUT", message);
+	/** `field`: the form field at fault (the console marks it: src/web/views/form-echo.tsx). */
+	private input(message: string, field?: string): PortcullisError {
+		return new PortcullisError("ERR_INPUT", message, field === undefined ? undefined : { field });
 	}
 
 	/** Records the change's event in its unit of work: both commit, or neither (fail closed). */
@@ -125,27 +126,27 @@ export class ServerService {
 
 	private validateHost(host: string): string {
 		const value = host.trim();
-		if (value.length === 0 || value.length > 253 || !HOST_PATTERN.test(value)) throw this.input("The host must be a DNS name or an IP address.");
+		if (value.length === 0 || value.length > 253 || !HOST_PATTERN.test(value)) throw this.input("The host must be a DNS name or an IP address.", "host");
 		return value;
 	}
 
 	private validatePort(port: number | undefined): number {
 		const value = port ?? 22;
-		if (!Number.isInteger(value) || value < 1 || value > 65535) throw this.input("The port must be a number from 1 to 65535.");
+		if (!Number.isInteger(value) || value < 1 || value > 65535) throw this.input("The port must be a number from 1 to 65535.", "port");
 		return value;
 	}
 
 	private validateLogin(login: string | undefined): string {
 		const value = (login ?? "").trim();
 		if (value !== "" && !LOGIN_PATTERN.test(value))
-			throw this.input("The login user must be 1-32 characters: letters, digits, '.', '_' and '-', not starting with a digit.");
+			throw this.input("The login user must be 1-32 characters: letters, digits, '.', '_' and '-', not starting with a digit.", "login");
 		return value;
 	}
 
 	private validateDescription(description: string | undefined): string {
 		// Descriptions are printed on the users' terminals: no control characters (escape sequences).
 		const value = stripUnsafe(description ?? "", { replacement: " " }).trim();
-		if (value.length > 200) throw this.input("The description must have at most 200 characters.");
+		if (value.length > 200) throw this.input("The description must have at most 200 characters.", "description");
 		return value;
 	}
 
@@ -209,7 +210,7 @@ export class ServerService {
 
 	async add(actor: Actor, input: ServerInput): Promise<ServerRow> {
 		const name = canonicalServerName(input.name);
-		if (name === null) throw this.input("Server names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.");
+		if (name === null) throw this.input("Server names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit.", "name");
 		const host = this.validateHost(input.host);
 		const port = this.validatePort(input.port);
 		const loginUser = this.validateLogin(input.loginUser);
@@ -223,7 +224,7 @@ export class ServerService {
 			},
 		);
 		return this.deps.work.run(async (work) => {
-			if (await work.servers.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a server named ${name} already exists`);
+			if (await work.servers.findByName(name)) throw new PortcullisError("ERR_CONFLICT", `a server named ${name} already exists`, { field: "name" });
 			const groups = [];
 			for (const group of input.groups ?? []) groups.push(await this.deps.groups.requireGroup(group, work.groups));
 			const server = await work.servers.create({

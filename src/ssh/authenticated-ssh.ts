@@ -31,8 +31,12 @@ export interface AuthenticatedSsh {
 	readonly authenticatedAt: number;
 	/** Runs once when the connection ends, whatever the cause. Listeners added after close run at once. */
 	onClose(listener: () => void): void;
-	/** Ends the connection (audited as ssh.disconnect with this reason). Idempotent. */
-	close(reason: string): void;
+	/**
+	 * Ends the connection (audited as ssh.disconnect with this reason). Idempotent. `userMessage`
+	 * is the DISCONNECT description the client prints (disconnect-message.ts); without it the
+	 * description is empty.
+	 */
+	close(reason: string, userMessage?: string): void;
 	/** Registers a writer for operator notices (the node is stopping); returns its removal. */
 	onNotice(listener: (text: string) => void): () => void;
 }

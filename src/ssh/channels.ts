@@ -43,7 +43,7 @@ import type { ServerRow } from "../storage/server-store.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { Menu, terminalSafe } from "./menu.ts";
 import { rejectProhibited } from "./protocol-guard.ts";
-import { SessionRecorder } from "./recording.ts";
+import { SessionRecorder, terminalLineEndings } from "./recording.ts";
 import { relay, type Relay, type RelayEnd } from "./relay.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { connectTarget } from "./target.ts";
@@ -364,7 +364,9 @@ async function visitTarget(
 	const active = relay(down, opened.channel, {
 		endDownstream: mode === "command",
 		bytes: conn.services.metrics.relayBytes,
-		...(recorder ? { onOutput: (data: Buffer) => recorder.output(data) } : {}),
+		// Without a PTY the target writes bare "\n" (no terminal turns it into CR LF); the recording gets
+		// what a terminal would have shown, so the player draws lines, not a staircase.
+		...(recorder ? { onOutput: (data: Buffer) => recorder.output(state.pty ? data : terminalLineEndings(data)) } : {}),
 		...(typedAhead ? { initialInput: typedAhead } : {}),
 	});
 	state.active = active;
@@ -552,12 +554,13 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 	if (opened.refused) return;
 	const recorder = opened.recorder;
 	const newline = state.pty ? "\r\n" : "\n";
+	// Line mode: the client gets plain "\n" lines; the recording keeps CR LF, as a terminal would show them.
 	const write = (text: string) => {
-		recorder?.output(text);
+		recorder?.output(state.pty ? text : text.replace(/\r?\n/g, "\r\n"));
 		down.write(state.pty ? text : text.replace(/\r\n/g, "\n"));
 	};
 	const menu = new Menu(
-		{ username: session.username, cols: state.pty?.cols ?? 80, rows: state.pty?.rows ?? 24, write },
+		{ username: session.username, cols: state.pty?.cols ?? 80, rows: state.pty?.rows ?? 24, write, lineMode: state.pty === null },
 		await servers.listForUser(session.userId),
 	);
 	let downEnded = false;
@@ -622,7 +625,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 			menu.render();
 			continue;
 		}
-		write(`\x1b[H\x1b[2J${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
+		write(`${state.pty ? "\x1b[H\x1b[2J" : ""}${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
 		const typedAhead = Buffer.from(menu.takeRest(), "utf8");
 		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder, typedAhead);
 		if (conn.closed || downClosed || state.stopped) return void recorder?.finish();

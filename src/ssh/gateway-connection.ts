@@ -82,8 +82,8 @@ export function makeSession(state: ConnectionState, outcome: AuthOutcome, at: nu
 				}
 			} else state.closeListeners.push(listener);
 		},
-		close(reason: string) {
-			endConnection(state, reason);
+		close(reason: string, userMessage?: string) {
+			endConnection(state, reason, userMessage);
 		},
 		onNotice(listener: (text: string) => void) {
 			state.noticeListeners.add(listener);

@@ -26,6 +26,10 @@ import type { SshServices } from "./ssh-services.ts";
 
 type Verdict = "ok" | "revoked" | "step-up" | "error";
 
+const STEP_UP_MESSAGE = "Portcullis: the 2FA policy now requires a second factor for this connection. Log in again.";
+const CHECK_FAILED_MESSAGE = "Portcullis: your access could not be checked right now, so this connection was closed. Try again later.";
+const REVOKED_MESSAGE = "Portcullis: your access was revoked.";
+
 interface Evaluation {
 	readonly verdict: Verdict;
 	/** The policy version the verdict holds for; null when it could not be read. */
@@ -268,7 +272,15 @@ export class LivePolicy {
 			source: session.sourceAddress,
 			detail: { connectionId: session.connectionId, reason: verdict },
 		});
-		session.close(verdict === "step-up" ? "policy now requires a second factor" : verdict === "revoked" ? "access revoked" : "policy check failed");
+		// The client is told why (OpenSSH prints the DISCONNECT description), not just "11:".
+		let message = STEP_UP_MESSAGE;
+		if (verdict === "error") message = CHECK_FAILED_MESSAGE;
+		else if (verdict === "revoked") {
+			message = await this.services.login
+				.revocationMessage({ userId: session.userId, sessionEpoch: session.sessionEpoch, publicKeyFingerprint: session.publicKeyFingerprint })
+				.catch(() => REVOKED_MESSAGE);
+		}
+		session.close(verdict === "step-up" ? "policy now requires a second factor" : verdict === "revoked" ? "access revoked" : "policy check failed", message);
 	}
 
 	stop(): void {

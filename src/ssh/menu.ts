@@ -50,9 +50,21 @@ export class Menu<T extends MenuEntry> {
 	#pending = "";
 	#message = "";
 	#rest = "";
+	/** Line mode: the list has been printed since it last changed; a refusal then prints only its message and the prompt. */
+	#listed = false;
 
 	constructor(
-		private readonly options: { username: string; cols: number; rows: number; write: (text: string) => void },
+		private readonly options: {
+			username: string;
+			cols: number;
+			rows: number;
+			write: (text: string) => void;
+			/**
+			 * No terminal (`ssh -T gw`, a script): plain lines, no screen clearing, no colours or
+			 * inverse video, the list printed once and each input line read as one answer.
+			 */
+			lineMode?: boolean;
+		},
 		entries: readonly T[],
 	) {
 		this.#cols = options.cols > 0 ? options.cols : 80;
@@ -80,6 +92,7 @@ export class Menu<T extends MenuEntry> {
 
 	setEntries(entries: readonly T[]): void {
 		this.#entries = [...entries];
+		this.#listed = false;
 		this.#clamp();
 	}
 
@@ -131,7 +144,30 @@ export class Menu<T extends MenuEntry> {
 		return lines.slice(0, 4).map((text) => fit(text, width).trimEnd());
 	}
 
+	/** Line mode: the list once, then the prompt; later only what changed (a message) and the prompt again. */
+	#renderLines(): void {
+		const lines: string[] = [];
+		if (!this.#listed) {
+			lines.push(`Portcullis: servers for ${this.options.username}`);
+			lines.push("Type a server's name or number and Enter to connect; q to quit.");
+			lines.push("");
+			if (this.#entries.length === 0) lines.push("No servers are granted to you. Ask an administrator to grant a server to one of your groups.");
+			const numberWidth = String(this.#entries.length).length;
+			for (const [index, entry] of this.#entries.entries()) {
+				const address = terminalSafe(`${entry.host}:${entry.port}`);
+				lines.push(
+					`${String(index + 1).padStart(numberWidth)}  ${terminalSafe(entry.name)}  ${address}  ${entry.require_2fa === 1 ? "[2FA] " : ""}${terminalSafe(entry.description)}`.trimEnd(),
+				);
+			}
+			lines.push("");
+			this.#listed = true;
+		}
+		if (this.#message !== "") lines.push(this.#message);
+		this.options.write(`${lines.join("\r\n")}${lines.length > 0 ? "\r\n" : ""}Server: `);
+	}
+
 	render(): void {
+		if (this.options.lineMode === true) return this.#renderLines();
 		const width = this.#cols;
 		const lines: string[] = [];
 		const total = this.#entries.length;
@@ -210,6 +246,14 @@ export class Menu<T extends MenuEntry> {
 					this.#rest = text;
 					return { kind: "choose", entry: chosen };
 				}
+				if (this.options.lineMode === true) {
+					// Each line is a whole answer: a refused one is said and forgotten, never prefixed to the next.
+					this.#message = this.#filter === "" ? "" : `No server matches "${terminalSafe(this.#filter)}".`;
+					this.#filter = "";
+					this.render();
+					changed = false;
+					continue;
+				}
 				this.#message = this.#entries.length === 0 ? "" : "Nothing to connect to: change the filter.";
 				changed = true;
 			} else if (code === 0x04) {
@@ -243,12 +287,19 @@ export class Menu<T extends MenuEntry> {
 		}
 		if (changed) {
 			this.#clamp();
-			this.render();
+			// Line mode: the filter is the line being typed (the client echoes it); nothing to redraw.
+			if (this.options.lineMode !== true) this.render();
 		}
 		return null;
 	}
 
 	#choose(): T | null {
+		// Line mode answers with a whole name: an exact name wins over the first entry that merely contains it.
+		if (this.options.lineMode === true) {
+			if (this.#filter === "") return null;
+			const exact = this.#entries.find((entry) => entry.name.toLowerCase() === this.#filter.toLowerCase());
+			if (exact) return exact;
+		}
 		if (/^[0-9]+$/.test(this.#filter)) {
 			const entry = this.#entries[Number(this.#filter) - 1];
 			if (entry) return entry;

@@ -242,3 +242,23 @@ export function parseCast(text: string): { header: Record<string, unknown>; even
 	}
 	return { header, events };
 }
+
+/**
+ * Output of a session without a PTY as a terminal would show it: every LF not already after a CR
+ * becomes CR LF (what the tty's ONLCR does when there is one; RFC 4254 §6.2 leaves line mode to
+ * the tty). Byte-wise, so a UTF-8 character split across chunks is untouched. A CR that ended the
+ * previous chunk costs one extra CR here, which a terminal draws identically.
+ */
+export function terminalLineEndings(data: Buffer): Buffer {
+	let count = 0;
+	for (let index = 0; index < data.length; index++) if (data[index] === 0x0a && (index === 0 || data[index - 1] !== 0x0d)) count++;
+	if (count === 0) return data;
+	const out = Buffer.allocUnsafe(data.length + count);
+	let at = 0;
+	for (let index = 0; index < data.length; index++) {
+		const byte = data[index]!;
+		if (byte === 0x0a && (index === 0 || data[index - 1] !== 0x0d)) out[at++] = 0x0d;
+		out[at++] = byte;
+	}
+	return out;
+}

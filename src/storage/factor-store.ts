@@ -186,6 +186,23 @@ export class FactorStore {
 		return row?.pending_expires_at === null || row === undefined ? null : Number(row.pending_expires_at);
 	}
 
+	/** The newest pending factor of `method` that `origin` began and that has not expired (a setup page shown again). */
+	async latestPending(userId: string, method: MethodId, origin: string, now: number): Promise<FactorRecord | null> {
+		const row = await this.db
+			.selectFrom("factors")
+			.selectAll()
+			.where("user_id", "=", userId)
+			.where("method", "=", method)
+			.where("status", "=", "pending")
+			.where("origin", "=", origin)
+			.where("pending_expires_at", ">", now)
+			.orderBy("created_at", "desc")
+			.orderBy("id", "desc")
+			.limit(1)
+			.executeTakeFirst();
+		return row ? toRecord(row) : null;
+	}
+
 	async listActive(userId: string, method?: MethodId): Promise<FactorRecord[]> {
 		let query = this.db.selectFrom("factors").selectAll().where("user_id", "=", userId).where("status", "=", "active");
 		if (method !== undefined) query = query.where("method", "=", method);

@@ -15,17 +15,26 @@ export function webActor(request: FastifyRequest): Actor {
 	return { name: request.web.user?.username ?? "unknown", channel: "web", source: request.ip };
 }
 
-/** Runs an admin change; a refusal is rendered by `onError`, anything else propagates (500 page). */
+/**
+ * Runs an admin change; a refusal is rendered by `onError`, anything else propagates (500 page).
+ * With `request`, the field the refusal names (PortcullisError.field) is marked on the form shown
+ * again with what was typed (views/form-echo.tsx).
+ */
 export async function attemptAdminChange(
 	action: () => Promise<void>,
 	onError: (notice: Notice, status: number) => Promise<FastifyReply>,
+	request?: FastifyRequest,
 ): Promise<FastifyReply | null> {
 	try {
 		await action();
 		return null;
 	} catch (error) {
 		const status = isPortcullisError(error) ? ERROR_STATUS[error.code] : undefined;
-		if (status !== undefined && isPortcullisError(error)) return onError({ kind: "error", text: error.message }, status);
+		if (status !== undefined && isPortcullisError(error)) {
+			const echo = request?.web.echo;
+			if (echo !== undefined && echo !== null) echo.invalid = error.field ?? null;
+			return onError({ kind: "error", text: error.message }, status);
+		}
 		throw error;
 	}
 }
@@ -40,7 +49,7 @@ export function deadlineChange(text: string | undefined, current: number | null 
 	const trimmed = text.trim();
 	if (trimmed === formatDeadline(current) || (trimmed === "" && (current === null || current === undefined))) return undefined;
 	const parsed = parseEnrolmentDeadline(trimmed, now);
-	if (!parsed.ok) throw new PortcullisError("ERR_INPUT", parsed.message);
+	if (!parsed.ok) throw new PortcullisError("ERR_INPUT", parsed.message, { field: "deadline" });
 	return parsed.value;
 }
 
@@ -49,6 +58,6 @@ export function rememberChange(text: string | undefined, emptyMeans: number | nu
 	if (text === undefined) return undefined;
 	const trimmed = text.trim();
 	if (trimmed === "") return emptyMeans;
-	if (!/^\d{1,5}$/.test(trimmed)) throw new PortcullisError("ERR_INPUT", "The remember window is a whole number of minutes (0: off).");
+	if (!/^\d{1,5}$/.test(trimmed)) throw new PortcullisError("ERR_INPUT", "The remember window is a whole number of minutes (0: off).", { field: "remember" });
 	return Number(trimmed);
 }

@@ -4,15 +4,16 @@
  * never decides anything about 2FA (docs/architecture.md).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { VNode } from "preact";
+import { h, type VNode } from "preact";
 import { renderToString } from "preact-render-to-string";
 import type { SessionRow } from "../storage/session-store.ts";
 import type { UserRow } from "../storage/user-store.ts";
 import type { ClientInfo } from "../flows/login-flow.ts";
 import type { Csrf } from "./csrf.ts";
-import type { FormSchema } from "./forms.ts";
+import type { FormEcho, FormSchema } from "./forms.ts";
 import type { WebServices } from "./services.ts";
 import type { PageContext } from "./views/layout.tsx";
+import { FormEchoContext } from "./views/form-echo.tsx";
 
 /**
  * Every route declares one (docs/security-matrix.md W2: the route table is classified, and a route without a
@@ -58,6 +59,8 @@ export interface WebRequestState {
 	ended: boolean;
 	/** Staged rollout: the enrolment nudge the banner shows on every page (set by the guard's live-policy check). */
 	nudge?: { readonly message: string; readonly daysLeft: number } | null;
+	/** The POST's fields, shown again when the answer is a refusal page (forms.ts FormEcho, views/form-echo.tsx). */
+	echo?: FormEcho | null;
 }
 
 export interface RouteInfo {
@@ -113,11 +116,10 @@ export type Answered = typeof ANSWERED;
 
 /** Sends a server-rendered page. Pages are never cached: they carry CSRF tokens and account data. */
 export function sendPage(reply: FastifyReply, status: number, page: VNode): FastifyReply {
-	return reply
-		.code(status)
-		.header("cache-control", "no-store")
-		.type("text/html; charset=utf-8")
-		.send(`<!doctype html>${renderToString(page)}`);
+	// A refusal (4xx) of a POST shows the form as it was sent, not empty (views/form-echo.tsx).
+	const echo = status >= 400 ? (reply.request.web?.echo ?? null) : null;
+	const html = echo === null ? renderToString(page) : renderToString(h(FormEchoContext.Provider, { value: echo }, page));
+	return reply.code(status).header("cache-control", "no-store").type("text/html; charset=utf-8").send(`<!doctype html>${html}`);
 }
 
 export function seeOther(reply: FastifyReply, location: string): FastifyReply {

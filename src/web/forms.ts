@@ -34,6 +34,25 @@ export const str = (max: number): { readonly kind: "string"; readonly max: numbe
 export const req = (max: number): { readonly kind: "string"; readonly max: number; readonly required: true } => ({ kind: "string", max, required: true });
 export const checkbox: { readonly kind: "checkbox" } = { kind: "checkbox" };
 
+/**
+ * A refused POST's fields as parsed, shown again by the page that answers it (views/form-echo.tsx);
+ * `invalid` names the field the refusal is about. Secrets are never kept (SECRET_FIELD).
+ */
+export interface FormEcho {
+	readonly action: string;
+	readonly values: Readonly<Record<string, string | boolean | undefined>>;
+	invalid: string | null;
+}
+
+/** Fields whose value is never sent back to the browser. */
+const SECRET_FIELD = /password|secret|current|keyword|token|code/i;
+
+export function formEcho(action: string, values: Readonly<Record<string, string | boolean | undefined>>): FormEcho {
+	const kept: Record<string, string | boolean | undefined> = {};
+	for (const [name, value] of Object.entries(values)) if (!SECRET_FIELD.test(name)) kept[name] = value;
+	return { action, values: kept, invalid: null };
+}
+
 /** Fields every POST form carries besides its own. */
 export const CSRF_FIELD = "_csrf";
 

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AccessClass } from "./context.ts";
-import { CSRF_FIELD, parseFields, type FormSchema, type Parsed } from "./forms.ts";
+import { CSRF_FIELD, formEcho, parseFields, type FormSchema, type Parsed } from "./forms.ts";
 
 type Handler<S extends FormSchema> = (request: FastifyRequest, reply: FastifyReply, fields: Parsed<S>) => Promise<FastifyReply | string | undefined>;
 
@@ -47,7 +47,12 @@ export function postRoute<S extends FormSchema>(server: FastifyInstance, url: st
 				form: options.fields,
 			},
 		},
-		async (request, reply) => handler(request, reply, parseFields(request.body, options.fields, [CSRF_FIELD])),
+		async (request, reply) => {
+			const form = parseFields(request.body, options.fields, [CSRF_FIELD]);
+			// Kept for a page that answers a refusal: the form shows what was typed (views/form-echo.tsx).
+			request.web.echo = formEcho(url, form as Readonly<Record<string, string | boolean | undefined>>);
+			return handler(request, reply, form);
+		},
 	);
 }
 

@@ -46,7 +46,15 @@ export type WebLogin = Pick<
 
 export type WebEnrollment = Pick<
 	EnrollmentFlow,
-	"begin" | "complete" | "remove" | "enrollableMethods" | "regenerateRecoveryCodes" | "refuseDuringLogin" | "rememberedGrants" | "forgetRememberedGrant"
+	| "begin"
+	| "complete"
+	| "pendingSetup"
+	| "remove"
+	| "enrollableMethods"
+	| "regenerateRecoveryCodes"
+	| "refuseDuringLogin"
+	| "rememberedGrants"
+	| "forgetRememberedGrant"
 >;
 
 export type WebAdmin = Pick<

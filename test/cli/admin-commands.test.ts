@@ -201,6 +201,10 @@ for (const engine of ["sqlite", "postgres"] as const)
 				["excess argument", ["user", "unlock", "alice", "bob"], undefined, /too many arguments/],
 				["missing subcommand", ["group"], undefined, /missing command; see 'portcullis group --help'/],
 				["short password", ["user", "add", "bob"], "short\n", /at least 10 characters/],
+				["breached password", ["user", "add", "bob"], "password123\n", /list of common or breached passwords/],
+				["username inside the password", ["user", "add", "bobby"], "I am Bobby, let me in\n", /must not contain the username/],
+				["breached password (passwd)", ["user", "passwd", "alice"], "Qwertyuiop\n", /list of common or breached passwords/],
+				["username inside the password (passwd)", ["user", "passwd", "alice"], "ALICE in wonderland\n", /must not contain the username/],
 				["no password", ["user", "add", "bob"], "", /no password on stdin/],
 				["bad username", ["user", "add", "bob smith"], `${PASSWORD}\n`, /invalid username/],
 				["duplicate user", ["user", "add", "ALICE"], `${PASSWORD}\n`, /already exists/],
@@ -249,11 +253,23 @@ for (const engine of ["sqlite", "postgres"] as const)
 			}
 		});
 
-		test("reset-2fa prints a one-time enrolment link; --next-login prints none", async () => {
+		test("reset-2fa without http.public_url: the link is built from http.listen and the CLI says so", async () => {
 			const reset = await cli(["user", "reset-2fa", "alice"]);
+			assert.equal(reset.code, 0, reset.stderr);
+			assert.match(reset.stdout, /^http:\/\/127\.0\.0\.1:8080\/enroll-link\/[A-Za-z0-9_-]{43}\n/);
+			assert.equal(
+				reset.stderr,
+				"portcullis: warning: http.public_url is not set; this link uses http://127.0.0.1:8080 (from http.listen). If users open the console at another address, set http.public_url (PORTCULLIS_HTTP__PUBLIC_URL) and use that address with the same path.\n",
+			);
+		});
+
+		test("reset-2fa prints a one-time enrolment link on the configured public URL; --next-login prints none", async () => {
+			const reset = await runCli(["user", "reset-2fa", "alice", "--data", dir], {
+				env: { ...env, PORTCULLIS_HTTP__LISTEN: "0.0.0.0:9443", PORTCULLIS_HTTP__PUBLIC_URL: "https://bastion.example.org/" },
+			});
 			assertOk(reset, "reset-2fa");
 			const [link, note] = reset.stdout.split("\n");
-			assert.match(link ?? "", /^http:\/\/127\.0\.0\.1:8080\/enroll-link\/[A-Za-z0-9_-]{43}$/);
+			assert.match(link ?? "", /^https:\/\/bastion\.example\.org\/enroll-link\/[A-Za-z0-9_-]{43}$/);
 			assert.match(note ?? "", /^one-time enrolment link for alice, valid until \d{4}-\d{2}-\d{2}T/);
 			assert.equal((await user("alice"))?.enrollLinkPending, true);
 
@@ -366,7 +382,8 @@ for (const engine of ["sqlite", "postgres"] as const)
 				.map((line) => JSON.parse(line) as { event: string; detail: { mode: string } });
 			assert.deepEqual(
 				resetEvents.map((entry) => entry.detail.mode),
-				["link", "next-login"],
+				["link", "link", "next-login"],
+				"the reset without http.public_url, the one with it, then --next-login",
 			);
 
 			const future = await cli(["audit", "--json", "--since", "2999-01-01T00:00:00Z"]);

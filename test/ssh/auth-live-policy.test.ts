@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { addUserKey, removeUserKey } from "../../src/servers/ssh-keys.ts";
 import { makeKey } from "../helpers/keys.ts";
-import { RawSsh } from "../helpers/ssh-client.ts";
+import { RawSsh, requireOpenSsh, runOpenSsh } from "../helpers/ssh-client.ts";
 import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";
 import { addUser, enrolTotp, eventually, PASSWORD, startFixture, totpNow, type Fixture } from "./auth-fixtures.ts";
 
@@ -66,6 +66,41 @@ describe("live policy on SSH connections (live_check_seconds = 1)", () => {
 		assert.ok(!bystander.closed, "another user's connection stays");
 		bystander.end();
 		assert.equal(await revokedReason("dana"), "revoked");
+	});
+
+	test('OpenSSH: a disabled user\'s client prints why it was disconnected, not an empty "11:"', async (t) => {
+		if (!requireOpenSsh(t)) return;
+		await addUser(f, "dora");
+		await addUser(f, "ned");
+		// -N: an authenticated connection with no channel, held open until the gateway ends it.
+		const running = (user: string) =>
+			runOpenSsh({ port: f.port, user, preferred: "password", extraArgs: ["-N"], answer: (prompt) => (/password/i.test(prompt) ? PASSWORD : null) });
+		const dora = running("dora");
+		await eventually(
+			async () => (await f.app.stores.audit.query({ event: "ssh.authenticated", username: "dora", limit: 1 })).length > 0,
+			BOUND_MS,
+			"dora logged in",
+		);
+		await f.app.admin.setDisabled(ADMIN_ACTOR, "dora", true);
+		const disabled = await dora;
+		assert.equal(disabled.code, 255, disabled.stderr);
+		assert.match(
+			disabled.stderr,
+			/Received disconnect from 127\.0\.0\.1 port \d+:11: Portcullis: your account has been disabled by an administrator\./,
+			disabled.stderr,
+		);
+
+		// The twin: another reason gets its own words (sessions ended by a password change).
+		const ned = running("ned");
+		await eventually(
+			async () => (await f.app.stores.audit.query({ event: "ssh.authenticated", username: "ned", limit: 1 })).length > 0,
+			BOUND_MS,
+			"ned logged in",
+		);
+		await f.app.admin.setPassword(ADMIN_ACTOR, "ned", "another long passphrase", false);
+		const ended = await ned;
+		assert.match(ended.stderr, /Received disconnect from 127\.0\.0\.1 port \d+:11: Portcullis: your sessions were ended/, ended.stderr);
+		assert.doesNotMatch(ended.stderr, /disabled/);
 	});
 
 	test("locking a user out (5 wrong codes on the web) closes their 2FA connection", async () => {

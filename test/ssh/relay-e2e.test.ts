@@ -153,6 +153,28 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		assert.match(output, /no-pty-25/);
 		assert.match(output, /Connection to db1 closed/);
 		assert.doesNotMatch(output, /\r\n/, "no terminal line endings without a terminal");
+		// biome-ignore lint/suspicious/noControlCharactersInRegex: looking for escape sequences
+		assert.doesNotMatch(output, /\x1b/, "line mode: no screen clearing, colours or inverse video");
+		assert.match(output, /^1 {2}db1 {2}127\.0\.0\.1:\d+/m, "the list is plain lines");
+
+		// Its recording plays as lines: CR LF everywhere (no staircase), no escape sequences.
+		const recording = await eventually(async () => {
+			for (const row of await t.app.stores.recordings.list()) {
+				if (row.ended_at === null) continue;
+				let text = "";
+				for await (const piece of t.app.stores.recordings.read(row)) text += piece;
+				if (text.includes("no-pty-25")) return text;
+			}
+			return null;
+		}, "the line-mode recording");
+		const played = parseCast(recording)
+			.events.filter((event) => event[1] === "o")
+			.map((event) => event[2])
+			.join("");
+		assert.match(played, /no-pty-25\r\n/);
+		assert.doesNotMatch(played.replace(/\r\n/g, ""), /\n/, "every LF comes after a CR");
+		// biome-ignore lint/suspicious/noControlCharactersInRegex: looking for escape sequences
+		assert.doesNotMatch(played, /\x1b/);
 	});
 
 	test("recording: the menu session is a valid asciicast v2 file holding the command output, not the input", async () => {

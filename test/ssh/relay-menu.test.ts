@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseTargetCommand } from "../../src/ssh/channels.ts";
 import { Menu, terminalSafe, type MenuEntry } from "../../src/ssh/menu.ts";
-import { parseCast, SessionRecorder } from "../../src/ssh/recording.ts";
+import { parseCast, SessionRecorder, terminalLineEndings } from "../../src/ssh/recording.ts";
 import { recordingPath } from "../../src/storage/recording-files.ts";
 import { serverService } from "../../src/servers/server-service.ts";
 import { ADMIN_ACTOR, createTestApp } from "../helpers/test-app.ts";
@@ -22,6 +22,54 @@ function menu(entries: MenuEntry[] = ENTRIES, rows = 24) {
 	const m = new Menu({ username: "alice", cols: 80, rows, write: (text) => screens.push(text) }, entries);
 	return { m, screens, last: () => screens.at(-1) ?? "" };
 }
+
+describe("menu in line mode (no PTY: `ssh -T gw`)", () => {
+	const lineMenu = () => {
+		const screens: string[] = [];
+		const m = new Menu({ username: "alice", cols: 80, rows: 24, write: (text) => screens.push(text), lineMode: true }, ENTRIES);
+		return { m, screens, all: () => screens.join("") };
+	};
+
+	test("plain lines: no screen clearing, no colours or inverse video, every entry listed once, then a prompt", () => {
+		const { m, all } = lineMenu();
+		m.render();
+		assert.ok(!all().includes("\x1b"), "not a single escape sequence");
+		assert.equal(
+			all(),
+			"Portcullis: servers for alice\r\nType a server's name or number and Enter to connect; q to quit.\r\n\r\n1  db1  10.0.0.5:22  primary database\r\n2  db2  10.0.0.6:22  replica\r\n3  web1  web1.internal:2222  frontend\r\n\r\nServer: ",
+		);
+	});
+
+	test("typing does not redraw; a line that matches nothing is said and forgotten; an exact name wins; a blank line chooses nothing", () => {
+		const { m, screens, all } = lineMenu();
+		m.render();
+		const printed = screens.length;
+		assert.equal(m.input("zz"), null);
+		assert.equal(screens.length, printed, "no redraw per character");
+		assert.equal(m.input("z\n"), null);
+		assert.ok(all().endsWith('No server matches "zzz".\r\nServer: '), JSON.stringify(all().slice(-60)));
+		assert.equal(m.filter, "", "the refused line is not prefixed to the next");
+		assert.equal(m.input("\n"), null, "a blank line does not connect to entry 1");
+		assert.deepEqual(m.input("db2\n"), { kind: "choose", entry: ENTRIES[1] });
+		m.resetFilter();
+		assert.deepEqual(m.input("3\n"), { kind: "choose", entry: ENTRIES[2] });
+		assert.ok(!all().includes("\x1b"));
+	});
+
+	test("the same menu with a terminal still draws the full-screen list (the twin)", () => {
+		const { m, last } = menu();
+		m.render();
+		assert.ok(last().startsWith("\x1b[H\x1b[2J"));
+		assert.ok(last().includes("\x1b[7m"), "inverse video marks the selection");
+	});
+
+	test("recordings of line-mode output get CR LF, as a terminal shows them", () => {
+		assert.equal(terminalLineEndings(Buffer.from("a\nb\r\nc\n\n")).toString(), "a\r\nb\r\nc\r\n\r\n");
+		const untouched = Buffer.from("no newline");
+		assert.equal(terminalLineEndings(untouched), untouched);
+		assert.equal(terminalLineEndings(Buffer.from("\nä\n")).toString(), "\r\nä\r\n");
+	});
+});
 
 describe("menu", () => {
 	test("renders name, address and description, the first entry highlighted", () => {

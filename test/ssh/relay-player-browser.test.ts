@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { serverService } from "../../src/servers/server-service.ts";
-import { SessionRecorder } from "../../src/ssh/recording.ts";
+import { SessionRecorder, terminalLineEndings } from "../../src/ssh/recording.ts";
 import { ADMIN_ACTOR } from "../helpers/test-app.ts";
 import { chromiumMissing, logIn, newPage, startConsole, type Console } from "../e2e/web-harness.ts";
 
@@ -29,6 +29,30 @@ describe("recording player in Chromium", { skip: missing ?? undefined }, () => {
 		recordingId = recorder.id;
 	});
 	after(async () => c?.close());
+
+	test("a session without a PTY (`ssh -T`) plays as lines, not a staircase: its bare LFs are recorded as CR LF", async () => {
+		const alice = await c.app.stores.users.findByUsername("alice");
+		const record = async (output: Buffer) => {
+			const recorder = await SessionRecorder.start(c.app.ssh, { userId: alice?.id ?? "", username: "alice", cols: 60, rows: 8, term: "xterm" });
+			recorder.output(output);
+			await recorder.finish();
+			return recorder.id;
+		};
+		// What a target writes without a PTY, as channels.ts records it (terminalLineEndings), and raw (the twin).
+		const shell = Buffer.from("alpha line\nbeta line\ngamma end\n");
+		const asLines = await record(terminalLineEndings(shell));
+		const raw = await record(shell);
+		const page = await newPage(c);
+		await logIn(page, "root");
+		const screen = async (id: string) => {
+			await page.goto(`/admin/recordings/${id}`);
+			await page.waitForFunction(() => document.getElementById("cast-screen")?.textContent?.includes("gamma end") === true, undefined, { timeout: 540_000 });
+			return (await page.locator("#cast-screen").textContent()) ?? "";
+		};
+		assert.match(await screen(asLines), /^alpha line\nbeta line\ngamma end/m, "each line starts at the left edge");
+		assert.match(await screen(raw), /alpha line\n {10}beta line/, "bare LFs draw a staircase (why they are converted)");
+		await page.context().close();
+	});
 
 	test("plays the cast into the <pre> without CSP violations", async () => {
 		const page = await newPage(c);

@@ -36,12 +36,20 @@ const PUBLIC_ROUTES = [
 	"HEAD /login/duo/callback",
 ];
 const HALF_ROUTES = [
+	// The new password before enrolment when an admin set the old one (src/web/routes/enroll.tsx).
+	"GET /login/password",
+	"HEAD /login/password",
+	"POST /login/password",
 	"GET /login/2fa",
 	"HEAD /login/2fa",
 	"POST /login/2fa",
 	"GET /login/enroll",
 	"HEAD /login/enroll",
+	"GET /login/enroll/totp",
+	"HEAD /login/enroll/totp",
 	"POST /login/enroll/totp",
+	"GET /login/enroll/totp/confirm",
+	"HEAD /login/enroll/totp/confirm",
 	"POST /login/enroll/totp/confirm",
 	"POST /login/enroll/keyword",
 	// Backend methods' forced enrolment (src/web/routes/methods-enroll.tsx).

@@ -12,7 +12,7 @@ import { buildWebServer } from "../../web/server.ts";
 import { webServices } from "../../app/web-services.ts";
 import { cliConfig } from "../context.ts";
 import type { ServeOptions } from "./serve-command.ts";
-import { println, type CliIo } from "../io.ts";
+import { closedOutput, println, type CliIo } from "../io.ts";
 import { startOpsServer } from "../../web/ops-server.ts";
 
 /** Splits "HOST:PORT" / "[v6]:PORT" (validated by the config schema) for net.listen. */
@@ -25,6 +25,18 @@ export function splitListen(listen: string): { host: string; port: number } {
 function urlHost(host: string): string {
 	if (host === "0.0.0.0" || host === "::") return "127.0.0.1";
 	return host.includes(":") ? `[${host}]` : host;
+}
+
+/**
+ * The console's address as users reach it: http.public_url when set (the address links and
+ * WebAuthn use; a proxy or another host name may stand in front), with where this process listens
+ * beside it; without it, the listen address (0.0.0.0 shown as 127.0.0.1).
+ */
+export function consoleLines(publicUrl: string | undefined, host: string, port: number): string[] {
+	const listening = `http://${urlHost(host)}:${port}/`;
+	if (publicUrl === undefined) return [`Portcullis console: ${listening}`];
+	const shown = `${publicUrl.replace(/\/$/, "")}/`;
+	return [`Portcullis console: ${shown}`, `Portcullis console listening on: ${listening} (http.listen; users open http.public_url)`];
 }
 
 export function adminBanner(password: string): string {
@@ -102,6 +114,8 @@ async function drainWeb(web: Awaited<ReturnType<typeof buildWebServer>>, drainMs
 }
 
 export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
+	// A service keeps running when its output's reader goes away (io.ts closedOutput).
+	closedOutput.endsProcess = false;
 	let drainMs = 10_000;
 	const stopped = untilSignal(io, () => drainMs + 10_000);
 	const config = await cliConfig(options, {
@@ -135,7 +149,7 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 		await web.listen({ host: http.host, port: http.port });
 		closers.push(() => web.close());
 		const address = web.server.address() as AddressInfo;
-		println(io.stdout, `Portcullis console: http://${urlHost(http.host)}:${address.port}/`);
+		for (const line of consoleLines(config.http.public_url, http.host, address.port)) println(io.stdout, line);
 
 		const gateway = await startSshGateway(app.ssh, { listen: config.ssh.listen });
 		closers.push(() => gateway.close());

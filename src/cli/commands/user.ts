@@ -5,13 +5,18 @@ import { cliActor, withApp, type CommonOptions } from "../context.ts";
 import { iso, json, list, table } from "../format.ts";
 import { println, type CliIo } from "../io.ts";
 import { readNewPassword } from "../password-input.ts";
-import { passwordProblem } from "../../flows/admin-service.ts";
+import { passwordProblem } from "../../core/password-policy.ts";
 import { UsageError } from "../errors.ts";
 import type { UserRow } from "../../storage/user-store.ts";
 import type { UserPolicyStatus } from "../../flows/admin-service.ts";
 import { canonicalUsername } from "../../core/username.ts";
 
 type AddCommon = (command: Command) => Command;
+
+/** Why a printed link may be wrong: no http.public_url, so it was built from http.listen. */
+export function consoleUrlWarning(url: string): string {
+	return `portcullis: warning: http.public_url is not set; this link uses ${url} (from http.listen). If users open the console at another address, set http.public_url (PORTCULLIS_HTTP__PUBLIC_URL) and use that address with the same path.`;
+}
 
 export interface UserSummary {
 	username: string;
@@ -74,7 +79,7 @@ function status(user: UserSummary): string {
 async function newPassword(io: CliIo, rawName: string): Promise<string> {
 	const shown = canonicalUsername(rawName) ?? rawName;
 	const password = await readNewPassword(io, shown);
-	const problem = passwordProblem(password);
+	const problem = passwordProblem(password, { username: shown });
 	if (problem) throw new UsageError(problem);
 	return password;
 }
@@ -163,6 +168,8 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 			const target = await cli.admin.requireUser(name);
 			const result = await cli.admin.resetTwoFactor(cliActor(), target.username, options.nextLogin === true ? "next-login" : "link");
 			if (result.link !== null) {
+				// The link names the console: a guessed address must be said, or the admin sends a link nobody can open.
+				if (!cli.console.configured) println(io.stderr, consoleUrlWarning(cli.console.url));
 				println(io.stdout, result.link);
 				println(io.stdout, `one-time enrolment link for ${target.username}, valid until ${iso(result.expiresAt)}`);
 			} else {

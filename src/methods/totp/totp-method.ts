@@ -10,7 +10,16 @@ import type { Clock } from "../../core/clock.ts";
 import type { Random } from "../../core/random.ts";
 import type { SecretBox } from "../../crypto/secret-box.ts";
 import type { FactorStore } from "../../storage/factor-store.ts";
-import type { ChallengeStart, EnrollmentBegin, EnrollmentComplete, EnrollmentRequest, SecondFactorMethod, VerifyRequest, VerifyResult } from "../method.ts";
+import type {
+	ChallengeStart,
+	EnrollmentBegin,
+	EnrollmentComplete,
+	EnrollmentDisplay,
+	EnrollmentRequest,
+	SecondFactorMethod,
+	VerifyRequest,
+	VerifyResult,
+} from "../method.ts";
 
 export const TOTP_PERIOD_SECONDS = 30;
 export const TOTP_DIGITS = 6;
@@ -58,6 +67,14 @@ export function totpCodeAt(secret: Buffer, nowMs: number): string {
 export function createTotpMethod(deps: TotpDeps): SecondFactorMethod {
 	const context = (factorId: string) => `totp:${factorId}`;
 
+	/** The key, its otpauth URI and the QR code of a setup page (shown at the start, and again on a reload or a wrong code). */
+	async function setupDisplay(secret: Buffer, username: string): Promise<EnrollmentDisplay> {
+		const totp = totpFor(secret, username, deps.issuer);
+		const uri = totp.toString();
+		const qrSvg = await QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
+		return { secret: totp.secret.base32.replace(/(.{4})/g, "$1 ").trim(), uri, qrSvg };
+	}
+
 	return {
 		id: "totp",
 		interaction: "code",
@@ -99,15 +116,12 @@ export function createTotpMethod(deps: TotpDeps): SecondFactorMethod {
 				},
 				request.guard,
 			);
-			const totp = totpFor(secret, request.user.username, deps.issuer);
-			const uri = totp.toString();
-			const qrSvg = await QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
-			const base32 = totp.secret.base32;
-			return {
-				kind: "pending",
-				factorId,
-				display: { secret: base32.replace(/(.{4})/g, "$1 ").trim(), uri, qrSvg },
-			};
+			return { kind: "pending", factorId, display: await setupDisplay(secret, request.user.username) };
+		},
+
+		async showPending(factor, user): Promise<EnrollmentDisplay | null> {
+			if (factor.secretEnc === null) return null;
+			return setupDisplay(deps.box.open(factor.secretEnc, context(factor.id)), user.username);
 		},
 
 		async completeEnrollment(request: EnrollmentRequest & { factorId: string }): Promise<EnrollmentComplete> {

@@ -119,22 +119,52 @@ export const accountRoutes: RouteModule = (server, web) => {
 		);
 	});
 
+	/** The setup page of this session's pending TOTP factor again (a wrong code keeps the QR code), or null. */
+	async function totpSetupAgain(request: FastifyRequest, reply: FastifyReply, notice: Notice, status: number, factorId?: string): Promise<FastifyReply | null> {
+		const pending = await services.enrollment.pendingSetup(userId(request), "totp", context(request), factorId);
+		if (pending === null) return null;
+		return sendPage(
+			reply,
+			status,
+			<TotpSetupPage
+				ctx={pageContext(request)}
+				title="Add an authenticator app"
+				display={pending.display}
+				factorId={pending.factorId}
+				action="/account/factors/totp/confirm"
+				notice={notice}
+				restartHref="/account"
+			/>,
+		);
+	}
+
+	// A reload, Back, or the address opened again (it used to answer 404): the setup in progress, or the account page.
+	for (const url of ["/account/factors/totp", "/account/factors/totp/confirm"]) {
+		getRoute(server, url, { ...fresh, stepUpReturn: url, fields: {} }, async (request, reply) => {
+			return (await totpSetupAgain(request, reply, null, 200)) ?? seeOther(reply, "/account");
+		});
+	}
+
 	postRoute(server, "/account/factors/totp/confirm", { ...fresh, fields: { factorId: req(64), code: req(64) } }, async (request, reply, form) => {
 		const done = await services.enrollment.complete(userId(request), form.factorId, { code: form.code }, context(request));
 		if (done.kind === "expired") return account(request, reply, { kind: "error", text: "This setup has expired. Please start again." }, 400);
 		if (done.kind === "invalid") {
-			return sendPage(
-				reply,
-				400,
-				<TotpSetupPage
-					ctx={pageContext(request)}
-					title="Add an authenticator app"
-					display={null}
-					factorId={form.factorId}
-					action="/account/factors/totp/confirm"
-					notice={{ kind: "error", text: done.message }}
-					restartHref="/account"
-				/>,
+			const notice = { kind: "error" as const, text: done.message };
+			return (
+				(await totpSetupAgain(request, reply, notice, 400, form.factorId)) ??
+				sendPage(
+					reply,
+					400,
+					<TotpSetupPage
+						ctx={pageContext(request)}
+						title="Add an authenticator app"
+						display={null}
+						factorId={form.factorId}
+						action="/account/factors/totp/confirm"
+						notice={notice}
+						restartHref="/account"
+					/>,
+				)
 			);
 		}
 		return afterEnrolled(request, reply, done.method);

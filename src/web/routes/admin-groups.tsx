@@ -75,6 +75,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 				created = group.name;
 			},
 			(shown, status) => groupsPage(request, reply, shown, status),
+			request,
 		);
 		return failed ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(created)}&m=created`);
 	});
@@ -108,6 +109,7 @@ export const adminGroupRoutes: RouteModule = (server, web) => {
 				await services.admin.updateGroup(actor(request), form.name, changes);
 			},
 			(shown, status) => (status === 404 ? groupsPage(request, reply, shown, status) : groupPage(request, reply, form.name, shown, status)),
+			request,
 		);
 		return failed ?? confirmPage ?? seeOther(reply, `/admin/group?name=${encodeURIComponent(form.name.toLowerCase())}&m=saved`);
 	});

@@ -32,6 +32,12 @@ function notice(m: string | undefined): Notice {
 	return m !== undefined && DONE[m] ? { kind: "success", text: DONE[m] } : null;
 }
 
+/** A port that is not a number: the form comes back as typed, the port marked (views/form-echo.tsx). */
+function portRefused(request: FastifyRequest): Notice {
+	if (request.web.echo) request.web.echo.invalid = "port";
+	return { kind: "error", text: "The port must be a number from 1 to 65535." };
+}
+
 function portOf(text: string | undefined): number | undefined | null {
 	if (text === undefined || text.trim() === "") return undefined;
 	return /^[0-9]{1,5}$/.test(text.trim()) ? Number(text.trim()) : null;
@@ -90,7 +96,7 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 		{ ...change("/admin/servers"), fields: { name: req(256), host: req(253), port: str(5), login: str(64), description: str(200), group: str(64) } },
 		async (request, reply, form) => {
 			const port = portOf(form.port);
-			if (port === null) return serversPage(request, reply, { kind: "error", text: "The port must be a number from 1 to 65535." }, 400);
+			if (port === null) return serversPage(request, reply, portRefused(request), 400);
 			let created = "";
 			const failed = await attempt(
 				async () => {
@@ -105,6 +111,7 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 					created = row.name;
 				},
 				(shown, status) => serversPage(request, reply, shown, status),
+				request,
 			);
 			return failed ?? seeOther(reply, back(created, "created"));
 		},
@@ -116,11 +123,11 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 		{ ...change("/admin/servers"), fields: { name: req(256), host: req(253), port: req(5), login: str(64), description: str(200) } },
 		async (request, reply, form) => {
 			const port = portOf(form.port);
-			if (port === null || port === undefined)
-				return serverPage(request, reply, form.name, { kind: "error", text: "The port must be a number from 1 to 65535." }, 400);
+			if (port === null || port === undefined) return serverPage(request, reply, form.name, portRefused(request), 400);
 			const failed = await attempt(
 				() => servers.update(actor(request), form.name, { host: form.host, port, loginUser: form.login ?? "", description: form.description ?? "" }),
 				(shown, status) => (status === 404 ? serversPage(request, reply, shown, status) : serverPage(request, reply, form.name, shown, status)),
+				request,
 			);
 			return failed ?? seeOther(reply, back(form.name, "saved"));
 		},

@@ -92,6 +92,7 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 					created = user.username;
 				},
 				(shown, status) => usersPage(request, reply, shown, status),
+				request,
 			);
 			return failed ?? seeOther(reply, `/admin/user?name=${encodeURIComponent(created)}&m=created`);
 		},

@@ -122,6 +122,7 @@ export const adminRoutes: RouteModule = (server, web) => {
 				await services.admin.updateSettings(actor(request), changes);
 			},
 			(shown, status) => settingsPage(request, reply, shown, status),
+			request,
 		);
 		return failed ?? confirmPage ?? seeOther(reply, "/admin/settings?m=saved");
 	});

@@ -293,24 +293,29 @@ export function RecoveryCodesPage({ ctx, codes }: { ctx: PageContext; codes: rea
 	);
 }
 
-export function PasswordPage({ ctx, forced, notice }: { ctx: PageContext; forced: boolean; notice: Notice }) {
+/** What the password policy asks (src/core/password-policy.ts), said before the user types. */
+export const PASSWORD_HINT = "At least 10 characters. Not a common or breached password, and not containing your username. Several unrelated words work well.";
+
+export function PasswordPage({
+	ctx,
+	forced,
+	notice,
+	action = "/account/password",
+}: {
+	ctx: PageContext;
+	forced: boolean;
+	notice: Notice;
+	/** /login/password during a first login (before enrolment), /account/password otherwise. */
+	action?: string;
+}) {
 	return (
 		<Layout ctx={ctx} title="Change password" narrow>
 			{forced ? <Alert kind="warning">You must change your password before you continue.</Alert> : null}
 			<NoticeBox notice={notice} />
-			<form method="post" action="/account/password" class="card stack">
+			<form method="post" action={action} class="card stack">
 				<CsrfField ctx={ctx} />
 				<Field id="current" name="current" label="Current password" type="password" autocomplete="current-password" required maxLength={1024} autofocus />
-				<Field
-					id="password"
-					name="password"
-					label="New password"
-					type="password"
-					autocomplete="new-password"
-					hint="At least 10 characters."
-					required
-					maxLength={1024}
-				/>
+				<Field id="password" name="password" label="New password" type="password" autocomplete="new-password" hint={PASSWORD_HINT} required maxLength={1024} />
 				<Field id="confirm" name="confirm" label="New password again" type="password" autocomplete="new-password" required maxLength={1024} />
 				<button type="submit" class="primary">
 					Change password

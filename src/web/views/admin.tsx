@@ -5,6 +5,8 @@ import type { AuditRow } from "../../storage/audit-log.ts";
 import type { PolicyImpact, UserPolicyStatus } from "../../flows/admin-service.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
+import { PASSWORD_HINT } from "./account.tsx";
+import { Checkbox, PostForm, Select } from "./form-echo.tsx";
 
 function kindNote(method: MethodId): string {
 	const kind = METHOD_INFO[method].kind;
@@ -31,7 +33,7 @@ export function MethodCheckboxes({
 			<legend>{legend}</legend>
 			{methods.map((method) => (
 				<div class="check">
-					<input type="checkbox" id={`${idPrefix}-${method}`} name={`method_${method}`} checked={checked.includes(method)} />
+					<Checkbox id={`${idPrefix}-${method}`} name={`method_${method}`} checked={checked.includes(method)} />
 					<label for={`${idPrefix}-${method}`}>
 						{METHOD_INFO[method].label} <span class="hint-inline">({kindNote(method)})</span>
 					</label>
@@ -180,11 +182,11 @@ export function AdminSettingsPage(props: {
 	return (
 		<Layout ctx={ctx} title="Settings">
 			<NoticeBox notice={props.notice} />
-			<form method="post" action="/admin/settings" class="card stack">
+			<PostForm action="/admin/settings" class="card stack">
 				<CsrfField ctx={ctx} />
 				<h2>Two-factor authentication</h2>
 				<div class="check">
-					<input type="checkbox" id="force" name="force" checked={props.force} />
+					<Checkbox id="force" name="force" checked={props.force} />
 					<label for="force">
 						<strong>Force 2FA for everyone</strong>
 						<span class="hint-block">
@@ -203,7 +205,7 @@ export function AdminSettingsPage(props: {
 				<button type="submit" class="primary">
 					Save settings
 				</button>
-			</form>
+			</PostForm>
 		</Layout>
 	);
 }
@@ -264,7 +266,7 @@ export function AdminUsersPage({
 			</section>
 			<section class="card" aria-labelledby="create-user">
 				<h2 id="create-user">Create a user</h2>
-				<form method="post" action="/admin/users/create" class="stack">
+				<PostForm action="/admin/users/create" class="stack">
 					<CsrfField ctx={ctx} />
 					<div class="grid">
 						<Field id="new-username" name="username" label="Username" required maxLength={64} autocomplete="off" />
@@ -273,7 +275,7 @@ export function AdminUsersPage({
 							name="password"
 							label="Initial password"
 							type="password"
-							hint="At least 10 characters."
+							hint={PASSWORD_HINT}
 							required
 							maxLength={1024}
 							autocomplete="new-password"
@@ -281,25 +283,20 @@ export function AdminUsersPage({
 					</div>
 					<div class="field">
 						<label for="new-group">Group (optional)</label>
-						<select id="new-group" name="group">
-							<option value="">No group</option>
-							{groups.map((group) => (
-								<option value={group}>{group}</option>
-							))}
-						</select>
+						<Select id="new-group" name="group" options={[{ value: "", label: "No group" }, ...groups.map((group) => ({ value: group, label: group }))]} />
 					</div>
 					<div class="check">
-						<input type="checkbox" id="new-admin" name="admin" />
+						<Checkbox id="new-admin" name="admin" checked={false} />
 						<label for="new-admin">Administrator</label>
 					</div>
 					<div class="check">
-						<input type="checkbox" id="new-must-change" name="mustChange" />
+						<Checkbox id="new-must-change" name="mustChange" checked={false} />
 						<label for="new-must-change">Must change the password at first login</label>
 					</div>
 					<button type="submit" class="primary">
 						Create user
 					</button>
-				</form>
+				</PostForm>
 			</section>
 		</Layout>
 	);
@@ -480,7 +477,7 @@ function GroupPolicyFields({
 	return (
 		<>
 			<div class="check">
-				<input type="checkbox" id={`${idPrefix}-force`} name="force" checked={force} />
+				<Checkbox id={`${idPrefix}-force`} name="force" checked={force} />
 				<label for={`${idPrefix}-force`}>
 					<strong>Force 2FA for members</strong>
 				</label>
@@ -490,13 +487,13 @@ function GroupPolicyFields({
 			<fieldset>
 				<legend>Allowed methods for members</legend>
 				<div class="check">
-					<input type="checkbox" id={`${idPrefix}-unrestricted`} name="unrestricted" checked={allowed === null} />
+					<Checkbox id={`${idPrefix}-unrestricted`} name="unrestricted" checked={allowed === null} />
 					<label for={`${idPrefix}-unrestricted`}>No restriction (every globally enabled method)</label>
 				</div>
 				<p class="hint">Or untick "No restriction" and choose the methods members may use (intersected with the globally enabled ones):</p>
 				{implemented.map((method) => (
 					<div class="check">
-						<input type="checkbox" id={`${idPrefix}-${method}`} name={`method_${method}`} checked={allowed?.includes(method)} />
+						<Checkbox id={`${idPrefix}-${method}`} name={`method_${method}`} checked={allowed?.includes(method)} />
 						<label for={`${idPrefix}-${method}`}>
 							{METHOD_INFO[method].label} <span class="hint-inline">({kindNote(method)})</span>
 						</label>
@@ -555,14 +552,14 @@ export function AdminGroupsPage({
 			</section>
 			<section class="card" aria-labelledby="create-group">
 				<h2 id="create-group">Create a group</h2>
-				<form method="post" action="/admin/groups/create" class="stack">
+				<PostForm action="/admin/groups/create" class="stack">
 					<CsrfField ctx={ctx} />
 					<Field id="group-name" name="name" label="Name" required maxLength={64} autocomplete="off" />
 					<GroupPolicyFields idPrefix="new" implemented={implemented} force={false} allowed={null} deadline={null} rememberMinutes={null} />
 					<button type="submit" class="primary">
 						Create group
 					</button>
-				</form>
+				</PostForm>
 			</section>
 		</Layout>
 	);
@@ -590,7 +587,7 @@ export function AdminGroupPage({
 			<NoticeBox notice={notice} />
 			<section class="card" aria-labelledby="policy-heading">
 				<h2 id="policy-heading">Policy</h2>
-				<form method="post" action="/admin/groups/update" class="stack">
+				<PostForm action="/admin/groups/update" class="stack">
 					<CsrfField ctx={ctx} />
 					<input type="hidden" name="name" value={group.name} />
 					<GroupPolicyFields
@@ -604,7 +601,7 @@ export function AdminGroupPage({
 					<button type="submit" class="primary">
 						Save group policy
 					</button>
-				</form>
+				</PostForm>
 			</section>
 			<section class="card" aria-labelledby="members-heading">
 				<h2 id="members-heading">Members</h2>

@@ -5,6 +5,7 @@
  */
 import type { ComponentChildren } from "preact";
 import { CSRF_FIELD } from "../forms.ts";
+import { useEchoedField } from "./form-echo.tsx";
 
 export interface PageContext {
 	/** The signed-in user (half or full session), for the header. */
@@ -173,6 +174,10 @@ export function Field(props: {
 	autofocus?: boolean;
 }) {
 	const hintId = props.hint ? `${props.id}-hint` : undefined;
+	// A refused submission of this field's form: what was typed (never a password), and the field at fault marked.
+	const echoed = useEchoedField(props.name);
+	const value = echoed !== null && props.type !== "password" && typeof echoed.value === "string" ? echoed.value : props.value;
+	const invalid = echoed?.invalid === true;
 	return (
 		<div class="field">
 			<label for={props.id}>{props.label}</label>
@@ -186,13 +191,14 @@ export function Field(props: {
 				name={props.name}
 				// preact's typings narrow attributes per input type; every type used here takes the same attributes.
 				type={(props.type ?? "text") as "text"}
-				value={props.value}
+				value={value}
+				aria-invalid={invalid ? "true" : undefined}
 				autocomplete={props.autocomplete}
 				required={props.required}
 				maxLength={props.maxLength}
 				inputMode={props.inputMode}
 				pattern={props.pattern}
-				autofocus={props.autofocus}
+				autofocus={invalid || props.autofocus}
 				aria-describedby={hintId}
 			/>
 		</div>

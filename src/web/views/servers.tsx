@@ -7,6 +7,7 @@ import type { ServerView } from "../../servers/server-service.ts";
 import type { RecordingRow } from "../../storage/recording-store.ts";
 import { CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
+import { PostForm, Select } from "./form-echo.tsx";
 
 function formatBytes(bytes: number): string {
 	if (bytes < 1024) return `${bytes} B`;
@@ -126,7 +127,7 @@ export function ServersPage(props: {
 			</section>
 			<section class="card" aria-labelledby="add-server">
 				<h2 id="add-server">Add a server</h2>
-				<form method="post" action="/admin/servers/create" class="stack narrow-form">
+				<PostForm action="/admin/servers/create" class="stack narrow-form">
 					<CsrfField ctx={ctx} />
 					<Field
 						id="server-name"
@@ -150,17 +151,12 @@ export function ServersPage(props: {
 					<Field id="server-description" name="description" label="Description" maxLength={200} autocomplete="off" />
 					<div class="field">
 						<label for="server-group">Grant to group</label>
-						<select id="server-group" name="group">
-							<option value="">(none yet)</option>
-							{groups.map((group) => (
-								<option value={group}>{group}</option>
-							))}
-						</select>
+						<Select id="server-group" name="group" options={[{ value: "", label: "(none yet)" }, ...groups.map((group) => ({ value: group, label: group }))]} />
 					</div>
 					<button type="submit" class="primary">
 						Add server
 					</button>
-				</form>
+				</PostForm>
 			</section>
 			<RecordingModeCard ctx={ctx} mode={props.recordingMode} />
 			<GatewayKeys {...props.gateway} />
@@ -212,7 +208,7 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 			</section>
 			<section class="card" aria-labelledby="settings-heading">
 				<h2 id="settings-heading">Address and login</h2>
-				<form method="post" action="/admin/servers/update" class="stack narrow-form">
+				<PostForm action="/admin/servers/update" class="stack narrow-form">
 					<CsrfField ctx={ctx} />
 					{hidden}
 					<Field id="edit-host" name="host" label="Host" value={server.host} required maxLength={253} autocomplete="off" />
@@ -231,7 +227,7 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 					<button type="submit" class="primary">
 						Save
 					</button>
-				</form>
+				</PostForm>
 			</section>
 			<section class="card" aria-labelledby="server-recording-heading">
 				<h2 id="server-recording-heading">Session recording</h2>

@@ -430,7 +430,19 @@ describe("WebAuthn relying party from configuration", () => {
 	test("with an unusable RP the method refuses registration with a message and fails closed at login", async () => {
 		const t = await createTestApp();
 		try {
-			await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["webauthn", "totp"] });
+			// Enabling it here is refused with the fix (the admin hears it, not the users)...
+			await assert.rejects(
+				t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["webauthn", "totp"] }),
+				(error: Error) =>
+					/WebAuthn cannot work while the console is reached at http:\/\/127\.0\.0\.1:8080/.test(error.message) &&
+					/Set http\.public_url to https:\/\//.test(error.message),
+			);
+			assert.deepEqual((await t.app.stores.settings.getTwoFactor()).enabledMethods.includes("webauthn"), false, "nothing was enabled");
+			// ...and while TOTP alone is accepted, WebAuthn enabled before (by an older version, or before the console
+			// moved to an IP address) stays enabled across other changes: the method itself must then fail closed.
+			await t.app.admin.updateSettings(ADMIN_ACTOR, { enabledMethods: ["totp"] });
+			await t.app.stores.settings.setTwoFactor({ ...(await t.app.stores.settings.getTwoFactor()), enabledMethods: ["webauthn", "totp"] });
+			await t.app.admin.updateSettings(ADMIN_ACTOR, { rememberMinutes: 0 });
 			const user = await t.app.admin.createUser(ADMIN_ACTOR, { username: "ip", password: PASSWORD, isAdmin: false, groups: [] });
 			const options = await webauthnOf(t).registrationOptions({ id: user.id, username: user.username }, null);
 			assert.ok(options.kind === "rejected" && /IP address/.test(options.message));
