@@ -17,6 +17,7 @@ import { AdminService } from "../flows/admin-service.ts";
 import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
 import { NetworkRuleService } from "../flows/network-rules.ts";
+import { LiveSessionService } from "../flows/live-sessions.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import { KeywordChallengeStore } from "../storage/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
@@ -38,6 +39,7 @@ import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
 import { NetworkRuleStore } from "../storage/network-rule-store.ts";
+import { LiveSessionStore } from "../storage/live-session-store.ts";
 import { ServerStore } from "../storage/server-store.ts";
 import { RecordingStore } from "../storage/recording-store.ts";
 import { recordingsDir } from "../storage/recording-files.ts";
@@ -71,6 +73,8 @@ export interface Stores {
 	readonly networkRules: NetworkRuleStore;
 	/** The SSH remember window's grants (migration 0014). */
 	readonly rememberedGrants: RememberedGrantStore;
+	/** Live SSH connections of every node, heartbeats and terminate requests (migration 0017). */
+	readonly liveSessions: LiveSessionStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 	/** A change and its audit events in one transaction (storage/unit-of-work.ts). */
@@ -96,6 +100,8 @@ export interface Portcullis {
 	readonly servers: ServerService;
 	/** Trusted networks of the 2FA policy (global and per group), for the CLI. */
 	readonly networkRules: NetworkRuleService;
+	/** Live SSH connections across nodes: list and terminate (console, CLI, API) and the gateway's registry. */
+	readonly liveSessions: LiveSessionService;
 	readonly consoleUrl: string;
 	readonly logger: Logger;
 	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
@@ -185,6 +191,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		recordings: new RecordingStore(db, clock, random, recordingsDir(config)),
 		networkRules: new NetworkRuleStore(db, clock),
 		rememberedGrants: new RememberedGrantStore(db, clock, random),
+		liveSessions: new LiveSessionStore(db, clock, random),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
@@ -242,6 +249,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	});
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings, work });
 	const networkRules = new NetworkRuleService({ store: stores.networkRules, groups: admin, work });
+	const liveSessions = new LiveSessionService({ store: stores.liveSessions, work, clock });
 	const ssh: SshServices = {
 		config,
 		clock,
@@ -256,6 +264,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		recordings: stores.recordings,
 		policyVersion: stores.policyVersion,
 		databaseHealth: health,
+		live: liveSessions,
 		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
 	};
 	return {
@@ -274,6 +283,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		methodSettings,
 		servers,
 		networkRules,
+		liveSessions,
 		consoleUrl,
 		logger,
 		ssh,

@@ -233,7 +233,7 @@ export class LiveSessionService {
 	 */
 	consumeKill(
 		kill: LiveKillRow,
-		target: { readonly userId: string; readonly username: string; readonly source: string; readonly found: boolean },
+		target: { readonly userId: string | null; readonly username: string | null; readonly source: string | null; readonly found: boolean },
 	): Promise<boolean> {
 		return this.#work.run(async (work) => {
 			if (!(await work.liveSessions.consumeKill(kill.id))) return false;

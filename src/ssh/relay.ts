@@ -29,6 +29,8 @@ export interface RelayOptions {
 	onOutput?: (data: Buffer) => void;
 	/** Exec mode: pass the exit status on and end the downstream channel when the target ends. */
 	endDownstream: boolean;
+	/** Counted in memory (live sessions: flushed to the database in batches by live-registry.ts). */
+	bytes?: { in: number; out: number };
 	/** Bytes the user typed ahead (after choosing the server in the menu): sent first. */
 	initialInput?: Buffer;
 }
@@ -38,6 +40,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 	let signal: string | null = null;
 	let finished = false;
 	const onOutput = options.onOutput;
+	const bytes = options.bytes ?? { in: 0, out: 0 };
 
 	let downPaused = false;
 	const resumeDown = () => {
@@ -45,6 +48,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		down.resume();
 	};
 	const onDownData = (chunk: Buffer) => {
+		bytes.in += chunk.length;
 		if (!up.write(chunk) && !downPaused) {
 			downPaused = true;
 			down.pause();
@@ -67,10 +71,12 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		down.once("drain", resumeUp);
 	};
 	const onUpData = (chunk: Buffer) => {
+		bytes.out += chunk.length;
 		onOutput?.(chunk);
 		if (!down.write(chunk)) pauseUpUntilDrain();
 	};
 	const onUpStderr = (chunk: Buffer) => {
+		bytes.out += chunk.length;
 		onOutput?.(chunk);
 		if (!down.stderr.write(chunk)) pauseUpUntilDrain();
 	};
@@ -79,7 +85,10 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		if (typeof exitSignal === "string") signal = exitSignal;
 	};
 
-	if (options.initialInput && options.initialInput.length > 0) up.write(options.initialInput);
+	if (options.initialInput && options.initialInput.length > 0) {
+		bytes.in += options.initialInput.length;
+		up.write(options.initialInput);
+	}
 	down.on("data", onDownData);
 	down.once("end", onDownEnd);
 	up.on("data", onUpData);

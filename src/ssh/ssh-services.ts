@@ -8,6 +8,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Random } from "../core/random.ts";
 import type { LoginFlow } from "../flows/login-flow.ts";
+import type { LiveSessions } from "./live-registry.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { DatabaseHealth } from "../storage/database-health.ts";
@@ -40,6 +41,8 @@ export interface SshServices {
 	readonly policyVersion: PolicyVersionStore;
 	/** Tells a database outage from other failures (the client is told "temporarily unavailable"). */
 	readonly databaseHealth: Pick<DatabaseHealth, "isOutage">;
+	/** The live-session registry in the shared database: this node's connections and the terminate requests aimed at it. */
+	readonly live: LiveSessions;
 	/** Publishes the host key fingerprint where the console shows it. */
 	publishHostKeyFingerprint(fingerprint: string): Promise<void>;
 }
