@@ -17,6 +17,7 @@ export function cliServices(app: Portcullis): CliServices {
 		servers: app.servers,
 		recordings: stores.recordings,
 		networkRules: app.networkRules,
+		liveSessions: app.liveSessions,
 		methods: createMethodAdmin(app),
 		sshKeys: sshKeyService(app),
 	};

@@ -12,6 +12,7 @@ import { registerNetworkCommands } from "./commands/network.ts";
 import { registerServeCommand } from "./commands/serve-command.ts";
 import { registerRecordingCommands } from "./commands/recording.ts";
 import { registerServerCommands } from "./commands/server.ts";
+import { registerSessionCommands } from "./commands/session.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
 import { registerUserCommands } from "./commands/user.ts";
 import { registerUserKeyCommands } from "./commands/user-key.ts";
@@ -75,6 +76,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerServerCommands(program, io, addCommonOptions);
 	registerRecordingCommands(program, io, addCommonOptions);
 	registerNetworkCommands(program, io, addCommonOptions);
+	registerSessionCommands(program, io, addCommonOptions);
 	return program;
 }
 
