@@ -69,7 +69,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 
 		test("terminate is refused without a reason, with a malformed id, or for a connection nobody holds; nothing is written", async () => {
 			const live = t.app.liveSessions;
-			const refused = async (request: Parameters<typeof live.terminate>[1], code: string) =>
+			const refused = async (request: Parameters<typeof live.terminate>[1], code: "ERR_INPUT" | "ERR_NOT_FOUND") =>
 				assert.rejects(live.terminate(WEB_ADMIN, request), (error) => isPortcullisError(error, code));
 			await refused({ connectionId: conn, reason: "  " }, "ERR_INPUT");
 			await refused({ connectionId: conn, reason: "evil\u001b[2J" }, "ERR_INPUT");
