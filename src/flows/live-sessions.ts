@@ -1,5 +1,5 @@
 /**
- * Live sessions across nodes (issue 11, "Live sessions"; docs/operations.md "Live sessions"): the
+ * Live sessions across nodes (docs/operations.md "Live sessions"): the
  * one service the admin console, the CLI and the REST API use to list every authenticated SSH
  * connection of every node and to end one (or one of its channels), and the one the gateway uses
  * to publish its connections and to pick up terminate requests.
