@@ -53,7 +53,7 @@ try {
 		const run = client.run("ssh", ["-p", String(gwA.address.port), "alice@127.0.0.1", "db1", "sleep 600"], { password: PASSWORD }).finally(() => {
 			exited = true;
 		});
-		let view = undefined;
+		let view: Awaited<ReturnType<typeof b.liveSessions.list>>[number] | undefined;
 		for (let tries = 0; tries < 600 && view === undefined; tries++) {
 			view = (await b.liveSessions.list()).find((candidate) => !known.has(candidate.id) && candidate.channels.length === 1);
 			if (view === undefined) await sleep(50);
