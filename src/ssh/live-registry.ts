@@ -72,6 +72,8 @@ export interface LiveConnectionInfo {
 	terminate(message: string): void;
 }
 
+type Published = "no" | "pending" | "yes";
+
 interface TrackedChannel {
 	readonly id: string;
 	readonly kind: LiveChannelKind;
@@ -81,6 +83,8 @@ interface TrackedChannel {
 	readonly close: () => void;
 	server: string | null;
 	flushed: { in: number; out: number; server: string | null };
+	/** Its row: written, being written, or not (a failed insert is retried at the next flush). */
+	published: Published;
 }
 
 interface TrackedConnection {
@@ -91,6 +95,8 @@ interface TrackedConnection {
 	/** Bytes of channels that have ended. */
 	readonly ended: ByteCounter;
 	flushed: { in: number; out: number };
+	/** Its row: written, being written, or not (a failed insert is retried at the next flush). */
+	published: Published;
 	/** Writes of this connection's rows, in order. */
 	chain: Promise<void>;
 }
@@ -111,6 +117,8 @@ export class LiveRegistry {
 	readonly #live: LiveSessions;
 	readonly #services: Pick<SshServices, "clock" | "random" | "logger">;
 	readonly #connections = new Map<string, TrackedConnection>();
+	/** Row deletions of closed connections still being written (stop waits for them). */
+	readonly #closing = new Set<Promise<void>>();
 	readonly #pollMs: number;
 	readonly #flushMs: number;
 	#pollTimer: NodeJS.Timeout | null = null;
@@ -155,8 +163,10 @@ export class LiveRegistry {
 
 	#insertConnection(tracked: TrackedConnection): void {
 		const { session, info } = tracked;
-		this.#enqueue(tracked, "connection insert", () =>
-			this.#live.connectionOpened({
+		tracked.published = "pending";
+		this.#enqueue(tracked, "connection insert", async () => {
+			tracked.published = "no";
+			await this.#live.connectionOpened({
 				id: session.connectionId,
 				node_id: this.nodeId,
 				user_id: session.userId,
@@ -169,13 +179,16 @@ export class LiveRegistry {
 				bytes_in: tracked.flushed.in,
 				bytes_out: tracked.flushed.out,
 				updated_at: this.#now(),
-			}),
-		);
+			});
+			tracked.published = "yes";
+		});
 	}
 
 	#insertChannel(tracked: TrackedConnection, channel: TrackedChannel): void {
-		this.#enqueue(tracked, "channel insert", () =>
-			this.#live.channelOpened({
+		channel.published = "pending";
+		this.#enqueue(tracked, "channel insert", async () => {
+			channel.published = "no";
+			await this.#live.channelOpened({
 				id: channel.id,
 				connection_id: tracked.session.connectionId,
 				node_id: this.nodeId,
@@ -184,8 +197,9 @@ export class LiveRegistry {
 				started_at: channel.startedAt,
 				bytes_in: channel.flushed.in,
 				bytes_out: channel.flushed.out,
-			}),
-		);
+			});
+			channel.published = "yes";
+		});
 	}
 
 	/** Publishes an authenticated connection; its rows go when it closes. */
@@ -197,6 +211,7 @@ export class LiveRegistry {
 			channels: new Map(),
 			ended: { in: 0, out: 0 },
 			flushed: { in: 0, out: 0 },
+			published: "no",
 			chain: Promise.resolve(),
 		};
 		if (!this.#stopped) {
@@ -207,6 +222,9 @@ export class LiveRegistry {
 			if (this.#connections.get(session.connectionId) !== tracked) return;
 			this.#connections.delete(session.connectionId);
 			this.#enqueue(tracked, "connection delete", () => this.#live.connectionClosed(session.connectionId));
+			const closing = tracked.chain;
+			this.#closing.add(closing);
+			void closing.finally(() => this.#closing.delete(closing));
 		});
 		return {
 			channel: (kind, server, close, sample) => {
@@ -219,6 +237,7 @@ export class LiveRegistry {
 					close,
 					server,
 					flushed: { in: 0, out: 0, server },
+					published: "no",
 				};
 				let ended = false;
 				if (this.#connections.get(session.connectionId) === tracked) {
@@ -259,17 +278,20 @@ export class LiveRegistry {
 
 	async #flush(): Promise<void> {
 		if (this.#stopped) return;
+		let rejoined = false;
 		try {
 			if (!(await this.#live.heartbeat(this.nodeId))) {
 				await this.#live.registerNode(this.nodeId, this.nodeName);
-				for (const tracked of this.#connections.values()) {
-					this.#insertConnection(tracked);
-					for (const channel of tracked.channels.values()) this.#insertChannel(tracked, channel);
-				}
+				rejoined = true;
 			}
 			await this.#live.removeStale();
 		} catch (error) {
 			this.#log(error, "heartbeat");
+		}
+		// Rows removed while this node was declared dead, and inserts that failed (an outage): written again.
+		for (const tracked of this.#connections.values()) {
+			if (rejoined || tracked.published === "no") this.#insertConnection(tracked);
+			for (const channel of tracked.channels.values()) if (rejoined || channel.published === "no") this.#insertChannel(tracked, channel);
 		}
 		for (const tracked of this.#connections.values()) {
 			const total = { in: tracked.ended.in, out: tracked.ended.out };
@@ -332,6 +354,7 @@ export class LiveRegistry {
 		if (this.#flushTimer !== null) clearInterval(this.#flushTimer);
 		await this.#flushing;
 		await Promise.all([...this.#connections.values()].map((tracked) => tracked.chain));
+		await Promise.all([...this.#closing]);
 		this.#connections.clear();
 		try {
 			await this.#live.removeNode(this.nodeId);
