@@ -75,7 +75,10 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 
 	const connections = new Map<string, ConnectionState>();
 	let closing = false;
-	const registry = new LiveRegistry(services, { pollMs: services.config.ssh.policy_poll_ms });
+	const registry = new LiveRegistry(services, {
+		pollMs: services.config.ssh.policy_poll_ms,
+		...(services.config.ssh.node_name !== "" ? { nodeName: services.config.ssh.node_name } : {}),
+	});
 	await registry.start();
 	const gateway: GatewayContext = {
 		services,

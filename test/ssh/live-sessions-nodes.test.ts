@@ -91,7 +91,7 @@ describe("live sessions across two gateway nodes (PostgreSQL, OpenSSH → gatewa
 		(await nodes.b.stores.audit.query({ event })).filter((row) => JSON.parse(row.detail ?? "{}").connectionId === connectionId);
 
 	before(async () => {
-		nodes = await createRecordingNodes("postgres");
+		nodes = await createRecordingNodes("postgres", { ssh: { node_name: "gw-test" } });
 		const { a, b } = nodes;
 		client = await createOpenSshClient();
 		db1 = await startSshd({ authorizedKeys: [loadOrCreateGatewayKey(a.config).publicKey, client.publicKey] });
@@ -124,6 +124,7 @@ describe("live sessions across two gateway nodes (PostgreSQL, OpenSSH → gatewa
 		const run = ssh(["alice@127.0.0.1", "db1", "head -c 300000 /dev/zero; sleep 600"]);
 		const view = await connectionOf("alice", (candidate) => candidate.channels.some((channel) => channel.kind === "session" && channel.server === "db1"));
 		assert.equal(view.nodeId, gwA.liveRegistry.nodeId, "held by node A");
+		assert.equal(view.nodeName, "gw-test", "ssh.node_name");
 		assert.notEqual(view.nodeId, gwB.liveRegistry.nodeId);
 		assert.equal(view.source, "127.0.0.1");
 		assert.equal(view.firstFactor, "password");
