@@ -30,8 +30,10 @@ function TerminateForm({ ctx, connection, channel, label }: { ctx: PageContext; 
 			<label for={id} class="visually-hidden">
 				Reason
 			</label>
-			<input id={id} name="reason" required maxLength={MAX_REASON_LENGTH} placeholder="reason (audited)" />
-			<button type="submit">{label}</button>
+			<input id={id} class="reason-inline" name="reason" required maxLength={MAX_REASON_LENGTH} placeholder="reason" />
+			<button type="submit" class="danger small">
+				{label}
+			</button>
 		</form>
 	);
 }
@@ -59,44 +61,48 @@ export function LiveSessionsPage({ ctx, connections, notice }: { ctx: PageContex
 									<th scope="col">Since</th>
 									<th scope="col">Second factor</th>
 									<th scope="col">Bytes in / out</th>
-									<th scope="col">Channels</th>
 									<th scope="col">End</th>
 								</tr>
 							</thead>
 							<tbody>
 								{connections.map((connection) => (
-									<tr id={`connection-${connection.id}`}>
-										<td>{connection.username}</td>
-										<td class="nowrap">{connection.source}</td>
-										<td>
-											{connection.nodeName} <span class="muted">({connection.nodeId.slice(0, 8)})</span>
-										</td>
-										<td class="nowrap">{formatTime(connection.startedAt)}</td>
-										<td>
-											{secondFactorLabel(connection)} <span class="muted">(first factor: {connection.firstFactor})</span>
-										</td>
-										<td class="nowrap">
-											{formatBytes(connection.bytesIn)} / {formatBytes(connection.bytesOut)}
-										</td>
-										<td>
-											{connection.channels.length === 0 ? (
-												<span class="muted">none open</span>
-											) : (
-												<ul class="plain">
-													{connection.channels.map((channel) => (
-														<li id={`channel-${channel.id}`}>
-															{KIND_TEXT[channel.kind] ?? channel.kind}
-															{channel.server === null ? "" : ` → ${channel.server}`}, since {formatTime(channel.startedAt)}, {formatBytes(channel.bytesIn)} /{" "}
-															{formatBytes(channel.bytesOut)} <TerminateForm ctx={ctx} connection={connection.id} channel={channel.id} label="End channel" />
-														</li>
-													))}
-												</ul>
-											)}
-										</td>
-										<td>
-											<TerminateForm ctx={ctx} connection={connection.id} label="End connection" />
-										</td>
-									</tr>
+									<>
+										<tr id={`connection-${connection.id}`}>
+											<td>{connection.username}</td>
+											<td class="nowrap">{connection.source}</td>
+											<td>
+												{connection.nodeName} <span class="muted">({connection.nodeId.slice(0, 8)})</span>
+											</td>
+											<td class="nowrap">{formatTime(connection.startedAt)}</td>
+											<td>
+												{secondFactorLabel(connection)}
+												<br />
+												<span class="muted">first factor: {connection.firstFactor}</span>
+											</td>
+											<td class="nowrap">
+												{formatBytes(connection.bytesIn)} / {formatBytes(connection.bytesOut)}
+											</td>
+											<td>
+												<TerminateForm ctx={ctx} connection={connection.id} label="End connection" />
+											</td>
+										</tr>
+										{connection.channels.map((channel) => (
+											<tr id={`channel-${channel.id}`} class="sub-row">
+												<td colspan={3} class="muted">
+													↳ {KIND_TEXT[channel.kind] ?? channel.kind}
+													{channel.server === null ? "" : ` → ${channel.server}`}
+												</td>
+												<td class="nowrap">{formatTime(channel.startedAt)}</td>
+												<td />
+												<td class="nowrap">
+													{formatBytes(channel.bytesIn)} / {formatBytes(channel.bytesOut)}
+												</td>
+												<td>
+													<TerminateForm ctx={ctx} connection={connection.id} channel={channel.id} label="End channel" />
+												</td>
+											</tr>
+										))}
+									</>
 								))}
 							</tbody>
 						</table>
