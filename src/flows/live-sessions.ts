@@ -9,7 +9,7 @@
  *   owning node, all removed at close. Each node heartbeats; a node silent for longer than the
  *   stale window is dead: its rows are hidden from the list at once and removed by the next
  *   cleanup of any node.
- * - Terminate: a request row and its audit event (`session.terminate-requested`, with the admin and
+ * - Terminate: a request row and its audit event (`ssh.terminate-requested`, with the admin and
  *   the reason) commit together; the owning node polls its requests (ssh.policy_poll_ms), consumes
  *   each with one conditional UPDATE and writes `ssh.terminated` (admin and reason again) in the
  *   same transaction, then closes the connection or the channel.
@@ -163,7 +163,7 @@ export class LiveSessionService {
 				reason,
 			});
 			work.audit({
-				event: "session.terminate-requested",
+				event: "ssh.terminate-requested",
 				outcome: "info",
 				actor: actor.name,
 				channel: actor.channel,

@@ -2,7 +2,7 @@
  * `portcullis session list|kill` through the real binary (SQLite): the list shows a connection a
  * node published, a kill without a reason or for a connection nobody holds exits 2 with one line and
  * requests nothing, and a kill with a reason leaves one request for the owning node and one
- * `session.terminate-requested` event naming the operator and the reason (docs/operations.md
+ * `ssh.terminate-requested` event naming the operator and the reason (docs/operations.md
  * "Live sessions"; the end-to-end kill is test/ssh/live-sessions-nodes.test.ts).
  */
 import assert from "node:assert/strict";
@@ -87,7 +87,7 @@ describe("portcullis session list|kill (sqlite)", () => {
 				kills.map((kill) => [kill.connection_id, kill.channel_id, kill.reason, kill.actor_channel]),
 				[[CONNECTION, null, "left the company", "cli"]],
 			);
-			const [event, ...more] = await app.stores.audit.query({ event: "session.terminate-requested" });
+			const [event, ...more] = await app.stores.audit.query({ event: "ssh.terminate-requested" });
 			assert.equal(more.length, 0);
 			assert.equal(event?.actor, `cli:${userInfo().username}`);
 			assert.equal(event?.channel, "cli");

@@ -77,14 +77,14 @@ for (const engine of ["sqlite", "postgres"] as const) {
 			await refused({ connectionId: "ffffffffffffffff", reason: "x" }, "ERR_NOT_FOUND");
 			await refused({ connectionId: conn, channelId: "d".repeat(32), reason: "x" }, "ERR_NOT_FOUND");
 			assert.deepEqual(await t.app.stores.liveSessions.pendingKills(nodeA), []);
-			assert.deepEqual(await t.app.stores.audit.query({ event: "session.terminate-requested" }), []);
+			assert.deepEqual(await t.app.stores.audit.query({ event: "ssh.terminate-requested" }), []);
 		});
 
 		test("terminate: the request and its audit event commit together; two racing consumers act once", async () => {
 			const live = t.app.liveSessions;
 			const result = await live.terminate(WEB_ADMIN, { connectionId: conn, channelId: channel, reason: "suspicious tunnel" });
 			assert.equal(result.node, "node-a");
-			const [requested] = await t.app.stores.audit.query({ event: "session.terminate-requested" });
+			const [requested] = await t.app.stores.audit.query({ event: "ssh.terminate-requested" });
 			assert.equal(requested?.actor, "root");
 			assert.equal(requested?.username, "alice");
 			assert.deepEqual(

@@ -155,7 +155,7 @@ for (const engine of ["postgres", "sqlite"] as const)
 			assert.notEqual(ended.code, 0, "the client was cut off");
 			await gone(view.id);
 
-			const [request] = await auditOf("session.terminate-requested", view.id);
+			const [request] = await auditOf("ssh.terminate-requested", view.id);
 			assert.equal(request?.actor, "root");
 			assert.equal(request?.channel, "web");
 			assert.equal(JSON.parse(request!.detail!).reason, "incident 42");
@@ -189,7 +189,7 @@ for (const engine of ["postgres", "sqlite"] as const)
 			assert.equal(stale.statusCode, 303);
 			assert.match(String(stale.headers.location), /^\/account\/step-up\?next=%2Fadmin%2Flive/);
 
-			assert.deepEqual(await auditOf("session.terminate-requested", view.id), [], "nothing was requested");
+			assert.deepEqual(await auditOf("ssh.terminate-requested", view.id), [], "nothing was requested");
 			assert.deepEqual(await nodes.b.stores.liveSessions.pendingKills(view.nodeId), []);
 			await gwA.liveRegistry.poll();
 			assert.ok(
