@@ -108,14 +108,21 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 	const netServer: NetServer = createServer({ noDelay: true }, (socket) => acceptSocket(gateway, socket, sshServer));
 	netServer.on("error", () => undefined);
 	const { host, port } = splitHostPort(options.listen);
-	await new Promise<void>((resolve, reject) => {
-		const onError = (error: Error) => reject(error);
-		netServer.once("error", onError);
-		netServer.listen({ host, port }, () => {
-			netServer.off("error", onError);
-			resolve();
+	try {
+		await new Promise<void>((resolve, reject) => {
+			const onError = (error: Error) => reject(error);
+			netServer.once("error", onError);
+			netServer.listen({ host, port }, () => {
+				netServer.off("error", onError);
+				resolve();
+			});
 		});
-	});
+	} catch (error) {
+		// Not listening: this node holds no connection, so it leaves the live-session registry at once.
+		clearInterval(dropFlush);
+		await registry.stop();
+		throw error;
+	}
 	const bound = netServer.address();
 	const address = typeof bound === "object" && bound !== null ? { host: bound.address, port: bound.port } : { host, port };
 
