@@ -119,6 +119,8 @@ export class LiveRegistry {
 	readonly #connections = new Map<string, TrackedConnection>();
 	/** Row deletions of closed connections still being written (stop waits for them). */
 	readonly #closing = new Set<Promise<void>>();
+	/** Rows whose delete failed (an outage): deleted again at the next flush, so none lingers while the node lives. */
+	readonly #undeleted = { connections: new Set<string>(), channels: new Set<string>() };
 	readonly #pollMs: number;
 	readonly #flushMs: number;
 	#pollTimer: NodeJS.Timeout | null = null;
@@ -202,6 +204,18 @@ export class LiveRegistry {
 		});
 	}
 
+	/** Deletes a row; a failure is remembered for the next flush, then rethrown (logged by the chain). */
+	async #delete(kind: "connections" | "channels", id: string): Promise<void> {
+		try {
+			if (kind === "connections") await this.#live.connectionClosed(id);
+			else await this.#live.channelClosed(id);
+			this.#undeleted[kind].delete(id);
+		} catch (error) {
+			this.#undeleted[kind].add(id);
+			throw error;
+		}
+	}
+
 	/** Publishes an authenticated connection; its rows go when it closes. */
 	open(session: AuthenticatedSsh, info: LiveConnectionInfo): LiveConnection {
 		const tracked: TrackedConnection = {
@@ -221,7 +235,7 @@ export class LiveRegistry {
 		session.onClose(() => {
 			if (this.#connections.get(session.connectionId) !== tracked) return;
 			this.#connections.delete(session.connectionId);
-			this.#enqueue(tracked, "connection delete", () => this.#live.connectionClosed(session.connectionId));
+			this.#enqueue(tracked, "connection delete", () => this.#delete("connections", session.connectionId));
 			const closing = tracked.chain;
 			this.#closing.add(closing);
 			void closing.finally(() => this.#closing.delete(closing));
@@ -257,7 +271,7 @@ export class LiveRegistry {
 						tracked.ended.in += final.in;
 						tracked.ended.out += final.out;
 						if (tracked.channels.delete(channel.id) && this.#connections.get(session.connectionId) === tracked)
-							this.#enqueue(tracked, "channel delete", () => this.#live.channelClosed(channel.id));
+							this.#enqueue(tracked, "channel delete", () => this.#delete("channels", channel.id));
 					},
 				};
 			},
@@ -288,6 +302,9 @@ export class LiveRegistry {
 		} catch (error) {
 			this.#log(error, "heartbeat");
 		}
+		await Promise.all([...this.#closing]);
+		for (const kind of ["connections", "channels"] as const)
+			for (const id of [...this.#undeleted[kind]]) await this.#delete(kind, id).catch((error: unknown) => this.#log(error, `${kind} delete (retry)`));
 		// Rows removed while this node was declared dead, and inserts that failed (an outage): written again.
 		for (const tracked of this.#connections.values()) {
 			if (rejoined || tracked.published === "no") this.#insertConnection(tracked);
@@ -337,7 +354,13 @@ export class LiveRegistry {
 			source: tracked?.session.sourceAddress ?? null,
 			found,
 		});
-		if (!won || !found) return;
+		if (!won) return;
+		if (!found) {
+			// The node no longer holds it: a row left behind (its delete failed) goes now.
+			const stale = kill.channel_id === null ? this.#delete("connections", kill.connection_id) : this.#delete("channels", kill.channel_id);
+			await stale.catch((error: unknown) => this.#log(error, "stale row delete"));
+			return;
+		}
 		try {
 			if (channel !== undefined) channel.close();
 			else tracked.info.terminate(TERMINATED_MESSAGE);

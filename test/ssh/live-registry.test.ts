@@ -37,7 +37,7 @@ function fakeSession(id: string): AuthenticatedSsh & { end(): void } {
 
 function recorder() {
 	const calls: string[] = [];
-	const state = { heartbeat: true, failInserts: 0, kills: [] as LiveKillRow[], win: true };
+	const state = { heartbeat: true, failInserts: 0, failDeletes: 0, kills: [] as LiveKillRow[], win: true };
 	const live: LiveSessions = {
 		registerNode: async () => void calls.push("registerNode"),
 		heartbeat: async () => {
@@ -63,7 +63,13 @@ function recorder() {
 		updateBytes: async (connection, channels) =>
 			void calls.push(`updateBytes ${connection.bytesIn}/${connection.bytesOut} ${channels.map((c) => `${c.bytesIn}/${c.bytesOut}@${c.server}`).join(",")}`),
 		channelClosed: async () => void calls.push("channelClosed"),
-		connectionClosed: async (id) => void calls.push(`connectionClosed ${id}`),
+		connectionClosed: async (id) => {
+			calls.push(`connectionClosed ${id}`);
+			if (state.failDeletes > 0) {
+				state.failDeletes -= 1;
+				throw new Error("injected: delete refused");
+			}
+		},
 		pendingKills: async () => state.kills,
 		consumeKill: async (kill, target) => {
 			calls.push(`consumeKill ${kill.id} found=${target.found}`);
@@ -129,6 +135,21 @@ describe("live registry (node side)", () => {
 		assert.equal(calls.filter((call) => call === "registerNode").length, 2);
 		assert.equal(calls.filter((call) => call === "connectionOpened c2").length, 3, "re-published after the node was declared dead");
 		session.end();
+		await registry.stop();
+	});
+
+	test("a failed delete is done again at the next flush: no row of a closed connection lingers while the node lives", async () => {
+		const { calls, state, live } = recorder();
+		const registry = new LiveRegistry(services(live), { pollMs: 60_000, flushMs: 60_000 });
+		await registry.start();
+		const session = fakeSession("c4");
+		registry.open(session, { firstFactor: "password", secondFactor: "totp", secondFactorNote: "", terminate: () => undefined });
+		state.failDeletes = 1;
+		session.end();
+		await registry.flush();
+		assert.equal(calls.filter((call) => call === "connectionClosed c4").length, 2, "retried after the failure");
+		await registry.flush();
+		assert.equal(calls.filter((call) => call === "connectionClosed c4").length, 2, "not again once done");
 		await registry.stop();
 	});
 
