@@ -320,4 +320,34 @@ export const GUARDS: readonly Guard[] = [
 			names: ["admin-set password + forced enrolment: new password first, then the factor, then the recovery codes"],
 		},
 	},
+	{
+		id: "live-kill-once",
+		why: "a terminate request is consumed by one conditional UPDATE: it is acted on (and audited as ssh.terminated) exactly once",
+		file: "src/storage/live-session-store.ts",
+		find: '.set({ consumed_at: this.clock.now().getTime() })\n\t\t\t.where("id", "=", id)\n\t\t\t.where("consumed_at", "is", null)',
+		replace: '.set({ consumed_at: this.clock.now().getTime() })\n\t\t\t.where("id", "=", id)',
+		tests: { file: "test/flows/live-sessions.test.ts", names: ["terminate: the request and its audit event commit together; two racing consumers act once"] },
+	},
+	{
+		id: "live-terminate-admin",
+		why: "only an admin may end another user's live SSH connection",
+		file: "src/web/routes/admin-live.tsx",
+		find: '"/admin/live/terminate",\n\t\t{ access: "admin",',
+		replace: '"/admin/live/terminate",\n\t\t{ access: "full",',
+		tests: {
+			file: "test/ssh/live-sessions-nodes.test.ts",
+			names: ["a non-admin cannot see or end live sessions; an admin without a fresh step-up is sent to it and nothing is requested"],
+		},
+	},
+	{
+		id: "live-terminate-step-up",
+		why: "ending a live connection needs a fresh second factor (step-up), not just an old admin session",
+		file: "src/web/routes/admin-live.tsx",
+		find: 'stepUp: true, stepUpReturn: "/admin/live",',
+		replace: "",
+		tests: {
+			file: "test/ssh/live-sessions-nodes.test.ts",
+			names: ["a non-admin cannot see or end live sessions; an admin without a fresh step-up is sent to it and nothing is requested"],
+		},
+	},
 ];

@@ -21,7 +21,7 @@ async function shot(page: Page, name: string): Promise<void> {
 	console.log(`wrote ${file}`);
 }
 
-const GROUPS = ["core", "webauthn", "methods", "rollout"] as const;
+const GROUPS = ["core", "webauthn", "methods", "rollout", "live"] as const;
 type Group = (typeof GROUPS)[number];
 
 async function main(): Promise<void> {
@@ -37,6 +37,71 @@ async function main(): Promise<void> {
 	if (groups.has("webauthn")) await webauthnScreenshots(shot);
 	if (groups.has("methods")) await methodScreenshots();
 	if (groups.has("rollout")) await rolloutScreenshots();
+	if (groups.has("live")) await liveScreenshots();
+}
+
+/** docs/operations.md "Live sessions": two nodes' connections as the registry holds them. */
+async function liveScreenshots(): Promise<void> {
+	const c = await startConsole();
+	try {
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "admin", password: PASSWORD, isAdmin: true, groups: [] });
+		const live = c.app.liveSessions;
+		const now = c.clock.now().getTime();
+		const nodes = [
+			{ id: "3f9a1c0e7b2d4e6f8a1b2c3d4e5f6a7b", name: "gw-eu-1" },
+			{ id: "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a49", name: "gw-eu-2" },
+		];
+		for (const node of nodes) await live.registerNode(node.id, node.name);
+		const connections = [
+			{ id: "a1b2c3d4e5f60718", node: 0, user: "alice", source: "198.51.100.23", second: "totp", note: "", first: "publickey", minutes: 42 },
+			{ id: "0f1e2d3c4b5a6978", node: 1, user: "bob", source: "203.0.113.9", second: "remembered:webauthn", note: "", first: "publickey", minutes: 7 },
+			{ id: "5566778899aabbcc", node: 1, user: "carol", source: "10.1.4.20", second: "not-required", note: "policy", first: "password", minutes: 2 },
+		];
+		for (const each of connections) {
+			const started = now - each.minutes * 60_000;
+			await live.connectionOpened({
+				id: each.id,
+				node_id: nodes[each.node]!.id,
+				user_id: each.user,
+				username: each.user,
+				source: each.source,
+				started_at: started,
+				first_factor: each.first,
+				second_factor: each.second,
+				second_factor_note: each.note,
+				bytes_in: 0,
+				bytes_out: 0,
+				updated_at: now,
+			});
+		}
+		const channel = (id: string, connection: string, node: number, kind: string, server: string | null, minutes: number) =>
+			live.channelOpened({
+				id,
+				connection_id: connection,
+				node_id: nodes[node]!.id,
+				kind,
+				server,
+				started_at: now - minutes * 60_000,
+				bytes_in: 0,
+				bytes_out: 0,
+			});
+		await channel("11".repeat(16), "a1b2c3d4e5f60718", 0, "menu", "db-prod", 41);
+		await channel("22".repeat(16), "a1b2c3d4e5f60718", 0, "session", "web-1", 12);
+		await channel("33".repeat(16), "0f1e2d3c4b5a6978", 1, "tunnel", "db-prod", 6);
+		await live.updateBytes({ id: "a1b2c3d4e5f60718", bytesIn: 48_213, bytesOut: 2_811_904 }, [
+			{ id: "11".repeat(16), bytesIn: 40_120, bytesOut: 2_600_114, server: "db-prod" },
+			{ id: "22".repeat(16), bytesIn: 8_093, bytesOut: 211_790, server: "web-1" },
+		]);
+		await live.updateBytes({ id: "0f1e2d3c4b5a6978", bytesIn: 1_203_554, bytesOut: 88_120_431 }, [
+			{ id: "33".repeat(16), bytesIn: 1_203_554, bytesOut: 88_120_431, server: "db-prod" },
+		]);
+		const admin = await newPage(c);
+		await logIn(admin, "admin");
+		await admin.goto("/admin/live");
+		await shot(admin, "admin-live");
+	} finally {
+		await c.close();
+	}
 }
 
 /**

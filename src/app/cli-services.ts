@@ -18,6 +18,7 @@ export function cliServices(app: Portcullis): CliServices {
 		servers: app.servers,
 		recordings: stores.recordings,
 		networkRules: app.networkRules,
+		liveSessions: app.liveSessions,
 		methods: createMethodAdmin(app),
 		sshKeys: sshKeyService(app),
 	};

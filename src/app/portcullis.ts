@@ -21,6 +21,7 @@ import { AdminService } from "../flows/admin-service.ts";
 import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
 import { NetworkRuleService } from "../flows/network-rules.ts";
+import { LiveSessionService } from "../flows/live-sessions.ts";
 import type { MethodRegistry } from "../methods/method.ts";
 import { KeywordChallengeStore } from "../storage/keyword-challenge-store.ts";
 import { createMethodRegistry } from "../methods/registry.ts";
@@ -42,6 +43,7 @@ import { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import { RecoveryCodeStore } from "../storage/recovery-code-store.ts";
 import type { Database } from "../storage/schema.ts";
 import { NetworkRuleStore } from "../storage/network-rule-store.ts";
+import { LiveSessionStore } from "../storage/live-session-store.ts";
 import { ServerStore } from "../storage/server-store.ts";
 import { RecordingStore } from "../storage/recording-store.ts";
 import { recordingsDir } from "../storage/recording-files.ts";
@@ -75,6 +77,8 @@ export interface Stores {
 	readonly networkRules: NetworkRuleStore;
 	/** The SSH remember window's grants (migration 0014). */
 	readonly rememberedGrants: RememberedGrantStore;
+	/** Live SSH connections of every node, heartbeats and terminate requests (migration 0017). */
+	readonly liveSessions: LiveSessionStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 	/** A change and its audit events in one transaction (storage/unit-of-work.ts). */
@@ -100,6 +104,8 @@ export interface Portcullis {
 	readonly servers: ServerService;
 	/** Trusted networks of the 2FA policy (global and per group), for the CLI. */
 	readonly networkRules: NetworkRuleService;
+	/** Live SSH connections across nodes: list and terminate (console, CLI, API) and the gateway's registry. */
+	readonly liveSessions: LiveSessionService;
 	readonly consoleUrl: string;
 	readonly logger: Logger;
 	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
@@ -207,6 +213,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		recordings: new RecordingStore(db, clock, random, recordingsDir(config)),
 		networkRules: new NetworkRuleStore(db, clock),
 		rememberedGrants: new RememberedGrantStore(db, clock, random),
+		liveSessions: new LiveSessionStore(db, clock, random),
 	};
 	prometheus?.bind({ activeWebSessions: () => stores.sessions.countActive(), auditWriteFailures: () => audit.failedWrites });
 	const consoleUrl = publicUrl(config);
@@ -276,6 +283,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	});
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings, work });
 	const networkRules = new NetworkRuleService({ store: stores.networkRules, groups: admin, work });
+	const liveSessions = new LiveSessionService({ store: stores.liveSessions, work, clock });
 	const ssh: SshServices = {
 		config,
 		clock,
@@ -291,6 +299,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		policyVersion: stores.policyVersion,
 		databaseHealth: health,
 		metrics,
+		live: liveSessions,
 		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
 	};
 	return {
@@ -309,6 +318,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		methodSettings,
 		servers,
 		networkRules,
+		liveSessions,
 		consoleUrl,
 		logger,
 		ssh,

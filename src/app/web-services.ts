@@ -34,6 +34,7 @@ export function webServices(app: Portcullis): WebServices {
 		servers,
 		recordings: stores.recordings,
 		networkRules: app.networkRules,
+		liveSessions: app.liveSessions,
 		gateway: {
 			targetKey: () => loadOrCreateGatewayKey(config),
 			hostFingerprint: () => gatewayHostFingerprint(stores.settings),

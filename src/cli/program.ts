@@ -13,6 +13,7 @@ import { registerNetworkCommands } from "./commands/network.ts";
 import { registerServeCommand } from "./commands/serve-command.ts";
 import { registerRecordingCommands } from "./commands/recording.ts";
 import { registerServerCommands } from "./commands/server.ts";
+import { registerSessionCommands } from "./commands/session.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
 import { registerUserCommands } from "./commands/user.ts";
 import { registerUserKeyCommands } from "./commands/user-key.ts";
@@ -77,6 +78,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerRecordingCommands(program, io, addCommonOptions);
 	registerNetworkCommands(program, io, addCommonOptions);
 	registerBackupCommands(program, io, addCommonOptions);
+	registerSessionCommands(program, io, addCommonOptions);
 	return program;
 }
 

@@ -4,6 +4,7 @@
  * store with write access: every change goes through a service that validates and audits it.
  */
 import type { NetworkRuleService } from "../flows/network-rules.ts";
+import type { LiveSessionService } from "../flows/live-sessions.ts";
 import type { Clock } from "../core/clock.ts";
 import type { AdminService } from "../flows/admin-service.ts";
 import type { MethodAdmin } from "../methods/method-admin.ts";
@@ -38,6 +39,8 @@ export interface CliServices {
 	/** Session recordings (read only): listing and hash-chain verification. */
 	readonly recordings: Pick<RecordingStore, "list" | "allIds" | "verify">;
 	readonly networkRules: NetworkRuleService;
+	/** Live SSH connections of every node: list, and end one (audited by the service). */
+	readonly liveSessions: Pick<LiveSessionService, "list" | "terminate">;
 	readonly methods: MethodAdmin;
 	readonly sshKeys: SshKeyService;
 }

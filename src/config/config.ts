@@ -6,6 +6,7 @@ import { z } from "zod";
 import { parseCidr } from "../core/cidr.ts";
 import { parseMaxStartups } from "../core/max-startups.ts";
 import { DEFAULT_KEX, isPostQuantumKex, SUPPORTED_KEX } from "../core/ssh-kex.ts";
+import { hasUnsafe } from "../core/untrusted-text.ts";
 
 const hostPort = z
 	.string()
@@ -70,6 +71,12 @@ export const configSchema = z
 					.default([...DEFAULT_KEX]),
 				/** Offer clients only the post-quantum methods of `kex`: classical-only clients are refused at key exchange. */
 				pq_only: z.boolean().default(false),
+				/** This node's name in the live-session list (docs/operations.md "Live sessions"). Empty: the host name. */
+				node_name: z
+					.string()
+					.max(100)
+					.refine((value) => !hasUnsafe(value), "must be plain text")
+					.default(""),
 			})
 			.strict()
 			.refine((ssh) => !ssh.pq_only || ssh.kex.some(isPostQuantumKex), {
@@ -92,6 +99,7 @@ export const configSchema = z
 				trusted_proxies: [],
 				kex: [...DEFAULT_KEX],
 				pq_only: false,
+				node_name: "",
 			}),
 		database: z
 			.object({

@@ -42,6 +42,8 @@ export interface AuthOutcome {
 	readonly secondFactorMethod: MethodId | null;
 	/** The second factor came from a remember-window grant, not from this connection (per-server step-up refuses it). */
 	readonly secondFactorRemembered?: boolean;
+	/** No second factor was asked: why (the live-session list shows it). */
+	readonly secondFactorWaiver?: "policy" | "enrolment-deadline";
 	readonly sessionEpoch: number;
 	readonly firstFactor: "password" | "publickey";
 	/** The key that proved the first factor ("SHA256:…"); removing it ends the connection (live policy). */
@@ -300,6 +302,7 @@ export class SshAuthenticator {
 				// method when a remember-window grant stood in for it (the live policy checks it).
 				secondFactorMethod: step.method,
 				secondFactorRemembered: step.remembered === true,
+				...(step.method === null ? { secondFactorWaiver: step.nudge !== undefined ? ("enrolment-deadline" as const) : ("policy" as const) } : {}),
 				sessionEpoch: known.session_epoch,
 				firstFactor,
 				publicKeyFingerprint: keyFingerprint ?? null,

@@ -9,6 +9,7 @@
  */
 import type { MethodId } from "../core/method-id.ts";
 import type { LivePolicy } from "./live-policy.ts";
+import type { LiveConnection } from "./live-registry.ts";
 import type { SshServices } from "./ssh-services.ts";
 
 export interface AuthenticatedSsh {
@@ -46,4 +47,6 @@ export interface ChannelDeps {
 	readonly services: SshServices;
 	/** Instant revocation: new work is gated, relays are tracked for grant removal (live-policy.ts). */
 	readonly livePolicy: Pick<LivePolicy, "gate" | "trackRelay">;
+	/** The connection in the live-session registry: channels register here (list, bytes, terminate). */
+	readonly liveSession: LiveConnection;
 }

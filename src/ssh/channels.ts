@@ -42,6 +42,7 @@ import type { ServerService } from "../servers/server-service.ts";
 import type { ServerRow } from "../storage/server-store.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { Menu, terminalSafe } from "./menu.ts";
+import { CHANNEL_TERMINATED_MESSAGE, type LiveChannel, type LiveConnection } from "./live-registry.ts";
 import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder, terminalLineEndings } from "./recording.ts";
 import { relay, type Relay, type RelayEnd } from "./relay.ts";
@@ -66,6 +67,8 @@ interface Conn {
 	readonly services: SshServices;
 	readonly session: AuthenticatedSsh;
 	readonly live: ChannelDeps["livePolicy"];
+	/** The connection in the live-session registry (channels, bytes, terminate). */
+	readonly registry: LiveConnection;
 	readonly servers: ServerService;
 	readonly closers: Set<() => void>;
 	readonly relays: Set<Relay>;
@@ -80,8 +83,10 @@ interface SessionState {
 	onResize: ((pty: PtyState) => void) | null;
 	/** The target of the current (or last) visit: its recording mode applies to a failure. */
 	server: ServerRow | null;
-	/** Closed by the gateway (strict recording failure): nothing more is written to the channel. */
+	/** Closed by the gateway (strict recording failure, an administrator): nothing more is written to the channel. */
 	stopped: boolean;
+	/** The channel in the live-session registry, once it runs a menu or a session. */
+	live: LiveChannel | null;
 }
 
 export function parseTargetCommand(command: string): { server: string; command: string | null } | null {
@@ -99,6 +104,7 @@ export function attachChannels(client: ssh2.Connection, session: AuthenticatedSs
 		services: deps.services,
 		session,
 		live: deps.livePolicy,
+		registry: deps.liveSession,
 		servers: deps.services.servers,
 		closers: new Set(),
 		relays: new Set(),
@@ -167,7 +173,7 @@ async function refused(conn: Conn, event: string, detail: Record<string, unknown
 }
 
 function handleSession(conn: Conn, channel: ssh2.Session): void {
-	const state: SessionState = { pty: null, env: {}, active: null, onResize: null, server: null, stopped: false };
+	const state: SessionState = { pty: null, env: {}, active: null, onResize: null, server: null, stopped: false, live: null };
 
 	channel.on("pty", (accept, _reject, info) => {
 		state.pty = {
@@ -361,9 +367,11 @@ async function visitTarget(
 			connection: conn.session.connectionId,
 		},
 	});
+	state.live?.setServer(server.name);
 	const active = relay(down, opened.channel, {
 		endDownstream: mode === "command",
 		bytes: conn.services.metrics.relayBytes,
+		...(state.live ? { sessionBytes: state.live.bytes } : {}),
 		// Without a PTY the target writes bare "\n" (no terminal turns it into CR LF); the recording gets
 		// what a terminal would have shown, so the player draws lines, not a staircase.
 		...(recorder ? { onOutput: (data: Buffer) => recorder.output(state.pty ? data : terminalLineEndings(data)) } : {}),
@@ -385,6 +393,7 @@ async function visitTarget(
 	untrack();
 	conn.relays.delete(active);
 	state.active = null;
+	if (mode === "menu") state.live?.setServer(null);
 	state.onResize = null;
 	opened.client.end();
 	await conn.services.audit.write({
@@ -534,6 +543,7 @@ async function runExec(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		await refused(conn, "ssh.target-refused", { requested: parsed.server.slice(0, 64) });
 		return fail(`no server named "${terminalSafe(parsed.server.slice(0, 64))}" is available to you. Run ssh without a command to see the menu.`, 1);
 	}
+	registerLive(conn, down, state, "session", server.name);
 	let recorder: SessionRecorder | null = null;
 	if (state.pty) {
 		const opened = await openRecorder(conn, down, state, server);
@@ -550,6 +560,7 @@ async function runExec(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 
 async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState): Promise<void> {
 	const { session, servers } = conn;
+	registerLive(conn, down, state, "menu", null);
 	const opened = await openRecorder(conn, down, state, null);
 	if (opened.refused) return;
 	const recorder = opened.recorder;
@@ -689,6 +700,14 @@ async function handleDirectTcpip(
 		channel.on("data", (chunk: Buffer) => {
 			relayBytes.toTarget += chunk.length;
 		});
+		// Live sessions: the socket counts its bytes itself (read at flush time, nothing on the hot path).
+		const live = conn.registry.channel(
+			"tunnel",
+			server.name,
+			() => socket.destroy(),
+			() => ({ in: socket.bytesWritten, out: socket.bytesRead }),
+		);
+		socket.once("close", () => live.end());
 		// Grant removal closes this forward (live-policy.ts).
 		const untrack = conn.live.trackRelay(conn.session, server.id, () => socket.destroy());
 		socket.once("close", untrack);
@@ -703,6 +722,27 @@ async function handleDirectTcpip(
 			detail: { kind: "direct-tcpip", server: server.name, ...destination, connection: conn.session.connectionId },
 		});
 	});
+}
+
+/**
+ * Publishes a session channel (menu or session) in the live-session registry until it closes. An
+ * administrator's terminate ends the relay and the channel with one line; the connection stays.
+ */
+function registerLive(conn: Conn, down: ssh2.ServerChannel, state: SessionState, kind: "menu" | "session", server: string | null): void {
+	const live = conn.registry.channel(kind, server, () => {
+		if (state.stopped) return;
+		state.stopped = true;
+		try {
+			down.stderr.write(`\r\n${CHANNEL_TERMINATED_MESSAGE}\r\n`);
+			state.active?.close();
+			down.exit(1);
+			down.close();
+		} catch {
+			// The channel is already gone.
+		}
+	});
+	state.live = live;
+	down.once("close", () => live.end());
 }
 
 /** Per-server step-up (flows/server-step-up.ts decides; this only passes what the connection proved). */

@@ -10,6 +10,7 @@ import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { auditDrops, endConnection, makeSession, type ConnectionState, type GatewayAuditFn } from "./gateway-connection.ts";
 import type { ConnectionLimits, LimitKind } from "./limits.ts";
 import type { LivePolicy } from "./live-policy.ts";
+import type { LiveRegistry } from "./live-registry.ts";
 import { installProtocolGuard } from "./protocol-guard.ts";
 import { readProxyHeader } from "./proxy-header.ts";
 import type { SshServices } from "./ssh-services.ts";
@@ -23,6 +24,8 @@ export interface GatewayContext {
 	readonly attach: AttachChannels;
 	readonly limits: ConnectionLimits;
 	readonly livePolicy: LivePolicy;
+	/** This node's connections in the shared live-session registry (list and terminate from any node). */
+	readonly registry: LiveRegistry;
 	readonly dropAudit: StartupDropAudit;
 	readonly connections: Map<string, ConnectionState>;
 	readonly byPeer: Map<string, ConnectionState>;
@@ -105,8 +108,15 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 			{ userId: outcome.userId, username: outcome.username, method: outcome.secondFactorMethod },
 		);
 		livePolicy.add(session);
+		const method = outcome.secondFactorMethod;
+		const liveSession = gateway.registry.open(session, {
+			firstFactor: outcome.firstFactor,
+			secondFactor: method === null ? "not-required" : outcome.secondFactorRemembered === true ? `remembered:${method}` : method,
+			secondFactorNote: method === null ? (outcome.secondFactorWaiver ?? "policy") : "",
+			terminate: (message) => endConnection(state, "terminated by an administrator", message),
+		});
 		try {
-			gateway.attach(client, session, { services, livePolicy });
+			gateway.attach(client, session, { services, livePolicy, liveSession });
 		} catch (error) {
 			endConnection(state, `channel setup failed: ${error instanceof Error ? error.message.slice(0, 100) : "unknown"}`);
 		}

@@ -18,6 +18,7 @@ import { auditDrops, endConnection, gatewayAudit, noticeConnection, type Connect
 import { hostKeyPath, loadOrCreateHostKey } from "./host-key.ts";
 import { ConnectionLimits, limitSettings } from "./limits.ts";
 import { LivePolicy } from "./live-policy.ts";
+import { LiveRegistry } from "./live-registry.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { StartupDropAudit } from "./startup-drop-audit.ts";
 
@@ -38,6 +39,8 @@ export interface SshGateway {
 	readonly hostPublicKey: string;
 	/** Live-policy checker (tests call checkAll() to avoid waiting for the timer). */
 	readonly livePolicy: LivePolicy;
+	/** This node in the live-session registry (tests call flush() and poll() to skip the timers). */
+	readonly liveRegistry: LiveRegistry;
 	/** Current number of unauthenticated connections (MaxStartups accounting). */
 	unauthenticatedCount(): number;
 	/** Open connections (authenticated or not). */
@@ -72,11 +75,17 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 
 	const connections = new Map<string, ConnectionState>();
 	let closing = false;
+	const registry = new LiveRegistry(services, {
+		pollMs: services.config.ssh.policy_poll_ms,
+		...(services.config.ssh.node_name !== "" ? { nodeName: services.config.ssh.node_name } : {}),
+	});
+	await registry.start();
 	const gateway: GatewayContext = {
 		services,
 		attach: options.attachChannels ?? defaultAttachChannels,
 		limits: new ConnectionLimits(limitSettings(services.config), options.random ?? services.random),
 		livePolicy: new LivePolicy(services),
+		registry,
 		dropAudit: new StartupDropAudit(DROP_AUDIT_INTERVAL_MS),
 		connections,
 		byPeer: new Map<string, ConnectionState>(),
@@ -99,14 +108,21 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 	const netServer: NetServer = createServer({ noDelay: true }, (socket) => acceptSocket(gateway, socket, sshServer));
 	netServer.on("error", () => undefined);
 	const { host, port } = splitHostPort(options.listen);
-	await new Promise<void>((resolve, reject) => {
-		const onError = (error: Error) => reject(error);
-		netServer.once("error", onError);
-		netServer.listen({ host, port }, () => {
-			netServer.off("error", onError);
-			resolve();
+	try {
+		await new Promise<void>((resolve, reject) => {
+			const onError = (error: Error) => reject(error);
+			netServer.once("error", onError);
+			netServer.listen({ host, port }, () => {
+				netServer.off("error", onError);
+				resolve();
+			});
 		});
-	});
+	} catch (error) {
+		// Not listening: this node holds no connection, so it leaves the live-session registry at once.
+		clearInterval(dropFlush);
+		await registry.stop();
+		throw error;
+	}
 	const bound = netServer.address();
 	const address = typeof bound === "object" && bound !== null ? { host: bound.address, port: bound.port } : { host, port };
 
@@ -128,6 +144,7 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 		hostKeyFingerprint: hostKey.fingerprint,
 		hostPublicKey: hostKey.publicKey,
 		livePolicy,
+		liveRegistry: registry,
 		unauthenticatedCount: () => limits.unauthenticated,
 		connectionCount: () => connections.size,
 		async drain(deadlineMs: number, notice: string) {
@@ -150,6 +167,8 @@ export async function startSshGateway(services: SshServices, options: SshGateway
 			// bounded; waiting lets channel close handlers (recordings, audit) run before the database closes.
 			await allClosed(Date.now() + 5000);
 			for (const state of [...connections.values()]) state.socket.destroy();
+			// This node's rows leave the live-session list (a node that dies instead is cleaned up by the others).
+			await registry.stop();
 			await listenerClosed;
 		},
 	};

@@ -30,6 +30,8 @@ export interface RelayOptions {
 	onOutput?: (data: Buffer) => void;
 	/** Exec mode: pass the exit status on and end the downstream channel when the target ends. */
 	endDownstream: boolean;
+	/** This connection's counts, in memory (live sessions: flushed to the database in batches by live-registry.ts). */
+	sessionBytes?: { in: number; out: number };
 	/** Bytes the user typed ahead (after choosing the server in the menu): sent first. */
 	initialInput?: Buffer;
 	/** Byte counts to add to (the metrics' relay bytes: plain additions, read when scraped). */
@@ -42,6 +44,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 	let finished = false;
 	const onOutput = options.onOutput;
 	const bytes: RelayBytes = options.bytes ?? { toTarget: 0, toClient: 0 };
+	const sessionBytes = options.sessionBytes ?? { in: 0, out: 0 };
 
 	let downPaused = false;
 	const resumeDown = () => {
@@ -50,6 +53,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 	};
 	const onDownData = (chunk: Buffer) => {
 		bytes.toTarget += chunk.length;
+		sessionBytes.in += chunk.length;
 		if (!up.write(chunk) && !downPaused) {
 			downPaused = true;
 			down.pause();
@@ -73,11 +77,13 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 	};
 	const onUpData = (chunk: Buffer) => {
 		bytes.toClient += chunk.length;
+		sessionBytes.out += chunk.length;
 		onOutput?.(chunk);
 		if (!down.write(chunk)) pauseUpUntilDrain();
 	};
 	const onUpStderr = (chunk: Buffer) => {
 		bytes.toClient += chunk.length;
+		sessionBytes.out += chunk.length;
 		onOutput?.(chunk);
 		if (!down.stderr.write(chunk)) pauseUpUntilDrain();
 	};
@@ -88,6 +94,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 
 	if (options.initialInput && options.initialInput.length > 0) {
 		bytes.toTarget += options.initialInput.length;
+		sessionBytes.in += options.initialInput.length;
 		up.write(options.initialInput);
 	}
 	down.on("data", onDownData);

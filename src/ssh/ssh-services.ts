@@ -9,6 +9,7 @@ import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
 import type { Random } from "../core/random.ts";
 import type { LoginFlow } from "../flows/login-flow.ts";
+import type { LiveSessions } from "./live-registry.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { DatabaseHealth } from "../storage/database-health.ts";
@@ -43,6 +44,8 @@ export interface SshServices {
 	readonly databaseHealth: Pick<DatabaseHealth, "isOutage">;
 	/** Connection and channel gauges, relay bytes, recording failures (core/metrics.ts; a no-op unless exported). */
 	readonly metrics: Pick<Metrics, "sshConnections" | "sshChannels" | "relayBytes" | "recordingFailure">;
+	/** The live-session registry in the shared database: this node's connections and the terminate requests aimed at it. */
+	readonly live: LiveSessions;
 	/** Publishes the host key fingerprint where the console shows it. */
 	publishHostKeyFingerprint(fingerprint: string): Promise<void>;
 }

@@ -18,6 +18,7 @@ import type { Random } from "../core/random.ts";
 import type { AuditEvent, AuditLog } from "./audit-log.ts";
 import { FactorStore } from "./factor-store.ts";
 import { GroupStore } from "./group-store.ts";
+import { LiveSessionStore } from "./live-session-store.ts";
 import { lockUser } from "./lock-user.ts";
 import { NetworkRuleStore } from "./network-rule-store.ts";
 import { PasswordThrottleStore } from "./password-throttle-store.ts";
@@ -42,6 +43,8 @@ export interface Work {
 	readonly sshKeys: SshKeyStore;
 	readonly passwordThrottle: PasswordThrottleStore;
 	readonly networkRules: NetworkRuleStore;
+	/** The live-session registry (terminate requests and their consumption are audited changes). */
+	readonly liveSessions: LiveSessionStore;
 	/** Records an event of this change: written to the chain in this transaction, just before commit. */
 	audit(event: AuditEvent): void;
 	/** Locks the user's row for the rest of the transaction (lock-user.ts); undefined when absent. */
@@ -88,6 +91,7 @@ export class UnitOfWork {
 			sshKeys: new SshKeyStore(trx, clock, random),
 			passwordThrottle: new PasswordThrottleStore(trx, clock),
 			networkRules: new NetworkRuleStore(trx, clock),
+			liveSessions: new LiveSessionStore(trx, clock, random),
 			audit: (event) => void events.push(event),
 			lockUser: (userId) => lockUser(trx, userId),
 			resetSecondFactors: (userId, link) => resetSecondFactors(trx, userId, link),

@@ -16,6 +16,7 @@ import type { MethodSettingsStore } from "../methods/method-settings.ts";
 import type { WebauthnMethod } from "../methods/webauthn/webauthn-method.ts";
 import type { GatewayKey } from "../servers/gateway-key.ts";
 import type { NetworkRuleService } from "../flows/network-rules.ts";
+import type { LiveSessionService } from "../flows/live-sessions.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { SshKeyService } from "../servers/ssh-keys.ts";
 import type { AttemptStore } from "../storage/attempt-store.ts";
@@ -135,6 +136,8 @@ export interface WebServices {
 	readonly recordings: Pick<RecordingStore, "list" | "find" | "read">;
 	/** Trusted networks of the 2FA policy (validated and audited by the service). */
 	readonly networkRules: Pick<NetworkRuleService, "list" | "set" | "clear">;
+	/** Live SSH connections of every node: the list and the terminate request (audited by the service). */
+	readonly liveSessions: Pick<LiveSessionService, "list" | "terminate">;
 	readonly gateway: WebGateway;
 	readonly sshKeys: SshKeyService;
 	readonly methods: WebMethods;

@@ -12,6 +12,7 @@ import { verifyPassword } from "../../src/crypto/password-hash.ts";
 import type { AuthenticatedSsh } from "../../src/ssh/authenticated-ssh.ts";
 import { attachChannels } from "../../src/ssh/channels.ts";
 import { LivePolicy } from "../../src/ssh/live-policy.ts";
+import type { LiveConnection } from "../../src/ssh/live-registry.ts";
 
 const { Server } = ssh2;
 
@@ -61,7 +62,9 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				onNotice: () => () => undefined,
 			};
 			livePolicy.add(session);
-			attachChannels(client, session, { services: app.ssh, livePolicy });
+			// Not published in the live-session registry: this stand-in gateway tests channels only.
+			const liveSession: LiveConnection = { channel: () => ({ id: "", bytes: { in: 0, out: 0 }, setServer: () => undefined, end: () => undefined }) };
+			attachChannels(client, session, { services: app.ssh, livePolicy, liveSession });
 		});
 	});
 	await new Promise<void>((resolveListen) => server.listen(0, "127.0.0.1", () => resolveListen()));

@@ -13,6 +13,7 @@ import { adminUserRoutes } from "./admin-users.tsx";
 import { adminServersRoutes } from "./admin-servers.tsx";
 import { adminNetworkRoutes } from "./admin-network.tsx";
 import { adminRecordingRoutes } from "./admin-recordings.tsx";
+import { adminLiveRoutes } from "./admin-live.tsx";
 import { duoUniversalRoutes } from "./duo-universal.tsx";
 import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
@@ -36,6 +37,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	adminServersRoutes,
 	adminNetworkRoutes,
 	adminRecordingRoutes,
+	adminLiveRoutes,
 	methodEnrollRoutes,
 	methodAdminRoutes,
 	webauthnRoutes,

@@ -100,6 +100,9 @@ export function Layout({
 										<NavLink ctx={ctx} href="/admin/recordings">
 											Recordings
 										</NavLink>
+										<NavLink ctx={ctx} href="/admin/live">
+											Live sessions
+										</NavLink>
 										<NavLink ctx={ctx} href="/admin/settings">
 											Settings
 										</NavLink>
