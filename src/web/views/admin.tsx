@@ -1,7 +1,6 @@
 /** Admin pages: settings, users, groups, audit log. Every change goes through AdminService. */
 import { formatDeadline } from "../../core/enrolment-deadline.ts";
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
-import type { AuditRow } from "../../storage/audit-log.ts";
 import type { PolicyImpact, UserPolicyStatus } from "../../flows/admin-service.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
