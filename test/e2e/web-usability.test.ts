@@ -1,0 +1,184 @@
+/**
+ * issue 13 "Hard to use", in headless Chromium against the real server: the favicon (no 404 on any
+ * page), the access keyword boxes (one character each, auto-advance, paste split across the boxes,
+ * Backspace goes back; a static script under the strict CSP), the audit log (times to the second
+ * with the zone, detail as labelled fields, prefix filter, pages of 50 with newer/older links) and a
+ * user's recent security events in words.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Page } from "playwright-core";
+import { ADMIN_ACTOR } from "../helpers/test-app.ts";
+import { enrolKeyword } from "../ssh/auth-fixtures.ts";
+import { chromiumMissing, logIn, newPage, PASSWORD, startConsole, type Console } from "./web-harness.ts";
+
+const missing = chromiumMissing();
+const strict = process.env.PORTCULLIS_STRICT_PEERS === "1";
+if (missing !== null && !strict) console.log(`# SKIP web e2e: ${missing}`);
+
+const KEYWORD = "Tangerine-42";
+
+describe("console usability (Chromium)", { skip: missing !== null && !strict ? missing : false }, () => {
+	let c: Console;
+	let admin: Page;
+	let kim: Page;
+	const notFound: string[] = [];
+
+	function watch404(page: Page): void {
+		page.on("response", (response) => {
+			if (response.status() === 404) notFound.push(response.url());
+		});
+	}
+
+	before(async () => {
+		if (missing !== null) throw new Error(`PORTCULLIS_STRICT_PEERS=1 and ${missing}`);
+		c = await startConsole();
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "root", password: PASSWORD, isAdmin: true, groups: [] });
+		await c.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });
+		await c.app.admin.createUser(ADMIN_ACTOR, { username: "kim", password: PASSWORD, isAdmin: false, groups: ["ops"] });
+		const kimRow = await c.app.stores.users.findByUsername("kim");
+		assert.ok(kimRow);
+		await enrolKeyword(c, kimRow.id, KEYWORD);
+		admin = await newPage(c);
+		kim = await newPage(c);
+		watch404(admin);
+		watch404(kim);
+	});
+	after(async () => {
+		if (c) await c.close();
+	});
+
+	async function askedPositions(page: Page): Promise<number[]> {
+		const labels = await page.locator(".char-field label").allTextContents();
+		return labels.map((label) => Number(/Character (\d+)/.exec(label)?.[1]));
+	}
+
+	const chars = Array.from(KEYWORD);
+	const active = (page: Page) => page.evaluate(() => document.activeElement?.id ?? "");
+	const values = (page: Page) => page.evaluate(() => ["c1", "c2", "c3"].map((id) => (document.getElementById(id) as HTMLInputElement).value));
+
+	test("keyword boxes: one character each, the cursor moves on, Backspace goes back, a paste is split", async () => {
+		await logIn(kim, "kim");
+		assert.match(kim.url(), /\/login\/2fa/);
+		const positions = await askedPositions(kim);
+		assert.equal(positions.length, 3);
+		const wanted = positions.map((position) => chars[position - 1]!);
+		// Typing: each key fills one box and moves on.
+		await kim.locator("#c1").focus();
+		await kim.keyboard.type(wanted[0]!);
+		assert.equal(await active(kim), "c2", "auto-advance after one character");
+		await kim.keyboard.type(wanted[1]!);
+		assert.equal(await active(kim), "c3");
+		assert.deepEqual((await values(kim)).slice(0, 2), wanted.slice(0, 2));
+		// Backspace in the empty third box clears the second and goes back to it.
+		await kim.keyboard.press("Backspace");
+		assert.equal(await active(kim), "c2");
+		assert.deepEqual(await values(kim), [wanted[0], "", ""]);
+		// Typing into a filled box replaces its character, it does not carry two.
+		await kim.locator("#c1").focus();
+		await kim.keyboard.type("x");
+		assert.deepEqual(await values(kim), ["x", "", ""]);
+		// A paste into the first box is split across all three.
+		await kim.locator("#c1").focus();
+		await kim.evaluate((text) => {
+			const data = new DataTransfer();
+			data.setData("text/plain", text);
+			document.getElementById("c1")!.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+		}, wanted.join(""));
+		assert.deepEqual(await values(kim), wanted);
+		assert.equal(await active(kim), "c3");
+		// Still no inline script: the page loads the static asset.
+		assert.equal(await kim.evaluate(() => [...document.querySelectorAll("script")].filter((script) => !script.src).length), 0);
+		await kim.getByRole("button", { name: "Verify" }).click();
+		await kim.waitForLoadState("domcontentloaded");
+		assert.match(kim.url(), /\/account/);
+	});
+
+	test("a wrong keyword answer shows in the user's recent security events in words, not as event names", async () => {
+		await kim.getByRole("button", { name: "Log out" }).click();
+		await kim.waitForURL(/\/login/);
+		await logIn(kim, "kim");
+		const positions = await askedPositions(kim);
+		const wrong = positions.map((position) => (chars[position - 1] === "#" ? "$" : "#"));
+		for (const [index, character] of wrong.entries()) await kim.locator(`#c${index + 1}`).fill(character);
+		await kim.getByRole("button", { name: "Verify" }).click();
+		await kim.waitForLoadState("domcontentloaded");
+		const again = await askedPositions(kim);
+		for (const [index, position] of again.entries()) await kim.locator(`#c${index + 1}`).fill(chars[position - 1]!);
+		await kim.getByRole("button", { name: "Verify" }).click();
+		await kim.waitForURL(/\/account/);
+		const events = (await kim.locator("section[aria-labelledby='events-heading']").textContent()) ?? "";
+		assert.match(events, /Wrong second-factor answer · Access keyword/);
+		assert.match(events, /Logged in/);
+		assert.match(events, /On the web from 127\.0\.0\.1/);
+		assert.doesNotMatch(events, /\b(second-factor|login)\.[a-z-]+/, "no raw event names");
+	});
+
+	test("audit log: seconds and zone, detail as fields, prefix filter, pages of 50 with newer and older links", async () => {
+		// 130 more events, each a second apart, with a structured detail.
+		for (let index = 0; index < 130; index++) {
+			c.clock.advance(1_000);
+			await c.app.stores.audit.write({
+				event: "ssh.forward-refused",
+				outcome: "failure",
+				username: "kim",
+				channel: "ssh",
+				source: "192.0.2.9",
+				detail: { targetHost: "db.internal", port: 5432 + index, reason: "not granted" },
+			});
+		}
+		await logIn(admin, "root");
+		await admin.goto("/admin/audit");
+		const rows = admin.locator("table.audit tbody tr");
+		assert.equal(await rows.count(), 50, "one page is 50 events");
+		const firstTime = (await rows.first().locator("td").first().textContent()) ?? "";
+		assert.match(firstTime, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/, "to the second, zone named");
+		const detail = rows.filter({ hasText: "ssh.forward-refused" }).first().locator("td.detail");
+		assert.equal(await detail.locator("dt").first().textContent(), "target host");
+		assert.match((await detail.textContent()) ?? "", /target host:?db\.internal/);
+		assert.doesNotMatch((await detail.textContent()) ?? "", /[{}"]/, "no raw JSON");
+		const firstPageIds = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-event-id")));
+		assert.equal(await admin.getByRole("link", { name: /Newer events/ }).count(), 0, "the newest page has no newer link");
+		await admin
+			.getByRole("link", { name: /Older events/ })
+			.first()
+			.click();
+		await admin.waitForLoadState("domcontentloaded");
+		assert.equal(await rows.count(), 50);
+		const secondPageIds = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-event-id")));
+		assert.ok(Number(secondPageIds[0]) < Number(firstPageIds[49]), "older page continues below the first");
+		await admin
+			.getByRole("link", { name: /Newer events/ })
+			.first()
+			.click();
+		await admin.waitForLoadState("domcontentloaded");
+		assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-event-id"))), firstPageIds, "newer goes back to the same page");
+		// Prefix filter: "login" finds login.* events (and nothing else, not logout).
+		await admin.getByLabel("Event").fill("login");
+		await admin.getByRole("button", { name: "Filter" }).click();
+		await admin.waitForLoadState("domcontentloaded");
+		const events = await admin.locator("table.audit tbody tr td:nth-child(2)").allTextContents();
+		assert.ok(events.length > 0);
+		assert.ok(
+			events.every((event) => event.startsWith("login.")),
+			events.join(" "),
+		);
+		assert.ok(events.includes("login.success") && events.includes("login.first-factor"), events.join(" "));
+		// A full name still finds that event only.
+		await admin.getByLabel("Event").fill("login.success");
+		await admin.getByRole("button", { name: "Filter" }).click();
+		await admin.waitForLoadState("domcontentloaded");
+		const exact = await admin.locator("table.audit tbody tr td:nth-child(2)").allTextContents();
+		assert.ok(exact.length > 0 && exact.every((event) => event === "login.success"), exact.join(" "));
+	});
+
+	test("favicon: every page links it, /favicon.ico answers, and no page load met a 404", async () => {
+		await admin.goto("/admin/users");
+		assert.equal(await admin.locator("link[rel=icon]").getAttribute("href"), "/static/favicon.svg");
+		assert.equal(await admin.evaluate(async () => (await fetch("/static/favicon.svg")).status), 200);
+		const icon = await admin.request.get("/favicon.ico");
+		assert.equal(icon.status(), 200);
+		assert.match(icon.headers()["content-type"] ?? "", /^image\/svg\+xml/);
+		assert.deepEqual(notFound, []);
+	});
+});
