@@ -260,8 +260,11 @@ export class AdminService {
 		// YubiKey, Duo and RADIUS need their backend settings first (docs/methods.md).
 		const unconfigured: MethodId[] = [];
 		for (const method of methods) if (!(await isMethodConfigured(this.deps.settings, method))) unconfigured.push(method);
-		if (unconfigured.length > 0)
-			throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (Admin → Methods), then enable it`);
+		if (unconfigured.length > 0) {
+			// Read in the console and by the CLI alike: name the place in both (issue 13).
+			const how = unconfigured.map((method) => `portcullis method configure ${method}`).join(", ");
+			throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (console: Admin → Methods; CLI: ${how}), then enable it`);
+		}
 	}
 
 	/** Decision 3: refuse force-2FA with no usable method, for the global switch and every forcing group. */

@@ -3,7 +3,8 @@
  * page), the access keyword boxes (one character each, auto-advance, paste split across the boxes,
  * Backspace goes back; a static script under the strict CSP), the audit log (times to the second
  * with the zone, detail as labelled fields, prefix filter, pages of 50 with newer/older links) and a
- * user's recent security events in words.
+ * user's recent security events in words; the methods page (collapsible sections, errors in admin
+ * language, the connection test's result next to its button).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -170,6 +171,42 @@ describe("console usability (Chromium)", { skip: missing !== null && !strict ? m
 		await admin.waitForLoadState("domcontentloaded");
 		const exact = await admin.locator("table.audit tbody tr td:nth-child(2)").allTextContents();
 		assert.ok(exact.length > 0 && exact.every((event) => event === "login.success"), exact.join(" "));
+	});
+
+	test("methods page: collapsible sections, errors in admin language inside the method's section, the test result next to its button", async () => {
+		await admin.goto("/admin/methods");
+		const radius = admin.locator("details#settings-radius");
+		assert.equal(await admin.locator("details.method-section[open]").count(), 0, "all closed until one is opened");
+		await radius.locator("summary").click();
+		await admin.locator("#radius-host-1").fill("127.0.0.1");
+		await admin.locator("#radius-port-1").fill("9");
+		await admin.locator("#radius-secret-1").fill("short");
+		await admin.getByRole("button", { name: "Save RADIUS settings" }).click();
+		await admin.waitForLoadState("domcontentloaded");
+		assert.equal(await radius.getAttribute("open"), "", "the section acted on is open");
+		const error = (await radius.locator(".alert-error").first().textContent()) ?? "";
+		assert.match(error, /RADIUS server 1, shared secret: must have at least 16 characters; use a long random one/);
+		assert.doesNotMatch(error, /radius\.servers|docs\/|§/);
+		await admin.locator("#radius-host-1").fill("127.0.0.1");
+		await admin.locator("#radius-port-1").fill("9");
+		await admin.locator("#radius-secret-1").fill("a-radius-secret-of-some-length");
+		await admin.locator("#radius-timeout").fill("100");
+		await admin.locator("#radius-retries").fill("0");
+		await admin.getByRole("button", { name: "Save RADIUS settings" }).click();
+		await admin.waitForLoadState("domcontentloaded");
+		assert.match(admin.url(), /#settings-radius$/);
+		assert.equal(await radius.getAttribute("open"), "");
+		assert.match((await radius.textContent()) ?? "", /Saved\./);
+		await radius.getByRole("button", { name: "Test connection" }).click();
+		await admin.waitForLoadState("domcontentloaded");
+		assert.match(admin.url(), /#test-radius$/, "the page opens at the result");
+		const result = admin.locator("#test-radius .test-result");
+		assert.match((await result.textContent()) ?? "", /Connection test (passed|failed)/);
+		const button = await admin.locator("#test-radius").getByRole("button", { name: "Test connection" }).boundingBox();
+		const box = await result.boundingBox();
+		assert.ok(button !== null && box !== null);
+		assert.ok(box.y >= button.y && box.y - (button.y + button.height) < 80, `the result sits right under its button (${JSON.stringify({ button, box })})`);
+		assert.equal(await admin.locator("details.method-section[open]").count(), 1, "only the tested method is open");
 	});
 
 	test("favicon: every page links it, /favicon.ico answers, and no page load met a 404", async () => {
