@@ -209,6 +209,27 @@ describe("console usability (Chromium)", { skip: missing !== null && !strict ? m
 		assert.equal(await admin.locator("details.method-section[open]").count(), 1, "only the tested method is open");
 	});
 
+	test("users list: searchable and paged", async () => {
+		for (let index = 1; index <= 55; index++) {
+			await c.app.admin.createUser(ADMIN_ACTOR, { username: `member-${String(index).padStart(2, "0")}`, password: PASSWORD, isAdmin: false, groups: [] });
+		}
+		await admin.goto("/admin/users");
+		const names = () => admin.locator("main table tbody tr td:first-child a").allTextContents();
+		// 57 users (root, kim and 55 members): 50 on the first page, in name order.
+		assert.equal((await names()).length, 50);
+		assert.match((await admin.locator("#user-count").textContent()) ?? "", /^57 users$/);
+		assert.match((await admin.locator("nav.pager").first().textContent()) ?? "", /Page 1 of 2/);
+		await admin.getByRole("link", { name: "Next →" }).first().click();
+		await admin.waitForLoadState("domcontentloaded");
+		assert.deepEqual(await names(), ["member-50", "member-51", "member-52", "member-53", "member-54", "member-55", "root"]);
+		await admin.getByLabel("Find users").fill("MEMBER-0");
+		await admin.getByRole("button", { name: "Search" }).click();
+		await admin.waitForLoadState("domcontentloaded");
+		assert.deepEqual(await names(), ["member-01", "member-02", "member-03", "member-04", "member-05", "member-06", "member-07", "member-08", "member-09"]);
+		assert.match((await admin.locator("#user-count").textContent()) ?? "", /9 users matching “MEMBER-0”/);
+		assert.equal(await admin.locator("nav.pager").count(), 0, "one page: no pager");
+	});
+
 	test("favicon: every page links it, /favicon.ico answers, and no page load met a 404", async () => {
 		await admin.goto("/admin/users");
 		assert.equal(await admin.locator("link[rel=icon]").getAttribute("href"), "/static/favicon.svg");

@@ -11,6 +11,9 @@ import type { Notice } from "../views/login.tsx";
 import { change, notice } from "./admin.tsx";
 import { AdminUserPage, AdminUsersPage, type UserListItem } from "../views/admin.tsx";
 
+/** Users per page of the list (issue 13: searchable and paged). */
+export const USERS_PAGE_SIZE = 50;
+
 export const adminUserRoutes: RouteModule = (server, web) => {
 	const { services } = web;
 
@@ -20,9 +23,10 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 
 	// ---- users ----
 
-	async function userItems(): Promise<(UserListItem & { sshMethod: string | null; created: number; id: string })[]> {
+	type UserRow = Awaited<ReturnType<typeof services.directory.users.list>>[number];
+
+	async function userItems(users: readonly UserRow[]): Promise<(UserListItem & { sshMethod: string | null; created: number; id: string })[]> {
 		const now = services.clock.now().getTime();
-		const users = await services.directory.users.list();
 		return Promise.all(
 			users.map(async (user) => ({
 				id: user.id,
@@ -39,9 +43,35 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		);
 	}
 
-	async function usersPage(request: FastifyRequest, reply: FastifyReply, shown: Notice, status = 200): Promise<FastifyReply> {
+	/** The list: usernames containing the search text (case-insensitive), USERS_PAGE_SIZE per page, in name order. */
+	async function usersPage(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		shown: Notice,
+		status = 200,
+		view: { q?: string; page?: string } = {},
+	): Promise<FastifyReply> {
 		const groups = (await services.directory.groups.list()).map((group) => group.name);
-		return sendPage(reply, status, <AdminUsersPage ctx={pageContext(request)} users={await userItems()} groups={groups} notice={shown} />);
+		const q = (view.q ?? "").trim();
+		const needle = q.normalize("NFKC").toLowerCase();
+		const matching = (await services.directory.users.list())
+			.filter((user) => needle === "" || user.username.includes(needle))
+			.sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
+		const pages = Math.max(1, Math.ceil(matching.length / USERS_PAGE_SIZE));
+		const page = Math.min(pages, Math.max(1, /^\d{1,6}$/.test(view.page ?? "") ? Number(view.page) : 1));
+		const shownUsers = await userItems(matching.slice((page - 1) * USERS_PAGE_SIZE, page * USERS_PAGE_SIZE));
+		const href = (to: number) => `/admin/users?${new URLSearchParams({ ...(q !== "" ? { q } : {}), page: String(to) }).toString()}`;
+		return sendPage(
+			reply,
+			status,
+			<AdminUsersPage
+				ctx={pageContext(request)}
+				users={shownUsers}
+				groups={groups}
+				notice={shown}
+				list={{ q, page, pages, total: matching.length, previousHref: page > 1 ? href(page - 1) : null, nextHref: page < pages ? href(page + 1) : null }}
+			/>,
+		);
 	}
 
 	async function userPage(
@@ -52,7 +82,8 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		status = 200,
 		resetLink: { link: string; expiresAt: number } | null = null,
 	): Promise<FastifyReply> {
-		const item = (await userItems()).find((user) => user.username === name);
+		const row = (await services.directory.users.list()).find((user) => user.username === name);
+		const [item] = row === undefined ? [] : await userItems([row]);
 		if (item === undefined) return usersPage(request, reply, { kind: "error", text: "There is no such user." }, 404);
 		const factors = (await services.directory.factors.listActive(item.id)).map((factor) => ({
 			method: factor.method,
@@ -67,7 +98,9 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		);
 	}
 
-	getRoute(server, "/admin/users", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => usersPage(request, reply, notice(query.m)));
+	getRoute(server, "/admin/users", { access: "admin", fields: { m: str(32), q: str(64), page: str(8) } }, async (request, reply, query) =>
+		usersPage(request, reply, notice(query.m), 200, query),
+	);
 
 	getRoute(server, "/admin/user", { access: "admin", fields: { name: req(256), m: str(32) } }, async (request, reply, query) =>
 		userPage(request, reply, query.name, notice(query.m)),

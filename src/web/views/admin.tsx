@@ -217,23 +217,68 @@ export interface UserListItem {
 	readonly mustChange: boolean;
 }
 
+export interface UserListView {
+	readonly q: string;
+	readonly page: number;
+	readonly pages: number;
+	readonly total: number;
+	readonly previousHref: string | null;
+	readonly nextHref: string | null;
+}
+
 export function AdminUsersPage({
 	ctx,
 	users,
 	groups,
 	notice,
+	list,
 }: {
 	ctx: PageContext;
 	users: readonly UserListItem[];
 	groups: readonly string[];
 	notice: Notice;
+	/** Search text and page of the list (routes/admin-users.tsx). */
+	list: UserListView;
 }) {
+	const pager =
+		list.previousHref !== null || list.nextHref !== null ? (
+			<nav class="pager" aria-label="User list pages">
+				{list.previousHref !== null ? (
+					<a href={list.previousHref} rel="prev">
+						← Previous
+					</a>
+				) : (
+					<span />
+				)}
+				<span>
+					Page {list.page} of {list.pages}
+				</span>
+				{list.nextHref !== null ? (
+					<a href={list.nextHref} rel="next">
+						Next →
+					</a>
+				) : (
+					<span />
+				)}
+			</nav>
+		) : null;
 	return (
 		<Layout ctx={ctx} title="Users">
 			<NoticeBox notice={notice} />
 			<section class="card">
+				<form method="get" action="/admin/users" class="filters" role="search">
+					<Field id="user-search" name="q" label="Find users" type="search" value={list.q} maxLength={64} hint="Part of a username." />
+					<div class="filter-actions">
+						<button type="submit">Search</button>
+						{list.q !== "" ? <a href="/admin/users">Show all</a> : null}
+					</div>
+				</form>
+				<p class="hint" id="user-count">
+					{list.q === "" ? `${list.total} user${list.total === 1 ? "" : "s"}` : `${list.total} user${list.total === 1 ? "" : "s"} matching “${list.q}”`}
+				</p>
+				{pager}
 				<table>
-					<caption class="visually-hidden">All users</caption>
+					<caption class="visually-hidden">Users</caption>
 					<thead>
 						<tr>
 							<th scope="col">User</th>
@@ -260,6 +305,7 @@ export function AdminUsersPage({
 						))}
 					</tbody>
 				</table>
+				{pager}
 			</section>
 			<section class="card" aria-labelledby="create-user">
 				<h2 id="create-user">Create a user</h2>
