@@ -1,6 +1,6 @@
 /**
- * Admin pages for users: list, create, disable/enable, unlock, reset 2FA (with a one-time enrolment
- * link), group membership. Every change goes through AdminService (routes/admin.tsx).
+ * Admin pages for users: list (searchable, paged), create, disable/enable, unlock, reset 2FA (with
+ * a one-time enrolment link), a one-time password link, group membership. Every change goes through AdminService (routes/admin.tsx).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
@@ -81,6 +81,7 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		shown: Notice,
 		status = 200,
 		resetLink: { link: string; expiresAt: number } | null = null,
+		passwordLink: { link: string; expiresAt: number } | null = null,
 	): Promise<FastifyReply> {
 		const row = (await services.directory.users.list()).find((user) => user.username === name);
 		const [item] = row === undefined ? [] : await userItems([row]);
@@ -94,7 +95,15 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		return sendPage(
 			reply,
 			status,
-			<AdminUserPage ctx={pageContext(request)} user={item} factors={factors} allGroups={allGroups} notice={shown} resetLink={resetLink} />,
+			<AdminUserPage
+				ctx={pageContext(request)}
+				user={item}
+				factors={factors}
+				allGroups={allGroups}
+				notice={shown}
+				resetLink={resetLink}
+				passwordLink={passwordLink}
+			/>,
 		);
 	}
 
@@ -164,6 +173,20 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 			});
 		}
 		return seeOther(reply, `/admin/user?name=${encodeURIComponent(name)}&m=reset`);
+	});
+
+	postRoute(server, "/admin/users/password-link", { ...change("/admin/users"), fields: { username: req(256) } }, async (request, reply, form) => {
+		let issued: { link: string; expiresAt: number } | null = null;
+		const failed = await attempt(
+			async () => {
+				issued = await services.admin.issuePasswordLink(actor(request), form.username);
+			},
+			(shown, status) => usersPage(request, reply, shown, status),
+		);
+		if (failed) return failed;
+		const name = (await services.admin.requireUser(form.username)).username;
+		// Shown once, in this response only (no-store); the database keeps only its hash.
+		return userPage(request, reply, name, { kind: "success", text: "A one-time password link was created." }, 200, null, issued);
 	});
 
 	const membership = (url: string, done: string, run: (request: FastifyRequest, group: string, username: string) => Promise<void>) =>

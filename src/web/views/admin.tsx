@@ -266,7 +266,7 @@ export function AdminUsersPage({
 		<Layout ctx={ctx} title="Users">
 			<NoticeBox notice={notice} />
 			<section class="card">
-				<form method="get" action="/admin/users" class="filters" role="search">
+				<form method="get" action="/admin/users" class="filters">
 					<Field id="user-search" name="q" label="Find users" type="search" value={list.q} maxLength={64} hint="Part of a username." />
 					<div class="filter-actions">
 						<button type="submit">Search</button>
@@ -386,6 +386,8 @@ export function AdminUserPage(props: {
 	allGroups: readonly string[];
 	notice: Notice;
 	resetLink?: { link: string; expiresAt: number } | null;
+	/** A one-time password link, shown only in the response that created it. */
+	passwordLink?: { link: string; expiresAt: number } | null;
 }) {
 	const { ctx, user } = props;
 	const addable = props.allGroups.filter((group) => !user.groups.includes(group));
@@ -404,6 +406,17 @@ export function AdminUserPage(props: {
 						{props.resetLink.link}
 					</p>
 					<p>Give it to the user through a trusted channel. They open it, log in with their password and set up a new factor.</p>
+				</Alert>
+			) : null}
+			{props.passwordLink ? (
+				<Alert kind="warning">
+					<p>
+						One-time password link for <strong>{user.username}</strong> (shown only now; valid until {formatTime(props.passwordLink.expiresAt)}):
+					</p>
+					<p class="secret" id="password-link">
+						{props.passwordLink.link}
+					</p>
+					<p>Give it to the user through a trusted channel. They open it and choose a new password; the link then stops working.</p>
 				</Alert>
 			) : null}
 			<section class="card">
@@ -460,6 +473,16 @@ export function AdminUserPage(props: {
 						<button type="submit">Add</button>
 					</form>
 				) : null}
+			</section>
+			<section class="card" aria-labelledby="password-heading">
+				<h2 id="password-heading">Reset the password</h2>
+				<p>
+					Creates a one-time link with which the user chooses a new password (you never see it). Their current password keeps working until they use the link;
+					their second factors stay as they are. A new link replaces an earlier one.
+				</p>
+				<div class="button-row">
+					<ActionButton ctx={ctx} action="/admin/users/password-link" username={user.username} label="Create a one-time password link" />
+				</div>
 			</section>
 			<section class="card" aria-labelledby="reset-heading">
 				<h2 id="reset-heading">Reset two-factor authentication</h2>
