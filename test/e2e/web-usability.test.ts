@@ -230,6 +230,45 @@ describe("console usability (Chromium)", { skip: missing !== null && !strict ? m
 		assert.equal(await admin.locator("nav.pager").count(), 0, "one page: no pager");
 	});
 
+	test("password reset from the console: a one-time link, the user chooses the password, the link then stops working, the second factor is still asked", async () => {
+		await admin.goto("/admin/user?name=kim");
+		await admin.getByRole("button", { name: "Create a one-time password link" }).click();
+		await admin.waitForLoadState("domcontentloaded");
+		const link = ((await admin.locator("#password-link").textContent()) ?? "").trim();
+		assert.match(link, /^http:\/\/127\.0\.0\.1:8080\/password-link\/[A-Za-z0-9_-]{16,}$/);
+		const path = new URL(link).pathname;
+		// The link is only shown in that response: the user's page no longer has it.
+		await admin.goto("/admin/user?name=kim");
+		assert.equal(await admin.locator("#password-link").count(), 0);
+		const stranger = await newPage(c);
+		watch404(stranger);
+		await stranger.goto(path);
+		assert.match((await stranger.locator("main").textContent()) ?? "", /New password for kim/);
+		await stranger.getByLabel("New password", { exact: true }).fill("violet quokka paddles");
+		await stranger.getByLabel("New password again").fill("violet quokka paddle");
+		await stranger.getByRole("button", { name: "Set the new password" }).click();
+		await stranger.waitForLoadState("domcontentloaded");
+		assert.match((await stranger.locator(".alert-error").textContent()) ?? "", /do not match/);
+		await stranger.getByLabel("New password", { exact: true }).fill("violet quokka paddles");
+		await stranger.getByLabel("New password again").fill("violet quokka paddles");
+		await stranger.getByRole("button", { name: "Set the new password" }).click();
+		await stranger.waitForURL(/\/login\?m=password-changed$/);
+		// Used once: the same link is refused now.
+		const again = await stranger.goto(path);
+		assert.equal(again?.status(), 410);
+		const replay = await stranger.request.post(path, { form: { password: "another long passphrase", confirm: "another long passphrase" }, maxRedirects: 0 });
+		assert.notEqual(replay.status(), 303, "a used link never sets a password again");
+		// The old password is gone, the new one works, and the second factor is still asked.
+		await logIn(stranger, "kim", PASSWORD);
+		assert.doesNotMatch(stranger.url(), /\/login\/2fa/);
+		await logIn(stranger, "kim", "violet quokka paddles");
+		assert.match(stranger.url(), /\/login\/2fa/, "a password link is a first factor only");
+		const events = await c.app.stores.audit.query({ username: "kim", event: "user.password*", limit: 10 });
+		assert.ok(events.some((event) => event.event === "user.password-changed" && /password-link/.test(event.detail ?? "")));
+		assert.ok((await c.app.stores.audit.query({ username: "kim", event: "user.password-link-issued", limit: 1 })).length === 1);
+		await stranger.context().close();
+	});
+
 	test("favicon: every page links it, /favicon.ico answers, and no page load met a 404", async () => {
 		await admin.goto("/admin/users");
 		assert.equal(await admin.locator("link[rel=icon]").getAttribute("href"), "/static/favicon.svg");
