@@ -189,7 +189,7 @@ export class AdminService {
 	}
 
 	/**
-	 * A one-time password link (issue 13): the admin resets a password without knowing or choosing
+	 * A one-time password link: the admin resets a password without knowing or choosing
 	 * it; the user opens the link and chooses one. Only the token's hash is stored, on the user's
 	 * row (replacing any earlier link), valid as long as an enrolment link. The second factor is
 	 * untouched: the new password is a first factor like any other, and the login still asks for
@@ -306,7 +306,7 @@ export class AdminService {
 		const unconfigured: MethodId[] = [];
 		for (const method of methods) if (!(await isMethodConfigured(this.deps.settings, method))) unconfigured.push(method);
 		if (unconfigured.length > 0) {
-			// Read in the console and by the CLI alike: name the place in both (issue 13).
+			// Read in the console and by the CLI alike: name the place in both.
 			const how = unconfigured.map((method) => `portcullis method configure ${method}`).join(", ");
 			throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (console: Admin → Methods; CLI: ${how}), then enable it`);
 		}

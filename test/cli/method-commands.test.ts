@@ -23,7 +23,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test("radius cannot be enabled before it is configured; configure from stdin; then enable", async () => {
 	const early = await cli(["settings", "update", "--methods", "totp,radius"]);
 	assertBadInput(early, "enable unconfigured radius");
-	// issue 13: an error that names a console place also names the CLI command that does the same.
+	// An error that names a console place also names the CLI command that does the same.
 	assert.match(early.stderr, /configure radius first \(console: Admin → Methods; CLI: portcullis method configure radius\)/);
 	assertBadInput(await cli(["method", "configure", "radius"], "{not json"), "bad json");
 	const short = await cli(["method", "configure", "radius"], JSON.stringify({ servers: [{ host: "127.0.0.1", port: 1812, secret: "short" }] }));

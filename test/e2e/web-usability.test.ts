@@ -1,5 +1,5 @@
 /**
- * issue 13 "Hard to use", in headless Chromium against the real server: the favicon (no 404 on any
+ * Console usability, in headless Chromium against the real server: the favicon (no 404 on any
  * page), the access keyword boxes (one character each, auto-advance, paste split across the boxes,
  * Backspace goes back; a static script under the strict CSP), the audit log (times to the second
  * with the zone, detail as labelled fields, prefix filter, pages of 50 with newer/older links) and a

@@ -1,5 +1,5 @@
 /**
- * The audit log's event filter (issue 13) and its pages, on both engines: a name finds that event,
+ * The audit log's event filter and its pages, on both engines: a name finds that event,
  * a name without its tail finds every "name.*" event, a trailing "*" is a plain prefix, "_" and "%"
  * stay literal; `afterId` gives the page above an id, newest first.
  */

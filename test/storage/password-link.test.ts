@@ -1,5 +1,5 @@
 /**
- * One-time password links (issue 13), on both engines: a link sets the password once (two uses at
+ * One-time password links, on both engines: a link sets the password once (two uses at
  * the same time: one wins), expires, is replaced by a newer one, does nothing for a disabled
  * account, and ends the user's sessions; the change and its audit event commit together.
  */

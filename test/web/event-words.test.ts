@@ -1,5 +1,5 @@
 /**
- * issue 13: a user's "Recent security events" are in words, not event names. Every event name the
+ * A user's "Recent security events" are in words, not event names. Every event name the
  * source writes either has its sentence (src/web/views/event-words.ts) or is listed here as one a
  * user's own log never shows (admin-only: about servers, settings, the log itself); a new event
  * name fails this test until it is classified.

@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
 
 /**
- * One-time password links (issue 13: an admin resets a password from the console without knowing
+ * One-time password links (an admin resets a password from the console without knowing
  * or choosing it). The SHA-256 of the token and its expiry live on the user's row, like the admin
  * 2FA reset's enrolment link (enroll_token_*): at most one live link per user, a new one replaces
  * it, and using it clears it in the same conditional UPDATE that sets the password.

@@ -11,7 +11,7 @@ import type { Notice } from "../views/login.tsx";
 import { change, notice } from "./admin.tsx";
 import { AdminUserPage, AdminUsersPage, type UserListItem } from "../views/admin.tsx";
 
-/** Users per page of the list (issue 13: searchable and paged). */
+/** Users per page of the list: a long list stays one screenful, found by search. */
 export const USERS_PAGE_SIZE = 50;
 
 export const adminUserRoutes: RouteModule = (server, web) => {

@@ -1,5 +1,5 @@
 /**
- * One-time password links (issue 13), public: an admin creates one on the user's page
+ * One-time password links, public: an admin creates one on the user's page
  * (routes/admin-users.tsx) or with `portcullis user password-link`; the user opens it and chooses
  * a new password. GET only reads (link previews and scanners use nothing up); POST sets the
  * password and clears the link in one conditional UPDATE (AdminService.setPasswordByLink). The
