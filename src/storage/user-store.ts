@@ -206,6 +206,7 @@ export class UserStore {
 			.set((eb) => ({
 				password_hash: passwordHash,
 				must_change_password: 0,
+				// Used: the link is gone in the same statement that used it.
 				pw_link_hash: null,
 				pw_link_expires_at: null,
 				session_epoch: eb("session_epoch", "+", 1),

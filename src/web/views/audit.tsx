@@ -24,7 +24,8 @@ export function detailLabel(key: string): string {
 
 /** One value in words: lists joined, yes/no, nested objects as compact JSON (rare: kept whole, not lost). */
 export function detailValue(value: unknown): string {
-	if (value === null || value === undefined) return "none";
+	// "not set", not "none": a null allowed-methods list means "no restriction", the opposite of none.
+	if (value === null || value === undefined) return "not set";
 	if (typeof value === "boolean") return value ? "yes" : "no";
 	if (typeof value === "string") return value === "" ? "(empty)" : value;
 	if (typeof value === "number" || typeof value === "bigint") return String(value);
@@ -101,14 +102,7 @@ export function AdminAuditPage({
 			<NoticeBox notice={notice} />
 			<form method="get" action="/admin/audit" class="card filters">
 				<Field id="f-user" name="user" label="User" value={filter.user} maxLength={64} />
-				<Field
-					id="f-event"
-					name="event"
-					label="Event"
-					hint="A name or its start: login finds every login.* event; ssh.sess* every name starting so."
-					value={filter.event}
-					maxLength={64}
-				/>
+				<Field id="f-event" name="event" label="Event" hint="login finds every login.* event" value={filter.event} maxLength={64} />
 				<Field id="f-since" name="since" label="From (UTC)" type="datetime-local" value={filter.since} maxLength={32} />
 				<Field id="f-until" name="until" label="Until (UTC)" type="datetime-local" value={filter.until} maxLength={32} />
 				<div class="filter-actions">
