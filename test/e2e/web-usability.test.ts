@@ -79,6 +79,14 @@ describe("console usability (Chromium)", { skip: missing !== null && !strict ? m
 		await kim.locator("#c1").focus();
 		await kim.keyboard.type("x");
 		assert.deepEqual(await values(kim), ["x", "", ""]);
+		// A virtual keyboard (no usable keydown) appends to the filled box: the new character replaces the old one.
+		await kim.evaluate(() => {
+			const box = document.getElementById("c1") as HTMLInputElement;
+			box.value = "xz";
+			box.dispatchEvent(new Event("input", { bubbles: true }));
+		});
+		assert.deepEqual(await values(kim), ["z", "", ""]);
+		assert.equal(await active(kim), "c2");
 		// A paste into the first box is split across all three.
 		await kim.locator("#c1").focus();
 		await kim.evaluate((text) => {

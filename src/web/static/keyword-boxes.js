@@ -3,6 +3,8 @@
 // Served as a static file because the CSP forbids inline script; without it the form still works.
 // A "character" is a code point (Array.from), as the method counts them (src/methods/access-keyword/).
 const boxes = Array.from(document.querySelectorAll("input[data-keyword-box]"));
+/** Each box's value before the current input (kept in memory, not in the DOM: it is a secret's character). */
+const previous = new Map();
 
 function focusBox(index) {
 	const box = boxes[Math.min(index, boxes.length - 1)];
@@ -18,6 +20,7 @@ function spread(start, characters) {
 	for (const character of characters) {
 		if (index >= boxes.length) break;
 		boxes[index].value = character;
+		previous.set(boxes[index], character);
 		index += 1;
 	}
 	return index;
@@ -25,12 +28,15 @@ function spread(start, characters) {
 
 boxes.forEach((box, index) => {
 	box.addEventListener("input", () => {
-		const characters = Array.from(box.value);
+		const before = previous.get(box) ?? "";
+		let characters = Array.from(box.value);
+		// Typed after the character already there (a virtual keyboard sends no usable keydown): the new one counts.
+		if (characters.length > 1 && before !== "" && box.value.startsWith(before)) characters = Array.from(box.value.slice(before.length));
+		previous.set(box, characters[0] ?? "");
 		if (characters.length === 0) return;
-		// More than one character (typed over a selection-less box, or auto-filled): keep one here, carry the rest.
+		// One character here, the rest (a fast typist, an auto-fill) carried to the next boxes.
 		box.value = characters[0];
-		const next = spread(index + 1, characters.slice(1));
-		focusBox(next);
+		focusBox(spread(index + 1, characters.slice(1)));
 	});
 	box.addEventListener("paste", (event) => {
 		const text = event.clipboardData?.getData("text") ?? "";
@@ -43,11 +49,13 @@ boxes.forEach((box, index) => {
 		// A character typed into a filled box replaces it (not appended, then carried to the next box).
 		if (!event.isComposing && !event.ctrlKey && !event.metaKey && !event.altKey && Array.from(event.key).length === 1) {
 			box.value = "";
+			previous.set(box, "");
 			return;
 		}
 		if (event.key === "Backspace" && box.value === "" && index > 0) {
 			event.preventDefault();
 			boxes[index - 1].value = "";
+			previous.set(boxes[index - 1], "");
 			focusBox(index - 1);
 		} else if (event.key === "ArrowLeft" && index > 0) {
 			event.preventDefault();
