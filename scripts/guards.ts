@@ -18,6 +18,17 @@ export interface Guard {
 
 export const GUARDS: readonly Guard[] = [
 	{
+		id: "password-link-single-use",
+		why: "a one-time password link sets a password once; without clearing it in the UPDATE that uses it, the link (or a leaked copy) works again",
+		file: "src/storage/user-store.ts",
+		find: "// Used: the link is gone in the same statement that used it.\n\t\t\t\tpw_link_hash: null,\n\t\t\t\tpw_link_expires_at: null,",
+		replace: "// guard disabled",
+		tests: {
+			file: "test/storage/password-link.test.ts",
+			names: ["two uses of one link at once: exactly one sets the password; the link is then gone"],
+		},
+	},
+	{
 		id: "user-row-lock",
 		why: "guarded transitions (factor removal, reset) serialise on the user's row; without it two parallel removals both pass the last-factor rule",
 		file: "src/storage/unit-of-work.ts",

@@ -199,6 +199,51 @@ export class AdminService {
 		});
 	}
 
+	/**
+	 * A one-time password link: the admin resets a password without knowing or choosing
+	 * it; the user opens the link and chooses one. Only the token's hash is stored, on the user's
+	 * row (replacing any earlier link), valid as long as an enrolment link. The second factor is
+	 * untouched: the new password is a first factor like any other, and the login still asks for
+	 * the second. Shown once to the admin, who hands it over out of band.
+	 */
+	async issuePasswordLink(actor: Actor, username: string): Promise<{ link: string; expiresAt: number }> {
+		const token = newToken(this.deps.random);
+		const expiresAt = this.deps.clock.now().getTime() + this.deps.enrollLinkTtlMs;
+		await this.deps.work.run(async (work) => {
+			const user = await this.requireUser(username, work.users);
+			await work.users.setPasswordLink(user.id, sha256Hex(token), expiresAt);
+			this.audit(work, actor, "user.password-link-issued", { expiresAt }, user);
+		});
+		return { link: `${this.deps.consoleUrl}/password-link/${token}`, expiresAt };
+	}
+
+	/** The username a live password link belongs to (for its form), or null: unknown, used, expired, replaced, or the account disabled. */
+	async passwordLinkUser(token: string): Promise<string | null> {
+		if (!/^[A-Za-z0-9_-]{16,128}$/.test(token)) return null;
+		return (await this.deps.users.findByPasswordLink(sha256Hex(token)))?.username ?? null;
+	}
+
+	/**
+	 * Uses a password link once: the password is checked like every other, then one conditional
+	 * UPDATE sets it and clears the link; the user's sessions end, and the change and its audit
+	 * event commit together. "refused" when the link is not (or no longer) usable.
+	 */
+	async setPasswordByLink(token: string, password: string, source: string): Promise<{ kind: "changed"; username: string } | { kind: "refused" }> {
+		const username = await this.passwordLinkUser(token);
+		if (username === null) return { kind: "refused" };
+		const problem = passwordProblem(password, { username });
+		if (problem) throw this.input(problem);
+		const hash = await hashPassword(password);
+		const user = await this.deps.work.run(async (work) => {
+			const used = await work.users.usePasswordLink(sha256Hex(token), hash);
+			if (used === undefined) return undefined;
+			await work.sessions.removeAllOfUser(used.id);
+			this.audit(work, { name: used.username, channel: "web", source }, "user.password-changed", { by: "password-link" }, used);
+			return used;
+		});
+		return user === undefined ? { kind: "refused" } : { kind: "changed", username: user.username };
+	}
+
 	async setDisabled(actor: Actor, username: string, disabled: boolean): Promise<void> {
 		await this.deps.work.run(async (work) => {
 			const user = await this.requireUser(username, work.users);
@@ -271,8 +316,11 @@ export class AdminService {
 		// YubiKey, Duo and RADIUS need their backend settings first (docs/methods.md).
 		const unconfigured: MethodId[] = [];
 		for (const method of methods) if (!(await isMethodConfigured(this.deps.settings, method))) unconfigured.push(method);
-		if (unconfigured.length > 0)
-			throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (Admin → Methods), then enable it`);
+		if (unconfigured.length > 0) {
+			// Read in the console and by the CLI alike: name the place in both.
+			const how = unconfigured.map((method) => `portcullis method configure ${method}`).join(", ");
+			throw new PortcullisError("ERR_POLICY_INVALID", `configure ${unconfigured.join(", ")} first (console: Admin → Methods; CLI: ${how}), then enable it`);
+		}
 	}
 
 	/** Decision 3: refuse force-2FA with no usable method, for the global switch and every forcing group. */

@@ -143,7 +143,7 @@ export class MethodSettingsStore {
 	/** Like load, but a missing configuration is an error (methods call this on every use). */
 	async require<M extends ConfigurableMethod>(method: M): Promise<MethodSettingsMap[M]> {
 		const settings = await this.load(method);
-		if (settings === null) throw unavailable(method, "not configured (Admin → Methods)");
+		if (settings === null) throw unavailable(method, `not configured (console: Admin → Methods; CLI: portcullis method configure ${method})`);
 		return settings;
 	}
 

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction } from "kysely";
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import { errorFields, type Logger } from "../core/logger.ts";
 import type { AuditEventsTable, Database } from "./schema.ts";
@@ -26,11 +26,25 @@ export type AuditObserver = (event: AuditEvent) => void;
 
 export interface AuditFilter {
 	username?: string;
+	/**
+	 * An event name or a prefix of names: "login.success" matches that event only, "login" matches it
+	 * and every "login.*" event, "login.su*" matches every name that starts with "login.su".
+	 */
 	event?: string;
 	since?: number;
 	until?: number;
 	limit?: number;
+	/** Older than this id (the next page, newest first). */
 	beforeId?: number;
+	/** Newer than this id: the page just above it, still returned newest first. */
+	afterId?: number;
+}
+
+/** The comparisons `AuditFilter.event` stands for: an exact name, or a prefix that names must start with. */
+export function eventMatch(filter: string): { exact: string; prefix: string } | { prefix: string } {
+	if (filter.endsWith("*")) return { prefix: filter.replace(/\*+$/, "") };
+	const name = filter.replace(/\.+$/, "");
+	return { exact: name, prefix: `${name}.` };
 }
 
 /** At most this many events per group commit: 13 columns each stays under SQLite's default 999 bound parameters. */
@@ -229,13 +243,21 @@ export class AuditLog {
 	async query(filter: AuditFilter = {}): Promise<AuditRow[]> {
 		let query = this.db.selectFrom("audit_events").selectAll();
 		if (filter.username) query = query.where("username", "=", filter.username);
-		if (filter.event) query = query.where("event", "=", filter.event);
+		if (filter.event) {
+			const match = eventMatch(filter.event);
+			// substr(), not LIKE: "_" and "%" in a filter stay literal, and both engines count characters alike.
+			const starts = sql<string>`substr(${sql.ref("event")}, 1, ${sql.lit(Array.from(match.prefix).length)})`;
+			query = query.where((eb) => ("exact" in match ? eb.or([eb("event", "=", match.exact), eb(starts, "=", match.prefix)]) : eb(starts, "=", match.prefix)));
+		}
 		if (filter.since !== undefined) query = query.where("at", ">=", filter.since);
 		if (filter.until !== undefined) query = query.where("at", "<=", filter.until);
 		if (filter.beforeId !== undefined) query = query.where("id", "<", filter.beforeId);
-		return query
-			.orderBy("id", "desc")
-			.limit(Math.min(filter.limit ?? 200, 10_000))
-			.execute();
+		const limit = Math.min(filter.limit ?? 200, 10_000);
+		if (filter.afterId !== undefined) {
+			// The events just above afterId: the nearest ones first, then turned back to newest first.
+			const rows = await query.where("id", ">", filter.afterId).orderBy("id", "asc").limit(limit).execute();
+			return rows.reverse();
+		}
+		return query.orderBy("id", "desc").limit(limit).execute();
 	}
 }

@@ -33,6 +33,9 @@ export interface UsersTable {
 	enroll_token_expires_at: number | null;
 	/** Bumped by every admin 2FA reset; a factor begun under an older generation never activates. */
 	tfa_generation: number;
+	/** One-time password link (migration 0019): SHA-256 of the token and its expiry; cleared when used or replaced. */
+	pw_link_hash: string | null;
+	pw_link_expires_at: number | null;
 }
 
 export interface GroupsTable {

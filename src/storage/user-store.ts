@@ -132,6 +132,8 @@ export class UserStore {
 			enroll_token_hash: null,
 			enroll_token_expires_at: null,
 			tfa_generation: 0,
+			pw_link_hash: null,
+			pw_link_expires_at: null,
 		};
 		// One transaction: a user must never exist without the groups they were created in (a group
 		// may force 2FA; a membership lost to a crash or a concurrent group deletion would fail open).
@@ -173,6 +175,47 @@ export class UserStore {
 			.set({ password_hash: passwordHash, must_change_password: mustChange ? 1 : 0 })
 			.where("id", "=", id)
 			.execute();
+	}
+
+	/** Stores a one-time password link for the user (replacing any earlier one). */
+	async setPasswordLink(id: string, tokenHash: string, expiresAt: number): Promise<void> {
+		await this.db.updateTable("users").set({ pw_link_hash: tokenHash, pw_link_expires_at: expiresAt }).where("id", "=", id).execute();
+	}
+
+	/** The enabled user a live password link belongs to (a read for the form; the change itself is `usePasswordLink`). */
+	async findByPasswordLink(tokenHash: string): Promise<UserRow | undefined> {
+		const now = this.clock.now().getTime();
+		return this.db
+			.selectFrom("users")
+			.selectAll()
+			.where("pw_link_hash", "=", tokenHash)
+			.where("pw_link_expires_at", ">", now)
+			.where("disabled", "=", 0)
+			.executeTakeFirst();
+	}
+
+	/**
+	 * Single use: one conditional UPDATE sets the password, clears the link and ends every session
+	 * (session epoch) only while the link is live and the account enabled; two uses of one link
+	 * (two tabs, two nodes) change the password once. The user chose it: nothing left to change.
+	 */
+	async usePasswordLink(tokenHash: string, passwordHash: string): Promise<UserRow | undefined> {
+		const now = this.clock.now().getTime();
+		return this.db
+			.updateTable("users")
+			.set((eb) => ({
+				password_hash: passwordHash,
+				must_change_password: 0,
+				// Used: the link is gone in the same statement that used it.
+				pw_link_hash: null,
+				pw_link_expires_at: null,
+				session_epoch: eb("session_epoch", "+", 1),
+			}))
+			.where("pw_link_hash", "=", tokenHash)
+			.where("pw_link_expires_at", ">", now)
+			.where("disabled", "=", 0)
+			.returningAll()
+			.executeTakeFirst();
 	}
 
 	async setDisabled(id: string, disabled: boolean): Promise<void> {

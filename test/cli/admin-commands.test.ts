@@ -289,6 +289,25 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.equal((await user("alice"))?.enrollLinkPending, false, "the earlier link is void");
 		});
 
+		test("password-link prints a one-time link (the console's Reset the password); the link sets the password once", async () => {
+			const issued = await cli(["user", "password-link", "alice"]);
+			assertOk(issued, "password-link");
+			const [link, note] = issued.stdout.split("\n");
+			assert.match(link ?? "", /^http:\/\/127\.0\.0\.1:8080\/password-link\/[A-Za-z0-9_-]{43}$/);
+			assert.match(note ?? "", /^one-time password link for alice, valid until \d{4}-\d{2}-\d{2}T/);
+			const app = await openApp(dir, databaseUrl);
+			try {
+				const token = link!.slice(link!.lastIndexOf("/") + 1);
+				assert.equal((await app.stores.users.findByUsername("alice"))?.pw_link_hash, sha256Hex(token), "only the hash is stored");
+				assert.equal((await app.admin.setPasswordByLink(token, "password from the link", "192.0.2.1")).kind, "changed");
+				assert.equal((await app.admin.setPasswordByLink(token, "password from the link 2", "192.0.2.1")).kind, "refused");
+				assert.notEqual((await app.login.submitPassword(WEB, "alice", "password from the link")).kind, "denied");
+			} finally {
+				await app.close();
+			}
+			assertBadInput(await cli(["user", "password-link", "nosuchuser"]), "unknown user");
+		});
+
 		test("unlock ends a lockout (account-wide ceiling and per-source delays): the correct password works again", async () => {
 			const app = await openApp(dir, databaseUrl);
 			try {

@@ -21,12 +21,16 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("radius cannot be enabled before it is configured; configure from stdin; then enable", async () => {
-	assertBadInput(await cli(["settings", "update", "--methods", "totp,radius"]), "enable unconfigured radius");
+	const early = await cli(["settings", "update", "--methods", "totp,radius"]);
+	assertBadInput(early, "enable unconfigured radius");
+	// An error that names a console place also names the CLI command that does the same.
+	assert.match(early.stderr, /configure radius first \(console: Admin → Methods; CLI: portcullis method configure radius\)/);
 	assertBadInput(await cli(["method", "configure", "radius"], "{not json"), "bad json");
-	assertBadInput(
-		await cli(["method", "configure", "radius"], JSON.stringify({ servers: [{ host: "127.0.0.1", port: 1812, secret: "short" }] })),
-		"short secret",
-	);
+	const short = await cli(["method", "configure", "radius"], JSON.stringify({ servers: [{ host: "127.0.0.1", port: 1812, secret: "short" }] }));
+	assertBadInput(short, "short secret");
+	// Admin language: no documentation section cited at the admin.
+	assert.match(short.stderr, /at least 16 characters; use a long random one/);
+	assert.doesNotMatch(short.stderr, /docs\/|§/);
 	assertBadInput(await cli(["method", "configure", "nosuch"], "{}"), "unknown method");
 	const shown = await cli(["method", "show", "radius", "--json"]);
 	assertOk(shown, "show");

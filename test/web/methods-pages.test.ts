@@ -90,7 +90,10 @@ describe("backend methods: web pages", () => {
 	});
 
 	test("admin: save YubiKey (offline) and RADIUS; the secret is never rendered; test connection reports", async () => {
-		assert.equal((await admin.post("/admin/methods/yubikey-otp", { mode: "offline" })).headers.location, "/admin/methods?m=saved");
+		assert.equal(
+			(await admin.post("/admin/methods/yubikey-otp", { mode: "offline" })).headers.location,
+			"/admin/methods?m=saved&method=yubikey-otp#settings-yubikey-otp",
+		);
 		const saved = await admin.post("/admin/methods/radius", {
 			host_1: "127.0.0.1",
 			port_1: String(radius.port),

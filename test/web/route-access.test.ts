@@ -25,6 +25,17 @@ const PUBLIC_ROUTES = [
 	"HEAD /enroll-link/:token",
 	"GET /static/app.css",
 	"HEAD /static/app.css",
+	// The tab icon (every page links it) and the access keyword boxes' script (the second-factor page).
+	"GET /static/favicon.svg",
+	"HEAD /static/favicon.svg",
+	"GET /favicon.ico",
+	"HEAD /favicon.ico",
+	"GET /static/keyword-boxes.js",
+	"HEAD /static/keyword-boxes.js",
+	// One-time password links (src/web/routes/password-link.tsx): the holder of the link has no session.
+	"GET /password-link/:token",
+	"HEAD /password-link/:token",
+	"POST /password-link/:token",
 	// WebAuthn page script and @simplewebauthn/browser (src/web/routes/webauthn.tsx): the second-factor page needs them before full login.
 	"GET /static/webauthn.js",
 	"HEAD /static/webauthn.js",

@@ -67,7 +67,7 @@ export function registerAuditCommand(program: Command, io: CliIo, common: AddCom
 		audit
 			.description("print the audit log, oldest first")
 			.option("--user <name>", "only events about this user")
-			.option("--event <event>", "only this event (e.g. login.failed, user.2fa-reset)")
+			.option("--event <event>", "only this event, or a family: login finds login.*, ssh.sess* every name starting so")
 			.option("--since <iso>", "only events at or after this time")
 			.option("--until <iso>", "only events at or before this time")
 			.option("--json", "one JSON object per line (JSON lines)"),

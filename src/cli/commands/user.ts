@@ -178,6 +178,20 @@ export function registerUserCommands(program: Command, io: CliIo, common: AddCom
 		});
 	});
 
+	common(
+		user
+			.command("password-link")
+			.description("print a one-time link with which the user chooses a new password (the console's Reset the password); their second factors stay")
+			.argument("<name>", "username"),
+	).action(async (name: string, options: CommonOptions) => {
+		await withApp(options, async (cli) => {
+			const target = await cli.admin.requireUser(name);
+			const result = await cli.admin.issuePasswordLink(cliActor(), target.username);
+			println(io.stdout, result.link);
+			println(io.stdout, `one-time password link for ${target.username}, valid until ${iso(result.expiresAt)}`);
+		});
+	});
+
 	common(user.command("unlock").description("clear a user's password and second-factor lockout").argument("<name>", "username")).action(
 		async (name: string, options: CommonOptions) => {
 			await withApp(options, async (cli) => {

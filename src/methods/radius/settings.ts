@@ -60,7 +60,7 @@ function validate(input: JsonObject, current: RadiusSettings | null): RadiusSett
 		// RFC 2865 §3: the secret MUST NOT be empty; docs/threat-model.md, RADIUS: at least 16 random characters.
 		const serverSecret = secret(server, "secret", where, stored, (value) => {
 			if (Buffer.byteLength(value, "utf8") < RADIUS_MIN_SECRET_LENGTH)
-				return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters (docs/threat-model.md, RADIUS; use a random one)`;
+				return `must have at least ${RADIUS_MIN_SECRET_LENGTH} characters; use a long random one`;
 			if (Buffer.byteLength(value, "utf8") > 128) return "must have at most 128 octets";
 			return hasUnsafe(value) ? "must not contain control characters" : null;
 		});

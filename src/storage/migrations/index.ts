@@ -12,6 +12,7 @@ import { stepUpNetworkMigration } from "./0015-step-up-network.ts";
 import { rolloutMigration } from "./0014-rollout.ts";
 import { auditChainMigration } from "./0012-audit-chain.ts";
 import { liveSessionsMigration } from "./0017-live-sessions.ts";
+import { passwordLinksMigration } from "./0019-password-links.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -32,5 +33,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0014-rollout": rolloutMigration(dialect),
 		"0012-audit-chain": auditChainMigration(dialect),
 		"0017-live-sessions": liveSessionsMigration(dialect),
+		"0019-password-links": passwordLinksMigration(dialect),
 	};
 }

@@ -1,12 +1,16 @@
 /**
- * The audit log for admins: filtered pages and the JSON-lines export (itself audited).
+ * The audit log for admins: filtered pages (AUDIT_PAGE_SIZE events, newer/older by id) and the
+ * JSON-lines export (itself audited).
  */
 import { pageContext, sendPage, type RouteModule } from "../context.ts";
 import { str } from "../forms.ts";
 import { getRoute } from "../route-kit.ts";
 import type { Notice } from "../views/login.tsx";
 import type { AuditFilter, AuditRow } from "../../storage/audit-log.ts";
-import { AdminAuditPage } from "../views/admin.tsx";
+import { AdminAuditPage } from "../views/audit.tsx";
+
+/** Events per page: a screenful or two, not a 9,700 px page after ten minutes of use. */
+export const AUDIT_PAGE_SIZE = 50;
 
 /** "2026-11-28T09:00" (datetime-local, read as UTC) or "2026-11-28" → epoch ms; "" → undefined; else null. */
 export function parseUtc(value: string | undefined): number | undefined | null {
@@ -34,9 +38,16 @@ export const adminAuditRoutes: RouteModule = (server, web) => {
 
 	// ---- audit ----
 
-	const auditFields = { user: str(64), event: str(64), since: str(32), until: str(32), before: str(20) };
+	const auditFields = { user: str(64), event: str(64), since: str(32), until: str(32), before: str(20), after: str(20) };
 
-	function auditFilter(query: { user?: string; event?: string; since?: string; until?: string; before?: string }): AuditFilter | { error: string } {
+	function auditFilter(query: {
+		user?: string;
+		event?: string;
+		since?: string;
+		until?: string;
+		before?: string;
+		after?: string;
+	}): AuditFilter | { error: string } {
 		const since = parseUtc(query.since);
 		const until = parseUtc(query.until);
 		if (since === null || until === null) return { error: "Use dates like 2026-11-28 or 2026-11-28T09:30 (UTC)." };
@@ -47,6 +58,7 @@ export const adminAuditRoutes: RouteModule = (server, web) => {
 		if (since !== undefined) filter.since = since;
 		if (until !== undefined) filter.until = until;
 		if (before !== undefined) filter.beforeId = before;
+		else if (query.after !== undefined && /^\d{1,15}$/.test(query.after)) filter.afterId = Number(query.after);
 		return filter;
 	}
 
@@ -66,10 +78,29 @@ export const adminAuditRoutes: RouteModule = (server, web) => {
 		const view = { user: query.user ?? "", event: query.event ?? "", since: query.since ?? "", until: query.until ?? "" };
 		let rows: AuditRow[] = [];
 		let shown: Notice = null;
+		let olderHref: string | null = null;
+		let newerHref: string | null = null;
 		if ("error" in filter) shown = { kind: "error", text: filter.error };
-		else rows = await services.audit.query({ ...filter, limit: 200 });
-		const last = rows[rows.length - 1];
-		const olderHref = rows.length === 200 && last !== undefined ? `/admin/audit${filterQuery(query, { before: String(last.id) })}` : null;
+		else {
+			// One more than a page tells whether there is a further page in the direction read.
+			const fetched = await services.audit.query({ ...filter, limit: AUDIT_PAGE_SIZE + 1 });
+			const more = fetched.length > AUDIT_PAGE_SIZE;
+			rows = filter.afterId !== undefined ? fetched.slice(fetched.length - Math.min(fetched.length, AUDIT_PAGE_SIZE)) : fetched.slice(0, AUDIT_PAGE_SIZE);
+			const first = rows[0];
+			const last = rows[rows.length - 1];
+			const hasOlder =
+				filter.afterId !== undefined
+					? last !== undefined && (await services.audit.query({ ...filter, afterId: undefined, beforeId: Number(last.id), limit: 1 })).length > 0
+					: more;
+			const hasNewer =
+				filter.afterId !== undefined
+					? more
+					: first !== undefined &&
+						filter.beforeId !== undefined &&
+						(await services.audit.query({ ...filter, beforeId: undefined, afterId: Number(first.id), limit: 1 })).length > 0;
+			if (hasOlder && last !== undefined) olderHref = `/admin/audit${filterQuery(query, { before: String(last.id) })}`;
+			if (hasNewer && first !== undefined) newerHref = `/admin/audit${filterQuery(query, { after: String(first.id) })}`;
+		}
 		return sendPage(
 			reply,
 			"error" in filter ? 400 : 200,
@@ -79,6 +110,8 @@ export const adminAuditRoutes: RouteModule = (server, web) => {
 				filter={view}
 				exportHref={`/admin/audit.jsonl${filterQuery(query)}`}
 				olderHref={olderHref}
+				newerHref={newerHref}
+				pageSize={AUDIT_PAGE_SIZE}
 				notice={shown}
 			/>,
 		);

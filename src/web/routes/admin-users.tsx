@@ -1,6 +1,6 @@
 /**
- * Admin pages for users: list, create, disable/enable, unlock, reset 2FA (with a one-time enrolment
- * link), group membership. Every change goes through AdminService (routes/admin.tsx).
+ * Admin pages for users: list (searchable, paged), create, disable/enable, unlock, reset 2FA (with
+ * a one-time enrolment link), a one-time password link, group membership. Every change goes through AdminService (routes/admin.tsx).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
@@ -11,6 +11,9 @@ import type { Notice } from "../views/login.tsx";
 import { change, notice } from "./admin.tsx";
 import { AdminUserPage, AdminUsersPage, type UserListItem } from "../views/admin.tsx";
 
+/** Users per page of the list: a long list stays one screenful, found by search. */
+export const USERS_PAGE_SIZE = 50;
+
 export const adminUserRoutes: RouteModule = (server, web) => {
 	const { services } = web;
 
@@ -20,9 +23,10 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 
 	// ---- users ----
 
-	async function userItems(): Promise<(UserListItem & { sshMethod: string | null; created: number; id: string })[]> {
+	type UserRow = Awaited<ReturnType<typeof services.directory.users.list>>[number];
+
+	async function userItems(users: readonly UserRow[]): Promise<(UserListItem & { sshMethod: string | null; created: number; id: string })[]> {
 		const now = services.clock.now().getTime();
-		const users = await services.directory.users.list();
 		return Promise.all(
 			users.map(async (user) => ({
 				id: user.id,
@@ -39,9 +43,35 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		);
 	}
 
-	async function usersPage(request: FastifyRequest, reply: FastifyReply, shown: Notice, status = 200): Promise<FastifyReply> {
+	/** The list: usernames containing the search text (case-insensitive), USERS_PAGE_SIZE per page, in name order. */
+	async function usersPage(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		shown: Notice,
+		status = 200,
+		view: { q?: string; page?: string } = {},
+	): Promise<FastifyReply> {
 		const groups = (await services.directory.groups.list()).map((group) => group.name);
-		return sendPage(reply, status, <AdminUsersPage ctx={pageContext(request)} users={await userItems()} groups={groups} notice={shown} />);
+		const q = (view.q ?? "").trim();
+		const needle = q.normalize("NFKC").toLowerCase();
+		const matching = (await services.directory.users.list())
+			.filter((user) => needle === "" || user.username.includes(needle))
+			.sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
+		const pages = Math.max(1, Math.ceil(matching.length / USERS_PAGE_SIZE));
+		const page = Math.min(pages, Math.max(1, /^\d{1,6}$/.test(view.page ?? "") ? Number(view.page) : 1));
+		const shownUsers = await userItems(matching.slice((page - 1) * USERS_PAGE_SIZE, page * USERS_PAGE_SIZE));
+		const href = (to: number) => `/admin/users?${new URLSearchParams({ ...(q !== "" ? { q } : {}), page: String(to) }).toString()}`;
+		return sendPage(
+			reply,
+			status,
+			<AdminUsersPage
+				ctx={pageContext(request)}
+				users={shownUsers}
+				groups={groups}
+				notice={shown}
+				list={{ q, page, pages, total: matching.length, previousHref: page > 1 ? href(page - 1) : null, nextHref: page < pages ? href(page + 1) : null }}
+			/>,
+		);
 	}
 
 	async function userPage(
@@ -51,8 +81,10 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		shown: Notice,
 		status = 200,
 		resetLink: { link: string; expiresAt: number } | null = null,
+		passwordLink: { link: string; expiresAt: number } | null = null,
 	): Promise<FastifyReply> {
-		const item = (await userItems()).find((user) => user.username === name);
+		const row = (await services.directory.users.list()).find((user) => user.username === name);
+		const [item] = row === undefined ? [] : await userItems([row]);
 		if (item === undefined) return usersPage(request, reply, { kind: "error", text: "There is no such user." }, 404);
 		const factors = (await services.directory.factors.listActive(item.id)).map((factor) => ({
 			method: factor.method,
@@ -63,11 +95,21 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 		return sendPage(
 			reply,
 			status,
-			<AdminUserPage ctx={pageContext(request)} user={item} factors={factors} allGroups={allGroups} notice={shown} resetLink={resetLink} />,
+			<AdminUserPage
+				ctx={pageContext(request)}
+				user={item}
+				factors={factors}
+				allGroups={allGroups}
+				notice={shown}
+				resetLink={resetLink}
+				passwordLink={passwordLink}
+			/>,
 		);
 	}
 
-	getRoute(server, "/admin/users", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => usersPage(request, reply, notice(query.m)));
+	getRoute(server, "/admin/users", { access: "admin", fields: { m: str(32), q: str(64), page: str(8) } }, async (request, reply, query) =>
+		usersPage(request, reply, notice(query.m), 200, query),
+	);
 
 	getRoute(server, "/admin/user", { access: "admin", fields: { name: req(256), m: str(32) } }, async (request, reply, query) =>
 		userPage(request, reply, query.name, notice(query.m)),
@@ -132,6 +174,20 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 			});
 		}
 		return seeOther(reply, `/admin/user?name=${encodeURIComponent(name)}&m=reset`);
+	});
+
+	postRoute(server, "/admin/users/password-link", { ...change("/admin/users"), fields: { username: req(256) } }, async (request, reply, form) => {
+		let issued: { link: string; expiresAt: number } | null = null;
+		const failed = await attempt(
+			async () => {
+				issued = await services.admin.issuePasswordLink(actor(request), form.username);
+			},
+			(shown, status) => usersPage(request, reply, shown, status),
+		);
+		if (failed) return failed;
+		const name = (await services.admin.requireUser(form.username)).username;
+		// Shown once, in this response only (no-store); the database keeps only its hash.
+		return userPage(request, reply, name, { kind: "success", text: "A one-time password link was created." }, 200, null, issued);
 	});
 
 	const membership = (url: string, done: string, run: (request: FastifyRequest, group: string, username: string) => Promise<void>) =>

@@ -19,6 +19,7 @@ import { enrollRoutes } from "./enroll.tsx";
 import { loginRoutes } from "./login.tsx";
 import { methodAdminRoutes } from "./methods-admin.tsx";
 import { methodEnrollRoutes } from "./methods-enroll.tsx";
+import { passwordLinkRoutes } from "./password-link.tsx";
 import { stepUpRoutes } from "./step-up.tsx";
 import { webauthnRoutes } from "./webauthn.tsx";
 import { webauthnAnswerRoutes } from "./webauthn-answer.tsx";
@@ -44,6 +45,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	webauthnAnswerRoutes,
 	webauthnApprovalRoutes,
 	duoUniversalRoutes,
+	passwordLinkRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];
 

@@ -1,13 +1,13 @@
 /**
  * Public and half-authenticated routes: start page, login (password step), second-factor step,
- * logout, the admin-issued enrolment link, the stylesheet.
+ * logout, the admin-issued enrolment link, the stylesheet, the icon and the keyword-box script.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { isMethodId, type MethodId } from "../../core/method-id.ts";
 import { clientOf, ENROLL_COOKIE, pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
 import { BadInput, req, str } from "../forms.ts";
 import { getRoute, postRoute } from "../route-kit.ts";
-import { STYLESHEET } from "../assets.ts";
+import { FAVICON_SVG, KEYWORD_BOXES_SCRIPT, STYLESHEET } from "../assets.ts";
 import { cookieOptions, endSession, startSession } from "../session.ts";
 import { LoginPage, type Notice } from "../views/login.tsx";
 import { loginRefused, renderSecondFactorPage, stepLocation, typedResponse } from "./login-steps.tsx";
@@ -25,6 +25,15 @@ export const loginRoutes: RouteModule = (server, web) => {
 
 	server.get("/static/app.css", { config: { access: "public", skipLivePolicy: true } }, async (_request, reply) =>
 		reply.header("cache-control", "public, max-age=3600").type("text/css; charset=utf-8").send(STYLESHEET),
+	);
+	// Every page links the icon; browsers and tools that ask for /favicon.ico without reading the page get it too.
+	for (const url of ["/static/favicon.svg", "/favicon.ico"])
+		server.get(url, { config: { access: "public", skipLivePolicy: true, query: {} } }, async (_request, reply) =>
+			reply.header("cache-control", "public, max-age=86400").type("image/svg+xml").send(FAVICON_SVG),
+		);
+	// Needed on the second-factor page, before full login.
+	server.get("/static/keyword-boxes.js", { config: { access: "public", skipLivePolicy: true, query: {} } }, async (_request, reply) =>
+		reply.header("cache-control", "public, max-age=3600").type("text/javascript; charset=utf-8").send(KEYWORD_BOXES_SCRIPT),
 	);
 
 	getRoute(server, "/", { access: "public", fields: {} }, async (request, reply) => {

@@ -6,7 +6,7 @@
  * a fresh step-up like the other admin settings (docs/threat-model.md I8).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { CONFIGURABLE_METHODS } from "../../methods/method-settings.ts";
+import { CONFIGURABLE_METHODS, type ConfigurableMethod } from "../../methods/method-settings.ts";
 import type { ConnectionTestResult } from "../../methods/method-admin.ts";
 import { attemptAdminChange, webActor as actor } from "../admin-change.ts";
 import { pageContext, seeOther, sendPage, type RouteModule } from "../context.ts";
@@ -123,29 +123,38 @@ export const methodAdminRoutes: RouteModule = (server, web) => {
 		notice: Notice,
 		status = 200,
 		tested: ConnectionTestResult | null = null,
+		focus: ConfigurableMethod | null = null,
 	): Promise<FastifyReply> {
-		return sendPage(reply, status, <AdminMethodsPage ctx={pageContext(request)} views={await admin.list()} notice={notice} tested={tested} />);
+		return sendPage(reply, status, <AdminMethodsPage ctx={pageContext(request)} views={await admin.list()} notice={notice} tested={tested} focus={focus} />);
 	}
 
 	/** MethodAdmin refusals (invalid settings, policy) are shown on the page; anything else is a bug (500). */
-	async function attempt(request: FastifyRequest, reply: FastifyReply, action: () => Promise<void>, done: string): Promise<FastifyReply> {
-		const failed = await attemptAdminChange(action, (notice, status) => page(request, reply, notice, status));
-		return failed ?? seeOther(reply, `/admin/methods?m=${done}`);
+	async function attempt(
+		request: FastifyRequest,
+		reply: FastifyReply,
+		method: ConfigurableMethod,
+		action: () => Promise<void>,
+		done: string,
+	): Promise<FastifyReply> {
+		const failed = await attemptAdminChange(action, (notice, status) => page(request, reply, notice, status, null, method));
+		// Back to the method's own section, open, with the result in it.
+		return failed ?? seeOther(reply, `/admin/methods?m=${done}&method=${method}#settings-${method}`);
 	}
 
-	getRoute(server, "/admin/methods", { access: "admin", fields: { m: str(32) } }, async (request, reply, query) => {
+	getRoute(server, "/admin/methods", { access: "admin", fields: { m: str(32), method: str(32) } }, async (request, reply, query) => {
 		const done = query.m === undefined ? undefined : DONE[query.m];
-		return page(request, reply, done ? { kind: "success", text: done } : null);
+		const focus = CONFIGURABLE_METHODS.find((method) => method === query.method) ?? null;
+		return page(request, reply, done ? { kind: "success", text: done } : null, 200, null, focus);
 	});
 
 	postRoute(server, "/admin/methods/yubikey-otp", { ...change, fields: YUBIKEY_FORM }, async (request, reply, form) =>
-		attempt(request, reply, async () => void (await admin.update(actor(request), "yubikey-otp", yubikeyInput(form))), "saved"),
+		attempt(request, reply, "yubikey-otp", async () => void (await admin.update(actor(request), "yubikey-otp", yubikeyInput(form))), "saved"),
 	);
 	postRoute(server, "/admin/methods/duo", { ...change, fields: DUO_FORM }, async (request, reply, form) =>
-		attempt(request, reply, async () => void (await admin.update(actor(request), "duo", duoInput(form))), "saved"),
+		attempt(request, reply, "duo", async () => void (await admin.update(actor(request), "duo", duoInput(form))), "saved"),
 	);
 	postRoute(server, "/admin/methods/radius", { ...change, fields: RADIUS_FORM }, async (request, reply, form) =>
-		attempt(request, reply, async () => void (await admin.update(actor(request), "radius", radiusInput(form))), "saved"),
+		attempt(request, reply, "radius", async () => void (await admin.update(actor(request), "radius", radiusInput(form))), "saved"),
 	);
 
 	for (const method of CONFIGURABLE_METHODS) {
@@ -154,7 +163,7 @@ export const methodAdminRoutes: RouteModule = (server, web) => {
 			page(request, reply, null, 200, await admin.testConnection(actor(request), method)),
 		);
 		postRoute(server, `/admin/methods/${method}/clear`, { ...change, fields: {} }, async (request, reply) =>
-			attempt(request, reply, () => admin.clear(actor(request), method), "cleared"),
+			attempt(request, reply, method, () => admin.clear(actor(request), method), "cleared"),
 		);
 	}
 };

@@ -4,6 +4,7 @@ import type { FactorRecord } from "../../methods/method.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { ChallengeForm, KeywordSetupForm, MethodPicker, NoticeBox, TotpStartForm, type Notice } from "./login.tsx";
 import { hasMethodEnrollLinks, MethodEnrollLinks } from "./method-links.tsx";
+import { describeEvent, methodWords, whereWords } from "./event-words.ts";
 
 export interface AccountView {
 	readonly factors: readonly FactorRecord[];
@@ -35,38 +36,6 @@ export interface SecurityEvent {
 	readonly source: string | null;
 }
 
-const EVENT_TEXT: Readonly<Record<string, string>> = {
-	"login.success": "Logged in",
-	"login.password": "Password login attempt",
-	"login.first-factor": "Password accepted, second factor asked",
-	"login.denied": "Login refused",
-	"login.error": "Login failed (a method was unavailable)",
-	"second-factor.failure": "Wrong second-factor answer",
-	"account.locked": "Account locked after failed attempts",
-	"factor.enrolled": "Second factor added",
-	"factor.removed": "Second factor removed",
-	"recovery-codes.issued": "New recovery codes created",
-	"user.2fa-reset": "Your second factors were reset by an administrator",
-	"user.notified": "Notice from an administrator action",
-	"user.password-changed": "Password changed",
-	"user.password-set": "Password set by an administrator",
-	"user.unlocked": "Account unlocked by an administrator",
-	"step-up.success": "Identity confirmed",
-	"step-up.password": "Identity confirmed with the password",
-	logout: "Logged out",
-	"factor.enroll.begin": "Second-factor setup started",
-	"factor.enroll": "Second-factor setup failed",
-	"login.enroll-required": "Asked to set up a second factor",
-	"user.created": "Account created",
-	"rollout.reminder": "Reminder: set up a second factor before the enrolment deadline",
-	"second-factor.remembered": "SSH second factor remembered for this address",
-	"second-factor.forgotten": "Remembered SSH login forgotten",
-	"user.disabled": "Account disabled by an administrator",
-	"user.enabled": "Account enabled by an administrator",
-	"ssh.authenticated": "SSH login",
-	"ssh.revoked": "SSH connection ended by policy",
-};
-
 function SecurityEvents({ events }: { events: readonly SecurityEvent[] }) {
 	if (events.length === 0) return <p>No events yet.</p>;
 	return (
@@ -83,11 +52,10 @@ function SecurityEvents({ events }: { events: readonly SecurityEvent[] }) {
 					<tr class={event.outcome === "failure" ? "failure" : undefined}>
 						<td>{formatTime(event.at)}</td>
 						<td>
-							{EVENT_TEXT[event.event] ?? event.event}
-							{event.outcome === "failure" && event.event !== "login.denied" ? " (failed)" : ""}
-							{event.method ? ` · ${event.method}` : ""}
+							{describeEvent(event.event, event.outcome)}
+							{event.method ? ` · ${methodWords(event.method)}` : ""}
 						</td>
-						<td>{[event.channel, event.source].filter(Boolean).join(" from ")}</td>
+						<td>{whereWords(event.channel, event.source)}</td>
 					</tr>
 				))}
 			</tbody>

@@ -1,7 +1,6 @@
 /** Admin pages: settings, users, groups, audit log. Every change goes through AdminService. */
 import { formatDeadline } from "../../core/enrolment-deadline.ts";
 import { METHOD_INFO, type MethodId } from "../../core/method-id.ts";
-import type { AuditRow } from "../../storage/audit-log.ts";
 import type { PolicyImpact, UserPolicyStatus } from "../../flows/admin-service.ts";
 import { Alert, CsrfField, Field, formatTime, Layout, type PageContext } from "./layout.tsx";
 import { NoticeBox, type Notice } from "./login.tsx";
@@ -220,23 +219,68 @@ export interface UserListItem {
 	readonly mustChange: boolean;
 }
 
+export interface UserListView {
+	readonly q: string;
+	readonly page: number;
+	readonly pages: number;
+	readonly total: number;
+	readonly previousHref: string | null;
+	readonly nextHref: string | null;
+}
+
 export function AdminUsersPage({
 	ctx,
 	users,
 	groups,
 	notice,
+	list,
 }: {
 	ctx: PageContext;
 	users: readonly UserListItem[];
 	groups: readonly string[];
 	notice: Notice;
+	/** Search text and page of the list (routes/admin-users.tsx). */
+	list: UserListView;
 }) {
+	const pager =
+		list.previousHref !== null || list.nextHref !== null ? (
+			<nav class="pager" aria-label="User list pages">
+				{list.previousHref !== null ? (
+					<a href={list.previousHref} rel="prev">
+						← Previous
+					</a>
+				) : (
+					<span />
+				)}
+				<span>
+					Page {list.page} of {list.pages}
+				</span>
+				{list.nextHref !== null ? (
+					<a href={list.nextHref} rel="next">
+						Next →
+					</a>
+				) : (
+					<span />
+				)}
+			</nav>
+		) : null;
 	return (
 		<Layout ctx={ctx} title="Users">
 			<NoticeBox notice={notice} />
 			<section class="card">
+				<form method="get" action="/admin/users" class="filters">
+					<Field id="user-search" name="q" label="Find users" type="search" value={list.q} maxLength={64} hint="Part of a username." />
+					<div class="filter-actions">
+						<button type="submit">Search</button>
+						{list.q !== "" ? <a href="/admin/users">Show all</a> : null}
+					</div>
+				</form>
+				<p class="hint" id="user-count">
+					{list.q === "" ? `${list.total} user${list.total === 1 ? "" : "s"}` : `${list.total} user${list.total === 1 ? "" : "s"} matching “${list.q}”`}
+				</p>
+				{pager}
 				<table>
-					<caption class="visually-hidden">All users</caption>
+					<caption class="visually-hidden">Users</caption>
 					<thead>
 						<tr>
 							<th scope="col">User</th>
@@ -263,6 +307,7 @@ export function AdminUsersPage({
 						))}
 					</tbody>
 				</table>
+				{pager}
 			</section>
 			<section class="card" aria-labelledby="create-user">
 				<h2 id="create-user">Create a user</h2>
@@ -338,6 +383,8 @@ export function AdminUserPage(props: {
 	allGroups: readonly string[];
 	notice: Notice;
 	resetLink?: { link: string; expiresAt: number } | null;
+	/** A one-time password link, shown only in the response that created it. */
+	passwordLink?: { link: string; expiresAt: number } | null;
 }) {
 	const { ctx, user } = props;
 	const addable = props.allGroups.filter((group) => !user.groups.includes(group));
@@ -356,6 +403,17 @@ export function AdminUserPage(props: {
 						{props.resetLink.link}
 					</p>
 					<p>Give it to the user through a trusted channel. They open it, log in with their password and set up a new factor.</p>
+				</Alert>
+			) : null}
+			{props.passwordLink ? (
+				<Alert kind="warning">
+					<p>
+						One-time password link for <strong>{user.username}</strong> (shown only now; valid until {formatTime(props.passwordLink.expiresAt)}):
+					</p>
+					<p class="secret" id="password-link">
+						{props.passwordLink.link}
+					</p>
+					<p>Give it to the user through a trusted channel. They open it and choose a new password; the link then stops working.</p>
 				</Alert>
 			) : null}
 			<section class="card">
@@ -412,6 +470,16 @@ export function AdminUserPage(props: {
 						<button type="submit">Add</button>
 					</form>
 				) : null}
+			</section>
+			<section class="card" aria-labelledby="password-heading">
+				<h2 id="password-heading">Reset the password</h2>
+				<p>
+					Creates a one-time link with which the user chooses a new password (you never see it). Their current password keeps working until they use the link;
+					their second factors stay as they are. A new link replaces an earlier one.
+				</p>
+				<div class="button-row">
+					<ActionButton ctx={ctx} action="/admin/users/password-link" username={user.username} label="Create a one-time password link" />
+				</div>
 			</section>
 			<section class="card" aria-labelledby="reset-heading">
 				<h2 id="reset-heading">Reset two-factor authentication</h2>
@@ -644,91 +712,6 @@ export function AdminGroupPage({
 						Delete group {group.name}
 					</button>
 				</form>
-			</section>
-		</Layout>
-	);
-}
-
-export interface AuditFilterView {
-	readonly user: string;
-	readonly event: string;
-	readonly since: string;
-	readonly until: string;
-}
-
-export function AdminAuditPage({
-	ctx,
-	rows,
-	filter,
-	exportHref,
-	olderHref,
-	notice,
-}: {
-	ctx: PageContext;
-	rows: readonly AuditRow[];
-	filter: AuditFilterView;
-	exportHref: string;
-	olderHref: string | null;
-	notice: Notice;
-}) {
-	return (
-		<Layout ctx={ctx} title="Audit log">
-			<NoticeBox notice={notice} />
-			<form method="get" action="/admin/audit" class="card filters">
-				<Field id="f-user" name="user" label="User" value={filter.user} maxLength={64} />
-				<Field id="f-event" name="event" label="Event (e.g. login.success)" value={filter.event} maxLength={64} />
-				<Field id="f-since" name="since" label="From (UTC)" type="datetime-local" value={filter.since} maxLength={32} />
-				<Field id="f-until" name="until" label="Until (UTC)" type="datetime-local" value={filter.until} maxLength={32} />
-				<div class="filter-actions">
-					<button type="submit" class="primary">
-						Filter
-					</button>
-					<a href={exportHref}>Export as JSON lines</a>
-				</div>
-			</form>
-			<section class="card table-wrap">
-				{rows.length === 0 ? (
-					<p>No events match.</p>
-				) : (
-					<table class="audit">
-						<caption class="visually-hidden">Audit events, newest first</caption>
-						<thead>
-							<tr>
-								<th scope="col">Time</th>
-								<th scope="col">Event</th>
-								<th scope="col">Outcome</th>
-								<th scope="col">User</th>
-								<th scope="col">By</th>
-								<th scope="col">Channel</th>
-								<th scope="col">Method</th>
-								<th scope="col">Source</th>
-								<th scope="col">Detail</th>
-							</tr>
-						</thead>
-						<tbody>
-							{rows.map((row) => (
-								<tr>
-									<td class="nowrap">{formatTime(Number(row.at))}</td>
-									<td>{row.event}</td>
-									<td>
-										<span class={`tag ${row.outcome === "failure" ? "tag-bad" : row.outcome === "success" ? "tag-good" : ""}`}>{row.outcome}</span>
-									</td>
-									<td>{row.username ?? ""}</td>
-									<td>{row.actor ?? ""}</td>
-									<td>{row.channel ?? ""}</td>
-									<td>{row.method ?? ""}</td>
-									<td>{row.source ?? ""}</td>
-									<td class="detail">{row.detail ?? ""}</td>
-								</tr>
-							))}
-						</tbody>
-					</table>
-				)}
-				{olderHref !== null ? (
-					<p>
-						<a href={olderHref}>Older events →</a>
-					</p>
-				) : null}
 			</section>
 		</Layout>
 	);

@@ -62,6 +62,7 @@ export function Layout({
 				{refresh !== undefined ? <meta http-equiv="refresh" content={`0;url=${refresh}`} /> : null}
 				<title>{`${title} · Portcullis`}</title>
 				<link rel="stylesheet" href="/static/app.css" />
+				<link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
 			</head>
 			<body>
 				<a class="skip" href="#main">
@@ -211,6 +212,17 @@ export function Field(props: {
 export function formatTime(ms: number | null | undefined): string {
 	if (ms === null || ms === undefined || !Number.isFinite(Number(ms)) || Number(ms) <= 0) return "never";
 	return `${new Date(Number(ms)).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+/** To the second, with the zone named: "2026-11-28 09:00:05 UTC" (the audit log, where order and seconds matter). */
+export function formatTimeSeconds(ms: number): string {
+	return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/** A time a browser and a screen reader can read: the text to the second, the ISO value in `datetime`. */
+export function TimeSeconds({ ms }: { ms: number }) {
+	if (!Number.isFinite(ms)) return <span>unknown</span>;
+	return <time datetime={new Date(ms).toISOString()}>{formatTimeSeconds(ms)}</time>;
 }
 
 export function messageView(ctx: PageContext, title: string, message: string, link?: { href: string; text: string }) {

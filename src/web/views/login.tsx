@@ -97,10 +97,22 @@ export function ChallengeForm(props: {
 						{positions.map((position, index) => (
 							<div class="char-field">
 								<label for={`c${index + 1}`}>Character {position}</label>
-								<input id={`c${index + 1}`} name={`c${index + 1}`} type="password" maxLength={2} size={2} autocomplete="off" required autofocus={index === 0} />
+								<input
+									id={`c${index + 1}`}
+									name={`c${index + 1}`}
+									type="password"
+									// Two UTF-16 units: one character outside the BMP; the script keeps one character per box.
+									maxLength={2}
+									size={2}
+									autocomplete="off"
+									required
+									autofocus={index === 0}
+									data-keyword-box=""
+								/>
 							</div>
 						))}
 					</div>
+					<script type="module" src="/static/keyword-boxes.js"></script>
 				</fieldset>
 			) : method === "recovery-code" ? (
 				<Field

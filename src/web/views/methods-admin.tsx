@@ -83,7 +83,7 @@ function YubikeyForm({ ctx, settings }: SettingsFormProps<"yubikey-otp">) {
 	const cloud = settings?.mode === "cloud" ? settings : null;
 	const offline = settings?.mode === "offline";
 	return (
-		<form method="post" action="/admin/methods/yubikey-otp" class="stack" autocomplete="off">
+		<form method="post" action="/admin/methods/yubikey-otp#settings-yubikey-otp" class="stack" autocomplete="off">
 			<CsrfField ctx={ctx} />
 			<div class="field">
 				<label for="yk-mode">Validation</label>
@@ -137,7 +137,7 @@ function YubikeyForm({ ctx, settings }: SettingsFormProps<"yubikey-otp">) {
 
 function DuoForm({ ctx, settings: duo }: SettingsFormProps<"duo">) {
 	return (
-		<form method="post" action="/admin/methods/duo" class="stack" autocomplete="off">
+		<form method="post" action="/admin/methods/duo#settings-duo" class="stack" autocomplete="off">
 			<CsrfField ctx={ctx} />
 			<p class="hint">From the Duo Admin Panel: Applications → Protect an Application → "Auth API".</p>
 			<Field
@@ -217,7 +217,7 @@ function DuoForm({ ctx, settings: duo }: SettingsFormProps<"duo">) {
 function RadiusForm({ ctx, settings: radius }: SettingsFormProps<"radius">) {
 	const rows = Array.from({ length: MAX_RADIUS_ROWS }, (_, index) => radius?.servers[index] ?? null);
 	return (
-		<form method="post" action="/admin/methods/radius" class="stack" autocomplete="off">
+		<form method="post" action="/admin/methods/radius#settings-radius" class="stack" autocomplete="off">
 			<CsrfField ctx={ctx} />
 			<p class="hint">
 				Servers are tried in order. Every request carries Message-Authenticator and every reply must carry a valid one (BlastRADIUS, CVE-2024-3596), unless a
@@ -311,51 +311,108 @@ function SettingsForm<M extends ConfigurableMethod>({ ctx, view }: { ctx: PageCo
 	return <Form ctx={ctx} settings={view.settings} />;
 }
 
+/**
+ * Field names of the settings (as MethodAdmin and the CLI's JSON spell them) → the form's labels,
+ * so a refusal reads "RADIUS server 2, shared secret: …", not "radius.servers[2].secret: …".
+ */
+const FIELD_WORDS: Readonly<Record<string, string>> = {
+	servers: "server",
+	host: "host",
+	port: "port",
+	secret: "shared secret",
+	legacyNoMessageAuthenticator: "legacy server",
+	timeoutMs: "timeout (ms)",
+	retries: "retransmissions per server",
+	nasIdentifier: "NAS-Identifier",
+	mode: "validation",
+	urls: "validation URLs",
+	clientId: "client id",
+	apiKey: "API key",
+	caPem: "private CA certificate",
+	apiHost: "API hostname",
+	integrationKey: "integration key",
+	secretKey: "secret key",
+	honourDuoBypass: "honour Duo bypass",
+	webClientId: "Web SDK client ID",
+	webClientSecret: "Web SDK client secret",
+};
+
+const METHOD_WORDS: Readonly<Record<string, string>> = { radius: "RADIUS", duo: "Duo", "yubikey-otp": "YubiKey", yubikey: "YubiKey" };
+
+/** "radius.servers[2].secret: must …" → "RADIUS server 2, shared secret: must …"; other text is returned as it is. */
+export function settingsErrorInWords(message: string): string {
+	const match = /^(radius|duo|yubikey-otp|yubikey)((?:\.[A-Za-z]+|\[\d+\])*)(:\s*)/.exec(message);
+	if (match === null) return message;
+	const [whole, method = "", path = "", colon = ": "] = match;
+	const parts: string[] = [];
+	for (const step of path.match(/\.[A-Za-z]+|\[\d+\]/g) ?? []) {
+		if (step.startsWith("[")) parts[parts.length - 1] = `${parts[parts.length - 1] ?? "item"} ${step.slice(1, -1)}`;
+		else parts.push(FIELD_WORDS[step.slice(1)] ?? step.slice(1));
+	}
+	const head = [METHOD_WORDS[method] ?? method, ...parts].join(", ").replace(/^(RADIUS|Duo|YubiKey), server/, "$1 server");
+	return `${head}${colon}${message.slice(whole.length)}`;
+}
+
 export function AdminMethodsPage({
 	ctx,
 	views,
 	notice,
 	tested,
+	focus,
 }: {
 	ctx: PageContext;
 	views: readonly MethodSettingsView[];
 	notice: Notice;
 	tested: ConnectionTestResult | null;
+	/** The method the admin just acted on: its section is open and carries the notice. */
+	focus?: ConfigurableMethod | null;
 }) {
+	const acted = focus ?? tested?.method ?? null;
 	return (
 		<Layout ctx={ctx} title="Methods">
-			<NoticeBox notice={notice} />
+			{acted === null ? <NoticeBox notice={notice} /> : null}
 			<p class="why">
 				YubiKey, Duo and RADIUS check second factors against a server. Configure them here, then enable them under <a href="/admin/settings">Settings</a>. Users
-				can then set them up on their account page. Authenticator apps, access keywords and recovery codes need no settings.
+				can then set them up on their account page. Authenticator apps, access keywords and recovery codes need no settings. Open a method to see or change its
+				settings.
 			</p>
 			{views.map((view) => (
-				<section class="card stack" aria-labelledby={`method-${view.method}`} id={`settings-${view.method}`}>
-					<h2 id={`method-${view.method}`}>
-						{view.label} <span class={view.configured ? "tag tag-good" : "tag"}>{view.configured ? "configured" : "not configured"}</span>{" "}
-						<span class={view.enabled ? "tag tag-good" : "tag"}>{view.enabled ? "enabled" : "disabled"}</span>
-					</h2>
-					{view.problem !== null ? <Alert kind="error">{view.problem}</Alert> : null}
+				// One collapsible section per method (no script): open when acted on or when something needs the admin's attention.
+				<details
+					class="card stack method-section"
+					id={`settings-${view.method}`}
+					open={acted === view.method || view.problem !== null || (views.length === 1 && acted === null)}
+				>
+					<summary>
+						<h2 id={`method-${view.method}`}>
+							{view.label} <span class={view.configured ? "tag tag-good" : "tag"}>{view.configured ? "configured" : "not configured"}</span>{" "}
+							<span class={view.enabled ? "tag tag-good" : "tag"}>{view.enabled ? "enabled" : "disabled"}</span>
+						</h2>
+					</summary>
+					{acted === view.method && notice !== null ? <NoticeBox notice={{ ...notice, text: settingsErrorInWords(notice.text) }} /> : null}
+					{view.problem !== null ? <Alert kind="error">{settingsErrorInWords(view.problem)}</Alert> : null}
 					{view.downgrades.map((text) => (
 						<Alert kind="warning">{text}</Alert>
 					))}
-					{tested !== null && tested.method === view.method ? <TestResult result={tested} /> : null}
 					<SettingsForm ctx={ctx} view={view} />
 					{view.configured ? (
-						<div class="button-row">
-							<form method="post" action={`/admin/methods/${view.method}/test`} class="inline">
-								<CsrfField ctx={ctx} />
-								<button type="submit">Test connection</button>
-							</form>
-							<form method="post" action={`/admin/methods/${view.method}/clear`} class="inline">
-								<CsrfField ctx={ctx} />
-								<button type="submit" class="danger">
-									Remove settings
-								</button>
-							</form>
+						<div class="test-connection" id={`test-${view.method}`}>
+							<div class="button-row">
+								<form method="post" action={`/admin/methods/${view.method}/test#test-${view.method}`} class="inline">
+									<CsrfField ctx={ctx} />
+									<button type="submit">Test connection</button>
+								</form>
+								<form method="post" action={`/admin/methods/${view.method}/clear#settings-${view.method}`} class="inline">
+									<CsrfField ctx={ctx} />
+									<button type="submit" class="danger">
+										Remove settings
+									</button>
+								</form>
+							</div>
+							{tested !== null && tested.method === view.method ? <TestResult result={tested} /> : null}
 						</div>
 					) : null}
-				</section>
+				</details>
 			))}
 		</Layout>
 	);
