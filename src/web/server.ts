@@ -22,6 +22,7 @@ import { BadInput, CSRF_FIELD, parseFields } from "./forms.ts";
 import { registerRoutes } from "./routes/index.ts";
 import type { WebServices } from "./services.ts";
 import { cookieOptions, endSession, isFresh, rotateSession, touchSession } from "./session.ts";
+import { snapshotOfUser } from "../flows/session-gate.ts";
 import { messageView } from "./views/layout.tsx";
 
 export const BODY_LIMIT = 16 * 1024;
@@ -235,12 +236,13 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 	if (request.web.preToken !== null) request.web.csrf = web.csrf.tokenFor("pre", request.web.preToken);
 
 	const raw = request.cookies[SESSION_COOKIE];
-	const session = typeof raw === "string" ? await services.sessions.find(raw) : undefined;
-	if (session !== undefined && typeof raw === "string") {
-		request.web.session = session;
+	// One read for the session, its user and the policy version (SessionStore.findForRequest).
+	const found = typeof raw === "string" ? await services.sessions.findForRequest(raw) : undefined;
+	if (found !== undefined && typeof raw === "string") {
+		request.web.session = found.session;
 		request.web.token = raw;
 		request.web.csrf = web.csrf.tokenFor("session", raw);
-		request.web.user = (await services.directory.users.findById(session.user_id)) ?? null;
+		request.web.user = found.user ?? null;
 		if (request.web.user === null) await endSession(web, request, reply);
 	} else if (typeof raw === "string") {
 		// Unknown, expired or revoked token: drop the cookie so the browser stops sending it, and
@@ -251,17 +253,19 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 
 	// Live policy (docs/threat-model.md I7, P1/P3/P4): a policy change applies to a live session at its next
 	// request. The full check runs only when the policy version stamped on the session (or the
-	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts).
+	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts);
+	// the version and the user's state come from the read above, so the fast path costs no query.
 	const current = request.web.session;
-	if (current !== null && current.state === "full" && config.skipLivePolicy !== true) {
+	if (current !== null && found !== undefined && found.user !== undefined && current.state === "full" && config.skipLivePolicy !== true) {
 		const gated = await services.sessionGate.check({
 			userId: current.user_id,
 			sessionEpoch: Number(current.session_epoch),
 			secondFactorMethod: current.second_factor_method,
 			channel: "web",
-			user: request.web.user,
+			user: found.user,
 			sourceAddress: request.ip,
 			checkedVersion: Number(current.policy_version),
+			snapshot: snapshotOfUser(found.user, found.policyVersion),
 		});
 		const check = gated.verdict;
 		if (check === "revoked") {

@@ -69,7 +69,10 @@ export type WebAdmin = Pick<
 >;
 
 /** The browser sessions of the console (rows in web_sessions; src/web/session.ts drives them). */
-export type WebSessions = Pick<SessionStore, "find" | "create" | "rotate" | "update" | "touch" | "remove" | "removeAllOfUser" | "purgeExpired">;
+export type WebSessions = Pick<
+	SessionStore,
+	"find" | "findForRequest" | "create" | "rotate" | "update" | "touch" | "remove" | "removeAllOfUser" | "purgeExpired"
+>;
 
 /** Read-only views the pages show: who has which factors, groups and settings. */
 export interface WebDirectory {
