@@ -108,7 +108,7 @@ export interface WebMethods {
 }
 
 export interface WebServices {
-	readonly config: { readonly http: Config["http"]; readonly security: Config["security"] };
+	readonly config: { readonly http: Config["http"]; readonly security: Config["security"]; readonly log: Config["log"] };
 	readonly consoleUrl: string;
 	readonly clock: Clock;
 	readonly random: Random;
