@@ -77,8 +77,8 @@ export type WebSessions = Pick<
 /** Read-only views the pages show: who has which factors, groups and settings. */
 export interface WebDirectory {
 	readonly users: Pick<UserStore, "findById" | "list">;
-	readonly groups: Pick<GroupStore, "list" | "groupsOfUser" | "membersOf">;
-	readonly factors: Pick<FactorStore, "listActive">;
+	readonly groups: Pick<GroupStore, "list" | "groupsOfUser" | "groupNamesByUser" | "membersOf">;
+	readonly factors: Pick<FactorStore, "listActive" | "activeCountsByUser">;
 	readonly recoveryCodes: Pick<RecoveryCodeStore, "countUnused">;
 	readonly settings: Pick<SettingsStore, "getTwoFactor">;
 }
