@@ -22,7 +22,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -154,9 +154,17 @@ async function login(username: string): Promise<Map<string, string>> {
 	return jar;
 }
 
+/** CPU seconds (user + system) the server process has used so far (/proc, clock ticks of 10 ms). */
+function serverCpu(): number {
+	const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+	return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 interface Row {
 	what: string;
 	rate: string;
+	/** Server CPU per request (or per login): far less sensitive to a busy machine than req/s. */
+	cpu: string;
 	latency: string;
 	bad: string;
 	logs: string;
@@ -170,12 +178,14 @@ async function load(what: string, path: string, cookie: string | null): Promise<
 	// A short warm-up: V8 optimises the hot path first.
 	await autocannon({ url: `${base}${path}`, connections, duration: 2, ...(cookie ? { headers: { cookie } } : {}) });
 	const linesBefore = logLines;
+	const cpuBefore = serverCpu();
 	const result = await autocannon({ url: `${base}${path}`, connections, duration, ...(cookie ? { headers: { cookie } } : {}) });
 	await new Promise((resolve) => setTimeout(resolve, 300)); // the last log lines
 	const total = result["2xx"] + result.non2xx;
 	rows.push({
 		what,
 		rate: `${Math.round(result.requests.mean)} req/s`,
+		cpu: total > 0 ? `${Math.round(((serverCpu() - cpuBefore) * 1e6) / total)} µs` : "-",
 		latency: `${result.latency.p50} / ${result.latency.p99} ms`,
 		bad: `${result.non2xx + result.errors + result.timeouts}`,
 		logs: total > 0 ? ((logLines - linesBefore) / total).toFixed(2) : "-",
@@ -191,6 +201,7 @@ try {
 	if (!skip.has("admin")) await load("GET /admin/users", "/admin/users", cookieHeader(await login("benchadmin")));
 	if (!skip.has("2fa")) {
 		const linesBefore = logLines;
+		const cpuBefore = serverCpu();
 		let next = 0;
 		let failed = 0;
 		const latencies: number[] = [];
@@ -216,6 +227,7 @@ try {
 		rows.push({
 			what: "2FA web login",
 			rate: `${((loginCount - failed) / seconds).toFixed(1)} logins/s`,
+			cpu: `${Math.round(((serverCpu() - cpuBefore) * 1000) / loginCount)} ms`,
 			latency: `${at(0.5)} / ${at(0.99)} ms`,
 			bad: String(failed),
 			// Per login: 4 requests.
@@ -224,9 +236,10 @@ try {
 		process.stdout.write(`2FA web login: ${rows.at(-1)!.rate}\n`);
 	}
 	process.stdout.write(
-		`\n| what | rate | p50 / p99 latency | non-2xx, errors | log lines per request (login: per login) | goal |\n|---|---|---|---|---|---|\n`,
+		`\n| what | rate | server CPU per request (login: per login) | p50 / p99 latency | non-2xx, errors | log lines per request (login: per login) | goal |\n|---|---|---|---|---|---|---|\n`,
 	);
-	for (const row of rows) process.stdout.write(`| ${row.what} | ${row.rate} | ${row.latency} | ${row.bad} | ${row.logs} | ${GOALS[row.what] ?? ""} |\n`);
+	for (const row of rows)
+		process.stdout.write(`| ${row.what} | ${row.rate} | ${row.cpu} | ${row.latency} | ${row.bad} | ${row.logs} | ${GOALS[row.what] ?? ""} |\n`);
 	process.stdout.write(`load average after: ${loadavg()[0]!.toFixed(2)}\n`);
 } finally {
 	child.kill("SIGTERM");
