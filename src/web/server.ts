@@ -252,11 +252,12 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 		reply.setCookie(PRE_COOKIE, fresh, cookieOptions(web));
 		request.web.preToken = fresh;
 	}
-	if (request.web.preToken !== null) request.web.csrf = web.csrf.tokenFor("pre", request.web.preToken);
 
 	const raw = request.cookies[SESSION_COOKIE];
 	// One read for the session, its user and the policy version (SessionStore.findForRequest).
 	const found = typeof raw === "string" ? await services.sessions.findForRequest(raw) : undefined;
+	// Forms carry the session's CSRF token when there is a session, else the pre-session one (one HMAC, not two).
+	if (found === undefined && request.web.preToken !== null) request.web.csrf = web.csrf.tokenFor("pre", request.web.preToken);
 	if (found !== undefined && typeof raw === "string") {
 		request.web.session = found.session;
 		request.web.token = raw;
