@@ -17,6 +17,8 @@ import { ADMIN_ACTOR, testConfig } from "../../test/helpers/test-app.ts";
 
 let queries = 0;
 const sqls: string[] = [];
+/** Time inside SQLite per statement text (PROBE_SQL=1 prints it). */
+const spent = new Map<string, number>();
 // Counted where statements run (the SQLite dialect caches prepared statements).
 const probe = new BetterSqlite3(":memory:");
 const statementProto = Object.getPrototypeOf(probe.prepare("select 1")) as Record<"all" | "run" | "get", (...args: unknown[]) => unknown>;
@@ -26,7 +28,12 @@ for (const name of ["all", "run", "get"] as const) {
 	statementProto[name] = function (this: { source: string }, ...args: unknown[]) {
 		queries++;
 		sqls.push(this.source);
-		return original.apply(this, args);
+		const started = performance.now();
+		try {
+			return original.apply(this, args);
+		} finally {
+			spent.set(this.source, (spent.get(this.source) ?? 0) + performance.now() - started);
+		}
 	};
 }
 let lines = 0;
@@ -71,6 +78,7 @@ try {
 		for (let i = 0; i < 200; i++) await server.inject({ method: "GET", url: path, headers });
 		queries = 0;
 		lines = 0;
+		spent.clear();
 		sqls.length = 0;
 		const started = performance.now();
 		for (let i = 0; i < n; i++) {
@@ -83,7 +91,8 @@ try {
 		write(
 			`${path.padEnd(16)} ${(queries / n).toFixed(2)} queries/request, ${(lines / n).toFixed(2)} log lines/request, ${((ms * 1000) / n).toFixed(0)} µs/request in-process (${n} requests)\n`,
 		);
-		if (process.env.PROBE_SQL === "1") for (const sql of distinct) write(`    ${sql}\n`);
+		if (process.env.PROBE_SQL === "1")
+			for (const sql of distinct) write(`    ${(((spent.get(sql) ?? 0) * 1000) / n).toFixed(1)} µs/request  ${sql.slice(0, 140)}\n`);
 	}
 	await server.close();
 } finally {

@@ -127,6 +127,20 @@ describe("console hot path (SQLite, statements counted)", () => {
 		assert.equal(many.statements.length, few.statements.length, many.statements.join("\n"));
 	});
 
+	test("a user's groups are found through the group_members(user_id) index, not a scan (migration 0021)", async () => {
+		const plan = await sql<{
+			detail: string;
+		}>`explain query plan select "groups".* from "groups" inner join "group_members" on "group_members"."group_id" = "groups"."id" where "group_members"."user_id" = ${"x"} order by "groups"."name"`.execute(
+			w.app.db,
+		);
+		const details = plan.rows.map((row) => row.detail);
+		assert.ok(
+			details.some((detail) => detail.includes("group_members_user")),
+			details.join("\n"),
+		);
+		assert.ok(!details.some((detail) => detail.startsWith("SCAN group_members")), details.join("\n"));
+	});
+
 	test("the account page's own-events query is served by the (username, id) index (migration 0021)", async () => {
 		const plan = await sql<{ detail: string }>`explain query plan select * from audit_events where username = ${"hot"} order by id desc limit 10`.execute(
 			w.app.db,
