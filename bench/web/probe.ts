@@ -81,9 +81,15 @@ try {
 		spent.clear();
 		sqls.length = 0;
 		const started = performance.now();
+		let chunk = performance.now();
 		for (let i = 0; i < n; i++) {
 			const response = await server.inject({ method: "GET", url: path, headers });
 			if (response.statusCode !== 200) throw new Error(`${path}: ${response.statusCode}`);
+			// PROBE_CHUNKS=1: the cost per block of 500 requests (does it grow with the run?).
+			if (process.env.PROBE_CHUNKS === "1" && (i + 1) % 500 === 0) {
+				write(`  ${i + 1}: ${((performance.now() - chunk) * 2).toFixed(0)} µs/request\n`);
+				chunk = performance.now();
+			}
 		}
 		const ms = performance.now() - started;
 		capture = false;
