@@ -901,7 +901,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 			stdoutSeen += stdout.length;
 			for (const line of stdout.split("\n")) {
 				if (!/"level":(50|60)\b/.test(line)) continue;
-				// Fastify logs "incoming request" with the same reqId: name the request that failed.
+				// The request log line (onResponse, src/web/server.ts) has the same reqId: name the request that failed.
 				const reqId = /"reqId":"([^"]+)"/.exec(line)?.[1];
 				const incoming =
 					reqId === undefined

@@ -130,6 +130,17 @@ export const GUARDS: readonly Guard[] = [
 		},
 	},
 	{
+		id: "web-fast-path-version",
+		why: "the console's one-read fast path compares the policy version read with the session NOW, so a change on another node bites the next request there",
+		file: "src/web/server.ts",
+		find: "snapshot: snapshotOfUser(found.user, found.policyVersion),",
+		replace: "snapshot: snapshotOfUser(found.user, Number(current.policy_version)),",
+		tests: {
+			file: "test/security/live-policy-nodes.test.ts",
+			names: ["2FA forced on the user's group on node B: the next request on node A is sent to the second factor"],
+		},
+	},
+	{
 		id: "recovery-code-still-allowed",
 		why: "a session proven with a recovery code steps up once recovery codes are no longer allowed",
 		file: "src/core/decide-second-factor.ts",

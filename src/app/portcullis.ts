@@ -167,7 +167,7 @@ function secretKey(config: Config): Buffer {
 export async function createPortcullis(config: Config, options: CreateOptions = {}): Promise<Portcullis> {
 	const clock = options.clock ?? systemClock;
 	const random = options.random ?? cryptoRandom;
-	const logger = options.logger ?? createLogger();
+	const logger = options.logger ?? createLogger({ level: config.log.level });
 	const key = options.secretKey ?? secretKey(config);
 	const box = createSecretBox(key);
 	const prometheus = options.prometheus === true ? new (await import("./prometheus-metrics.ts")).PrometheusMetrics() : null;

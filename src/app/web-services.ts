@@ -19,7 +19,7 @@ export function webServices(app: Portcullis): WebServices {
 	const duo = app.methods.get("duo");
 	const servers = serverService(app);
 	return {
-		config: { http: config.http, security: config.security },
+		config: { http: config.http, security: config.security, log: config.log },
 		consoleUrl: app.consoleUrl,
 		clock: app.clock,
 		random: app.random,

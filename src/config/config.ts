@@ -200,6 +200,14 @@ export const configSchema = z
 			})
 			.strict()
 			.default({ rp_id: "", origin: "", rp_name: "Portcullis" }),
+		/** The process log (JSON lines on stdout, ISO 8601 UTC times): its level, for every component. */
+		log: z
+			.object({
+				/** pino level; "debug" adds a line per static asset request, "warn" drops the per-request lines. */
+				level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+			})
+			.strict()
+			.default({ level: "info" }),
 	})
 	.strict();
 

@@ -1,9 +1,10 @@
 /**
- * The process logger (pino, JSON lines). Adapters receive one from the composition root; stores
+ * The process logger (pino, JSON lines; `time` in ISO 8601 UTC, e.g. "2026-12-07T23:50:01.123Z",
+ * not epoch milliseconds: docs/operations.md "Logs"). Adapters receive one from the composition root; stores
  * and services that must report an operational failure they do not throw (an audit write behind a
  * connection that is closing anyway) take one too, so nothing fails without a trace.
  */
-import { pino } from "pino";
+import { pino, stdTimeFunctions } from "pino";
 
 /** The part of pino's API the code uses; tests pass a recording stand-in. */
 export interface Logger {
@@ -19,8 +20,13 @@ export interface LoggerOptions {
 	readonly level?: string;
 }
 
+/** pino options shared by the process logger and the web console's request logger. */
+export function pinoOptions(level: string): { level: string; timestamp: () => string } {
+	return { level, timestamp: stdTimeFunctions.isoTime };
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
-	return pino({ name: "portcullis", level: options.level ?? "info" });
+	return pino({ name: "portcullis", ...pinoOptions(options.level ?? "info") });
 }
 
 let fallback: Logger | undefined;

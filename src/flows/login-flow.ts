@@ -12,7 +12,7 @@
  */
 import type { Metrics } from "../core/metrics.ts";
 import type { PolicyReason, SecondFactorDecision } from "../core/decide-second-factor.ts";
-import { describeNudge, describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
+import { allowedMethods, describeNudge, describeReasons, enrollableMethods } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import { isPortcullisError } from "../core/errors.ts";
 import { errorFields, type Logger } from "../core/logger.ts";
@@ -34,7 +34,16 @@ import { type BusyWaitPolicy, retryWhileBusy } from "./busy-wait.ts";
 import { BUSY_MESSAGE, denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./login-messages.ts";
 import { changeOwnPassword } from "./password-change.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
-import { channelMethods, decideForUser, rememberWindowFor, type PolicyStores } from "./policy-inputs.ts";
+import {
+	channelMethods,
+	decideForUser,
+	decideFromInputs,
+	gatherPolicyInputs,
+	rememberWindowFor,
+	type PolicyInputs,
+	type PolicyStores,
+} from "./policy-inputs.ts";
+import { groupRule } from "../storage/group-store.ts";
 import { auditRolloutNotifier, type RolloutNotifier } from "./rollout-notifier.ts";
 import { checkServerAccess, type ConnectionProof, type ServerAccess } from "./server-step-up.ts";
 import { checkSession, revocationMessage } from "./session-check.ts";
@@ -254,16 +263,38 @@ export class LoginFlow {
 	 * What the account page shows (no decision of its own in the web layer): why 2FA applies to this
 	 * user now, and what the SSH gateway will ask for (the SSH decision's default method).
 	 */
-	async accountSummary(userId: string): Promise<{
+	/**
+	 * What the account page explains: why a second factor is asked on the web, what SSH asks, and
+	 * (from the same read of the policy inputs, docs/benchmarks.md "Console hot path") the user's
+	 * active factors, unused recovery codes and the methods they may enrol. `user`: the row the web
+	 * guard read with the session in this request (read again when absent).
+	 */
+	async accountSummary(
+		userId: string,
+		user?: UserRow | null,
+	): Promise<{
 		reasons: readonly PolicyReason[];
 		explanation: string;
 		ssh: { kind: SecondFactorDecision["kind"]; method: MethodId | null };
+		factors: PolicyInputs["factors"];
+		recoveryCodesLeft: number;
+		enrollable: MethodId[];
 	} | null> {
-		const user = await this.deps.users.findById(userId);
-		if (user === undefined) return null;
-		const [web, ssh] = await Promise.all([decideForUser(this.deps, user, "web"), decideForUser(this.deps, user, "ssh")]);
+		const row = user !== undefined && user !== null && user.id === userId ? user : await this.deps.users.findById(userId);
+		if (row === undefined) return null;
+		const inputs = await gatherPolicyInputs(this.deps, row);
+		const web = decideFromInputs(this.deps, row, "web", inputs);
+		const ssh = decideFromInputs(this.deps, row, "ssh", inputs);
 		const reasons = web.kind === "not-required" || web.kind === "network-denied" ? [] : web.reasons;
-		return { reasons, explanation: describeReasons(reasons), ssh: { kind: ssh.kind, method: ssh.kind === "challenge" ? ssh.defaultMethod : null } };
+		return {
+			reasons,
+			explanation: describeReasons(reasons),
+			ssh: { kind: ssh.kind, method: ssh.kind === "challenge" ? ssh.defaultMethod : null },
+			factors: inputs.factors,
+			recoveryCodesLeft: inputs.recoveryCount,
+			// The same rule as EnrollmentFlow.enrollableMethods, on the inputs already read.
+			enrollable: enrollableMethods(allowedMethods(inputs.settings, inputs.groups.map(groupRule)), channelMethods(this.deps.methods, "web")),
+		};
 	}
 
 	/** A user changes their own password (password-change.ts); on success every session is revoked. */

@@ -54,7 +54,17 @@ export function channelMethods(methods: MethodRegistry, channel: Channel): Metho
 	return [...methods.keys()].filter((method) => METHOD_INFO[method].channels.includes(channel));
 }
 
-export async function decideForUser(stores: PolicyStores, user: UserRow, channel: Channel, context: PolicyContext = {}): Promise<SecondFactorDecision> {
+/** What the policy reads from storage for one user (the channel-independent part). */
+export interface PolicyInputs {
+	readonly settings: Awaited<ReturnType<SettingsStore["getTwoFactor"]>>;
+	readonly groups: Awaited<ReturnType<GroupStore["groupsOfUser"]>>;
+	readonly factors: Awaited<ReturnType<FactorStore["listActive"]>>;
+	readonly recoveryCount: number;
+	readonly networkRules: Awaited<ReturnType<NetworkRuleStore["rulesForUser"]>>;
+	readonly granted: readonly ServerRow[];
+}
+
+export async function gatherPolicyInputs(stores: PolicyStores, user: UserRow, context: PolicyContext = {}): Promise<PolicyInputs> {
 	const target = context.targetServer ?? null;
 	const [settings, groups, factors, recoveryCount, networkRules, granted] = await Promise.all([
 		stores.settings.getTwoFactor(),
@@ -64,22 +74,41 @@ export async function decideForUser(stores: PolicyStores, user: UserRow, channel
 		context.sourceAddress === undefined ? Promise.resolve([]) : stores.networkRules.rulesForUser(user.id),
 		target === null ? Promise.resolve([]) : stores.servers.listForUser(user.id),
 	]);
-	const server = target === null ? undefined : granted.find((row) => row.name === target);
-	const enrolled: MethodId[] = factors.map((factor) => factor.method);
-	if (recoveryCount > 0) enrolled.push("recovery-code");
+	return { settings, groups, factors, recoveryCount, networkRules, granted };
+}
+
+/**
+ * The decision from inputs already gathered (gatherPolicyInputs with the same context): the
+ * account page decides for the web and for SSH from one read of the inputs.
+ */
+export function decideFromInputs(
+	stores: Pick<PolicyStores, "methods" | "clock">,
+	user: UserRow,
+	channel: Channel,
+	inputs: PolicyInputs,
+	context: PolicyContext = {},
+): SecondFactorDecision {
+	const target = context.targetServer ?? null;
+	const server = target === null ? undefined : inputs.granted.find((row) => row.name === target);
+	const enrolled: MethodId[] = inputs.factors.map((factor) => factor.method);
+	if (inputs.recoveryCount > 0) enrolled.push("recovery-code");
 	return decideSecondFactor({
 		channel,
-		settings,
-		groups: groups.map(groupRule),
+		settings: inputs.settings,
+		groups: inputs.groups.map(groupRule),
 		enrolledMethods: enrolled,
 		lastWebMethod: isMethodId(user.ssh_method) ? user.ssh_method : null,
 		channelMethods: channelMethods(stores.methods, channel),
 		targetServer: server === undefined ? null : serverStepUpRule(server),
 		sourceAddress: context.sourceAddress ?? null,
-		networkRules,
+		networkRules: inputs.networkRules,
 		now: stores.clock.now().getTime(),
 		rememberedGrant: context.rememberedGrant === true,
 	});
+}
+
+export async function decideForUser(stores: PolicyStores, user: UserRow, channel: Channel, context: PolicyContext = {}): Promise<SecondFactorDecision> {
+	return decideFromInputs(stores, user, channel, await gatherPolicyInputs(stores, user, context), context);
 }
 
 /** The SSH remember window (minutes, 0: off) that applies to this user now. */

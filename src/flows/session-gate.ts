@@ -38,7 +38,8 @@ export function userStillAdmits(snapshot: PolicySnapshot, sessionEpoch: number, 
 	return !snapshot.disabled && snapshot.sessionEpoch === sessionEpoch && snapshot.tfaLockedUntil <= now;
 }
 
-function snapshotOfRow(user: UserRow, version: number): PolicySnapshot {
+/** The revocation state of a user row read together with `version` (one statement: one snapshot). */
+export function snapshotOfUser(user: UserRow, version: number): PolicySnapshot {
 	return { version, sessionEpoch: Number(user.session_epoch), disabled: user.disabled === 1, tfaLockedUntil: Number(user.tfa_locked_until) };
 }
 
@@ -55,7 +56,7 @@ export class SessionGate {
 		let snapshot: PolicySnapshot | undefined = given;
 		if (snapshot === undefined) {
 			// The web guard already holds this request's user row: only the version is left to read.
-			snapshot = session.user ? snapshotOfRow(session.user, await this.deps.policyVersion.current()) : await this.deps.policyVersion.snapshot(session.userId);
+			snapshot = session.user ? snapshotOfUser(session.user, await this.deps.policyVersion.current()) : await this.deps.policyVersion.snapshot(session.userId);
 		}
 		if (snapshot === undefined) return { verdict: "revoked", version: 0, full: false, nudge: null };
 		if (snapshot.version === checkedVersion && userStillAdmits(snapshot, session.sessionEpoch, this.deps.clock.now().getTime())) {

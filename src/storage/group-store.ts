@@ -111,6 +111,23 @@ export class GroupStore {
 			.execute();
 	}
 
+	/** Every user's group names, sorted, in one query (the admin user list; no read per user). */
+	async groupNamesByUser(): Promise<Map<string, string[]>> {
+		const rows = await this.db
+			.selectFrom("group_members")
+			.innerJoin("groups", "groups.id", "group_members.group_id")
+			.select(["group_members.user_id", "groups.name"])
+			.orderBy("groups.name")
+			.execute();
+		const result = new Map<string, string[]>();
+		for (const row of rows) {
+			const names = result.get(row.user_id);
+			if (names === undefined) result.set(row.user_id, [row.name]);
+			else names.push(row.name);
+		}
+		return result;
+	}
+
 	async membersOf(groupId: string): Promise<{ id: string; username: string }[]> {
 		return this.db
 			.selectFrom("users")

@@ -12,6 +12,7 @@ import { PortcullisError } from "../core/errors.ts";
 import type { Database } from "./schema.ts";
 import { initialMigration } from "./migrations/0001-initial.ts";
 import { extraMigrations } from "./migrations/index.ts";
+import { cachingStatements } from "./statement-cache.ts";
 
 export type DatabaseTarget = { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
 
@@ -64,7 +65,7 @@ export async function openDatabase(
 		sqlite.pragma("journal_mode = WAL");
 		sqlite.pragma("foreign_keys = ON");
 		sqlite.pragma(`busy_timeout = ${Math.trunc(timeouts.sqliteBusyMs)}`);
-		db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...log });
+		db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }), ...log });
 	} else {
 		const pool = new pg.Pool({
 			connectionString: target.url,

@@ -39,6 +39,11 @@ declare module "fastify" {
 		query?: FormSchema;
 		/** Skip the live policy check (logout, static files). */
 		skipLivePolicy?: boolean;
+		/**
+		 * A public static file (stylesheet, script): the guard reads no session for it, and the
+		 * request log writes its line at debug level, not info.
+		 */
+		asset?: boolean;
 	}
 	interface FastifyRequest {
 		web: WebRequestState;

@@ -10,11 +10,12 @@
  *
  * `buildWebServer` does not listen: tests use inject(), the CLI `serve` command listens.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import cookie from "@fastify/cookie";
 import formbody from "@fastify/formbody";
 import helmet from "@fastify/helmet";
 import { isPortcullisError } from "../core/errors.ts";
+import { pinoOptions } from "../core/logger.ts";
 import { newToken } from "../crypto/tokens.ts";
 import { ACCESS_CLASSES, clientOf, pageContext, PRE_COOKIE, seeOther, sendPage, SESSION_COOKIE, type RouteInfo, type WebContext } from "./context.ts";
 import { createCsrf } from "./csrf.ts";
@@ -22,12 +23,15 @@ import { BadInput, CSRF_FIELD, parseFields } from "./forms.ts";
 import { registerRoutes } from "./routes/index.ts";
 import type { WebServices } from "./services.ts";
 import { cookieOptions, endSession, isFresh, rotateSession, touchSession } from "./session.ts";
+import { snapshotOfUser } from "../flows/session-gate.ts";
 import { messageView } from "./views/layout.tsx";
 
 export const BODY_LIMIT = 16 * 1024;
 
 export interface WebServerOptions {
 	logger?: boolean;
+	/** Where the request log goes (default stdout); tests pass a stream to read it. */
+	logStream?: { write(line: string): void };
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -47,21 +51,14 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 		trustProxy: trusted.length > 0 ? trusted : false,
 		logger: options.logger
 			? {
-					level: "info",
+					...pinoOptions(services.config.log.level),
+					...(options.logStream ? { stream: options.logStream } : {}),
 					redact: { paths: ["req.headers.cookie", "req.headers.authorization", 'res.headers["set-cookie"]'], censor: "[redacted]" },
-					serializers: {
-						// The one-time enrolment and SSH approval links carry their tokens in the path: never log them.
-						req: (request: { method?: string; url?: string; ip?: string }) => ({
-							method: request.method,
-							url:
-								typeof request.url === "string"
-									? request.url.replace(/^\/(enroll-link|approve)\/[^/?#]*/, "/$1/[redacted]").replace(/([?&](?:duo_code|state)=)[^&#]*/g, "$1[redacted]")
-									: undefined,
-							remoteAddress: request.ip,
-						}),
-					},
+					serializers: { req: (request: { method?: string; url?: string; ip?: string }) => requestFields(request) },
 				}
 			: false,
+		// One line per request, written by the onResponse hook below, instead of Fastify's two.
+		logController: new LogController({ disableRequestLogging: true }),
 		return503OnClosing: true,
 	});
 	const web: WebContext = {
@@ -118,6 +115,12 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 	});
 
 	server.addHook("onRequest", async (request, reply) => guard(web, request, reply));
+	// The request log (docs/operations.md "Logs"): one line per answered request, at info; static
+	// assets at debug, so a page load is one line, not one per stylesheet and script.
+	server.addHook("onResponse", async (request, reply) => {
+		const level = request.routeOptions.config.asset === true ? "debug" : "info";
+		request.log[level]({ req: request, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime * 10) / 10 }, "request completed");
+	});
 	server.addHook("preHandler", async (request, reply) => {
 		if (!SAFE_METHODS.has(request.method)) {
 			const refused = checkCsrf(web, request);
@@ -174,6 +177,21 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 	return server;
 }
 
+/**
+ * What the request log shows of a request. The one-time enrolment and SSH approval links carry
+ * their tokens in the path, the Duo callback its code and state in the query: never log them.
+ */
+function requestFields(request: { method?: string; url?: string; ip?: string }): { method?: string; url?: string; remoteAddress?: string } {
+	return {
+		method: request.method,
+		url:
+			typeof request.url === "string"
+				? request.url.replace(/^\/(enroll-link|approve)\/[^/?#]*/, "/$1/[redacted]").replace(/([?&](?:duo_code|state)=)[^&#]*/g, "$1[redacted]")
+				: undefined,
+		remoteAddress: request.ip,
+	};
+}
+
 /** Origin verification, then the synchronizer token. Returns null when the request may proceed. */
 function checkCsrf(web: WebContext, request: FastifyRequest): string | null {
 	const fetchSite = request.headers["sec-fetch-site"];
@@ -223,6 +241,8 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 	const { services } = web;
 	const config = request.routeOptions.config;
 	request.web = { session: null, token: null, user: null, preToken: null, csrf: "", ended: false };
+	// A public static file needs nobody's session: no database read, no cookie (it stays cacheable).
+	if (config.asset === true && config.access === "public") return undefined;
 
 	const pre = request.cookies[PRE_COOKIE];
 	if (typeof pre === "string" && /^[A-Za-z0-9_-]{43}$/.test(pre)) {
@@ -232,15 +252,17 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 		reply.setCookie(PRE_COOKIE, fresh, cookieOptions(web));
 		request.web.preToken = fresh;
 	}
-	if (request.web.preToken !== null) request.web.csrf = web.csrf.tokenFor("pre", request.web.preToken);
 
 	const raw = request.cookies[SESSION_COOKIE];
-	const session = typeof raw === "string" ? await services.sessions.find(raw) : undefined;
-	if (session !== undefined && typeof raw === "string") {
-		request.web.session = session;
+	// One read for the session, its user and the policy version (SessionStore.findForRequest).
+	const found = typeof raw === "string" ? await services.sessions.findForRequest(raw) : undefined;
+	// Forms carry the session's CSRF token when there is a session, else the pre-session one (one HMAC, not two).
+	if (found === undefined && request.web.preToken !== null) request.web.csrf = web.csrf.tokenFor("pre", request.web.preToken);
+	if (found !== undefined && typeof raw === "string") {
+		request.web.session = found.session;
 		request.web.token = raw;
 		request.web.csrf = web.csrf.tokenFor("session", raw);
-		request.web.user = (await services.directory.users.findById(session.user_id)) ?? null;
+		request.web.user = found.user ?? null;
 		if (request.web.user === null) await endSession(web, request, reply);
 	} else if (typeof raw === "string") {
 		// Unknown, expired or revoked token: drop the cookie so the browser stops sending it, and
@@ -251,17 +273,19 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 
 	// Live policy (docs/threat-model.md I7, P1/P3/P4): a policy change applies to a live session at its next
 	// request. The full check runs only when the policy version stamped on the session (or the
-	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts).
+	// user's epoch, disabled or lock state) changed since it last passed (flows/session-gate.ts);
+	// the version and the user's state come from the read above, so the fast path costs no query.
 	const current = request.web.session;
-	if (current !== null && current.state === "full" && config.skipLivePolicy !== true) {
+	if (current !== null && found !== undefined && found.user !== undefined && current.state === "full" && config.skipLivePolicy !== true) {
 		const gated = await services.sessionGate.check({
 			userId: current.user_id,
 			sessionEpoch: Number(current.session_epoch),
 			secondFactorMethod: current.second_factor_method,
 			channel: "web",
-			user: request.web.user,
+			user: found.user,
 			sourceAddress: request.ip,
 			checkedVersion: Number(current.policy_version),
+			snapshot: snapshotOfUser(found.user, found.policyVersion),
 		});
 		const check = gated.verdict;
 		if (check === "revoked") {

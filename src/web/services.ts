@@ -81,13 +81,16 @@ export type WebAdmin = Pick<
 >;
 
 /** The browser sessions of the console (rows in web_sessions; src/web/session.ts drives them). */
-export type WebSessions = Pick<SessionStore, "find" | "create" | "rotate" | "update" | "touch" | "remove" | "removeAllOfUser" | "purgeExpired">;
+export type WebSessions = Pick<
+	SessionStore,
+	"find" | "findForRequest" | "create" | "rotate" | "update" | "touch" | "remove" | "removeAllOfUser" | "purgeExpired"
+>;
 
 /** Read-only views the pages show: who has which factors, groups and settings. */
 export interface WebDirectory {
 	readonly users: Pick<UserStore, "findById" | "list">;
-	readonly groups: Pick<GroupStore, "list" | "groupsOfUser" | "membersOf">;
-	readonly factors: Pick<FactorStore, "listActive">;
+	readonly groups: Pick<GroupStore, "list" | "groupsOfUser" | "groupNamesByUser" | "membersOf">;
+	readonly factors: Pick<FactorStore, "listActive" | "activeCountsByUser">;
 	readonly recoveryCodes: Pick<RecoveryCodeStore, "countUnused">;
 	readonly settings: Pick<SettingsStore, "getTwoFactor">;
 }
@@ -117,7 +120,7 @@ export interface WebMethods {
 }
 
 export interface WebServices {
-	readonly config: { readonly http: Config["http"]; readonly security: Config["security"] };
+	readonly config: { readonly http: Config["http"]; readonly security: Config["security"]; readonly log: Config["log"] };
 	readonly consoleUrl: string;
 	readonly clock: Clock;
 	readonly random: Random;

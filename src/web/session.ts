@@ -105,7 +105,26 @@ export function isFresh(web: WebContext, session: SessionRow | null): boolean {
 	return Number(session.step_up_at) >= web.services.clock.now().getTime() - web.services.config.security.step_up_minutes * 60_000;
 }
 
-/** Sliding idle timeout capped by the absolute lifetime (counted from the last full authentication). */
+/**
+ * How stale `last_seen_at` may get before a request writes it again: a minute, or a tenth of the
+ * idle timeout when that is shorter. Skipping the write on most requests takes an UPDATE off the
+ * console's hot path (docs/benchmarks.md "Console hot path"); the cost is that the sliding idle
+ * timeout counts from up to this long before the last request, i.e. a session may end that much
+ * EARLIER than `session_idle_minutes` after the last click, never later (docs/decisions.md
+ * "Session touch: at most once a minute").
+ */
+export function touchIntervalMs(web: WebContext): number {
+	return Math.min(60_000, idleMs(web) / 10);
+}
+
+/**
+ * Sliding idle timeout capped by the absolute lifetime (counted from the last full authentication).
+ * Writes only when the session passed the full policy check at a new version (the stamp must land)
+ * or its last write is older than touchIntervalMs.
+ */
 export async function touchSession(web: WebContext, session: SessionRow, policyVersion?: number): Promise<void> {
+	const now = web.services.clock.now().getTime();
+	const restamp = policyVersion !== undefined && policyVersion !== Number(session.policy_version);
+	if (!restamp && now - Number(session.last_seen_at) < touchIntervalMs(web)) return;
 	await web.services.sessions.touch(session.id_hash, idleMs(web), Number(session.created_at) + absoluteMs(web), policyVersion);
 }

@@ -13,6 +13,7 @@ import { rolloutMigration } from "./0014-rollout.ts";
 import { auditChainMigration } from "./0012-audit-chain.ts";
 import { liveSessionsMigration } from "./0017-live-sessions.ts";
 import { passwordLinksMigration } from "./0019-password-links.ts";
+import { hotPathIndexesMigration } from "./0021-hot-path-indexes.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -34,5 +35,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0012-audit-chain": auditChainMigration(dialect),
 		"0017-live-sessions": liveSessionsMigration(dialect),
 		"0019-password-links": passwordLinksMigration(dialect),
+		"0021-hot-path-indexes": hotPathIndexesMigration(dialect),
 	};
 }

@@ -37,11 +37,10 @@ export const accountRoutes: RouteModule = (server, web) => {
 	async function accountView(request: FastifyRequest): Promise<AccountView> {
 		const id = userId(request);
 		const username = request.web.user?.username ?? "";
-		const [factors, recoveryCodesLeft, enrollable, summary, events, remembered] = await Promise.all([
-			services.directory.factors.listActive(id),
-			services.directory.recoveryCodes.countUnused(id),
-			services.enrollment.enrollableMethods(id),
-			services.login.accountSummary(id),
+		// One read of the policy inputs serves the explanation, the SSH line, the factor list and the
+		// enrollable methods (LoginFlow.accountSummary); the user row is the guard's.
+		const [summary, events, remembered] = await Promise.all([
+			services.login.accountSummary(id, request.web.user),
 			// The user's own security events: how they learn of failed second-factor attempts, a lock,
 			// or an admin reset (OWASP MFA cheat sheet: notify users of failed second factors).
 			services.audit.query({ username, limit: 10 }),
@@ -63,9 +62,9 @@ export const accountRoutes: RouteModule = (server, web) => {
 		const session = request.web.session;
 		const freshUntil = isFresh(web, session) && session !== null ? Number(session.step_up_at) + services.config.security.step_up_minutes * 60_000 : null;
 		return {
-			factors,
-			recoveryCodesLeft,
-			enrollable,
+			factors: summary?.factors ?? [],
+			recoveryCodesLeft: summary?.recoveryCodesLeft ?? 0,
+			enrollable: summary?.enrollable ?? [],
 			explanation: summary?.explanation ?? "",
 			required: (summary?.reasons.length ?? 0) > 0,
 			sshLine,

@@ -91,7 +91,7 @@ export const adminRecordingRoutes: RouteModule = (server, web) => {
 			.send(Readable.from(body(), { objectMode: false }));
 	});
 
-	server.get("/static/cast-player.js", { config: { access: "admin", query: {} } }, async (_request, reply) =>
+	server.get("/static/cast-player.js", { config: { access: "admin", asset: true, query: {} } }, async (_request, reply) =>
 		reply.header("cache-control", "private, max-age=3600").type("text/javascript; charset=utf-8").send(PLAYER),
 	);
 };

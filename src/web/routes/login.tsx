@@ -23,7 +23,7 @@ const LOGIN_MESSAGES: Record<string, Notice> = {
 export const loginRoutes: RouteModule = (server, web) => {
 	const { services } = web;
 
-	server.get("/static/app.css", { config: { access: "public", skipLivePolicy: true } }, async (_request, reply) =>
+	server.get("/static/app.css", { config: { access: "public", skipLivePolicy: true, asset: true } }, async (_request, reply) =>
 		reply.header("cache-control", "public, max-age=3600").type("text/css; charset=utf-8").send(STYLESHEET),
 	);
 	// Every page links the icon; browsers and tools that ask for /favicon.ico without reading the page get it too.

@@ -63,12 +63,12 @@ export const webauthnRoutes: RouteModule = (server, web) => {
 
 	// ---- static scripts ----
 
-	server.get("/static/webauthn.js", { config: { access: "public", skipLivePolicy: true, query: {} } }, async (_request, reply) =>
+	server.get("/static/webauthn.js", { config: { access: "public", skipLivePolicy: true, asset: true, query: {} } }, async (_request, reply) =>
 		reply.header("cache-control", "public, max-age=3600").type("text/javascript; charset=utf-8").send(PAGE_SCRIPT),
 	);
 	server.get<{ Params: { "*": string } }>(
 		"/static/simplewebauthn/*",
-		{ config: { access: "public", skipLivePolicy: true, query: {} } },
+		{ config: { access: "public", skipLivePolicy: true, asset: true, query: {} } },
 		async (request, reply) => {
 			const file = BROWSER_LIBRARY.get(request.params["*"]);
 			if (file === undefined)
