@@ -33,6 +33,12 @@ export interface UsersTable {
 	enroll_token_expires_at: number | null;
 	/** Bumped by every admin 2FA reset; a factor begun under an older generation never activates. */
 	tfa_generation: number;
+	/** 'local' or 'ldap' (migration 0023): where the password is checked. */
+	source: string;
+	/** The directory entry's DN at the last search (directory users only). */
+	directory_dn: string | null;
+	/** 1: disabled in or removed from the directory (kept apart from `disabled`, the admin's switch). */
+	directory_disabled: number;
 }
 
 export interface GroupsTable {
