@@ -14,6 +14,8 @@ import { PortcullisError } from "../core/errors.ts";
 import { createSecretBox, loadOrCreateKeyFile, type SecretBox } from "../crypto/secret-box.ts";
 import { newToken } from "../crypto/tokens.ts";
 import { AdminService } from "../flows/admin-service.ts";
+import type { DirectoryAccounts, DirectoryPort } from "../flows/directory-accounts.ts";
+import { directoryAccounts } from "./directory.ts";
 import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
 import { NetworkRuleService } from "../flows/network-rules.ts";
@@ -87,6 +89,8 @@ export interface Portcullis {
 	readonly stores: Stores;
 	readonly methods: MethodRegistry;
 	readonly login: LoginFlow;
+	/** LDAP / Active Directory accounts (docs/identity.md); null when no [ldap] is configured. */
+	readonly directory: DirectoryAccounts | null;
 	readonly enrollment: EnrollmentFlow;
 	readonly admin: AdminService;
 	/** Second-factor method backends (YubiCloud, Duo, RADIUS settings) for the console and the CLI. */
@@ -116,6 +120,8 @@ export interface CreateOptions {
 	logger?: Logger;
 	/** The pause between busy retries of a lockout reservation (tests shorten or record it). */
 	sleep?: Sleep;
+	/** Replaces the LDAP client built from config.ldap (tests); ignored without an [ldap] table. */
+	directory?: DirectoryPort;
 }
 
 /** The (account, source) password throttle's policy, from the configuration (also used by maintenance). */
@@ -213,8 +219,11 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		consoleUrl,
 		keywordChallenges,
 	});
+	const directory =
+		config.ldap === undefined ? null : directoryAccounts(config.ldap, { users: stores.users, audit: stores.audit, work, logger: logger.child({ component: "directory" }) }, options.directory);
 	const login = new LoginFlow({
 		...stores,
+		...(directory === null ? {} : { directory }),
 		methods,
 		clock,
 		sleep: options.sleep ?? realSleep,
@@ -268,6 +277,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		stores,
 		methods,
 		login,
+		directory,
 		enrollment,
 		admin,
 		methodAdmin,

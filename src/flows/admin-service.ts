@@ -175,7 +175,9 @@ export class AdminService {
 	}
 
 	async setPassword(actor: Actor, username: string, password: string, mustChange: boolean): Promise<void> {
-		await this.requireUser(username);
+		const target = await this.requireUser(username);
+		// A directory user's password is the directory's (docs/identity.md): a local one would be a second way in.
+		if (target.source === "ldap") throw this.input("This account's password is managed by the directory; change it there.");
 		const problem = passwordProblem(password);
 		if (problem) throw this.input(problem);
 		const hash = await hashPassword(password);

@@ -7,6 +7,11 @@ import type { Database, UsersTable } from "./schema.ts";
 
 export type UserRow = Selectable<UsersTable>;
 
+/** Disabled by an admin, or disabled in / removed from the directory (migration 0023): no login, no session. */
+export function accountDisabled(user: Pick<UserRow, "disabled" | "directory_disabled">): boolean {
+	return Number(user.disabled) === 1 || Number(user.directory_disabled) === 1;
+}
+
 export interface NewUser {
 	username: string;
 	passwordHash: string | null;
