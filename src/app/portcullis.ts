@@ -220,7 +220,9 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		keywordChallenges,
 	});
 	const directory =
-		config.ldap === undefined ? null : directoryAccounts(config.ldap, { users: stores.users, audit: stores.audit, work, logger: logger.child({ component: "directory" }) }, options.directory);
+		config.ldap === undefined
+			? null
+			: directoryAccounts(config.ldap, { users: stores.users, audit: stores.audit, work, logger: logger.child({ component: "directory" }) }, options.directory);
 	const login = new LoginFlow({
 		...stores,
 		...(directory === null ? {} : { directory }),

@@ -223,12 +223,20 @@ export const configSchema = z
 				/** Deadline of one whole directory exchange (connect, TLS, binds, searches). */
 				timeout_ms: z.number().int().min(100).max(60000).default(5000),
 				/** Bytes one exchange may receive before it is cut (a hostile or broken server). */
-				max_response_bytes: z.number().int().min(4096).max(64 * 1024 * 1024).default(1024 * 1024),
+				max_response_bytes: z
+					.number()
+					.int()
+					.min(4096)
+					.max(64 * 1024 * 1024)
+					.default(1024 * 1024),
 				/** Minutes between syncs of directory accounts (groups, disabled, removed); 0: only at login. */
 				sync_minutes: z.number().int().min(0).max(1440).default(5),
 			})
 			.strict()
-			.refine((ldap) => ldap.url.startsWith("ldaps:") || ldap.start_tls || ldap.insecure, "ldap:// needs start_tls = true, or insecure = true (passwords in clear)")
+			.refine(
+				(ldap) => ldap.url.startsWith("ldaps:") || ldap.start_tls || ldap.insecure,
+				"ldap:// needs start_tls = true, or insecure = true (passwords in clear)",
+			)
 			.refine((ldap) => !(ldap.url.startsWith("ldaps:") && ldap.start_tls), "start_tls is for ldap:// URLs; ldaps:// is TLS already")
 			.optional(),
 	})

@@ -82,7 +82,15 @@ export class DirectoryAccounts {
 			const existing = await work.users.findByUsername(username);
 			if (existing !== undefined) return existing;
 			const groupIds = await this.groupIds(work, groupNames);
-			const created = await work.users.create({ username, passwordHash: null, isAdmin: false, mustChangePassword: false, source: "ldap", directoryDn: found.entry.dn, groupIds });
+			const created = await work.users.create({
+				username,
+				passwordHash: null,
+				isAdmin: false,
+				mustChangePassword: false,
+				source: "ldap",
+				directoryDn: found.entry.dn,
+				groupIds,
+			});
 			if (found.entry.disabled) await work.users.setDirectoryState(created.id, { dn: found.entry.dn, disabled: true });
 			work.audit({
 				event: "user.provisioned",
@@ -140,7 +148,13 @@ export class DirectoryAccounts {
 		for (const user of accounts) {
 			const found = await this.deps.directory.find(user.username);
 			if (found.kind === "unavailable") {
-				await this.deps.audit.record({ event: "directory.sync", outcome: "failure", actor: "directory", channel: "ldap", detail: { reason: found.reason, checked } });
+				await this.deps.audit.record({
+					event: "directory.sync",
+					outcome: "failure",
+					actor: "directory",
+					channel: "ldap",
+					detail: { reason: found.reason, checked },
+				});
 				return { checked, changed, unavailable: found.reason };
 			}
 			checked++;
@@ -168,7 +182,12 @@ export class DirectoryAccounts {
 			}
 			const base = { actor: "directory", channel: "ldap", userId: user.id, username: user.username } as const;
 			if (stateChanged) {
-				work.audit({ ...base, event: disabled ? "user.directory-disabled" : "user.directory-enabled", outcome: "info", detail: { via, removed: entry === null } });
+				work.audit({
+					...base,
+					event: disabled ? "user.directory-disabled" : "user.directory-enabled",
+					outcome: "info",
+					detail: { via, removed: entry === null },
+				});
 			}
 			if (added.length > 0 || removed.length > 0) work.audit({ ...base, event: "user.directory-groups", outcome: "info", detail: { via, added, removed } });
 			return stateChanged || added.length > 0 || removed.length > 0;

@@ -73,9 +73,17 @@ export async function checkPasswordCharged(
 			// A directory user: the password is checked by binding as the user (directory-accounts.ts), under
 			// the same reservations as a local one, so the lockout and per-source delay charge it alike.
 			const wellFormed = typeof password === "string" && password.length > 0 && password.length <= 1024;
-			const checked = deps.directory === undefined ? { kind: "unavailable" as const, reason: "no directory configured" } : wellFormed ? await deps.directory.verify(user, password) : "wrong";
+			const checked =
+				deps.directory === undefined
+					? { kind: "unavailable" as const, reason: "no directory configured" }
+					: wellFormed
+						? await deps.directory.verify(user, password)
+						: "wrong";
 			if (typeof checked === "object") {
-				await Promise.allSettled([passwordThrottle.release(held, config.passwordThrottle), users.releaseAttempt(reservation.reservation, config.passwordLockout)]);
+				await Promise.allSettled([
+					passwordThrottle.release(held, config.passwordThrottle),
+					users.releaseAttempt(reservation.reservation, config.passwordLockout),
+				]);
 				await deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "directory-unavailable", error: checked.reason } });
 				return "unavailable";
 			}
@@ -83,10 +91,10 @@ export async function checkPasswordCharged(
 		} else
 			valid =
 				typeof password === "string" &&
-			password.length > 0 &&
-			password.length <= 1024 &&
-			user.password_hash !== null &&
-			(await verifyPassword(user.password_hash, password));
+				password.length > 0 &&
+				password.length <= 1024 &&
+				user.password_hash !== null &&
+				(await verifyPassword(user.password_hash, password));
 	} catch (error) {
 		// Not the user's guess: both reservations go back (best effort), the error goes on (fail closed).
 		await Promise.allSettled([passwordThrottle.release(held, config.passwordThrottle), users.releaseAttempt(reservation.reservation, config.passwordLockout)]);
