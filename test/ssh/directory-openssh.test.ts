@@ -1,0 +1,129 @@
+/**
+ * A directory user over SSH with the real OpenSSH client (docs/identity.md): the password is checked
+ * by a bind against a real slapd, the directory group "ops" maps to the Portcullis group that forces
+ * 2FA, so the gateway answers partial success and asks for the TOTP code; with the directory down
+ * the same login fails closed while the local admin still gets in.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, type Slapd, slapdSkip, startSlapd } from "../helpers/slapd.ts";
+import { requireOpenSsh, runOpenSsh, type OpenSshResult } from "../helpers/ssh-client.ts";
+import { opensslSkip } from "../helpers/test-ca.ts";
+import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";
+import { enrolTotp, type Fixture, PASSWORD, startFixture, totpNow } from "./auth-fixtures.ts";
+
+const PASSWORD_PROMPT = /'s password: $/;
+const TOTP_PROMPT = /\) Authenticator app code \(TOTP\): $/;
+
+function describeRun(result: OpenSshResult): string {
+	return JSON.stringify(
+		{ code: result.code, stdout: result.stdout, prompts: result.prompts, stderr: result.stderr.split("\n").filter((l) => !l.startsWith("debug1: ")) },
+		null,
+		1,
+	);
+}
+
+describe("directory user over SSH (OpenSSH + slapd)", { skip: slapdSkip() || opensslSkip() }, () => {
+	let slapd: Slapd;
+	let f: Fixture;
+	let dir: string;
+	let secret: Buffer;
+
+	before(async () => {
+		slapd = await startSlapd(
+			[
+				{ uid: "alice", password: "alice-directory-pw" },
+				{ uid: "bob", password: "bob-directory-pw" },
+			],
+			[{ cn: "ops", members: ["alice"] }],
+		);
+		dir = mkdtempSync(join(tmpdir(), "portcullis-ldap-ssh-"));
+		writeFileSync(join(dir, "ca.pem"), slapd.ca.caCert);
+		f = await startFixture({
+			config: {
+				ldap: {
+					url: slapd.ldapUrl,
+					start_tls: true,
+					ca_file: join(dir, "ca.pem"),
+					bind_dn: SERVICE_DN,
+					bind_password: SERVICE_PASSWORD,
+					user_base: PEOPLE,
+					group_base: GROUPS,
+					group_map: { [slapd.groupDn("ops")]: "ops" },
+				},
+			},
+		});
+		await f.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: true, allowedMethods: null });
+		await f.app.admin.createUser(ADMIN_ACTOR, { username: "root", password: PASSWORD, isAdmin: true, groups: [] });
+		// alice's first login is on the web: the account is created and she enrols TOTP there.
+		const first = await f.app.login.submitPassword(WEB, "alice", "alice-directory-pw");
+		assert.equal(first.kind, "enroll");
+		secret = await enrolTotp(f, first.kind === "enroll" ? first.userId : "");
+	});
+	after(async () => {
+		await f?.close();
+		await slapd?.close();
+		if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+	});
+
+	test("directory password (bind over StartTLS) + TOTP forced by the directory-mapped group", async (t) => {
+		if (!requireOpenSsh(t)) return;
+		const result = await runOpenSsh({
+			port: f.port,
+			user: "alice",
+			command: "whoami",
+			preferred: "password,keyboard-interactive",
+			answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? "alice-directory-pw" : TOTP_PROMPT.test(prompt) ? totpNow(f, secret) : null),
+		});
+		assert.equal(result.code, 0, describeRun(result));
+		assert.match(result.stderr, /Authenticated using "password" with partial success\./, describeRun(result));
+		assert.match(result.stderr, /Two-factor authentication is required by group ops\./);
+		assert.equal(result.stdout, "authenticated alice 2fa=totp epoch=0\n");
+	});
+
+	test("the wrong directory password never reaches the second factor", async (t) => {
+		if (!requireOpenSsh(t)) return;
+		f.clock.advance(30_000);
+		const result = await runOpenSsh({
+			port: f.port,
+			user: "alice",
+			command: "whoami",
+			preferred: "password,keyboard-interactive",
+			answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? "not-the-password" : TOTP_PROMPT.test(prompt) ? totpNow(f, secret) : null),
+		});
+		assert.equal(result.code, 255, describeRun(result));
+		assert.ok(!result.prompts.some((prompt) => TOTP_PROMPT.test(prompt)), describeRun(result));
+	});
+
+	test("directory down: the directory user is refused, the local admin still gets in", async (t) => {
+		if (!requireOpenSsh(t)) return;
+		f.clock.advance(30_000);
+		await slapd.stop();
+		try {
+			const alice = await runOpenSsh({
+				port: f.port,
+				user: "alice",
+				command: "whoami",
+				preferred: "password,keyboard-interactive",
+				answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? "alice-directory-pw" : TOTP_PROMPT.test(prompt) ? totpNow(f, secret) : null),
+			});
+			assert.equal(alice.code, 255, describeRun(alice));
+			const audit = await f.app.stores.audit.query({ username: "alice", event: "login.password" });
+			assert.ok(audit.some((row) => String(row.detail).includes("directory-unavailable")));
+			const root = await runOpenSsh({
+				port: f.port,
+				user: "root",
+				command: "whoami",
+				preferred: "password,keyboard-interactive",
+				answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? PASSWORD : null),
+			});
+			assert.equal(root.code, 0, describeRun(root));
+			assert.equal(root.stdout, "authenticated root 2fa=none epoch=0\n");
+		} finally {
+			await slapd.start();
+		}
+	});
+});
