@@ -84,6 +84,21 @@ describe("directory user over SSH (OpenSSH + slapd)", { skip: slapdSkip() || ope
 		assert.equal(result.stdout, "authenticated alice 2fa=totp epoch=0\n");
 	});
 
+	test("first login over SSH creates the account just in time (a directory user no group forces 2FA for)", async (t) => {
+		if (!requireOpenSsh(t)) return;
+		assert.equal(await f.app.stores.users.findByUsername("bob"), undefined);
+		const result = await runOpenSsh({
+			port: f.port,
+			user: "bob",
+			command: "whoami",
+			preferred: "password,keyboard-interactive",
+			answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? "bob-directory-pw" : null),
+		});
+		assert.equal(result.code, 0, describeRun(result));
+		assert.equal(result.stdout, "authenticated bob 2fa=none epoch=0\n");
+		assert.equal((await f.app.stores.users.findByUsername("bob"))?.source, "ldap");
+	});
+
 	test("the wrong directory password never reaches the second factor", async (t) => {
 		if (!requireOpenSsh(t)) return;
 		f.clock.advance(30_000);
@@ -111,6 +126,7 @@ describe("directory user over SSH (OpenSSH + slapd)", { skip: slapdSkip() || ope
 				answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? "alice-directory-pw" : TOTP_PROMPT.test(prompt) ? totpNow(f, secret) : null),
 			});
 			assert.equal(alice.code, 255, describeRun(alice));
+			assert.match(alice.stderr, /company directory cannot be reached/, describeRun(alice));
 			const audit = await f.app.stores.audit.query({ username: "alice", event: "login.password" });
 			assert.ok(audit.some((row) => String(row.detail).includes("directory-unavailable")));
 			const root = await runOpenSsh({
