@@ -10,7 +10,9 @@
  * directory disable bumps session_epoch (user-store.ts setDirectoryState), so live web sessions and
  * SSH connections follow through the existing live checks.
  */
+import type { Actor } from "../core/actor.ts";
 import { normaliseDn } from "../core/ldap-filter.ts";
+import { canonicalUsername } from "../core/username.ts";
 import type { Logger } from "../core/logger.ts";
 import type { DirectoryBind, DirectoryEntry, DirectoryFind, DirectoryTest } from "../net/ldap-directory.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
@@ -119,22 +121,49 @@ export class DirectoryAccounts {
 		return "ok";
 	}
 
-	/** The console's test login: what a login would see, nothing written. */
-	async testLogin(username: string, password: string): Promise<TestLogin> {
-		const result = await this.deps.directory.authenticate(username, password);
-		if (result.kind === "unavailable") return { outcome: "unavailable", reason: result.reason };
-		if (result.kind === "unknown") return { outcome: "unknown-user" };
-		if (result.kind === "wrong") return { outcome: "wrong-password" };
-		return {
-			outcome: result.entry.disabled ? "disabled" : "ok",
-			dn: result.entry.dn,
-			directoryGroups: result.entry.groups,
-			mappedGroups: this.mappedGroups(result.entry),
-		};
+	/**
+	 * The console's test login (admins only, after a step-up): what a login would see, no account
+	 * or group written. Audited with its outcome, never the password: it is a password check, and
+	 * the audit log shows who used it on whom.
+	 */
+	async testLogin(actor: Actor, rawUsername: string, password: string): Promise<TestLogin> {
+		const username = canonicalUsername(rawUsername);
+		const result: TestLogin = await (async (): Promise<TestLogin> => {
+			if (username === null) return { outcome: "unknown-user", reason: "not a valid username (letters, digits, '.', '_' and '-')" };
+			const bound = await this.deps.directory.authenticate(username, password);
+			if (bound.kind === "unavailable") return { outcome: "unavailable", reason: bound.reason };
+			if (bound.kind === "unknown") return { outcome: "unknown-user" };
+			if (bound.kind === "wrong") return { outcome: "wrong-password" };
+			return {
+				outcome: bound.entry.disabled ? "disabled" : "ok",
+				dn: bound.entry.dn,
+				directoryGroups: bound.entry.groups,
+				mappedGroups: this.mappedGroups(bound.entry),
+			};
+		})();
+		await this.deps.audit.write({
+			event: "directory.test-login",
+			outcome: result.outcome === "ok" ? "success" : "failure",
+			actor: actor.name,
+			channel: actor.channel,
+			source: actor.source,
+			username: username ?? rawUsername.slice(0, 64),
+			detail: { outcome: result.outcome, ...(result.dn === undefined ? {} : { dn: result.dn, mappedGroups: result.mappedGroups }) },
+		});
+		return result;
 	}
 
-	testConnection(): Promise<DirectoryTest> {
-		return this.deps.directory.testConnection();
+	async testConnection(actor: Actor): Promise<DirectoryTest> {
+		const result = await this.deps.directory.testConnection();
+		await this.deps.audit.write({
+			event: "directory.test-connection",
+			outcome: result.ok ? "success" : "failure",
+			actor: actor.name,
+			channel: actor.channel,
+			source: actor.source,
+			detail: result.ok ? { detail: result.detail } : { reason: result.reason },
+		});
+		return result;
 	}
 
 	/**

@@ -12,6 +12,7 @@ import { adminGroupRoutes } from "./admin-groups.tsx";
 import { adminUserRoutes } from "./admin-users.tsx";
 import { adminServersRoutes } from "./admin-servers.tsx";
 import { adminNetworkRoutes } from "./admin-network.tsx";
+import { adminIdentityRoutes } from "./admin-identity.tsx";
 import { adminRecordingRoutes } from "./admin-recordings.tsx";
 import { duoUniversalRoutes } from "./duo-universal.tsx";
 import { enrollRoutes } from "./enroll.tsx";
@@ -35,6 +36,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	adminAuditRoutes,
 	adminServersRoutes,
 	adminNetworkRoutes,
+	adminIdentityRoutes,
 	adminRecordingRoutes,
 	methodEnrollRoutes,
 	methodAdminRoutes,
