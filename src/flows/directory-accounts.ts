@@ -1,5 +1,5 @@
 /**
- * Directory accounts (issue 9, LDAP / Active Directory; docs/identity.md): the port the password
+ * Directory accounts (LDAP / Active Directory; docs/identity.md): the port the password
  * stage checks a directory user's password through, just-in-time accounts, and the group mapping
  * applied at every login and by the periodic sync.
  *

@@ -1,5 +1,5 @@
 /**
- * The LDAP / Active Directory client (issue 9; docs/identity.md): one bounded exchange per call,
+ * The LDAP / Active Directory client (docs/identity.md): one bounded exchange per call,
  * over `ldapts`. The password is checked by binding as the user after a search with the service
  * account (never a hash compare); the connection is LDAPS or StartTLS with the server certificate
  * verified against the configured CA, plain LDAP only with the explicit `insecure` flag.

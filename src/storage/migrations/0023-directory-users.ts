@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { Migration } from "kysely/migration";
 
 /**
- * Directory users (issue 9, LDAP / Active Directory; docs/identity.md).
+ * Directory users (LDAP / Active Directory; docs/identity.md).
  *
  * - users.source: where the first factor is checked: 'local' (the password hash here) or 'ldap'
  *   (a bind as the user against the directory). Set at creation, never changed by a login.
