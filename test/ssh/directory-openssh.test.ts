@@ -13,7 +13,7 @@ import { GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, type Slapd, slapdSkip, st
 import { requireOpenSsh, runOpenSsh, type OpenSshResult } from "../helpers/ssh-client.ts";
 import { opensslSkip } from "../helpers/test-ca.ts";
 import { ADMIN_ACTOR, WEB } from "../helpers/test-app.ts";
-import { enrolTotp, type Fixture, PASSWORD, startFixture, totpNow } from "./auth-fixtures.ts";
+import { enrolTotp, eventually, type Fixture, PASSWORD, startFixture, totpNow } from "./auth-fixtures.ts";
 
 const PASSWORD_PROMPT = /'s password: $/;
 const TOTP_PROMPT = /\) Authenticator app code \(TOTP\): $/;
@@ -97,6 +97,31 @@ describe("directory user over SSH (OpenSSH + slapd)", { skip: slapdSkip() || ope
 		assert.equal(result.code, 0, describeRun(result));
 		assert.equal(result.stdout, "authenticated bob 2fa=none epoch=0\n");
 		assert.equal((await f.app.stores.users.findByUsername("bob"))?.source, "ldap");
+	});
+
+	test("a live SSH connection ends when the sync finds the user removed from the directory", async (t) => {
+		if (!requireOpenSsh(t)) return;
+		// -N: an authenticated connection with no channel, held open until the gateway ends it.
+		const running = runOpenSsh({
+			port: f.port,
+			user: "bob",
+			preferred: "password",
+			extraArgs: ["-N"],
+			answer: (prompt) => (PASSWORD_PROMPT.test(prompt) ? "bob-directory-pw" : null),
+		});
+		await eventually(
+			async () => (await f.app.stores.audit.query({ event: "ssh.authenticated", username: "bob" })).length >= 2,
+			60_000,
+			"bob's second connection logged in",
+		);
+		await slapd.removeUser("bob");
+		const report = await f.app.directory!.syncAll();
+		assert.equal(report.unavailable, null);
+		const ended = await running;
+		assert.equal(ended.code, 255, describeRun(ended));
+		assert.equal((await f.app.stores.users.findByUsername("bob"))?.directory_disabled, 1);
+		const again = await f.app.login.submitPassword(WEB, "bob", "bob-directory-pw");
+		assert.equal(again.kind, "denied");
 	});
 
 	test("the wrong directory password never reaches the second factor", async (t) => {
