@@ -128,6 +128,15 @@ describe("directory users (slapd)", { skip }, () => {
 				assert.ok(malformed.length >= 6);
 			});
 
+			test("a password step-up of a directory user binds against the directory (right and wrong password)", async () => {
+				const bob = (await t.app.stores.users.findByUsername("bob"))!;
+				const step = await t.app.login.beginStepUp(WEB, bob.id);
+				assert.equal(step.kind, "password-confirm", JSON.stringify(step));
+				if (step.kind !== "password-confirm") return;
+				assert.equal((await t.app.login.confirmPassword(step.attemptId, "not-bobs")).kind, "wrong-password");
+				assert.equal((await t.app.login.confirmPassword(step.attemptId, "bob-pw")).kind, "authenticated");
+			});
+
 			test("a directory user cannot set a password in Portcullis (own change, admin set)", async () => {
 				const alice = await t.app.stores.users.findByUsername("alice");
 				const changed = await t.app.login.changeOwnPassword(WEB, alice!.id, "alice-pw", "a brand new passphrase 42");

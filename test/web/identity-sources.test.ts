@@ -89,6 +89,16 @@ describe("Identity sources page", { skip: slapdSkip() || opensslSkip() }, () => 
 			assert.ok(audit.every((row) => !String(row.detail).includes("alice-pw") && !String(row.detail).includes("nope")));
 		});
 
+		test("the user pages mark a directory account with its source and DN; a local one as local", async () => {
+			assert.equal((await w.app.login.submitPassword({ channel: "web", sourceAddress: "192.0.2.10" }, "alice", "alice-pw")).kind, "enroll");
+			const list = mainOf((await admin.get("/admin/users")).body);
+			assert.match(list, /alice<\/a><span class="tag">directory<\/span>/);
+			assert.doesNotMatch(list, /root<\/a>(<span class="tag">admin<\/span>)?<span class="tag">directory/);
+			const detail = decodeHtml(mainOf((await admin.get("/admin/user?name=alice")).body));
+			assert.match(detail, new RegExp(`the directory \\(LDAP\\): <code>${slapd.userDn("alice")}</code>`));
+			assert.match(decodeHtml(mainOf((await admin.get("/admin/user?name=root")).body)), /Portcullis \(local account\)/);
+		});
+
 		test("a non-admin gets neither the page nor the tests", async () => {
 			await w.app.admin.createUser(ADMIN_ACTOR, { username: "joe", password: PASSWORD, isAdmin: false, groups: [] });
 			const joe = new Browser(w.server);
