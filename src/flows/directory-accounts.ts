@@ -80,32 +80,40 @@ export class DirectoryAccounts {
 		const found = await this.deps.directory.find(username);
 		if (found.kind !== "found") return found;
 		const groupNames = this.mappedGroups(found.entry);
-		const user = await this.deps.work.run(async (work) => {
-			const existing = await work.users.findByUsername(username);
-			if (existing !== undefined) return existing;
-			const groupIds = await this.groupIds(work, groupNames);
-			const created = await work.users.create({
-				username,
-				passwordHash: null,
-				isAdmin: false,
-				mustChangePassword: false,
-				source: "ldap",
-				directoryDn: found.entry.dn,
-				groupIds,
+		const create = () =>
+			this.deps.work.run(async (work) => {
+				const existing = await work.users.findByUsername(username);
+				if (existing !== undefined) return existing;
+				const groupIds = await this.groupIds(work, groupNames);
+				const created = await work.users.create({
+					username,
+					passwordHash: null,
+					isAdmin: false,
+					mustChangePassword: false,
+					source: "ldap",
+					directoryDn: found.entry.dn,
+					groupIds,
+				});
+				if (found.entry.disabled) await work.users.setDirectoryState(created.id, { dn: found.entry.dn, disabled: true });
+				work.audit({
+					event: "user.provisioned",
+					outcome: "success",
+					actor: "directory",
+					channel: "ldap",
+					userId: created.id,
+					username,
+					detail: { source: "ldap", dn: found.entry.dn, groups: groupNames, disabled: found.entry.disabled },
+				});
+				return created;
 			});
-			if (found.entry.disabled) await work.users.setDirectoryState(created.id, { dn: found.entry.dn, disabled: true });
-			work.audit({
-				event: "user.provisioned",
-				outcome: "success",
-				actor: "directory",
-				channel: "ldap",
-				userId: created.id,
-				username,
-				detail: { source: "ldap", dn: found.entry.dn, groups: groupNames, disabled: found.entry.disabled },
-			});
-			return created;
-		});
-		return { kind: "user", user };
+		try {
+			return { kind: "user", user: await create() };
+		} catch (error) {
+			// Two first logins at once: the other one created the row (unique username); use it.
+			const existing = await this.deps.users.findByUsername(username);
+			if (existing === undefined) throw error;
+			return { kind: "user", user: existing };
+		}
 	}
 
 	/** The password stage's check for a directory user: bind as the user; on success the directory's view is applied at once. */

@@ -40,6 +40,7 @@ describe("directory users (slapd)", { skip }, () => {
 						{ uid: "erin", password: "erin-pw", userAccountControl: 512 },
 						{ uid: "frank", password: "frank-pw" },
 						{ uid: "gina", password: "gina-pw" },
+						{ uid: "hank", password: "hank-pw" },
 					],
 					[
 						{ cn: "ops", members: ["alice", "carol", "erin", "frank"] },
@@ -95,6 +96,16 @@ describe("directory users (slapd)", { skip }, () => {
 					(await t.app.stores.groups.groupsOfUser(bobRow!.id)).map((g) => g.name),
 					["admins-unix"],
 				);
+			});
+
+			test("two first logins at once create one account and both go on", async () => {
+				const steps = await Promise.all([t.app.login.submitPassword(WEB, "hank", "hank-pw"), t.app.login.submitPassword(SSH, "hank", "hank-pw")]);
+				assert.deepEqual(
+					steps.map((step) => step.kind),
+					["authenticated", "authenticated"],
+				);
+				assert.equal((await t.app.stores.users.list()).filter((user) => user.username === "hank").length, 1);
+				assert.equal((await events(t, "hank", "user.provisioned")).length, 1);
 			});
 
 			test("a wrong directory password is charged like a local one (generic answer, counters, audit)", async () => {
