@@ -1,5 +1,6 @@
 /**
- * A hostile "LDAP server" (a raw TCP stub): it accepts and never answers, trickles bytes forever, or
+ * A hostile "LDAP server" (a raw TCP stub): it accepts and never answers, trickles bytes forever,
+ * answers with referrals to another server, or
  * announces and streams a response far past the byte cap. Every exchange ends within its deadline as
  * "unavailable" (never a hang, never unbounded memory). Pass/fail never depends on timing: each
  * case is told apart by the reason the client gives.
@@ -10,6 +11,63 @@ import { test } from "node:test";
 import { LdapDirectory, type LdapDirectoryOptions } from "../../src/net/ldap-directory.ts";
 
 type Behaviour = (socket: net.Socket) => void;
+
+/** BER length (RFC 4511 §5.1: definite form). */
+function berLength(length: number): Buffer {
+	if (length < 0x80) return Buffer.from([length]);
+	const bytes: number[] = [];
+	for (let rest = length; rest > 0; rest >>= 8) bytes.unshift(rest & 0xff);
+	return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+function tlv(tag: number, value: Buffer): Buffer {
+	return Buffer.concat([Buffer.from([tag]), berLength(value.length), value]);
+}
+const octets = (text: string) => tlv(0x04, Buffer.from(text, "utf8"));
+/** LDAPResult fields: resultCode, matchedDN, diagnosticMessage (RFC 4511 §4.1.9), optional referral [3]. */
+function ldapResult(code: number, referral: string[] = []): Buffer {
+	const parts = [tlv(0x0a, Buffer.from([code])), octets(""), octets("")];
+	if (referral.length > 0) parts.push(tlv(0xa3, Buffer.concat(referral.map(octets))));
+	return Buffer.concat(parts);
+}
+function message(id: number, op: Buffer): Buffer {
+	return tlv(0x30, Buffer.concat([tlv(0x02, Buffer.from([id])), op]));
+}
+
+/**
+ * A tiny LDAP server for referral cases: reads each request's message id and operation (short
+ * message ids, as ldapts sends) and answers with `answer`.
+ */
+function ldapStub(answer: (id: number, op: number) => Buffer[] | "close"): Behaviour {
+	return (socket) => {
+		let pending = Buffer.alloc(0);
+		socket.on("data", (chunk: Buffer) => {
+			pending = Buffer.concat([pending, chunk]);
+			for (;;) {
+				if (pending.length < 2) return;
+				const first = pending[1] as number;
+				const lengthBytes = first < 0x80 ? 0 : first & 0x7f;
+				if (pending.length < 2 + lengthBytes) return;
+				let length = first < 0x80 ? first : 0;
+				for (let i = 0; i < lengthBytes; i++) length = (length << 8) | (pending[2 + i] as number);
+				const total = 2 + lengthBytes + length;
+				if (pending.length < total) return;
+				const body = pending.subarray(2 + lengthBytes, total);
+				pending = pending.subarray(total);
+				const id = body[2] as number;
+				const op = body[3] as number;
+				const reply = answer(id, op);
+				if (reply === "close") {
+					socket.destroy();
+					return;
+				}
+				for (const part of reply) socket.write(part);
+			}
+		});
+	};
+}
+
+const BIND_REQUEST = 0x60;
+const SEARCH_REQUEST = 0x63;
 
 async function stub(behaviour: Behaviour): Promise<{ url: string; close(): Promise<void> }> {
 	const sockets = new Set<net.Socket>();
@@ -109,6 +167,35 @@ test("a StartTLS server that answers with garbage instead of TLS: unavailable", 
 	const server = await stub((socket) => socket.once("data", () => socket.write(Buffer.from("HTTP/1.1 400 Bad Request\r\n\r\n"))));
 	try {
 		assert.equal((await directory(server.url, { startTls: true, insecure: false }).authenticate("alice", "pw")).kind, "unavailable");
+	} finally {
+		await server.close();
+	}
+});
+
+test("wrong referrals: a search answered only with a referral to another server finds no one (never followed)", async () => {
+	let searches = 0;
+	const server = await stub(
+		ldapStub((id, op) => {
+			if (op === BIND_REQUEST) return [message(id, tlv(0x61, ldapResult(0)))];
+			if (op === SEARCH_REQUEST) {
+				searches++;
+				return [message(id, tlv(0x73, octets("ldap://evil.example:389/dc=example,dc=test??sub"))), message(id, tlv(0x65, ldapResult(0)))];
+			}
+			return "close";
+		}),
+	);
+	try {
+		assert.deepEqual(await directory(server.url).authenticate("alice", "pw"), { kind: "unknown" });
+		assert.equal(searches, 1);
+	} finally {
+		await server.close();
+	}
+});
+
+test("wrong referrals: a bind answered with resultCode referral (10) is an outage, not a login", async () => {
+	const server = await stub(ldapStub((id, op) => (op === BIND_REQUEST ? [message(id, tlv(0x61, ldapResult(10, ["ldap://evil.example:389/"])))] : "close")));
+	try {
+		assert.equal((await directory(server.url).authenticate("alice", "pw")).kind, "unavailable");
 	} finally {
 		await server.close();
 	}
