@@ -197,7 +197,10 @@ export class DirectoryAccounts {
 			checked++;
 			if (await this.apply(user, found.kind === "found" ? found.entry : null, "sync")) changed++;
 		}
-		await this.deps.audit.record({ event: "directory.sync", outcome: "success", actor: "directory", channel: "ldap", detail: { checked, changed } });
+		// Each change has its own event (user.directory-*); a sync that changed nothing is only logged
+		// (every node runs one every few minutes).
+		if (changed > 0)
+			await this.deps.audit.record({ event: "directory.sync", outcome: "success", actor: "directory", channel: "ldap", detail: { checked, changed } });
 		return { checked, changed, unavailable: null };
 	}
 

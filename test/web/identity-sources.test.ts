@@ -99,6 +99,23 @@ describe("Identity sources page", { skip: slapdSkip() || opensslSkip() }, () => 
 			assert.match(decodeHtml(mainOf((await admin.get("/admin/user?name=root")).body)), /Portcullis \(local account\)/);
 		});
 
+		test("directory down: the web login page says why a directory user cannot log in; Test connection shows the failure; a local admin logs in", async () => {
+			await slapd.stop();
+			try {
+				const alice = new Browser(w.server);
+				const refused = await alice.login("alice", "alice-pw");
+				assert.match(decodeHtml(refused.body), /company directory cannot be reached/);
+				const tested = await admin.post("/admin/identity/test-connection", {});
+				assert.match(decodeHtml(mainOf(tested.body)), /Connection failed:/);
+				const root = new Browser(w.server);
+				const page = await root.follow(await root.login("root"));
+				assert.equal(page.statusCode, 200);
+				assert.doesNotMatch(decodeHtml(page.body), /company directory/);
+			} finally {
+				await slapd.start();
+			}
+		});
+
 		test("a non-admin gets neither the page nor the tests", async () => {
 			await w.app.admin.createUser(ADMIN_ACTOR, { username: "joe", password: PASSWORD, isAdmin: false, groups: [] });
 			const joe = new Browser(w.server);
