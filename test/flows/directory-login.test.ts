@@ -61,7 +61,7 @@ describe("directory users (slapd)", { skip }, () => {
 							group_base: GROUPS,
 							group_filter: "(|(&(objectClass=groupOfNames)(member={dn}))(&(objectClass=posixGroup)(memberUid={username})))",
 							group_map: { [slapd.groupDn("ops")]: "ops", [slapd.groupDn("unix-admins")]: "admins-unix" },
-							timeout_ms: 10_000,
+							timeout_ms: 30_000,
 						},
 					},
 				});

@@ -85,7 +85,7 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
 			socket.once("error", () => resolve(false));
 		});
 		if (ok) return;
-		if (i > 400) throw new Error(`slapd did not listen on ${port}: ${log()}`);
+		if (i > 1200) throw new Error(`slapd did not listen on ${port}: ${log()}`);
 		await new Promise((resolve) => setTimeout(resolve, 50));
 	}
 }

@@ -36,7 +36,7 @@ describe("LdapDirectory against slapd", { skip }, () => {
 		memberOfAttribute: "memberOf",
 		groupBase: GROUPS,
 		groupFilter: "(|(&(objectClass=groupOfNames)(member={dn}))(&(objectClass=posixGroup)(memberUid={username})))",
-		timeoutMs: 10_000,
+		timeoutMs: 30_000,
 		maxResponseBytes: 1024 * 1024,
 		...overrides,
 	});

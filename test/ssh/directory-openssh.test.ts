@@ -53,6 +53,8 @@ describe("directory user over SSH (OpenSSH + slapd)", { skip: slapdSkip() || ope
 					user_base: PEOPLE,
 					group_base: GROUPS,
 					group_map: { [slapd.groupDn("ops")]: "ops" },
+					// Far from any real answer time: only a dead directory reaches it, even on a loaded machine.
+					timeout_ms: 30_000,
 				},
 			},
 		});

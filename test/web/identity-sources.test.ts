@@ -24,6 +24,8 @@ describe("Identity sources page", { skip: slapdSkip() || opensslSkip() }, () => 
 			user_base: PEOPLE,
 			group_base: GROUPS,
 			group_map: { [slapd.groupDn("ops")]: "ops" },
+			// Far from any real answer time: only a dead directory reaches it, even on a loaded machine.
+			timeout_ms: 30_000,
 			...overrides,
 		},
 	});
