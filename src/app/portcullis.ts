@@ -18,6 +18,8 @@ import { passwordProblem } from "../core/password-policy.ts";
 import { createSecretBox, loadOrCreateKeyFile, type SecretBox } from "../crypto/secret-box.ts";
 import { newToken } from "../crypto/tokens.ts";
 import { AdminService } from "../flows/admin-service.ts";
+import type { DirectoryAccounts, DirectoryPort } from "../flows/directory-accounts.ts";
+import { directoryAccounts } from "./directory.ts";
 import { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import { LoginFlow } from "../flows/login-flow.ts";
 import { NetworkRuleService } from "../flows/network-rules.ts";
@@ -95,6 +97,8 @@ export interface Portcullis {
 	readonly stores: Stores;
 	readonly methods: MethodRegistry;
 	readonly login: LoginFlow;
+	/** LDAP / Active Directory accounts (docs/identity.md); null when no [ldap] is configured. */
+	readonly directory: DirectoryAccounts | null;
 	readonly enrollment: EnrollmentFlow;
 	readonly admin: AdminService;
 	/** Second-factor method backends (YubiCloud, Duo, RADIUS settings) for the console and the CLI. */
@@ -137,6 +141,8 @@ export interface CreateOptions {
 	prometheus?: boolean;
 	/** Another implementation of the port (tests); ignored when `prometheus` is set. */
 	metrics?: Metrics;
+	/** Replaces the LDAP client built from config.ldap (tests); ignored without an [ldap] table. */
+	directory?: DirectoryPort;
 }
 
 /** The (account, source) password throttle's policy, from the configuration (also used by maintenance). */
@@ -244,8 +250,13 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		consoleUrl,
 		keywordChallenges,
 	});
+	const directory =
+		config.ldap === undefined
+			? null
+			: directoryAccounts(config.ldap, { users: stores.users, audit: stores.audit, work, logger: logger.child({ component: "directory" }) }, options.directory);
 	const login = new LoginFlow({
 		...stores,
+		...(directory === null ? {} : { directory }),
 		methods,
 		clock,
 		sleep: options.sleep ?? realSleep,
@@ -312,6 +323,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		stores,
 		methods,
 		login,
+		directory,
 		enrollment,
 		admin,
 		methodAdmin,

@@ -30,6 +30,22 @@ export function webServices(app: Portcullis): WebServices {
 		sessionGate: new SessionGate({ login: app.login, policyVersion: stores.policyVersion, clock: app.clock }),
 		audit: stores.audit,
 		databaseHealth: app.health,
+		identitySources:
+			app.directory === null || config.ldap === undefined
+				? null
+				: {
+						ldap: {
+							url: config.ldap.url,
+							transport: config.ldap.url.startsWith("ldaps:") ? "LDAPS" : config.ldap.start_tls ? "StartTLS" : "plain LDAP",
+							insecure: !config.ldap.url.startsWith("ldaps:") && !config.ldap.start_tls,
+							userBase: config.ldap.user_base,
+							userFilter: config.ldap.user_filter,
+							groupMap: Object.entries(config.ldap.group_map).map(([directoryGroup, group]) => ({ directoryGroup, group })),
+							syncMinutes: config.ldap.sync_minutes,
+							timeoutMs: config.ldap.timeout_ms,
+						},
+						accounts: app.directory,
+					},
 		directory: { users: stores.users, groups: stores.groups, factors: stores.factors, recoveryCodes: stores.recoveryCodes, settings: stores.settings },
 		servers,
 		recordings: stores.recordings,

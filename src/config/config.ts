@@ -208,6 +208,53 @@ export const configSchema = z
 			})
 			.strict()
 			.default({ level: "info" }),
+		/** LDAP / Active Directory as the first factor of directory users (docs/identity.md). Absent: no directory. */
+		ldap: z
+			.object({
+				/** ldaps://host:636, or ldap://host:389 with start_tls (or insecure). */
+				url: z.string().regex(/^ldaps?:\/\/[^/?#]+\/?$/, "must be ldaps://host[:port] or ldap://host[:port]"),
+				/** Upgrade ldap:// with StartTLS (RFC 4511 §4.14) before any bind. */
+				start_tls: z.boolean().default(false),
+				/** Plain LDAP without TLS: passwords in clear on the network. The console marks it in red. */
+				insecure: z.boolean().default(false),
+				/** PEM file of the CA that signed the directory's certificate. Empty: the system's roots. */
+				ca_file: z.string().default(""),
+				/** The service account that searches for users (read access to users and groups). */
+				bind_dn: z.string().min(1),
+				/** Its password; or bind_password_file. */
+				bind_password: z.string().default(""),
+				bind_password_file: z.string().default(""),
+				/** Where users are searched (subtree). */
+				user_base: z.string().min(1),
+				/** Filter with {username} (RFC 4515-escaped). AD: (&(objectClass=user)(sAMAccountName={username})). */
+				user_filter: z.string().min(1).default("(&(objectClass=inetOrgPerson)(uid={username}))"),
+				/** Attribute listing the user's groups (AD, OpenLDAP memberof overlay); "" to skip. */
+				member_of_attribute: z.string().default("memberOf"),
+				/** Group search base for servers without memberOf (groupOfNames, posixGroup); "" to skip. */
+				group_base: z.string().default(""),
+				/** Group search filter with {dn} and {username}. */
+				group_filter: z.string().default("(&(objectClass=groupOfNames)(member={dn}))"),
+				/** Directory group DN → Portcullis group name. */
+				group_map: z.record(z.string().min(1), z.string().min(1)).default({}),
+				/** Deadline of one whole directory exchange (connect, TLS, binds, searches). */
+				timeout_ms: z.number().int().min(100).max(60000).default(5000),
+				/** Bytes one exchange may receive before it is cut (a hostile or broken server). */
+				max_response_bytes: z
+					.number()
+					.int()
+					.min(4096)
+					.max(64 * 1024 * 1024)
+					.default(1024 * 1024),
+				/** Minutes between syncs of directory accounts (groups, disabled, removed); 0: only at login. */
+				sync_minutes: z.number().int().min(0).max(1440).default(5),
+			})
+			.strict()
+			.refine(
+				(ldap) => ldap.url.startsWith("ldaps:") || ldap.start_tls || ldap.insecure,
+				"ldap:// needs start_tls = true, or insecure = true (passwords in clear)",
+			)
+			.refine((ldap) => !(ldap.url.startsWith("ldaps:") && ldap.start_tls), "start_tls is for ldap:// URLs; ldaps:// is TLS already")
+			.optional(),
 	})
 	.strict();
 

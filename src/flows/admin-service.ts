@@ -187,6 +187,8 @@ export class AdminService {
 
 	async setPassword(actor: Actor, username: string, password: string, mustChange: boolean): Promise<void> {
 		const target = await this.requireUser(username);
+		// A directory user's password is the directory's (docs/identity.md): a local one would be a second way in.
+		if (target.source === "ldap") throw this.input("This account's password is managed by the directory; change it there.");
 		const problem = passwordProblem(password, { username: target.username });
 		if (problem) throw this.input(problem);
 		const hash = await hashPassword(password);

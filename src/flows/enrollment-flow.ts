@@ -10,7 +10,7 @@ import type { EnrollmentDisplay, MethodRegistry } from "../methods/method.ts";
 import type { AttemptStore } from "../storage/attempt-store.ts";
 import type { AuditEvent, AuditLog } from "../storage/audit-log.ts";
 import type { EnrolmentGuard } from "../storage/factor-store.ts";
-import type { CounterPolicy, UserRow, UserStore } from "../storage/user-store.ts";
+import { accountDisabled, type CounterPolicy, type UserRow, type UserStore } from "../storage/user-store.ts";
 import type { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
 import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
@@ -155,7 +155,7 @@ export class EnrollmentFlow {
 
 	async begin(userId: string, method: MethodId, rawLabel: unknown, input: Record<string, string>, context: EnrollContext): Promise<EnrollBeginResult> {
 		const user = await this.deps.users.findById(userId);
-		if (user === undefined || user.disabled === 1) return { kind: "rejected", message: "Your account cannot enrol factors." };
+		if (user === undefined || accountDisabled(user)) return { kind: "rejected", message: "Your account cannot enrol factors." };
 		const implementation = this.deps.methods.get(method);
 		if (implementation === undefined || !(await this.enrollableMethods(userId)).includes(method)) {
 			return { kind: "rejected", message: "That method is not available for your account." };

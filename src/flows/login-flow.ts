@@ -29,10 +29,11 @@ import type { Sleep } from "../core/sleep.ts";
 import type { PolicyVersionStore } from "../storage/policy-version-store.ts";
 import type { RememberedGrantRow, RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import type { PairPolicy, PasswordThrottleStore } from "../storage/password-throttle-store.ts";
-import type { CounterPolicy, Reservation, UserRow, UserStore } from "../storage/user-store.ts";
+import { accountDisabled, type CounterPolicy, type Reservation, type UserRow, type UserStore } from "../storage/user-store.ts";
 import { type BusyWaitPolicy, retryWhileBusy } from "./busy-wait.ts";
-import { BUSY_MESSAGE, denied, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./login-messages.ts";
+import { BUSY_MESSAGE, denied, DIRECTORY_UNAVAILABLE, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, WRONG_CODE } from "./login-messages.ts";
 import { changeOwnPassword } from "./password-change.ts";
+import type { DirectoryAccounts } from "./directory-accounts.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
 import {
 	channelMethods,
@@ -181,6 +182,8 @@ export interface LoginFlowDeps extends PolicyStores {
 	readonly work: Pick<UnitOfWork, "run">;
 	/** Policy decisions by kind (core/metrics.ts); absent: not counted. */
 	readonly metrics?: Pick<Metrics, "policyDecision">;
+	/** LDAP / Active Directory (docs/identity.md): absent when no directory is configured. */
+	readonly directory?: Pick<DirectoryAccounts, "verify" | "provision">;
 }
 
 /** A second factor must be proven now (before an enrolment deadline, a user without one is only nudged). */
@@ -207,8 +210,25 @@ export class LoginFlow {
 			});
 			return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
 		}
-		const user = await users.findByUsername(username);
-		if (user === undefined || user.password_hash === null) {
+		let user = await users.findByUsername(username);
+		if (user === undefined && this.deps.directory !== undefined) {
+			// Not known here: a directory user's first login creates the account (just in time, marked "ldap").
+			const provisioned = await this.deps.directory.provision(username);
+			if (provisioned.kind === "unavailable") {
+				await verifyAgainstDummy(password);
+				await audit.write({
+					event: "login.password",
+					outcome: "failure",
+					username,
+					channel: client.channel,
+					source: client.sourceAddress,
+					detail: { reason: "directory-unavailable", error: provisioned.reason },
+				});
+				return denied("unavailable", DIRECTORY_UNAVAILABLE);
+			}
+			if (provisioned.kind === "user") user = provisioned.user;
+		}
+		if (user === undefined || (user.password_hash === null && user.source !== "ldap")) {
 			await verifyAgainstDummy(password);
 			await audit.write({
 				event: "login.password",
@@ -225,8 +245,12 @@ export class LoginFlow {
 		// and a wrong password get one answer (no enumeration, no remaining-attempt count): the
 		// adapters then render them alike (same status, text, SSH methods and partial flag). "busy"
 		// too: answering it differently would tell a prober that the account exists and is in use.
+		if (checked === "unavailable") return denied("unavailable", DIRECTORY_UNAVAILABLE);
 		if (checked !== "ok") return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
-		return this.afterFirstFactor(client, user, "password", "login");
+		// A directory login just applied the directory's groups and disabled state: decide on them.
+		const current = user.source === "ldap" ? await users.findById(user.id) : user;
+		if (current === undefined) return denied("invalid-credentials", GENERIC_LOGIN_FAILED);
+		return this.afterFirstFactor(client, current, "password", "login");
 	}
 
 	/**
@@ -305,7 +329,7 @@ export class LoginFlow {
 	private async afterFirstFactor(client: ClientInfo, user: UserRow, firstFactor: string, purpose: "login" | "step-up"): Promise<LoginStep> {
 		const { audit, attempts, config } = this.deps;
 		const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
-		if (user.disabled === 1) {
+		if (accountDisabled(user)) {
 			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "disabled" } });
 			return denied("disabled", GENERIC_LOGIN_FAILED);
 		}
@@ -556,7 +580,7 @@ export class LoginFlow {
 		if (live === null) return denied("expired", "This login has expired. Please start again.");
 		const { attempt, user, decision } = live;
 		const base = { userId: user.id, username: user.username, channel: attempt.channel, source: attempt.source, method };
-		if (user.disabled === 1) return denied("disabled", GENERIC_LOGIN_FAILED);
+		if (accountDisabled(user)) return denied("disabled", GENERIC_LOGIN_FAILED);
 		if (decision.kind !== "challenge" || !decision.methods.includes(method)) {
 			await audit.write({ event: "second-factor.refused", outcome: "failure", ...base, detail: { reason: "method-not-allowed" } });
 			return denied("misconfigured", "That method is not available for your account.");

@@ -5,6 +5,10 @@
 import type { DenyReason } from "./login-flow.ts";
 
 export const GENERIC_LOGIN_FAILED = "Invalid username or password.";
+export const DIRECTORY_PASSWORD = "Your password is managed by the company directory: change it there.";
+/** A directory user's password cannot be checked: the directory is unreachable (fail closed, docs/identity.md "Outages"). */
+export const DIRECTORY_UNAVAILABLE =
+	"The company directory cannot be reached, so directory accounts cannot log in right now. Try again later or contact your administrator.";
 /** Only inside a session (step-up, password change): the holder already proved who they are. */
 export const THROTTLED = "Too many wrong passwords. Wait a little, then try again.";
 export const WRONG_CODE = "That answer is not valid.";

@@ -5,7 +5,7 @@
 import { hashPassword } from "../crypto/password-hash.ts";
 import { passwordProblem } from "../core/password-policy.ts";
 import type { ClientInfo, LoginFlowDeps } from "./login-flow.ts";
-import { BUSY_MESSAGE, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, THROTTLED } from "./login-messages.ts";
+import { BUSY_MESSAGE, DIRECTORY_PASSWORD, GENERIC_LOGIN_FAILED, LOCKED_MESSAGE, THROTTLED } from "./login-messages.ts";
 import { checkPasswordCharged } from "./password-stage.ts";
 
 /**
@@ -21,6 +21,8 @@ export async function changeOwnPassword(
 	next: unknown,
 ): Promise<{ kind: "changed" } | { kind: "invalid"; message: string }> {
 	const user = await deps.users.findById(userId);
+	// A directory user's password is the directory's (docs/identity.md): never set here.
+	if (user !== undefined && user.source === "ldap") return { kind: "invalid", message: DIRECTORY_PASSWORD };
 	if (user === undefined || user.disabled === 1 || user.password_hash === null) return { kind: "invalid", message: GENERIC_LOGIN_FAILED };
 	const base = { userId: user.id, username: user.username, channel: client.channel, source: client.sourceAddress };
 	const checked = await checkPasswordCharged(deps, user, current, { event: "user.password-change", channel: client.channel, source: client.sourceAddress });

@@ -8,10 +8,14 @@ import { retryWhileBusy } from "./busy-wait.ts";
 import type { LoginFlowDeps } from "./login-flow.ts";
 import type { UserRow } from "../storage/user-store.ts";
 
-export type PasswordStageDeps = Pick<LoginFlowDeps, "users" | "passwordThrottle" | "audit" | "config" | "sleep">;
+export type PasswordStageDeps = Pick<LoginFlowDeps, "users" | "passwordThrottle" | "audit" | "config" | "sleep" | "directory">;
 
-/** "busy": answers in flight filled a counter's budget for longer than the bounded wait; nothing was checked or counted. */
-export type PasswordCheck = "ok" | "throttled" | "locked" | "wrong" | "busy";
+/**
+ * "busy": answers in flight filled a counter's budget for longer than the bounded wait; nothing was checked or counted.
+ * "unavailable": a directory user's password could not be checked (directory unreachable, or no directory configured):
+ * not the user's guess, nothing counted, the login fails closed (docs/identity.md "Outages").
+ */
+export type PasswordCheck = "ok" | "throttled" | "locked" | "wrong" | "busy" | "unavailable";
 
 /**
  * Checks a password, reserved before the check on two counters (docs/decisions.md "Password
@@ -65,12 +69,32 @@ export async function checkPasswordCharged(
 	}
 	let valid: boolean;
 	try {
-		valid =
-			typeof password === "string" &&
-			password.length > 0 &&
-			password.length <= 1024 &&
-			user.password_hash !== null &&
-			(await verifyPassword(user.password_hash, password));
+		if (user.source === "ldap") {
+			// A directory user: the password is checked by binding as the user (directory-accounts.ts), under
+			// the same reservations as a local one, so the lockout and per-source delay charge it alike.
+			const wellFormed = typeof password === "string" && password.length > 0 && password.length <= 1024;
+			const checked =
+				deps.directory === undefined
+					? { kind: "unavailable" as const, reason: "no directory configured" }
+					: wellFormed
+						? await deps.directory.verify(user, password)
+						: "wrong";
+			if (typeof checked === "object") {
+				await Promise.allSettled([
+					passwordThrottle.release(held, config.passwordThrottle),
+					users.releaseAttempt(reservation.reservation, config.passwordLockout),
+				]);
+				await deps.audit.write({ event: audit.event, outcome: "failure", ...base, detail: { reason: "directory-unavailable", error: checked.reason } });
+				return "unavailable";
+			}
+			valid = checked === "ok";
+		} else
+			valid =
+				typeof password === "string" &&
+				password.length > 0 &&
+				password.length <= 1024 &&
+				user.password_hash !== null &&
+				(await verifyPassword(user.password_hash, password));
 	} catch (error) {
 		// Not the user's guess: both reservations go back (best effort), the error goes on (fail closed).
 		await Promise.allSettled([passwordThrottle.release(held, config.passwordThrottle), users.releaseAttempt(reservation.reservation, config.passwordLockout)]);

@@ -15,7 +15,7 @@ import {
 import { METHOD_INFO, type MethodId } from "../core/method-id.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import { groupRule } from "../storage/group-store.ts";
-import type { UserStore } from "../storage/user-store.ts";
+import { accountDisabled, type UserStore } from "../storage/user-store.ts";
 import { channelMethods, type PolicyStores } from "./policy-inputs.ts";
 
 /** The impact preview judges no client address and no named server: network rules and step-up do not enter. */
@@ -100,7 +100,7 @@ export async function policyStatus(deps: PolicyImpactDeps, proposed: ProposedPol
 			userId: user.id,
 			username: user.username,
 			admin: user.is_admin === 1,
-			disabled: user.disabled === 1,
+			disabled: accountDisabled(user),
 			required: requiredKind(decision),
 			why: describeReasons(decision.kind === "not-required" || decision.kind === "network-denied" ? [] : decision.reasons),
 			methods: methods.filter((method) => METHOD_INFO[method] !== undefined),

@@ -4,7 +4,7 @@
  */
 import { sessionSatisfies } from "../core/decide-second-factor.ts";
 import type { Channel } from "../core/method-id.ts";
-import type { UserRow } from "../storage/user-store.ts";
+import { accountDisabled, type UserRow } from "../storage/user-store.ts";
 import type { LoginFlowDeps, SessionCheck } from "./login-flow.ts";
 import { decideForUser } from "./policy-inputs.ts";
 
@@ -35,7 +35,7 @@ export async function checkSession(
 ): Promise<SessionCheck> {
 	// The web guard already loaded this request's user row; reuse it rather than read it twice.
 	const user = input.user !== undefined && input.user !== null && input.user.id === input.userId ? input.user : await deps.users.findById(input.userId);
-	if (user === undefined || user.disabled === 1 || user.session_epoch !== input.sessionEpoch) return "revoked";
+	if (user === undefined || accountDisabled(user) || user.session_epoch !== input.sessionEpoch) return "revoked";
 	if (Number(user.tfa_locked_until) > deps.clock.now().getTime()) return "revoked";
 	if (typeof input.publicKeyFingerprint === "string" && !(await deps.sshKeys.hasKey(user.id, input.publicKeyFingerprint))) return "revoked";
 	const decision = await decideForUser(deps, user, input.channel, input.sourceAddress === undefined ? {} : { sourceAddress: input.sourceAddress });

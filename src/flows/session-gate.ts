@@ -12,7 +12,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import type { PolicySnapshot, PolicyVersionStore } from "../storage/policy-version-store.ts";
-import type { UserRow } from "../storage/user-store.ts";
+import { accountDisabled, type UserRow } from "../storage/user-store.ts";
 import type { LoginFlow, RolloutNudge, SessionCheck } from "./login-flow.ts";
 
 export type SessionCheckInput = Parameters<LoginFlow["checkSession"]>[0];
@@ -40,7 +40,7 @@ export function userStillAdmits(snapshot: PolicySnapshot, sessionEpoch: number, 
 
 /** The revocation state of a user row read together with `version` (one statement: one snapshot). */
 export function snapshotOfUser(user: UserRow, version: number): PolicySnapshot {
-	return { version, sessionEpoch: Number(user.session_epoch), disabled: user.disabled === 1, tfaLockedUntil: Number(user.tfa_locked_until) };
+	return { version, sessionEpoch: Number(user.session_epoch), disabled: accountDisabled(user), tfaLockedUntil: Number(user.tfa_locked_until) };
 }
 
 export class SessionGate {

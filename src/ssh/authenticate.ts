@@ -203,7 +203,11 @@ export class SshAuthenticator {
 		const known = await this.#lookupUser(username);
 		const step = await this.deps.services.login.submitPassword(this.#client(targetServer), username, ctx.password);
 		if (isStale()) return;
-		await this.#afterFirstFactor(ctx, step, known, "password", isStale);
+		// A directory user's first login creates the account just in time (docs/identity.md): there was
+		// no row to read before, so the one this login created is read now (its epoch is the one to carry).
+		const account = known ?? (step.kind === "denied" ? undefined : await this.#lookupUser(username));
+		if (isStale()) return;
+		await this.#afterFirstFactor(ctx, step, account, "password", isStale);
 	}
 
 	async #publicKey(ctx: PublicKeyAuthContext, isStale: () => boolean): Promise<void> {

@@ -27,7 +27,7 @@ export class PolicyVersionStore {
 		const row = await this.db
 			.selectFrom("users")
 			.innerJoin("policy_version", (join) => join.on("policy_version.id", "=", 1))
-			.select(["policy_version.version", "users.session_epoch", "users.disabled", "users.tfa_locked_until"])
+			.select(["policy_version.version", "users.session_epoch", "users.disabled", "users.directory_disabled", "users.tfa_locked_until"])
 			.where("users.id", "=", userId)
 			.executeTakeFirst();
 		return row === undefined ? undefined : toSnapshot(row);
@@ -40,7 +40,7 @@ export class PolicyVersionStore {
 			const rows = await this.db
 				.selectFrom("users")
 				.innerJoin("policy_version", (join) => join.on("policy_version.id", "=", 1))
-				.select(["users.id", "policy_version.version", "users.session_epoch", "users.disabled", "users.tfa_locked_until"])
+				.select(["users.id", "policy_version.version", "users.session_epoch", "users.disabled", "users.directory_disabled", "users.tfa_locked_until"])
 				.where("users.id", "in", userIds.slice(start, start + 500))
 				.execute();
 			for (const row of rows) result.set(row.id, toSnapshot(row));
@@ -49,11 +49,11 @@ export class PolicyVersionStore {
 	}
 }
 
-function toSnapshot(row: { version: number; session_epoch: number; disabled: number; tfa_locked_until: number }): PolicySnapshot {
+function toSnapshot(row: { version: number; session_epoch: number; disabled: number; directory_disabled: number; tfa_locked_until: number }): PolicySnapshot {
 	return {
 		version: Number(row.version),
 		sessionEpoch: Number(row.session_epoch),
-		disabled: Number(row.disabled) === 1,
+		disabled: Number(row.disabled) === 1 || Number(row.directory_disabled) === 1,
 		tfaLockedUntil: Number(row.tfa_locked_until),
 	};
 }

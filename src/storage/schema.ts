@@ -36,6 +36,12 @@ export interface UsersTable {
 	/** One-time password link (migration 0019): SHA-256 of the token and its expiry; cleared when used or replaced. */
 	pw_link_hash: string | null;
 	pw_link_expires_at: number | null;
+	/** 'local' or 'ldap' (migration 0023): where the password is checked. */
+	source: string;
+	/** The directory entry's DN at the last search (directory users only). */
+	directory_dn: string | null;
+	/** 1: disabled in or removed from the directory (kept apart from `disabled`, the admin's switch). */
+	directory_disabled: number;
 }
 
 export interface GroupsTable {

@@ -7,6 +7,11 @@ import type { Database, UsersTable } from "./schema.ts";
 
 export type UserRow = Selectable<UsersTable>;
 
+/** Disabled by an admin, or disabled in / removed from the directory (migration 0023): no login, no session. */
+export function accountDisabled(user: Pick<UserRow, "disabled" | "directory_disabled">): boolean {
+	return Number(user.disabled) === 1 || Number(user.directory_disabled) === 1;
+}
+
 export interface NewUser {
 	username: string;
 	passwordHash: string | null;
@@ -14,6 +19,9 @@ export interface NewUser {
 	mustChangePassword: boolean;
 	/** Group memberships created with the user, in the same transaction. */
 	groupIds?: readonly string[];
+	/** 'local' (default) or 'ldap': a directory user has no password hash here (migration 0023). */
+	source?: "local" | "ldap";
+	directoryDn?: string | null;
 }
 
 /** Lockout thresholds (Decision 8), shared by every channel and node because they live in SQL. */
@@ -134,6 +142,9 @@ export class UserStore {
 			tfa_generation: 0,
 			pw_link_hash: null,
 			pw_link_expires_at: null,
+			source: user.source ?? "local",
+			directory_dn: user.directoryDn ?? null,
+			directory_disabled: 0,
 		};
 		// One transaction: a user must never exist without the groups they were created in (a group
 		// may force 2FA; a membership lost to a crash or a concurrent group deletion would fail open).
@@ -224,6 +235,30 @@ export class UserStore {
 			.set((eb) => ({ disabled: disabled ? 1 : 0, session_epoch: eb("session_epoch", "+", 1) }))
 			.where("id", "=", id)
 			.execute();
+	}
+
+	/**
+	 * What the directory said at a login or a sync (docs/identity.md): the entry's DN, and whether it
+	 * is disabled or gone. A change of the disabled state bumps session_epoch in the same UPDATE, so
+	 * every live web session and SSH connection of the user is re-checked at once (session-gate.ts).
+	 * Returns whether the disabled state changed.
+	 */
+	async setDirectoryState(id: string, state: { dn: string | null; disabled: boolean }): Promise<boolean> {
+		const flag = state.disabled ? 1 : 0;
+		const changed = await this.db
+			.updateTable("users")
+			.set((eb) => ({ directory_disabled: flag, session_epoch: eb("session_epoch", "+", 1) }))
+			.where("id", "=", id)
+			.where("source", "=", "ldap")
+			.where("directory_disabled", "<>", flag)
+			.executeTakeFirst();
+		if (state.dn !== null) await this.db.updateTable("users").set({ directory_dn: state.dn }).where("id", "=", id).where("source", "=", "ldap").execute();
+		return Number(changed.numUpdatedRows) > 0;
+	}
+
+	/** Every account whose first factor is checked by the directory (the periodic sync walks them). */
+	async listBySource(source: "local" | "ldap"): Promise<UserRow[]> {
+		return this.db.selectFrom("users").selectAll().where("source", "=", source).orderBy("username").execute();
 	}
 
 	async setAdmin(id: string, isAdmin: boolean): Promise<void> {

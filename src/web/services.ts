@@ -8,6 +8,7 @@ import type { Config } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
 import type { AdminService } from "../flows/admin-service.ts";
+import type { DirectoryAccounts, GroupMapping } from "../flows/directory-accounts.ts";
 import type { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import type { LoginFlow } from "../flows/login-flow.ts";
 import type { SessionGate } from "../flows/session-gate.ts";
@@ -119,6 +120,22 @@ export interface WebMethods {
 	readonly settings: Pick<MethodSettingsStore, "load">;
 }
 
+/** LDAP / Active Directory as the console's Identity sources page shows it (docs/identity.md). */
+export interface WebIdentitySources {
+	readonly ldap: {
+		readonly url: string;
+		readonly transport: "LDAPS" | "StartTLS" | "plain LDAP";
+		/** Plain LDAP: passwords in clear on the network (shown in red). */
+		readonly insecure: boolean;
+		readonly userBase: string;
+		readonly userFilter: string;
+		readonly groupMap: readonly GroupMapping[];
+		readonly syncMinutes: number;
+		readonly timeoutMs: number;
+	};
+	readonly accounts: Pick<DirectoryAccounts, "testConnection" | "testLogin">;
+}
+
 export interface WebServices {
 	readonly config: { readonly http: Config["http"]; readonly security: Config["security"]; readonly log: Config["log"] };
 	readonly consoleUrl: string;
@@ -133,6 +150,8 @@ export interface WebServices {
 	/** Tells a database outage from other failures (answered 503 "temporarily unavailable"). */
 	readonly databaseHealth: Pick<DatabaseHealth, "isOutage">;
 	readonly directory: WebDirectory;
+	/** The configured directory (LDAP / AD), or null when none is configured. */
+	readonly identitySources: WebIdentitySources | null;
 	/** Servers, grants, credentials and host keys (every change validated and audited by the service). */
 	readonly servers: Pick<
 		ServerService,

@@ -8,6 +8,7 @@ import { createPortcullis, ensureInitialAdmin, type Portcullis } from "../../app
 import { isPortcullisError } from "../../core/errors.ts";
 import { startSshGateway } from "../../ssh/gateway.ts";
 import { startMaintenance } from "../../app/maintenance.ts";
+import { startDirectorySync } from "../../app/directory.ts";
 import { buildWebServer } from "../../web/server.ts";
 import { webServices } from "../../app/web-services.ts";
 import { cliConfig } from "../context.ts";
@@ -158,6 +159,8 @@ export async function serve(options: ServeOptions, io: CliIo): Promise<void> {
 
 		const maintenance = startMaintenance(app);
 		closers.push(async () => maintenance.stop());
+		const directorySync = startDirectorySync(app.directory, config.ldap?.sync_minutes ?? 0, app.logger);
+		closers.push(async () => directorySync.stop());
 
 		const signal = await stopped;
 		stopping = true;

@@ -14,6 +14,7 @@ import { auditChainMigration } from "./0012-audit-chain.ts";
 import { liveSessionsMigration } from "./0017-live-sessions.ts";
 import { passwordLinksMigration } from "./0019-password-links.ts";
 import { hotPathIndexesMigration } from "./0021-hot-path-indexes.ts";
+import { directoryUsersMigration } from "./0023-directory-users.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -36,5 +37,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0017-live-sessions": liveSessionsMigration(dialect),
 		"0019-password-links": passwordLinksMigration(dialect),
 		"0021-hot-path-indexes": hotPathIndexesMigration(dialect),
+		"0023-directory-users": directoryUsersMigration(dialect),
 	};
 }

@@ -36,6 +36,9 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 			groups,
 			factors,
 			mustChange: user.must_change_password === 1,
+			directory: user.source === "ldap",
+			directoryDn: user.directory_dn,
+			directoryDisabled: Number(user.directory_disabled) === 1,
 			sshMethod: user.ssh_method,
 			created: Number(user.created_at),
 		};

@@ -12,6 +12,7 @@ import { adminGroupRoutes } from "./admin-groups.tsx";
 import { adminUserRoutes } from "./admin-users.tsx";
 import { adminServersRoutes } from "./admin-servers.tsx";
 import { adminNetworkRoutes } from "./admin-network.tsx";
+import { adminIdentityRoutes } from "./admin-identity.tsx";
 import { adminRecordingRoutes } from "./admin-recordings.tsx";
 import { adminLiveRoutes } from "./admin-live.tsx";
 import { duoUniversalRoutes } from "./duo-universal.tsx";
@@ -37,6 +38,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	adminAuditRoutes,
 	adminServersRoutes,
 	adminNetworkRoutes,
+	adminIdentityRoutes,
 	adminRecordingRoutes,
 	adminLiveRoutes,
 	methodEnrollRoutes,

@@ -217,6 +217,11 @@ export interface UserListItem {
 	readonly groups: readonly string[];
 	readonly factors: number;
 	readonly mustChange: boolean;
+	/** Where the password is checked (docs/identity.md): the local hash or the directory, with the entry's DN. */
+	readonly directoryDn: string | null;
+	readonly directory: boolean;
+	/** Disabled in or removed from the directory (apart from the admin's own switch). */
+	readonly directoryDisabled: boolean;
 }
 
 export interface UserListView {
@@ -295,11 +300,13 @@ export function AdminUsersPage({
 								<td>
 									<a href={`/admin/user?name=${encodeURIComponent(user.username)}`}>{user.username}</a>
 									{user.admin ? <span class="tag">admin</span> : null}
+									{user.directory ? <span class="tag">directory</span> : null}
 								</td>
 								<td>
 									{user.disabled ? <span class="tag tag-bad">disabled</span> : <span class="tag tag-good">active</span>}
 									{user.locked ? <span class="tag tag-bad">locked</span> : null}
 									{user.mustChange ? <span class="tag">must change password</span> : null}
+									{user.directoryDisabled ? <span class="tag tag-bad">disabled in directory</span> : null}
 								</td>
 								<td>{user.groups.length > 0 ? user.groups.join(", ") : <span class="muted">none</span>}</td>
 								<td>{user.factors}</td>
@@ -423,6 +430,18 @@ export function AdminUserPage(props: {
 						{user.disabled ? "disabled" : "active"}
 						{user.locked ? ", locked after failed attempts" : ""}
 						{user.mustChange ? ", must change password" : ""}
+					</dd>
+					<dt>Password checked by</dt>
+					<dd>
+						{user.directory ? (
+							<>
+								the directory (LDAP){user.directoryDn === null ? "" : ": "}
+								{user.directoryDn === null ? null : <code>{user.directoryDn}</code>}
+								{user.directoryDisabled ? ", disabled in or removed from the directory" : ""}
+							</>
+						) : (
+							"Portcullis (local account)"
+						)}
 					</dd>
 					<dt>Administrator</dt>
 					<dd>{user.admin ? "yes" : "no"}</dd>

@@ -98,6 +98,9 @@ export function Layout({
 										<NavLink ctx={ctx} href="/admin/network">
 											Networks
 										</NavLink>
+										<NavLink ctx={ctx} href="/admin/identity">
+											Identity sources
+										</NavLink>
 										<NavLink ctx={ctx} href="/admin/recordings">
 											Recordings
 										</NavLink>
