@@ -46,6 +46,8 @@ import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import { UserStore } from "../storage/user-store.ts";
+import { ApiTokenStore } from "../storage/api-token-store.ts";
+import { ApiTokenService } from "../flows/api-tokens.ts";
 import { UserTransactions } from "../storage/user-transaction.ts";
 import { UnitOfWork } from "../storage/unit-of-work.ts";
 import { AuditChain, auditChainKey } from "../storage/audit-chain.ts";
@@ -71,6 +73,8 @@ export interface Stores {
 	readonly networkRules: NetworkRuleStore;
 	/** The SSH remember window's grants (migration 0014). */
 	readonly rememberedGrants: RememberedGrantStore;
+	/** REST API tokens (migration 0016). */
+	readonly apiTokens: ApiTokenStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 	/** A change and its audit events in one transaction (storage/unit-of-work.ts). */
@@ -96,6 +100,8 @@ export interface Portcullis {
 	readonly servers: ServerService;
 	/** Trusted networks of the 2FA policy (global and per group), for the CLI. */
 	readonly networkRules: NetworkRuleService;
+	/** REST API tokens and service accounts (docs/api.md). */
+	readonly apiTokens: ApiTokenService;
 	readonly consoleUrl: string;
 	readonly logger: Logger;
 	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
@@ -185,6 +191,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		recordings: new RecordingStore(db, clock, random, recordingsDir(config)),
 		networkRules: new NetworkRuleStore(db, clock),
 		rememberedGrants: new RememberedGrantStore(db, clock, random),
+		apiTokens: new ApiTokenStore(db, clock, random),
 	};
 	const consoleUrl = publicUrl(config);
 	const security = config.security;
@@ -242,6 +249,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	});
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings, work });
 	const networkRules = new NetworkRuleService({ store: stores.networkRules, groups: admin, work });
+	const apiTokens = new ApiTokenService({ tokens: stores.apiTokens, users: stores.users, login, audit: stores.audit, work, clock });
 	const ssh: SshServices = {
 		config,
 		clock,
@@ -274,6 +282,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		methodSettings,
 		servers,
 		networkRules,
+		apiTokens,
 		consoleUrl,
 		logger,
 		ssh,

@@ -79,6 +79,7 @@ export async function decideForUser(stores: PolicyStores, user: UserRow, channel
 		networkRules,
 		now: stores.clock.now().getTime(),
 		rememberedGrant: context.rememberedGrant === true,
+		serviceAccount: user.service_account === 1,
 	});
 }
 

@@ -15,6 +15,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
+import { ApiTokenStore } from "./api-token-store.ts";
 import type { AuditEvent, AuditLog } from "./audit-log.ts";
 import { FactorStore } from "./factor-store.ts";
 import { GroupStore } from "./group-store.ts";
@@ -42,6 +43,7 @@ export interface Work {
 	readonly sshKeys: SshKeyStore;
 	readonly passwordThrottle: PasswordThrottleStore;
 	readonly networkRules: NetworkRuleStore;
+	readonly apiTokens: ApiTokenStore;
 	/** Records an event of this change: written to the chain in this transaction, just before commit. */
 	audit(event: AuditEvent): void;
 	/** Locks the user's row for the rest of the transaction (lock-user.ts); undefined when absent. */
@@ -88,6 +90,7 @@ export class UnitOfWork {
 			sshKeys: new SshKeyStore(trx, clock, random),
 			passwordThrottle: new PasswordThrottleStore(trx, clock),
 			networkRules: new NetworkRuleStore(trx, clock),
+			apiTokens: new ApiTokenStore(trx, clock, random),
 			audit: (event) => void events.push(event),
 			lockUser: (userId) => lockUser(trx, userId),
 			resetSecondFactors: (userId, link) => resetSecondFactors(trx, userId, link),

@@ -12,6 +12,8 @@ export interface NewUser {
 	passwordHash: string | null;
 	isAdmin: boolean;
 	mustChangePassword: boolean;
+	/** A service account (API tokens only, never an interactive login); it has no password. */
+	serviceAccount?: boolean;
 	/** Group memberships created with the user, in the same transaction. */
 	groupIds?: readonly string[];
 }
@@ -132,6 +134,7 @@ export class UserStore {
 			enroll_token_hash: null,
 			enroll_token_expires_at: null,
 			tfa_generation: 0,
+			service_account: user.serviceAccount === true ? 1 : 0,
 		};
 		// One transaction: a user must never exist without the groups they were created in (a group
 		// may force 2FA; a membership lost to a crash or a concurrent group deletion would fail open).

@@ -11,6 +11,7 @@ import { inflightAttemptsMigration } from "./0011-inflight-attempts.ts";
 import { stepUpNetworkMigration } from "./0015-step-up-network.ts";
 import { rolloutMigration } from "./0014-rollout.ts";
 import { auditChainMigration } from "./0012-audit-chain.ts";
+import { apiTokensMigration } from "./0016-api-tokens.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -30,5 +31,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0015-step-up-network": stepUpNetworkMigration(dialect),
 		"0014-rollout": rolloutMigration(dialect),
 		"0012-audit-chain": auditChainMigration(dialect),
+		"0016-api-tokens": apiTokensMigration(dialect),
 	};
 }
