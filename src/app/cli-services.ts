@@ -19,5 +19,6 @@ export function cliServices(app: Portcullis): CliServices {
 		networkRules: app.networkRules,
 		methods: createMethodAdmin(app),
 		sshKeys: sshKeyService(app),
+		apiTokens: app.apiTokens,
 	};
 }

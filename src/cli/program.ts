@@ -13,6 +13,7 @@ import { registerServeCommand } from "./commands/serve-command.ts";
 import { registerRecordingCommands } from "./commands/recording.ts";
 import { registerServerCommands } from "./commands/server.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
+import { registerTokenCommands } from "./commands/token.ts";
 import { registerUserCommands } from "./commands/user.ts";
 import { registerUserKeyCommands } from "./commands/user-key.ts";
 import { describeFailure, EXIT_OK } from "./errors.ts";
@@ -75,6 +76,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerServerCommands(program, io, addCommonOptions);
 	registerRecordingCommands(program, io, addCommonOptions);
 	registerNetworkCommands(program, io, addCommonOptions);
+	registerTokenCommands(program, io, addCommonOptions);
 	return program;
 }
 

@@ -6,6 +6,7 @@
 import type { NetworkRuleService } from "../flows/network-rules.ts";
 import type { Clock } from "../core/clock.ts";
 import type { AdminService } from "../flows/admin-service.ts";
+import type { ApiTokenService } from "../flows/api-tokens.ts";
 import type { MethodAdmin } from "../methods/method-admin.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { SshKeyService } from "../servers/ssh-keys.ts";
@@ -35,4 +36,6 @@ export interface CliServices {
 	readonly networkRules: NetworkRuleService;
 	readonly methods: MethodAdmin;
 	readonly sshKeys: SshKeyService;
+	/** Service accounts and their API tokens (`portcullis token …`). */
+	readonly apiTokens: Pick<ApiTokenService, "createServiceAccount" | "createForService" | "listService" | "revokeService">;
 }
