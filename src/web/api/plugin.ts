@@ -6,7 +6,7 @@
  *               check on channel "api" on every call, in the database, no cache)
  *               → ApiTokenService.permits (the route's scope, and admin routes need an admin owner)
  *   validation  every route's JSON schema (params, query, body; unknown fields refused)
- *   onResponse  one `api.call` audit event per authenticated call, with the token id
+ *   onSend      one `api.call` audit event per authenticated call, with the token id, before the answer leaves
  *
  * The OpenAPI document is generated from the same schemas by @fastify/swagger and served at
  * /api/v1/openapi.json. The routes map HTTP onto flows (AdminService, ServerService, ...), whose
@@ -103,10 +103,12 @@ async function registerApi(api: FastifyInstance, web: WebContext): Promise<void>
 		return undefined;
 	});
 
-	api.addHook("onResponse", async (request, reply) => {
+	// onSend, not onResponse: the call is in the audit log before its answer leaves (a client that
+	// got an answer can rely on finding the call audited; "every call audited with the token id").
+	api.addHook("onSend", async (request, reply, payload) => {
 		const principal = request.api;
-		if (principal === null) return;
-		// record(): a failed audit write is logged at error level and counted (the answer is already sent).
+		if (principal === null) return payload;
+		// record(): a failed audit write is logged at error level and counted, and the answer still goes out.
 		await services.audit.record({
 			event: "api.call",
 			outcome: reply.statusCode < 400 ? "success" : "failure",
@@ -117,6 +119,7 @@ async function registerApi(api: FastifyInstance, web: WebContext): Promise<void>
 			source: request.ip,
 			detail: { tokenId: principal.tokenId, method: request.method, route: request.routeOptions.url ?? null, status: reply.statusCode },
 		});
+		return payload;
 	});
 
 	api.setNotFoundHandler(async (_request, reply) => {
