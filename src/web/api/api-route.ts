@@ -22,6 +22,8 @@ export interface ApiRouteSpec {
 	readonly params?: JsonSchema;
 	readonly query?: JsonSchema;
 	readonly body?: JsonSchema;
+	/** The success answer (2xx); omitted for downloads. Undeclared fields are not sent. */
+	readonly response?: JsonSchema;
 }
 
 export interface ApiCall {
@@ -62,7 +64,7 @@ export function apiRoute(api: FastifyInstance, services: WebServices, spec: ApiR
 			...(spec.params ? { params: spec.params } : {}),
 			querystring: spec.query ?? object({}),
 			...(spec.body ? { body: spec.body } : {}),
-			response: { 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR },
+			response: { ...(spec.response ? { "2xx": spec.response } : {}), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR },
 		},
 		handler: async (request, reply) => {
 			const principal = request.api;

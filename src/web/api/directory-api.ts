@@ -11,6 +11,7 @@ import { IMPLEMENTED_METHODS, type MethodId } from "../../core/method-id.ts";
 import type { UserRow } from "../../storage/user-store.ts";
 import { groupRule, type GroupRow } from "../../storage/group-store.ts";
 import type { WebServices } from "../services.ts";
+import { DONE, GROUP, GROUPS, ME, USER, USER_WITH_GROUPS, USERS } from "./api-schemas.ts";
 import { apiRoute, NAME, object } from "./api-route.ts";
 
 const METHODS = { type: "array", items: { type: "string", enum: [...IMPLEMENTED_METHODS] }, maxItems: IMPLEMENTED_METHODS.length, uniqueItems: true };
@@ -44,15 +45,20 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 		};
 	}
 
-	apiRoute(api, services, { method: "GET", url: "/me", tag: "tokens", summary: "The token's owner and scopes", scope: null, admin: false }, async (call) => ({
-		username: call.principal.user.username,
-		admin: call.principal.user.is_admin === 1,
-		serviceAccount: call.principal.user.service_account === 1,
-		tokenId: call.principal.tokenId,
-		scopes: call.principal.scopes,
-	}));
+	apiRoute(
+		api,
+		services,
+		{ method: "GET", url: "/me", tag: "tokens", summary: "The token's owner and scopes", scope: null, admin: false, response: ME },
+		async (call) => ({
+			username: call.principal.user.username,
+			admin: call.principal.user.is_admin === 1,
+			serviceAccount: call.principal.user.service_account === 1,
+			tokenId: call.principal.tokenId,
+			scopes: call.principal.scopes,
+		}),
+	);
 
-	apiRoute(api, services, { method: "GET", url: "/users", tag: "users", summary: "List users", scope: "read", admin: true }, async () => ({
+	apiRoute(api, services, { method: "GET", url: "/users", tag: "users", summary: "List users", scope: "read", admin: true, response: USERS }, async () => ({
 		users: (await directory.users.list()).map((user) => userView(user, now())),
 	}));
 
@@ -66,6 +72,7 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 			summary: "One user and their groups",
 			scope: "read",
 			admin: true,
+			response: USER_WITH_GROUPS,
 			params: object({ username: NAME }, ["username"]),
 		},
 		async (call) => {
@@ -85,6 +92,7 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 			summary: "Create a user (no password: it is set in the console or on the host) or a service account",
 			scope: "users:write",
 			admin: true,
+			response: USER,
 			body: object({ username: NAME, admin: { type: "boolean" }, groups: { type: "array", items: NAME, maxItems: 100 }, serviceAccount: { type: "boolean" } }, [
 				"username",
 			]),
@@ -113,6 +121,7 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 			summary: "Disable, enable, or change a user's admin role",
 			scope: "users:write",
 			admin: true,
+			response: USER,
 			params: object({ username: NAME }, ["username"]),
 			body: object({ disabled: { type: "boolean" }, admin: { type: "boolean" } }),
 		},
@@ -128,7 +137,7 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 	apiRoute(
 		api,
 		services,
-		{ method: "GET", url: "/groups", tag: "groups", summary: "Groups with their 2FA policy and members", scope: "read", admin: true },
+		{ method: "GET", url: "/groups", tag: "groups", summary: "Groups with their 2FA policy and members", scope: "read", admin: true, response: GROUPS },
 		async () => ({
 			groups: await Promise.all((await directory.groups.list()).map(groupView)),
 		}),
@@ -144,6 +153,7 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 			summary: "Create a group with its 2FA policy",
 			scope: "settings:write",
 			admin: true,
+			response: GROUP,
 			body: object({ name: NAME, forceTwoFactor: { type: "boolean" }, allowedMethods: { anyOf: [METHODS, { type: "null" }] } }, ["name"]),
 		},
 		async (call) => {
@@ -168,6 +178,7 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 			summary: "Change a group's 2FA policy (validated like the console: Decision 3)",
 			scope: "settings:write",
 			admin: true,
+			response: GROUP,
 			params: object({ name: NAME }, ["name"]),
 			body: object({ forceTwoFactor: { type: "boolean" }, allowedMethods: { anyOf: [METHODS, { type: "null" }] } }),
 		},
@@ -191,6 +202,7 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 			summary: "Delete a group",
 			scope: "settings:write",
 			admin: true,
+			response: DONE("deleted"),
 			params: object({ name: NAME }, ["name"]),
 		},
 		async (call) => {
@@ -203,7 +215,16 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 	apiRoute(
 		api,
 		services,
-		{ method: "PUT", url: "/groups/:name/members/:username", tag: "groups", summary: "Add a member", scope: "users:write", admin: true, params: membership },
+		{
+			method: "PUT",
+			url: "/groups/:name/members/:username",
+			tag: "groups",
+			summary: "Add a member",
+			scope: "users:write",
+			admin: true,
+			response: GROUP,
+			params: membership,
+		},
 		async (call) => {
 			await admin.addMember(call.actor, call.params.name as string, call.params.username as string);
 			return groupView(await admin.requireGroup(call.params.name as string));
@@ -219,6 +240,7 @@ export async function directoryApi(api: FastifyInstance, services: WebServices):
 			summary: "Remove a member",
 			scope: "users:write",
 			admin: true,
+			response: GROUP,
 			params: membership,
 		},
 		async (call) => {

@@ -12,6 +12,7 @@ import { IMPLEMENTED_METHODS, type MethodId } from "../../core/method-id.ts";
 import type { RecordingRow } from "../../storage/recording-store.ts";
 import type { WebServices } from "../services.ts";
 import { apiError } from "./api-error.ts";
+import { AUDIT_PAGE, DONE, RECORDINGS, SERVER, SERVERS, SETTINGS, SSH_SESSIONS, WEB_SESSIONS } from "./api-schemas.ts";
 import { apiRoute, NAME, object, SENT } from "./api-route.ts";
 
 const SERVER_NAME = { type: "string", minLength: 1, maxLength: 64 };
@@ -33,7 +34,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 	apiRoute(
 		api,
 		services,
-		{ method: "GET", url: "/servers", tag: "servers", summary: "Servers and the groups granted each", scope: "read", admin: true },
+		{ method: "GET", url: "/servers", tag: "servers", summary: "Servers and the groups granted each", scope: "read", admin: true, response: SERVERS },
 		async () => ({
 			servers: await services.servers.list(),
 		}),
@@ -49,6 +50,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "Add a server (credentials are set in the console or on the host, never through the API)",
 			scope: "servers:write",
 			admin: true,
+			response: SERVER,
 			body: object(
 				{
 					name: SERVER_NAME,
@@ -80,6 +82,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "Remove a server",
 			scope: "servers:write",
 			admin: true,
+			response: DONE("deleted"),
 			params: object({ name: SERVER_NAME }, ["name"]),
 		},
 		async (call) => {
@@ -99,6 +102,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "Grant a server to a group",
 			scope: "servers:write",
 			admin: true,
+			response: DONE("changed"),
 			params: grant,
 		},
 		async (call) => ({ changed: await services.servers.grant(call.actor, call.params.name as string, call.params.group as string) }),
@@ -113,6 +117,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "Revoke a group's grant",
 			scope: "servers:write",
 			admin: true,
+			response: DONE("changed"),
 			params: grant,
 		},
 		async (call) => ({ changed: await services.servers.revoke(call.actor, call.params.name as string, call.params.group as string) }),
@@ -129,7 +134,12 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			recordingMode: await services.servers.globalRecordingMode(),
 		};
 	};
-	apiRoute(api, services, { method: "GET", url: "/settings", tag: "settings", summary: "The global 2FA settings", scope: "read", admin: true }, settingsView);
+	apiRoute(
+		api,
+		services,
+		{ method: "GET", url: "/settings", tag: "settings", summary: "The global 2FA settings", scope: "read", admin: true, response: SETTINGS },
+		settingsView,
+	);
 	apiRoute(
 		api,
 		services,
@@ -140,6 +150,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "Change the global 2FA settings (validated like the console: Decision 3)",
 			scope: "settings:write",
 			admin: true,
+			response: SETTINGS,
 			body: object({
 				forceTwoFactor: { type: "boolean" },
 				enabledMethods: { type: "array", items: { type: "string", enum: [...IMPLEMENTED_METHODS] }, maxItems: IMPLEMENTED_METHODS.length, uniqueItems: true },
@@ -164,6 +175,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "Audit events, newest first, filtered and paged",
 			scope: "audit:read",
 			admin: true,
+			response: AUDIT_PAGE,
 			query: object({
 				username: { type: "string", maxLength: 64 },
 				event: { type: "string", maxLength: 64 },
@@ -202,9 +214,14 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 	);
 
 	// --- web sessions ---
-	apiRoute(api, services, { method: "GET", url: "/web-sessions", tag: "sessions", summary: "Live console sessions", scope: "read", admin: true }, async () => ({
-		sessions: await admin.listWebSessions(),
-	}));
+	apiRoute(
+		api,
+		services,
+		{ method: "GET", url: "/web-sessions", tag: "sessions", summary: "Live console sessions", scope: "read", admin: true, response: WEB_SESSIONS },
+		async () => ({
+			sessions: await admin.listWebSessions(),
+		}),
+	);
 	apiRoute(
 		api,
 		services,
@@ -215,6 +232,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "End a console session",
 			scope: "users:write",
 			admin: true,
+			response: DONE("terminated"),
 			params: object({ id: { type: "string", pattern: "^[0-9a-f]{64}$" } }, ["id"]),
 		},
 		async (call) => {
@@ -228,7 +246,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 	apiRoute(
 		api,
 		services,
-		{ method: "GET", url: "/ssh-sessions", tag: "sessions", summary: "Live SSH connections of every node", scope: "read", admin: true },
+		{ method: "GET", url: "/ssh-sessions", tag: "sessions", summary: "Live SSH connections of every node", scope: "read", admin: true, response: SSH_SESSIONS },
 		async (call) => {
 			if (services.sshSessions === null) return apiError(call.reply, 501, "not_implemented", notWired);
 			return { sessions: await services.sshSessions.list() };
@@ -244,6 +262,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "Close a live SSH connection on whichever node holds it",
 			scope: "users:write",
 			admin: true,
+			response: DONE("terminated"),
 			params: object({ id: { type: "string", minLength: 1, maxLength: 128 } }, ["id"]),
 		},
 		async (call) => {
@@ -265,6 +284,7 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			summary: "SSH session recordings, newest first",
 			scope: "audit:read",
 			admin: true,
+			response: RECORDINGS,
 			query: object({ username: { type: "string", maxLength: 64 }, limit: { type: "integer", minimum: 1, maximum: 1000 } }),
 		},
 		async (call) => {
