@@ -395,6 +395,26 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.equal((await call(w.server, "GET", "/api/v1/users", made.token)).statusCode, 401);
 		});
 
+		test("an administrator creates a service account in the console; a non-administrator cannot", async () => {
+			await w.app.admin.createUser(ADMIN_ACTOR, { username: "boss", password: PASSWORD, isAdmin: true, groups: [] });
+			await w.app.admin.createUser(ADMIN_ACTOR, { username: "pleb", password: PASSWORD, isAdmin: false, groups: [] });
+			const pleb = new Browser(w.server);
+			await pleb.follow(await pleb.login("pleb"));
+			await pleb.get("/account");
+			const refused = await pleb.post("/admin/users/service-account", { username: "sneaky-bot" });
+			assert.equal(refused.statusCode, 403);
+			assert.equal(await w.app.stores.users.findByUsername("sneaky-bot"), undefined);
+			const boss = new Browser(w.server);
+			await boss.follow(await boss.login("boss"));
+			await boss.get("/admin/users");
+			const created = await boss.post("/admin/users/service-account", { username: "backup-bot" });
+			assert.equal(created.statusCode, 303, created.body.slice(0, 300));
+			const row = await w.app.stores.users.findByUsername("backup-bot");
+			assert.equal(row?.service_account, 1);
+			assert.equal(row?.password_hash, null);
+			assert.match((await boss.get("/admin/users")).body, /backup-bot<\/a><span class="tag">service account/);
+		});
+
 		test("the tokens page: creating needs a fresh step-up; the token is shown once; last use shown; revocable", async () => {
 			await w.app.admin.createUser(ADMIN_ACTOR, { username: "tess", password: PASSWORD, isAdmin: true, groups: [] });
 			const browser = new Browser(w.server);

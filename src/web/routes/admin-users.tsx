@@ -33,6 +33,7 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 				groups: (await services.directory.groups.groupsOfUser(user.id)).map((group) => group.name),
 				factors: (await services.directory.factors.listActive(user.id)).length,
 				mustChange: user.must_change_password === 1,
+				serviceAccount: user.service_account === 1,
 				sshMethod: user.ssh_method,
 				created: Number(user.created_at),
 			})),
@@ -90,6 +91,22 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 						mustChangePassword: form.mustChange,
 					});
 					created = user.username;
+				},
+				(shown, status) => usersPage(request, reply, shown, status),
+			);
+			return failed ?? seeOther(reply, `/admin/user?name=${encodeURIComponent(created)}&m=created`);
+		},
+	);
+
+	postRoute(
+		server,
+		"/admin/users/service-account",
+		{ ...change("/admin/users"), fields: { username: req(256), admin: checkbox } },
+		async (request, reply, form) => {
+			let created = "";
+			const failed = await attempt(
+				async () => {
+					created = (await services.apiTokens.createServiceAccount(actor(request), form.username, form.admin)).username;
 				},
 				(shown, status) => usersPage(request, reply, shown, status),
 			);
