@@ -24,6 +24,7 @@ import type { UserRow, UserStore } from "../storage/user-store.ts";
 import type { LoginFlow } from "./login-flow.ts";
 
 const DAY_MS = 86_400_000;
+const LAST_USED_GRANULARITY_MS = 60_000;
 const NAME_PATTERN = /^[\p{L}\p{N} ._:@/-]{1,64}$/u;
 
 export interface ApiTokenServiceDeps {
@@ -244,7 +245,11 @@ export class ApiTokenService {
 			});
 			return { kind: "refused", reason: reason ?? "revoked-by-policy" };
 		}
-		await this.deps.tokens.markUsed(token.id, source);
+		// "Last used" to the minute: a write per call would serialise every call on SQLite (bench:api),
+		// and the audit log has every call anyway. A new source address is written at once.
+		const lastUsed = token.last_used_at === null ? null : Number(token.last_used_at);
+		if (lastUsed === null || this.now() - lastUsed >= LAST_USED_GRANULARITY_MS || token.last_used_source !== source.slice(0, 100))
+			await this.deps.tokens.markUsed(token.id, source);
 		return { kind: "ok", principal: { user, tokenId: token.id, scopes: parseScopes(token.scopes) } };
 	}
 
