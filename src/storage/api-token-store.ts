@@ -81,6 +81,14 @@ export class ApiTokenStore {
 		return Number(result.numUpdatedRows) === 1;
 	}
 
+	/** Deletes tokens revoked or expired before `before` (maintenance; the audit log keeps their history). */
+	async purgeDead(before: number): Promise<void> {
+		await this.db
+			.deleteFrom("api_tokens")
+			.where((eb) => eb.or([eb("expires_at", "<", before), eb.and([eb("revoked_at", "is not", null), eb("revoked_at", "<", before)])]))
+			.execute();
+	}
+
 	async markUsed(id: string, source: string): Promise<void> {
 		await this.db
 			.updateTable("api_tokens")

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
+import { runMaintenance } from "../../src/app/maintenance.ts";
 import { webServices } from "../../src/app/web-services.ts";
 import { buildWebServer } from "../../src/web/server.ts";
 import { createPostgresDatabase, testConfig } from "../helpers/test-app.ts";
@@ -414,6 +415,30 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.equal(row?.service_account, 1);
 			assert.equal(row?.password_hash, null);
 			assert.match((await boss.get("/admin/users")).body, /backup-bot<\/a><span class="tag">service account/);
+		});
+
+		test("maintenance drops tokens dead for 90 days; a live token stays", async () => {
+			const t = await createWebTest({ engine });
+			try {
+				const owner = await t.app.admin.createUser(ADMIN_ACTOR, { username: "keeper", password: PASSWORD, isAdmin: false, groups: [] });
+				const actor = { name: "user:keeper", channel: "web" as const, source: "test" };
+				const proof = { userId: owner.id, sessionEpoch: 0, secondFactorMethod: null };
+				const now = t.clock.now().getTime();
+				const revoked = await t.app.apiTokens.createPersonal(actor, proof, { name: "old", scopes: ["read"], expiresAt: now + 365 * DAY });
+				await t.app.apiTokens.createPersonal(actor, proof, { name: "live", scopes: ["read"], expiresAt: now + 365 * DAY });
+				await t.app.apiTokens.revokeOwn(actor, owner.id, revoked.view.id);
+				t.clock.advance(89 * DAY);
+				await runMaintenance(t.app);
+				assert.deepEqual((await t.app.apiTokens.listOwn(owner.id)).map((view) => view.name).sort(), ["live", "old"]);
+				t.clock.advance(2 * DAY);
+				await runMaintenance(t.app);
+				assert.deepEqual(
+					(await t.app.apiTokens.listOwn(owner.id)).map((view) => view.name),
+					["live"],
+				);
+			} finally {
+				await t.close();
+			}
 		});
 
 		test("the tokens page: creating needs a fresh step-up; the token is shown once; last use shown; revocable", async () => {
