@@ -285,6 +285,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 					payload: "username=mallory",
 				});
 				assert.equal(form.statusCode, 415, `${label} form: ${form.statusCode}`);
+				assert.equal((form.json() as { error: string }).error, "unsupported_media_type");
 				const huge = await call(w.server, route.method, url(route), admin, { username: "x".repeat(20_000) });
 				assert.equal(huge.statusCode, 413, `${label} huge: ${huge.statusCode}`);
 			}

@@ -142,6 +142,8 @@ async function registerApi(api: FastifyInstance, web: WebContext): Promise<void>
 		}
 		if (typeof error === "object" && error !== null && "statusCode" in error) {
 			const code = Number((error as { statusCode: unknown }).statusCode);
+			if (code === 413) return replyError(reply, 413, "too_large", "The request body is too large.");
+			if (code === 415) return replyError(reply, 415, "unsupported_media_type", "Send the body as JSON (content-type: application/json).");
 			if (code >= 400 && code < 500) return replyError(reply, code, "bad_request", "The request was not valid.");
 		}
 		request.log.error({ err: error }, "unhandled error in the REST API");
