@@ -21,5 +21,6 @@ export function cliServices(app: Portcullis): CliServices {
 		liveSessions: app.liveSessions,
 		methods: createMethodAdmin(app),
 		sshKeys: sshKeyService(app),
+		apiTokens: app.apiTokens,
 	};
 }

@@ -16,6 +16,8 @@ export async function runMaintenance(app: Portcullis): Promise<void> {
 	// WebAuthn challenges and SSH approval links are single use and short-lived; keep a day for the record.
 	const before = app.clock.now().getTime() - 24 * 3600_000;
 	await app.stores.webauthn.purgeExpired(before);
+	// Dead API tokens stay listed (as expired or revoked) for 90 days, then go; the audit log keeps them.
+	await app.stores.apiTokens.purgeDead(app.clock.now().getTime() - 90 * 86_400_000);
 	await purgeExpiredRecordings(app);
 }
 

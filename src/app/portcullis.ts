@@ -54,6 +54,8 @@ import { SettingsStore } from "../storage/settings-store.ts";
 import { SshKeyStore } from "../storage/ssh-key-store.ts";
 import { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
 import { UserStore } from "../storage/user-store.ts";
+import { ApiTokenStore } from "../storage/api-token-store.ts";
+import { ApiTokenService } from "../flows/api-tokens.ts";
 import { UserTransactions } from "../storage/user-transaction.ts";
 import { UnitOfWork } from "../storage/unit-of-work.ts";
 import { AuditChain, auditChainKey } from "../storage/audit-chain.ts";
@@ -81,6 +83,8 @@ export interface Stores {
 	readonly rememberedGrants: RememberedGrantStore;
 	/** Live SSH connections of every node, heartbeats and terminate requests (migration 0017). */
 	readonly liveSessions: LiveSessionStore;
+	/** REST API tokens (migration 0016). */
+	readonly apiTokens: ApiTokenStore;
 	/** Guarded 2FA transitions: one transaction with the user's row locked (storage/user-transaction.ts). */
 	readonly transactions: UserTransactions;
 	/** A change and its audit events in one transaction (storage/unit-of-work.ts). */
@@ -110,6 +114,8 @@ export interface Portcullis {
 	readonly networkRules: NetworkRuleService;
 	/** Live SSH connections across nodes: list and terminate (console, CLI, API) and the gateway's registry. */
 	readonly liveSessions: LiveSessionService;
+	/** REST API tokens and service accounts (docs/api.md). */
+	readonly apiTokens: ApiTokenService;
 	readonly consoleUrl: string;
 	readonly logger: Logger;
 	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
@@ -220,6 +226,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		networkRules: new NetworkRuleStore(db, clock),
 		rememberedGrants: new RememberedGrantStore(db, clock, random),
 		liveSessions: new LiveSessionStore(db, clock, random),
+		apiTokens: new ApiTokenStore(db, clock, random),
 	};
 	prometheus?.bind({ activeWebSessions: () => stores.sessions.countActive(), auditWriteFailures: () => audit.failedWrites });
 	const consoleUrl = publicUrl(config);
@@ -295,6 +302,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	const servers = new ServerService({ store: stores.servers, audit: stores.audit, groups: admin, box, settings: stores.settings, work });
 	const networkRules = new NetworkRuleService({ store: stores.networkRules, groups: admin, work });
 	const liveSessions = new LiveSessionService({ store: stores.liveSessions, work, clock });
+	const apiTokens = new ApiTokenService({ tokens: stores.apiTokens, users: stores.users, login, audit: stores.audit, work, clock });
 	const ssh: SshServices = {
 		config,
 		clock,
@@ -331,6 +339,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		servers,
 		networkRules,
 		liveSessions,
+		apiTokens,
 		consoleUrl,
 		logger,
 		ssh,

@@ -26,6 +26,9 @@ export function webServices(app: Portcullis): WebServices {
 		login: app.login,
 		enrollment: app.enrollment,
 		admin: app.admin,
+		apiTokens: app.apiTokens,
+		// Seam: the cross-node SSH session registry plugs in here when it lands (docs/api.md "Live SSH sessions").
+		sshSessions: null,
 		sessions: stores.sessions,
 		sessionGate: new SessionGate({ login: app.login, policyVersion: stores.policyVersion, clock: app.clock }),
 		audit: stores.audit,

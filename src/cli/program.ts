@@ -15,6 +15,7 @@ import { registerRecordingCommands } from "./commands/recording.ts";
 import { registerServerCommands } from "./commands/server.ts";
 import { registerSessionCommands } from "./commands/session.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
+import { registerTokenCommands } from "./commands/token.ts";
 import { registerUserCommands } from "./commands/user.ts";
 import { registerUserKeyCommands } from "./commands/user-key.ts";
 import { describeFailure, EXIT_OK } from "./errors.ts";
@@ -79,6 +80,7 @@ export function buildProgram(io: CliIo, onHelpUsage: (usage: string) => void): C
 	registerNetworkCommands(program, io, addCommonOptions);
 	registerBackupCommands(program, io, addCommonOptions);
 	registerSessionCommands(program, io, addCommonOptions);
+	registerTokenCommands(program, io, addCommonOptions);
 	return program;
 }
 

@@ -7,6 +7,7 @@ import type { NetworkRuleService } from "../flows/network-rules.ts";
 import type { LiveSessionService } from "../flows/live-sessions.ts";
 import type { Clock } from "../core/clock.ts";
 import type { AdminService } from "../flows/admin-service.ts";
+import type { ApiTokenService } from "../flows/api-tokens.ts";
 import type { MethodAdmin } from "../methods/method-admin.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { SshKeyService } from "../servers/ssh-keys.ts";
@@ -43,4 +44,6 @@ export interface CliServices {
 	readonly liveSessions: Pick<LiveSessionService, "list" | "terminate">;
 	readonly methods: MethodAdmin;
 	readonly sshKeys: SshKeyService;
+	/** Service accounts and their API tokens (`portcullis token …`). */
+	readonly apiTokens: Pick<ApiTokenService, "createServiceAccount" | "createForService" | "listService" | "revokeService">;
 }

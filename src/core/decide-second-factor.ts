@@ -59,6 +59,11 @@ export interface SecondFactorPolicyInput {
 	 * version). Whether it may replace the second factor is decided here, not by the caller.
 	 */
 	readonly rememberedGrant?: boolean;
+	/**
+	 * The user is a service account (docs/api.md "Service accounts"): no password, no factor, no
+	 * interactive login; its tokens are minted only on the host by `portcullis token create`.
+	 */
+	readonly serviceAccount?: boolean;
 }
 
 /** A server's own requirement (docs/decisions.md "Per-server step-up"). */
@@ -236,6 +241,10 @@ function enrolmentGrace(input: SecondFactorPolicyInput, reasons: readonly Policy
 export function decideSecondFactor(input: SecondFactorPolicyInput): SecondFactorDecision {
 	const network = networkOutcome(input);
 	if (network.denied !== null) return { kind: "network-denied", group: network.denied.group };
+	// A service account's token was minted on the host (root of the machine the database lives on):
+	// that issuance stands in for the second factor, on the API only. Network rules above still
+	// apply; every other channel refuses a service account before deciding (login-flow.ts).
+	if (input.serviceAccount === true && input.channel === "api") return { kind: "not-required", allowedMethods: allowedMethods(input.settings, input.groups) };
 	const reasons = policyReasons(input.settings, input.groups);
 	const server = input.targetServer;
 	if (server?.requireTwoFactor === true) reasons.push({ source: "server", server: server.server, freshMinutes: server.freshMinutes });

@@ -23,7 +23,11 @@ export const METHOD_ORDER: readonly MethodId[] = METHOD_IDS;
 
 export interface MethodInfo {
 	readonly label: string;
-	/** Channels on which the method can be answered directly. WebAuthn reaches SSH through browser approval. */
+	/**
+	 * Channels on which the method can be answered directly. WebAuthn reaches SSH through browser
+	 * approval. On "api" nothing is answered in a call: a personal token carries the factor its
+	 * owner proved in the console when making it (docs/api.md), so every web method counts there.
+	 */
 	readonly channels: readonly Channel[];
 	/** "knowledge" factors are flagged in the UI (OWASP: a memorised word is not a second factor). */
 	readonly kind: "possession" | "knowledge" | "backup";
@@ -33,9 +37,9 @@ export interface MethodInfo {
 
 export const METHOD_INFO: Readonly<Record<MethodId, MethodInfo>> = {
 	totp: { label: "Authenticator app (TOTP)", channels: ["web", "ssh", "api"], kind: "possession", standalone: true },
-	webauthn: { label: "Security key / passkey (WebAuthn)", channels: ["web", "ssh"], kind: "possession", standalone: true },
+	webauthn: { label: "Security key / passkey (WebAuthn)", channels: ["web", "ssh", "api"], kind: "possession", standalone: true },
 	"yubikey-otp": { label: "YubiKey (Yubico OTP)", channels: ["web", "ssh", "api"], kind: "possession", standalone: true },
-	duo: { label: "Duo", channels: ["web", "ssh"], kind: "possession", standalone: true },
+	duo: { label: "Duo", channels: ["web", "ssh", "api"], kind: "possession", standalone: true },
 	radius: { label: "RADIUS", channels: ["web", "ssh", "api"], kind: "possession", standalone: true },
 	"access-keyword": { label: "Access keyword", channels: ["web", "ssh", "api"], kind: "knowledge", standalone: true },
 	"recovery-code": { label: "Recovery code", channels: ["web", "ssh", "api"], kind: "backup", standalone: false },

@@ -507,4 +507,34 @@ export class AdminService {
 			if (await work.groups.removeMember(group.id, user.id)) this.audit(work, actor, "group.member-removed", { group: group.name }, user);
 		});
 	}
+
+	/** Live console sessions of every user (the API's `GET /api/v1/web-sessions`). */
+	async listWebSessions(): Promise<
+		{ id: string; userId: string; username: string | null; state: string; createdAt: number; lastSeenAt: number; expiresAt: number; source: string }[]
+	> {
+		const [sessions, users] = await Promise.all([this.deps.sessions.listLive(), this.deps.users.list()]);
+		const names = new Map(users.map((user) => [user.id, user.username]));
+		return sessions.map((row) => ({
+			id: row.id_hash,
+			userId: row.user_id,
+			username: names.get(row.user_id) ?? null,
+			state: row.state,
+			createdAt: Number(row.created_at),
+			lastSeenAt: Number(row.last_seen_at),
+			expiresAt: Number(row.expires_at),
+			source: row.source,
+		}));
+	}
+
+	/** Ends one console session (its row is gone: the next request of that browser is logged out, on every node). */
+	async terminateWebSession(actor: Actor, id: string): Promise<boolean> {
+		if (!/^[0-9a-f]{64}$/.test(id)) return false;
+		return this.deps.work.run(async (work) => {
+			const row = await work.sessions.findByHash(id);
+			if (row === undefined || !(await work.sessions.removeByHash(id))) return false;
+			const user = await work.users.findById(row.user_id);
+			this.audit(work, actor, "session.terminated", { session: id.slice(0, 12) }, user);
+			return true;
+		});
+	}
 }

@@ -333,6 +333,11 @@ export class LoginFlow {
 			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "disabled" } });
 			return denied("disabled", GENERIC_LOGIN_FAILED);
 		}
+		if (user.service_account === 1) {
+			// Service accounts act through API tokens only, never an interactive login (docs/api.md).
+			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "service-account" } });
+			return denied("disabled", GENERIC_LOGIN_FAILED);
+		}
 		if (Number(user.tfa_locked_until) > this.deps.clock.now().getTime()) {
 			await audit.write({ event: "login.denied", outcome: "failure", ...base, detail: { reason: "locked" } });
 			return denied("locked", LOCKED_MESSAGE);

@@ -104,6 +104,7 @@ export function decideFromInputs(
 		networkRules: inputs.networkRules,
 		now: stores.clock.now().getTime(),
 		rememberedGrant: context.rememberedGrant === true,
+		serviceAccount: user.service_account === 1,
 	});
 }
 

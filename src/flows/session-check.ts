@@ -37,6 +37,8 @@ export async function checkSession(
 	const user = input.user !== undefined && input.user !== null && input.user.id === input.userId ? input.user : await deps.users.findById(input.userId);
 	if (user === undefined || accountDisabled(user) || user.session_epoch !== input.sessionEpoch) return "revoked";
 	if (Number(user.tfa_locked_until) > deps.clock.now().getTime()) return "revoked";
+	// A service account never holds a web session or an SSH connection (docs/api.md "Service accounts").
+	if (user.service_account === 1 && input.channel !== "api") return "revoked";
 	if (typeof input.publicKeyFingerprint === "string" && !(await deps.sshKeys.hasKey(user.id, input.publicKeyFingerprint))) return "revoked";
 	const decision = await decideForUser(deps, user, input.channel, input.sourceAddress === undefined ? {} : { sourceAddress: input.sourceAddress });
 	// A "deny-outside" rule now covers this client: the session ends, no step-up can cure it.

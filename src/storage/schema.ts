@@ -42,6 +42,8 @@ export interface UsersTable {
 	directory_dn: string | null;
 	/** 1: disabled in or removed from the directory (kept apart from `disabled`, the admin's switch). */
 	directory_disabled: number;
+	/** 1: a service account (migration 0016): API tokens only, never an interactive login. */
+	service_account: number;
 }
 
 export interface GroupsTable {
@@ -197,6 +199,27 @@ export interface AuditChainTable {
 	legacy_max_id: number;
 }
 
+/** REST API tokens (migration 0016, storage/api-token-store.ts). Only the token's SHA-256 is stored. */
+export interface ApiTokensTable {
+	id: string;
+	user_id: string;
+	name: string;
+	token_hash: string;
+	/** Space-separated scopes (core/api-scopes.ts). */
+	scopes: string;
+	created_at: number;
+	/** Who made it: `user:<name>` (console) or the host actor (CLI). */
+	created_by: string;
+	expires_at: number;
+	/** users.session_epoch when the token was made: bumping it (password change, 2FA reset, disable) ends the token. */
+	session_epoch: number;
+	/** The second factor proven by the step-up that made the token (null: none was required, or a service account). */
+	second_factor_method: string | null;
+	last_used_at: number | null;
+	last_used_source: string | null;
+	revoked_at: number | null;
+}
+
 export interface Database {
 	users: UsersTable;
 	groups: GroupsTable;
@@ -211,4 +234,5 @@ export interface Database {
 	password_throttle: PasswordThrottleTable;
 	policy_version: PolicyVersionTable;
 	remembered_grants: RememberedGrantsTable;
+	api_tokens: ApiTokensTable;
 }

@@ -163,8 +163,25 @@ export class SessionStore {
 		await this.db.deleteFrom("web_sessions").where("id_hash", "=", sha256Hex(token)).execute();
 	}
 
-	async removeByHash(idHash: string): Promise<void> {
-		await this.db.deleteFrom("web_sessions").where("id_hash", "=", idHash).execute();
+	async removeByHash(idHash: string): Promise<boolean> {
+		const result = await this.db.deleteFrom("web_sessions").where("id_hash", "=", idHash).executeTakeFirst();
+		return Number(result.numDeletedRows) === 1;
+	}
+
+	async findByHash(idHash: string): Promise<SessionRow | undefined> {
+		return this.db.selectFrom("web_sessions").selectAll().where("id_hash", "=", idHash).executeTakeFirst();
+	}
+
+	/** Unexpired sessions, newest activity first (the API's session list; the id is the token's SHA-256, never the token). */
+	async listLive(limit = 1000): Promise<SessionRow[]> {
+		return this.db
+			.selectFrom("web_sessions")
+			.selectAll()
+			.where("expires_at", ">", this.clock.now().getTime())
+			.orderBy("last_seen_at", "desc")
+			.orderBy("id_hash")
+			.limit(Math.min(limit, 5000))
+			.execute();
 	}
 
 	async removeAllOfUser(userId: string): Promise<void> {

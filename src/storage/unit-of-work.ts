@@ -15,6 +15,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
+import { ApiTokenStore } from "./api-token-store.ts";
 import type { AuditEvent, AuditLog } from "./audit-log.ts";
 import { FactorStore } from "./factor-store.ts";
 import { GroupStore } from "./group-store.ts";
@@ -45,6 +46,7 @@ export interface Work {
 	readonly networkRules: NetworkRuleStore;
 	/** The live-session registry (terminate requests and their consumption are audited changes). */
 	readonly liveSessions: LiveSessionStore;
+	readonly apiTokens: ApiTokenStore;
 	/** Records an event of this change: written to the chain in this transaction, just before commit. */
 	audit(event: AuditEvent): void;
 	/** Locks the user's row for the rest of the transaction (lock-user.ts); undefined when absent. */
@@ -92,6 +94,7 @@ export class UnitOfWork {
 			passwordThrottle: new PasswordThrottleStore(trx, clock),
 			networkRules: new NetworkRuleStore(trx, clock),
 			liveSessions: new LiveSessionStore(trx, clock, random),
+			apiTokens: new ApiTokenStore(trx, clock, random),
 			audit: (event) => void events.push(event),
 			lockUser: (userId) => lockUser(trx, userId),
 			resetSecondFactors: (userId, link) => resetSecondFactors(trx, userId, link),

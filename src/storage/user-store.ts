@@ -17,6 +17,8 @@ export interface NewUser {
 	passwordHash: string | null;
 	isAdmin: boolean;
 	mustChangePassword: boolean;
+	/** A service account (API tokens only, never an interactive login); it has no password. */
+	serviceAccount?: boolean;
 	/** Group memberships created with the user, in the same transaction. */
 	groupIds?: readonly string[];
 	/** 'local' (default) or 'ldap': a directory user has no password hash here (migration 0023). */
@@ -145,6 +147,7 @@ export class UserStore {
 			source: user.source ?? "local",
 			directory_dn: user.directoryDn ?? null,
 			directory_disabled: 0,
+			service_account: user.serviceAccount === true ? 1 : 0,
 		};
 		// One transaction: a user must never exist without the groups they were created in (a group
 		// may force 2FA; a membership lost to a crash or a concurrent group deletion would fail open).

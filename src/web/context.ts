@@ -9,6 +9,7 @@ import { renderToString } from "preact-render-to-string";
 import type { SessionRow } from "../storage/session-store.ts";
 import type { UserRow } from "../storage/user-store.ts";
 import type { ClientInfo } from "../flows/login-flow.ts";
+import type { RouteRights } from "../flows/api-tokens.ts";
 import type { Csrf } from "./csrf.ts";
 import type { FormEcho, FormSchema } from "./forms.ts";
 import type { WebServices } from "./services.ts";
@@ -22,9 +23,11 @@ import { FormEchoContext } from "./views/form-echo.tsx";
  * - half: a session that proved the first factor only (second-factor and forced-enrolment pages);
  * - full: a fully authenticated session (account pages);
  * - password-change: a full session, also while an admin-set password must be changed;
- * - admin: a full session of an administrator.
+ * - admin: a full session of an administrator;
+ * - api: the REST API (src/web/api/): a Bearer token only. The cookie guard and CSRF skip these
+ *   routes, and cookies never authenticate them (docs/api.md).
  */
-export const ACCESS_CLASSES = ["public", "half", "full", "password-change", "admin"] as const;
+export const ACCESS_CLASSES = ["public", "half", "full", "password-change", "admin", "api"] as const;
 export type AccessClass = (typeof ACCESS_CLASSES)[number];
 
 declare module "fastify" {
@@ -44,6 +47,8 @@ declare module "fastify" {
 		 * request log writes its line at debug level, not info.
 		 */
 		asset?: boolean;
+		/** API routes (access "api"): the scope a token needs, and whether the owner must be an administrator now. */
+		rights?: RouteRights;
 	}
 	interface FastifyRequest {
 		web: WebRequestState;

@@ -47,6 +47,9 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 	const trusted = services.config.http.trusted_proxies;
 	const server = Fastify({
 		bodyLimit: BODY_LIMIT,
+		// The API's JSON schemas refuse unknown fields (400) rather than drop them silently: a
+		// `password` sent to POST /api/v1/users must be an error, not quietly ignored (docs/api.md).
+		ajv: { customOptions: { removeAdditional: false } },
 		// X-Forwarded-For is believed only from configured proxies (docs/threat-model.md, Bad input: header spoofing).
 		trustProxy: trusted.length > 0 ? trusted : false,
 		logger: options.logger
@@ -122,6 +125,9 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 		request.log[level]({ req: request, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime * 10) / 10 }, "request completed");
 	});
 	server.addHook("preHandler", async (request, reply) => {
+		// The REST API is Bearer-only: no cookie authenticates it, so CSRF does not apply, and its
+		// bodies and queries are validated by the routes' JSON schemas (src/web/api/).
+		if (request.routeOptions.config.access === "api") return undefined;
 		if (!SAFE_METHODS.has(request.method)) {
 			const refused = checkCsrf(web, request);
 			if (refused !== null) {
@@ -243,6 +249,8 @@ async function guard(web: WebContext, request: FastifyRequest, reply: FastifyRep
 	request.web = { session: null, token: null, user: null, preToken: null, csrf: "", ended: false };
 	// A public static file needs nobody's session: no database read, no cookie (it stays cacheable).
 	if (config.asset === true && config.access === "public") return undefined;
+	// API routes never read the session cookie: only a Bearer token authenticates them (src/web/api/plugin.ts).
+	if (config.access === "api") return undefined;
 
 	const pre = request.cookies[PRE_COOKIE];
 	if (typeof pre === "string" && /^[A-Za-z0-9_-]{43}$/.test(pre)) {

@@ -7,8 +7,10 @@
 import type { Config } from "../config/config.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
+import type { Actor } from "../core/actor.ts";
 import type { AdminService } from "../flows/admin-service.ts";
 import type { DirectoryAccounts, GroupMapping } from "../flows/directory-accounts.ts";
+import type { ApiTokenService } from "../flows/api-tokens.ts";
 import type { EnrollmentFlow } from "../flows/enrollment-flow.ts";
 import type { LoginFlow } from "../flows/login-flow.ts";
 import type { SessionGate } from "../flows/session-gate.ts";
@@ -79,7 +81,36 @@ export type WebAdmin = Pick<
 	| "enrolmentStatus"
 	| "previewSettings"
 	| "previewGroup"
+	| "setAdmin"
+	| "requireGroup"
+	| "listWebSessions"
+	| "terminateWebSession"
 >;
+
+/** API tokens: the console's tokens page and the REST API's per-call check (flows/api-tokens.ts). */
+export type WebApiTokens = Pick<ApiTokenService, "createPersonal" | "listOwn" | "revokeOwn" | "authenticate" | "permits" | "actorOf" | "createServiceAccount">;
+
+/** One live SSH connection as the API lists it. */
+export interface SshSessionView {
+	readonly id: string;
+	readonly username: string;
+	readonly node: string;
+	readonly source: string;
+	readonly startedAt: number;
+	readonly servers: readonly string[];
+}
+
+/**
+ * The seam for `GET/DELETE /api/v1/ssh-sessions` (docs/api.md "Live SSH sessions"): the
+ * cross-node registry of live SSH connections, built by another part of the project. The
+ * composition root passes it in `WebServices.sshSessions` when it exists; until then it is null
+ * and those routes answer 501. `terminate` must close the connection on whichever node holds it
+ * and audit the change with the actor (a token's actor names the token id).
+ */
+export interface WebSshSessions {
+	list(): Promise<readonly SshSessionView[]>;
+	terminate(actor: Actor, id: string): Promise<boolean>;
+}
 
 /** The browser sessions of the console (rows in web_sessions; src/web/session.ts drives them). */
 export type WebSessions = Pick<
@@ -144,6 +175,9 @@ export interface WebServices {
 	readonly login: WebLogin;
 	readonly enrollment: WebEnrollment;
 	readonly admin: WebAdmin;
+	readonly apiTokens: WebApiTokens;
+	/** Live SSH sessions of every node; null until the registry is wired (the API answers 501). */
+	readonly sshSessions: WebSshSessions | null;
 	readonly sessions: WebSessions;
 	readonly sessionGate: SessionGate;
 	readonly audit: Pick<AuditLog, "write" | "record" | "query">;

@@ -176,6 +176,31 @@ const rows: { rule: string; input: SecondFactorPolicyInput; expect: Record<strin
 		input: input({ settings: { forceTwoFactor: true, enabledMethods: ["totp"] }, groups: [group("ops", true)], enrolledMethods: ["totp"] }),
 		expect: { kind: "challenge", reasons: [{ source: "global" }, { source: "group", group: "ops" }] },
 	},
+	{
+		rule: "service account on the API under global force → not required (its token was minted on the host: docs/api.md)",
+		input: input({ channel: "api", serviceAccount: true, settings: { forceTwoFactor: true, enabledMethods: ["totp"] } }),
+		expect: { kind: "not-required" },
+	},
+	{
+		rule: "the same account as a person on the API under global force → enrol (the twin)",
+		input: input({ channel: "api", serviceAccount: false, settings: { forceTwoFactor: true, enabledMethods: ["totp"] } }),
+		expect: { kind: "enroll" },
+	},
+	{
+		rule: "service account outside a deny-outside network → network-denied (network rules still apply)",
+		input: input({
+			channel: "api",
+			serviceAccount: true,
+			sourceAddress: "203.0.113.9",
+			networkRules: [{ group: null, mode: "deny-outside", trusted: ["192.0.2.0/24"] }],
+		}),
+		expect: { kind: "network-denied" },
+	},
+	{
+		rule: "service account on the web under force → not exempt (the flow refuses it before deciding anyway)",
+		input: input({ channel: "web", serviceAccount: true, settings: { forceTwoFactor: true, enabledMethods: ["totp"] } }),
+		expect: { kind: "enroll" },
+	},
 ];
 
 // ---- Staged rollout: enrolment deadline (issue 8 section 1) ----

@@ -39,8 +39,10 @@ describe("bad input on every form and query", () => {
 	before(async () => {
 		w = await createWebTest();
 		fixture = await createFixture(w);
-		posts = w.server.portcullisRoutes.filter((route) => route.method === "POST");
-		gets = w.server.portcullisRoutes.filter((route) => route.method === "GET");
+		// The REST API (access "api") takes JSON validated by its route schemas, behind a Bearer token:
+		// test/web/api.test.ts "bad input on every API route" holds it.
+		posts = w.server.portcullisRoutes.filter((route) => route.method === "POST" && route.access !== "api");
+		gets = w.server.portcullisRoutes.filter((route) => route.method === "GET" && route.access !== "api");
 	});
 	after(async () => w.close());
 

@@ -45,6 +45,9 @@ const PUBLIC_ROUTES = [
 	// bounces once through this origin and then needs the half (or step-up) session (src/web/routes/duo-universal.tsx).
 	"GET /login/duo/callback",
 	"HEAD /login/duo/callback",
+	// The REST API's OpenAPI document: it describes the routes and holds no data (src/web/api/plugin.ts).
+	"GET /api/v1/openapi.json",
+	"HEAD /api/v1/openapi.json",
 ];
 const HALF_ROUTES = [
 	// The new password before enrolment when an admin set the old one (src/web/routes/enroll.tsx).

@@ -11,6 +11,7 @@ import { inflightAttemptsMigration } from "./0011-inflight-attempts.ts";
 import { stepUpNetworkMigration } from "./0015-step-up-network.ts";
 import { rolloutMigration } from "./0014-rollout.ts";
 import { auditChainMigration } from "./0012-audit-chain.ts";
+import { apiTokensMigration } from "./0016-api-tokens.ts";
 import { liveSessionsMigration } from "./0017-live-sessions.ts";
 import { passwordLinksMigration } from "./0019-password-links.ts";
 import { hotPathIndexesMigration } from "./0021-hot-path-indexes.ts";
@@ -34,6 +35,7 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0015-step-up-network": stepUpNetworkMigration(dialect),
 		"0014-rollout": rolloutMigration(dialect),
 		"0012-audit-chain": auditChainMigration(dialect),
+		"0016-api-tokens": apiTokensMigration(dialect),
 		"0017-live-sessions": liveSessionsMigration(dialect),
 		"0019-password-links": passwordLinksMigration(dialect),
 		"0021-hot-path-indexes": hotPathIndexesMigration(dialect),

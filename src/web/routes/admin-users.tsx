@@ -36,6 +36,7 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 			groups,
 			factors,
 			mustChange: user.must_change_password === 1,
+			serviceAccount: user.service_account === 1,
 			directory: user.source === "ldap",
 			directoryDn: user.directory_dn,
 			directoryDisabled: Number(user.directory_disabled) === 1,
@@ -145,6 +146,22 @@ export const adminUserRoutes: RouteModule = (server, web) => {
 				},
 				(shown, status) => usersPage(request, reply, shown, status),
 				request,
+			);
+			return failed ?? seeOther(reply, `/admin/user?name=${encodeURIComponent(created)}&m=created`);
+		},
+	);
+
+	postRoute(
+		server,
+		"/admin/users/service-account",
+		{ ...change("/admin/users"), fields: { username: req(256), admin: checkbox } },
+		async (request, reply, form) => {
+			let created = "";
+			const failed = await attempt(
+				async () => {
+					created = (await services.apiTokens.createServiceAccount(actor(request), form.username, form.admin)).username;
+				},
+				(shown, status) => usersPage(request, reply, shown, status),
 			);
 			return failed ?? seeOther(reply, `/admin/user?name=${encodeURIComponent(created)}&m=created`);
 		},

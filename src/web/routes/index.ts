@@ -4,8 +4,10 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { RouteModule, WebContext } from "../context.ts";
+import { apiRoutes } from "../api/plugin.ts";
 import { accountRoutes } from "./account.tsx";
 import { accountKeysRoutes } from "./account-keys.tsx";
+import { accountTokensRoutes } from "./account-tokens.tsx";
 import { adminRoutes } from "./admin.tsx";
 import { adminAuditRoutes } from "./admin-audit.tsx";
 import { adminGroupRoutes } from "./admin-groups.tsx";
@@ -32,6 +34,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	accountRoutes,
 	stepUpRoutes,
 	accountKeysRoutes,
+	accountTokensRoutes,
 	adminRoutes,
 	adminUserRoutes,
 	adminGroupRoutes,
@@ -48,6 +51,8 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	webauthnApprovalRoutes,
 	duoUniversalRoutes,
 	passwordLinkRoutes,
+	// The REST API (/api/v1, Bearer tokens only: src/web/api/plugin.ts).
+	apiRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];
 

@@ -215,6 +215,13 @@ export function AccountPage({ ctx, view, notice }: { ctx: PageContext; view: Acc
 				</p>
 			</section>
 
+			<section class="card" aria-labelledby="api-tokens-heading">
+				<h2 id="api-tokens-heading">API tokens</h2>
+				<p>
+					Personal tokens for the REST API, with scopes and an expiry. <a href="/account/tokens">Manage your API tokens</a>
+				</p>
+			</section>
+
 			<section class="card" aria-labelledby="password-heading">
 				<h2 id="password-heading">Password</h2>
 				<p>

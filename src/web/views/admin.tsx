@@ -222,6 +222,8 @@ export interface UserListItem {
 	readonly directory: boolean;
 	/** Disabled in or removed from the directory (apart from the admin's own switch). */
 	readonly directoryDisabled: boolean;
+	/** A service account: API tokens only, never an interactive login (docs/api.md). */
+	readonly serviceAccount?: boolean;
 }
 
 export interface UserListView {
@@ -301,6 +303,7 @@ export function AdminUsersPage({
 									<a href={`/admin/user?name=${encodeURIComponent(user.username)}`}>{user.username}</a>
 									{user.admin ? <span class="tag">admin</span> : null}
 									{user.directory ? <span class="tag">directory</span> : null}
+									{user.serviceAccount ? <span class="tag">service account</span> : null}
 								</td>
 								<td>
 									{user.disabled ? <span class="tag tag-bad">disabled</span> : <span class="tag tag-good">active</span>}
@@ -349,6 +352,22 @@ export function AdminUsersPage({
 						Create user
 					</button>
 				</PostForm>
+			</section>
+			<section class="card" aria-labelledby="create-service-account">
+				<h2 id="create-service-account">Create a service account</h2>
+				<p class="why">
+					For automation: no password and no interactive login (web or SSH), only REST API tokens, which are made on the host with{" "}
+					<code>portcullis token create</code> (docs/api.md).
+				</p>
+				<form method="post" action="/admin/users/service-account" class="stack">
+					<CsrfField ctx={ctx} />
+					<Field id="svc-username" name="username" label="Username" required maxLength={64} autocomplete="off" />
+					<div class="check">
+						<input type="checkbox" id="svc-admin" name="admin" />
+						<label for="svc-admin">Administrator (its tokens may call admin routes, within their scopes)</label>
+					</div>
+					<button type="submit">Create service account</button>
+				</form>
 			</section>
 		</Layout>
 	);
