@@ -15,6 +15,7 @@ import { registerServerCommands } from "./commands/server.ts";
 import { registerSettingsCommands } from "./commands/settings.ts";
 import { registerUserCommands } from "./commands/user.ts";
 import { registerUserKeyCommands } from "./commands/user-key.ts";
+import { runWithEnvironment } from "./context.ts";
 import { describeFailure, EXIT_OK } from "./errors.ts";
 import { processIo, type CliIo } from "./io.ts";
 
@@ -85,7 +86,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
 		usage = seen;
 	});
 	try {
-		await program.parseAsync([...argv], { from: "user" });
+		await runWithEnvironment(io.env, () => program.parseAsync([...argv], { from: "user" }));
 		return EXIT_OK;
 	} catch (error) {
 		const failure = describeFailure(error, usage);
