@@ -2,7 +2,9 @@
  * Passwords and recovery codes are hashed with argon2id (docs/product-decisions.md Decision 9) using the OWASP
  * minimum (m = 19 MiB, t = 2, p = 1). Hashing runs on libuv's thread pool, off the event loop.
  */
-import { hash, verify } from "@node-rs/argon2";
+/** The native argon2 binding, loaded by the first hash or check (`--help` and listings never need it). */
+let argon2: Promise<typeof import("@node-rs/argon2")> | undefined;
+const library = () => (argon2 ??= import("@node-rs/argon2"));
 
 /** The cost every new hash is made with; the stored hash carries its own, which verify reads. */
 export const PASSWORD_HASH_OPTIONS = { algorithm: 2 /* Argon2id */, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
@@ -23,12 +25,12 @@ export function useLowestHashCostForTests(): void {
 }
 
 export async function hashPassword(password: string): Promise<string> {
-	return hash(password.normalize("NFC"), options);
+	return (await library()).hash(password.normalize("NFC"), options);
 }
 
 export async function verifyPassword(storedHash: string, password: string): Promise<boolean> {
 	try {
-		return await verify(storedHash, password.normalize("NFC"));
+		return await (await library()).verify(storedHash, password.normalize("NFC"));
 	} catch {
 		return false;
 	}
