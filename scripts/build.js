@@ -1,7 +1,7 @@
 // `npm run build` (and `prepare`, so `npm install` / `npm ci` run it): bundles the TypeScript
 // sources into dist/ with esbuild, the compiled program that bin/portcullis.js and `npm start` run.
 // Tests and scripts keep running the sources through tsx. Why a bundle and why esbuild:
-// docs/decisions.md, "A compiled build: one esbuild bundle in dist/".
+// docs/decisions.md, "Runtime and build".
 //
 //   node scripts/build.js [--outdir DIR]   (DIR inside the checkout, so node_modules resolves)
 //

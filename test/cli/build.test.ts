@@ -1,5 +1,5 @@
 /**
- * The compiled build (scripts/build.js → dist/, docs/decisions.md "A compiled build"): production
+ * The compiled build (scripts/build.js → dist/, docs/decisions.md "Runtime and build"): production
  * runs the bundle, not the sources through tsx. Built here into a folder of its own, then run
  * the way bin/portcullis.js runs it; and the command itself (bin → dist/) answers `--help` and
  * `user list`; the development path (`npm run cli`, tsx) still works; a missing build is named.
