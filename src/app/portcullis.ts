@@ -32,7 +32,7 @@ import { MethodSettingsStore } from "../methods/method-settings.ts";
 import { relyingPartyOrProblem } from "../methods/webauthn/relying-party.ts";
 import { WebauthnStore } from "../storage/webauthn-store.ts";
 import { ServerService } from "../servers/server-service.ts";
-import { HOST_FINGERPRINT_SETTING } from "../ssh/gateway.ts";
+import { HOST_FINGERPRINT_SETTING } from "../servers/gateway-host-key.ts";
 import type { SshServices } from "../ssh/ssh-services.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";

@@ -2,7 +2,9 @@
  * What every command shares: the config (always through config/load-config.ts, the only module
  * that reads the environment), the application, and the acting admin for the audit log.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { userInfo } from "node:os";
+import type { CliIo } from "./io.ts";
 import type { CliServices } from "./services.ts";
 import type { Config } from "../config/config.ts";
 import type { Actor } from "../core/actor.ts";
@@ -19,12 +21,26 @@ export interface ListenOverrides {
 }
 
 /**
+ * The environment of the command line being run (CliIo.env), set by runCli (program.ts) for the
+ * whole command. A scope rather than a parameter of withApp/cliConfig: every command reaches the
+ * config through these two, so an injected environment cannot be forgotten by one of them, and
+ * two command lines run at once in one process (in-process tests) each see their own.
+ */
+const invocation = new AsyncLocalStorage<{ readonly env: CliIo["env"] }>();
+
+export function runWithEnvironment<T>(env: CliIo["env"], run: () => Promise<T>): Promise<T> {
+	return invocation.run({ env }, run);
+}
+
+/**
  * The config and the application are imported when a command runs, not at start-up: `--help`,
  * `--version` and a mistyped flag answer at once instead of loading the database drivers.
  */
 export async function cliConfig(options: CommonOptions, listen: ListenOverrides = {}): Promise<Config> {
 	const { loadConfig } = await import("../config/load-config.ts");
+	const env = invocation.getStore()?.env;
 	return loadConfig({
+		...(env !== undefined ? { env } : {}),
 		...(options.config !== undefined ? { configFile: options.config } : {}),
 		overrides: {
 			...(options.data !== undefined ? { data_dir: options.data } : {}),

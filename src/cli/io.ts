@@ -1,6 +1,6 @@
 import { UsageError } from "./errors.ts";
 
-/** The three streams a command uses, injectable so commands never reach for globals directly. */
+/** The three streams a command uses (and the environment), injectable so commands never reach for globals directly. */
 export interface CliInput extends NodeJS.ReadableStream {
 	isTTY?: boolean;
 	setRawMode?(mode: boolean): unknown;
@@ -11,6 +11,11 @@ export interface CliIo {
 	readonly stdin: CliInput;
 	readonly stdout: NodeJS.WritableStream;
 	readonly stderr: NodeJS.WritableStream;
+	/**
+	 * The environment the configuration is read from (src/config/load-config.ts); absent: the
+	 * process's own. Lets a test run the CLI in-process with its own PORTCULLIS_* variables.
+	 */
+	readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export const processIo: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };

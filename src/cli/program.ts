@@ -18,6 +18,7 @@ import { registerSettingsCommands } from "./commands/settings.ts";
 import { registerTokenCommands } from "./commands/token.ts";
 import { registerUserCommands } from "./commands/user.ts";
 import { registerUserKeyCommands } from "./commands/user-key.ts";
+import { runWithEnvironment } from "./context.ts";
 import { describeFailure, EXIT_OK } from "./errors.ts";
 import { processIo, type CliIo } from "./io.ts";
 
@@ -91,7 +92,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
 		usage = seen;
 	});
 	try {
-		await program.parseAsync([...argv], { from: "user" });
+		await runWithEnvironment(io.env, () => program.parseAsync([...argv], { from: "user" }));
 		return EXIT_OK;
 	} catch (error) {
 		const failure = describeFailure(error, usage);

@@ -6,13 +6,14 @@
  * first start must therefore be parsed before it is kept, or one start in ~300 would leave a data
  * directory that can never start again.
  */
-import ssh2 from "ssh2";
+import { ssh2Utils } from "./ssh2-utils.ts";
 
 export function generateEd25519Key(comment: string): { privateKey: string; publicKey: string } {
+	const utils = ssh2Utils();
 	for (let tries = 0; tries < 20; tries++) {
-		const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment });
-		const parsed = ssh2.utils.parseKey(pair.private);
-		const parsedPublic = ssh2.utils.parseKey(pair.public);
+		const pair = utils.generateKeyPairSync("ed25519", { comment });
+		const parsed = utils.parseKey(pair.private);
+		const parsedPublic = utils.parseKey(pair.public);
 		const readable = (key: typeof parsed) => !(key instanceof Error) && !Array.isArray(key);
 		if (readable(parsed) && readable(parsedPublic)) return { privateKey: pair.private, publicKey: pair.public };
 	}

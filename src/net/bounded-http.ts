@@ -9,8 +9,19 @@
  * HTTP status line is "response" or "oversized", so callers can tell "the server said something
  * (maybe garbage)" from "the server is unreachable". Callers fail closed on both.
  */
-import http from "node:http";
-import https from "node:https";
+import type http from "node:http";
+import type https from "node:https";
+
+/**
+ * node:http and node:https as their CommonJS objects, taken when a request is made. An ES import of
+ * node:http builds its ES facade by reading every export, and Node 24 exports the fetch stack
+ * (undici) from node:http behind lazy getters: importing it cost every process that builds the
+ * method registry, each CLI command included, undici's load (docs/benchmarks.md, "CLI cold start").
+ */
+const transports = (): { "http:": typeof http; "https:": typeof https } => ({
+	"http:": process.getBuiltinModule("node:http"),
+	"https:": process.getBuiltinModule("node:https"),
+});
 
 export interface BoundedHttpRequest {
 	readonly protocol: "http:" | "https:";
@@ -56,7 +67,7 @@ export function boundedHttp(request: BoundedHttpRequest): Promise<BoundedHttpOut
 			options.minVersion = "TLSv1.2";
 			if (request.ca !== undefined) options.ca = request.ca as string | Buffer | (string | Buffer)[];
 		}
-		const transport = request.protocol === "https:" ? https : http;
+		const transport = transports()[request.protocol];
 		const outgoing = transport.request(options, (response) => {
 			const status = response.statusCode ?? 0;
 			const declared = Number(response.headers["content-length"]);

@@ -5,13 +5,11 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import ssh2 from "ssh2";
 import type { Config } from "../config/config.ts";
 import { PortcullisError } from "../core/errors.ts";
 import { generateEd25519Key } from "../crypto/generate-key.ts";
+import { ssh2Utils } from "../crypto/ssh2-utils.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
-
-const { utils } = ssh2;
 
 export interface GatewayKey {
 	readonly file: string;
@@ -46,7 +44,7 @@ export function loadOrCreateGatewayKey(config: Config): GatewayKey {
 	}
 	if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
 	const privateKey = readFileSync(file, "utf8");
-	const parsed = utils.parseKey(privateKey);
+	const parsed = ssh2Utils().parseKey(privateKey);
 	if (parsed instanceof Error) throw new PortcullisError("ERR_CONFIG_INVALID", `the gateway target key ${file} is not a usable private key: ${parsed.message}`);
 	const blob = parsed.getPublicSSH();
 	const key: GatewayKey = { file, privateKey, publicKey: `${parsed.type} ${blob.toString("base64")} portcullis-gateway`, fingerprint: sshFingerprint(blob) };

@@ -7,7 +7,6 @@ import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
-import pg from "pg";
 import { PortcullisError } from "../core/errors.ts";
 import type { Database } from "./schema.ts";
 import { initialMigration } from "./migrations/0001-initial.ts";
@@ -36,10 +35,6 @@ export interface DatabaseTimeouts {
 
 export const DEFAULT_TIMEOUTS: DatabaseTimeouts = { connectMs: 5000, statementMs: 15000, sqliteBusyMs: 5000 };
 
-// pg returns int8 as string by default; our bigints are epoch milliseconds and counters, well
-// inside Number's safe range.
-pg.types.setTypeParser(20, (value: string) => Number(value));
-
 function migrationProvider(dialect: "sqlite" | "postgres"): MigrationProvider {
 	return {
 		async getMigrations(): Promise<Record<string, Migration>> {
@@ -67,6 +62,11 @@ export async function openDatabase(
 		sqlite.pragma(`busy_timeout = ${Math.trunc(timeouts.sqliteBusyMs)}`);
 		db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }), ...log });
 	} else {
+		// Loaded only for PostgreSQL: an SQLite process (and every CLI command on it) never needs the driver.
+		const { default: pg } = await import("pg");
+		// pg returns int8 as string by default; our bigints are epoch milliseconds and counters, well
+		// inside Number's safe range.
+		pg.types.setTypeParser(20, (value: string) => Number(value));
 		const pool = new pg.Pool({
 			connectionString: target.url,
 			max: 10,

@@ -9,8 +9,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Kysely, Selectable } from "kysely";
-import ssh2 from "ssh2";
 import type { Clock } from "../core/clock.ts";
+import { ssh2Utils } from "../crypto/ssh2-utils.ts";
 import { PortcullisError } from "../core/errors.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
@@ -109,7 +109,7 @@ export function parsePublicKeyLine(input: unknown): ParseKeyResult {
 	const blob = Buffer.from(base64, "base64");
 	const blobType = readSshString(blob, 0);
 	if (blobType === null || blobType.value.toString("latin1") !== type) return { ok: false, message: "The key data does not match its type." };
-	const parsed = ssh2.utils.parseKey(`${type} ${base64}`);
+	const parsed = ssh2Utils().parseKey(`${type} ${base64}`);
 	if (parsed instanceof Error || Array.isArray(parsed) || parsed.isPrivateKey() || parsed.type !== type) {
 		return { ok: false, message: "The key could not be parsed." };
 	}

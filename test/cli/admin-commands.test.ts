@@ -213,7 +213,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 				["bad --since", ["audit", "--since", "last tuesday"], undefined, /--since must be an ISO 8601/],
 				["bad config", ["user", "list", "--config", join(dir, "absent.toml")], undefined, /invalid configuration: .*absent\.toml/],
 			];
-			// Four at a time: twenty cold CLI starts at once on two cores is a load test, not this test.
+			// Four at a time: each command line opens the database (in-process, one app per command).
 			const results: CliResult[] = [];
 			for (let start = 0; start < cases.length; start += 4) {
 				results.push(...(await Promise.all(cases.slice(start, start + 4).map(([, args, input]) => cli(args, input)))));

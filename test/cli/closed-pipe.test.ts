@@ -26,7 +26,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts the command, reads its first chunk, then closes the reading end like `head -2` does. */
 async function readThenHangUp(args: readonly string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; first: string; stderr: string }> {
-	const child = spawnCli([...args, "--data", dir], cleanEnv());
+	const child = await spawnCli([...args, "--data", dir], cleanEnv());
 	child.stdin?.end();
 	let stderr = "";
 	child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
@@ -51,7 +51,7 @@ for (const args of [["audit"], ["audit", "--json"], ["group", "list"]] as const)
 }
 
 test("portcullis serve whose output reader goes away keeps serving (a service must not stop with its log collector); SIGTERM still stops it cleanly", async () => {
-	const child = spawnCli(["serve", "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--data", dir], cleanEnv());
+	const child = await spawnCli(["serve", "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--data", dir], cleanEnv());
 	child.stdin?.end();
 	let stderr = "";
 	child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));

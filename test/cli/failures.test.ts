@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cleanEnv, runCli, type CliResult } from "./run-cli.ts";
+import { cleanEnv, runCli, runCliProcess, type CliResult } from "./run-cli.ts";
 
 let dir: string;
 before(() => {
@@ -44,7 +44,8 @@ test("serve on a port that is taken: exit 1, one line", async () => {
 	await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
 	const port = (blocker.address() as { port: number }).port;
 	try {
-		const result = await runCli(["serve", "--quiet", "--http", `127.0.0.1:${port}`, "--ssh", "127.0.0.1:0", "--data", join(dir, "serve")]);
+		// The real process: serve installs signal handlers and owns the process's exit.
+		const result = await runCliProcess(["serve", "--quiet", "--http", `127.0.0.1:${port}`, "--ssh", "127.0.0.1:0", "--data", join(dir, "serve")]);
 		assertFailure(result, /EADDRINUSE/);
 	} finally {
 		blocker.close();

@@ -3,13 +3,15 @@
  * the `portcullis` command's shebang. A flag dropped from one of them would silently double the
  * gateway's CPU per GiB on bulk transfers (docs/benchmarks.md), which no functional test notices.
  */
-import { test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { GATEWAY_NODE_FLAGS } from "../../src/app/node-flags.ts";
-import { BIN, cleanEnv, ROOT, systemNode } from "./run-cli.ts";
+import { BIN, cleanEnv, ensureBuilt, ROOT, systemNode } from "./run-cli.ts";
+
+before(() => ensureBuilt());
 
 test("`npm start` passes every gateway node flag to node", () => {
 	const start = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.start ?? "";

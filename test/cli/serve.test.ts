@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, cleanEnv, cliEngine, openApp, ROOT, spawnCli, systemNode } from "./run-cli.ts";
+import { BIN, cleanEnv, cliEngine, ensureBuilt, openApp, ROOT, spawnCli, systemNode } from "./run-cli.ts";
 
 const BANNER_USER = /^ {2}username: admin$/gm;
 const BANNER_PASSWORD = /^ {2}password: (\S+)$/m;
@@ -80,7 +80,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 		});
 
 		test("first start: creates the data directory, prints the admin banner once, serves /login; SIGTERM stops it", async () => {
-			const server = await startServer(spawnCli(serveArgs(), env));
+			const server = await startServer(await spawnCli(serveArgs(), env));
 			try {
 				await getLogin(server.url);
 				const output = server.output();
@@ -112,7 +112,7 @@ for (const engine of ["sqlite", "postgres"] as const)
 		});
 
 		test("second start: no banner, no second admin; SIGINT stops it", async () => {
-			const server = await startServer(spawnCli(serveArgs(), env));
+			const server = await startServer(await spawnCli(serveArgs(), env));
 			try {
 				await getLogin(server.url);
 				assert.doesNotMatch(server.output(), /username: admin|password:/);
@@ -130,13 +130,14 @@ for (const engine of ["sqlite", "postgres"] as const)
 
 describe("npm start", () => {
 	let dir: string;
-	before(() => {
+	before(async () => {
+		await ensureBuilt();
 		dir = mkdtempSync(join(tmpdir(), "portcullis-npm-start-"));
 	});
 	after(() => rmSync(dir, { recursive: true, force: true }));
 
 	test("`npm start` runs serve: banner, console, clean stop", async () => {
-		// npm → sh → tsx → node: run it in its own process group and signal the whole group.
+		// npm → sh → node (the built dist/): run it in its own process group and signal the whole group.
 		const child = spawn("npm", ["start", "--silent", "--", "--data", dir, "--http", "127.0.0.1:0", "--ssh", "127.0.0.1:0"], {
 			cwd: ROOT,
 			env: cleanEnv(),
@@ -154,7 +155,7 @@ describe("npm start", () => {
 			const { stderr } = await server.exited;
 			assert.equal(stderr, "", "nothing on stderr");
 			assert.equal(server.output().match(/^Portcullis stopping \(SIGTERM\)$/gm)?.length, 1);
-			// tsx's parent process leaves just after its child: give it a moment.
+			// npm leaves just after its child: give it a moment.
 			const groupAlive = () => {
 				try {
 					process.kill(-child.pid!, 0);
@@ -171,7 +172,8 @@ describe("npm start", () => {
 
 describe("portcullis serve started by the machine's node", () => {
 	let dir: string;
-	before(() => {
+	before(async () => {
+		await ensureBuilt();
 		dir = mkdtempSync(join(tmpdir(), "portcullis-handover-"));
 	});
 	after(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,10 +5,7 @@
  * data directory for a single node) and one secret key.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BIN = fileURLToPath(new URL("../../bin/portcullis.js", import.meta.url));
+import { BIN, ensureBuilt, ROOT } from "./built-cli.ts";
 
 export interface ServeNodeOptions {
 	readonly dataDir: string;
@@ -32,6 +29,7 @@ export interface ServeNode {
 }
 
 export async function startServeNode(options: ServeNodeOptions): Promise<ServeNode> {
+	await ensureBuilt();
 	const env: NodeJS.ProcessEnv = {};
 	for (const [name, value] of Object.entries(process.env)) if (!name.startsWith("PORTCULLIS_")) env[name] = value;
 	Object.assign(env, {

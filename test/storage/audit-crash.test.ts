@@ -133,10 +133,11 @@ async function killLoopAtRandom(dir: string, prefix: string, databaseUrl: string
 /** A real CLI command killed with SIGKILL after a random delay (it may be starting, writing, or done). */
 async function killCliAtRandom(dir: string, env: NodeJS.ProcessEnv, round: number): Promise<void> {
 	const args = randomInt(2) === 0 ? ["group", "add", `cli${round}`] : ["server", "add", `cli${round}`, "--host", "192.0.2.9"];
-	const child = spawnCli([...args, "--data", dir], env);
+	const child = await spawnCli([...args, "--data", dir], env);
 	child.stdin?.end();
 	const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-	await new Promise((resolve) => setTimeout(resolve, randomInt(500, 5000)));
+	// The built CLI finishes such a change in about half a second: most kills land while it starts or writes.
+	await new Promise((resolve) => setTimeout(resolve, randomInt(100, 1500)));
 	child.kill("SIGKILL");
 	await exited;
 }

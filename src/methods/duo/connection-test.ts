@@ -25,7 +25,7 @@ async function testAuthApi(settings: DuoSettings, deps: ConnectionTestDeps): Pro
 async function testWebSdk(settings: DuoSettings, deps: ConnectionTestDeps): Promise<ConnectionCheck> {
 	const target = `duo ${settings.apiHost} (Web SDK, Universal Prompt)`;
 	try {
-		await universalClient(settings, callbackUrl(deps.consoleUrl ?? "https://portcullis.invalid")).healthCheck();
+		await (await universalClient(settings, callbackUrl(deps.consoleUrl ?? "https://portcullis.invalid"))).healthCheck();
 		return { target, ok: true, message: "health check answered OK for this client ID and secret" };
 	} catch (error) {
 		return { target, ok: false, message: error instanceof Error ? error.message.slice(0, 300) : "health check failed" };

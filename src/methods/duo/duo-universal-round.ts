@@ -27,7 +27,7 @@ export function createUniversalRounds(deps: Pick<DuoMethodDeps, "consoleUrl">, e
 
 	/** The Universal Prompt round of a web login: health check, state, Duo's URL (duo-universal.ts). */
 	async function startUniversal(settings: DuoSettings, factor: FactorRecord & { publicId: string }, request: ChallengeRequest): Promise<ChallengeStart> {
-		const client = universalClient(settings, redirectUrl());
+		const client = await universalClient(settings, redirectUrl());
 		try {
 			await client.healthCheck();
 		} catch (error) {
@@ -63,7 +63,7 @@ export function createUniversalRounds(deps: Pick<DuoMethodDeps, "consoleUrl">, e
 		// Duo sent the browser back without a code (an error redirect): the login did not succeed at Duo.
 		if (answer.code === "") return { kind: "invalid", reason: "wrong" };
 		if (!CODE.test(answer.code)) return { kind: "invalid", reason: "malformed" };
-		const client = universalClient(settings, redirectUrl());
+		const client = await universalClient(settings, redirectUrl());
 		let token: Awaited<ReturnType<typeof client.exchangeAuthorizationCodeFor2FAResult>>;
 		try {
 			token = await client.exchangeAuthorizationCodeFor2FAResult(answer.code, factor.publicId);

@@ -18,11 +18,24 @@
  * drops that field, Duo is reported unavailable (fail closed) instead of running unbounded.
  */
 import https from "node:https";
-import { Client, DuoException, constants } from "@duosecurity/duo_universal";
+import type { Client } from "@duosecurity/duo_universal";
 import { PortcullisError } from "../../core/errors.ts";
 import { constantTimeEqual } from "../../crypto/tokens.ts";
 import type { DuoSettings } from "../method-settings.ts";
 import { MAX_DUO_RESPONSE_BYTES } from "./duo-https.ts";
+
+type DuoSdk = typeof import("@duosecurity/duo_universal");
+let sdk: DuoSdk | undefined;
+
+/**
+ * The SDK (with axios and its MIME table, the second-largest dependency tree) is loaded by the
+ * first Universal Prompt round or connection test, not by every process that builds the method
+ * registry: CLI commands never need it (docs/benchmarks.md, "CLI cold start").
+ */
+async function duoSdk(): Promise<DuoSdk> {
+	sdk ??= await import("@duosecurity/duo_universal");
+	return sdk;
+}
 
 /** The callback path Duo redirects the browser back to (src/web/routes/duo-universal.tsx). */
 export const DUO_CALLBACK_PATH = "/login/duo/callback";
@@ -109,8 +122,9 @@ export function hardenClient(client: Client, settings: Pick<DuoSettings, "timeou
 }
 
 /** A hardened SDK client for the settings' Web SDK application, redirecting back to `redirectUrl`. */
-export function universalClient(settings: DuoSettings, redirectUrl: string): Client {
+export async function universalClient(settings: DuoSettings, redirectUrl: string): Promise<Client> {
 	if (settings.webClientId === undefined || settings.webClientSecret === undefined) throw unavailable("no Web SDK application is configured");
+	const { Client } = await duoSdk();
 	let client: Client;
 	try {
 		client = new Client({ clientId: settings.webClientId, clientSecret: settings.webClientSecret, apiHost: settings.apiHost, redirectUrl });
@@ -130,8 +144,9 @@ export type TokenFailure =
 
 /** Sorts an SDK exception from the token exchange (messages and inner errors: duo_universal 3.0.0). */
 export function classifyTokenError(error: unknown): TokenFailure {
-	if (error instanceof DuoException) {
-		if (error.message === constants.USERNAME_ERROR) return { kind: "other-user" };
+	// An SDK exception exists only once the SDK is loaded (by the client that threw it).
+	if (sdk !== undefined && error instanceof sdk.DuoException) {
+		if (error.message === sdk.constants.USERNAME_ERROR) return { kind: "other-user" };
 		const inner = error.inner as { response?: { status?: unknown } } | undefined;
 		const status = typeof inner?.response?.status === "number" ? inner.response.status : null;
 		if (status !== null && status >= 400 && status < 500 && status !== 401 && status !== 408 && status !== 429) {
@@ -179,5 +194,3 @@ export function waitingUniversalState(
 	}
 	return isUniversalState(parsed) ? parsed : null;
 }
-
-export { DuoException };

@@ -4,7 +4,6 @@
  * is stored with a compare-and-set on the factor row (FactorStore.advanceCounter), so a code used on
  * the web cannot be reused on SSH, on another node, or twice in parallel.
  */
-import QRCode from "qrcode";
 import { Secret, TOTP } from "otpauth";
 import type { Clock } from "../../core/clock.ts";
 import type { Random } from "../../core/random.ts";
@@ -71,6 +70,8 @@ export function createTotpMethod(deps: TotpDeps): SecondFactorMethod {
 	async function setupDisplay(secret: Buffer, username: string): Promise<EnrollmentDisplay> {
 		const totp = totpFor(secret, username, deps.issuer);
 		const uri = totp.toString();
+		// qrcode (with its PNG encoder) is loaded on the first enrolment, not by every process.
+		const { default: QRCode } = await import("qrcode");
 		const qrSvg = await QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
 		return { secret: totp.secret.base32.replace(/(.{4})/g, "$1 ").trim(), uri, qrSvg };
 	}

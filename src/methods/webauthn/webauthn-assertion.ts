@@ -2,9 +2,18 @@
  * Checking a WebAuthn assertion against a user's stored credentials (W3C WebAuthn L2 §7.2), for
  * web logins, step-up and SSH approvals. Split out of createWebauthnMethod.
  */
-import { generateAuthenticationOptions, verifyAuthenticationResponse, type PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
+import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type { FactorRecord, MethodUser } from "../method.ts";
-import { bytes, CEREMONY_TIMEOUT_MS, crossOrigin, factorContext, parseAssertion, type StoredCredential, type WebauthnContext } from "./webauthn-common.ts";
+import {
+	bytes,
+	CEREMONY_TIMEOUT_MS,
+	crossOrigin,
+	factorContext,
+	parseAssertion,
+	type StoredCredential,
+	type WebauthnContext,
+	webauthnLibrary,
+} from "./webauthn-common.ts";
 import type { ChallengeScope } from "../../storage/webauthn-store.ts";
 
 export function createAssertions(ctx: WebauthnContext) {
@@ -28,7 +37,7 @@ export function createAssertions(ctx: WebauthnContext) {
 
 	async function requestOptions(challenge: string, factors: readonly FactorRecord[]): Promise<PublicKeyCredentialRequestOptionsJSON> {
 		const rp = relyingParty();
-		return generateAuthenticationOptions({
+		return (await webauthnLibrary()).generateAuthenticationOptions({
 			rpID: rp.id,
 			allowCredentials: allowCredentials(factors),
 			challenge: bytes(challenge),
@@ -81,7 +90,7 @@ export function createAssertions(ctx: WebauthnContext) {
 		}
 		let result;
 		try {
-			result = await verifyAuthenticationResponse({
+			result = await (await webauthnLibrary()).verifyAuthenticationResponse({
 				response,
 				expectedChallenge,
 				expectedOrigin: rp.origin,

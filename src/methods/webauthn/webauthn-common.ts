@@ -18,6 +18,14 @@ import type { AuditLog } from "../../storage/audit-log.ts";
 import type { FactorStore } from "../../storage/factor-store.ts";
 import type { MethodUser, SecondFactorMethod } from "../method.ts";
 import type { RelyingParty } from "./relying-party.ts";
+
+/**
+ * @simplewebauthn/server (with its X.509 and ASN.1 parsers, the largest dependency tree of any
+ * method), loaded on the first ceremony rather than when the method registry is built: every
+ * process builds the registry, CLI commands included, and most never run a WebAuthn ceremony
+ * (docs/benchmarks.md, "CLI cold start").
+ */
+export const webauthnLibrary = () => import("@simplewebauthn/server");
 import type { ApprovalRow, ApprovalStatus, WebauthnStore } from "../../storage/webauthn-store.ts";
 
 /** COSE algorithms offered and accepted: EdDSA, ES256, RS256 (the library's classic default set). */

@@ -21,7 +21,7 @@
  * approval, and is consumed by one conditional UPDATE; a login challenge cannot approve an SSH
  * login, register a key or step up, and the reverse.
  */
-import { generateRegistrationOptions, verifyRegistrationResponse, type PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
+import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type {
 	ChallengeRequest,
 	ChallengeStart,
@@ -53,6 +53,7 @@ import {
 	type WebauthnContext,
 	type WebauthnMethod,
 	type WebauthnMethodDeps,
+	webauthnLibrary,
 } from "./webauthn-common.ts";
 import { createSshApproval } from "./webauthn-ssh-approval.ts";
 import type { ChallengeScope } from "../../storage/webauthn-store.ts";
@@ -159,7 +160,7 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 				return { kind: "rejected", message: "The browser did not send a usable answer from the security key. Try again." };
 			let verified;
 			try {
-				verified = await verifyRegistrationResponse({
+				verified = await (await webauthnLibrary()).verifyRegistrationResponse({
 					response,
 					expectedChallenge: expected,
 					expectedOrigin: rp.origin,
@@ -239,7 +240,7 @@ export function createWebauthnMethod(deps: WebauthnMethodDeps): WebauthnMethod {
 			}
 			const existing = await deps.factors.listActive(user.id, "webauthn");
 			const challenge = await store.createChallenge({ userId: user.id, scope: "register", attemptId }, CHALLENGE_TTL_MS);
-			const options = await generateRegistrationOptions({
+			const options = await (await webauthnLibrary()).generateRegistrationOptions({
 				rpName: rp.name,
 				rpID: rp.id,
 				userName: user.username,
