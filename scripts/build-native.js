@@ -52,4 +52,6 @@ if (require("ssh2/lib/protocol/crypto.js").bindingAvailable !== true) fail("ssh2
 const sntrup = require("ssh2/lib/protocol/kex_sntrup761x25519.js");
 if (sntrup.supported !== true) fail(`ssh2's sntrup761 addon does not load or fails its self-test: ${sntrup.loadError?.message ?? "round trip failed"}`);
 new (require("better-sqlite3"))(":memory:").close();
-console.log(`build-native: ssh2 crypto binding, its sntrup761 addon and better-sqlite3 load on Node.js ${process.version} (NODE_MODULE_VERSION ${process.versions.modules})`);
+console.log(
+	`build-native: ssh2 crypto binding, its sntrup761 addon and better-sqlite3 load on Node.js ${process.version} (NODE_MODULE_VERSION ${process.versions.modules})`,
+);
