@@ -57,7 +57,7 @@ export class Menu<T extends MenuEntry> {
 	constructor(
 		private readonly options: {
 			username: string;
-			/** The connection's negotiated key exchange, shown under the title (issue 15: "says what was negotiated"). */
+			/** The connection's negotiated key exchange, shown under the title: users see whether their session is post-quantum. */
 			kex?: string | null;
 			cols: number;
 			rows: number;

@@ -40,7 +40,7 @@ describe("menu in line mode (no PTY: `ssh -T gw`)", () => {
 		);
 	});
 
-	test("the negotiated key exchange is shown under the title, post-quantum or classical (issue 15)", () => {
+	test("the negotiated key exchange is shown under the title, post-quantum or classical", () => {
 		for (const [kex, kind] of [
 			["sntrup761x25519-sha512@openssh.com", "post-quantum"],
 			["mlkem768x25519-sha256", "post-quantum"],
