@@ -12,8 +12,8 @@
  *   (SHA-512 of the KEM key and the X25519 key, RFC 9941 §2);
  * - negatives: a tampered ciphertext gives another key (implicit rejection), wrong lengths and a
  *   low-order X25519 point are refused, a failing random source fails the call;
- * - ssh2 client and server negotiate it under both names, and a malformed C_INIT ends the
- *   connection cleanly while the server keeps serving.
+ * - ssh2 client and server negotiate it under both names; a malformed C_INIT ends the connection
+ *   cleanly while the server keeps serving, and a malformed S_REPLY ends the client's.
  * The real-OpenSSH tests (9.2 and 10) are in sntrup761-kex-openssh.test.ts.
  */
 import assert from "node:assert/strict";
@@ -215,6 +215,28 @@ describe("ssh2 client and server over sntrup761x25519-sha512", () => {
 			// A client offering ML-KEM first, then sntrup761, to a server without ML-KEM: sntrup761.
 			assert.equal(await login(port, ["mlkem768x25519-sha256", ...NAMES, "curve25519-sha256"]), NAMES[0]);
 		} finally {
+			server.close();
+		}
+	});
+
+	test("a KEX_ECDH_REPLY whose S_REPLY is too short ends the client's connection with a key-exchange error (the target leg)", async () => {
+		const { server, port } = await serve([NAMES[0]]);
+		const mutable = kem as { serverReply: SntrupModule["serverReply"] };
+		const original = mutable.serverReply;
+		try {
+			mutable.serverReply = (cInit, keys) => {
+				const answer = original(cInit, keys);
+				return { reply: answer.reply.subarray(0, 1000), secret: answer.secret };
+			};
+			const outcome = await new Promise<string>((resolve) => {
+				const client = new ssh2.Client();
+				client.on("ready", () => resolve("ready"));
+				client.on("error", (error: Error) => resolve(error.message));
+				client.connect({ host: "127.0.0.1", port, username: "u", password: "p", algorithms: { kex: [NAMES[0] as ssh2.KexAlgorithm] } });
+			});
+			assert.match(outcome, /S_REPLY must be 1071 bytes/);
+		} finally {
+			mutable.serverReply = original;
 			server.close();
 		}
 	});
