@@ -75,8 +75,9 @@ export function serverAlgorithms(config: Config): ssh2.Algorithms {
 /**
  * The target leg (the gateway's SSH client): `ssh.kex` in the same order; ciphers, MACs and
  * compression stay ssh2's client defaults as before (targets are the administrator's own servers).
- * `ssh.pq_only` is about users' clients; a target without ML-KEM (OpenSSH before 9.9) still gets a
- * classical exchange unless the classical names are removed from `ssh.kex` (docs/configuration.md).
+ * `ssh.pq_only` is about users' clients; a target without ML-KEM or sntrup761 (OpenSSH before 8.5)
+ * still gets a classical exchange unless the classical names are removed from `ssh.kex`
+ * (docs/configuration.md). OpenSSH 8.5–9.8 targets get sntrup761x25519-sha512.
  */
 export function targetAlgorithms(config: Config): ssh2.Algorithms {
 	const kex = [...config.ssh.kex];
