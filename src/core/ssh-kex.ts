@@ -5,12 +5,17 @@
  *
  * - mlkem768x25519-sha256: ML-KEM-768 (FIPS 203) with X25519, draft-ietf-sshm-mlkem-hybrid-kex;
  *   OpenSSH 9.9+ (the default of OpenSSH 10). ssh2 gets it from patches/ssh2+1.17.0.patch.
+ * - sntrup761x25519-sha512 and its older name sntrup761x25519-sha512@openssh.com: Streamlined
+ *   NTRU Prime sntrup761 with X25519, RFC 9941; OpenSSH 8.5+ (the default of OpenSSH 9.0 to 9.8,
+ *   i.e. Debian 12 and Ubuntu 22.04/24.04). The same patch adds it, with OpenSSH's own sntrup761.c
+ *   in a native addon (docs/decisions.md, "Post-quantum key exchange").
  * - curve25519-sha256 (RFC 8731) and finite-field groups of 2048+ bits with SHA-2 (RFC 8268,
  *   RFC 4419): the classical exchanges, for clients and targets without ML-KEM.
- * sntrup761x25519-sha512 is not here yet: docs/decisions.md ("Post-quantum key exchange") says why.
  */
 export const SUPPORTED_KEX = [
 	"mlkem768x25519-sha256",
+	"sntrup761x25519-sha512",
+	"sntrup761x25519-sha512@openssh.com",
 	"curve25519-sha256",
 	"curve25519-sha256@libssh.org",
 	"diffie-hellman-group16-sha512",
@@ -22,7 +27,7 @@ export const SUPPORTED_KEX = [
 export type KexName = (typeof SUPPORTED_KEX)[number];
 
 /** Hybrid post-quantum methods: a quantum computer recording the session today cannot break them later. */
-export const POST_QUANTUM_KEX: readonly KexName[] = ["mlkem768x25519-sha256"];
+export const POST_QUANTUM_KEX: readonly KexName[] = ["mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"];
 
 /** The default `ssh.kex`: all of them, post-quantum first (OpenSSH 10's order for these names). */
 export const DEFAULT_KEX: readonly KexName[] = [...SUPPORTED_KEX];

@@ -15,6 +15,7 @@
  *   AES-GCM) carry their own MAC and ignore this list.
  * - Key exchange: `ssh.kex` (src/core/ssh-kex.ts), by default the post-quantum hybrid
  *   mlkem768x25519-sha256 first (draft-ietf-sshm-mlkem-hybrid-kex, from patches/ssh2+1.17.0.patch),
+ *   then sntrup761x25519-sha512 under both its names (RFC 9941, same patch, for OpenSSH 8.5 to 9.8),
  *   then Curve25519 (RFC 8731) and finite-field groups of 2048+ bits with SHA-2 (RFC 8268,
  *   RFC 4419). The NIST P-curve ECDH exchanges are dropped (ssh-audit "fail": curves of doubtful
  *   provenance; every client that speaks ETM MACs also speaks Curve25519). `ssh.pq_only` offers
@@ -47,7 +48,7 @@ export function ssh2SupportedKex(): readonly string[] {
 /**
  * Fails closed when a configured method is missing from ssh2, typically because
  * patches/ssh2+1.17.0.patch was not applied (npm install without its postinstall) or this Node has
- * no ML-KEM: the gateway must not start and silently offer less than the configuration says.
+ * no ML-KEM, or the sntrup761 addon was not built (scripts/build-native.js): the gateway must not start and silently offer less than the configuration says.
  */
 function checkKex(kex: readonly KexName[]): void {
 	const available = new Set(ssh2SupportedKex());
@@ -59,7 +60,7 @@ function checkKex(kex: readonly KexName[]): void {
 		);
 }
 
-/** @types/ssh2 predates the patch's mlkem768x25519-sha256; checkKex() has verified every name against ssh2 itself. */
+/** @types/ssh2 predates the patch's mlkem768x25519-sha256 and sntrup761x25519-sha512; checkKex() has verified every name against ssh2 itself. */
 function asSsh2Kex(kex: readonly KexName[]): ssh2.KexAlgorithm[] {
 	return [...kex] as ssh2.KexAlgorithm[];
 }
@@ -74,8 +75,9 @@ export function serverAlgorithms(config: Config): ssh2.Algorithms {
 /**
  * The target leg (the gateway's SSH client): `ssh.kex` in the same order; ciphers, MACs and
  * compression stay ssh2's client defaults as before (targets are the administrator's own servers).
- * `ssh.pq_only` is about users' clients; a target without ML-KEM (OpenSSH before 9.9) still gets a
- * classical exchange unless the classical names are removed from `ssh.kex` (docs/configuration.md).
+ * `ssh.pq_only` is about users' clients; a target without ML-KEM or sntrup761 (OpenSSH before 8.5)
+ * still gets a classical exchange unless the classical names are removed from `ssh.kex`
+ * (docs/configuration.md). OpenSSH 8.5–9.8 targets get sntrup761x25519-sha512.
  */
 export function targetAlgorithms(config: Config): ssh2.Algorithms {
 	const kex = [...config.ssh.kex];

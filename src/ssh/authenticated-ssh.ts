@@ -30,6 +30,8 @@ export interface AuthenticatedSsh {
 	readonly sessionEpoch: number;
 	/** Epoch milliseconds (injected clock) of USERAUTH_SUCCESS. */
 	readonly authenticatedAt: number;
+	/** Key exchange method of the handshake that protected the login (shown in the menu, audited with ssh.authenticated). */
+	readonly kex: string | null;
 	/** Runs once when the connection ends, whatever the cause. Listeners added after close run at once. */
 	onClose(listener: () => void): void;
 	/**

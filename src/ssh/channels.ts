@@ -571,7 +571,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		down.write(state.pty ? text : text.replace(/\r\n/g, "\n"));
 	};
 	const menu = new Menu(
-		{ username: session.username, cols: state.pty?.cols ?? 80, rows: state.pty?.rows ?? 24, write, lineMode: state.pty === null },
+		{ username: session.username, kex: session.kex, cols: state.pty?.cols ?? 80, rows: state.pty?.rows ?? 24, write, lineMode: state.pty === null },
 		await servers.listForUser(session.userId),
 	);
 	let downEnded = false;

@@ -73,6 +73,7 @@ export function makeSession(state: ConnectionState, outcome: AuthOutcome, at: nu
 		publicKeyFingerprint: outcome.publicKeyFingerprint,
 		sessionEpoch: outcome.sessionEpoch,
 		authenticatedAt: at,
+		kex: state.kex,
 		onClose(listener: () => void) {
 			if (state.closed) {
 				try {

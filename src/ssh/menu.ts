@@ -8,6 +8,7 @@
  * or to entry N when the filter is exactly a number N; Backspace edits, Esc or Ctrl-U clears the
  * filter; `q` with an empty filter, Ctrl-D, or Ctrl-C with an empty filter quits.
  */
+import { isPostQuantumKex } from "../core/ssh-kex.ts";
 import { stripUnsafe } from "../core/untrusted-text.ts";
 
 export interface MenuEntry {
@@ -56,6 +57,8 @@ export class Menu<T extends MenuEntry> {
 	constructor(
 		private readonly options: {
 			username: string;
+			/** The connection's negotiated key exchange, shown under the title: users see whether their session is post-quantum. */
+			kex?: string | null;
 			cols: number;
 			rows: number;
 			write: (text: string) => void;
@@ -123,7 +126,15 @@ export class Menu<T extends MenuEntry> {
 	}
 
 	#listHeight(): number {
-		return Math.max(1, this.#rows - 6 - this.#messageLines().length);
+		return Math.max(1, this.#rows - 6 - this.#kexLines().length - this.#messageLines().length);
+	}
+
+	/** "Key exchange: NAME (post-quantum)", or nothing when the caller did not say (unit tests of the list). */
+	#kexLines(): string[] {
+		const kex = this.options.kex;
+		if (kex === undefined || kex === null) return [];
+		const kind = isPostQuantumKex(kex) ? "post-quantum" : "classical, not post-quantum";
+		return [`Key exchange: ${terminalSafe(kex)} (${kind})`];
 	}
 
 	/** The message, wrapped at word boundaries to the width, at most 4 lines (a step-up refusal says how to reconnect). */
@@ -149,6 +160,7 @@ export class Menu<T extends MenuEntry> {
 		const lines: string[] = [];
 		if (!this.#listed) {
 			lines.push(`Portcullis: servers for ${this.options.username}`);
+			lines.push(...this.#kexLines());
 			lines.push("Type a server's name or number and Enter to connect; q to quit.");
 			lines.push("");
 			if (this.#entries.length === 0) lines.push("No servers are granted to you. Ask an administrator to grant a server to one of your groups.");
@@ -172,6 +184,7 @@ export class Menu<T extends MenuEntry> {
 		const lines: string[] = [];
 		const total = this.#entries.length;
 		lines.push(`${BOLD}${fit(`Portcullis: servers for ${this.options.username}`, width)}${RESET}`);
+		for (const line of this.#kexLines()) lines.push(`${DIM}${fit(line, width)}${RESET}`);
 		lines.push(`${DIM}${fit("Type to filter, Up/Down + Enter or a number + Enter to connect, q to quit.", width)}${RESET}`);
 		lines.push("");
 		const visible = this.visible();

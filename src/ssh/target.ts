@@ -7,7 +7,7 @@
  * - Target host keys: trust on first use, stored per server; a changed key is refused and audited
  *   (ssh.target-hostkey-changed) until an admin forgets or pins the key (ServerService.resetHostKey).
  *   RFC 4251 §4.1 leaves the binding of host keys to names to the client; TOFU is OpenSSH's default.
- * - Key exchange: ssh.kex, mlkem768x25519-sha256 first (algorithms.ts).
+ * - Key exchange: ssh.kex, mlkem768x25519-sha256 first, then sntrup761x25519-sha512 (algorithms.ts).
  * - Nagle is disabled on the upstream socket (docs/dependencies.md, Relay behaviour: 40 ms stalls per round trip).
  */
 import ssh2 from "ssh2";

@@ -56,6 +56,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				secondFactorRemembered: false,
 				publicKeyFingerprint: null,
 				sessionEpoch: user!.epoch,
+				kex: null,
 				authenticatedAt: app.clock.now().getTime(),
 				onClose: (listener) => (closed ? listener() : void listeners.push(listener)),
 				close: () => client.end(),

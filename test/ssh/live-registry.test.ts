@@ -25,6 +25,7 @@ function fakeSession(id: string): AuthenticatedSsh & { end(): void } {
 		secondFactorRemembered: false,
 		publicKeyFingerprint: null,
 		sessionEpoch: 0,
+		kex: null,
 		authenticatedAt: 1,
 		onClose: (listener) => void listeners.push(listener),
 		close: () => undefined,

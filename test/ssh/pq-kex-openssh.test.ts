@@ -2,13 +2,15 @@
  * Post-quantum key exchange on both legs against REAL OpenSSH (docs/decisions.md, "Post-quantum key
  * exchange"): OpenSSH 10.0 from Debian 13 and OpenSSH 10.1+ from Debian testing
  * (scripts/build-openssh-roots.sh) as the user's client, Debian 13's sshd as the target, the
- * machine's OpenSSH (Debian 12: 9.2, no ML-KEM) as the classical client.
+ * machine's OpenSSH (Debian 12: 9.2, no ML-KEM) as the older client.
  *
  * - client → gateway: `ssh -v` says "kex: algorithm: mlkem768x25519-sha256" and Debian testing's
  *   OpenSSH prints no post-quantum warning, which it does print against a classical-only gateway;
  * - gateway → target: the target sshd's debug log says the same for the gateway's connection;
- * - the classical client still gets in (curve25519) by default, and with ssh.pq_only is refused at
- *   key exchange with OpenSSH's "no matching key exchange method" and an audited reason.
+ * - the machine's OpenSSH 9.2 negotiates sntrup761x25519-sha512 (sntrup761-kex-openssh.test.ts has
+ *   the details); a classical-only client still gets in (curve25519) by default, and with
+ *   ssh.pq_only is refused at key exchange with OpenSSH's "no matching key exchange method" and an
+ *   audited reason.
  */
 import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
@@ -135,7 +137,7 @@ describe("post-quantum key exchange with OpenSSH 10 on both legs", { skip }, () 
 		}
 	});
 
-	test("the machine's classical OpenSSH (no ML-KEM) still negotiates curve25519 by default", async (context) => {
+	test("the machine's OpenSSH without ML-KEM (Debian 12's 9.2) negotiates sntrup761x25519-sha512 by default, still post-quantum", async (context) => {
 		const result = await client.run(
 			"ssh",
 			["-v", "-o", "LogLevel=DEBUG1", "-p", String(gateway.address.port), "alice@127.0.0.1", "db1", "--", "echo classical"],
@@ -145,11 +147,32 @@ describe("post-quantum key exchange with OpenSSH 10 on both legs", { skip }, () 
 		);
 		const kex = /kex: algorithm: (\S+)/.exec(result.stderr)?.[1];
 		if (kex === "mlkem768x25519-sha256") {
-			context.diagnostic("this machine's OpenSSH already has ML-KEM; nothing classical to check");
+			context.diagnostic("this machine's OpenSSH already has ML-KEM; nothing older to check");
 			return;
 		}
-		assert.equal(kex, "curve25519-sha256", result.stderr);
+		// OpenSSH 8.5–9.8 put sntrup761 first (the client's order decides, RFC 4253 §7.1).
+		assert.match(kex ?? "", /^sntrup761x25519-sha512(@openssh\.com)?$/, result.stderr);
 		assert.equal(result.stdout.toString(), "classical\n", result.stderr);
+		// And a client limited to classical methods still gets curve25519 (ssh.pq_only is off).
+		const classical = await client.run(
+			"ssh",
+			[
+				"-v",
+				"-o",
+				"LogLevel=DEBUG1",
+				"-o",
+				"KexAlgorithms=curve25519-sha256",
+				"-p",
+				String(gateway.address.port),
+				"alice@127.0.0.1",
+				"db1",
+				"--",
+				"echo classical",
+			],
+			{ password: PASSWORD },
+		);
+		assert.equal(/kex: algorithm: (\S+)/.exec(classical.stderr)?.[1], "curve25519-sha256", classical.stderr);
+		assert.equal(classical.stdout.toString(), "classical\n", classical.stderr);
 	});
 
 	describe("ssh.pq_only", () => {

@@ -57,7 +57,7 @@ describe("the ssh2 patch is applied", () => {
 		assert.equal((serverAlgorithms(config).kex as string[])[0], "mlkem768x25519-sha256");
 		assert.equal((targetAlgorithms(config).kex as string[])[0], "mlkem768x25519-sha256");
 		const pqOnly = loadConfig({ env: { PORTCULLIS_SSH__PQ_ONLY: "true" }, overrides: { data_dir: tmpdir() } });
-		assert.deepEqual(serverAlgorithms(pqOnly).kex, ["mlkem768x25519-sha256"]);
+		assert.deepEqual(serverAlgorithms(pqOnly).kex, ["mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"]);
 		// pq_only is about users' clients: targets keep the classical fallback.
 		assert.ok((targetAlgorithms(pqOnly).kex as string[]).includes("curve25519-sha256"));
 	});
@@ -81,11 +81,17 @@ describe("the ssh2 patch is applied", () => {
 			// Back to the pristine ssh2 1.17.0, then the script applies the patch again.
 			const reverse = spawnSync("patch", ["-p1", "--force", "--silent", "--reverse", "-i", join(dir, "patches", "ssh2+1.17.0.patch")], { cwd: ssh2Dir });
 			assert.equal(reverse.status, 0, String(reverse.stderr));
-			assert.doesNotMatch(readFileSync(join(ssh2Dir, "lib", "protocol", "kex.js"), "utf8"), /mlkem/);
+			assert.doesNotMatch(readFileSync(join(ssh2Dir, "lib", "protocol", "kex.js"), "utf8"), /mlkem|sntrup/);
+			assert.doesNotMatch(readFileSync(join(ssh2Dir, "lib", "protocol", "constants.js"), "utf8"), /mlkem|sntrup/);
+			const patchedGyp = readFileSync(join(ROOT, "node_modules", "ssh2", "lib", "protocol", "crypto", "binding.gyp"), "utf8");
+			assert.doesNotMatch(readFileSync(join(ssh2Dir, "lib", "protocol", "crypto", "binding.gyp"), "utf8"), /sntrup761/);
 			const applied = run();
 			assert.equal(applied.status, 0, applied.stderr);
 			assert.match(applied.stdout, /ssh2\+1\.17\.0\.patch applied/);
 			assert.equal(readFileSync(join(ssh2Dir, "lib", "protocol", "kex.js"), "utf8"), patched);
+			// The sntrup761 addon's target and its vendored sources come back with the patch.
+			assert.equal(readFileSync(join(ssh2Dir, "lib", "protocol", "crypto", "binding.gyp"), "utf8"), patchedGyp);
+			assert.ok(readFileSync(join(ssh2Dir, "lib", "protocol", "crypto", "src", "sntrup761", "sntrup761.c")).length > 50_000);
 
 			const manifest = JSON.parse(readFileSync(join(ssh2Dir, "package.json"), "utf8")) as { version: string };
 			writeFileSync(join(ssh2Dir, "package.json"), JSON.stringify({ ...manifest, version: "1.18.0" }));

@@ -40,6 +40,26 @@ describe("menu in line mode (no PTY: `ssh -T gw`)", () => {
 		);
 	});
 
+	test("the negotiated key exchange is shown under the title, post-quantum or classical", () => {
+		for (const [kex, kind] of [
+			["sntrup761x25519-sha512@openssh.com", "post-quantum"],
+			["mlkem768x25519-sha256", "post-quantum"],
+			["curve25519-sha256", "classical, not post-quantum"],
+		] as const) {
+			const screens: string[] = [];
+			new Menu({ username: "alice", kex, cols: 80, rows: 24, write: (text) => screens.push(text), lineMode: true }, ENTRIES).render();
+			assert.ok(screens.join("").startsWith(`Portcullis: servers for alice\r\nKey exchange: ${kex} (${kind})\r\nType`), screens.join(""));
+			const full: string[] = [];
+			const tui = new Menu({ username: "alice", kex, cols: 80, rows: 8, write: (text) => full.push(text) }, ENTRIES);
+			tui.render();
+			assert.match(full.join(""), new RegExp(`Key exchange: ${kex.replace(/[.]/g, "\\.")} \\(${kind}\\)`));
+		}
+		// Without a negotiated name (unit tests of the list) there is no such line.
+		const screens: string[] = [];
+		new Menu({ username: "alice", cols: 80, rows: 24, write: (text) => screens.push(text), lineMode: true }, ENTRIES).render();
+		assert.doesNotMatch(screens.join(""), /Key exchange/);
+	});
+
 	test("typing does not redraw; a line that matches nothing is said and forgotten; an exact name wins; a blank line chooses nothing", () => {
 		const { m, screens, all } = lineMenu();
 		m.render();
