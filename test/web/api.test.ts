@@ -529,17 +529,18 @@ for (const engine of ["postgres", "sqlite"] as const)
 		let gateway: SshGateway;
 		let api: FastifyInstance;
 		const users = new Map<string, string>();
+		let made = 0;
 
 		const ssh = (args: readonly string[]) => tracked(client.run("ssh", ["-p", String(gateway.address.port), ...args], { password: PASSWORD }));
 		async function personal(username: string, scopes: string[], method: string | null): Promise<{ token: string; id: string }> {
 			const userId = users.get(username) as string;
 			const row = await nodes.b.stores.users.findById(userId);
-			const made = await nodes.b.apiTokens.createPersonal(
+			const created = await nodes.b.apiTokens.createPersonal(
 				{ name: `user:${username}`, channel: "web", source: "test" },
 				{ userId, sessionEpoch: Number(row?.session_epoch), secondFactorMethod: method },
-				{ name: `t-${username}-${scopes.join("+")}-${method ?? "none"}`, scopes, expiresAt: Date.now() + DAY },
+				{ name: `t-${username}-${++made}`, scopes, expiresAt: Date.now() + DAY },
 			);
-			return { token: made.token, id: made.view.id };
+			return { token: created.token, id: created.view.id };
 		}
 		const listed = async (token: string): Promise<ApiSshSession[]> => {
 			const response = await call(api, "GET", "/api/v1/ssh-sessions", token);
@@ -667,10 +668,15 @@ for (const engine of ["postgres", "sqlite"] as const)
 			const before = new Set((await listed(bot.token)).map((row) => row.id));
 			const socket = join(client.dir, "cm.sock");
 			const master = ssh(["-M", "-S", socket, "-N", "alice@127.0.0.1"]);
+			// The master first: a client started before its socket exists would open a connection of its own.
+			const opened = await eventually(
+				async () => (await listed(bot.token)).find((row) => !before.has(row.id) && row.username === "alice"),
+				"alice's master connection",
+			);
 			const one = ssh(["-S", socket, "alice@127.0.0.1", "db1", "sleep 600"]);
 			const two = ssh(["-S", socket, "alice@127.0.0.1", "db1", "sleep 601"]);
 			const view = await eventually(
-				async () => (await listed(bot.token)).find((row) => !before.has(row.id) && row.username === "alice" && row.channels.length === 2),
+				async () => (await listed(bot.token)).find((row) => row.id === opened.id && row.channels.length === 2),
 				"alice's multiplexed connection with two channels",
 			);
 			const [first, second] = view.channels;
