@@ -10,6 +10,7 @@ import { loadOrCreateGatewayKey } from "../servers/gateway-key.ts";
 import { serverService } from "../servers/server-service.ts";
 import { sshKeyService } from "../servers/ssh-keys.ts";
 import { loadCsrfKey } from "../web/csrf.ts";
+import { webSshSessions } from "./web-ssh-sessions.ts";
 import type { WebServices } from "../web/services.ts";
 import type { Portcullis } from "./portcullis.ts";
 
@@ -27,8 +28,7 @@ export function webServices(app: Portcullis): WebServices {
 		enrollment: app.enrollment,
 		admin: app.admin,
 		apiTokens: app.apiTokens,
-		// Seam: the cross-node SSH session registry plugs in here when it lands (docs/api.md "Live SSH sessions").
-		sshSessions: null,
+		sshSessions: webSshSessions(app.liveSessions),
 		sessions: stores.sessions,
 		sessionGate: new SessionGate({ login: app.login, policyVersion: stores.policyVersion, clock: app.clock }),
 		audit: stores.audit,

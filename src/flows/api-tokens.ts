@@ -71,6 +71,8 @@ export interface ApiPrincipal {
 	readonly user: UserRow;
 	readonly tokenId: string;
 	readonly scopes: readonly ApiScope[];
+	/** The second factor the console session proved when it made the token (null: none, or a host-made service-account token). */
+	readonly secondFactorMethod: string | null;
 }
 
 export type ApiAuthResult =
@@ -81,7 +83,16 @@ export type ApiAuthResult =
 export interface RouteRights {
 	readonly scope: ApiScope | null;
 	readonly admin: boolean;
+	/**
+	 * What the console guards with a fresh step-up (ending a live SSH connection): the token must
+	 * have been made with a proven second factor, or be a host-made service-account token
+	 * (docs/api.md "What stands in for the step-up"; Decision in docs/decisions.md).
+	 */
+	readonly provenFactor?: boolean;
 }
+
+/** Why a call is refused by the rights rule, or null when it is permitted. */
+export type RightsRefusal = "admin" | "scope" | "second-factor" | null;
 
 export class ApiTokenService {
 	constructor(private readonly deps: ApiTokenServiceDeps) {}
@@ -250,7 +261,7 @@ export class ApiTokenService {
 		const lastUsed = token.last_used_at === null ? null : Number(token.last_used_at);
 		if (lastUsed === null || this.now() - lastUsed >= LAST_USED_GRANULARITY_MS || token.last_used_source !== source.slice(0, 100))
 			await this.deps.tokens.markUsed(token.id, source);
-		return { kind: "ok", principal: { user, tokenId: token.id, scopes: parseScopes(token.scopes) } };
+		return { kind: "ok", principal: { user, tokenId: token.id, scopes: parseScopes(token.scopes), secondFactorMethod: token.second_factor_method } };
 	}
 
 	/**
@@ -258,8 +269,21 @@ export class ApiTokenService {
 	 * administrator now (a token never exceeds its owner, whatever its scopes say).
 	 */
 	permits(principal: ApiPrincipal, rights: RouteRights): boolean {
-		if (rights.admin && principal.user.is_admin !== 1) return false;
-		return rights.scope === null || principal.scopes.includes(rights.scope);
+		return this.refusal(principal, rights) === null;
+	}
+
+	/**
+	 * The rights rule with its reason. A step-up-class route (`provenFactor`) also needs a token made
+	 * with a proven second factor: a personal token made by an owner to whom 2FA did not apply (who
+	 * confirmed only the password) lists but does not end SSH connections. A service account's
+	 * host-made token passes: access to the host stands in for its second factor (docs/api.md
+	 * "Service accounts").
+	 */
+	refusal(principal: ApiPrincipal, rights: RouteRights): RightsRefusal {
+		if (rights.admin && principal.user.is_admin !== 1) return "admin";
+		if (rights.scope !== null && !principal.scopes.includes(rights.scope)) return "scope";
+		if (rights.provenFactor === true && principal.secondFactorMethod === null && principal.user.service_account !== 1) return "second-factor";
+		return null;
 	}
 
 	/** The actor of changes made through the API: the owner and the token id, for the audit log. */

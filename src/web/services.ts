@@ -88,28 +88,65 @@ export type WebAdmin = Pick<
 >;
 
 /** API tokens: the console's tokens page and the REST API's per-call check (flows/api-tokens.ts). */
-export type WebApiTokens = Pick<ApiTokenService, "createPersonal" | "listOwn" | "revokeOwn" | "authenticate" | "permits" | "actorOf" | "createServiceAccount">;
+export type WebApiTokens = Pick<
+	ApiTokenService,
+	"createPersonal" | "listOwn" | "revokeOwn" | "authenticate" | "permits" | "refusal" | "actorOf" | "createServiceAccount"
+>;
 
-/** One live SSH connection as the API lists it. */
+/** One channel of a live SSH connection as the API lists it (flows/live-sessions.ts LiveChannelView). */
+export interface SshChannelView {
+	readonly id: string;
+	/** "menu", "session" (relayed shell, exec, scp, sftp) or "tunnel" (ProxyJump: end to end encrypted). */
+	readonly kind: string;
+	readonly server: string | null;
+	readonly startedAt: number;
+	readonly bytesIn: number;
+	readonly bytesOut: number;
+}
+
+/** One live SSH connection as the API lists it: what the console's /admin/live shows. */
 export interface SshSessionView {
 	readonly id: string;
 	readonly username: string;
-	readonly node: string;
 	readonly source: string;
+	/** The node holding the connection (ssh.node_name), and its id. */
+	readonly node: string;
+	readonly nodeId: string;
 	readonly startedAt: number;
+	readonly firstFactor: string;
+	/** A method id, "remembered:<method>" or "not-required" (then secondFactorNote says why). */
+	readonly secondFactor: string;
+	readonly secondFactorNote: string;
+	/** How the console words it (flows/live-sessions.ts secondFactorLabel). */
+	readonly secondFactorLabel: string;
+	/** As of the owning node's last flush (every few seconds). */
+	readonly bytesIn: number;
+	readonly bytesOut: number;
+	readonly updatedAt: number;
+	/** The servers its channels are relayed to, each once. */
 	readonly servers: readonly string[];
+	readonly channels: readonly SshChannelView[];
+}
+
+/** What ending a live SSH connection (or one channel of it) asks for. */
+export interface SshTerminateRequest {
+	readonly id: string;
+	readonly channelId: string | null;
+	/** Plain text, at most 200 characters; it goes into the audit log with the actor. */
+	readonly reason: string;
 }
 
 /**
- * The seam for `GET/DELETE /api/v1/ssh-sessions` (docs/api.md "Live SSH sessions"): the
- * cross-node registry of live SSH connections, built by another part of the project. The
- * composition root passes it in `WebServices.sshSessions` when it exists; until then it is null
- * and those routes answer 501. `terminate` must close the connection on whichever node holds it
- * and audit the change with the actor (a token's actor names the token id).
+ * `GET/DELETE /api/v1/ssh-sessions` (docs/api.md "Live SSH sessions"): the cross-node registry
+ * of live SSH connections (flows/live-sessions.ts), passed by the composition root
+ * (app/web-ssh-sessions.ts). When null, those routes answer 501. `terminate` records a request the
+ * owning node acts on within its poll interval, audited with the actor (a token's actor names the
+ * token id); it throws ERR_NOT_FOUND for a connection (or channel) no live node holds and
+ * ERR_INPUT for a malformed id or reason.
  */
 export interface WebSshSessions {
 	list(): Promise<readonly SshSessionView[]>;
-	terminate(actor: Actor, id: string): Promise<boolean>;
+	terminate(actor: Actor, request: SshTerminateRequest): Promise<{ readonly requestId: string; readonly node: string }>;
 }
 
 /** The browser sessions of the console (rows in web_sessions; src/web/session.ts drives them). */
@@ -176,7 +213,7 @@ export interface WebServices {
 	readonly enrollment: WebEnrollment;
 	readonly admin: WebAdmin;
 	readonly apiTokens: WebApiTokens;
-	/** Live SSH sessions of every node; null until the registry is wired (the API answers 501). */
+	/** Live SSH sessions of every node for the API; null when not wired (the API answers 501). */
 	readonly sshSessions: WebSshSessions | null;
 	readonly sessions: WebSessions;
 	readonly sessionGate: SessionGate;

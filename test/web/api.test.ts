@@ -9,11 +9,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { createPortcullis, type Portcullis } from "../../src/app/portcullis.ts";
 import { runMaintenance } from "../../src/app/maintenance.ts";
 import { webServices } from "../../src/app/web-services.ts";
 import { buildWebServer } from "../../src/web/server.ts";
+import { startSshGateway, type SshGateway } from "../../src/ssh/gateway.ts";
+import { loadOrCreateGatewayKey } from "../../src/servers/gateway-key.ts";
+import { createRecordingNodes, type RecordingNodes } from "../helpers/recording-nodes.ts";
+import { createOpenSshClient, type OpenSshClient, type RunResult } from "../helpers/relay-openssh.ts";
+import { sshdSkipReason, startSshd, type Sshd } from "../helpers/sshd-target.ts";
 import { createPostgresDatabase, testConfig } from "../helpers/test-app.ts";
 import { ADMIN_ACTOR, Browser, createWebTest, enrolTotp, PASSWORD, type WebTest } from "./helpers.ts";
 
@@ -256,7 +262,8 @@ for (const engine of ["sqlite", "postgres"] as const)
 		});
 
 		test("bad input on every API route: unknown fields and parameters, wrong types, malformed JSON, forms, huge bodies → 4xx JSON, never 500", async () => {
-			const { token: admin } = await token("root1");
+			// Made with a proven factor: ending an SSH connection needs one, and the rights are checked before the input.
+			const { token: admin } = await token("root1", ALL, "totp");
 			const routes = w.server.portcullisRoutes.filter((route) => route.access === "api" && route.method !== "HEAD");
 			const url = (route: { url: string }) => route.url.replace(/:([A-Za-z]+)/g, "x");
 			for (const route of routes) {
@@ -302,7 +309,10 @@ for (const engine of ["sqlite", "postgres"] as const)
 			assert.equal((await call(w.server, "DELETE", "/api/v1/servers/db1/grants/ops", admin)).statusCode, 200);
 			const settings = await call(w.server, "PATCH", "/api/v1/settings", admin, { rememberMinutes: 30 });
 			assert.equal((settings.json() as { rememberMinutes: number }).rememberMinutes, 30);
-			assert.equal((await call(w.server, "GET", "/api/v1/ssh-sessions", admin)).statusCode, 501);
+			// Wired (the live describe below drives a real OpenSSH connection through it): no connection here.
+			const none = await call(w.server, "GET", "/api/v1/ssh-sessions", admin);
+			assert.equal(none.statusCode, 200, none.body);
+			assert.deepEqual(none.json(), { sessions: [] });
 
 			const browser = new Browser(w.server);
 			await browser.follow(await browser.login("alice"));
@@ -471,5 +481,224 @@ for (const engine of ["sqlite", "postgres"] as const)
 			const revoked = await browser.post("/account/tokens/revoke", { tokenId: id });
 			assert.equal(revoked.statusCode, 303);
 			assert.equal((await call(w.server, "GET", "/api/v1/me", raw)).statusCode, 401);
+		});
+	});
+
+/** Polls until the probe answers (bounded, so what never happens fails instead of hanging). No timing in pass/fail. */
+async function eventually<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 60_000): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const value = await probe();
+		if (value) return value;
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+		await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+	}
+}
+
+/** A client run whose end can be checked without waiting for it. */
+function tracked(run: Promise<RunResult>): { readonly done: Promise<RunResult>; ended(): boolean } {
+	let ended = false;
+	const done = run.finally(() => {
+		ended = true;
+	});
+	return { done, ended: () => ended };
+}
+
+interface ApiSshSession {
+	id: string;
+	username: string;
+	source: string;
+	node: string;
+	nodeId: string;
+	startedAt: number;
+	firstFactor: string;
+	secondFactor: string;
+	secondFactorNote: string;
+	secondFactorLabel: string;
+	bytesIn: number;
+	bytesOut: number;
+	servers: string[];
+	channels: { id: string; kind: string; server: string | null; bytesIn: number; bytesOut: number }[];
+}
+
+// The REAL OpenSSH client through a gateway on node A to a REAL sshd; the API is node B's, so
+// "ended on whichever node holds it" is exercised too (docs/api.md "Live SSH sessions").
+for (const engine of ["postgres", "sqlite"] as const)
+	describe(`REST API: live SSH sessions (${engine}, OpenSSH → gateway on node A → sshd; the API on node B)`, { skip: sshdSkipReason() }, () => {
+		let nodes: RecordingNodes;
+		let client: OpenSshClient;
+		let db1: Sshd;
+		let gateway: SshGateway;
+		let api: FastifyInstance;
+		const users = new Map<string, string>();
+		let made = 0;
+
+		const ssh = (args: readonly string[]) => tracked(client.run("ssh", ["-p", String(gateway.address.port), ...args], { password: PASSWORD }));
+		async function personal(username: string, scopes: string[], method: string | null): Promise<{ token: string; id: string }> {
+			const userId = users.get(username) as string;
+			const row = await nodes.b.stores.users.findById(userId);
+			const created = await nodes.b.apiTokens.createPersonal(
+				{ name: `user:${username}`, channel: "web", source: "test" },
+				{ userId, sessionEpoch: Number(row?.session_epoch), secondFactorMethod: method },
+				{ name: `t-${username}-${++made}`, scopes, expiresAt: Date.now() + DAY },
+			);
+			return { token: created.token, id: created.view.id };
+		}
+		const listed = async (token: string): Promise<ApiSshSession[]> => {
+			const response = await call(api, "GET", "/api/v1/ssh-sessions", token);
+			assert.equal(response.statusCode, 200, response.body);
+			return (response.json() as { sessions: ApiSshSession[] }).sessions;
+		};
+		const auditOf = async (event: string, connectionId: string) =>
+			(await nodes.b.stores.audit.query({ event })).filter((row) => JSON.parse(row.detail ?? "{}").connectionId === connectionId);
+		const end = (id: string, token: string, query: string) => call(api, "DELETE", `/api/v1/ssh-sessions/${id}${query}`, token);
+
+		before(async () => {
+			nodes = await createRecordingNodes(engine, { ssh: { node_name: "gw-api" } });
+			const { a, b } = nodes;
+			client = await createOpenSshClient();
+			db1 = await startSshd({ authorizedKeys: [loadOrCreateGatewayKey(a.config).publicKey, client.publicKey] });
+			await a.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: false, allowedMethods: null });
+			for (const [username, isAdmin, groups] of [
+				["alice", false, ["ops"]],
+				["root", true, []],
+			] as const)
+				users.set(username, (await a.admin.createUser(ADMIN_ACTOR, { username, password: PASSWORD, isAdmin, groups: [...groups] })).id);
+			await a.servers.add(ADMIN_ACTOR, { name: "db1", host: db1.host, port: db1.port, loginUser: db1.user, groups: ["ops"] });
+			gateway = await startSshGateway(a.ssh, { listen: "127.0.0.1:0" });
+			api = await buildWebServer(webServices(b));
+			await api.ready();
+		});
+
+		after(async () => {
+			await client?.cleanup();
+			await gateway?.close();
+			await api?.close();
+			await db1?.stop();
+			await nodes?.cleanup();
+		});
+
+		test("GET lists the live connection as the console does; DELETE with a reason ends it (the client exits), audited with the token; refusals change nothing", async (t) => {
+			const reader = await personal("root", ["read"], "totp");
+			const run = ssh(["alice@127.0.0.1", "db1", "head -c 300000 /dev/zero; sleep 600"]);
+			const view = await eventually(
+				async () => (await listed(reader.token)).find((row) => row.username === "alice" && row.channels.some((channel) => channel.server === "db1")),
+				"alice's connection in the API's list",
+			);
+			assert.equal(view.node, "gw-api", "the node holding it (ssh.node_name)");
+			assert.equal(view.nodeId, gateway.liveRegistry.nodeId);
+			assert.equal(view.source, "127.0.0.1");
+			assert.equal(view.firstFactor, "password");
+			assert.equal(view.secondFactor, "not-required");
+			assert.equal(view.secondFactorNote, "policy");
+			assert.match(view.secondFactorLabel, /^not required/);
+			assert.deepEqual(view.servers, ["db1"]);
+			assert.equal(view.channels[0]?.kind, "session");
+			assert.ok(view.startedAt > 0);
+			// Bytes as of node A's last flush (flushed here at once instead of waiting for it).
+			const counted = await eventually(async () => {
+				await gateway.liveRegistry.flush();
+				const found = (await listed(reader.token)).find((row) => row.id === view.id);
+				return found !== undefined && found.bytesOut >= 300_000 ? found : null;
+			}, "the relayed bytes in the API's list");
+			assert.ok((counted.channels[0]?.bytesOut ?? 0) >= 300_000, "the channel's own count");
+
+			// Refusals, each beside its twin below: nothing is requested, the connection lives on.
+			const alice = await personal("alice", ALL, "totp");
+			assert.equal((await call(api, "GET", "/api/v1/ssh-sessions", alice.token)).statusCode, 403, "a non-admin owner's token cannot list");
+			assert.equal((await end(view.id, alice.token, "?reason=mine")).statusCode, 403, "nor end");
+			const readOnly = await end(view.id, reader.token, "?reason=read+only");
+			assert.equal(readOnly.statusCode, 403, "a read-only token cannot end");
+			assert.match(String(readOnly.headers["www-authenticate"]), /insufficient_scope/);
+			const unproven = await personal("root", ALL, null);
+			const noFactor = await end(view.id, unproven.token, "?reason=no+factor");
+			assert.equal(noFactor.statusCode, 403, "a token made without a proven second factor cannot end (the console's step-up)");
+			assert.match((noFactor.json() as { message: string }).message, /second factor/);
+			assert.equal(
+				(await listed(unproven.token)).some((row) => row.id === view.id),
+				true,
+				"but it may list",
+			);
+			const writer = await personal("root", ["users:write"], "totp");
+			for (const [query, status, what] of [
+				["", 400, "no reason"],
+				["?reason=", 400, "an empty reason"],
+				["?reason=%20%20", 400, "a blank reason"],
+				[`?reason=${"x".repeat(201)}`, 400, "a reason over 200 characters"],
+				["?reason=a%1B%5B2Jb", 400, "a reason with a control sequence"],
+				["?reason=a%E2%80%AEb", 400, "a reason with a bidi override"],
+				["?reason=ok&channel=nothex", 400, "a malformed channel id"],
+				[`?reason=ok&channel=${"0".repeat(32)}`, 404, "a channel the connection does not have"],
+				["?reason=ok&zz=1", 400, "an unknown parameter"],
+			] as const) {
+				const refused = await end(view.id, writer.token, query);
+				assert.equal(refused.statusCode, status, `${what}: ${refused.statusCode} ${refused.body}`);
+			}
+			assert.equal((await end("0123456789abcdef", writer.token, "?reason=ok")).statusCode, 404, "an unknown id");
+			assert.equal((await end("not-an-id", writer.token, "?reason=ok")).statusCode, 400, "a malformed id");
+			assert.deepEqual(await auditOf("ssh.terminate-requested", view.id), [], "nothing was requested");
+			await gateway.liveRegistry.poll();
+			assert.equal(run.ended(), false, "the connection lives on");
+
+			// The twin: an admin's users:write token made with a proven factor, and a reason.
+			const asked = performance.now();
+			const ended = await end(view.id, writer.token, `?reason=${encodeURIComponent("incident 42: über-long sleep")}`);
+			assert.equal(ended.statusCode, 202, ended.body);
+			const answer = ended.json() as { requested: boolean; requestId: string; node: string };
+			assert.equal(answer.requested, true);
+			assert.equal(answer.node, "gw-api");
+			assert.match(answer.requestId, /^[0-9a-f]+$/);
+			await eventually(async () => run.ended(), "the client to be cut off");
+			// Reported, not asserted (no timing in pass/fail): DELETE on node B → the client gone from node A.
+			t.diagnostic(`DELETE on node B to the client's exit: ${Math.round(performance.now() - asked)} ms (ssh.policy_poll_ms = 1000)`);
+			assert.notEqual((await run.done).code, 0, "the client was cut off");
+			await eventually(async () => !(await listed(reader.token)).some((row) => row.id === view.id), "the connection to leave the list");
+
+			const actor = `api:root:token:${writer.id}`;
+			const [request] = await auditOf("ssh.terminate-requested", view.id);
+			assert.equal(request?.actor, actor, "the request names the token");
+			assert.equal(request?.channel, "api");
+			assert.equal(request?.username, "alice");
+			assert.equal(JSON.parse(request?.detail ?? "{}").reason, "incident 42: über-long sleep");
+			const done = await eventually(async () => (await auditOf("ssh.terminated", view.id))[0], "ssh.terminated");
+			assert.equal(done.actor, actor, "the termination names the token");
+			assert.equal(JSON.parse(done.detail ?? "{}").requestedVia, "api");
+			assert.equal(JSON.parse(done.detail ?? "{}").result, "ended");
+		});
+
+		test("a service account's host-made token (no factor: the host stands in) may end one channel; the connection stays", async () => {
+			const host = { name: "cli:root", channel: "cli" as const, source: "host" };
+			await nodes.b.apiTokens.createServiceAccount(host, "reaper-bot", true);
+			const bot = await nodes.b.apiTokens.createForService(host, "reaper-bot", { name: "ci", scopes: ["read", "users:write"], expiresAt: Date.now() + DAY });
+			const before = new Set((await listed(bot.token)).map((row) => row.id));
+			const socket = join(client.dir, "cm.sock");
+			const master = ssh(["-M", "-S", socket, "-N", "alice@127.0.0.1"]);
+			// The master first: a client started before its socket exists would open a connection of its own.
+			const opened = await eventually(
+				async () => (await listed(bot.token)).find((row) => !before.has(row.id) && row.username === "alice"),
+				"alice's master connection",
+			);
+			const one = ssh(["-S", socket, "alice@127.0.0.1", "db1", "sleep 600"]);
+			const two = ssh(["-S", socket, "alice@127.0.0.1", "db1", "sleep 601"]);
+			const view = await eventually(
+				async () => (await listed(bot.token)).find((row) => row.id === opened.id && row.channels.length === 2),
+				"alice's multiplexed connection with two channels",
+			);
+			const [first, second] = view.channels;
+			const ended = await end(view.id, bot.token, `?reason=one+channel&channel=${first?.id}`);
+			assert.equal(ended.statusCode, 202, ended.body);
+			await eventually(async () => one.ended() || two.ended(), "one of the two sessions to end");
+			const after = await eventually(
+				async () => (await listed(bot.token)).find((row) => row.id === view.id && row.channels.length === 1),
+				"the connection with one channel left",
+			);
+			assert.equal(after.channels[0]?.id, second?.id, "the other channel is untouched");
+			assert.equal(master.ended(), false, "the connection stays");
+			const [request] = await auditOf("ssh.terminate-requested", view.id);
+			assert.equal(request?.actor, `api:reaper-bot:token:${bot.view.id}`);
+			assert.equal(JSON.parse(request?.detail ?? "{}").channelId, first?.id);
+
+			assert.equal((await end(view.id, bot.token, "?reason=end+of+test")).statusCode, 202);
+			for (const run of [master, one, two]) await eventually(async () => run.ended(), "every client to be cut off");
 		});
 	});

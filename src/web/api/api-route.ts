@@ -19,6 +19,8 @@ export interface ApiRouteSpec {
 	readonly scope: ApiScope | null;
 	/** The owner must be an administrator at the time of the call. */
 	readonly admin: boolean;
+	/** What the console guards with a fresh step-up: the token must have been made with a proven second factor (RouteRights.provenFactor). */
+	readonly provenFactor?: boolean;
 	readonly params?: JsonSchema;
 	readonly query?: JsonSchema;
 	readonly body?: JsonSchema;
@@ -56,11 +58,11 @@ export function apiRoute(api: FastifyInstance, services: WebServices, spec: ApiR
 	api.route({
 		method: spec.method,
 		url: spec.url,
-		config: { access: "api", rights: { scope: spec.scope, admin: spec.admin } },
+		config: { access: "api", rights: { scope: spec.scope, admin: spec.admin, provenFactor: spec.provenFactor === true } },
 		schema: {
 			tags: [spec.tag],
 			summary: spec.summary,
-			description: `Scope: ${spec.scope ?? "any"}${spec.admin ? "; the token's owner must be an administrator" : ""}.`,
+			description: `Scope: ${spec.scope ?? "any"}${spec.admin ? "; the token's owner must be an administrator" : ""}${spec.provenFactor ? "; the token must have been made with a proven second factor (or be a service account's)" : ""}.`,
 			...(spec.params ? { params: spec.params } : {}),
 			querystring: spec.query ?? object({}),
 			...(spec.body ? { body: spec.body } : {}),

@@ -86,9 +86,36 @@ export const WEB_SESSIONS = obj({
 	},
 });
 
-export const SSH_SESSIONS = obj({
-	sessions: { type: "array", items: obj({ id: str, username: str, node: str, source: str, startedAt: int, servers: strings }) },
+export const SSH_CHANNEL = obj({
+	id: str,
+	kind: { type: "string", enum: ["menu", "session", "tunnel"] },
+	server: nullable(str),
+	startedAt: int,
+	bytesIn: int,
+	bytesOut: int,
 });
+
+export const SSH_SESSION = obj({
+	id: str,
+	username: str,
+	source: str,
+	node: str,
+	nodeId: str,
+	startedAt: int,
+	firstFactor: str,
+	secondFactor: str,
+	secondFactorNote: str,
+	secondFactorLabel: str,
+	bytesIn: int,
+	bytesOut: int,
+	updatedAt: int,
+	servers: strings,
+	channels: { type: "array", items: SSH_CHANNEL },
+});
+export const SSH_SESSIONS = obj({ sessions: { type: "array", items: SSH_SESSION } });
+
+/** A terminate request is recorded; the owning node ends the connection within its poll interval (202). */
+export const SSH_TERMINATE = obj({ requested: bool, requestId: str, node: str });
 
 export const RECORDINGS = obj({
 	recordings: { type: "array", items: obj({ id: str, username: str, servers: strings, startedAt: int, endedAt: nullable(int), bytes: int }) },

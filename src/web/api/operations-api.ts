@@ -1,6 +1,6 @@
 /**
  * API: servers and grants, the global 2FA settings, the audit log (paged, filtered), web sessions
- * (list, terminate), live SSH sessions (the seam: WebServices.sshSessions) and recordings (list,
+ * (list, terminate), live SSH sessions (list, terminate with a reason: WebServices.sshSessions) and recordings (list,
  * download). Every change goes through its service's unit of work (ServerService, AdminService).
  *
  * Deliberately absent: target-server credentials (a password or private key is a secret the API
@@ -9,14 +9,26 @@
 import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { IMPLEMENTED_METHODS, type MethodId } from "../../core/method-id.ts";
+import { MAX_REASON_LENGTH } from "../../flows/live-sessions.ts";
 import type { RecordingRow } from "../../storage/recording-store.ts";
 import type { WebServices } from "../services.ts";
 import { apiError } from "./api-error.ts";
-import { AUDIT_PAGE, DONE, RECORDINGS, SERVER, SERVERS, SETTINGS, SSH_SESSIONS, WEB_SESSIONS } from "./api-schemas.ts";
+import { AUDIT_PAGE, DONE, RECORDINGS, SERVER, SERVERS, SETTINGS, SSH_SESSIONS, SSH_TERMINATE, WEB_SESSIONS } from "./api-schemas.ts";
 import { apiRoute, NAME, object, SENT } from "./api-route.ts";
 
 const SERVER_NAME = { type: "string", minLength: 1, maxLength: 64 };
 const HEX32 = { type: "string", pattern: "^[0-9a-f]{32}$" };
+/**
+ * A terminate reason as the console takes it: 1-200 characters of plain text (no control, bidi or
+ * zero-width characters: src/core/untrusted-text.ts; LiveSessionService checks it again).
+ */
+const REASON = {
+	type: "string",
+	minLength: 1,
+	maxLength: MAX_REASON_LENGTH,
+	pattern:
+		"^[^\\u0000-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*\\S[^\\u0000-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*$",
+};
 
 function recordingServers(row: RecordingRow): string[] {
 	try {
@@ -241,8 +253,8 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 		},
 	);
 
-	// --- live SSH sessions: the seam (WebServices.sshSessions; docs/api.md "Live SSH sessions") ---
-	const notWired = "Live SSH sessions are not available in this build yet (docs/api.md).";
+	// --- live SSH sessions (app/web-ssh-sessions.ts over flows/live-sessions.ts; docs/api.md "Live SSH sessions") ---
+	const notWired = "Live SSH sessions are not available in this build (docs/api.md).";
 	apiRoute(
 		api,
 		services,
@@ -259,17 +271,23 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 			method: "DELETE",
 			url: "/ssh-sessions/:id",
 			tag: "sessions",
-			summary: "Close a live SSH connection on whichever node holds it",
+			summary: "End a live SSH connection (or one channel of it) on whichever node holds it; the reason is audited",
 			scope: "users:write",
 			admin: true,
-			response: DONE("terminated"),
-			params: object({ id: { type: "string", minLength: 1, maxLength: 128 } }, ["id"]),
+			// The console asks a fresh step-up here; the API asks a token made with a proven second factor.
+			provenFactor: true,
+			response: SSH_TERMINATE,
+			params: object({ id: { type: "string", pattern: "^[0-9a-f]{16}$" } }, ["id"]),
+			// In the query, not a body: a DELETE body has no defined meaning (RFC 9110 §9.3.5) and proxies may drop it.
+			query: object({ reason: REASON, channel: { type: "string", pattern: "^[0-9a-f]{32}$" } }, ["reason"]),
 		},
 		async (call) => {
 			if (services.sshSessions === null) return apiError(call.reply, 501, "not_implemented", notWired);
-			if (!(await services.sshSessions.terminate(call.actor, call.params.id as string)))
-				return apiError(call.reply, 404, "not_found", "No such live SSH session.");
-			return { terminated: true };
+			const query = call.query as { reason: string; channel?: string };
+			// ERR_NOT_FOUND (no live node holds it) → 404 and ERR_INPUT → 400, by the plugin's error handler.
+			const done = await services.sshSessions.terminate(call.actor, { id: call.params.id as string, channelId: query.channel ?? null, reason: query.reason });
+			call.reply.code(202);
+			return { requested: true, requestId: done.requestId, node: done.node };
 		},
 	);
 

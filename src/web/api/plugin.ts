@@ -4,7 +4,8 @@
  *   onRequest   Bearer token only (RFC 6750 §2.1); cookies are never read, so CSRF does not apply
  *               → ApiTokenService.authenticate (live token, and the owner passes the live-policy
  *               check on channel "api" on every call, in the database, no cache)
- *               → ApiTokenService.permits (the route's scope, and admin routes need an admin owner)
+ *               → ApiTokenService.refusal (the route's scope, admin routes need an admin owner, and
+ *                 step-up-class routes a token made with a proven second factor)
  *   validation  every route's JSON schema (params, query, body; unknown fields refused)
  *   onSend      one `api.call` audit event per authenticated call, with the token id, before the answer leaves
  *
@@ -89,14 +90,19 @@ async function registerApi(api: FastifyInstance, web: WebContext): Promise<void>
 		}
 		request.api = result.principal;
 		const rights = config.rights ?? { scope: null, admin: true };
-		if (!services.apiTokens.permits(result.principal, rights)) {
+		const refusal = services.apiTokens.refusal(result.principal, rights);
+		if (refusal !== null) {
 			reply.header("www-authenticate", `Bearer realm="portcullis", error="insufficient_scope"${rights.scope ? `, scope="${rights.scope}"` : ""}`);
 			reply.header("x-access-denied", "forbidden");
 			apiError(
 				reply,
 				403,
 				"forbidden",
-				rights.admin ? "This route needs an administrator's token with the right scope." : "The token lacks the scope this route needs.",
+				refusal === "second-factor"
+					? "This route needs a token made with a proven second factor (the console's step-up stands behind it; docs/api.md)."
+					: rights.admin
+						? "This route needs an administrator's token with the right scope."
+						: "The token lacks the scope this route needs.",
 			);
 			return reply;
 		}
