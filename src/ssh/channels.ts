@@ -14,7 +14,10 @@
  *   granted server: host = the server's name or its configured host, port = its configured port
  *   (for the server's name, port 22 (the client default) also maps to the configured port).
  *   Everything else is refused and audited (ssh.forward-refused).
- * - `sftp alice@gw` (subsystem without a target) is refused with a message: use `sftp -J`.
+ * - `alice:db1@gw` (a connection bound to a server, target-username.ts): shell = db1's shell, exec =
+ *   the command on db1 verbatim, subsystem "sftp" = db1's sftp subsystem (psftp, WinSCP, FileZilla,
+ *   `sftp -o User=alice:db1 gw`), so scp (exec `scp -t`/`scp -f`, or its sftp mode) works too.
+ * - `sftp alice@gw` (subsystem without a target) is refused with a message naming both ways.
  * - Refused and audited: remote forwarding (tcpip-forward, -R), streamlocal (Unix sockets, both
  *   directions), X11 and agent forwarding (agent forwarding is a later feature).
  *
@@ -71,6 +74,11 @@ interface Conn {
 	readonly relays: Set<Relay>;
 	closed: boolean;
 }
+
+/** What a visit asks the target for (RFC 4254 §6.5): a shell, a command, or the sftp subsystem. */
+type TargetRequest = { readonly kind: "shell" } | { readonly kind: "exec"; readonly command: string } | { readonly kind: "subsystem"; readonly name: "sftp" };
+
+const SHELL: TargetRequest = { kind: "shell" };
 
 /** Per-session-channel state (RFC 4254 §6: pty-req, env, window-change arrive on the session). */
 interface SessionState {
@@ -219,13 +227,18 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 		// Operator notices (the node is stopping) reach the user's terminal on stderr.
 		const stopNotices = conn.session.onNotice((text) => down.stderr.write(`\r\n${text}\r\n`));
 		down.once("close", stopNotices);
-		afterGate(conn, down, () => runMenu(conn, down, state));
+		const bound = conn.session.boundServer;
+		afterGate(conn, down, () => (bound === null ? runMenu(conn, down, state) : runOnServer(conn, down, state, bound, SHELL)));
 	});
 	channel.on("exec", (accept, _reject, info) => {
 		const down = accept();
 		if (!down) return;
 		down.pause();
-		afterGate(conn, down, () => runExec(conn, down, state, info.command));
+		const bound = conn.session.boundServer;
+		// A bound connection passes the command verbatim (scp -t/-f, rsync, …); otherwise its first word names the server.
+		afterGate(conn, down, () =>
+			bound === null ? runExec(conn, down, state, info.command) : runOnServer(conn, down, state, bound, { kind: "exec", command: info.command }),
+		);
 	});
 	channel.on("subsystem", (accept, reject, info) => {
 		if (info.name !== "sftp") {
@@ -234,9 +247,12 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 		}
 		const down = accept();
 		if (!down) return;
+		down.pause();
+		const bound = conn.session.boundServer;
 		afterGate(conn, down, async () => {
-			// Without ProxyJump the gateway has no target to give the sftp channel to.
-			down.stderr.write("Portcullis: sftp needs a target. Use ProxyJump: sftp -J USER@GATEWAY:PORT LOGIN@SERVER\r\n");
+			if (bound !== null) return runOnServer(conn, down, state, bound, { kind: "subsystem", name: "sftp" });
+			// Neither ProxyJump nor a server in the user name: the gateway has no target to give the sftp channel to.
+			down.stderr.write(`Portcullis: ${SFTP_NEEDS_TARGET}\r\n`);
 			down.exit(1);
 			down.end();
 		});
@@ -281,8 +297,11 @@ function failChannel(conn: Conn, down: ssh2.ServerChannel, error: unknown): void
 
 type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; loginUser: string } | { ok: false; message: string };
 
-/** Connects to the server and opens a shell or an exec channel on it. */
-async function openTarget(conn: Conn, server: ServerRow, state: SessionState, command: string | null): Promise<OpenResult> {
+export const SFTP_NEEDS_TARGET =
+	"sftp needs a target. Name it in the user name: sftp -o User=USER:SERVER -P PORT GATEWAY (psftp/WinSCP/FileZilla: user USER:SERVER), or use ProxyJump: sftp -J USER@GATEWAY:PORT LOGIN@SERVER";
+
+/** Connects to the server and opens a shell, an exec or the sftp subsystem on it. */
+async function openTarget(conn: Conn, server: ServerRow, state: SessionState, request: TargetRequest): Promise<OpenResult> {
 	const { session } = conn;
 	const connected = await connectTarget(conn.services, server, {
 		username: session.username,
@@ -309,8 +328,10 @@ async function openTarget(conn: Conn, server: ServerRow, state: SessionState, co
 				resolveOpen({ ok: false, message: `${server.name} refused the session: ${error.message.slice(0, 200)}` });
 			} else resolveOpen({ ok: true, client, channel, loginUser: connected.loginUser });
 		};
-		if (command === null) client.shell(pty, { env: state.env }, done);
-		else client.exec(command, { pty, env: state.env }, done);
+		if (request.kind === "shell") client.shell(pty, { env: state.env }, done);
+		else if (request.kind === "exec") client.exec(request.command, { pty, env: state.env }, done);
+		// A subsystem has no PTY of its own (RFC 4254 §6.5); the target runs its sftp-server.
+		else client.subsys(request.name, done);
 	});
 }
 
@@ -320,7 +341,7 @@ async function visitTarget(
 	down: ssh2.ServerChannel,
 	state: SessionState,
 	server: ServerRow,
-	command: string | null,
+	request: TargetRequest,
 	mode: "menu" | "command",
 	recorder: SessionRecorder | null,
 	typedAhead: Buffer | null = null,
@@ -331,14 +352,14 @@ async function visitTarget(
 	const access = await stepUpAccess(conn, server, mode);
 	if (access.kind === "refused") return { ok: false, message: access.message };
 	// A recorded session whose recording already failed (best effort so far) may not enter a strict server.
-	if (state.pty !== null || mode === "menu") {
+	if ((state.pty !== null && request.kind !== "subsystem") || mode === "menu") {
 		if ((recorder === null || recorder.failed) && (await conn.servers.recordingModeFor(server)) === "strict") {
 			await recordingFailed(conn, new Error("recording unavailable"), "strict", "visit", recorder?.id ?? null, server);
 			return { ok: false, message: `${server.name} requires a recorded session, and recording is unavailable` };
 		}
 	}
 	state.server = server;
-	const opened = await openTarget(conn, server, state, command);
+	const opened = await openTarget(conn, server, state, request);
 	if (!opened.ok) {
 		await refused(conn, "ssh.target-failed", { server: server.name, reason: opened.message.slice(0, 200) });
 		return opened;
@@ -355,8 +376,10 @@ async function visitTarget(
 			port: server.port,
 			loginUser: opened.loginUser,
 			mode,
-			command: command?.slice(0, 200) ?? null,
-			pty: state.pty !== null,
+			command: request.kind === "exec" ? request.command.slice(0, 200) : null,
+			...(request.kind === "subsystem" ? { subsystem: request.name } : {}),
+			bound: conn.session.boundServer !== null,
+			pty: state.pty !== null && request.kind !== "subsystem",
 			recording: recorder?.id ?? null,
 			connection: conn.session.connectionId,
 		},
@@ -529,18 +552,33 @@ async function runExec(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		down.end();
 	};
 	if (parsed === null) return fail("usage: ssh USER@GATEWAY SERVER [-- COMMAND]  (or no command for the server menu)", 2);
-	const server = await conn.servers.findForUser(conn.session.userId, parsed.server);
+	return runOnServer(conn, down, state, parsed.server, parsed.command === null ? SHELL : { kind: "exec", command: parsed.command });
+}
+
+/**
+ * `ssh gw NAME [CMD]` and every session channel of a bound connection (`alice:NAME@gw`). A server
+ * that does not exist and one not granted get the same answer (no oracle of server names).
+ */
+async function runOnServer(conn: Conn, down: ssh2.ServerChannel, state: SessionState, name: string, request: TargetRequest): Promise<void> {
+	const fail = (message: string, status: number) => {
+		down.stderr.write(`Portcullis: ${message}\r\n`);
+		down.exit(status);
+		down.end();
+	};
+	const server = await conn.servers.findForUser(conn.session.userId, name);
 	if (server === undefined) {
-		await refused(conn, "ssh.target-refused", { requested: parsed.server.slice(0, 64) });
-		return fail(`no server named "${terminalSafe(parsed.server.slice(0, 64))}" is available to you. Run ssh without a command to see the menu.`, 1);
+		await refused(conn, "ssh.target-refused", { requested: name.slice(0, 64), ...(request.kind === "subsystem" ? { subsystem: request.name } : {}) });
+		const hint = conn.session.boundServer === null ? " Run ssh without a command to see the menu." : " Log in without :SERVER to see the menu.";
+		return fail(`no server named "${terminalSafe(name.slice(0, 64))}" is available to you.${hint}`, 1);
 	}
 	let recorder: SessionRecorder | null = null;
-	if (state.pty) {
+	// Interactive (a PTY) is recorded; a subsystem has no PTY of its own (its stream is SFTP packets).
+	if (state.pty && request.kind !== "subsystem") {
 		const opened = await openRecorder(conn, down, state, server);
 		if (opened.refused) return;
 		recorder = opened.recorder;
 	}
-	const visit = await visitTarget(conn, down, state, server, parsed.command, "command", recorder);
+	const visit = await visitTarget(conn, down, state, server, request, "command", recorder);
 	if (!visit.ok && !state.stopped) {
 		recorder?.output(`Portcullis: ${visit.message}\r\n`);
 		fail(visit.message, 1);
@@ -627,7 +665,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		}
 		write(`${state.pty ? "\x1b[H\x1b[2J" : ""}${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
 		const typedAhead = Buffer.from(menu.takeRest(), "utf8");
-		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder, typedAhead);
+		const visit = await visitTarget(conn, down, state, chosen, SHELL, "menu", recorder, typedAhead);
 		if (conn.closed || downClosed || state.stopped) return void recorder?.finish();
 		if (downEnded) return quit(`Connection to ${chosen.name} closed.`);
 		// Leave whatever state the target left the terminal in: main screen, visible cursor, plain text.

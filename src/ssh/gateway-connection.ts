@@ -73,6 +73,7 @@ export function makeSession(state: ConnectionState, outcome: AuthOutcome, at: nu
 		publicKeyFingerprint: outcome.publicKeyFingerprint,
 		sessionEpoch: outcome.sessionEpoch,
 		authenticatedAt: at,
+		boundServer: outcome.boundServer ?? null,
 		onClose(listener: () => void) {
 			if (state.closed) {
 				try {

@@ -56,6 +56,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				publicKeyFingerprint: null,
 				sessionEpoch: user!.epoch,
 				authenticatedAt: app.clock.now().getTime(),
+				boundServer: null,
 				onClose: (listener) => (closed ? listener() : void listeners.push(listener)),
 				close: () => client.end(),
 				onNotice: () => () => undefined,
