@@ -100,6 +100,10 @@ describe("target in the user name (OpenSSH ssh/sftp/scp → gateway → OpenSSH 
 		assert.ok(readFileSync(join(client.dir, `${name}.back`)).equals(data), "and came back intact");
 		const starts = (await audit("ssh.session-start")).map((row) => JSON.parse(String(row.detail)));
 		assert.ok(starts.some((detail) => detail.server === "db1" && detail.subsystem === "sftp"));
+		// The URI form (RFC 3986 userinfo, ":" percent-encoded): `sftp alice:db1@gw` would read "alice" as the host.
+		const uri = await client.run("sftp", [`sftp://alice%3Adb1@127.0.0.1:${gw.port}`], { password: PASSWORD, input: `ls ${target}\nbye\n` });
+		assert.equal(uri.code, 0, uri.stderr);
+		assert.match(uri.stdout.toString(), new RegExp(name));
 	});
 
 	test("scp works both ways: the SFTP protocol (default) and the legacy scp -t/-f protocol (-O)", async () => {
