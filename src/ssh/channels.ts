@@ -48,6 +48,7 @@ import { Menu, terminalSafe } from "./menu.ts";
 import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder, terminalLineEndings } from "./recording.ts";
 import { relay, type Relay, type RelayEnd } from "./relay.ts";
+import { SftpAudit, type SftpAuditEvent } from "./sftp-audit.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { connectTarget } from "./target.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
@@ -384,8 +385,11 @@ async function visitTarget(
 			connection: conn.session.connectionId,
 		},
 	});
+	// Relayed SFTP is parsed for the audit trail (sftp-audit.ts); content is never kept.
+	const sftp = request.kind === "subsystem" ? new SftpAudit((event) => void auditSftp(conn, server, event)) : null;
 	const active = relay(down, opened.channel, {
 		endDownstream: mode === "command",
+		...(sftp ? { inspect: { fromClient: (chunk: Buffer) => sftp.fromClient(chunk), fromTarget: (chunk: Buffer) => sftp.fromTarget(chunk) } } : {}),
 		bytes: conn.services.metrics.relayBytes,
 		// Without a PTY the target writes bare "\n" (no terminal turns it into CR LF); the recording gets
 		// what a terminal would have shown, so the player draws lines, not a staircase.
@@ -406,6 +410,10 @@ async function visitTarget(
 	};
 	const end = await active.done;
 	untrack();
+	if (sftp) {
+		sftp.end();
+		if (sftp.failure !== null) await refused(conn, "ssh.sftp-refused", { server: server.name, reason: sftp.failure });
+	}
 	conn.relays.delete(active);
 	state.active = null;
 	state.onResize = null;
@@ -424,6 +432,16 @@ async function visitTarget(
 		},
 	});
 	return { ok: true, end };
+}
+
+/** One SFTP operation (sftp-audit.ts) as an audit event, attached to the connection and server. */
+function auditSftp(conn: Conn, server: ServerRow, event: SftpAuditEvent): Promise<void> {
+	return conn.services.audit.record({
+		...auditBase(conn),
+		event: "ssh.sftp",
+		outcome: event.outcome,
+		detail: { server: server.name, op: event.op, ...event.detail, connection: conn.session.connectionId },
+	});
 }
 
 /** The open-channel gauge (core/metrics.ts): one up now, one down when the channel closes. */

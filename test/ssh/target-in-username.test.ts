@@ -19,6 +19,16 @@ import { sshdSkipReason, startSshd, type Sshd } from "../helpers/sshd-target.ts"
 import { ADMIN_ACTOR, createTestApp, type TestApp } from "../helpers/test-app.ts";
 
 const PASSWORD = "correct horse battery";
+
+async function eventually<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 60_000): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const value = await probe();
+		if (value) return value;
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+		await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+	}
+}
 const skip = sshdSkipReason(["sftp", "scp"]);
 
 describe("target in the user name (OpenSSH ssh/sftp/scp → gateway → OpenSSH sshd)", { skip }, () => {
@@ -100,10 +110,69 @@ describe("target in the user name (OpenSSH ssh/sftp/scp → gateway → OpenSSH 
 		assert.ok(readFileSync(join(client.dir, `${name}.back`)).equals(data), "and came back intact");
 		const starts = (await audit("ssh.session-start")).map((row) => JSON.parse(String(row.detail)));
 		assert.ok(starts.some((detail) => detail.server === "db1" && detail.subsystem === "sftp"));
+		// The audit trail: each file with its path, mode and bytes; written once the target answered.
+		const ops = await eventually(async () => {
+			const rows = (await audit("ssh.sftp"))
+				.filter((row) => row.username === "alice")
+				.map((row) => ({ ...JSON.parse(String(row.detail)), outcome: row.outcome }));
+			return rows.filter((row) => row.op === "close" && row.path === target).length >= 2 ? rows : null;
+		}, "sftp audit events");
+		const closes = ops.filter((row) => row.op === "close" && row.path === target);
+		assert.ok(
+			closes.some((row) => row.bytesWritten === data.length && row.bytesRead === 0 && row.flags.includes("write")),
+			JSON.stringify(closes),
+		);
+		assert.ok(
+			closes.some((row) => row.bytesRead === data.length && row.bytesWritten === 0 && row.flags.includes("read")),
+			JSON.stringify(closes),
+		);
+		assert.ok(ops.some((row) => row.op === "open" && row.path === target && row.outcome === "success" && row.server === "db1" && row.connection));
 		// The URI form (RFC 3986 userinfo, ":" percent-encoded): `sftp alice:db1@gw` would read "alice" as the host.
 		const uri = await client.run("sftp", [`sftp://alice%3Adb1@127.0.0.1:${gw.port}`], { password: PASSWORD, input: `ls ${target}\nbye\n` });
 		assert.equal(uri.code, 0, uri.stderr);
 		assert.match(uri.stdout.toString(), new RegExp(name));
+	});
+
+	test("rename, remove, mkdir, rmdir, chmod and a refused open are in the audit trail with their outcome; no content is stored", async () => {
+		const dir = join(db1.dir, `d-${randomBytes(4).toString("hex")}`);
+		const secret = `secret-${randomBytes(8).toString("hex")}`;
+		writeFileSync(join(client.dir, "payload"), secret);
+		const result = await client.run("sftp", gwArgs("alice:db1"), {
+			password: PASSWORD,
+			input: [
+				`mkdir ${dir}`,
+				`put ${join(client.dir, "payload")} ${dir}/a`,
+				`chmod 600 ${dir}/a`,
+				`rename ${dir}/a ${dir}/b`,
+				`rm ${dir}/b`,
+				`rmdir ${dir}`,
+				`put ${join(client.dir, "payload")} ${dir}-missing/c`,
+				"bye",
+				"",
+			].join("\n"),
+		});
+		assert.match(result.stderr, /not found|No such file/i);
+		const rows = await eventually(
+			async () => {
+				const found = (await audit("ssh.sftp")).map((row) => ({ ...JSON.parse(String(row.detail)), outcome: row.outcome }));
+				return found.some((row) => row.op === "rmdir" && row.path === dir) && found.some((row) => row.op === "open" && row.outcome === "failure")
+					? found
+					: null;
+			},
+			"the operations",
+			10_000,
+		);
+		const find = (op: string, key: string, value: string) => rows.find((row) => row.op === op && row[key] === value);
+		assert.equal(find("mkdir", "path", dir)?.outcome, "success");
+		assert.equal(find("setstat", "path", `${dir}/a`)?.attrs.permissions, "600");
+		assert.equal(find("rename", "from", `${dir}/a`)?.to, `${dir}/b`);
+		assert.equal(find("remove", "path", `${dir}/b`)?.outcome, "success");
+		assert.equal(find("rmdir", "path", dir)?.outcome, "success");
+		const missing = find("open", "path", `${dir}-missing/c`);
+		assert.equal(missing?.outcome, "failure");
+		assert.equal(missing?.status, "no-such-file");
+		const all = JSON.stringify(await t.app.stores.audit.query({}));
+		assert.ok(!all.includes(secret), "file content never reaches the audit log");
 	});
 
 	test("scp works both ways: the SFTP protocol (default) and the legacy scp -t/-f protocol (-O)", async () => {
