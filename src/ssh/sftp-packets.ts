@@ -134,10 +134,11 @@ export class SftpPacketReader {
 				chunk.copy(this.#header, this.#headerFill, at, at + take);
 				this.#headerFill += take;
 				at += take;
+				// The length is judged as soon as it is in, not when the type byte follows.
+				const length = this.#headerFill >= 4 ? this.#header.readUInt32BE(0) : 1;
+				if (length < 1 || length > SFTP_MAX_PACKET) throw new SftpMalformed(`packet length ${length}`);
 				if (this.#headerFill < 5) return;
 				this.#headerFill = 0;
-				const length = this.#header.readUInt32BE(0);
-				if (length < 1 || length > SFTP_MAX_PACKET) throw new SftpMalformed(`packet length ${length}`);
 				this.#type = this.#header[4]!;
 				this.#payloadLength = length - 1;
 				this.#remaining = this.#payloadLength;

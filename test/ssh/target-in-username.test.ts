@@ -175,6 +175,42 @@ describe("target in the user name (OpenSSH ssh/sftp/scp → gateway → OpenSSH 
 		assert.ok(!all.includes(secret), "file content never reaches the audit log");
 	});
 
+	test("an SFTP stream that lies about its lengths ends the channel (fail closed) and is audited; the connection survives", async () => {
+		const conn = new ssh2.Client();
+		try {
+			await new Promise<void>((resolveReady, reject) => {
+				conn.once("ready", () => resolveReady());
+				conn.once("error", reject);
+				conn.connect({ host: "127.0.0.1", port: gw.port, username: "alice:db1", password: PASSWORD });
+			});
+			const closed = await new Promise<string>((resolveClosed, reject) => {
+				conn.subsys("sftp", (error, channel) => {
+					if (error) return reject(error);
+					let received = "";
+					channel.on("data", (chunk: Buffer) => (received += chunk.toString("hex")));
+					channel.on("close", () => resolveClosed(received));
+					// A valid INIT, then a packet that claims 4 GiB.
+					channel.write(Buffer.from("0000000501" + "00000003" + "ffffffff06", "hex"));
+				});
+			});
+			assert.ok(closed.length < 200, "at most the VERSION reply came back");
+			const refusal = await eventually(async () => (await audit("ssh.sftp-refused")).find((row) => row.username === "alice"), "the refusal");
+			assert.match(String(refusal.detail), /client: packet length 4294967295/);
+			// The twin: a new channel on the same connection still works.
+			const echoed = await new Promise<string>((resolveRun, reject) =>
+				conn.exec("echo still-here", (error, channel) => {
+					if (error) return reject(error);
+					let out = "";
+					channel.on("data", (chunk: Buffer) => (out += chunk.toString()));
+					channel.on("close", () => resolveRun(out));
+				}),
+			);
+			assert.equal(echoed, "still-here\n");
+		} finally {
+			conn.end();
+		}
+	});
+
 	test("scp works both ways: the SFTP protocol (default) and the legacy scp -t/-f protocol (-O)", async () => {
 		for (const legacy of [false, true]) {
 			const data = randomBytes(100_000);
