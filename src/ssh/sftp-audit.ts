@@ -1,5 +1,5 @@
 /**
- * The audit trail of a relayed SFTP session (issue 15 section 4; docs/ssh-relay.md "File transfers
+ * The audit trail of a relayed SFTP session (docs/ssh-relay.md "File transfers
  * in the audit trail"). The relay feeds both directions through SftpPacketReader
  * (sftp-packets.ts); this matches requests to the target's replies by request id and reports:
  *
