@@ -211,6 +211,35 @@ describe("target in the user name (OpenSSH ssh/sftp/scp → gateway → OpenSSH 
 		}
 	});
 
+	test("a client that disconnects mid-upload: the open file is audited with the bytes that went through, and the session ends", async () => {
+		const conn = new ssh2.Client();
+		const path = join(db1.dir, `cut-${randomBytes(4).toString("hex")}`);
+		await new Promise<void>((resolveReady, reject) => {
+			conn.once("ready", () => resolveReady());
+			conn.once("error", reject);
+			conn.connect({ host: "127.0.0.1", port: gw.port, username: "alice:db1", password: PASSWORD });
+		});
+		conn.on("error", () => undefined);
+		const sftp = await new Promise<ssh2.SFTPWrapper>((resolveSftp, reject) => conn.sftp((error, wrapper) => (error ? reject(error) : resolveSftp(wrapper))));
+		const handle = await new Promise<Buffer>((resolveOpen, reject) => sftp.open(path, "w", (error, opened) => (error ? reject(error) : resolveOpen(opened))));
+		const chunk = Buffer.alloc(10_000, 1);
+		for (let offset = 0; offset < 30_000; offset += chunk.length)
+			await new Promise<void>((resolveWrite, reject) =>
+				sftp.write(handle, chunk, 0, chunk.length, offset, (error) => (error ? reject(error) : resolveWrite())),
+			);
+		const before = (await audit("ssh.session-end")).length;
+		// Gone without CLOSE, without closing the channel: the TCP connection just ends.
+		conn.destroy();
+		const cut = await eventually(
+			async () => (await audit("ssh.sftp")).map((row) => JSON.parse(String(row.detail))).find((detail) => detail.op === "close" && detail.path === path),
+			"the close at channel end",
+		);
+		assert.equal(cut.closedBy, "channel-end");
+		assert.equal(cut.bytesWritten, 30_000);
+		await eventually(async () => (await audit("ssh.session-end")).length > before, "the session end");
+		assert.equal(readFileSync(path).length, 30_000, "what was written before the cut is on db1");
+	});
+
 	test("scp works both ways: the SFTP protocol (default) and the legacy scp -t/-f protocol (-O)", async () => {
 		for (const legacy of [false, true]) {
 			const data = randomBytes(100_000);
