@@ -49,6 +49,7 @@ import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder, terminalLineEndings } from "./recording.ts";
 import { relay, type Relay, type RelayEnd } from "./relay.ts";
 import { SftpAudit, type SftpAuditEvent } from "./sftp-audit.ts";
+import { serveSftpView } from "./sftp-view.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { connectTarget } from "./target.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
@@ -241,6 +242,18 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 			bound === null ? runExec(conn, down, state, info.command) : runOnServer(conn, down, state, bound, { kind: "exec", command: info.command }),
 		);
 	});
+	// Without a server in the user name, `sftp alice@gw` is the gateway's own SFTP view (sftp-view.ts).
+	// ssh2 emits "sftp" instead of "subsystem" for sftp only while a listener exists, so a bound
+	// connection (which relays the raw stream) does not register one.
+	if (conn.session.boundServer === null)
+		channel.on("sftp", (accept) => {
+			const sftp = accept();
+			if (!sftp) return;
+			void conn.live.gate(conn.session).then((allowed) => {
+				if (!allowed || conn.closed) return sftp.end();
+				runSftpView(conn, sftp);
+			});
+		});
 	channel.on("subsystem", (accept, reject, info) => {
 		if (info.name !== "sftp") {
 			reject?.();
@@ -386,7 +399,7 @@ async function visitTarget(
 		},
 	});
 	// Relayed SFTP is parsed for the audit trail (sftp-audit.ts); content is never kept.
-	const sftp = request.kind === "subsystem" ? new SftpAudit((event) => void auditSftp(conn, server, event)) : null;
+	const sftp = request.kind === "subsystem" ? new SftpAudit((event) => void auditSftp(conn, server.name, event)) : null;
 	const active = relay(down, opened.channel, {
 		endDownstream: mode === "command",
 		...(sftp ? { inspect: { fromClient: (chunk: Buffer) => sftp.fromClient(chunk), fromTarget: (chunk: Buffer) => sftp.fromTarget(chunk) } } : {}),
@@ -434,13 +447,106 @@ async function visitTarget(
 	return { ok: true, end };
 }
 
+/** `sftp alice@gw`: the granted servers as folders; each opened on first use, with the checks of `ssh gw NAME`. */
+function runSftpView(conn: Conn, sftp: ssh2.SFTPWrapper): void {
+	const opened: ssh2.Client[] = [];
+	const view = serveSftpView(sftp, {
+		listServers: async () => (await conn.servers.listForUser(conn.session.userId)).map((server) => server.name),
+		openServer: async (name) => {
+			const result = await openViewServer(conn, name);
+			if (result.ok) opened.push(result.client);
+			return result;
+		},
+		audit: (server, event) => void auditSftp(conn, server, event),
+	});
+	// The client's EOF (`bye`) is the end of the session: close our side too (RFC 4254 §5.3).
+	sftp.once("end", () => sftp.end());
+	sftp.once("close", () => {
+		view.end();
+		for (const client of opened) client.end();
+	});
+}
+
+async function openViewServer(
+	conn: Conn,
+	name: string,
+): Promise<{ ok: true; target: { sftp: ssh2.SFTPWrapper }; client: ssh2.Client } | { ok: false; message: string }> {
+	const { session } = conn;
+	if (!(await conn.live.gate(session)) || conn.closed) return { ok: false, message: "access revoked" };
+	const server = await conn.servers.findForUser(session.userId, name);
+	if (server === undefined) {
+		await refused(conn, "ssh.target-refused", { requested: name.slice(0, 64), subsystem: "sftp", view: true });
+		return { ok: false, message: `no server named "${terminalSafe(name.slice(0, 64))}" is available to you` };
+	}
+	const access = await stepUpAccess(conn, server, "command");
+	if (access.kind === "refused") return { ok: false, message: access.message };
+	const connected = await connectTarget(conn.services, server, {
+		username: session.username,
+		userId: session.userId,
+		connectionId: session.connectionId,
+		sourceAddress: session.sourceAddress,
+	});
+	if (!connected.ok) {
+		await refused(conn, "ssh.target-failed", { server: server.name, reason: connected.message.slice(0, 200) });
+		return { ok: false, message: connected.message };
+	}
+	const client = connected.client;
+	const closeClient = () => client.end();
+	conn.closers.add(closeClient);
+	if (conn.closed) {
+		client.end();
+		return { ok: false, message: "connection closed" };
+	}
+	let sftp: ssh2.SFTPWrapper;
+	try {
+		sftp = await new Promise<ssh2.SFTPWrapper>((resolveSftp, reject) => client.sftp((error, wrapper) => (error ? reject(error) : resolveSftp(wrapper))));
+	} catch (error) {
+		client.end();
+		const message = `${server.name} refused sftp: ${error instanceof Error ? error.message.slice(0, 200) : "unknown"}`;
+		await refused(conn, "ssh.target-failed", { server: server.name, reason: message });
+		return { ok: false, message };
+	}
+	const started = conn.services.clock.now().getTime();
+	const base = { server: server.name, connection: session.connectionId };
+	await conn.services.audit.write({
+		...auditBase(conn),
+		event: "ssh.session-start",
+		outcome: "success",
+		detail: {
+			...base,
+			host: server.host,
+			port: server.port,
+			loginUser: connected.loginUser,
+			mode: "sftp-view",
+			command: null,
+			subsystem: "sftp",
+			bound: false,
+			pty: false,
+			recording: null,
+		},
+	});
+	// Grant removal (live-policy.ts) ends this server's SFTP session; the folder's next request fails.
+	const untrack = conn.live.trackRelay(session, server.id, () => client.end());
+	client.once("close", () => {
+		untrack();
+		conn.closers.delete(closeClient);
+		void conn.services.audit.record({
+			...auditBase(conn),
+			event: "ssh.session-end",
+			outcome: "info",
+			detail: { ...base, durationMs: conn.services.clock.now().getTime() - started, exitCode: null, signal: null, recording: null },
+		});
+	});
+	return { ok: true, target: { sftp }, client };
+}
+
 /** One SFTP operation (sftp-audit.ts) as an audit event, attached to the connection and server. */
-function auditSftp(conn: Conn, server: ServerRow, event: SftpAuditEvent): Promise<void> {
+function auditSftp(conn: Conn, server: string, event: SftpAuditEvent): Promise<void> {
 	return conn.services.audit.record({
 		...auditBase(conn),
 		event: "ssh.sftp",
 		outcome: event.outcome,
-		detail: { server: server.name, op: event.op, ...event.detail, connection: conn.session.connectionId },
+		detail: { server, op: event.op, ...event.detail, connection: conn.session.connectionId },
 	});
 }
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import ssh2 from "ssh2";
@@ -336,12 +336,5 @@ describe("target in the user name (OpenSSH ssh/sftp/scp → gateway → OpenSSH 
 			conn.end();
 			await serverService(t.app).update(ADMIN_ACTOR, "db-prod", { freshMinutes: null });
 		}
-	});
-
-	test("sftp to the gateway without a target names both ways", async () => {
-		const result = await client.run("sftp", gwArgs("alice"), { password: PASSWORD, input: "ls\nbye\n" });
-		assert.notEqual(result.code, 0);
-		assert.match(result.stderr, /sftp needs a target\. Name it in the user name: sftp -o User=USER:SERVER/);
-		assert.ok(!existsSync(join(client.dir, "nothing")));
 	});
 });
