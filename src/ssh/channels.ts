@@ -17,7 +17,7 @@
  * - `alice:db1@gw` (a connection bound to a server, target-username.ts): shell = db1's shell, exec =
  *   the command on db1 verbatim, subsystem "sftp" = db1's sftp subsystem (psftp, WinSCP, FileZilla,
  *   `sftp -o User=alice:db1 gw`), so scp (exec `scp -t`/`scp -f`, or its sftp mode) works too.
- * - `sftp alice@gw` (subsystem without a target) is refused with a message naming both ways.
+ * - `sftp alice@gw` (sftp without a target): the gateway's SFTP view, granted servers as folders (sftp-view.ts).
  * - Refused and audited: remote forwarding (tcpip-forward, -R), streamlocal (Unix sockets, both
  *   directions), X11 and agent forwarding (agent forwarding is a later feature).
  *
@@ -255,21 +255,16 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 			});
 		});
 	channel.on("subsystem", (accept, reject, info) => {
-		if (info.name !== "sftp") {
+		// Only "sftp" on a bound connection arrives here (an unbound one has the "sftp" listener above).
+		const bound = conn.session.boundServer;
+		if (info.name !== "sftp" || bound === null) {
 			reject?.();
 			return;
 		}
 		const down = accept();
 		if (!down) return;
 		down.pause();
-		const bound = conn.session.boundServer;
-		afterGate(conn, down, async () => {
-			if (bound !== null) return runOnServer(conn, down, state, bound, { kind: "subsystem", name: "sftp" });
-			// Neither ProxyJump nor a server in the user name: the gateway has no target to give the sftp channel to.
-			down.stderr.write(`Portcullis: ${SFTP_NEEDS_TARGET}\r\n`);
-			down.exit(1);
-			down.end();
-		});
+		afterGate(conn, down, () => runOnServer(conn, down, state, bound, { kind: "subsystem", name: "sftp" }));
 	});
 }
 
@@ -310,9 +305,6 @@ function failChannel(conn: Conn, down: ssh2.ServerChannel, error: unknown): void
 }
 
 type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; loginUser: string } | { ok: false; message: string };
-
-export const SFTP_NEEDS_TARGET =
-	"sftp needs a target. Name it in the user name: sftp -o User=USER:SERVER -P PORT GATEWAY (psftp/WinSCP/FileZilla: user USER:SERVER), or use ProxyJump: sftp -J USER@GATEWAY:PORT LOGIN@SERVER";
 
 /** Connects to the server and opens a shell, an exec or the sftp subsystem on it. */
 async function openTarget(conn: Conn, server: ServerRow, state: SessionState, request: TargetRequest): Promise<OpenResult> {
