@@ -52,7 +52,10 @@ const paths: Record<string, string[]> = {
 	"direct to db1 (reference)": ["-P", String(db1.port), `${db1.user}@127.0.0.1`],
 	"sftp -J through the gateway": ["-J", `alice@127.0.0.1:${gw.port}`, "-P", String(db1.port), `${db1.user}@127.0.0.1`],
 	"alice:db1 (relayed, audited)": ["-o", "User=alice:db1", "-P", String(gw.port), "127.0.0.1"],
+	"alice@gw /db1 (the gateway's SFTP view)": ["-P", String(gw.port), "alice@127.0.0.1"],
 };
+/** The SFTP view names db1's files under /db1. */
+const prefix = (name: string) => (name.includes("SFTP view") ? "/db1" : "");
 
 async function timed(args: string[], script: string): Promise<number> {
 	const started = performance.now();
@@ -72,7 +75,8 @@ try {
 			const seconds: number[] = [];
 			for (let rep = 0; rep < REPS; rep++) {
 				const local = join(client.dir, "download.bin");
-				const script = direction === "download" ? `get ${remote} ${local}\nbye\n` : `put ${source} ${join(db1.dir, "upload.bin")}\nbye\n`;
+				const script =
+					direction === "download" ? `get ${prefix(name)}${remote} ${local}\nbye\n` : `put ${source} ${prefix(name)}${join(db1.dir, "upload.bin")}\nbye\n`;
 				const ms = await timed(args, script);
 				const landed = direction === "download" ? statSync(local).size : statSync(join(db1.dir, "upload.bin")).size;
 				if (landed !== MIB * 1024 * 1024) throw new Error(`${name} ${direction}: ${landed} bytes`);
