@@ -2,7 +2,8 @@
  * `npm run bench:sftp`: SFTP throughput through the gateway's audited relay (`alice:db1`, issue 15
  * section 4: the gateway decrypts, parses every SFTP packet for the audit trail, and re-encrypts
  * towards db1) against `sftp -J` through the same gateway (direct-tcpip: end-to-end encrypted,
- * nothing parsed) and against sftp straight to db1. Real OpenSSH sftp and sshd on loopback; the
+ * nothing parsed), against sftp straight to db1, and the gateway's SFTP view (`sftp alice@gw`,
+ * paths under /db1: the gateway speaks SFTP to both sides, src/ssh/sftp-view.ts). Real OpenSSH sftp and sshd on loopback; the
  * gateway runs in this process (it is idle while the sftp child runs, so it has a core to itself
  * when the machine is otherwise quiet).
  *
