@@ -48,6 +48,8 @@ export interface AuthOutcome {
 	readonly firstFactor: "password" | "publickey";
 	/** The key that proved the first factor ("SHA256:…"); removing it ends the connection (live policy). */
 	readonly publicKeyFingerprint: string | null;
+	/** `alice:db1`: the server every session channel of this connection goes to (target-username.ts); else null. */
+	readonly boundServer?: string | null;
 }
 
 export interface AuthenticatorDeps {
@@ -469,7 +471,9 @@ export class SshAuthenticator {
 	/** The only place that accepts: `outcome` comes from a LoginFlow "authenticated" result. */
 	#grant(ctx: AuthContext, isStale: () => boolean, outcome: AuthOutcome): void {
 		if (isStale()) return;
-		this.#granting = outcome;
+		// The user name cannot change between requests (protocol-guard.ts), so this request's names the target.
+		const named = splitTargetUsername(ctx.username);
+		this.#granting = { ...outcome, boundServer: named.bound ? named.targetServer : null };
 		try {
 			ctx.accept();
 		} finally {

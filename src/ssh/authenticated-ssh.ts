@@ -32,6 +32,11 @@ export interface AuthenticatedSsh {
 	readonly authenticatedAt: number;
 	/** Key exchange method of the handshake that protected the login (shown in the menu, audited with ssh.authenticated). */
 	readonly kex: string | null;
+	/**
+	 * `alice:db1@gw` (target-username.ts): the server this connection is bound to. A shell opens its
+	 * shell, exec runs the command there, the sftp subsystem is its sftp. Null: the menu and `ssh gw NAME`.
+	 */
+	readonly boundServer: string | null;
 	/** Runs once when the connection ends, whatever the cause. Listeners added after close run at once. */
 	onClose(listener: () => void): void;
 	/**

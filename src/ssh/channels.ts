@@ -14,7 +14,10 @@
  *   granted server: host = the server's name or its configured host, port = its configured port
  *   (for the server's name, port 22 (the client default) also maps to the configured port).
  *   Everything else is refused and audited (ssh.forward-refused).
- * - `sftp alice@gw` (subsystem without a target) is refused with a message: use `sftp -J`.
+ * - `alice:db1@gw` (a connection bound to a server, target-username.ts): shell = db1's shell, exec =
+ *   the command on db1 verbatim, subsystem "sftp" = db1's sftp subsystem (psftp, WinSCP, FileZilla,
+ *   `sftp -o User=alice:db1 gw`), so scp (exec `scp -t`/`scp -f`, or its sftp mode) works too.
+ * - `sftp alice@gw` (sftp without a target): the gateway's SFTP view, granted servers as folders (sftp-view.ts).
  * - Refused and audited: remote forwarding (tcpip-forward, -R), streamlocal (Unix sockets, both
  *   directions), X11 and agent forwarding (agent forwarding is a later feature).
  *
@@ -46,6 +49,8 @@ import { CHANNEL_TERMINATED_MESSAGE, type LiveChannel, type LiveConnection } fro
 import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder, terminalLineEndings } from "./recording.ts";
 import { relay, type Relay, type RelayEnd } from "./relay.ts";
+import { SftpAudit, type SftpAuditEvent } from "./sftp-audit.ts";
+import { serveSftpView } from "./sftp-view.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { connectTarget } from "./target.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
@@ -74,6 +79,11 @@ interface Conn {
 	readonly relays: Set<Relay>;
 	closed: boolean;
 }
+
+/** What a visit asks the target for (RFC 4254 §6.5): a shell, a command, or the sftp subsystem. */
+type TargetRequest = { readonly kind: "shell" } | { readonly kind: "exec"; readonly command: string } | { readonly kind: "subsystem"; readonly name: "sftp" };
+
+const SHELL: TargetRequest = { kind: "shell" };
 
 /** Per-session-channel state (RFC 4254 §6: pty-req, env, window-change arrive on the session). */
 interface SessionState {
@@ -225,27 +235,42 @@ function handleSession(conn: Conn, channel: ssh2.Session): void {
 		// Operator notices (the node is stopping) reach the user's terminal on stderr.
 		const stopNotices = conn.session.onNotice((text) => down.stderr.write(`\r\n${text}\r\n`));
 		down.once("close", stopNotices);
-		afterGate(conn, down, () => runMenu(conn, down, state));
+		const bound = conn.session.boundServer;
+		afterGate(conn, down, () => (bound === null ? runMenu(conn, down, state) : runOnServer(conn, down, state, bound, SHELL)));
 	});
 	channel.on("exec", (accept, _reject, info) => {
 		const down = accept();
 		if (!down) return;
 		down.pause();
-		afterGate(conn, down, () => runExec(conn, down, state, info.command));
+		const bound = conn.session.boundServer;
+		// A bound connection passes the command verbatim (scp -t/-f, rsync, …); otherwise its first word names the server.
+		afterGate(conn, down, () =>
+			bound === null ? runExec(conn, down, state, info.command) : runOnServer(conn, down, state, bound, { kind: "exec", command: info.command }),
+		);
 	});
+	// Without a server in the user name, `sftp alice@gw` is the gateway's own SFTP view (sftp-view.ts).
+	// ssh2 emits "sftp" instead of "subsystem" for sftp only while a listener exists, so a bound
+	// connection (which relays the raw stream) does not register one.
+	if (conn.session.boundServer === null)
+		channel.on("sftp", (accept) => {
+			const sftp = accept();
+			if (!sftp) return;
+			void conn.live.gate(conn.session).then((allowed) => {
+				if (!allowed || conn.closed) return sftp.end();
+				runSftpView(conn, sftp);
+			});
+		});
 	channel.on("subsystem", (accept, reject, info) => {
-		if (info.name !== "sftp") {
+		// Only "sftp" on a bound connection arrives here (an unbound one has the "sftp" listener above).
+		const bound = conn.session.boundServer;
+		if (info.name !== "sftp" || bound === null) {
 			reject?.();
 			return;
 		}
 		const down = accept();
 		if (!down) return;
-		afterGate(conn, down, async () => {
-			// Without ProxyJump the gateway has no target to give the sftp channel to.
-			down.stderr.write("Portcullis: sftp needs a target. Use ProxyJump: sftp -J USER@GATEWAY:PORT LOGIN@SERVER\r\n");
-			down.exit(1);
-			down.end();
-		});
+		down.pause();
+		afterGate(conn, down, () => runOnServer(conn, down, state, bound, { kind: "subsystem", name: "sftp" }));
 	});
 }
 
@@ -287,8 +312,8 @@ function failChannel(conn: Conn, down: ssh2.ServerChannel, error: unknown): void
 
 type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; loginUser: string } | { ok: false; message: string };
 
-/** Connects to the server and opens a shell or an exec channel on it. */
-async function openTarget(conn: Conn, server: ServerRow, state: SessionState, command: string | null): Promise<OpenResult> {
+/** Connects to the server and opens a shell, an exec or the sftp subsystem on it. */
+async function openTarget(conn: Conn, server: ServerRow, state: SessionState, request: TargetRequest): Promise<OpenResult> {
 	const { session } = conn;
 	const connected = await connectTarget(conn.services, server, {
 		username: session.username,
@@ -315,8 +340,10 @@ async function openTarget(conn: Conn, server: ServerRow, state: SessionState, co
 				resolveOpen({ ok: false, message: `${server.name} refused the session: ${error.message.slice(0, 200)}` });
 			} else resolveOpen({ ok: true, client, channel, loginUser: connected.loginUser });
 		};
-		if (command === null) client.shell(pty, { env: state.env }, done);
-		else client.exec(command, { pty, env: state.env }, done);
+		if (request.kind === "shell") client.shell(pty, { env: state.env }, done);
+		else if (request.kind === "exec") client.exec(request.command, { pty, env: state.env }, done);
+		// A subsystem has no PTY of its own (RFC 4254 §6.5); the target runs its sftp-server.
+		else client.subsys(request.name, done);
 	});
 }
 
@@ -326,7 +353,7 @@ async function visitTarget(
 	down: ssh2.ServerChannel,
 	state: SessionState,
 	server: ServerRow,
-	command: string | null,
+	request: TargetRequest,
 	mode: "menu" | "command",
 	recorder: SessionRecorder | null,
 	typedAhead: Buffer | null = null,
@@ -337,14 +364,14 @@ async function visitTarget(
 	const access = await stepUpAccess(conn, server, mode);
 	if (access.kind === "refused") return { ok: false, message: access.message };
 	// A recorded session whose recording already failed (best effort so far) may not enter a strict server.
-	if (state.pty !== null || mode === "menu") {
+	if ((state.pty !== null && request.kind !== "subsystem") || mode === "menu") {
 		if ((recorder === null || recorder.failed) && (await conn.servers.recordingModeFor(server)) === "strict") {
 			await recordingFailed(conn, new Error("recording unavailable"), "strict", "visit", recorder?.id ?? null, server);
 			return { ok: false, message: `${server.name} requires a recorded session, and recording is unavailable` };
 		}
 	}
 	state.server = server;
-	const opened = await openTarget(conn, server, state, command);
+	const opened = await openTarget(conn, server, state, request);
 	if (!opened.ok) {
 		await refused(conn, "ssh.target-failed", { server: server.name, reason: opened.message.slice(0, 200) });
 		return opened;
@@ -361,15 +388,20 @@ async function visitTarget(
 			port: server.port,
 			loginUser: opened.loginUser,
 			mode,
-			command: command?.slice(0, 200) ?? null,
-			pty: state.pty !== null,
+			command: request.kind === "exec" ? request.command.slice(0, 200) : null,
+			...(request.kind === "subsystem" ? { subsystem: request.name } : {}),
+			bound: conn.session.boundServer !== null,
+			pty: state.pty !== null && request.kind !== "subsystem",
 			recording: recorder?.id ?? null,
 			connection: conn.session.connectionId,
 		},
 	});
 	state.live?.setServer(server.name);
+	// Relayed SFTP is parsed for the audit trail (sftp-audit.ts); content is never kept.
+	const sftp = request.kind === "subsystem" ? new SftpAudit((event) => void auditSftp(conn, server.name, event)) : null;
 	const active = relay(down, opened.channel, {
 		endDownstream: mode === "command",
+		...(sftp ? { inspect: { fromClient: (chunk: Buffer) => sftp.fromClient(chunk), fromTarget: (chunk: Buffer) => sftp.fromTarget(chunk) } } : {}),
 		bytes: conn.services.metrics.relayBytes,
 		...(state.live ? { sessionBytes: state.live.bytes } : {}),
 		// Without a PTY the target writes bare "\n" (no terminal turns it into CR LF); the recording gets
@@ -391,6 +423,10 @@ async function visitTarget(
 	};
 	const end = await active.done;
 	untrack();
+	if (sftp) {
+		sftp.end();
+		if (sftp.failure !== null) await refused(conn, "ssh.sftp-refused", { server: server.name, reason: sftp.failure });
+	}
 	conn.relays.delete(active);
 	state.active = null;
 	if (mode === "menu") state.live?.setServer(null);
@@ -410,6 +446,109 @@ async function visitTarget(
 		},
 	});
 	return { ok: true, end };
+}
+
+/** `sftp alice@gw`: the granted servers as folders; each opened on first use, with the checks of `ssh gw NAME`. */
+function runSftpView(conn: Conn, sftp: ssh2.SFTPWrapper): void {
+	const opened: ssh2.Client[] = [];
+	const view = serveSftpView(sftp, {
+		listServers: async () => (await conn.servers.listForUser(conn.session.userId)).map((server) => server.name),
+		openServer: async (name) => {
+			const result = await openViewServer(conn, name);
+			if (result.ok) opened.push(result.client);
+			return result;
+		},
+		audit: (server, event) => void auditSftp(conn, server, event),
+	});
+	// The client's EOF (`bye`) is the end of the session: close our side too (RFC 4254 §5.3).
+	sftp.once("end", () => sftp.end());
+	sftp.once("close", () => {
+		view.end();
+		for (const client of opened) client.end();
+	});
+}
+
+async function openViewServer(
+	conn: Conn,
+	name: string,
+): Promise<{ ok: true; target: { sftp: ssh2.SFTPWrapper }; client: ssh2.Client } | { ok: false; message: string }> {
+	const { session } = conn;
+	if (!(await conn.live.gate(session)) || conn.closed) return { ok: false, message: "access revoked" };
+	const server = await conn.servers.findForUser(session.userId, name);
+	if (server === undefined) {
+		await refused(conn, "ssh.target-refused", { requested: name.slice(0, 64), subsystem: "sftp", view: true });
+		return { ok: false, message: `no server named "${terminalSafe(name.slice(0, 64))}" is available to you` };
+	}
+	const access = await stepUpAccess(conn, server, "command");
+	if (access.kind === "refused") return { ok: false, message: access.message };
+	const connected = await connectTarget(conn.services, server, {
+		username: session.username,
+		userId: session.userId,
+		connectionId: session.connectionId,
+		sourceAddress: session.sourceAddress,
+	});
+	if (!connected.ok) {
+		await refused(conn, "ssh.target-failed", { server: server.name, reason: connected.message.slice(0, 200) });
+		return { ok: false, message: connected.message };
+	}
+	const client = connected.client;
+	const closeClient = () => client.end();
+	conn.closers.add(closeClient);
+	if (conn.closed) {
+		client.end();
+		return { ok: false, message: "connection closed" };
+	}
+	let sftp: ssh2.SFTPWrapper;
+	try {
+		sftp = await new Promise<ssh2.SFTPWrapper>((resolveSftp, reject) => client.sftp((error, wrapper) => (error ? reject(error) : resolveSftp(wrapper))));
+	} catch (error) {
+		client.end();
+		const message = `${server.name} refused sftp: ${error instanceof Error ? error.message.slice(0, 200) : "unknown"}`;
+		await refused(conn, "ssh.target-failed", { server: server.name, reason: message });
+		return { ok: false, message };
+	}
+	const started = conn.services.clock.now().getTime();
+	const base = { server: server.name, connection: session.connectionId };
+	await conn.services.audit.write({
+		...auditBase(conn),
+		event: "ssh.session-start",
+		outcome: "success",
+		detail: {
+			...base,
+			host: server.host,
+			port: server.port,
+			loginUser: connected.loginUser,
+			mode: "sftp-view",
+			command: null,
+			subsystem: "sftp",
+			bound: false,
+			pty: false,
+			recording: null,
+		},
+	});
+	// Grant removal (live-policy.ts) ends this server's SFTP session; the folder's next request fails.
+	const untrack = conn.live.trackRelay(session, server.id, () => client.end());
+	client.once("close", () => {
+		untrack();
+		conn.closers.delete(closeClient);
+		void conn.services.audit.record({
+			...auditBase(conn),
+			event: "ssh.session-end",
+			outcome: "info",
+			detail: { ...base, durationMs: conn.services.clock.now().getTime() - started, exitCode: null, signal: null, recording: null },
+		});
+	});
+	return { ok: true, target: { sftp }, client };
+}
+
+/** One SFTP operation (sftp-audit.ts) as an audit event, attached to the connection and server. */
+function auditSftp(conn: Conn, server: string, event: SftpAuditEvent): Promise<void> {
+	return conn.services.audit.record({
+		...auditBase(conn),
+		event: "ssh.sftp",
+		outcome: event.outcome,
+		detail: { server, op: event.op, ...event.detail, connection: conn.session.connectionId },
+	});
 }
 
 /** The open-channel gauge (core/metrics.ts): one up now, one down when the channel closes. */
@@ -538,19 +677,34 @@ async function runExec(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		down.end();
 	};
 	if (parsed === null) return fail("usage: ssh USER@GATEWAY SERVER [-- COMMAND]  (or no command for the server menu)", 2);
-	const server = await conn.servers.findForUser(conn.session.userId, parsed.server);
+	return runOnServer(conn, down, state, parsed.server, parsed.command === null ? SHELL : { kind: "exec", command: parsed.command });
+}
+
+/**
+ * `ssh gw NAME [CMD]` and every session channel of a bound connection (`alice:NAME@gw`). A server
+ * that does not exist and one not granted get the same answer (no oracle of server names).
+ */
+async function runOnServer(conn: Conn, down: ssh2.ServerChannel, state: SessionState, name: string, request: TargetRequest): Promise<void> {
+	const fail = (message: string, status: number) => {
+		down.stderr.write(`Portcullis: ${message}\r\n`);
+		down.exit(status);
+		down.end();
+	};
+	const server = await conn.servers.findForUser(conn.session.userId, name);
 	if (server === undefined) {
-		await refused(conn, "ssh.target-refused", { requested: parsed.server.slice(0, 64) });
-		return fail(`no server named "${terminalSafe(parsed.server.slice(0, 64))}" is available to you. Run ssh without a command to see the menu.`, 1);
+		await refused(conn, "ssh.target-refused", { requested: name.slice(0, 64), ...(request.kind === "subsystem" ? { subsystem: request.name } : {}) });
+		const hint = conn.session.boundServer === null ? " Run ssh without a command to see the menu." : " Log in without :SERVER to see the menu.";
+		return fail(`no server named "${terminalSafe(name.slice(0, 64))}" is available to you.${hint}`, 1);
 	}
 	registerLive(conn, down, state, "session", server.name);
 	let recorder: SessionRecorder | null = null;
-	if (state.pty) {
+	// Interactive (a PTY) is recorded; a subsystem has no PTY of its own (its stream is SFTP packets).
+	if (state.pty && request.kind !== "subsystem") {
 		const opened = await openRecorder(conn, down, state, server);
 		if (opened.refused) return;
 		recorder = opened.recorder;
 	}
-	const visit = await visitTarget(conn, down, state, server, parsed.command, "command", recorder);
+	const visit = await visitTarget(conn, down, state, server, request, "command", recorder);
 	if (!visit.ok && !state.stopped) {
 		recorder?.output(`Portcullis: ${visit.message}\r\n`);
 		fail(visit.message, 1);
@@ -638,7 +792,7 @@ async function runMenu(conn: Conn, down: ssh2.ServerChannel, state: SessionState
 		}
 		write(`${state.pty ? "\x1b[H\x1b[2J" : ""}${newline}Connecting to ${chosen.name} (${terminalSafe(chosen.host)}:${chosen.port})...${newline}`);
 		const typedAhead = Buffer.from(menu.takeRest(), "utf8");
-		const visit = await visitTarget(conn, down, state, chosen, null, "menu", recorder, typedAhead);
+		const visit = await visitTarget(conn, down, state, chosen, SHELL, "menu", recorder, typedAhead);
 		if (conn.closed || downClosed || state.stopped) return void recorder?.finish();
 		if (downEnded) return quit(`Connection to ${chosen.name} closed.`);
 		// Leave whatever state the target left the terminal in: main screen, visible cursor, plain text.

@@ -74,6 +74,7 @@ export function makeSession(state: ConnectionState, outcome: AuthOutcome, at: nu
 		sessionEpoch: outcome.sessionEpoch,
 		authenticatedAt: at,
 		kex: state.kex,
+		boundServer: outcome.boundServer ?? null,
 		onClose(listener: () => void) {
 			if (state.closed) {
 				try {

@@ -1,7 +1,8 @@
 /**
  * Byte relay between the user's session channel (downstream, served by the gateway) and a
  * session channel on the target (upstream, an ssh2 Client channel). Raw bytes only: PTY output,
- * exec stdio and subsystems are passed through without parsing (docs/dependencies.md, Relay behaviour: never parse SFTP).
+ * exec stdio and subsystems are passed through unchanged. An inspector (the SFTP audit, sftp-audit.ts) may read
+ * both directions as they pass; when it refuses a chunk, that chunk is not forwarded and both sides are closed.
  *
  * Flow control follows the SSH window (RFC 4254 §5.2): a full writable side pauses the other
  * side until 'drain', so a slow client slows the target instead of growing the gateway's memory.
@@ -36,6 +37,8 @@ export interface RelayOptions {
 	initialInput?: Buffer;
 	/** Byte counts to add to (the metrics' relay bytes: plain additions, read when scraped). */
 	bytes?: RelayBytes;
+	/** Reads each chunk before it is forwarded; false ends the relay (fail closed) without forwarding it. */
+	inspect?: { fromClient(chunk: Buffer): boolean; fromTarget(chunk: Buffer): boolean };
 }
 
 export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options: RelayOptions): Relay {
@@ -51,7 +54,20 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		downPaused = false;
 		down.resume();
 	};
+	const inspect = options.inspect;
+	let refused = false;
+	const refuse = () => {
+		refused = true;
+		abort();
+		try {
+			down.close();
+		} catch {
+			// The client already closed the channel.
+		}
+	};
 	const onDownData = (chunk: Buffer) => {
+		if (refused) return;
+		if (inspect && !inspect.fromClient(chunk)) return refuse();
 		bytes.toTarget += chunk.length;
 		sessionBytes.in += chunk.length;
 		if (!up.write(chunk) && !downPaused) {
@@ -76,6 +92,8 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		down.once("drain", resumeUp);
 	};
 	const onUpData = (chunk: Buffer) => {
+		if (refused) return;
+		if (inspect && !inspect.fromTarget(chunk)) return refuse();
 		bytes.toClient += chunk.length;
 		sessionBytes.out += chunk.length;
 		onOutput?.(chunk);

@@ -58,6 +58,7 @@ export async function startTestGateway(app: Portcullis): Promise<TestGateway> {
 				sessionEpoch: user!.epoch,
 				kex: null,
 				authenticatedAt: app.clock.now().getTime(),
+				boundServer: null,
 				onClose: (listener) => (closed ? listener() : void listeners.push(listener)),
 				close: () => client.end(),
 				onNotice: () => () => undefined,

@@ -26,6 +26,7 @@ function fakeSession(id: string): AuthenticatedSsh & { end(): void } {
 		publicKeyFingerprint: null,
 		sessionEpoch: 0,
 		kex: null,
+		boundServer: null,
 		authenticatedAt: 1,
 		onClose: (listener) => void listeners.push(listener),
 		close: () => undefined,

@@ -307,10 +307,11 @@ describe("relay end to end (OpenSSH client → gateway → OpenSSH sshd)", { ski
 		assert.equal(bob.stdout.toString(), "bob-ok\n", bob.stderr);
 	});
 
-	test("plain `sftp gw` (no target) is refused with a message that names ProxyJump", async () => {
-		const result = await client.run("sftp", ["-P", String(gw.port), "alice@127.0.0.1"], { password: PASSWORD, input: "ls\nbye\n" });
-		assert.notEqual(result.code, 0);
-		assert.match(result.stderr, /sftp needs a target.*sftp -J/);
+	test("plain `sftp gw` (no target) is the gateway's SFTP view: the granted servers as folders", async () => {
+		const result = await client.run("sftp", ["-P", String(gw.port), "alice@127.0.0.1"], { password: PASSWORD, input: "ls -1 /\nbye\n" });
+		assert.equal(result.code, 0, result.stderr);
+		assert.match(result.stdout.toString(), /^\/?db1$/m);
+		assert.doesNotMatch(result.stdout.toString(), /db2/, "db2 is granted to dev only");
 	});
 
 	test("remote forwarding (-R), streamlocal, X11 and agent forwarding are refused and audited", async () => {
