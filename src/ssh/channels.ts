@@ -44,7 +44,7 @@ import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { Menu, terminalSafe } from "./menu.ts";
 import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder } from "./recording.ts";
-import { relay, type Relay, type RelayEnd } from "./relay.ts";
+import { relay, watchExit, type ExitWatch, type Relay, type RelayEnd } from "./relay.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { connectTarget } from "./target.ts";
 import { terminalCells, terminalType } from "./terminal-geometry.ts";
@@ -276,7 +276,7 @@ function failChannel(conn: Conn, down: ssh2.ServerChannel, error: unknown): void
 	}
 }
 
-type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; loginUser: string } | { ok: false; message: string };
+type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; exit: ExitWatch; loginUser: string } | { ok: false; message: string };
 
 /** Connects to the server and opens a shell or an exec channel on it. */
 async function openTarget(conn: Conn, server: ServerRow, state: SessionState, command: string | null): Promise<OpenResult> {
@@ -304,7 +304,9 @@ async function openTarget(conn: Conn, server: ServerRow, state: SessionState, co
 			if (error) {
 				client.end();
 				resolveOpen({ ok: false, message: `${server.name} refused the session: ${error.message.slice(0, 200)}` });
-			} else resolveOpen({ ok: true, client, channel, loginUser: connected.loginUser });
+			}
+			// Watched here, in the callback, not when the relay starts: see ExitWatch.
+			else resolveOpen({ ok: true, client, channel, exit: watchExit(channel), loginUser: connected.loginUser });
 		};
 		if (command === null) client.shell(pty, { env: state.env }, done);
 		else client.exec(command, { pty, env: state.env }, done);
@@ -359,6 +361,7 @@ async function visitTarget(
 		},
 	});
 	const active = relay(down, opened.channel, {
+		exit: opened.exit,
 		endDownstream: mode === "command",
 		...(recorder ? { onOutput: (data: Buffer) => recorder.output(data) } : {}),
 		...(typedAhead ? { initialInput: typedAhead } : {}),
