@@ -22,6 +22,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -251,12 +252,25 @@ interface NodeStats {
 	handles: number;
 }
 
+/** One GET on its own connection, closed after the answer: a kept-alive socket would count as the node's. */
+function getOnce(url: string): Promise<string> {
+	return new Promise((resolve, reject) => {
+		httpGet(url, { agent: false, headers: { connection: "close" } }, (response) => {
+			let body = "";
+			response.setEncoding("utf8");
+			response.on("data", (chunk: string) => (body += chunk));
+			response.on("end", () => resolve(body));
+			response.on("error", reject);
+		}).on("error", reject);
+	});
+}
+
 async function sample(node: ServeNode): Promise<NodeStats> {
 	const pid = node.child.pid!;
 	const status = readFileSync(`/proc/${pid}/status`, "utf8");
 	const rss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) * 1024;
 	const fds = readdirSync(`/proc/${pid}/fd`).length;
-	const health = (await (await fetch(`${node.opsUrl}/healthz`)).json()) as { process: { heapUsedBytes: number; activeHandles: number } };
+	const health = JSON.parse(await getOnce(`${node.opsUrl}/healthz`)) as { process: { heapUsedBytes: number; activeHandles: number } };
 	return { rss, heap: health.process.heapUsedBytes, fds, handles: health.process.activeHandles };
 }
 
