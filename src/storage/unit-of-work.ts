@@ -22,7 +22,9 @@ import { lockUser } from "./lock-user.ts";
 import { NetworkRuleStore } from "./network-rule-store.ts";
 import { PasswordThrottleStore } from "./password-throttle-store.ts";
 import { resetSecondFactors } from "./reset-second-factors.ts";
+import { RecordingStore } from "./recording-store.ts";
 import { RecoveryCodeStore } from "./recovery-code-store.ts";
+import { RememberedGrantStore } from "./remembered-grant-store.ts";
 import type { Database } from "./schema.ts";
 import { ServerStore } from "./server-store.ts";
 import { SessionStore } from "./session-store.ts";
@@ -42,6 +44,10 @@ export interface Work {
 	readonly sshKeys: SshKeyStore;
 	readonly passwordThrottle: PasswordThrottleStore;
 	readonly networkRules: NetworkRuleStore;
+	/** The SSH remember window's grants (the account page's "Forget"). */
+	readonly rememberedGrants: RememberedGrantStore;
+	/** Session recordings (retention's deletion; its old files are unlinked after the commit). */
+	readonly recordings: RecordingStore;
 	/** Records an event of this change: written to the chain in this transaction, just before commit. */
 	audit(event: AuditEvent): void;
 	/** Locks the user's row for the rest of the transaction (lock-user.ts); undefined when absent. */
@@ -57,6 +63,8 @@ export class UnitOfWork {
 		private readonly clock: Clock,
 		private readonly random: Random,
 		private readonly auditLog: AuditLog,
+		/** ssh.recordings_dir resolved, for the bound RecordingStore (pre-0013 file recordings). */
+		private readonly recordingsDir: string,
 	) {}
 
 	/** Runs `change` and commits it with its audit events, or neither. A throw rolls everything back. */
@@ -88,6 +96,8 @@ export class UnitOfWork {
 			sshKeys: new SshKeyStore(trx, clock, random),
 			passwordThrottle: new PasswordThrottleStore(trx, clock),
 			networkRules: new NetworkRuleStore(trx, clock),
+			rememberedGrants: new RememberedGrantStore(trx, clock, random),
+			recordings: new RecordingStore(trx, clock, random, this.recordingsDir),
 			audit: (event) => void events.push(event),
 			lockUser: (userId) => lockUser(trx, userId),
 			resetSecondFactors: (userId, link) => resetSecondFactors(trx, userId, link),
