@@ -95,6 +95,7 @@ process.stdout.write(
 const counts = new Map<string, number>();
 const count = (kind: string) => counts.set(kind, (counts.get(kind) ?? 0) + 1);
 const latencies: number[] = [];
+const latencyBy = { ssh: [] as number[], web: [] as number[] };
 
 /** One SSH connection from `localAddress`; the socket is ours so that it can bind that address. */
 function sshConnection(localAddress: string): { client: ssh2.Client; socket: Socket } {
@@ -222,7 +223,10 @@ async function loginLoad(): Promise<void> {
 			running.push(
 				(web ? webLoginOnce(username) : sshLogin(username)).then((result) => {
 					count(result.kind === "ok" ? (web ? "web: ok" : "ssh: ok") : result.kind);
-					if (result.kind === "ok") latencies.push(result.ms);
+					if (result.kind === "ok") {
+						latencies.push(result.ms);
+						latencyBy[web ? "web" : "ssh"].push(result.ms);
+					}
 				}),
 			);
 		}
@@ -247,8 +251,9 @@ for (const client of holders) client.end();
 await Promise.all(holdLoops);
 
 // --- report ------------------------------------------------------------------------------------
-latencies.sort((a, b) => a - b);
-const pct = (p: number) => (latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!);
+for (const list of [latencies, latencyBy.ssh, latencyBy.web]) list.sort((a, b) => a - b);
+const pctOf = (list: number[], p: number) => (list.length === 0 ? 0 : list[Math.min(list.length - 1, Math.floor((p / 100) * list.length))]!);
+const pct = (p: number) => pctOf(latencies, p);
 const status = readFileSync(`/proc/${node.child.pid}/status`, "utf8");
 const rss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) / 1024;
 const ready = await readyz();
@@ -257,6 +262,12 @@ process.stdout.write(`load average after: ${readFileSync("/proc/loadavg", "utf8"
 process.stdout.write(
 	`successful logins: ${latencies.length}; latency ms p50 ${pct(50).toFixed(0)}, p90 ${pct(90).toFixed(0)}, p99 ${pct(99).toFixed(0)}, max ${(latencies.at(-1) ?? 0).toFixed(0)}\n`,
 );
+for (const channel of ["ssh", "web"] as const) {
+	const list = latencyBy[channel];
+	process.stdout.write(
+		`  ${channel}: ${list.length} ok; p50 ${pctOf(list, 50).toFixed(0)}, p90 ${pctOf(list, 90).toFixed(0)}, p99 ${pctOf(list, 99).toFixed(0)}, max ${(list.at(-1) ?? 0).toFixed(0)}\n`,
+	);
+}
 process.stdout.write("| outcome | count |\n|---|---|\n");
 for (const [kind, n] of [...counts].sort()) process.stdout.write(`| ${kind} | ${n} |\n`);
 process.stdout.write(`node: ${alive ? "up" : "DOWN"}, /readyz ${ready}, RSS ${rss.toFixed(1)} MiB\n`);
