@@ -30,6 +30,7 @@ import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
 import ssh2 from "ssh2";
 import { createPortcullis } from "../src/app/portcullis.ts";
 import { webLogin } from "../test/helpers/login-clients.ts";
@@ -149,64 +150,17 @@ async function webLoginOnce(username: string): Promise<{ kind: string; ms: numbe
 }
 
 // --- unauthenticated handshakes ----------------------------------------------------------------
+// In a worker thread of their own (scripts/storm-holders.ts): 200 clients' key exchanges on the
+// login clients' event loop would slow the clients, and their delay would be reported as the node's.
 const until = Date.now() + durationMs;
-let stopping = false;
-const holders = new Set<ssh2.Client>();
-
-/** Connects, completes the key exchange, never authenticates; replaced when the gateway ends it. */
-function holdOne(index: number): Promise<void> {
-	return new Promise((resolve) => {
-		const source = `127.0.0.${2 + (index % sourceCount)}`;
-		const { client, socket } = sshConnection(source);
-		holders.add(client);
-		let banner = false;
-		let handshake = false;
-		let settled = false;
-		const stall = setTimeout(() => end("handshake: stalled (no key exchange within the timeout)"), timeoutMs);
-		function end(kind: string) {
-			if (settled) return;
-			settled = true;
-			clearTimeout(stall);
-			holders.delete(client);
-			if (!stopping) count(kind);
-			client.end();
-			socket.destroy();
-			resolve();
-		}
-		socket.once("data", () => (banner = true));
-		client.on("handshake", () => {
-			handshake = true;
-			clearTimeout(stall);
-			count("handshake: key exchange done, then held unauthenticated");
-		});
-		const closed = () =>
-			end(
-				handshake
-					? "handshake: closed by the gateway while held (LoginGraceTime)"
-					: banner
-						? "handshake: closed during the key exchange"
-						: "handshake: refused: dropped at accept (MaxStartups / per-source)",
-			);
-		client.on("error", closed);
-		client.on("close", closed);
-		client.connect({
-			sock: socket,
-			username: `nobody${index}`,
-			// Never answers: the connection stays unauthenticated until the gateway ends it.
-			authHandler: () => undefined,
-			readyTimeout: 24 * 3600_000,
-			hostVerifier: () => true,
-		});
-	});
-}
-
-async function holdLoop(index: number): Promise<void> {
-	while (!stopping && Date.now() < until) {
-		await holdOne(index);
-		// A refused or dropped connection is retried a second later, as a scanner would, not in a tight loop.
-		if (!stopping) await new Promise((resolve) => setTimeout(resolve, 1000));
-	}
-}
+const holders = new Worker(new URL("./storm-holders.ts", import.meta.url), {
+	execArgv: ["--import", "tsx"],
+	workerData: { port: node.sshPort, handshakes: handshakeCount, sources: sourceCount, until, timeoutMs },
+});
+const holderCounts = new Promise<[string, number][]>((resolve, reject) => {
+	holders.once("message", (message: [string, number][]) => resolve(message));
+	holders.once("error", reject);
+});
 
 // --- logins ------------------------------------------------------------------------------------
 async function loginLoad(): Promise<void> {
@@ -244,11 +198,9 @@ function readyz(): Promise<number> {
 	});
 }
 
-const holdLoops = Array.from({ length: handshakeCount }, (_, index) => holdLoop(index));
 await loginLoad();
-stopping = true;
-for (const client of holders) client.end();
-await Promise.all(holdLoops);
+for (const [kind, n] of await holderCounts) counts.set(kind, (counts.get(kind) ?? 0) + n);
+await holders.terminate();
 
 // --- report ------------------------------------------------------------------------------------
 for (const list of [latencies, latencyBy.ssh, latencyBy.web]) list.sort((a, b) => a - b);
