@@ -26,15 +26,17 @@ const PASSWORD = "correct horse battery";
 
 interface Target {
 	readonly port: number;
-	/** Resolves when the (one) exec channel has been closed by both sides. */
-	nextClosed(): Promise<void>;
+	/** Resolves when the latest exec channel has been closed by both sides. */
+	lastClosed(): Promise<void>;
 	close(): Promise<void>;
 }
 
-/** A target that answers `exec` with output, an exit status, eof and close, all at once. */
-async function startInstantTarget(exitCode: number): Promise<Target> {
-	let closed: () => void = () => undefined;
-	const closedPromise = new Promise<void>((resolve) => (closed = resolve));
+/**
+ * A target that answers `exec` with output (none when the command is `silent`), the exit status
+ * given as the command's last word, eof and close, all at once.
+ */
+async function startInstantTarget(): Promise<Target> {
+	let closedPromise: Promise<void> = Promise.resolve();
 	const server = new ssh2.Server({ hostKeys: [generateEd25519Key("instant target").privateKey] }, (client) => {
 		client.on("authentication", (ctx) => ctx.accept());
 		client.on("error", () => undefined);
@@ -44,10 +46,10 @@ async function startInstantTarget(exitCode: number): Promise<Target> {
 			session.on("env", (acceptEnv) => acceptEnv?.());
 			session.on("exec", (acceptExec, _reject, info) => {
 				const stream = acceptExec();
-				stream.on("close", () => closed());
+				closedPromise = new Promise<void>((resolve) => stream.on("close", () => resolve()));
 				stream.resume();
-				stream.write(`ran ${info.command}\r\n`);
-				stream.exit(exitCode);
+				if (!info.command.startsWith("silent")) stream.write(`ran ${info.command}\r\n`);
+				stream.exit(Number(info.command.split(" ").at(-1)));
 				stream.end();
 			});
 		});
@@ -55,7 +57,7 @@ async function startInstantTarget(exitCode: number): Promise<Target> {
 	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 	return {
 		port: (server.address() as AddressInfo).port,
-		nextClosed: () => closedPromise,
+		lastClosed: () => closedPromise,
 		close: () =>
 			new Promise<void>((resolve) => {
 				server.close(() => resolve());
@@ -91,7 +93,7 @@ describe("relay: the target's exit status survives a target that ends before the
 
 	before(async () => {
 		t = await createTestApp({ clock: undefined });
-		target = await startInstantTarget(0);
+		target = await startInstantTarget();
 		await t.app.admin.createGroup(ADMIN_ACTOR, { name: "ops", forceTwoFactor: false, allowedMethods: null });
 		await t.app.admin.createUser(ADMIN_ACTOR, { username: "alice", password: PASSWORD, isAdmin: false, groups: ["ops"] });
 		await serverService(t.app).add(ADMIN_ACTOR, {
@@ -111,7 +113,7 @@ describe("relay: the target's exit status survives a target that ends before the
 				write: async (event) => {
 					if (event.event === "ssh.session-start") {
 						held += 1;
-						await target.nextClosed();
+						await target.lastClosed();
 					}
 					return audit.write(event);
 				},
@@ -128,9 +130,16 @@ describe("relay: the target's exit status survives a target that ends before the
 	});
 
 	test("PTY exec: output and exit status 0 arrive although exit-status, eof and close came before the relay", async () => {
-		const result = await ptyExec(gateway.address.port, "instant -- echo hi");
+		const result = await ptyExec(gateway.address.port, "instant -- echo hi 0");
 		assert.equal(held, 1, "the session-start audit write was held until the target closed");
-		assert.match(result.output, /ran echo hi/);
+		assert.match(result.output, /ran echo hi 0/);
 		assert.equal(result.code, 0);
+	});
+
+	test("PTY exec without any output, exit status 3: the status arrives and the session ends", async () => {
+		const result = await ptyExec(gateway.address.port, "instant -- silent 3");
+		assert.equal(held, 2);
+		assert.equal(result.output, "");
+		assert.equal(result.code, 3);
 	});
 });
