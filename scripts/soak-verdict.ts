@@ -64,8 +64,13 @@ export function slope(values: readonly number[]): number {
 	return num / den;
 }
 
-/** `measured`: one node's rounds after the warm-up, in order. */
-export function growthVerdict(measured: readonly RoundStats[], maxGrowthPercent: number): GrowthVerdict {
+/**
+ * `measured`: one node's rounds after the warm-up, in order. `countSlack` (0: exact) is how much
+ * the fd and handle floors may rise: the 2-minute CI run has thirds of three rounds, too few for a
+ * floor to be reached every time on a loaded machine, and uses 2; a leak of one per round still
+ * raises the floor by a third's length (3) or more.
+ */
+export function growthVerdict(measured: readonly RoundStats[], maxGrowthPercent: number, countSlack = 0): GrowthVerdict {
 	if (measured.length < MIN_MEASURED_ROUNDS) throw new Error(`the growth rule needs at least ${MIN_MEASURED_ROUNDS} rounds after the warm-up`);
 	const third = Math.floor(measured.length / 3);
 	const middle = measured.slice(measured.length - 2 * third, measured.length - third);
@@ -81,7 +86,7 @@ export function growthVerdict(measured: readonly RoundStats[], maxGrowthPercent:
 	const reasons: string[] = [];
 	if (rssGrowthPercent > maxGrowthPercent)
 		reasons.push(`RSS grew ${rssGrowthPercent.toFixed(1)} % across the last two thirds (least squares; limit ${maxGrowthPercent} %)`);
-	if (fdFloor.last > fdFloor.middle) reasons.push(`open file descriptors: floor ${fdFloor.middle} → ${fdFloor.last}`);
-	if (handleFloor.last > handleFloor.middle) reasons.push(`active handles: floor ${handleFloor.middle} → ${handleFloor.last}`);
+	if (fdFloor.last > fdFloor.middle + countSlack) reasons.push(`open file descriptors: floor ${fdFloor.middle} → ${fdFloor.last}`);
+	if (handleFloor.last > handleFloor.middle + countSlack) reasons.push(`active handles: floor ${handleFloor.middle} → ${handleFloor.last}`);
 	return { pass: reasons.length === 0, rssGrowthPercent, rssSlopePerRound, rssMedianGrowthPercent, fdFloor, handleFloor, reasons };
 }

@@ -19,6 +19,8 @@
  * Options: --duration SECONDS (120) --round SECONDS (10) --warmup ROUNDS (3) --nodes 1|2 (1)
  *          --engine sqlite|postgres (sqlite; two nodes need postgres) --ssh-rate N (1/s)
  *          --web-rate N (1/s) --pty-rate N (0.25/s) --max-growth PERCENT (5) --concurrency N (16)
+ *          --quiet SECONDS (1: the pause before each measurement) --count-slack N (0: fd and handle
+ *          floors exact)
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -49,6 +51,8 @@ const { values } = parseArgs({
 		"pty-rate": { type: "string", default: "0.25" },
 		"max-growth": { type: "string", default: "5" },
 		concurrency: { type: "string", default: "16" },
+		quiet: { type: "string", default: "1" },
+		"count-slack": { type: "string", default: "0" },
 	},
 });
 const durationS = Number(values.duration);
@@ -61,6 +65,8 @@ const webRate = Number(values["web-rate"]);
 const ptyRate = Number(values["pty-rate"]);
 const maxGrowth = Number(values["max-growth"]);
 const concurrency = Number(values.concurrency);
+const quietMs = Number(values.quiet) * 1000;
+const countSlack = Number(values["count-slack"]);
 if (nodeCount === 2 && engine !== "postgres") throw new Error("two nodes share one database: use --engine postgres");
 const rounds = Math.max(1, Math.floor(durationS / roundS));
 if (rounds < warmup + MIN_MEASURED_ROUNDS)
@@ -89,6 +95,8 @@ const setup = await createPortcullis(setupConfig, {
 	database: databaseUrl ? { kind: "postgres", url: databaseUrl } : { kind: "sqlite", file: join(dir, "node0", "portcullis.sqlite") },
 });
 const secrets: Buffer[] = [];
+/** The TOTP step each user enrolled with: used, so that user's first login takes a later one. */
+const enrolledStep: number[] = [];
 try {
 	await sshd.setAuthorizedKeys([loadOrCreateGatewayKey(setupConfig).publicKey]);
 	await setup.admin.createGroup(ADMIN_ACTOR, { name: "soak", forceTwoFactor: false, allowedMethods: null });
@@ -107,8 +115,11 @@ try {
 		const begin = await setup.enrollment.begin(user.id, "totp", "phone", {}, context);
 		if (begin.kind !== "pending") throw new Error("TOTP enrolment did not start");
 		const secret = base32Decode(begin.display.secret ?? "");
-		// Enrolled with the previous step's code, so the current step is free for the first login.
-		const done = await setup.enrollment.complete(user.id, begin.factorId, { code: totpCodeAt(secret, Date.now() - STEP_MS) }, context);
+		// Enrolled with the current step's code: the previous step's (as before) was refused when a
+		// step boundary passed between computing it and checking it on a loaded box (two steps back).
+		const step = Math.floor(Date.now() / STEP_MS);
+		const done = await setup.enrollment.complete(user.id, begin.factorId, { code: totpCodeAt(secret, step * STEP_MS) }, context);
+		enrolledStep.push(step);
 		if (done.kind !== "active") throw new Error(`TOTP enrolment failed: ${done.kind}`);
 		secrets.push(secret);
 	}
@@ -135,7 +146,7 @@ for (let n = 0; n < nodeCount; n++) {
  * Next TOTP user whose last used step is behind the current one and who has no login in flight
  * (a slow login with an older step finishing after a newer one would be refused as a replay).
  */
-const lastStep = new Array<number>(totpUsers).fill(-1);
+const lastStep = [...enrolledStep];
 const busy = new Set<number>();
 let nextTotp = 0;
 function takeTotpUser(): { name: string; code: () => string; release: () => void } | null {
@@ -318,7 +329,7 @@ for (let round = 1; round <= rounds; round++) {
 	const latencies = ok.map((sample) => sample.result.ms).sort((a, b) => a - b);
 	// Measured after a quiet second: connections of the round's last logins have closed, so the
 	// fd count is the node's own (listeners, pool, files), not a snapshot of traffic in flight.
-	await new Promise((resolve) => setTimeout(resolve, 1000));
+	await new Promise((resolve) => setTimeout(resolve, quietMs));
 	const perNode = await Promise.all(nodes.map((node) => stats(node)));
 	history.push(perNode);
 	const nodeText = perNode.map((s) => `${mib(s.rss)}  ${mib(s.heap)}  ${s.fds}  ${s.handles}`).join("  |  ");
@@ -334,6 +345,7 @@ for (let n = 0; n < nodes.length; n++) {
 	const verdict = growthVerdict(
 		history.slice(warmup).map((round) => round[n]!),
 		maxGrowth,
+		countSlack,
 	);
 	process.stdout.write(
 		`node ${n + 1}: RSS ${verdict.rssGrowthPercent >= 0 ? "+" : ""}${verdict.rssGrowthPercent.toFixed(1)} % across the last two thirds (least squares, limit ${maxGrowth} %; ${((verdict.rssSlopePerRound * (3600 / roundS)) / 1048576).toFixed(1)} MiB/h; medians ${verdict.rssMedianGrowthPercent >= 0 ? "+" : ""}${verdict.rssMedianGrowthPercent.toFixed(1)} %), fds floor ${verdict.fdFloor.middle} → ${verdict.fdFloor.last}, handles floor ${verdict.handleFloor.middle} → ${verdict.handleFloor.last}: ${verdict.pass ? "ok" : verdict.reasons.join("; ")}\n`,

@@ -133,6 +133,22 @@ describe("soak growth rule", () => {
 		assert.match(verdict.reasons.join("; "), /active handles/);
 	});
 
+	test("the CI run's slack: a floor up by 2 passes, a leak of one per round over 9 rounds does not", () => {
+		const noisy = series(
+			9,
+			() => 200 * MiB,
+			(i) => (i >= 6 ? 32 : 30),
+		);
+		assert.equal(growthVerdict(noisy, 30, 2).pass, true);
+		assert.equal(growthVerdict(noisy, 30, 0).pass, false, "exact without slack");
+		const leak = series(
+			9,
+			() => 200 * MiB,
+			(i) => 30 + i,
+		);
+		assert.equal(growthVerdict(leak, 30, 2).pass, false);
+	});
+
 	test("too few rounds to judge is an error, not a pass", () => {
 		assert.throws(
 			() =>
