@@ -23,9 +23,11 @@ export async function runMaintenance(app: Portcullis): Promise<void> {
 
 /**
  * Retention (`ssh.recording_retention_days`, 0 = keep forever): recordings whose last activity is
- * older are deleted, a batch at a time. Each deletion is audited *before* it happens
- * (`recording.deleted`, with the chain's final hash): when the audit log cannot be written,
- * nothing is deleted. Returns how many recordings were deleted.
+ * older are deleted, a batch at a time. Each batch is one unit of work (storage/unit-of-work.ts):
+ * the rows this node deleted and their `recording.deleted` events (with the chain's final hash)
+ * commit together, so an audit log that cannot be written deletes nothing and a crash leaves
+ * neither an unaudited deletion nor an event for a recording still there. Files of pre-0013
+ * recordings are unlinked after the commit. Returns how many recordings were deleted.
  */
 export async function purgeExpiredRecordings(app: Portcullis): Promise<number> {
 	const days = app.config.ssh.recording_retention_days;
@@ -35,25 +37,28 @@ export async function purgeExpiredRecordings(app: Portcullis): Promise<number> {
 	for (;;) {
 		const rows = await app.stores.recordings.expired(cutoff, 100);
 		if (rows.length === 0) return deleted;
-		for (const row of rows) {
-			await app.stores.audit.write({
-				event: "recording.deleted",
-				outcome: "info",
-				actor: "retention",
-				username: row.username,
-				userId: row.user_id,
-				detail: {
-					recording: row.id,
-					startedAt: Number(row.started_at),
-					endedAt: row.ended_at === null ? null : Number(row.ended_at),
-					chunks: Number(row.chunks),
-					lastHash: row.last_hash,
-					retentionDays: days,
-				},
-			});
-		}
-		await app.stores.recordings.remove(rows);
-		deleted += rows.length;
+		const gone = await app.stores.work.run(async (work) => {
+			const removed = await work.recordings.removeRows(rows);
+			for (const row of removed)
+				work.audit({
+					event: "recording.deleted",
+					outcome: "info",
+					actor: "retention",
+					username: row.username,
+					userId: row.user_id,
+					detail: {
+						recording: row.id,
+						startedAt: Number(row.started_at),
+						endedAt: row.ended_at === null ? null : Number(row.ended_at),
+						chunks: Number(row.chunks),
+						lastHash: row.last_hash,
+						retentionDays: days,
+					},
+				});
+			return removed;
+		});
+		await app.stores.recordings.removeFiles(gone);
+		deleted += gone.length;
 	}
 }
 

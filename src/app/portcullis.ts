@@ -205,7 +205,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 	// The audit chain's HMAC key is derived from the secrets key (storage/audit-chain.ts).
 	// Logins and lockouts are counted from their committed audit events (storage/audit-metrics.ts).
 	const audit = new AuditLog(db, clock, logger, new AuditChain(auditChainKey(key)), { count: 0 }, auditMetrics(metrics));
-	const work = new UnitOfWork(db, opened.dialect, clock, random, audit);
+	const work = new UnitOfWork(db, opened.dialect, clock, random, audit, recordingsDir(config));
 	const stores: Stores = {
 		users: new UserStore(db, clock, random),
 		groups: new GroupStore(db, clock, random),

@@ -12,6 +12,7 @@ import type { AuditEvent, AuditLog } from "../storage/audit-log.ts";
 import type { EnrolmentGuard } from "../storage/factor-store.ts";
 import { accountDisabled, type CounterPolicy, type UserRow, type UserStore } from "../storage/user-store.ts";
 import type { RememberedGrantStore } from "../storage/remembered-grant-store.ts";
+import type { UnitOfWork } from "../storage/unit-of-work.ts";
 import type { UserTransactions } from "../storage/user-transaction.ts";
 import { channelMethods, decideForUser, type PolicyStores } from "./policy-inputs.ts";
 import { allowedMethods, enrollableMethods, policyReasons } from "../core/decide-second-factor.ts";
@@ -36,8 +37,10 @@ export interface EnrollmentFlowDeps extends PolicyStores {
 	readonly audit: AuditLog;
 	readonly methods: MethodRegistry;
 	readonly clock: Clock;
-	/** The SSH remember window's grants: the account page lists and forgets them. */
-	readonly rememberedGrants: Pick<RememberedGrantStore, "listLive" | "forget">;
+	/** The SSH remember window's grants: the account page lists them (and forgets them through `work`). */
+	readonly rememberedGrants: Pick<RememberedGrantStore, "listLive">;
+	/** A change and its audit event in one transaction (storage/unit-of-work.ts). */
+	readonly work: Pick<UnitOfWork, "run">;
 }
 
 export interface EnrollContext {
@@ -300,20 +303,21 @@ export class EnrollmentFlow {
 		return rows.map((row) => ({ id: row.id, source: row.source, method: row.method, createdAt: Number(row.created_at), expiresAt: Number(row.expires_at) }));
 	}
 
-	/** "Forget": the user ends one of their own remembered grants at once (audited). */
+	/** "Forget": the user ends one of their own remembered grants at once; the deletion and its event commit together. */
 	async forgetRememberedGrant(userId: string, grantId: string, context?: EnrollContext): Promise<boolean> {
-		const forgotten = await this.deps.rememberedGrants.forget(userId, grantId);
-		if (forgotten) {
-			await this.deps.audit.write({
-				event: "second-factor.forgotten",
-				outcome: "info",
-				userId,
-				channel: context?.channel ?? null,
-				source: context?.source ?? null,
-				detail: { grantId },
-			});
-		}
-		return forgotten;
+		return this.deps.work.run(async (work) => {
+			const forgotten = await work.rememberedGrants.forget(userId, grantId);
+			if (forgotten)
+				work.audit({
+					event: "second-factor.forgotten",
+					outcome: "info",
+					userId,
+					channel: context?.channel ?? null,
+					source: context?.source ?? null,
+					detail: { grantId },
+				});
+			return forgotten;
+		});
 	}
 
 	async regenerateRecoveryCodes(userId: string, context: EnrollContext): Promise<EnrollBeginResult> {

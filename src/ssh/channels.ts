@@ -48,7 +48,7 @@ import { Menu, terminalSafe } from "./menu.ts";
 import { CHANNEL_TERMINATED_MESSAGE, type LiveChannel, type LiveConnection } from "./live-registry.ts";
 import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder, terminalLineEndings } from "./recording.ts";
-import { relay, type Relay, type RelayEnd } from "./relay.ts";
+import { relay, watchExit, type ExitWatch, type Relay, type RelayEnd } from "./relay.ts";
 import { SftpAudit, type SftpAuditEvent } from "./sftp-audit.ts";
 import { serveSftpView } from "./sftp-view.ts";
 import type { SshServices } from "./ssh-services.ts";
@@ -310,7 +310,7 @@ function failChannel(conn: Conn, down: ssh2.ServerChannel, error: unknown): void
 	}
 }
 
-type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; loginUser: string } | { ok: false; message: string };
+type OpenResult = { ok: true; client: ssh2.Client; channel: ssh2.ClientChannel; exit: ExitWatch; loginUser: string } | { ok: false; message: string };
 
 /** Connects to the server and opens a shell, an exec or the sftp subsystem on it. */
 async function openTarget(conn: Conn, server: ServerRow, state: SessionState, request: TargetRequest): Promise<OpenResult> {
@@ -338,7 +338,9 @@ async function openTarget(conn: Conn, server: ServerRow, state: SessionState, re
 			if (error) {
 				client.end();
 				resolveOpen({ ok: false, message: `${server.name} refused the session: ${error.message.slice(0, 200)}` });
-			} else resolveOpen({ ok: true, client, channel, loginUser: connected.loginUser });
+			}
+			// Watched here, in the callback, not when the relay starts: see ExitWatch.
+			else resolveOpen({ ok: true, client, channel, exit: watchExit(channel), loginUser: connected.loginUser });
 		};
 		if (request.kind === "shell") client.shell(pty, { env: state.env }, done);
 		else if (request.kind === "exec") client.exec(request.command, { pty, env: state.env }, done);
@@ -400,6 +402,7 @@ async function visitTarget(
 	// Relayed SFTP is parsed for the audit trail (sftp-audit.ts); content is never kept.
 	const sftp = request.kind === "subsystem" ? new SftpAudit((event) => void auditSftp(conn, server.name, event)) : null;
 	const active = relay(down, opened.channel, {
+		exit: opened.exit,
 		endDownstream: mode === "command",
 		...(sftp ? { inspect: { fromClient: (chunk: Buffer) => sftp.fromClient(chunk), fromTarget: (chunk: Buffer) => sftp.fromTarget(chunk) } } : {}),
 		bytes: conn.services.metrics.relayBytes,

@@ -26,7 +26,36 @@ export interface Relay {
 	readonly done: Promise<RelayEnd>;
 }
 
+/**
+ * What the target said about its end, watched from the moment its channel opened.
+ *
+ * ssh2 emits "exit" (RFC 4254 §6.10 "exit-status" / "exit-signal") once, as the request arrives,
+ * to whoever listens at that moment; it does not replay it. Between the channel's opening and the
+ * relay's start the gateway awaits database writes (the recording's server marker, the
+ * `ssh.session-start` audit event), and a short command (`ssh gw db1 -- echo x`) can send its
+ * output, exit-status, eof and close within that gap: its output waits in the channel's buffer,
+ * but an "exit" nobody listened to is gone, and the user got 255 instead of 0 (docs/benchmarks.md,
+ * soak run S1). So the status is caught by a listener installed synchronously in the channel's
+ * open callback, before any later packet can be parsed, and the relay reads it from here.
+ */
+export interface ExitWatch {
+	readonly code: number | null;
+	readonly signal: string | null;
+}
+
+/** Call in the exec/shell callback itself (no await in between): see ExitWatch. */
+export function watchExit(up: ssh2.ClientChannel): ExitWatch {
+	const watch = { code: null as number | null, signal: null as string | null };
+	up.on("exit", (exitCode: number | null, exitSignal?: string) => {
+		if (typeof exitCode === "number") watch.code = exitCode;
+		if (typeof exitSignal === "string") watch.signal = exitSignal;
+	});
+	return watch;
+}
+
 export interface RelayOptions {
+	/** The target's exit, watched since its channel opened (watchExit). */
+	exit: ExitWatch;
 	/** Copy of what the user sees (recording). */
 	onOutput?: (data: Buffer) => void;
 	/** Exec mode: pass the exit status on and end the downstream channel when the target ends. */
@@ -42,8 +71,7 @@ export interface RelayOptions {
 }
 
 export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options: RelayOptions): Relay {
-	let code: number | null = null;
-	let signal: string | null = null;
+	const { exit } = options;
 	let finished = false;
 	const onOutput = options.onOutput;
 	const bytes: RelayBytes = options.bytes ?? { toTarget: 0, toClient: 0 };
@@ -105,11 +133,6 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		onOutput?.(chunk);
 		if (!down.stderr.write(chunk)) pauseUpUntilDrain();
 	};
-	const onExit = (exitCode: number | null, exitSignal?: string) => {
-		if (typeof exitCode === "number") code = exitCode;
-		if (typeof exitSignal === "string") signal = exitSignal;
-	};
-
 	if (options.initialInput && options.initialInput.length > 0) {
 		bytes.toTarget += options.initialInput.length;
 		sessionBytes.in += options.initialInput.length;
@@ -119,7 +142,6 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 	down.once("end", onDownEnd);
 	up.on("data", onUpData);
 	up.stderr.on("data", onUpStderr);
-	up.on("exit", onExit);
 
 	/**
 	 * Closing the upstream channel makes the target's sshd hang up a PTY session (SIGHUP). A command
@@ -147,6 +169,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 			down.off("drain", resumeUp);
 			up.off("drain", resumeDown);
 			if (downPaused) resumeDown();
+			const { code, signal } = exit;
 			if (options.endDownstream) {
 				try {
 					if (signal !== null) down.exit(signal.replace(/^SIG/, ""), false, "");

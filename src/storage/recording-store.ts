@@ -16,6 +16,7 @@ import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
 import { chunkHash, genesisHash } from "./recording-chain.ts";
 import { recordingPathIn } from "./recording-files.ts";
+import { inTransaction } from "./in-transaction.ts";
 import type { Database } from "./schema.ts";
 
 export interface RecordingsTable {
@@ -228,14 +229,24 @@ export class RecordingStore {
 			.execute();
 	}
 
-	/** Deletes the recordings (chunks and rows in one transaction), then their old files if any. */
-	async remove(rows: readonly RecordingRow[]): Promise<void> {
-		if (rows.length === 0) return;
+	/**
+	 * Deletes the recordings' chunks and rows (in one transaction, or the caller's: a unit of work)
+	 * and returns those this call deleted: on two nodes purging at once, each deletion is reported
+	 * (and audited) by exactly one of them. Old files are left to removeFiles, after the commit.
+	 */
+	async removeRows(rows: readonly RecordingRow[]): Promise<RecordingRow[]> {
+		if (rows.length === 0) return [];
 		const ids = rows.map((row) => row.id);
-		await this.db.transaction().execute(async (trx) => {
+		const gone = await inTransaction(this.db, async (trx) => {
 			await trx.deleteFrom("recording_chunks").where("recording_id", "in", ids).execute();
-			await trx.deleteFrom("recordings").where("id", "in", ids).execute();
+			return trx.deleteFrom("recordings").where("id", "in", ids).returning("id").execute();
 		});
+		const deleted = new Set(gone.map((row) => row.id));
+		return rows.filter((row) => deleted.has(row.id));
+	}
+
+	/** Unlinks the files of pre-0013 recordings whose rows are gone (a missing file is fine). */
+	async removeFiles(rows: readonly RecordingRow[]): Promise<void> {
 		for (const row of rows) {
 			if (row.storage !== "file" || row.file === "") continue;
 			try {

@@ -24,7 +24,9 @@ import { lockUser } from "./lock-user.ts";
 import { NetworkRuleStore } from "./network-rule-store.ts";
 import { PasswordThrottleStore } from "./password-throttle-store.ts";
 import { resetSecondFactors } from "./reset-second-factors.ts";
+import { RecordingStore } from "./recording-store.ts";
 import { RecoveryCodeStore } from "./recovery-code-store.ts";
+import { RememberedGrantStore } from "./remembered-grant-store.ts";
 import type { Database } from "./schema.ts";
 import { ServerStore } from "./server-store.ts";
 import { SessionStore } from "./session-store.ts";
@@ -47,6 +49,10 @@ export interface Work {
 	/** The live-session registry (terminate requests and their consumption are audited changes). */
 	readonly liveSessions: LiveSessionStore;
 	readonly apiTokens: ApiTokenStore;
+	/** The SSH remember window's grants (the account page's "Forget"). */
+	readonly rememberedGrants: RememberedGrantStore;
+	/** Session recordings (retention's deletion; its old files are unlinked after the commit). */
+	readonly recordings: RecordingStore;
 	/** Records an event of this change: written to the chain in this transaction, just before commit. */
 	audit(event: AuditEvent): void;
 	/** Locks the user's row for the rest of the transaction (lock-user.ts); undefined when absent. */
@@ -62,6 +68,8 @@ export class UnitOfWork {
 		private readonly clock: Clock,
 		private readonly random: Random,
 		private readonly auditLog: AuditLog,
+		/** ssh.recordings_dir resolved, for the bound RecordingStore (pre-0013 file recordings). */
+		private readonly recordingsDir: string,
 	) {}
 
 	/** Runs `change` and commits it with its audit events, or neither. A throw rolls everything back. */
@@ -95,6 +103,8 @@ export class UnitOfWork {
 			networkRules: new NetworkRuleStore(trx, clock),
 			liveSessions: new LiveSessionStore(trx, clock, random),
 			apiTokens: new ApiTokenStore(trx, clock, random),
+			rememberedGrants: new RememberedGrantStore(trx, clock, random),
+			recordings: new RecordingStore(trx, clock, random, this.recordingsDir),
 			audit: (event) => void events.push(event),
 			lockUser: (userId) => lockUser(trx, userId),
 			resetSecondFactors: (userId, link) => resetSecondFactors(trx, userId, link),
