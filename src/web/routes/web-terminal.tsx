@@ -158,7 +158,7 @@ async function runSocket(
 		return refuse("This terminal did not come from this site. Reload the page and try again.");
 	}
 	const name = request.params.server;
-	const proof = proofOf(request, session, services.random.bytes(16).toString("hex"));
+	const proof = proofOf(request, session, services.random.bytes(8).toString("hex"));
 	const size = { cols: Number(request.query.cols ?? 80) || 80, rows: Number(request.query.rows ?? 24) || 24 };
 
 	// Input that arrives while the target is being opened is kept and sent first (as the menu's typed-ahead bytes).
