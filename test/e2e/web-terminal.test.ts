@@ -5,7 +5,7 @@
  * terminate, close; the asciicast recording exists and parses. Per-connection policy equals SSH's:
  * a server not granted is refused (its twin, a granted one, opens); a step-up server without a
  * fresh factor is refused and sends the user through the step-up, after which it opens; the
- * WebSocket refuses a foreign Origin and a missing CSRF token (twin: the page's own socket opens).
+ * WebSocket refuses a foreign Origin and a wrong CSRF token (twin: the page's own socket opens).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -193,16 +193,19 @@ describe("web terminal (Chromium → console → OpenSSH sshd)", { skip }, () =>
 		// carol proved TOTP at login; ten minutes later it is older than db-prod's five.
 		const page = await newPage(c);
 		await logIn(page, "carol");
+		c.clock.advance(30_000); // past the step the enrolment used (replay protection)
 		await answerTotp(c, page, carolSecret);
 		c.clock.advance(10 * 60_000);
 		await page.goto("/terminal/db-prod");
+		if (process.env.DEBUG_WEB_TERMINAL === "1") console.error("at", page.url(), (await page.locator("main").textContent())?.slice(0, 300));
 		await page.waitForURL(/\/account\/step-up\?next=%2Fterminal%2Fdb-prod$/);
 		const stale = (await c.app.stores.audit.query({ event: "ssh.step-up-required" })).find((row) => row.username === "carol");
 		assert.equal(JSON.parse(String(stale?.detail)).problem, "stale");
 		assert.equal(JSON.parse(String(stale?.detail)).via, "web-terminal");
 
 		c.clock.advance(30_000); // a new TOTP step (replay protection)
-		await answerTotp(c, page, carolSecret);
+		await page.getByLabel("Authenticator app code (TOTP)").fill(totpCodeAt(carolSecret, c.clock.now().getTime()));
+		await page.getByRole("button", { name: "Confirm" }).click();
 		await page.waitForURL(/\/terminal\/db-prod$/);
 		await eventually(async () => /Connected to db-prod/.test((await page.locator("#terminal-status").textContent()) ?? ""), "the socket to open");
 		await typeLine(page, "echo prod-$((40+2))");
@@ -222,7 +225,7 @@ describe("web terminal (Chromium → console → OpenSSH sshd)", { skip }, () =>
 		await page.context().close();
 	});
 
-	test("the WebSocket refuses a foreign Origin and a missing CSRF token (twin: the page's own socket opens above)", async () => {
+	test("the WebSocket refuses a foreign Origin and a wrong CSRF token (twin: the page's own socket opens above)", async () => {
 		const page = await newPage(c);
 		await logIn(page, "bob");
 		await page.goto("/terminal/dev1");
@@ -232,7 +235,7 @@ describe("web terminal (Chromium → console → OpenSSH sshd)", { skip }, () =>
 		const cookie = cookies.map((one) => `${one.name}=${one.value}`).join("; ");
 		for (const [origin, token, reason] of [
 			["http://evil.example", csrf ?? "", "origin"],
-			[c.baseUrl, "", "token"],
+			[c.baseUrl, "not-the-token", "token"],
 		] as const) {
 			const refusedBefore = (await c.app.stores.audit.query({ event: "web.csrf-refused" })).length;
 			const messages = await socketMessages(c, `/terminal/dev1/ws?csrf=${encodeURIComponent(token)}&cols=80&rows=24`, {
@@ -249,15 +252,18 @@ describe("web terminal (Chromium → console → OpenSSH sshd)", { skip }, () =>
 	});
 });
 
-/** Opens the socket through Fastify's injectWS (headers chosen by the test) and collects text frames until it closes. */
+/**
+ * Opens the socket from Node (undici's WebSocket, whose init takes headers: a browser cannot forge
+ * Origin) and collects text frames until it closes.
+ */
 async function socketMessages(c: Console, path: string, headers: Record<string, string>): Promise<string[]> {
-	const server = c.server as unknown as {
-		injectWS(path: string, context: { headers: Record<string, string> }): Promise<{ on(event: string, listener: (...args: unknown[]) => void): void }>;
-	};
-	const socket = await server.injectWS(path, { headers });
+	const url = `${c.baseUrl.replace(/^http/, "ws")}${path}`;
+	// Node's WebSocket (undici) takes headers in its init; the DOM typing does not know it.
+	const socket = new WebSocket(url, { headers } as unknown as string[]);
 	const messages: string[] = [];
 	return new Promise((resolveMessages) => {
-		socket.on("message", (data: unknown) => messages.push(String(data)));
-		socket.on("close", () => resolveMessages(messages));
+		socket.addEventListener("message", (event) => messages.push(String(event.data)));
+		socket.addEventListener("close", () => resolveMessages(messages));
+		socket.addEventListener("error", () => undefined);
 	});
 }
