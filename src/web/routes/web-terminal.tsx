@@ -80,8 +80,9 @@ function stepUpLocation(server: string): string {
 export const webTerminalRoutes: RouteModule = (server, web) => {
 	const { services } = web;
 
+	// Only the terminal page (a full session) uses them: not public.
 	for (const [url, type, body] of ASSETS)
-		server.get(url, { config: { access: "public", skipLivePolicy: true, query: {} } }, async (_request, reply) =>
+		server.get(url, { config: { access: "full", skipLivePolicy: true, query: {} } }, async (_request, reply) =>
 			reply.header("cache-control", "public, max-age=3600").type(type).send(body),
 		);
 
