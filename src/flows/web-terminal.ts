@@ -1,5 +1,5 @@
 /**
- * The console's web terminal (issue 11 "Web terminal"; docs/decisions.md "Web terminal"): a
+ * The console's web terminal (docs/decisions.md "Web terminal"): a
  * browser tab that is a connection to a target server, held to the same per-connection rules as
  * an SSH connection to that server.
  *

@@ -1,6 +1,6 @@
 /**
  * The console's web terminal in REAL Chromium (playwright-core) to a REAL OpenSSH sshd target
- * (issue 11 "Web terminal"; docs/decisions.md "Web terminal"): open, type a command and read its
+ * (docs/decisions.md "Web terminal"): open, type a command and read its
  * output from xterm's buffer, UTF-8, paste, Ctrl-C, resize, live listing and an administrator's
  * terminate, close; the asciicast recording exists and parses. Per-connection policy equals SSH's:
  * a server not granted is refused (its twin, a granted one, opens); a step-up server without a

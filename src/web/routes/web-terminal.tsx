@@ -1,5 +1,5 @@
 /**
- * The web terminal (issue 11; docs/decisions.md "Web terminal"): /terminal lists the user's
+ * The web terminal (docs/decisions.md "Web terminal"): /terminal lists the user's
  * servers, /terminal/NAME is the terminal page, /terminal/NAME/ws its WebSocket.
  *
  * This adapter maps, the flow decides (flows/web-terminal.ts): grant and per-server step-up are
@@ -33,8 +33,8 @@ interface WebSocket {
 	readonly OPEN: number;
 	send(data: Buffer | string, options?: { binary: boolean }, done?: (error?: Error) => void): void;
 	close(code?: number, reason?: string): void;
-	on(event: "message", listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): void;
-	once(event: "close", listener: () => void): void;
+	on(name: "message", listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): void;
+	once(name: "close", listener: () => void): void;
 }
 
 /** The terminal page's CSP: xterm.js writes its cell geometry and theme into <style> elements it creates, so styles (never scripts) may be inline here. */
