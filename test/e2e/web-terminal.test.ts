@@ -98,7 +98,7 @@ describe("web terminal (Chromium → console → OpenSSH sshd)", { skip }, () =>
 			page.on("pageerror", (error) => console.error("pageerror:", error.message));
 		}
 		await logIn(page, "bob");
-		await page.goto("/terminal");
+		await page.getByRole("link", { name: "Terminal", exact: true }).click();
 		await page.getByRole("link", { name: "dev1" }).click();
 		await page.waitForURL(/\/terminal\/dev1$/);
 		await eventually(async () => /Connected to dev1/.test((await page.locator("#terminal-status").textContent()) ?? ""), "the socket to open");
@@ -222,6 +222,21 @@ describe("web terminal (Chromium → console → OpenSSH sshd)", { skip }, () =>
 		await c.app.liveSessions.terminate(ADMIN_ACTOR, { connectionId: live.id, reason: "test" });
 		await waitForScreen(page, /an administrator ended this connection/);
 		await eventually(async () => /Disconnected/.test((await page.locator("#terminal-status").textContent()) ?? ""), "the terminal to close");
+		await page.context().close();
+	});
+
+	test("logging out of the console ends its web terminals", async () => {
+		const page = await newPage(c);
+		await logIn(page, "bob");
+		await page.goto("/terminal/dev1");
+		await eventually(async () => /Connected to dev1/.test((await page.locator("#terminal-status").textContent()) ?? ""), "the socket to open");
+		await typeLine(page, "echo before-logout");
+		await waitForScreen(page, /^before-logout$/m);
+		// Another tab of the same browser logs out: the terminal's session is gone at the next live check.
+		const other = await page.context().newPage();
+		await other.goto("/account");
+		await other.getByRole("button", { name: "Log out" }).click();
+		await waitForScreen(page, /your web session ended, so the terminal was closed/);
 		await page.context().close();
 	});
 
