@@ -34,6 +34,8 @@ import { WebauthnStore } from "../storage/webauthn-store.ts";
 import { ServerService } from "../servers/server-service.ts";
 import { HOST_FINGERPRINT_SETTING } from "../servers/gateway-host-key.ts";
 import type { SshServices } from "../ssh/ssh-services.ts";
+import { createWebTerminalConnector } from "../ssh/web-terminal.ts";
+import { WebTerminalService } from "../flows/web-terminal.ts";
 import { AttemptStore } from "../storage/attempt-store.ts";
 import { AuditLog } from "../storage/audit-log.ts";
 import { FactorStore } from "../storage/factor-store.ts";
@@ -118,6 +120,8 @@ export interface Portcullis {
 	readonly apiTokens: ApiTokenService;
 	readonly consoleUrl: string;
 	readonly logger: Logger;
+	/** The console's web terminal: the open-time and live checks, and the SSH side behind its port (src/ssh/web-terminal.ts). */
+	readonly webTerminal: WebTerminalService;
 	/** What the SSH gateway may use (startSshGateway(app.ssh, …)); never the whole app. */
 	readonly ssh: SshServices;
 	/** Outage classification, the down/up log lines and the database probe (storage/database-health.ts). */
@@ -321,6 +325,15 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		live: liveSessions,
 		publishHostKeyFingerprint: (fingerprint) => stores.settings.set(HOST_FINGERPRINT_SETTING, fingerprint),
 	};
+	const terminalConnector = createWebTerminalConnector(ssh);
+	const webTerminal = new WebTerminalService({
+		login,
+		servers,
+		audit: stores.audit,
+		clock,
+		connector: terminalConnector,
+		pollMs: config.ssh.policy_poll_ms,
+	});
 	return {
 		config,
 		db,
@@ -342,6 +355,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		apiTokens,
 		consoleUrl,
 		logger,
+		webTerminal,
 		ssh,
 		health,
 		// The box was built from the key above (createPortcullis throws ERR_SECRET_KEY otherwise).
@@ -349,6 +363,7 @@ export async function createPortcullis(config: Config, options: CreateOptions = 
 		metrics,
 		scrapeMetrics: prometheus === null ? null : () => prometheus.scrape(),
 		close: async () => {
+			await terminalConnector.stop();
 			health.stop();
 			await opened.close();
 		},

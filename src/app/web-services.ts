@@ -54,6 +54,8 @@ export function webServices(app: Portcullis): WebServices {
 		recordings: stores.recordings,
 		networkRules: app.networkRules,
 		liveSessions: app.liveSessions,
+		terminal: app.webTerminal,
+		grantedServers: app.servers,
 		gateway: {
 			targetKey: () => loadOrCreateGatewayKey(config),
 			hostFingerprint: () => gatewayHostFingerprint(stores.settings),

@@ -397,6 +397,16 @@ export function describeServerStepUp(decision: Extract<ServerAccessDecision, { k
 	);
 }
 
+/** The web terminal's wording of the same refusal: the same reason, and the remedy is a fresh factor in the console. */
+export function describeWebServerStepUp(decision: Extract<ServerAccessDecision, { kind: "step-up-required" }>): string {
+	const { server, freshMinutes } = decision.reason;
+	const why =
+		decision.problem === "none"
+			? "this session logged in without one"
+			: `this session's second factor is older than ${freshMinutes} minute${freshMinutes === 1 ? "" : "s"}`;
+	return `Server ${server} requires two-factor authentication for every connection${freshMinutes === null ? "" : ` (within ${freshMinutes} minutes)`}, and ${why}.`;
+}
+
 /** The staged-rollout nudge shown on every console page and as one SSH notice line. */
 export function describeNudge(decision: Extract<SecondFactorDecision, { kind: "enroll-nudge" }>, setupUrl: string): string {
 	const date = new Date(decision.deadline).toISOString().slice(0, 10);

@@ -32,7 +32,7 @@ export const LIVE_FLUSH_MS = 5_000;
 export const MAX_REASON_LENGTH = 200;
 
 /** What a channel of a connection is. ProxyJump tunnels carry ssh, scp or sftp end to end encrypted: the gateway cannot tell which. */
-export type LiveChannelKind = "menu" | "session" | "tunnel";
+export type LiveChannelKind = "menu" | "session" | "tunnel" | "web-terminal";
 
 export interface LiveChannelView {
 	readonly id: string;

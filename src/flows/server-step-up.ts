@@ -3,7 +3,7 @@
  * asks here before it opens a relay to a server (menu choice, `ssh gw SERVER`, ProxyJump); the
  * pure decideServerAccess decides, this flow reads the clock, audits a refusal and words it.
  */
-import { decideServerAccess, describeServerStepUp } from "../core/decide-second-factor.ts";
+import { decideServerAccess, describeServerStepUp, describeWebServerStepUp } from "../core/decide-second-factor.ts";
 import type { Clock } from "../core/clock.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { ServerRow } from "../storage/server-store.ts";
@@ -28,13 +28,16 @@ export interface ConnectionProof {
 	readonly authenticatedAt: number;
 }
 
-export type ServerAccess = { readonly kind: "allowed" } | { readonly kind: "refused"; readonly message: string };
+export type ServerAccess = { readonly kind: "allowed" } | { readonly kind: "refused"; readonly message: string; readonly problem: "none" | "stale" };
+
+/** Where a relay is opened from: the SSH menu, `ssh gw SERVER`, ProxyJump, or the console's web terminal. */
+export type ServerAccessVia = "menu" | "command" | "direct-tcpip" | "web-terminal";
 
 export async function checkServerAccess(
 	deps: ServerStepUpDeps,
 	proof: ConnectionProof,
 	server: Pick<ServerRow, "name" | "require_2fa" | "fresh_minutes">,
-	via: "menu" | "command" | "direct-tcpip",
+	via: ServerAccessVia,
 ): Promise<ServerAccess> {
 	const decision = decideServerAccess({
 		server: serverStepUpRule(server),
@@ -48,12 +51,14 @@ export async function checkServerAccess(
 		outcome: "failure",
 		userId: proof.userId,
 		username: proof.username,
-		channel: "ssh",
+		channel: via === "web-terminal" ? "web" : "ssh",
 		method: proof.secondFactorMethod,
 		source: proof.sourceAddress,
 		detail: { server: server.name, problem: decision.problem, freshMinutes: decision.reason.freshMinutes, via, connection: proof.connectionId },
 	});
-	return { kind: "refused", message: describeServerStepUp(decision, proof.username) };
+	// The same reason on both channels; only the remedy differs (SSH reconnects as USER+SERVER, the console steps up in place).
+	const message = via === "web-terminal" ? describeWebServerStepUp(decision) : describeServerStepUp(decision, proof.username);
+	return { kind: "refused", message, problem: decision.problem };
 }
 
 /** Live re-check of an open relay: false when its server now requires a factor the connection never proved. */

@@ -58,6 +58,7 @@ export function postRoute<S extends FormSchema>(server: FastifyInstance, url: st
 
 /** Only local paths of the console are valid return targets (no open redirect). */
 export function safeReturn(next: string | undefined, fallback: string): string {
-	if (typeof next !== "string" || !/^\/(account|admin)(\/[A-Za-z0-9._/-]*)?(\?[A-Za-z0-9=&._%-]*)?$/.test(next) || next.includes("//")) return fallback;
+	if (typeof next !== "string" || !/^\/(account|admin|terminal)(\/[A-Za-z0-9._/-]*)?(\?[A-Za-z0-9=&._%-]*)?$/.test(next) || next.includes("//"))
+		return fallback;
 	return next;
 }

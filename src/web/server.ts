@@ -14,6 +14,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import cookie from "@fastify/cookie";
 import formbody from "@fastify/formbody";
 import helmet from "@fastify/helmet";
+import websocket from "@fastify/websocket";
 import { isPortcullisError } from "../core/errors.ts";
 import { pinoOptions } from "../core/logger.ts";
 import { newToken } from "../crypto/tokens.ts";
@@ -92,6 +93,8 @@ export async function buildWebServer(services: WebServices, options: WebServerOp
 	});
 
 	await server.register(cookie);
+	// The web terminal's socket (routes/web-terminal.tsx): upgrades pass the same guard as pages; frames capped at 1 MiB.
+	await server.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 	await server.register(formbody);
 	// Forms only (and JSON, refused by the field schemas): a text/plain body gets 415, not a string.
 	server.removeContentTypeParser("text/plain");

@@ -20,6 +20,7 @@ import type { WebauthnMethod } from "../methods/webauthn/webauthn-method.ts";
 import type { GatewayKey } from "../servers/gateway-key.ts";
 import type { NetworkRuleService } from "../flows/network-rules.ts";
 import type { LiveSessionService } from "../flows/live-sessions.ts";
+import type { WebTerminalService } from "../flows/web-terminal.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { SshKeyService } from "../servers/ssh-keys.ts";
 import type { AttemptStore } from "../storage/attempt-store.ts";
@@ -234,6 +235,10 @@ export interface WebServices {
 	readonly networkRules: Pick<NetworkRuleService, "list" | "set" | "clear">;
 	/** Live SSH connections of every node: the list and the terminate request (audited by the service). */
 	readonly liveSessions: Pick<LiveSessionService, "list" | "terminate">;
+	/** The web terminal: open-time checks (grant, per-server step-up), the live re-check, and the target behind a port. */
+	readonly terminal: Pick<WebTerminalService, "authorize" | "open" | "mayContinue" | "pollMs">;
+	/** The servers granted to a user (the web terminal's list). */
+	readonly grantedServers: Pick<ServerService, "listForUser">;
 	readonly gateway: WebGateway;
 	readonly sshKeys: SshKeyService;
 	readonly methods: WebMethods;

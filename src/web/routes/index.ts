@@ -24,6 +24,7 @@ import { methodAdminRoutes } from "./methods-admin.tsx";
 import { methodEnrollRoutes } from "./methods-enroll.tsx";
 import { passwordLinkRoutes } from "./password-link.tsx";
 import { stepUpRoutes } from "./step-up.tsx";
+import { webTerminalRoutes } from "./web-terminal.tsx";
 import { webauthnRoutes } from "./webauthn.tsx";
 import { webauthnAnswerRoutes } from "./webauthn-answer.tsx";
 import { webauthnApprovalRoutes } from "./webauthn-approval.tsx";
@@ -53,6 +54,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
 	passwordLinkRoutes,
 	// The REST API (/api/v1, Bearer tokens only: src/web/api/plugin.ts).
 	apiRoutes,
+	webTerminalRoutes,
 	// SSH helpers: servers, recordings and keys pages go here.
 ];
 

@@ -81,6 +81,7 @@ export const EVENT_TEXT: Readonly<Record<string, string>> = {
 	"radius.reply-refused": "The RADIUS server's answer was refused",
 	"radius.reply-dropped": "A RADIUS answer was dropped",
 	"web.csrf-refused": "A web form from another site was refused",
+	"web.terminal-refused": "A web terminal to a server that is not available was refused",
 	"web.bad-request": "A malformed web request was refused",
 };
 

@@ -81,6 +81,9 @@ export function Layout({
 								<NavLink ctx={ctx} href="/account">
 									My account
 								</NavLink>
+								<NavLink ctx={ctx} href="/terminal">
+									Terminal
+								</NavLink>
 								{ctx.user.isAdmin ? (
 									<>
 										<NavLink ctx={ctx} href="/admin/users">

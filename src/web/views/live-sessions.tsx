@@ -18,6 +18,7 @@ const KIND_TEXT: Record<string, string> = {
 	menu: "menu",
 	session: "session",
 	tunnel: "-J tunnel (ssh, scp or sftp)",
+	"web-terminal": "web terminal",
 };
 
 function TerminateForm({ ctx, connection, channel, label }: { ctx: PageContext; connection: string; channel?: string; label: string }) {
