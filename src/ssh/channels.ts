@@ -555,7 +555,7 @@ function auditSftp(conn: Conn, server: string, event: SftpAuditEvent): Promise<v
 }
 
 /** The open-channel gauge (core/metrics.ts): one up now, one down when the channel closes. */
-function trackChannel(conn: Conn, channel: { once(event: "close", listener: () => void): unknown }, type: "session" | "direct-tcpip"): void {
+function trackChannel(conn: Conn, channel: { once(name: "close", listener: () => void): unknown }, type: "session" | "direct-tcpip"): void {
 	const metrics = conn.services.metrics;
 	metrics.sshChannels(type, 1);
 	channel.once("close", () => metrics.sshChannels(type, -1));

@@ -13,6 +13,9 @@ import { describeEvent, EVENT_TEXT, eventNameInWords, methodWords, whereWords } 
 /** Written without a user, or about things other than a user's account: the admin audit page shows them by name. */
 const NOT_ABOUT_A_USER = new Set([
 	"audit.exported",
+	"directory.sync",
+	"directory.test-connection",
+	"directory.test-login",
 	"group.created",
 	"group.deleted",
 	"group.updated",
