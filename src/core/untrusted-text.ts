@@ -28,6 +28,20 @@ export function stripUnsafe(text: string, options: StripOptions = {}): string {
 	return text.replace(UNSAFE, replacement);
 }
 
+/**
+ * The text with every unsafe character written as a visible `\uXXXX` escape: for evidence (audit
+ * details such as file paths), where what was really there matters and dropping it would hide it.
+ */
+export function escapeUnsafe(text: string): string {
+	return text.replace(UNSAFE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/**
+ * A JSON Schema `pattern` (ECMA-262 syntax) for plain text with at least one visible character and
+ * none of the unsafe set: request validation that refuses such text before it reaches a flow.
+ */
+export const PLAIN_TEXT_PATTERN = `^[^${UNSAFE.source.slice(1, -1)}]*\\S[^${UNSAFE.source.slice(1, -1)}]*$`;
+
 /** True when the text holds a character stripUnsafe would remove (validation that refuses instead). */
 export function hasUnsafe(text: string): boolean {
 	return UNSAFE_TEST.test(text);

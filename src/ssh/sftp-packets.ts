@@ -15,6 +15,7 @@
  * malformed; field decoders check every length against what is left (SftpMalformed). The caller
  * ends the channel on the first malformed packet (fail closed: nothing unaudited passes).
  */
+import { escapeUnsafe } from "../core/untrusted-text.ts";
 
 /** OpenSSH sftp-server's SFTP_MAX_MSG_LENGTH: no valid packet is longer. */
 export const SFTP_MAX_PACKET = 256 * 1024;
@@ -231,6 +232,5 @@ export class SftpFields {
 /** Keeps audit details readable and safe to show: control characters become \u escapes, at most 1024 characters. */
 function printable(text: string): string {
 	const clipped = text.length > 1024 ? `${text.slice(0, 1024)}…` : text;
-	// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is escaped here.
-	return clipped.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+	return escapeUnsafe(clipped);
 }

@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from "kysely";
+import { insertReferencing } from "./referenced-row.ts";
 import type { Clock } from "../core/clock.ts";
 import { isMethodId, type MethodId } from "../core/method-id.ts";
 import type { GroupTwoFactorRule } from "../core/decide-second-factor.ts";
@@ -92,7 +93,7 @@ export class GroupStore {
 			.where("user_id", "=", userId)
 			.executeTakeFirst();
 		if (existing) return false;
-		await this.db.insertInto("group_members").values({ group_id: groupId, user_id: userId }).execute();
+		await insertReferencing("the group or the user", () => this.db.insertInto("group_members").values({ group_id: groupId, user_id: userId }).execute());
 		return true;
 	}
 

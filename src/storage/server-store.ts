@@ -2,6 +2,7 @@
  * Servers and their grants to groups (session recordings: recording-store.ts). The table types are added to the
  * shared `Database` interface by module augmentation, so schema.ts (core storage) stays untouched.
  */
+import { insertReferencing } from "./referenced-row.ts";
 import type { Kysely, Selectable } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
@@ -111,11 +112,13 @@ export class ServerStore {
 
 	/** False when the grant already existed. One statement: two concurrent grants cannot collide on the primary key. */
 	async grant(serverId: string, groupId: string): Promise<boolean> {
-		const result = await this.db
-			.insertInto("server_grants")
-			.values({ server_id: serverId, group_id: groupId })
-			.onConflict((conflict) => conflict.columns(["server_id", "group_id"]).doNothing())
-			.executeTakeFirst();
+		const result = await insertReferencing("the server or the group", () =>
+			this.db
+				.insertInto("server_grants")
+				.values({ server_id: serverId, group_id: groupId })
+				.onConflict((conflict) => conflict.columns(["server_id", "group_id"]).doNothing())
+				.executeTakeFirst(),
+		);
 		return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 	}
 

@@ -1,4 +1,5 @@
 import { type Kysely, type RawBuilder, type Selectable, sql } from "kysely";
+import { insertReferencing } from "./referenced-row.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Random } from "../core/random.ts";
 import { newId } from "../crypto/tokens.ts";
@@ -155,10 +156,12 @@ export class UserStore {
 			await trx.insertInto("users").values(row).execute();
 			const groupIds = [...new Set(user.groupIds ?? [])];
 			if (groupIds.length > 0)
-				await trx
-					.insertInto("group_members")
-					.values(groupIds.map((group_id) => ({ group_id, user_id: row.id })))
-					.execute();
+				await insertReferencing("a group of the new user", () =>
+					trx
+						.insertInto("group_members")
+						.values(groupIds.map((group_id) => ({ group_id, user_id: row.id })))
+						.execute(),
+				);
 		});
 		return row;
 	}

@@ -154,8 +154,8 @@ describe("directory users (slapd)", { skip }, () => {
 				assert.equal(changed.kind, "invalid");
 				await assert.rejects(t.app.admin.setPassword(ADMIN_ACTOR, "alice", "another passphrase 42", false), /directory/);
 				// A local account still can (the positive twin).
-				await t.app.admin.setPassword(ADMIN_ACTOR, "root", "root passphrase 4242", false);
-				assert.equal((await t.app.login.submitPassword(WEB, "root", "root passphrase 4242")).kind, "authenticated");
+				await t.app.admin.setPassword(ADMIN_ACTOR, "root", "tanker winter passphrase 4242", false);
+				assert.equal((await t.app.login.submitPassword(WEB, "root", "tanker winter passphrase 4242")).kind, "authenticated");
 			});
 
 			test("the sync follows the directory: group removal bumps the policy version, a disable and a deletion revoke the user's sessions", async () => {
@@ -210,7 +210,7 @@ describe("directory users (slapd)", { skip }, () => {
 					assert.equal((await t.app.stores.users.findByUsername("alice"))?.pw_failures, 0);
 					const newcomer = await t.app.login.submitPassword(WEB, "zoe", "whatever");
 					assert.equal(newcomer.kind === "denied" && newcomer.reason, "unavailable");
-					assert.equal((await t.app.login.submitPassword(WEB, "root", "root passphrase 4242")).kind, "authenticated");
+					assert.equal((await t.app.login.submitPassword(WEB, "root", "tanker winter passphrase 4242")).kind, "authenticated");
 					const sync = await t.app.directory!.syncAll();
 					assert.notEqual(sync.unavailable, null);
 					assert.equal((await t.app.stores.users.findByUsername("alice"))?.directory_disabled, 0, "an outage disables no one");

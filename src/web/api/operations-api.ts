@@ -9,6 +9,7 @@
 import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { IMPLEMENTED_METHODS, type MethodId } from "../../core/method-id.ts";
+import { PLAIN_TEXT_PATTERN } from "../../core/untrusted-text.ts";
 import { MAX_REASON_LENGTH } from "../../flows/live-sessions.ts";
 import type { RecordingRow } from "../../storage/recording-store.ts";
 import type { WebServices } from "../services.ts";
@@ -26,8 +27,7 @@ const REASON = {
 	type: "string",
 	minLength: 1,
 	maxLength: MAX_REASON_LENGTH,
-	pattern:
-		"^[^\\u0000-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*\\S[^\\u0000-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*$",
+	pattern: PLAIN_TEXT_PATTERN,
 };
 
 function recordingServers(row: RecordingRow): string[] {
