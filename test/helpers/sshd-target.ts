@@ -146,6 +146,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
 			"PubkeyAuthentication yes",
 			"Subsystem sftp internal-sftp",
 			"AcceptEnv LANG LC_*",
+			// The login user's shell start-up files run in every session (bash reads ~/.bashrc under sshd).
+			// A developer machine's pyenv rehash there takes a lock file that a session killed by a test
+			// (kill -9, terminate) leaves behind; every later session then waits PYENV_REHASH_TIMEOUT (60 s)
+			// for it. Our targets are not about the user's shell: wait at most 1 s.
+			"SetEnv PYENV_REHASH_TIMEOUT=1",
 			"PrintMotd no",
 			"PrintLastLog no",
 			"UseDNS no",
