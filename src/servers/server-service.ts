@@ -265,8 +265,12 @@ export class ServerService {
 	): Promise<void> {
 		await this.deps.work.run(async (work) => {
 			const server = await this.requireServer(rawName, work.servers);
-			const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes" | "capture_sftp_content">> =
-				{};
+			const set: Partial<
+				Pick<
+					ServerRow,
+					"host" | "port" | "login_user" | "description" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes" | "capture_sftp_content"
+				>
+			> = {};
 			if (changes.captureSftpContent !== undefined) set.capture_sftp_content = changes.captureSftpContent ? 1 : 0;
 			if (changes.recordingMode !== undefined) set.recording_mode = this.validateRecordingMode(changes.recordingMode);
 			if (changes.host !== undefined) set.host = this.validateHost(changes.host);

@@ -113,9 +113,9 @@ export class RecordingStore {
 
 	/**
 	 * Creates the recording of one file's SFTP content (src/ssh/sftp-capture.ts) with its header
-	 * chunk; the caller chooses the id so the audit can name the capture before the row is written.
+	 * chunk and returns that chunk's hash; the caller chooses the id so the audit can name the capture before the row is written.
 	 */
-	async createCapture(input: { id: string; userId: string; username: string; serverId: string; server: string; header: string }): Promise<void> {
+	async createCapture(input: { id: string; userId: string; username: string; serverId: string; server: string; header: string }): Promise<string> {
 		const hash = chunkHash(genesisHash(input.id), 0, input.header);
 		const at = this.clock.now().getTime();
 		await this.db.transaction().execute(async (trx) => {
@@ -140,6 +140,7 @@ export class RecordingStore {
 				.execute();
 			await trx.insertInto("recording_chunks").values({ recording_id: input.id, seq: 0, at, data: input.header, hash }).execute();
 		});
+		return hash;
 	}
 
 	/** The last chunk written (a capture's truncation marker is there), or undefined. */

@@ -84,7 +84,19 @@ export class ServerStore {
 	async update(
 		id: string,
 		changes: Partial<
-			Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes" | "capture_sftp_content">
+			Pick<
+				ServerRow,
+				| "host"
+				| "port"
+				| "login_user"
+				| "description"
+				| "credential_enc"
+				| "host_key"
+				| "recording_mode"
+				| "require_2fa"
+				| "fresh_minutes"
+				| "capture_sftp_content"
+			>
 		>,
 	): Promise<void> {
 		if (Object.keys(changes).length === 0) return;
