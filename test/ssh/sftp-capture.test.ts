@@ -210,7 +210,13 @@ describe("relayed SFTP content capture (parser)", () => {
 			release = resolveGate;
 		});
 		const sink = memorySink();
-		const slow: CaptureSink = { ...sink, append: async (...args) => (await gate, sink.append(...args)) };
+		const slow: CaptureSink = {
+			...sink,
+			append: async (...args) => {
+				await gate;
+				return sink.append(...args);
+			},
+		};
 		const capture = new FileCapture(
 			{ sink: slow, newId: () => "slow", now: () => 0, userId: "u", username: "a", serverId: "s", server: "db1", maxBytes: 1 << 30 },
 			"/x",
