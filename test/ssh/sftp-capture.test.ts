@@ -19,6 +19,9 @@ import { createOpenSshClient, type OpenSshClient } from "../helpers/relay-openss
 import { startRelayGateway, type RelayGateway } from "../helpers/relay-gateway.ts";
 import { sshdSkipReason, startSshd, type Sshd } from "../helpers/sshd-target.ts";
 import { ADMIN_ACTOR, createTestApp, type TestApp } from "../helpers/test-app.ts";
+import { Browser } from "../web/helpers.ts";
+import { webServices } from "../../src/app/web-services.ts";
+import { buildWebServer } from "../../src/web/server.ts";
 
 const u32 = (value: number) => {
 	const buffer = Buffer.alloc(4);
@@ -342,5 +345,54 @@ describe("content capture end to end (OpenSSH sftp → gateway → OpenSSH sshd)
 		const content = await stored(capture.id);
 		assert.equal(content.truncated, true);
 		assert.ok(content.data.equals(data.subarray(0, 150_000)));
+	});
+
+	test("the console: an admin turns capture on and off per server, and downloads a capture (audited); a non-admin cannot", async () => {
+		await t.app.admin.createUser(ADMIN_ACTOR, { username: "root", password: PASSWORD, isAdmin: true, groups: [] });
+		const web = await buildWebServer(webServices(t.app));
+		try {
+			const admin = new Browser(web);
+			await admin.follow(await admin.login("root"));
+			const page = await admin.get("/admin/server?name=db2");
+			assert.match(page.body, /SFTP file content/);
+			assert.match(page.body, /not kept/);
+			await admin.post("/admin/servers/sftp-capture", { name: "db2", capture: "on" });
+			assert.equal((await t.app.stores.servers.findByName("db2"))!.capture_sftp_content, 1);
+			await admin.get("/admin/server?name=db2");
+			await admin.post("/admin/servers/sftp-capture", { name: "db2" });
+			assert.equal((await t.app.stores.servers.findByName("db2"))!.capture_sftp_content, 0, "an unticked box turns it off");
+			const changes = (await t.app.stores.audit.query({ event: "server.updated" })).map((row) => JSON.parse(String(row.detail)));
+			assert.ok(changes.some((detail) => detail.server === "db2" && detail.changes.captureSftpContent === true));
+			assert.ok(changes.some((detail) => detail.server === "db2" && detail.changes.captureSftpContent === false));
+
+			// A capture from the relayed subsystem, downloaded from the recordings page.
+			const data = randomBytes(90_000);
+			const name = `dl-${randomBytes(4).toString("hex")}`;
+			writeFileSync(join(client.dir, name), data);
+			const target = join(db1.dir, name);
+			const result = await client.run("sftp", ["-o", "User=alice:db1", "-P", String(gw.port), "127.0.0.1"], {
+				password: PASSWORD,
+				input: `put ${join(client.dir, name)} ${target}\nbye\n`,
+			});
+			assert.equal(result.code, 0, result.stderr);
+			const [event] = await closeEvents(target, 1);
+			const id = (event!.capture as { id: string }).id;
+			const list = await admin.get("/admin/recordings");
+			assert.ok(list.body.includes(`/admin/recordings/${id}/content`));
+			const download = await admin.get(`/admin/recordings/${id}/content`);
+			assert.equal(download.statusCode, 200);
+			assert.equal(download.headers["x-portcullis-capture"], "complete");
+			assert.ok(download.rawPayload.equals(data), "the download is the file");
+			const viewed = (await t.app.stores.audit.query({ event: "ssh.recording-viewed" })).map((row) => JSON.parse(String(row.detail)));
+			assert.ok(viewed.some((detail) => detail.recording === id && detail.kind === "sftp-file" && detail.path === target));
+			// The negative twin: alice (no admin) gets no content.
+			const alice = new Browser(web);
+			await alice.follow(await alice.login("alice"));
+			const refused = await alice.get(`/admin/recordings/${id}/content`);
+			assert.notEqual(refused.statusCode, 200);
+			assert.ok(!refused.rawPayload.includes(data.subarray(0, 64)));
+		} finally {
+			await web.close();
+		}
 	});
 });
