@@ -24,6 +24,14 @@ const PERMISSION_DENIED = 3;
 const FAILURE = 4;
 const OP_UNSUPPORTED = 8;
 
+/**
+ * READ buffers kept for reuse per channel: OpenSSH's sftp keeps 64 requests of 32 KiB in flight,
+ * and each reply used to allocate a fresh buffer that ssh2 fills and then copies into its DATA
+ * packet (SFTP.data copies synchronously), i.e. 2 MiB of garbage per 64 requests.
+ */
+const READ_POOL_BUFFER = 64 * 1024;
+const READ_POOL_MAX = 64;
+
 /** Open handles per channel (files and directories), as for the relayed stream (sftp-audit.ts). */
 export const VIEW_MAX_HANDLES = 1024;
 
@@ -83,6 +91,7 @@ function statusOf(error: unknown): number {
 export function serveSftpView(sftp: ssh2.SFTPWrapper, deps: SftpViewDeps): { end(): void } {
 	const handles = new Map<number, Handle>();
 	let nextHandle = 1;
+	const readPool: Buffer[] = [];
 	const targets = new Map<string, Promise<{ ok: true; target: ViewTarget } | { ok: false; message: string }>>();
 
 	const target = (server: string) => {
@@ -240,12 +249,17 @@ export function serveSftpView(sftp: ssh2.SFTPWrapper, deps: SftpViewDeps): { end
 		if (file.capture?.failure) return fail(reqId)(new Error("content capture failed: the transfer is refused"));
 		const size = Math.min(length, 256 * 1024);
 		// allocUnsafe: ssh2 fills the buffer from the DATA reply; zeroing it first is wasted work per request.
-		file.target.sftp.read(file.remote, Buffer.allocUnsafe(size), 0, size, offset, (error, bytesRead, buffer) => {
+		const pooled = size <= READ_POOL_BUFFER && file.capture === null;
+		const into = pooled ? (readPool.pop() ?? Buffer.allocUnsafe(READ_POOL_BUFFER)) : Buffer.allocUnsafe(size);
+		file.target.sftp.read(file.remote, into, 0, size, offset, (error, bytesRead, buffer) => {
 			if (error) return fail(reqId)(error);
 			if (bytesRead === 0) return sftp.status(reqId, EOF);
 			file.bytesRead += bytesRead;
 			const data = buffer.subarray(0, bytesRead);
-			captured(file, reqId, "read", offset, data, () => sftp.data(reqId, data));
+			if (!pooled) return captured(file, reqId, "read", offset, data, () => sftp.data(reqId, data));
+			// ssh2 copies the data into its packet before returning: the buffer is free again (a capture keeps its buffers, so it is never pooled).
+			sftp.data(reqId, data);
+			if (readPool.length < READ_POOL_MAX) readPool.push(into);
 		});
 	});
 	sftp.on("WRITE", (reqId, raw, offset, data) => {
