@@ -10,7 +10,7 @@
  * The socket is corked at the first write of a turn and uncorked in process.nextTick, which runs
  * before the event loop polls for I/O again: nothing waits for a timer, so interactive latency is
  * unchanged (TCP_NODELAY stays on). Backpressure is untouched: `write` still returns false above
- * the high-water mark, corked or not.
+ * the high-water mark, corked or not. destroy() flushes first, so nothing written is dropped.
  */
 import type { Socket } from "node:net";
 
@@ -20,6 +20,13 @@ export function coalesceWrites(socket: Socket): void {
 		corked = false;
 		socket.uncork();
 	};
+	// A write followed by destroy() in the same turn (a disconnect message, then the hang-up) must
+	// still leave: flush first. end() flushes corked data by itself (Writable.end uncorks).
+	const destroy = socket.destroy;
+	socket.destroy = function flushThenDestroy(this: Socket, ...args: Parameters<Socket["destroy"]>): Socket {
+		if (corked) uncork();
+		return destroy.apply(this, args);
+	} as Socket["destroy"];
 	const write = socket.write;
 	socket.write = function coalescedWrite(this: Socket, ...args: Parameters<Socket["write"]>): boolean {
 		if (!corked && !socket.destroyed) {
