@@ -12,11 +12,14 @@
  * 3. Memory per idle session at BENCH_IDLE (default 2000) concurrent idle tunnels (ssh2 clients in a
  *    separate process, each holding one direct-tcpip channel to a TCP sink): the gateway's RSS
  *    delta, and the jump sshd's PSS delta (all its processes).
+ * 4. SFTP through the gateway (issue 15 section 4): `npm run bench:sftp` (bench/sftp/run.ts) in a
+ *    child process, its table appended: `alice:db1` (audited relay) and `sftp alice@gw` (the SFTP
+ *    view) against `sftp -J`, with BENCH_SFTP_MIB (default 64) per transfer.
  *
  * Needs root (it creates a throwaway local user `pcbench` with a password for sshd's password login,
  * and removes it at the end), /usr/sbin/sshd and the OpenSSH client. Not part of `npm test`.
  * Environment: BENCH_MIB, BENCH_REPS (3), BENCH_IDLE (2000), BENCH_CIPHERS (aes128-gcm@openssh.com,chacha20-poly1305@openssh.com),
- * BENCH_SKIP (comma list of: transfer, login, memory), BENCH_PATHS, BENCH_DIRECTIONS, BENCH_PTY,
+ * BENCH_SKIP (comma list of: transfer, login, memory, sftp), BENCH_SFTP_MIB, BENCH_PATHS, BENCH_DIRECTIONS, BENCH_PTY,
  * BENCH_GATEWAY_PLAIN, BENCH_GATEWAY_NODE_ARGS (docs/benchmarks.md explains each).
  */
 import { spawn, spawnSync, fork, type ChildProcess } from "node:child_process";
@@ -658,6 +661,17 @@ async function main(): Promise<void> {
 				"",
 				`OpenSSH / Portcullis memory per session: **${fmt(os.perSessionKiB / gw.perSessionKiB)}×**.`,
 			);
+		}
+
+		if (!SKIP.has("sftp")) {
+			// The SFTP comparison has its own harness (its own gateway, sshd and users); its table is appended here.
+			log("sftp: bench/sftp/run.ts");
+			const sftp = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "../sftp/run.ts")], {
+				env: { ...process.env, BENCH_MIB: process.env.BENCH_SFTP_MIB ?? "64", BENCH_ONLY: "" },
+				encoding: "utf8",
+				stdio: ["ignore", "pipe", "inherit"],
+			});
+			results.push("", "### SFTP through the gateway (bench/sftp/run.ts)", "", sftp.status === 0 ? sftp.stdout.trim() : `failed (exit ${sftp.status})`);
 		}
 
 		results.push("", `Run took ${fmt((Date.now() - started) / 60000)} min.`);

@@ -55,6 +55,13 @@ export const configSchema = z
 				recording_flush_ms: z.number().int().min(50).max(5000).default(1000),
 				/** Recordings are deleted (audited) this many days after they ended; 0 keeps them forever. */
 				recording_retention_days: z.number().int().min(0).max(36500).default(0),
+				/** SFTP content capture (servers with capture on): at most this many bytes of one opened file are kept, then "truncated". */
+				sftp_capture_max_bytes: z
+					.number()
+					.int()
+					.min(0)
+					.max(1024 * 1024 * 1024)
+					.default(64 * 1024 * 1024),
 				/**
 				 * Load balancers (addresses or CIDR blocks) whose PROXY protocol v1/v2 header is read for the
 				 * client's address; connections from them must send one. From anyone else none is read.
@@ -96,6 +103,7 @@ export const configSchema = z
 				recordings_dir: "",
 				recording_flush_ms: 1000,
 				recording_retention_days: 0,
+				sftp_capture_max_bytes: 64 * 1024 * 1024,
 				trusted_proxies: [],
 				kex: [...DEFAULT_KEX],
 				pq_only: false,

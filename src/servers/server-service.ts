@@ -52,6 +52,8 @@ export interface ServerView {
 	readonly requireTwoFactor: boolean;
 	/** With requireTwoFactor: the factor must be at most this many minutes old (null: any age). */
 	readonly freshMinutes: number | null;
+	/** The content of files moved through relayed SFTP is stored (docs/ssh-relay.md "Content capture"). */
+	readonly captureSftpContent: boolean;
 }
 
 export interface ServerInput {
@@ -65,6 +67,8 @@ export interface ServerInput {
 	recordingMode?: string;
 	requireTwoFactor?: boolean;
 	freshMinutes?: number | null;
+	/** Store the content of files moved through relayed SFTP (default off). */
+	captureSftpContent?: boolean;
 }
 
 /** The longest freshness window: a day. Longer is "any age" (leave it unset). */
@@ -236,6 +240,7 @@ export class ServerService {
 				recordingMode,
 				requireTwoFactor: stepUp.require,
 				freshMinutes: stepUp.fresh,
+				captureSftpContent: input.captureSftpContent === true,
 			});
 			for (const group of groups) await work.servers.grant(server.id, group.id);
 			this.audit(work, actor, "server.created", {
@@ -247,6 +252,7 @@ export class ServerService {
 				recordingMode: recordingMode ?? "default",
 				requireTwoFactor: stepUp.require,
 				freshMinutes: stepUp.fresh,
+				captureSftpContent: input.captureSftpContent === true,
 			});
 			return server;
 		});
@@ -255,12 +261,17 @@ export class ServerService {
 	async update(
 		actor: Actor,
 		rawName: string,
-		changes: { host?: string; port?: number; loginUser?: string; description?: string; recordingMode?: string } & StepUpChange,
+		changes: { host?: string; port?: number; loginUser?: string; description?: string; recordingMode?: string; captureSftpContent?: boolean } & StepUpChange,
 	): Promise<void> {
 		await this.deps.work.run(async (work) => {
 			const server = await this.requireServer(rawName, work.servers);
-			const set: Partial<Pick<ServerRow, "host" | "port" | "login_user" | "description" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes">> =
-				{};
+			const set: Partial<
+				Pick<
+					ServerRow,
+					"host" | "port" | "login_user" | "description" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes" | "capture_sftp_content"
+				>
+			> = {};
+			if (changes.captureSftpContent !== undefined) set.capture_sftp_content = changes.captureSftpContent ? 1 : 0;
 			if (changes.recordingMode !== undefined) set.recording_mode = this.validateRecordingMode(changes.recordingMode);
 			if (changes.host !== undefined) set.host = this.validateHost(changes.host);
 			if (changes.port !== undefined) set.port = this.validatePort(changes.port);
@@ -277,13 +288,14 @@ export class ServerService {
 			// A new address is a new machine as far as trust goes: its host key is learned again.
 			if ((set.host !== undefined && set.host !== server.host) || (set.port !== undefined && set.port !== server.port)) set.host_key = null;
 			await work.servers.update(server.id, set);
-			const { require_2fa: _require, fresh_minutes: _fresh, ...plain } = set;
+			const { require_2fa: _require, fresh_minutes: _fresh, capture_sftp_content: capture, ...plain } = set;
 			this.audit(work, actor, "server.updated", {
 				server: server.name,
 				changes: {
 					...plain,
 					host_key: set.host_key === null ? "forgotten" : undefined,
 					recording_mode: set.recording_mode === undefined ? undefined : (set.recording_mode ?? "default"),
+					captureSftpContent: capture === undefined ? undefined : capture === 1,
 				},
 				...(stepUpChanged ? { stepUp: { before, after: { requireTwoFactor: set.require_2fa === 1, freshMinutes: set.fresh_minutes ?? null } } } : {}),
 			});
@@ -390,6 +402,7 @@ export class ServerService {
 			recordingMode: server.recording_mode === null ? null : decodeRecordingMode(server.recording_mode),
 			requireTwoFactor: server.require_2fa === 1,
 			freshMinutes: server.fresh_minutes,
+			captureSftpContent: server.capture_sftp_content === 1,
 		};
 	}
 

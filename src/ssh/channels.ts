@@ -43,6 +43,7 @@ import type { RecordingMode } from "../core/recording-mode.ts";
 import { errorFields } from "../core/logger.ts";
 import type { ServerService } from "../servers/server-service.ts";
 import type { ServerRow } from "../storage/server-store.ts";
+import { newId } from "../crypto/tokens.ts";
 import type { AuthenticatedSsh, ChannelDeps } from "./authenticated-ssh.ts";
 import { Menu, terminalSafe } from "./menu.ts";
 import { CHANNEL_TERMINATED_MESSAGE, type LiveChannel, type LiveConnection } from "./live-registry.ts";
@@ -50,6 +51,7 @@ import { rejectProhibited } from "./protocol-guard.ts";
 import { SessionRecorder, terminalLineEndings } from "./recording.ts";
 import { relay, watchExit, type ExitWatch, type Relay, type RelayEnd } from "./relay.ts";
 import { SftpAudit, type SftpAuditEvent } from "./sftp-audit.ts";
+import { type CaptureOpener, captureOpener } from "./sftp-capture.ts";
 import { serveSftpView } from "./sftp-view.ts";
 import type { SshServices } from "./ssh-services.ts";
 import { connectTarget } from "./target.ts";
@@ -399,12 +401,14 @@ async function visitTarget(
 		},
 	});
 	state.live?.setServer(server.name);
-	// Relayed SFTP is parsed for the audit trail (sftp-audit.ts); content is never kept.
-	const sftp = request.kind === "subsystem" ? new SftpAudit((event) => void auditSftp(conn, server.name, event)) : null;
+	// Relayed SFTP is parsed for the audit trail (sftp-audit.ts); content is kept only with the server's capture on (sftp-capture.ts).
+	const sftp = request.kind === "subsystem" ? new SftpAudit((event) => void auditSftp(conn, server.name, event), contentCapture(conn, server)) : null;
 	const active = relay(down, opened.channel, {
 		exit: opened.exit,
 		endDownstream: mode === "command",
-		...(sftp ? { inspect: { fromClient: (chunk: Buffer) => sftp.fromClient(chunk), fromTarget: (chunk: Buffer) => sftp.fromTarget(chunk) } } : {}),
+		...(sftp
+			? { inspect: { fromClient: (chunk: Buffer) => sftp.fromClient(chunk), fromTarget: (chunk: Buffer) => sftp.fromTarget(chunk), wait: () => sftp.wait() } }
+			: {}),
 		bytes: conn.services.metrics.relayBytes,
 		...(state.live ? { sessionBytes: state.live.bytes } : {}),
 		// Without a PTY the target writes bare "\n" (no terminal turns it into CR LF); the recording gets
@@ -427,7 +431,7 @@ async function visitTarget(
 	const end = await active.done;
 	untrack();
 	if (sftp) {
-		sftp.end();
+		await sftp.end();
 		if (sftp.failure !== null) await refused(conn, "ssh.sftp-refused", { server: server.name, reason: sftp.failure });
 	}
 	conn.relays.delete(active);
@@ -541,7 +545,24 @@ async function openViewServer(
 			detail: { ...base, durationMs: conn.services.clock.now().getTime() - started, exitCode: null, signal: null, recording: null },
 		});
 	});
-	return { ok: true, target: { sftp }, client };
+	const capture = contentCapture(conn, server);
+	return { ok: true, target: { sftp, ...(capture ? { capture } : {}) }, client };
+}
+
+/** The server's admin turned SFTP content capture on (sftp-capture.ts): how each opened file is captured; else null. */
+function contentCapture(conn: Conn, server: ServerRow): CaptureOpener | null {
+	if (server.capture_sftp_content !== 1) return null;
+	const { services, session } = conn;
+	return captureOpener({
+		sink: services.recordings,
+		newId: () => newId(services.random),
+		now: () => services.clock.now().getTime(),
+		userId: session.userId,
+		username: session.username,
+		serverId: server.id,
+		server: server.name,
+		maxBytes: services.config.ssh.sftp_capture_max_bytes,
+	});
 }
 
 /** One SFTP operation (sftp-audit.ts) as an audit event, attached to the connection and server. */

@@ -3,6 +3,7 @@
  * ssh2 connection (protocol guard, authentication, channels after USERAUTH_SUCCESS). Split out
  * of startSshGateway; the rules are unchanged, see gateway.ts.
  */
+import { coalesceWrites } from "./coalesce-writes.ts";
 import type { Socket } from "node:net";
 import type ssh2 from "ssh2";
 import { SshAuthenticator } from "./authenticate.ts";
@@ -130,6 +131,7 @@ export function attachClient(gateway: GatewayContext, client: ssh2.Connection, i
 export function acceptSocket(gateway: GatewayContext, socket: Socket, sshServer: ssh2.Server): void {
 	socket.on("error", () => undefined);
 	socket.setNoDelay(true);
+	coalesceWrites(socket);
 	if (gateway.isClosing()) {
 		socket.destroy();
 		return;

@@ -67,7 +67,12 @@ export interface RelayOptions {
 	/** Byte counts to add to (the metrics' relay bytes: plain additions, read when scraped). */
 	bytes?: RelayBytes;
 	/** Reads each chunk before it is forwarded; false ends the relay (fail closed) without forwarding it. */
-	inspect?: { fromClient(chunk: Buffer): boolean; fromTarget(chunk: Buffer): boolean };
+	inspect?: {
+		fromClient(chunk: Buffer): boolean;
+		fromTarget(chunk: Buffer): boolean;
+		/** Backpressure of the inspector itself (SFTP content capture writing to the database): both directions pause until it settles. */
+		wait?(): Promise<void> | null;
+	};
 }
 
 export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options: RelayOptions): Relay {
@@ -78,11 +83,28 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 	const sessionBytes = options.sessionBytes ?? { in: 0, out: 0 };
 
 	let downPaused = false;
+	/** The inspector asked to wait (its own writes are behind): neither direction is read until it settles. */
+	let inspectWaiting = false;
 	const resumeDown = () => {
 		downPaused = false;
-		down.resume();
+		if (!inspectWaiting) down.resume();
 	};
 	const inspect = options.inspect;
+	const holdForInspect = () => {
+		if (inspectWaiting || inspect?.wait === undefined) return;
+		const wait = inspect.wait();
+		if (wait === null) return;
+		inspectWaiting = true;
+		down.pause();
+		up.pause();
+		void wait.then(() => {
+			inspectWaiting = false;
+			if (finished) return;
+			if (!downPaused) down.resume();
+			if (!upPaused) up.resume();
+			holdForInspect();
+		});
+	};
 	let refused = false;
 	const refuse = () => {
 		refused = true;
@@ -103,13 +125,14 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 			down.pause();
 			up.once("drain", resumeDown);
 		}
+		holdForInspect();
 	};
 	const onDownEnd = () => up.end();
 
 	let upPaused = false;
 	const resumeUp = () => {
 		upPaused = false;
-		up.resume();
+		if (!inspectWaiting) up.resume();
 		up.stderr.resume();
 	};
 	const pauseUpUntilDrain = () => {
@@ -126,6 +149,7 @@ export function relay(down: ssh2.ServerChannel, up: ssh2.ClientChannel, options:
 		sessionBytes.out += chunk.length;
 		onOutput?.(chunk);
 		if (!down.write(chunk)) pauseUpUntilDrain();
+		holdForInspect();
 	};
 	const onUpStderr = (chunk: Buffer) => {
 		bytes.toClient += chunk.length;

@@ -9,11 +9,15 @@
  * - remove, rename (and OpenSSH's posix-rename), mkdir, rmdir, setstat/fsetstat (which attributes),
  *   symlink and hardlink, each with the target's STATUS as its outcome.
  *
- * File content is never kept. Memory is bounded: at most MAX_PENDING requests awaiting a reply and
+ * File content is never kept, unless the server's admin turned content capture on (sftp-capture.ts):
+ * then the data of each WRITE (as the client sent it) and of each DATA reply to a READ (as the target
+ * sent it, matched by request id and handle) goes to the file's capture, and the close event names
+ * the capture. Memory is bounded: at most MAX_PENDING requests awaiting a reply and
  * MAX_HANDLES open files are tracked; a peer that goes beyond, or sends a malformed packet, or a
  * target that speaks another SFTP version than 3, ends the channel (fail closed: the audit never
  * silently stops while the transfer goes on).
  */
+import type { CaptureOpener, CaptureSummary, FileCapture } from "./sftp-capture.ts";
 import { SFTP, SFTP_HANDLE_MAX, SftpFields, SftpMalformed, type SftpPacket, SftpPacketReader } from "./sftp-packets.ts";
 
 /** OpenSSH's sftp keeps 64 requests in flight by default (-R); a few thousand leaves room for any client. */
@@ -40,7 +44,7 @@ export interface SftpAuditEvent {
 type Pending =
 	| { readonly op: "open"; readonly path: string; readonly flags: string[] }
 	| { readonly op: "close"; readonly handle: string }
-	| { readonly op: "read"; readonly handle: string }
+	| { readonly op: "read"; readonly handle: string; readonly offset: number }
 	| { readonly op: "simple"; readonly name: string; readonly detail: Record<string, unknown> };
 
 interface OpenFile {
@@ -48,6 +52,15 @@ interface OpenFile {
 	readonly flags: string[];
 	bytesRead: number;
 	bytesWritten: number;
+	readonly capture: FileCapture | null;
+}
+
+/** Where the file data that streams after a WRITE's or DATA's kept prefix goes. */
+interface Body {
+	readonly capture: FileCapture;
+	readonly op: "read" | "write";
+	offset: number;
+	left: number;
 }
 
 /** draft-02 §7 status codes, named for the audit. */
@@ -59,10 +72,35 @@ export class SftpAudit {
 	readonly #toTarget: SftpPacketReader;
 	readonly #toClient: SftpPacketReader;
 	#failed: string | null = null;
+	readonly #captures = new Set<FileCapture>();
+	#captureFailure: string | null = null;
+	#clientBody: Body | null = null;
+	#targetBody: Body | null = null;
 
-	constructor(private readonly emit: (event: SftpAuditEvent) => void) {
-		this.#toTarget = new SftpPacketReader((packet) => this.#request(packet));
-		this.#toClient = new SftpPacketReader((packet) => this.#reply(packet));
+	constructor(
+		private readonly emit: (event: SftpAuditEvent) => void,
+		/** Null (the default): the server's content capture is off and no byte of any file is kept. */
+		private readonly capture: CaptureOpener | null = null,
+	) {
+		this.#toTarget = new SftpPacketReader((packet) => this.#request(packet), capture ? (bytes) => this.#body(this.#clientBody, bytes) : null);
+		this.#toClient = new SftpPacketReader((packet) => this.#reply(packet), capture ? (bytes) => this.#body(this.#targetBody, bytes) : null);
+	}
+
+	/** Content capture: a promise to wait on before relaying more (its database writes are behind), or null. */
+	wait(): Promise<void> | null {
+		for (const capture of this.#captures) {
+			const wait = capture.wait();
+			if (wait !== null) return wait;
+		}
+		return null;
+	}
+
+	#body(body: Body | null, bytes: Buffer): void {
+		if (body === null || body.left <= 0) return;
+		const piece = bytes.length > body.left ? bytes.subarray(0, body.left) : bytes;
+		body.capture.data(body.op, body.offset, piece);
+		body.offset += piece.length;
+		body.left -= piece.length;
 	}
 
 	/** Why the stream was refused, once it was. */
@@ -80,15 +118,20 @@ export class SftpAudit {
 		return this.#feed(this.#toClient, chunk, "target");
 	}
 
-	/** The channel ended: files still open are reported with what went through them. */
-	end(): void {
-		for (const file of this.#files.values()) this.#closed(file, "info", { closedBy: "channel-end" });
+	/** The channel ended: files still open are reported with what went through them (after their captures are stored). */
+	async end(): Promise<void> {
+		const closing = [...this.#files.values()].map((file) => this.#closed(file, "info", { closedBy: "channel-end" }));
 		this.#files.clear();
 		this.#pending.clear();
+		await Promise.all(closing);
 	}
 
 	#feed(reader: SftpPacketReader, chunk: Buffer, from: "client" | "target"): boolean {
 		if (this.#failed !== null) return false;
+		if (this.#captureFailure !== null) {
+			this.#failed = `content capture failed: ${this.#captureFailure}`.slice(0, 200);
+			return false;
+		}
 		try {
 			reader.push(chunk);
 			return true;
@@ -105,6 +148,7 @@ export class SftpAudit {
 	}
 
 	#request({ type, kept }: SftpPacket): void {
+		this.#clientBody = null;
 		const fields = new SftpFields(kept);
 		switch (type) {
 			case SFTP.INIT:
@@ -124,17 +168,19 @@ export class SftpAudit {
 			case SFTP.READ: {
 				const id = fields.uint32();
 				const handle = fields.bytes(SFTP_HANDLE_MAX).toString("hex");
+				const offset = Number(fields.uint64());
 				// Only reads of tracked files are matched to their DATA replies (not directory handles).
-				if (this.#files.has(handle)) this.#track(id, { op: "read", handle });
+				if (this.#files.has(handle)) this.#track(id, { op: "read", handle, offset });
 				return;
 			}
 			case SFTP.WRITE: {
 				fields.uint32();
 				const handle = fields.bytes(SFTP_HANDLE_MAX).toString("hex");
-				fields.uint64();
+				const offset = Number(fields.uint64());
 				const length = fields.uint32();
 				const file = this.#files.get(handle);
 				if (file) file.bytesWritten += length;
+				if (file?.capture) this.#clientBody = this.#startBody(file.capture, "write", offset, length, fields.rest());
 				return;
 			}
 			case SFTP.REMOVE:
@@ -191,7 +237,15 @@ export class SftpAudit {
 		else if (name === "copy-data") this.#track(id, { op: "simple", name: "copy-data", detail: { extension: name } });
 	}
 
+	/** The data that came with the kept prefix goes to the capture now; the rest follows through onBody. */
+	#startBody(capture: FileCapture, op: "read" | "write", offset: number, length: number, head: Buffer): Body {
+		const body: Body = { capture, op, offset, left: length };
+		this.#body(body, head);
+		return body;
+	}
+
 	#reply({ type, kept }: SftpPacket): void {
+		this.#targetBody = null;
 		const fields = new SftpFields(kept);
 		if (type === SFTP.VERSION) {
 			const version = fields.uint32();
@@ -208,6 +262,7 @@ export class SftpAudit {
 			if (pending.op === "read") {
 				const file = this.#files.get(pending.handle);
 				if (file) file.bytesRead += length;
+				if (file?.capture) this.#targetBody = this.#startBody(file.capture, "read", pending.offset, length, fields.rest());
 			}
 			this.#pending.delete(id);
 			return;
@@ -216,7 +271,13 @@ export class SftpAudit {
 		if (type === SFTP.HANDLE && pending.op === "open") {
 			const handle = fields.bytes(SFTP_HANDLE_MAX).toString("hex");
 			if (this.#files.size >= MAX_HANDLES) throw new SftpMalformed(`more than ${MAX_HANDLES} open files`);
-			this.#files.set(handle, { path: pending.path, flags: pending.flags, bytesRead: 0, bytesWritten: 0 });
+			this.#files.set(handle, {
+				path: pending.path,
+				flags: pending.flags,
+				bytesRead: 0,
+				bytesWritten: 0,
+				capture: this.#openCapture(pending.path, pending.flags),
+			});
 			this.emit({ op: "open", outcome: "success", detail: { path: pending.path, flags: pending.flags } });
 			return;
 		}
@@ -232,12 +293,27 @@ export class SftpAudit {
 			const file = this.#files.get(pending.handle);
 			if (file) {
 				this.#files.delete(pending.handle);
-				this.#closed(file, outcome, why);
+				void this.#closed(file, outcome, why);
 			}
 		} else if (pending.op === "simple") this.emit({ op: pending.name, outcome, detail: { ...pending.detail, ...why } });
 	}
 
-	#closed(file: OpenFile, outcome: SftpAuditEvent["outcome"], extra: Record<string, unknown>): void {
-		this.emit({ op: "close", outcome, detail: { path: file.path, flags: file.flags, bytesRead: file.bytesRead, bytesWritten: file.bytesWritten, ...extra } });
+	#openCapture(path: string, flags: string[]): FileCapture | null {
+		if (this.capture === null) return null;
+		const capture = this.capture(path, flags);
+		capture.onFailure = (message) => {
+			this.#captureFailure ??= message;
+		};
+		this.#captures.add(capture);
+		return capture;
+	}
+
+	/** The close event; with a capture, once its last chunk is stored, naming it (id, bytes, truncated). */
+	async #closed(file: OpenFile, outcome: SftpAuditEvent["outcome"], extra: Record<string, unknown>): Promise<void> {
+		const detail = { path: file.path, flags: file.flags, bytesRead: file.bytesRead, bytesWritten: file.bytesWritten, ...extra };
+		if (file.capture === null) return this.emit({ op: "close", outcome, detail });
+		const capture: CaptureSummary = await file.capture.close();
+		this.#captures.delete(file.capture);
+		this.emit({ op: "close", outcome: capture.failed ? "failure" : outcome, detail: { ...detail, capture } });
 	}
 }

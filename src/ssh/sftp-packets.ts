@@ -8,7 +8,8 @@
  *   SETSTAT, FSETSTAT, SYMLINK, EXTENDED, READ, STATUS, HANDLE, INIT, VERSION) are kept whole, at
  *   most FULL_MAX bytes; a longer one is malformed;
  * - WRITE keeps its id, handle, offset and data length; DATA its id and data length. The file data
- *   itself is never copied (it streams through the relay untouched);
+ *   itself is never copied (it streams through the relay untouched; with content capture on, the
+ *   reader hands it on as slices of the relayed chunks, sftp-capture.ts);
  * - everything else (READDIR, STAT, NAME, ATTRS, …) keeps its request id only.
  *
  * Hostile input: a length of 0 or above OpenSSH's SFTP_MAX_MSG_LENGTH (256 KiB, sftp-common.h) is
@@ -109,7 +110,11 @@ export class SftpPacketReader {
 	#keptFill = 0;
 	#dead = false;
 
-	constructor(private readonly onPacket: (packet: SftpPacket) => void) {}
+	constructor(
+		private readonly onPacket: (packet: SftpPacket) => void,
+		/** The payload bytes after the kept prefix (WRITE and DATA file data), for content capture (sftp-capture.ts); slices, not copies. */
+		private readonly onBody: ((bytes: Buffer) => void) | null = null,
+	) {}
 
 	push(chunk: Buffer): void {
 		if (this.#dead) throw new SftpMalformed("stream already failed");
@@ -159,6 +164,7 @@ export class SftpPacketReader {
 			}
 			// Skipping the rest of the payload (file data, directory listings).
 			const skip = Math.min(this.#remaining, chunk.length - at);
+			this.onBody?.(chunk.subarray(at, at + skip));
 			this.#remaining -= skip;
 			at += skip;
 		}
@@ -188,6 +194,11 @@ export class SftpFields {
 		const value = this.buffer.readBigUInt64BE(this.#at);
 		this.#at += 8;
 		return value;
+	}
+
+	/** What is left of the kept bytes (the start of a WRITE's data). */
+	rest(): Buffer {
+		return this.buffer.subarray(this.#at);
 	}
 
 	bytes(max: number = SFTP_FULL_MAX): Buffer {

@@ -5,7 +5,8 @@
  * first time the folder is used (after the same grant, step-up and live-policy checks as `ssh gw
  * db1`, channels.ts). The gateway speaks SFTP to the client with ssh2's server mode and to each
  * target with ssh2's client, so every operation is seen decoded and audited (the same `ssh.sftp`
- * events as sftp-audit.ts); file content is never stored.
+ * events as sftp-audit.ts); file content is stored only for a server with content capture on
+ * (sftp-capture.ts): the bytes of READ replies and of WRITEs the target accepted.
  *
  * Paths are normalised at the gateway (posix, relative to the root, ".." never above it), so the
  * client can never name anything outside a granted server's folder. The root itself is read-only.
@@ -13,6 +14,7 @@
 import { posix } from "node:path";
 import type ssh2 from "ssh2";
 import type { SftpAuditEvent } from "./sftp-audit.ts";
+import type { CaptureOpener, CaptureSummary, FileCapture } from "./sftp-capture.ts";
 
 /** draft-ietf-secsh-filexfer-02 §7 status codes. */
 const OK = 0;
@@ -22,11 +24,21 @@ const PERMISSION_DENIED = 3;
 const FAILURE = 4;
 const OP_UNSUPPORTED = 8;
 
+/**
+ * READ buffers kept for reuse per channel: OpenSSH's sftp keeps 64 requests of 32 KiB in flight,
+ * and each reply used to allocate a fresh buffer that ssh2 fills and then copies into its DATA
+ * packet (SFTP.data copies synchronously), i.e. 2 MiB of garbage per 64 requests.
+ */
+const READ_POOL_BUFFER = 64 * 1024;
+const READ_POOL_MAX = 64;
+
 /** Open handles per channel (files and directories), as for the relayed stream (sftp-audit.ts). */
 export const VIEW_MAX_HANDLES = 1024;
 
 export interface ViewTarget {
 	readonly sftp: ssh2.SFTPWrapper;
+	/** Present only when the server's admin turned SFTP content capture on. */
+	readonly capture?: CaptureOpener;
 }
 
 export interface SftpViewDeps {
@@ -49,6 +61,7 @@ type Handle =
 			readonly flags: string[];
 			bytesRead: number;
 			bytesWritten: number;
+			readonly capture: FileCapture | null;
 	  };
 
 const OPEN_FLAGS: readonly [number, string][] = [
@@ -78,6 +91,7 @@ function statusOf(error: unknown): number {
 export function serveSftpView(sftp: ssh2.SFTPWrapper, deps: SftpViewDeps): { end(): void } {
 	const handles = new Map<number, Handle>();
 	let nextHandle = 1;
+	const readPool: Buffer[] = [];
 	const targets = new Map<string, Promise<{ ok: true; target: ViewTarget } | { ok: false; message: string }>>();
 
 	const target = (server: string) => {
@@ -208,32 +222,55 @@ export function serveSftpView(sftp: ssh2.SFTPWrapper, deps: SftpViewDeps): { end
 					flags,
 					bytesRead: 0,
 					bytesWritten: 0,
+					capture: found.target.capture ? found.target.capture(found.remote, flags) : null,
 				});
 				if (handle) sftp.handle(reqId, handle);
 				else found.target.sftp.close(remote, () => sftp.status(reqId, FAILURE, "too many open handles"));
 			});
 		}),
 	);
+	/** Capture on: the bytes are captured, then the reply waits while the database is behind (backpressure). */
+	const captured = (file: Extract<Handle, { kind: "file" }>, reqId: number, op: "read" | "write", offset: number, bytes: Buffer, reply: () => void) => {
+		const capture = file.capture;
+		if (capture === null) return reply();
+		capture.data(op, offset, bytes);
+		const wait = capture.wait();
+		const send = () => {
+			if (capture.failure !== null) return fail(reqId)(new Error("content capture failed: the transfer is refused"));
+			reply();
+		};
+		if (wait === null) send();
+		else void wait.then(send);
+	};
 	sftp.on("READ", (reqId, raw, offset, length) => {
 		const entry = getHandle(raw);
 		if (entry === null || entry[1].kind !== "file") return sftp.status(reqId, FAILURE, "bad handle");
 		const file = entry[1];
+		if (file.capture?.failure) return fail(reqId)(new Error("content capture failed: the transfer is refused"));
 		const size = Math.min(length, 256 * 1024);
-		file.target.sftp.read(file.remote, Buffer.alloc(size), 0, size, offset, (error, bytesRead, buffer) => {
+		// allocUnsafe: ssh2 fills the buffer from the DATA reply; zeroing it first is wasted work per request.
+		const pooled = size <= READ_POOL_BUFFER && file.capture === null;
+		const into = pooled ? (readPool.pop() ?? Buffer.allocUnsafe(READ_POOL_BUFFER)) : Buffer.allocUnsafe(size);
+		file.target.sftp.read(file.remote, into, 0, size, offset, (error, bytesRead, buffer) => {
 			if (error) return fail(reqId)(error);
 			if (bytesRead === 0) return sftp.status(reqId, EOF);
 			file.bytesRead += bytesRead;
-			sftp.data(reqId, buffer.subarray(0, bytesRead));
+			const data = buffer.subarray(0, bytesRead);
+			if (!pooled) return captured(file, reqId, "read", offset, data, () => sftp.data(reqId, data));
+			// ssh2 copies the data into its packet before returning: the buffer is free again (a capture keeps its buffers, so it is never pooled).
+			sftp.data(reqId, data);
+			if (readPool.length < READ_POOL_MAX) readPool.push(into);
 		});
 	});
 	sftp.on("WRITE", (reqId, raw, offset, data) => {
 		const entry = getHandle(raw);
 		if (entry === null || entry[1].kind !== "file") return sftp.status(reqId, FAILURE, "bad handle");
 		const file = entry[1];
+		if (file.capture?.failure) return fail(reqId)(new Error("content capture failed: the transfer is refused"));
 		file.target.sftp.write(file.remote, data, 0, data.length, offset, (error) => {
 			if (error) return fail(reqId)(error);
 			file.bytesWritten += data.length;
-			sftp.status(reqId, OK);
+			captured(file, reqId, "write", offset, data, () => sftp.status(reqId, OK));
 		});
 	});
 	sftp.on("CLOSE", (reqId, raw) => {
@@ -243,12 +280,28 @@ export function serveSftpView(sftp: ssh2.SFTPWrapper, deps: SftpViewDeps): { end
 		handles.delete(id);
 		if (handle.kind === "root") return sftp.status(reqId, OK);
 		handle.target.sftp.close(handle.remote, (error) => {
-			if (handle.kind === "file") {
-				const { path, flags, bytesRead, bytesWritten } = handle;
-				deps.audit(handle.server, { op: "close", outcome: error ? "failure" : "success", detail: { path, flags, bytesRead, bytesWritten } });
+			const reply = () => {
+				if (error) fail(reqId)(error);
+				else sftp.status(reqId, OK);
+			};
+			if (handle.kind !== "file") return reply();
+			const { path, flags, bytesRead, bytesWritten } = handle;
+			const audit = (capture?: CaptureSummary) =>
+				deps.audit(handle.server, {
+					op: "close",
+					outcome: error || capture?.failed ? "failure" : "success",
+					detail: { path, flags, bytesRead, bytesWritten, ...(capture ? { capture } : {}) },
+				});
+			if (handle.capture === null) {
+				audit();
+				return reply();
 			}
-			if (error) fail(reqId)(error);
-			else sftp.status(reqId, OK);
+			// The close is answered once the capture is in the database: the client's "done" means stored.
+			void handle.capture.close().then((summary) => {
+				audit(summary);
+				if (summary.failed && !error) return fail(reqId)(new Error("content capture failed"));
+				reply();
+			});
 		});
 	});
 	sftp.on("FSTAT", (reqId, raw) => {
@@ -304,7 +357,9 @@ export function serveSftpView(sftp: ssh2.SFTPWrapper, deps: SftpViewDeps): { end
 			for (const handle of handles.values())
 				if (handle.kind === "file") {
 					const { path, flags, bytesRead, bytesWritten } = handle;
-					deps.audit(handle.server, { op: "close", outcome: "info", detail: { path, flags, bytesRead, bytesWritten, closedBy: "channel-end" } });
+					const detail = { path, flags, bytesRead, bytesWritten, closedBy: "channel-end" };
+					if (handle.capture === null) deps.audit(handle.server, { op: "close", outcome: "info", detail });
+					else void handle.capture.close().then((capture) => deps.audit(handle.server, { op: "close", outcome: "info", detail: { ...detail, capture } }));
 				}
 			handles.clear();
 		},

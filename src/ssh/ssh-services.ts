@@ -37,7 +37,7 @@ export interface SshServices {
 	/** Grants and targets (menu, ProxyJump, relays). */
 	readonly servers: ServerService;
 	/** Session recordings: rows and their hash-chained chunks in the shared database. */
-	readonly recordings: Pick<RecordingStore, "create" | "append" | "setServers" | "finish">;
+	readonly recordings: Pick<RecordingStore, "create" | "createCapture" | "append" | "setServers" | "finish">;
 	/** The one indexed read behind the live policy (flows/session-gate.ts). */
 	readonly policyVersion: PolicyVersionStore;
 	/** Tells a database outage from other failures (the client is told "temporarily unavailable"). */

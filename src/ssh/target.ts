@@ -10,6 +10,8 @@
  * - Key exchange: ssh.kex, mlkem768x25519-sha256 first, then sntrup761x25519-sha512 (algorithms.ts).
  * - Nagle is disabled on the upstream socket (docs/dependencies.md, Relay behaviour: 40 ms stalls per round trip).
  */
+import type { Socket } from "node:net";
+import { coalesceWrites } from "./coalesce-writes.ts";
 import ssh2 from "ssh2";
 import type { ServerRow } from "../storage/server-store.ts";
 import { sshFingerprint } from "../storage/ssh-key-store.ts";
@@ -114,6 +116,10 @@ export async function connectTarget(
 		};
 		client.once("ready", () => {
 			client.setNoDelay(true);
+			// One writev per turn of the event loop towards the target (coalesce-writes.ts). ssh2 keeps
+			// its socket in the private `_sock` (the ssh2 version is pinned, like protocol-guard.ts).
+			const socket = (client as unknown as { _sock?: Socket })._sock;
+			if (socket !== undefined && typeof socket.cork === "function") coalesceWrites(socket);
 			settle({ ok: true, client, loginUser });
 		});
 		client.on("error", (error: Error & { level?: string }) => {

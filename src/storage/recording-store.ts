@@ -9,7 +9,7 @@
  */
 import { createReadStream } from "node:fs";
 import { unlink } from "node:fs/promises";
-import { sql, type Kysely, type Selectable } from "kysely";
+import { type Generated, sql, type Kysely, type Selectable } from "kysely";
 import type { Clock } from "../core/clock.ts";
 import { PortcullisError } from "../core/errors.ts";
 import type { Random } from "../core/random.ts";
@@ -36,6 +36,8 @@ export interface RecordingsTable {
 	chunks: number;
 	last_hash: string | null;
 	last_at: number | null;
+	/** "session" (asciicast) or "sftp-file" (one file's captured SFTP content, migration 0026). */
+	kind: Generated<string>;
 }
 
 export interface RecordingChunksTable {
@@ -100,12 +102,57 @@ export class RecordingStore {
 			chunks: 1,
 			last_hash: hash,
 			last_at: at,
+			kind: "session",
 		};
 		await this.db.transaction().execute(async (trx) => {
 			await trx.insertInto("recordings").values(row).execute();
 			await trx.insertInto("recording_chunks").values({ recording_id: id, seq: 0, at, data: input.header, hash }).execute();
 		});
 		return row;
+	}
+
+	/**
+	 * Creates the recording of one file's SFTP content (src/ssh/sftp-capture.ts) with its header
+	 * chunk and returns that chunk's hash; the caller chooses the id so the audit can name the capture before the row is written.
+	 */
+	async createCapture(input: { id: string; userId: string; username: string; serverId: string; server: string; header: string }): Promise<string> {
+		const hash = chunkHash(genesisHash(input.id), 0, input.header);
+		const at = this.clock.now().getTime();
+		await this.db.transaction().execute(async (trx) => {
+			await trx
+				.insertInto("recordings")
+				.values({
+					id: input.id,
+					user_id: input.userId,
+					server_id: input.serverId,
+					username: input.username,
+					servers: JSON.stringify([input.server]),
+					started_at: at,
+					ended_at: null,
+					file: "",
+					bytes: Buffer.byteLength(input.header, "utf8"),
+					storage: "db",
+					chunks: 1,
+					last_hash: hash,
+					last_at: at,
+					kind: "sftp-file",
+				})
+				.execute();
+			await trx.insertInto("recording_chunks").values({ recording_id: input.id, seq: 0, at, data: input.header, hash }).execute();
+		});
+		return hash;
+	}
+
+	/** The last chunk written (a capture's truncation marker is there), or undefined. */
+	async lastChunk(row: RecordingRow): Promise<string | undefined> {
+		if (row.storage !== "db" || Number(row.chunks) === 0) return undefined;
+		const chunk = await this.db
+			.selectFrom("recording_chunks")
+			.select("data")
+			.where("recording_id", "=", row.id)
+			.where("seq", "=", Number(row.chunks) - 1)
+			.executeTakeFirst();
+		return chunk?.data;
 	}
 
 	/**

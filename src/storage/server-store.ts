@@ -25,6 +25,8 @@ export interface ServersTable {
 	require_2fa: number;
 	/** With require_2fa: that factor must be at most this many minutes old; null = any age. */
 	fresh_minutes: number | null;
+	/** 1: the content of files moved through relayed SFTP is captured (migration 0026); 0: never (default). */
+	capture_sftp_content: number;
 }
 
 export interface ServerGrantsTable {
@@ -50,6 +52,7 @@ export interface NewServer {
 	recordingMode?: string | null;
 	requireTwoFactor?: boolean;
 	freshMinutes?: number | null;
+	captureSftpContent?: boolean;
 }
 
 export class ServerStore {
@@ -73,6 +76,7 @@ export class ServerStore {
 			created_at: this.clock.now().getTime(),
 			require_2fa: input.requireTwoFactor === true ? 1 : 0,
 			fresh_minutes: input.freshMinutes ?? null,
+			capture_sftp_content: input.captureSftpContent === true ? 1 : 0,
 		};
 		await this.db.insertInto("servers").values(row).execute();
 		return row;
@@ -81,7 +85,19 @@ export class ServerStore {
 	async update(
 		id: string,
 		changes: Partial<
-			Pick<ServerRow, "host" | "port" | "login_user" | "description" | "credential_enc" | "host_key" | "recording_mode" | "require_2fa" | "fresh_minutes">
+			Pick<
+				ServerRow,
+				| "host"
+				| "port"
+				| "login_user"
+				| "description"
+				| "credential_enc"
+				| "host_key"
+				| "recording_mode"
+				| "require_2fa"
+				| "fresh_minutes"
+				| "capture_sftp_content"
+			>
 		>,
 	): Promise<void> {
 		if (Object.keys(changes).length === 0) return;

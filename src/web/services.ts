@@ -230,7 +230,7 @@ export interface WebServices {
 		"list" | "add" | "update" | "remove" | "grant" | "revoke" | "setCredential" | "resetHostKey" | "globalRecordingMode" | "setGlobalRecordingMode"
 	>;
 	/** Session recordings of every node, from the shared database (read only). */
-	readonly recordings: Pick<RecordingStore, "list" | "find" | "read">;
+	readonly recordings: Pick<RecordingStore, "list" | "find" | "read" | "lastChunk">;
 	/** Trusted networks of the 2FA policy (validated and audited by the service). */
 	readonly networkRules: Pick<NetworkRuleService, "list" | "set" | "clear">;
 	/** Live SSH connections of every node: the list and the terminate request (audited by the service). */

@@ -229,6 +229,7 @@ describe("/metrics after real logins (SQLite, OpenSSH target)", { skip: sshdSkip
 			append: (id, seq, previous, data) => store.append(id, seq, previous, data),
 			setServers: (id, serverId, servers) => store.setServers(id, serverId, servers),
 			finish: (id, endedAt) => store.finish(id, endedAt),
+			createCapture: (input) => store.createCapture(input),
 		};
 		const failing = await startSshGateway({ ...app.ssh, recordings }, { listen: "127.0.0.1:0" });
 		await app.servers.setGlobalRecordingMode(ADMIN_ACTOR, "best-effort");

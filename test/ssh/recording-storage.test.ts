@@ -74,6 +74,7 @@ for (const engine of ["sqlite", "postgres"] as const) {
 				append: (id, seq, previous, data) => (fault.append ? Promise.reject(injected()) : store.append(id, seq, previous, data)),
 				setServers: (id, serverId, servers) => store.setServers(id, serverId, servers),
 				finish: (id, endedAt) => store.finish(id, endedAt),
+				createCapture: (input) => store.createCapture(input),
 			};
 			gw = await startSshGateway({ ...a.ssh, recordings }, { listen: "127.0.0.1:0" });
 			// The other node's console: same database, its own data directory.

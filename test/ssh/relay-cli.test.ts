@@ -44,9 +44,14 @@ describe("portcullis server (CLI)", () => {
 		assertOk(await cli("server", "add", "web1", "--host", "web1.internal"), "server add web1");
 		const listed = await cli("server", "list");
 		assertOk(listed, "server list");
-		assert.match(listed.stdout, /^SERVER +ADDRESS +LOGIN +GROUPS +CREDENTIAL +HOST KEY +2FA +RECORDING +DESCRIPTION$/m);
-		assert.match(listed.stdout, /^db1 +10\.0\.0\.5:2201 +root +dev,ops +gateway-key +\(first use\) +- +default +primary database$/m);
+		assert.match(listed.stdout, /^SERVER +ADDRESS +LOGIN +GROUPS +CREDENTIAL +HOST KEY +2FA +RECORDING +SFTP CONTENT +DESCRIPTION$/m);
+		assert.match(listed.stdout, /^db1 +10\.0\.0\.5:2201 +root +dev,ops +gateway-key +\(first use\) +- +default +not kept +primary database$/m);
 		assert.match(listed.stdout, /^web1 +web1\.internal:22 +\(user's name\) +- +gateway-key/m);
+		// SFTP content capture: off by default, on and off again per server (docs/ssh-relay.md "Content capture").
+		assertOk(await cli("server", "update", "web1", "--capture-sftp-content"), "capture on");
+		assert.match((await cli("server", "list")).stdout, /^web1 .* default +captured *$/m);
+		assertOk(await cli("server", "update", "web1", "--no-capture-sftp-content"), "capture off");
+		assert.match((await cli("server", "list")).stdout, /^web1 .* default +not kept *$/m);
 		const asJson = await cli("server", "list", "--json");
 		assertOk(asJson, "server list --json");
 		const rows = JSON.parse(asJson.stdout) as { name: string; port: number; groups: string[] }[];

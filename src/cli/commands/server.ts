@@ -56,7 +56,8 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--description <text>", "shown in the users' menu")
 			.option("--recording-mode <mode>", "when a session cannot be recorded: strict, best-effort, or default (the global mode)")
 			.option("--require-2fa", "every connection to this server needs a second factor (per-server step-up), even for users the policy does not force")
-			.option("--fresh-minutes <n>", "with --require-2fa: the second factor must be at most N minutes old (1-1440)", freshOption),
+			.option("--fresh-minutes <n>", "with --require-2fa: the second factor must be at most N minutes old (1-1440)", freshOption)
+			.option("--capture-sftp-content", "store the content of files read and written through relayed SFTP (default: never stored)"),
 	).action(
 		async (
 			name: string,
@@ -69,6 +70,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				recordingMode?: string;
 				require2fa?: boolean;
 				freshMinutes?: number | "any";
+				captureSftpContent?: boolean;
 			},
 		) => {
 			await withApp(options, async (cli) => {
@@ -82,6 +84,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 					groups: options.group,
 					...(options.require2fa !== undefined ? { requireTwoFactor: options.require2fa } : {}),
 					...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes === "any" ? null : options.freshMinutes } : {}),
+					...(options.captureSftpContent !== undefined ? { captureSftpContent: options.captureSftpContent } : {}),
 				});
 				println(
 					io.stdout,
@@ -103,7 +106,9 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 			.option("--recording-mode <mode>", "when a session cannot be recorded: strict, best-effort, or default (the global mode)")
 			.option("--require-2fa", "every connection to this server needs a second factor (per-server step-up)")
 			.option("--no-require-2fa", "the server needs no second factor of its own (the user's policy still applies)")
-			.option("--fresh-minutes <n>", 'the second factor must be at most N minutes old (1-1440), or "any"', freshOption),
+			.option("--fresh-minutes <n>", 'the second factor must be at most N minutes old (1-1440), or "any"', freshOption)
+			.option("--capture-sftp-content", "store the content of files read and written through relayed SFTP")
+			.option("--no-capture-sftp-content", "never store SFTP file content (the default)"),
 	).action(
 		async (
 			name: string,
@@ -115,6 +120,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				recordingMode?: string;
 				require2fa?: boolean;
 				freshMinutes?: number | "any";
+				captureSftpContent?: boolean;
 			},
 		) => {
 			const changes = {
@@ -125,10 +131,11 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				...(options.recordingMode !== undefined ? { recordingMode: options.recordingMode } : {}),
 				...(options.require2fa !== undefined ? { requireTwoFactor: options.require2fa } : {}),
 				...(options.freshMinutes !== undefined ? { freshMinutes: options.freshMinutes === "any" ? null : options.freshMinutes } : {}),
+				...(options.captureSftpContent !== undefined ? { captureSftpContent: options.captureSftpContent } : {}),
 			};
 			if (Object.keys(changes).length === 0)
 				throw new UsageError(
-					"nothing to change: give --host, --port, --login, --description, --recording-mode, --require-2fa / --no-require-2fa or --fresh-minutes",
+					"nothing to change: give --host, --port, --login, --description, --recording-mode, --require-2fa / --no-require-2fa, --fresh-minutes or --[no-]capture-sftp-content",
 				);
 			await withApp(options, async (cli) => {
 				const target = await cli.servers.requireServer(name);
@@ -148,7 +155,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 				}
 				io.stdout.write(
 					table(
-						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "2FA", "RECORDING", "DESCRIPTION"],
+						["SERVER", "ADDRESS", "LOGIN", "GROUPS", "CREDENTIAL", "HOST KEY", "2FA", "RECORDING", "SFTP CONTENT", "DESCRIPTION"],
 						rows.map((row) => [
 							row.name,
 							`${row.host}:${row.port}`,
@@ -158,6 +165,7 @@ export function registerServerCommands(program: Command, io: CliIo, common: AddC
 							row.hostKeyFingerprint ?? "(first use)",
 							stepUpText(row),
 							row.recordingMode ?? "default",
+							row.captureSftpContent ? "captured" : "not kept",
 							row.description,
 						]),
 					),

@@ -16,6 +16,7 @@ import { liveSessionsMigration } from "./0017-live-sessions.ts";
 import { passwordLinksMigration } from "./0019-password-links.ts";
 import { hotPathIndexesMigration } from "./0021-hot-path-indexes.ts";
 import { directoryUsersMigration } from "./0023-directory-users.ts";
+import { sftpCaptureMigration } from "./0026-sftp-capture.ts";
 
 /**
  * Later migrations, in order. Each feature adds its own file here (e.g. 0002-ssh.ts) and a line
@@ -40,5 +41,6 @@ export function extraMigrations(dialect: "sqlite" | "postgres"): Record<string, 
 		"0019-password-links": passwordLinksMigration(dialect),
 		"0021-hot-path-indexes": hotPathIndexesMigration(dialect),
 		"0023-directory-users": directoryUsersMigration(dialect),
+		"0026-sftp-capture": sftpCaptureMigration(dialect),
 	};
 }

@@ -54,6 +54,7 @@ export const SERVER = obj({
 	recordingMode: nullable(str),
 	requireTwoFactor: bool,
 	freshMinutes: nullable(int),
+	captureSftpContent: bool,
 });
 export const SERVERS = obj({ servers: { type: "array", items: SERVER } });
 

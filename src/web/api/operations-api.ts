@@ -73,6 +73,8 @@ export async function operationsApi(api: FastifyInstance, services: WebServices)
 					groups: { type: "array", items: NAME, maxItems: 100 },
 					requireTwoFactor: { type: "boolean" },
 					freshMinutes: { anyOf: [{ type: "integer", minimum: 1, maximum: 1440 }, { type: "null" }] },
+					// Store the content of files moved through SFTP (docs/ssh-relay.md "Content capture"); default false.
+					captureSftpContent: { type: "boolean" },
 				},
 				["name", "host"],
 			),

@@ -91,6 +91,49 @@ export const adminRecordingRoutes: RouteModule = (server, web) => {
 			.send(Readable.from(body(), { objectMode: false }));
 	});
 
+	/**
+	 * A captured SFTP file (src/ssh/sftp-capture.ts): the bytes of its data chunks in the order they
+	 * passed, decoded a page of chunks at a time (never the whole file in memory). Audited like a
+	 * recording download. A capture cut at ssh.sftp_capture_max_bytes says so in a header.
+	 */
+	server.get<{ Params: { id: string } }>("/admin/recordings/:id/content", { config: { access: "admin", query: {} } }, async (request, reply) => {
+		const row = await findRecording(request.params.id);
+		if (row === undefined || row.kind !== "sftp-file") return notFound(request, reply);
+		let header: { path?: unknown };
+		let truncated = false;
+		try {
+			const [first, last] = await Promise.all([services.recordings.read(row).next(), services.recordings.lastChunk(row)]);
+			header = first.done ? {} : (JSON.parse(first.value) as { path?: unknown });
+			truncated = last !== undefined && (JSON.parse(last) as { truncated?: unknown }).truncated === true;
+		} catch {
+			return notFound(request, reply);
+		}
+		await services.audit.write({
+			event: "ssh.recording-viewed",
+			outcome: "info",
+			actor: request.web.user?.username ?? null,
+			channel: "web",
+			source: request.ip,
+			username: row.username,
+			userId: row.user_id,
+			detail: { recording: row.id, kind: row.kind, path: typeof header.path === "string" ? header.path : null, truncated },
+		});
+		async function* body(): AsyncGenerator<Buffer> {
+			for await (const piece of services.recordings.read(row!)) {
+				const chunk = JSON.parse(piece) as { data?: unknown };
+				if (typeof chunk.data === "string") yield Buffer.from(chunk.data, "base64");
+			}
+		}
+		const base = typeof header.path === "string" ? header.path.split("/").pop() || "file" : "file";
+		const filename = base.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 100);
+		return reply
+			.header("cache-control", "no-store")
+			.header("x-portcullis-capture", truncated ? "truncated" : "complete")
+			.header("content-disposition", `attachment; filename="portcullis-${row.id.slice(0, 8)}-${filename}"`)
+			.type("application/octet-stream")
+			.send(Readable.from(body()));
+	});
+
 	server.get("/static/cast-player.js", { config: { access: "admin", asset: true, query: {} } }, async (_request, reply) =>
 		reply.header("cache-control", "private, max-age=3600").type("text/javascript; charset=utf-8").send(PLAYER),
 	);

@@ -26,6 +26,7 @@ const DONE: Record<string, string> = {
 	hostkey: "Host key reset. The next connection trusts the key it sees (or the pinned one).",
 	deleted: "Server removed.",
 	recording: "Recording mode saved.",
+	capture: "SFTP content capture saved.",
 };
 
 function notice(m: string | undefined): Notice {
@@ -207,6 +208,20 @@ export const adminServersRoutes: RouteModule = (server, web) => {
 				(shown, status) => (status === 404 ? serversPage(request, reply, shown, status) : serverPage(request, reply, form.name, shown, status)),
 			);
 			return failed ?? seeOther(reply, back(form.name, "recording"));
+		},
+	);
+
+	// SFTP content capture (docs/ssh-relay.md "Content capture"): off unless an admin turns it on here or with the CLI.
+	postRoute(
+		server,
+		"/admin/servers/sftp-capture",
+		{ ...change("/admin/servers"), fields: { name: req(256), capture: checkbox } },
+		async (request, reply, form) => {
+			const failed = await attempt(
+				() => servers.update(actor(request), form.name, { captureSftpContent: form.capture }),
+				(shown, status) => (status === 404 ? serversPage(request, reply, shown, status) : serverPage(request, reply, form.name, shown, status)),
+			);
+			return failed ?? seeOther(reply, back(form.name, "capture"));
 		},
 	);
 

@@ -248,6 +248,23 @@ export function ServerPage(props: { ctx: PageContext; server: ServerView; groups
 					<button type="submit">Save</button>
 				</form>
 			</section>
+			<section class="card" aria-labelledby="sftp-capture-heading">
+				<h2 id="sftp-capture-heading">SFTP file content</h2>
+				<p>
+					Every SFTP operation is audited with its path and bytes. The content of the files is{" "}
+					<strong>{server.captureSftpContent ? "captured" : "not kept"}</strong>
+					{server.captureSftpContent ? " (downloadable from Recordings, kept as long as recordings)." : "."}
+				</p>
+				<form method="post" action="/admin/servers/sftp-capture" class="stack narrow-form">
+					<CsrfField ctx={ctx} />
+					{hidden}
+					<div class="check">
+						<input type="checkbox" id="sftp-capture" name="capture" checked={server.captureSftpContent} />
+						<label for="sftp-capture">Store the content of files read and written through SFTP on this server</label>
+					</div>
+					<button type="submit">Save</button>
+				</form>
+			</section>
 			<section class="card" aria-labelledby="step-up-heading">
 				<h2 id="step-up-heading">Second factor for this server</h2>
 				<p>
@@ -372,7 +389,7 @@ export function RecordingsPage({ ctx, items, user }: { ctx: PageContext; items: 
 									<th scope="col">Servers</th>
 									<th scope="col">Duration</th>
 									<th scope="col">Size</th>
-									<th scope="col">Replay</th>
+									<th scope="col">Replay / download</th>
 								</tr>
 							</thead>
 							<tbody>
@@ -384,7 +401,13 @@ export function RecordingsPage({ ctx, items, user }: { ctx: PageContext; items: 
 										<td>{formatDuration(row.ended_at === null ? null : Number(row.ended_at) - Number(row.started_at))}</td>
 										<td class="nowrap">{formatBytes(Number(row.bytes))}</td>
 										<td>
-											<a href={`/admin/recordings/${row.id}`}>Play</a>
+											{row.kind === "sftp-file" ? (
+												<a href={`/admin/recordings/${row.id}/content`} download>
+													SFTP file
+												</a>
+											) : (
+												<a href={`/admin/recordings/${row.id}`}>Play</a>
+											)}
 										</td>
 									</tr>
 								))}
