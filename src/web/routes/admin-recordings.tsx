@@ -57,6 +57,20 @@ export const adminRecordingRoutes: RouteModule = (server, web) => {
 		return sendPage(reply, 200, <PlayerPage ctx={pageContext(request)} row={row} servers={parseServers(row)} />);
 	});
 
+	/** Every download of a recording or a captured file is audited (who, from where, which one). */
+	async function auditViewed(request: FastifyRequest, row: RecordingRow, extra: Record<string, unknown>): Promise<void> {
+		await services.audit.write({
+			event: "ssh.recording-viewed",
+			outcome: "info",
+			actor: request.web.user?.username ?? null,
+			channel: "web",
+			source: request.ip,
+			username: row.username,
+			userId: row.user_id,
+			detail: { recording: row.id, ...extra },
+		});
+	}
+
 	server.get<{ Params: { id: string } }>("/admin/recordings/:id/cast", { config: { access: "admin", query: {} } }, async (request, reply) => {
 		const row = await findRecording(request.params.id);
 		if (row === undefined) return notFound(request, reply);
@@ -69,16 +83,7 @@ export const adminRecordingRoutes: RouteModule = (server, web) => {
 		} catch {
 			return notFound(request, reply);
 		}
-		await services.audit.write({
-			event: "ssh.recording-viewed",
-			outcome: "info",
-			actor: request.web.user?.username ?? null,
-			channel: "web",
-			source: request.ip,
-			username: row.username,
-			userId: row.user_id,
-			detail: { recording: row.id },
-		});
+		await auditViewed(request, row, {});
 		async function* body(): AsyncGenerator<string> {
 			if (first.done) return;
 			yield first.value;
@@ -108,16 +113,7 @@ export const adminRecordingRoutes: RouteModule = (server, web) => {
 		} catch {
 			return notFound(request, reply);
 		}
-		await services.audit.write({
-			event: "ssh.recording-viewed",
-			outcome: "info",
-			actor: request.web.user?.username ?? null,
-			channel: "web",
-			source: request.ip,
-			username: row.username,
-			userId: row.user_id,
-			detail: { recording: row.id, kind: row.kind, path: typeof header.path === "string" ? header.path : null, truncated },
-		});
+		await auditViewed(request, row, { kind: row.kind, path: typeof header.path === "string" ? header.path : null, truncated });
 		async function* body(): AsyncGenerator<Buffer> {
 			for await (const piece of services.recordings.read(row!)) {
 				const chunk = JSON.parse(piece) as { data?: unknown };
