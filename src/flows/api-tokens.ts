@@ -20,7 +20,7 @@ import { canonicalUsername } from "../core/username.ts";
 import type { ApiTokenRow, ApiTokenStore } from "../storage/api-token-store.ts";
 import type { AuditLog } from "../storage/audit-log.ts";
 import type { UnitOfWork } from "../storage/unit-of-work.ts";
-import type { UserRow, UserStore } from "../storage/user-store.ts";
+import { accountDisabled, type UserRow, type UserStore } from "../storage/user-store.ts";
 import type { LoginFlow } from "./login-flow.ts";
 
 const DAY_MS = 86_400_000;
@@ -119,7 +119,7 @@ export class ApiTokenService {
 		const valid = this.validate(input);
 		return this.deps.work.run(async (work) => {
 			const user = await work.users.findById(proof.userId);
-			if (user === undefined || user.disabled === 1 || user.service_account === 1 || Number(user.session_epoch) !== proof.sessionEpoch)
+			if (user === undefined || accountDisabled(user) || user.service_account === 1 || Number(user.session_epoch) !== proof.sessionEpoch)
 				throw new PortcullisError("ERR_CONFLICT", "This account cannot make a token now.");
 			const made = await work.apiTokens.create({
 				userId: user.id,

@@ -213,7 +213,7 @@ export class EnrollmentFlow {
 		const user = await this.deps.users.findById(userId);
 		const origin = enrolmentOrigin(context);
 		const implementation = this.deps.methods.get(method);
-		if (user === undefined || user.disabled === 1 || origin === null || implementation?.showPending === undefined) return null;
+		if (user === undefined || accountDisabled(user) || origin === null || implementation?.showPending === undefined) return null;
 		const now = this.deps.clock.now().getTime();
 		let factor = factorId === undefined ? await this.deps.factors.latestPending(userId, method, origin, now) : await this.deps.factors.get(factorId);
 		if (factor !== null && factorId !== undefined) {

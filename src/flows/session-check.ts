@@ -59,6 +59,7 @@ export async function revocationMessage(
 	const user = await deps.users.findById(input.userId);
 	if (user === undefined) return "Portcullis: your account was deleted by an administrator.";
 	if (user.disabled === 1) return "Portcullis: your account has been disabled by an administrator. Contact your administrator.";
+	if (accountDisabled(user)) return "Portcullis: your account is disabled in the directory (LDAP / Active Directory). Contact your administrator.";
 	if (Number(user.tfa_locked_until) > deps.clock.now().getTime()) {
 		return "Portcullis: your account is locked after too many wrong second-factor answers. Try again later or ask an administrator.";
 	}

@@ -7,6 +7,7 @@ import { PortcullisError } from "../core/errors.ts";
 import type { AuditEvent, AuditLog } from "./audit-log.ts";
 import { inTransaction } from "./in-transaction.ts";
 import { lockUser } from "./lock-user.ts";
+import { accountDisabled } from "./user-store.ts";
 import type { Database, FactorsTable } from "./schema.ts";
 
 type FactorRow = Selectable<FactorsTable>;
@@ -157,7 +158,7 @@ export class FactorStore {
 		return inTransaction(this.db, async (trx) => {
 			const user = await lockUser(trx, userId);
 			const now = this.clock.now().getTime();
-			if (user === undefined || user.disabled === 1 || Number(user.tfa_generation) !== guard.generation) return false;
+			if (user === undefined || accountDisabled(user) || Number(user.tfa_generation) !== guard.generation) return false;
 			if (guard.origin !== null && !(await originIsLive(trx, userId, guard.origin, now))) return false;
 			const linkOutstanding = user.enroll_token_hash !== null && Number(user.enroll_token_expires_at ?? 0) > now;
 			const duringLogin = guard.origin?.startsWith("attempt:") === true;
